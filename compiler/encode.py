@@ -1,0 +1,119 @@
+"""Encode the lowered rule set as a payload, compress it, and sign it into an envelope.
+
+Determinism: every map is built in a fixed order, content is de-duplicated by its canonical JSON,
+zlib and Ed25519 are deterministic, and all times come from the caller (``SOURCE_DATE_EPOCH``), so
+the same input, key and times give a byte-identical bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import msgpack
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from runtime.format import FORMAT_VERSION, SIGNATURE_DOMAIN
+from runtime.keys import key_id
+
+from .model import RuleSet, layer_rank
+
+
+class _ContentTable:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, block: Any) -> int:
+        key = json.dumps(block, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.items)
+            self.items.append(block)
+        return i
+
+
+def _weights_bp(weights: list[float]) -> list[int]:
+    """Percent weights -> basis points summing to exactly 10000 (cumulative rounding)."""
+    out, cum, prev = [], 0.0, 0
+    for w in weights:
+        cum += w
+        upper = round(cum * 100)
+        out.append(upper - prev)
+        prev = upper
+    out[-1] += 10_000 - sum(out)
+    return out
+
+
+def build_payload(rs: RuleSet, *, version: int, created: int, compiler: str) -> dict[str, Any]:
+    content = _ContentTable()
+    signals = []
+    for name, s in rs.signals.items():
+        entry: dict[str, Any] = {"name": name, "type": str(s.type), "category": s.category}
+        if s.max_items is not None:
+            entry["max_items"] = s.max_items
+        if s.max_length is not None:
+            entry["max_length"] = s.max_length
+        if s.default is not None:
+            entry["default"] = s.default
+        entry["source"] = s.source
+        signals.append(entry)
+    experiments = []
+    for i, e in enumerate(rs.experiments):
+        e.index = i
+        bps = _weights_bp([w for _, w, _, _ in e.variants])
+        experiments.append({
+            "id": e.id, "salt": e.salt, "group": e.group, "start": e.start, "end": e.end,
+            "variants": [[vid, bp, content.add(c)] for (vid, _, c, _), bp in zip(e.variants, bps)],
+        })
+    seg_index = {s.id: s.index for s in rs.segments}
+    slots = []
+    for slot in rs.slots:
+        cands = []
+        for r in slot.rules:
+            c: dict[str, Any] = {"id": r.id, "layer": layer_rank(r.layer), "when": r.ir, "consent": bool(r.consent)}
+            if r.experiment is not None:
+                c["experiment"] = r.experiment.index
+            else:
+                c["content"] = content.add(r.content)
+            if r.cap is not None:
+                c["cap"] = list(r.cap)
+            if r.segment is not None:
+                c["segment"] = seg_index[r.segment]
+            cands.append(c)
+        slots.append({"id": slot.id, "default": content.add(slot.default), "candidates": cands})
+    return {
+        "name": rs.name,
+        "version": version,
+        "created": created,
+        "not_before": created,
+        "expires": created + rs.expires_after,
+        "compiler": compiler,
+        "signals": signals,
+        "types": {r: {f: str(t) for f, t in fields.items()} for r, fields in rs.records.items()},
+        "segments": [
+            {"id": s.id, "layer": layer_rank(s.layer), "when": s.when.ir, "consent": bool(s.consent)} for s in rs.segments
+        ],
+        "content": content.items,
+        "experiments": experiments,
+        "slots": slots,
+        "holdout": {"bp": rs.holdout_bp, "salt": rs.holdout_salt} if rs.holdout_bp else None,
+        "consent": {"requires": list(rs.consent_requires), "without": rs.consent_without},
+        "goals": list(rs.goals),
+    }
+
+
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    return zlib.compress(msgpack.packb(payload, use_bin_type=True), 9)
+
+
+def sign(payload_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
+    signature = key.sign(SIGNATURE_DOMAIN + payload_bytes)
+    envelope = {
+        "format": FORMAT_VERSION,
+        "key_id": key_id(key.public_key()),
+        "payload": payload_bytes,
+        "signature": signature,
+    }
+    return msgpack.packb(envelope, use_bin_type=True)

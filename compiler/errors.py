@@ -1,0 +1,154 @@
+"""Compiler diagnostics. All user-facing wording of compile errors lives in this file.
+
+A diagnostic prints as ``path:line:column: code: message (hint)`` followed by the source line and
+a caret, like cel-go's ``ToDisplayString`` and OPA's ``ast/errors.go``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: Stop collecting after this many errors: past it, later errors are mostly consequences.
+MAX_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class Pos:
+    path: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    pos: Pos
+    code: str
+    message: str
+    hint: str | None = None
+    severity: str = "error"  # error | warning
+    source_line: str | None = None
+
+    def __str__(self) -> str:
+        head = f"{self.pos}: {self.code}: {self.message}"
+        if self.severity == "warning":
+            head = f"{self.pos}: warning: {self.code}: {self.message}"
+        if self.hint:
+            head += f" ({self.hint})"
+        return head
+
+    def display(self) -> str:
+        text = str(self)
+        if self.source_line is not None:
+            text += f"\n    | {self.source_line}\n    | {' ' * (self.pos.col - 1)}^"
+        return text
+
+
+class CompileError(Exception):
+    """One or more errors in a rule set; ``diagnostics`` holds them sorted by location."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.pos.path, d.pos.line, d.pos.col))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else None
+
+
+# ---------------------------------------------------------------------------- constructors
+# Each returns (code, message, hint). The caller attaches the position.
+
+
+def yaml_syntax(problem: str) -> tuple[str, str, str | None]:
+    return "yaml-syntax", problem, "fix the YAML syntax; indentation and ':' after keys are the usual culprits"
+
+
+def schema(message: str, hint: str | None = None) -> tuple[str, str, str | None]:
+    return "schema", message, hint
+
+
+def duplicate_id(kind: str, ident: str, first: Pos) -> tuple[str, str, str | None]:
+    return "duplicate-id", f"{kind} '{ident}' is defined twice (first at line {first.line})", f"rename one of the {kind}s"
+
+
+def unknown_reference(kind: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    return f"unknown-{kind}", f"{kind} '{name}' is not defined", did_you_mean(name, known) or f"define the {kind} first"
+
+
+def cel_syntax(detail: str) -> tuple[str, str, str | None]:
+    return "cel-syntax", f"CEL syntax error: {detail}", "check the expression's operators, quotes and parentheses"
+
+
+def unknown_signal(name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    return (
+        "unknown-signal",
+        f"{name} is not declared",
+        did_you_mean(name, known) or "declare it under 'signals:' with a type and category",
+    )
+
+
+def unknown_field(field: str, of: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    return "unknown-field", f"'{of}' has no field '{field}'", did_you_mean(field, known) or f"fields of {of}: {', '.join(sorted(known))}"
+
+
+def type_mismatch(message: str, hint: str | None = None) -> tuple[str, str, str | None]:
+    return "type-mismatch", message, hint
+
+
+def unsupported(construct: str, hint: str | None = None) -> tuple[str, str, str | None]:
+    return "unsupported", f"{construct} is not supported by Strata", hint
+
+
+def not_bool(what: str, got: str) -> tuple[str, str, str | None]:
+    return "type-mismatch", f"{what} must be a bool condition, but this expression is {got}", "compare the value, e.g. x == \"...\" or size(x) > 0"
+
+
+def segment_cycle(path: list[str]) -> tuple[str, str, str | None]:
+    return "segment-cycle", "segments refer to each other in a cycle: " + " -> ".join(path), "break the cycle: a segment cannot depend on itself"
+
+
+def weights(total: float, exp: str) -> tuple[str, str, str | None]:
+    return "weights", f"variant weights of experiment '{exp}' sum to {total:g}, not 100", "adjust the weights so they add up to 100"
+
+
+def group_traffic(group: str, total: float) -> tuple[str, str, str | None]:
+    return "group-traffic", f"experiments in exclusion group '{group}' take {total:g}% of traffic together, more than 100%", "lower the traffic of the group's experiments"
+
+
+def consent_violation(what: str, signal: str, category: str) -> tuple[str, str, str | None]:
+    return (
+        "consent",
+        f"{what} is meant for visitors without consent (requires_consent: false) but reads {category} signal {signal}",
+        "use only contextual and technical signals here, or drop 'requires_consent: false'",
+    )
+
+
+def unreachable(rule: str, reason: str) -> tuple[str, str, str | None]:
+    return "unreachable-rule", f"rule '{rule}' can never win: {reason}", "remove it, or reorder/prioritise the rules"
+
+
+def unused_segment(seg: str) -> tuple[str, str, str | None]:
+    return "unused-segment", f"segment '{seg}' is not used by any rule, experiment or other segment", "remove it or reference it"
+
+
+def cost(estimate: float, limit: int) -> tuple[str, str, str | None]:
+    est = "unbounded" if estimate == float("inf") else f"{estimate:,.0f}"
+    return (
+        "cost",
+        f"estimated evaluation cost {est} exceeds the limit of {limit:,}",
+        "bound lists with max_items on their signals, or avoid nested comprehensions",
+    )
+
+
+def template(placeholder: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    return "template", f"template placeholder {{{placeholder}}} names no field of this content block", did_you_mean(placeholder, known) or "add the field or fix the placeholder"
+
+
+def test_ref(what: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    return f"test-{what}", f"test refers to unknown {what} '{name}'", did_you_mean(name, known)

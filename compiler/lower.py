@@ -1,0 +1,186 @@
+"""Lowering: typed AST -> the language-neutral IR of docs/bundle-format.md, with constants folded.
+
+Folding uses the runtime's own function implementations, so a folded constant is by construction
+what the runtime would have computed. A call that would fail at run time (``1 / 0``) is left
+unfolded: the error is the runtime's to produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runtime import functions as rfn
+from runtime.format import Op
+from runtime.values import CelError, UInt
+
+from .cel_ast import (
+    Bind,
+    Call,
+    Comprehension,
+    ListLit,
+    Lit,
+    MapLit,
+    Node,
+    Present,
+    SegmentRef,
+    Select,
+    SignalRef,
+    TypeLit,
+    VarRef,
+)
+from .check import overload_id
+
+IR = list[Any]
+
+TRUE: IR = [Op.LIT, True]
+FALSE: IR = [Op.LIT, False]
+
+
+def is_lit(ir: IR) -> bool:
+    return ir[0] in (Op.LIT, Op.ULIT)
+
+
+def lit_value(ir: IR) -> Any:
+    return UInt(ir[1]) if ir[0] == Op.ULIT else ir[1]
+
+
+def make_lit(v: Any) -> IR | None:
+    if type(v) is UInt:
+        return [Op.ULIT, int(v)]
+    if v is None or type(v) in (bool, int, float, str, bytes):
+        return [Op.LIT, v]
+    return None
+
+
+class Lowerer:
+    def __init__(self, signals: Mapping[str, int], segments: Mapping[str, int], bool_segments: bool = True):
+        self.signals = signals
+        self.segments = segments
+        self.scopes: list[str] = []  # comprehension variables, innermost last
+        self.binds: list[tuple[str, IR]] = []
+
+    def lower(self, n: Node) -> IR:
+        if isinstance(n, Lit):
+            if n.kind == "uint":
+                return [Op.ULIT, n.value]
+            return [Op.LIT, n.value]
+        if isinstance(n, SignalRef):
+            return [Op.SIG, self.signals[n.name]]
+        if isinstance(n, Present):
+            return [Op.SIGHAS, self.signals[n.name]]
+        if isinstance(n, SegmentRef):
+            return [Op.SEG, self.segments[n.name]]
+        if isinstance(n, TypeLit):
+            return [Op.TYPE, n.name]
+        if isinstance(n, VarRef):
+            for i in range(len(self.scopes) - 1, -1, -1):
+                if self.scopes[i] == n.name:
+                    return [Op.VAR, len(self.scopes) - 1 - i]
+            for name, ir in reversed(self.binds):
+                if name == n.name:
+                    return ir
+            raise AssertionError(f"unbound variable {n.name}")
+        if isinstance(n, Select):
+            op = Op.HAS if n.test_only else Op.SEL
+            return [op, self.lower(n.operand), n.field]
+        if isinstance(n, ListLit):
+            return [Op.LIST, *(self.lower(x) for x in n.items)]
+        if isinstance(n, MapLit):
+            out: IR = [Op.MAP]
+            for k, v in n.entries:
+                out += [self.lower(k), self.lower(v)]
+            return out
+        if isinstance(n, Comprehension):
+            rng = self.lower(n.range)
+            names = [n.var, n.var2] if n.var2 else [n.var]
+            self.scopes.extend(names)  # type: ignore[arg-type]
+            try:
+                body = self.lower(n.body)
+                filt = self.lower(n.filter) if n.filter is not None else None
+            finally:
+                del self.scopes[-len(names) :]
+            node: IR = [Op.COMP2 if n.var2 else Op.COMP, n.macro, rng, body]
+            if filt is not None:
+                node.append(filt)
+            return node
+        if isinstance(n, Bind):
+            init = self.lower(n.init)
+            # A bound variable may be shadowed by a comprehension variable of the same name.
+            saved = self.scopes
+            self.scopes = [s for s in saved]
+            self.binds.append((n.var, init))
+            try:
+                if n.var in self.scopes:
+                    self.scopes = [s if s != n.var else "\0shadowed" for s in self.scopes]
+                return self.lower(n.body)
+            finally:
+                self.binds.pop()
+                self.scopes = saved
+        if isinstance(n, Call):
+            return self.call(n)
+        raise AssertionError(f"cannot lower {type(n).__name__}")
+
+    def call(self, n: Call) -> IR:
+        fn = n.fn
+        args = [self.lower(a) for a in n.args]
+        if fn == "_&&_":
+            return fold_and(args[0], args[1], [a.type for a in n.args])
+        if fn == "_||_":
+            return fold_or(args[0], args[1], [a.type for a in n.args])
+        if fn == "!_":
+            a = args[0]
+            if a[0] == Op.LIT and type(a[1]) is bool:
+                return [Op.LIT, not a[1]]
+            return [Op.NOT, a]
+        if fn == "_?_:_":
+            c = args[0]
+            if c[0] == Op.LIT and type(c[1]) is bool:
+                return args[1] if c[1] else args[2]
+            return [Op.COND, *args]
+        if all(is_lit(a) for a in args) and fn in rfn.FUNCTIONS and fn not in ("type", "matches"):
+            try:
+                folded = make_lit(rfn.FUNCTIONS[fn](*(lit_value(a) for a in args)))
+            except CelError:
+                folded = None
+            if folded is not None:
+                return folded
+        return [Op.CALL, fn, overload_id(n.args), *args]
+
+
+def _is_bool(t: Any) -> bool:
+    return t is not None and t.kind == "bool"
+
+
+def fold_and(a: IR, b: IR, types: list[Any]) -> IR:
+    if a == FALSE or b == FALSE:
+        return list(FALSE)
+    if a == TRUE and _is_bool(types[1]):
+        return b
+    if b == TRUE and _is_bool(types[0]):
+        return a
+    return [Op.AND, a, b]
+
+
+def fold_or(a: IR, b: IR, types: list[Any]) -> IR:
+    if a == TRUE or b == TRUE:
+        return list(TRUE)
+    if a == FALSE and _is_bool(types[1]):
+        return b
+    if b == FALSE and _is_bool(types[0]):
+        return a
+    return [Op.OR, a, b]
+
+
+def references(ir: Any, op: int) -> set[int]:
+    """Indexes of all SEG (or SIG) nodes in an IR tree."""
+    out: set[int] = set()
+    stack = [ir]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list) and node and type(node[0]) is int:
+            if node[0] == op or (op == Op.SIG and node[0] == Op.SIGHAS):
+                out.add(node[1])
+            elif node[0] not in (Op.LIT, Op.ULIT, Op.TYPE, Op.VAR):
+                stack.extend(x for x in node[1:] if isinstance(x, list))
+    return out

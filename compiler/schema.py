@@ -1,0 +1,100 @@
+"""Validation of a rule-set document against ``rulesets/schema.json``, with errors at the
+offending key or value and in words a rule author understands."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from . import errors as E
+from .errors import Diagnostic
+from .source import Locator
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "rulesets" / "schema.json"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the document"
+
+
+def _allowed(err: ValidationError) -> list[str]:
+    props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+    return sorted(props)
+
+
+def _leaf(err: ValidationError) -> ValidationError:
+    """For anyOf/oneOf, descend to the most relevant sub-error."""
+    while err.context:
+        err = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.context or [])))
+    return err
+
+
+def validate(doc: Any, loc: Locator) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    if not isinstance(doc, dict):
+        return [loc.diag(loc.pos(()), E.schema("a rule set must be a mapping with strata, name and slots", "start the file with 'strata: 1'"))]
+    seen: set[tuple[tuple[Any, ...], str]] = set()
+    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        if err.validator in ("anyOf", "oneOf") and err.validator == "anyOf" and err.schema.get("anyOf") == [{"required": ["segment"]}, {"required": ["when"]}]:
+            path = tuple(err.absolute_path)
+            out.append(loc.diag(loc.pos(path), E.schema(f"rule {_where(path)} needs a 'segment' or a 'when' condition", "add segment: <id> or when: <CEL>")))
+            continue
+        if err.validator in ("anyOf", "oneOf"):
+            err = _leaf(err)
+        path = tuple(err.absolute_path)
+        where = _where(path)
+        key = False
+        if err.validator == "additionalProperties":
+            extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+            for k in extra:
+                p = path + (k,)
+                msg = E.schema(f"unknown field '{k}' in {where}", E.did_you_mean(k, _allowed(err)) or f"allowed: {', '.join(_allowed(err))}")
+                if (p, msg[1]) not in seen:
+                    seen.add((p, msg[1]))
+                    out.append(loc.diag(loc.pos(p, key=True), msg))
+            continue
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            parts = E.schema(f"{where} is missing the required field '{missing}'")
+        elif err.validator == "enum":
+            parts = E.schema(f"{where}: {err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}")
+        elif err.validator == "const":
+            parts = E.schema(f"{where} must be {err.validator_value!r}")
+        elif err.validator == "type":
+            parts = E.schema(f"{where} must be of type {err.validator_value}, not {type(err.instance).__name__}")
+        elif err.validator == "pattern":
+            hint = "use letters, digits, '_' and '-', starting with a letter" if "A-Za-z" in err.validator_value else (
+                "use lower-case letters, digits and '_' (it is a CEL identifier)" if "[a-z_]" in err.validator_value else None)
+            if err.validator_value.startswith("^[0-9]+(s|m|h|d)"):
+                hint = "write a duration like 30s, 15m, 1h or 7d"
+            parts = E.schema(f"{where}: {err.instance!r} is not valid here", hint)
+        elif err.validator == "propertyNames":
+            parts = E.schema(f"{where}: invalid name {err.instance!r}")
+        elif err.validator in ("minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems"):
+            parts = E.schema(f"{where}: {err.message}")
+        else:
+            parts = E.schema(f"{where}: {err.message}")
+        sig = (path, parts[1])
+        if sig in seen:
+            continue
+        seen.add(sig)
+        out.append(loc.diag(loc.pos(path, key=key), parts))
+    return out

@@ -1,0 +1,291 @@
+"""The fast path: IR -> Python source -> one compiled function per condition.
+
+Contract with the exact evaluator (``interp.py``): a generated function either returns exactly the
+value the exact evaluator would return, or raises. The caller catches the raise and asks the exact
+evaluator, which handles every error case (absent signal, wrong run-time type, overflow...). So the
+generated code may use native operators only where the checked types (the ``overload`` of a CALL,
+the declared type of a signal) prove the native result equals CEL's, and must raise otherwise.
+
+Safety: bundle strings and other constants never become source text. Every constant is a
+parameter of a factory function (``_k0``, ``_k1``...) and reaches the generated code as a closure
+cell, so a field named ``"]; import os"`` is just a dict key. Only opcodes, small integers and
+names made here are written into the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import functions as fn
+from .format import Op
+from .interp import iter_pairs, iter_range
+from .values import CelError, CelType, UInt, check_int
+
+Fast = Callable[[dict[str, Any], dict[int, Any]], Any]
+
+_NUMERIC = {"int", "uint", "double"}
+_ORDERED_SAME = {"string", "bytes", "bool"}
+_BOOL_FUNCS = {
+    "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "@in", "!_", "contains", "startsWith",
+    "endsWith", "matches", "math.isNaN", "math.isInf", "math.isFinite",
+}
+_NATIVE_CMP = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
+
+
+def _bool(x: Any) -> bool:
+    if x is True or x is False:
+        return x
+    raise CelError("no matching overload: expected bool")
+
+
+def _fast_in_list(x: Any, c: Any) -> bool:
+    if type(c) is not list and type(c) is not tuple:
+        raise CelError("no matching overload for @in")
+    return x in c
+
+
+def _split_types(overload: str) -> list[str]:
+    """'string,list(string)' -> ['string', 'list(string)'] (split at top-level commas)."""
+    out, depth, cur = [], 0, []
+    for ch in overload:
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
+def _base(t: str | None) -> str | None:
+    if t is None:
+        return None
+    return t.split("(", 1)[0]
+
+
+def _elem(t: str) -> str | None:
+    """'list(string)' -> 'string'; 'map(string, int)' -> 'string' (the key)."""
+    if "(" not in t:
+        return None
+    inner = t[t.index("(") + 1 : -1]
+    return _split_types(inner)[0]
+
+
+class _Gen:
+    def __init__(self, signal_names: Sequence[str], signal_types: Sequence[str]):
+        self.signal_names = signal_names
+        self.signal_types = signal_types
+        self.consts: list[Any] = []
+        self._const_ids: dict[tuple[type, Any], str] = {}
+        self.vars: list[str] = []
+        self._nvar = 0
+
+    def const(self, value: Any) -> str:
+        key = (type(value), value) if _hashable(value) else None
+        if key is not None and key in self._const_ids:
+            return self._const_ids[key]
+        name = f"_k{len(self.consts)}"
+        self.consts.append(value)
+        if key is not None:
+            self._const_ids[key] = name
+        return name
+
+    # -------------------------------------------------------------- static kinds
+    def kind(self, node: Any) -> str | None:
+        """The checked type of a node when the IR proves it, else None (dyn)."""
+        op = node[0]
+        if op == Op.LIT:
+            v = node[1]
+            return None if v is None else fn.type_name(v)
+        if op == Op.ULIT:
+            return "uint"
+        if op == Op.SIG:
+            return self.signal_types[node[1]]
+        if op in (Op.SEG, Op.HAS, Op.SIGHAS, Op.AND, Op.OR, Op.NOT):
+            return "bool"
+        if op == Op.COMP:
+            return "bool" if node[1] in ("all", "exists", "exists_one") else "list"
+        if op == Op.CALL:
+            name, ov = node[1], node[2]
+            if name in _BOOL_FUNCS:
+                return "bool"
+            if name == "size" or name in ("indexOf", "lastIndexOf"):
+                return "int"
+            if name in ("int", "uint", "double", "string", "bytes", "bool"):
+                return name
+            if name in ("lowerAscii", "upperAscii", "trim", "replace", "substring", "join", "charAt"):
+                return "string"
+            if ov and name in ("_+_", "_-_", "_*_", "_/_", "_%_", "-_"):
+                ts = _split_types(ov)
+                if all(_base(t) == _base(ts[0]) for t in ts) and _base(ts[0]) in _NUMERIC | {"string"}:
+                    return _base(ts[0])
+        return None
+
+    # -------------------------------------------------------------- expressions
+    def boolexpr(self, node: Any) -> str:
+        src = self.expr(node)
+        k = self.kind(node)
+        return src if k == "bool" else f"_bool({src})"
+
+    def expr(self, node: Any) -> str:
+        op = node[0]
+        if op == Op.LIT:
+            v = node[1]
+            if v is None or type(v) is bool or type(v) is int:
+                return repr(v)
+            return self.const(v)
+        if op == Op.ULIT:
+            return self.const(UInt(node[1]))
+        if op == Op.TYPE:
+            return self.const(CelType(node[1]))
+        if op == Op.SIG:
+            return f"s[{self.const(self.signal_names[node[1]])}]"
+        if op == Op.SIGHAS:
+            return f"({self.const(self.signal_names[node[1]])} in s)"
+        if op == Op.SEG:
+            return f"_seg({int(node[1])}, s, m)"
+        if op == Op.VAR:
+            return self.vars[-1 - int(node[1])]
+        if op == Op.SEL:
+            return f"_sel({self.expr(node[1])}, {self.const(node[2])})"
+        if op == Op.HAS:
+            return f"_has({self.expr(node[1])}, {self.const(node[2])})"
+        if op == Op.AND:
+            return f"({self.boolexpr(node[1])} and {self.boolexpr(node[2])})"
+        if op == Op.OR:
+            return f"({self.boolexpr(node[1])} or {self.boolexpr(node[2])})"
+        if op == Op.NOT:
+            return f"(not {self.boolexpr(node[1])})"
+        if op == Op.COND:
+            return f"({self.expr(node[2])} if {self.boolexpr(node[1])} else {self.expr(node[3])})"
+        if op == Op.LIST:
+            if all(n[0] in (Op.LIT, Op.ULIT) for n in node[1:]):
+                return self.const([UInt(n[1]) if n[0] == Op.ULIT else n[1] for n in node[1:]])
+            return "[" + ", ".join(self.expr(n) for n in node[1:]) + "]"
+        if op == Op.MAP:
+            pairs = ", ".join(f"({self.expr(k)}, {self.expr(v)})" for k, v in zip(node[1::2], node[2::2]))
+            return f"_mkmap([{pairs}])"
+        if op == Op.CALL:
+            return self.call(node)
+        if op in (Op.COMP, Op.COMP2):
+            return self.comp(node)
+        raise ValueError(f"unknown opcode {op}")
+
+    def call(self, node: Any) -> str:
+        name, ov, args = node[1], node[2], node[3:]
+        kinds = _split_types(ov) if ov else None
+        bases = [_base(k) for k in kinds] if kinds else None
+        if bases and name in _NATIVE_CMP and len(args) == 2:
+            a, b = bases
+            if (a in _NUMERIC and b in _NUMERIC) or (a == b and a in _ORDERED_SAME):
+                if a == "double" or b == "double" or name in ("_==_", "_!=_") or a != "bool":
+                    return f"({self.expr(args[0])} {_NATIVE_CMP[name]} {self.expr(args[1])})"
+        if bases and name == "@in" and kinds is not None:
+            elem = _elem(kinds[1])
+            if bases[1] == "list" and bases[0] in ("string", "int", "bool") and elem == kinds[0]:
+                rhs = args[1]
+                if rhs[0] == Op.LIST and all(n[0] == Op.LIT for n in rhs[1:]):
+                    return f"({self.expr(args[0])} in {self.const(frozenset(n[1] for n in rhs[1:]))})"
+                return f"_fast_in_list({self.expr(args[0])}, {self.expr(rhs)})"
+        if bases and name in ("_+_", "_-_", "_*_") and len(args) == 2:
+            sym = {"_+_": "+", "_-_": "-", "_*_": "*"}[name]
+            if bases == ["int", "int"]:
+                return f"_ci({self.expr(args[0])} {sym} {self.expr(args[1])})"
+            if bases == ["double", "double"] or (name == "_+_" and bases == ["string", "string"]):
+                return f"({self.expr(args[0])} {sym} {self.expr(args[1])})"
+        if bases and name in ("startsWith", "endsWith") and bases == ["string", "string"]:
+            meth = "startswith" if name == "startsWith" else "endswith"
+            return f"{self.expr(args[0])}.{meth}({self.expr(args[1])})"
+        if bases and name == "contains" and bases == ["string", "string"]:
+            return f"({self.expr(args[1])} in {self.expr(args[0])})"
+        if name == "matches" and bases == ["string", "string"] and args[1][0] == Op.LIT:
+            rx = fn.compile_regex(args[1][1])
+            return f"({self.const(rx)}.search({self.expr(args[0])}) is not None)"
+        if name == "size" and bases and bases[0] in ("string", "list", "map", "bytes"):
+            return f"len({self.expr(args[0])})"
+        f = self.const(fn.FUNCTIONS[name])
+        return f"{f}(" + ", ".join(self.expr(a) for a in args) + ")"
+
+    def comp(self, node: Any) -> str:
+        kind = node[1]
+        two = node[0] == Op.COMP2
+        rng = self.expr(node[2])
+        level = self._nvar
+        self._nvar += 1
+        names = [f"_i{level}", f"_v{level}"] if two else [f"_v{level}"]
+        self.vars.extend(names)
+        try:
+            target = ", ".join(names) if two else names[0]
+            it = f"_pairs({rng})" if two else f"_range({rng})"
+            if kind == "exists":
+                return f"any({self.boolexpr(node[3])} for {target} in {it})"
+            if kind == "all":
+                return f"all({self.boolexpr(node[3])} for {target} in {it})"
+            if kind == "exists_one":
+                return f"(sum(1 for {target} in {it} if {self.boolexpr(node[3])}) == 1)"
+            if kind == "filter":
+                return f"[{names[-1]} for {target} in {it} if {self.boolexpr(node[3])}]"
+            cond = f" if {self.boolexpr(node[4])}" if len(node) > 4 else ""
+            if kind == "transformMap":
+                return f"{{{names[0]}: {self.expr(node[3])} for {target} in {it}{cond}}}"
+            return f"[{self.expr(node[3])} for {target} in {it}{cond}]"
+        finally:
+            del self.vars[-len(names) :]
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _sel(c: Any, field: str) -> Any:
+    if type(c) is dict:
+        return c[field]
+    raise CelError("field selection on a non-map")
+
+
+#: Names every generated function may use, bound once.
+_RUNTIME = {
+    "_bool": _bool,
+    "_ci": check_int,
+    "_sel": _sel,
+    "_has": fn.has_field,
+    "_mkmap": fn.make_map,
+    "_range": iter_range,
+    "_pairs": iter_pairs,
+    "_fast_in_list": _fast_in_list,
+}
+
+
+def generate(
+    conditions: Sequence[Any],
+    signal_names: Sequence[str],
+    signal_types: Sequence[str],
+    segment: Callable[[int, dict[str, Any], dict[int, Any]], bool],
+) -> list[Fast]:
+    """Compile the IR of many conditions into fast functions ``f(s, m) -> value`` in one go.
+
+    One ``compile()`` for the whole bundle: per-function overhead dominates for small conditions.
+    """
+    gen = _Gen(signal_names, signal_types)
+    bodies = []
+    for node in conditions:
+        gen._nvar = 0
+        bodies.append(gen.expr(node))
+    params = ", ".join(f"_k{i}" for i in range(len(gen.consts)))
+    lines = [f"def _factory({params}):" if params else "def _factory():"]
+    lines.append("    return (")
+    for body in bodies:
+        lines.append(f"        lambda s, m: {body},")
+    lines.append("    )")
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = dict(_RUNTIME)
+    namespace["_seg"] = segment
+    exec(compile(source, "<strata-conditions>", "exec"), namespace)  # noqa: S102 - source is built from opcodes only
+    return list(namespace["_factory"](*gen.consts))

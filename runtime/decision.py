@@ -1,0 +1,62 @@
+"""What ``decide`` returns: one Decision per slot, plus the session state to persist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every reason a slot can end with (docs/runtime.md explains each).
+REASONS = ("rule", "experiment", "default", "holdout", "no_consent", "capped", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    slot: str
+    content: Any
+    reason: str
+    rule: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    layer: str | None = None
+    segment: str | None = None
+    trace: tuple[dict[str, Any], ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "rule": self.rule,
+            "variant": self.variant,
+            "experiment": self.experiment,
+            "layer": self.layer,
+            "segment": self.segment,
+            "reason": self.reason,
+            "content": self.content,
+        }
+        if self.trace is not None:
+            d["trace"] = list(self.trace)
+        return d
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Decisions for the slots asked for, and what the caller must write back to the session.
+
+    ``cap_hits`` are cap keys (``slot/rule``) whose counter must grow by one at ``now``;
+    ``exposures`` are (experiment, variant) pairs the visitor was shown.
+    """
+
+    bundle: str
+    version: int
+    decisions: dict[str, Decision]
+    cap_hits: list[str] = field(default_factory=list)
+    exposures: list[tuple[str, str]] = field(default_factory=list)
+    errors: int = 0
+    segments: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "bundle": {"name": self.bundle, "version": self.version},
+            "slots": {k: d.to_dict() for k, d in self.decisions.items()},
+        }
+        if self.segments is not None:
+            out["segments"] = self.segments
+        return out

@@ -1,0 +1,134 @@
+"""Bundle verification: one straight function, one specific refusal per step.
+
+Order: size -> envelope -> format -> key id known -> signature -> inflate -> payload shape ->
+time window -> version. The signature is checked before the payload is inflated or parsed, so an
+attacker without a trusted key cannot make the runtime do more than hash their bytes.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .errors import (
+    BadSignature,
+    BundleTooLarge,
+    Expired,
+    MalformedBundle,
+    NotYetValid,
+    RollbackRefused,
+    UnknownKey,
+    UnsupportedFormat,
+)
+from .format import FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN
+from .validate import validate_payload
+
+#: Default tolerance between the signer's clock and this node's clock, in seconds.
+DEFAULT_CLOCK_SKEW = 300
+
+_ENVELOPE_KEYS = {"format", "key_id", "payload", "signature"}
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    """A bundle whose signature, time window and shape have been checked."""
+
+    key_id: str
+    payload: dict[str, Any]
+    size: int
+
+    @property
+    def name(self) -> str:
+        return str(self.payload["name"])
+
+    @property
+    def version(self) -> int:
+        return int(self.payload["version"])
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
+        raise MalformedBundle(f"{what} is not valid msgpack ({type(e).__name__}: {e}); the file is truncated or not a Strata bundle") from None
+    except RecursionError:
+        raise MalformedBundle(f"{what} is nested too deeply") from None
+
+
+def _inflate(data: bytes) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, MAX_PAYLOAD_BYTES)
+    except zlib.error as e:
+        raise MalformedBundle(f"payload is not a zlib stream ({e})") from None
+    if d.unconsumed_tail:
+        raise MalformedBundle(f"payload inflates beyond {MAX_PAYLOAD_BYTES} bytes; refusing (decompression bomb guard)")
+    if not d.eof or d.unused_data:
+        raise MalformedBundle("payload zlib stream is truncated or has trailing data")
+    return out
+
+
+def verify_bundle(
+    data: bytes,
+    keys: Mapping[str, Ed25519PublicKey],
+    *,
+    now: float | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW,
+    held: tuple[str, int] | None = None,
+) -> VerifiedBundle:
+    """Verify ``data`` against the trusted ``keys`` (key id -> public key).
+
+    ``held`` is the (name, version) of the bundle currently in use, for rollback protection: a
+    bundle of the same rule set with a lower version is refused.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedBundle(f"bundle must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise BundleTooLarge(f"bundle is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit")
+    if not data:
+        raise MalformedBundle("bundle is empty")
+
+    env = _unpack(data, "bundle envelope")
+    if not isinstance(env, dict) or set(env) != _ENVELOPE_KEYS:
+        raise MalformedBundle("not a Strata bundle: expected a map with exactly format, key_id, payload, signature")
+    fmt, kid, payload, sig = env["format"], env["key_id"], env["payload"], env["signature"]
+    if type(fmt) is not int:
+        raise MalformedBundle("envelope field 'format' must be an integer")
+    if fmt != FORMAT_VERSION:
+        raise UnsupportedFormat(f"bundle format {fmt} is not supported by this runtime (it reads format {FORMAT_VERSION}); upgrade the runtime or recompile with a matching compiler")
+    if not isinstance(kid, str) or not isinstance(payload, bytes) or not isinstance(sig, bytes):
+        raise MalformedBundle("envelope fields have wrong types (key_id: str, payload: bin, signature: bin)")
+
+    key = keys.get(kid)
+    if key is None:
+        known = ", ".join(sorted(keys)) or "none"
+        raise UnknownKey(f"bundle is signed by key {kid!r}, which is not trusted here (trusted: {known}); add its public key with --pub")
+    try:
+        key.verify(sig, SIGNATURE_DOMAIN + payload)
+    except InvalidSignature:
+        raise BadSignature(f"signature does not match the payload for key {kid}: the bundle was modified after signing, or signed by another key") from None
+
+    body = _unpack(_inflate(payload), "payload")
+    validate_payload(body)
+
+    t = time.time() if now is None else now
+    if t + clock_skew < body["not_before"]:
+        raise NotYetValid(f"bundle {body['name']} v{body['version']} is not valid before {body['not_before']} (now {int(t)}, skew {clock_skew}s); check this node's clock")
+    if t - clock_skew >= body["expires"]:
+        raise Expired(f"bundle {body['name']} v{body['version']} expired at {body['expires']} (now {int(t)}); publish a freshly compiled bundle")
+    if held is not None and held[0] == body["name"] and body["version"] < held[1]:
+        raise RollbackRefused(f"bundle {body['name']} v{body['version']} is older than v{held[1]} already loaded; refusing to roll back")
+    return VerifiedBundle(key_id=kid, payload=body, size=len(data))

@@ -85,16 +85,21 @@ class _Converter:
         self.depth = 0
 
     def pos(self, t: Any) -> int:
+        p = self._pos(t)
+        return 0 if p is None else p
+
+    def _pos(self, t: Any) -> int | None:
+        # Tokens re-typed by celpy's lexer callback (true/false) carry no position.
         if isinstance(t, Token):
-            return t.start_pos or 0
+            return t.start_pos
         meta = getattr(t, "meta", None)
-        if meta is not None and not getattr(meta, "empty", True):
-            return meta.start_pos
+        if meta is not None and not getattr(meta, "empty", True) and getattr(meta, "start_pos", None) is not None:
+            return int(meta.start_pos)
         for c in getattr(t, "children", []):
-            p = self.pos(c)
+            p = self._pos(c)
             if p is not None:
                 return p
-        return 0
+        return None
 
     def expr(self, t: Tree) -> Node:
         self.depth += 1
@@ -163,7 +168,7 @@ class _Converter:
             args = self.exprlist(ch[2]) if len(ch) > 2 else []
             return self.method(t, operand, str(ident), args, ident.start_pos - 1 if ident.start_pos else self.pos(t))
         if d == "member_index":
-            return Index(self.pos(ch[1]) - 1, self.expr(ch[0]), self.expr(ch[1]))
+            return Index(max(0, self.pos(ch[1]) - 1), self.expr(ch[0]), self.expr(ch[1]))
         if d == "member_object":
             raise ParseError("message construction (Type{field: value}) is not supported by Strata; use a map literal {\"field\": value}", self.pos(t))
         if d == "primary":
@@ -193,7 +198,8 @@ class _Converter:
 
     def _op_pos(self, left: Any, op: str | None) -> int:
         # Position of the operator: first non-blank character after the left operand.
-        end = getattr(getattr(left, "meta", None), "end_pos", None)
+        meta = getattr(left, "meta", None)
+        end = getattr(meta, "end_pos", None) if meta is not None and not getattr(meta, "empty", True) else None
         if end is None:
             return self.pos(left)
         i = end

@@ -168,6 +168,7 @@ string.lastIndexOf(string, int) -> int
 string.substring(int) -> string
 string.substring(int, int) -> string
 string.charAt(int) -> string
+string.reverse() -> string
 list(string).join() -> string
 list(string).join(string) -> string
 int(int) -> int
@@ -272,9 +273,15 @@ def _has_dyn(t: Type) -> bool:
 
 
 class Checker:
-    def __init__(self, env: Env, report: Report):
+    """``lenient=True`` is CEL's unchecked mode (the conformance corpus's ``disable_check``): type
+    mismatches, unknown names and unknown functions become run-time errors instead of compile
+    errors. Rule sets are always checked strictly."""
+
+    def __init__(self, env: Env, report: Report, *, lenient: bool = False):
         self.env = env
         self.report = report
+        self.lenient = lenient
+        self.undeclared: set[str] = set()
         self.locals: list[tuple[str, Type]] = []
         self.signals_used: set[str] = set()
         self.segments_used: set[str] = set()
@@ -407,6 +414,12 @@ class Checker:
             tl = TypeLit(root.pos, parts[0])
             tl.type = TYPE
             return tl
+        if self.lenient:
+            name = parts[0] if not absolute else parts[0]
+            self.undeclared.add(name)
+            ref2: Node = SignalRef(root.pos, name)
+            ref2.type = DYN
+            return self._fields(ref2, parts[1:], root.pos)
         raise self.unknown(root.pos, ".".join(parts))
 
     def unknown(self, pos: int, name: str) -> CheckFailed:
@@ -432,6 +445,8 @@ class Checker:
             if sel.field not in fields:
                 raise self.fail(sel.pos, E.unknown_field(sel.field, t.name, fields))
             sel.type = fields[sel.field]
+        elif self.lenient:
+            sel.type = DYN
         else:
             raise self.fail(sel.pos, E.type_mismatch(f"'{sel.field}' cannot be selected from a value of type {t}", "only maps and records have fields"))
         return sel
@@ -462,14 +477,14 @@ class Checker:
         if fn in ("_&&_", "_||_"):
             args = [self.visit(a) for a in n.args]
             for a in args:
-                if not assignable(BOOL, a.type):
+                if not assignable(BOOL, a.type) and not self.lenient:
                     raise self.fail(a.pos, E.not_bool(f"each side of '{fn[1:-1]}'", str(a.type)))
             n.args = args
             n.type = BOOL
             return n
         if fn == "_?_:_":
             c, a, b = (self.visit(x) for x in n.args)
-            if not assignable(BOOL, c.type):
+            if not assignable(BOOL, c.type) and not self.lenient:
                 raise self.fail(c.pos, E.not_bool("the condition of '?:'", str(c.type)))
             n.args = [c, a, b]
             n.type = join(a.type, b.type)
@@ -482,6 +497,8 @@ class Checker:
             raise self.fail(n.pos, E.unsupported(f"the function {n.target.name}.{fn}()"))
         args = ([self.visit(n.target)] if n.target is not None else []) + [self.visit(a) for a in n.args]
         types = [a.type for a in args]
+        if self.lenient:
+            return self._lenient_call(n, fn, args)
         if fn in ("_==_", "_!=_"):
             a, b = types
             if not self._comparable(a, b, equality=True):
@@ -531,6 +548,21 @@ class Checker:
         res = results[0] if all(r == results[0] for r in results) else DYN
         return self._typed_call(n, fn, args, res)
 
+    def _lenient_call(self, n: Call, fn: str, args: list[Node]) -> Node:
+        """Unchecked mode: keep the call, result dyn unless exactly one overload fits."""
+        types = [a.type for a in args]
+        if fn in ("_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "@in"):
+            return self._typed_call(n, fn, args, BOOL)
+        if fn not in OVERLOADS and fn not in ("math.greatest", "math.least"):
+            return self._typed_call(n, "@unknown:" + fn, args, DYN)
+        results = []
+        for recv, params, res in OVERLOADS.get(fn, []):
+            env: dict[str, Type] = {}
+            if recv == (n.target is not None) and len(params) == len(types) and all(_bind(p, t, env) for p, t in zip(params, types)):
+                results.append(_subst(res, env))
+        res = results[0] if results and all(r == results[0] for r in results) else DYN
+        return self._typed_call(n, fn, args, res)
+
     def _typed_call(self, n: Call, fn: str, args: list[Node], res: Type) -> Node:
         out = Call(n.pos, fn, args)
         out.type = res
@@ -550,7 +582,8 @@ class Checker:
             return False
         if a.kind == "record":
             return a.name == b.name
-        return all(Checker._comparable(x, y, equality=True) for x, y in zip(a.params, b.params))
+        # Containers of different element types compare (unequal) at run time, as in CEL.
+        return True
 
     # ------------------------------------------------------------------ comprehensions
     def comprehension(self, n: Comprehension) -> Node:
@@ -560,7 +593,7 @@ class Checker:
             v1, v2 = (INT, t.params[0]) if n.var2 else (t.params[0], None)
         elif t.kind == "map":
             v1, v2 = (t.params[0], t.params[1]) if n.var2 else (t.params[0], None)
-        elif t.is_dyn:
+        elif t.is_dyn or self.lenient:
             v1, v2 = DYN, (DYN if n.var2 else None)
         else:
             raise self.fail(n.range.pos, E.type_mismatch(f"{n.macro}() needs a list or map, not {t}"))
@@ -580,7 +613,7 @@ class Checker:
                 self.locals.pop()
         bt = n.body.type
         if n.macro in ("all", "exists", "exists_one"):
-            if not assignable(BOOL, bt):
+            if not assignable(BOOL, bt) and not self.lenient:
                 raise self.fail(n.body.pos, E.not_bool(f"the predicate of {n.macro}()", str(bt)))
             n.type = BOOL
         elif n.macro == "filter":

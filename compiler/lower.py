@@ -141,10 +141,13 @@ class Lowerer:
         if all(is_lit(a) for a in args) and fn in rfn.FUNCTIONS and fn not in ("type", "matches"):
             try:
                 folded = make_lit(rfn.FUNCTIONS[fn](*(lit_value(a) for a in args)))
-            except CelError:
-                folded = None
+            except (CelError, TypeError, ValueError, ArithmeticError):
+                folded = None  # fails at run time too; the runtime reports it
             if folded is not None:
                 return folded
+        if fn.startswith("@unknown:"):
+            # Only produced in unchecked mode: a call that fails when evaluated.
+            return [Op.CALL, "@unknown", None, [Op.LIT, fn[9:]], *args]
         return [Op.CALL, fn, overload_id(n.args), *args]
 
 

@@ -180,9 +180,10 @@ class _Gen:
         bases = [_base(k) for k in kinds] if kinds else None
         if bases and name in _NATIVE_CMP and len(args) == 2:
             a, b = bases
-            if (a in _NUMERIC and b in _NUMERIC) or (a == b and a in _ORDERED_SAME):
-                if a == "double" or b == "double" or name in ("_==_", "_!=_") or a != "bool":
-                    return f"({self.expr(args[0])} {_NATIVE_CMP[name]} {self.expr(args[1])})"
+            # int/uint compare exactly in Python as in CEL; int vs double must go through the
+            # helper (CEL converts the int to double first).
+            if a == b and a in _NUMERIC | _ORDERED_SAME or {a, b} == {"int", "uint"}:
+                return f"({self.expr(args[0])} {_NATIVE_CMP[name]} {self.expr(args[1])})"
         if bases and name == "@in" and kinds is not None:
             elem = _elem(kinds[1])
             if bases[1] == "list" and bases[0] in ("string", "int", "bool") and elem == kinds[0]:

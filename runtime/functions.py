@@ -48,13 +48,26 @@ def _safe_kind(v: Any) -> bool:
 
 
 # ------------------------------------------------------------------ equality and ordering
+def _num_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """Operands for a cross-type numeric comparison, as CEL (cel-go) defines it: an int or uint
+    compared with a double is converted to double first (so 2^63-1 < 2.0^63 is false); int and
+    uint compare exactly."""
+    ta, tb = type(a), type(b)
+    if ta is float and tb is not float:
+        return a, float(b)
+    if tb is float and ta is not float:
+        return float(a), b
+    return a, b
+
+
 def eq(a: Any, b: Any) -> bool:
     """CEL heterogeneous equality; never raises."""
     ta, tb = type(a), type(b)
     if ta is bool or tb is bool:
         return ta is tb and a == b
     if _is_num(a) and _is_num(b):
-        return a == b  # Python compares int/float exactly; NaN != NaN as in CEL
+        x, y = _num_pair(a, b)
+        return bool(x == y)  # NaN != NaN, as in CEL
     if ta is not tb:
         if (ta is list or ta is tuple) and (tb is list or tb is tuple):
             pass
@@ -88,22 +101,26 @@ def _cmp_kinds(name: str, a: Any, b: Any) -> None:
 
 def lt(a: Any, b: Any) -> bool:
     _cmp_kinds("_<_", a, b)
-    return bool(a < b)
+    x, y = _num_pair(a, b)
+    return bool(x < y)
 
 
 def le(a: Any, b: Any) -> bool:
     _cmp_kinds("_<=_", a, b)
-    return bool(a <= b)
+    x, y = _num_pair(a, b)
+    return bool(x <= y)
 
 
 def gt(a: Any, b: Any) -> bool:
     _cmp_kinds("_>_", a, b)
-    return bool(a > b)
+    x, y = _num_pair(a, b)
+    return bool(x > y)
 
 
 def ge(a: Any, b: Any) -> bool:
     _cmp_kinds("_>=_", a, b)
-    return bool(a >= b)
+    x, y = _num_pair(a, b)
+    return bool(x >= y)
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -748,6 +765,11 @@ def shift_right(a: Any, n: Any) -> Any:
     return (a & UINT64_MAX) >> n if a >= 0 else ((a + 2**64) >> n)
 
 
+def unknown_function(name: Any, *args: Any) -> Any:
+    """Evaluation of a call to a function that does not exist (only in unchecked expressions)."""
+    raise CelError(f"no such function: {name}")
+
+
 _ = INT64_MIN  # re-exported for callers that format limits
 
 #: Function name -> implementation, for dispatch from the IR. Receiver-style calls
@@ -809,4 +831,5 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "math.bitNot": bit_not,
     "math.bitShiftLeft": shift_left,
     "math.bitShiftRight": shift_right,
+    "@unknown": unknown_function,
 }

@@ -1,0 +1,49 @@
+"""The CEL conformance corpus is the judge of whether Strata's CEL is CEL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conformance import corpus
+
+pytestmark = pytest.mark.skipif(not corpus.CORPUS.exists(), reason=f"conformance corpus not found at {corpus.CORPUS} (../shared beside the repo)")
+
+REQUIRED_STRING_FUNCTIONS = ("lowerAscii", "upperAscii", "split", "replace", "trim", "indexOf", "substring", "join")
+
+
+@pytest.fixture(scope="module")
+def classified():
+    return corpus.classify()
+
+
+def test_conformance_no_wrong_answers(classified):
+    counts, wrong = classified
+    assert not wrong, "wrong answers:\n" + "\n".join(wrong) + "\n" + corpus.table(counts)
+
+
+def test_conformance_core_pass_rate_at_least_95_percent(classified):
+    counts, _ = classified
+    ext = corpus.extension_files()
+    passed = sum(c["passed"] for f, c in counts.items() if f not in ext)
+    total = sum(sum(c.values()) for f, c in counts.items() if f not in ext)
+    assert total == 1023
+    assert passed / total >= 0.95, corpus.table(counts)
+
+
+def test_conformance_required_string_functions_all_pass():
+    corpus._setup()
+    import cel_engine
+    from celconf_types import from_tagged, tagged_equal, to_tagged
+
+    cases = [c for c in json.loads(corpus.CORPUS.read_text()) if c["file"] == "string_ext" and c["section"] in REQUIRED_STRING_FUNCTIONS]
+    assert {c["section"] for c in cases} == set(REQUIRED_STRING_FUNCTIONS)
+    for c in cases:
+        bindings = {k: from_tagged(v) for k, v in c.get("bindings", {}).items()}
+        if "error" in c["expect"]:
+            with pytest.raises(cel_engine.EvalError):
+                cel_engine.evaluate(c["expr"], bindings, type_env=c.get("type_env"), disable_check=c["disable_check"])
+        else:
+            got = cel_engine.evaluate(c["expr"], bindings, type_env=c.get("type_env"), disable_check=c["disable_check"])
+            assert tagged_equal(to_tagged(got), c["expect"]["value"]), c["expr"]

@@ -162,7 +162,7 @@ class _Converter:
             return self.expr(ch[0])
         if d == "member_dot":
             operand, ident = ch
-            return Select(ident.start_pos - 1 if ident.start_pos else self.pos(t), self.expr(operand), str(ident))
+            return Select(ident.start_pos if ident.start_pos is not None else self.pos(t), self.expr(operand), str(ident))
         if d == "member_dot_arg":
             operand, ident = ch[0], ch[1]
             args = self.exprlist(ch[2]) if len(ch) > 2 else []

@@ -356,9 +356,12 @@ class Checker:
     # ------------------------------------------------------------------ names
     def _qualified(self, n: Node) -> list[str] | None:
         parts: list[str] = []
+        self._field_pos: list[int] = []
         while isinstance(n, Select) and not n.test_only:
             parts.append(n.field)
+            self._field_pos.append(n.pos)
             n = n.operand
+        self._field_pos.reverse()
         if isinstance(n, Ident):
             parts.append(n.name)
             parts.reverse()
@@ -389,12 +392,13 @@ class Checker:
             root = root.operand
         assert isinstance(root, Ident)
         absolute = root.absolute
+        field_pos = self._field_pos
         if not absolute:
             t = self._local(parts[0])
             if t is not None:
                 out: Node = VarRef(root.pos, parts[0])
                 out.type = t
-                return self._fields(out, parts[1:], root.pos)
+                return self._fields(out, parts[1:], field_pos[0:])
         for k in range(len(parts), 0, -1):
             name = ".".join(parts[:k])
             for cand in self._candidates(name, absolute):
@@ -402,7 +406,7 @@ class Checker:
                     self.signals_used.add(cand)
                     ref: Node = SignalRef(root.pos, cand)
                     ref.type = self.env.signals[cand]
-                    return self._fields(ref, parts[k:], root.pos)
+                    return self._fields(ref, parts[k:], field_pos[k - 1 :])
         if len(parts) == 1 and parts[0] in self.env.segments:
             self.segments_used.add(parts[0])
             seg = SegmentRef(root.pos, parts[0])
@@ -419,15 +423,15 @@ class Checker:
             self.undeclared.add(name)
             ref2: Node = SignalRef(root.pos, name)
             ref2.type = DYN
-            return self._fields(ref2, parts[1:], root.pos)
+            return self._fields(ref2, parts[1:], field_pos[0:])
         raise self.unknown(root.pos, ".".join(parts))
 
     def unknown(self, pos: int, name: str) -> CheckFailed:
         known = list(self.env.signals) + list(self.env.segments) + [x for x, _ in self.locals]
         return self.fail(pos, E.unknown_signal(name, known))
 
-    def _fields(self, node: Node, fields: list[str], pos: int) -> Node:
-        for f in fields:
+    def _fields(self, node: Node, fields: list[str], positions: list[int]) -> Node:
+        for f, pos in zip(fields, positions):
             node = self._select_type(Select(pos, node, f), node)
         return node
 
@@ -478,14 +482,14 @@ class Checker:
             args = [self.visit(a) for a in n.args]
             for a in args:
                 if not assignable(BOOL, a.type) and not self.lenient:
-                    raise self.fail(a.pos, E.not_bool(f"each side of '{fn[1:-1]}'", str(a.type)))
+                    raise self.fail(start(a), E.not_bool(f"each side of '{fn[1:-1]}'", str(a.type)))
             n.args = args
             n.type = BOOL
             return n
         if fn == "_?_:_":
             c, a, b = (self.visit(x) for x in n.args)
             if not assignable(BOOL, c.type) and not self.lenient:
-                raise self.fail(c.pos, E.not_bool("the condition of '?:'", str(c.type)))
+                raise self.fail(start(c), E.not_bool("the condition of '?:'", str(c.type)))
             n.args = [c, a, b]
             n.type = join(a.type, b.type)
             return n
@@ -605,7 +609,7 @@ class Checker:
             if n.filter is not None:
                 n.filter = self.visit(n.filter)
                 if not assignable(BOOL, n.filter.type):
-                    raise self.fail(n.filter.pos, E.not_bool(f"the filter of {n.macro}()", str(n.filter.type)))
+                    raise self.fail(start(n.filter), E.not_bool(f"the filter of {n.macro}()", str(n.filter.type)))
             n.body = self.visit(n.body)
         finally:
             self.locals.pop()
@@ -614,17 +618,32 @@ class Checker:
         bt = n.body.type
         if n.macro in ("all", "exists", "exists_one"):
             if not assignable(BOOL, bt) and not self.lenient:
-                raise self.fail(n.body.pos, E.not_bool(f"the predicate of {n.macro}()", str(bt)))
+                raise self.fail(start(n.body), E.not_bool(f"the predicate of {n.macro}()", str(bt)))
             n.type = BOOL
         elif n.macro == "filter":
             if not assignable(BOOL, bt):
-                raise self.fail(n.body.pos, E.not_bool("the predicate of filter()", str(bt)))
+                raise self.fail(start(n.body), E.not_bool("the predicate of filter()", str(bt)))
             n.type = list_of(v2 if n.var2 and v2 is not None else v1)
         elif n.macro in ("map", "transformList"):
             n.type = list_of(bt)
         elif n.macro == "transformMap":
             n.type = map_of(v1, bt)
         return n
+
+
+def start(node: Node) -> int:
+    """Offset of the first character of an expression (its leftmost descendant)."""
+    best = node.pos
+    for v in vars(node).values():
+        kids = v if isinstance(v, list) else [v]
+        for k in kids:
+            if isinstance(k, tuple):
+                for x in k:
+                    if isinstance(x, Node):
+                        best = min(best, start(x))
+            elif isinstance(k, Node):
+                best = min(best, start(k))
+    return best
 
 
 def overload_id(args: list[Node]) -> str | None:

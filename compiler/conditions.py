@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import errors as E
 from .cel_parse import ParseError, parse
-from .check import Checker, Env
+from .check import Checker, Env, start
 from .errors import Diagnostic
 from .model import Condition, RuleSet
 from .source import Locator
@@ -26,7 +26,7 @@ def check_condition(cond: Condition, env: Env, loc: Locator, what: str) -> list[
     checker = Checker(env, report)
     typed = checker.check(ast)
     if typed is not None and not assignable(BOOL, typed.type):
-        report(0, E.not_bool(what, str(typed.type)))
+        report(start(typed), E.not_bool(what, str(typed.type)))
         typed = None
     cond.ast = typed
     cond.signals = checker.signals_used

@@ -73,8 +73,8 @@ def schema(message: str, hint: str | None = None) -> tuple[str, str, str | None]
     return "schema", message, hint
 
 
-def duplicate_id(kind: str, ident: str, first: Pos) -> tuple[str, str, str | None]:
-    return "duplicate-id", f"{kind} '{ident}' is defined twice (first at line {first.line})", f"rename one of the {kind}s"
+def duplicate_id(kind: str, ident: str, first: Pos, where: str = "") -> tuple[str, str, str | None]:
+    return "duplicate-id", f"{kind} '{ident}' is defined twice{where} (first at line {first.line})", "rename one of them"
 
 
 def unknown_reference(kind: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:

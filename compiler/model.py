@@ -147,12 +147,12 @@ class Builder:
     def err(self, path: YPath, parts: tuple[str, str, str | None], *, key: bool = False) -> None:
         self.diags.append(self.loc.diag(self.loc.pos(path, key=key), parts))
 
-    def _unique(self, items: list[tuple[str, YPath]], kind: str) -> None:
+    def _unique(self, items: list[tuple[str, YPath]], kind: str, where: str = "") -> None:
         first: dict[str, Pos] = {}
         for ident, path in items:
             pos = self.loc.pos(path)
             if ident in first:
-                self.err(path, E.duplicate_id(kind, ident, first[ident]))
+                self.err(path, E.duplicate_id(kind, ident, first[ident], where))
             else:
                 first[ident] = pos
 
@@ -190,7 +190,7 @@ class Builder:
             if decl.default is not None:
                 chk = make_checker(str(t), records_src, decl.max_items, decl.max_length)
                 if not chk(decl.default):
-                    self.err(path + ("default",), E.schema(f"default of {name} is not a {t}"))
+                    self.err(path + ("default",), E.schema(f"default of {name} is not of type {t}"))
             signals[name] = decl
         # A signal's first name part may not collide with a segment (both are CEL identifiers).
         roots = {n.split(".")[0] for n in signals}
@@ -218,7 +218,7 @@ class Builder:
             spath: YPath = ("slots", i)
             self._content(s["default"], spath + ("default",))
             rules = []
-            self._unique([(r["id"], spath + ("rules", j, "id")) for j, r in enumerate(s.get("rules", []))], f"rule in slot '{s['id']}'")
+            self._unique([(r["id"], spath + ("rules", j, "id")) for j, r in enumerate(s.get("rules", []))], "rule", f" in slot '{s['id']}'")
             for j, r in enumerate(s.get("rules", [])):
                 rpath = spath + ("rules", j)
                 seg = r.get("segment")
@@ -249,7 +249,7 @@ class Builder:
                 self._content(v["content"], epath + ("variants", j, "content"))
                 variants.append((v["id"], float(v["weight"]), v["content"], epath + ("variants", j)))
                 vids.append((v["id"], epath + ("variants", j, "id")))
-            self._unique(vids, f"variant of experiment '{e['id']}'")
+            self._unique(vids, "variant", f" in experiment '{e['id']}'")
             total = sum(w for _, w, _, _ in variants)
             if abs(total - 100) > 1e-9:
                 self.err(epath + ("variants",), E.weights(total, e["id"]))

@@ -43,7 +43,9 @@ def _allowed(err: ValidationError) -> list[str]:
 def _leaf(err: ValidationError) -> ValidationError:
     """For anyOf/oneOf, descend to the most relevant sub-error."""
     while err.context:
-        err = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.context or [])))
+        # deepest path first; among equals, an error other than "wrong type" (the branch whose
+        # type matched is the one the author meant)
+        err = max(err.context, key=lambda e: (len(e.absolute_path), e.validator != "type", -len(e.context or [])))
     return err
 
 

@@ -1,0 +1,34 @@
+"""Helpers for compiler tests: compile YAML text as if it were a file."""
+
+from __future__ import annotations
+
+from compiler.errors import CompileError, Diagnostic
+from compiler.pipeline import Context, Options, run
+
+BASE = """\
+strata: 1
+name: shop
+segments:
+  - id: mobile
+    layer: broad
+    when: device.type == "mobile"
+slots:
+  - id: hero
+    default: {headline: Hi}
+    rules:
+      - id: small
+        segment: mobile
+        content: {headline: Small}
+"""
+
+
+def compile_text(text: str, *, path: str = "rs.yaml", strict: bool = False) -> Context:
+    return run(path, Options(strict=strict), text=text)
+
+
+def errors_of(text: str, **kw: object) -> list[Diagnostic]:
+    try:
+        compile_text(text, **kw)  # type: ignore[arg-type]
+    except CompileError as e:
+        return e.diagnostics
+    raise AssertionError("expected a CompileError")

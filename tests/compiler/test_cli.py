@@ -1,0 +1,139 @@
+"""The strata command as a user runs it: exit status 0 / 1 (user error, message on stderr) / 2 (usage)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TRAILBLAZER
+
+
+def strata(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, capture_output=True, text=True, input=input,
+                          env=env or dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    r = strata("keygen", "-o", str(d / "site"))
+    assert r.returncode == 0, r.stderr
+    return d / "site.key", d / "site.pub", r.stdout.split()[2]
+
+
+@pytest.fixture(scope="module")
+def bundle(keys, tmp_path_factory):
+    out = tmp_path_factory.mktemp("b") / "tb.bundle"
+    r = strata("compile", str(TRAILBLAZER), "-k", str(keys[0]), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "compiled trailblazer" in r.stdout
+    return out
+
+
+def test_cli_keygen_private_key_is_0600_and_prints_key_id(keys):
+    priv, pub, kid = keys
+    assert stat.S_IMODE(priv.stat().st_mode) == 0o600
+    assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert len(kid) == 16 and int(kid, 16) >= 0
+
+
+def test_cli_keygen_refuses_to_overwrite(keys):
+    r = strata("keygen", "-o", str(keys[0].with_suffix("")))
+    assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_cli_verify_ok_and_inspect(bundle, keys):
+    r = strata("verify", str(bundle), "--pub", str(keys[1]))
+    assert r.returncode == 0 and "OK trailblazer" in r.stdout and keys[2] in r.stdout
+    r = strata("inspect", str(bundle), "--json")
+    info = json.loads(r.stdout)
+    assert info["counts"] == {"signals": 31, "segments": 6, "slots": 4, "rules": 7, "experiments": 1, "content": 12}
+    assert info["key_id"] == keys[2] and info["size"]["bundle"] == bundle.stat().st_size
+
+
+def test_cli_verify_fails_on_flipped_byte_with_reason(bundle, keys, tmp_path):
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "bad.bundle"
+    bad.write_bytes(bytes(data))
+    r = strata("verify", str(bad), "--pub", str(keys[1]))
+    assert r.returncode == 1 and "refused" in r.stderr
+
+
+def test_cli_verify_fails_with_other_key(bundle, tmp_path):
+    strata("keygen", "-o", str(tmp_path / "other"))
+    r = strata("verify", str(bundle), "--pub", str(tmp_path / "other.pub"))
+    assert r.returncode == 1 and "refused (unknown_key)" in r.stderr
+
+
+def test_cli_verify_fails_when_expired(bundle, keys):
+    r = strata("verify", str(bundle), "--pub", str(keys[1]), "--now", str(4_000_000_000))
+    assert r.returncode == 1 and "refused (expired)" in r.stderr
+
+
+def test_cli_test_runs_the_example_cases():
+    r = strata("test", str(TRAILBLAZER))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "16 passed, 0 failed"
+
+
+def test_cli_test_reports_failures_with_location(tmp_path):
+    text = TRAILBLAZER.read_text().replace("hero: {rule: tent-hero, layer: mid, segment: tent_viewer}", "hero: {rule: camping-welcome}")
+    f = tmp_path / "tb.yaml"
+    f.write_text(text)
+    r = strata("test", str(f))
+    assert r.returncode == 1
+    assert f"FAIL tent browsers get the tent hero ({f}:" in r.stdout
+    assert "hero.rule: expected 'camping-welcome', got 'tent-hero'" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "15 passed, 1 failed"
+
+
+def test_cli_compile_error_exit_1_with_location(tmp_path, keys):
+    f = tmp_path / "broken.yaml"
+    f.write_text("strata: 1\nname: x\nslots:\n  - id: hero\n    default: {}\n    rules:\n      - {id: r, when: 'session.pageviews > 1', content: {}}\n")
+    r = strata("compile", str(f), "-k", str(keys[0]), "-o", str(tmp_path / "o.bundle"))
+    assert r.returncode == 1
+    assert f"{f}:7:24: unknown-signal: session.pageviews is not declared (did you mean session.page_views?)" in r.stderr
+    assert not (tmp_path / "o.bundle").exists()
+
+
+def test_cli_eval_decides_and_explains(bundle, keys):
+    signals = json.dumps({"device.type": "mobile", "session.recent_categories": ["tents"]})
+    r = strata("eval", str(bundle), "--pub", str(keys[1]), "--signals", "-", "--slots", "hero", "--explain", input=signals)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    hero = out["slots"]["hero"]
+    assert hero["rule"] == "tent-hero" and [t["candidate"] for t in hero["trace"]] == ["starter-kit", "tent-hero"]
+
+
+def test_cli_diff_names_changed_rules(bundle, keys, tmp_path):
+    text = TRAILBLAZER.read_text().replace("headline: Adventure, in your pocket", "headline: Adventure, anywhere")
+    f = tmp_path / "tb2.yaml"
+    f.write_text(text)
+    out = tmp_path / "tb2.bundle"
+    assert strata("compile", str(f), "-k", str(keys[0]), "-o", str(out)).returncode == 0
+    r = strata("diff", str(bundle), str(out))
+    assert "~ rule hero/mobile-hero" in r.stdout
+    assert "camping-welcome" not in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["keygen", "compile", "verify", "inspect", "test", "eval", "diff"])
+def test_cli_help_for_each_command(cmd):
+    r = strata(cmd, "--help")
+    assert r.returncode == 0 and "usage: strata " + cmd in r.stdout
+
+
+def test_cli_bad_usage_exits_2():
+    r = strata("compile")
+    assert r.returncode == 2 and "required" in r.stderr
+
+
+def test_cli_missing_bundle_is_a_user_error(keys):
+    r = strata("verify", "no-such.bundle", "--pub", str(keys[1]))
+    assert r.returncode == 1 and "no-such.bundle" in r.stderr

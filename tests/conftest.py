@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from compiler.pipeline import Options, run
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAILBLAZER = ROOT / "rulesets" / "trailblazer.yaml"
+#: A fixed creation time for bundles made in tests: 2026-11-01 00:00:00 UTC.
+CREATED = 1_793_491_200
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def trailblazer_bundle(signing_key: Ed25519PrivateKey) -> bytes:
+    ctx = run(TRAILBLAZER, Options(key=signing_key, created=CREATED, version=100))
+    assert ctx.bundle is not None
+    return ctx.bundle
+
+
+def make_bundle(text: str, key: Ed25519PrivateKey, *, created: int = CREATED, version: int = 1) -> bytes:
+    ctx = run("inline.yaml", Options(key=key, created=created, version=version), text=text)
+    assert ctx.bundle is not None
+    return ctx.bundle

@@ -1,0 +1,165 @@
+"""Each refusal on load is its own documented exception type with an actionable message."""
+
+from __future__ import annotations
+
+import zlib
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from runtime import (
+    BadSignature,
+    BundleTooLarge,
+    Expired,
+    InvalidIR,
+    MalformedBundle,
+    NotYetValid,
+    RollbackRefused,
+    Runtime,
+    UnknownKey,
+    UnsupportedFormat,
+    key_id,
+    verify_bundle,
+)
+from runtime.format import SIGNATURE_DOMAIN
+from tests.compiler.helpers import BASE
+from tests.conftest import CREATED, make_bundle
+
+NOW = CREATED + 3600
+
+
+@pytest.fixture
+def keys(signing_key):
+    return {key_id(signing_key.public_key()): signing_key.public_key()}
+
+
+def resign(payload: dict, key: Ed25519PrivateKey, **envelope) -> bytes:
+    raw = zlib.compress(msgpack.packb(payload, use_bin_type=True))
+    env = {"format": 1, "key_id": key_id(key.public_key()), "payload": raw, "signature": key.sign(SIGNATURE_DOMAIN + raw)}
+    env.update(envelope)
+    return msgpack.packb(env, use_bin_type=True)
+
+
+def payload_of(bundle: bytes) -> dict:
+    return msgpack.unpackb(zlib.decompress(msgpack.unpackb(bundle)["payload"]), raw=False)
+
+
+def test_verify_accepts_a_good_bundle(trailblazer_bundle, keys):
+    assert verify_bundle(trailblazer_bundle, keys, now=NOW).name == "trailblazer"
+
+
+def test_verify_refuses_bad_signature(trailblazer_bundle, keys):
+    env = msgpack.unpackb(trailblazer_bundle)
+    env["signature"] = bytes(64)
+    with pytest.raises(BadSignature, match="modified after signing"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+def test_verify_refuses_unknown_key(trailblazer_bundle):
+    other = Ed25519PrivateKey.generate().public_key()
+    with pytest.raises(UnknownKey, match="not trusted here.*add its public key with --pub"):
+        verify_bundle(trailblazer_bundle, {key_id(other): other}, now=NOW)
+
+
+def test_verify_refuses_key_id_swapped_to_another_trusted_key(trailblazer_bundle, keys):
+    other = Ed25519PrivateKey.generate().public_key()
+    both = dict(keys, **{key_id(other): other})
+    env = msgpack.unpackb(trailblazer_bundle)
+    env["key_id"] = key_id(other)
+    with pytest.raises(BadSignature):
+        verify_bundle(msgpack.packb(env), both, now=NOW)
+
+
+def test_verify_refuses_expired(trailblazer_bundle, keys):
+    with pytest.raises(Expired, match="publish a freshly compiled bundle"):
+        verify_bundle(trailblazer_bundle, keys, now=CREATED + 31 * 86400)
+
+
+def test_verify_refuses_not_yet_valid_beyond_skew(trailblazer_bundle, keys):
+    with pytest.raises(NotYetValid, match="check this node's clock"):
+        verify_bundle(trailblazer_bundle, keys, now=CREATED - 301)
+    assert verify_bundle(trailblazer_bundle, keys, now=CREATED - 299).version == 100  # within the 300 s skew
+
+
+def test_verify_refuses_older_version_of_same_rule_set(trailblazer_bundle, keys):
+    with pytest.raises(RollbackRefused, match="older than v101"):
+        verify_bundle(trailblazer_bundle, keys, now=NOW, held=("trailblazer", 101))
+    assert verify_bundle(trailblazer_bundle, keys, now=NOW, held=("other-site", 101)).version == 100
+
+
+@pytest.mark.parametrize("cut", [0, 1, 10, 100, -1])
+def test_verify_refuses_truncated(trailblazer_bundle, keys, cut):
+    data = trailblazer_bundle[:cut] if cut > 0 else trailblazer_bundle[:-1] if cut else b""
+    with pytest.raises(MalformedBundle):
+        verify_bundle(data, keys, now=NOW)
+
+
+def test_verify_refuses_wrong_format(trailblazer_bundle, keys):
+    env = msgpack.unpackb(trailblazer_bundle)
+    env["format"] = 2
+    with pytest.raises(UnsupportedFormat, match="format 2 is not supported"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+def test_verify_refuses_extra_envelope_fields(trailblazer_bundle, keys):
+    env = msgpack.unpackb(trailblazer_bundle)
+    env["extra"] = 1
+    with pytest.raises(MalformedBundle, match="exactly format, key_id, payload, signature"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+def test_verify_refuses_oversized(keys):
+    with pytest.raises(BundleTooLarge):
+        verify_bundle(b"\x00" * (16 * 1024 * 1024 + 1), keys, now=NOW)
+
+
+def test_verify_refuses_decompression_bomb(signing_key, keys):
+    raw = zlib.compress(b"\x00" * (65 * 1024 * 1024))
+    env = {"format": 1, "key_id": key_id(signing_key.public_key()), "payload": raw, "signature": signing_key.sign(SIGNATURE_DOMAIN + raw)}
+    with pytest.raises(MalformedBundle, match="decompression bomb"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda p: p["segments"][0].__setitem__("when", [99, 1]), "unknown opcode 99"),
+        (lambda p: p["segments"][0].__setitem__("when", [2, 999]), "signal index out of range"),
+        (lambda p: p["segments"][0].__setitem__("when", [3, 0]), "segments may only use earlier segments"),
+        (lambda p: p["segments"][0].__setitem__("when", [8, [0, True]]), "takes 2 operands, got 1"),
+        (lambda p: p["segments"][0].__setitem__("when", [12, "os.system", None]), "unknown function 'os.system'"),
+        (lambda p: p["segments"][0].__setitem__("when", [4, 0]), "comprehension variable out of scope"),
+        (lambda p: p["slots"][0].__setitem__("default", 10_000), "default content index out of range"),
+        (lambda p: p["experiments"].append({"id": "x", "salt": "s", "start": 0, "end": 10_000, "variants": [["a", 60, 0]]}), "sum to 60"),
+        (lambda p: p.__setitem__("version", "7"), "expected int"),
+    ],
+)
+def test_verify_refuses_signed_payload_with_invalid_ir(trailblazer_bundle, signing_key, keys, mutate, match):
+    p = payload_of(trailblazer_bundle)
+    mutate(p)
+    with pytest.raises(InvalidIR, match=match):
+        verify_bundle(resign(p, signing_key), keys, now=NOW)
+
+
+def test_runtime_keeps_last_good_bundle_on_refusal(signing_key, keys):
+    rt = Runtime(keys)
+    good = make_bundle(BASE, signing_key, version=5)
+    rt.load(good, now=NOW)
+    older = make_bundle(BASE, signing_key, version=4)
+    with pytest.raises(RollbackRefused):
+        rt.load(older, now=NOW)
+    with pytest.raises(MalformedBundle):
+        rt.load(good[:-3], now=NOW)
+    assert rt.current.version == 5
+    newer = make_bundle(BASE, signing_key, version=6)
+    rt.load(newer, now=NOW)
+    assert rt.current.version == 6
+
+
+def test_runtime_accepts_several_keys_for_rotation(signing_key):
+    other = Ed25519PrivateKey.generate()
+    rt = Runtime([signing_key.public_key(), other.public_key()])
+    rt.load(make_bundle(BASE, signing_key, version=1), now=NOW)
+    rt.load(make_bundle(BASE, other, version=2), now=NOW)
+    assert rt.current.key_id == key_id(other.public_key())

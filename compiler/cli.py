@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 import time
-import zlib
+import lzma
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def _unverified_payload(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         env = msgpack.unpackb(data, raw=False)
-        payload = msgpack.unpackb(zlib.decompress(env["payload"]), raw=False)
+        payload = msgpack.unpackb(lzma.decompress(env["payload"]), raw=False)
     except Exception as e:  # noqa: BLE001 - any failure means "not a bundle" here
         raise UserError(f"not a Strata bundle ({type(e).__name__}: {e})") from None
     return env, payload

@@ -8,7 +8,7 @@ Order and why:
   order     segment cycles (errors), dependency order, consent propagation; needs checked refs.
   lower     IR and per-slot precedence order; needs segment order for indexes.
   analyse   warnings over the IR (unreachable rules, unused segments, cost).
-  encode    payload -> msgpack -> zlib.
+  encode    payload -> msgpack -> xz.
   sign      Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
 A stage that reports errors stops the pipeline; all errors of that stage are reported together.
 """

@@ -17,8 +17,11 @@ SIGNATURE_DOMAIN = b"strata-bundle-v1\x00"
 #: Limits checked before any expensive work. They bound memory for a hostile input.
 #: A real bundle of 10,000 rules is ~200 KB; 16 MiB leaves two orders of magnitude of headroom.
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
-#: The payload is a zlib stream; refuse to inflate beyond this (zip-bomb protection).
+#: The payload is an xz stream; refuse to inflate beyond this (decompression-bomb protection).
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+#: Memory the xz decoder may use. The compiler writes preset 6 (8 MiB dictionary, ~9 MiB to
+#: decode); a stream asking for more than this was not written by Strata.
+MAX_DECODER_MEMORY = 128 * 1024 * 1024
 #: msgpack nesting depth allowed in a payload (IR trees are shallow; 64 is generous).
 MAX_NESTING = 64
 

@@ -8,7 +8,7 @@ attacker without a trusted key cannot make the runtime do more than hash their b
 from __future__ import annotations
 
 import time
-import zlib
+import lzma
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ from .errors import (
     UnknownKey,
     UnsupportedFormat,
 )
-from .format import FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN
+from .format import FORMAT_VERSION, MAX_DECODER_MEMORY, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN
 from .validate import validate_payload
 
 #: Default tolerance between the signer's clock and this node's clock, in seconds.
@@ -68,15 +68,15 @@ def _unpack(data: bytes, what: str) -> Any:
 
 
 def _inflate(data: bytes) -> bytes:
-    d = zlib.decompressobj()
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=MAX_DECODER_MEMORY)
     try:
         out = d.decompress(data, MAX_PAYLOAD_BYTES)
-    except zlib.error as e:
-        raise MalformedBundle(f"payload is not a zlib stream ({e})") from None
-    if d.unconsumed_tail:
+    except lzma.LZMAError as e:
+        raise MalformedBundle(f"payload is not an xz stream ({e})") from None
+    if not d.eof and not d.needs_input:
         raise MalformedBundle(f"payload inflates beyond {MAX_PAYLOAD_BYTES} bytes; refusing (decompression bomb guard)")
     if not d.eof or d.unused_data:
-        raise MalformedBundle("payload zlib stream is truncated or has trailing data")
+        raise MalformedBundle("payload xz stream is truncated or has trailing data")
     return out
 
 

@@ -73,7 +73,7 @@ def test_bundle_source_date_epoch_is_honoured(tmp_path):
                        check=True, env=env, capture_output=True)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
-    payload = msgpack.unpackb(__import__("zlib").decompress(msgpack.unpackb(outs[0])["payload"]))
+    payload = msgpack.unpackb(__import__("lzma").decompress(msgpack.unpackb(outs[0])["payload"]))
     assert payload["created"] == CREATED and payload["version"] == CREATED
 
 

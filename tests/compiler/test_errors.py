@@ -19,7 +19,7 @@ def with_when(expr: str) -> str:
 CASES = [
     # ---- YAML and schema
     ("yaml_unclosed_flow", "strata: 1\nname: shop\nslots: [\n", "4:1: yaml-syntax"),
-    ("yaml_bad_indent", "strata: 1\nname: shop\n  slots: x\n", "3:8: yaml-syntax: mapping values are not allowed here"),
+    ("yaml_bad_indent", "strata: 1\nname: shop\n  slots: x\n", "3:8: yaml-syntax: mapping values are not allowed"),
     ("missing_strata", BASE.replace("strata: 1\n", ""), "1:1: schema: the document is missing the required field 'strata'"),
     ("unknown_top_level_key", BASE.replace("slots:", "slot:"), "7:1: schema: unknown field 'slot' in the document (did you mean slots?)"),
     ("bad_layer", BASE.replace("layer: broad", "layer: medium"), "5:12: schema: segments[0].layer: 'medium' is not one of 'broad', 'mid', 'specific'"),
@@ -29,6 +29,8 @@ CASES = [
     ("rule_field_typo", BASE.replace("        segment: mobile\n", "        segment: mobile\n        priorty: 3\n"), "13:9: schema: unknown field 'priorty' in slots[0].rules[0] (did you mean priority?)"),
     ("bad_duration", BASE.replace("        segment: mobile\n", "        segment: mobile\n        cap: {cooldown: 5 minutes}\n"), "13:25: schema: slots[0].rules[0].cap.cooldown: '5 minutes' is not valid here (write a duration like 30s, 15m, 1h or 7d)"),
     ("test_expect_typo", BASE + "tests:\n  - name: t\n    expect: {hero: {reasn: default}}\n", "16:21: schema: unknown field 'reasn' in tests[0].expect.hero (did you mean reason?)"),
+    ("yaml_duplicate_key", BASE.replace("name: shop\n", "name: shop\nname: shop2\n"), "3:1: yaml-syntax: duplicate key 'name' (first at line 2)"),
+    ("yaml_alias_bomb", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)), "yaml-syntax: document expands to more than 2,000,000 values"),
     # ---- references and ids
     ("unknown_segment_ref", BASE.replace("segment: mobile", "segment: mobil"), "12:18: unknown-segment: segment 'mobil' is not defined (did you mean mobile?)"),
     ("duplicate_segment", BASE.replace("slots:", "  - id: mobile\n    layer: mid\n    when: 'true'\nslots:"), "7:9: duplicate-id: segment 'mobile' is defined twice (first at line 4)"),
@@ -71,7 +73,10 @@ CASES = [
 def test_errors_report_location_code_and_message(name: str, text: str, expected: str) -> None:
     diags = errors_of(text)
     rendered = [str(d) for d in diags]
-    assert any(r.startswith("rs.yaml:" + expected) for r in rendered), "\n".join(rendered)
+    if expected[0].isdigit():
+        assert any(r.startswith("rs.yaml:" + expected) for r in rendered), "\n".join(rendered)
+    else:
+        assert any(expected in r for r in rendered), "\n".join(rendered)
 
 
 def test_errors_all_errors_of_a_file_reported_in_one_run() -> None:

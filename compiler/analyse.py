@@ -20,7 +20,7 @@ from runtime.signals import DEFAULT_MAX_ITEMS
 from . import errors as E
 from .errors import Diagnostic
 from .lower import FALSE, TRUE, Lowerer, fold_and
-from .model import Rule, RuleSet, layer_rank
+from .model import RuleSet, layer_rank
 from .source import Locator
 from .types import BOOL
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import sys
 import time
-import lzma
 from pathlib import Path
 from typing import Any
 

@@ -161,7 +161,7 @@ class Builder:
         # ---- types and signals
         records_src: dict[str, dict[str, str]] = {**BUILTIN_TYPES, **d.get("types", {})}
         records: dict[str, dict[str, Type]] = {}
-        for rname, fields in records_src.items():
+        for rname in records_src:
             records[rname] = {}
         for rname, fields in records_src.items():
             for fname, ftype in fields.items():

@@ -47,7 +47,9 @@ def _fast_in_list(x: Any, c: Any) -> bool:
 
 def _split_types(overload: str) -> list[str]:
     """'string,list(string)' -> ['string', 'list(string)'] (split at top-level commas)."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in overload:
         if ch == "," and depth == 0:
             out.append("".join(cur).strip())
@@ -99,11 +101,11 @@ class _Gen:
         op = node[0]
         if op == Op.LIT:
             v = node[1]
-            return None if v is None else fn.type_name(v)
+            return None if v is None else str(fn.type_name(v))
         if op == Op.ULIT:
             return "uint"
         if op == Op.SIG:
-            return self.signal_types[node[1]]
+            return str(self.signal_types[node[1]])
         if op in (Op.SEG, Op.HAS, Op.SIGHAS, Op.AND, Op.OR, Op.NOT):
             return "bool"
         if op == Op.COMP:
@@ -115,7 +117,7 @@ class _Gen:
             if name == "size" or name in ("indexOf", "lastIndexOf"):
                 return "int"
             if name in ("int", "uint", "double", "string", "bytes", "bool"):
-                return name
+                return str(name)
             if name in ("lowerAscii", "upperAscii", "trim", "replace", "substring", "join", "charAt"):
                 return "string"
             if ov and name in ("_+_", "_-_", "_*_", "_/_", "_%_", "-_"):

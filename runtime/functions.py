@@ -22,6 +22,8 @@ from typing import Any
 
 from .values import INT64_MAX, INT64_MIN, UINT64_MAX, CelError, CelType, UInt, check_int, check_uint, type_name
 
+__all__ = ["FUNCTIONS", "type_name"]
+
 _NUMERIC = (int, float)
 
 
@@ -406,7 +408,7 @@ def split(s: Any, sep: Any, n: Any = None) -> list[str]:
         if limit > 0 and len(chars) > limit:
             return chars[: limit - 1] + ["".join(chars[limit - 1 :])]
         return chars
-    return s.split(sep, -1 if limit < 0 else limit - 1)
+    return list(s.split(sep, -1 if limit < 0 else limit - 1))
 
 
 def replace(s: Any, old: Any, new: Any, n: Any = None) -> str:
@@ -513,7 +515,7 @@ def _format_double(v: float) -> str:
 def to_string(v: Any) -> str:
     t = type(v)
     if t is str:
-        return v
+        return str(v)
     if t is bool:
         return "true" if v else "false"
     if t is int or t is UInt:
@@ -522,7 +524,7 @@ def to_string(v: Any) -> str:
         return _format_double(v)
     if t is bytes:
         try:
-            return v.decode("utf-8")
+            return str(v.decode("utf-8"))
         except UnicodeDecodeError:
             raise CelError("invalid UTF-8 in bytes") from None
     raise no_overload("string", v)
@@ -534,7 +536,7 @@ _INT_RX = re.compile(r"[+-]?[0-9]+\Z")
 def to_int(v: Any) -> int:
     t = type(v)
     if t is int:
-        return v
+        return int(v)
     if t is UInt:
         return check_int(int(v))
     if t is float:
@@ -551,7 +553,7 @@ def to_int(v: Any) -> int:
 def to_uint(v: Any) -> UInt:
     t = type(v)
     if t is UInt:
-        return v
+        return UInt(v)
     if t is int:
         return check_uint(v)
     if t is float:
@@ -571,7 +573,7 @@ _FLOAT_RX = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 def to_double(v: Any) -> float:
     t = type(v)
     if t is float:
-        return v
+        return float(v)
     if t is int or t is UInt:
         return float(v)
     if t is str:
@@ -584,9 +586,9 @@ def to_double(v: Any) -> float:
 def to_bytes(v: Any) -> bytes:
     t = type(v)
     if t is bytes:
-        return v
+        return bytes(v)
     if t is str:
-        return v.encode("utf-8")
+        return bytes(v.encode("utf-8"))
     raise no_overload("bytes", v)
 
 
@@ -599,7 +601,7 @@ _BOOL_STRINGS = {
 def to_bool(v: Any) -> bool:
     t = type(v)
     if t is bool:
-        return v
+        return bool(v)
     if t is str:
         if v in _BOOL_STRINGS:
             return _BOOL_STRINGS[v]

@@ -236,7 +236,7 @@ class Builder:
             if type(r) is Err:
                 return r
             try:
-                items: list[Any] = iter_pairs(r) if two else iter_range(r)  # type: ignore[assignment]
+                items: list[Any] = list(iter_pairs(r)) if two else iter_range(r)
             except CelError as e:
                 return Err(str(e))
             envs = [vs + tuple(it) if two else vs + (it,) for it in items]

@@ -60,8 +60,16 @@ class _Experiment:
 class _Candidate:
     __slots__ = ("kind", "id", "key", "layer", "consent", "segment", "cond", "content", "experiment", "cap")
 
-    def __init__(self) -> None:
-        self.cond: Any = None
+    kind: str
+    id: str
+    key: str
+    layer: str
+    consent: bool
+    segment: int | None
+    cond: _Cond | None
+    content: Any
+    experiment: _Experiment | None
+    cap: tuple[int, int] | None
 
 
 class _Cond:
@@ -133,6 +141,7 @@ class Prepared:
                 w = c["when"]
                 # A condition that is just a segment reference uses the segment's memo directly.
                 cand.segment = w[1] if w[0] == Op.SEG else None
+                cand.cond = None
                 if cand.segment is None:
                     cand.cond = _Cond()
                     irs.append(w)
@@ -280,7 +289,11 @@ class Prepared:
                 if trace is not None:
                     trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_consent"})
                 continue
-            r = self.segment_value(c.segment, s, memo) if c.segment is not None else self._cond_value(c.cond, s, memo)
+            if c.segment is not None:
+                r = self.segment_value(c.segment, s, memo)
+            else:
+                assert c.cond is not None
+                r = self._cond_value(c.cond, s, memo)
             if r is not True:
                 if r is not False:
                     out.errors += 1

@@ -80,7 +80,9 @@ Checker = Callable[[Any], bool]
 
 
 def split_args(inner: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in inner:
         if ch == "," and depth == 0:
             out.append("".join(cur).strip())

@@ -7,8 +7,8 @@ attacker without a trusted key cannot make the runtime do more than hash their b
 
 from __future__ import annotations
 
-import time
 import lzma
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any

@@ -339,7 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("old")
     d.add_argument("new")
     d.set_defaults(func=cmd_diff)
+
+    try:
+        from edge_server.cli import add_parser as add_serve
+    except ImportError as e:  # the server's dependencies are not installed
+        srv = sub.add_parser("serve", help="run the edge server (needs starlette and uvicorn)")
+        srv.set_defaults(func=lambda a, e=e: _missing(e))
+    else:
+        add_serve(sub)
     return p
+
+
+def _missing(e: ImportError) -> int:
+    raise UserError(f"the edge server needs its dependencies: {e}; pip install strata-edge")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,76 @@
+"""``strata serve``: run the edge server with uvicorn on 127.0.0.1 (by default)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from .config import Config, ConfigError, from_env, parse_cookie_keys
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="run the edge server",
+        description="Production: strata serve --bundle PATH_OR_URL --pub PUB [--pub PUB2]. "
+        "Development: strata serve RULESET (compiled with a throw-away key, recompiled when the file changes; a broken edit "
+        "is reported and the last good version keeps serving). Every flag has a STRATA_* environment variable (docs/server.md).",
+    )
+    s.add_argument("ruleset", nargs="?", help="rule-set YAML (development mode)")
+    s.add_argument("--bundle", help="bundle file or http(s) URL to poll (production)")
+    s.add_argument("--pub", action="append", default=None, help="trusted public key file (repeat for rotation)")
+    s.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8080)")
+    s.add_argument("--pages", help="directory of HTML pages to personalise (page mode)")
+    s.add_argument("--origin", help="origin URL to fetch HTML from and personalise (page mode)")
+    s.add_argument("--debug", action="store_true", default=None, help="explain traces (?explain=1) and the debug overlay in pages")
+    s.add_argument("--poll-interval", type=float, help="seconds between checks of the bundle source (default 10; 1 in development)")
+    s.add_argument("--country-header", help="CDN header carrying the visitor's country (default CF-IPCountry)")
+    s.add_argument("--timezone", help="IANA time zone for time.hour and time.weekday (default UTC)")
+    s.add_argument("--cookie-keys", help="session cookie keys KID:BASE64[,KID:BASE64...]; the first encrypts (prefer STRATA_COOKIE_KEYS)")
+    s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
+    s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=cmd_serve)
+
+
+def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Config:
+    kw: dict[str, Any] = from_env(env)
+    flags = {
+        "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
+        "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
+        "timezone": a.timezone, "max_body_bytes": a.max_body,
+    }
+    kw.update({k: v for k, v in flags.items() if v is not None})
+    if a.cookie_keys:
+        kw["cookie_keys"] = parse_cookie_keys(a.cookie_keys)
+    if kw.get("ruleset"):
+        kw.setdefault("poll_interval", 1.0)
+        kw.setdefault("cookie_secure", False)
+    if a.insecure_cookie:
+        kw["cookie_secure"] = False
+    cfg = Config(**kw)
+    cfg.validate()
+    return cfg
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        cfg = build_config(a)
+        app = create_app(cfg)
+    except ConfigError as e:
+        print(f"strata serve: error: {e}", file=sys.stderr)
+        return 1
+    mode = f"development, {cfg.ruleset}" if cfg.ruleset else f"bundle {cfg.bundle}"
+    pages = f", pages from {cfg.pages}" if cfg.pages else (f", pages from {cfg.origin}" if cfg.origin else "")
+    print(f"strata serve: http://{cfg.host}:{cfg.port}/ ({mode}{pages}{', debug' if cfg.debug else ''})", file=sys.stderr, flush=True)
+    # access_log=False: uvicorn's access log carries client IPs; Strata logs its own line without them.
+    uvicorn.run(app, host=cfg.host, port=cfg.port, access_log=False, log_level=a.log_level, server_header=False)
+    return 0

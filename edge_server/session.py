@@ -1,0 +1,196 @@
+"""Session state, kept only in the visitor's cookie: AES-GCM encrypted and authenticated.
+
+Cookie value: ``s1.<key id>.<base64url(nonce || ciphertext)>``. The associated data binds the
+format, the cookie name and the key id, so a value cannot be moved between cookies or keys. The
+first configured key encrypts; every configured key decrypts (rotation: add the new key first,
+keep the old one until old cookies have expired). A cookie that is forged, truncated, from an
+unknown key, expired or otherwise unreadable starts a fresh session; it never causes an error.
+
+What is inside: a random session id, visit and page-view counters, first/last seen, recent
+categories, the acquisition source of the visit, a purchase flag, frequency-cap counters and
+experiment exposures. No IP, no user id, no e-mail, no signal values from the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+#: Hard bound on the cookie value. Browsers allow ~4 KB per cookie; staying near 1 KB keeps every
+#: request small. Oldest entries are dropped first to stay under it.
+MAX_COOKIE_BYTES = 1024
+MAX_RECENT_CATEGORIES = 10
+_PREFIX = "s1"
+
+
+@dataclass
+class Session:
+    sid: str
+    visit_count: int = 0
+    page_views: int = 0  # in the current visit
+    total_page_views: int = 0
+    first_seen: int = 0
+    last_seen: int = 0
+    recent_categories: list[str] = field(default_factory=list)
+    utm_source: str = ""
+    purchased: bool = False
+    caps: dict[str, list[int]] = field(default_factory=dict)  # "slot/rule" -> [count, last shown]
+    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted]
+    is_new: bool = True
+
+    @classmethod
+    def fresh(cls) -> Session:
+        return cls(sid=secrets.token_urlsafe(16))
+
+    # --------------------------------------------------------------------- lifecycle
+    def touch(self, now: int, visit_timeout: int, utm_source: str, category: str, page_view: bool) -> None:
+        """Record a request: start a new visit after ``visit_timeout`` of inactivity, count the
+        page view, remember the category."""
+        previous = self.last_seen
+        if self.visit_count == 0 or now - previous > visit_timeout:
+            self.visit_count += 1
+            self.page_views = 0
+            self.utm_source = utm_source
+        elif utm_source and not self.utm_source:
+            self.utm_source = utm_source
+        if not self.first_seen:
+            self.first_seen = now
+        if page_view:
+            self.page_views += 1
+            self.total_page_views += 1
+        self.last_seen = now
+        if category:
+            cats = [category] + [c for c in self.recent_categories if c != category]
+            self.recent_categories = cats[:MAX_RECENT_CATEGORIES]
+
+    def signals(self, previous_seen: int) -> dict[str, Any]:
+        return {
+            "session.visit_count": self.visit_count,
+            "session.page_views": self.page_views,
+            "session.total_page_views": self.total_page_views,
+            "session.first_seen": self.first_seen,
+            "session.last_seen": previous_seen,
+            "session.recent_categories": list(self.recent_categories),
+            "session.utm_source": self.utm_source,
+            "session.purchased": self.purchased,
+        }
+
+    def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int) -> list[tuple[str, str]]:
+        """Apply a decision's state changes; returns the exposures first seen in this visit."""
+        for key in cap_hits:
+            count = self.caps.get(key, [0, 0])[0]
+            self.caps[key] = [count + 1, now]
+        new = []
+        for exp, variant in exposures:
+            prev = self.exposures.get(exp)
+            if prev is None or prev[0] != variant or prev[1] != self.visit_count:
+                new.append((exp, variant))
+            self.exposures[exp] = [variant, self.visit_count]
+        return new
+
+    # --------------------------------------------------------------------- encoding
+    def _pack(self) -> bytes:
+        return msgpack.packb(
+            [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
+             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures],
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def _unpack(cls, raw: bytes) -> Session | None:
+        try:
+            v = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            return None
+        if not (isinstance(v, list) and len(v) == 11):
+            return None
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps = v
+        ints = (vc, pv, tpv, fs, ls)
+        if not (isinstance(sid, str) and 8 <= len(sid) <= 64 and all(type(x) is int and x >= 0 for x in ints)):
+            return None
+        if not (isinstance(cats, list) and all(isinstance(c, str) and len(c) <= 64 for c in cats) and isinstance(us, str)):
+            return None
+        if not (isinstance(bought, bool) and isinstance(caps, dict) and isinstance(exps, dict)):
+            return None
+        caps_ok = {k: [int(c[0]), int(c[1])] for k, c in caps.items()
+                   if isinstance(k, str) and isinstance(c, list) and len(c) == 2 and all(type(x) is int for x in c)}
+        exps_ok = {k: [e[0], int(e[1])] for k, e in exps.items()
+                   if isinstance(k, str) and isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and type(e[1]) is int}
+        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps_ok, exps_ok, is_new=False)
+
+
+class CookieCodec:
+    """Encrypts and decrypts session cookies with a set of AES-GCM keys."""
+
+    def __init__(self, keys: dict[str, bytes], cookie_name: str):
+        if not keys:
+            raise ValueError("at least one cookie key is needed")
+        self.keys = {kid: AESGCM(k) for kid, k in keys.items()}
+        self.current = next(iter(keys))
+        self.cookie_name = cookie_name
+
+    def _aad(self, kid: str) -> bytes:
+        return f"{_PREFIX}|{self.cookie_name}|{kid}".encode()
+
+    def encode(self, session: Session) -> str:
+        """Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES."""
+        while True:
+            value = self._seal(session._pack())
+            if len(value) <= MAX_COOKIE_BYTES or not _shrink(session):
+                return value
+
+    def _seal(self, plain: bytes) -> str:
+        nonce = os.urandom(12)
+        ct = self.keys[self.current].encrypt(nonce, plain, self._aad(self.current))
+        return f"{_PREFIX}.{self.current}.{base64.urlsafe_b64encode(nonce + ct).rstrip(b'=').decode()}"
+
+    def decode(self, value: str | None) -> Session | None:
+        """The session in ``value``, or None when it is absent or not trustworthy."""
+        if not value or len(value) > 4096:
+            return None
+        parts = value.split(".")
+        if len(parts) != 3 or parts[0] != _PREFIX:
+            return None
+        _, kid, body = parts
+        key = self.keys.get(kid)
+        if key is None:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (ValueError, TypeError):
+            return None
+        if len(blob) < 12 + 16:
+            return None
+        try:
+            plain = key.decrypt(blob[:12], blob[12:], self._aad(kid))
+        except InvalidTag:
+            return None
+        return Session._unpack(plain)
+
+
+def _shrink(s: Session) -> bool:
+    """Drop the oldest piece of state; False when nothing is left to drop."""
+    if s.caps:
+        oldest = min(s.caps, key=lambda k: s.caps[k][1])
+        del s.caps[oldest]
+        return True
+    if s.exposures:
+        oldest = min(s.exposures, key=lambda k: s.exposures[k][1])
+        del s.exposures[oldest]
+        return True
+    if s.recent_categories:
+        s.recent_categories.pop()
+        return True
+    return False
+
+
+def ephemeral_keys() -> dict[str, bytes]:
+    """A random key for development: sessions do not survive a restart."""
+    return {"dev" + secrets.token_hex(2): AESGCM.generate_key(bit_length=256)}

@@ -1,0 +1,152 @@
+"""Bundle sources under a running server: a watched file, an HTTP origin with ETag, development
+mode. Bad bundles are refused, counted in /metrics, and the last good one keeps serving."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from compiler.keys import keygen, load_private_key
+from compiler.pipeline import Options, run
+from tests.conftest import TRAILBLAZER
+from tests.edge_server.server import RunningServer, wait_for
+
+COOKIES = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x02" * 32).decode(), "STRATA_POLL_JITTER": "0"}
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("k")
+    priv, pub, _ = keygen(d / "site")
+    return load_private_key(priv), pub
+
+
+def compile_version(key, version: int, headline: str = "Gear up for your next adventure") -> bytes:
+    text = TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", f"headline: {headline}")
+    return run("trailblazer.yaml", Options(key=key, version=version), text=text).bundle
+
+
+def served(server: RunningServer) -> tuple[int, str]:
+    r = httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]}, headers={"Sec-GPC": "1"})
+    return r.json()["bundle"]["version"], r.json()["slots"]["hero"]["content"]["headline"]
+
+
+def reload_failures(server: RunningServer) -> float:
+    for line in httpx.get(server.url + "/metrics").text.splitlines():
+        if line.startswith('strata_bundle_reloads_total{result="failure"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_sources_file_swaps_refuses_tampered_and_older(tmp_path, keys):
+    key, pub = keys
+    bundle = tmp_path / "site.bundle"
+    bundle.write_bytes(compile_version(key, 1, "v1"))
+    s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES)
+    try:
+        assert served(s) == (1, "v1")
+        bundle.write_bytes(compile_version(key, 2, "v2"))
+        wait_for(lambda: served(s) == (2, "v2"))
+        tampered = bytearray(compile_version(key, 3, "v3"))
+        tampered[len(tampered) // 2] ^= 0xFF
+        bundle.write_bytes(bytes(tampered))
+        wait_for(lambda: reload_failures(s) >= 1)
+        assert served(s) == (2, "v2")
+        bundle.write_bytes(compile_version(key, 1, "old"))  # validly signed, but a rollback
+        wait_for(lambda: reload_failures(s) >= 2)
+        assert served(s) == (2, "v2")
+        assert httpx.get(s.url + "/readyz").json()["last_error"].startswith("RollbackRefused")
+        bundle.write_bytes(compile_version(key, 4, "v4"))
+        wait_for(lambda: served(s) == (4, "v4"))
+    finally:
+        s.stop()
+
+
+class _Origin(http.server.BaseHTTPRequestHandler):
+    """A tiny object-store stand-in: serves one bundle with an ETag, answers 304 when it matches."""
+
+    body = b""
+    etag = '"0"'
+    requests = {"200": 0, "304": 0}
+    down = False
+
+    def do_GET(self) -> None:  # noqa: N802
+        if _Origin.down:
+            self.send_response(503)
+            self.end_headers()
+            return
+        if self.headers.get("If-None-Match") == _Origin.etag:
+            _Origin.requests["304"] += 1
+            self.send_response(304)
+            self.end_headers()
+            return
+        _Origin.requests["200"] += 1
+        self.send_response(200)
+        self.send_header("ETag", _Origin.etag)
+        self.send_header("Content-Length", str(len(_Origin.body)))
+        self.end_headers()
+        self.wfile.write(_Origin.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_sources_http_origin_with_etag_and_outage(keys):
+    key, pub = keys
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _Origin.body, _Origin.etag = compile_version(key, 1, "v1"), '"v1"'
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/site.bundle"
+    s = RunningServer(["--bundle", url, "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES)
+    try:
+        assert served(s) == (1, "v1")
+        wait_for(lambda: _Origin.requests["304"] >= 3)  # polling revalidates, does not re-download
+        assert _Origin.requests["200"] == 1
+        _Origin.body, _Origin.etag = compile_version(key, 2, "v2"), '"v2"'
+        wait_for(lambda: served(s) == (2, "v2"))
+        _Origin.down = True
+        wait_for(lambda: reload_failures(s) >= 2)
+        assert served(s) == (2, "v2") and httpx.get(s.url + "/readyz").status_code == 200
+        _Origin.down = False
+        _Origin.body, _Origin.etag = compile_version(key, 3, "v3"), '"v3"'
+        wait_for(lambda: served(s) == (3, "v3"))
+    finally:
+        s.stop()
+        httpd.shutdown()
+
+
+def test_sources_readyz_503_until_a_bundle_arrives(tmp_path, keys):
+    key, pub = keys
+    bundle = tmp_path / "later.bundle"
+    s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES, ready=False)
+    try:
+        r = httpx.get(s.url + "/readyz")
+        assert r.status_code == 503 and r.json()["ready"] is False
+        d = httpx.post(s.url + "/v1/decide", json={})
+        assert d.status_code == 503 and d.json()["error"]["code"] == "not_ready"
+        bundle.write_bytes(compile_version(key, 1, "v1"))
+        wait_for(lambda: httpx.get(s.url + "/readyz").status_code == 200)
+    finally:
+        s.stop()
+
+
+def test_sources_dev_mode_recompiles_and_keeps_last_good_on_broken_edit(tmp_path):
+    rs = tmp_path / "site.yaml"
+    rs.write_text(TRAILBLAZER.read_text())
+    log = tmp_path / "server.log"
+    s = RunningServer([str(rs), "--poll-interval", "0.1"], env=COOKIES, log=log)
+    try:
+        _, h = served(s)
+        assert h == "Gear up for your next adventure"
+        rs.write_text(TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", "headline: Edited"))
+        wait_for(lambda: served(s)[1] == "Edited")
+        rs.write_text(TRAILBLAZER.read_text().replace("session.page_views >= 3", "session.pageviews >= 3"))
+        wait_for(lambda: "unknown-signal: session.pageviews is not declared" in log.read_text())
+        assert served(s)[1] == "Edited"
+    finally:
+        s.stop()

@@ -176,8 +176,9 @@ class CookieCodec:
 
 
 def _shrink(s: Session) -> bool:
-    """Drop the oldest piece of state; False when nothing is left to drop."""
-    if s.caps:
+    """Drop the oldest entry of the larger of caps and exposures (so both keep their newest
+    entries), then categories; False when nothing is left to drop."""
+    if s.caps and len(s.caps) >= len(s.exposures):
         oldest = min(s.caps, key=lambda k: s.caps[k][1])
         del s.caps[oldest]
         return True

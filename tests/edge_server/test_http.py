@@ -263,3 +263,38 @@ def test_http_logs_carry_no_ip_cookie_or_signal_values(server):
     access = [line for line in logs.splitlines() if "strata.access" in line]
     assert access and not any("127.0.0.1" in line for line in access)  # the client address (loopback here)
     assert not any('"GET /' in line or '"POST /' in line for line in logs.splitlines())  # no uvicorn access log
+
+
+def test_http_content_injecting_script_is_escaped(tmp_path):
+    from compiler.keys import keygen, load_private_key
+
+    priv, pub, _ = keygen(tmp_path / "k")
+    evil = BAD_RULESET
+    bundle = tmp_path / "evil.bundle"
+    bundle.write_bytes(run("evil.yaml", Options(key=load_private_key(priv)), text=evil).bundle)
+    pages = tmp_path / "p"
+    pages.mkdir()
+    (pages / "index.html").write_text(PAGE.format(cat=""))
+    s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--pages", str(pages), "--insecure-cookie"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
+    try:
+        page = httpx.get(s.url + "/").text
+        api = httpx.post(s.url + "/v1/decide", json={"page": {"url": "/"}}).json()["slots"]["hero"]["html"]
+        for out in (page, api):
+            assert "<script>alert(1)</script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+            assert "javascript:" not in out and "<img src=x onerror" not in out
+    finally:
+        s.stop()
+
+
+BAD_RULESET = """\
+strata: 1
+name: evil
+slots:
+  - id: hero
+    default:
+      headline: "<script>alert(1)</script>"
+      body: "</p><img src=x onerror=alert(2)>"
+      cta: {text: Click, href: "javascript:alert(3)"}
+  - id: banner
+    default: {template: "<em>{msg}</em>", msg: "<script>alert(4)</script>"}
+"""

@@ -1,0 +1,73 @@
+"""The session cookie: authenticated encryption, rotation, size bound, visits."""
+
+from __future__ import annotations
+
+import base64
+
+from edge_server.session import MAX_COOKIE_BYTES, CookieCodec, Session
+
+K1 = {"k1": b"\x01" * 32}
+K2 = {"k2": b"\x02" * 32}
+
+
+def test_session_round_trip():
+    c = CookieCodec(K1, "strata_session")
+    s = Session.fresh()
+    s.touch(1000, 1800, "newsletter", "tents", True)
+    s.record(["hero/x"], [("exp", "a")], 1000)
+    back = c.decode(c.encode(s))
+    assert back is not None and back.sid == s.sid and back.caps == {"hero/x": [1, 1000]} and back.exposures == {"exp": ["a", 1]}
+    assert back.recent_categories == ["tents"] and back.utm_source == "newsletter" and not back.is_new
+
+
+def test_session_tampered_or_foreign_cookie_is_rejected():
+    c = CookieCodec(K1, "strata_session")
+    v = c.encode(Session.fresh())
+    kid_body = v.split(".")
+    blob = bytearray(base64.urlsafe_b64decode(kid_body[2] + "=" * (-len(kid_body[2]) % 4)))
+    blob[-1] ^= 1
+    tampered = f"s1.k1.{base64.urlsafe_b64encode(bytes(blob)).rstrip(b'=').decode()}"
+    assert c.decode(tampered) is None
+    assert CookieCodec(K1, "other_cookie").decode(v) is None  # bound to the cookie name
+    assert CookieCodec(K2, "strata_session").decode(v) is None  # unknown key id
+    for junk in ("", "s1", "s1.k1", "s2.k1.AAAA", "s1.k1.%%%", "a.b.c.d"):
+        assert c.decode(junk) is None
+
+
+def test_session_key_rotation_reads_old_writes_new():
+    old = CookieCodec(K1, "s")
+    v = old.encode(Session.fresh())
+    rotated = CookieCodec({**K2, **K1}, "s")
+    assert rotated.decode(v) is not None
+    assert rotated.encode(Session.fresh()).startswith("s1.k2.")
+
+
+def test_session_cookie_never_exceeds_bound():
+    c = CookieCodec(K1, "s")
+    s = Session.fresh()
+    for i in range(200):
+        s.caps[f"slot{i}/rule-with-a-long-name-{i}"] = [3, 1000 + i]
+        s.exposures[f"experiment-{i}"] = ["variant-" + "x" * 20, i]
+    v = c.encode(s)
+    assert len(v) <= MAX_COOKIE_BYTES
+    back = c.decode(v)
+    assert "slot199/rule-with-a-long-name-199" in back.caps and "experiment-199" in back.exposures  # newest kept
+    assert "slot0/rule-with-a-long-name-0" not in back.caps and "experiment-0" not in back.exposures  # oldest dropped
+
+
+def test_session_new_visit_after_timeout_counts_page_views():
+    s = Session.fresh()
+    s.touch(100, 1800, "", "", True)
+    s.touch(200, 1800, "", "", True)
+    assert (s.visit_count, s.page_views, s.total_page_views) == (1, 2, 2)
+    s.touch(200 + 1801, 1800, "blog", "", True)
+    assert (s.visit_count, s.page_views, s.total_page_views, s.utm_source) == (2, 1, 3, "blog")
+
+
+def test_session_exposure_counted_once_per_visit():
+    s = Session.fresh()
+    s.touch(100, 1800, "", "", True)
+    assert s.record([], [("e", "a")], 100) == [("e", "a")]
+    assert s.record([], [("e", "a")], 101) == []
+    s.touch(5000, 1800, "", "", True)
+    assert s.record([], [("e", "a")], 5000) == [("e", "a")]

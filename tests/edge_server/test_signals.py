@@ -1,0 +1,59 @@
+"""Signals from requests: referrer classes, languages, devices, UTM, country."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge_server.signals import device, languages, referrer_class, request_signals
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+IPAD = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1"
+ANDROID_TAB = "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+ANDROID_PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.mark.parametrize("ua,kind", [(IPHONE, "mobile"), (IPAD, "tablet"), (ANDROID_TAB, "tablet"), (ANDROID_PHONE, "mobile"),
+                                     (DESKTOP, "desktop"), (BOT, "bot"), ("", "desktop")])
+def test_signals_device_type(ua, kind):
+    assert device(ua, "", "")[0] == kind
+
+
+def test_signals_client_hint_mobile_wins():
+    assert device(DESKTOP, "?1", '"Android"') == ("mobile", "Android", "Chrome")
+
+
+@pytest.mark.parametrize("ref,page,medium,cls", [
+    ("", "shop.example", "", "direct"), ("shop.example", "shop.example", "", "internal"),
+    ("www.google.com", "shop.example", "", "search"), ("duckduckgo.com", "s", "", "search"),
+    ("l.facebook.com", "s", "", "social"), ("t.co", "s", "", "social"), ("mail.google.com", "s", "", "email"),
+    ("thecampingblog.example", "s", "", "other"), ("", "s", "email", "email"), ("notgoogle.example", "s", "", "other"),
+])
+def test_signals_referrer_class(ref, page, medium, cls):
+    assert referrer_class(ref, page, medium) == cls
+
+
+def test_signals_languages_by_quality():
+    assert languages("de-CH,de;q=0.9,en;q=0.8,fr;q=0.5,*;q=0.1") == ["de", "en", "fr"]
+    assert languages("en;q=0, es") == ["es"]
+    assert languages("garbage;;;,,") == ["garbage"] or languages("garbage;;;,,") == []
+
+
+def test_signals_request_signals():
+    s = request_signals(
+        "https://shop.example/tents?utm_source=newsletter&utm_campaign=spring&x=1",
+        {"host": "shop.example", "accept-language": "en-US,en;q=0.9", "cf-ipcountry": "us", "user-agent": IPHONE},
+        referrer="https://www.google.com/search?q=tents", country_header="CF-IPCountry", tz=ZoneInfo("Europe/Berlin"), now=1_793_491_200,
+    )
+    assert s["page.path"] == "/tents" and s["utm.source"] == "newsletter" and s["utm.campaign"] == "spring"
+    assert s["page.query"]["x"] == "1" and s["referrer.class"] == "search" and s["referrer.host"] == "www.google.com"
+    assert s["geo.country"] == "US" and s["request.language"] == "en" and s["device.type"] == "mobile"
+    assert (s["time.hour"], s["time.weekday"]) == (1, 7)  # 2026-11-01 00:00 UTC is Sunday 01:00 in Berlin
+
+
+def test_signals_bogus_country_is_empty():
+    s = request_signals("/", {"cf-ipcountry": "XX"}, referrer=None, country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=0)
+    assert s["geo.country"] == ""

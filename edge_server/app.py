@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -81,6 +82,19 @@ class Server:
         self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)
         self.origin = httpx.AsyncClient(timeout=config.origin_timeout, follow_redirects=False) if config.origin else None
         self.pages_root = Path(config.pages).resolve() if config.pages else None
+        self._html_for: Prepared | None = None
+        self._html: dict[int, str] = {}
+
+    def html(self, prepared: Prepared, content: Any) -> str:
+        """Rendered HTML of a content block, cached for the lifetime of the bundle holding it
+        (content blocks are immutable; the cache key is the object, alive as long as the bundle)."""
+        if self._html_for is not prepared:
+            self._html_for, self._html = prepared, {}
+        key = id(content)
+        out = self._html.get(key)
+        if out is None:
+            out = self._html[key] = render_mod.render(content)
+        return out
 
     # ------------------------------------------------------------------ helpers
     def prepared(self) -> Prepared:
@@ -89,13 +103,12 @@ class Server:
             raise ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the server log")
         return p
 
-    def consent(self, request: Request) -> bool:
-        h = request.headers
+    def consent(self, h: dict[str, str], cookies: dict[str, str]) -> bool:
         if self.config.honour_gpc and h.get("sec-gpc", "").strip() == "1":
             return False
         if self.config.honour_dnt and h.get("dnt", "").strip() == "1":
             return False
-        v = request.cookies.get(self.config.consent_cookie)
+        v = cookies.get(self.config.consent_cookie)
         return not (v is not None and v.strip().lower() in NO)
 
     async def read_json(self, request: Request) -> Any:
@@ -106,30 +119,33 @@ class Server:
                 raise ApiError(400, "bad_request", "Content-Length is not a number")
             if int(cl) > limit:
                 raise ApiError(413, "too_large", f"request body over {limit} bytes")
+        if cl is not None:
+            raw = await request.body()  # the server enforces Content-Length framing
+        else:
+            raw = await self._read_stream(request, limit)
+        if not raw.strip():
+            return {}
+        try:
+            return orjson.loads(raw)  # rejects invalid UTF-8 and nesting deeper than 1024
+        except orjson.JSONDecodeError as e:
+            raise ApiError(400, "invalid_json", f"request body is not JSON (UTF-8): {e.msg} at character {e.pos}") from None
+
+    @staticmethod
+    async def _read_stream(request: Request, limit: int) -> bytes:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise ApiError(413, "too_large", f"request body over {limit} bytes")
             chunks.append(chunk)
-        raw = b"".join(chunks)
-        if not raw.strip():
-            return {}
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ApiError(400, "invalid_json", "request body is not UTF-8") from None
-        except json.JSONDecodeError as e:
-            raise ApiError(400, "invalid_json", f"request body is not JSON: {e.msg} at character {e.pos}") from None
-        except RecursionError:
-            raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
+        return b"".join(chunks)
 
-    def visit(self, request: Request, consent: bool, utm_source: str, category: str, page_view: bool, now: float) -> tuple[Session | None, int]:
+    def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float) -> tuple[Session | None, int]:
         """The visitor's session (None without consent) updated for this request, and the previous
         last-seen time."""
         if not consent:
             return None, 0
-        s = self.codec.decode(request.cookies.get(self.config.cookie_name)) or Session.fresh()
+        s = self.codec.decode(cookies.get(self.config.cookie_name)) or Session.fresh()
         previous = s.last_seen
         s.touch(int(now), self.config.visit_timeout, utm_source, category, page_view)
         return s, previous
@@ -137,45 +153,72 @@ class Server:
     def decide(self, request: Request, prepared: Prepared, page_url: str, referrer: str | None, category: str,
                slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool) -> tuple[Outcome, Session | None, bool]:
         now = time.time()
-        consent = self.consent(request)
-        signals = request_signals(page_url, request.headers, referrer=referrer, country_header=self.config.country_header, tz=self.tz, now=now)
+        # one dict of the headers: Starlette's Headers.get scans the raw list on every lookup
+        h = headers_of(request)
+        cookies = cookies_of(h)
+        consent = self.consent(h, cookies)
+        signals = request_signals(page_url, h, referrer=referrer, country_header=self.config.country_header, tz=self.tz, now=now)
         if category:
             signals["page.category"] = category
-        session, previous = self.visit(request, consent, signals["utm.source"], category, page_view, now)
+        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now)
         if session is not None:
             signals.update(session.signals(previous))
         signals.update(client)
+        # every value here is typed by construction (request and cookie) or validated (client)
         outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain)
+                                  consent=consent, now=now, explain=explain, checked=True)
         m = self.metrics
-        m.consent.labels("yes" if consent else "no").inc()
+        m.consent.inc("yes" if consent else "no")
         for slot, d in outcome.decisions.items():
-            m.decisions.labels(slot, d.reason, d.layer or "").inc()
+            m.decisions.inc(slot, d.reason, d.layer or "")
         if outcome.errors:
-            m.eval_errors.inc(outcome.errors)
+            m.eval_errors.inc(by=outcome.errors)
         if session is not None:
             for exp, variant in session.record(outcome.cap_hits, outcome.exposures, int(now)):
-                m.exposures.labels(exp, variant).inc()
+                m.exposures.inc(exp, variant)
         return outcome, session, consent
 
-    def cookie_headers(self, request: Request, session: Session | None, consent: bool) -> list[tuple[str, str]]:
+    def cookie_headers(self, request: Request, session: Session | None, consent: bool) -> dict[str, str]:
+        """The Set-Cookie header for this response (at most one), as a dict to merge."""
         name = self.config.cookie_name
         secure = "; Secure" if self.config.cookie_secure else ""
         if session is not None:
             value = self.codec.encode(session)
-            return [("set-cookie", f"{name}={value}; Path=/; Max-Age={self.config.cookie_max_age}; HttpOnly; SameSite=Lax{secure}")]
-        if not consent and name in request.cookies:
-            return [("set-cookie", f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}")]
-        return []
+            return {"set-cookie": f"{name}={value}; Path=/; Max-Age={self.config.cookie_max_age}; HttpOnly; SameSite=Lax{secure}"}
+        if not consent and name in cookies_of(headers_of(request)):
+            return {"set-cookie": f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"}
+        return {}
+
+
+def headers_of(request: Request) -> dict[str, str]:
+    """Request headers as a plain dict (lower-case names), built once: Starlette's Headers.get
+    scans the raw list on every lookup."""
+    h = request.scope.get("strata.headers")
+    if h is None:
+        h = request.scope["strata.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+    return h  # type: ignore[no-any-return]
+
+
+def cookies_of(h: dict[str, str]) -> dict[str, str]:
+    """Name -> value of the Cookie header (first occurrence wins; values unquoted as-is)."""
+    out: dict[str, str] = {}
+    for part in h.get("cookie", "").split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if sep and name and name not in out:
+            out[name] = value.strip()
+    return out
 
 
 def _page_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool]:
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_request", "body must be a JSON object", "body")
-    unknown = set(body) - {"page", "slots", "signals", "page_view"}
+    unknown = set(body) - {"page", "slots", "signals", "page_view", "html"}
     if unknown:
         f = sorted(unknown)[0]
-        raise ApiError(422, "invalid_request", f"unknown field {f!r} (fields: page, slots, signals, page_view)", f)
+        raise ApiError(422, "invalid_request", f"unknown field {f!r} (fields: page, slots, signals, page_view, html)", f)
+    if not isinstance(body.get("html", False), bool):
+        raise ApiError(422, "invalid_request", "html must be true or false", "html")
     page = body.get("page", {})
     if not isinstance(page, dict):
         raise ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page")
@@ -211,14 +254,12 @@ def create_app(config: Config) -> Starlette:
         explain = srv.config.debug and request.query_params.get("explain") in ("1", "true")
         outcome, session, consent = srv.decide(request, prepared, url, ref, cat, slots, client, page_view, explain)
         out = outcome.to_dict()
-        for slot, d in outcome.decisions.items():
-            out["slots"][slot]["html"] = render_mod.render(d.content)
+        if body.get("html"):  # rendered, escaped HTML per slot (the client script asks for it)
+            for slot, d in outcome.decisions.items():
+                out["slots"][slot]["html"] = srv.html(prepared, d.content)
         out["consent"] = consent
-        headers = [("cache-control", "private, no-store"), ("vary", VARY)] + srv.cookie_headers(request, session, consent)
-        resp = JSONResponse(out)
-        for k, v in headers:
-            resp.headers.append(k, v)
-        return resp
+        headers = {"cache-control": "private, no-store", "vary": VARY, **srv.cookie_headers(request, session, consent)}
+        return Response(orjson.dumps(out), media_type="application/json", headers=headers)
 
     async def events(request: Request) -> Response:
         prepared = srv.prepared()
@@ -231,8 +272,10 @@ def create_app(config: Config) -> Starlette:
         value = body.get("value", 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 1e12):
             raise ApiError(422, "invalid_request", "value must be a non-negative number", "value")
-        consent = srv.consent(request)
-        session = srv.codec.decode(request.cookies.get(srv.config.cookie_name)) if consent else None
+        h = headers_of(request)
+        cookies = cookies_of(h)
+        consent = srv.consent(h, cookies)
+        session = srv.codec.decode(cookies.get(srv.config.cookie_name)) if consent else None
         if not consent:
             population = "no_consent"
         elif session is None:
@@ -243,16 +286,13 @@ def create_app(config: Config) -> Starlette:
             population = "personalized"
         rows = [("", "")] + ([(e, v[0]) for e, v in session.exposures.items()] if session else [])
         for exp, variant in rows:
-            srv.metrics.goals.labels(goal, exp, variant, population).inc()
-            srv.metrics.goal_value.labels(goal, exp, variant, population).inc(float(value))
-        headers: list[tuple[str, str]] = [("cache-control", "no-store")]
+            srv.metrics.goals.inc(goal, exp, variant, population)
+            srv.metrics.goal_value.inc(goal, exp, variant, population, by=float(value))
+        headers = {"cache-control": "no-store"}
         if session is not None and goal == "purchase" and not session.purchased:
             session.purchased = True
-            headers += srv.cookie_headers(request, session, consent)
-        resp = JSONResponse({"accepted": True, "population": population}, status_code=202)
-        for k, v in headers:
-            resp.headers.append(k, v)
-        return resp
+            headers.update(srv.cookie_headers(request, session, consent))
+        return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
 
     async def client_js(request: Request) -> Response:
         return Response(CLIENT_JS, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"})
@@ -291,13 +331,9 @@ def create_app(config: Config) -> Starlette:
         outcome, session, consent = srv.decide(request, prepared, url, request.headers.get("referer"), doc.category,
                                                doc.slots, {}, True, explain)
         overlay = _overlay(outcome) if srv.config.debug else None
-        body = doc.fill(outcome.decisions, render_mod.render, overlay)
-        resp = Response(body, status_code=status, media_type="text/html; charset=utf-8")
-        resp.headers["cache-control"] = "private, no-store"
-        resp.headers["vary"] = VARY
-        for k, v in srv.cookie_headers(request, session, consent):
-            resp.headers.append(k, v)
-        return resp
+        body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
+        headers = {"cache-control": "private, no-store", "vary": VARY, **srv.cookie_headers(request, session, consent)}
+        return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -326,13 +362,13 @@ def create_app(config: Config) -> Starlette:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        srv.metrics.rejected.labels(exc.code).inc()
+        srv.metrics.rejected.inc(exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.field)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        srv.metrics.rejected.labels(code).inc()
+        srv.metrics.rejected.inc(code)
         return error_response(exc.status_code, code, str(exc.detail))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
@@ -441,8 +477,8 @@ class _Observe:
             route = path if path in ("/v1/decide", "/v1/events", "/v1/client.js", "/healthz", "/readyz", "/metrics") else "page"
             dt = time.perf_counter() - t0
             m = self.srv.metrics
-            m.latency.labels(route).observe(dt)
-            m.requests.labels(route, str(status["code"])).inc()
+            m.latency.observe(route, dt)
+            m.requests.inc(route, str(status["code"]))
             if self.srv.config.log_requests and route not in ("/healthz", "/metrics"):
                 cur = self.srv.bundles.current
                 access.info(json.dumps({"method": scope.get("method"), "route": route, "status": status["code"],

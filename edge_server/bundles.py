@@ -74,7 +74,7 @@ class BundleManager:
         self.state.loaded_at = time.time()
         self.state.successes += 1
         if self.metrics:
-            self.metrics.reloads.labels("success").inc()
+            self.metrics.reloads.inc("success")
         log.info("bundle loaded: %s v%s (%d bytes)", prepared.name, prepared.version, prepared.size)
         return True
 
@@ -83,7 +83,7 @@ class BundleManager:
         self.state.last_error_at = time.time()
         self.state.failures += 1
         if self.metrics:
-            self.metrics.reloads.labels("failure").inc()
+            self.metrics.reloads.inc("failure")
         cur = self.runtime.current
         keep = f"; still serving {cur.name} v{cur.version}" if cur else "; no bundle loaded yet"
         log.warning("bundle not loaded: %s%s", message, keep)

@@ -31,7 +31,7 @@
     var page = { url: location.pathname + location.search, referrer: document.referrer || "" };
     var category = document.documentElement.getAttribute("data-strata-category");
     if (category) { page.category = category; }
-    return post("/v1/decide", { page: page, slots: slots, signals: signals })
+    return post("/v1/decide", { page: page, slots: slots, signals: signals, html: true })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (res) {
         if (!res || !res.slots) { return res; }

@@ -1,63 +1,104 @@
 """Prometheus metrics of one server process. Each app owns its registry (no global state).
 
-Nothing here is per visitor: labels are slots, rules, reasons, layers, experiments, variants,
-goals and routes, all bounded by the bundle.
+Counters on the request path are plain dicts incremented by the (single-threaded) event loop and
+turned into Prometheus families at scrape time: exact, and without the lock prometheus_client
+takes on every increment. Nothing here is per visitor: labels are slots, rules, reasons, layers,
+experiments, variants, goals and routes, all bounded by the bundle.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
+class _Family:
+    """A labelled counter kept as a dict of label tuples -> value."""
+
+    def __init__(self, name: str, doc: str, labels: tuple[str, ...]):
+        self.name, self.doc, self.labels = name, doc, labels
+        self.values: Tally[tuple[str, ...]] = Tally()
+
+    def inc(self, *labels: str, by: float = 1.0) -> None:
+        self.values[labels] += by
+
+    def family(self) -> CounterMetricFamily:
+        f = CounterMetricFamily(self.name, self.doc, labels=list(self.labels))
+        for labels, v in sorted(self.values.items()):
+            f.add_metric(list(labels), v)
+        return f
+
+
+class _Latency:
+    """A histogram per route; observe() is two list operations."""
+
+    def __init__(self) -> None:
+        self.by_route: dict[str, list[float]] = {}  # counts per bucket (+Inf last), then sum
+
+    def observe(self, route: str, seconds: float) -> None:
+        h = self.by_route.get(route)
+        if h is None:
+            h = self.by_route[route] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        i = 0
+        while i < len(LATENCY_BUCKETS) and seconds > LATENCY_BUCKETS[i]:
+            i += 1
+        h[i] += 1
+        h[-1] += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        f = HistogramMetricFamily("strata_request_duration_seconds", "Request latency", labels=["route"])
+        for route, h in sorted(self.by_route.items()):
+            cum, buckets = 0.0, []
+            for le, n in zip([*map(str, LATENCY_BUCKETS), "+Inf"], h[:-1]):
+                cum += n
+                buckets.append((le, cum))
+            f.add_metric([route], buckets, h[-1])
+        return f
+
+
 class Metrics:
     def __init__(self, bundle_status: Any = None) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.decisions = Counter("strata_decisions", "Slot decisions", ["slot", "reason", "layer"], registry=r)
-        self.exposures = Counter("strata_variant_exposures", "Experiment variant exposures (once per visit)", ["experiment", "variant"], registry=r)
-        self.eval_errors = Counter("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", registry=r)
-        self.requests = Counter("strata_requests", "HTTP requests", ["route", "status"], registry=r)
-        self.latency = Histogram("strata_request_duration_seconds", "Request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.reloads = Counter("strata_bundle_reloads", "Bundle loads by result", ["result"], registry=r)
-        self.goals = Counter("strata_goal_conversions", "Goal events", ["goal", "experiment", "variant", "population"], registry=r)
-        self.goal_value = Counter("strata_goal_value", "Sum of goal values", ["goal", "experiment", "variant", "population"], registry=r)
-        self.consent = Counter("strata_decide_requests_by_consent", "Decide and page requests by consent", ["consent"], registry=r)
-        self.rejected = Counter("strata_rejected_requests", "Requests refused with a 4xx", ["code"], registry=r)
-        if bundle_status is not None:
-            r.register(_BundleCollector(bundle_status))
+        self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
+        self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
+        self.eval_errors = _Family("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", ())
+        self.requests = _Family("strata_requests", "HTTP requests", ("route", "status"))
+        self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
+        self.goals = _Family("strata_goal_conversions", "Goal events", ("goal", "experiment", "variant", "population"))
+        self.goal_value = _Family("strata_goal_value", "Sum of goal values", ("goal", "experiment", "variant", "population"))
+        self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
+        self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
+        self.latency = _Latency()
+        self._families = [self.decisions, self.exposures, self.eval_errors, self.requests, self.reloads, self.goals,
+                          self.goal_value, self.consent, self.rejected]
+        self.bundle_status = bundle_status
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)  # type: ignore[arg-type]
+
+    def collect(self) -> Any:
+        for fam in self._families:
+            yield fam.family()
+        yield self.latency.family()
+        if self.bundle_status is not None:
+            yield from _bundle_families(self.bundle_status())
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
 
 
-class _BundleCollector:
-    """Bundle name/version/age, read at scrape time."""
-
-    def __init__(self, status: Any) -> None:
-        self.status = status
-
-    def describe(self) -> Any:
-        # names only, so registration does not read the (not yet existing) bundle
-        yield GaugeMetricFamily("strata_bundle_info", "Loaded bundle (value 1)", labels=["name", "version", "key_id"])
-        yield GaugeMetricFamily("strata_bundle_version", "Version of the loaded bundle")
-        yield GaugeMetricFamily("strata_bundle_age_seconds", "Seconds since the loaded bundle was created")
-        yield GaugeMetricFamily("strata_bundle_loaded", "1 when a verified bundle is loaded")
-
-    def collect(self) -> Any:
-        cur = self.status()
-        info = GaugeMetricFamily("strata_bundle_info", "Loaded bundle (value 1)", labels=["name", "version", "key_id"])
-        version = GaugeMetricFamily("strata_bundle_version", "Version of the loaded bundle")
-        age = GaugeMetricFamily("strata_bundle_age_seconds", "Seconds since the loaded bundle was created")
-        loaded = GaugeMetricFamily("strata_bundle_loaded", "1 when a verified bundle is loaded")
-        if cur is not None:
-            info.add_metric([cur.name, str(cur.version), cur.key_id], 1)
-            version.add_metric([], cur.version)
-            age.add_metric([], max(0.0, time.time() - cur.created))
-        loaded.add_metric([], 1 if cur is not None else 0)
-        yield from (info, version, age, loaded)
+def _bundle_families(cur: Any) -> Any:
+    info = GaugeMetricFamily("strata_bundle_info", "Loaded bundle (value 1)", labels=["name", "version", "key_id"])
+    version = GaugeMetricFamily("strata_bundle_version", "Version of the loaded bundle")
+    age = GaugeMetricFamily("strata_bundle_age_seconds", "Seconds since the loaded bundle was created")
+    loaded = GaugeMetricFamily("strata_bundle_loaded", "1 when a verified bundle is loaded")
+    if cur is not None:
+        info.add_metric([cur.name, str(cur.version), cur.key_id], 1)
+        version.add_metric([], cur.version)
+        age.add_metric([], max(0.0, time.time() - cur.created))
+    loaded.add_metric([], 1 if cur is not None else 0)
+    yield from (info, version, age, loaded)

@@ -60,6 +60,11 @@ def referrer_class(referrer_host: str, page_host: str, utm_medium: str) -> str:
     return "other"
 
 
+@functools.lru_cache(maxsize=1024)
+def _languages(accept_language: str) -> tuple[str, ...]:
+    return tuple(languages(accept_language))
+
+
 def languages(accept_language: str) -> list[str]:
     """Primary language subtags by quality: 'de-CH,de;q=0.9,en;q=0.5' -> ['de', 'en']."""
     weighted = []
@@ -107,6 +112,22 @@ def device(user_agent: str, ch_mobile: str, ch_platform: str) -> tuple[str, str,
     return kind, os_family if os_family != "Other" else "", browser if browser != "Other" else ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _page(page_url: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(path, query string, host, query pairs, utm pairs) of a page URL; pages repeat, so cached."""
+    parts = urlsplit(page_url[:2048])
+    query: dict[str, str] = {}
+    for k, v in parse_qsl(parts.query, keep_blank_values=True)[:64]:
+        query.setdefault(k[:64], v[:256])
+    utm = tuple((f"utm.{k}", query.get(f"utm_{k}", "")[:128]) for k in UTM)
+    return parts.path or "/", parts.query, parts.hostname or "", tuple(query.items()), utm
+
+
+@functools.lru_cache(maxsize=1024)
+def _ref_host(referrer: str) -> str:
+    return (urlsplit(referrer[:2048]).hostname or "")[:253]
+
+
 def request_signals(
     page_url: str,
     headers: Mapping[str, str],
@@ -116,27 +137,22 @@ def request_signals(
     tz: ZoneInfo,
     now: float,
 ) -> dict[str, Any]:
-    """The contextual and technical signals of one request."""
-    parts = urlsplit(page_url[:2048])
-    query: dict[str, str] = {}
-    for k, v in parse_qsl(parts.query, keep_blank_values=True)[:64]:
-        query.setdefault(k[:64], v[:256])
-    path = parts.path or "/"
-    utm = {f"utm.{k}": query.get(f"utm_{k}", "")[:128] for k in UTM}
-    ref = urlsplit(referrer[:2048]) if referrer else None
-    ref_host = (ref.hostname or "") if ref else ""
-    page_host = parts.hostname or (headers.get("host", "").split(":")[0])
-    langs = languages(headers.get("accept-language", ""))
+    """The contextual and technical signals of one request. ``headers`` has lower-case names."""
+    path, qs, host, query_pairs, utm_pairs = _page(page_url)
+    utm = dict(utm_pairs)
+    ref_host = _ref_host(referrer) if referrer else ""
+    page_host = host or (headers.get("host", "").split(":")[0])
+    langs = list(_languages(headers.get("accept-language", "")[:512]))
     country = headers.get(country_header.lower(), "").strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", country) or country in ("XX", "T1"):
         country = ""
     kind, os_family, browser = device(headers.get("user-agent", ""), headers.get("sec-ch-ua-mobile", ""), headers.get("sec-ch-ua-platform", "")[:32])
     local = dt.datetime.fromtimestamp(now, tz)
     out: dict[str, Any] = {
-        "page.url": (path + ("?" + parts.query if parts.query else ""))[:2048],
+        "page.url": (path + ("?" + qs if qs else ""))[:2048],
         "page.path": path[:2048],
-        "page.query": query,
-        "referrer.host": ref_host[:253],
+        "page.query": dict(query_pairs),
+        "referrer.host": ref_host,
         "referrer.class": referrer_class(ref_host, page_host, utm["utm.medium"]),
         "request.language": langs[0] if langs else "",
         "request.languages": langs,
@@ -152,6 +168,11 @@ def request_signals(
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _sources(prepared: Prepared) -> dict[str, str]:
+    return {s["name"]: s.get("source", "client") for s in prepared.signals}
+
+
 def client_signals(body: Any, prepared: Prepared, limit: int) -> dict[str, Any]:
     """Validate the ``signals`` object of a decide request against the bundle's signal table."""
     if body is None:
@@ -160,7 +181,7 @@ def client_signals(body: Any, prepared: Prepared, limit: int) -> dict[str, Any]:
         raise ClientSignalError("signals", "signals must be an object of signal name -> value")
     if len(body) > limit:
         raise ClientSignalError("signals", f"at most {limit} client signals per request, got {len(body)}")
-    sources = {s["name"]: s.get("source", "client") for s in prepared.signals}
+    sources = _sources(prepared)
     out = {}
     for name, value in body.items():
         src = sources.get(name)

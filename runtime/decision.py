@@ -9,8 +9,11 @@ from typing import Any
 REASONS = ("rule", "experiment", "default", "holdout", "no_consent", "capped", "error")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
+    """One slot's decision. (Not frozen: frozen dataclasses cost twice as much to construct, and
+    this is built for every slot of every request.)"""
+
     slot: str
     content: Any
     reason: str

@@ -231,14 +231,23 @@ class Prepared:
         consent: bool = True,
         now: float | None = None,
         explain: bool = False,
+        checked: bool = False,
     ) -> Outcome:
         """Decide content for ``slots`` (all slots when None).
 
         ``session_id`` is the visitor's random session id (absent without consent: then there is
         no holdout assignment and no experiment). ``caps`` maps ``slot/rule`` to
         ``[count, last_shown_unix]`` from the session cookie. Unknown slot names are skipped.
+        ``checked=True`` says every value already conforms to its declared type (the edge server
+        builds its signals typed and validates client ones), so only defaults are merged in.
         """
-        s, _ = self.prepare_signals(signals, consent)
+        if checked:
+            s = {**self.defaults, **signals}
+            if not consent:
+                for k in self.consent_signals.intersection(s):
+                    del s[k]
+        else:
+            s, _ = self.prepare_signals(signals, consent)
         if not consent:
             session_id = None
         t = time.time() if now is None else now

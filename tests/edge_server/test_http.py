@@ -61,7 +61,7 @@ def server(site):
 
 
 def decide(c: httpx.Client, url: str = "/", slots=None, signals=None, **headers):  # type: ignore[no-untyped-def]
-    body = {"page": {"url": url}}
+    body = {"page": {"url": url}, "html": True}
     if slots is not None:
         body["slots"] = slots
     if signals is not None:
@@ -235,6 +235,13 @@ def test_http_client_js_served(server):
     assert "/v1/decide" in r.text and "300" in r.text
 
 
+def test_http_html_only_when_asked(server):
+    r = httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]})
+    assert "html" not in slot(r, "hero") and slot(r, "hero")["content"]["headline"]
+    r = httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"], "html": "yes"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "html"
+
+
 def test_http_explain_trace_with_debug(server):
     r = httpx.post(server.url + "/v1/decide?explain=1", json={"page": {"url": "/"}, "slots": ["hero"]})
     assert [t["candidate"] for t in slot(r, "hero")["trace"]][:1] == ["starter-kit"]
@@ -278,7 +285,7 @@ def test_http_content_injecting_script_is_escaped(tmp_path):
     s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--pages", str(pages), "--insecure-cookie"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
     try:
         page = httpx.get(s.url + "/").text
-        api = httpx.post(s.url + "/v1/decide", json={"page": {"url": "/"}}).json()["slots"]["hero"]["html"]
+        api = httpx.post(s.url + "/v1/decide", json={"page": {"url": "/"}, "html": True}).json()["slots"]["hero"]["html"]
         for out in (page, api):
             assert "<script>alert(1)</script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
             assert "javascript:" not in out and "<img src=x onerror" not in out

@@ -299,7 +299,9 @@ class Prepared:
                     trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_consent"})
                 continue
             if c.segment is not None:
-                r = self.segment_value(c.segment, s, memo)
+                r = memo.get(c.segment)  # memo hit: most rules share their segments
+                if r is None:
+                    r = self.segment_value(c.segment, s, memo)
             else:
                 assert c.cond is not None
                 r = self._cond_value(c.cond, s, memo)

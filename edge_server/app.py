@@ -329,7 +329,7 @@ def create_app(config: Config) -> Starlette:
         url = path + ("?" + request.url.query if request.url.query else "")
         explain = srv.config.debug
         outcome, session, consent = srv.decide(request, prepared, url, request.headers.get("referer"), doc.category,
-                                               doc.slots, {}, True, explain)
+                                               doc.slots, _cookie_signals(request, prepared, srv.config.max_client_signals), True, explain)
         overlay = _overlay(outcome) if srv.config.debug else None
         body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
         headers = {"cache-control": "private, no-store", "vary": VARY, **srv.cookie_headers(request, session, consent)}
@@ -379,6 +379,23 @@ def create_app(config: Config) -> Starlette:
                     exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error})
     app.state.server = srv
     return _Observe(app, srv)  # type: ignore[return-value]
+
+
+#: Page mode has no request body: the site's own script may keep client signals (a cart) in this
+#: first-party cookie, as URL-encoded JSON. It is validated like a decide body, and ignored when invalid.
+SIGNALS_COOKIE = "strata_signals"
+
+
+def _cookie_signals(request: Request, prepared: Prepared, limit: int) -> dict[str, Any]:
+    from urllib.parse import unquote
+
+    raw = cookies_of(headers_of(request)).get(SIGNALS_COOKIE)
+    if not raw or len(raw) > 4096:
+        return {}
+    try:
+        return client_signals(orjson.loads(unquote(raw)), prepared, limit)
+    except (orjson.JSONDecodeError, ClientSignalError):
+        return {}
 
 
 def _local_page(root: Path, path: str) -> tuple[str, Path | None]:

@@ -305,3 +305,29 @@ slots:
   - id: banner
     default: {template: "<em>{msg}</em>", msg: "<script>alert(4)</script>"}
 """
+
+
+def test_http_page_mode_reads_cart_from_signals_cookie(server):
+    from urllib.parse import quote
+
+    cart = quote(json.dumps({"cart.items": [TENT], "cart.value": 249.0}))
+    with httpx.Client(base_url=server.url) as c:
+        c.cookies.set("strata_signals", cart)
+        r = c.get("/")
+        assert 'data-strata-rule="starter-kit"' in r.text and 'data-strata-variant="' in r.text
+        c.cookies.set("strata_signals", quote('{"cart.items": "not a list"}'))
+        assert 'data-strata-rule="starter-kit"' not in c.get("/").text  # invalid: ignored, not an error
+
+
+def test_http_demo_site_pages_render(tmp_path):
+    from tests.conftest import ROOT
+
+    site = ROOT / "rulesets" / "trailblazer" / "site"
+    s = RunningServer([str(TRAILBLAZER), "--pages", str(site)], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
+    try:
+        for path in ("/", "/tents.html", "/product.html", "/cart.html", "/newsletter.html?utm_source=newsletter", "/static/style.css",
+                     "/static/shop.js", "/static/img/hero-tents.svg"):
+            assert httpx.get(s.url + path).status_code == 200, path
+        assert "Your camping season starts here" in httpx.get(s.url + "/newsletter.html?utm_source=newsletter").text
+    finally:
+        s.stop()

@@ -31,6 +31,7 @@ UAS = [
 
 
 class Visitor(FastHttpUser):
+    abstract = True  # the visitor kinds below are the users
     wait_time = between(0.05, 0.3)
     gpc = False
 

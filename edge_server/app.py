@@ -326,6 +326,8 @@ def create_app(config: Config) -> Starlette:
                 return passthrough
         prepared = srv.prepared()
         doc = Page(html_text)
+        if doc.mode == "client":
+            return Response(html_text, status_code=status, media_type="text/html; charset=utf-8", headers={"cache-control": "public, max-age=60"})
         url = path + ("?" + request.url.query if request.url.query else "")
         explain = srv.config.debug
         outcome, session, consent = srv.decide(request, prepared, url, request.headers.get("referer"), doc.category,

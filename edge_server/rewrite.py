@@ -19,6 +19,8 @@ class Page:
         self.slots = list(dict.fromkeys((n.attributes.get("data-strata-slot") or "").strip() for n in self.nodes if n.attributes.get("data-strata-slot")))
         root = self.tree.root
         self.category = ((root.attributes.get("data-strata-category") if root is not None else None) or "").strip()[:64]
+        #: "client": the page personalises itself with /v1/client.js; the server leaves it alone
+        self.mode = ((root.attributes.get("data-strata-mode") if root is not None else None) or "server").strip()
 
     def fill(self, decisions: dict[str, Any], render: Callable[[Any], str], overlay: str | None = None) -> str:
         for node in self.nodes:

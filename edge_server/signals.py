@@ -189,6 +189,7 @@ def client_signals(body: Any, prepared: Prepared, limit: int) -> dict[str, Any]:
             raise ClientSignalError(name, f"unknown signal {name!r}: the rule set does not declare it")
         if src != "client":
             raise ClientSignalError(name, f"signal {name!r} is derived by the server ({src}) and cannot be sent by the client")
+        value = prepared.coercers[name](value)  # JSON numbers: 249 where a double is declared
         if not prepared.checkers[name](value):
             raise ClientSignalError(name, f"signal {name!r} must be a {prepared.signal_types[name]} within its declared bounds")
         out[name] = value

@@ -17,7 +17,7 @@ from .codegen import generate
 from .decision import Decision, Outcome
 from .format import LAYERS, Op
 from .interp import Builder, Err
-from .signals import make_checker
+from .signals import make_checker, make_coercer
 from .verify import VerifiedBundle
 
 
@@ -110,6 +110,7 @@ class Prepared:
         self.checkers = {
             s["name"]: make_checker(s["type"], records, s.get("max_items"), s.get("max_length")) for s in self.signals
         }
+        self.coercers = {s["name"]: make_coercer(s["type"], records) for s in self.signals}
         self.defaults = {s["name"]: s["default"] for s in self.signals if s.get("default") is not None}
         needs = set(p["consent"]["requires"])
         self.defaults_without_consent = p["consent"].get("without") == "defaults"

@@ -143,6 +143,26 @@ def make_checker(
     raise ValueError(f"unknown type {type_str!r}")
 
 
+def make_coercer(type_str: str, records: Mapping[str, Mapping[str, str]]) -> Callable[[Any], Any]:
+    """A function mapping a JSON value onto the declared type where JSON cannot say it: JSON has
+    one number type, so an integral number where a ``double`` is declared becomes a float
+    (JavaScript writes 249.0 as 249). Everything else is returned as is, for the checker to judge."""
+    t = type_str.strip()
+    if t == "double":
+        return lambda v: float(v) if type(v) is int and -(2**53) <= v <= 2**53 else v
+    if t.startswith("list(") and t.endswith(")"):
+        elem = make_coercer(t[5:-1], records)
+        return lambda v: [elem(x) for x in v] if type(v) is list else v
+    if t.startswith("map(") and t.endswith(")"):
+        _, val = split_args(t[4:-1])
+        vc = make_coercer(val, records)
+        return lambda v: {k: vc(x) for k, x in v.items()} if type(v) is dict else v
+    if t in records:
+        fields = {f: make_coercer(ft, records) for f, ft in records[t].items()}
+        return lambda v: {k: fields[k](x) if k in fields else x for k, x in v.items()} if type(v) is dict else v
+    return lambda v: v
+
+
 def _plain(v: Any, depth: int) -> bool:
     """A value made only of CEL's JSON-like types, bounded in depth."""
     if depth > 16:

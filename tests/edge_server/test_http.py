@@ -199,6 +199,13 @@ def test_http_bad_decide_bodies_get_json_4xx(server, body, status, code, field):
         assert err["field"] == field
 
 
+def test_http_integral_json_number_accepted_for_double(server):
+    # JavaScript's JSON.stringify(249.0) is "249": a double signal must accept it
+    item = dict(TENT, price=249)
+    r = httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}, "signals": {"cart.items": [item], "cart.value": 249}})
+    assert r.status_code == 200, r.text
+
+
 def test_http_unknown_route_and_method_are_json(server):
     r = httpx.get(server.url + "/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

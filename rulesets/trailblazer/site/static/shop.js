@@ -51,5 +51,10 @@
         .then(function () { save([]); document.getElementById("thanks").hidden = false; });
     }
   });
+  // For pages that personalise themselves with /v1/client.js: the same cart, as client signals.
+  var items = load();
+  if (items.length) {
+    window.strataSignals = { "cart.items": items, "cart.value": items.reduce(function (s, i) { return s + i.price * i.quantity; }, 0) };
+  }
   render();
 })();

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from runtime.signals import split_args
+
 from . import errors as E
 from .cel_ast import (
     Bind,
@@ -97,24 +99,10 @@ def _sig(spec: str) -> tuple[str, bool, tuple[Type, ...], Type]:
     receiver = None
     if "." in name and not name.startswith("math."):
         receiver, name = name.rsplit(".", 1)
-    params = [_t(a.strip()) for a in _split_args(args)] if args.strip() else []
+    params = [_t(a.strip()) for a in split_args(args)] if args.strip() else []
     if receiver is not None:
         params.insert(0, _t(receiver))
     return name, receiver is not None, tuple(params), _t(res.strip())
-
-
-def _split_args(s: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        if ch == "," and depth == 0:
-            out.append(cur)
-            cur = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur += ch
-    out.append(cur)
-    return out
 
 
 _SPECS = """

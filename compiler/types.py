@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runtime.signals import split_args
+
 PRIMITIVES = ("int", "uint", "double", "string", "bool", "bytes", "null_type", "type")
 
 
@@ -53,20 +55,6 @@ class TypeSyntaxError(ValueError):
     pass
 
 
-def _split(inner: str) -> list[str]:
-    out, depth, cur = [], 0, []
-    for ch in inner:
-        if ch == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur.append(ch)
-    out.append("".join(cur).strip())
-    return out
-
-
 _ALIASES = {
     "null": "null_type",
     "google.protobuf.Timestamp": "timestamp",
@@ -84,12 +72,12 @@ def parse_type(text: str, records: Mapping[str, object] = {}) -> Type:
     if t in ("timestamp", "duration"):
         raise TypeSyntaxError(f"type {t} is not supported yet; use an int of Unix seconds (e.g. time.epoch)")
     if t.startswith("list(") and t.endswith(")"):
-        args = _split(t[5:-1])
+        args = split_args(t[5:-1])
         if len(args) != 1:
             raise TypeSyntaxError(f"list takes one type argument: {text}")
         return list_of(parse_type(args[0], records))
     if t.startswith("map(") and t.endswith(")"):
-        args = _split(t[4:-1])
+        args = split_args(t[4:-1])
         if len(args) != 2:
             raise TypeSyntaxError(f"map takes two type arguments: {text}")
         k = parse_type(args[0], records)

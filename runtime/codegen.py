@@ -20,6 +20,7 @@ from typing import Any
 from . import functions as fn
 from .format import Op
 from .interp import iter_pairs, iter_range
+from .signals import split_args
 from .values import CelError, CelType, UInt, check_int
 
 Fast = Callable[[dict[str, Any], dict[int, Any]], Any]
@@ -45,23 +46,6 @@ def _fast_in_list(x: Any, c: Any) -> bool:
     return x in c
 
 
-def _split_types(overload: str) -> list[str]:
-    """'string,list(string)' -> ['string', 'list(string)'] (split at top-level commas)."""
-    out: list[str] = []
-    depth = 0
-    cur: list[str] = []
-    for ch in overload:
-        if ch == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        cur.append(ch)
-    out.append("".join(cur).strip())
-    return out
-
-
 def _base(t: str | None) -> str | None:
     if t is None:
         return None
@@ -73,7 +57,7 @@ def _elem(t: str) -> str | None:
     if "(" not in t:
         return None
     inner = t[t.index("(") + 1 : -1]
-    return _split_types(inner)[0]
+    return split_args(inner)[0]
 
 
 class _Gen:
@@ -121,7 +105,7 @@ class _Gen:
             if name in ("lowerAscii", "upperAscii", "trim", "replace", "substring", "join", "charAt"):
                 return "string"
             if ov and name in ("_+_", "_-_", "_*_", "_/_", "_%_", "-_"):
-                ts = _split_types(ov)
+                ts = split_args(ov)
                 if all(_base(t) == _base(ts[0]) for t in ts) and _base(ts[0]) in _NUMERIC | {"string"}:
                     return _base(ts[0])
         return None
@@ -178,7 +162,7 @@ class _Gen:
 
     def call(self, node: Any) -> str:
         name, ov, args = node[1], node[2], node[3:]
-        kinds = _split_types(ov) if ov else None
+        kinds = split_args(ov) if ov else None
         bases = [_base(k) for k in kinds] if kinds else None
         if bases and name in _NATIVE_CMP and len(args) == 2:
             a, b = bases

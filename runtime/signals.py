@@ -80,6 +80,8 @@ Checker = Callable[[Any], bool]
 
 
 def split_args(inner: str) -> list[str]:
+    """Split type arguments at top-level commas: 'string, map(string, int)' ->
+    ['string', 'map(string, int)']. Used wherever type strings are read (runtime and compiler)."""
     out: list[str] = []
     depth = 0
     cur: list[str] = []

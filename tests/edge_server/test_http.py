@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+
 import httpx
 import pytest
 
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
 from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer, wait_for
+from tests.edge_server.server import RunningServer
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"

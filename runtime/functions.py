@@ -235,12 +235,9 @@ def map_lookup(m: dict[Any, Any], key: Any) -> tuple[bool, Any]:
         if tk in (list, tuple, dict) or key is None or tk is bytes:
             raise CelError(f"unsupported map key type: {_kind(key)}")
     if key in m:
-        # Python treats True == 1; make sure the stored key is not a bool.
+        # Python treats True == 1 == 1.0 as one key; CEL keeps bool apart from numbers.
         for k in m:
-            if k == key and type(k) is not bool and type(k) in (int, UInt, float, str):
-                return True, m[k]
-        for k in m:
-            if k == key and type(k) is not bool:
+            if type(k) is not bool and k == key:
                 return True, m[k]
     return False, None
 
@@ -306,7 +303,8 @@ def make_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
         tk = type(k)
         if tk not in (int, UInt, str, bool):
             raise CelError(f"unsupported map key type: {_kind(k) if _safe_kind(k) else tk.__name__}")
-        if map_lookup(out, k)[0] if tk is not bool else any(type(x) is bool and x == k for x in out):
+        repeated = any(type(x) is bool and x == k for x in out) if tk is bool else map_lookup(out, k)[0]
+        if repeated:
             raise CelError(f"Failed with repeated key: {k!r}")
         out[k] = v
     return out
@@ -430,9 +428,8 @@ def last_index_of(s: Any, sub: Any, start: Any = None) -> int:
     if start is None:
         return int(s.rfind(sub))
     i = _int_arg("lastIndexOf", start)
-    if i < 0 or i >= len(s) and not (i == 0 and s == ""):
-        if not (0 <= i <= len(s)):
-            raise CelError(f"index out of range: {i}")
+    if i < 0 or i > len(s):
+        raise CelError(f"index out of range: {i}")
     return int(s.rfind(sub, 0, i + len(sub)))
 
 

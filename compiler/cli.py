@@ -342,11 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     try:
         from edge_server.cli import add_parser as add_serve
+        from edge_server.cli import add_report_parser
     except ImportError as e:  # the server's dependencies are not installed
         srv = sub.add_parser("serve", help="run the edge server (needs starlette and uvicorn)")
         srv.set_defaults(func=lambda a, e=e: _missing(e))
     else:
         add_serve(sub)
+        add_report_parser(sub)
     return p
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import html as html_lib
 import json
 import logging
@@ -36,6 +37,7 @@ from runtime.prepare import Prepared
 from . import render as render_mod
 from .bundles import BundleManager
 from .config import Config, ConfigError
+from .measure import ALL, Measurement, arm_of
 from .metrics import Metrics
 from .rewrite import MAX_PAGE_BYTES, Page
 from .session import CookieCodec, Session, ephemeral_keys
@@ -75,7 +77,8 @@ class Server:
             self.tz = ZoneInfo(config.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
-        self.metrics = Metrics(lambda: self.bundles.current)
+        self.measure = Measurement()
+        self.metrics = Metrics(lambda: self.bundles.current, self.measure)
         self.bundles = BundleManager(config, self.metrics)
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
@@ -176,6 +179,12 @@ class Server:
         if session is not None:
             for exp, variant in session.record(outcome.cap_hits, outcome.exposures, int(now)):
                 m.exposures.inc(exp, variant)
+        held = any(d.reason == "holdout" for d in outcome.decisions.values())
+        population = "no_consent" if not consent else ("holdout" if held else "personalized")
+        for slot, d in outcome.decisions.items():
+            arm, layer = arm_of(d)
+            if session is None or session.first_exposure(f"{slot}|{arm}|{layer}"):
+                self.measure.exposure(slot, arm, layer, population)
         return outcome, session, consent
 
     def cookie_headers(self, request: Request, session: Session | None, consent: bool) -> dict[str, str]:
@@ -276,23 +285,38 @@ def create_app(config: Config) -> Starlette:
         cookies = cookies_of(h)
         consent = srv.consent(h, cookies)
         session = srv.codec.decode(cookies.get(srv.config.cookie_name)) if consent else None
+        overall = (ALL, ALL, "")
+        headers = {"cache-control": "no-store"}
         if not consent:
             population = "no_consent"
+            srv.measure.conversion(goal, overall, population, float(value), True)
         elif session is None:
-            population = "unattributed"
-        elif prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp:
-            population = "holdout"
+            population = "unattributed"  # consenting, but no session yet (an event before any decision)
+            srv.measure.conversion(goal, overall, population, float(value), True)
         else:
-            population = "personalized"
-        rows = [("", "")] + ([(e, v[0]) for e, v in session.exposures.items()] if session else [])
-        for exp, variant in rows:
-            srv.metrics.goals.inc(goal, exp, variant, population)
-            srv.metrics.goal_value.inc(goal, exp, variant, population, by=float(value))
-        headers = {"cache-control": "no-store"}
-        if session is not None and goal == "purchase" and not session.purchased:
-            session.purchased = True
+            held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
+            population = "holdout" if held else "personalized"
+            first = session.first_conversion(goal)
+            for key in [*session.shown]:
+                slot, arm, layer = key.split("|")
+                srv.measure.conversion(goal, (slot, arm, layer), population, float(value), first)
+            srv.measure.conversion(goal, overall, population, float(value), first)
+            if goal == "purchase":
+                session.purchased = True
             headers.update(srv.cookie_headers(request, session, consent))
         return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
+
+    async def stats(request: Request) -> Response:
+        token = srv.config.stats_token
+        if not token:
+            raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
+        auth = headers_of(request).get("authorization", "")
+        if not (auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
+            resp = error_response(401, "unauthorized", "GET /v1/stats needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
+            resp.headers["www-authenticate"] = 'Bearer realm="strata"'
+            return resp
+        return Response(orjson.dumps(srv.measure.snapshot(srv.bundles.current)), media_type="application/json",
+                        headers={"cache-control": "no-store"})
 
     async def client_js(request: Request) -> Response:
         return Response(CLIENT_JS, media_type="application/javascript", headers={"Cache-Control": "public, max-age=300"})
@@ -355,6 +379,7 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/client.js", client_js, methods=["GET"]),
+        Route("/v1/stats", stats, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -493,7 +518,7 @@ class _Observe:
             await self.app(scope, receive, send_wrapper)  # type: ignore[arg-type]
         finally:
             path = scope.get("path", "")
-            route = path if path in ("/v1/decide", "/v1/events", "/v1/client.js", "/healthz", "/readyz", "/metrics") else "page"
+            route = path if path in ("/v1/decide", "/v1/events", "/v1/client.js", "/v1/stats", "/healthz", "/readyz", "/metrics") else "page"
             dt = time.perf_counter() - t0
             m = self.srv.metrics
             m.latency.observe(route, dt)

@@ -32,8 +32,42 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--cookie-keys", help="session cookie keys KID:BASE64[,KID:BASE64...]; the first encrypts (prefer STRATA_COOKIE_KEYS)")
     s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
     s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
+    s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats (prefer STRATA_STATS_TOKEN)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=cmd_serve)
+
+
+def add_report_parser(sub: Any) -> None:
+    r = sub.add_parser(
+        "report",
+        help="experiment and layer results from stats snapshots or /metrics scrapes",
+        description="Sum the aggregate counters of one or many edge nodes (GET /v1/stats snapshots, or Prometheus text from /metrics) and report, "
+        "per experiment, conversion rate per variant with a 95%% interval, lift against the control variant and the holdout with a "
+        "two-sided test, and a sample-ratio check; per layer, lift of personalised traffic against the holdout. docs/measurement.md.",
+    )
+    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("--goal", help="goal to analyse (default: purchase if present, else the first goal)")
+    r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
+    r.set_defaults(func=cmd_report)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import ReportError, goals_in, load, render_html, text
+
+    try:
+        data = load(a.snapshots)
+    except ReportError as e:
+        print(f"strata report: error: {e}", file=sys.stderr)
+        return 1
+    goals = goals_in(data)
+    goal = a.goal or ("purchase" if "purchase" in goals else (goals[0] if goals else "purchase"))
+    print(text(data, goal), end="")
+    if a.html:
+        from pathlib import Path
+
+        Path(a.html).write_text(render_html(data, goal), encoding="utf-8")
+        print(f"wrote {a.html}")
+    return 0
 
 
 def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Config:
@@ -41,7 +75,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
     flags = {
         "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
-        "timezone": a.timezone, "max_body_bytes": a.max_body,
+        "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:

@@ -63,20 +63,18 @@ class _Latency:
 
 
 class Metrics:
-    def __init__(self, bundle_status: Any = None) -> None:
+    def __init__(self, bundle_status: Any = None, measure: Any = None) -> None:
         self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
         self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
         self.eval_errors = _Family("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", ())
         self.requests = _Family("strata_requests", "HTTP requests", ("route", "status"))
         self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
-        self.goals = _Family("strata_goal_conversions", "Goal events", ("goal", "experiment", "variant", "population"))
-        self.goal_value = _Family("strata_goal_value", "Sum of goal values", ("goal", "experiment", "variant", "population"))
         self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
         self.latency = _Latency()
-        self._families = [self.decisions, self.exposures, self.eval_errors, self.requests, self.reloads, self.goals,
-                          self.goal_value, self.consent, self.rejected]
+        self._families = [self.decisions, self.exposures, self.eval_errors, self.requests, self.reloads, self.consent, self.rejected]
         self.bundle_status = bundle_status
+        self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)  # type: ignore[arg-type]
 
@@ -84,11 +82,26 @@ class Metrics:
         for fam in self._families:
             yield fam.family()
         yield self.latency.family()
+        if self.measure is not None:
+            yield from _measure_families(self.measure)
         if self.bundle_status is not None:
             yield from _bundle_families(self.bundle_status())
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+def _measure_families(m: Any) -> Any:
+    exp = CounterMetricFamily("strata_slot_exposures", "Exposures (once per visit with consent; per page view without)",
+                              labels=["slot", "arm", "layer", "population"])
+    for labels, n in sorted(m.exposures.items()):
+        exp.add_metric(list(labels), n)
+    conv = CounterMetricFamily("strata_conversions", "Goal conversions (once per visit and goal)", labels=["goal", "slot", "arm", "layer", "population"])
+    val = CounterMetricFamily("strata_conversion_value", "Sum of goal values", labels=["goal", "slot", "arm", "layer", "population"])
+    for labels, v in sorted(m.values.items()):
+        conv.add_metric(list(labels), m.conversions.get(labels, 0))
+        val.add_metric(list(labels), v)
+    yield from (exp, conv, val)
 
 
 def _bundle_families(cur: Any) -> Any:
@@ -101,4 +114,12 @@ def _bundle_families(cur: Any) -> Any:
         version.add_metric([], cur.version)
         age.add_metric([], max(0.0, time.time() - cur.created))
     loaded.add_metric([], 1 if cur is not None else 0)
-    yield from (info, version, age, loaded)
+    weights = GaugeMetricFamily("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks)",
+                                labels=["experiment", "variant", "slot"])
+    if cur is not None:
+        slot_of = {cur.payload["experiments"][c["experiment"]]["id"]: sl["id"]
+                   for sl in cur.payload["slots"] for c in sl["candidates"] if c.get("experiment") is not None}
+        for e in cur.payload["experiments"]:
+            for vid, bp, _ in e["variants"]:
+                weights.add_metric([e["id"], vid, slot_of.get(e["id"], "")], bp)
+    yield from (info, version, age, loaded, weights)

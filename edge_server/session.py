@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 #: request small. Oldest entries are dropped first to stay under it.
 MAX_COOKIE_BYTES = 1024
 MAX_RECENT_CATEGORIES = 10
+#: Exposure keys remembered per visit (to count each slot's exposure once per visit).
+MAX_SHOWN = 24
 _PREFIX = "s1"
 
 
@@ -43,6 +45,8 @@ class Session:
     purchased: bool = False
     caps: dict[str, list[int]] = field(default_factory=dict)  # "slot/rule" -> [count, last shown]
     exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted]
+    shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
+    converted: list[str] = field(default_factory=list)  # goals counted in this visit
     is_new: bool = True
 
     @classmethod
@@ -58,6 +62,7 @@ class Session:
             self.visit_count += 1
             self.page_views = 0
             self.utm_source = utm_source
+            self.shown, self.converted = [], []
         elif utm_source and not self.utm_source:
             self.utm_source = utm_source
         if not self.first_seen:
@@ -95,11 +100,25 @@ class Session:
             self.exposures[exp] = [variant, self.visit_count]
         return new
 
+    def first_exposure(self, key: str) -> bool:
+        """True the first time ``key`` is shown in this visit (it is then remembered)."""
+        if key in self.shown:
+            return False
+        self.shown.append(key)
+        del self.shown[:-MAX_SHOWN]
+        return True
+
+    def first_conversion(self, goal: str) -> bool:
+        if goal in self.converted:
+            return False
+        self.converted.append(goal)
+        return True
+
     # --------------------------------------------------------------------- encoding
     def _pack(self) -> bytes:
         return msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
-             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures],
+             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted],
             use_bin_type=True,
         )
 
@@ -109,9 +128,11 @@ class Session:
             v = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             return None
-        if not (isinstance(v, list) and len(v) == 11):
+        if not (isinstance(v, list) and len(v) == 13):
             return None
-        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps = v
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv = v
+        if not (isinstance(shown, list) and isinstance(conv, list) and all(isinstance(x, str) for x in shown + conv)):
+            return None
         ints = (vc, pv, tpv, fs, ls)
         if not (isinstance(sid, str) and 8 <= len(sid) <= 64 and all(type(x) is int and x >= 0 for x in ints)):
             return None
@@ -123,7 +144,8 @@ class Session:
                    if isinstance(k, str) and isinstance(c, list) and len(c) == 2 and all(type(x) is int for x in c)}
         exps_ok = {k: [e[0], int(e[1])] for k, e in exps.items()
                    if isinstance(k, str) and isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and type(e[1]) is int}
-        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps_ok, exps_ok, is_new=False)
+        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps_ok, exps_ok,
+                   shown[-MAX_SHOWN:], conv[:16], is_new=False)
 
 
 class CookieCodec:
@@ -188,6 +210,9 @@ def _shrink(s: Session) -> bool:
         return True
     if s.recent_categories:
         s.recent_categories.pop()
+        return True
+    if s.shown:
+        s.shown.pop(0)
         return True
     return False
 

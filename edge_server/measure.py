@@ -1,0 +1,69 @@
+"""Aggregate measurement: exposures and conversions per slot × arm × layer × population.
+
+An *arm* is what a slot showed: a rule id, ``experiment/variant``, or ``default``. The population
+is ``personalized`` (consent, not in the holdout), ``holdout`` (consent, in the global holdout:
+every slot shows its default) or ``no_consent``. With consent, an exposure counts once per visit
+(the visit's exposure keys live in the visitor's own cookie) and a goal converts at most once per
+visit, attributed to every arm the visit was shown and to the overall row (arm ``*``). Without
+consent there is no cookie: every page view counts as an exposure and conversions count only in
+the overall row. Nothing per visitor is stored on the server: only these sums.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from runtime.decision import Decision
+
+ALL = "*"
+
+
+def arm_of(d: Decision) -> tuple[str, str]:
+    """(arm, layer) of a decision."""
+    if d.variant:
+        return f"{d.experiment}/{d.variant}", d.layer or ""
+    return d.rule or "default", d.layer or ""
+
+
+class Measurement:
+    def __init__(self) -> None:
+        self.instance = uuid.uuid4().hex[:12]
+        self.started = time.time()
+        self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population
+        self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
+        self.values: Counter[tuple[str, str, str, str, str]] = Counter()
+
+    def exposure(self, slot: str, arm: str, layer: str, population: str) -> None:
+        self.exposures[(slot, arm, layer, population)] += 1
+
+    def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float, first: bool) -> None:
+        k = (goal, *key, population)
+        if first:
+            self.conversions[k] += 1
+        self.values[k] += value
+
+    def snapshot(self, prepared: Any) -> dict[str, Any]:
+        experiments = {}
+        if prepared is not None:
+            for e in prepared.payload["experiments"]:
+                slot = next((sl["id"] for sl in prepared.payload["slots"] for c in sl["candidates"] if c.get("experiment") is not None
+                             and prepared.payload["experiments"][c["experiment"]]["id"] == e["id"]), None)
+                experiments[e["id"]] = {"slot": slot, "variants": [[v[0], v[1]] for v in e["variants"]],
+                                        "traffic_bp": e["end"] - e["start"]}
+        return {
+            "format": "strata-stats/1",
+            "instance": f"{self.instance}-{os.getpid()}",
+            "started": self.started,
+            "generated": time.time(),
+            "bundle": {"name": prepared.name, "version": prepared.version} if prepared is not None else None,
+            "holdout_bp": prepared.holdout_bp if prepared is not None else 0,
+            "experiments": experiments,
+            "exposures": [{"slot": s, "arm": a, "layer": la, "population": p, "count": n}
+                          for (s, a, la, p), n in sorted(self.exposures.items())],
+            "conversions": [{"goal": g, "slot": s, "arm": a, "layer": la, "population": p, "count": self.conversions.get(k, 0),
+                             "value": round(v, 6)} for k, v in sorted(self.values.items()) for (g, s, a, la, p) in [k]],
+        }

@@ -1,0 +1,342 @@
+"""``strata report``: experiment and layer results from aggregate counters of one or many edge
+nodes (``GET /v1/stats`` snapshots or ``/metrics`` scrapes), as a text table or an HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import stats
+
+ALL = "*"
+
+
+class ReportError(ValueError):
+    pass
+
+
+@dataclass
+class Data:
+    exposures: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # slot, arm, layer, population
+    conversions: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # goal, slot, arm, layer, population
+    values: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timeline: list[tuple[float, int]] = field(default_factory=list)  # (time, fleet exposures so far)
+    sources: int = 0
+    bundles: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------------------------- loading
+_PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight)\{(.*)\}\s+(\S+)')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
+    snap: dict[str, Any] = {"format": "prometheus", "instance": where, "generated": None, "experiments": {}, "exposures": [], "conversions": []}
+    conv: dict[tuple[str, ...], dict[str, Any]] = {}
+    for line in text.splitlines():
+        m = _PROM.match(line)
+        if not m:
+            continue
+        name, labels_s, value = m.groups()
+        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL.findall(labels_s)}
+        v = float(value)
+        if name == "strata_slot_exposures_total":
+            snap["exposures"].append({**labels, "count": int(v)})
+        elif name == "strata_experiment_variant_weight":
+            e = snap["experiments"].setdefault(labels["experiment"], {"slot": labels.get("slot"), "variants": []})
+            e["variants"].append([labels["variant"], int(v)])
+        else:
+            key = tuple(labels[k] for k in ("goal", "slot", "arm", "layer", "population"))
+            row = conv.setdefault(key, dict(zip(("goal", "slot", "arm", "layer", "population"), key), count=0, value=0.0))
+            row["count" if name == "strata_conversions_total" else "value"] = int(v) if name == "strata_conversions_total" else v
+    snap["conversions"] = list(conv.values())
+    return snap
+
+
+def load(paths: list[str]) -> Data:
+    snaps = []
+    for p in paths:
+        try:
+            text = Path(p).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ReportError(f"{p}: {e.strerror}") from None
+        if text.lstrip().startswith("{"):
+            try:
+                snap = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ReportError(f"{p}: not JSON ({e.msg} at line {e.lineno})") from None
+            if snap.get("format") != "strata-stats/1":
+                raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
+        else:
+            snap = _parse_prometheus(text, p)
+            if not snap["exposures"]:
+                raise ReportError(f"{p}: no strata_slot_exposures_total samples (is this a /metrics scrape of a Strata server?)")
+        snaps.append(snap)
+    return merge(snaps)
+
+
+def merge(snaps: list[dict[str, Any]]) -> Data:
+    """Sum a fleet: counters are cumulative per process, so per instance the latest snapshot
+    counts, and instances add up. Earlier snapshots of an instance give the timeline."""
+    latest: dict[str, dict[str, Any]] = {}
+    series: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for s in snaps:
+        inst = s.get("instance") or str(id(s))
+        total = sum(int(r["count"]) for r in s["exposures"])
+        if s.get("generated") is not None:
+            series[inst].append((float(s["generated"]), total))
+        prev = latest.get(inst)
+        if prev is None or (s.get("generated") or 0) >= (prev.get("generated") or 0):
+            latest[inst] = s
+    d = Data(sources=len(latest))
+    for s in latest.values():
+        if s.get("bundle"):
+            d.bundles.add(f"{s['bundle']['name']} v{s['bundle']['version']}")
+        for r in s["exposures"]:
+            d.exposures[(r["slot"], r["arm"], r["layer"], r["population"])] += int(r["count"])
+        for r in s["conversions"]:
+            k = (r["goal"], r["slot"], r["arm"], r["layer"], r["population"])
+            d.conversions[k] += int(r["count"])
+            d.values[k] += float(r.get("value", 0.0))
+        for eid, e in s.get("experiments", {}).items():
+            d.experiments.setdefault(eid, e)
+    times = sorted({t for pts in series.values() for t, _ in pts})
+    for t in times:
+        fleet = 0
+        for pts in series.values():
+            before = [n for (tt, n) in pts if tt <= t]
+            fleet += before[-1] if before else 0
+        d.timeline.append((t, fleet))
+    return d
+
+
+# ---------------------------------------------------------------------------------- analysis
+@dataclass
+class Row:
+    label: str
+    n: int
+    x: int
+    value: float
+    rate: float
+    low: float
+    high: float
+    vs_control: stats.Comparison | None = None
+    vs_holdout: stats.Comparison | None = None
+
+
+@dataclass
+class ExperimentResult:
+    id: str
+    slot: str
+    rows: list[Row]
+    holdout: Row | None
+    srm_chi2: float
+    srm_p: float
+    expected: list[float]
+
+    @property
+    def srm_flag(self) -> bool:
+        return self.srm_p < stats.SRM_ALPHA
+
+
+def _row(label: str, n: int, x: int, value: float) -> Row:
+    lo, hi = stats.wilson(x, n)
+    return Row(label, n, x, value, x / n if n else 0.0, lo, hi)
+
+
+def goals_in(d: Data) -> list[str]:
+    return sorted({k[0] for k in d.conversions} | {k[0] for k in d.values})
+
+
+def experiments(d: Data, goal: str) -> list[ExperimentResult]:
+    out = []
+    for eid, e in sorted(d.experiments.items()):
+        slot = e.get("slot") or ""
+        variants = [v[0] for v in e["variants"]]
+        weights = [float(v[1]) for v in e["variants"]]
+        rows = []
+        for vid in variants:
+            arm = f"{eid}/{vid}"
+            layer_rows = [(k, n) for k, n in d.exposures.items() if k[0] == slot and k[1] == arm and k[3] == "personalized"]
+            n = sum(c for _, c in layer_rows)
+            x = sum(c for k, c in d.conversions.items() if k[0] == goal and k[1] == slot and k[2] == arm and k[4] == "personalized")
+            v = sum(c for k, c in d.values.items() if k[0] == goal and k[1] == slot and k[2] == arm and k[4] == "personalized")
+            rows.append(_row(vid, n, x, v))
+        hn = sum(c for k, c in d.exposures.items() if k[0] == slot and k[3] == "holdout")
+        hx = sum(c for k, c in d.conversions.items() if k[0] == goal and k[1] == slot and k[4] == "holdout")
+        hv = sum(c for k, c in d.values.items() if k[0] == goal and k[1] == slot and k[4] == "holdout")
+        holdout = _row("holdout", hn, hx, hv) if hn else None
+        if rows:
+            control = rows[0]
+            for r in rows[1:]:
+                r.vs_control = stats.compare(r.x, r.n, control.x, control.n)
+            for r in rows:
+                if holdout is not None:
+                    r.vs_holdout = stats.compare(r.x, r.n, holdout.x, holdout.n)
+        chi2, p = stats.srm([r.n for r in rows], weights)
+        out.append(ExperimentResult(eid, slot, rows, holdout, chi2, p, [w / sum(weights) for w in weights] if sum(weights) else []))
+    return out
+
+
+def layers(d: Data, goal: str) -> list[Row]:
+    """Per layer: personalised exposures of arms on that layer, against the holdout on the same slots."""
+    out = []
+    for layer in ("specific", "mid", "broad"):
+        keys = [k for k in d.exposures if k[2] == layer and k[3] == "personalized"]
+        if not keys:
+            continue
+        slots = {k[0] for k in keys}
+        n = sum(d.exposures[k] for k in keys)
+        x = sum(c for k, c in d.conversions.items() if k[0] == goal and k[3] == layer and k[4] == "personalized" and k[1] != ALL)
+        v = sum(c for k, c in d.values.items() if k[0] == goal and k[3] == layer and k[4] == "personalized" and k[1] != ALL)
+        row = _row(layer, n, x, v)
+        hn = sum(c for k, c in d.exposures.items() if k[0] in slots and k[3] == "holdout")
+        hx = sum(c for k, c in d.conversions.items() if k[0] == goal and k[1] in slots and k[4] == "holdout")
+        if hn:
+            row.vs_holdout = stats.compare(x, n, hx, hn)
+        out.append(row)
+    return out
+
+
+def overall(d: Data, goal: str) -> list[Row]:
+    """Visitors converting at all, per population (the ``*`` rows; exposures of the busiest slot
+    stand for visits)."""
+    out = []
+    for pop in ("personalized", "holdout", "no_consent"):
+        per_slot = Counter()
+        for (slot, _arm, _layer, p), c in d.exposures.items():
+            if p == pop:
+                per_slot[slot] += c
+        n = max(per_slot.values(), default=0)
+        x = sum(c for k, c in d.conversions.items() if k[0] == goal and k[1] == ALL and k[4] == pop)
+        v = sum(c for k, c in d.values.items() if k[0] == goal and k[1] == ALL and k[4] == pop)
+        if n or x:
+            out.append(_row(pop, n, x, v))
+    base = next((r for r in out if r.label == "holdout"), None)
+    for r in out:
+        if base is not None and r is not base:
+            r.vs_holdout = stats.compare(r.x, r.n, base.x, base.n)
+    return out
+
+
+# ---------------------------------------------------------------------------------- text
+def _pct(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 100:+.1f}%" if signed else f"{v * 100:.2f}%"
+
+
+def _cmp(c: stats.Comparison | None) -> str:
+    if c is None or c.lift is None:
+        return "-"
+    ci = f" [{_pct(c.low, True)}, {_pct(c.high, True)}]" if c.low is not None else ""
+    return f"{_pct(c.lift, True)}{ci} p={c.p_value:.3f}" if c.p_value is not None else _pct(c.lift, True)
+
+
+def text(d: Data, goal: str) -> str:
+    lines = [f"Strata report — goal '{goal}' — {d.sources} source(s): {', '.join(sorted(d.bundles)) or 'unknown bundle'}", ""]
+    for e in experiments(d, goal):
+        lines.append(f"Experiment {e.id} (slot {e.slot})")
+        lines.append(f"  {'variant':20} {'exposed':>9} {'conv':>7} {'rate':>7}  {'95% CI':17}  {'vs control':34}  vs holdout")
+        for i, r in enumerate(e.rows):
+            ctrl = "(control)" if i == 0 else _cmp(r.vs_control)
+            lines.append(f"  {r.label:20} {r.n:9,} {r.x:7,} {_pct(r.rate):>7}  [{_pct(r.low)}, {_pct(r.high)}]{'':2} {ctrl:34}  {_cmp(r.vs_holdout)}")
+        if e.holdout:
+            h = e.holdout
+            lines.append(f"  {'holdout':20} {h.n:9,} {h.x:7,} {_pct(h.rate):>7}  [{_pct(h.low)}, {_pct(h.high)}]")
+        split = " / ".join(f"{r.n:,}" for r in e.rows)
+        expect = " / ".join(f"{w * 100:.0f}%" for w in e.expected)
+        verdict = "SAMPLE RATIO MISMATCH — do not trust this experiment's results" if e.srm_flag else "ok"
+        lines.append(f"  sample ratio: {split} expected {expect}: chi2 {e.srm_chi2:.2f}, p {e.srm_p:.4f} -> {verdict}")
+        lines.append("")
+    lrows = layers(d, goal)
+    if lrows:
+        lines.append("Layers (personalised exposures on the layer's slots vs the holdout on the same slots)")
+        for r in lrows:
+            lines.append(f"  {r.label:10} {r.n:9,} exposed {r.x:7,} conv {_pct(r.rate):>7}  vs holdout {_cmp(r.vs_holdout)}")
+        lines.append("")
+    orows = overall(d, goal)
+    if orows:
+        lines.append("Populations (visitors converting at all)")
+        for r in orows:
+            lines.append(f"  {r.label:13} {r.n:9,} visits  {r.x:7,} conv {_pct(r.rate):>7}  value {r.value:,.2f}  vs holdout {_cmp(r.vs_holdout)}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------- html
+def _bars(rows: list[Row], title: str) -> str:
+    """An SVG bar chart of rates with 95% interval whiskers."""
+    w, h, left, bottom = 700, 260, 150, 30
+    top = max([r.high for r in rows] + [0.01]) * 1.15
+    bar_h = (h - bottom - 20) / max(len(rows), 1)
+    e = html.escape
+    parts = [f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{e(title)}">']
+    span = w - left - 150  # room on the right for the value label
+    for i in range(0, 5):
+        x = left + span * i / 4
+        parts.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{h - bottom}" stroke="#e5e7eb"/>'
+                     f'<text x="{x:.1f}" y="{h - 10}" font-size="11" text-anchor="middle" fill="#6b7280">{top * i / 4 * 100:.1f}%</text>')
+    for i, r in enumerate(rows):
+        y = 15 + i * bar_h
+        scale = span / top
+        color = "#9ca3af" if r.label == "holdout" else ("#3f6b47" if i == 0 else "#d9622b")
+        parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.45:.1f}" font-size="12" text-anchor="end">{e(r.label)}</text>')
+        parts.append(f'<rect x="{left}" y="{y:.1f}" width="{r.rate * scale:.1f}" height="{bar_h * 0.6:.1f}" fill="{color}" rx="3"/>')
+        cy = y + bar_h * 0.3
+        parts.append(f'<line x1="{left + r.low * scale:.1f}" y1="{cy:.1f}" x2="{left + r.high * scale:.1f}" y2="{cy:.1f}" stroke="#111827" stroke-width="2"/>')
+        for xv in (r.low, r.high):
+            parts.append(f'<line x1="{left + xv * scale:.1f}" y1="{cy - 6:.1f}" x2="{left + xv * scale:.1f}" y2="{cy + 6:.1f}" stroke="#111827" stroke-width="2"/>')
+        parts.append(f'<text x="{left + r.high * scale + 6:.1f}" y="{cy + 4:.1f}" font-size="11" fill="#374151">{r.rate * 100:.2f}% (n={r.n:,})</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _timeline(points: list[tuple[float, int]]) -> str:
+    if len(points) < 2:
+        return "<p class=muted>One snapshot per source: take snapshots over the reporting window to see exposures over time.</p>"
+    w, h, pad = 560, 200, 40
+    t0, t1 = points[0][0], points[-1][0]
+    top = max(n for _, n in points) or 1
+    xy = [(pad + (w - 2 * pad) * ((t - t0) / ((t1 - t0) or 1)), h - pad - (h - 2 * pad) * n / top) for t, n in points]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(xy))
+    return (f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="exposures over time">'
+            f'<path d="{path}" fill="none" stroke="#3f6b47" stroke-width="2.5"/>'
+            f'<text x="{pad}" y="{h - 12}" font-size="11" fill="#6b7280">0 s</text>'
+            f'<text x="{w - pad}" y="{h - 12}" font-size="11" text-anchor="end" fill="#6b7280">{t1 - t0:,.0f} s</text>'
+            f'<text x="{pad}" y="{pad - 8}" font-size="11" fill="#6b7280">{top:,} exposures (all slots, fleet)</text></svg>')
+
+
+def render_html(d: Data, goal: str) -> str:
+    e = html.escape
+    body = [f"<h1>Strata report <small>goal “{e(goal)}”</small></h1>",
+            f"<p class=muted>{d.sources} source(s): {e(', '.join(sorted(d.bundles)) or 'unknown bundle')}</p>"]
+    for ex in experiments(d, goal):
+        rows = ex.rows + ([ex.holdout] if ex.holdout else [])
+        flag = (f"<p class=bad>Sample ratio mismatch (p = {ex.srm_p:.4f}): the split differs from the configured weights; fix the cause before reading the results.</p>"
+                if ex.srm_flag else f"<p class=muted>Sample ratio ok (chi² {ex.srm_chi2:.2f}, p = {ex.srm_p:.3f}).</p>")
+        trs = "".join(
+            f"<tr><td>{e(r.label)}{' (control)' if i == 0 else ''}</td><td>{r.n:,}</td><td>{r.x:,}</td><td>{_pct(r.rate)}</td>"
+            f"<td>[{_pct(r.low)}, {_pct(r.high)}]</td><td>{'' if i == 0 else e(_cmp(r.vs_control))}</td><td>{e(_cmp(r.vs_holdout))}</td></tr>"
+            for i, r in enumerate(ex.rows))
+        body.append(f"<h2>Experiment {e(ex.id)} <small>slot {e(ex.slot)}</small></h2>{_bars(rows, ex.id)}{flag}"
+                    "<table><tr><th>variant</th><th>exposed</th><th>converted</th><th>rate</th><th>95% CI</th><th>lift vs control</th><th>lift vs holdout</th></tr>"
+                    f"{trs}</table>")
+    lrows = layers(d, goal)
+    if lrows:
+        body.append("<h2>Layers against the holdout</h2><table><tr><th>layer</th><th>exposed</th><th>converted</th><th>rate</th><th>lift vs holdout</th></tr>" +
+                    "".join(f"<tr><td>{e(r.label)}</td><td>{r.n:,}</td><td>{r.x:,}</td><td>{_pct(r.rate)}</td><td>{e(_cmp(r.vs_holdout))}</td></tr>" for r in lrows) +
+                    "</table>")
+    body.append(f"<h2>Exposures over the reporting window</h2>{_timeline(d.timeline)}")
+    body.append("<p class=muted>Rates: conversions once per visit / exposures once per visit. Intervals: Wilson 95%. Lift: relative, 95% interval by the "
+                "delta method on the log ratio; p: two-sided two-proportion z-test. Sample ratio: chi-square against the configured weights, flagged below p = 0.001.</p>")
+    css = ("body{font:15px/1.5 system-ui,sans-serif;max-width:760px;margin:32px auto;color:#111827;padding:0 16px}"
+           "h1 small,h2 small{color:#6b7280;font-weight:400}table{border-collapse:collapse;margin:8px 0 24px;width:100%}"
+           "td,th{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;font-size:14px}.muted{color:#6b7280}"
+           ".bad{background:#fef2f2;color:#991b1b;padding:8px 12px;border-radius:6px}")
+    return f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Strata report</title><style>{css}</style></head><body>{''.join(body)}</body></html>\n"

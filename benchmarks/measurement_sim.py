@@ -69,15 +69,18 @@ def arm_of(sid: str) -> str:
     return "control" if bucket("variant:checkout-offer-1", sid) < 5000 else "treatment"
 
 
-def simulate(urls: list[str], visitors: int, seed: int = 7, srm_drop: float = 0.0) -> dict[str, int]:
+def simulate(urls: list[str], visitors: int, seed: int = 7, srm_drop: float = 0.0, every: int = 0, on_batch=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Drive ``visitors`` through the servers; returns the true counts per arm (visitors, and
-    conversions under ``<arm>_converted``)."""
+    conversions under ``<arm>_converted``). ``on_batch()`` is called every ``every`` visitors
+    (to take snapshots over the reporting window)."""
     codec = CookieCodec({"sim": COOKIE_KEY}, "strata_session")
     rng = random.Random(seed)
     clients = [httpx.Client(base_url=u, timeout=10) for u in urls]
     counts = {"control": 0, "treatment": 0, "holdout": 0, "control_converted": 0, "treatment_converted": 0, "holdout_converted": 0}
     try:
         for i in range(visitors):
+            if every and on_batch is not None and i and i % every == 0:
+                on_batch()
             sid = f"sim-visitor-{seed}-{i:07d}"
             arm = arm_of(sid)
             c = clients[i % len(clients)]
@@ -102,11 +105,12 @@ def simulate(urls: list[str], visitors: int, seed: int = 7, srm_drop: float = 0.
 
 
 def snapshots(urls: list[str], token: str, out_dir: Path) -> list[str]:
+    """Save one snapshot per node (file names never collide: several rounds make a timeline)."""
     paths = []
     for i, u in enumerate(urls):
         r = httpx.get(u + "/v1/stats", headers={"Authorization": f"Bearer {token}"})
         r.raise_for_status()
-        p = out_dir / f"node{i}.json"
+        p = out_dir / f"node{i}-{len(list(out_dir.glob(f'node{i}-*.json'))):03d}.json"
         p.write_text(json.dumps(r.json()))
         paths.append(str(p))
     return paths
@@ -128,9 +132,12 @@ def main() -> int:
     rs.write_text(RULESET)
     env = {"STRATA_COOKIE_KEYS": cookie_keys_env(), "STRATA_STATS_TOKEN": "sim-token"}
     servers = [RunningServer([str(rs), "--insecure-cookie"], env=env) for _ in range(a.servers)]
+    urls = [s.url for s in servers]
+    paths: list[str] = []
     try:
-        counts = simulate([s.url for s in servers], a.visitors, a.seed, a.srm)
-        paths = snapshots([s.url for s in servers], "sim-token", tmp)
+        counts = simulate(urls, a.visitors, a.seed, a.srm, every=max(1, a.visitors // 8),
+                          on_batch=lambda: paths.extend(snapshots(urls, "sim-token", tmp)))
+        paths += snapshots(urls, "sim-token", tmp)
     finally:
         for s in servers:
             s.stop()

@@ -32,9 +32,14 @@ def fleet(tmp_path):
 
 
 def test_measurement_report_counts_exactly_what_happened(fleet, tmp_path):
-    counts = simulate([s.url for s in fleet], 3000, seed=11)
-    data = load(snapshots([s.url for s in fleet], TOKEN, tmp_path))
-    assert data.sources == 2
+    urls = [s.url for s in fleet]
+    paths: list[str] = []
+    counts = simulate(urls, 3000, seed=11, every=1000, on_batch=lambda: paths.extend(snapshots(urls, TOKEN, tmp_path)))
+    paths += snapshots(urls, TOKEN, tmp_path)
+    data = load(paths)
+    assert data.sources == 2 and len(paths) == 6  # two nodes, three rounds: latest per node counts
+    assert [n for _, n in data.timeline][-1] == sum(data.exposures.values())  # exposures over the window
+    assert len(data.timeline) == 6 and all(a[1] <= b[1] for a, b in zip(data.timeline, data.timeline[1:]))
     e = experiments(data, "purchase")[0]
     control, treatment = e.rows
     # exposures once per visit and conversions once per visit, summed over both nodes
@@ -43,7 +48,8 @@ def test_measurement_report_counts_exactly_what_happened(fleet, tmp_path):
     assert not e.srm_flag
     pops = {r.label: r for r in overall(data, "purchase")}
     assert pops["holdout"].n == counts["holdout"]
-    assert "<svg" in render_html(data, "purchase")
+    page = render_html(data, "purchase")
+    assert page.count("<svg") == 2 and 'aria-label="exposures over time"' in page
 
 
 def test_measurement_flags_induced_sample_ratio_mismatch(fleet, tmp_path):

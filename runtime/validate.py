@@ -14,6 +14,7 @@ from typing import Any
 from .errors import InvalidIR
 from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_NESTING, Op
 from .functions import FUNCTIONS
+from .signals import make_checker
 from .values import TYPE_NAMES
 
 _LIT_TYPES = (type(None), bool, int, float, str, bytes)
@@ -38,15 +39,31 @@ def validate_payload(p: Any) -> None:
     _req(p, "name", str, "")
     for k in ("version", "created", "not_before", "expires"):
         _req(p, k, int, "")
+    records = _req(p, "types", dict, "")
+    for rname, fields in records.items():
+        if not isinstance(rname, str) or not isinstance(fields, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+            raise _fail(f"types.{rname}", "record types map field names to type strings")
     signals = _req(p, "signals", list, "")
     for i, s in enumerate(signals):
         path = f"signals[{i}]"
         _req(s, "name", str, path)
-        _req(s, "type", str, path)
+        t = _req(s, "type", str, path)
         cat = _req(s, "category", str, path)
         if cat not in ("contextual", "technical", "behavioral"):
             raise _fail(path, f"unknown category {cat!r}")
-    _req(p, "types", dict, "")
+        for bound in ("max_items", "max_length"):
+            v = s.get(bound)
+            if v is not None and (type(v) is not int or not 0 <= v <= 1_000_000):
+                raise _fail(f"{path}.{bound}", "must be a non-negative integer")
+        try:
+            check = make_checker(t, records, s.get("max_items"), s.get("max_length"))
+        except (ValueError, KeyError, RecursionError):
+            raise _fail(f"{path}.type", f"unknown or malformed type {t[:40]!r}") from None
+        if s.get("default") is not None and not check(s["default"]):
+            raise _fail(f"{path}.default", f"default does not conform to {t[:40]}")
+    goals = p.get("goals", [])
+    if not isinstance(goals, list) or not all(isinstance(g, str) for g in goals):
+        raise _fail("goals", "must be a list of strings")
     content = _req(p, "content", list, "")
     nsig, ncontent = len(signals), len(content)
     segments = _req(p, "segments", list, "")
@@ -147,7 +164,7 @@ def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int
         if type(node[1]) is not int or not 0 <= node[1] < 2**64:
             raise _fail(path, "uint literal out of range")
     elif op == Op.TYPE:
-        if node[1] not in TYPE_NAMES:
+        if not isinstance(node[1], str) or node[1] not in TYPE_NAMES:
             raise _fail(path, f"unknown type {node[1]!r}")
     elif op in (Op.SIG, Op.SIGHAS):
         if type(node[1]) is not int or not 0 <= node[1] < nsig:
@@ -163,14 +180,14 @@ def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int
             raise _fail(path, "field name must be a string")
         _check_ir(node[1], path, nsig, nseg, nvars, sub)
     elif op == Op.CALL:
-        if n < 2 or node[1] not in FUNCTIONS:
+        if n < 2 or not isinstance(node[1], str) or node[1] not in FUNCTIONS:
             raise _fail(path, f"unknown function {node[1]!r}" if n >= 2 else "CALL needs a name and overload")
         if node[2] is not None and not isinstance(node[2], str):
             raise _fail(path, "overload must be a string or nil")
         for a in node[3:]:
             _check_ir(a, path, nsig, nseg, nvars, sub)
     elif op in (Op.COMP, Op.COMP2):
-        if node[1] not in COMPREHENSIONS:
+        if not isinstance(node[1], str) or node[1] not in COMPREHENSIONS:
             raise _fail(path, f"unknown comprehension {node[1]!r}")
         _check_ir(node[2], path, nsig, nseg, nvars, sub)
         inner = nvars + (2 if op == Op.COMP2 else 1)

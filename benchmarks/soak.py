@@ -1,0 +1,94 @@
+"""Soak: 10 minutes of /v1/decide at 70% of saturation; memory must stay flat, errors zero.
+
+    python benchmarks/soak.py [--minutes 10] [--out benchmarks/results/soak.json]
+
+Starts the server (uvicorn, 1 worker, httptools, trailblazer bundle), measures saturation with wrk
+for 10 s, then paces wrk at 70% of it for --minutes (bounded), sampling the server's RSS from
+/proc every 30 s. Prints RSS at start and end, throughput, p99 and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.http_bench import free_port, wrk  # noqa: E402
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "soak.json"))
+    a = ap.parse_args()
+    from compiler.keys import keygen, load_private_key
+    from compiler.pipeline import Options, run
+
+    tmp = Path(tempfile.mkdtemp(prefix="strata-soak-"))
+    priv, pub, _ = keygen(tmp / "k")
+    bundle = tmp / "trailblazer.bundle"
+    bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
+    port = free_port()
+    env = dict(os.environ, BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
+               BENCH_LOG="1", PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                               "--log-level", "warning", "--http", "httptools", "--loop", "uvloop"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples: list[tuple[float, int]] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while subprocess.run(["curl", "-sf", base + "/readyz"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not become ready")
+            time.sleep(0.2)
+        wrk(base + "/v1/decide", 3, 16)  # warm-up
+        sat = wrk(base + "/v1/decide", 10, 32)
+        target = 0.7 * sat["rps"]
+        seconds = int(a.minutes * 60)
+        t0 = time.monotonic()
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append((time.monotonic() - t0, rss_kib(server.pid)))
+                stop.wait(30)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        soak = wrk(base + "/v1/decide", seconds, 16, delay_ms=16 / target * 1000)
+        stop.set()
+        th.join()
+        samples.append((time.monotonic() - t0, rss_kib(server.pid)))
+    finally:
+        server.terminate()
+        server.wait(10)
+    start, end = samples[0][1], samples[-1][1]
+    print(f"saturation {sat['rps']:.0f} req/s; soak {seconds}s paced at 70% -> {soak['rps']:.0f} req/s, {soak['requests']:,} requests, "
+          f"p50 {soak['p50_ms']:.2f} ms, p99 {soak['p99_ms']:.2f} ms, errors {soak['non_2xx'] + soak['socket_errors']}")
+    print(f"RSS start {start / 1024:.1f} MiB, end {end / 1024:.1f} MiB (max {max(s for _, s in samples) / 1024:.1f} MiB)")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"saturation": sat, "soak": soak, "rss_kib": samples}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

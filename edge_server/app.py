@@ -78,7 +78,7 @@ class Server:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
         self.measure = Measurement()
-        self.metrics = Metrics(lambda: self.bundles.current, self.measure)
+        self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
         self.bundles = BundleManager(config, self.metrics)
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
@@ -315,7 +315,8 @@ def create_app(config: Config) -> Starlette:
             resp = error_response(401, "unauthorized", "GET /v1/stats needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
             resp.headers["www-authenticate"] = 'Bearer realm="strata"'
             return resp
-        return Response(orjson.dumps(srv.measure.snapshot(srv.bundles.current)), media_type="application/json",
+        measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()])  # all workers of this server
+        return Response(orjson.dumps(measure.snapshot(srv.bundles.current)), media_type="application/json",
                         headers={"cache-control": "no-store"})
 
     async def client_js(request: Request) -> Response:
@@ -364,13 +365,17 @@ def create_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await srv.bundles.check()
-        task = asyncio.create_task(srv.bundles.run())
+        tasks = [asyncio.create_task(srv.bundles.run())]
+        if srv.metrics.share_dir is not None:
+            tasks.append(asyncio.create_task(_publish_metrics(srv.metrics)))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            srv.metrics.publish()
             await srv.bundles.aclose()
             if srv.origin is not None:
                 await srv.origin.aclose()
@@ -423,6 +428,16 @@ def _cookie_signals(request: Request, prepared: Prepared, limit: int) -> dict[st
         return client_signals(orjson.loads(unquote(raw)), prepared, limit)
     except (orjson.JSONDecodeError, ClientSignalError):
         return {}
+
+
+async def _publish_metrics(metrics: Metrics) -> None:
+    """With several workers: share this worker's counters every second."""
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            metrics.publish()
+        except OSError as e:
+            log.warning("cannot share metrics with sibling workers: %s", e)
 
 
 def _local_page(root: Path, path: str) -> tuple[str, Path | None]:

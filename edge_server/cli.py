@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
     s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
     s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats (prefer STRATA_STATS_TOKEN)")
+    s.add_argument("--workers", type=int, help="worker processes on the one port (default 1); metrics add up across them")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=cmd_serve)
 
@@ -75,7 +76,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
     flags = {
         "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
-        "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token,
+        "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:
@@ -90,6 +91,35 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
     return cfg
 
 
+def _serve_workers(cfg: Config, log_level: str) -> int:
+    """N uvicorn workers on one port. They share the cookie keys (generated here when none are
+    configured, so a session is readable by every worker) and a directory of counter files."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from .asgi import ENV, dump
+    from .session import ephemeral_keys
+
+    if not cfg.cookie_keys:
+        logging.getLogger("strata.server").warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key for this run")
+        cfg.cookie_keys = ephemeral_keys()
+    share = tempfile.mkdtemp(prefix="strata-metrics-")
+    cfg.metrics_dir = share
+    os.environ[ENV] = dump(cfg)
+    os.environ["STRATA_LOG_LEVEL"] = log_level
+    mode = f"development, {cfg.ruleset}" if cfg.ruleset else f"bundle {cfg.bundle}"
+    print(f"strata serve: http://{cfg.host}:{cfg.port}/ ({mode}, {cfg.workers} workers, metrics shared in {share})", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run("edge_server.asgi:app_from_env", factory=True, workers=cfg.workers, host=cfg.host, port=cfg.port,
+                    access_log=False, log_level=log_level, server_header=False)
+    finally:
+        shutil.rmtree(share, ignore_errors=True)
+    return 0
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
@@ -98,6 +128,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         cfg = build_config(a)
+        if cfg.workers > 1:
+            return _serve_workers(cfg, a.log_level)
         app = create_app(cfg)
     except ConfigError as e:
         print(f"strata serve: error: {e}", file=sys.stderr)

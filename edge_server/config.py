@@ -51,6 +51,7 @@ class Config:
     origin_timeout: float = 5.0
     stats_token: str | None = None
     log_requests: bool = True
+    metrics_dir: str | None = None  # set by --workers: where workers share their counters
 
     def validate(self) -> None:
         if bool(self.bundle) == bool(self.ruleset):
@@ -66,6 +67,8 @@ class Config:
                 raise ConfigError(f"cookie key {kid!r} must be 16, 24 or 32 bytes (base64), got {len(key)}")
         if self.poll_interval <= 0:
             raise ConfigError("--poll-interval must be positive")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError("--workers must be between 1 and 64")
 
 
 def parse_cookie_keys(spec: str) -> dict[str, bytes]:

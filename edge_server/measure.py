@@ -31,7 +31,7 @@ def arm_of(d: Decision) -> tuple[str, str]:
 
 class Measurement:
     def __init__(self) -> None:
-        self.instance = uuid.uuid4().hex[:12]
+        self.instance = f"{uuid.uuid4().hex[:12]}-{os.getpid()}"
         self.started = time.time()
         self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
@@ -46,6 +46,28 @@ class Measurement:
             self.conversions[k] += 1
         self.values[k] += value
 
+    def state(self) -> dict[str, Any]:
+        """The counters as JSON-able lists (for sharing between worker processes)."""
+        return {"exposures": [[list(k), n] for k, n in self.exposures.items()],
+                "conversions": [[list(k), n] for k, n in self.conversions.items()],
+                "values": [[list(k), v] for k, v in self.values.items()]}
+
+    def merged(self, states: list[dict[str, Any]]) -> Measurement:
+        """A Measurement holding these counters plus the ``states`` of sibling workers."""
+        out = Measurement()
+        out.instance, out.started = self.instance, self.started
+        out.exposures.update(self.exposures)
+        out.conversions.update(self.conversions)
+        out.values.update(self.values)
+        for st in states:
+            for k, n in st.get("exposures", []):
+                out.exposures[tuple(k)] += n  # type: ignore[index]
+            for k, n in st.get("conversions", []):
+                out.conversions[tuple(k)] += n  # type: ignore[index]
+            for k, v in st.get("values", []):
+                out.values[tuple(k)] += v  # type: ignore[index]
+        return out
+
     def snapshot(self, prepared: Any) -> dict[str, Any]:
         experiments = {}
         if prepared is not None:
@@ -56,7 +78,7 @@ class Measurement:
                                         "traffic_bp": e["end"] - e["start"]}
         return {
             "format": "strata-stats/1",
-            "instance": f"{self.instance}-{os.getpid()}",
+            "instance": self.instance,
             "started": self.started,
             "generated": time.time(),
             "bundle": {"name": prepared.name, "version": prepared.version} if prepared is not None else None,

@@ -8,8 +8,11 @@ experiments, variants, goals and routes, all bounded by the bundle.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections import Counter as Tally
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -28,9 +31,12 @@ class _Family:
     def inc(self, *labels: str, by: float = 1.0) -> None:
         self.values[labels] += by
 
-    def family(self) -> CounterMetricFamily:
+    def family(self, extra: list[Any] = ()) -> CounterMetricFamily:  # type: ignore[assignment]
+        merged = Tally(self.values)
+        for labels, v in extra:
+            merged[tuple(labels)] += v
         f = CounterMetricFamily(self.name, self.doc, labels=list(self.labels))
-        for labels, v in sorted(self.values.items()):
+        for labels, v in sorted(merged.items()):
             f.add_metric(list(labels), v)
         return f
 
@@ -51,9 +57,15 @@ class _Latency:
         h[i] += 1
         h[-1] += seconds
 
-    def family(self) -> HistogramMetricFamily:
+    def family(self, extra: list[dict[str, list[float]]] = ()) -> HistogramMetricFamily:  # type: ignore[assignment]
+        merged = {r: list(h) for r, h in self.by_route.items()}
+        for other in extra:
+            for r, h in other.items():
+                cur = merged.setdefault(r, [0.0] * len(h))
+                for i, v in enumerate(h):
+                    cur[i] += v
         f = HistogramMetricFamily("strata_request_duration_seconds", "Request latency", labels=["route"])
-        for route, h in sorted(self.by_route.items()):
+        for route, h in sorted(merged.items()):
             cum, buckets = 0.0, []
             for le, n in zip([*map(str, LATENCY_BUCKETS), "+Inf"], h[:-1]):
                 cum += n
@@ -63,7 +75,12 @@ class _Latency:
 
 
 class Metrics:
-    def __init__(self, bundle_status: Any = None, measure: Any = None) -> None:
+    """``share_dir``: with several worker processes, each publishes its counters there and every
+    worker's /metrics adds up its own live counters and its siblings' latest files."""
+
+    def __init__(self, bundle_status: Any = None, measure: Any = None, share_dir: str | None = None) -> None:
+        self.share_dir = Path(share_dir) if share_dir else None
+        self.worker = f"worker-{os.getpid()}.json"
         self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
         self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
         self.eval_errors = _Family("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", ())
@@ -78,12 +95,40 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)  # type: ignore[arg-type]
 
+    # ------------------------------------------------------------------ sharing between workers
+    def state(self) -> dict[str, Any]:
+        return {"families": {f.name: [[list(k), v] for k, v in f.values.items()] for f in self._families},
+                "latency": self.latency.by_route,
+                "measure": self.measure.state() if self.measure is not None else {}}
+
+    def publish(self) -> None:
+        """Write this worker's counters (atomically) for its siblings to read."""
+        if self.share_dir is None:
+            return
+        tmp = self.share_dir / (self.worker + ".tmp")
+        tmp.write_text(json.dumps(self.state()))
+        os.replace(tmp, self.share_dir / self.worker)
+
+    def siblings(self) -> list[dict[str, Any]]:
+        if self.share_dir is None:
+            return []
+        out = []
+        for f in self.share_dir.glob("worker-*.json"):
+            if f.name == self.worker:
+                continue
+            try:
+                out.append(json.loads(f.read_text()))
+            except (OSError, ValueError):
+                continue  # being replaced right now, or gone: next scrape has it
+        return out
+
     def collect(self) -> Any:
+        others = self.siblings()
         for fam in self._families:
-            yield fam.family()
-        yield self.latency.family()
+            yield fam.family([row for o in others for row in o.get("families", {}).get(fam.name, [])])
+        yield self.latency.family([o.get("latency", {}) for o in others])
         if self.measure is not None:
-            yield from _measure_families(self.measure)
+            yield from _measure_families(self.measure.merged([o.get("measure", {}) for o in others]))
         if self.bundle_status is not None:
             yield from _bundle_families(self.bundle_status())
 

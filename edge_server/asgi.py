@@ -1,0 +1,35 @@
+"""Worker entry point for ``strata serve --workers N``: uvicorn imports this module in every
+worker process and calls ``app_from_env()``, which rebuilds the configuration the parent process
+put into ``STRATA_SERVE_CONFIG``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from .app import create_app
+from .config import Config
+
+ENV = "STRATA_SERVE_CONFIG"
+
+
+def dump(config: Config) -> str:
+    d = dict(vars(config))
+    d["cookie_keys"] = {k: base64.b64encode(v).decode() for k, v in config.cookie_keys.items()}
+    return json.dumps(d)
+
+
+def load(text: str) -> Config:
+    d: dict[str, Any] = json.loads(text)
+    d["cookie_keys"] = {k: base64.b64decode(v) for k, v in d["cookie_keys"].items()}
+    return Config(**d)
+
+
+def app_from_env() -> Any:
+    logging.basicConfig(level=os.environ.get("STRATA_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s", stream=sys.stderr)
+    return create_app(load(os.environ[ENV]))

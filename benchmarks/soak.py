@@ -62,6 +62,13 @@ def main() -> int:
         wrk(base + "/v1/decide", 3, 16)  # warm-up
         sat = wrk(base + "/v1/decide", 10, 32)
         target = 0.7 * sat["rps"]
+        # wrk's delay() pauses between a response and the next request, so the rate is
+        # conns / (delay + service time): calibrate the service time with a short paced run
+        conns = 16
+        delay = conns / target * 1000
+        probe = wrk(base + "/v1/decide", 5, conns, delay_ms=delay)
+        service_ms = max(0.0, conns / probe["rps"] * 1000 - delay)
+        delay = max(0.05, conns / target * 1000 - service_ms)
         seconds = int(a.minutes * 60)
         t0 = time.monotonic()
         stop = threading.Event()
@@ -73,7 +80,7 @@ def main() -> int:
 
         th = threading.Thread(target=sample, daemon=True)
         th.start()
-        soak = wrk(base + "/v1/decide", seconds, 16, delay_ms=16 / target * 1000)
+        soak = wrk(base + "/v1/decide", seconds, conns, delay_ms=delay)
         stop.set()
         th.join()
         samples.append((time.monotonic() - t0, rss_kib(server.pid)))
@@ -81,7 +88,7 @@ def main() -> int:
         server.terminate()
         server.wait(10)
     start, end = samples[0][1], samples[-1][1]
-    print(f"saturation {sat['rps']:.0f} req/s; soak {seconds}s paced at 70% -> {soak['rps']:.0f} req/s, {soak['requests']:,} requests, "
+    print(f"saturation {sat['rps']:.0f} req/s; soak {seconds}s paced at 70% -> {soak['rps']:.0f} req/s ({soak['rps'] / sat['rps']:.0%}), {soak['requests']:,} requests, "
           f"p50 {soak['p50_ms']:.2f} ms, p99 {soak['p99_ms']:.2f} ms, errors {soak['non_2xx'] + soak['socket_errors']}")
     print(f"RSS start {start / 1024:.1f} MiB, end {end / 1024:.1f} MiB (max {max(s for _, s in samples) / 1024:.1f} MiB)")
     out = Path(a.out)

@@ -52,6 +52,32 @@ def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> dict[s
             "socket_errors": sum(map(int, errors.groups())) if errors else 0, "p50_ms": pct("50"), "p99_ms": pct("99")}
 
 
+def start_bench_server(http: str, prefix: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The benchmarked server (benchmarks/http/bench_app.py: the trailblazer bundle, a fresh key,
+    request logging on) under uvicorn with one worker; returns once /readyz answers."""
+    from compiler.keys import keygen, load_private_key
+    from compiler.pipeline import Options, run
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    priv, pub, _ = keygen(tmp / "k")
+    bundle = tmp / "trailblazer.bundle"
+    bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
+    port = free_port()
+    env = dict(os.environ, BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
+               BENCH_LOG="1", PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
+    loop = "uvloop" if http == "httptools" else "asyncio"
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                               "--log-level", "warning", "--http", http, "--loop", loop], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while subprocess.run(["curl", "-sf", base + "/readyz"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.terminate()
+            raise SystemExit("server did not become ready")
+        time.sleep(0.2)
+    return server, base
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
@@ -61,26 +87,9 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("http_bench needs wrk: apt-get install wrk", file=sys.stderr)
         return 1
-    from compiler.keys import keygen, load_private_key
-    from compiler.pipeline import Options, run
-
-    tmp = Path(tempfile.mkdtemp(prefix="strata-http-bench-"))
-    priv, pub, _ = keygen(tmp / "k")
-    bundle = tmp / "trailblazer.bundle"
-    bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
-    port = free_port()
-    env = dict(os.environ, BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
-               PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
+    server, base = start_bench_server(a.http, "strata-http-bench-")
     loop = "uvloop" if a.http == "httptools" else "asyncio"
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                               "--log-level", "warning", "--http", a.http, "--loop", loop], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while subprocess.run(["curl", "-sf", base + "/readyz"], capture_output=True).returncode != 0:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.2)
         wrk(base + "/v1/decide", 2, 16)  # warm-up
         bare = wrk(base + "/bench/constant", a.seconds, 32)
         decide = wrk(base + "/v1/decide", a.seconds, 32)

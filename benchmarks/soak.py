@@ -10,12 +10,8 @@ for 10 s, then paces wrk at 70% of it for --minutes (bounded), sampling the serv
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.http_bench import free_port, wrk  # noqa: E402
+from benchmarks.http_bench import start_bench_server, wrk  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -38,27 +34,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "soak.json"))
     a = ap.parse_args()
-    from compiler.keys import keygen, load_private_key
-    from compiler.pipeline import Options, run
-
-    tmp = Path(tempfile.mkdtemp(prefix="strata-soak-"))
-    priv, pub, _ = keygen(tmp / "k")
-    bundle = tmp / "trailblazer.bundle"
-    bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
-    port = free_port()
-    env = dict(os.environ, BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
-               BENCH_LOG="1", PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                               "--log-level", "warning", "--http", "httptools", "--loop", "uvloop"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, base = start_bench_server("httptools", "strata-soak-")
     samples: list[tuple[float, int]] = []
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while subprocess.run(["curl", "-sf", base + "/readyz"], capture_output=True).returncode != 0:
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.2)
         wrk(base + "/v1/decide", 3, 16)  # warm-up
         sat = wrk(base + "/v1/decide", 10, 32)
         target = 0.7 * sat["rps"]

@@ -67,3 +67,11 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):  # type: 
             return v
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def metric(url: str, name: str) -> float:
+    """The value of one sample in a server's /metrics (``name`` with its labels, as printed), or 0."""
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return 0.0

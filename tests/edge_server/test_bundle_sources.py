@@ -13,7 +13,7 @@ import pytest
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
 from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer, wait_for
+from tests.edge_server.server import RunningServer, metric, wait_for
 
 COOKIES = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x02" * 32).decode(), "STRATA_POLL_JITTER": "0"}
 
@@ -36,10 +36,7 @@ def served(server: RunningServer) -> tuple[int, str]:
 
 
 def reload_failures(server: RunningServer) -> float:
-    for line in httpx.get(server.url + "/metrics").text.splitlines():
-        if line.startswith('strata_bundle_reloads_total{result="failure"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return metric(server.url, 'strata_bundle_reloads_total{result="failure"}')
 
 
 def test_sources_file_swaps_refuses_tampered_and_older(tmp_path, keys):
@@ -66,37 +63,45 @@ def test_sources_file_swaps_refuses_tampered_and_older(tmp_path, keys):
         s.stop()
 
 
-class _Origin(http.server.BaseHTTPRequestHandler):
-    """A tiny object-store stand-in: serves one bundle with an ETag, answers 304 when it matches."""
+class _OriginHandler(http.server.BaseHTTPRequestHandler):
+    """A tiny object-store stand-in: serves one bundle with an ETag, answers 304 when it matches.
+    State lives on a per-test subclass made by ``origin()``."""
 
     body = b""
     etag = '"0"'
-    requests = {"200": 0, "304": 0}
+    requests: dict[str, int] = {}
     down = False
 
     def do_GET(self) -> None:  # noqa: N802
-        if _Origin.down:
+        cls = type(self)
+        if cls.down:
             self.send_response(503)
             self.end_headers()
             return
-        if self.headers.get("If-None-Match") == _Origin.etag:
-            _Origin.requests["304"] += 1
+        if self.headers.get("If-None-Match") == cls.etag:
+            cls.requests["304"] += 1
             self.send_response(304)
             self.end_headers()
             return
-        _Origin.requests["200"] += 1
+        cls.requests["200"] += 1
         self.send_response(200)
-        self.send_header("ETag", _Origin.etag)
-        self.send_header("Content-Length", str(len(_Origin.body)))
+        self.send_header("ETag", cls.etag)
+        self.send_header("Content-Length", str(len(cls.body)))
         self.end_headers()
-        self.wfile.write(_Origin.body)
+        self.wfile.write(cls.body)
 
     def log_message(self, *args: object) -> None:
         pass
 
 
+def origin() -> type[_OriginHandler]:
+    """A fresh origin handler class, with its own state, for one test."""
+    return type("Origin", (_OriginHandler,), {"requests": {"200": 0, "304": 0}, "down": False, "body": b"", "etag": '"0"'})
+
+
 def test_sources_http_origin_with_etag_and_outage(keys):
     key, pub = keys
+    _Origin = origin()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     _Origin.body, _Origin.etag = compile_version(key, 1, "v1"), '"v1"'

@@ -15,8 +15,8 @@ import pytest
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
 from tests.compiler.helpers import BASE
-from tests.edge_server.server import RunningServer, wait_for
-from tests.edge_server.test_bundle_sources import _Origin
+from tests.edge_server.server import RunningServer, metric, wait_for
+from tests.edge_server.test_bundle_sources import origin
 
 ENV = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x04" * 32).decode(), "STRATA_POLL_JITTER": "0"}
 
@@ -36,13 +36,6 @@ def publish(path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)  # atomic, as strata compile writes
-
-
-def metric(server: RunningServer, name: str) -> float:
-    for line in httpx.get(server.url + "/metrics").text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_reliability_swap_100_versions_under_load(signer, tmp_path):
@@ -87,7 +80,7 @@ def test_reliability_swap_100_versions_under_load(signer, tmp_path):
                 time.sleep(0.08)
             publish(path, bundles[v])
             time.sleep(0.08)
-        wait_for(lambda: metric(s, "strata_bundle_version") == 101)
+        wait_for(lambda: metric(s.url, "strata_bundle_version") == 101)
     finally:
         stop.set()
         for t in threads:
@@ -99,24 +92,24 @@ def test_reliability_swap_100_versions_under_load(signer, tmp_path):
         for vs in seen:
             assert set(vs) <= set(versions)  # only validly signed versions ever answered
             assert vs == sorted(vs)  # a client never sees a version go backwards
-        assert metric(s, 'strata_bundle_reloads_total{result="failure"}') >= corrupt * 0.8
-        assert metric(s, 'strata_bundle_reloads_total{result="success"}') >= 90
+        assert metric(s.url, 'strata_bundle_reloads_total{result="failure"}') >= corrupt * 0.8
+        assert metric(s.url, 'strata_bundle_reloads_total{result="success"}') >= 90
     finally:
         s.stop()
 
 
 def test_reliability_three_replicas_converge_survive_outage_and_recover(signer):
     key, pub = signer
+    _Origin = origin()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    _Origin.down = False
     _Origin.body, _Origin.etag = bundle(key, 1), '"1"'
     url = f"http://127.0.0.1:{httpd.server_address[1]}/shop.bundle"
     interval = 1.0
     nodes = [RunningServer(["--bundle", url, "--pub", str(pub), "--poll-interval", str(interval)], env=ENV) for _ in range(3)]
     try:
         def versions() -> list[int]:
-            return [metric(n, "strata_bundle_version") for n in nodes]
+            return [metric(n.url, "strata_bundle_version") for n in nodes]
 
         assert versions() == [1, 1, 1]
         _Origin.body, _Origin.etag = bundle(key, 2), '"2"'
@@ -125,7 +118,7 @@ def test_reliability_three_replicas_converge_survive_outage_and_recover(signer):
         assert time.monotonic() - published <= 2 * interval + 0.25  # two polling intervals (+ fetch, verify, scrape)
 
         _Origin.down = True
-        wait_for(lambda: all(metric(n, 'strata_bundle_reloads_total{result="failure"}') >= 1 for n in nodes), timeout=10)
+        wait_for(lambda: all(metric(n.url, 'strata_bundle_reloads_total{result="failure"}') >= 1 for n in nodes), timeout=10)
         for n in nodes:
             assert httpx.get(n.url + "/readyz").status_code == 200
             assert httpx.post(n.url + "/v1/decide", json={}).json()["bundle"]["version"] == 2

@@ -20,15 +20,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .values import INT64_MAX, INT64_MIN, UINT64_MAX, CelError, CelType, UInt, check_int, check_uint, type_name
+from .values import INT64_MAX, UINT64_MAX, CelError, CelType, UInt, check_int, check_uint, type_name
 
 __all__ = ["FUNCTIONS", "type_name"]
 
-_NUMERIC = (int, float)
-
-
 def _kind(v: Any) -> str:
-    return type_name(v)
+    """The CEL type name of a value, or its Python type name if it is no CEL value (for messages)."""
+    try:
+        return type_name(v)
+    except CelError:
+        return type(v).__name__
 
 
 def _is_num(v: Any) -> bool:
@@ -37,16 +38,8 @@ def _is_num(v: Any) -> bool:
 
 
 def no_overload(name: str, *args: Any) -> CelError:
-    kinds = ", ".join(_kind(a) if _safe_kind(a) else type(a).__name__ for a in args)
+    kinds = ", ".join(_kind(a) for a in args)
     return CelError(f"no such overload: {name}({kinds})")
-
-
-def _safe_kind(v: Any) -> bool:
-    try:
-        type_name(v)
-        return True
-    except CelError:
-        return False
 
 
 # ------------------------------------------------------------------ equality and ordering
@@ -269,13 +262,13 @@ def select(c: Any, field: str) -> Any:
         if not found:
             raise CelError(f"no such key: {field}")
         return v
-    raise CelError(f"type '{_kind(c) if _safe_kind(c) else type(c).__name__}' does not support field selection")
+    raise CelError(f"type '{_kind(c)}' does not support field selection")
 
 
 def has_field(c: Any, field: str) -> bool:
     if type(c) is dict:
         return map_lookup(c, field)[0]
-    raise CelError(f"invalid type for has(): {_kind(c) if _safe_kind(c) else type(c).__name__}")
+    raise CelError(f"invalid type for has(): {_kind(c)}")
 
 
 def in_(a: Any, c: Any) -> bool:
@@ -302,7 +295,7 @@ def make_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
     for k, v in pairs:
         tk = type(k)
         if tk not in (int, UInt, str, bool):
-            raise CelError(f"unsupported map key type: {_kind(k) if _safe_kind(k) else tk.__name__}")
+            raise CelError(f"unsupported map key type: {_kind(k)}")
         repeated = any(type(x) is bool and x == k for x in out) if tk is bool else map_lookup(out, k)[0]
         if repeated:
             raise CelError(f"Failed with repeated key: {k!r}")
@@ -768,8 +761,6 @@ def unknown_function(name: Any, *args: Any) -> Any:
     """Evaluation of a call to a function that does not exist (only in unchecked expressions)."""
     raise CelError(f"no such function: {name}")
 
-
-_ = INT64_MIN  # re-exported for callers that format limits
 
 #: Function name -> implementation, for dispatch from the IR. Receiver-style calls
 #: (``s.contains(x)``) pass the receiver as the first argument.

@@ -52,7 +52,7 @@ def iter_range(r: Any) -> list[Any]:
         return list(r)
     if t is dict:
         return list(r.keys())
-    raise CelError(f"expression of type '{fn.type_name(r) if fn._safe_kind(r) else t.__name__}' cannot be the range of a comprehension")
+    raise CelError(f"expression of type '{fn._kind(r)}' cannot be the range of a comprehension")
 
 
 def iter_pairs(r: Any) -> list[tuple[Any, Any]]:

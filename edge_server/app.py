@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import unquote
 
 import httpx
 import orjson
@@ -34,245 +34,29 @@ from runtime import bucketing
 from runtime.decision import Outcome
 from runtime.prepare import Prepared
 
-from . import render as render_mod
-from .bundles import BundleManager
-from .config import Config, ConfigError
-from .measure import ALL, Measurement, arm_of
+from .body import read_json
+from .config import Config
+from .decide import VARY, DecideEndpoint
+from .errors import ApiError, error_response
+from .measure import ALL
 from .metrics import Metrics
 from .rewrite import MAX_PAGE_BYTES, Page
-from .session import CookieCodec, Session, ephemeral_keys
-from .signals import ClientSignalError, client_signals, request_signals
+from .server import Server, cookies_of, headers_of
+from .signals import ClientSignalError, client_signals
 
 log = logging.getLogger("strata.server")
 access = logging.getLogger("strata.access")
 
 CLIENT_JS = (Path(__file__).parent / "client.js").read_bytes()
-NO = {"0", "no", "false", "deny", "denied", "reject", "rejected", "off"}
-#: Request headers a personalised response depends on; shared caches must key on all of them.
-VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform"
-MAX_SLOTS = 64
-MAX_URL = 2048
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-class Server:
-    """Per-app state: configuration, bundle manager, cookie codec, metrics."""
-
-    def __init__(self, config: Config):
-        config.validate()
-        self.config = config
-        try:
-            self.tz = ZoneInfo(config.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
-        self.measure = Measurement()
-        self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
-        self.bundles = BundleManager(config, self.metrics)
-        if not config.cookie_keys:
-            log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
-        self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)
-        self.origin = httpx.AsyncClient(timeout=config.origin_timeout, follow_redirects=False) if config.origin else None
-        self.pages_root = Path(config.pages).resolve() if config.pages else None
-        self._html_for: Prepared | None = None
-        self._html: dict[int, str] = {}
-
-    def html(self, prepared: Prepared, content: Any) -> str:
-        """Rendered HTML of a content block, cached for the lifetime of the bundle holding it
-        (content blocks are immutable; the cache key is the object, alive as long as the bundle)."""
-        if self._html_for is not prepared:
-            self._html_for, self._html = prepared, {}
-        key = id(content)
-        out = self._html.get(key)
-        if out is None:
-            out = self._html[key] = render_mod.render(content)
-        return out
-
-    # ------------------------------------------------------------------ helpers
-    def prepared(self) -> Prepared:
-        p = self.bundles.current
-        if p is None:
-            raise ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the server log")
-        return p
-
-    def consent(self, h: dict[str, str], cookies: dict[str, str]) -> bool:
-        if self.config.honour_gpc and h.get("sec-gpc", "").strip() == "1":
-            return False
-        if self.config.honour_dnt and h.get("dnt", "").strip() == "1":
-            return False
-        v = cookies.get(self.config.consent_cookie)
-        return not (v is not None and v.strip().lower() in NO)
-
-    async def read_json(self, request: Request) -> Any:
-        limit = self.config.max_body_bytes
-        cl = request.headers.get("content-length")
-        if cl is not None:
-            if not cl.isdigit():
-                raise ApiError(400, "bad_request", "Content-Length is not a number")
-            if int(cl) > limit:
-                raise ApiError(413, "too_large", f"request body over {limit} bytes")
-        if cl is not None:
-            raw = await request.body()  # the server enforces Content-Length framing
-        else:
-            raw = await self._read_stream(request, limit)
-        if not raw.strip():
-            return {}
-        try:
-            return orjson.loads(raw)  # rejects invalid UTF-8 and nesting deeper than 1024
-        except orjson.JSONDecodeError as e:
-            raise ApiError(400, "invalid_json", f"request body is not JSON (UTF-8): {e.msg} at character {e.pos}") from None
-
-    @staticmethod
-    async def _read_stream(request: Request, limit: int) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "too_large", f"request body over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float) -> tuple[Session | None, int]:
-        """The visitor's session (None without consent) updated for this request, and the previous
-        last-seen time."""
-        if not consent:
-            return None, 0
-        s = self.codec.decode(cookies.get(self.config.cookie_name)) or Session.fresh()
-        previous = s.last_seen
-        s.touch(int(now), self.config.visit_timeout, utm_source, category, page_view)
-        return s, previous
-
-    def decide(self, request: Request, prepared: Prepared, page_url: str, referrer: str | None, category: str,
-               slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool) -> tuple[Outcome, Session | None, bool]:
-        now = time.time()
-        # one dict of the headers: Starlette's Headers.get scans the raw list on every lookup
-        h = headers_of(request)
-        cookies = cookies_of(h)
-        consent = self.consent(h, cookies)
-        signals = request_signals(page_url, h, referrer=referrer, country_header=self.config.country_header, tz=self.tz, now=now)
-        if category:
-            signals["page.category"] = category
-        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now)
-        if session is not None:
-            signals.update(session.signals(previous))
-        signals.update(client)
-        # every value here is typed by construction (request and cookie) or validated (client)
-        outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain, checked=True)
-        m = self.metrics
-        m.consent.inc("yes" if consent else "no")
-        for slot, d in outcome.decisions.items():
-            m.decisions.inc(slot, d.reason, d.layer or "")
-        if outcome.errors:
-            m.eval_errors.inc(by=outcome.errors)
-        if session is not None:
-            for exp, variant in session.record(outcome.cap_hits, outcome.exposures, int(now)):
-                m.exposures.inc(exp, variant)
-        held = any(d.reason == "holdout" for d in outcome.decisions.values())
-        population = "no_consent" if not consent else ("holdout" if held else "personalized")
-        for slot, d in outcome.decisions.items():
-            arm, layer = arm_of(d)
-            if session is None or session.first_exposure(f"{slot}|{arm}|{layer}"):
-                self.measure.exposure(slot, arm, layer, population)
-        return outcome, session, consent
-
-    def cookie_headers(self, request: Request, session: Session | None, consent: bool) -> dict[str, str]:
-        """The Set-Cookie header for this response (at most one), as a dict to merge."""
-        name = self.config.cookie_name
-        secure = "; Secure" if self.config.cookie_secure else ""
-        if session is not None:
-            value = self.codec.encode(session)
-            return {"set-cookie": f"{name}={value}; Path=/; Max-Age={self.config.cookie_max_age}; HttpOnly; SameSite=Lax{secure}"}
-        if not consent and name in cookies_of(headers_of(request)):
-            return {"set-cookie": f"{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"}
-        return {}
-
-
-def headers_of(request: Request) -> dict[str, str]:
-    """Request headers as a plain dict (lower-case names), built once: Starlette's Headers.get
-    scans the raw list on every lookup."""
-    h = request.scope.get("strata.headers")
-    if h is None:
-        h = request.scope["strata.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
-    return h  # type: ignore[no-any-return]
-
-
-def cookies_of(h: dict[str, str]) -> dict[str, str]:
-    """Name -> value of the Cookie header (first occurrence wins; values unquoted as-is)."""
-    out: dict[str, str] = {}
-    for part in h.get("cookie", "").split(";"):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if sep and name and name not in out:
-            out[name] = value.strip()
-    return out
-
-
-def _page_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool]:
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid_request", "body must be a JSON object", "body")
-    unknown = set(body) - {"page", "slots", "signals", "page_view", "html"}
-    if unknown:
-        f = sorted(unknown)[0]
-        raise ApiError(422, "invalid_request", f"unknown field {f!r} (fields: page, slots, signals, page_view, html)", f)
-    if not isinstance(body.get("html", False), bool):
-        raise ApiError(422, "invalid_request", "html must be true or false", "html")
-    page = body.get("page", {})
-    if not isinstance(page, dict):
-        raise ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page")
-    url = page.get("url", "/")
-    if not isinstance(url, str) or len(url) > MAX_URL:
-        raise ApiError(422, "invalid_request", f"page.url must be a string of at most {MAX_URL} characters", "page.url")
-    ref = page.get("referrer")
-    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_URL):
-        raise ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer")
-    cat = page.get("category", "")
-    if not isinstance(cat, str) or len(cat) > 64:
-        raise ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category")
-    slots = body.get("slots")
-    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= 64 for s in slots)):
-        raise ApiError(422, "invalid_request", f"slots must be a list of at most {MAX_SLOTS} slot names", "slots")
-    pv = body.get("page_view", True)
-    if not isinstance(pv, bool):
-        raise ApiError(422, "invalid_request", "page_view must be true or false", "page_view")
-    return url, ref, cat, slots, body.get("signals"), pv
 
 
 def create_app(config: Config) -> Starlette:
     srv = Server(config)
 
-    async def decide(request: Request) -> Response:
-        prepared = srv.prepared()
-        body = await srv.read_json(request)
-        url, ref, cat, slots, raw_signals, page_view = _page_fields(body)
-        try:
-            client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
-        except ClientSignalError as e:
-            raise ApiError(422, "invalid_signal", str(e), e.field) from None
-        explain = srv.config.debug and request.query_params.get("explain") in ("1", "true")
-        outcome, session, consent = srv.decide(request, prepared, url, ref, cat, slots, client, page_view, explain)
-        out = outcome.to_dict()
-        if body.get("html"):  # rendered, escaped HTML per slot (the client script asks for it)
-            for slot, d in outcome.decisions.items():
-                out["slots"][slot]["html"] = srv.html(prepared, d.content)
-        out["consent"] = consent
-        headers = {"cache-control": "private, no-store", "vary": VARY, **srv.cookie_headers(request, session, consent)}
-        return Response(orjson.dumps(out), media_type="application/json", headers=headers)
-
     async def events(request: Request) -> Response:
         prepared = srv.prepared()
-        body = await srv.read_json(request)
+        h = headers_of(request.scope)
+        body = await read_json(h, request.receive, srv.config.max_body_bytes)
         if not isinstance(body, dict) or set(body) - {"goal", "value"}:
             raise ApiError(422, "invalid_request", "body must be {goal, value?}", "body")
         goal = body.get("goal")
@@ -281,7 +65,6 @@ def create_app(config: Config) -> Starlette:
         value = body.get("value", 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 1e12):
             raise ApiError(422, "invalid_request", "value must be a non-negative number", "value")
-        h = headers_of(request)
         cookies = cookies_of(h)
         consent = srv.consent(h, cookies)
         session = srv.codec.decode(cookies.get(srv.config.cookie_name)) if consent else None
@@ -303,14 +86,16 @@ def create_app(config: Config) -> Starlette:
             srv.measure.conversion(goal, overall, population, float(value), first)
             if goal == "purchase":
                 session.purchased = True
-            headers.update(srv.cookie_headers(request, session, consent))
+            cookie = srv.set_cookie(h, cookies, session, consent)
+            if cookie is not None:
+                headers["set-cookie"] = cookie
         return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
 
     async def stats(request: Request) -> Response:
         token = srv.config.stats_token
         if not token:
             raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
-        auth = headers_of(request).get("authorization", "")
+        auth = headers_of(request.scope).get("authorization", "")
         if not (auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
             resp = error_response(401, "unauthorized", "GET /v1/stats needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
             resp.headers["www-authenticate"] = 'Bearer realm="strata"'
@@ -355,11 +140,16 @@ def create_app(config: Config) -> Starlette:
             return Response(html_text, status_code=status, media_type="text/html; charset=utf-8", headers={"cache-control": "public, max-age=60"})
         url = path + ("?" + request.url.query if request.url.query else "")
         explain = srv.config.debug
-        outcome, session, consent = srv.decide(request, prepared, url, request.headers.get("referer"), doc.category,
-                                               doc.slots, _cookie_signals(request, prepared, srv.config.max_client_signals), True, explain)
+        h = headers_of(request.scope)
+        cookies = cookies_of(h)
+        client = _cookie_signals(cookies, prepared, srv.config.max_client_signals)
+        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, doc.slots, client, True, explain)
         overlay = _overlay(outcome) if srv.config.debug else None
         body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
-        headers = {"cache-control": "private, no-store", "vary": VARY, **srv.cookie_headers(request, session, consent)}
+        headers = {"cache-control": "private, no-store", "vary": VARY}
+        cookie = srv.set_cookie(h, cookies, session, consent)
+        if cookie is not None:
+            headers["set-cookie"] = cookie
         return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=headers)
 
     @contextlib.asynccontextmanager
@@ -381,7 +171,7 @@ def create_app(config: Config) -> Starlette:
                 await srv.origin.aclose()
 
     routes = [
-        Route("/v1/decide", decide, methods=["POST"]),
+        Route("/v1/decide", DecideEndpoint(srv), methods=["POST"]),
         Route("/v1/events", events, methods=["POST"]),
         Route("/v1/client.js", client_js, methods=["GET"]),
         Route("/v1/stats", stats, methods=["GET"]),
@@ -418,10 +208,8 @@ def create_app(config: Config) -> Starlette:
 SIGNALS_COOKIE = "strata_signals"
 
 
-def _cookie_signals(request: Request, prepared: Prepared, limit: int) -> dict[str, Any]:
-    from urllib.parse import unquote
-
-    raw = cookies_of(headers_of(request)).get(SIGNALS_COOKIE)
+def _cookie_signals(cookies: dict[str, str], prepared: Prepared, limit: int) -> dict[str, Any]:
+    raw = cookies.get(SIGNALS_COOKIE)
     if not raw or len(raw) > 4096:
         return {}
     try:

@@ -51,7 +51,7 @@ class Session:
 
     @classmethod
     def fresh(cls) -> Session:
-        return cls(sid=secrets.token_urlsafe(16))
+        return cls(sid=base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode())  # 128 random bits
 
     # --------------------------------------------------------------------- lifecycle
     def touch(self, now: int, visit_timeout: int, utm_source: str, category: str, page_view: bool) -> None:
@@ -75,17 +75,16 @@ class Session:
             cats = [category] + [c for c in self.recent_categories if c != category]
             self.recent_categories = cats[:MAX_RECENT_CATEGORIES]
 
-    def signals(self, previous_seen: int) -> dict[str, Any]:
-        return {
-            "session.visit_count": self.visit_count,
-            "session.page_views": self.page_views,
-            "session.total_page_views": self.total_page_views,
-            "session.first_seen": self.first_seen,
-            "session.last_seen": previous_seen,
-            "session.recent_categories": list(self.recent_categories),
-            "session.utm_source": self.utm_source,
-            "session.purchased": self.purchased,
-        }
+    def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
+        """Write the session signals (docs/signals.md) into ``out``."""
+        out["session.visit_count"] = self.visit_count
+        out["session.page_views"] = self.page_views
+        out["session.total_page_views"] = self.total_page_views
+        out["session.first_seen"] = self.first_seen
+        out["session.last_seen"] = previous_seen
+        out["session.recent_categories"] = list(self.recent_categories)  # a copy: the session changes later
+        out["session.utm_source"] = self.utm_source
+        out["session.purchased"] = self.purchased
 
     def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int) -> list[tuple[str, str]]:
         """Apply a decision's state changes; returns the exposures first seen in this visit."""
@@ -124,27 +123,32 @@ class Session:
 
     @classmethod
     def _unpack(cls, raw: bytes) -> Session | None:
+        """The session in an authenticated plaintext, or None when its shape is not one this
+        version writes (an older format, or a bug): decryption proves who wrote it, not what."""
         try:
-            v = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+            sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            return None  # not msgpack, or not a list of 13
+        if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
-        if not (isinstance(v, list) and len(v) == 13):
+        for x in (vc, pv, tpv, fs, ls):
+            if type(x) is not int or x < 0:
+                return None
+        if type(cats) is not list or type(shown) is not list or type(conv) is not list or type(caps) is not dict or type(exps) is not dict:
             return None
-        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv = v
-        if not (isinstance(shown, list) and isinstance(conv, list) and all(isinstance(x, str) for x in shown + conv)):
-            return None
-        ints = (vc, pv, tpv, fs, ls)
-        if not (isinstance(sid, str) and 8 <= len(sid) <= 64 and all(type(x) is int and x >= 0 for x in ints)):
-            return None
-        if not (isinstance(cats, list) and all(isinstance(c, str) and len(c) <= 64 for c in cats) and isinstance(us, str)):
-            return None
-        if not (isinstance(bought, bool) and isinstance(caps, dict) and isinstance(exps, dict)):
-            return None
-        caps_ok = {k: [int(c[0]), int(c[1])] for k, c in caps.items()
-                   if isinstance(k, str) and isinstance(c, list) and len(c) == 2 and all(type(x) is int for x in c)}
-        exps_ok = {k: [e[0], int(e[1])] for k, e in exps.items()
-                   if isinstance(k, str) and isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and type(e[1]) is int}
-        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps_ok, exps_ok,
+        for x in cats:
+            if type(x) is not str or len(x) > 64:
+                return None
+        for x in shown + conv:
+            if type(x) is not str:
+                return None
+        for k, c in caps.items():
+            if type(k) is not str or type(c) is not list or len(c) != 2 or type(c[0]) is not int or type(c[1]) is not int:
+                return None
+        for k, e in exps.items():
+            if type(k) is not str or type(e) is not list or len(e) != 2 or type(e[0]) is not str or type(e[1]) is not int:
+                return None
+        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
                    shown[-MAX_SHOWN:], conv[:16], is_new=False)
 
 
@@ -157,9 +161,8 @@ class CookieCodec:
         self.keys = {kid: AESGCM(k) for kid, k in keys.items()}
         self.current = next(iter(keys))
         self.cookie_name = cookie_name
-
-    def _aad(self, kid: str) -> bytes:
-        return f"{_PREFIX}|{self.cookie_name}|{kid}".encode()
+        self._aads = {kid: f"{_PREFIX}|{cookie_name}|{kid}".encode() for kid in keys}
+        self._head = f"{_PREFIX}.{self.current}."
 
     def encode(self, session: Session) -> str:
         """Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES."""
@@ -170,8 +173,8 @@ class CookieCodec:
 
     def _seal(self, plain: bytes) -> str:
         nonce = os.urandom(12)
-        ct = self.keys[self.current].encrypt(nonce, plain, self._aad(self.current))
-        return f"{_PREFIX}.{self.current}.{base64.urlsafe_b64encode(nonce + ct).rstrip(b'=').decode()}"
+        ct = self.keys[self.current].encrypt(nonce, plain, self._aads[self.current])
+        return self._head + base64.urlsafe_b64encode(nonce + ct).rstrip(b"=").decode()
 
     def decode(self, value: str | None) -> Session | None:
         """The session in ``value``, or None when it is absent or not trustworthy."""
@@ -191,7 +194,7 @@ class CookieCodec:
         if len(blob) < 12 + 16:
             return None
         try:
-            plain = key.decrypt(blob[:12], blob[12:], self._aad(kid))
+            plain = key.decrypt(blob[:12], blob[12:], self._aads[kid])
         except InvalidTag:
             return None
         return Session._unpack(plain)

@@ -113,19 +113,98 @@ def device(user_agent: str, ch_mobile: str, ch_platform: str) -> tuple[str, str,
 
 
 @functools.lru_cache(maxsize=4096)
-def _page(page_url: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """(path, query string, host, query pairs, utm pairs) of a page URL; pages repeat, so cached."""
+def _page(page_url: str) -> tuple[dict[str, Any], str, str]:
+    """(page and UTM signals, host, utm_medium) of a page URL; pages repeat, so cached."""
     parts = urlsplit(page_url[:2048])
     query: dict[str, str] = {}
     for k, v in parse_qsl(parts.query, keep_blank_values=True)[:64]:
         query.setdefault(k[:64], v[:256])
-    utm = tuple((f"utm.{k}", query.get(f"utm_{k}", "")[:128]) for k in UTM)
-    return parts.path or "/", parts.query, parts.hostname or "", tuple(query.items()), utm
+    path = parts.path or "/"
+    out: dict[str, Any] = {
+        "page.url": (path + ("?" + parts.query if parts.query else ""))[:2048],
+        "page.path": path[:2048],
+        "page.query": query,
+    }
+    for k in UTM:
+        out[f"utm.{k}"] = query.get(f"utm_{k}", "")[:128]
+    return out, parts.hostname or "", out["utm.medium"]
 
 
 @functools.lru_cache(maxsize=1024)
 def _ref_host(referrer: str) -> str:
     return (urlsplit(referrer[:2048]).hostname or "")[:253]
+
+
+@functools.lru_cache(maxsize=4096)
+def _referrer(ref_host: str, page_host: str, utm_medium: str) -> dict[str, Any]:
+    return {"referrer.host": ref_host, "referrer.class": referrer_class(ref_host, page_host, utm_medium)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _client(accept_language: str, country: str, user_agent: str, ch_mobile: str, ch_platform: str) -> dict[str, Any]:
+    """Signals of the request headers that describe the browser and where it is."""
+    langs = list(_languages(accept_language))
+    country = country.strip().upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha()) or country in ("XX", "T1"):
+        country = ""
+    kind, os_family, browser = device(user_agent, ch_mobile, ch_platform)
+    return {
+        "request.language": langs[0] if langs else "",
+        "request.languages": langs,
+        "geo.country": country,
+        "device.type": kind,
+        "device.os": os_family[:64],
+        "device.browser": browser[:64],
+    }
+
+
+class RequestContext:
+    """Derives the contextual and technical signals of a request (docs/signals.md).
+
+    Requests repeat: the same pages, browsers and referrers within the same minute. The signals
+    derived from one combination of page URL, referrer and request headers are cached (bounded;
+    cleared when full), keyed by the minute too, since the local hour and weekday depend on it (time
+    zones change their offset only on whole minutes). Only ``time.epoch`` is per request. The
+    cached ``page.query`` dict and ``request.languages`` list are shared between requests and must
+    be treated as read-only, as the runtime does.
+    """
+
+    MAX_CACHED = 4096
+
+    def __init__(self, country_header: str, tz: ZoneInfo):
+        self.country_header = country_header.lower()
+        self.tz = tz
+        self._cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def signals(self, page_url: str, headers: Mapping[str, str], referrer: str | None, now: float) -> dict[str, Any]:
+        """The signals of one request, a fresh dict. ``headers`` has lower-case names."""
+        get = headers.get
+        minute = int(now // 60)
+        # every part bounded, so is the cache's memory: a header can be kilobytes long
+        key = (page_url[:2048], (referrer or "")[:2048], get("host", "")[:256], get("accept-language", "")[:512],
+               get(self.country_header, "")[:8], get("user-agent", "")[:512], get("sec-ch-ua-mobile", "")[:8],
+               get("sec-ch-ua-platform", "")[:32], minute)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
+            cached = self._cache[key] = self._derive(*key)
+        out = cached.copy()
+        out["time.epoch"] = int(now)
+        return out
+
+    def _derive(self, page_url: str, referrer: str, host_header: str, accept_language: str, country: str, user_agent: str,
+                ch_mobile: str, ch_platform: str, minute: int) -> dict[str, Any]:
+        page, host, utm_medium = _page(page_url)
+        ref_host = _ref_host(referrer) if referrer else ""
+        local = dt.datetime.fromtimestamp(minute * 60, self.tz)
+        return {
+            **page,
+            **_referrer(ref_host, host or host_header.split(":")[0], utm_medium),
+            **_client(accept_language, country, user_agent, ch_mobile, ch_platform),
+            "time.hour": local.hour,
+            "time.weekday": local.isoweekday(),
+        }
 
 
 def request_signals(
@@ -138,34 +217,7 @@ def request_signals(
     now: float,
 ) -> dict[str, Any]:
     """The contextual and technical signals of one request. ``headers`` has lower-case names."""
-    path, qs, host, query_pairs, utm_pairs = _page(page_url)
-    utm = dict(utm_pairs)
-    ref_host = _ref_host(referrer) if referrer else ""
-    page_host = host or (headers.get("host", "").split(":")[0])
-    langs = list(_languages(headers.get("accept-language", "")[:512]))
-    country = headers.get(country_header.lower(), "").strip().upper()
-    if not re.fullmatch(r"[A-Z]{2}", country) or country in ("XX", "T1"):
-        country = ""
-    kind, os_family, browser = device(headers.get("user-agent", ""), headers.get("sec-ch-ua-mobile", ""), headers.get("sec-ch-ua-platform", "")[:32])
-    local = dt.datetime.fromtimestamp(now, tz)
-    out: dict[str, Any] = {
-        "page.url": (path + ("?" + qs if qs else ""))[:2048],
-        "page.path": path[:2048],
-        "page.query": dict(query_pairs),
-        "referrer.host": ref_host,
-        "referrer.class": referrer_class(ref_host, page_host, utm["utm.medium"]),
-        "request.language": langs[0] if langs else "",
-        "request.languages": langs,
-        "geo.country": country,
-        "time.hour": local.hour,
-        "time.weekday": local.isoweekday(),
-        "time.epoch": int(now),
-        "device.type": kind,
-        "device.os": os_family[:64],
-        "device.browser": browser[:64],
-    }
-    out.update(utm)
-    return out
+    return RequestContext(country_header, tz).signals(page_url, headers, referrer, now)
 
 
 @functools.lru_cache(maxsize=8)

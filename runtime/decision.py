@@ -9,10 +9,12 @@ from typing import Any
 REASONS = ("rule", "experiment", "default", "holdout", "no_consent", "capped", "error")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Decision:
-    """One slot's decision. (Not frozen: frozen dataclasses cost twice as much to construct, and
-    this is built for every slot of every request.)"""
+    """One slot's decision. Immutable: ``Prepared`` builds every decision a bundle can make once,
+    and ``decide`` returns those shared objects (only an explained decision, which carries its
+    trace, is built per request). Compared and hashed by identity, so callers can key caches on a
+    decision for the lifetime of its bundle."""
 
     slot: str
     content: Any

@@ -8,6 +8,7 @@ no parsing, no lookups by name beyond dict access, and no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,20 +46,25 @@ class _Experiment:
             upper += weight
             self.variants.append((upper, vid, content[ci]))
 
-    def assign(self, session_id: str) -> tuple[str, Any] | None:
-        """The (variant, content) for this session, or None when outside the traffic range."""
+    def pick(self, session_id: str) -> int | None:
+        """The index of this session's variant, or None when outside the traffic range."""
         b = bucketing.bucket(self.traffic_seed, session_id)
         if not self.start <= b < self.end:
             return None
         v = bucketing.bucket(self.variant_seed, session_id)
-        for upper, vid, content in self.variants:
+        for i, (upper, _, _) in enumerate(self.variants):
             if v < upper:
-                return vid, content
+                return i
         return None  # unreachable: weights sum to 10000 (validated)
+
+    def assign(self, session_id: str) -> tuple[str, Any] | None:
+        """The (variant, content) for this session, or None when outside the traffic range."""
+        i = self.pick(session_id)
+        return None if i is None else self.variants[i][1:]
 
 
 class _Candidate:
-    __slots__ = ("kind", "id", "key", "layer", "consent", "segment", "cond", "content", "experiment", "cap")
+    __slots__ = ("kind", "id", "key", "layer", "consent", "segment", "cond", "content", "experiment", "cap", "decision", "variants")
 
     kind: str
     id: str
@@ -70,6 +76,8 @@ class _Candidate:
     content: Any
     experiment: _Experiment | None
     cap: tuple[int, int] | None
+    decision: Decision  # what this rule decides (rules)
+    variants: tuple[tuple[str, Decision], ...]  # (variant id, decision) by variant index (experiments)
 
 
 class _Cond:
@@ -81,10 +89,12 @@ class _Cond:
 
 
 class _Slot:
-    __slots__ = ("id", "default", "candidates")
+    __slots__ = ("id", "default", "candidates", "fallback")
 
     def __init__(self, sid: str, default: Any, candidates: list[_Candidate]):
         self.id, self.default, self.candidates = sid, default, candidates
+        #: the decision showing the default, by reason
+        self.fallback = {r: Decision(sid, default, r) for r in ("default", "holdout", "no_consent", "capped", "error")}
 
 
 class Prepared:
@@ -150,6 +160,14 @@ class Prepared:
                 cand.content = self.content[c["content"]] if c.get("content") is not None else None
                 cand.experiment = self.experiments[c["experiment"]] if c.get("experiment") is not None else None
                 cand.cap = tuple(c["cap"]) if c.get("cap") else None
+                seg_id = self.segments[cand.segment].id if cand.segment is not None else None
+                slot_id = raw_slot["id"]
+                cand.decision = Decision(slot_id, cand.content, "rule", cand.id, None, None, cand.layer, seg_id)
+                cand.variants = ()
+                if cand.experiment is not None:
+                    e = cand.experiment
+                    cand.variants = tuple((vid, Decision(slot_id, content, "experiment", cand.id, e.id, vid, cand.layer, seg_id))
+                                          for _, vid, content in e.variants)
                 cands.append(cand)
             self.slots[raw_slot["id"]] = _Slot(raw_slot["id"], self.content[raw_slot["default"]], cands)
         self.slot_ids = tuple(self.slots)
@@ -265,10 +283,10 @@ class Prepared:
             if slot is None:
                 continue
             if in_holdout:
-                decisions[sid] = Decision(sid, slot.default, "holdout", trace=() if explain else None)
+                decisions[sid] = Decision(sid, slot.default, "holdout", trace=()) if explain else slot.fallback["holdout"]
                 continue
             if not consent and self.defaults_without_consent:
-                decisions[sid] = Decision(sid, slot.default, "no_consent", trace=() if explain else None)
+                decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
                 continue
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
         if explain:
@@ -324,7 +342,6 @@ class Prepared:
                     if trace is not None:
                         trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "capped"})
                     continue
-            segment = self.segments[c.segment].id if c.segment is not None else None
             if c.experiment is not None:
                 if session_id is None:
                     if fallback == "default":
@@ -332,26 +349,28 @@ class Prepared:
                     if trace is not None:
                         trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_session"})
                     continue
-                got = c.experiment.assign(session_id)
-                if got is None:
+                i = c.experiment.pick(session_id)
+                if i is None:
                     if trace is not None:
                         trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "not_in_traffic"})
                     continue
-                vid, content = got
+                vid, decision = c.variants[i]
                 out.exposures.append((c.experiment.id, vid))
                 if c.cap is not None:
                     out.cap_hits.append(c.key)
-                if trace is not None:
-                    trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched", "variant": vid})
-                return Decision(slot.id, content, "experiment", c.id, c.experiment.id, vid, c.layer, segment,
-                                tuple(trace) if trace is not None else None)
+                if trace is None:
+                    return decision
+                trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched", "variant": vid})
+                return dataclasses.replace(decision, trace=tuple(trace))
             if c.cap is not None:
                 out.cap_hits.append(c.key)
-            if trace is not None:
-                trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched"})
-            return Decision(slot.id, c.content, "rule", c.id, None, None, c.layer, segment,
-                            tuple(trace) if trace is not None else None)
-        return Decision(slot.id, slot.default, fallback, trace=tuple(trace) if trace is not None else None)
+            if trace is None:
+                return c.decision
+            trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched"})
+            return dataclasses.replace(c.decision, trace=tuple(trace))
+        if trace is None:
+            return slot.fallback[fallback]
+        return Decision(slot.id, slot.default, fallback, trace=tuple(trace))
 
 
 def _capped(cap: tuple[int, int], state: Any, now: float) -> bool:

@@ -1,0 +1,41 @@
+"""Reading a JSON request body from ASGI ``receive`` under a size limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.types import Receive
+
+from .errors import ApiError
+
+
+async def read_json(h: dict[str, str], receive: Receive, limit: int) -> Any:
+    """The parsed body ({} when empty). 413 over ``limit`` bytes (announced or streamed), 400 for a
+    bad Content-Length, invalid JSON or invalid UTF-8. ``h``: the request headers."""
+    cl = h.get("content-length")
+    if cl is not None:
+        if not cl.isdigit():
+            raise ApiError(400, "bad_request", "Content-Length is not a number")
+        if int(cl) > limit:
+            raise ApiError(413, "too_large", f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody is left to answer
+            raise ApiError(400, "client_disconnected", "the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"request body over {limit} bytes")
+        if not message.get("more_body", False):
+            raw = b"".join([*chunks, chunk]) if chunks else chunk
+            break
+        chunks.append(chunk)
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)  # rejects invalid UTF-8 and nesting deeper than 1024
+    except orjson.JSONDecodeError as e:
+        raise ApiError(400, "invalid_json", f"request body is not JSON (UTF-8): {e.msg} at character {e.pos}") from None

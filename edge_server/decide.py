@@ -1,0 +1,101 @@
+"""``POST /v1/decide`` (docs/server.md): a plain ASGI endpoint on the Starlette router.
+
+It is the hot path, so it reads the body from ``receive`` and sends the response itself instead of
+building Starlette Request and Response objects, and it assembles the response from per-bundle
+cached JSON of each slot's decision. Errors are raised as :class:`ApiError` before anything is
+sent, and answered by the application's exception handler like every other endpoint's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from .body import read_json
+from .errors import ApiError
+from .server import Server, cookies_of, headers_of
+from .signals import ClientSignalError, client_signals
+
+#: Request headers a personalised response depends on; shared caches must key on all of them.
+VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform"
+MAX_SLOTS = 64
+MAX_URL = 2048
+_FIELDS = frozenset({"page", "slots", "signals", "page_view", "html"})
+_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
+
+
+def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool, bool]:
+    """(url, referrer, category, slots, signals, page_view, html) of a decide body, or 422 naming
+    the offending field."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_request", "body must be a JSON object", "body")
+    if not _FIELDS.issuperset(body):
+        f = sorted(set(body) - _FIELDS)[0]
+        raise ApiError(422, "invalid_request", f"unknown field {f!r} (fields: page, slots, signals, page_view, html)", f)
+    html = body.get("html", False)
+    if not isinstance(html, bool):
+        raise ApiError(422, "invalid_request", "html must be true or false", "html")
+    page = body.get("page", {})
+    if not isinstance(page, dict):
+        raise ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page")
+    url = page.get("url", "/")
+    if not isinstance(url, str) or len(url) > MAX_URL:
+        raise ApiError(422, "invalid_request", f"page.url must be a string of at most {MAX_URL} characters", "page.url")
+    ref = page.get("referrer")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_URL):
+        raise ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer")
+    cat = page.get("category", "")
+    if not isinstance(cat, str) or len(cat) > 64:
+        raise ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category")
+    slots = body.get("slots")
+    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= 64 for s in slots)):
+        raise ApiError(422, "invalid_request", f"slots must be a list of at most {MAX_SLOTS} slot names", "slots")
+    pv = body.get("page_view", True)
+    if not isinstance(pv, bool):
+        raise ApiError(422, "invalid_request", "page_view must be true or false", "page_view")
+    return url, ref, cat, slots, body.get("signals"), pv, html
+
+
+class DecideEndpoint:
+    """The ASGI application behind ``Route("/v1/decide", ...)``."""
+
+    def __init__(self, srv: Server):
+        self.srv = srv
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        srv = self.srv
+        prepared = srv.prepared()
+        h = headers_of(scope)
+        body = await read_json(h, receive, srv.config.max_body_bytes)
+        url, ref, cat, slots, raw_signals, page_view, with_html = decide_fields(body)
+        try:
+            client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
+        except ClientSignalError as e:
+            raise ApiError(422, "invalid_signal", str(e), e.field) from None
+        explain = srv.config.debug and dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("explain") in ("1", "true")
+        cookies = cookies_of(h)
+        outcome, session, consent = srv.decide(h, cookies, prepared, url, ref, cat, slots, client, page_view, explain)
+        if explain:  # traces and segments: not cached
+            out = outcome.to_dict()
+            if with_html:
+                for slot, d in outcome.decisions.items():
+                    out["slots"][slot]["html"] = srv.html(prepared, d.content)
+            out["consent"] = consent
+            payload = orjson.dumps(out)
+        else:
+            parts = [srv.bundle_json(prepared), b',"slots":{']
+            for slot, d in outcome.decisions.items():
+                parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, with_html), b",")
+            if outcome.decisions:
+                parts.pop()
+            parts.append(b'},"consent":true}' if consent else b'},"consent":false}')
+            payload = b"".join(parts)
+        headers = [*_HEADERS, (b"content-length", str(len(payload)).encode())]
+        cookie = srv.set_cookie(h, cookies, session, consent)
+        if cookie is not None:
+            headers.append((b"set-cookie", cookie.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

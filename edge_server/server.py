@@ -1,0 +1,201 @@
+"""One server's state (configuration, bundle manager, cookie codec, metrics) and the decision path
+shared by ``POST /v1/decide`` and page mode: request → signals → runtime → session and counters.
+
+Everything here works on the ASGI scope and plain dicts, not on framework request objects: the
+decision path is the hot path, and docs/server.md's performance section measures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import orjson
+
+from runtime.decision import Decision, Outcome
+from runtime.prepare import Prepared
+
+from . import render as render_mod
+from .bundles import BundleManager
+from .config import Config, ConfigError
+from .errors import ApiError
+from .measure import Measurement, arm_of
+from .metrics import Metrics
+from .session import CookieCodec, Session, ephemeral_keys
+from .signals import RequestContext
+
+log = logging.getLogger("strata.server")
+
+NO = {"0", "no", "false", "deny", "denied", "reject", "rejected", "off"}
+
+
+class Server:
+    """Per-app state: configuration, bundle manager, cookie codec, metrics."""
+
+    def __init__(self, config: Config):
+        config.validate()
+        self.config = config
+        try:
+            self.tz = ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
+        self.measure = Measurement()
+        self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
+        self.bundles = BundleManager(config, self.metrics)
+        if not config.cookie_keys:
+            log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
+        self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)
+        self.context = RequestContext(config.country_header, self.tz)
+        self.origin = httpx.AsyncClient(timeout=config.origin_timeout, follow_redirects=False) if config.origin else None
+        self.pages_root = Path(config.pages).resolve() if config.pages else None
+        secure = "; Secure" if config.cookie_secure else ""
+        self._cookie_attrs = f"; Path=/; Max-Age={config.cookie_max_age}; HttpOnly; SameSite=Lax{secure}"
+        self._cookie_expired = f"{config.cookie_name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+        self._per_bundle: Prepared | None = None
+        self._html: dict[int, str] = {}
+        self._json: dict[Decision, bytes] = {}
+        self._json_html: dict[Decision, bytes] = {}
+        self._arms: dict[Decision, tuple[Any, ...]] = {}
+        self._bundle_json = b""
+
+    # ------------------------------------------------------------------ per-bundle caches
+    def _caches_for(self, prepared: Prepared) -> None:
+        """Caches keyed by content objects live exactly as long as the bundle holding them."""
+        if self._per_bundle is not prepared:
+            self._per_bundle, self._html, self._json, self._json_html, self._arms = prepared, {}, {}, {}, {}
+            self._bundle_json = b'{"bundle":' + orjson.dumps({"name": prepared.name, "version": prepared.version})
+
+    def bundle_json(self, prepared: Prepared) -> bytes:
+        """``{"bundle":{"name":…,"version":…}`` — the opening of a decide response."""
+        self._caches_for(prepared)
+        return self._bundle_json
+
+    def html(self, prepared: Prepared, content: Any) -> str:
+        """Rendered HTML of a content block, cached for the lifetime of its bundle (content blocks
+        are immutable; the cache key is the object, alive as long as the bundle)."""
+        self._caches_for(prepared)
+        key = id(content)
+        out = self._html.get(key)
+        if out is None:
+            out = self._html[key] = render_mod.render(content)
+        return out
+
+    def decision_json(self, prepared: Prepared, d: Decision, with_html: bool) -> bytes:
+        """The JSON of one slot's decision (docs/server.md). Decisions without a trace are the
+        bundle's own immutable objects, so their JSON is cached per bundle, keyed by identity."""
+        self._caches_for(prepared)
+        cache = self._json_html if with_html else self._json
+        out = cache.get(d)
+        if out is None:
+            body = d.to_dict()
+            if with_html:
+                body["html"] = self.html(prepared, d.content)
+            out = orjson.dumps(body)
+            if d.trace is None:
+                cache[d] = out
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def prepared(self) -> Prepared:
+        p = self.bundles.current
+        if p is None:
+            raise ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the server log")
+        return p
+
+    def consent(self, h: dict[str, str], cookies: dict[str, str]) -> bool:
+        if self.config.honour_gpc and h.get("sec-gpc", "").strip() == "1":
+            return False
+        if self.config.honour_dnt and h.get("dnt", "").strip() == "1":
+            return False
+        v = cookies.get(self.config.consent_cookie)
+        return not (v is not None and v.strip().lower() in NO)
+
+    def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float) -> tuple[Session | None, int]:
+        """The visitor's session (None without consent) updated for this request, and the previous
+        last-seen time."""
+        if not consent:
+            return None, 0
+        s = self.codec.decode(cookies.get(self.config.cookie_name)) or Session.fresh()
+        previous = s.last_seen
+        s.touch(int(now), self.config.visit_timeout, utm_source, category, page_view)
+        return s, previous
+
+    def decide(self, h: dict[str, str], cookies: dict[str, str], prepared: Prepared, page_url: str, referrer: str | None, category: str,
+               slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool) -> tuple[Outcome, Session | None, bool]:
+        """Decide the slots of one page view. ``h``: request headers (lower-case names);
+        ``cookies``: the request's cookies; ``client``: validated client signals."""
+        now = time.time()
+        consent = self.consent(h, cookies)
+        signals = self.context.signals(page_url, h, referrer, now)
+        if category:
+            signals["page.category"] = category
+        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now)
+        if session is not None:
+            session.add_signals(signals, previous)
+        if client:
+            signals.update(client)
+        # every value here is typed by construction (request and cookie) or validated (client)
+        outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
+                                  consent=consent, now=now, explain=explain, checked=True)
+        self._count(prepared, outcome, session, consent, int(now))
+        return outcome, session, consent
+
+    def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:
+        """Metrics and measurement of one decision; the session remembers what it was shown."""
+        m = self.metrics
+        m.consent.values[("yes",) if consent else ("no",)] += 1
+        if outcome.errors:
+            m.eval_errors.inc(by=outcome.errors)
+        if session is not None and (outcome.cap_hits or outcome.exposures):
+            for exp, variant in session.record(outcome.cap_hits, outcome.exposures, now):
+                m.exposures.inc(exp, variant)
+        decisions = outcome.decisions.values()
+        population = "no_consent" if not consent else ("holdout" if any(d.reason == "holdout" for d in decisions) else "personalized")
+        self._caches_for(prepared)
+        arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
+        for d in decisions:
+            a = arms.get(d)
+            if a is None:
+                arm, layer = arm_of(d)
+                a = (d.slot, arm, layer, f"{d.slot}|{arm}|{layer}", (d.slot, d.reason, layer))
+                if d.trace is None:  # the bundle's own decision (an explained one is built per request)
+                    arms[d] = a
+            counted[a[4]] += 1
+            if session is None or session.first_exposure(a[3]):
+                exposed[(a[0], a[1], a[2], population)] += 1
+
+    def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:
+        """The Set-Cookie header value for this response, or None."""
+        if session is not None:
+            return f"{self.config.cookie_name}={self.codec.encode(session)}{self._cookie_attrs}"
+        if not consent and self.config.cookie_name in cookies:
+            return self._cookie_expired
+        return None
+
+
+def headers_of(scope: MutableMapping[str, Any]) -> dict[str, str]:
+    """Request headers as a plain dict (lower-case names), built once per request: Starlette's
+    Headers.get scans the raw list on every lookup. A repeated header keeps its last value."""
+    h: dict[str, str] | None = scope.get("strata.headers")
+    if h is None:
+        h = scope["strata.headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    return h
+
+
+def cookies_of(h: dict[str, str]) -> dict[str, str]:
+    """Name -> value of the Cookie header (first occurrence wins; values unquoted as-is)."""
+    out: dict[str, str] = {}
+    raw = h.get("cookie")
+    if not raw:
+        return out
+    for part in raw.split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if sep and name and name not in out:
+            out[name] = value.strip()
+    return out

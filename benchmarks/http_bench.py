@@ -1,11 +1,15 @@
 """HTTP benchmark: /v1/decide against a bare Starlette route on the same server configuration.
 
-    python benchmarks/http_bench.py [--seconds 10] [--http h11|httptools] [--out benchmarks/results/http.json]
+    python benchmarks/http_bench.py [--seconds 10] [--http httptools|h11] [--log-level info|warning]
+                                    [--out benchmarks/results/http.json]
 
-Starts the server (uvicorn, 1 worker, 127.0.0.1, the trailblazer bundle, request logging on),
-then with wrk (Debian package `wrk`):
-  1. saturation: 32 connections for --seconds against the bare route, then /v1/decide
-     (a mix of new visitors, newsletter arrivals, tent pages, cart abandoners, 20% with GPC);
+Starts the server as `strata serve` runs it (uvicorn, 1 worker, 127.0.0.1, the trailblazer bundle,
+`--log-level info` by default: one access line per request, written to a log file) with one more
+route, a bare Starlette route returning a constant JSON body, on the same router behind the same
+middleware. Then with wrk (Debian package `wrk`), every request from benchmarks/http/post.lua's
+visitor mix (first visits, returning visitors carrying a real session cookie, 20% with Sec-GPC,
+four pages including a cart with client signals):
+  1. saturation: 32 connections for --seconds against the bare route, then /v1/decide;
   2. latency at 70% of /v1/decide's saturation rate (paced connections): p50/p99, errors.
 Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's,
 p99 < 10 ms at 70% of saturation, zero errors. Every run is bounded in time.
@@ -36,8 +40,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> dict[str, float]:
-    env = dict(os.environ, DELAY_MS=f"{delay_ms:.3f}")
+def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: list[str] = ()) -> dict[str, float]:  # type: ignore[assignment]
+    env = dict(os.environ, DELAY_MS=f"{delay_ms:.3f}", COOKIES="|".join(cookies))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "benchmarks" / "http" / "post.lua"), url],
                          capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -52,9 +56,10 @@ def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> dict[s
             "socket_errors": sum(map(int, errors.groups())) if errors else 0, "p50_ms": pct("50"), "p99_ms": pct("99")}
 
 
-def start_bench_server(http: str, prefix: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_bench_server(http: str, prefix: str, log_level: str = "info") -> tuple[subprocess.Popen[bytes], str]:
     """The benchmarked server (benchmarks/http/bench_app.py: the trailblazer bundle, a fresh key,
-    request logging on) under uvicorn with one worker; returns once /readyz answers."""
+    `strata serve`'s logging at ``log_level``, written to server.log in its temporary directory)
+    under uvicorn with one worker; returns once /readyz answers."""
     from compiler.keys import keygen, load_private_key
     from compiler.pipeline import Options, run
 
@@ -64,10 +69,12 @@ def start_bench_server(http: str, prefix: str) -> tuple[subprocess.Popen[bytes],
     bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
     port = free_port()
     env = dict(os.environ, BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
-               BENCH_LOG="1", PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
+               BENCH_LOG_LEVEL=log_level, PYTHONPATH=f"{ROOT}:{ROOT / 'benchmarks' / 'http'}")
     loop = "uvloop" if http == "httptools" else "asyncio"
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                               "--log-level", "warning", "--http", http, "--loop", loop], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--log-level", "warning", "--http", http, "--loop", loop], env=env, stdout=subprocess.DEVNULL,
+                              stderr=(tmp / "server.log").open("wb"))
+    server.log_path = tmp / "server.log"  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while subprocess.run(["curl", "-sf", base + "/readyz"], capture_output=True).returncode != 0:
@@ -78,37 +85,57 @@ def start_bench_server(http: str, prefix: str) -> tuple[subprocess.Popen[bytes],
     return server, base
 
 
+def mint_cookies(base: str, n: int = 16) -> list[str]:
+    """Session cookies of ``n`` returning visitors, from real first visits to /v1/decide."""
+    import urllib.request
+
+    out = []
+    for i in range(n):
+        body = json.dumps({"page": {"url": "/tents.html" if i % 2 else "/", "category": "tents" if i % 2 else ""}}).encode()
+        req = urllib.request.Request(base + "/v1/decide", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            out.append(r.headers["set-cookie"].split(";")[0])
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--http", choices=["h11", "httptools"], default="httptools")
+    ap.add_argument("--log-level", choices=["info", "warning"], default="info",
+                    help="the server's log level as in strata serve: info (default) writes one access line per request")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "http.json"))
     a = ap.parse_args()
     if shutil.which("wrk") is None:
         print("http_bench needs wrk: apt-get install wrk", file=sys.stderr)
         return 1
-    server, base = start_bench_server(a.http, "strata-http-bench-")
+    server, base = start_bench_server(a.http, "strata-http-bench-", a.log_level)
     loop = "uvloop" if a.http == "httptools" else "asyncio"
     try:
-        wrk(base + "/v1/decide", 2, 16)  # warm-up
-        bare = wrk(base + "/bench/constant", a.seconds, 32)
-        decide = wrk(base + "/v1/decide", a.seconds, 32)
+        cookies = mint_cookies(base)
+        wrk(base + "/v1/decide", 2, 16, cookies=cookies)  # warm-up
+        bare = wrk(base + "/bench/constant", a.seconds, 32, cookies=cookies)
+        decide = wrk(base + "/v1/decide", a.seconds, 32, cookies=cookies)
         target = 0.7 * decide["rps"]
         conns = 16
-        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=conns / target * 1000)
+        delay = conns / target * 1000
+        probe = wrk(base + "/v1/decide", 2, conns, delay_ms=delay, cookies=cookies)  # each connection also waits for its answers
+        delay = max(0.0, delay - (conns / probe["rps"] * 1000 - delay))
+        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=delay, cookies=cookies)
     finally:
         server.terminate()
         server.wait(10)
+    log_lines = sum(1 for line in server.log_path.read_text(errors="replace").splitlines() if "strata.access" in line)  # type: ignore[attr-defined]
     ratio = decide["rps"] / bare["rps"]
-    print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, request logging on")
+    print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, --log-level {a.log_level} ({log_lines} access lines written)")
     print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
     for name, r in (("bare Starlette route", bare), ("/v1/decide (saturated)", decide), ("/v1/decide at 70% (paced)", paced)):
         print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}")
     print(f"decide / bare throughput: {ratio:.0%} (target >= 70%); p99 at {paced['rps']:.0f} req/s: {paced['p99_ms']:.2f} ms (target < 10 ms)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"http": a.http, "loop": loop, "seconds": a.seconds, "bare": bare, "decide": decide, "paced_70": paced,
-                               "ratio": ratio}, indent=2))
+    out.write_text(json.dumps({"http": a.http, "loop": loop, "log_level": a.log_level, "access_lines": log_lines, "seconds": a.seconds,
+                               "bare": bare, "decide": decide, "paced_70": paced, "ratio": ratio}, indent=2))
     print(f"wrote {out}")
     return 0
 

@@ -326,7 +326,7 @@ class _Observe:
             m = self.srv.metrics
             m.latency.observe(route, dt)
             m.requests.inc(route, str(status["code"]))
-            if self.srv.config.log_requests and route not in ("/healthz", "/metrics"):
+            if self.srv.config.log_requests and route not in ("/healthz", "/metrics") and access.isEnabledFor(logging.INFO):
                 cur = self.srv.bundles.current
                 access.info(json.dumps({"method": scope.get("method"), "route": route, "status": status["code"],
                                         "ms": round(dt * 1000, 2), "bundle": cur.version if cur else None}))

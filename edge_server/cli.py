@@ -120,12 +120,18 @@ def _serve_workers(cfg: Config, log_level: str) -> int:
     return 0
 
 
+def configure_logging(level: str) -> None:
+    """What ``strata serve`` logs and how: text lines on stderr at ``level``; at info and below
+    that includes one access line per request (strata.access, without IP, query or cookie)."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
 
-    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(a.log_level)
     try:
         cfg = build_config(a)
         if cfg.workers > 1:

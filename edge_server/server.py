@@ -60,7 +60,7 @@ class Server:
         self._html: dict[int, str] = {}
         self._json: dict[Decision, bytes] = {}
         self._json_html: dict[Decision, bytes] = {}
-        self._arms: dict[Decision, tuple[Any, ...]] = {}
+        self._arms: dict[Decision, _Arm] = {}
         self._bundle_json = b""
 
     # ------------------------------------------------------------------ per-bundle caches
@@ -140,34 +140,35 @@ class Server:
         if client:
             signals.update(client)
         # every value here is typed by construction (request and cookie) or validated (client)
-        outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain, checked=True)
+        if session is None:
+            outcome = prepared.decide(signals, slots, consent=consent, now=now, explain=explain, checked=True)
+        else:
+            outcome = prepared.decide(signals, slots, session_id=session.sid, caps=session.caps, consent=consent, now=now, explain=explain,
+                                      checked=True)
         self._count(prepared, outcome, session, consent, int(now))
         return outcome, session, consent
 
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:
         """Metrics and measurement of one decision; the session remembers what it was shown."""
         m = self.metrics
-        m.consent.values[("yes",) if consent else ("no",)] += 1
+        m.consent.values[_YES if consent else _NO] += 1
         if outcome.errors:
             m.eval_errors.inc(by=outcome.errors)
         if session is not None and (outcome.cap_hits or outcome.exposures):
             for exp, variant in session.record(outcome.cap_hits, outcome.exposures, now):
                 m.exposures.inc(exp, variant)
-        decisions = outcome.decisions.values()
-        population = "no_consent" if not consent else ("holdout" if any(d.reason == "holdout" for d in decisions) else "personalized")
+        population = 2 if not consent else (1 if outcome.holdout else 0)
         self._caches_for(prepared)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
-        for d in decisions:
+        for d in outcome.decisions.values():
             a = arms.get(d)
             if a is None:
-                arm, layer = arm_of(d)
-                a = (d.slot, arm, layer, f"{d.slot}|{arm}|{layer}", (d.slot, d.reason, layer))
+                a = _Arm(d)
                 if d.trace is None:  # the bundle's own decision (an explained one is built per request)
                     arms[d] = a
-            counted[a[4]] += 1
-            if session is None or session.first_exposure(a[3]):
-                exposed[(a[0], a[1], a[2], population)] += 1
+            counted[a.labels] += 1
+            if session is None or session.first_exposure(a.key):
+                exposed[a.exposure[population]] += 1
 
     def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:
         """The Set-Cookie header value for this response, or None."""
@@ -176,6 +177,22 @@ class Server:
         if not consent and self.config.cookie_name in cookies:
             return self._cookie_expired
         return None
+
+
+_YES, _NO = ("yes",), ("no",)
+POPULATIONS = ("personalized", "holdout", "no_consent")
+
+
+class _Arm:
+    """What one decision counts as (docs/measurement.md), computed once per decision and bundle."""
+
+    __slots__ = ("labels", "key", "exposure")
+
+    def __init__(self, d: Decision):
+        arm, layer = arm_of(d)
+        self.labels = (d.slot, d.reason, layer)  # strata_decisions{slot, reason, layer}
+        self.key = f"{d.slot}|{arm}|{layer}"  # the exposure key the visitor's cookie remembers
+        self.exposure = tuple((d.slot, arm, layer, p) for p in POPULATIONS)  # by population index
 
 
 def headers_of(scope: MutableMapping[str, Any]) -> dict[str, str]:

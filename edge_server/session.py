@@ -32,7 +32,7 @@ MAX_SHOWN = 24
 _PREFIX = "s1"
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     sid: str
     visit_count: int = 0
@@ -101,10 +101,12 @@ class Session:
 
     def first_exposure(self, key: str) -> bool:
         """True the first time ``key`` is shown in this visit (it is then remembered)."""
-        if key in self.shown:
+        shown = self.shown
+        if key in shown:
             return False
-        self.shown.append(key)
-        del self.shown[:-MAX_SHOWN]
+        shown.append(key)
+        if len(shown) > MAX_SHOWN:
+            del shown[0]
         return True
 
     def first_conversion(self, goal: str) -> bool:

@@ -46,7 +46,8 @@ class Outcome:
     """Decisions for the slots asked for, and what the caller must write back to the session.
 
     ``cap_hits`` are cap keys (``slot/rule``) whose counter must grow by one at ``now``;
-    ``exposures`` are (experiment, variant) pairs the visitor was shown.
+    ``exposures`` are (experiment, variant) pairs the visitor was shown; ``holdout`` says the
+    visitor is in the bundle's global holdout (every slot shows its default).
     """
 
     bundle: str
@@ -56,6 +57,7 @@ class Outcome:
     exposures: list[tuple[str, str]] = field(default_factory=list)
     errors: int = 0
     segments: dict[str, Any] | None = None
+    holdout: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -277,6 +277,7 @@ class Prepared:
             and self.holdout_bp > 0
             and bucketing.bucket(self.holdout_seed, session_id) < self.holdout_bp
         )
+        out.holdout = in_holdout
         decisions = out.decisions
         for sid in self.slot_ids if slots is None else slots:
             slot = self.slots.get(sid)

@@ -57,3 +57,23 @@ def test_signals_request_signals():
 def test_signals_bogus_country_is_empty():
     s = request_signals("/", {"cf-ipcountry": "XX"}, referrer=None, country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=0)
     assert s["geo.country"] == ""
+
+
+def test_request_context_caches_per_minute_and_stays_bounded():
+    from edge_server.signals import RequestContext
+
+    ctx = RequestContext("CF-IPCountry", ZoneInfo("UTC"))
+    h = {"host": "shop.example", "user-agent": IPHONE, "cf-ipcountry": "de"}
+    a = ctx.signals("/tents?utm_source=x", h, None, 1_793_491_200)
+    b = ctx.signals("/tents?utm_source=x", h, None, 1_793_491_259)
+    assert a is not b and a["time.epoch"] == 1_793_491_200 and b["time.epoch"] == 1_793_491_259
+    a["page.category"] = "changed"  # the caller's dict is its own
+    assert "page.category" not in ctx.signals("/tents?utm_source=x", h, None, 1_793_491_200)
+    assert {k: v for k, v in a.items() if k not in ("time.epoch", "page.category")} == {k: v for k, v in b.items() if k != "time.epoch"}
+    assert b == request_signals("/tents?utm_source=x", h, referrer=None, country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=1_793_491_259)
+    later = ctx.signals("/tents?utm_source=x", h, None, 1_793_491_200 + 3600)
+    assert (later["time.hour"], a["time.hour"]) == (1, 0)
+    for i in range(RequestContext.MAX_CACHED + 10):
+        ctx.signals(f"/p{i}", {"user-agent": "x" * 5000}, None, 0)
+    assert len(ctx._cache) <= RequestContext.MAX_CACHED
+    assert all(len(k[5]) <= 512 for k in ctx._cache)  # long headers are cut before they become keys

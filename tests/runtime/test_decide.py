@@ -222,3 +222,29 @@ def test_decide_unknown_slots_are_skipped_and_ill_typed_signals_dropped(rt):
 
 def test_decide_all_slots_when_none_given(rt):
     assert list(rt.decide({}, session_id=not_held_out(), now=NOW).decisions) == ["s", "capped", "err", "consent", "exp"]
+
+
+def test_decide_returns_the_bundles_own_immutable_decisions(rt):
+    """Decisions are built once per bundle: the same outcome is the same object, it cannot be
+    changed, and an explained decision is a separate object carrying its trace."""
+    import dataclasses
+
+    first = d(rt, {"tier": "gold", "score": 50}, "s")
+    again = d(rt, {"tier": "gold", "score": 50}, "s", session_id=not_held_out(7))
+    assert first is again and first.trace is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.rule = "other"  # type: ignore[misc]
+    explained = rt.decide({"tier": "gold", "score": 50}, ["s"], session_id=not_held_out(), now=NOW, explain=True).decisions["s"]
+    assert explained is not first and explained.trace and (explained.rule, explained.content) == (first.rule, first.content)
+    # experiment decisions are prebuilt per variant: two sessions in the same variant share one
+    seen: dict[str, object] = {}
+    for i in range(200):
+        x = d(rt, {}, "exp", session_id=not_held_out(i))
+        if x.variant:
+            assert seen.setdefault(f"{x.experiment}/{x.variant}", x) is x
+
+
+def test_decide_outcome_says_whether_the_visitor_is_held_out(rt):
+    assert rt.decide({"tier": "gold"}, ["s"], session_id=held_out(), now=NOW).holdout is True
+    assert rt.decide({"tier": "gold"}, ["s"], session_id=not_held_out(), now=NOW).holdout is False
+    assert rt.decide({"tier": "gold"}, ["s"], now=NOW).holdout is False  # no session: never held out

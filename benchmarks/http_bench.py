@@ -117,11 +117,13 @@ def main() -> int:
         bare = wrk(base + "/bench/constant", a.seconds, 32, cookies=cookies)
         decide = wrk(base + "/v1/decide", a.seconds, 32, cookies=cookies)
         target = 0.7 * decide["rps"]
-        conns = 16
-        delay = conns / target * 1000
-        probe = wrk(base + "/v1/decide", 2, conns, delay_ms=delay, cookies=cookies)  # each connection also waits for its answers
-        delay = max(0.0, delay - (conns / probe["rps"] * 1000 - delay))
-        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=delay, cookies=cookies)
+        # wrk waits whole milliseconds between a connection's requests: pace with a fixed 5 ms pause
+        # and as many connections as the target rate needs, given the latency a probe measures
+        pause = 5
+        probe = wrk(base + "/v1/decide", 2, 16, delay_ms=pause, cookies=cookies)
+        cycle_ms = max(float(pause), 16 / probe["rps"] * 1000)
+        conns = max(1, round(target * cycle_ms / 1000))
+        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=pause, cookies=cookies)
     finally:
         server.terminate()
         server.wait(10)

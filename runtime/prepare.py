@@ -176,12 +176,13 @@ class Prepared:
         for target, ir, fast in zip(targets, irs, fasts):
             target.fast = fast
             target.exact = builder.build(ir)
+        self._fasts = [seg.fast for seg in self.segments]
 
     # ------------------------------------------------------------------ segments
     def _segment_fast(self, i: int, s: dict[str, Any], m: dict[int, Any]) -> Any:
         r = m.get(i)
         if r is None:
-            r = self.segments[i].fast(s, m)
+            r = self._fasts[i](s, m)
             if r is not True and r is not False:
                 raise TypeError("segment did not yield a bool")
             m[i] = r
@@ -199,11 +200,15 @@ class Prepared:
         return r
 
     def segment_value(self, i: int, s: dict[str, Any], m: dict[int, Any]) -> Any:
-        """True, False or an Err for segment ``i`` (memoised in ``m``)."""
+        """True, False or an Err for segment ``i``, not yet in the memo ``m`` (it is then)."""
         try:
-            return self._segment_fast(i, s, m)
+            r = self._fasts[i](s, m)
+            if r is True or r is False:
+                m[i] = r
+                return r
         except Exception:  # noqa: BLE001 - the fast path raises for every CEL error; exact evaluation decides
-            return self._segment_exact(i, s, m)
+            pass
+        return self._segment_exact(i, s, m)
 
     def _cond_value(self, cond: _Cond, s: dict[str, Any], m: dict[int, Any]) -> Any:
         try:

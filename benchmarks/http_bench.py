@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: list[str] = ()) -> dict[str, float]:  # type: ignore[assignment]
+def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: Sequence[str] = ()) -> dict[str, float]:
     env = dict(os.environ, DELAY_MS=f"{delay_ms:.3f}", COOKIES="|".join(cookies))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "benchmarks" / "http" / "post.lua"), url],
                          capture_output=True, text=True, env=env, timeout=seconds + 30).stdout

@@ -1,8 +1,8 @@
 """``POST /v1/decide`` (docs/server.md): a plain ASGI endpoint on the Starlette router.
 
 It is the hot path, so it reads the body from ``receive`` and sends the response itself instead of
-building Starlette Request and Response objects, and it assembles the response from per-bundle
-cached JSON of each slot's decision. Errors are raised as :class:`ApiError` before anything is
+building Starlette Request and Response objects, and it assembles the response from the JSON of
+each slot's decision, cached per bundle. Errors are raised as :class:`ApiError` before anything is
 sent, and answered by the application's exception handler like every other endpoint's.
 """
 
@@ -78,21 +78,17 @@ class DecideEndpoint:
         explain = srv.config.debug and dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("explain") in ("1", "true")
         cookies = cookies_of(h)
         outcome, session, consent = srv.decide(h, cookies, prepared, url, ref, cat, slots, client, page_view, explain)
-        if explain:  # traces and segments: not cached
-            out = outcome.to_dict()
-            if with_html:
-                for slot, d in outcome.decisions.items():
-                    out["slots"][slot]["html"] = srv.html(prepared, d.content)
-            out["consent"] = consent
-            payload = orjson.dumps(out)
-        else:
-            parts = [srv.bundle_json(prepared), b',"slots":{']
-            for slot, d in outcome.decisions.items():
-                parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, with_html), b",")
-            if outcome.decisions:
-                parts.pop()
-            parts.append(b'},"consent":true}' if consent else b'},"consent":false}')
-            payload = b"".join(parts)
+        # Outcome.to_dict() plus html and consent, joined from per-decision JSON (cached unless explained)
+        parts = [srv.bundle_json(prepared), b',"slots":{']
+        for slot, d in outcome.decisions.items():
+            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, with_html), b",")
+        if outcome.decisions:
+            parts.pop()
+        parts.append(b"}")
+        if outcome.segments is not None:
+            parts += (b',"segments":', orjson.dumps(outcome.segments))
+        parts.append(b',"consent":true}' if consent else b',"consent":false}')
+        payload = b"".join(parts)
         headers = [*_HEADERS, (b"content-length", str(len(payload)).encode())]
         cookie = srv.set_cookie(h, cookies, session, consent)
         if cookie is not None:

@@ -33,12 +33,9 @@ class Measurement:
     def __init__(self) -> None:
         self.instance = f"{uuid.uuid4().hex[:12]}-{os.getpid()}"
         self.started = time.time()
-        self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population
+        self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population (the server adds)
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
         self.values: Counter[tuple[str, str, str, str, str]] = Counter()
-
-    def exposure(self, slot: str, arm: str, layer: str, population: str) -> None:
-        self.exposures[(slot, arm, layer, population)] += 1
 
     def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float, first: bool) -> None:
         k = (goal, *key, population)

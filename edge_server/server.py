@@ -140,11 +140,8 @@ class Server:
         if client:
             signals.update(client)
         # every value here is typed by construction (request and cookie) or validated (client)
-        if session is None:
-            outcome = prepared.decide(signals, slots, consent=consent, now=now, explain=explain, checked=True)
-        else:
-            outcome = prepared.decide(signals, slots, session_id=session.sid, caps=session.caps, consent=consent, now=now, explain=explain,
-                                      checked=True)
+        outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
+                                  consent=consent, now=now, explain=explain, checked=True)
         self._count(prepared, outcome, session, consent, int(now))
         return outcome, session, consent
 

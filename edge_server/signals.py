@@ -135,12 +135,10 @@ def _ref_host(referrer: str) -> str:
     return (urlsplit(referrer[:2048]).hostname or "")[:253]
 
 
-@functools.lru_cache(maxsize=4096)
 def _referrer(ref_host: str, page_host: str, utm_medium: str) -> dict[str, Any]:
     return {"referrer.host": ref_host, "referrer.class": referrer_class(ref_host, page_host, utm_medium)}
 
 
-@functools.lru_cache(maxsize=4096)
 def _client(accept_language: str, country: str, user_agent: str, ch_mobile: str, ch_platform: str) -> dict[str, Any]:
     """Signals of the request headers that describe the browser and where it is."""
     langs = list(_languages(accept_language))

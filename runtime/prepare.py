@@ -57,11 +57,6 @@ class _Experiment:
                 return i
         return None  # unreachable: weights sum to 10000 (validated)
 
-    def assign(self, session_id: str) -> tuple[str, Any] | None:
-        """The (variant, content) for this session, or None when outside the traffic range."""
-        i = self.pick(session_id)
-        return None if i is None else self.variants[i][1:]
-
 
 class _Candidate:
     __slots__ = ("kind", "id", "key", "layer", "consent", "segment", "cond", "content", "experiment", "cap", "decision", "variants")

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import html as html_lib
-import json
 import logging
 import mimetypes
 import time
@@ -328,5 +327,5 @@ class _Observe:
             m.requests.inc(route, str(status["code"]))
             if self.srv.config.log_requests and route not in ("/healthz", "/metrics") and access.isEnabledFor(logging.INFO):
                 cur = self.srv.bundles.current
-                access.info(json.dumps({"method": scope.get("method"), "route": route, "status": status["code"],
-                                        "ms": round(dt * 1000, 2), "bundle": cur.version if cur else None}))
+                access.info(orjson.dumps({"method": scope.get("method"), "route": route, "status": status["code"],
+                                          "ms": round(dt * 1000, 2), "bundle": cur.version if cur else None}).decode())

@@ -8,21 +8,12 @@ import http.server
 import threading
 
 import httpx
-import pytest
 
-from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
 from tests.conftest import TRAILBLAZER
 from tests.edge_server.server import RunningServer, metric, wait_for
 
 COOKIES = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x02" * 32).decode(), "STRATA_POLL_JITTER": "0"}
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    d = tmp_path_factory.mktemp("k")
-    priv, pub, _ = keygen(d / "site")
-    return load_private_key(priv), pub
 
 
 def compile_version(key, version: int, headline: str = "Gear up for your next adventure") -> bytes:
@@ -39,8 +30,8 @@ def reload_failures(server: RunningServer) -> float:
     return metric(server.url, 'strata_bundle_reloads_total{result="failure"}')
 
 
-def test_sources_file_swaps_refuses_tampered_and_older(tmp_path, keys):
-    key, pub = keys
+def test_sources_file_swaps_refuses_tampered_and_older(tmp_path, site_keys):
+    key, pub = site_keys
     bundle = tmp_path / "site.bundle"
     bundle.write_bytes(compile_version(key, 1, "v1"))
     s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES)
@@ -99,8 +90,8 @@ def origin() -> type[_OriginHandler]:
     return type("Origin", (_OriginHandler,), {"requests": {"200": 0, "304": 0}, "down": False, "body": b"", "etag": '"0"'})
 
 
-def test_sources_http_origin_with_etag_and_outage(keys):
-    key, pub = keys
+def test_sources_http_origin_with_etag_and_outage(site_keys):
+    key, pub = site_keys
     _Origin = origin()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -124,8 +115,8 @@ def test_sources_http_origin_with_etag_and_outage(keys):
         httpd.shutdown()
 
 
-def test_sources_readyz_503_until_a_bundle_arrives(tmp_path, keys):
-    key, pub = keys
+def test_sources_readyz_503_until_a_bundle_arrives(tmp_path, site_keys):
+    key, pub = site_keys
     bundle = tmp_path / "later.bundle"
     s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES, ready=False)
     try:

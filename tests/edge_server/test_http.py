@@ -275,10 +275,12 @@ def test_http_logs_carry_no_ip_cookie_or_signal_values(server):
         cookie = c.cookies["strata_session"]
     time.sleep(0.3)
     logs = server.logs()
-    assert '"route": "/v1/decide"' in logs
     assert secret not in logs and cookie not in logs
     access = [line for line in logs.splitlines() if "strata.access" in line]
     assert access and not any("127.0.0.1" in line for line in access)  # the client address (loopback here)
+    fields = [json.loads(line.split("strata.access: ", 1)[1]) for line in access]
+    assert {"method": "POST", "route": "/v1/decide", "status": 200} in [{k: f[k] for k in ("method", "route", "status")} for f in fields]
+    assert all(set(f) == {"method", "route", "status", "ms", "bundle"} for f in fields)
     assert not any('"GET /' in line or '"POST /' in line for line in logs.splitlines())  # no uvicorn access log
 
 

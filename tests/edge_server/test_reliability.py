@@ -10,22 +10,13 @@ import threading
 import time
 
 import httpx
-import pytest
 
-from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
 from tests.compiler.helpers import BASE
 from tests.edge_server.server import RunningServer, metric, wait_for
 from tests.edge_server.test_bundle_sources import origin
 
 ENV = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x04" * 32).decode(), "STRATA_POLL_JITTER": "0"}
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory):
-    d = tmp_path_factory.mktemp("keys")
-    priv, pub, _ = keygen(d / "site")
-    return load_private_key(priv), pub
 
 
 def bundle(key, version: int) -> bytes:
@@ -38,8 +29,8 @@ def publish(path, data: bytes) -> None:
     os.replace(tmp, path)  # atomic, as strata compile writes
 
 
-def test_reliability_swap_100_versions_under_load(signer, tmp_path):
-    key, pub = signer
+def test_reliability_swap_100_versions_under_load(site_keys, tmp_path):
+    key, pub = site_keys
     versions = list(range(1, 102))
     bundles = {v: bundle(key, v) for v in versions}
     path = tmp_path / "shop.bundle"
@@ -98,8 +89,8 @@ def test_reliability_swap_100_versions_under_load(signer, tmp_path):
         s.stop()
 
 
-def test_reliability_three_replicas_converge_survive_outage_and_recover(signer):
-    key, pub = signer
+def test_reliability_three_replicas_converge_survive_outage_and_recover(site_keys):
+    key, pub = site_keys
     _Origin = origin()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

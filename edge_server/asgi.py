@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
-import sys
 from typing import Any
 
 from .app import create_app
+from .cli import configure_logging
 from .config import Config
 
 ENV = "STRATA_SERVE_CONFIG"
@@ -30,6 +29,5 @@ def load(text: str) -> Config:
 
 
 def app_from_env() -> Any:
-    logging.basicConfig(level=os.environ.get("STRATA_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s", stream=sys.stderr)
+    configure_logging(os.environ.get("STRATA_LOG_LEVEL", "info"), process=True)
     return create_app(load(os.environ[ENV]))

@@ -86,6 +86,30 @@ def start_bench_server(http: str, prefix: str, log_level: str = "info") -> tuple
     return server, base
 
 
+def stop_bench_server(server: subprocess.Popen[bytes]) -> int:
+    """Stop the server, remove its temporary directory; returns how many access lines it wrote."""
+    server.terminate()
+    server.wait(10)
+    log = server.log_path  # type: ignore[attr-defined]
+    with log.open("rb") as f:
+        lines = sum(1 for line in f if b"strata.access" in line)
+    shutil.rmtree(log.parent, ignore_errors=True)
+    return lines
+
+
+#: wrk waits whole milliseconds between a connection's requests (it truncates fractions), so
+#: paced runs use a fixed pause and as many connections as the target rate needs.
+PAUSE_MS = 5
+
+
+def paced_connections(base: str, target_rps: float, cookies: Sequence[str]) -> int:
+    """Connections that, each pausing PAUSE_MS between a response and its next request, send about
+    ``target_rps`` to /v1/decide, given the latency a short paced probe measures."""
+    probe = wrk(base + "/v1/decide", 2, 16, delay_ms=PAUSE_MS, cookies=cookies)
+    cycle_ms = max(float(PAUSE_MS), 16 / probe["rps"] * 1000)
+    return max(1, round(target_rps * cycle_ms / 1000))
+
+
 def mint_cookies(base: str, n: int = 16) -> list[str]:
     """Session cookies of ``n`` returning visitors, from real first visits to /v1/decide."""
     import urllib.request
@@ -117,18 +141,10 @@ def main() -> int:
         wrk(base + "/v1/decide", 2, 16, cookies=cookies)  # warm-up
         bare = wrk(base + "/bench/constant", a.seconds, 32, cookies=cookies)
         decide = wrk(base + "/v1/decide", a.seconds, 32, cookies=cookies)
-        target = 0.7 * decide["rps"]
-        # wrk waits whole milliseconds between a connection's requests: pace with a fixed 5 ms pause
-        # and as many connections as the target rate needs, given the latency a probe measures
-        pause = 5
-        probe = wrk(base + "/v1/decide", 2, 16, delay_ms=pause, cookies=cookies)
-        cycle_ms = max(float(pause), 16 / probe["rps"] * 1000)
-        conns = max(1, round(target * cycle_ms / 1000))
-        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=pause, cookies=cookies)
+        conns = paced_connections(base, 0.7 * decide["rps"], cookies)
+        paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=PAUSE_MS, cookies=cookies)
     finally:
-        server.terminate()
-        server.wait(10)
-    log_lines = sum(1 for line in server.log_path.read_text(errors="replace").splitlines() if "strata.access" in line)  # type: ignore[attr-defined]
+        log_lines = stop_bench_server(server)
     ratio = decide["rps"] / bare["rps"]
     print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, --log-level {a.log_level} ({log_lines} access lines written)")
     print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")

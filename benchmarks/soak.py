@@ -2,9 +2,12 @@
 
     python benchmarks/soak.py [--minutes 10] [--out benchmarks/results/soak.json]
 
-Starts the server (uvicorn, 1 worker, httptools, trailblazer bundle), measures saturation with wrk
-for 10 s, then paces wrk at 70% of it for --minutes (bounded), sampling the server's RSS from
-/proc every 30 s. Prints RSS at start and end, throughput, p99 and errors.
+Starts the server as benchmarks/http_bench.py does (uvicorn, 1 worker, httptools, trailblazer
+bundle, `strata serve`'s logging at info), sends the same visitor mix (first visits, returning
+visitors with real session cookies, 20% GPC, the cart with client signals), measures saturation
+with wrk for 10 s, then paces wrk at 70% of it for --minutes (bounded), sampling the server's RSS
+from /proc every 30 s. Prints RSS at start and end, throughput, p99 and errors; the server's
+temporary directory (bundle, log) is removed at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.http_bench import start_bench_server, wrk  # noqa: E402
+from benchmarks.http_bench import PAUSE_MS, mint_cookies, paced_connections, start_bench_server, stop_bench_server, wrk  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -37,16 +40,10 @@ def main() -> int:
     server, base = start_bench_server("httptools", "strata-soak-")
     samples: list[tuple[float, int]] = []
     try:
-        wrk(base + "/v1/decide", 3, 16)  # warm-up
-        sat = wrk(base + "/v1/decide", 10, 32)
-        target = 0.7 * sat["rps"]
-        # wrk's delay() pauses between a response and the next request, so the rate is
-        # conns / (delay + service time): calibrate the service time with a short paced run
-        conns = 16
-        delay = conns / target * 1000
-        probe = wrk(base + "/v1/decide", 5, conns, delay_ms=delay)
-        service_ms = max(0.0, conns / probe["rps"] * 1000 - delay)
-        delay = max(0.05, conns / target * 1000 - service_ms)
+        cookies = mint_cookies(base)
+        wrk(base + "/v1/decide", 3, 16, cookies=cookies)  # warm-up
+        sat = wrk(base + "/v1/decide", 10, 32, cookies=cookies)
+        conns = paced_connections(base, 0.7 * sat["rps"], cookies)
         seconds = int(a.minutes * 60)
         t0 = time.monotonic()
         stop = threading.Event()
@@ -58,20 +55,20 @@ def main() -> int:
 
         th = threading.Thread(target=sample, daemon=True)
         th.start()
-        soak = wrk(base + "/v1/decide", seconds, conns, delay_ms=delay)
+        soak = wrk(base + "/v1/decide", seconds, conns, delay_ms=PAUSE_MS, cookies=cookies)
         stop.set()
         th.join()
         samples.append((time.monotonic() - t0, rss_kib(server.pid)))
     finally:
-        server.terminate()
-        server.wait(10)
+        log_lines = stop_bench_server(server)
     start, end = samples[0][1], samples[-1][1]
     print(f"saturation {sat['rps']:.0f} req/s; soak {seconds}s paced at 70% -> {soak['rps']:.0f} req/s ({soak['rps'] / sat['rps']:.0%}), {soak['requests']:,} requests, "
           f"p50 {soak['p50_ms']:.2f} ms, p99 {soak['p99_ms']:.2f} ms, errors {soak['non_2xx'] + soak['socket_errors']}")
+    print(f"server log: {log_lines:,} access lines written")
     print(f"RSS start {start / 1024:.1f} MiB, end {end / 1024:.1f} MiB (max {max(s for _, s in samples) / 1024:.1f} MiB)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"saturation": sat, "soak": soak, "rss_kib": samples}, indent=2))
+    out.write_text(json.dumps({"saturation": sat, "soak": soak, "rss_kib": samples, "access_lines": log_lines}, indent=2))
     return 0
 
 

@@ -1,7 +1,7 @@
 """HTTP benchmark: /v1/decide against a bare Starlette route on the same server configuration.
 
     python benchmarks/http_bench.py [--seconds 10] [--http httptools|h11] [--log-level info|warning]
-                                    [--out benchmarks/results/http.json]
+                                    [--control] [--out benchmarks/results/http.json]
 
 Starts the server as `strata serve` runs it (uvicorn, 1 worker, 127.0.0.1, the trailblazer bundle,
 `--log-level info` by default: one access line per request, written to a log file) with one more
@@ -11,6 +11,9 @@ visitor mix (first visits, returning visitors carrying a real session cookie, 20
 four pages including a cart with client signals):
   1. saturation: 32 connections for --seconds against the bare route, then /v1/decide;
   2. latency at 70% of /v1/decide's saturation rate (paced connections): p50/p99, errors.
+With --control, also a control route doing a decide request's I/O and none of its work (reads the
+body, answers decide's headers, a session-sized cookie and a decide-sized body), and the server's
+CPU time per request (user and system, from /proc) on each route: where decide's time goes.
 Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's,
 p99 < 10 ms at 70% of saturation, zero errors. Every run is bounded in time.
 """
@@ -30,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,6 +90,22 @@ def start_bench_server(http: str, prefix: str, log_level: str = "info") -> tuple
     return server, base
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds the process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def wrk_cpu(pid: int, url: str, seconds: int, connections: int, **kw: Any) -> dict[str, float]:
+    """:func:`wrk`, plus the server's CPU time per request (``user_us``, ``sys_us``)."""
+    u0, s0 = cpu_seconds(pid)
+    r = wrk(url, seconds, connections, **kw)
+    u1, s1 = cpu_seconds(pid)
+    n = max(1, r["requests"])
+    return {**r, "user_us": (u1 - u0) / n * 1e6, "sys_us": (s1 - s0) / n * 1e6}
+
+
 def stop_bench_server(server: subprocess.Popen[bytes]) -> int:
     """Stop the server, remove its temporary directory; returns how many access lines it wrote."""
     server.terminate()
@@ -129,6 +149,8 @@ def main() -> int:
     ap.add_argument("--http", choices=["h11", "httptools"], default="httptools")
     ap.add_argument("--log-level", choices=["info", "warning"], default="info",
                     help="the server's log level as in strata serve: info (default) writes one access line per request")
+    ap.add_argument("--control", action="store_true",
+                    help="also measure a control route doing a decide request's I/O without its work (bench_app.py's /bench/shape)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "http.json"))
     a = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -139,22 +161,26 @@ def main() -> int:
     try:
         cookies = mint_cookies(base)
         wrk(base + "/v1/decide", 2, 16, cookies=cookies)  # warm-up
-        bare = wrk(base + "/bench/constant", a.seconds, 32, cookies=cookies)
-        decide = wrk(base + "/v1/decide", a.seconds, 32, cookies=cookies)
+        bare = wrk_cpu(server.pid, base + "/bench/constant", a.seconds, 32, cookies=cookies)
+        shape = wrk_cpu(server.pid, base + "/bench/shape", a.seconds, 32, cookies=cookies) if a.control else None
+        decide = wrk_cpu(server.pid, base + "/v1/decide", a.seconds, 32, cookies=cookies)
         conns = paced_connections(base, 0.7 * decide["rps"], cookies)
         paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=PAUSE_MS, cookies=cookies)
     finally:
         log_lines = stop_bench_server(server)
     ratio = decide["rps"] / bare["rps"]
     print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, --log-level {a.log_level} ({log_lines} access lines written)")
-    print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
-    for name, r in (("bare Starlette route", bare), ("/v1/decide (saturated)", decide), ("/v1/decide at 70% (paced)", paced)):
-        print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}")
+    print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  {'server CPU per request (user + system)'}")
+    rows = [("bare Starlette route", bare), ("control: decide's I/O only", shape), ("/v1/decide (saturated)", decide), ("/v1/decide at 70% (paced)", paced)]
+    for name, r in rows:
+        if r is not None:
+            cpu = f"  {r['user_us']:.1f} + {r['sys_us']:.1f} = {r['user_us'] + r['sys_us']:.1f} us" if "user_us" in r else ""
+            print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}{cpu}")
     print(f"decide / bare throughput: {ratio:.0%} (target >= 70%); p99 at {paced['rps']:.0f} req/s: {paced['p99_ms']:.2f} ms (target < 10 ms)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"http": a.http, "loop": loop, "log_level": a.log_level, "access_lines": log_lines, "seconds": a.seconds,
-                               "bare": bare, "decide": decide, "paced_70": paced, "ratio": ratio}, indent=2))
+                               "bare": bare, "control": shape, "decide": decide, "paced_70": paced, "ratio": ratio}, indent=2))
     print(f"wrote {out}")
     return 0
 

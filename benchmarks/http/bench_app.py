@@ -54,4 +54,5 @@ config = Config(
 app = create_app(config)
 # first on the router: the bare route is matched first, /v1/decide second (the conservative order)
 app.app.router.routes.insert(0, Route("/bench/constant", constant, methods=["GET", "POST"]))  # type: ignore[attr-defined]
-app.app.router.routes.insert(1, Route("/bench/shape", Shape(), methods=["POST"]))  # type: ignore[attr-defined]
+# the control route after /v1/decide, so decide is still matched second
+app.app.router.routes.insert(2, Route("/bench/shape", Shape(), methods=["POST"]))  # type: ignore[attr-defined]

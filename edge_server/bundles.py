@@ -93,12 +93,20 @@ class BundleManager:
             return self._compile_dev(data)
         return self.runtime.prepare(data)
 
+    def _dev_version(self) -> int:
+        """The version of a development compile: the rule file's modification time in milliseconds,
+        so every worker of ``--workers N`` compiling the same file serves the same version; above
+        the current version when the clock or a restored file says otherwise (versions only grow)."""
+        mtime_ms = self._stamp[0] // 1_000_000 if self._stamp else int(time.time() * 1000)
+        cur = self.runtime.current
+        return max(mtime_ms, cur.version + 1) if cur is not None else mtime_ms
+
     def _compile_dev(self, source_text: bytes) -> Prepared:
         from compiler.errors import CompileError
         from compiler.pipeline import Options, run
 
         try:
-            ctx = run(self.config.ruleset or "", Options(key=self._dev_key, version=int(time.time() * 1000)), text=source_text.decode("utf-8", "replace"))
+            ctx = run(self.config.ruleset or "", Options(key=self._dev_key, version=self._dev_version()), text=source_text.decode("utf-8", "replace"))
         except CompileError as e:
             raise _SourceError("rule set does not compile:\n" + "\n".join(d.display() for d in e.diagnostics)) from None
         for w in ctx.warnings:

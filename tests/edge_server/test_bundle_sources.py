@@ -145,3 +145,44 @@ def test_sources_dev_mode_recompiles_and_keeps_last_good_on_broken_edit(tmp_path
         assert served(s)[1] == "Edited"
     finally:
         s.stop()
+
+
+def test_sources_dev_mode_workers_compile_the_same_version(tmp_path):
+    """Two development-mode managers (as two workers of --workers 2) compiling one file serve the
+    same version: the file's modification time; an edit raises it, and so does a file restored
+    with an older modification time (versions only grow)."""
+    import asyncio
+    import os
+
+    from edge_server.bundles import BundleManager
+    from edge_server.config import Config
+
+    rs = tmp_path / "site.yaml"
+    rs.write_text(TRAILBLAZER.read_text())
+    os.utime(rs, ns=(1_800_000_000_123_456_789, 1_800_000_000_123_456_789))
+
+    async def versions() -> list[int]:
+        out = []
+        for _ in range(2):
+            m = BundleManager(Config(ruleset=str(rs)))
+            assert await m.check()
+            out.append(m.current.version)
+        return out
+
+    assert asyncio.run(versions()) == [1_800_000_000_123, 1_800_000_000_123]
+
+    async def edits() -> list[int]:
+        m = BundleManager(Config(ruleset=str(rs)))
+        await m.check()
+        seen = [m.current.version]
+        rs.write_text(TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", "headline: Edited"))
+        os.utime(rs, ns=(1_800_000_060_000_000_000, 1_800_000_060_000_000_000))
+        assert await m.check()
+        seen.append(m.current.version)
+        rs.write_text(TRAILBLAZER.read_text())
+        os.utime(rs, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))  # restored with an old time
+        assert await m.check()
+        seen.append(m.current.version)
+        return seen
+
+    assert asyncio.run(edits()) == [1_800_000_000_123, 1_800_000_060_000, 1_800_000_060_001]

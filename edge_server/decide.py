@@ -24,7 +24,8 @@ VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec
 MAX_SLOTS = 64
 MAX_URL = 2048
 _FIELDS = frozenset({"page", "slots", "signals", "page_view", "html"})
-_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
+#: The headers of every decide response, before Content-Length and Set-Cookie.
+RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
 
 
 def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool, bool]:
@@ -89,7 +90,7 @@ class DecideEndpoint:
             parts += (b',"segments":', orjson.dumps(outcome.segments))
         parts.append(b',"consent":true}' if consent else b',"consent":false}')
         payload = b"".join(parts)
-        headers = [*_HEADERS, (b"content-length", str(len(payload)).encode())]
+        headers = [*RESPONSE_HEADERS, (b"content-length", str(len(payload)).encode())]
         cookie = srv.set_cookie(h, cookies, session, consent)
         if cookie is not None:
             headers.append((b"set-cookie", cookie.encode("latin-1")))

@@ -20,7 +20,7 @@ from edge_server.app import create_app
 from edge_server.body import read_json
 from edge_server.cli import configure_logging
 from edge_server.config import Config
-from edge_server.decide import VARY
+from edge_server.decide import RESPONSE_HEADERS
 from edge_server.server import headers_of
 
 
@@ -30,8 +30,7 @@ async def constant(request: Request) -> JSONResponse:
 
 #: A decide response's shape in the bench mix: ~950-byte body, ~400-byte session cookie.
 _SHAPE_BODY = b'{"bundle":{"name":"constant","version":1},"pad":"' + b"x" * 898 + b'"}'
-_SHAPE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode()),
-                  (b"content-length", str(len(_SHAPE_BODY)).encode()),
+_SHAPE_HEADERS = [*RESPONSE_HEADERS, (b"content-length", str(len(_SHAPE_BODY)).encode()),
                   (b"set-cookie", b"strata_session=s1.bench." + b"A" * 380 + b"; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax")]
 
 
@@ -39,7 +38,7 @@ class Shape:
     """The control route: a decide request's I/O (body read, response headers and size), no work."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await read_json(headers_of(scope), receive, 16 * 1024)
+        await read_json(headers_of(scope), receive, config.max_body_bytes)  # the limit decide reads under
         await send({"type": "http.response.start", "status": 200, "headers": list(_SHAPE_HEADERS)})
         await send({"type": "http.response.body", "body": _SHAPE_BODY})
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT, TRAILBLAZER
+from tests.conftest import ROOT, trailblazer_without_holdout
 from tests.edge_server.server import RunningServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -26,8 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("e2e")
     rs = d / "trailblazer.yaml"
-    # Browsers get random session ids: with the 5% holdout a run would sometimes see defaults.
-    rs.write_text(TRAILBLAZER.read_text().replace("holdout:\n  percent: 5\n", "holdout:\n  percent: 0\n"))
+    rs.write_text(trailblazer_without_holdout())  # browsers get random session ids
     s = RunningServer([str(rs), "--pages", str(SITE), "--debug"], env={"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x03" * 32).decode()})
     yield s
     s.stop()

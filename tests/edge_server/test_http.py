@@ -13,7 +13,7 @@ import pytest
 
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
-from tests.conftest import TRAILBLAZER
+from tests.conftest import trailblazer_without_holdout
 from tests.edge_server.server import RunningServer
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
@@ -28,17 +28,12 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def no_holdout(text: str) -> str:
-    # Journeys need deterministic layers: random session ids would put 5% of runs in the holdout.
-    return text.replace("holdout:\n  percent: 5\n", "holdout:\n  percent: 0\n")
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     d = tmp_path_factory.mktemp("site")
     priv, pub, _ = keygen(d / "keys" / "site")
     rs = d / "trailblazer.yaml"
-    rs.write_text(no_holdout(TRAILBLAZER.read_text()))
+    rs.write_text(trailblazer_without_holdout())
     bundle = d / "trailblazer.bundle"
     bundle.write_bytes(run(rs, Options(key=load_private_key(priv), version=10)).bundle)
     pages = d / "pages"
@@ -335,7 +330,9 @@ def test_http_demo_site_pages_render(tmp_path):
     from tests.conftest import ROOT
 
     site = ROOT / "rulesets" / "trailblazer" / "site"
-    s = RunningServer([str(TRAILBLAZER), "--pages", str(site)], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
+    rs = tmp_path / "trailblazer.yaml"
+    rs.write_text(trailblazer_without_holdout())
+    s = RunningServer([str(rs), "--pages", str(site)], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
     try:
         for path in ("/", "/tents.html", "/product.html", "/cart.html", "/newsletter.html?utm_source=newsletter", "/static/style.css",
                      "/static/shop.js", "/static/img/hero-tents.svg"):

@@ -4,8 +4,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import settings
 
 from compiler.pipeline import Options, run
+
+# Property tests draw their examples from a fixed seed, so a run's verdict depends only on the code
+# (CI never fails on a draw that a rerun would not repeat); `pytest --hypothesis-profile=explore`
+# draws new examples each run, to look for new failures while developing.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("deterministic")
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAILBLAZER = ROOT / "rulesets" / "trailblazer.yaml"

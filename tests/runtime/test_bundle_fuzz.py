@@ -111,7 +111,7 @@ def hostile(draw: st.DrawFn) -> tuple[str, bytes, float, tuple[str, int] | None]
     return kind, b, now, held
 
 
-@settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(hostile())
 def test_bundle_fuzz_never_accepted_and_only_documented_refusals(case: tuple[str, bytes, float, tuple[str, int] | None]) -> None:
     kind, data, now, held = case

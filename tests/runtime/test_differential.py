@@ -8,7 +8,13 @@ comparisons (``1 == 1.0``), no NaN (so no double division or subtraction), no st
 extension functions cel-python lacks, no negative list index (cel-python counts from the end; CEL
 says "index out of range"), no method call on a string concatenation (cel-python's ``+`` returns a
 plain ``str`` without CEL methods), no ``int()`` of a double at the int64 boundary (corpus case
-conversions/int/double_int_min_range: a range error, which cel-python misses).
+conversions/int/double_int_min_range: a range error, which cel-python misses), no ``map``/``filter``
+macro inside an operand of ``&&``/``||`` (an error raised in the macro's body escapes cel-python's
+logical operators: ``true || size([0].map(y, 1/0)) == 1`` is ``true`` by the CEL language
+definition's commutative error absorption, an error in cel-python).
+
+Examples are drawn from a fixed seed by default (the same on every run, so the suite's verdict
+depends only on the code); ``pytest --hypothesis-profile=explore`` draws new ones each run.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ def lit(t: str, draw: Any) -> str:
     raise AssertionError(t)
 
 
-def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]]) -> str:
+def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]], logical: bool = False) -> str:
+    """An expression of CEL type ``t``; ``logical``: inside an operand of ``&&``/``||``."""
     vars_t = [n for n, vt in list(TYPE_ENV.items()) + scope if vt == t]
     if t in ("list(string)", "map(string, int)"):
         return draw(st.sampled_from(vars_t))
@@ -64,7 +71,7 @@ def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]]) -> str:
         if vars_t and draw(st.booleans()):
             return draw(st.sampled_from(vars_t))
         return lit(t, draw)
-    g = lambda tt, sc=scope: gen(draw, tt, depth - 1, sc)  # noqa: E731
+    g = lambda tt, sc=scope, lg=logical: gen(draw, tt, depth - 1, sc, lg)  # noqa: E731
     if t == "int":
         k = draw(st.integers(0, 7))
         if k == 0:
@@ -93,7 +100,7 @@ def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]]) -> str:
             op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
             return f"({g(a)} {op} {g(a)})"
         if k == 1:
-            return f"({g('bool')} {draw(st.sampled_from(['&&', '||']))} {g('bool')})"
+            return f"({g('bool', lg=True)} {draw(st.sampled_from(['&&', '||']))} {g('bool', lg=True)})"
         if k == 2:
             return f"!{g('bool')}"
         if k == 3:
@@ -105,7 +112,7 @@ def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]]) -> str:
             return f"({g('int')} in {g('list(int)')})"
         if k == 5:
             v = f"x{depth}"
-            body = gen(draw, "bool", depth - 1, scope + [(v, "int")])
+            body = gen(draw, "bool", depth - 1, scope + [(v, "int")], logical)
             return f"{g('list(int)')}.{draw(st.sampled_from(['exists', 'all', 'exists_one']))}({v}, {body})"
         if k == 6:
             return f"has(m.{draw(st.sampled_from(['a', 'b', 'tent']))})"
@@ -131,7 +138,7 @@ def gen(draw: Any, t: str, depth: int, scope: list[tuple[str, str]]) -> str:
             return f"double({g('int')})"
         return f"({g('bool')} ? {g('double')} : {g('double')})"
     if t == "list(int)":
-        k = draw(st.integers(0, 2))
+        k = 2 if logical else draw(st.integers(0, 2))  # see the module docstring
         v = f"y{depth}"
         if k == 0:
             return f"{g('list(int)')}.map({v}, {gen(draw, 'int', depth - 1, scope + [(v, 'int')])})"
@@ -181,7 +188,7 @@ def run_celpy(expr: str, bindings: dict[str, Any]) -> tuple[str, Any]:
 CHECKED = {"n": 0}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=False)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(case(), min_size=BATCH, max_size=BATCH))
 def test_differential_strata_matches_cel_python(batch: list[tuple[str, dict[str, Any]]]) -> None:
     from celconf_types import tagged_equal, to_tagged
@@ -193,6 +200,14 @@ def test_differential_strata_matches_cel_python(batch: list[tuple[str, dict[str,
         assert mine[0] == theirs[0], f"{expr} with {bindings}: strata {mine}, cel-python {theirs}"
         if mine[0] == "value":
             assert tagged_equal(to_tagged(mine[1]), to_tagged(theirs[1])), f"{expr} with {bindings}: strata {mine[1]!r}, cel-python {theirs[1]!r}"
+
+
+def test_differential_errors_in_macros_are_absorbed_by_logical_operators() -> None:
+    # The class left out of the generator (see the module docstring): CEL's && and || absorb an
+    # error from either side when the other side decides, also an error raised in a macro's body.
+    assert run_strata("true || size([0].map(y, 1/0)) == 1", {}) == ("value", True)
+    assert run_strata("[0].filter(y, 1/0 == 1) == [] && false", {}) == ("value", False)
+    assert run_strata("true && size([0].map(y, 1/0)) == 1", {})[0] == "error"
 
 
 def test_differential_checked_at_least_10000_expressions() -> None:

@@ -314,7 +314,7 @@ class _Observe:
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-            await send(message)  # type: ignore[arg-type]
+            await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)  # type: ignore[arg-type]

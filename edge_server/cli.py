@@ -128,7 +128,7 @@ def configure_logging(level: str, process: bool = False) -> None:
     Records do not collect what the format never prints (the Logging HOWTO's "Optimization"):
     no caller lookup (a stack walk per record), no thread or multiprocessing names, and no
     process id (a getpid(2) per record) unless the format shows it."""
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented: skips findCaller()
+    logging._srcfile = None  # documented: skips findCaller()
     logging.logThreads = False
     logging.logProcesses = process
     logging.logMultiprocessing = False

@@ -19,6 +19,8 @@ from typing import Any
 
 from runtime.decision import Decision
 
+from .tally import Tally
+
 ALL = "*"
 
 
@@ -35,7 +37,7 @@ class Measurement:
         self.started = time.time()
         self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population (the server adds)
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
-        self.values: Counter[tuple[str, str, str, str, str]] = Counter()
+        self.values: Tally[tuple[str, str, str, str, str]] = Tally()
 
     def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float, first: bool) -> None:
         k = (goal, *key, population)
@@ -58,11 +60,11 @@ class Measurement:
         out.values.update(self.values)
         for st in states:
             for k, n in st.get("exposures", []):
-                out.exposures[tuple(k)] += n  # type: ignore[index]
+                out.exposures[tuple(k)] += n
             for k, n in st.get("conversions", []):
-                out.conversions[tuple(k)] += n  # type: ignore[index]
+                out.conversions[tuple(k)] += n
             for k, v in st.get("values", []):
-                out.values[tuple(k)] += v  # type: ignore[index]
+                out.values[tuple(k)] += v
         return out
 
     def snapshot(self, prepared: Any) -> dict[str, Any]:

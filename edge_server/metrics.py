@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter as Tally
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from .tally import Tally
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -93,7 +94,7 @@ class Metrics:
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)  # type: ignore[arg-type]
+        self.registry.register(self)
 
     # ------------------------------------------------------------------ sharing between workers
     def state(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import stats
+from .tally import Tally
 
 ALL = "*"
 
@@ -24,7 +25,7 @@ class ReportError(ValueError):
 class Data:
     exposures: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # slot, arm, layer, population
     conversions: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # goal, slot, arm, layer, population
-    values: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
+    values: Tally[tuple[str, str, str, str, str]] = field(default_factory=Tally)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (time, fleet exposures so far)
     sources: int = 0
@@ -209,7 +210,7 @@ def overall(d: Data, goal: str) -> list[Row]:
     stand for visits)."""
     out = []
     for pop in ("personalized", "holdout", "no_consent"):
-        per_slot = Counter()
+        per_slot: Counter[str] = Counter()
         for (slot, _arm, _layer, p), c in d.exposures.items():
             if p == pop:
                 per_slot[slot] += c

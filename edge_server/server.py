@@ -46,7 +46,7 @@ class Server:
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
         self.measure = Measurement()
         self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
-        self.bundles = BundleManager(config, self.metrics)
+        self.bundles: BundleManager = BundleManager(config, self.metrics)
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
         self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)

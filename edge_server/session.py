@@ -117,11 +117,12 @@ class Session:
 
     # --------------------------------------------------------------------- encoding
     def _pack(self) -> bytes:
-        return msgpack.packb(
+        packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
              self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted],
             use_bin_type=True,
         )
+        return packed
 
     @classmethod
     def _unpack(cls, raw: bytes) -> Session | None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from celpy.celparser import CELParseError, CELParser
-from lark import Token, Tree
+from lark import Token
 
 from .cel_ast import Bind, Call, Comprehension, Ident, Index, ListLit, Lit, MapLit, Node, Select
+
+#: A node of celpy's lark parse tree: a ``lark.Tree`` whose children are trees or tokens, in the
+#: shape of the grammar rule named by ``.data``; the converter reads that shape rule by rule.
+ParseTree = Any
 
 
 class ParseError(Exception):
@@ -101,7 +105,7 @@ class _Converter:
                 return p
         return None
 
-    def expr(self, t: Tree) -> Node:
+    def expr(self, t: ParseTree) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH * 8:
             raise ParseError(f"expression nests deeper than {MAX_DEPTH} levels", self.pos(t))
@@ -110,7 +114,7 @@ class _Converter:
         finally:
             self.depth -= 1
 
-    def _dispatch(self, t: Tree) -> Node:
+    def _dispatch(self, t: ParseTree) -> Node:
         d = t.data
         ch = t.children
         if d == "expr":
@@ -202,15 +206,15 @@ class _Converter:
         end = getattr(meta, "end_pos", None) if meta is not None and not getattr(meta, "empty", True) else None
         if end is None:
             return self.pos(left)
-        i = end
+        i = int(end)
         while i < len(self.text) and self.text[i].isspace():
             i += 1
         return i
 
-    def exprlist(self, t: Tree) -> list[Node]:
+    def exprlist(self, t: ParseTree) -> list[Node]:
         return [self.expr(c) for c in t.children]
 
-    def global_call(self, t: Tree, name: str, args: list[Node]) -> Node:
+    def global_call(self, t: ParseTree, name: str, args: list[Node]) -> Node:
         p = self.pos(t)
         if name == "has":
             if len(args) != 1 or not isinstance(args[0], Select):
@@ -219,7 +223,7 @@ class _Converter:
             return Select(sel.pos, sel.operand, sel.field, test_only=True)
         return Call(p, name, args)
 
-    def method(self, t: Tree, operand_tree: Tree, name: str, args: list[Node], p: int) -> Node:
+    def method(self, t: ParseTree, operand_tree: ParseTree, name: str, args: list[Node], p: int) -> Node:
         # cel.bind(x, init, body) and the comprehension macros
         if name == "bind" and len(args) == 3 and isinstance(args[0], Ident):
             target = self.expr(operand_tree)

@@ -120,4 +120,5 @@ def sign(payload_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
         "payload": payload_bytes,
         "signature": signature,
     }
-    return msgpack.packb(envelope, use_bin_type=True)
+    packed: bytes = msgpack.packb(envelope, use_bin_type=True)
+    return packed

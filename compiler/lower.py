@@ -94,7 +94,7 @@ class Lowerer:
         if isinstance(n, Comprehension):
             rng = self.lower(n.range)
             names = [n.var, n.var2] if n.var2 else [n.var]
-            self.scopes.extend(names)  # type: ignore[arg-type]
+            self.scopes.extend(names)
             try:
                 body = self.lower(n.body)
                 filt = self.lower(n.filter) if n.filter is not None else None

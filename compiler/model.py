@@ -167,8 +167,8 @@ class Builder:
             for fname, ftype in fields.items():
                 try:
                     records[rname][fname] = parse_type(ftype, records_src)
-                except TypeSyntaxError as e:
-                    self.err(("types", rname, fname), E.schema(str(e)))
+                except TypeSyntaxError as bad:
+                    self.err(("types", rname, fname), E.schema(str(bad)))
         signals: dict[str, SignalDecl] = {}
         for s in BUILTIN_SIGNALS:
             signals[s.name] = SignalDecl(
@@ -176,14 +176,14 @@ class Builder:
                 s.description, s.source, builtin=True,
             )
         for name, spec in d.get("signals", {}).items():
-            path = ("signals", name)
+            path: YPath = ("signals", name)
             if name in signals and signals[name].builtin:
                 self.err(path, E.schema(f"signal {name} is built in and cannot be redeclared", "pick another name"), key=True)
                 continue
             try:
                 t = parse_type(spec["type"], records_src)
-            except TypeSyntaxError as e:
-                self.err(path + ("type",), E.schema(str(e)))
+            except TypeSyntaxError as bad:
+                self.err(path + ("type",), E.schema(str(bad)))
                 continue
             decl = SignalDecl(name, t, spec["category"], spec.get("max_items"), spec.get("max_length"),
                               spec.get("default"), spec.get("description", ""), "client")
@@ -204,7 +204,7 @@ class Builder:
         segs: list[Segment] = []
         self._unique([(s["id"], ("segments", i, "id")) for i, s in enumerate(d.get("segments", []))], "segment")
         for i, s in enumerate(d.get("segments", [])):
-            path: YPath = ("segments", i)
+            path = ("segments", i)
             if s["id"] in roots:
                 self.err(path + ("id",), E.schema(f"segment id '{s['id']}' collides with the signal namespace '{s['id']}'", "rename the segment"))
             segs.append(Segment(s["id"], s["layer"], Condition(s["when"], path + ("when",)), path,

@@ -20,7 +20,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "rulesets" / "schema.json
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return doc
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -144,10 +144,10 @@ class _Walker:
                 self.loc.values[p] = (vnode.start_mark.line, vnode.start_mark.column)
                 items.append(self.walk(vnode, p, depth + 1))
             return items
-        return self.scalar(node)
+        return self.scalar(cast(yaml.ScalarNode, node))  # the composer makes only these three kinds
 
     @staticmethod
-    def scalar(node: yaml.Node) -> Any:
+    def scalar(node: yaml.ScalarNode) -> Any:
         tag = node.tag
         if tag == "tag:yaml.org,2002:int":
             return _SCALARS.construct_yaml_int(node)

@@ -30,6 +30,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--country-header", help="CDN header carrying the visitor's country (default CF-IPCountry)")
     s.add_argument("--timezone", help="IANA time zone for time.hour and time.weekday (default UTC)")
     s.add_argument("--cookie-keys", help="session cookie keys KID:BASE64[,KID:BASE64...]; the first encrypts (prefer STRATA_COOKIE_KEYS)")
+    s.add_argument("--cookie-name", help="name of the session cookie (default strata_session)")
+    s.add_argument("--consent-cookie", help="cookie whose value 0/no/false/deny means the visitor said no (default strata_consent)")
     s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
     s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
     s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats (prefer STRATA_STATS_TOKEN)")
@@ -77,6 +79,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
+        "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class ConfigError(ValueError):
     pass
+
+
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
 
 
 @dataclass
@@ -69,6 +73,11 @@ class Config:
             raise ConfigError("--poll-interval must be positive")
         if not 1 <= self.workers <= 64:
             raise ConfigError("--workers must be between 1 and 64")
+        for flag, name in (("--cookie-name", self.cookie_name), ("--consent-cookie", self.consent_cookie)):
+            if not _COOKIE_NAME.fullmatch(name):
+                raise ConfigError(f"{flag} {name!r}: a cookie name is letters, digits and !#$%&'*+-.^_`|~ (RFC 6265), e.g. strata_session")
+        if self.cookie_name == self.consent_cookie:
+            raise ConfigError(f"--cookie-name and --consent-cookie are both {self.cookie_name!r}: the session and the consent answer need two cookies")
 
 
 def parse_cookie_keys(spec: str) -> dict[str, bytes]:
@@ -88,37 +97,42 @@ def parse_cookie_keys(spec: str) -> dict[str, bytes]:
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
+#: Every STRATA_* variable: Config field and how its text is read (docs/server.md lists each).
+ENV: dict[str, tuple[str, str]] = {
+    "STRATA_BUNDLE": ("bundle", "text"), "STRATA_PAGES": ("pages", "text"), "STRATA_ORIGIN": ("origin", "text"),
+    "STRATA_HOST": ("host", "text"), "STRATA_PORT": ("port", "int"), "STRATA_WORKERS": ("workers", "int"),
+    "STRATA_PUB": ("public_keys", "list"), "STRATA_COOKIE_KEYS": ("cookie_keys", "cookie_keys"),
+    "STRATA_COOKIE_NAME": ("cookie_name", "text"), "STRATA_CONSENT_COOKIE": ("consent_cookie", "text"),
+    "STRATA_COOKIE_SECURE": ("cookie_secure", "bool"), "STRATA_DEBUG": ("debug", "bool"),
+    "STRATA_COUNTRY_HEADER": ("country_header", "text"), "STRATA_TIMEZONE": ("timezone", "text"),
+    "STRATA_STATS_TOKEN": ("stats_token", "text"), "STRATA_MAX_BODY": ("max_body_bytes", "int"),
+    "STRATA_POLL_INTERVAL": ("poll_interval", "float"), "STRATA_POLL_JITTER": ("poll_jitter", "float"),
+    "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
+}
+
+
 def from_env(env: dict[str, str] | None = None) -> dict[str, object]:
-    """Settings from STRATA_* variables, as keyword arguments for Config."""
+    """Settings from STRATA_* variables, as keyword arguments for Config (unset or empty: default)."""
     env = dict(os.environ if env is None else env)
     out: dict[str, object] = {}
-    text = {
-        "STRATA_BUNDLE": "bundle", "STRATA_PAGES": "pages", "STRATA_ORIGIN": "origin", "STRATA_HOST": "host",
-        "STRATA_COOKIE_NAME": "cookie_name", "STRATA_CONSENT_COOKIE": "consent_cookie",
-        "STRATA_COUNTRY_HEADER": "country_header", "STRATA_TIMEZONE": "timezone", "STRATA_STATS_TOKEN": "stats_token",
-    }
-    for var, name in text.items():
-        if env.get(var):
-            out[name] = env[var]
-    numbers = {
-        "STRATA_PORT": ("port", int), "STRATA_WORKERS": ("workers", int), "STRATA_POLL_INTERVAL": ("poll_interval", float),
-        "STRATA_CLOCK_SKEW": ("clock_skew", float), "STRATA_MAX_BODY": ("max_body_bytes", int),
-        "STRATA_VISIT_TIMEOUT": ("visit_timeout", int), "STRATA_POLL_JITTER": ("poll_jitter", float),
-    }
-    for var, (name, conv) in numbers.items():
-        if env.get(var):
+    for var, (name, kind) in ENV.items():
+        value = env.get(var)
+        if not value:
+            continue
+        if kind == "text":
+            out[name] = value
+        elif kind in ("int", "float"):
             try:
-                out[name] = conv(env[var])
+                out[name] = int(value) if kind == "int" else float(value)
             except ValueError:
-                raise ConfigError(f"{var}={env[var]!r} is not a number") from None
-    for var, name in {"STRATA_DEBUG": "debug", "STRATA_COOKIE_SECURE": "cookie_secure"}.items():
-        if env.get(var):
-            v = _BOOL.get(env[var].lower())
-            if v is None:
-                raise ConfigError(f"{var}={env[var]!r}: use 1/0, true/false, yes/no")
-            out[name] = v
-    if env.get("STRATA_PUB"):
-        out["public_keys"] = [p for p in env["STRATA_PUB"].split(",") if p]
-    if env.get("STRATA_COOKIE_KEYS"):
-        out["cookie_keys"] = parse_cookie_keys(env["STRATA_COOKIE_KEYS"])
+                raise ConfigError(f"{var}={value!r} is not {'a whole number' if kind == 'int' else 'a number'}") from None
+        elif kind == "bool":
+            b = _BOOL.get(value.lower())
+            if b is None:
+                raise ConfigError(f"{var}={value!r}: use 1/0, true/false, yes/no")
+            out[name] = b
+        elif kind == "list":
+            out[name] = [p for p in value.split(",") if p]
+        else:
+            out[name] = parse_cookie_keys(value)
     return out

@@ -147,6 +147,23 @@ def test_http_consent_cookie_no_expires_existing_session(server):
         assert {s["reason"] for s in r.json()["slots"].values()} == {"no_consent"}
 
 
+def test_http_cookie_names_are_configurable(site):
+    s = RunningServer(["--bundle", str(site["bundle"]), "--pub", str(site["pub"]), "--insecure-cookie", "--cookie-name", "sid",
+                       "--consent-cookie", "cmp_ok"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
+    try:
+        with httpx.Client(base_url=s.url) as c:
+            c.cookies.set("strata_consent", "no")  # not this site's consent cookie any more
+            r = decide(c)
+            assert r.headers["set-cookie"].startswith("sid=s1.") and r.json()["consent"] is True
+            assert "sid" in c.cookies and "strata_session" not in c.cookies
+            c.cookies.set("cmp_ok", "deny")
+            r = decide(c)
+            assert r.headers["set-cookie"].startswith("sid=;") and "Max-Age=0" in r.headers["set-cookie"]
+            assert {x["reason"] for x in r.json()["slots"].values()} == {"no_consent"}
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------------------- cookies
 @pytest.mark.parametrize("value", ["garbage", "s1.k1.AAAA", "s1.k1." + "A" * 500, "s1.zz.abc", "s1.k1.!!!!", "x" * 5000])
 def test_http_forged_cookie_starts_fresh_session(server, value):

@@ -1,0 +1,69 @@
+"""strata serve's settings: every flag and STRATA_* variable is read as documented in
+docs/server.md, and bad values are refused with the setting's name."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from compiler.cli import build_parser
+from edge_server.cli import build_config
+from edge_server.config import ENV, Config, ConfigError, from_env
+from tests.conftest import ROOT
+
+DOC = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser: argparse.ArgumentParser = sub.choices["serve"]
+    return parser
+
+
+def test_config_every_flag_and_variable_is_documented():
+    flags = {o for a in serve_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    table = DOC.split("| flag | environment |", 1)[1].split("\n\n", 1)[0]
+    assert flags and not {f for f in flags if f"`{f}" not in table}, "flags missing from docs/server.md"
+    assert not {v for v in ENV if v not in DOC}, "variables missing from docs/server.md"
+    documented = set(re.findall(r"STRATA_[A-Z_]+", table))
+    assert documented <= set(ENV), f"documented but not read: {documented - set(ENV)}"
+
+
+def test_config_from_env_reads_each_kind():
+    kw = from_env({"STRATA_PORT": "9000", "STRATA_POLL_INTERVAL": "2.5", "STRATA_DEBUG": "yes", "STRATA_PUB": "a.pub,b.pub",
+                   "STRATA_COOKIE_NAME": "sid", "STRATA_CONSENT_COOKIE": "cmp_ok", "STRATA_COOKIE_KEYS": "k1:" + "A" * 43 + "=",
+                   "STRATA_HOST": ""})
+    assert kw == {"port": 9000, "poll_interval": 2.5, "debug": True, "public_keys": ["a.pub", "b.pub"], "cookie_name": "sid",
+                  "consent_cookie": "cmp_ok", "cookie_keys": {"k1": bytes(32)}}
+    assert set(vars(Config())) >= {name for name, _ in ENV.values()}  # every variable names a real setting
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"STRATA_PORT": "80a"}, "STRATA_PORT='80a' is not a whole number"),
+    ({"STRATA_CLOCK_SKEW": "soon"}, "STRATA_CLOCK_SKEW='soon' is not a number"),
+    ({"STRATA_DEBUG": "maybe"}, "STRATA_DEBUG='maybe': use 1/0"),
+    ({"STRATA_COOKIE_KEYS": "nokey"}, "write KEY_ID:BASE64"),
+])
+def test_config_from_env_names_the_bad_variable(env, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_env(env)
+
+
+def test_config_flags_win_over_environment(tmp_path):
+    rs = tmp_path / "site.yaml"
+    rs.write_text("strata: 1\nname: x\nslots: []\n")
+    a = serve_parser().parse_args([str(rs), "--cookie-name", "sid", "--consent-cookie", "cmp_ok", "--port", "9001"])
+    cfg = build_config(a, {"STRATA_COOKIE_NAME": "other", "STRATA_PORT": "9000", "STRATA_TIMEZONE": "Europe/Berlin"})
+    assert (cfg.cookie_name, cfg.consent_cookie, cfg.port, cfg.timezone) == ("sid", "cmp_ok", 9001, "Europe/Berlin")
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"cookie_name": "my session"}, "--cookie-name 'my session': a cookie name is"),
+    ({"consent_cookie": "a;b"}, "--consent-cookie 'a;b'"),
+    ({"cookie_name": "same", "consent_cookie": "same"}, "need two cookies"),
+])
+def test_config_refuses_cookie_names_that_would_break_headers(kw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config(ruleset="x.yaml", **kw).validate()

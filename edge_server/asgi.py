@@ -19,12 +19,14 @@ ENV = "STRATA_SERVE_CONFIG"
 def dump(config: Config) -> str:
     d = dict(vars(config))
     d["cookie_keys"] = {k: base64.b64encode(v).decode() for k, v in config.cookie_keys.items()}
+    d["dev_key"] = base64.b64encode(config.dev_key).decode() if config.dev_key else None
     return json.dumps(d)
 
 
 def load(text: str) -> Config:
     d: dict[str, Any] = json.loads(text)
     d["cookie_keys"] = {k: base64.b64decode(v) for k, v in d["cookie_keys"].items()}
+    d["dev_key"] = base64.b64decode(d["dev_key"]) if d.get("dev_key") else None
     return Config(**d)
 
 

@@ -44,9 +44,11 @@ class BundleManager:
         self._etag: str | None = None
         self._client: httpx.AsyncClient | None = None
         if config.ruleset:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
             from compiler.keys import throwaway_key
 
-            self._dev_key = throwaway_key()
+            self._dev_key = Ed25519PrivateKey.from_private_bytes(config.dev_key) if config.dev_key else throwaway_key()
             self.runtime = Runtime([self._dev_key.public_key()], clock_skew=config.clock_skew)
         else:
             self.runtime = Runtime(config.public_keys, clock_skew=config.clock_skew)

@@ -96,7 +96,8 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
 
 def _serve_workers(cfg: Config, log_level: str) -> int:
     """N uvicorn workers on one port. They share the cookie keys (generated here when none are
-    configured, so a session is readable by every worker) and a directory of counter files."""
+    configured, so a session is readable by every worker), in development the throw-away signing
+    key (so every worker serves the same bundle), and a directory of counter files."""
     import os
     import shutil
     import tempfile
@@ -109,6 +110,10 @@ def _serve_workers(cfg: Config, log_level: str) -> int:
     if not cfg.cookie_keys:
         logging.getLogger("strata.server").warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key for this run")
         cfg.cookie_keys = ephemeral_keys()
+    if cfg.ruleset and cfg.dev_key is None:  # development: the workers sign with one throw-away key
+        from compiler.keys import throwaway_key
+
+        cfg.dev_key = throwaway_key().private_bytes_raw()
     share = tempfile.mkdtemp(prefix="strata-metrics-")
     cfg.metrics_dir = share
     os.environ[ENV] = dump(cfg)

@@ -37,7 +37,7 @@ class Config:
 
     # session cookie
     cookie_name: str = "strata_session"
-    cookie_keys: dict[str, bytes] = field(default_factory=dict)  # key id -> 32-byte AES key; first signs
+    cookie_keys: dict[str, bytes] = field(default_factory=dict, repr=False)  # key id -> AES key; the first encrypts
     cookie_secure: bool = True
     cookie_max_age: int = 180 * 86400
     visit_timeout: int = 30 * 60  # inactivity after which a request starts a new visit
@@ -53,9 +53,10 @@ class Config:
     max_body_bytes: int = 16 * 1024
     max_client_signals: int = 32
     origin_timeout: float = 5.0
-    stats_token: str | None = None
+    stats_token: str | None = field(default=None, repr=False)
     log_requests: bool = True
     metrics_dir: str | None = None  # set by --workers: where workers share their counters
+    dev_key: bytes | None = field(default=None, repr=False)  # set by --workers in development: one throw-away signing key (raw Ed25519) for all
 
     def validate(self) -> None:
         if bool(self.bundle) == bool(self.ruleset):

@@ -148,28 +148,36 @@ def test_sources_dev_mode_recompiles_and_keeps_last_good_on_broken_edit(tmp_path
 
 
 def test_sources_dev_mode_workers_compile_the_same_version(tmp_path):
-    """Two development-mode managers (as two workers of --workers 2) compiling one file serve the
-    same version: the file's modification time; an edit raises it, and so does a file restored
-    with an older modification time (versions only grow)."""
+    """Two development-mode managers (as two workers of --workers 2, configured through the
+    parent's environment) compiling one file serve the same bundle: the file's modification time as
+    version, signed with the one throw-away key the parent made; an edit raises the version, and so
+    does a file restored with an older modification time (versions only grow)."""
     import asyncio
     import os
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge_server import asgi
     from edge_server.bundles import BundleManager
     from edge_server.config import Config
 
     rs = tmp_path / "site.yaml"
     rs.write_text(TRAILBLAZER.read_text())
     os.utime(rs, ns=(1_800_000_000_123_456_789, 1_800_000_000_123_456_789))
+    shared = asgi.dump(Config(ruleset=str(rs), dev_key=Ed25519PrivateKey.generate().private_bytes_raw()))
 
-    async def versions() -> list[int]:
+    async def served(env: str | None) -> list[tuple[int, str]]:
         out = []
         for _ in range(2):
-            m = BundleManager(Config(ruleset=str(rs)))
+            m = BundleManager(asgi.load(env) if env else Config(ruleset=str(rs)))
             assert await m.check()
-            out.append(m.current.version)
+            out.append((m.current.version, m.current.key_id))
         return out
 
-    assert asyncio.run(versions()) == [1_800_000_000_123, 1_800_000_000_123]
+    (v1, k1), (v2, k2) = asyncio.run(served(shared))
+    assert v1 == v2 == 1_800_000_000_123 and k1 == k2
+    (_, k1), (_, k2) = asyncio.run(served(None))
+    assert k1 != k2  # without the parent's key each manager makes its own
 
     async def edits() -> list[int]:
         m = BundleManager(Config(ruleset=str(rs)))

@@ -242,7 +242,7 @@ def _local_page(root: Path, path: str) -> tuple[str, Path | None]:
             continue
         if f.suffix.lower() in (".html", ".htm"):
             if f.stat().st_size > MAX_PAGE_BYTES:
-                raise ApiError(413, "too_large", "page too large to personalise")
+                return "", f  # too large to personalise: served untouched, as from an origin
             return f.read_text(encoding="utf-8", errors="replace"), None
         if mimetypes.guess_type(f.name)[0] is None:
             continue

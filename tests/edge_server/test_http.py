@@ -41,6 +41,7 @@ def site(tmp_path_factory):
     (pages / "index.html").write_text(PAGE.format(cat=""))
     (pages / "tents.html").write_text(PAGE.format(cat="tents"))
     (pages / "style.css").write_text("body{}")
+    (pages / "big.html").write_text(PAGE.format(cat="") + "<!--" + "x" * (2 * 1024 * 1024) + "-->")  # over the 2 MiB limit
     return {"dir": d, "priv": priv, "pub": pub, "ruleset": rs, "bundle": bundle, "pages": pages}
 
 
@@ -145,6 +146,12 @@ def test_http_consent_cookie_no_expires_existing_session(server):
         r = c.post("/v1/decide", json={"page": {"url": "/"}})
         assert "Max-Age=0" in r.headers["set-cookie"]
         assert {s["reason"] for s in r.json()["slots"].values()} == {"no_consent"}
+
+
+def test_http_page_too_large_to_personalise_is_served_untouched(server, site):
+    r = httpx.get(server.url + "/big.html")
+    assert r.status_code == 200 and r.text == (site["pages"] / "big.html").read_text()
+    assert "data-strata-reason" not in r.text and "set-cookie" not in r.headers
 
 
 def test_http_cookie_names_are_configurable(site):

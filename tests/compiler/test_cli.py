@@ -136,3 +136,23 @@ def test_cli_bad_usage_exits_2():
 def test_cli_missing_bundle_is_a_user_error(keys):
     r = strata("verify", "no-such.bundle", "--pub", str(keys[1]))
     assert r.returncode == 1 and "no-such.bundle" in r.stderr
+
+
+def test_cli_docs_have_a_row_per_command_naming_its_options():
+    import argparse
+    import re
+
+    from compiler.cli import build_parser
+
+    rows = [line for line in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `strata ")]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 9
+    for name, parser in sub.choices.items():
+        row = next((r for r in rows if r.startswith(f"| `strata {name} ")), None)
+        assert row is not None, f"docs/cli.md has no row for strata {name}"
+        if name == "serve":
+            continue  # its flags are in docs/server.md (tests/edge_server/test_docs.py)
+        for action in parser._actions:
+            if action.option_strings and "--help" not in action.option_strings:
+                named = any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", row) for o in action.option_strings)
+                assert named, f"strata {name} {action.option_strings} missing from docs/cli.md"

@@ -124,6 +124,8 @@ def create_app(config: Config) -> Starlette:
         if request.method not in ("GET", "HEAD"):
             raise ApiError(405, "method_not_allowed", "pages accept GET and HEAD")
         path = request.url.path
+        if path in api_methods:  # e.g. GET /v1/decide: the API route's method mismatch, not a missing page
+            raise ApiError(405, "method_not_allowed", f"{path} accepts {' and '.join(api_methods[path])}")
         if srv.pages_root is not None:
             html_text, static = _local_page(srv.pages_root, path)
             if static is not None:
@@ -178,6 +180,7 @@ def create_app(config: Config) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    api_methods = {r.path: sorted(r.methods or ()) for r in routes}
     if config.pages or config.origin:
         routes.append(Route("/{path:path}", page, methods=["GET", "HEAD"]))
 

@@ -229,8 +229,11 @@ def test_http_integral_json_number_accepted_for_double(server):
 def test_http_unknown_route_and_method_are_json(server):
     r = httpx.get(server.url + "/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = httpx.get(server.url + "/v1/decide")
-    assert r.status_code in (404, 405) and "error" in r.json()
+    for method, path in (("GET", "/v1/decide"), ("HEAD", "/v1/events"), ("POST", "/healthz"), ("POST", "/tents.html")):
+        r = httpx.request(method, server.url + path)  # page mode: the catch-all page route must not turn these into 404s
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert method == "HEAD" or r.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in httpx.get(server.url + "/v1/decide").json()["error"]["message"]
     r = httpx.get(server.url + "/../../etc/passwd")
     assert r.status_code == 404
 

@@ -61,6 +61,8 @@ class Config:
     def validate(self) -> None:
         if bool(self.bundle) == bool(self.ruleset):
             raise ConfigError("give either a rule-set file (development: strata serve rulesets/site.yaml) or --bundle PATH_OR_URL with --pub KEY")
+        if self.ruleset and not self.ruleset.startswith(("http://", "https://")) and not Path(self.ruleset).is_file():
+            raise ConfigError(f"{self.ruleset}: no such rule-set file (development mode compiles a YAML rule set, e.g. rulesets/trailblazer.yaml)")
         if self.bundle and not self.public_keys:
             raise ConfigError("--bundle needs at least one trusted public key: --pub keys/site.pub")
         if self.pages and self.origin:

@@ -11,6 +11,7 @@ import pytest
 from compiler.cli import build_parser
 from edge_server.cli import build_config
 from edge_server.config import ENV, Config, ConfigError, from_env
+from tests.conftest import TRAILBLAZER
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -54,5 +55,11 @@ def test_config_flags_win_over_environment(tmp_path):
 ])
 def test_config_refuses_cookie_names_that_would_break_headers(kw, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        Config(ruleset="x.yaml", **kw).validate()
+        Config(ruleset=str(TRAILBLAZER), **kw).validate()
+
+
+def test_config_development_needs_an_existing_rule_set(tmp_path):
+    with pytest.raises(ConfigError, match="missing.yaml: no such rule-set file"):
+        Config(ruleset=str(tmp_path / "missing.yaml")).validate()
+    Config(ruleset="https://rules.example/site.yaml").validate()  # fetched when serving, like a bundle URL
 

@@ -36,6 +36,11 @@ class SourceState:
 
 
 class BundleManager:
+    #: The same source failure again (a missing file, an origin that stays down) is logged once per
+    #: this many seconds, with how often it recurred; every attempt is still counted in /metrics.
+    #: A bundle or rule set that fails to load is logged every time: each is a new attempt.
+    REPEAT_WARNING_S = 300.0
+
     def __init__(self, config: Config, metrics: Any = None):
         self.config = config
         self.metrics = metrics
@@ -43,6 +48,8 @@ class BundleManager:
         self._stamp: Any = None  # file stat or ETag of the last *attempted* source version
         self._etag: str | None = None
         self._client: httpx.AsyncClient | None = None
+        self._warned: tuple[str, float] | None = None  # last failure logged, and when
+        self._repeats = 0  # the same failure since, not logged
         if config.ruleset:
             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -63,7 +70,7 @@ class BundleManager:
         try:
             data = await self._fetch()
         except _SourceError as e:
-            self._failed(str(e))
+            self._failed(str(e), source=True)
             return False
         if data is None:
             return False
@@ -75,20 +82,30 @@ class BundleManager:
             return False
         self.state.loaded_at = time.time()
         self.state.successes += 1
+        self._warned, self._repeats = None, 0
         if self.metrics:
             self.metrics.reloads.inc("success")
         log.info("bundle loaded: %s v%s (%d bytes)", prepared.name, prepared.version, prepared.size)
         return True
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, message: str, source: bool = False) -> None:
         self.state.last_error = message
         self.state.last_error_at = time.time()
         self.state.failures += 1
         if self.metrics:
             self.metrics.reloads.inc("failure")
+        now = self.state.last_error_at
+        if source and self._warned is not None and self._warned[0] == message and now - self._warned[1] < self.REPEAT_WARNING_S:
+            self._repeats += 1
+            return
         cur = self.runtime.current
         keep = f"; still serving {cur.name} v{cur.version}" if cur else "; no bundle loaded yet"
-        log.warning("bundle not loaded: %s%s", message, keep)
+        again = ""
+        if self._repeats and self._warned is not None:
+            same = self._warned[0] == message
+            again = f" ({'the same' if same else 'the previous'} failure {self._repeats} more times since the last report)"
+        log.warning("bundle not loaded: %s%s%s", message, keep, again)
+        self._warned, self._repeats = (message, now), 0
 
     def _prepare(self, data: bytes) -> Prepared:
         if self.config.ruleset:

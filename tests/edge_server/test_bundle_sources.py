@@ -118,16 +118,50 @@ def test_sources_http_origin_with_etag_and_outage(site_keys):
 def test_sources_readyz_503_until_a_bundle_arrives(tmp_path, site_keys):
     key, pub = site_keys
     bundle = tmp_path / "later.bundle"
-    s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES, ready=False)
+    log = tmp_path / "serve.log"
+    s = RunningServer(["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1"], env=COOKIES, ready=False, log=log)
     try:
         r = httpx.get(s.url + "/readyz")
         assert r.status_code == 503 and r.json()["ready"] is False
         d = httpx.post(s.url + "/v1/decide", json={})
         assert d.status_code == 503 and d.json()["error"]["code"] == "not_ready"
+        wait_for(lambda: reload_failures(s) >= 5)  # every poll is counted ...
+        assert log.read_text().count("bundle not loaded") == 1  # ... the same failure is logged once
         bundle.write_bytes(compile_version(key, 1, "v1"))
         wait_for(lambda: httpx.get(s.url + "/readyz").status_code == 200)
     finally:
         s.stop()
+
+
+def test_sources_repeated_failure_is_reported_again_with_its_count(tmp_path, site_keys, caplog):
+    import asyncio
+    import os
+
+    from edge_server.bundles import BundleManager
+    from edge_server.config import Config
+
+    m = BundleManager(Config(bundle=str(tmp_path / "missing.bundle"), public_keys=[str(site_keys[1])]))
+
+    async def checks(n: int) -> None:
+        for _ in range(n):
+            assert await m.check() is False
+
+    with caplog.at_level("WARNING", logger="strata.bundles"):
+        asyncio.run(checks(3))
+        assert [r.getMessage().count("missing.bundle") for r in caplog.records] == [1]
+        m.REPEAT_WARNING_S = 0.0  # the reporting interval has passed
+        asyncio.run(checks(1))
+    assert "the same failure 2 more times since the last report" in caplog.records[-1].getMessage()
+    assert len(caplog.records) == 2 and m.state.failures == 4
+    # a bundle that fails to load is reported every time it changes, even with the same error
+    m.REPEAT_WARNING_S = 300.0
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="strata.bundles"):
+        for i in range(2):
+            (tmp_path / "missing.bundle").write_bytes(b"not a bundle")
+            os.utime(tmp_path / "missing.bundle", ns=(i * 10**9, i * 10**9))
+            asyncio.run(checks(1))
+    assert len(caplog.records) == 2 and all("not a Strata bundle" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
 def test_sources_dev_mode_recompiles_and_keeps_last_good_on_broken_edit(tmp_path):

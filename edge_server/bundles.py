@@ -21,7 +21,7 @@ from runtime.engine import Runtime
 from runtime.errors import BundleError
 from runtime.prepare import Prepared
 
-from .config import Config
+from .config import Config, is_url
 
 log = logging.getLogger("strata.bundles")
 
@@ -136,7 +136,7 @@ class BundleManager:
     # ------------------------------------------------------------------ sources
     async def _fetch(self) -> bytes | None:
         src = self.config.ruleset or self.config.bundle or ""
-        if src.startswith(("http://", "https://")):
+        if is_url(src):
             return await self._fetch_http(src)
         return await asyncio.to_thread(self._fetch_file, src)
 

@@ -14,6 +14,11 @@ class ConfigError(ValueError):
     pass
 
 
+def is_url(source: str) -> bool:
+    """A bundle or rule-set source fetched over HTTP(S), rather than a file."""
+    return source.startswith(("http://", "https://"))
+
+
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
 
 
@@ -61,7 +66,7 @@ class Config:
     def validate(self) -> None:
         if bool(self.bundle) == bool(self.ruleset):
             raise ConfigError("give either a rule-set file (development: strata serve rulesets/site.yaml) or --bundle PATH_OR_URL with --pub KEY")
-        if self.ruleset and not self.ruleset.startswith(("http://", "https://")) and not Path(self.ruleset).is_file():
+        if self.ruleset and not is_url(self.ruleset) and not Path(self.ruleset).is_file():
             raise ConfigError(f"{self.ruleset}: no such rule-set file (development mode compiles a YAML rule set, e.g. rulesets/trailblazer.yaml)")
         if self.bundle and not self.public_keys:
             raise ConfigError("--bundle needs at least one trusted public key: --pub keys/site.pub")

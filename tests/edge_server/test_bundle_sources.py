@@ -16,9 +16,13 @@ from tests.edge_server.server import RunningServer, metric, wait_for
 COOKIES = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x02" * 32).decode(), "STRATA_POLL_JITTER": "0"}
 
 
+def with_headline(headline: str) -> str:
+    """The demo rule set with its default hero headline replaced."""
+    return TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", f"headline: {headline}")
+
+
 def compile_version(key, version: int, headline: str = "Gear up for your next adventure") -> bytes:
-    text = TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", f"headline: {headline}")
-    return run("trailblazer.yaml", Options(key=key, version=version), text=text).bundle
+    return run("trailblazer.yaml", Options(key=key, version=version), text=with_headline(headline)).bundle
 
 
 def served(server: RunningServer) -> tuple[int, str]:
@@ -172,7 +176,7 @@ def test_sources_dev_mode_recompiles_and_keeps_last_good_on_broken_edit(tmp_path
     try:
         _, h = served(s)
         assert h == "Gear up for your next adventure"
-        rs.write_text(TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", "headline: Edited"))
+        rs.write_text(with_headline("Edited"))
         wait_for(lambda: served(s)[1] == "Edited")
         rs.write_text(TRAILBLAZER.read_text().replace("session.page_views >= 3", "session.pageviews >= 3"))
         wait_for(lambda: "unknown-signal: session.pageviews is not declared" in log.read_text())
@@ -217,7 +221,7 @@ def test_sources_dev_mode_workers_compile_the_same_version(tmp_path):
         m = BundleManager(Config(ruleset=str(rs)))
         await m.check()
         seen = [m.current.version]
-        rs.write_text(TRAILBLAZER.read_text().replace("headline: Gear up for your next adventure", "headline: Edited"))
+        rs.write_text(with_headline("Edited"))
         os.utime(rs, ns=(1_800_000_060_000_000_000, 1_800_000_060_000_000_000))
         assert await m.check()
         seen.append(m.current.version)

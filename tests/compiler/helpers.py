@@ -1,7 +1,10 @@
-"""Helpers for compiler tests: compile YAML text as if it were a file."""
+"""Helpers for compiler tests: compile YAML text as if it were a file; the strata command's parsers."""
 
 from __future__ import annotations
 
+import argparse
+
+from compiler.cli import build_parser
 from compiler.errors import CompileError, Diagnostic
 from compiler.pipeline import Context, Options, run
 
@@ -32,3 +35,9 @@ def errors_of(text: str, **kw: object) -> list[Diagnostic]:
     except CompileError as e:
         return e.diagnostics
     raise AssertionError("expected a CompileError")
+
+
+def subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
+    """The parser of each ``strata`` command, by name (for tests that compare them with the docs)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)

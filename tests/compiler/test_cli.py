@@ -139,15 +139,14 @@ def test_cli_missing_bundle_is_a_user_error(keys):
 
 
 def test_cli_docs_have_a_row_per_command_naming_its_options():
-    import argparse
     import re
 
-    from compiler.cli import build_parser
+    from tests.compiler.helpers import subcommand_parsers
 
     rows = [line for line in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `strata ")]
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert len(sub.choices) >= 9
-    for name, parser in sub.choices.items():
+    parsers = subcommand_parsers()
+    assert len(parsers) >= 9
+    for name, parser in parsers.items():
         row = next((r for r in rows if r.startswith(f"| `strata {name} ")), None)
         assert row is not None, f"docs/cli.md has no row for strata {name}"
         if name == "serve":

@@ -8,16 +8,14 @@ import re
 
 import pytest
 
-from compiler.cli import build_parser
 from edge_server.cli import build_config
 from edge_server.config import ENV, Config, ConfigError, from_env
+from tests.compiler.helpers import subcommand_parsers
 from tests.conftest import TRAILBLAZER
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    parser: argparse.ArgumentParser = sub.choices["serve"]
-    return parser
+    return subcommand_parsers()["serve"]
 
 
 def test_config_from_env_reads_each_kind():
@@ -40,10 +38,8 @@ def test_config_from_env_names_the_bad_variable(env, message):
         from_env(env)
 
 
-def test_config_flags_win_over_environment(tmp_path):
-    rs = tmp_path / "site.yaml"
-    rs.write_text("strata: 1\nname: x\nslots: []\n")
-    a = serve_parser().parse_args([str(rs), "--cookie-name", "sid", "--consent-cookie", "cmp_ok", "--port", "9001"])
+def test_config_flags_win_over_environment():
+    a = serve_parser().parse_args([str(TRAILBLAZER), "--cookie-name", "sid", "--consent-cookie", "cmp_ok", "--port", "9001"])
     cfg = build_config(a, {"STRATA_COOKIE_NAME": "other", "STRATA_PORT": "9000", "STRATA_TIMEZONE": "Europe/Berlin"})
     assert (cfg.cookie_name, cfg.consent_cookie, cfg.port, cfg.timezone) == ("sid", "cmp_ok", 9001, "Europe/Berlin")
 
@@ -62,4 +58,3 @@ def test_config_development_needs_an_existing_rule_set(tmp_path):
     with pytest.raises(ConfigError, match="missing.yaml: no such rule-set file"):
         Config(ruleset=str(tmp_path / "missing.yaml")).validate()
     Config(ruleset="https://rules.example/site.yaml").validate()  # fetched when serving, like a bundle URL
-

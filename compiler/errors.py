@@ -122,9 +122,10 @@ def regex_not_constant(fn: str) -> tuple[str, str, str | None]:
 
 def invalid_regex(pattern: str, reason: str) -> tuple[str, str, str | None]:
     shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+    shown = f"`{shown}`" if shown.isprintable() else repr(shown)  # as written, unless it holds control characters
     return (
         "invalid-regex",
-        f"invalid regular expression {shown!r}: {reason}",
+        f"invalid regular expression {shown}: {reason}",
         f"patterns use RE2 syntax, without backreferences, look-around or possessive quantifiers: {RE2_SYNTAX}",
     )
 

@@ -194,6 +194,7 @@ def test_regex_short_inputs_agree_with_the_oracles(cc: CharClass, shape: tuple[s
         ("^ubb", "hubba", False),
         ("^a$", "a\n", False),  # $ is the end of the text, not before a final newline (Python re says True)
         ("(?m)^b$", "a\nb\nc", True),  # multi-line only on request
+        ("a\\nb", "a\nb", True),  # a pattern may match across a newline (never_nl is off)
         ("a.c", "a\nc", False),  # . does not match a newline ...
         ("(?s)a.c", "a\nc", True),  # ... unless (?s)
         ("A", "a", False),  # case-sensitive ...

@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import re2
@@ -101,6 +102,7 @@ def _has_any_byte_escape(pattern: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)  # validation, code generation and the exact evaluator share one compile
 def _compile(pattern: str) -> tuple[Any, str | None]:
     try:
         encoded = pattern.encode("utf-8")

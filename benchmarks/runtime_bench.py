@@ -10,7 +10,10 @@
 4. the conditions of benchmarks/peer_conditions/conditions.yaml: Strata's prepared condition vs
    cel-python 0.5's interpreter, the GrowthBook SDK evaluating a feature with the equivalent
    condition, and a hand-written Python lambda (targets: >= 500x cel-python, >= 10x GrowthBook,
-   within 2x of the lambda).
+   within 2x of the lambda);
+5. a regex condition, the issue's author pattern ``^([A-Za-z0-9]+-?)*$`` against adversarial inputs
+   of 25 characters and 10 KB: Strata (RE2, linear) vs Python's ``re`` (backtracking; run once on
+   the 25-character input only, in a child process killed after 60 s).
 
 Latencies are per call, timed with perf_counter_ns around each call (its own cost, ~50 ns, is
 included, which only flatters nobody); medians are over many thousand calls. Numbers go to
@@ -188,6 +191,49 @@ def bench_peers(key: Ed25519PrivateKey, n: int, n_slow: int) -> list[dict[str, A
     return rows
 
 
+REGEX_PATTERN = r"^([A-Za-z0-9]+-?)*$"
+#: Python's re on the 25-character input, once, in a child process (its time doubles per character).
+_RE_CHILD = "import re, sys, time; r = re.compile(sys.argv[1]); t = time.perf_counter(); r.search(sys.argv[2]); print(time.perf_counter() - t)"
+
+
+def _python_re_once(pattern: str, text: str, timeout: float) -> float | None:
+    import subprocess
+
+    try:
+        out = subprocess.run([sys.executable, "-c", _RE_CHILD, pattern, text], capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.TimeoutExpired:
+        return None
+    return float(out.stdout)
+
+
+def bench_regex(key: Ed25519PrivateKey, n: int) -> list[dict[str, Any]]:
+    text = (
+        "strata: 1\nname: rx\nsignals:\n  probe.text: {type: string, category: contextual, max_length: 65536}\n"
+        "slots:\n  - id: s\n    default: {}\n    rules:\n"
+        f"      - id: r\n        when: 'probe.text.matches(r\"{REGEX_PATTERN}\")'\n        content: {{}}\n"
+    )
+    bundle = run("rx.yaml", Options(key=key, created=int(NOW) - 60), text=text).bundle
+    rt = Runtime([key.public_key()])
+    rt.load(bundle, now=NOW)
+    p = rt.current
+    cond = p.slots["s"].candidates[0].cond
+    rows = []
+    for label, size, run_re in (("25 chars", 25, True), ("10 KB", 10 * 1024, False)):
+        adversarial = "a" * (size - 1) + "!"  # almost matches: every split of the run is tried by a backtracker
+        s, _ = p.prepare_signals({"probe.text": adversarial}, True)
+        assert p._cond_value(cond, s, {}) is False
+        row: dict[str, Any] = {"input": label, "chars": size, "result": False,
+                               "strata_re2_us": statistics.median(per_call_ns(lambda s=s: p._cond_value(cond, s, {}), n)) / 1000}
+        if run_re:
+            secs = _python_re_once(REGEX_PATTERN, adversarial, timeout=60.0)
+            row["python_re_s"] = secs  # None: killed after 60 s
+        else:
+            row["python_re_s"] = None
+            row["python_re_note"] = "not run: time doubles per character"
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
@@ -211,11 +257,18 @@ def main() -> int:
         print(f"   {r['name']:34} {r['strata_us']:7.2f} {r['lambda_us']:7.2f} {r['growthbook_us']:10.2f} {r['celpy_us']:10.1f} "
               f"{r['x_vs_celpy']:8.0f} {r['x_vs_growthbook']:6.1f} {r['strata_vs_lambda']:8.2f}")
     print("   targets: >= 500x cel-python, >= 10x GrowthBook, <= 2x the hand-written lambda")
+    rx = bench_regex(key, n)
+    print(f"5. regex condition {REGEX_PATTERN} on an adversarial input ('a' * (n - 1) + '!'), per evaluation:")
+    print(f"   {'input':10} {'strata (RE2)':>14} {'Python re':>16}")
+    for r in rx:
+        py = "not run" if r.get("python_re_note") else ("> 60 s" if r["python_re_s"] is None else f"{r['python_re_s']:.2f} s")
+        print(f"   {r['input']:10} {r['strata_re2_us']:11.2f} us {py:>16}")
+    print("   Python re doubles per character (backtracking); RE2 is linear in the input")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
-        "trailblazer": tb, "scaling": sc, "peers": peers,
+        "trailblazer": tb, "scaling": sc, "peers": peers, "regex": rx,
     }, indent=2))
     print(f"wrote {out}")
     return 0

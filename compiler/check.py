@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from runtime.regex import regex_error
 from runtime.stdlib import CATALOGUE
 
 from . import errors as E
@@ -376,6 +377,8 @@ class Checker:
             raise self.fail(n.pos, E.unsupported(f"the function {n.target.name}.{fn}()"))
         args = ([self.visit(n.target)] if n.target is not None else []) + [self.visit(a) for a in n.args]
         types = [a.type for a in args]
+        if fn == "matches" and len(args) == 2:
+            self._check_pattern(fn, args[1])
         if self.lenient:
             return self._lenient_call(n, fn, args)
         typing = _typing(fn)
@@ -427,6 +430,16 @@ class Checker:
             raise self.fail(n.pos, E.type_mismatch(f"no overload of {fn} accepts these arguments: {name}"))
         res = results[0] if all(r == results[0] for r in results) else DYN
         return self._typed_call(n, fn, args, res)
+
+    def _check_pattern(self, fn: str, pattern: Node) -> None:
+        """A ``matches`` pattern is a string literal RE2 accepts (runtime/regex.py): checked here,
+        once, so evaluation never compiles a pattern and no visitor can supply one."""
+        if not isinstance(pattern, Lit):
+            raise self.fail(start(pattern), E.regex_not_constant(fn))
+        if pattern.kind == "string":
+            reason = regex_error(pattern.value)
+            if reason is not None:
+                raise self.fail(pattern.pos, E.invalid_regex(pattern.value, reason))
 
     def _lenient_call(self, n: Call, fn: str, args: list[Node]) -> Node:
         """Unchecked mode: keep the call, result dyn unless exactly one overload fits."""

@@ -109,6 +109,27 @@ def not_bool(what: str, got: str) -> tuple[str, str, str | None]:
     return "type-mismatch", f"{what} must be a bool condition, but this expression is {got}", "compare the value, e.g. x == \"...\" or size(x) > 0"
 
 
+RE2_SYNTAX = "https://github.com/google/re2/wiki/Syntax"
+
+
+def regex_not_constant(fn: str) -> tuple[str, str, str | None]:
+    return (
+        "regex-not-constant",
+        f"the pattern of {fn}() must be a constant string literal, not a computed value (a visitor could supply it)",
+        'write the pattern in quotes, e.g. page.path.matches("^/tents/"); to compare with a signal use ==, startsWith, endsWith or contains',
+    )
+
+
+def invalid_regex(pattern: str, reason: str) -> tuple[str, str, str | None]:
+    shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+    shown = f"`{shown}`" if shown.isprintable() else repr(shown)  # as written, unless it holds control characters
+    return (
+        "invalid-regex",
+        f"invalid regular expression {shown}: {reason}",
+        f"patterns use RE2 syntax, without backreferences, look-around or possessive quantifiers: {RE2_SYNTAX}",
+    )
+
+
 def segment_cycle(path: list[str]) -> tuple[str, str, str | None]:
     return "segment-cycle", "segments refer to each other in a cycle: " + " -> ".join(path), "break the cycle: a segment cannot depend on itself"
 

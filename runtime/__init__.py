@@ -1,6 +1,6 @@
 """Strata runtime: verify a bundle once, decide in microseconds.
 
-Depends on msgpack and cryptography only, so it embeds anywhere::
+Depends on msgpack, cryptography and google-re2 only, so it embeds anywhere::
 
     from runtime import Runtime
     rt = Runtime(["keys/strata.pub"])

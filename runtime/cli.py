@@ -102,4 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: the parts raise runtime.cli.UserError, not __main__.UserError.
+    from runtime.cli import main as _main
+
+    sys.exit(_main())

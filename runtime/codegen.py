@@ -20,6 +20,7 @@ from typing import Any
 from . import functions as fn
 from .format import Op
 from .interp import iter_pairs, iter_range
+from .regex import compile_regex
 from .signals import split_args
 from .stdlib import BOOL_RESULT, FUNCTIONS
 from .values import CelError, CelType, UInt, check_int
@@ -173,9 +174,10 @@ class _Gen:
             return f"{self.expr(args[0])}.{meth}({self.expr(args[1])})"
         if bases and name == "contains" and bases == ["string", "string"]:
             return f"({self.expr(args[1])} in {self.expr(args[0])})"
-        if name == "matches" and bases == ["string", "string"] and args[1][0] == Op.LIT:
-            rx = fn.compile_regex(args[1][1])
-            return f"({self.const(rx)}.search({self.expr(args[0])}) is not None)"
+        if name == "matches" and args[1][0] == Op.LIT and type(args[1][1]) is str:
+            # The pattern is a literal (validate.py refuses any other): compiled once, here.
+            # A non-string (dyn) target raises in Regex.search; the exact evaluator then reports it.
+            return f"{self.const(compile_regex(args[1][1]))}.search({self.expr(args[0])})"
         if name == "size" and bases and bases[0] in ("string", "list", "map", "bytes"):
             return f"len({self.expr(args[0])})"
         f = self.const(FUNCTIONS[name])

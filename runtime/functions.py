@@ -19,6 +19,7 @@ import math
 import re
 from typing import Any
 
+from .regex import Regex, compile_regex
 from .values import INT64_MAX, UINT64_MAX, CelError, CelType, UInt, check_int, check_uint, type_name
 
 __all__ = ["type_name"]
@@ -324,31 +325,21 @@ def ends_with(s: Any, p: Any) -> bool:
     return bool(s.endswith(p))
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-#: Bound the cache of patterns that were not constant at compile time (a hostile signal must not
-#: grow memory without limit).
+_REGEX_CACHE: dict[str, Regex] = {}
+#: Bound the cache of compiled patterns of the exact evaluator (bundles carry only literal
+#: patterns, validated at load; the bound keeps memory flat whatever a bundle holds).
 _REGEX_CACHE_MAX = 256
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a CEL (RE2) pattern. Python's ``re`` accepts a superset of the RE2 syntax used in
-    practice; constructs RE2 rejects (backreferences, lookaround) are refused here too."""
-    if re.search(r"\\[1-9]|\(\?[=!<]|\(\?P=", pattern):
-        raise CelError(f"unsupported regular expression (RE2 has no backreferences or lookaround): {pattern!r}")
-    try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise CelError(f"invalid regular expression {pattern!r}: {e}") from None
-
-
 def matches(s: Any, pattern: Any) -> bool:
+    """CEL ``s.matches(pattern)``: an unanchored RE2 search, linear in ``len(s)`` (``regex.py``)."""
     _str_args("matches", s, pattern)
     rx = _REGEX_CACHE.get(pattern)
     if rx is None:
         rx = compile_regex(pattern)
         if len(_REGEX_CACHE) < _REGEX_CACHE_MAX:
             _REGEX_CACHE[pattern] = rx
-    return rx.search(s) is not None
+    return rx.search(s)
 
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}

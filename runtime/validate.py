@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import InvalidIR
 from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_NESTING, Op
+from .regex import regex_error
 from .signals import make_checker
 from .stdlib import FUNCTIONS, accepts
 from .values import TYPE_NAMES
@@ -144,6 +145,19 @@ def validate_payload(p: Any) -> None:
             raise _fail("consent.requires", f"unknown category {c!r}")
 
 
+def _check_matches(node: list[Any], path: str) -> None:
+    """``matches`` takes a target and a literal pattern that RE2 accepts (runtime/regex.py): a
+    pattern computed at run time, or one RE2 refuses, could not have come from the compiler."""
+    if len(node) != 5:
+        raise _fail(path, "matches takes a string and a pattern")
+    pat = node[4]
+    if not (isinstance(pat, list) and len(pat) == 2 and pat[0] == Op.LIT and isinstance(pat[1], str)):
+        raise _fail(path, "the pattern of matches must be a string literal")
+    err = regex_error(pat[1])
+    if err is not None:
+        raise _fail(path, f"invalid regular expression {pat[1][:80]!r}: {err}")
+
+
 def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int) -> None:
     if depth > MAX_NESTING:
         raise _fail(path, f"IR nested deeper than {MAX_NESTING}")
@@ -184,6 +198,8 @@ def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int
             raise _fail(path, f"unknown function {node[1]!r}" if n >= 2 else "CALL needs a name and overload")
         if node[2] is not None and not isinstance(node[2], str):
             raise _fail(path, "overload must be a string or nil")
+        if node[1] == "matches":
+            _check_matches(node, path)
         if not accepts(node[1], node[2], n - 2):
             raise _fail(path, f"{node[1]} has no overload ({node[2]}) for {n - 2} argument(s) (docs/cel-functions.md)")
         for a in node[3:]:

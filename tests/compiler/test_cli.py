@@ -155,3 +155,48 @@ def test_cli_docs_have_a_row_per_command_naming_its_options():
             if action.option_strings and "--help" not in action.option_strings:
                 named = any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", row) for o in action.option_strings)
                 assert named, f"strata {name} {action.option_strings} missing from docs/cli.md"
+
+
+def test_cli_regex_refused_by_test_verify_and_eval_without_traceback(keys, tmp_path):
+    """A pattern RE2 rejects is a compile error for ``strata test``; smuggled into a signed bundle,
+    ``strata verify`` and ``strata eval`` refuse it with a message (never a traceback)."""
+    from compiler.keys import load_private_key
+    from runtime.format import Op
+    from tests.compiler.helpers import BASE
+    from tests.runtime.test_verify import payload_of, resign
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace('when: device.type == "mobile"', 'when: page.path.matches("([a-z")'))
+    r = strata("test", str(bad))
+    assert r.returncode == 1 and f"{bad}:6:29: invalid-regex: invalid regular expression `([a-z`: missing ]" in r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+    good = tmp_path / "good.yaml"
+    good.write_text(BASE.replace('when: device.type == "mobile"', 'when: page.path.matches("^/tents/")'))
+    out = tmp_path / "good.bundle"
+    assert strata("compile", str(good), "-k", str(keys[0]), "-o", str(out)).returncode == 0
+    p = payload_of(out.read_bytes())
+    assert p["segments"][0]["when"][4] == [Op.LIT, "^/tents/"]
+    p["segments"][0]["when"][4] = [Op.LIT, "([a-z"]
+    smuggled = tmp_path / "smuggled.bundle"
+    smuggled.write_bytes(resign(p, load_private_key(keys[0])))
+    signals = tmp_path / "s.json"
+    signals.write_text('{"page.path": "/tents/x"}')
+    for args in (["verify", str(smuggled)], ["eval", str(smuggled), "--signals", str(signals)]):
+        r = strata(*args, "--pub", str(keys[1]))
+        assert r.returncode == 1, (args, r.stdout)
+        assert "invalid_ir" in r.stderr and "invalid regular expression '([a-z': missing ]" in r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_cli_eval_regex_on_a_lone_surrogate_is_an_error_value_not_a_traceback(keys, tmp_path):
+    from tests.compiler.helpers import BASE
+
+    rs = tmp_path / "rx.yaml"
+    rs.write_text(BASE.replace('when: device.type == "mobile"', 'when: page.path.matches("^/tents/")'))
+    out = tmp_path / "rx.bundle"
+    assert strata("compile", str(rs), "-k", str(keys[0]), "-o", str(out)).returncode == 0
+    r = strata("eval", str(out), "--pub", str(keys[1]), "--signals", "-", "--explain", input='{"page.path": "/tents/\\ud800"}')
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert json.loads(r.stdout)["segments"]["mobile"] == {"error": "matches: the string is not valid Unicode (it holds a lone surrogate)"}

@@ -56,6 +56,12 @@ CASES = [
     ("wrong_overload", with_when('device.type.startsWith(1)'), "6:22: type-mismatch: no overload of startsWith accepts these arguments: string.startsWith(int)"),
     ("error_on_second_line_of_folded_scalar", BASE.replace('when: device.type == "mobile"', 'when: >\n      device.type == "mobile"\n      && session.visits > 2'), "8:10: unknown-signal: session.visits is not declared (did you mean session.visit_count?)"),
     ("error_in_quoted_scalar", BASE.replace('when: device.type == "mobile"', "when: 'geo.county == \"US\"'"), "6:12: unknown-signal: geo.county is not declared (did you mean geo.country?)"),
+    ("regex_unbalanced", with_when('page.path.matches("([a-z")'), "6:29: invalid-regex: invalid regular expression `([a-z`: missing ]: [a-z (patterns use RE2 syntax"),
+    ("regex_backreference", with_when('page.path.matches(r"(a)\\1")'), "6:29: invalid-regex: invalid regular expression `(a)\\1`: invalid escape sequence: \\1"),
+    ("regex_lookahead_global_form", with_when('matches(page.path, "^/(?=tents)")'), "6:30: invalid-regex: invalid regular expression `^/(?=tents)`: invalid perl operator: (?="),
+    ("regex_possessive", with_when('page.path.matches("a++")'), "6:29: invalid-regex: invalid regular expression `a++`: bad repetition operator: ++"),
+    ("regex_visitor_pattern", with_when("page.path.matches(utm.term)"), "6:29: regex-not-constant: the pattern of matches() must be a constant string literal"),
+    ("regex_computed_pattern_global_form", with_when('matches(page.path, "^" + utm.term)'), "6:30: regex-not-constant: the pattern of matches() must be a constant string literal"),
     # ---- analysis
     ("segment_cycle", BASE.replace("slots:", "  - id: a\n    layer: mid\n    when: b\n  - id: b\n    layer: mid\n    when: a && mobile\nslots:"), "12:11: segment-cycle: segments refer to each other in a cycle: a -> b -> a"),
     ("segment_self_cycle", BASE.replace('when: device.type == "mobile"', "when: mobile || false"), "6:11: segment-cycle: segments refer to each other in a cycle: mobile -> mobile"),

@@ -1,6 +1,7 @@
 """runtime/ embeds anywhere: importing it pulls in neither cel-python, jsonschema, PyYAML nor
-Starlette (checked in a fresh interpreter), and the base install (``pip install strata-edge``,
-no extras) verifies and decides while the other commands name the extra they need."""
+Starlette (checked in a fresh interpreter) — its third-party imports are msgpack, cryptography and
+re2 (google-re2, for CEL's matches()) — and the base install (``pip install strata-edge``, no
+extras) verifies and decides while the other commands name the extra they need."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_imports_runtime_needs_only_msgpack_and_cryptography():
+def test_imports_runtime_needs_only_msgpack_cryptography_and_re2():
     code = (
         "import sys, json, runtime, runtime.engine, runtime.prepare, runtime.verify, runtime.codegen;"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
@@ -25,7 +26,7 @@ def test_imports_runtime_needs_only_msgpack_and_cryptography():
     top = set(json.loads(out.stdout))
     for forbidden in ("celpy", "lark", "jsonschema", "yaml", "starlette", "uvicorn", "compiler", "edge_server"):
         assert forbidden not in top, forbidden
-    assert {"msgpack", "cryptography"} <= top
+    assert {"msgpack", "cryptography", "re2"} <= top
 
 
 @pytest.mark.slow

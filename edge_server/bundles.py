@@ -287,6 +287,9 @@ def _encoding(r: httpx.Response, url: str) -> str:
     raise _SourceError(f"{url}: Content-Encoding {enc[:40]!r} is not supported (gzip, deflate or none); configure the origin to send one of them")
 
 
+_STEP = 1024 * 1024
+
+
 def _zlib_header(b: bytes) -> bool:
     """RFC 1950: deflate method, and the two header bytes a multiple of 31 (else raw deflate)."""
     return b[0] & 0x0F == 8 and (b[0] << 8 | b[1]) % 31 == 0
@@ -294,8 +297,8 @@ def _zlib_header(b: bytes) -> bool:
 
 async def _read_bounded(r: httpx.Response, url: str, cap: int) -> bytes:
     """The body of ``r``, refused as soon as more than ``cap`` bytes arrive on the wire or come out
-    of decoding its Content-Encoding (decoded here, each step asking zlib for at most one byte
-    beyond the cap): memory never holds more than ``cap`` of it, plus one network chunk."""
+    of decoding its Content-Encoding (decoded here in bounded steps, never more than one byte
+    beyond the cap): memory never holds more than ``cap`` of it, plus one network chunk and one step."""
     too_large = f"{url}: bundle larger than {cap} bytes; refused while downloading"
     declared = r.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > cap:
@@ -318,12 +321,14 @@ async def _read_bounded(r: httpx.Response, url: str, cap: int) -> bytes:
                 continue
             dec = zlib.decompressobj(zlib.MAX_WBITS if _zlib_header(pending) else -zlib.MAX_WBITS)
             chunk, pending = pending, b""
-        try:
-            body += dec.decompress(chunk, cap - len(body) + 1)
-        except zlib.error as e:
-            raise _SourceError(f"{url}: body does not decode as {enc} ({e})") from None
-        if len(body) > cap or dec.unconsumed_tail:
-            raise _SourceError(f"{too_large} (after Content-Encoding {enc})")
+        while chunk:  # in steps of at most 1 MiB of output, never more than one byte past the cap
+            try:
+                body += dec.decompress(chunk, min(_STEP, cap - len(body) + 1))
+            except zlib.error as e:
+                raise _SourceError(f"{url}: body does not decode as {enc} ({e})") from None
+            if len(body) > cap:
+                raise _SourceError(f"{too_large} (after Content-Encoding {enc})")
+            chunk = dec.unconsumed_tail
     if enc != "identity" and (dec is None or not dec.eof):
         raise _SourceError(f"{url}: {enc} body is truncated")
     return bytes(body)

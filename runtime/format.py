@@ -33,7 +33,7 @@ MAX_PAYLOAD_OBJECTS = 2_000_000
 MAX_PAYLOAD_DEPTH = 2 * MAX_NESTING
 MAX_PAYLOAD_STRING = 1024 * 1024
 #: IR nodes in all conditions of a bundle (each becomes source text and bytecode when prepared);
-#: a 10,000-rule bundle has about 120,000.
+#: a 10,000-rule bundle has about 32,000.
 MAX_IR_NODES = 1_000_000
 #: Items of one LIST/MAP node, and characters of one string or bytes literal, in the IR.
 MAX_LITERAL_ITEMS = 100_000

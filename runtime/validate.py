@@ -209,8 +209,6 @@ def validate_payload(p: Any) -> None:
     if consent.get("without", "contextual") not in ("contextual", "defaults"):
         raise _fail("consent.without", "must be 'contextual' or 'defaults'")
     req = _req(consent, "requires", list, "consent")
-    if len(req) > len(LAYERS) * 8:
-        raise _fail("consent.requires", "too many categories")
     for c in req:
         if c not in ("contextual", "technical", "behavioral"):
             raise _fail("consent.requires", f"unknown category {c!r}")
@@ -303,6 +301,14 @@ class _IRContext:
         self.records = records
         self.nseg = 0
         self.nodes = 0
+        self._overloads: dict[str, list[_T]] = {}  # a bundle repeats a few overload strings many times
+
+    def declared(self, overload: str) -> list[_T]:
+        """The argument types an overload string declares; ValueError when one is malformed."""
+        types = self._overloads.get(overload)
+        if types is None:
+            types = self._overloads[overload] = [_parse_type(t, self.records) for t in split_args(overload)]
+        return types
 
 
 def _static(node: list[Any], ir: _IRContext, vars: tuple[_T, ...]) -> _T:
@@ -349,7 +355,7 @@ def _static(node: list[Any], ir: _IRContext, vars: tuple[_T, ...]) -> _T:
             if c is not None and c[0] in ("list", "map"):
                 return c[1] if c[0] == "list" else c[2]
         if name in _SAME_AS_OPERANDS and ov is not None:  # int + int is int, list + list a list ...
-            return _join([_parse_type(t, ir.records) for t in split_args(ov)])  # (parsed before: _check_call)
+            return _join(ir.declared(ov))  # (checked before: _check_call)
     return None
 
 
@@ -454,14 +460,13 @@ def _check_call(node: list[Any], path: str, ir: _IRContext, vars: tuple[_T, ...]
         return  # dispatched on run-time types
     if len(ov) > 1024:
         raise _fail(path, "overload string too long")
-    declared = split_args(ov)
+    try:
+        declared = ir.declared(ov)
+    except ValueError as e:
+        raise _fail(path, f"overload {ov[:60]!r} of {name}: {e}") from None
     if len(declared) != len(args):
         raise _fail(path, f"overload {ov[:60]!r} of {name} declares {len(declared)} argument types for {len(args)} arguments")
-    for i, (text, arg) in enumerate(zip(declared, args)):
-        try:
-            want = _parse_type(text, ir.records)
-        except ValueError:
-            raise _fail(path, f"overload {ov[:60]!r} of {name}: malformed type {text[:40]!r}") from None
+    for i, (want, arg) in enumerate(zip(declared, args)):
         if not _conforms(want, arg, ir, vars):
             got = _type_str(_static(arg, ir, vars))
             raise _fail(path, f"overload {ov[:60]!r} of {name}: argument {i + 1} is {got}, not {_type_str(want)}")

@@ -112,10 +112,13 @@ def create_app(config: Config) -> Starlette:
     async def readyz(request: Request) -> Response:
         cur = srv.bundles.current
         st = srv.bundles.state
-        body: dict[str, Any] = {"ready": cur is not None, "reload_failures": st.failures, "last_error": st.last_error}
+        polling = srv.bundles.polling
+        ready = cur is not None and polling is not False  # a polling task that died would serve a stale bundle forever
+        body: dict[str, Any] = {"ready": ready, "reload_failures": st.failures, "last_error": st.last_error,
+                                "polling": polling is not False, "unexpected_errors": st.unexpected}
         if cur is not None:
             body["bundle"] = {"name": cur.name, "version": cur.version, "key_id": cur.key_id, "loaded_at": st.loaded_at}
-        return JSONResponse(body, status_code=200 if cur is not None else 503)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -155,8 +158,8 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await srv.bundles.check()
-        tasks = [asyncio.create_task(srv.bundles.run())]
+        await srv.bundles.check()  # never raises: a bad bundle at start leaves the server up and not ready
+        tasks = [srv.bundles.start()]
         if srv.metrics.share_dir is not None:
             tasks.append(asyncio.create_task(_publish_metrics(srv.metrics)))
         try:

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from .config import Config, ConfigError, from_env, parse_cookie_keys
+from .config import Config, ConfigError, default_state_dir, from_env, parse_cookie_keys
 from .logs import configure_logging
 
 
@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("ruleset", nargs="?", help="rule-set YAML (development mode)")
     s.add_argument("--bundle", help="bundle file or http(s) URL to poll (production)")
     s.add_argument("--pub", action="append", default=None, help="trusted public key file (repeat for rotation)")
+    s.add_argument("--bundle-name", help="the rule set this server serves; bundles of another name are refused (default: pinned by the first bundle loaded)")
+    s.add_argument("--state-dir", help="directory keeping the highest bundle version seen, so a restart cannot be rolled back "
+                   "(default $STATE_DIRECTORY, else $XDG_STATE_HOME/strata, else ~/.local/state/strata)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8080)")
     s.add_argument("--pages", help="directory of HTML pages to personalise (page mode)")
@@ -86,7 +89,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
-        "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie,
+        "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:
@@ -94,6 +97,8 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
     if kw.get("ruleset"):
         kw.setdefault("poll_interval", 1.0)
         kw.setdefault("cookie_secure", False)
+    elif kw.get("bundle"):
+        kw.setdefault("state_dir", default_state_dir())  # production: rollback protection survives restarts
     if a.insecure_cookie:
         kw["cookie_secure"] = False
     cfg = Config(**kw)
@@ -148,12 +153,14 @@ def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .state import at_start as state_at_start
 
     configure_logging(a.log_level)
     try:
         cfg = build_config(a)
         if cfg.ruleset:
             _require_compiler()
+        state_at_start(cfg)  # an unusable state directory or a corrupt state file stops the start, before any worker
         if cfg.workers > 1:
             return _serve_workers(cfg, a.log_level)
         app = create_app(cfg)

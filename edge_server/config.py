@@ -20,6 +20,17 @@ def is_url(source: str) -> bool:
 
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
+_BUNDLE_NAME = re.compile(r"\S(?:.{0,198}\S)?")
+
+
+def default_state_dir() -> str:
+    """Where ``strata serve --bundle`` keeps its rollback state unless --state-dir says otherwise:
+    systemd's ``$STATE_DIRECTORY`` (``StateDirectory=strata``), else ``$XDG_STATE_HOME/strata``,
+    else ``~/.local/state/strata``."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "strata")
 
 
 @dataclass
@@ -31,6 +42,11 @@ class Config:
     clock_skew: float = 300.0
     poll_interval: float = 10.0  # seconds between checks of the bundle source
     poll_jitter: float = 0.2  # +/- fraction of the interval, so replicas do not poll in step
+    # rollback protection (docs/deployment.md): the one rule set served (None: the first bundle
+    # loaded pins it), and where the highest version seen is kept across restarts (None: nowhere;
+    # `strata serve` defaults to default_state_dir() with --bundle)
+    bundle_name: str | None = None
+    state_dir: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -68,6 +84,8 @@ class Config:
             raise ConfigError("give either a rule-set file (development: strata serve rulesets/site.yaml) or --bundle PATH_OR_URL with --pub KEY")
         if self.ruleset and not is_url(self.ruleset) and not Path(self.ruleset).is_file():
             raise ConfigError(f"{self.ruleset}: no such rule-set file (development mode compiles a YAML rule set, e.g. rulesets/trailblazer.yaml)")
+        if self.bundle_name is not None and not _BUNDLE_NAME.fullmatch(self.bundle_name):
+            raise ConfigError(f"--bundle-name {self.bundle_name[:40]!r}: give the rule set's name as its bundle carries it (the name: field of the rule set)")
         if self.bundle and not self.public_keys:
             raise ConfigError("--bundle needs at least one trusted public key: --pub keys/site.pub")
         if self.pages and self.origin:
@@ -116,6 +134,7 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_STATS_TOKEN": ("stats_token", "text"), "STRATA_MAX_BODY": ("max_body_bytes", "int"),
     "STRATA_POLL_INTERVAL": ("poll_interval", "float"), "STRATA_POLL_JITTER": ("poll_jitter", "float"),
     "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
+    "STRATA_BUNDLE_NAME": ("bundle_name", "text"), "STRATA_STATE_DIR": ("state_dir", "text"),
 }
 
 

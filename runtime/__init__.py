@@ -20,9 +20,11 @@ from .errors import (
     InvalidIR,
     MalformedBundle,
     NotYetValid,
+    PrepareFailed,
     RollbackRefused,
     UnknownKey,
     UnsupportedFormat,
+    WrongName,
 )
 from .keys import key_id, load_public_key, trusted_keys
 from .prepare import Prepared
@@ -30,7 +32,7 @@ from .verify import VerifiedBundle, verify_bundle
 
 __all__ = [
     "REASONS", "BadSignature", "BundleError", "BundleTooLarge", "Decision", "Expired", "InvalidIR",
-    "MalformedBundle", "NoBundle", "NotYetValid", "Outcome", "Prepared", "RollbackRefused",
-    "Runtime", "UnknownKey", "UnsupportedFormat", "VerifiedBundle", "key_id", "load_public_key",
+    "MalformedBundle", "NoBundle", "NotYetValid", "Outcome", "PrepareFailed", "Prepared", "RollbackRefused",
+    "Runtime", "UnknownKey", "UnsupportedFormat", "VerifiedBundle", "WrongName", "key_id", "load_public_key",
     "trusted_keys", "verify_bundle",
 ]

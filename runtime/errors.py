@@ -54,6 +54,21 @@ class RollbackRefused(BundleError):
     code = "rollback"
 
 
+class WrongName(BundleError):
+    """A bundle of another rule set than the one this runtime serves (pinned by configuration or by
+    the first bundle loaded): replacing a site's content with another rule set signed by the same
+    key would side-step rollback protection."""
+
+    code = "wrong_name"
+
+
+class PrepareFailed(BundleError):
+    """Verified and validated, but preparing it failed (a case validation does not catch). The
+    message names the exception; the last good bundle keeps serving."""
+
+    code = "prepare_failed"
+
+
 class InvalidIR(MalformedBundle):
     """Correctly signed, but the payload breaks the IR contract (a buggy or newer compiler)."""
 

@@ -24,6 +24,20 @@ MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 MAX_DECODER_MEMORY = 128 * 1024 * 1024
 #: msgpack nesting depth allowed in a payload (IR trees are shallow; 64 is generous).
 MAX_NESTING = 64
+#: Bounds checked on the inflated payload *before* it is unpacked (``runtime/bounds.py``): the
+#: number of msgpack objects (a map entry counts two), the nesting of containers (IR nesting plus
+#: the records around it and nested content), and the length of one string or byte string. A
+#: 10,000-rule bundle holds 344,000 objects (14 MB as Python objects); 2,000,000 bounds a payload
+#: to roughly 100 MB of Python objects, whatever its compressed size.
+MAX_PAYLOAD_OBJECTS = 2_000_000
+MAX_PAYLOAD_DEPTH = 2 * MAX_NESTING
+MAX_PAYLOAD_STRING = 1024 * 1024
+#: IR nodes in all conditions of a bundle (each becomes source text and bytecode when prepared);
+#: a 10,000-rule bundle has about 32,000.
+MAX_IR_NODES = 1_000_000
+#: Items of one LIST/MAP node, and characters of one string or bytes literal, in the IR.
+MAX_LITERAL_ITEMS = 100_000
+MAX_LITERAL_BYTES = 64 * 1024
 
 #: Segment layers, most general first. Candidates are ordered most specific first.
 LAYERS = ("broad", "mid", "specific")

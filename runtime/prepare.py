@@ -16,6 +16,7 @@ from typing import Any
 from . import bucketing
 from .codegen import generate
 from .decision import Decision, Outcome
+from .errors import BundleError, PrepareFailed
 from .format import LAYERS, Op
 from .interp import Builder, Err
 from .signals import make_checker, make_coercer
@@ -97,6 +98,15 @@ class Prepared:
     threads and to swap atomically."""
 
     def __init__(self, verified: VerifiedBundle):
+        try:
+            self._build(verified)
+        except BundleError:
+            raise
+        except Exception as e:  # noqa: BLE001 - MemoryError, RecursionError or a case validation missed: a refusal, never a crash
+            raise PrepareFailed(f"preparing bundle {verified.name} v{verified.version} failed ({type(e).__name__}: {str(e)[:200]}); "
+                                "the last good bundle keeps serving; recompile it with this version of strata") from e
+
+    def _build(self, verified: VerifiedBundle) -> None:
         p = verified.payload
         self.key_id = verified.key_id
         self.size = verified.size

@@ -23,7 +23,7 @@ from typing import Any
 from . import functions
 from .signals import split_args
 
-__all__ = ["CATALOGUE", "FUNCTIONS", "BOOL_RESULT", "Function", "Overload", "accepts", "markdown"]
+__all__ = ["CATALOGUE", "FUNCTIONS", "BOOL_RESULT", "Function", "Overload", "accepts", "arity", "markdown", "result_type"]
 
 PATH = Path(__file__).with_name("stdlib.json")
 
@@ -126,6 +126,49 @@ def accepts(name: str, overload: str | None, nargs: int) -> bool:
         if len(o.params) == nargs and all(_bind(p, a, env) for p, a in zip(o.params, types)):
             return True
     return False
+
+
+def _subst(t: str, env: dict[str, str]) -> str | None:
+    """``t`` with its type letters replaced from ``env``; None if a letter stays unbound."""
+    if len(t) == 1 and t.isupper():
+        return env.get(t)
+    base, params = _split(t)
+    if not params:
+        return t
+    subs = [_subst(p, env) for p in params]
+    if any(x is None for x in subs):
+        return None
+    return f"{base}({', '.join(x for x in subs if x is not None)})"
+
+
+def result_type(name: str, overload: str | None) -> str | None:
+    """The result type of a call as the catalogue proves it: with an overload id, the matching
+    overload's result with its type letters bound; without one, the result every overload shares.
+    None when the catalogue cannot tell (then the result is only known at run time).
+
+    >>> result_type("_+_", "int,int"), result_type("size", None), result_type("_[_]", "list(string),int")
+    ('int', 'int', 'string')
+    """
+    f = CATALOGUE.get(name)
+    if f is None:
+        return None
+    if overload is None or f.typing != "overloads":
+        results = {o.result for o in f.overloads}
+        only = results.pop() if len(results) == 1 else None
+        return only if only is not None and _subst(only, {}) is not None else None
+    types = split_args(overload)
+    for o in f.overloads:
+        env: dict[str, str] = {}
+        if len(o.params) == len(types) and all(_bind(p, a, env) for p, a in zip(o.params, types)):
+            return _subst(o.result, env)
+    return None
+
+
+def arity(name: str) -> tuple[int, int | None]:
+    """(fewest, most) arguments a call to ``name`` takes (most None: any number)."""
+    counts = [len(o.params) for o in CATALOGUE[name].overloads]
+    variadic = any("..." in o.params for o in CATALOGUE[name].overloads)
+    return min(c - ("..." in o.params) for c, o in zip(counts, CATALOGUE[name].overloads)), None if variadic else max(counts)
 
 
 def _signature(name: str, o: Overload) -> str:

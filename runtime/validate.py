@@ -4,25 +4,42 @@ A signature proves who wrote a bundle, not that the writer was bug-free. Every f
 reads is checked here for type and range, and every IR node for opcode, arity and references
 (signal and segment indexes in range, segments referring only to earlier segments so evaluation
 cannot recurse forever, comprehension variables in scope), so that preparation and evaluation can
-trust the shape. Violations raise ``InvalidIR`` with the path of the offending field.
+trust the shape. Every map of the payload may hold only the fields the format defines (a field
+this runtime does not know is refused, not ignored). Every CALL's declared overload is checked
+against its arguments: as many types as arguments, well-formed, and matching every argument whose
+type the IR proves (literals, signals, fields of typed signals, results of typed calls,
+comprehension variables), because the code generator trusts the overload to pick native operators.
+Violations raise ``InvalidIR`` with the path of the offending field.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import InvalidIR
-from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_NESTING, Op
+from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op
 from .regex import regex_error
-from .signals import make_checker
-from .stdlib import FUNCTIONS, accepts
-from .values import TYPE_NAMES
+from .signals import make_checker, split_args
+from .stdlib import FUNCTIONS, accepts, arity, result_type
+from .values import INT64_MAX, INT64_MIN, TYPE_NAMES
 
 _LIT_TYPES = (type(None), bool, int, float, str, bytes)
 
+#: The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
+_PAYLOAD_KEYS = frozenset({"name", "version", "created", "not_before", "expires", "compiler", "signals", "types", "segments",
+                           "content", "experiments", "slots", "holdout", "consent", "goals"})
+_SIGNAL_KEYS = frozenset({"name", "type", "category", "max_items", "max_length", "default", "source"})
+_SEGMENT_KEYS = frozenset({"id", "layer", "when", "consent"})
+_EXPERIMENT_KEYS = frozenset({"id", "salt", "group", "start", "end", "variants"})
+_SLOT_KEYS = frozenset({"id", "default", "candidates"})
+_CANDIDATE_KEYS = frozenset({"id", "layer", "when", "consent", "content", "experiment", "cap", "segment"})
+_HOLDOUT_KEYS = frozenset({"bp", "salt"})
+_CONSENT_KEYS = frozenset({"requires", "without"})
+
 
 def _fail(path: str, msg: str) -> InvalidIR:
-    return InvalidIR(f"payload.{path}: {msg}; the bundle was written by an incompatible or faulty compiler - recompile it with this version of strata")
+    return InvalidIR(f"{'payload.' + path if path else 'payload'}: {msg}; the bundle was written by an incompatible or faulty compiler - recompile it with this version of strata")
 
 
 def _req(d: Any, key: str, typ: type | tuple[type, ...], path: str) -> Any:
@@ -34,20 +51,47 @@ def _req(d: Any, key: str, typ: type | tuple[type, ...], path: str) -> Any:
     return v
 
 
+def _only(d: Any, allowed: frozenset[str], path: str) -> None:
+    """Refuse fields the format does not define (a newer or faulty compiler's)."""
+    if not isinstance(d, dict):
+        raise _fail(path, "expected a map")
+    extra = [k for k in d if k not in allowed]
+    if extra:
+        shown = ", ".join(repr(k)[:40] for k in sorted(map(str, extra))[:3])
+        raise _fail(path, f"unknown field(s) {shown}: this runtime reads format fields {', '.join(sorted(allowed))} only; "
+                    "upgrade the runtime or recompile with a matching compiler")
+
+
 def validate_payload(p: Any) -> None:
     if not isinstance(p, dict):
         raise _fail("", "payload is not a map")
+    _only(p, _PAYLOAD_KEYS, "")
     _req(p, "name", str, "")
     for k in ("version", "created", "not_before", "expires"):
         _req(p, k, int, "")
+    if p.get("compiler") is not None and not isinstance(p["compiler"], str):
+        raise _fail("compiler", "expected string")
     records = _req(p, "types", dict, "")
     for rname, fields in records.items():
         if not isinstance(rname, str) or not isinstance(fields, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
             raise _fail(f"types.{rname}", "record types map field names to type strings")
+    rtypes: dict[str, dict[str, _T]] = {}
+    for rname, fields in records.items():
+        rtypes[rname] = {}
+        for fname, ftype in fields.items():
+            try:
+                make_checker(ftype, records)
+                rtypes[rname][fname] = _parse_type(ftype, records)
+            except (ValueError, KeyError, RecursionError):
+                raise _fail(f"types.{rname}.{fname}", f"unknown or malformed type {ftype[:40]!r}") from None
     signals = _req(p, "signals", list, "")
+    sigtypes: list[_T] = []
     for i, s in enumerate(signals):
         path = f"signals[{i}]"
+        _only(s, _SIGNAL_KEYS, path)
         _req(s, "name", str, path)
+        if s.get("source") is not None and not isinstance(s["source"], str):
+            raise _fail(f"{path}.source", "expected string")
         t = _req(s, "type", str, path)
         cat = _req(s, "category", str, path)
         if cat not in ("contextual", "technical", "behavioral"):
@@ -58,6 +102,7 @@ def validate_payload(p: Any) -> None:
                 raise _fail(f"{path}.{bound}", "must be a non-negative integer")
         try:
             check = make_checker(t, records, s.get("max_items"), s.get("max_length"))
+            sigtypes.append(_parse_type(t, records))
         except (ValueError, KeyError, RecursionError):
             raise _fail(f"{path}.type", f"unknown or malformed type {t[:40]!r}") from None
         if s.get("default") is not None and not check(s["default"]):
@@ -66,20 +111,24 @@ def validate_payload(p: Any) -> None:
     if not isinstance(goals, list) or not all(isinstance(g, str) for g in goals):
         raise _fail("goals", "must be a list of strings")
     content = _req(p, "content", list, "")
-    nsig, ncontent = len(signals), len(content)
+    ncontent = len(content)
+    ir = _IRContext(sigtypes, rtypes)
     segments = _req(p, "segments", list, "")
     for i, seg in enumerate(segments):
         path = f"segments[{i}]"
+        _only(seg, _SEGMENT_KEYS, path)
         _req(seg, "id", str, path)
         layer = _req(seg, "layer", int, path)
         if not 0 <= layer < len(LAYERS):
             raise _fail(path, f"layer {layer} out of range")
         _req(seg, "consent", bool, path)
-        _check_ir(_req(seg, "when", list, path), f"{path}.when", nsig, i, 0, 0)
-    nseg = len(segments)
+        ir.nseg = i  # a segment may use only earlier segments
+        _check_ir(_req(seg, "when", list, path), f"{path}.when", ir, (), 0)
+    ir.nseg = len(segments)
     experiments = _req(p, "experiments", list, "")
     for i, e in enumerate(experiments):
         path = f"experiments[{i}]"
+        _only(e, _EXPERIMENT_KEYS, path)
         _req(e, "id", str, path)
         _req(e, "salt", str, path)
         start = _req(e, "start", int, path)
@@ -96,6 +145,8 @@ def validate_payload(p: Any) -> None:
             vp = f"{path}.variants[{j}]"
             if not (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and type(v[1]) is int and type(v[2]) is int):
                 raise _fail(vp, "expected [id, weight, content]")
+            if not 0 <= v[1] <= 10_000:
+                raise _fail(vp, "weight outside 0..10000")
             if not 0 <= v[2] < ncontent:
                 raise _fail(vp, "content index out of range")
             total += v[1]
@@ -104,18 +155,20 @@ def validate_payload(p: Any) -> None:
     slots = _req(p, "slots", list, "")
     for i, sl in enumerate(slots):
         path = f"slots[{i}]"
+        _only(sl, _SLOT_KEYS, path)
         _req(sl, "id", str, path)
         d = _req(sl, "default", int, path)
         if not 0 <= d < ncontent:
             raise _fail(path, "default content index out of range")
         for j, c in enumerate(_req(sl, "candidates", list, path)):
             cp = f"{path}.candidates[{j}]"
+            _only(c, _CANDIDATE_KEYS, cp)
             _req(c, "id", str, cp)
             layer = _req(c, "layer", int, cp)
             if not 0 <= layer < len(LAYERS):
                 raise _fail(cp, f"layer {layer} out of range")
             _req(c, "consent", bool, cp)
-            _check_ir(_req(c, "when", list, cp), f"{cp}.when", nsig, nseg, 0, 0)
+            _check_ir(_req(c, "when", list, cp), f"{cp}.when", ir, (), 0)
             has_content = c.get("content") is not None
             has_exp = c.get("experiment") is not None
             if has_content == has_exp:
@@ -128,21 +181,245 @@ def validate_payload(p: Any) -> None:
             if cap is not None and not (isinstance(cap, list) and len(cap) == 2 and all(type(x) is int and x >= 0 for x in cap)):
                 raise _fail(cp, "cap must be [per_session, cooldown_seconds]")
             seg = c.get("segment")
-            if seg is not None and not (type(seg) is int and 0 <= seg < nseg):
+            if seg is not None and not (type(seg) is int and 0 <= seg < ir.nseg):
                 raise _fail(cp, "segment index out of range")
     h = p.get("holdout")
     if h is not None:
+        _only(h, _HOLDOUT_KEYS, "holdout")
         bp = _req(h, "bp", int, "holdout")
         _req(h, "salt", str, "holdout")
         if not 0 <= bp <= 10_000:
             raise _fail("holdout.bp", "out of range 0..10000")
     consent = _req(p, "consent", dict, "")
+    _only(consent, _CONSENT_KEYS, "consent")
     if consent.get("without", "contextual") not in ("contextual", "defaults"):
         raise _fail("consent.without", "must be 'contextual' or 'defaults'")
     req = _req(consent, "requires", list, "consent")
     for c in req:
         if c not in ("contextual", "technical", "behavioral"):
             raise _fail("consent.requires", f"unknown category {c!r}")
+
+
+# ---------------------------------------------------------------------- static types of IR nodes
+#: A type as the validator tracks it: a tuple (base, params...) such as ("list", ("string",)),
+#: or None when only known as dyn (then nothing is assumed about it).
+_T = Any
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_STRING = ("string",)
+
+
+def _parse_type(text: str, records: dict[str, Any], depth: int = 0) -> _T:
+    """'list(map(string, int))' -> ('list', ('map', ('string',), ('int',))); 'dyn' (or a type
+    parameter name) -> None. Raises ValueError when malformed."""
+    t = text.strip()
+    if depth > 16 or len(t) > 512:
+        raise ValueError("type nested too deeply")
+    if t == "dyn":
+        return None
+    if t in TYPE_NAMES or t in records:
+        if t in ("list", "map"):
+            return (t, None) if t == "list" else (t, None, None)
+        return (t,)
+    if t.startswith("list(") and t.endswith(")"):
+        args = split_args(t[5:-1])
+        if len(args) != 1:
+            raise ValueError(f"list takes one type: {t[:40]}")
+        return ("list", _parse_type(args[0], records, depth + 1))
+    if t.startswith("map(") and t.endswith(")"):
+        args = split_args(t[4:-1])
+        if len(args) != 2:
+            raise ValueError(f"map takes two types: {t[:40]}")
+        return ("map", _parse_type(args[0], records, depth + 1), _parse_type(args[1], records, depth + 1))
+    if _IDENT.match(t):
+        return None  # a type parameter of a generic overload (e.g. the A of list(A)): any type
+    raise ValueError(f"malformed type {t[:40]!r}")
+
+
+def _compatible(declared: _T, actual: _T) -> bool:
+    if declared is None or actual is None:
+        return True
+    if declared[0] != actual[0] or len(declared) != len(actual):
+        return False
+    return all(_compatible(d, a) for d, a in zip(declared[1:], actual[1:]))
+
+
+def _type_str(t: _T) -> str:
+    if t is None:
+        return "dyn"
+    if t[0] == "list":
+        return f"list({_type_str(t[1])})"
+    if t[0] == "map":
+        return f"map({_type_str(t[1])}, {_type_str(t[2])})"
+    return str(t[0])
+
+
+def _lit_type(v: Any) -> _T:
+    if v is None:
+        return ("null_type",)
+    if type(v) is bool:
+        return ("bool",)
+    if type(v) is int:
+        return ("int",)
+    if type(v) is float:
+        return ("double",)
+    if type(v) is str:
+        return _STRING
+    return ("bytes",)
+
+
+def _join(types: list[_T]) -> _T:
+    """The one type of all ``types`` when they agree and are all known, else None."""
+    if not types or any(t is None for t in types):
+        return None
+    first = types[0]
+    return first if all(t == first for t in types) else None
+
+
+class _IRContext:
+    """What the IR checker needs from the rest of the payload, and the node count so far."""
+
+    def __init__(self, signal_types: list[_T], records: dict[str, dict[str, _T]]):
+        self.signal_types = signal_types
+        self.records = records
+        self.nseg = 0
+        self.nodes = 0
+        self._overloads: dict[str, list[_T]] = {}  # a bundle repeats a few overload strings many times
+
+    def declared(self, overload: str) -> list[_T]:
+        """The argument types an overload string declares; ValueError when one is malformed."""
+        types = self._overloads.get(overload)
+        if types is None:
+            types = self._overloads[overload] = [_parse_type(t, self.records) for t in split_args(overload)]
+        return types
+
+
+def _static(node: list[Any], ir: _IRContext, vars: tuple[_T, ...]) -> _T:
+    """The type of an already checked node when the IR proves it, else None."""
+    op = node[0]
+    if op == Op.LIT:
+        return _lit_type(node[1])
+    if op == Op.ULIT:
+        return ("uint",)
+    if op == Op.SIG:
+        return ir.signal_types[node[1]]
+    if op in (Op.SEG, Op.HAS, Op.SIGHAS, Op.AND, Op.OR, Op.NOT):
+        return ("bool",)
+    if op == Op.TYPE:
+        return ("type",)
+    if op == Op.VAR:
+        return vars[-1 - node[1]]
+    if op == Op.SEL:
+        return _member(_static(node[1], ir, vars), node[2], ir)
+    if op == Op.COND:
+        return _join([_static(node[2], ir, vars), _static(node[3], ir, vars)])
+    if op == Op.LIST:
+        return ("list", _join([_static(a, ir, vars) for a in node[1:]]))
+    if op == Op.MAP:
+        return ("map", _join([_static(a, ir, vars) for a in node[1::2]]), _join([_static(a, ir, vars) for a in node[2::2]]))
+    if op in (Op.COMP, Op.COMP2):
+        if node[1] in ("all", "exists", "exists_one"):
+            return ("bool",)
+        return ("map", None, None) if node[1] == "transformMap" else ("list", None)
+    if op == Op.CALL:
+        name, ov = node[1], node[2]
+        res = result_type(name, ov)  # the catalogue's result for this overload (checked before: _check_call)
+        if res is not None:
+            return _parse_type(res, ir.records)
+        if name == "_[_]" and len(node) == 5:
+            c = _static(node[3], ir, vars)
+            if c is not None and c[0] in ("list", "map"):
+                return c[1] if c[0] == "list" else c[2]
+    return None
+
+
+def _member(container: _T, field: str, ir: _IRContext) -> _T:
+    if container is None:
+        return None
+    if container[0] == "map":
+        return container[2]
+    fields = ir.records.get(container[0])
+    return fields.get(field) if fields is not None else None
+
+
+def _range_vars(rng: _T, two: bool) -> tuple[_T, ...]:
+    """The comprehension variables' types over a range of type ``rng``."""
+    if rng is None or rng[0] not in ("list", "map"):
+        return (None, None) if two else (None,)
+    if rng[0] == "list":
+        return (("int",), rng[1]) if two else (rng[1],)
+    return (rng[1], rng[2]) if two else (rng[1],)
+
+
+def _check_ir(node: Any, path: str, ir: _IRContext, vars: tuple[_T, ...], depth: int) -> None:
+    if depth > MAX_NESTING:
+        raise _fail(path, f"IR nested deeper than {MAX_NESTING}")
+    if not isinstance(node, list) or not node or type(node[0]) is not int:
+        raise _fail(path, "IR node must be a non-empty array starting with an opcode")
+    ir.nodes += 1
+    if ir.nodes > MAX_IR_NODES:
+        raise _fail(path, f"more than {MAX_IR_NODES} IR nodes in the bundle")
+    op = node[0]
+    if op not in ARITY:
+        raise _fail(path, f"unknown opcode {op}")
+    arity = ARITY[op]
+    n = len(node) - 1
+    if isinstance(arity, int) and n != arity or isinstance(arity, tuple) and n not in arity:
+        raise _fail(path, f"opcode {op} takes {arity} operands, got {n}")
+    sub = depth + 1
+    if op == Op.LIT:
+        v = node[1]
+        if not isinstance(v, _LIT_TYPES):
+            raise _fail(path, f"literal of type {type(v).__name__}")
+        if type(v) is int and not INT64_MIN <= v <= INT64_MAX:
+            raise _fail(path, "int literal outside the 64-bit range")
+        if isinstance(v, (str, bytes)) and len(v) > MAX_LITERAL_BYTES:
+            raise _fail(path, f"literal of {len(v)} characters, over {MAX_LITERAL_BYTES}")
+    elif op == Op.ULIT:
+        if type(node[1]) is not int or not 0 <= node[1] < 2**64:
+            raise _fail(path, "uint literal out of range")
+    elif op == Op.TYPE:
+        if not isinstance(node[1], str) or node[1] not in TYPE_NAMES:
+            raise _fail(path, f"unknown type {node[1]!r}")
+    elif op in (Op.SIG, Op.SIGHAS):
+        if type(node[1]) is not int or not 0 <= node[1] < len(ir.signal_types):
+            raise _fail(path, "signal index out of range")
+    elif op == Op.SEG:
+        if type(node[1]) is not int or not 0 <= node[1] < ir.nseg:
+            raise _fail(path, "segment index out of range (segments may only use earlier segments)")
+    elif op == Op.VAR:
+        if type(node[1]) is not int or not 0 <= node[1] < len(vars):
+            raise _fail(path, "comprehension variable out of scope")
+    elif op in (Op.SEL, Op.HAS):
+        if not isinstance(node[2], str):
+            raise _fail(path, "field name must be a string")
+        _check_ir(node[1], path, ir, vars, sub)
+    elif op == Op.CALL:
+        if n < 2 or not isinstance(node[1], str) or node[1] not in FUNCTIONS:
+            raise _fail(path, f"unknown function {str(node[1])[:40]!r}" if n >= 2 else "CALL needs a name and overload")
+        if node[2] is not None and not isinstance(node[2], str):
+            raise _fail(path, "overload must be a string or nil")
+        for a in node[3:]:
+            _check_ir(a, path, ir, vars, sub)
+        _check_call(node, path, ir, vars)
+    elif op in (Op.COMP, Op.COMP2):
+        if not isinstance(node[1], str) or node[1] not in COMPREHENSIONS:
+            raise _fail(path, f"unknown comprehension {node[1]!r}")
+        _check_ir(node[2], path, ir, vars, sub)
+        inner = vars + _range_vars(_static(node[2], ir, vars), op == Op.COMP2)
+        for a in node[3:]:
+            _check_ir(a, path, ir, inner, sub)
+    elif op == Op.MAP:
+        if n % 2:
+            raise _fail(path, "map needs key/value pairs")
+        if n > 2 * MAX_LITERAL_ITEMS:
+            raise _fail(path, f"map literal of more than {MAX_LITERAL_ITEMS} entries")
+        for a in node[1:]:
+            _check_ir(a, path, ir, vars, sub)
+    else:  # AND OR NOT COND LIST
+        if n > MAX_LITERAL_ITEMS:
+            raise _fail(path, f"list literal of more than {MAX_LITERAL_ITEMS} items")
+        for a in node[1:]:
+            _check_ir(a, path, ir, vars, sub)
 
 
 def _check_matches(node: list[Any], path: str) -> None:
@@ -158,64 +435,41 @@ def _check_matches(node: list[Any], path: str) -> None:
         raise _fail(path, f"invalid regular expression {pat[1][:80]!r}: {err}")
 
 
-def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int) -> None:
-    if depth > MAX_NESTING:
-        raise _fail(path, f"IR nested deeper than {MAX_NESTING}")
-    if not isinstance(node, list) or not node or type(node[0]) is not int:
-        raise _fail(path, "IR node must be a non-empty array starting with an opcode")
+def _check_call(node: list[Any], path: str, ir: _IRContext, vars: tuple[_T, ...]) -> None:
+    """A CALL whose operands are valid: the argument count fits the function, and a declared
+    overload has one well-formed type per argument, each matching what the IR proves about it."""
+    name, ov, args = node[1], node[2], node[3:]
+    if name == "matches":
+        _check_matches(node, path)
+    least, most = arity(name)
+    if len(args) < least or most is not None and len(args) > most:
+        raise _fail(path, f"{name} takes {least}{'' if most == least else '..' + (str(most) if most is not None else '')} arguments, got {len(args)}")
+    if ov is None:
+        return  # dispatched on run-time types
+    if len(ov) > 1024:
+        raise _fail(path, "overload string too long")
+    if not accepts(name, ov, len(args)):
+        raise _fail(path, f"{name} has no overload ({ov[:60]}) for {len(args)} argument(s) (docs/cel-functions.md)")
+    try:
+        declared = ir.declared(ov)
+    except ValueError as e:
+        raise _fail(path, f"overload {ov[:60]!r} of {name}: {e}") from None
+    if len(declared) != len(args):
+        raise _fail(path, f"overload {ov[:60]!r} of {name} declares {len(declared)} argument types for {len(args)} arguments")
+    for i, (want, arg) in enumerate(zip(declared, args)):
+        if not _conforms(want, arg, ir, vars):
+            got = _type_str(_static(arg, ir, vars))
+            raise _fail(path, f"overload {ov[:60]!r} of {name}: argument {i + 1} is {got}, not {_type_str(want)}")
+
+
+def _conforms(want: _T, node: list[Any], ir: _IRContext, vars: tuple[_T, ...]) -> bool:
+    """Does ``node`` match the declared type ``want``? List and map literals are checked item by
+    item (a literal [1, true] is not a list(int), even though its joined type is unknown)."""
+    if want is None:
+        return True
     op = node[0]
-    if op not in ARITY:
-        raise _fail(path, f"unknown opcode {op}")
-    arity = ARITY[op]
-    n = len(node) - 1
-    if isinstance(arity, int) and n != arity or isinstance(arity, tuple) and n not in arity:
-        raise _fail(path, f"opcode {op} takes {arity} operands, got {n}")
-    sub = depth + 1
-    if op == Op.LIT:
-        if not isinstance(node[1], _LIT_TYPES):
-            raise _fail(path, f"literal of type {type(node[1]).__name__}")
-    elif op == Op.ULIT:
-        if type(node[1]) is not int or not 0 <= node[1] < 2**64:
-            raise _fail(path, "uint literal out of range")
-    elif op == Op.TYPE:
-        if not isinstance(node[1], str) or node[1] not in TYPE_NAMES:
-            raise _fail(path, f"unknown type {node[1]!r}")
-    elif op in (Op.SIG, Op.SIGHAS):
-        if type(node[1]) is not int or not 0 <= node[1] < nsig:
-            raise _fail(path, "signal index out of range")
-    elif op == Op.SEG:
-        if type(node[1]) is not int or not 0 <= node[1] < nseg:
-            raise _fail(path, "segment index out of range (segments may only use earlier segments)")
-    elif op == Op.VAR:
-        if type(node[1]) is not int or not 0 <= node[1] < nvars:
-            raise _fail(path, "comprehension variable out of scope")
-    elif op in (Op.SEL, Op.HAS):
-        if not isinstance(node[2], str):
-            raise _fail(path, "field name must be a string")
-        _check_ir(node[1], path, nsig, nseg, nvars, sub)
-    elif op == Op.CALL:
-        if n < 2 or not isinstance(node[1], str) or node[1] not in FUNCTIONS:
-            raise _fail(path, f"unknown function {node[1]!r}" if n >= 2 else "CALL needs a name and overload")
-        if node[2] is not None and not isinstance(node[2], str):
-            raise _fail(path, "overload must be a string or nil")
-        if node[1] == "matches":
-            _check_matches(node, path)
-        if not accepts(node[1], node[2], n - 2):
-            raise _fail(path, f"{node[1]} has no overload ({node[2]}) for {n - 2} argument(s) (docs/cel-functions.md)")
-        for a in node[3:]:
-            _check_ir(a, path, nsig, nseg, nvars, sub)
-    elif op in (Op.COMP, Op.COMP2):
-        if not isinstance(node[1], str) or node[1] not in COMPREHENSIONS:
-            raise _fail(path, f"unknown comprehension {node[1]!r}")
-        _check_ir(node[2], path, nsig, nseg, nvars, sub)
-        inner = nvars + (2 if op == Op.COMP2 else 1)
-        for a in node[3:]:
-            _check_ir(a, path, nsig, nseg, inner, sub)
-    elif op == Op.MAP:
-        if n % 2:
-            raise _fail(path, "map needs key/value pairs")
-        for a in node[1:]:
-            _check_ir(a, path, nsig, nseg, nvars, sub)
-    else:  # AND OR NOT COND LIST
-        for a in node[1:]:
-            _check_ir(a, path, nsig, nseg, nvars, sub)
+    if op == Op.LIST and want[0] == "list":
+        return all(_conforms(want[1], a, ir, vars) for a in node[1:])
+    if op == Op.MAP and want[0] == "map":
+        return all(_conforms(want[1], k, ir, vars) and _conforms(want[2], v, ir, vars) for k, v in zip(node[1::2], node[2::2]))
+    return _compatible(want, _static(node, ir, vars))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +28,11 @@ class RunningServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        # each server its own rollback state (tests reuse rule-set names and versions); a test of
+        # restarts passes --state-dir or STRATA_STATE_DIR itself
+        self._state_dir = None if "STRATA_STATE_DIR" in full_env or "--state-dir" in args else tempfile.mkdtemp(prefix="strata-state-")
+        if self._state_dir:
+            full_env["STRATA_STATE_DIR"] = self._state_dir
         out = open(log, "wb") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(self.port)],
@@ -57,6 +64,8 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self._state_dir:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):  # type: ignore[no-untyped-def]

@@ -58,3 +58,29 @@ def test_config_development_needs_an_existing_rule_set(tmp_path):
     with pytest.raises(ConfigError, match="missing.yaml: no such rule-set file"):
         Config(ruleset=str(tmp_path / "missing.yaml")).validate()
     Config(ruleset="https://rules.example/site.yaml").validate()  # fetched when serving, like a bundle URL
+
+
+def test_config_state_dir_defaults_in_production_only(tmp_path):
+    """--bundle keeps rollback state by default (documented location); development keeps none;
+    the flag and STRATA_STATE_DIR / STRATA_BUNDLE_NAME set it."""
+    from edge_server.config import default_state_dir
+
+    prod = serve_parser().parse_args(["--bundle", "site.bundle", "--pub", "k.pub"])
+    assert build_config(prod, {}).state_dir == default_state_dir()
+    assert build_config(prod, {"STRATA_STATE_DIR": str(tmp_path), "STRATA_BUNDLE_NAME": "site"}).state_dir == str(tmp_path)
+    assert build_config(prod, {"STRATA_BUNDLE_NAME": "site"}).bundle_name == "site"
+    flagged = serve_parser().parse_args(["--bundle", "site.bundle", "--pub", "k.pub", "--state-dir", "/x", "--bundle-name", "b"])
+    assert (build_config(flagged, {"STRATA_STATE_DIR": "/y"}).state_dir, build_config(flagged, {}).bundle_name) == ("/x", "b")
+    assert build_config(serve_parser().parse_args([str(TRAILBLAZER)]), {}).state_dir is None
+    with pytest.raises(ConfigError, match="--bundle-name"):
+        Config(bundle="site.bundle", public_keys=["k.pub"], bundle_name=" padded ").validate()
+
+
+def test_config_default_state_dir_follows_systemd_and_xdg(monkeypatch, tmp_path):
+    from edge_server.config import default_state_dir
+
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/strata:/var/lib/other")
+    assert default_state_dir() == "/var/lib/strata"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_state_dir() == str(tmp_path / "strata")

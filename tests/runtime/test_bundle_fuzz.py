@@ -1,5 +1,7 @@
 """Bundle fuzzing: 20,000 hostile variations of valid bundles per run. None is accepted, every
-refusal is one of the documented ``BundleError`` types, and memory stays bounded."""
+refusal is one of the documented ``BundleError`` types, and memory stays bounded. Payloads mutated
+at the IR level before signing (type-confused calls, unknown fields, nesting, expanding payloads)
+are in test_bundle_ir_fuzz.py."""
 
 from __future__ import annotations
 
@@ -21,15 +23,18 @@ from runtime.errors import (
     InvalidIR,
     MalformedBundle,
     NotYetValid,
+    PrepareFailed,
     RollbackRefused,
     UnknownKey,
     UnsupportedFormat,
+    WrongName,
 )
 from runtime.format import SIGNATURE_DOMAIN
 from tests.compiler.helpers import BASE
 from tests.conftest import CREATED, make_bundle
 
-DOCUMENTED = (BadSignature, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, RollbackRefused, UnknownKey, UnsupportedFormat)
+DOCUMENTED = (BadSignature, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,
+              UnsupportedFormat, WrongName)
 NOW = CREATED + 3600
 KEY = Ed25519PrivateKey.generate()
 OTHER_TRUSTED = Ed25519PrivateKey.generate()

@@ -21,7 +21,7 @@ from runtime import stdlib
 from runtime.errors import InvalidIR
 from runtime.format import Op
 from runtime.stdlib import BOOL_RESULT, CATALOGUE, FUNCTIONS, accepts
-from runtime.validate import _check_ir
+from runtime.validate import _check_ir, _IRContext
 from runtime.values import UInt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,15 +101,15 @@ def test_stdlib_validation_refuses_type_confused_overloads(name: str, overload: 
                 assert not accepts(name, ",".join(confused), len(confused)), (name, confused)
                 node = [Op.CALL, name, ",".join(confused), *([Op.LIT, None] for _ in confused)]
                 with pytest.raises(InvalidIR, match="has no overload" if name != "matches" else "matches"):
-                    _check_ir(node, "x", 0, 0, 0, 0)
+                    _check_ir(node, "x", _IRContext([], {}), (), 0)
 
 
 def test_stdlib_validation_knows_exactly_the_catalogue_names() -> None:
     for name in CATALOGUE:
-        args = [[Op.LIT, "s"], [Op.LIT, "x+"]] if name == "matches" else [[Op.LIT, 1]]
-        _check_ir([Op.CALL, name, None, *args], "x", 0, 0, 0, 0)
+        args = [[Op.LIT, "s"], [Op.LIT, "x+"]] if name == "matches" else [[Op.LIT, 1]] * stdlib.arity(name)[0]
+        _check_ir([Op.CALL, name, None, *args], "x", _IRContext([], {}), (), 0)
     with pytest.raises(InvalidIR, match="unknown function"):
-        _check_ir([Op.CALL, "shout", None, [Op.LIT, 1]], "x", 0, 0, 0, 0)
+        _check_ir([Op.CALL, "shout", None, [Op.LIT, 1]], "x", _IRContext([], {}), (), 0)
 
 
 @pytest.mark.parametrize("name", sorted(BOOL_RESULT))

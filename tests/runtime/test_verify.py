@@ -19,6 +19,7 @@ from runtime import (
     Runtime,
     UnknownKey,
     UnsupportedFormat,
+    WrongName,
     key_id,
     verify_bundle,
 )
@@ -85,7 +86,17 @@ def test_verify_refuses_not_yet_valid_beyond_skew(trailblazer_bundle, keys):
 def test_verify_refuses_older_version_of_same_rule_set(trailblazer_bundle, keys):
     with pytest.raises(RollbackRefused, match="older than v101"):
         verify_bundle(trailblazer_bundle, keys, now=NOW, held=("trailblazer", 101))
-    assert verify_bundle(trailblazer_bundle, keys, now=NOW, held=("other-site", 101)).version == 100
+    assert verify_bundle(trailblazer_bundle, keys, now=NOW, held=("trailblazer", 100)).version == 100  # the same version again
+
+
+def test_verify_refuses_another_rule_set_than_the_one_held_or_pinned(trailblazer_bundle, keys):
+    """Issue #12 class 4: a bundle of another name signed by the same key must not replace the
+    site's content (it would also reset the version the rollback check compares)."""
+    with pytest.raises(WrongName, match="not the rule set this server serves .'other-site'."):
+        verify_bundle(trailblazer_bundle, keys, now=NOW, held=("other-site", 1))
+    with pytest.raises(WrongName):
+        verify_bundle(trailblazer_bundle, keys, now=NOW, name="other-site")
+    assert verify_bundle(trailblazer_bundle, keys, now=NOW, name="trailblazer").name == "trailblazer"
 
 
 @pytest.mark.parametrize("cut", [0, 1, 10, 100, -1])

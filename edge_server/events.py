@@ -11,6 +11,9 @@ What keeps the counts honest (docs/security.md, "Measurement"):
 - a conversion (its count and its value) counts once per visit and goal: the cookie remembers the
   goals of its visit, and this process's :class:`ConversionLedger` remembers which visit nonces
   converted, so replaying an older cookie converts nothing more;
+- only visits with a decision (an exposure) count as ``personalized`` or ``holdout``; an event in a
+  visit that has shown nothing (no cookie, or a cookie idle past the visit timeout, which the event
+  turns into a new visit) counts in the ``unattributed`` overall row, like an event without cookie;
 - without consent an existing session cookie is expired, and the event counts in the no-consent
   overall row only.
 """
@@ -66,26 +69,30 @@ class EventsEndpoint:
                 headers["set-cookie"] = cookie
             return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
         session = srv.codec.decode(cookies.get(srv.config.cookie_name))
-        if session is None:
-            population = "unattributed"  # consenting, but no session yet (an event before any decision)
-            measure.conversion(goal, overall, population, value)
-            return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
         now = time.time()
-        # a cookie idle for longer than the visit timeout starts a new visit (new nonce, nothing shown yet):
-        # so a visit's nonce is only ever presented within the ledger's memory of it
-        session.touch(int(now), srv.config.visit_timeout, "", "", False)
-        held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
-        population = "holdout" if held else "personalized"
-        if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
-            for key in session.shown:
-                slot, arm, layer = key.split("|")
-                measure.conversion(goal, (slot, arm, layer), population, value)
+        if session is not None:
+            # a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
+            # yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
+            session.touch(int(now), srv.config.visit_timeout, "", "", False)
+        if session is None or not session.shown:
+            # consenting, but no decision in this visit yet (no cookie, or the event itself started the visit):
+            # nothing to attribute to, and no visit among the exposures the rates divide by
+            population = "unattributed"
             measure.conversion(goal, overall, population, value)
-        if goal == "purchase":
-            session.purchased = True
-        cookie = srv.set_cookie(h, cookies, session, consent)
-        if cookie is not None:
-            headers["set-cookie"] = cookie
+        else:
+            held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
+            population = "holdout" if held else "personalized"
+            if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
+                for key in session.shown:
+                    slot, arm, layer = key.split("|")
+                    measure.conversion(goal, (slot, arm, layer), population, value)
+                measure.conversion(goal, overall, population, value)
+        if session is not None:
+            if goal == "purchase":
+                session.purchased = True
+            cookie = srv.set_cookie(h, cookies, session, consent)
+            if cookie is not None:
+                headers["set-cookie"] = cookie
         return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
 
     def fields(self, body: object, goals: tuple[str, ...]) -> tuple[str, float]:

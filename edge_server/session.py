@@ -74,12 +74,11 @@ class Session:
             self.page_views = 0
             self.utm_source = utm_source
             self._new_visit_nonce()
-        elif not self.visit_nonce:
-            self._new_visit_nonce()  # a cookie from before visit nonces: its measurement restarts, its counters stay
+        else:
+            if not self.visit_nonce:
+                self._new_visit_nonce()  # a cookie from before visit nonces: its measurement restarts, its counters stay
             if utm_source and not self.utm_source:
                 self.utm_source = utm_source
-        elif utm_source and not self.utm_source:
-            self.utm_source = utm_source
         if not self.first_seen:
             self.first_seen = now
         if page_view:

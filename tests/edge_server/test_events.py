@@ -76,18 +76,22 @@ def post_event(c: httpx.Client, goal: str, value: int, cookie: str | None) -> ht
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_events_replayed_cookies_convert_once_per_visit_and_goal(client, data):
-    """Generated visits (each a decide without cookie, sometimes a second page view), stale
-    cookies, and events that replay the visit's oldest cookie or send its newest: per goal, the
-    attributed conversions equal the distinct (visit, goal) pairs, each with its first value; the
-    stale cookie's events (a new visit with nothing shown) count as unattributed, every time."""
+    """Generated visits (each a decide without cookie or with a stale cookie, sometimes a second
+    page view), and events that replay the visit's oldest cookie, send its newest, or send the stale
+    cookie itself: per goal, the attributed conversions equal the distinct (visit, goal) pairs, each
+    with its first value; the stale cookie's own events (a new visit with nothing shown) count as
+    unattributed, every time."""
     visits: list[list[str]] = []  # per visit: every cookie the server issued in it, oldest first
+    stale = stale_cookie()
     for _ in range(data.draw(st.integers(1, 3), label="visits")):
-        cookies = [session_cookie(client.post("/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]}))]
+        # a new visitor, or a new visit of the stale cookie's session (two such visits are two visits)
+        returning = data.draw(st.booleans(), label="returning")
+        r = client.post("/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]}, headers={"Cookie": f"strata_session={stale}"} if returning else {})
+        cookies = [session_cookie(r)]
         if data.draw(st.booleans(), label="second page view"):
             r = client.post("/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]}, headers={"Cookie": f"strata_session={cookies[0]}"})
             cookies.append(session_cookie(r))
         visits.append(cookies)
-    stale = stale_cookie()
     events = data.draw(st.lists(st.tuples(st.integers(0, len(visits)), st.sampled_from(GOALS), st.sampled_from(["oldest", "newest"]),
                                           st.integers(0, MAX_VALUE)), min_size=1, max_size=10), label="events")
     n0, v0 = counters(client)

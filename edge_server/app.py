@@ -55,7 +55,7 @@ def create_app(config: Config) -> Starlette:
         if not token:
             raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
         if not _bearer_ok(request, token):
-            return _unauthorized("GET /v1/stats")
+            return _unauthorized(srv, "GET /v1/stats")
         measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()])  # all workers of this server
         return Response(orjson.dumps(measure.snapshot(srv.bundles.current)), media_type="application/json",
                         headers={"cache-control": "no-store"})
@@ -78,7 +78,7 @@ def create_app(config: Config) -> Starlette:
         # the measurement counters are in /metrics too: the stats token, when set, protects both
         token = srv.config.stats_token
         if token and not _bearer_ok(request, token):
-            return _unauthorized("GET /metrics")
+            return _unauthorized(srv, "GET /metrics")
         return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def page(request: Request) -> Response:
@@ -187,7 +187,9 @@ def _bearer_ok(request: Request, token: str) -> bool:
     return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())
 
 
-def _unauthorized(what: str) -> Response:
+def _unauthorized(srv: Server, what: str) -> Response:
+    """401 with a Bearer challenge (a response rather than an ApiError: it carries WWW-Authenticate)."""
+    srv.metrics.rejected.inc("unauthorized")
     resp = error_response(401, "unauthorized", f"{what} needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
     resp.headers["www-authenticate"] = 'Bearer realm="strata"'
     return resp

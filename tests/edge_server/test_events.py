@@ -232,3 +232,4 @@ def test_events_metrics_needs_the_stats_token(client, auth):
     assert "strata_conversions_total" not in r.text
     ok = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert ok.status_code == 200 and "strata_conversions_total" in ok.text
+    assert 'strata_rejected_requests_total{code="unauthorized"}' in ok.text  # refusals are counted like every 4xx

@@ -29,15 +29,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtime import bucketing
 from runtime.decision import Outcome
 from runtime.prepare import Prepared
 
-from .body import read_json
 from .config import Config
 from .decide import VARY, DecideEndpoint
 from .errors import ApiError, error_response
-from .measure import ALL
+from .events import EventsEndpoint
 from .metrics import Metrics
 from .rewrite import MAX_PAGE_BYTES, Page
 from .server import Server, cookies_of, headers_of
@@ -52,53 +50,12 @@ CLIENT_JS = (Path(__file__).parent / "client.js").read_bytes()
 def create_app(config: Config) -> Starlette:
     srv = Server(config)
 
-    async def events(request: Request) -> Response:
-        prepared = srv.prepared()
-        h = headers_of(request.scope)
-        body = await read_json(h, request.receive, srv.config.max_body_bytes)
-        if not isinstance(body, dict) or set(body) - {"goal", "value"}:
-            raise ApiError(422, "invalid_request", "body must be {goal, value?}", "body")
-        goal = body.get("goal")
-        if not isinstance(goal, str) or goal not in prepared.goals:
-            raise ApiError(422, "unknown_goal", f"goal must be one of {', '.join(prepared.goals) or '(none declared)'}", "goal")
-        value = body.get("value", 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 1e12):
-            raise ApiError(422, "invalid_request", "value must be a non-negative number", "value")
-        cookies = cookies_of(h)
-        consent = srv.consent(h, cookies)
-        session = srv.codec.decode(cookies.get(srv.config.cookie_name)) if consent else None
-        overall = (ALL, ALL, "")
-        headers = {"cache-control": "no-store"}
-        if not consent:
-            population = "no_consent"
-            srv.measure.conversion(goal, overall, population, float(value), True)
-        elif session is None:
-            population = "unattributed"  # consenting, but no session yet (an event before any decision)
-            srv.measure.conversion(goal, overall, population, float(value), True)
-        else:
-            held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
-            population = "holdout" if held else "personalized"
-            first = session.first_conversion(goal)
-            for key in [*session.shown]:
-                slot, arm, layer = key.split("|")
-                srv.measure.conversion(goal, (slot, arm, layer), population, float(value), first)
-            srv.measure.conversion(goal, overall, population, float(value), first)
-            if goal == "purchase":
-                session.purchased = True
-            cookie = srv.set_cookie(h, cookies, session, consent)
-            if cookie is not None:
-                headers["set-cookie"] = cookie
-        return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
-
     async def stats(request: Request) -> Response:
         token = srv.config.stats_token
         if not token:
             raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
-        auth = headers_of(request.scope).get("authorization", "")
-        if not (auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
-            resp = error_response(401, "unauthorized", "GET /v1/stats needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
-            resp.headers["www-authenticate"] = 'Bearer realm="strata"'
-            return resp
+        if not _bearer_ok(request, token):
+            return _unauthorized(srv, "GET /v1/stats")
         measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()])  # all workers of this server
         return Response(orjson.dumps(measure.snapshot(srv.bundles.current)), media_type="application/json",
                         headers={"cache-control": "no-store"})
@@ -121,6 +78,10 @@ def create_app(config: Config) -> Starlette:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
+        # the measurement counters are in /metrics too: the stats token, when set, protects both
+        token = srv.config.stats_token
+        if token and not _bearer_ok(request, token):
+            return _unauthorized(srv, "GET /metrics")
         return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def page(request: Request) -> Response:
@@ -176,7 +137,7 @@ def create_app(config: Config) -> Starlette:
 
     routes = [
         Route("/v1/decide", DecideEndpoint(srv), methods=["POST"]),
-        Route("/v1/events", events, methods=["POST"]),
+        Route("/v1/events", EventsEndpoint(srv).handle, methods=["POST"]),
         Route("/v1/client.js", client_js, methods=["GET"]),
         Route("/v1/stats", stats, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -221,6 +182,20 @@ def _cookie_signals(cookies: dict[str, str], prepared: Prepared, limit: int) -> 
         return client_signals(orjson.loads(unquote(raw)), prepared, limit)
     except (orjson.JSONDecodeError, ClientSignalError):
         return {}
+
+
+def _bearer_ok(request: Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    auth = headers_of(request.scope).get("authorization", "")
+    return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+
+
+def _unauthorized(srv: Server, what: str) -> Response:
+    """401 with a Bearer challenge (a response rather than an ApiError: it carries WWW-Authenticate)."""
+    srv.metrics.rejected.inc("unauthorized")
+    resp = error_response(401, "unauthorized", f"{what} needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'")
+    resp.headers["www-authenticate"] = 'Bearer realm="strata"'
+    return resp
 
 
 async def _publish_metrics(metrics: Metrics) -> None:

@@ -44,7 +44,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--consent-cookie", help="cookie whose value 0/no/false/deny means the visitor said no (default strata_consent)")
     s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
     s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
-    s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats (prefer STRATA_STATS_TOKEN)")
+    s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats and protects /metrics (prefer STRATA_STATS_TOKEN)")
+    s.add_argument("--max-goal-value", type=float, help="largest goal value POST /v1/events accepts (default 1000000; larger: 422)")
+    s.add_argument("--events-origin", action="append", default=None,
+                   help="browser origin (scheme://host[:port]) besides the server's own allowed to POST /v1/events (repeat)")
     s.add_argument("--workers", type=int, help="worker processes on the one port (default 1); metrics add up across them")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=cmd_serve)
@@ -90,6 +93,8 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
+        "max_goal_value": a.max_goal_value,
+        "events_origins": a.events_origin,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:

@@ -4,6 +4,7 @@ environment variables (flags win). docs/server.md lists every setting."""
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,14 @@ def default_state_dir() -> str:
         return os.environ["STATE_DIRECTORY"].split(":")[0]
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "strata")
+
+
+_ORIGIN = re.compile(r"https?://[^/?#\s@]+")  # scheme://host[:port], as a browser's Origin header writes it
+
+
+def normalise_origin(origin: str) -> str:
+    """An origin as compared with a request's ``Origin`` header: lower case, no trailing slash."""
+    return origin.strip().lower().rstrip("/")
 
 
 @dataclass
@@ -76,6 +85,10 @@ class Config:
     origin_timeout: float = 5.0
     stats_token: str | None = field(default=None, repr=False)
     log_requests: bool = True
+
+    # POST /v1/events (docs/measurement.md)
+    max_goal_value: float = 1_000_000.0  # a larger goal value is refused (422 value_too_large)
+    events_origins: list[str] = field(default_factory=list)  # browser origins besides the server's own allowed to send events
     metrics_dir: str | None = None  # set by --workers: where workers share their counters
     dev_key: bytes | None = field(default=None, repr=False)  # set by --workers in development: one throw-away signing key (raw Ed25519) for all
 
@@ -102,6 +115,12 @@ class Config:
         for flag, name in (("--cookie-name", self.cookie_name), ("--consent-cookie", self.consent_cookie)):
             if not _COOKIE_NAME.fullmatch(name):
                 raise ConfigError(f"{flag} {name!r}: a cookie name is letters, digits and !#$%&'*+-.^_`|~ (RFC 6265), e.g. strata_session")
+        if not (math.isfinite(self.max_goal_value) and self.max_goal_value > 0):
+            raise ConfigError(f"--max-goal-value {self.max_goal_value!r}: give a positive number, e.g. 1000000 (the largest purchase value you expect)")
+        for origin in self.events_origins:
+            if not _ORIGIN.fullmatch(normalise_origin(origin)):
+                raise ConfigError(f"--events-origin {origin!r}: write an origin as a browser sends it, scheme://host[:port] with no path, "
+                                  "e.g. https://www.example.com")
         if self.cookie_name == self.consent_cookie:
             raise ConfigError(f"--cookie-name and --consent-cookie are both {self.cookie_name!r}: the session and the consent answer need two cookies")
 
@@ -135,6 +154,7 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_POLL_INTERVAL": ("poll_interval", "float"), "STRATA_POLL_JITTER": ("poll_jitter", "float"),
     "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
     "STRATA_BUNDLE_NAME": ("bundle_name", "text"), "STRATA_STATE_DIR": ("state_dir", "text"),
+    "STRATA_MAX_GOAL_VALUE": ("max_goal_value", "float"), "STRATA_EVENTS_ORIGINS": ("events_origins", "list"),
 }
 
 

@@ -4,9 +4,10 @@ An *arm* is what a slot showed: a rule id, ``experiment/variant``, or ``default`
 is ``personalized`` (consent, not in the holdout), ``holdout`` (consent, in the global holdout:
 every slot shows its default) or ``no_consent``. With consent, an exposure counts once per visit
 (the visit's exposure keys live in the visitor's own cookie) and a goal converts at most once per
-visit, attributed to every arm the visit was shown and to the overall row (arm ``*``). Without
-consent there is no cookie: every page view counts as an exposure and conversions count only in
-the overall row. Nothing per visitor is stored on the server: only these sums.
+visit, with its value, attributed to every arm the visit was shown and to the overall row (arm
+``*``); edge_server/events.py decides what is a first conversion. Without consent there is no
+cookie: every page view counts as an exposure and conversions count only in the overall row.
+Nothing per visitor is stored on the server: only these sums.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ class Measurement:
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
         self.values: Tally[tuple[str, str, str, str, str]] = Tally()
 
-    def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float, first: bool) -> None:
+    def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float) -> None:
+        """Count one conversion of ``goal`` with its value for ``key`` (slot, arm, layer)."""
         k = (goal, *key, population)
-        if first:
-            self.conversions[k] += 1
+        self.conversions[k] += 1
         self.values[k] += value
 
     def state(self) -> dict[str, Any]:

@@ -7,8 +7,16 @@ keep the old one until old cookies have expired). A cookie that is forged, trunc
 unknown key, expired or otherwise unreadable starts a fresh session; it never causes an error.
 
 What is inside: a random session id, visit and page-view counters, first/last seen, recent
-categories, the acquisition source of the visit, a purchase flag, frequency-cap counters and
-experiment exposures. No IP, no user id, no e-mail, no signal values from the page.
+categories, the acquisition source of the visit, a purchase flag, frequency-cap counters,
+experiment exposures, the exposure keys and goals counted in this visit, and a random visit nonce
+(new at every visit; the server remembers which goals each nonce converted, so a replayed cookie
+converts once: edge_server/dedup.py). No IP, no user id, no e-mail, no signal values from the page.
+
+Plaintext layout (docs/server.md, for other implementations): a msgpack array of 14 —
+``[sid, visit_count, page_views, total_page_views, first_seen, last_seen, recent_categories,
+utm_source, purchased, caps, exposures, shown, converted, visit_nonce]``. A 13-element array (written
+before the nonce existed) is read with an empty nonce: its visit's measurement state (``shown``,
+``converted``) restarts under a fresh nonce at the next request; its counters are kept.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ MAX_COOKIE_BYTES = 1024
 MAX_RECENT_CATEGORIES = 10
 #: Exposure keys remembered per visit (to count each slot's exposure once per visit).
 MAX_SHOWN = 24
+#: Goals remembered per visit (a rule set declares a handful).
+MAX_CONVERTED = 16
 _PREFIX = "s1"
 
 
@@ -47,6 +57,7 @@ class Session:
     exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted]
     shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
+    visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
     is_new: bool = True
 
     @classmethod
@@ -62,9 +73,12 @@ class Session:
             self.visit_count += 1
             self.page_views = 0
             self.utm_source = utm_source
-            self.shown, self.converted = [], []
-        elif utm_source and not self.utm_source:
-            self.utm_source = utm_source
+            self._new_visit_nonce()
+        else:
+            if not self.visit_nonce:
+                self._new_visit_nonce()  # a cookie from before visit nonces: its measurement restarts, its counters stay
+            if utm_source and not self.utm_source:
+                self.utm_source = utm_source
         if not self.first_seen:
             self.first_seen = now
         if page_view:
@@ -74,6 +88,12 @@ class Session:
         if category:
             cats = [category] + [c for c in self.recent_categories if c != category]
             self.recent_categories = cats[:MAX_RECENT_CATEGORIES]
+
+    def _new_visit_nonce(self) -> None:
+        """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
+        session id, so the server's record of converted nonces says nothing about a visitor)."""
+        self.visit_nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        self.shown, self.converted = [], []
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
         """Write the session signals (docs/signals.md) into ``out``."""
@@ -110,16 +130,20 @@ class Session:
         return True
 
     def first_conversion(self, goal: str) -> bool:
+        """True the first time ``goal`` converts in this visit according to the cookie (it is then
+        remembered). A replayed older cookie does not know; the server's ledger does."""
         if goal in self.converted:
             return False
         self.converted.append(goal)
+        if len(self.converted) > MAX_CONVERTED:
+            del self.converted[0]
         return True
 
     # --------------------------------------------------------------------- encoding
     def _pack(self) -> bytes:
         packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
-             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted],
+             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce],
             use_bin_type=True,
         )
         return packed
@@ -129,9 +153,16 @@ class Session:
         """The session in an authenticated plaintext, or None when its shape is not one this
         version writes (an older format, or a bug): decryption proves who wrote it, not what."""
         try:
-            sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+            fields = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-            return None  # not msgpack, or not a list of 13
+            return None  # not msgpack
+        if type(fields) is not list or len(fields) not in (13, 14):
+            return None
+        if len(fields) == 13:
+            fields.append("")  # written before visit nonces: no nonce (touch starts one)
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce = fields
+        if type(nonce) is not str or len(nonce) > 64:
+            return None
         if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
         for x in (vc, pv, tpv, fs, ls):
@@ -152,7 +183,7 @@ class Session:
             if type(k) is not str or type(e) is not list or len(e) != 2 or type(e[0]) is not str or type(e[1]) is not int:
                 return None
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
-                   shown[-MAX_SHOWN:], conv[:16], is_new=False)
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, is_new=False)
 
 
 class CookieCodec:

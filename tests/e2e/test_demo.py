@@ -148,3 +148,17 @@ def test_e2e_client_script_mode_matches_page_mode(context):
         assert re.sub(r"\s+", " ", client_side[s]["text"]) == re.sub(r"\s+", " ", server_side[s]["text"]), s
     assert page.locator('[data-strata-slot="hero"]').is_visible()
     shot(page, "client-mode")
+
+
+def test_e2e_goal_events_from_the_page_are_accepted_and_plain_text_refused(context):
+    """The demo shop's add-to-cart event and client.js's strata.track() pass the events checks
+    (application/json from the page's own origin, as Chromium sends it); a text/plain post is refused."""
+    page = context.new_page()
+    page.goto("/product.html")
+    with page.expect_response("**/v1/events") as event:
+        page.click("[data-add-to-cart]")
+    assert event.value.status == 202
+    page.goto("/client.html")
+    page.wait_for_function("window.strata !== undefined")
+    assert page.evaluate("strata.track('purchase', 12.5).then(r => r.status)") == 202
+    assert page.evaluate("fetch('/v1/events', {method: 'POST', body: '{\"goal\": \"purchase\"}'}).then(r => r.status)") == 415

@@ -78,9 +78,11 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):  # type: 
     raise AssertionError("condition not met in time")
 
 
-def metric(url: str, name: str) -> float:
-    """The value of one sample in a server's /metrics (``name`` with its labels, as printed), or 0."""
-    for line in httpx.get(url + "/metrics").text.splitlines():
+def metric(url: str, name: str, token: str | None = None) -> float:
+    """The value of one sample in a server's /metrics (``name`` with its labels, as printed), or 0.
+    ``token``: the server's stats token, which /metrics then requires."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    for line in httpx.get(url + "/metrics", headers=headers).text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.split()[-1])
     return 0.0

@@ -84,3 +84,27 @@ def test_config_default_state_dir_follows_systemd_and_xdg(monkeypatch, tmp_path)
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert default_state_dir() == str(tmp_path / "strata")
+
+
+def test_config_events_settings_from_flags_and_environment():
+    a = serve_parser().parse_args([str(TRAILBLAZER), "--max-goal-value", "250", "--events-origin", "https://a.example",
+                                   "--events-origin", "http://b.example:8080"])
+    cfg = build_config(a, {"STRATA_MAX_GOAL_VALUE": "99", "STRATA_EVENTS_ORIGINS": "https://c.example"})
+    assert (cfg.max_goal_value, cfg.events_origins) == (250.0, ["https://a.example", "http://b.example:8080"])
+    cfg = build_config(serve_parser().parse_args([str(TRAILBLAZER)]), {"STRATA_MAX_GOAL_VALUE": "99", "STRATA_EVENTS_ORIGINS": "https://c.example,https://d.example"})
+    assert (cfg.max_goal_value, cfg.events_origins) == (99.0, ["https://c.example", "https://d.example"])
+    assert Config().max_goal_value == 1_000_000
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"max_goal_value": 0.0}, "--max-goal-value 0.0: give a positive number"),
+    ({"max_goal_value": -5.0}, "--max-goal-value -5.0"),
+    ({"max_goal_value": float("inf")}, "--max-goal-value inf"),
+    ({"max_goal_value": float("nan")}, "--max-goal-value nan"),
+    ({"events_origins": ["www.example.com"]}, "--events-origin 'www.example.com': write an origin"),
+    ({"events_origins": ["https://example.com/shop"]}, "--events-origin 'https://example.com/shop'"),
+    ({"events_origins": ["https://user@example.com"]}, "--events-origin 'https://user@example.com'"),
+])
+def test_config_refuses_bad_events_settings(kw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config(ruleset=str(TRAILBLAZER), **kw).validate()

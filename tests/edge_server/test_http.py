@@ -10,6 +10,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
@@ -146,6 +148,36 @@ def test_http_consent_cookie_no_expires_existing_session(server):
         r = c.post("/v1/decide", json={"page": {"url": "/"}})
         assert "Max-Age=0" in r.headers["set-cookie"]
         assert {s["reason"] for s in r.json()["slots"].values()} == {"no_consent"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["decide", "page", "events"]),
+       st.sampled_from([{"Sec-GPC": "1"}, {"DNT": "1"}, {"strata_consent": "no"}, {"strata_consent": "0"},
+                        {"strata_consent": "False"}, {"strata_consent": "deny"}, {"strata_consent": " REJECTED"}]),
+       st.sampled_from(["valid", "garbage"]))
+def test_http_every_route_without_consent_expires_an_existing_cookie(server, valid_cookie, route, refusal, existing):
+    """Decide, page mode and events: a refusal (GPC, DNT, consent cookie) with a session cookie
+    present expires it, and nothing behavioral is counted (events: the no-consent population)."""
+    cookies = {"strata_session": valid_cookie if existing == "valid" else "s1.k1.garbage"}
+    headers = {k: v for k, v in refusal.items() if not k.startswith("strata_")}
+    cookies.update({k: v for k, v in refusal.items() if k.startswith("strata_")})
+    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    if route == "decide":
+        r = httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}}, headers=headers)
+        assert {s["reason"] for s in r.json()["slots"].values()} == {"no_consent"}
+    elif route == "page":
+        r = httpx.get(server.url + "/tents.html", headers=headers)
+        assert 'data-strata-reason="no_consent"' in r.text
+    else:
+        r = httpx.post(server.url + "/v1/events", json={"goal": "purchase", "value": 10}, headers=headers)
+        assert r.status_code == 202 and r.json()["population"] == "no_consent"
+    sc = r.headers.get_list("set-cookie")
+    assert sc == ["strata_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"], (route, refusal, sc)
+
+
+@pytest.fixture(scope="module")
+def valid_cookie(server):
+    return httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}}).cookies["strata_session"]
 
 
 def test_http_page_too_large_to_personalise_is_served_untouched(server, site):

@@ -1,5 +1,6 @@
 """HTTP fuzzing against the real server: random methods, paths, query strings, headers, cookies
-and bodies (huge, deeply nested, invalid UTF-8). Zero 5xx; every 4xx carries the JSON error body."""
+and bodies (huge, deeply nested, invalid UTF-8), content types, and browser origins (own, foreign,
+opaque, malformed). Zero 5xx; every 4xx carries the JSON error body."""
 
 from __future__ import annotations
 
@@ -64,7 +65,12 @@ def requests(draw: st.DrawFn) -> dict:
         body = b""
     headers = draw(st.dictionaries(
         st.sampled_from(["Cookie", "Sec-GPC", "DNT", "User-Agent", "Accept-Language", "Referer", "CF-IPCountry", "Content-Type",
-                         "Sec-CH-UA-Mobile", "Authorization", "X-Anything"]), header_text, max_size=5))
+                         "Sec-CH-UA-Mobile", "Authorization", "X-Anything", "Origin", "Sec-Fetch-Site", "X-Forwarded-Host"]), header_text, max_size=5))
+    if draw(st.booleans()):  # most bodies declared as JSON, so they reach the events and decide validation
+        headers["Content-Type"] = draw(st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", "application/jsonx"]))
+    if draw(st.integers(0, 3)) == 0:  # a browser's view: this site, another site, or an opaque origin
+        headers["Origin"] = draw(st.sampled_from(["http://127.0.0.1", "https://evil.example", "null", "http://[::1", "http://a:99999"]))
+        headers["Sec-Fetch-Site"] = draw(st.sampled_from(["same-origin", "same-site", "cross-site", "none"]))
     if draw(st.booleans()):
         headers["Cookie"] = draw(st.sampled_from(["strata_session=", "strata_session=s1.k1." + "A" * 300, "strata_signals=%7B%22cart.items%22%3A5%7D",
                                                   "strata_session=s1.k1.!!;strata_consent=no", "a=b; strata_session=s1.xx.yy", "strata_signals=" + "%5B" * 500]))

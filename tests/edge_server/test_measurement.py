@@ -64,7 +64,7 @@ def test_measurement_report_cli_text_html_and_scrapes_agree(fleet, tmp_path):
     scrapes = []
     for i, s in enumerate(fleet):
         p = tmp_path / f"metrics{i}.txt"
-        p.write_text(httpx.get(s.url + "/metrics").text)
+        p.write_text(httpx.get(s.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)
         scrapes.append(str(p))
     out_html = tmp_path / "report.html"
     a = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *snaps, "--html", str(out_html)], cwd=ROOT, capture_output=True, text=True)

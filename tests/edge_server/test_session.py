@@ -71,3 +71,43 @@ def test_session_exposure_counted_once_per_visit():
     assert s.record([], [("e", "a")], 101) == []
     s.touch(5000, 1800, "", "", True)
     assert s.record([], [("e", "a")], 5000) == [("e", "a")]
+
+
+def test_session_visit_nonce_random_new_each_visit_and_kept_within():
+    c = CookieCodec(K1, "s")
+    s = Session.fresh()
+    s.touch(100, 1800, "", "", True)
+    first = s.visit_nonce
+    assert len(first) == 16 and first != s.sid
+    s.first_exposure("hero|default|")
+    s.first_conversion("purchase")
+    back = c.decode(c.encode(s))
+    back.touch(200, 1800, "", "", True)
+    assert back.visit_nonce == first and back.converted == ["purchase"]  # the same visit, across the cookie
+    back.touch(200 + 1801, 1800, "", "", True)
+    assert back.visit_nonce not in (first, "") and back.shown == [] and back.converted == []
+    assert len({_touched().visit_nonce for _ in range(50)}) == 50
+
+
+def _touched() -> Session:
+    s = Session.fresh()
+    s.touch(100, 1800, "", "", True)
+    return s
+
+
+def test_session_cookie_from_before_visit_nonces_restarts_measurement_keeps_counters():
+    """A 13-field plaintext (written before the nonce was added) is still read; its visit's
+    measurement state restarts under a fresh nonce, its counters and assignments stay."""
+    import msgpack
+
+    c = CookieCodec(K1, "s")
+    old = ["A" * 22, 2, 3, 9, 100, 150, ["tents"], "blog", False, {"hero/x": [1, 150]}, {"exp": ["a", 2]},
+           ["hero|tent-hero|mid"], ["purchase"]]
+    s = c.decode(c._seal(msgpack.packb(old, use_bin_type=True)))
+    assert s is not None and s.visit_nonce == "" and s.converted == ["purchase"]
+    s.touch(160, 1800, "", "", True)
+    assert len(s.visit_nonce) == 16 and s.shown == [] and s.converted == []
+    assert (s.visit_count, s.page_views, s.total_page_views, s.utm_source, s.caps, s.exposures) == \
+        (2, 4, 10, "blog", {"hero/x": [1, 150]}, {"exp": ["a", 2]})
+    for bad in (old[:12], [*old, "n" * 16, 1], [*old, 5], [*old, "n" * 65]):  # wrong lengths or nonce types
+        assert c.decode(c._seal(msgpack.packb(bad, use_bin_type=True))) is None

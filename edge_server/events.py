@@ -1,0 +1,160 @@
+"""``POST /v1/events``: goal conversions, counted in aggregate (docs/measurement.md).
+
+What keeps the counts honest (docs/security.md, "Measurement"):
+
+- only ``application/json`` bodies (415 otherwise): a cross-site page cannot send one without a
+  CORS preflight, which this server never answers;
+- browsers only from the server's own origin or a configured one (``--events-origin``): a request
+  whose ``Origin`` is another site's, or whose ``Sec-Fetch-Site`` is ``cross-site``, gets 403.
+  Clients that are not browsers send neither header and are accepted;
+- a goal value is finite, non-negative and at most ``--max-goal-value`` (422 otherwise);
+- a conversion (its count and its value) counts once per visit and goal: the cookie remembers the
+  goals of its visit, and this process's :class:`ConversionLedger` remembers which visit nonces
+  converted, so replaying an older cookie converts nothing more;
+- only visits with a decision (an exposure) count as ``personalized`` or ``holdout``; an event in a
+  visit that has shown nothing (no cookie, or a cookie idle past the visit timeout, which the event
+  turns into a new visit) counts in the ``unattributed`` overall row, like an event without cookie;
+- without consent an existing session cookie is expired, and the event counts in the no-consent
+  overall row only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from runtime import bucketing
+
+from .body import read_json
+from .config import normalise_origin
+from .dedup import ConversionLedger
+from .errors import ApiError
+from .measure import ALL
+from .server import Server, cookies_of, headers_of
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class EventsEndpoint:
+    """Route("/v1/events", EventsEndpoint(srv).handle, methods=["POST"])."""
+
+    def __init__(self, srv: Server):
+        self.srv = srv
+        # +2 s: visits are judged on whole-second timestamps (Session.touch)
+        self.ledger = ConversionLedger(ttl=srv.config.visit_timeout + 2)
+        self.origins = frozenset(normalise_origin(o) for o in srv.config.events_origins)
+
+    async def handle(self, request: Request) -> Response:
+        srv = self.srv
+        h = headers_of(request.scope)
+        check_media_type(h)
+        check_browser_origin(h, self.origins)
+        prepared = srv.prepared()
+        body = await read_json(h, request.receive, srv.config.max_body_bytes)
+        goal, value = self.fields(body, prepared.goals)
+        cookies = cookies_of(h)
+        consent = srv.consent(h, cookies)
+        headers = {"cache-control": "no-store"}
+        overall = (ALL, ALL, "")
+        measure = srv.measure
+        if not consent:
+            population = "no_consent"
+            measure.conversion(goal, overall, population, value)
+            cookie = srv.set_cookie(h, cookies, None, consent)  # expires an existing session cookie
+            if cookie is not None:
+                headers["set-cookie"] = cookie
+            return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
+        session = srv.codec.decode(cookies.get(srv.config.cookie_name))
+        now = time.time()
+        if session is not None:
+            # a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
+            # yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
+            session.touch(int(now), srv.config.visit_timeout, "", "", False)
+        if session is None or not session.shown:
+            # consenting, but no decision in this visit yet (no cookie, or the event itself started the visit):
+            # nothing to attribute to, and no visit among the exposures the rates divide by
+            population = "unattributed"
+            measure.conversion(goal, overall, population, value)
+        else:
+            held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
+            population = "holdout" if held else "personalized"
+            if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
+                for key in session.shown:
+                    slot, arm, layer = key.split("|")
+                    measure.conversion(goal, (slot, arm, layer), population, value)
+                measure.conversion(goal, overall, population, value)
+        if session is not None:
+            if goal == "purchase":
+                session.purchased = True
+            cookie = srv.set_cookie(h, cookies, session, consent)
+            if cookie is not None:
+                headers["set-cookie"] = cookie
+        return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
+
+    def fields(self, body: object, goals: tuple[str, ...]) -> tuple[str, float]:
+        """(goal, value) of an events body, or 422 naming the field."""
+        if not isinstance(body, dict) or set(body) - {"goal", "value"}:
+            raise ApiError(422, "invalid_request", "body must be {goal, value?}", "body")
+        goal = body.get("goal")
+        if not isinstance(goal, str) or goal not in goals:
+            raise ApiError(422, "unknown_goal", f"goal must be one of {', '.join(goals) or '(none declared)'}", "goal")
+        value = body.get("value", 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value")
+        limit = self.srv.config.max_goal_value
+        if value > limit:
+            raise ApiError(422, "value_too_large", f"value {value:g} is over this server's limit {limit:g} "
+                           "(--max-goal-value / STRATA_MAX_GOAL_VALUE)", "value")
+        return goal, float(value)
+
+
+def check_media_type(h: dict[str, str]) -> None:
+    """415 unless the body is declared ``application/json`` (parameters such as charset allowed)."""
+    ctype = h.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() != "application/json":
+        raise ApiError(415, "unsupported_media_type", "POST /v1/events takes Content-Type: application/json")
+
+
+def check_browser_origin(h: dict[str, str], allowed: frozenset[str]) -> None:
+    """403 for a browser request from another site: an ``Origin`` that is neither this server's
+    host (``Host``, or ``X-Forwarded-Host`` set by a proxy in front) nor in ``allowed``; or, without
+    ``Origin``, ``Sec-Fetch-Site: cross-site``. Requests with neither header (servers, scripts) pass.
+
+    The scheme is not compared with the server's: behind a TLS-terminating proxy the server sees
+    http while the page is https; a page on the same host and port over plain http is the site's own.
+    """
+    origin = h.get("origin")
+    if origin is None:
+        if h.get("sec-fetch-site", "").strip().lower() == "cross-site":
+            raise ApiError(403, "forbidden_origin", "POST /v1/events from another site (Sec-Fetch-Site: cross-site)")
+        return
+    o = normalise_origin(origin)
+    if o in allowed:
+        return
+    hosts = [h.get("host", "")] + [x.strip() for x in h.get("x-forwarded-host", "").split(",")[:1]]
+    if any(same_host(o, host) for host in hosts if host):
+        return
+    raise ApiError(403, "forbidden_origin", f"POST /v1/events from origin {origin[:100]!r}: not this site; "
+                   "allow another origin with --events-origin")
+
+
+def same_host(origin: str, host: str) -> bool:
+    """Whether ``origin`` (``scheme://host[:port]``) names ``host`` (a Host header, ``host[:port]``),
+    default ports counted by the origin's scheme.
+
+    >>> same_host("https://shop.example", "shop.example:443"), same_host("http://a:8080", "a:8081")
+    (True, False)
+    """
+    try:
+        o = urlsplit(origin)
+        hh = urlsplit("//" + host.strip().lower())
+        if o.scheme not in _DEFAULT_PORTS or not o.hostname or o.path or o.query or o.username is not None:
+            return False
+        default = _DEFAULT_PORTS[o.scheme]
+        return o.hostname == hh.hostname and (o.port or default) == (hh.port or default)
+    except ValueError:  # a port that is not a number or out of range
+        return False

@@ -187,7 +187,10 @@ def create_app(config: Config) -> Starlette:
     ]
     api_methods = {r.path: sorted(r.methods or ()) for r in routes}
     if config.pages or config.origin:
-        routes.append(Route("/{path:path}", page, methods=["GET", "HEAD"]))
+        pages = Route("/{path:path}", page, methods=["GET", "HEAD"])
+        # every path, a decoded newline (%0A) included: the page handler answers it, not a slash redirect
+        pages.path_regex = re.compile(r"^/(?P<path>.*)$", re.DOTALL)
+        routes.append(pages)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)

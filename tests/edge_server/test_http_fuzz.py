@@ -205,3 +205,25 @@ def test_http_fuzz_odd_page_paths_are_404_or_400_json(client, path):
     assert r.status_code in (200, 400, 404), (path, r.status_code)
     if r.status_code != 200:
         assert r.json()["error"]["code"] in ("not_found", "invalid_path")
+    elif "text/html" not in r.headers["content-type"]:  # a static file: one of the site's own, never one outside it
+        assert r.content in _site_files(), path
+
+
+@functools.cache
+def _site_files() -> frozenset[bytes]:
+    return frozenset(f.read_bytes() for f in SITE.rglob("*") if f.is_file())
+
+
+def test_http_fuzz_page_marking_unknown_slot_keeps_its_markup_and_is_logged(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "index.html").write_text('<html><body><div data-strata-slot="hero">old</div><div data-strata-slot="nope">mine</div></body></html>')
+    s = RunningServer([str(TRAILBLAZER), "--pages", str(pages)], env=ENV, log=tmp_path / "server.log")
+    try:
+        for _ in range(3):
+            r = httpx.get(s.url + "/")
+            assert r.status_code == 200 and '<div data-strata-slot="nope">mine</div>' in r.text and 'data-strata-reason="' in r.text
+    finally:
+        s.stop()
+    warned = [line for line in s.logs().splitlines() if "marks slot 'nope'" in line]
+    assert len(warned) == 1 and "hero, banner, offer, recs" in warned[0]

@@ -14,6 +14,8 @@ from typing import Any
 import nh3
 from ada_url import URL
 
+from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
+
 #: The WHATWG URL parser strips leading and trailing C0 controls and spaces, and removes every ASCII
 #: tab and newline anywhere (https://url.spec.whatwg.org/#concept-basic-url-parser), before parsing.
 _C0_OR_SPACE = "".join(chr(c) for c in range(0x21))
@@ -85,17 +87,18 @@ def _check_urls(tag: str, attribute: str, value: str) -> str | None:
     return safe_href(value) if attribute in _URL_ATTRIBUTES else value
 
 
-#: ammonia's default allow-list of tags and attributes (no script, style, iframe, form, event
-#: handler or style attribute), plus ``class`` on every tag for the site's CSS.
-TEMPLATE_TAGS = frozenset(nh3.ALLOWED_TAGS)
-TEMPLATE_ATTRIBUTES = {**{t: set(a) for t, a in nh3.ALLOWED_ATTRIBUTES.items()}, "*": {"class"}}
+_TAGS = set(TEMPLATE_TAGS)
+_ATTRIBUTES = {t: set(a) for t, a in TEMPLATE_ATTRIBUTES.items()}
+_SCHEMES = {s.rstrip(":") for s in LINK_SCHEMES}
 
 
 def sanitize(fragment: str) -> str:
-    """Author HTML reduced to the template allow-list: other tags are dropped (``script`` and
-    ``style`` with their content), other attributes removed, URL attributes checked by safe_href."""
-    return nh3.clean(fragment, tags=set(TEMPLATE_TAGS), attributes=TEMPLATE_ATTRIBUTES, attribute_filter=_check_urls,
-                     url_schemes={s.rstrip(":") for s in LINK_SCHEMES}, link_rel=None, strip_comments=True)
+    """Author HTML reduced to the template allow-list (runtime/format.py, ammonia's defaults plus
+    ``class``): other tags are dropped (``script`` and ``style`` with their content), other
+    attributes removed, URL attributes checked by safe_href. The compiler refuses templates that
+    would lose anything here, so this is the guarantee for hand-made bundles, and for the values."""
+    return nh3.clean(fragment, tags=_TAGS, attributes=_ATTRIBUTES, attribute_filter=_check_urls, url_schemes=_SCHEMES,
+                     link_rel=None, strip_comments=True)
 
 
 def render(content: Any) -> str:

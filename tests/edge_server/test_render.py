@@ -145,3 +145,29 @@ def test_rewrite_fills_marked_elements_only():
     assert page.slots == ["hero"] and page.category == "tents"
     out = page.fill({"hero": Decision("hero", {"headline": "<new>"}, "rule", rule="r")}, render)
     assert '<h2 class="strata-headline">&lt;new&gt;</h2>' in out and "<div>keep</div>" in out and 'data-strata-rule="r"' in out
+
+
+def _elements(fragment: str) -> list[tuple[str, tuple[str, ...]]]:
+    body = LexborHTMLParser(f"<body>{fragment}</body>").body
+    return [(n.tag, tuple(sorted(n.attributes.items(), key=lambda a: a[0]))) for n in body.traverse(include_text=False)
+            if n.tag not in ("body", "-comment")] if body else []  # comments: removed, harmless
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TEMPLATE_PARTS | st.sampled_from(["<em class=\"a\">{v}</em>", "<ul><li>{v}</li></ul>", "<span title=\"t\">x</span>",
+                                                   "<table><tbody><tr><td colspan=\"2\">{v}</td></tr></tbody></table>"]), min_size=1, max_size=4))
+def test_render_compiler_refuses_exactly_the_templates_the_sanitiser_changes(parts):
+    """The compiler (runtime.format's allow-list) and the server's sanitiser agree: a template
+    compiles iff sanitising it removes no element and no attribute, and changes no link."""
+    from compiler.errors import CompileError
+    from compiler.pipeline import Options, run
+
+    template = "".join(parts)
+    text = "strata: 1\nname: t\nslots:\n  - id: hero\n    default:\n      template: " + json.dumps(template) + "\n      v: x\n"
+    try:
+        run("t.yaml", Options(), text=text)
+        compiles = True
+    except CompileError as e:
+        assert all(d.code == "template" for d in e.diagnostics), e
+        compiles = False
+    assert compiles == (_elements(sanitize(template)) == _elements(template)), (template, sanitize(template))

@@ -98,9 +98,11 @@ def requests(draw: st.DrawFn) -> dict:
         body = b""
     headers = draw(st.dictionaries(
         st.sampled_from(["Cookie", "Sec-GPC", "DNT", "User-Agent", "Accept-Language", "Referer", "CF-IPCountry", "Content-Type",
-                         "Sec-CH-UA-Mobile", "Authorization", "X-Anything"]), header_text, max_size=5))
+                         "Sec-CH-UA-Mobile", "Authorization", "X-Anything", "Host"]), header_text, max_size=5))
     if draw(st.booleans()):
         headers["Referer"] = draw(url_like.filter(lambda u: u.isascii()))
+    if draw(st.integers(0, 9)) == 0:
+        headers["Host"] = draw(st.sampled_from(["[::1", "a]b", "[::1]:99999", "shop.example:x", "", "x" * 300, "ex%2fa"]))
     if draw(st.booleans()):
         headers["Cookie"] = draw(st.sampled_from(["strata_session=", "strata_session=s1.k1." + "A" * 300, "strata_signals=%7B%22cart.items%22%3A5%7D",
                                                   "strata_session=s1.k1.!!;strata_consent=no", "a=b; strata_session=s1.xx.yy", "strata_signals=" + "%5B" * 500]))

@@ -171,5 +171,20 @@ def template(placeholder: str, known: Iterable[str]) -> tuple[str, str, str | No
     return "template", f"template placeholder {{{placeholder}}} names no field of this content block", did_you_mean(placeholder, known) or "add the field or fix the placeholder"
 
 
+def template_tag(tag: str) -> tuple[str, str, str | None]:
+    return ("template", f"template uses <{tag}>, which templates may not contain (the edge server would remove it)",
+            "templates allow formatting and structure tags: p, div, span, a, img, strong, em, ul, ol, li, h1-h6, table...; see docs/rulesets.md#templates")
+
+
+def template_attribute(tag: str, attribute: str, allowed: Iterable[str]) -> tuple[str, str, str | None]:
+    return ("template", f"template uses the attribute {attribute!r} on <{tag}>, which templates may not contain (the edge server would remove it)",
+            f"allowed on <{tag}>: {', '.join(sorted(allowed))}; style with the page's CSS through class")
+
+
+def template_link(tag: str, attribute: str, value: str) -> tuple[str, str, str | None]:
+    return ("template", f"template link {attribute}={value[:60]!r} on <{tag}> is neither an http(s)/mailto URL nor on the site (the edge server would render '#')",
+            "write an absolute https:// URL or a path such as /sale.html")
+
+
 def test_ref(what: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
     return f"test-{what}", f"test refers to unknown {what} '{name}'", did_you_mean(name, known)

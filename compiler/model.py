@@ -6,12 +6,13 @@ Conditions stay as CEL source here; ``conditions.py`` checks them.
 
 from __future__ import annotations
 
+import html.parser
 import re
 import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.format import LAYERS
+from runtime.format import LAYERS, TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 
 from . import errors as E
@@ -306,6 +307,51 @@ class Builder:
             base = n.split(".")[0].split("[")[0]
             if base not in known:
                 self.err(path + ("template",), E.template(n, known))
+        for problem in _TemplateMarkup.problems(tpl):
+            self.err(path + ("template",), problem)
+
+
+class _TemplateMarkup(html.parser.HTMLParser):
+    """The tags and attributes of a template outside runtime.format's allow-list, which the edge
+    server's sanitiser would remove: refused at compile time rather than silently lost."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, tuple[str, str, str | None]] = {}
+
+    @classmethod
+    def problems(cls, template: str) -> list[tuple[str, str, str | None]]:
+        p = cls()
+        p.feed(template)
+        p.close()
+        return list(p.found.values())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TEMPLATE_TAGS:
+            self.found.setdefault(tag, E.template_tag(tag))
+            return
+        allowed = TEMPLATE_ATTRIBUTES["*"] | TEMPLATE_ATTRIBUTES.get(tag, frozenset())
+        for name, value in attrs:
+            if name not in allowed:
+                self.found.setdefault(f"{tag} {name}", E.template_attribute(tag, name, allowed))
+            elif name in _URL_ATTRIBUTES and value is not None and "{" not in value and _unsafe_link(value):
+                self.found.setdefault(f"{tag} {name} {value}", E.template_link(tag, name, value))
+
+
+#: Attributes holding a URL; a literal one in a template must be a link the edge server keeps.
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _unsafe_link(value: str) -> bool:
+    """A literal link the edge server's safe_href would replace by ``#`` (docs/server.md#rendering):
+    after the WHATWG normalisation, a scheme other than http, https, mailto, or scheme-relative
+    (two slashes or backslashes). A link with a placeholder is checked when rendered."""
+    v = value.strip("".join(map(chr, range(0x21)))).translate(str.maketrans("", "", "\t\n\r"))
+    m = _SCHEME.match(v)
+    if m:
+        return m.group().lower() not in ("http:", "https:", "mailto:")
+    return not v or (len(v) > 1 and v[0] in "/\\" and v[1] in "/\\")
 
 
 def layer_rank(layer: str) -> int:

@@ -14,6 +14,7 @@ import hmac
 import html as html_lib
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -87,9 +88,12 @@ def create_app(config: Config) -> Starlette:
     async def page(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise ApiError(405, "method_not_allowed", "pages accept GET and HEAD")
-        path = request.url.path
+        # the scope's own path and query: nothing here re-parses a URL built from client input
+        path: str = request.scope["path"]
+        query = request.scope.get("query_string", b"").decode("latin-1")
         if path in api_methods:  # e.g. GET /v1/decide: the API route's method mismatch, not a missing page
             raise ApiError(405, "method_not_allowed", f"{path} accepts {' and '.join(api_methods[path])}")
+        _check_page_path(path)
         if srv.pages_root is not None:
             html_text, static = _local_page(srv.pages_root, path)
             if static is not None:
@@ -103,12 +107,13 @@ def create_app(config: Config) -> Starlette:
         doc = Page(html_text)
         if doc.mode == "client":
             return Response(html_text, status_code=status, media_type="text/html; charset=utf-8", headers={"cache-control": "public, max-age=60"})
-        url = path + ("?" + request.url.query if request.url.query else "")
+        url = path + ("?" + query if query else "")
         explain = srv.config.debug
         h = headers_of(request.scope)
         cookies = cookies_of(h)
         client = _cookie_signals(cookies, prepared, srv.config.max_client_signals)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, doc.slots, client, True, explain)
+        slots = _known_slots(doc.slots, prepared, path)
+        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, slots, client, True, explain)
         overlay = _overlay(outcome) if srv.config.debug else None
         body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
         headers = {"cache-control": "private, no-store", "vary": VARY}
@@ -146,7 +151,10 @@ def create_app(config: Config) -> Starlette:
     ]
     api_methods = {r.path: sorted(r.methods or ()) for r in routes}
     if config.pages or config.origin:
-        routes.append(Route("/{path:path}", page, methods=["GET", "HEAD"]))
+        pages = Route("/{path:path}", page, methods=["GET", "HEAD"])
+        # every path, a decoded newline (%0A) included: the page handler answers it, not a slash redirect
+        pages.path_regex = re.compile(r"^/(?P<path>.*)$", re.DOTALL)
+        routes.append(pages)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -160,7 +168,7 @@ def create_app(config: Config) -> Starlette:
         return error_response(exc.status_code, code, str(exc.detail))
 
     async def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("internal error on %s", request.url.path)
+        log.exception("internal error on %s", str(request.scope.get("path", ""))[:200])
         return error_response(500, "internal", "internal error; it has been logged")
 
     app = Starlette(routes=routes, lifespan=lifespan,
@@ -208,23 +216,62 @@ async def _publish_metrics(metrics: Metrics) -> None:
             log.warning("cannot share metrics with sibling workers: %s", e)
 
 
+#: Longest page path served (as long as a page URL may be in a decide body): 400 ``invalid_path`` above.
+MAX_PATH = 2048
+#: File systems refuse longer names (ENAMETOOLONG), so a longer path component cannot name a page.
+MAX_NAME_BYTES = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_page_path(path: str) -> None:
+    """400 ``invalid_path`` for a path no page can have: over MAX_PATH characters, or with a control
+    character (a decoded ``%00``, ``%0a``...), which no file system or origin should be handed."""
+    if len(path) > MAX_PATH:
+        raise ApiError(400, "invalid_path", f"the path is {len(path)} characters long; pages have at most {MAX_PATH}")
+    if _CONTROL.search(path):
+        raise ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)")
+
+
+#: (bundle, slot name) pairs already warned about: a slot a page marks but its bundle lacks (bounded).
+_warned_slots: dict[tuple[int, str], None] = {}
+
+
+def _known_slots(slots: list[str], prepared: Prepared, path: str) -> list[str]:
+    """The page's marked slots the bundle has. A page may be deployed ahead of its bundle, so a slot
+    the bundle lacks keeps the page's own markup rather than failing the page; it is logged (once
+    per bundle and slot name) so the mismatch is not silent."""
+    known = [s for s in slots if s in prepared.slots]
+    if len(known) < len(slots):
+        for s in slots:
+            if s not in prepared.slots and (id(prepared), s) not in _warned_slots:
+                if len(_warned_slots) > 1024:
+                    _warned_slots.clear()
+                _warned_slots[(id(prepared), s)] = None
+                log.warning("page %s marks slot %r, which bundle %r v%s does not have (it has: %s); its markup is served unchanged",
+                            path[:200], s[:64], prepared.name, prepared.version, ", ".join(prepared.slot_ids))
+    return known
+
+
 def _local_page(root: Path, path: str) -> tuple[str, Path | None]:
-    """(html, None) for an HTML page; ("", file) for a static file. Refuses paths outside root."""
+    """(html, None) for an HTML page; ("", file) for a static file. Refuses paths outside root; a
+    path the file system cannot look up (a name over 255 bytes, a NUL) is no page: 404."""
     rel = path.lstrip("/")
     candidates = [rel or "index.html"]
     if rel and not Path(rel).suffix:
         candidates += [rel + ".html", rel.rstrip("/") + "/index.html"]
     for c in candidates:
+        if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in c.split("/")):
+            continue
         try:
             f = (root / c).resolve()
-        except (OSError, ValueError):
+            if not f.is_relative_to(root) or not f.is_file():
+                continue
+            if f.suffix.lower() in (".html", ".htm"):
+                if f.stat().st_size > MAX_PAGE_BYTES:
+                    return "", f  # too large to personalise: served untouched, as from an origin
+                return f.read_text(encoding="utf-8", errors="replace"), None
+        except (OSError, ValueError):  # ENAMETOOLONG, ELOOP, EACCES, an embedded NUL: not a page we can serve
             continue
-        if not f.is_relative_to(root) or not f.is_file():
-            continue
-        if f.suffix.lower() in (".html", ".htm"):
-            if f.stat().st_size > MAX_PAGE_BYTES:
-                return "", f  # too large to personalise: served untouched, as from an origin
-            return f.read_text(encoding="utf-8", errors="replace"), None
         if mimetypes.guess_type(f.name)[0] is None:
             continue
         return "", f
@@ -237,13 +284,18 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 
 async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | None, int]:
     assert srv.origin is not None and srv.config.origin is not None
-    url = srv.config.origin.rstrip("/") + request.url.path + ("?" + request.url.query if request.url.query else "")
+    # the path as the client sent it (still percent-encoded: %2F stays %2F), so the origin sees the same URL
+    raw = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
+    query = request.scope.get("query_string", b"")
+    url = srv.config.origin.rstrip("/") + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
     headers = {k: v for k, v in request.headers.items() if k not in _HOP and k != "cookie"}
     cookies = "; ".join(f"{k}={v}" for k, v in request.cookies.items() if k not in (srv.config.cookie_name,))
     if cookies:
         headers["cookie"] = cookies
     try:
         r = await srv.origin.get(url, headers=headers)
+    except httpx.InvalidURL:
+        raise ApiError(400, "invalid_path", "the path cannot be forwarded to the origin as a URL") from None
     except httpx.HTTPError as e:
         raise ApiError(502, "origin_unreachable", f"origin did not answer: {type(e).__name__}") from None
     ctype = r.headers.get("content-type", "")

@@ -19,6 +19,13 @@
     });
   }
 
+  /* a refused request (e.g. 422 unknown_slot: the page names a slot its bundle lacks) leaves the
+     page's own markup and says why in the console */
+  function warn(res) {
+    if (res && res.error && window.console) { console.warn("strata: " + res.error.code + ": " + res.error.message); }
+    return null;
+  }
+
   function decide(extraSignals) {
     var els = document.querySelectorAll("[data-strata-slot]");
     if (!els.length) { return Promise.resolve(null); }
@@ -32,7 +39,7 @@
     var category = document.documentElement.getAttribute("data-strata-category");
     if (category) { page.category = category; }
     return post("/v1/decide", { page: page, slots: slots, signals: signals, html: true })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) { return r.ok ? r.json() : r.json().then(warn, function () { return null; }); })
       .then(function (res) {
         if (!res || !res.slots) { return res; }
         for (var j = 0; j < els.length; j++) {

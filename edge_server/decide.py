@@ -14,10 +14,12 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from runtime.prepare import Prepared
+
 from .body import read_json
 from .errors import ApiError
 from .server import Server, cookies_of, headers_of
-from .signals import ClientSignalError, client_signals
+from .signals import ClientSignalError, client_signals, split_url
 
 #: Request headers a personalised response depends on; shared caches must key on all of them.
 VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform"
@@ -45,6 +47,8 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     url = page.get("url", "/")
     if not isinstance(url, str) or len(url) > MAX_URL:
         raise ApiError(422, "invalid_request", f"page.url must be a string of at most {MAX_URL} characters", "page.url")
+    if split_url(url) is None:
+        raise ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url")
     ref = page.get("referrer")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_URL):
         raise ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer")
@@ -60,6 +64,18 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     return url, ref, cat, slots, body.get("signals"), pv, html
 
 
+def check_slots(slots: list[str] | None, prepared: Prepared) -> None:
+    """422 ``unknown_slot`` naming the requested slots the bundle does not have, and the ones it has.
+    Strict rather than lenient: a page naming a slot its bundle lacks is a deployment mistake, and a
+    silent ``{}`` hides it (docs/server.md)."""
+    if slots is None:
+        return
+    unknown = [s for s in dict.fromkeys(slots) if s not in prepared.slots]
+    if unknown:
+        known = ", ".join(prepared.slot_ids) or "(none)"
+        raise ApiError(422, "unknown_slot", f"unknown slot(s) {', '.join(map(repr, unknown))}; bundle {prepared.name!r} has: {known}", "slots")
+
+
 class DecideEndpoint:
     """The ASGI application behind ``Route("/v1/decide", ...)``."""
 
@@ -72,6 +88,7 @@ class DecideEndpoint:
         h = headers_of(scope)
         body = await read_json(h, receive, srv.config.max_body_bytes)
         url, ref, cat, slots, raw_signals, page_view, with_html = decide_fields(body)
+        check_slots(slots, prepared)
         try:
             client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
         except ClientSignalError as e:

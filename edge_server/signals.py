@@ -113,26 +113,51 @@ def device(user_agent: str, ch_mobile: str, ch_platform: str) -> tuple[str, str,
 
 
 @functools.lru_cache(maxsize=4096)
+def split_url(url: str) -> tuple[str, str, str] | None:
+    """(path, query, host) of a page URL or referrer, or None when it is malformed.
+
+    A URL starting with ``/`` is a path with an optional query and fragment, as a page sends
+    ``location.pathname + location.search`` (``//shop/x`` is the path ``//shop/x``, not a host);
+    anything else is read as an absolute URL. Malformed means the URL parser refuses it: unbalanced
+    IPv6 brackets (``http://[::1/x``), a bracketed host that is no IP address, a host that changes
+    under NFKC normalisation. Never raises.
+    """
+    if url.startswith("/"):
+        path, _, query = url.partition("#")[0].partition("?")
+        return path, query, ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return None
+    return parts.path, parts.query, host
+
+
+@functools.lru_cache(maxsize=4096)
 def _page(page_url: str) -> tuple[dict[str, Any], str, str]:
-    """(page and UTM signals, host, utm_medium) of a page URL; pages repeat, so cached."""
-    parts = urlsplit(page_url[:2048])
+    """(page and UTM signals, host, utm_medium) of a page URL; pages repeat, so cached. A malformed
+    URL (refused by ``POST /v1/decide`` before it gets here) counts as the default page ``/``."""
+    parts = split_url(page_url[:2048]) or ("/", "", "")
+    path, raw_query, host = parts
     query: dict[str, str] = {}
-    for k, v in parse_qsl(parts.query, keep_blank_values=True)[:64]:
+    for k, v in parse_qsl(raw_query, keep_blank_values=True)[:64]:
         query.setdefault(k[:64], v[:256])
-    path = parts.path or "/"
+    path = path or "/"
     out: dict[str, Any] = {
-        "page.url": (path + ("?" + parts.query if parts.query else ""))[:2048],
+        "page.url": (path + ("?" + raw_query if raw_query else ""))[:2048],
         "page.path": path[:2048],
         "page.query": query,
     }
     for k in UTM:
         out[f"utm.{k}"] = query.get(f"utm_{k}", "")[:128]
-    return out, parts.hostname or "", out["utm.medium"]
+    return out, host, out["utm.medium"]
 
 
 @functools.lru_cache(maxsize=1024)
 def _ref_host(referrer: str) -> str:
-    return (urlsplit(referrer[:2048]).hostname or "")[:253]
+    """The host of a referrer; a malformed referrer is treated as absent (``direct``)."""
+    parts = split_url(referrer[:2048])
+    return parts[2][:253] if parts is not None else ""
 
 
 def _referrer(ref_host: str, page_host: str, utm_medium: str) -> dict[str, Any]:

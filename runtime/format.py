@@ -99,3 +99,27 @@ ARITY = {
     Op.TYPE: 1,
     Op.COMP2: (3, 4),
 }
+
+#: What a content block's ``template`` may contain (docs/rulesets.md#templates): the allow-list of the
+#: ammonia HTML sanitiser's defaults (no script, style, iframe, form, object; no event handler or
+#: style attribute), plus ``class`` everywhere for the site's CSS. The compiler refuses a template
+#: using anything else; the edge server sanitises every rendered template with the same list.
+TEMPLATE_TAGS = frozenset({
+    "a", "abbr", "acronym", "area", "article", "aside", "b", "bdi", "bdo", "blockquote", "br", "caption", "center", "cite", "code", "col",
+    "colgroup", "data", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
+    "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "map", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "rtc",
+    "ruby", "s", "samp", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "time", "tr",
+    "tt", "u", "ul", "var", "wbr",
+})
+#: Attributes allowed on every tag ("*") and per tag.
+TEMPLATE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "*": frozenset({"class", "lang", "title"}),
+    "a": frozenset({"href", "hreflang"}), "bdo": frozenset({"dir"}), "blockquote": frozenset({"cite"}),
+    "col": frozenset({"align", "char", "charoff", "span"}), "colgroup": frozenset({"align", "char", "charoff", "span"}),
+    "del": frozenset({"cite", "datetime"}), "hr": frozenset({"align", "size", "width"}), "img": frozenset({"align", "alt", "height", "src", "width"}),
+    "ins": frozenset({"cite", "datetime"}), "ol": frozenset({"start"}), "q": frozenset({"cite"}),
+    "table": frozenset({"align", "char", "charoff", "summary"}), "tbody": frozenset({"align", "char", "charoff"}),
+    "td": frozenset({"align", "char", "charoff", "colspan", "headers", "rowspan"}), "tfoot": frozenset({"align", "char", "charoff"}),
+    "th": frozenset({"align", "char", "charoff", "colspan", "headers", "rowspan", "scope"}), "thead": frozenset({"align", "char", "charoff"}),
+    "tr": frozenset({"align", "char", "charoff"}),
+}

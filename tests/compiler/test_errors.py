@@ -72,6 +72,8 @@ CASES = [
     ("consent_segment_reads_behavioral", BASE.replace("    layer: broad\n", "    layer: broad\n    requires_consent: false\n").replace('device.type == "mobile"', "session.page_views > 2"), "7:11: consent: segment 'mobile' is meant for visitors without consent (requires_consent: false) but reads behavioral signal session.page_views"),
     ("consent_rule_reads_behavioral_via_segment", BASE.replace('device.type == "mobile"', "'\"tents\" in session.recent_categories'").replace("        segment: mobile\n", "        segment: mobile\n        requires_consent: false\n"), "13:27: consent: rule 'small' is meant for visitors without consent (requires_consent: false) but reads behavioral signal session.recent_categories"),
     ("template_unknown_placeholder", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b>{headlin}</b>"}'), "13:46: template: template placeholder {headlin} names no field of this content block (did you mean headline?)"),
+    ("template_script", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b>{headline}</b><script>x()</script>"}'), "13:46: template: template uses <script>, which templates may not contain (the edge server would remove it)"),
+    ("template_event_handler", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b onclick=\'x()\'>{headline}</b>"}'), "13:46: template: template uses the attribute 'onclick' on <b>, which templates may not contain (the edge server would remove it) (allowed on <b>: class, lang, title;"),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_server.signals import device, languages, referrer_class, request_signals
 
@@ -77,3 +79,44 @@ def test_request_context_caches_per_minute_and_stays_bounded():
         ctx.signals(f"/p{i}", {"user-agent": "x" * 5000}, None, 0)
     assert len(ctx._cache) <= RequestContext.MAX_CACHED
     assert all(len(k[5]) <= 512 for k in ctx._cache)  # long headers are cut before they become keys
+
+
+# --- class 8: malformed URLs. urlsplit refuses unbalanced or non-IP brackets and hosts that change under
+# NFKC; such a referrer is absent (direct), a page URL never raises; generated, not one example.
+BROKEN_HOSTS = st.sampled_from(["[::1", "::1]", "a]b", "[x]", "[::1]]", "[[::1]", "[v1.x", "ex\uff0fa.com", "a[b]c", "[", "]"])
+broken_urls = st.builds(lambda scheme, user, host, port, path: f"{scheme}//{user}{host}{port}{path}",
+                        st.sampled_from(["http:", "https:", "", "ftp:"]), st.sampled_from(["", "u@", "u:p@"]), BROKEN_HOSTS,
+                        st.sampled_from(["", ":80", ":x"]), st.sampled_from(["", "/", "/tents?utm_source=x", "#f"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(broken_urls, broken_urls)
+def test_signals_malformed_urls_never_raise_and_referrer_is_absent(page_url, referrer):
+    from edge_server.signals import split_url
+
+    h = {"host": "shop.example", "referer": referrer}
+    s = request_signals(page_url, h, referrer=referrer, country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=0)
+    if split_url(referrer) is None:
+        assert (s["referrer.host"], s["referrer.class"]) == ("", "direct")
+    if split_url(page_url) is None and not page_url.startswith("/"):
+        assert (s["page.path"], s["page.url"]) == ("/", "/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_signals_split_url_total_and_paths_are_paths(text):
+    """Any string: None or (path, query, host), never an exception; a string starting with '/' is a
+    path (a page sends location.pathname, which may itself start with '//')."""
+    from edge_server.signals import split_url
+
+    parts = split_url(text)
+    if text.startswith("/"):
+        assert parts is not None and parts[2] == "" and text.startswith(parts[0])
+    s = request_signals(text, {}, referrer=text, country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=0)
+    assert isinstance(s["page.path"], str) and s["referrer.class"] in ("direct", "internal", "search", "social", "email", "other")
+
+
+def test_signals_double_slash_page_path_is_a_path():
+    s = request_signals("//evil.example/x?utm_source=n", {"host": "shop.example"}, referrer="https://shop.example/",
+                        country_header="CF-IPCountry", tz=ZoneInfo("UTC"), now=0)
+    assert s["page.path"] == "//evil.example/x" and s["utm.source"] == "n" and s["referrer.class"] == "internal"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
+from .budget import ALLOC_CHUNK, GROWTH, charge, grow, weight
 from .format import Op
 from .interp import iter_pairs, iter_range
 from .signals import split_args
@@ -181,8 +182,10 @@ class _Gen:
             sym = {"_+_": "+", "_-_": "-", "_*_": "*"}[name]
             if bases == ["int", "int"]:
                 return f"_ci({self.expr(args[0])} {sym} {self.expr(args[1])})"
-            if bases == ["double", "double"] or (name == "_+_" and bases == ["string", "string"]):
+            if bases == ["double", "double"]:
                 return f"({self.expr(args[0])} {sym} {self.expr(args[1])})"
+            if name == "_+_" and bases == ["string", "string"]:
+                return f"_cat(m, {self.expr(args[0])}, {self.expr(args[1])})"
         if bases and name in ("startsWith", "endsWith") and bases == ["string", "string"]:
             meth = "startswith" if name == "startsWith" else "endswith"
             return f"{self.expr(args[0])}.{meth}({self.expr(args[1])})"
@@ -194,6 +197,8 @@ class _Gen:
         if name == "size" and bases and bases[0] in ("string", "list", "map", "bytes"):
             return f"len({self.expr(args[0])})"
         f = self.const(fn.FUNCTIONS[name])
+        if name in GROWTH:  # charged before the result is built (budget.py)
+            return f"_grow(m, {self.const(name)}, {f}, " + ", ".join(self.expr(a) for a in args) + ")"
         return f"{f}(" + ", ".join(self.expr(a) for a in args) + ")"
 
     def comp(self, node: Any) -> str:
@@ -206,7 +211,8 @@ class _Gen:
         self.vars.extend(names)
         try:
             target = ", ".join(names) if two else names[0]
-            it = f"_pairs({rng})" if two else f"_range({rng})"
+            w = int(weight(node))
+            it = f"_pairs(m, {w}, {rng})" if two else f"_range(m, {w}, {rng})"
             if kind == "exists":
                 return f"any({self.boolexpr(node[3])} for {target} in {it})"
             if kind == "all":
@@ -237,6 +243,26 @@ def _sel(c: Any, field: str) -> Any:
     raise CelError("field selection on a non-map")
 
 
+def _cat(m: dict[Any, Any], a: Any, b: Any) -> Any:
+    """String concatenation, charged as ``budget.alloc_units`` says."""
+    if type(a) is str and type(b) is str:
+        charge(m, -(-(len(a) + len(b)) // ALLOC_CHUNK))
+        return a + b
+    return grow(m, "_+_", fn.add, a, b)
+
+
+def _charged_range(m: dict[Any, Any], w: int, r: Any) -> list[Any]:
+    items = iter_range(r)
+    charge(m, len(items) * w)
+    return items
+
+
+def _charged_pairs(m: dict[Any, Any], w: int, r: Any) -> list[tuple[Any, Any]]:
+    items = iter_pairs(r)
+    charge(m, len(items) * w)
+    return items
+
+
 #: Names every generated function may use, bound once.
 _RUNTIME = {
     "_bool": _bool,
@@ -244,8 +270,10 @@ _RUNTIME = {
     "_sel": _sel,
     "_has": fn.has_field,
     "_mkmap": fn.make_map,
-    "_range": iter_range,
-    "_pairs": iter_pairs,
+    "_range": _charged_range,
+    "_pairs": _charged_pairs,
+    "_grow": grow,
+    "_cat": _cat,
     "_fast_in_list": _fast_in_list,
 }
 

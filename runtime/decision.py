@@ -47,7 +47,10 @@ class Outcome:
 
     ``cap_hits`` are cap keys (``slot/rule``) whose counter must grow by one at ``now``;
     ``exposures`` are (experiment, variant) pairs the visitor was shown; ``holdout`` says the
-    visitor is in the bundle's global holdout (every slot shows its default).
+    visitor is in the bundle's global holdout (every slot shows its default). ``errors`` counts
+    candidates skipped for an evaluation error, ``budget_exceeded`` those of them whose error was
+    the evaluation budget running out, and ``work`` is the largest number of budget units one
+    condition used in this decision (docs/runtime.md, "Evaluation budget").
     """
 
     bundle: str
@@ -56,6 +59,8 @@ class Outcome:
     cap_hits: list[str] = field(default_factory=list)
     exposures: list[tuple[str, str]] = field(default_factory=list)
     errors: int = 0
+    budget_exceeded: int = 0
+    work: int = 0
     segments: dict[str, Any] | None = None
     holdout: bool = False
 

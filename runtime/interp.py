@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
+from .budget import GROWTH, BudgetExceeded, charge, grow, weight
 from .format import Op
 from .values import CelError, CelType, UInt
 
@@ -21,12 +22,13 @@ Eval = Callable[[dict[str, Any], dict[int, Any], Env], Any]
 
 
 class Err:
-    """A CEL error value."""
+    """A CEL error value. ``budget`` is true when the evaluation budget ran out (``budget.py``)."""
 
-    __slots__ = ("message",)
+    __slots__ = ("message", "budget")
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, budget: bool = False) -> None:
         self.message = message
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"Err({self.message!r})"
@@ -38,6 +40,8 @@ def _call(f: Callable[..., Any], args: Sequence[Any]) -> Any:
             return a
     try:
         return f(*args)
+    except BudgetExceeded as e:
+        return Err(str(e), True)
     except CelError as e:
         return Err(str(e))
     except RecursionError:
@@ -191,6 +195,8 @@ class Builder:
         name = node[1]
         f = fn.FUNCTIONS[name]
         args = [self.build(a) for a in node[3:]]
+        if name in GROWTH:
+            return lambda s, m, vs: _call(grow, [m, name, f, *(a(s, m, vs) for a in args)])
         if len(args) == 1:
             a0 = args[0]
             return lambda s, m, vs: _call(f, (a0(s, m, vs),))
@@ -230,6 +236,7 @@ class Builder:
         body = self.build(node[3])
         filt = self.build(node[4]) if len(node) > 4 else None
         two = node[0] == Op.COMP2
+        w = weight(node)
 
         def ev(s: dict[str, Any], m: dict[int, Any], vs: Env) -> Any:
             r = rng(s, m, vs)
@@ -239,6 +246,10 @@ class Builder:
                 items: list[Any] = list(iter_pairs(r)) if two else iter_range(r)
             except CelError as e:
                 return Err(str(e))
+            try:
+                charge(m, len(items) * w)
+            except BudgetExceeded as e:
+                return Err(str(e), True)
             envs = [vs + tuple(it) if two else vs + (it,) for it in items]
             if kind == "all" or kind == "exists":
                 want = kind == "exists"

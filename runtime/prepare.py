@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import bucketing
+from .budget import METER, metered, metered_exact, metered_ir
 from .codegen import generate
 from .decision import Decision, Outcome
 from .format import LAYERS, Op
@@ -169,8 +170,9 @@ class Prepared:
 
         fasts = generate(irs, names, types, self._segment_fast)
         for target, ir, fast in zip(targets, irs, fasts):
-            target.fast = fast
-            target.exact = builder.build(ir)
+            # only conditions that can charge the evaluation budget are metered (budget.py)
+            target.fast = metered(fast) if metered_ir(ir) else fast
+            target.exact = metered_exact(builder.build(ir)) if metered_ir(ir) else builder.build(ir)
         self._fasts = [seg.fast for seg in self.segments]
 
     # ------------------------------------------------------------------ segments
@@ -271,7 +273,7 @@ class Prepared:
             session_id = None
         t = time.time() if now is None else now
         out = Outcome(self.name, self.version, {})
-        memo: dict[int, Any] = {}
+        memo: dict[Any, Any] = {}  # segment results by index; the budget meter (budget.METER)
         in_holdout = (
             session_id is not None
             and self.holdout_bp > 0
@@ -290,6 +292,9 @@ class Prepared:
                 decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
                 continue
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
+        mt = memo.pop(METER, None)
+        if mt is not None:
+            out.work = mt.peak
         if explain:
             out.segments = {
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})
@@ -328,6 +333,8 @@ class Prepared:
             if r is not True:
                 if r is not False:
                     out.errors += 1
+                    if r.budget:
+                        out.budget_exceeded += 1
                     if fallback == "default":
                         fallback = "error"
                     if trace is not None:

@@ -1,0 +1,209 @@
+"""The evaluation budget: a bound on the work one condition may do in one decision.
+
+The compiler refuses a condition whose estimated worst-case cost exceeds ``limits.cost`` (at most
+:data:`EVAL_BUDGET`), and its estimate is an upper bound of what is charged here, so a bundle
+from a Strata compiler never reaches the budget. The budget is the runtime's own guard for the
+rest: a bundle from another compiler, an estimate that is wrong, a bound the server does not
+enforce. A condition that would exceed it stops with an evaluation error (``BudgetExceeded``, a
+``CelError``): false for this request, skipped, counted, like any other evaluation error.
+
+What is charged (docs/runtime.md "Evaluation budget" is the contract a second runtime follows):
+
+- entering a comprehension whose range has ``n`` elements charges ``n * w``, where ``w`` is the
+  comprehension's *weight*: the number of IR nodes of its body and filter, a nested comprehension
+  counting as one node plus the nodes of its range (its own body is charged when it is entered);
+- the growth functions charge the size of their result, computed *before* it is built:
+  a string or bytes result ``ceil(length / ALLOC_CHUNK)`` (length in code points or bytes), a list
+  result one unit per item (:func:`alloc_units` has the formula of each).
+
+Units are counted per condition evaluation: a segment is a condition of its own (evaluated once
+per decision and memoised), so a condition's count does not include the segments it reads. A
+charge that would take the count over :data:`EVAL_BUDGET` fails without being added.
+
+Cost for ordinary conditions: none. Only conditions whose IR has a comprehension or a growth call
+are *metered* (:func:`metered_ir`); the others run exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .format import Op
+from .values import CelError
+
+#: Work units one condition may use in one decision. It is also the default and the largest
+#: ``limits.cost`` the compiler accepts, so no compiled condition can reach it.
+EVAL_BUDGET = 10_000
+
+#: Code points (or bytes) of a string (or bytes) result per work unit. Copying characters is ~50x
+#: cheaper than evaluating an IR node; 16 keeps a 1 KiB string at 64 units.
+ALLOC_CHUNK = 16
+
+#: Functions whose result can be larger than their arguments, charged by :func:`alloc_units`.
+GROWTH = frozenset({"_+_", "replace", "split", "join"})
+
+#: Where the per-decision meter lives in the decision's memo dict (whose other keys are ints).
+METER = "budget"
+
+
+class BudgetExceeded(CelError):
+    """A condition would exceed the evaluation budget."""
+
+
+class Meter:
+    """The work of the condition being evaluated (``work``) and the largest count any condition of
+    this decision reached (``peak``, for tests and benchmarks)."""
+
+    __slots__ = ("work", "peak")
+
+    def __init__(self) -> None:
+        self.work = 0
+        self.peak = 0
+
+
+def meter(m: dict[Any, Any]) -> Meter:
+    mt = m.get(METER)
+    if mt is None:
+        mt = m[METER] = Meter()
+    return mt
+
+
+def charge(m: dict[Any, Any], units: int) -> None:
+    mt = m.get(METER)
+    if mt is None:
+        mt = m[METER] = Meter()
+    w = mt.work + units
+    if w > EVAL_BUDGET:
+        raise BudgetExceeded(f"evaluation budget exceeded: {w:,} work units, more than {EVAL_BUDGET:,} (a comprehension or a growing string too large)")
+    mt.work = w
+
+
+def _chunks(n: int) -> int:
+    return -(-n // ALLOC_CHUNK)
+
+
+def alloc_units(name: str, args: tuple[Any, ...]) -> int:
+    """The units a growth call charges, from its arguments (0 when they are of the wrong types:
+    the function then raises its own error).
+
+    - ``a + b``: strings or bytes ``ceil((len(a) + len(b)) / 16)``; lists ``len(a) + len(b)``;
+    - ``s.replace(old, new[, n])``: ``k`` = occurrences of ``old`` in ``s`` (``len(s) + 1`` for
+      an empty ``old``), at most ``n`` when ``n >= 0``; ``ceil((len(s) + k * (len(new) - len(old))) / 16)``;
+    - ``s.split(sep[, n])``: the number of items of the result;
+    - ``list.join([sep])``: ``ceil((sum of the items' lengths + len(sep) * (items - 1)) / 16)``.
+    """
+    if name == "_+_":
+        a, b = args
+        ta, tb = type(a), type(b)
+        if (ta is str and tb is str) or (ta is bytes and tb is bytes):
+            return _chunks(len(a) + len(b))
+        if ta in (list, tuple) and tb in (list, tuple):
+            return len(a) + len(b)
+        return 0
+    if name == "replace":
+        s, old, new = args[0], args[1], args[2]
+        n = args[3] if len(args) > 3 else None
+        if type(s) is not str or type(old) is not str or type(new) is not str or (n is not None and type(n) is not int):
+            return 0
+        k = s.count(old)
+        if n is not None and n >= 0:
+            k = min(k, n)
+        return _chunks(len(s) + k * (len(new) - len(old)))
+    if name == "split":
+        s, sep = args[0], args[1]
+        n = args[2] if len(args) > 2 else None
+        if type(s) is not str or type(sep) is not str or (n is not None and type(n) is not int):
+            return 0
+        items = len(s) if sep == "" else s.count(sep) + 1
+        if n is not None:
+            if n == 0:
+                return 0
+            if n > 0:
+                items = min(items, n)
+        return items
+    if name == "join":
+        items = args[0]
+        sep = args[1] if len(args) > 1 else ""
+        if type(items) not in (list, tuple) or type(sep) is not str or not all(type(x) is str for x in items):
+            return 0
+        return _chunks(sum(len(x) for x in items) + len(sep) * max(0, len(items) - 1))
+    return 0
+
+
+def grow(m: dict[Any, Any], name: str, f: Callable[..., Any], *args: Any) -> Any:
+    """Call growth function ``f`` after charging its result's size."""
+    units = alloc_units(name, args)
+    if units:
+        charge(m, units)
+    return f(*args)
+
+
+def weight(node: Any) -> int:
+    """The weight of a comprehension node: IR nodes of its body and filter (see the module doc)."""
+    return sum(_nodes(x) for x in node[3:])
+
+
+def _nodes(node: Any) -> int:
+    op = node[0]
+    if op in (Op.COMP, Op.COMP2):
+        return 1 + _nodes(node[2])
+    if op in (Op.SEL, Op.HAS, Op.NOT):
+        return 1 + _nodes(node[1])
+    if op == Op.CALL:
+        return 1 + sum(_nodes(x) for x in node[3:])
+    if op in (Op.AND, Op.OR, Op.COND, Op.LIST, Op.MAP):
+        return 1 + sum(_nodes(x) for x in node[1:])
+    return 1  # LIT, ULIT, SIG, SEG, VAR, TYPE, SIGHAS
+
+
+def metered_ir(node: Any) -> bool:
+    """Whether a condition's IR charges anything (has a comprehension or a growth call)."""
+    op = node[0]
+    if op in (Op.COMP, Op.COMP2):
+        return True
+    if op == Op.CALL:
+        return node[1] in GROWTH or any(metered_ir(x) for x in node[3:])
+    if op in (Op.SEL, Op.HAS, Op.NOT):
+        return metered_ir(node[1])
+    if op in (Op.AND, Op.OR, Op.COND, Op.LIST, Op.MAP):
+        return any(metered_ir(x) for x in node[1:])
+    return False
+
+
+def metered(f: Callable[[dict[str, Any], dict[Any, Any]], Any]) -> Callable[[dict[str, Any], dict[Any, Any]], Any]:
+    """Wrap a generated function: its evaluation counts from zero, and the count of the condition
+    that reads it (a segment is read by others) is restored afterwards. No try/finally: when a
+    generated function raises, every enclosing one raises too, and the exact evaluator then
+    re-evaluates the outermost condition with a fresh count."""
+
+    def run(s: dict[str, Any], m: dict[Any, Any]) -> Any:
+        mt = m.get(METER)
+        if mt is None:
+            mt = m[METER] = Meter()
+        outer = mt.work
+        mt.work = 0
+        r = f(s, m)
+        if mt.work > mt.peak:
+            mt.peak = mt.work
+        mt.work = outer
+        return r
+
+    return run
+
+
+def metered_exact(ev: Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any]) -> Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any]:
+    """Wrap an exact closure the same way (it never raises for CEL errors, but stay safe)."""
+
+    def run(s: dict[str, Any], m: dict[Any, Any], vs: tuple[Any, ...]) -> Any:
+        mt = meter(m)
+        outer = mt.work
+        mt.work = 0
+        try:
+            return ev(s, m, vs)
+        finally:
+            if mt.work > mt.peak:
+                mt.peak = mt.work
+            mt.work = outer
+
+    return run

@@ -44,8 +44,8 @@ slots:
 RUNAWAY_MAX_LENGTH = 16_000
 
 
-def runaway_payload() -> dict[str, Any]:
-    ctx = run("runaway.yaml", Options(created=CREATED), text=RUNAWAY)
+def runaway_payload(created: int = CREATED) -> dict[str, Any]:
+    ctx = run("runaway.yaml", Options(created=created), text=RUNAWAY)
     assert ctx.payload is not None
     payload = ctx.payload
     for s in payload["signals"]:
@@ -54,5 +54,5 @@ def runaway_payload() -> dict[str, Any]:
     return payload
 
 
-def runaway_bundle(key: Ed25519PrivateKey) -> bytes:
-    return encode.sign(encode.encode_payload(runaway_payload()), key)
+def runaway_bundle(key: Ed25519PrivateKey, created: int = CREATED) -> bytes:
+    return encode.sign(encode.encode_payload(runaway_payload(created)), key)

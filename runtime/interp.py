@@ -195,8 +195,14 @@ class Builder:
         name = node[1]
         f = fn.FUNCTIONS[name]
         args = [self.build(a) for a in node[3:]]
-        if name in GROWTH:
-            return lambda s, m, vs: _call(grow, [m, name, f, *(a(s, m, vs) for a in args)])
+        if name in GROWTH:  # charged before the result is built (budget.py)
+            if len(args) == 2:
+                g0, g1 = args
+                return lambda s, m, vs: _call(grow, (m, name, f, g0(s, m, vs), g1(s, m, vs)))
+            if len(args) == 3:
+                g0, g1, g2 = args
+                return lambda s, m, vs: _call(grow, (m, name, f, g0(s, m, vs), g1(s, m, vs), g2(s, m, vs)))
+            return lambda s, m, vs: _call(grow, [m, name, f, *[a(s, m, vs) for a in args]])
         if len(args) == 1:
             a0 = args[0]
             return lambda s, m, vs: _call(f, (a0(s, m, vs),))

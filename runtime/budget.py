@@ -51,32 +51,26 @@ class BudgetExceeded(CelError):
     """A condition would exceed the evaluation budget."""
 
 
-class Meter:
-    """The work of the condition being evaluated (``work``) and the largest count any condition of
-    this decision reached (``peak``, for tests and benchmarks)."""
-
-    __slots__ = ("work", "peak")
-
-    def __init__(self) -> None:
-        self.work = 0
-        self.peak = 0
+#: A decision's meter is a list ``[work, peak]``: the work of the condition being evaluated, and
+#: the largest count any condition of this decision reached (for tests and benchmarks). A list,
+#: not an object: it is made once per decision that meters anything, on the hot path.
+WORK, PEAK = 0, 1
+Meter = list[int]
 
 
 def meter(m: dict[Any, Any]) -> Meter:
-    mt = m.get(METER)
+    mt: Meter | None = m.get(METER)
     if mt is None:
-        mt = m[METER] = Meter()
+        mt = m[METER] = [0, 0]
     return mt
 
 
 def charge(m: dict[Any, Any], units: int) -> None:
-    mt = m.get(METER)
-    if mt is None:
-        mt = m[METER] = Meter()
-    w = mt.work + units
+    mt = meter(m)
+    w = mt[WORK] + units
     if w > EVAL_BUDGET:
         raise BudgetExceeded(f"evaluation budget exceeded: {w:,} work units, more than {EVAL_BUDGET:,} (a comprehension or a growing string too large)")
-    mt.work = w
+    mt[WORK] = w
 
 
 def _chunks(n: int) -> int:
@@ -180,13 +174,13 @@ def metered(f: Callable[[dict[str, Any], dict[Any, Any]], Any]) -> Callable[[dic
     def run(s: dict[str, Any], m: dict[Any, Any]) -> Any:
         mt = m.get(METER)
         if mt is None:
-            mt = m[METER] = Meter()
-        outer = mt.work
-        mt.work = 0
+            mt = m[METER] = [0, 0]
+        outer = mt[0]
+        mt[0] = 0
         r = f(s, m)
-        if mt.work > mt.peak:
-            mt.peak = mt.work
-        mt.work = outer
+        if mt[0] > mt[1]:
+            mt[1] = mt[0]
+        mt[0] = outer
         return r
 
     return run
@@ -197,13 +191,13 @@ def metered_exact(ev: Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]]
 
     def run(s: dict[str, Any], m: dict[Any, Any], vs: tuple[Any, ...]) -> Any:
         mt = meter(m)
-        outer = mt.work
-        mt.work = 0
+        outer = mt[WORK]
+        mt[WORK] = 0
         try:
             return ev(s, m, vs)
         finally:
-            if mt.work > mt.peak:
-                mt.peak = mt.work
-            mt.work = outer
+            if mt[WORK] > mt[PEAK]:
+                mt[PEAK] = mt[WORK]
+            mt[WORK] = outer
 
     return run

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
-from .budget import ALLOC_CHUNK, GROWTH, charge, grow, weight
+from .budget import ALLOC_CHUNK, EVAL_BUDGET, GROWTH, METER, charge, grow, weight
 from .format import Op
 from .interp import iter_pairs, iter_range
 from .signals import split_args
@@ -253,7 +253,13 @@ def _cat(m: dict[Any, Any], a: Any, b: Any) -> Any:
 
 def _charged_range(m: dict[Any, Any], w: int, r: Any) -> list[Any]:
     items = iter_range(r)
-    charge(m, len(items) * w)
+    mt = m.get(METER)  # inline charge(): this runs for every comprehension evaluated
+    if mt is not None:
+        n = mt[0] + len(items) * w
+        if n <= EVAL_BUDGET:
+            mt[0] = n
+            return items
+    charge(m, len(items) * w)  # creates the meter, or raises
     return items
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import bucketing
-from .budget import METER, metered, metered_exact, metered_ir
+from .budget import METER, PEAK, metered, metered_exact, metered_ir
 from .codegen import generate
 from .decision import Decision, Outcome
 from .format import LAYERS, Op
@@ -294,7 +294,7 @@ class Prepared:
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
         mt = memo.pop(METER, None)
         if mt is not None:
-            out.work = mt.peak
+            out.work = mt[PEAK]
         if explain:
             out.segments = {
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})

@@ -16,12 +16,14 @@ What is charged (docs/runtime.md "Evaluation budget" is the contract a second ru
   a string or bytes result ``ceil(length / ALLOC_CHUNK)`` (length in code points or bytes), a list
   result one unit per item (:func:`alloc_units` has the formula of each).
 
-Units are counted per condition evaluation: a segment is a condition of its own (evaluated once
+Units are counted per condition and decision: a segment is a condition of its own (evaluated once
 per decision and memoised), so a condition's count does not include the segments it reads. A
 charge that would take the count over :data:`EVAL_BUDGET` fails without being added.
 
 Cost for ordinary conditions: none. Only conditions whose IR has a comprehension or a growth call
-are *metered* (:func:`metered_ir`); the others run exactly as before.
+charge (:func:`metered_ir`), and only when they reach a charge. When a generated function
+raises, the exact evaluator re-evaluates the condition with its count reset (:func:`metered_exact`),
+so the count is always the exact evaluator's.
 """
 
 from __future__ import annotations
@@ -43,34 +45,33 @@ ALLOC_CHUNK = 16
 #: Functions whose result can be larger than their arguments, charged by :func:`alloc_units`.
 GROWTH = frozenset({"_+_", "replace", "split", "join"})
 
-#: Where the per-decision meter lives in the decision's memo dict (whose other keys are ints).
-METER = "budget"
+#: The counts live in the decision's memo dict, beside the segment results (keys ``i`` and ``~i``
+#: for segment ``i``): condition ``cid``'s count under the key ``COUNT + cid``. Plain int keys
+#: written into the generated code, so a charge is two dict operations and conditions that charge
+#: nothing never touch them. (No bundle has 2**40 segments.)
+COUNT = 1 << 40
 
 
 class BudgetExceeded(CelError):
     """A condition would exceed the evaluation budget."""
 
 
-#: A decision's meter is a list ``[work, peak]``: the work of the condition being evaluated, and
-#: the largest count any condition of this decision reached (for tests and benchmarks). A list,
-#: not an object: it is made once per decision that meters anything, on the hot path.
-WORK, PEAK = 0, 1
-Meter = list[int]
+def over(work: int) -> BudgetExceeded:
+    return BudgetExceeded(f"evaluation budget exceeded: {work:,} work units, more than {EVAL_BUDGET:,} (a comprehension or a growing string too large)")
 
 
-def meter(m: dict[Any, Any]) -> Meter:
-    mt: Meter | None = m.get(METER)
-    if mt is None:
-        mt = m[METER] = [0, 0]
-    return mt
-
-
-def charge(m: dict[Any, Any], units: int) -> None:
-    mt = meter(m)
-    w = mt[WORK] + units
+def charge(m: dict[Any, Any], key: int, units: int) -> None:
+    """Charge ``units`` to the condition whose count is under ``key`` (``COUNT + cid``); raise
+    (without charging) if that takes it over the budget."""
+    w = m.get(key, 0) + units
     if w > EVAL_BUDGET:
-        raise BudgetExceeded(f"evaluation budget exceeded: {w:,} work units, more than {EVAL_BUDGET:,} (a comprehension or a growing string too large)")
-    mt[WORK] = w
+        raise over(w)
+    m[key] = w
+
+
+def work(m: dict[Any, Any]) -> int:
+    """The largest count of any condition in the decision of memo ``m``."""
+    return max((v for k, v in m.items() if k >= COUNT), default=0)
 
 
 def _chunks(n: int) -> int:
@@ -125,11 +126,11 @@ def alloc_units(name: str, args: tuple[Any, ...]) -> int:
     return 0
 
 
-def grow(m: dict[Any, Any], name: str, f: Callable[..., Any], *args: Any) -> Any:
-    """Call growth function ``f`` after charging its result's size."""
+def grow(m: dict[Any, Any], key: int, name: str, f: Callable[..., Any], *args: Any) -> Any:
+    """Call growth function ``f`` after charging its result's size (see :func:`charge`)."""
     units = alloc_units(name, args)
     if units:
-        charge(m, units)
+        charge(m, key, units)
     return f(*args)
 
 
@@ -165,39 +166,14 @@ def metered_ir(node: Any) -> bool:
     return False
 
 
-def metered(f: Callable[[dict[str, Any], dict[Any, Any]], Any]) -> Callable[[dict[str, Any], dict[Any, Any]], Any]:
-    """Wrap a generated function: its evaluation counts from zero, and the count of the condition
-    that reads it (a segment is read by others) is restored afterwards. No try/finally: when a
-    generated function raises, every enclosing one raises too, and the exact evaluator then
-    re-evaluates the outermost condition with a fresh count."""
+def metered_exact(ev: Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any], cid: int) -> Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any]:
+    """Wrap the exact closure of condition ``cid``: its count starts from zero. The exact evaluator
+    runs after the generated function raised (or alone); what that attempt charged is void."""
 
-    def run(s: dict[str, Any], m: dict[Any, Any]) -> Any:
-        mt = m.get(METER)
-        if mt is None:
-            mt = m[METER] = [0, 0]
-        outer = mt[0]
-        mt[0] = 0
-        r = f(s, m)
-        if mt[0] > mt[1]:
-            mt[1] = mt[0]
-        mt[0] = outer
-        return r
-
-    return run
-
-
-def metered_exact(ev: Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any]) -> Callable[[dict[str, Any], dict[Any, Any], tuple[Any, ...]], Any]:
-    """Wrap an exact closure the same way (it never raises for CEL errors, but stay safe)."""
+    key = COUNT + cid
 
     def run(s: dict[str, Any], m: dict[Any, Any], vs: tuple[Any, ...]) -> Any:
-        mt = meter(m)
-        outer = mt[WORK]
-        mt[WORK] = 0
-        try:
-            return ev(s, m, vs)
-        finally:
-            if mt[WORK] > mt[PEAK]:
-                mt[PEAK] = mt[WORK]
-            mt[WORK] = outer
+        m.pop(key, None)
+        return ev(s, m, vs)
 
     return run

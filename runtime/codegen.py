@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
-from .budget import ALLOC_CHUNK, EVAL_BUDGET, GROWTH, METER, charge, grow, weight
+from .budget import ALLOC_CHUNK, COUNT, EVAL_BUDGET, GROWTH, charge, grow, over, weight
 from .format import Op
 from .interp import iter_pairs, iter_range
 from .signals import split_args
@@ -69,6 +69,7 @@ class _Gen:
         self._const_ids: dict[tuple[type, Any], str] = {}
         self.vars: list[str] = []
         self._nvar = 0
+        self.cid = 0
 
     def const(self, value: Any) -> str:
         key = (type(value), value) if _hashable(value) else None
@@ -185,7 +186,7 @@ class _Gen:
             if bases == ["double", "double"]:
                 return f"({self.expr(args[0])} {sym} {self.expr(args[1])})"
             if name == "_+_" and bases == ["string", "string"]:
-                return f"_cat(m, {self.expr(args[0])}, {self.expr(args[1])})"
+                return f"_cat(m, {COUNT + self.cid}, {self.expr(args[0])}, {self.expr(args[1])})"
         if bases and name in ("startsWith", "endsWith") and bases == ["string", "string"]:
             meth = "startswith" if name == "startsWith" else "endswith"
             return f"{self.expr(args[0])}.{meth}({self.expr(args[1])})"
@@ -198,7 +199,7 @@ class _Gen:
             return f"len({self.expr(args[0])})"
         f = self.const(fn.FUNCTIONS[name])
         if name in GROWTH:  # charged before the result is built (budget.py)
-            return f"_grow(m, {self.const(name)}, {f}, " + ", ".join(self.expr(a) for a in args) + ")"
+            return f"_grow(m, {COUNT + self.cid}, {self.const(name)}, {f}, " + ", ".join(self.expr(a) for a in args) + ")"
         return f"{f}(" + ", ".join(self.expr(a) for a in args) + ")"
 
     def comp(self, node: Any) -> str:
@@ -212,7 +213,7 @@ class _Gen:
         try:
             target = ", ".join(names) if two else names[0]
             w = int(weight(node))
-            it = f"_pairs(m, {w}, {rng})" if two else f"_range(m, {w}, {rng})"
+            it = f"_pairs(m, {COUNT + self.cid}, {w}, {rng})" if two else f"_range(m, {COUNT + self.cid}, {w}, {rng})"
             if kind == "exists":
                 return f"any({self.boolexpr(node[3])} for {target} in {it})"
             if kind == "all":
@@ -243,29 +244,28 @@ def _sel(c: Any, field: str) -> Any:
     raise CelError("field selection on a non-map")
 
 
-def _cat(m: dict[Any, Any], a: Any, b: Any) -> Any:
-    """String concatenation, charged as ``budget.alloc_units`` says."""
-    if type(a) is str and type(b) is str:
-        charge(m, -(-(len(a) + len(b)) // ALLOC_CHUNK))
-        return a + b
-    return grow(m, "_+_", fn.add, a, b)
+# Charging from generated code (see ``budget.py``): each charge site passes its condition's id
+# (a small integer written into the source), so nothing happens when a condition starts or ends.
+def _cat(m: dict[Any, Any], key: int, x: Any, y: Any) -> Any:
+    """String concatenation (the overload says strings; a dyn operand goes the general way)."""
+    if type(x) is str and type(y) is str:
+        charge(m, key, -(-(len(x) + len(y)) // ALLOC_CHUNK))
+        return x + y
+    return grow(m, key, "_+_", fn.add, x, y)
 
 
-def _charged_range(m: dict[Any, Any], w: int, r: Any) -> list[Any]:
+def _charged_range(m: dict[Any, Any], key: int, w: int, r: Any) -> list[Any]:
     items = iter_range(r)
-    mt = m.get(METER)  # inline charge(): this runs for every comprehension evaluated
-    if mt is not None:
-        n = mt[0] + len(items) * w
-        if n <= EVAL_BUDGET:
-            mt[0] = n
-            return items
-    charge(m, len(items) * w)  # creates the meter, or raises
+    n = m.get(key, 0) + len(items) * w  # charge() inlined: one call less per comprehension
+    if n > EVAL_BUDGET:
+        raise over(n)
+    m[key] = n
     return items
 
 
-def _charged_pairs(m: dict[Any, Any], w: int, r: Any) -> list[tuple[Any, Any]]:
+def _charged_pairs(m: dict[Any, Any], key: int, w: int, r: Any) -> list[tuple[Any, Any]]:
     items = iter_pairs(r)
-    charge(m, len(items) * w)
+    charge(m, key, len(items) * w)
     return items
 
 
@@ -291,13 +291,15 @@ def generate(
     segment: Callable[[int, dict[str, Any], dict[int, Any]], bool],
 ) -> list[Fast]:
     """Compile the IR of many conditions into fast functions ``f(s, m) -> value`` in one go.
+    A condition's index in ``conditions`` is its id for the evaluation budget (``budget.py``).
 
     One ``compile()`` for the whole bundle: per-function overhead dominates for small conditions.
     """
     gen = _Gen(signal_names, signal_types)
     bodies = []
-    for node in conditions:
+    for i, node in enumerate(conditions):
         gen._nvar = 0
+        gen.cid = i  # the condition's id for the evaluation budget
         bodies.append(gen.expr(node))
     params = ", ".join(f"_k{i}" for i in range(len(gen.consts)))
     lines = [f"def _factory({params}):" if params else "def _factory():"]

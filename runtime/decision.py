@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import work
+
 #: Every reason a slot can end with (docs/runtime.md explains each).
 REASONS = ("rule", "experiment", "default", "holdout", "no_consent", "capped", "error")
 
@@ -60,9 +62,14 @@ class Outcome:
     exposures: list[tuple[str, str]] = field(default_factory=list)
     errors: int = 0
     budget_exceeded: int = 0
-    work: int = 0
     segments: dict[str, Any] | None = None
     holdout: bool = False
+    memo: dict[int, Any] | None = field(default=None, repr=False)  # the decision's segment results and budget counts
+
+    @property
+    def work(self) -> int:
+        """The most budget units one condition used in this decision (for tests and benchmarks)."""
+        return work(self.memo) if self.memo is not None else 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

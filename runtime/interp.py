@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
-from .budget import GROWTH, BudgetExceeded, charge, grow, weight
+from .budget import COUNT, GROWTH, BudgetExceeded, charge, grow, weight
 from .format import Op
 from .values import CelError, CelType, UInt
 
@@ -72,14 +72,18 @@ class Builder:
     """Builds exact closures for one bundle.
 
     ``signal_names`` maps SIG indexes to names; ``segment_eval`` is called for SEG nodes and owns
-    memoisation (see ``prepare.py``).
+    memoisation (see ``prepare.py``). ``build(node, cid)`` builds condition ``cid`` (its id for the
+    evaluation budget, as in ``codegen.generate``).
     """
 
     def __init__(self, signal_names: Sequence[str], segment_eval: Callable[[int, dict[str, Any], dict[int, Any]], Any]):
         self.signal_names = signal_names
         self.segment_eval = segment_eval
+        self.cid = 0
 
-    def build(self, node: Any) -> Eval:
+    def build(self, node: Any, cid: int | None = None) -> Eval:
+        if cid is not None:
+            self.cid = cid
         op = node[0]
         method = _BUILDERS[op]
         return method(self, node)
@@ -196,13 +200,14 @@ class Builder:
         f = fn.FUNCTIONS[name]
         args = [self.build(a) for a in node[3:]]
         if name in GROWTH:  # charged before the result is built (budget.py)
+            key = COUNT + self.cid
             if len(args) == 2:
                 g0, g1 = args
-                return lambda s, m, vs: _call(grow, (m, name, f, g0(s, m, vs), g1(s, m, vs)))
+                return lambda s, m, vs: _call(grow, (m, key, name, f, g0(s, m, vs), g1(s, m, vs)))
             if len(args) == 3:
                 g0, g1, g2 = args
-                return lambda s, m, vs: _call(grow, (m, name, f, g0(s, m, vs), g1(s, m, vs), g2(s, m, vs)))
-            return lambda s, m, vs: _call(grow, [m, name, f, *[a(s, m, vs) for a in args]])
+                return lambda s, m, vs: _call(grow, (m, key, name, f, g0(s, m, vs), g1(s, m, vs), g2(s, m, vs)))
+            return lambda s, m, vs: _call(grow, [m, key, name, f, *[a(s, m, vs) for a in args]])
         if len(args) == 1:
             a0 = args[0]
             return lambda s, m, vs: _call(f, (a0(s, m, vs),))
@@ -243,6 +248,7 @@ class Builder:
         filt = self.build(node[4]) if len(node) > 4 else None
         two = node[0] == Op.COMP2
         w = weight(node)
+        key = COUNT + self.cid
 
         def ev(s: dict[str, Any], m: dict[int, Any], vs: Env) -> Any:
             r = rng(s, m, vs)
@@ -253,7 +259,7 @@ class Builder:
             except CelError as e:
                 return Err(str(e))
             try:
-                charge(m, len(items) * w)
+                charge(m, key, len(items) * w)
             except BudgetExceeded as e:
                 return Err(str(e), True)
             envs = [vs + tuple(it) if two else vs + (it,) for it in items]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import bucketing
-from .budget import METER, PEAK, metered, metered_exact, metered_ir
+from .budget import COUNT, metered_exact, metered_ir
 from .codegen import generate
 from .decision import Decision, Outcome
 from .format import LAYERS, Op
@@ -169,10 +169,10 @@ class Prepared:
         self.slot_ids = tuple(self.slots)
 
         fasts = generate(irs, names, types, self._segment_fast)
-        for target, ir, fast in zip(targets, irs, fasts):
-            # only conditions that can charge the evaluation budget are metered (budget.py)
-            target.fast = metered(fast) if metered_ir(ir) else fast
-            target.exact = metered_exact(builder.build(ir)) if metered_ir(ir) else builder.build(ir)
+        for cid, (target, ir, fast) in enumerate(zip(targets, irs, fasts)):
+            target.fast = fast
+            exact = builder.build(ir, cid)
+            target.exact = metered_exact(exact, cid) if metered_ir(ir) else exact
         self._fasts = [seg.fast for seg in self.segments]
 
     # ------------------------------------------------------------------ segments
@@ -273,7 +273,7 @@ class Prepared:
             session_id = None
         t = time.time() if now is None else now
         out = Outcome(self.name, self.version, {})
-        memo: dict[Any, Any] = {}  # segment results by index; the budget meter (budget.METER)
+        memo: dict[int, Any] = {}  # segment results by index, and the budget's counts (budget.COUNT)
         in_holdout = (
             session_id is not None
             and self.holdout_bp > 0
@@ -283,7 +283,7 @@ class Prepared:
         decisions = out.decisions
         for sid in self.slot_ids if slots is None else slots:
             slot = self.slots.get(sid)
-            if slot is None:
+            if slot is None or sid in decisions:  # a slot asked for twice is decided once
                 continue
             if in_holdout:
                 decisions[sid] = Decision(sid, slot.default, "holdout", trace=()) if explain else slot.fallback["holdout"]
@@ -292,13 +292,11 @@ class Prepared:
                 decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
                 continue
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
-        mt = memo.pop(METER, None)
-        if mt is not None:
-            out.work = mt[PEAK]
+        out.memo = memo
         if explain:
             out.segments = {
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})
-                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items())
+                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if i < COUNT)
             }
         return out
 

@@ -18,7 +18,7 @@ from compiler.errors import CompileError
 from compiler.pipeline import Options, run
 from runtime import Runtime, key_id
 from runtime import functions as fn
-from runtime.budget import ALLOC_CHUNK, EVAL_BUDGET, METER, PEAK, alloc_units
+from runtime.budget import ALLOC_CHUNK, EVAL_BUDGET, alloc_units, work
 from tests.conftest import CREATED
 from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle
 
@@ -220,5 +220,5 @@ def test_budget_never_reached_by_conditions_the_compiler_accepts(signing_key, da
     except Exception:  # noqa: BLE001 - the fast path raises for every CEL error; decide then uses exact
         return
     assert fast == exact
-    counted = [m[METER][PEAK] if METER in m else 0 for m in (fast_memo, exact_memo)]  # type: ignore[index]
+    counted = [work(m) for m in (fast_memo, exact_memo)]
     assert counted[0] == counted[1]

@@ -4,10 +4,11 @@
 
 For each family of costly conditions (nested comprehensions over split(), chained replace(),
 growing lists, string growth inside comprehensions, and each of them followed by an error that
-sends the decision to the exact evaluator after the generated code did the work once), the search
-raises the declared bounds of the signals the condition reads until the compiler refuses it, keeps
-the largest accepted rule set, and times decide() with adversarial signals at those bounds (strings
-made of the delimiters the condition splits and replaces on, lists at max_items). It prints the
+sends the decision to the exact evaluator after the generated code did the work once), and for
+random combinations of their building blocks, the search raises the declared bounds of the signals
+the condition reads until the compiler refuses it, keeps the largest accepted rule set, and times
+decide() with adversarial signals at those bounds (strings made of the delimiters the condition
+splits and replaces on, lists at max_items). It prints the
 worst median and maximum per family (target: the worst <= 5 ms), then the same for a *runaway*
 condition -- one only a foreign or tampered bundle can hold, stopped by the runtime budget.
 Numbers go to stdout as a table and to a JSON results file.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -55,6 +57,61 @@ FAMILIES: list[tuple[str, str, str]] = [
 ]
 
 
+LITERALS = ('","', '"a"', '" "', '""', '"a,"')
+
+
+class RandomConditions:
+    """Random costly conditions over q and xs (the families' building blocks, combined at random)."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+
+    def string(self, d: int, scope: tuple[str, ...]) -> str:
+        r = self.rng
+        k = r.choice(["q", "lit"] + (["var"] if scope else []) + (["concat", "replace", "lower", "join"] if d > 0 else []))
+        if k == "q":
+            return "q"
+        if k == "lit":
+            return r.choice(LITERALS)
+        if k == "var":
+            return r.choice(scope)
+        if k == "concat":
+            return f"({self.string(d - 1, scope)} + {self.string(d - 1, scope)})"
+        if k == "replace":
+            return f"{self.string(d - 1, scope)}.replace({r.choice(LITERALS)}, {self.string(d - 1, scope)})"
+        if k == "lower":
+            return f"{self.string(d - 1, scope)}.lowerAscii()"
+        return f"{self.list(d - 1, scope)}.join({r.choice(LITERALS)})"
+
+    def list(self, d: int, scope: tuple[str, ...]) -> str:
+        r = self.rng
+        k = r.choice(["xs", "split"] + (["map", "filter", "concat"] if d > 0 else []))
+        if k == "xs":
+            return "xs"
+        if k == "split":
+            return f"{self.string(max(d - 1, 0), scope)}.split({r.choice(LITERALS)})"
+        v = f"v{len(scope)}"
+        if k == "map":
+            return f"{self.list(d - 1, scope)}.map({v}, {self.string(d - 1, (*scope, v))})"
+        if k == "filter":
+            return f"{self.list(d - 1, scope)}.filter({v}, {self.bool(d - 1, (*scope, v))})"
+        return f"({self.list(d - 1, scope)} + {self.list(d - 1, scope)})"
+
+    def bool(self, d: int, scope: tuple[str, ...]) -> str:
+        r = self.rng
+        k = r.choice(["eq", "contains", "in"] + (["exists", "all", "exists_one", "or"] if d > 0 else []))
+        if k == "eq":
+            return f"{self.string(d, scope)} == {self.string(d, scope)}"
+        if k == "contains":
+            return f"{self.string(d, scope)}.contains({self.string(d, scope)})"
+        if k == "in":
+            return f"{self.string(d, scope)} in {self.list(d, scope)}"
+        if k == "or":
+            return f"({self.bool(d - 1, scope)} || {self.bool(d - 1, scope)})"
+        v = f"v{len(scope)}"
+        return f"{self.list(d - 1, scope)}.{k}({v}, {self.bool(d - 1, (*scope, v))})"
+
+
 def rule_set(condition: str, length: int, items: int) -> str:
     return f"""\
 strata: 1
@@ -82,10 +139,10 @@ def compiles(condition: str, length: int, items: int, key: Ed25519PrivateKey) ->
     return ctx.bundle, cost.estimate(ctx.ruleset.slots[0].rules[0].ir, ctx.ruleset).cost
 
 
-def largest_accepted(condition: str, key: Ed25519PrivateKey) -> tuple[int, int, bytes, int] | None:
+def largest_accepted(condition: str, key: Ed25519PrivateKey, item_counts: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)) -> tuple[int, int, bytes, int] | None:
     """Search the bounds (length, items) for the costliest rule set the compiler accepts."""
     best: tuple[int, int, bytes, int] | None = None
-    for items in (1, 2, 5, 10, 20, 50, 100):
+    for items in item_counts:
         lo, hi = 1, 65536
         if compiles(condition, lo, items, key) is None:
             continue
@@ -123,7 +180,8 @@ def time_decide(prepared: Prepared, sig: dict[str, Any], slot: str, n: int) -> t
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer timed calls")
+    ap.add_argument("--quick", action="store_true", help="fewer timed calls and random conditions")
+    ap.add_argument("--random", type=int, default=None, help="random conditions to try (default 60, --quick 10)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "adversarial.json"))
     a = ap.parse_args()
     n = 5 if a.quick else 25
@@ -152,6 +210,31 @@ def main() -> int:
             rows.append({"condition": variant, "cel": text, "max_length": length, "max_items": items, "fill": f, "estimate": est,
                          "work": out.work, "median_ms": med, "cpu_ms": cpu, "max_ms": mx, "reason": result})
             print(f"{variant:<38} {length:>10,} {items:>9} {est:>8,} {out.work:>6,} {med:>9.2f} {cpu:>6.2f} {mx:>7.2f}  {result}", flush=True)
+    # random search: conditions combined at random, each at its costliest accepted bounds, then error
+    gen = RandomConditions(seed=12)
+    tried = accepted = 0
+    best_random: dict[str, Any] | None = None
+    for _ in range(a.random if a.random is not None else (10 if a.quick else 60)):
+        text = gen.bool(3, ()) + THEN_ERROR
+        tried += 1
+        found = largest_accepted(text, key, (1, 10, 100))
+        if found is None:
+            continue
+        accepted += 1
+        length, items, bundle, est = found
+        prepared = rt.load(bundle)
+        for f in (",", "a", ",a "):
+            med, cpu, mx, out = time_decide(prepared, signals(f, length, items), "s", max(3, n // 5))
+            assert out.budget_exceeded == 0 and out.work <= est <= EVAL_BUDGET, (text, out.work, est)
+            if best_random is None or cpu > best_random["cpu_ms"]:
+                best_random = {"condition": "random search", "cel": text, "max_length": length, "max_items": items, "fill": f, "estimate": est,
+                               "work": out.work, "median_ms": med, "cpu_ms": cpu, "max_ms": mx, "reason": out.decisions["s"].reason}
+    if best_random is not None:
+        r = best_random
+        rows.append(r)
+        print(f"{'random search (' + str(accepted) + ' of ' + str(tried) + ' compiled)':<38} {r['max_length']:>10,} {r['max_items']:>9} "
+              f"{r['estimate']:>8,} {r['work']:>6,} {r['median_ms']:>9.2f} {r['cpu_ms']:>6.2f} {r['max_ms']:>7.2f}  {r['reason']}")
+        print(f"  slowest random condition: {r['cel']}")
     worst_row = max(rows, key=lambda r: r["cpu_ms"])
     print(f"\nworst decide within the limits: median {worst_row['median_ms']:.2f} ms wall, {worst_row['cpu_ms']:.2f} ms CPU, "
           f"max {worst_row['max_ms']:.2f} ms ({worst_row['condition']}; target <= {TARGET_MS} ms)")

@@ -64,7 +64,7 @@ class Outcome:
     budget_exceeded: int = 0
     segments: dict[str, Any] | None = None
     holdout: bool = False
-    memo: dict[int, Any] | None = field(default=None, repr=False)  # the decision's segment results and budget counts
+    memo: dict[int, Any] | None = field(default=None, repr=False, compare=False)  # the decision's segment results and budget counts
 
     @property
     def work(self) -> int:

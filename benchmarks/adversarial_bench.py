@@ -38,6 +38,7 @@ from compiler.pipeline import Options, run  # noqa: E402
 from runtime import Runtime, key_id  # noqa: E402
 from runtime.budget import EVAL_BUDGET  # noqa: E402
 from runtime.prepare import Prepared  # noqa: E402
+from runtime.signals import CLIENT_BODY_BYTES  # noqa: E402
 from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle  # noqa: E402
 
 TARGET_MS = 5.0
@@ -160,6 +161,9 @@ def largest_accepted(condition: str, key: Ed25519PrivateKey, item_counts: tuple[
 
 
 def signals(fill: str, length: int, items: int) -> dict[str, Any]:
+    """q and every item of xs at their bounds; a client string is never longer than the request
+    body the server accepts (which the estimate relies on), whatever its declared bound."""
+    length = min(length, CLIENT_BODY_BYTES)
     s = (fill * (length // len(fill) + 1))[:length]
     return {"q": s, "xs": [s] * items}
 

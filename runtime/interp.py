@@ -50,6 +50,25 @@ def _call(f: Callable[..., Any], args: Sequence[Any]) -> Any:
         return Err(f"{type(e).__name__}: {e}")
 
 
+def _call2(f: Callable[..., Any], x: Any, y: Any) -> Any:
+    """``_call`` for the most common arity, without a tuple and a loop (comprehension bodies are
+    mostly binary operators, and the exact evaluator runs them once per element)."""
+    if type(x) is Err:
+        return x
+    if type(y) is Err:
+        return y
+    try:
+        return f(x, y)
+    except BudgetExceeded as e:
+        return Err(str(e), True)
+    except CelError as e:
+        return Err(str(e))
+    except RecursionError:
+        return Err("expression nested too deeply")
+    except (TypeError, ValueError, ArithmeticError) as e:  # defensive: a value no check expected
+        return Err(f"{type(e).__name__}: {e}")
+
+
 def iter_range(r: Any) -> list[Any]:
     t = type(r)
     if t is list or t is tuple:
@@ -213,7 +232,7 @@ class Builder:
             return lambda s, m, vs: _call(f, (a0(s, m, vs),))
         if len(args) == 2:
             a0, a1 = args
-            return lambda s, m, vs: _call(f, (a0(s, m, vs), a1(s, m, vs)))
+            return lambda s, m, vs: _call2(f, a0(s, m, vs), a1(s, m, vs))
         return lambda s, m, vs: _call(f, [a(s, m, vs) for a in args])
 
     def _list(self, node: Any) -> Eval:

@@ -254,13 +254,18 @@ def _cat(m: dict[Any, Any], key: int, x: Any, y: Any) -> Any:
     return grow(m, key, "_+_", fn.add, x, y)
 
 
-def _charged_range(m: dict[Any, Any], key: int, w: int, r: Any) -> list[Any]:
-    items = iter_range(r)
-    n = m.get(key, 0) + len(items) * w  # charge() inlined: one call less per comprehension
+def _charged_range(m: dict[Any, Any], key: int, w: int, r: Any) -> Any:
+    """The elements of a comprehension's range, charged ``len * w``. ``iter_range`` and ``charge``
+    inlined, and a list not copied (generated code only iterates it): this runs for every
+    comprehension evaluated."""
+    t = type(r)
+    if t is not list and t is not tuple:
+        r = iter_range(r)  # a map's keys, or the error
+    n = m.get(key, 0) + len(r) * w
     if n > EVAL_BUDGET:
         raise over(n)
     m[key] = n
-    return items
+    return r
 
 
 def _charged_pairs(m: dict[Any, Any], key: int, w: int, r: Any) -> list[tuple[Any, Any]]:

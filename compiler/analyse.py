@@ -7,7 +7,8 @@ consent (it reads, directly or through other segments, a signal of a category th
 ``lower_rules``: conditions become IR; a slot's candidates are sorted by precedence (most specific
 layer, then priority, then file order, with a slot's rules before its experiments).
 
-``warnings``: rules that can never win, segments nobody uses, conditions over the cost limit.
+``warnings``: rules that can never win, segments nobody uses. (Conditions over the cost limit
+are errors: ``cost.check``.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.format import Op
-from runtime.signals import DEFAULT_MAX_ITEMS
 
 from . import errors as E
 from .errors import Diagnostic
@@ -152,39 +152,5 @@ def warnings(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
     for s in rs.segments:
         if s.id not in used:
             out.append(loc.diag(loc.pos(s.path + ("id",)), E.unused_segment(s.id), "warning"))
-    sig_names = list(rs.signals)
-    conds = [(s.when.path, s.when.ir) for s in rs.segments] + [
-        (r.when.path, r.when.ir) for slot in rs.slots for r in slot.rules if r.when is not None
-    ]
-    for path, ir in conds:
-        c = estimate_cost(ir, rs, sig_names)
-        if c > rs.cost_limit:
-            out.append(loc.diag(loc.pos(path), E.cost(c, rs.cost_limit), "warning"))
     return out
 
-
-def _range_size(ir: Any, rs: RuleSet, sig_names: list[str]) -> float:
-    if ir[0] == Op.SIG:
-        decl = rs.signals[sig_names[ir[1]]]
-        return float(decl.max_items if decl.max_items is not None else DEFAULT_MAX_ITEMS)
-    if ir[0] == Op.LIST:
-        return float(len(ir) - 1)
-    if ir[0] == Op.MAP:
-        return float((len(ir) - 1) // 2)
-    return float(DEFAULT_MAX_ITEMS)
-
-
-def estimate_cost(ir: Any, rs: RuleSet, sig_names: list[str]) -> float:
-    """Worst-case number of IR node evaluations (Kubernetes-style: comprehensions multiply by the
-    declared ``max_items`` of their range, or the runtime's default bound of 100)."""
-    op = ir[0]
-    if op in (Op.LIT, Op.ULIT, Op.TYPE, Op.SIG, Op.SIGHAS, Op.SEG, Op.VAR):
-        return 1.0
-    if op in (Op.COMP, Op.COMP2):
-        n = _range_size(ir[2], rs, sig_names)
-        inner = sum(estimate_cost(x, rs, sig_names) for x in ir[3:])
-        return estimate_cost(ir[2], rs, sig_names) + n * inner
-    if op in (Op.SEL, Op.HAS):
-        return 1.0 + estimate_cost(ir[1], rs, sig_names)
-    start = 3 if op == Op.CALL else 1
-    return 1.0 + sum(estimate_cost(x, rs, sig_names) for x in ir[start:] if isinstance(x, list))

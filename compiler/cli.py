@@ -105,7 +105,7 @@ def register(sub: Any) -> None:
     c.add_argument("ruleset", help="rule-set YAML file")
     c.add_argument("-k", "--key", required=True, help="private key file from 'strata keygen'")
     c.add_argument("-o", "--output", required=True, help="bundle file to write (replaced atomically)")
-    c.add_argument("--strict", action="store_true", help="treat warnings (unreachable rules, unused segments, cost) as errors")
+    c.add_argument("--strict", action="store_true", help="treat warnings (unreachable rules, unused segments) as errors")
     c.add_argument("--version", dest="version", type=int, help="bundle version (default: the rule set's 'version', else the compile time)")
     c.set_defaults(func=_compile_errors(cmd_compile))
 

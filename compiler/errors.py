@@ -158,12 +158,17 @@ def unused_segment(seg: str) -> tuple[str, str, str | None]:
     return "unused-segment", f"segment '{seg}' is not used by any rule, experiment or other segment", "remove it or reference it"
 
 
-def cost(estimate: float, limit: int) -> tuple[str, str, str | None]:
-    est = "unbounded" if estimate == float("inf") else f"{estimate:,.0f}"
+def cost(estimate: int, limit: int, widest_range: int, longest_string: int) -> tuple[str, str, str | None]:
+    why = []
+    if widest_range:
+        why.append(f"a comprehension ranges over up to {widest_range:,} items")
+    if longest_string > 4096:
+        why.append(f"a string can grow to {longest_string:,} characters")
     return (
         "cost",
-        f"estimated evaluation cost {est} exceeds the limit of {limit:,}",
-        "bound lists with max_items on their signals, or avoid nested comprehensions",
+        f"estimated evaluation cost {estimate:,} exceeds the limit of {limit:,}" + (f" ({'; '.join(why)})" if why else ""),
+        "declare smaller max_items/max_length on the signals it reads, do not nest comprehensions over long lists "
+        "(split() of a long string is one), and do not grow strings with replace() or + inside comprehensions",
     )
 
 

@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.budget import EVAL_BUDGET
 from runtime.format import LAYERS, TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 
@@ -21,7 +22,8 @@ from .source import Locator
 from .types import Type, TypeSyntaxError, parse_type
 
 DEFAULT_EXPIRES_AFTER = 30 * 86400
-DEFAULT_COST_LIMIT = 10_000
+#: ``limits.cost`` by default, and at most (the schema's maximum): the runtime's budget per condition.
+DEFAULT_COST_LIMIT = EVAL_BUDGET
 
 YPath = tuple[Any, ...]
 

@@ -7,7 +7,8 @@ Order and why:
   check     CEL parse + type check of every condition.
   order     segment cycles (errors), dependency order, consent propagation; needs checked refs.
   lower     IR and per-slot precedence order; needs segment order for indexes.
-  analyse   warnings over the IR (unreachable rules, unused segments, cost).
+  cost      errors for conditions over limits.cost; needs the IR (a rule is costed with its segment).
+  analyse   warnings over the IR (unreachable rules, unused segments).
   encode    payload -> msgpack -> xz.
   sign      Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
 A stage that reports errors stops the pipeline; all errors of that stage are reported together.
@@ -24,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import __version__, analyse, conditions, encode, schema, source
+from . import __version__, analyse, conditions, cost, encode, schema, source
 from .errors import MAX_ERRORS, CompileError, Diagnostic
 from .model import Builder, RuleSet
 from .source import Locator
@@ -89,6 +90,11 @@ def _lower(ctx: Context) -> list[Diagnostic]:
     return analyse.lower_rules(ctx.ruleset, ctx.loc)
 
 
+def _cost(ctx: Context) -> list[Diagnostic]:
+    assert ctx.ruleset is not None and ctx.loc is not None
+    return cost.check(ctx.ruleset, ctx.loc)
+
+
 def _analyse(ctx: Context) -> list[Diagnostic]:
     assert ctx.ruleset is not None and ctx.loc is not None
     found = analyse.warnings(ctx.ruleset, ctx.loc)
@@ -130,6 +136,7 @@ STAGES: list[tuple[str, Callable[[Context], list[Diagnostic]]]] = [
     ("check", _check),
     ("order", _order),
     ("lower", _lower),
+    ("cost", _cost),
     ("analyse", _analyse),
     ("encode", _encode),
     ("sign", _sign),

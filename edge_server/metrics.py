@@ -85,12 +85,13 @@ class Metrics:
         self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
         self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
         self.eval_errors = _Family("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", ())
+        self.budget_exceeded = _Family("strata_eval_budget_exceeded", "Conditions stopped by the evaluation budget (also counted as evaluation errors)", ())
         self.requests = _Family("strata_requests", "HTTP requests", ("route", "status"))
         self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
         self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
         self.latency = _Latency()
-        self._families = [self.decisions, self.exposures, self.eval_errors, self.requests, self.reloads, self.consent, self.rejected]
+        self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected]
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)

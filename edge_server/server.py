@@ -151,6 +151,8 @@ class Server:
         m.consent.values[_YES if consent else _NO] += 1
         if outcome.errors:
             m.eval_errors.inc(by=outcome.errors)
+            if outcome.budget_exceeded:
+                m.budget_exceeded.inc(by=outcome.budget_exceeded)
         if session is not None and (outcome.cap_hits or outcome.exposures):
             for exp, variant in session.record(outcome.cap_hits, outcome.exposures, now):
                 m.exposures.inc(exp, variant)

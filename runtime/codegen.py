@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
+from .budget import ALLOC_CHUNK, COUNT, EVAL_BUDGET, GROWTH, charge, grow, over, weight
 from .format import Op
 from .interp import iter_pairs, iter_range
 from .regex import compile_regex
@@ -66,6 +67,7 @@ class _Gen:
         self._const_ids: dict[tuple[type, Any], str] = {}
         self.vars: list[str] = []
         self._nvar = 0
+        self.cid = 0
 
     def const(self, value: Any) -> str:
         key = (type(value), value) if _hashable(value) else None
@@ -167,8 +169,10 @@ class _Gen:
             sym = {"_+_": "+", "_-_": "-", "_*_": "*"}[name]
             if bases == ["int", "int"]:
                 return f"_ci({self.expr(args[0])} {sym} {self.expr(args[1])})"
-            if bases == ["double", "double"] or (name == "_+_" and bases == ["string", "string"]):
+            if bases == ["double", "double"]:
                 return f"({self.expr(args[0])} {sym} {self.expr(args[1])})"
+            if name == "_+_" and bases == ["string", "string"]:
+                return f"_cat(m, {COUNT + self.cid}, {self.expr(args[0])}, {self.expr(args[1])})"
         if bases and name in ("startsWith", "endsWith") and bases == ["string", "string"]:
             meth = "startswith" if name == "startsWith" else "endswith"
             return f"{self.expr(args[0])}.{meth}({self.expr(args[1])})"
@@ -181,6 +185,8 @@ class _Gen:
         if name == "size" and bases and bases[0] in ("string", "list", "map", "bytes"):
             return f"len({self.expr(args[0])})"
         f = self.const(FUNCTIONS[name])
+        if name in GROWTH:  # charged before the result is built (budget.py)
+            return f"_grow(m, {COUNT + self.cid}, {self.const(name)}, {f}, " + ", ".join(self.expr(a) for a in args) + ")"
         return f"{f}(" + ", ".join(self.expr(a) for a in args) + ")"
 
     def comp(self, node: Any) -> str:
@@ -193,7 +199,8 @@ class _Gen:
         self.vars.extend(names)
         try:
             target = ", ".join(names) if two else names[0]
-            it = f"_pairs({rng})" if two else f"_range({rng})"
+            w = int(weight(node))
+            it = f"_pairs(m, {COUNT + self.cid}, {w}, {rng})" if two else f"_range(m, {COUNT + self.cid}, {w}, {rng})"
             if kind == "exists":
                 return f"any({self.boolexpr(node[3])} for {target} in {it})"
             if kind == "all":
@@ -224,6 +231,36 @@ def _sel(c: Any, field: str) -> Any:
     raise CelError("field selection on a non-map")
 
 
+# Charging from generated code (see ``budget.py``): each charge site passes its condition's id
+# (a small integer written into the source), so nothing happens when a condition starts or ends.
+def _cat(m: dict[Any, Any], key: int, x: Any, y: Any) -> Any:
+    """String concatenation (the overload says strings; a dyn operand goes the general way)."""
+    if type(x) is str and type(y) is str:
+        charge(m, key, -(-(len(x) + len(y)) // ALLOC_CHUNK))
+        return x + y
+    return grow(m, key, "_+_", fn.add, x, y)
+
+
+def _charged_range(m: dict[Any, Any], key: int, w: int, r: Any) -> Any:
+    """The elements of a comprehension's range, charged ``len * w``. ``iter_range`` and ``charge``
+    inlined, and a list not copied (generated code only iterates it): this runs for every
+    comprehension evaluated."""
+    t = type(r)
+    if t is not list and t is not tuple:
+        r = iter_range(r)  # a map's keys, or the error
+    n = m.get(key, 0) + len(r) * w
+    if n > EVAL_BUDGET:
+        raise over(n)
+    m[key] = n
+    return r
+
+
+def _charged_pairs(m: dict[Any, Any], key: int, w: int, r: Any) -> list[tuple[Any, Any]]:
+    items = iter_pairs(r)
+    charge(m, key, len(items) * w)
+    return items
+
+
 #: Names every generated function may use, bound once.
 _RUNTIME = {
     "_bool": _bool,
@@ -231,8 +268,10 @@ _RUNTIME = {
     "_sel": _sel,
     "_has": fn.has_field,
     "_mkmap": fn.make_map,
-    "_range": iter_range,
-    "_pairs": iter_pairs,
+    "_range": _charged_range,
+    "_pairs": _charged_pairs,
+    "_grow": grow,
+    "_cat": _cat,
     "_fast_in_list": _fast_in_list,
 }
 
@@ -244,13 +283,15 @@ def generate(
     segment: Callable[[int, dict[str, Any], dict[int, Any]], bool],
 ) -> list[Fast]:
     """Compile the IR of many conditions into fast functions ``f(s, m) -> value`` in one go.
+    A condition's index in ``conditions`` is its id for the evaluation budget (``budget.py``).
 
     One ``compile()`` for the whole bundle: per-function overhead dominates for small conditions.
     """
     gen = _Gen(signal_names, signal_types)
     bodies = []
-    for node in conditions:
+    for i, node in enumerate(conditions):
         gen._nvar = 0
+        gen.cid = i  # the condition's id for the evaluation budget
         bodies.append(gen.expr(node))
     params = ", ".join(f"_k{i}" for i in range(len(gen.consts)))
     lines = [f"def _factory({params}):" if params else "def _factory():"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import work
+
 #: Every reason a slot can end with (docs/runtime.md explains each).
 REASONS = ("rule", "experiment", "default", "holdout", "no_consent", "capped", "error")
 
@@ -47,7 +49,10 @@ class Outcome:
 
     ``cap_hits`` are cap keys (``slot/rule``) whose counter must grow by one at ``now``;
     ``exposures`` are (experiment, variant) pairs the visitor was shown; ``holdout`` says the
-    visitor is in the bundle's global holdout (every slot shows its default).
+    visitor is in the bundle's global holdout (every slot shows its default). ``errors`` counts
+    candidates skipped for an evaluation error, ``budget_exceeded`` those of them whose error was
+    the evaluation budget running out, and ``work`` is the largest number of budget units one
+    condition used in this decision (docs/runtime.md, "Evaluation budget").
     """
 
     bundle: str
@@ -56,8 +61,15 @@ class Outcome:
     cap_hits: list[str] = field(default_factory=list)
     exposures: list[tuple[str, str]] = field(default_factory=list)
     errors: int = 0
+    budget_exceeded: int = 0
     segments: dict[str, Any] | None = None
     holdout: bool = False
+    memo: dict[int, Any] | None = field(default=None, repr=False, compare=False)  # the decision's segment results and budget counts
+
+    @property
+    def work(self) -> int:
+        """The most budget units one condition used in this decision (for tests and benchmarks)."""
+        return work(self.memo) if self.memo is not None else 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

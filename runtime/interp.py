@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import functions as fn
+from .budget import COUNT, GROWTH, BudgetExceeded, charge, grow, weight
 from .format import Op
 from .stdlib import FUNCTIONS
 from .values import CelError, CelType, UInt
@@ -22,12 +23,13 @@ Eval = Callable[[dict[str, Any], dict[int, Any], Env], Any]
 
 
 class Err:
-    """A CEL error value."""
+    """A CEL error value. ``budget`` is true when the evaluation budget ran out (``budget.py``)."""
 
-    __slots__ = ("message",)
+    __slots__ = ("message", "budget")
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, budget: bool = False) -> None:
         self.message = message
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"Err({self.message!r})"
@@ -39,6 +41,27 @@ def _call(f: Callable[..., Any], args: Sequence[Any]) -> Any:
             return a
     try:
         return f(*args)
+    except BudgetExceeded as e:
+        return Err(str(e), True)
+    except CelError as e:
+        return Err(str(e))
+    except RecursionError:
+        return Err("expression nested too deeply")
+    except (TypeError, ValueError, ArithmeticError) as e:  # defensive: a value no check expected
+        return Err(f"{type(e).__name__}: {e}")
+
+
+def _call2(f: Callable[..., Any], x: Any, y: Any) -> Any:
+    """``_call`` for the most common arity, without a tuple and a loop (comprehension bodies are
+    mostly binary operators, and the exact evaluator runs them once per element)."""
+    if type(x) is Err:
+        return x
+    if type(y) is Err:
+        return y
+    try:
+        return f(x, y)
+    except BudgetExceeded as e:
+        return Err(str(e), True)
     except CelError as e:
         return Err(str(e))
     except RecursionError:
@@ -69,14 +92,18 @@ class Builder:
     """Builds exact closures for one bundle.
 
     ``signal_names`` maps SIG indexes to names; ``segment_eval`` is called for SEG nodes and owns
-    memoisation (see ``prepare.py``).
+    memoisation (see ``prepare.py``). ``build(node, cid)`` builds condition ``cid`` (its id for the
+    evaluation budget, as in ``codegen.generate``).
     """
 
     def __init__(self, signal_names: Sequence[str], segment_eval: Callable[[int, dict[str, Any], dict[int, Any]], Any]):
         self.signal_names = signal_names
         self.segment_eval = segment_eval
+        self.cid = 0
 
-    def build(self, node: Any) -> Eval:
+    def build(self, node: Any, cid: int | None = None) -> Eval:
+        if cid is not None:
+            self.cid = cid
         op = node[0]
         method = _BUILDERS[op]
         return method(self, node)
@@ -192,12 +219,21 @@ class Builder:
         name = node[1]
         f = FUNCTIONS[name]
         args = [self.build(a) for a in node[3:]]
+        if name in GROWTH:  # charged before the result is built (budget.py)
+            key = COUNT + self.cid
+            if len(args) == 2:
+                g0, g1 = args
+                return lambda s, m, vs: _call(grow, (m, key, name, f, g0(s, m, vs), g1(s, m, vs)))
+            if len(args) == 3:
+                g0, g1, g2 = args
+                return lambda s, m, vs: _call(grow, (m, key, name, f, g0(s, m, vs), g1(s, m, vs), g2(s, m, vs)))
+            return lambda s, m, vs: _call(grow, [m, key, name, f, *[a(s, m, vs) for a in args]])
         if len(args) == 1:
             a0 = args[0]
             return lambda s, m, vs: _call(f, (a0(s, m, vs),))
         if len(args) == 2:
             a0, a1 = args
-            return lambda s, m, vs: _call(f, (a0(s, m, vs), a1(s, m, vs)))
+            return lambda s, m, vs: _call2(f, a0(s, m, vs), a1(s, m, vs))
         return lambda s, m, vs: _call(f, [a(s, m, vs) for a in args])
 
     def _list(self, node: Any) -> Eval:
@@ -231,6 +267,8 @@ class Builder:
         body = self.build(node[3])
         filt = self.build(node[4]) if len(node) > 4 else None
         two = node[0] == Op.COMP2
+        w = weight(node)
+        key = COUNT + self.cid
 
         def ev(s: dict[str, Any], m: dict[int, Any], vs: Env) -> Any:
             r = rng(s, m, vs)
@@ -240,6 +278,10 @@ class Builder:
                 items: list[Any] = list(iter_pairs(r)) if two else iter_range(r)
             except CelError as e:
                 return Err(str(e))
+            try:
+                charge(m, key, len(items) * w)
+            except BudgetExceeded as e:
+                return Err(str(e), True)
             envs = [vs + tuple(it) if two else vs + (it,) for it in items]
             if kind == "all" or kind == "exists":
                 want = kind == "exists"

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import bucketing
+from .budget import COUNT, metered_exact, metered_ir
 from .codegen import generate
 from .decision import Decision, Outcome
 from .errors import BundleError, PrepareFailed
@@ -178,9 +179,10 @@ class Prepared:
         self.slot_ids = tuple(self.slots)
 
         fasts = generate(irs, names, types, self._segment_fast)
-        for target, ir, fast in zip(targets, irs, fasts):
+        for cid, (target, ir, fast) in enumerate(zip(targets, irs, fasts)):
             target.fast = fast
-            target.exact = builder.build(ir)
+            exact = builder.build(ir, cid)
+            target.exact = metered_exact(exact, cid) if metered_ir(ir) else exact
         self._fasts = [seg.fast for seg in self.segments]
 
     # ------------------------------------------------------------------ segments
@@ -281,7 +283,7 @@ class Prepared:
             session_id = None
         t = time.time() if now is None else now
         out = Outcome(self.name, self.version, {})
-        memo: dict[int, Any] = {}
+        memo: dict[int, Any] = {}  # segment results by index, and the budget's counts (budget.COUNT)
         in_holdout = (
             session_id is not None
             and self.holdout_bp > 0
@@ -291,7 +293,7 @@ class Prepared:
         decisions = out.decisions
         for sid in self.slot_ids if slots is None else slots:
             slot = self.slots.get(sid)
-            if slot is None:
+            if slot is None or sid in decisions:  # a slot asked for twice is decided once
                 continue
             if in_holdout:
                 decisions[sid] = Decision(sid, slot.default, "holdout", trace=()) if explain else slot.fallback["holdout"]
@@ -300,10 +302,11 @@ class Prepared:
                 decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
                 continue
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
+        out.memo = memo
         if explain:
             out.segments = {
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})
-                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items())
+                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if i < COUNT)
             }
         return out
 
@@ -338,6 +341,8 @@ class Prepared:
             if r is not True:
                 if r is not False:
                     out.errors += 1
+                    if r.budget:
+                        out.budget_exceeded += 1
                     if fallback == "default":
                         fallback = "error"
                     if trace is not None:

@@ -75,6 +75,9 @@ BUILTIN_BY_NAME = {s.name: s for s in BUILTIN_SIGNALS}
 #: Bounds for values of signals that declare none (protects the runtime from huge inputs).
 DEFAULT_MAX_ITEMS = 100
 DEFAULT_MAX_LENGTH = 1024
+#: The edge server's default request body limit (``--max-body``): no client signal can be larger,
+#: whatever its declared bounds. The compiler's cost estimate relies on it for client signals.
+CLIENT_BODY_BYTES = 16 * 1024
 
 Checker = Callable[[Any], bool]
 

@@ -220,6 +220,13 @@ def test_decide_unknown_slots_are_skipped_and_ill_typed_signals_dropped(rt):
     assert sorted(dropped) == ["nope", "tier"]
 
 
+def test_decide_slot_asked_twice_is_decided_once(rt):
+    out = rt.decide({"tier": "gold", "tags": {}}, ["capped", "err", "capped", "err"], session_id=not_held_out(), now=NOW)
+    assert list(out.decisions) == ["capped", "err"]
+    assert out.cap_hits == ["capped/once"]  # not counted twice
+    assert out.errors == 1  # err's missing-key condition evaluated once
+
+
 def test_decide_all_slots_when_none_given(rt):
     assert list(rt.decide({}, session_id=not_held_out(), now=NOW).decisions) == ["s", "capped", "err", "consent", "exp"]
 

@@ -8,6 +8,7 @@ import { encode } from '@msgpack/msgpack';
 import { BundleError, importKeys, keyId, prepareBundle } from '../runtime/index.js';
 import { signedMessage } from '../runtime/verify.js';
 import { unpack } from '../runtime/msgpack.js';
+import { toColumns } from '../runtime/codec.js';
 import { readJson, readVector } from './vectors.js';
 
 const spec = readJson('decisions.json');
@@ -80,7 +81,7 @@ test('verify_accepts_the_vector_bundle_and_a_fresh_signed_payload', async () => 
   const keys = await importKeys([PEM]);
   assert.equal(await refusal(BUNDLE, { keys, now: NOW }), 'accepted');
   const s = await newSigner();
-  const p = await prepareBundle(await s.envelope(await gzip(encode(minimalPayload()))), { keys: s.keys, now: NOW });
+  const p = await prepareBundle(await s.envelope(await gzip(encode(toColumns(minimalPayload())))), { keys: s.keys, now: NOW });
   assert.deepEqual(p.slots, ['s']);
   assert.equal(p.decide({ tier: 'gold' }).decisions.s.rule, 'r');
 });
@@ -153,13 +154,13 @@ test('verify_refuses_decompression_bombs_and_oversized_envelopes', async () => {
   assert.ok(bomb.length < 1024 * 1024);
   assert.equal(await refusal(await s.envelope(bomb), { keys: s.keys, now: NOW }), 'malformed');
   assert.equal(await refusal(new Uint8Array(16 * 1024 * 1024 + 1), { keys: s.keys, now: NOW }), 'too_large');
-  const trailing = new Uint8Array([...(await gzip(encode(minimalPayload()))), 1, 2, 3]);
+  const trailing = new Uint8Array([...(await gzip(encode(toColumns(minimalPayload())))), 1, 2, 3]);
   assert.equal(await refusal(await s.envelope(trailing), { keys: s.keys, now: NOW }), 'malformed');
 });
 
 test('verify_refuses_xz_and_unknown_formats', async () => {
   const s = await newSigner();
-  const payload = await gzip(encode(minimalPayload()));
+  const payload = await gzip(encode(toColumns(minimalPayload())));
   assert.equal(await refusal(await s.envelope(payload, { fmt: 1, codec: 'xz' }), { keys: s.keys, now: NOW }), 'unsupported_format');
   const env = unpack(await s.envelope(payload));
   assert.equal(await refusal(encode({ ...env, format: 3 }), { keys: s.keys, now: NOW }), 'unsupported_format');
@@ -192,6 +193,7 @@ const IR_MUTATIONS = [
   (p) => { p.consent.without = 'never'; },
   (p) => { delete p.version; },
   (p) => { p.name = 5; },
+  (p) => { p.slots[0].candidates.push({ id: 'x', layer: 1, when: [3, 0], consent: false, content: 'one' }); },
   (p) => {
     let n = [0, true];
     for (let i = 0; i < 70; i++) n = [10, n];
@@ -204,7 +206,7 @@ test('verify_refuses_every_ir_contract_violation_as_invalid_ir', async () => {
   for (const [i, mutate] of IR_MUTATIONS.entries()) {
     const p = minimalPayload();
     mutate(p);
-    const code = await refusal(await s.envelope(await gzip(encode(p))), { keys: s.keys, now: NOW });
+    const code = await refusal(await s.envelope(await gzip(encode(toColumns(p)))), { keys: s.keys, now: NOW });
     assert.equal(code, 'invalid_ir', `mutation ${i}: ${mutate}`);
   }
 });
@@ -231,7 +233,7 @@ test('verify_refuses_random_ir_trees_without_crashing', async () => {
     const p = minimalPayload();
     p.slots[0].candidates[0].when = tree(4);
     delete p.slots[0].candidates[0].segment;
-    const bytes = await s.envelope(await gzip(encode(p)));
+    const bytes = await s.envelope(await gzip(encode(toColumns(p))));
     const code = await refusal(bytes, { keys: s.keys, now: NOW });
     assert.ok(code === 'invalid_ir' || code === 'accepted', code);
     if (code === 'accepted') {

@@ -62,7 +62,7 @@ async function main() {
   const rows = [];
   for (const [i, c] of conds.entries()) {
     const p = await prepareBundle(fixture(`peer${i}.strata`), { keys, now: NOW });
-    const cand = p.slotTable.get('s').candidates[0];
+    const cand = p.slot('s').candidates[0];
     const signals = p.prepareSignals(FLAT, true);
     // What decide() does per candidate: evaluate the condition's closure on the request's signals.
     const strata = () => cand.cond(new Activation(signals, []));

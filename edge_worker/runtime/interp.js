@@ -16,6 +16,7 @@ export class Activation {
     this.s = signals;
     this.m = memo;
     this.vs = [];
+    this.order = null;
     // NOTE(evaluation budget): the per-decision budget (comprehension iterations / allocated
     // size) being settled on another branch is charged here: `this.budget` decremented in
     // comprehension loops, an Err once exhausted. Not enforced yet.

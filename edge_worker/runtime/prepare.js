@@ -208,7 +208,7 @@ export class Prepared {
       r = this.segmentEval(i)(a);
       if (r !== true && r !== false && !(r instanceof Err)) r = new Err(`segment ${this.segmentIds[i]} did not yield a bool`);
       m[i] = r;
-      a.order.push(i);
+      if (a.order !== null) a.order.push(i);
     }
     return r;
   }
@@ -251,7 +251,7 @@ export class Prepared {
     const t = now === null ? Date.now() / 1000 : now;
     const out = new Outcome(this.name, this.version);
     const a = new Activation(s, []);
-    a.order = [];
+    a.order = explain ? [] : null; // segments in evaluation order, for explain
     const inHoldout = sessionId !== null && sessionId !== undefined && this.holdoutBp > 0 && bucket(this.holdoutSeed, sessionId) < this.holdoutBp;
     out.holdout = inHoldout;
     const decisions = out.decisions;
@@ -281,7 +281,6 @@ export class Prepared {
   decideSlot(slot, a, sessionId, caps, consent, now, explain, out) {
     let fallback = 'default';
     const trace = explain ? [] : null;
-    const capOf = caps instanceof Map ? (k) => caps.get(k) : (k) => caps[k];
     for (const c of slot.candidates) {
       if (!consent && (c.consent || c.experiment !== null)) {
         if (fallback === 'default') fallback = 'no_consent';
@@ -307,7 +306,7 @@ export class Prepared {
         continue;
       }
       if (c.cap !== null && caps) {
-        const state = capOf(c.key);
+        const state = caps instanceof Map ? caps.get(c.key) : caps[c.key];
         if (state && capped(c.cap, state, now)) {
           if (fallback === 'default') fallback = 'capped';
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'capped' });

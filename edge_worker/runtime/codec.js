@@ -30,12 +30,15 @@ export function fromColumns(payload) {
     prev += Number(d);
     return prev;
   });
-  const values = { ...cols, content };
+  // One object shape for every candidate (null where absent: the loader treats nil as absent),
+  // which keeps the loader's property reads monomorphic.
+  const { id, layer, when, consent, experiment, cap, segment } = cols;
   const flat = new Array(total);
   for (let i = 0; i < total; i++) {
-    const c = {};
-    for (const f of CANDIDATE_FIELDS) if (values[f][i] !== null) c[f] = values[f][i];
-    flat[i] = c;
+    flat[i] = {
+      id: id[i], layer: layer[i], when: when[i], consent: consent[i], experiment: experiment[i],
+      content: content[i], cap: cap[i], segment: segment[i],
+    };
   }
   const out = { ...payload };
   delete out.candidates;

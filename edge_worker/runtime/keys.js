@@ -18,6 +18,7 @@ export function keyId(raw) {
 
 /** The raw 32-byte key of a PEM `.pub` file text (as `strata keygen` writes) or raw bytes. */
 export function rawPublicKey(pub) {
+  if (pub instanceof ArrayBuffer) pub = new Uint8Array(pub);
   if (pub instanceof Uint8Array) {
     if (pub.length !== 32) throw new KeyError(`raw Ed25519 public key must be 32 bytes, got ${pub.length}`);
     return pub;

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from runtime.signals import split_args
+from runtime.stdlib import CATALOGUE
 
 from . import errors as E
 from .cel_ast import (
@@ -85,137 +85,24 @@ def _t(s: str) -> Type:
     return parse_type(s)
 
 
-def _sig(spec: str) -> tuple[str, bool, tuple[Type, ...], Type]:
-    """'string.contains(string) -> bool' or 'size(string) -> int'."""
-    lhs, res = spec.split("->")
-    lhs = lhs.strip()
-    depth, open_at = 0, 0
-    for i in range(len(lhs) - 1, -1, -1):  # the parenthesis matching the final ')'
-        depth += {")": 1, "(": -1}.get(lhs[i], 0)
-        if depth == 0:
-            open_at = i
-            break
-    name, args = lhs[:open_at], lhs[open_at + 1 : -1]
-    receiver = None
-    if "." in name and not name.startswith("math."):
-        receiver, name = name.rsplit(".", 1)
-    params = [_t(a.strip()) for a in split_args(args)] if args.strip() else []
-    if receiver is not None:
-        params.insert(0, _t(receiver))
-    return name, receiver is not None, tuple(params), _t(res.strip())
+def _overloads() -> dict[str, list[tuple[bool, tuple[Type, ...], Type]]]:
+    """The overloads of every function the catalogue types by its overload list."""
+    out: dict[str, list[tuple[bool, tuple[Type, ...], Type]]] = {}
+    for f in CATALOGUE.values():
+        if f.typing == "overloads":
+            out[f.name] = [(o.receiver, tuple(_t(p) for p in o.params), _t(o.result)) for o in f.overloads]
+    return out
 
 
-_SPECS = """
-_+_(int, int) -> int
-_+_(uint, uint) -> uint
-_+_(double, double) -> double
-_+_(string, string) -> string
-_+_(bytes, bytes) -> bytes
-_+_(list(A), list(A)) -> list(A)
-_-_(int, int) -> int
-_-_(uint, uint) -> uint
-_-_(double, double) -> double
-_*_(int, int) -> int
-_*_(uint, uint) -> uint
-_*_(double, double) -> double
-_/_(int, int) -> int
-_/_(uint, uint) -> uint
-_/_(double, double) -> double
-_%_(int, int) -> int
-_%_(uint, uint) -> uint
--_(int) -> int
--_(double) -> double
-!_(bool) -> bool
-_[_](list(A), int) -> A
-_[_](list(A), uint) -> A
-_[_](map(K, V), K) -> V
-size(string) -> int
-size(bytes) -> int
-size(list(A)) -> int
-size(map(K, V)) -> int
-string.size() -> int
-bytes.size() -> int
-list(A).size() -> int
-map(K, V).size() -> int
-string.contains(string) -> bool
-string.startsWith(string) -> bool
-string.endsWith(string) -> bool
-string.matches(string) -> bool
-matches(string, string) -> bool
-string.lowerAscii() -> string
-string.upperAscii() -> string
-string.trim() -> string
-string.split(string) -> list(string)
-string.split(string, int) -> list(string)
-string.replace(string, string) -> string
-string.replace(string, string, int) -> string
-string.indexOf(string) -> int
-string.indexOf(string, int) -> int
-string.lastIndexOf(string) -> int
-string.lastIndexOf(string, int) -> int
-string.substring(int) -> string
-string.substring(int, int) -> string
-string.charAt(int) -> string
-string.reverse() -> string
-list(string).join() -> string
-list(string).join(string) -> string
-int(int) -> int
-int(uint) -> int
-int(double) -> int
-int(string) -> int
-uint(int) -> uint
-uint(uint) -> uint
-uint(double) -> uint
-uint(string) -> uint
-double(int) -> double
-double(uint) -> double
-double(double) -> double
-double(string) -> double
-string(int) -> string
-string(uint) -> string
-string(double) -> string
-string(string) -> string
-string(bytes) -> string
-string(bool) -> string
-bytes(bytes) -> bytes
-bytes(string) -> bytes
-bool(bool) -> bool
-bool(string) -> bool
-dyn(A) -> dyn
-type(A) -> type
-math.abs(int) -> int
-math.abs(uint) -> uint
-math.abs(double) -> double
-math.sign(int) -> int
-math.sign(uint) -> uint
-math.sign(double) -> double
-math.ceil(double) -> double
-math.floor(double) -> double
-math.round(double) -> double
-math.trunc(double) -> double
-math.isNaN(double) -> bool
-math.isInf(double) -> bool
-math.isFinite(double) -> bool
-math.bitAnd(int, int) -> int
-math.bitAnd(uint, uint) -> uint
-math.bitOr(int, int) -> int
-math.bitOr(uint, uint) -> uint
-math.bitXor(int, int) -> int
-math.bitXor(uint, uint) -> uint
-math.bitNot(int) -> int
-math.bitNot(uint) -> uint
-math.bitShiftLeft(int, int) -> int
-math.bitShiftLeft(uint, int) -> uint
-math.bitShiftRight(int, int) -> int
-math.bitShiftRight(uint, int) -> uint
-"""
+OVERLOADS = _overloads()
 
-OVERLOADS: dict[str, list[tuple[bool, tuple[Type, ...], Type]]] = {}
-for _line in _SPECS.strip().splitlines():
-    _n, _recv, _params, _res = _sig(_line)
-    OVERLOADS.setdefault(_n, []).append((_recv, _params, _res))
 
-_COMPARE = {"_<_", "_<=_", "_>_", "_>=_"}
+def _typing(fn: str) -> str | None:
+    """How the catalogue says a call to ``fn`` is typed (None: not in the catalogue)."""
+    f = CATALOGUE.get(fn)
+    return f.typing if f is not None else None
+
+
 _ORDERED = {"int", "uint", "double", "string", "bytes", "bool"}
 _EXT_NAMESPACES = {"math"}
 _NOT_SUPPORTED_HINTS = {
@@ -491,17 +378,18 @@ class Checker:
         types = [a.type for a in args]
         if self.lenient:
             return self._lenient_call(n, fn, args)
-        if fn in ("_==_", "_!=_"):
+        typing = _typing(fn)
+        if typing == "equality":
             a, b = types
             if not self._comparable(a, b, equality=True):
                 raise self.fail(n.pos, E.type_mismatch(f"cannot compare {a} with {b} using '{fn[1:-1]}'", "both sides must have the same type (numbers may mix)"))
             return self._typed_call(n, fn, args, BOOL)
-        if fn in _COMPARE:
+        if typing == "ordering":
             a, b = types
             if not self._comparable(a, b, equality=False):
                 raise self.fail(n.pos, E.type_mismatch(f"cannot order {a} and {b} with '{fn[1:-1]}'", "compare numbers with numbers, strings with strings"))
             return self._typed_call(n, fn, args, BOOL)
-        if fn == "@in":
+        if typing == "membership":
             a, c = types
             if c.kind == "list":
                 ok = self._comparable(a, c.params[0], equality=True)
@@ -512,7 +400,7 @@ class Checker:
             if not ok:
                 raise self.fail(n.pos, E.type_mismatch(f"'in' needs a list or map of {a}, got {c}"))
             return self._typed_call(n, fn, args, BOOL)
-        if fn in ("math.greatest", "math.least"):
+        if typing == "numeric_variadic":
             flat = types[0].params[0] if len(types) == 1 and types[0].kind == "list" else None
             elems = [flat] if flat is not None else types
             if not types or not all(t.is_dyn or t.kind in NUMERIC for t in elems):
@@ -543,9 +431,10 @@ class Checker:
     def _lenient_call(self, n: Call, fn: str, args: list[Node]) -> Node:
         """Unchecked mode: keep the call, result dyn unless exactly one overload fits."""
         types = [a.type for a in args]
-        if fn in ("_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "@in"):
+        typing = _typing(fn)
+        if typing in ("equality", "ordering", "membership"):
             return self._typed_call(n, fn, args, BOOL)
-        if fn not in OVERLOADS and fn not in ("math.greatest", "math.least"):
+        if fn not in OVERLOADS and typing != "numeric_variadic":
             return self._typed_call(n, "@unknown:" + fn, args, DYN)
         results = []
         for recv, params, res in OVERLOADS.get(fn, []):
@@ -634,11 +523,4 @@ def start(node: Node) -> int:
     return best
 
 
-def overload_id(args: list[Node]) -> str | None:
-    """The checked argument types for the IR, or None when any top-level argument is dyn."""
-    if any(a.type is None or a.type.is_dyn for a in args):
-        return None
-    return ",".join(str(a.type) for a in args)
-
-
-__all__ = ["Checker", "Env", "OVERLOADS", "overload_id", "_has_dyn", "DYN"]
+__all__ = ["Checker", "Env", "OVERLOADS", "_has_dyn", "DYN"]

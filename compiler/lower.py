@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runtime import functions as rfn
 from runtime.format import Op
+from runtime.stdlib import CATALOGUE, accepts
 from runtime.values import CelError, UInt
 
 from .cel_ast import (
@@ -29,7 +29,6 @@ from .cel_ast import (
     TypeLit,
     VarRef,
 )
-from .check import overload_id
 
 IR = list[Any]
 
@@ -138,9 +137,10 @@ class Lowerer:
             if c[0] == Op.LIT and type(c[1]) is bool:
                 return args[1] if c[1] else args[2]
             return [Op.COND, *args]
-        if all(is_lit(a) for a in args) and fn in rfn.FUNCTIONS and fn not in ("type", "matches"):
+        entry = CATALOGUE.get(fn)
+        if entry is not None and entry.fold and all(is_lit(a) for a in args):
             try:
-                folded = make_lit(rfn.FUNCTIONS[fn](*(lit_value(a) for a in args)))
+                folded = make_lit(entry.impl(*(lit_value(a) for a in args)))
             except (CelError, TypeError, ValueError, ArithmeticError):
                 folded = None  # fails at run time too; the runtime reports it
             if folded is not None:
@@ -148,7 +148,16 @@ class Lowerer:
         if fn.startswith("@unknown:"):
             # Only produced in unchecked mode: a call that fails when evaluated.
             return [Op.CALL, "@unknown", None, [Op.LIT, fn[9:]], *args]
-        return [Op.CALL, fn, overload_id(n.args), *args]
+        return [Op.CALL, fn, overload_id(fn, n.args), *args]
+
+
+def overload_id(fn: str, args: list[Node]) -> str | None:
+    """The checked argument types for the IR, or None (dispatch at run time) when any top-level
+    argument is dyn or, in unchecked mode, the types fit no overload of the catalogue."""
+    if any(a.type is None or a.type.is_dyn for a in args):
+        return None
+    ov = ",".join(str(a.type) for a in args)
+    return ov if accepts(fn, ov, len(args)) else None
 
 
 def _is_bool(t: Any) -> bool:

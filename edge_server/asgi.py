@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from .app import create_app
-from .cli import configure_logging
 from .config import Config
+from .logs import configure_logging
 
 ENV = "STRATA_SERVE_CONFIG"
 

@@ -8,6 +8,13 @@ import sys
 from typing import Any
 
 from .config import Config, ConfigError, from_env, parse_cookie_keys
+from .logs import configure_logging
+
+
+def register(sub: Any) -> None:
+    """Add the server's commands (``serve``, ``report``) to the ``strata`` parser (``runtime/cli.py``)."""
+    add_parser(sub)
+    add_report_parser(sub)
 
 
 def add_parser(sub: Any) -> None:
@@ -128,20 +135,13 @@ def _serve_workers(cfg: Config, log_level: str) -> int:
     return 0
 
 
-def configure_logging(level: str, process: bool = False) -> None:
-    """What ``strata serve`` logs and how: text lines on stderr at ``level``; at info and below
-    that includes one access line per request (strata.access, without IP, query or cookie).
-    ``process``: name the worker process in every line (``--workers N``).
-
-    Records do not collect what the format never prints (the Logging HOWTO's "Optimization"):
-    no caller lookup (a stack walk per record), no thread or multiprocessing names, and no
-    process id (a getpid(2) per record) unless the format shows it."""
-    logging._srcfile = None  # documented: skips findCaller()
-    logging.logThreads = False
-    logging.logProcesses = process
-    logging.logMultiprocessing = False
-    fmt = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s" if process else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
+def _require_compiler() -> None:
+    """Development mode compiles the rule set: say which extra brings the compiler."""
+    try:
+        import compiler.pipeline  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"development mode (strata serve RULESET) compiles the rule set and needs the [compiler] extra "
+                          f"(missing module {e.name}): pip install 'strata-edge[compiler]', or serve a compiled bundle with --bundle") from None
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
@@ -152,6 +152,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     configure_logging(a.log_level)
     try:
         cfg = build_config(a)
+        if cfg.ruleset:
+            _require_compiler()
         if cfg.workers > 1:
             return _serve_workers(cfg, a.log_level)
         app = create_app(cfg)

@@ -21,16 +21,13 @@ from . import functions as fn
 from .format import Op
 from .interp import iter_pairs, iter_range
 from .signals import split_args
+from .stdlib import BOOL_RESULT, FUNCTIONS
 from .values import CelError, CelType, UInt, check_int
 
 Fast = Callable[[dict[str, Any], dict[int, Any]], Any]
 
 _NUMERIC = {"int", "uint", "double"}
 _ORDERED_SAME = {"string", "bytes", "bool"}
-_BOOL_FUNCS = {
-    "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "@in", "!_", "contains", "startsWith",
-    "endsWith", "matches", "math.isNaN", "math.isInf", "math.isFinite",
-}
 _NATIVE_CMP = {"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
 
 
@@ -95,19 +92,7 @@ class _Gen:
         if op == Op.COMP:
             return "bool" if node[1] in ("all", "exists", "exists_one") else "list"
         if op == Op.CALL:
-            name, ov = node[1], node[2]
-            if name in _BOOL_FUNCS:
-                return "bool"
-            if name == "size" or name in ("indexOf", "lastIndexOf"):
-                return "int"
-            if name in ("int", "uint", "double", "string", "bytes", "bool"):
-                return str(name)
-            if name in ("lowerAscii", "upperAscii", "trim", "replace", "substring", "join", "charAt"):
-                return "string"
-            if ov and name in ("_+_", "_-_", "_*_", "_/_", "_%_", "-_"):
-                ts = split_args(ov)
-                if all(_base(t) == _base(ts[0]) for t in ts) and _base(ts[0]) in _NUMERIC | {"string"}:
-                    return _base(ts[0])
+            return "bool" if node[1] in BOOL_RESULT else None
         return None
 
     # -------------------------------------------------------------- expressions
@@ -193,7 +178,7 @@ class _Gen:
             return f"({self.const(rx)}.search({self.expr(args[0])}) is not None)"
         if name == "size" and bases and bases[0] in ("string", "list", "map", "bytes"):
             return f"len({self.expr(args[0])})"
-        f = self.const(fn.FUNCTIONS[name])
+        f = self.const(FUNCTIONS[name])
         return f"{f}(" + ", ".join(self.expr(a) for a in args) + ")"
 
     def comp(self, node: Any) -> str:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 from .values import INT64_MAX, UINT64_MAX, CelError, CelType, UInt, check_int, check_uint, type_name
 
-__all__ = ["FUNCTIONS", "type_name"]
+__all__ = ["type_name"]
 
 def _kind(v: Any) -> str:
     """The CEL type name of a value, or its Python type name if it is no CEL value (for messages)."""
@@ -760,66 +759,3 @@ def shift_right(a: Any, n: Any) -> Any:
 def unknown_function(name: Any, *args: Any) -> Any:
     """Evaluation of a call to a function that does not exist (only in unchecked expressions)."""
     raise CelError(f"no such function: {name}")
-
-
-#: Function name -> implementation, for dispatch from the IR. Receiver-style calls
-#: (``s.contains(x)``) pass the receiver as the first argument.
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "_==_": eq,
-    "_!=_": ne,
-    "_<_": lt,
-    "_<=_": le,
-    "_>_": gt,
-    "_>=_": ge,
-    "_+_": add,
-    "_-_": sub,
-    "_*_": mul,
-    "_/_": div,
-    "_%_": mod,
-    "-_": neg,
-    "!_": logical_not,
-    "_[_]": index,
-    "@in": in_,
-    "size": size,
-    "contains": contains,
-    "startsWith": starts_with,
-    "endsWith": ends_with,
-    "matches": matches,
-    "lowerAscii": lower_ascii,
-    "upperAscii": upper_ascii,
-    "trim": trim,
-    "split": split,
-    "replace": replace,
-    "indexOf": index_of,
-    "lastIndexOf": last_index_of,
-    "substring": substring,
-    "charAt": char_at,
-    "join": join,
-    "reverse": reverse,
-    "int": to_int,
-    "uint": to_uint,
-    "double": to_double,
-    "string": to_string,
-    "bytes": to_bytes,
-    "bool": to_bool,
-    "dyn": dyn,
-    "type": type_of,
-    "math.greatest": greatest,
-    "math.least": least,
-    "math.abs": m_abs,
-    "math.sign": m_sign,
-    "math.ceil": m_ceil,
-    "math.floor": m_floor,
-    "math.trunc": m_trunc,
-    "math.round": m_round,
-    "math.isNaN": m_is_nan,
-    "math.isInf": m_is_inf,
-    "math.isFinite": m_is_finite,
-    "math.bitAnd": bit_and,
-    "math.bitOr": bit_or,
-    "math.bitXor": bit_xor,
-    "math.bitNot": bit_not,
-    "math.bitShiftLeft": shift_left,
-    "math.bitShiftRight": shift_right,
-    "@unknown": unknown_function,
-}

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import functions as fn
 from .format import Op
+from .stdlib import FUNCTIONS
 from .values import CelError, CelType, UInt
 
 Env = tuple[Any, ...]
@@ -189,7 +190,7 @@ class Builder:
     # ---------------------------------------------------------------- calls and literals
     def _callnode(self, node: Any) -> Eval:
         name = node[1]
-        f = fn.FUNCTIONS[name]
+        f = FUNCTIONS[name]
         args = [self.build(a) for a in node[3:]]
         if len(args) == 1:
             a0 = args[0]

@@ -13,8 +13,8 @@ from typing import Any
 
 from .errors import InvalidIR
 from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_NESTING, Op
-from .functions import FUNCTIONS
 from .signals import make_checker
+from .stdlib import FUNCTIONS, accepts
 from .values import TYPE_NAMES
 
 _LIT_TYPES = (type(None), bool, int, float, str, bytes)
@@ -184,6 +184,8 @@ def _check_ir(node: Any, path: str, nsig: int, nseg: int, nvars: int, depth: int
             raise _fail(path, f"unknown function {node[1]!r}" if n >= 2 else "CALL needs a name and overload")
         if node[2] is not None and not isinstance(node[2], str):
             raise _fail(path, "overload must be a string or nil")
+        if not accepts(node[1], node[2], n - 2):
+            raise _fail(path, f"{node[1]} has no overload ({node[2]}) for {n - 2} argument(s) (docs/cel-functions.md)")
         for a in node[3:]:
             _check_ir(a, path, nsig, nseg, nvars, sub)
     elif op in (Op.COMP, Op.COMP2):

@@ -18,9 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from edge_server.app import create_app
 from edge_server.body import read_json
-from edge_server.cli import configure_logging
 from edge_server.config import Config
 from edge_server.decide import RESPONSE_HEADERS
+from edge_server.logs import configure_logging
 from edge_server.server import headers_of
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from compiler.cli import build_parser
 from compiler.errors import CompileError, Diagnostic
 from compiler.pipeline import Context, Options, run
+from runtime.cli import build_parser
 
 BASE = """\
 strata: 1

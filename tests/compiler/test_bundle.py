@@ -69,7 +69,7 @@ def test_bundle_source_date_epoch_is_honoured(tmp_path):
     for n in range(2):
         out = tmp_path / f"b{n}.bundle"
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(CREATED))
-        subprocess.run([sys.executable, "-m", "compiler.cli", "compile", str(TRAILBLAZER), "-k", str(priv), "-o", str(out)],
+        subprocess.run([sys.executable, "-m", "runtime.cli", "compile", str(TRAILBLAZER), "-k", str(priv), "-o", str(out)],
                        check=True, env=env, capture_output=True)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]

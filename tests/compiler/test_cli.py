@@ -14,7 +14,7 @@ from tests.conftest import ROOT, TRAILBLAZER
 
 
 def strata(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, capture_output=True, text=True, input=input,
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=ROOT, capture_output=True, text=True, input=input,
                           env=env or dict(os.environ))
 
 

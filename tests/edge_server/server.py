@@ -28,7 +28,7 @@ class RunningServer:
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         out = open(log, "wb") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "compiler.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "runtime.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
         )
         self.wait(ready)

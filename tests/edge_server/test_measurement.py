@@ -67,8 +67,8 @@ def test_measurement_report_cli_text_html_and_scrapes_agree(fleet, tmp_path):
         p.write_text(httpx.get(s.url + "/metrics").text)
         scrapes.append(str(p))
     out_html = tmp_path / "report.html"
-    a = subprocess.run([sys.executable, "-m", "compiler.cli", "report", *snaps, "--html", str(out_html)], cwd=ROOT, capture_output=True, text=True)
-    b = subprocess.run([sys.executable, "-m", "compiler.cli", "report", *scrapes], cwd=ROOT, capture_output=True, text=True)
+    a = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *snaps, "--html", str(out_html)], cwd=ROOT, capture_output=True, text=True)
+    b = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *scrapes], cwd=ROOT, capture_output=True, text=True)
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     assert "Experiment checkout-offer (slot offer)" in a.stdout and "sample ratio:" in a.stdout
     strip = lambda t: [line for line in t.splitlines()[1:] if not line.startswith("wrote ")]  # noqa: E731 - the header names the sources

@@ -4,8 +4,8 @@
 
 import { InvalidIR } from './errors.js';
 import { ARITY, CATEGORIES, COMPREHENSIONS, LAYERS, MAX_NESTING, Op } from './format.js';
-import { FUNCTIONS } from './functions.js';
 import { Float, INVALID, makeConverter } from './signals.js';
+import { CATALOGUE, accepts } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
 import { celFromRaw } from './raw.js';
 
@@ -192,10 +192,11 @@ function checkIr(node, path, nsig, nseg, nvars, depth) {
       checkIr(node[1], path, nsig, nseg, nvars, sub);
       break;
     case Op.CALL:
-      if (n < 2 || typeof node[1] !== 'string' || !has(FUNCTIONS, node[1])) {
+      if (n < 2 || typeof node[1] !== 'string' || !CATALOGUE.has(node[1])) {
         throw fail(path, n >= 2 ? `unknown function ${JSON.stringify(node[1])}` : 'CALL needs a name and overload');
       }
       if (node[2] !== null && typeof node[2] !== 'string') throw fail(path, 'overload must be a string or nil');
+      if (!accepts(node[1], node[2], n - 2)) throw fail(path, `${node[1]} has no overload (${node[2]}) for ${n - 2} argument(s) (docs/cel-functions.md)`);
       for (let j = 3; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
       break;
     case Op.COMP:

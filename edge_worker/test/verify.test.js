@@ -174,6 +174,8 @@ const IR_MUTATIONS = [
   (p) => { p.segments[0].when = [3, 0]; },
   (p) => { p.segments[0].when = [4, 0]; },
   (p) => { p.segments[0].when = [12, 'nope', null, [0, 1]]; },
+  (p) => { p.segments[0].when = [12, '@in', 'string,string', [0, 'a'], [0, 'b']]; },
+  (p) => { p.segments[0].when = [12, 'size', 'int', [0, 1]]; },
   (p) => { p.segments[0].when = [8, [0, true]]; },
   (p) => { p.segments[0].when = [16, 'widget']; },
   (p) => { p.segments[0].when = [15, 'sometimes', [13], [0, true]]; },

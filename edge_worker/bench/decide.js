@@ -81,7 +81,9 @@ async function main() {
     console.log(`   ${String(n).padStart(6)} ${String(bytes.length).padStart(9)} ${t.median.toFixed(2).padStart(10)} ${median(prep).toFixed(1).padStart(11)} ${Math.min(...prep).toFixed(1).padStart(8)} ${median(cpu).toFixed(1).padStart(8)} ${median(warm).toFixed(1).padStart(8)}`);
   }
   const big = results.scaling[10000];
-  console.log(`   10,000 rules: decide ${big.decide_median_us <= 15 ? 'OK' : 'MISSED'} (target <= 15 us), prepare ${big.prepare_median_ms <= 100 ? 'OK' : 'MISSED'} (target <= 100 ms)`);
+  const verdict = (ok) => (ok ? 'OK' : 'MISSED');
+  console.log(`   10,000 rules: decide ${verdict(big.decide_median_us <= 15)} (target <= 15 us); prepare (target <= 100 ms): ` +
+    `median wall ${verdict(big.prepare_median_ms <= 100)}, best wall ${verdict(big.prepare_min_ms <= 100)}, cpu ${verdict(big.prepare_cpu_median_ms <= 100)}`);
   results.load_average = (await import('node:os')).loadavg();
   console.log(`   (load average during the run: ${results.load_average.map((x) => x.toFixed(1)).join(' ')}; prepare's cpu ms counts every thread: GC, inflate)`);
   writeResults('decide.json', results);

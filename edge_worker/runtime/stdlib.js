@@ -34,6 +34,19 @@ function bind(param, actual, env) {
 /** Is `overload` (a CALL node's comma-separated argument types; null = dispatch at run time) a
  * valid instantiation of `name` for `nargs` arguments? */
 export function accepts(name, overload, nargs) {
+  // A bundle repeats the same few overloads thousands of times: remember each answer.
+  const key = `${name}|${overload}|${nargs}`;
+  let r = ACCEPTED.get(key);
+  if (r === undefined) {
+    r = check(name, overload, nargs);
+    if (ACCEPTED.size < 4096) ACCEPTED.set(key, r);
+  }
+  return r;
+}
+
+const ACCEPTED = new Map();
+
+function check(name, overload, nargs) {
   const f = CATALOGUE.get(name);
   if (f === undefined) return false;
   if (overload === null) return true;

@@ -23,9 +23,10 @@ export function fixture(name) {
 /**
  * Median time per call in microseconds: calls run in batches of `batch` between two clock reads
  * (the clock's own cost, ~30 ns, would otherwise dominate calls of a few hundred ns), over
- * `batches` batches after a warm-up.
+ * `batches` batches after a warm-up (long enough for V8 to reach its optimizing tier: with a
+ * short one, the first batches of a sub-microsecond function run unoptimized and skew the median).
  */
-export function perCallUs(f, { batch = 100, batches = 300, warmup = 2000 } = {}) {
+export function perCallUs(f, { batch = 100, batches = 300, warmup = 20000 } = {}) {
   for (let i = 0; i < warmup; i++) f();
   const per = [];
   for (let b = 0; b < batches; b++) {

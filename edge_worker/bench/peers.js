@@ -75,10 +75,10 @@ async function main() {
     const row = {
       name: c.name,
       result: results.strata,
-      strata_us: perCallUs(strata).median,
-      hand_us: perCallUs(hand).median,
-      growthbook_us: perCallUs(gb, { batch: 20 }).median,
-      celjs_us: perCallUs(cel, { batch: 20 }).median,
+      strata_us: perCallUs(strata, { batch: 1000 }).median,
+      hand_us: perCallUs(hand, { batch: 1000 }).median,
+      growthbook_us: perCallUs(gb, { batch: 50 }).median,
+      celjs_us: perCallUs(cel, { batch: 50 }).median,
     };
     row.x_vs_growthbook = row.growthbook_us / row.strata_us;
     row.x_vs_celjs = row.celjs_us / row.strata_us;

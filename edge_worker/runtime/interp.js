@@ -162,6 +162,20 @@ export class Builder {
     const e = this.build(node[1]);
     const field = node[2];
     const missing = new Err(`no such key: ${field}`);
+    if (node[1][0] === Op.VAR) {
+      // A field of a comprehension variable (`i.category`), read without the variable's closure.
+      const d = node[1][1];
+      return (a) => {
+        const vs = a.vs;
+        const c = vs[vs.length - 1 - d];
+        if (c instanceof Map) {
+          const v = c.get(field);
+          return v !== undefined ? v : c.has(field) ? v : missing;
+        }
+        if (c instanceof Err) return c;
+        return new Err(`type '${kind(c)}' does not support field selection`);
+      };
+    }
     return (a) => {
       const c = e(a);
       if (c instanceof Map) {
@@ -184,33 +198,49 @@ export class Builder {
     };
   }
 
+  /** The terms of a left-nested chain of `op` (`a && b && c` is [AND, [AND, a, b], c]). */
+  chain(node, op) {
+    const terms = [];
+    let n = node;
+    while (n[0] === op) {
+      terms.push(n[2]);
+      n = n[1];
+    }
+    terms.push(n);
+    return terms.reverse().map((t) => this.build(t));
+  }
+
   and(node) {
-    const l = this.build(node[1]);
-    const r = this.build(node[2]);
+    // One loop over the chain, combining left to right exactly as nested binary && nodes do:
+    // false wins at once; otherwise the left error, else the right one, else no overload.
+    const terms = this.chain(node, Op.AND);
+    const n = terms.length;
     return (a) => {
-      const x = l(a);
-      if (x === false) return false;
-      const y = r(a);
-      if (y === false) return false;
-      if (x === true && y === true) return true;
-      if (x instanceof Err) return x;
-      if (y instanceof Err) return y;
-      return new Err("no matching overload for '_&&_'");
+      let x = terms[0](a);
+      for (let i = 1; i < n; i++) {
+        if (x === false) return false;
+        const y = terms[i](a);
+        if (y === false) return false;
+        if (x === true && y === true) continue;
+        if (!(x instanceof Err)) x = y instanceof Err ? y : new Err("no matching overload for '_&&_'");
+      }
+      return x;
     };
   }
 
   or(node) {
-    const l = this.build(node[1]);
-    const r = this.build(node[2]);
+    const terms = this.chain(node, Op.OR);
+    const n = terms.length;
     return (a) => {
-      const x = l(a);
-      if (x === true) return true;
-      const y = r(a);
-      if (y === true) return true;
-      if (x === false && y === false) return false;
-      if (x instanceof Err) return x;
-      if (y instanceof Err) return y;
-      return new Err("no matching overload for '_||_'");
+      let x = terms[0](a);
+      for (let i = 1; i < n; i++) {
+        if (x === true) return true;
+        const y = terms[i](a);
+        if (y === true) return true;
+        if (x === false && y === false) continue;
+        if (!(x instanceof Err)) x = y instanceof Err ? y : new Err("no matching overload for '_||_'");
+      }
+      return x;
     };
   }
 

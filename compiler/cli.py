@@ -55,7 +55,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
         key = load_private_key(a.key)
     except KeyFileError as e:
         raise UserError(str(e)) from None
-    ctx = run(a.ruleset, Options(key=key, strict=a.strict, version=a.version))
+    ctx = run(a.ruleset, Options(key=key, strict=a.strict, version=a.version, codec=a.codec))
     for w in ctx.warnings:
         print(w.display(), file=sys.stderr)
     assert ctx.bundle is not None and ctx.payload is not None and ctx.ruleset is not None
@@ -107,6 +107,7 @@ def register(sub: Any) -> None:
     c.add_argument("-o", "--output", required=True, help="bundle file to write (replaced atomically)")
     c.add_argument("--strict", action="store_true", help="treat warnings (unreachable rules, unused segments) as errors")
     c.add_argument("--version", dest="version", type=int, help="bundle version (default: the rule set's 'version', else the compile time)")
+    c.add_argument("--codec", choices=("xz", "gzip"), default="xz", help="payload compression: xz (default, smallest) or gzip (for CDN workers, which cannot inflate xz)")
     c.set_defaults(func=_compile_errors(cmd_compile))
 
     t = sub.add_parser("test", help="run the test cases inside a rule set", description="Compile a rule set (unsigned) and run its 'tests:' cases; ends with 'N passed, M failed'.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import sys
 import time
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 import msgpack
 
 from .cli import UserError
+from .codec import from_columns
 from .engine import Runtime
 from .errors import BundleError
 from .keys import KeyError_, trusted_keys
-from .verify import verify_bundle
+from .verify import _inflate, verify_bundle
 
 
 def _read(path: str) -> bytes:
@@ -56,7 +56,10 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def _unverified_payload(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         env = msgpack.unpackb(data, raw=False)
-        payload = msgpack.unpackb(lzma.decompress(env["payload"]), raw=False)
+        codec = env.get("codec", "xz")
+        payload = msgpack.unpackb(_inflate(env["payload"], codec), raw=False)
+        if codec == "gzip":
+            payload = from_columns(payload)
     except Exception as e:  # noqa: BLE001 - any failure means "not a bundle" here
         raise UserError(f"not a Strata bundle ({type(e).__name__}: {e})") from None
     return env, payload
@@ -67,6 +70,7 @@ def _summary(env: dict[str, Any], p: dict[str, Any], size: int) -> dict[str, Any
         "name": p["name"],
         "version": p["version"],
         "format": env["format"],
+        "codec": env.get("codec", "xz"),
         "key_id": env["key_id"],
         "created": p["created"],
         "not_before": p["not_before"],

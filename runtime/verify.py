@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lzma
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .bounds import BoundsExceeded, check_bounds
+from .codec import from_columns
 from .errors import (
     BadSignature,
     BundleError,
     BundleTooLarge,
     Expired,
+    InvalidIR,
     MalformedBundle,
     NotYetValid,
     PrepareFailed,
@@ -35,14 +38,16 @@ from .errors import (
     WrongName,
 )
 from .format import (
-    FORMAT_VERSION,
+    CODECS,
+    FORMAT_CODEC,
+    FORMATS,
     MAX_DECODER_MEMORY,
     MAX_ENVELOPE_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_PAYLOAD_DEPTH,
     MAX_PAYLOAD_OBJECTS,
     MAX_PAYLOAD_STRING,
-    SIGNATURE_DOMAIN,
+    signed_message,
 )
 from .validate import validate_payload
 
@@ -50,6 +55,7 @@ from .validate import validate_payload
 DEFAULT_CLOCK_SKEW = 300
 
 _ENVELOPE_KEYS = {"format", "key_id", "payload", "signature"}
+_ENVELOPE_KEYS_CODEC = _ENVELOPE_KEYS | {"codec"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ def _unpack_envelope(data: bytes) -> Any:
     """The envelope is unauthenticated: unpack it with limits that fit exactly its four fields
     (no arrays, maps of a few entries, short strings), so hostile bytes cannot make the
     unpacker preallocate containers before the signature is checked."""
-    return _unpack(data, "bundle envelope", max_str=256, max_bin=MAX_ENVELOPE_BYTES, max_array=0, max_map=2 * len(_ENVELOPE_KEYS))
+    return _unpack(data, "bundle envelope", max_str=256, max_bin=MAX_ENVELOPE_BYTES, max_array=0, max_map=2 * len(_ENVELOPE_KEYS_CODEC))
 
 
 def _unpack_payload(raw: bytes) -> Any:
@@ -105,9 +111,26 @@ def _unpack_payload(raw: bytes) -> Any:
     return _unpack(raw, "payload", max_str=MAX_PAYLOAD_STRING, max_bin=MAX_PAYLOAD_STRING, max_array=MAX_PAYLOAD_OBJECTS, max_map=MAX_PAYLOAD_OBJECTS)
 
 
-def _inflate(data: bytes) -> bytes:
-    """The payload's bytes, decompressed with bounded output and decoder memory. The one place that
-    decompresses: another payload codec is added here."""
+def _inflate_gzip(data: bytes) -> bytes:
+    """Inflate one gzip member with the same output cap as xz (stream-decompressed, so a bomb
+    stops at the cap instead of filling memory)."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(data, MAX_PAYLOAD_BYTES)
+    except zlib.error as e:
+        raise MalformedBundle(f"payload is not a gzip stream ({e})") from None
+    if d.unconsumed_tail:
+        raise MalformedBundle(f"payload inflates beyond {MAX_PAYLOAD_BYTES} bytes; refusing (decompression bomb guard)")
+    if not d.eof or d.unused_data:
+        raise MalformedBundle("payload gzip stream is truncated or has trailing data")
+    return out
+
+
+def _inflate(data: bytes, codec: str = "xz") -> bytes:
+    """The payload's bytes, decompressed with bounded output (and, for xz, decoder memory). The one
+    place that decompresses."""
+    if codec == "gzip":
+        return _inflate_gzip(data)
     d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=MAX_DECODER_MEMORY)
     try:
         out = d.decompress(data, MAX_PAYLOAD_BYTES)
@@ -164,13 +187,18 @@ def _verify(
         raise MalformedBundle("bundle is empty")
 
     env = _unpack_envelope(data)
-    if not isinstance(env, dict) or set(env) != _ENVELOPE_KEYS:
-        raise MalformedBundle("not a Strata bundle: expected a map with exactly format, key_id, payload, signature")
+    if not isinstance(env, dict) or set(env) not in (_ENVELOPE_KEYS, _ENVELOPE_KEYS_CODEC):
+        raise MalformedBundle("not a Strata bundle: expected a map with exactly format, key_id, payload, signature (and codec in format 2)")
     fmt, kid, payload, sig = env["format"], env["key_id"], env["payload"], env["signature"]
     if type(fmt) is not int:
         raise MalformedBundle("envelope field 'format' must be an integer")
-    if fmt != FORMAT_VERSION:
-        raise UnsupportedFormat(f"bundle format {fmt} is not supported by this runtime (it reads format {FORMAT_VERSION}); upgrade the runtime or recompile with a matching compiler")
+    if fmt not in FORMATS:
+        raise UnsupportedFormat(f"bundle format {fmt} is not supported by this runtime (it reads formats {', '.join(map(str, FORMATS))}); upgrade the runtime or recompile with a matching compiler")
+    if ("codec" in env) != (fmt == FORMAT_CODEC):
+        raise MalformedBundle(f"envelope of format {fmt} {'needs' if fmt == FORMAT_CODEC else 'cannot have'} a codec field")
+    codec = env.get("codec", "xz")
+    if codec not in CODECS:
+        raise MalformedBundle(f"unknown payload codec {str(codec)[:20]!r} (known: {', '.join(CODECS)})")
     if not isinstance(kid, str) or not isinstance(payload, bytes) or not isinstance(sig, bytes):
         raise MalformedBundle("envelope fields have wrong types (key_id: str, payload: bin, signature: bin)")
 
@@ -179,11 +207,16 @@ def _verify(
         known = ", ".join(sorted(keys)) or "none"
         raise UnknownKey(f"bundle is signed by key {kid!r}, which is not trusted here (trusted: {known}); add its public key with --pub")
     try:
-        key.verify(sig, SIGNATURE_DOMAIN + payload)
+        key.verify(sig, signed_message(fmt, codec, payload))
     except InvalidSignature:
         raise BadSignature(f"signature does not match the payload for key {kid}: the bundle was modified after signing, or signed by another key") from None
 
-    body = _unpack_payload(_inflate(payload))
+    body = _unpack_payload(_inflate(payload, codec))
+    if codec == "gzip":
+        try:
+            body = from_columns(body)
+        except ValueError as e:
+            raise InvalidIR(f"payload candidate columns: {e}; recompile the bundle with this version of strata") from None
     validate_payload(body)
 
     t = time.time() if now is None else now

@@ -56,6 +56,16 @@ def test_cli_verify_ok_and_inspect(bundle, keys):
     assert info["key_id"] == keys[2] and info["size"]["bundle"] == bundle.stat().st_size
 
 
+def test_cli_compile_codec_gzip_verifies_and_inspects_as_the_xz_bundle(bundle, keys, tmp_path):
+    out = tmp_path / "tb-gzip.bundle"
+    r = strata("compile", str(TRAILBLAZER), "-k", str(keys[0]), "-o", str(out), "--codec", "gzip")
+    assert r.returncode == 0, r.stderr
+    assert strata("verify", str(out), "--pub", str(keys[1])).returncode == 0
+    gz, xz = (json.loads(strata("inspect", str(b), "--json").stdout) for b in (out, bundle))
+    assert (gz["format"], gz["codec"], xz["format"], xz["codec"]) == (2, "gzip", 1, "xz")
+    assert gz["counts"] == xz["counts"]
+
+
 def test_cli_verify_fails_on_flipped_byte_with_reason(bundle, keys, tmp_path):
     data = bytearray(bundle.read_bytes())
     data[len(data) // 2] ^= 0x01

@@ -15,6 +15,7 @@ server's OFREP endpoints (edge_server/ofrep.py) and the in-process provider
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -89,6 +90,7 @@ def needs_session(prepared: Prepared, slot: str) -> bool:
     return prepared.holdout_bp > 0 or any(c.experiment is not None for c in prepared.slots[slot].candidates)
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat (one per visitor); the hash is the costly part
 def session_id_for(targeting_key: str) -> str:
     """The session id of a targeting key: 128 bits of SHA-256 over a domain-separated key, in the
     shape of a random session id (22 base64url characters). Deterministic, so every replica and the

@@ -48,8 +48,8 @@ class FlagNotFound(LookupError):
 def split_key(prepared: Prepared, key: str) -> tuple[str, tuple[str, ...]]:
     """(slot, field path) of a flag key: ``hero`` -> (hero, ()), ``hero.cta.text`` -> (hero, (cta, text)).
     Slot ids contain no dots (rulesets/schema.json), so the first dot ends the slot."""
-    slot, _, rest = key.partition(".")
-    if slot not in prepared.slots or (rest and not all(rest.split("."))):
+    slot, dot, rest = key.partition(".")
+    if slot not in prepared.slots or (dot and not all(rest.split("."))):
         raise FlagNotFound(f"flag {key[:100]!r} is not a slot of bundle {prepared.name} (slots: {', '.join(prepared.slot_ids)})")
     return slot, tuple(rest.split(".")) if rest else ()
 

@@ -85,10 +85,10 @@ class StrataProvider(AbstractProvider):
             raise ProviderNotReadyError("no bundle loaded yet: call StrataProvider.load(bundle_bytes)")
 
     # ------------------------------------------------------------------ bundles
-    def load(self, data: bytes) -> Prepared:
+    def load(self, data: bytes, *, now: float | None = None) -> Prepared:
         """Verify and swap in a bundle (a ``BundleError`` keeps the current one), then tell the SDK."""
         before = self.runtime.current
-        prepared = self.runtime.load(data)
+        prepared = self.runtime.load(data, now=now)
         self._swapped(before, prepared)
         return prepared
 

@@ -60,12 +60,24 @@ _REASONS = {k: Reason(v) for k, v in REASONS.items()}
 class _Bundle:
     """Per prepared bundle: the slots needing a session and each decision's metadata, built once."""
 
-    __slots__ = ("prepared", "needs", "metadata")
+    __slots__ = ("prepared", "needs", "metadata", "keys")
 
     def __init__(self, prepared: Prepared):
         self.prepared = prepared
         self.needs = frozenset(s for s in prepared.slot_ids if needs_session(prepared, s))
         self.metadata: dict[Decision, dict[str, str | int]] = {}
+        self.keys: dict[str, tuple[str, tuple[str, ...]]] = {}  # flag key -> (slot, field path), for keys that exist
+
+    def split(self, key: str) -> tuple[str, tuple[str, ...]]:
+        out = self.keys.get(key)
+        if out is None:
+            try:
+                out = split_key(self.prepared, key)
+            except FlagNotFound as e:
+                raise FlagNotFoundError(str(e)) from None
+            if len(self.keys) < 4096:  # bounded: keys come from code, but a caller could make up many
+                self.keys[key] = out
+        return out
 
 
 class StrataProvider(AbstractProvider):
@@ -152,10 +164,7 @@ class StrataProvider(AbstractProvider):
             b = self._bundle = _Bundle(prepared)
         now = self.clock()
         stale = now >= prepared.expires and self.check(now)
-        try:
-            slot, path = split_key(prepared, flag_key)
-        except FlagNotFound as e:
-            raise FlagNotFoundError(str(e)) from None
+        slot, path = b.split(flag_key)
         signals, consent = self._signals(prepared, ctx.attributes if ctx is not None else {})
         key = ctx.targeting_key if ctx is not None else None
         sid = session_id_for(key) if key else None
@@ -189,10 +198,11 @@ class StrataProvider(AbstractProvider):
             chk = checkers.get(name)
             if chk is None:
                 raise InvalidContextError(f"unknown signal {name!r}: the rule set does not declare it")
-            v = coercers[name](value)
-            if not chk(v):
-                raise InvalidContextError(f"signal {name!r} must be a {prepared.signal_types[name]} within its declared bounds")
-            out[name] = v
+            if not chk(value):  # checked first: coercion (249 -> 249.0 for a double) is rarely needed and costs as much as deciding
+                value = coercers[name](value)
+                if not chk(value):
+                    raise InvalidContextError(f"signal {name!r} must be a {prepared.signal_types[name]} within its declared bounds")
+            out[name] = value
         return out, consent
 
 

@@ -6,6 +6,7 @@ provider answering as the server for the same signals and targeting key."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 import uuid
 from typing import Any
@@ -308,3 +309,26 @@ def _provider(site: dict[str, Any]) -> StrataProvider:
         p = _PROVIDERS[str(site["bundle"])] = StrataProvider(Runtime([site["pub"]]))
         p.load(site["bundle"].read_bytes(), now=time.time())
     return p
+
+
+def test_ofrep_docs_list_every_error_code_it_answers():
+    """docs/openfeature.md's error table equals the (status, errorCode) pairs edge_server/ofrep.py answers."""
+    from tests.conftest import ROOT
+
+    src = (ROOT / "edge_server" / "ofrep.py").read_text(encoding="utf-8")
+    used = set(re.findall(r'OfrepError\((\d{3}), "([A-Z_]+)"', src))
+    used |= {("400", code) for code in re.findall(r'"[a-z_]+": "([A-Z_]+)"', src)}  # the body reader's codes (all 400)
+    used |= {("413", "GENERAL"), ("503", "GENERAL")}  # ApiError's too_large and not_ready, answered as GENERAL
+    doc = (ROOT / "docs" / "openfeature.md").read_text(encoding="utf-8").split("### Errors", 1)[1]
+    documented = set(re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", doc, re.M))
+    assert len(used) >= 6 and used == documented
+
+
+def test_ofrep_not_ready_is_a_general_error(site):
+    s = RunningServer(["--bundle", str(site["dir"] / "not-yet.bundle"), "--pub", str(site["pub"])], ready=False)
+    try:
+        for path in (FLAG + "hero", FLAGS):
+            r = httpx.post(s.url + path, json={"context": {"targetingKey": "v"}})
+            assert r.status_code == 503 and r.json()["errorCode"] == "GENERAL" and "no verified bundle" in r.json()["errorDetails"]
+    finally:
+        s.stop()

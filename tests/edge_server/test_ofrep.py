@@ -332,3 +332,19 @@ def test_ofrep_not_ready_is_a_general_error(site):
             assert r.status_code == 503 and r.json()["errorCode"] == "GENERAL" and "no verified bundle" in r.json()["errorDetails"]
     finally:
         s.stop()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+context_keys = st.sampled_from(["targetingKey", "page.url", "page.referrer", "page.category", "cart.items", "cart.value", "search.query",
+                                "device.type", "email"]) | st.text(max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(context_keys, json_values, max_size=5), st.sampled_from(["hero", "hero.headline", "offer.code", "x", "recs.items"]))
+def test_ofrep_any_context_is_answered_or_refused_never_a_500(server, context, key):
+    for path in (FLAG + key, FLAGS):
+        r = httpx.post(server.url + path, json={"context": context})
+        assert r.status_code in (200, 400, 404), r.text
+        body = r.json()
+        assert ("errorCode" in body) == (r.status_code != 200) and (r.status_code == 200 or body["errorDetails"])

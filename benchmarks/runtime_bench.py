@@ -112,7 +112,7 @@ def bench_provider(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
     for i, (_, signals, kw) in enumerate(PROFILES):
         tk = f"visitor-{i:03d}"
         sid, consent = session_id_for(tk), kw.get("consent", True)
-        ctx = EvaluationContext(tk, {**signals, "consent": consent})
+        ctx = EvaluationContext(tk, {**signals, **kw})  # consent: the provider's default, or the profile's "consent": False
         direct += per_call_ns(lambda s=signals, sid=sid, c=consent: p.decide(s, ("hero",), session_id=sid, consent=c, now=NOW), n)
         via += per_call_ns(lambda ctx=ctx: provider.resolve_object_details("hero", {}, ctx), n)
         sdk += per_call_ns(lambda ctx=ctx: client.get_object_details("hero", {}, ctx), n // 4)

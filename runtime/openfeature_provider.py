@@ -184,27 +184,29 @@ class StrataProvider(AbstractProvider):
             meta = b.metadata[d] = metadata_of(prepared, d)
         return FlagResolutionDetails(value=value, reason=Reason.STALE if stale else _REASONS[d.reason], variant=variant_of(d), flag_metadata=meta)
 
-    def _signals(self, prepared: Prepared, attrs: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Declared signals of the context, coerced and checked; and the consent attribute."""
+    def _signals(self, prepared: Prepared, attrs: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
+        """Declared signals of the context, checked (and coerced where needed: 249 -> 249.0 for a
+        double); and the consent attribute. The context itself when nothing needs changing."""
         consent = self.consent
-        out: dict[str, Any] = {}
-        checkers, coercers = prepared.checkers, prepared.coercers
+        out: Mapping[str, Any] = attrs
+        checkers = prepared.checkers
         for name, value in attrs.items():
-            if name == CONSENT:
+            chk = checkers.get(name)
+            if chk is None:
+                if name != CONSENT:
+                    raise InvalidContextError(f"unknown signal {name!r}: the rule set does not declare it")
                 if not isinstance(value, bool):
                     raise InvalidContextError("context attribute 'consent' must be true or false")
                 consent = value
-                continue
-            chk = checkers.get(name)
-            if chk is None:
-                raise InvalidContextError(f"unknown signal {name!r}: the rule set does not declare it")
-            if not chk(value):  # checked first: coercion (249 -> 249.0 for a double) is rarely needed and costs as much as deciding
-                value = coercers[name](value)
+            elif not chk(value):  # checked first: coercion costs as much as deciding, and is rarely needed
+                value = prepared.coercers[name](value)
                 if not chk(value):
                     raise InvalidContextError(f"signal {name!r} must be a {prepared.signal_types[name]} within its declared bounds")
-            out[name] = value
+                out = dict(out)
+                out[name] = value
+        if CONSENT in out:
+            out = {k: v for k, v in out.items() if k != CONSENT}
         return out, consent
-
 
 def _is(value: Any, types: tuple[type, ...]) -> bool:
     """isinstance, except that a bool is no number (JSON true is not 1)."""

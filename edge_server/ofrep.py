@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from runtime.decision import Decision
+from runtime.decision import Decision, Outcome
 from runtime.flags import (
     MAX_TARGETING_KEY,
     MISSING,
@@ -145,7 +145,7 @@ class _Endpoint:
         """(status, body, extra headers) of one evaluation request."""
         raise NotImplementedError
 
-    def decide(self, prepared: Prepared, h: dict[str, str], ctx: Context, slots: list[str]) -> tuple[Any, list[tuple[bytes, bytes]], list[str]]:
+    def decide(self, prepared: Prepared, h: dict[str, str], ctx: Context, slots: list[str]) -> tuple[Outcome, list[tuple[bytes, bytes]], list[str]]:
         """The outcome for ``slots`` (minus those needing a session nobody gave), the Set-Cookie
         header if any, and the slots left out for want of a targeting key."""
         srv = self.srv
@@ -158,6 +158,8 @@ class _Endpoint:
             needs = self.cache(prepared).needs
             missing = [s for s in slots if s in needs]
             slots = [s for s in slots if s not in needs]
+            if not slots:  # nothing to decide: no decision, no counter moves
+                return Outcome(prepared.name, prepared.version, {}), [], missing
         outcome, session, consent = srv.decide(h, cookies, prepared, ctx.url, ctx.referrer, ctx.category, slots, ctx.signals,
                                                False, False, sid, create)
         cookie = srv.set_cookie(h, cookies, session, consent)

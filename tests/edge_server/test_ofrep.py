@@ -149,8 +149,10 @@ def test_ofrep_bulk_lists_every_slot_with_an_etag_and_304(server):
 
 
 def test_ofrep_bulk_without_a_session_marks_the_flags_that_need_one(server):
+    before = _counters(server.url)
     body = httpx.post(server.url + FLAGS, json={"context": {}}).json()
     assert {f["key"]: f.get("errorCode") for f in body["flags"]} == dict.fromkeys(["hero", "banner", "offer", "recs"], "TARGETING_KEY_MISSING")
+    assert _counters(server.url) == before  # nothing was decided, so nothing is counted
 
 
 # ---------------------------------------------------------------------------- consent and session

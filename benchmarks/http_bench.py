@@ -9,12 +9,14 @@ route, a bare Starlette route returning a constant JSON body, on the same router
 middleware. Then with wrk (Debian package `wrk`), every request from benchmarks/http/post.lua's
 visitor mix (first visits, returning visitors carrying a real session cookie, 20% with Sec-GPC,
 four pages including a cart with client signals):
-  1. saturation: 32 connections for --seconds against the bare route, then /v1/decide;
+  1. saturation: 32 connections for --seconds against the bare route, then /v1/decide, then OFREP's
+     single-flag route (/ofrep/v1/evaluate/flags/hero, benchmarks/http/ofrep.lua: the same mix);
   2. latency at 70% of /v1/decide's saturation rate (paced connections): p50/p99, errors.
 With --control, also a control route doing a decide request's I/O and none of its work (reads the
 body, answers decide's headers, a session-sized cookie and a decide-sized body), and the server's
 CPU time per request (user and system, from /proc) on each route: where decide's time goes.
-Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's,
+Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's, OFREP's
+single flag >= 90% of decide's,
 p99 < 10 ms at 70% of saturation, zero errors. Every run is bounded in time.
 """
 
@@ -45,9 +47,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: Sequence[str] = ()) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: Sequence[str] = (), script: str = "post.lua") -> dict[str, float]:
     env = dict(os.environ, DELAY_MS=f"{delay_ms:.3f}", COOKIES="|".join(cookies))
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "benchmarks" / "http" / "post.lua"), url],
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "benchmarks" / "http" / script), url],
                          capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -164,6 +166,8 @@ def main() -> int:
         bare = wrk_cpu(server.pid, base + "/bench/constant", a.seconds, 32, cookies=cookies)
         shape = wrk_cpu(server.pid, base + "/bench/shape", a.seconds, 32, cookies=cookies) if a.control else None
         decide = wrk_cpu(server.pid, base + "/v1/decide", a.seconds, 32, cookies=cookies)
+        wrk(base + "/ofrep/v1/evaluate/flags/hero", 2, 16, cookies=cookies, script="ofrep.lua")  # warm-up
+        ofrep = wrk_cpu(server.pid, base + "/ofrep/v1/evaluate/flags/hero", a.seconds, 32, cookies=cookies, script="ofrep.lua")
         conns = paced_connections(base, 0.7 * decide["rps"], cookies)
         paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=PAUSE_MS, cookies=cookies)
     finally:
@@ -171,16 +175,19 @@ def main() -> int:
     ratio = decide["rps"] / bare["rps"]
     print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, --log-level {a.log_level} ({log_lines} access lines written)")
     print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  {'server CPU per request (user + system)'}")
-    rows = [("bare Starlette route", bare), ("control: decide's I/O only", shape), ("/v1/decide (saturated)", decide), ("/v1/decide at 70% (paced)", paced)]
+    rows = [("bare Starlette route", bare), ("control: decide's I/O only", shape), ("/v1/decide (saturated)", decide),
+            ("OFREP one flag (saturated)", ofrep), ("/v1/decide at 70% (paced)", paced)]
     for name, r in rows:
         if r is not None:
             cpu = f"  {r['user_us']:.1f} + {r['sys_us']:.1f} = {r['user_us'] + r['sys_us']:.1f} us" if "user_us" in r else ""
             print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}{cpu}")
     print(f"decide / bare throughput: {ratio:.0%} (target >= 70%); p99 at {paced['rps']:.0f} req/s: {paced['p99_ms']:.2f} ms (target < 10 ms)")
+    print(f"OFREP single flag / decide throughput: {ofrep['rps'] / decide['rps']:.0%} (target >= 90%)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"http": a.http, "loop": loop, "log_level": a.log_level, "access_lines": log_lines, "seconds": a.seconds,
-                               "bare": bare, "control": shape, "decide": decide, "paced_70": paced, "ratio": ratio}, indent=2))
+                               "bare": bare, "control": shape, "decide": decide, "paced_70": paced, "ratio": ratio,
+                               "ofrep_flag": ofrep, "ofrep_ratio": ofrep["rps"] / decide["rps"]}, indent=2))
     print(f"wrote {out}")
     return 0
 

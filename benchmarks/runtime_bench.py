@@ -14,6 +14,8 @@
 5. a regex condition, the issue's author pattern ``^([A-Za-z0-9]+-?)*$`` against adversarial inputs
    of 25 characters and 10 KB: Strata (RE2, linear) vs Python's ``re`` (backtracking; run once on
    the 25-character input only, in a child process killed after 60 s).
+6. the in-process OpenFeature provider resolving one slot vs the direct runtime call
+   (target: <= 2 us added per resolution).
 
 Latencies are per call, timed with perf_counter_ns around each call (its own cost, ~50 ns, is
 included, which only flatters nobody); medians are over many thousand calls. Numbers go to
@@ -89,6 +91,37 @@ def bench_trailblazer(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
         sid = f"visitor-{i:03d}"
         ns += per_call_ns(lambda s=signals, k=kw, sid=sid: p.decide(s, session_id=sid, now=NOW, **k), n)
     return summary(ns) | {"calls": len(ns), "slots": len(p.slot_ids)}
+
+
+def bench_provider(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
+    """The in-process OpenFeature provider (runtime/openfeature_provider.py) resolving the hero slot
+    vs the direct runtime call it makes (Prepared.decide for that slot, the runtime checking the
+    signals), per visitor profile; and through the OpenFeature SDK's client, for scale."""
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+
+    from runtime.flags import session_id_for
+    from runtime.openfeature_provider import StrataProvider
+
+    bundle = run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=key, created=int(NOW) - 60)).bundle
+    provider = StrataProvider(Runtime([key.public_key()]), clock=lambda: NOW)
+    provider.load(bundle, now=NOW)
+    api.set_provider(provider, "bench")
+    client = api.get_client("bench")
+    p = provider.runtime.current
+    direct: list[int] = []
+    via: list[int] = []
+    sdk: list[int] = []
+    for i, (_, signals, kw) in enumerate(PROFILES):
+        tk = f"visitor-{i:03d}"
+        sid, consent = session_id_for(tk), kw.get("consent", True)
+        ctx = EvaluationContext(tk, {**signals, **kw})  # consent: the provider's default, or the profile's "consent": False
+        direct += per_call_ns(lambda s=signals, sid=sid, c=consent: p.decide(s, ("hero",), session_id=sid, consent=c, now=NOW), n)
+        via += per_call_ns(lambda ctx=ctx: provider.resolve_object_details("hero", {}, ctx), n)
+        sdk += per_call_ns(lambda ctx=ctx: client.get_object_details("hero", {}, ctx), n // 4)
+    api.clear_providers()
+    d, v = summary(direct), summary(via)
+    return {"direct": d, "provider": v, "sdk_client": summary(sdk), "overhead_median_us": v["median_us"] - d["median_us"]}
 
 
 def bench_scaling(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
@@ -250,6 +283,10 @@ def main() -> int:
           f"-> {sc['ratio_10000_vs_100']:.2f}x  (targets < 50 us, < 2x)", flush=True)
     print(f"3. load + verify + prepare: 10,000 rules {sc['10000']['load_s'] * 1000:.0f} ms "
           f"({sc['10000']['bundle_bytes']:,} bytes), 100 rules {sc['100']['load_s'] * 1000:.1f} ms  (target < 500 ms)", flush=True)
+    pv = bench_provider(key, n)
+    print(f"6. OpenFeature provider, hero slot: direct runtime call median {pv['direct']['median_us']:.2f} us, provider "
+          f"{pv['provider']['median_us']:.2f} us -> +{pv['overhead_median_us']:.2f} us (target <= 2 us); "
+          f"through the OpenFeature SDK client {pv['sdk_client']['median_us']:.1f} us", flush=True)
     peers = bench_peers(key, n, 200 if a.quick else 2_000)
     print("4. one condition, median per evaluation (us):")
     print(f"   {'condition':34} {'strata':>7} {'lambda':>7} {'GrowthBook':>10} {'cel-python':>10} {'x celpy':>8} {'x GB':>6} {'/lambda':>8}")
@@ -268,7 +305,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
-        "trailblazer": tb, "scaling": sc, "peers": peers, "regex": rx,
+        "trailblazer": tb, "scaling": sc, "peers": peers, "regex": rx, "openfeature_provider": pv,
     }, indent=2))
     print(f"wrote {out}")
     return 0

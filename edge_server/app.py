@@ -38,6 +38,7 @@ from .decide import VARY, DecideEndpoint
 from .errors import ApiError, error_response
 from .events import EventsEndpoint
 from .metrics import Metrics
+from .ofrep import FlagEndpoint, FlagsEndpoint
 from .rewrite import MAX_PAGE_BYTES, Page
 from .server import Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
@@ -148,6 +149,8 @@ def create_app(config: Config) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/ofrep/v1/evaluate/flags", FlagsEndpoint(srv), methods=["POST"]),
+        Route("/ofrep/v1/evaluate/flags/{key:path}", FlagEndpoint(srv), methods=["POST"]),
     ]
     api_methods = {r.path: sorted(r.methods or ()) for r in routes}
     if config.pages or config.origin:
@@ -354,6 +357,8 @@ class _Observe:
         finally:
             path = scope.get("path", "")
             route = path if path in ("/v1/decide", "/v1/events", "/v1/client.js", "/v1/stats", "/healthz", "/readyz", "/metrics") else "page"
+            if path.startswith("/ofrep/"):  # one label for every flag key (bounded cardinality)
+                route = "/ofrep/v1/evaluate/flags" if path == "/ofrep/v1/evaluate/flags" else "/ofrep/v1/evaluate/flags/{key}"
             dt = time.perf_counter() - t0
             m = self.srv.metrics
             m.latency.observe(route, dt)

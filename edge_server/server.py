@@ -115,26 +115,36 @@ class Server:
         v = cookies.get(self.config.consent_cookie)
         return not (v is not None and v.strip().lower() in NO)
 
-    def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float) -> tuple[Session | None, int]:
+    def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float,
+              sid: str | None = None, create: bool = True) -> tuple[Session | None, int]:
         """The visitor's session (None without consent) updated for this request, and the previous
-        last-seen time."""
+        last-seen time. ``sid`` (OFREP's targeting key): the cookie's session only if it has this id,
+        else a new session with it; ``create=False``: no new random session (None instead)."""
         if not consent:
             return None, 0
-        s = self.codec.decode(cookies.get(self.config.cookie_name)) or Session.fresh()
+        s = self.codec.decode(cookies.get(self.config.cookie_name))
+        if sid is not None and (s is None or s.sid != sid):
+            s = Session(sid=sid)
+        elif s is None:
+            if not create:
+                return None, 0
+            s = Session.fresh()
         previous = s.last_seen
         s.touch(int(now), self.config.visit_timeout, utm_source, category, page_view)
         return s, previous
 
     def decide(self, h: dict[str, str], cookies: dict[str, str], prepared: Prepared, page_url: str, referrer: str | None, category: str,
-               slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool) -> tuple[Outcome, Session | None, bool]:
+               slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool,
+               sid: str | None = None, create: bool = True) -> tuple[Outcome, Session | None, bool]:
         """Decide the slots of one page view. ``h``: request headers (lower-case names);
-        ``cookies``: the request's cookies; ``client``: validated client signals."""
+        ``cookies``: the request's cookies; ``client``: validated client signals; ``sid``,
+        ``create``: see :meth:`visit`."""
         now = time.time()
         consent = self.consent(h, cookies)
         signals = self.context.signals(page_url, h, referrer, now)
         if category:
             signals["page.category"] = category
-        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now)
+        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now, sid, create)
         if session is not None:
             session.add_signals(signals, previous)
         if client:

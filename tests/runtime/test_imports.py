@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_imports_runtime_needs_only_msgpack_cryptography_and_re2():
     code = (
-        "import sys, json, runtime, runtime.engine, runtime.prepare, runtime.verify, runtime.codegen;"
+        "import sys, json, runtime, runtime.engine, runtime.prepare, runtime.verify, runtime.codegen, runtime.flags;"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     top = set(json.loads(out.stdout))
-    for forbidden in ("celpy", "lark", "jsonschema", "yaml", "starlette", "uvicorn", "compiler", "edge_server"):
+    for forbidden in ("celpy", "lark", "jsonschema", "yaml", "starlette", "uvicorn", "compiler", "edge_server", "openfeature"):
         assert forbidden not in top, forbidden
     assert {"msgpack", "cryptography", "re2"} <= top
 

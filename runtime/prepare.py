@@ -252,6 +252,11 @@ class Prepared:
         return s, dropped
 
     # ------------------------------------------------------------------ decide
+    def in_holdout(self, session_id: str) -> bool:
+        """Is this visitor in the bundle's global holdout? The one definition: ``decide`` and the
+        server's goal attribution both ask here (docs/bucketing.md)."""
+        return self.holdout_bp > 0 and bucketing.bucket(self.holdout_seed, session_id) < self.holdout_bp
+
     def decide(
         self,
         signals: Mapping[str, Any],
@@ -284,11 +289,7 @@ class Prepared:
         t = time.time() if now is None else now
         out = Outcome(self.name, self.version, {})
         memo: dict[int, Any] = {}  # segment results by index, and the budget's counts (budget.COUNT)
-        in_holdout = (
-            session_id is not None
-            and self.holdout_bp > 0
-            and bucketing.bucket(self.holdout_seed, session_id) < self.holdout_bp
-        )
+        in_holdout = session_id is not None and self.in_holdout(session_id)
         out.holdout = in_holdout
         decisions = out.decisions
         for sid in self.slot_ids if slots is None else slots:

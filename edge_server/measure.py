@@ -18,8 +18,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from runtime.decide import Prepared
 from runtime.decision import Decision
-from runtime.prepare import Prepared
 
 from .tally import Tally
 

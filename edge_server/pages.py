@@ -19,8 +19,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from runtime.decide import Prepared
 from runtime.decision import Outcome
-from runtime.prepare import Prepared
 
 from .decide import VARY
 from .errors import ApiError

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import orjson
 
+from runtime.decide import Prepared
 from runtime.decision import Decision, Outcome
-from runtime.prepare import Prepared
 
 from . import render as render_mod
 from .bundles import BundleManager

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ def _bind(param: str, actual: str, env: dict[str, str]) -> bool:
     return pb == ab and len(pp) == len(ap) and all(_bind(p, a, env) for p, a in zip(pp, ap))
 
 
+@functools.lru_cache(maxsize=4096)  # a bundle repeats a few (name, overload) pairs thousands of times
 def accepts(name: str, overload: str | None, nargs: int) -> bool:
     """Is ``overload`` (a CALL node's comma-separated argument types, None = dispatch at run
     time) a valid instantiation of ``name`` for ``nargs`` arguments? IR validation refuses a
@@ -164,11 +166,18 @@ def result_type(name: str, overload: str | None) -> str | None:
     return None
 
 
+def _arity(f: Function) -> tuple[int, int | None]:
+    counts = [len(o.params) - ("..." in o.params) for o in f.overloads]
+    variadic = any("..." in o.params for o in f.overloads)
+    return min(counts), None if variadic else max(counts)
+
+
+_ARITY = {name: _arity(f) for name, f in CATALOGUE.items()}
+
+
 def arity(name: str) -> tuple[int, int | None]:
     """(fewest, most) arguments a call to ``name`` takes (most None: any number)."""
-    counts = [len(o.params) for o in CATALOGUE[name].overloads]
-    variadic = any("..." in o.params for o in CATALOGUE[name].overloads)
-    return min(c - ("..." in o.params) for c, o in zip(counts, CATALOGUE[name].overloads)), None if variadic else max(counts)
+    return _ARITY[name]
 
 
 def _signature(name: str, o: Overload) -> str:

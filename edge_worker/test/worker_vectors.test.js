@@ -76,3 +76,15 @@ test("request signal vectors: the worker derives the Python server's signals for
   }
   assert.deepEqual(failures, []);
 });
+
+test("render vectors: the worker renders every content block to the Python server's HTML", async () => {
+  const { render } = await import("../worker/render.js");
+  const cases = load("render.json").cases;
+  assert.ok(cases.length >= 200);
+  const failures = [];
+  for (const [i, c] of cases.entries()) {
+    const got = render(c.content);
+    if (got !== c.html) failures.push(`case ${i} ${JSON.stringify(c.content)}: got ${JSON.stringify(got)}, want ${JSON.stringify(c.html)}`);
+  }
+  assert.deepEqual(failures, []);
+});

@@ -51,3 +51,12 @@ def test_vectors_python_derives_each_request_signal_case() -> None:
         got = request_signals(c["page_url"], c["headers"], referrer=c["referrer"], country_header=c["country_header"],
                               tz=ZoneInfo(c["tz"]), now=c["now"])
         assert got == c["signals"], c
+
+
+def test_vectors_python_renders_each_content_block() -> None:
+    from edge_server.render import render
+
+    cases = json.loads((VECTORS / "render.json").read_text(encoding="utf-8"))["cases"]
+    assert len(cases) >= 200 and any("&lt;" in c["html"] for c in cases)  # escaping is exercised
+    for c in cases:
+        assert render(c["content"]) == c["html"], c

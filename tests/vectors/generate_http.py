@@ -2,6 +2,8 @@
 
 - ``cookies.json``: session cookie cases — keys, cookie name, nonce and session → the sealed cookie
   value (and back), plus values that must open to no session (tampered, foreign key, other name);
+- ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, safe links,
+  templates);
 - ``request_signals.json``: request (URL, referrer, headers, time, country header, time zone) →
   the contextual signals ``edge_server/signals.py`` derives, including device type, OS and browser
   from the User-Agent (uap-core regexes).
@@ -29,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from edge_server import session as session_mod  # noqa: E402
+from edge_server.render import render  # noqa: E402
 from edge_server.session import CookieCodec, Session  # noqa: E402
 from edge_server.signals import request_signals  # noqa: E402
 
@@ -254,9 +257,44 @@ def signal_vectors() -> dict[str, Any]:
     return {"format": "strata-request-signal-vectors/1", "cases": cases}
 
 
+# --------------------------------------------------------------------------------- rendering
+BLOCKS: list[Any] = [
+    None, {}, [], "text", {"headline": "Find the tent that fits your trip"},
+    {"headline": "<script>alert('x')</script> & \"quotes\"", "body": "Tom's 5 > 3 < 4", "image": "/static/img/a.svg",
+     "cta": {"text": "Shop <now>", "href": "/tents.html?a=1&b=2"}, "items": ["a<b", "c&d", 3, 2.5, True, None]},
+    {"image": "javascript:alert(1)", "cta": {"text": "x", "href": "JaVaScRiPt:alert(1)"}},
+    {"image": "  https://cdn.example.com/x.png  ", "cta": {"text": "x", "href": "//evil.example.com/"}},
+    {"cta": {"text": "go"}}, {"cta": {"href": "/x"}}, {"cta": "not an object", "items": "not a list"}, {"items": list(range(60))},
+    {"headline": 0, "body": "", "image": "", "items": []}, {"headline": 1.5e-05, "body": 1e16, "items": [0.1, -2, 1e100]},
+    {"template": "<b>{headline}</b> {{literal}} {code}", "headline": "<i>x</i>", "code": "TRAIL15"},
+    {"template": "{missing}", "a": 1}, {"template": "{a.__class__}", "a": 1}, {"template": "{a[b][c]}", "a": {"b": {"c": "<deep>"}}},
+    {"template": "{a[x]}", "a": {"b": 1}}, {"template": "{a}", "a": {"b": 1}}, {"template": "{a}", "a": [1, 2]},
+    {"template": "{a!r} {a!s} {b!r}", "a": "it's", "b": ["x", 1]}, {"template": "{a!x}", "a": 1}, {"template": "{a:>10}", "a": "pad"},
+    {"template": "{a:{b}}", "a": "x", "b": "5"}, {"template": "{a:{zz}}", "a": "x"}, {"template": "{}", "a": 1}, {"template": "{0}", "a": 1},
+    {"template": "single } brace", "a": 1}, {"template": "open { brace", "a": 1}, {"template": "{a", "a": 1}, {"template": "}}{{", "a": 1},
+    {"template": "{a[}]}", "a": {"}": "odd"}}, {"template": "{a}{b}{c}", "a": True, "b": None, "c": 7}, {"template": 5, "headline": "no template"},
+    {"template": "", "headline": "empty template"}, {"template": "{ä}", "ä": "unicode name"}, {"template": "{a!}", "a": 1},
+]
+TEMPLATE_PIECES = ["{a}", "{b}", "{c[k]}", "{c[z]}", "{{", "}}", "<p>", "&", "'", '"', "{a!r}", "{b:{a}}", "{", "}", "x", "{d}", "{a.b}"]
+
+
+def render_vectors() -> dict[str, Any]:
+    rng = random.Random(SEED)
+    blocks = list(BLOCKS)
+    values = ["<x>", "a&b", "it's", 'say "hi"', 42, -1.25, True, None, "", "ünï ✓"]
+    for _ in range(120):
+        blocks.append({"template": "".join(rng.choice(TEMPLATE_PIECES) for _ in range(rng.randint(1, 6))),
+                       "a": rng.choice(values), "b": rng.choice(values), "c": {"k": rng.choice(values)}})
+        blocks.append({k: rng.choice(values) for k in rng.sample(["headline", "body", "image"], rng.randint(1, 3))}
+                      | ({"cta": {"text": rng.choice(values), "href": rng.choice(["/a", "https://x.example/?q=<1>", "ftp://x", " /sp "])}}
+                         if rng.random() < 0.5 else {}))
+    return {"format": "strata-render-vectors/1", "cases": [{"content": b, "html": render(b)} for b in blocks]}
+
+
 def generate() -> dict[str, str]:
     """File name -> JSON text."""
     return {"cookies.json": json.dumps(cookie_vectors(), indent=1, ensure_ascii=False) + "\n",
+            "render.json": json.dumps(render_vectors(), indent=1, ensure_ascii=False) + "\n",
             "request_signals.json": json.dumps(signal_vectors(), indent=1, ensure_ascii=False) + "\n"}
 
 

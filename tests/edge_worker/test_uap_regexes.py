@@ -7,7 +7,7 @@ import importlib.util
 
 from tests.conftest import ROOT
 
-SPEC = importlib.util.spec_from_file_location("uap_regexes", ROOT / "edge_worker" / "build" / "uap_regexes.py")
+SPEC = importlib.util.spec_from_file_location("uap_regexes", ROOT / "edge_worker" / "tools" / "uap_regexes.py")
 assert SPEC is not None and SPEC.loader is not None
 uap = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(uap)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import sys
 import time
 from pathlib import Path
@@ -69,7 +68,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
         key = load_private_key(a.key)
     except KeyFileError as e:
         raise UserError(str(e)) from None
-    ctx = run(a.ruleset, Options(key=key, strict=a.strict, version=a.version))
+    ctx = run(a.ruleset, Options(key=key, strict=a.strict, version=a.version, codec=a.codec))
     for w in ctx.warnings:
         print(w.display(), file=sys.stderr)
     assert ctx.bundle is not None and ctx.payload is not None and ctx.ruleset is not None
@@ -101,8 +100,10 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 def _unverified_payload(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
+        from runtime.verify import _inflate
+
         env = msgpack.unpackb(data, raw=False)
-        payload = msgpack.unpackb(lzma.decompress(env["payload"]), raw=False)
+        payload = msgpack.unpackb(_inflate(env["payload"], env.get("codec", "xz")), raw=False)
     except Exception as e:  # noqa: BLE001 - any failure means "not a bundle" here
         raise UserError(f"not a Strata bundle ({type(e).__name__}: {e})") from None
     return env, payload
@@ -113,6 +114,7 @@ def _summary(env: dict[str, Any], p: dict[str, Any], size: int) -> dict[str, Any
         "name": p["name"],
         "version": p["version"],
         "format": env["format"],
+        "codec": env.get("codec", "xz"),
         "key_id": env["key_id"],
         "created": p["created"],
         "not_before": p["not_before"],
@@ -303,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="bundle file to write (replaced atomically)")
     c.add_argument("--strict", action="store_true", help="treat warnings (unreachable rules, unused segments, cost) as errors")
     c.add_argument("--version", dest="version", type=int, help="bundle version (default: the rule set's 'version', else the compile time)")
+    c.add_argument("--codec", choices=("xz", "gzip"), default="xz", help="payload compression: xz (default, smallest) or gzip (for CDN workers, which cannot inflate xz)")
     c.set_defaults(func=cmd_compile)
 
     v = sub.add_parser("verify", help="check a bundle's signature, key and validity window", description="Exit 0 only if format, key, signature and time window hold.")

@@ -8,7 +8,7 @@ Order and why:
   order     segment cycles (errors), dependency order, consent propagation; needs checked refs.
   lower     IR and per-slot precedence order; needs segment order for indexes.
   analyse   warnings over the IR (unreachable rules, unused segments, cost).
-  encode    payload -> msgpack -> xz.
+  encode    payload -> msgpack -> xz (or gzip).
   sign      Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
 A stage that reports errors stops the pipeline; all errors of that stage are reported together.
 """
@@ -37,6 +37,7 @@ class Options:
     created: int | None = None  # default: SOURCE_DATE_EPOCH, else now
     version: int | None = None  # default: the rule set's, else created
     stop_after: str | None = None
+    codec: str = "xz"  # payload compression: xz (smallest) or gzip (CDN workers); runtime/format.CODECS
 
 
 @dataclass
@@ -112,14 +113,14 @@ def _encode(ctx: Context) -> list[Diagnostic]:
     created = _times(ctx.options)
     version = ctx.options.version or ctx.ruleset.version or created
     ctx.payload = encode.build_payload(ctx.ruleset, version=version, created=created, compiler=f"strata-edge {__version__}")
-    ctx.payload_bytes = encode.encode_payload(ctx.payload)
+    ctx.payload_bytes = encode.encode_payload(ctx.payload, ctx.options.codec)
     return []
 
 
 def _sign(ctx: Context) -> list[Diagnostic]:
     if ctx.options.key is not None:
         assert ctx.payload_bytes is not None
-        ctx.bundle = encode.sign(ctx.payload_bytes, ctx.options.key)
+        ctx.bundle = encode.sign(ctx.payload_bytes, ctx.options.key, ctx.options.codec)
     return []
 
 

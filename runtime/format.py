@@ -7,17 +7,36 @@ format definitions, never the reverse.
 
 from __future__ import annotations
 
-#: Envelope format number. Bump only with a documented migration.
+#: Envelope format number of an xz bundle (four envelope fields). Bump only with a documented migration.
 FORMAT_VERSION = 1
+#: Envelope format with a ``codec`` field that the signature covers (docs/bundle-format.md). The
+#: compiler writes it for every codec but xz, so xz bundles stay byte-identical to format 1 and an
+#: older runtime refuses a gzip bundle with "unsupported format" instead of a confusing inflate error.
+FORMAT_CODEC = 2
+#: Formats this runtime reads.
+FORMATS = (FORMAT_VERSION, FORMAT_CODEC)
+#: Payload compressions: xz (the default, smallest) and gzip (what a CDN worker can inflate with
+#: DecompressionStream; no xz there).
+CODECS = ("xz", "gzip")
 
 #: Domain separation for signatures: a signature over a Strata bundle can never be replayed as a
 #: signature over anything else signed by the same key (and vice versa).
 SIGNATURE_DOMAIN = b"strata-bundle-v1\x00"
+#: Domain of format 2; the signed message is this, the codec name, a NUL, then the payload.
+SIGNATURE_DOMAIN_V2 = b"strata-bundle-v2\x00"
+
+
+def signed_message(fmt: int, codec: str, payload: bytes) -> bytes:
+    """The bytes an envelope's signature covers: format 1 signs the payload only (its codec is
+    always xz), format 2 also signs the codec name, so it cannot be swapped after signing."""
+    if fmt == FORMAT_VERSION:
+        return SIGNATURE_DOMAIN + payload
+    return SIGNATURE_DOMAIN_V2 + codec.encode("ascii") + b"\x00" + payload
 
 #: Limits checked before any expensive work. They bound memory for a hostile input.
 #: A real bundle of 10,000 rules is ~200 KB; 16 MiB leaves two orders of magnitude of headroom.
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
-#: The payload is an xz stream; refuse to inflate beyond this (decompression-bomb protection).
+#: The payload is an xz or gzip stream; refuse to inflate beyond this (decompression-bomb protection).
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 #: Memory the xz decoder may use. The compiler writes preset 6 (8 MiB dictionary, ~9 MiB to
 #: decode); a stream asking for more than this was not written by Strata.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import lzma
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +28,14 @@ from .errors import (
     UnknownKey,
     UnsupportedFormat,
 )
-from .format import FORMAT_VERSION, MAX_DECODER_MEMORY, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN
+from .format import CODECS, FORMAT_CODEC, FORMATS, MAX_DECODER_MEMORY, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, signed_message
 from .validate import validate_payload
 
 #: Default tolerance between the signer's clock and this node's clock, in seconds.
 DEFAULT_CLOCK_SKEW = 300
 
 _ENVELOPE_KEYS = {"format", "key_id", "payload", "signature"}
+_ENVELOPE_KEYS_CODEC = _ENVELOPE_KEYS | {"codec"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,24 @@ def _unpack(data: bytes, what: str) -> Any:
         raise MalformedBundle(f"{what} is nested too deeply") from None
 
 
-def _inflate(data: bytes) -> bytes:
+def _inflate_gzip(data: bytes) -> bytes:
+    """Inflate one gzip member with the same output cap as xz (stream-decompressed, so a bomb
+    stops at the cap instead of filling memory)."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(data, MAX_PAYLOAD_BYTES)
+    except zlib.error as e:
+        raise MalformedBundle(f"payload is not a gzip stream ({e})") from None
+    if d.unconsumed_tail:
+        raise MalformedBundle(f"payload inflates beyond {MAX_PAYLOAD_BYTES} bytes; refusing (decompression bomb guard)")
+    if not d.eof or d.unused_data:
+        raise MalformedBundle("payload gzip stream is truncated or has trailing data")
+    return out
+
+
+def _inflate(data: bytes, codec: str = "xz") -> bytes:
+    if codec == "gzip":
+        return _inflate_gzip(data)
     d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=MAX_DECODER_MEMORY)
     try:
         out = d.decompress(data, MAX_PAYLOAD_BYTES)
@@ -102,13 +121,18 @@ def verify_bundle(
         raise MalformedBundle("bundle is empty")
 
     env = _unpack(data, "bundle envelope")
-    if not isinstance(env, dict) or set(env) != _ENVELOPE_KEYS:
-        raise MalformedBundle("not a Strata bundle: expected a map with exactly format, key_id, payload, signature")
+    if not isinstance(env, dict) or set(env) not in (_ENVELOPE_KEYS, _ENVELOPE_KEYS_CODEC):
+        raise MalformedBundle("not a Strata bundle: expected a map with exactly format, key_id, payload, signature (and codec in format 2)")
     fmt, kid, payload, sig = env["format"], env["key_id"], env["payload"], env["signature"]
     if type(fmt) is not int:
         raise MalformedBundle("envelope field 'format' must be an integer")
-    if fmt != FORMAT_VERSION:
-        raise UnsupportedFormat(f"bundle format {fmt} is not supported by this runtime (it reads format {FORMAT_VERSION}); upgrade the runtime or recompile with a matching compiler")
+    if fmt not in FORMATS:
+        raise UnsupportedFormat(f"bundle format {fmt} is not supported by this runtime (it reads formats {', '.join(map(str, FORMATS))}); upgrade the runtime or recompile with a matching compiler")
+    if ("codec" in env) != (fmt == FORMAT_CODEC):
+        raise MalformedBundle(f"envelope of format {fmt} {'needs' if fmt == FORMAT_CODEC else 'cannot have'} a codec field")
+    codec = env.get("codec", "xz")
+    if codec not in CODECS:
+        raise MalformedBundle(f"unknown payload codec {str(codec)[:20]!r} (known: {', '.join(CODECS)})")
     if not isinstance(kid, str) or not isinstance(payload, bytes) or not isinstance(sig, bytes):
         raise MalformedBundle("envelope fields have wrong types (key_id: str, payload: bin, signature: bin)")
 
@@ -117,11 +141,11 @@ def verify_bundle(
         known = ", ".join(sorted(keys)) or "none"
         raise UnknownKey(f"bundle is signed by key {kid!r}, which is not trusted here (trusted: {known}); add its public key with --pub")
     try:
-        key.verify(sig, SIGNATURE_DOMAIN + payload)
+        key.verify(sig, signed_message(fmt, codec, payload))
     except InvalidSignature:
         raise BadSignature(f"signature does not match the payload for key {kid}: the bundle was modified after signing, or signed by another key") from None
 
-    body = _unpack(_inflate(payload), "payload")
+    body = _unpack(_inflate(payload, codec), "payload")
     validate_payload(body)
 
     t = time.time() if now is None else now

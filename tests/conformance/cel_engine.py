@@ -1,6 +1,6 @@
-"""Strata as a plug-in engine for the CEL conformance runner in ../shared/conformance/cel.
+"""Strata as a plug-in engine for the CEL conformance runner vendored in tests/conformance/data.
 
-    python ../shared/conformance/cel/run_celpy.py --engine tests/conformance/cel_engine.py:evaluate
+    python tests/conformance/data/run_celpy.py --engine tests/conformance/cel_engine.py:evaluate
 
 Every expression goes through the real compiler (cel-python grammar, Strata's checker, lowering
 with constant folding) and the real runtime (generated fast path, falling back to the exact

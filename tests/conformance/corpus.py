@@ -19,7 +19,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-CORPUS_DIR = ROOT.parent / "shared" / "conformance" / "cel"
+#: The corpus is vendored (tests/conformance/data/README.md: source commit, license), so a plain
+#: clone runs the conformance and differential tests with nothing beside it.
+CORPUS_DIR = HERE / "data"
 CORPUS = CORPUS_DIR / "cel_conformance.json"
 
 #: Cases where the corpus, not the engine, is wrong, with the reason. Strata's answer for each is

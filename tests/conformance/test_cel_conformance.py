@@ -8,7 +8,9 @@ import pytest
 
 from tests.conformance import corpus
 
-pytestmark = pytest.mark.skipif(not corpus.CORPUS.exists(), reason=f"conformance corpus not found at {corpus.CORPUS} (../shared beside the repo)")
+
+def test_conformance_corpus_is_vendored():
+    assert corpus.CORPUS.exists(), f"the vendored corpus is missing at {corpus.CORPUS}"
 
 #: Corpus sections of the strings extension that personalization rules need
 #: (lowerAscii/upperAscii are in ascii_casing).

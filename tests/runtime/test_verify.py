@@ -22,7 +22,7 @@ from runtime import (
     key_id,
     verify_bundle,
 )
-from runtime.format import SIGNATURE_DOMAIN
+from runtime.format import SIGNATURE_DOMAIN, signed_message
 from tests.compiler.helpers import BASE
 from tests.conftest import CREATED, make_bundle
 
@@ -97,8 +97,8 @@ def test_verify_refuses_truncated(trailblazer_bundle, keys, cut):
 
 def test_verify_refuses_wrong_format(trailblazer_bundle, keys):
     env = msgpack.unpackb(trailblazer_bundle)
-    env["format"] = 2
-    with pytest.raises(UnsupportedFormat, match="format 2 is not supported"):
+    env["format"] = 3
+    with pytest.raises(UnsupportedFormat, match="format 3 is not supported"):
         verify_bundle(msgpack.packb(env), keys, now=NOW)
 
 
@@ -163,3 +163,39 @@ def test_runtime_accepts_several_keys_for_rotation(signing_key):
     rt.load(make_bundle(BASE, signing_key, version=1), now=NOW)
     rt.load(make_bundle(BASE, other, version=2), now=NOW)
     assert rt.current.key_id == key_id(other.public_key())
+
+
+def _gzip_bundle(signing_key, **kw):
+    from compiler.pipeline import Options, run
+    from tests.conftest import TRAILBLAZER
+
+    ctx = run(TRAILBLAZER, Options(key=signing_key, created=CREATED, version=100, codec="gzip", **kw))
+    assert ctx.bundle is not None
+    return ctx.bundle
+
+
+def test_verify_gzip_codec_bundle_decides_as_the_xz_one(signing_key, trailblazer_bundle, keys):
+    gz = verify_bundle(_gzip_bundle(signing_key), keys, now=NOW)
+    xz = verify_bundle(trailblazer_bundle, keys, now=NOW)
+    assert msgpack.unpackb(_gzip_bundle(signing_key))["codec"] == "gzip"
+    assert gz.payload == xz.payload
+
+
+def test_verify_refuses_swapped_codec(signing_key, keys):
+    env = msgpack.unpackb(_gzip_bundle(signing_key))
+    env["codec"] = "xz"
+    with pytest.raises(BadSignature):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+def test_verify_refuses_gzip_bomb(signing_key, keys, monkeypatch):
+    import gzip as gz
+
+    from runtime import verify as v
+
+    monkeypatch.setattr(v, "MAX_PAYLOAD_BYTES", 1000)
+    raw = gz.compress(b"\x00" * 5000, mtime=0)
+    env = {"format": 2, "key_id": key_id(signing_key.public_key()), "codec": "gzip", "payload": raw,
+           "signature": signing_key.sign(signed_message(2, "gzip", raw))}
+    with pytest.raises(MalformedBundle, match="decompression bomb"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)

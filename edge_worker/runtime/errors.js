@@ -1,0 +1,38 @@
+// Why a bundle was refused: one class per verification step, `.code` equal to the Python
+// runtime's (runtime/errors.py). Every message says what to do.
+
+export class BundleError extends Error {
+  get code() {
+    return 'bundle_error';
+  }
+}
+export class BundleTooLarge extends BundleError {
+  get code() { return 'too_large'; }
+}
+export class MalformedBundle extends BundleError {
+  get code() { return 'malformed'; }
+}
+export class UnsupportedFormat extends BundleError {
+  get code() { return 'unsupported_format'; }
+}
+export class UnknownKey extends BundleError {
+  get code() { return 'unknown_key'; }
+}
+export class BadSignature extends BundleError {
+  get code() { return 'bad_signature'; }
+}
+export class NotYetValid extends BundleError {
+  get code() { return 'not_yet_valid'; }
+}
+export class Expired extends BundleError {
+  get code() { return 'expired'; }
+}
+export class RollbackRefused extends BundleError {
+  get code() { return 'rollback'; }
+}
+export class InvalidIR extends MalformedBundle {
+  get code() { return 'invalid_ir'; }
+}
+for (const C of [BundleError, BundleTooLarge, MalformedBundle, UnsupportedFormat, UnknownKey, BadSignature, NotYetValid, Expired, RollbackRefused, InvalidIR]) {
+  Object.defineProperty(C.prototype, 'name', { value: C.name });
+}

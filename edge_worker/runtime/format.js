@@ -1,0 +1,33 @@
+// The bundle format's constants, as runtime/format.py defines them (docs/bundle-format.md).
+
+/** Envelope formats: 1 (xz, four fields) and 2 (a signed `codec` field). */
+export const FORMAT_VERSION = 1;
+export const FORMAT_CODEC = 2;
+export const FORMATS = [FORMAT_VERSION, FORMAT_CODEC];
+/** Codecs this runtime can inflate (a worker has DecompressionStream('gzip'), no xz). */
+export const CODECS = ['gzip'];
+
+export const SIGNATURE_DOMAIN = new TextEncoder().encode('strata-bundle-v1\0');
+export const SIGNATURE_DOMAIN_V2 = new TextEncoder().encode('strata-bundle-v2\0');
+
+export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+export const MAX_NESTING = 64;
+
+export const LAYERS = ['broad', 'mid', 'specific'];
+export const CATEGORIES = ['contextual', 'technical', 'behavioral'];
+export const BUCKETS = 10000;
+
+export const Op = {
+  LIT: 0, ULIT: 1, SIG: 2, SEG: 3, VAR: 4, SEL: 5, HAS: 6, SIGHAS: 7, AND: 8, OR: 9, NOT: 10,
+  COND: 11, CALL: 12, LIST: 13, MAP: 14, COMP: 15, TYPE: 16, COMP2: 17,
+};
+
+export const COMPREHENSIONS = ['all', 'exists', 'exists_one', 'map', 'filter', 'transformList', 'transformMap'];
+
+/** Operand counts per opcode (null: variable, an array: one of). */
+export const ARITY = {
+  [Op.LIT]: 1, [Op.ULIT]: 1, [Op.SIG]: 1, [Op.SEG]: 1, [Op.VAR]: 1, [Op.SEL]: 2, [Op.HAS]: 2,
+  [Op.SIGHAS]: 1, [Op.AND]: 2, [Op.OR]: 2, [Op.NOT]: 1, [Op.COND]: 3, [Op.CALL]: null,
+  [Op.LIST]: null, [Op.MAP]: null, [Op.COMP]: [3, 4], [Op.TYPE]: 1, [Op.COMP2]: [3, 4],
+};

@@ -1,0 +1,191 @@
+// CEL values in JavaScript, and the CEL error types (the counterpart of runtime/values.py).
+//
+// Mapping: int -> BigInt (64-bit range checked on every operation), uint -> CelUint (wraps a
+// BigInt), double -> number, string -> string, bool -> boolean, null -> null, bytes -> Uint8Array,
+// list -> Array, map -> Map (keys: string, boolean, BigInt, CelUint), type -> CelType.
+// Records (declared object types) are Maps at run time, as in Python they are dicts.
+// Strings count code points (not UTF-16 units) wherever CEL exposes an index or a length.
+
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
+export const UINT64_MAX = 2n ** 64n - 1n;
+
+/** A CEL uint: distinct from int (1u is not an int), equal to it under CEL equality. */
+export class CelUint {
+  constructor(v) {
+    this.v = v; // BigInt in 0 .. 2^64-1
+  }
+}
+
+/** A CEL type value, e.g. the result of type(1) (int). */
+export class CelType {
+  constructor(name) {
+    this.name = name;
+  }
+}
+
+/** Thrown by function implementations (not an Error: no stack trace to capture on a hot path). */
+export class CelError {
+  constructor(message) {
+    this.message = message;
+  }
+}
+
+/** A CEL error as a value: the closures return it so that `false && error` is false. */
+export class Err {
+  constructor(message) {
+    this.message = message;
+  }
+}
+
+/** Type names CEL exposes as identifiers that evaluate to type values. */
+export const TYPE_NAMES = ['int', 'uint', 'double', 'string', 'bool', 'bytes', 'list', 'map', 'null_type', 'type'];
+
+/** The CEL type name of a run-time value; throws CelError for a non-CEL value. */
+export function typeName(v) {
+  if (v === null) return 'null_type';
+  switch (typeof v) {
+    case 'boolean': return 'bool';
+    case 'bigint': return 'int';
+    case 'number': return 'double';
+    case 'string': return 'string';
+    case 'object':
+      if (v instanceof CelUint) return 'uint';
+      if (Array.isArray(v)) return 'list';
+      if (v instanceof Map) return 'map';
+      if (v instanceof Uint8Array) return 'bytes';
+      if (v instanceof CelType) return 'type';
+      break;
+  }
+  throw new CelError(`unsupported value of JavaScript type ${typeof v}`);
+}
+
+/** The CEL type name, or a JavaScript type name for a non-CEL value (for messages). */
+export function kind(v) {
+  try {
+    return typeName(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+export function checkInt(v) {
+  if (v < INT64_MIN || v > INT64_MAX) throw new CelError('integer overflow');
+  return v;
+}
+
+export function checkUint(v) {
+  if (v < 0n || v > UINT64_MAX) throw new CelError('unsigned integer overflow');
+  return new CelUint(v);
+}
+
+// ------------------------------------------------------------------ strings by code point
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** True when every character is one UTF-16 unit (then unit indexes are code point indexes). */
+export function isBmp(s) {
+  return !SURROGATE.test(s);
+}
+
+/** Length in code points. */
+export function cpLength(s) {
+  if (isBmp(s)) return s.length;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/** UTF-16 offset of code point index `i` (i <= cpLength(s)). */
+export function cpToUnit(s, i) {
+  let u = 0;
+  for (let k = 0; k < i && u < s.length; k++) {
+    const c = s.charCodeAt(u);
+    u += c >= 0xd800 && c <= 0xdbff && u + 1 < s.length ? 2 : 1;
+  }
+  return u;
+}
+
+/** Code point index of UTF-16 offset `u`. */
+export function unitToCp(s, u) {
+  let n = 0;
+  for (let i = 0; i < u; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/** Compare strings by code point (JS `<` compares UTF-16 units, which orders astral characters
+ * below U+E000..U+FFFF). */
+export function compareStrings(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x !== y) {
+      x = x >= 0xe000 ? x - 0x800 : x >= 0xd800 ? x + 0x2000 : x;
+      y = y >= 0xe000 ? y - 0x800 : y >= 0xd800 ? y + 0x2000 : y;
+      return x < y ? -1 : 1;
+    }
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+// ------------------------------------------------------------------ Python-compatible repr
+// Error messages are part of the explain trace, which must equal the Python runtime's, and
+// Python formats some values with repr().
+
+function pyReprStr(s) {
+  const q = s.includes("'") && !s.includes('"') ? '"' : "'";
+  let out = q;
+  for (const ch of s) {
+    const c = ch.codePointAt(0);
+    if (ch === '\\') out += '\\\\';
+    else if (ch === q) out += '\\' + q;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += ch;
+  }
+  return out + q;
+}
+
+/** Digits and decimal exponent of the shortest round-trip form of a finite non-zero double. */
+export function shortestDigits(v) {
+  const [m, e] = Math.abs(v).toExponential().split('e');
+  return { digits: m.replace('.', ''), exp10: Number(e) };
+}
+
+export function pyReprFloat(v) {
+  if (Number.isNaN(v)) return 'nan';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
+  const { digits, exp10 } = shortestDigits(v);
+  const sign = v < 0 ? '-' : '';
+  if (exp10 < -4 || exp10 >= 16) {
+    const m = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '');
+    return `${sign}${m}e${exp10 < 0 ? '-' : '+'}${String(Math.abs(exp10)).padStart(2, '0')}`;
+  }
+  let out;
+  if (exp10 >= digits.length - 1) out = digits + '0'.repeat(exp10 - digits.length + 1) + '.0';
+  else if (exp10 >= 0) out = digits.slice(0, exp10 + 1) + '.' + digits.slice(exp10 + 1);
+  else out = '0.' + '0'.repeat(-exp10 - 1) + digits;
+  return sign + out;
+}
+
+export function pyRepr(v) {
+  if (v === null || v === undefined) return 'None';
+  switch (typeof v) {
+    case 'boolean': return v ? 'True' : 'False';
+    case 'bigint': return String(v);
+    case 'number': return pyReprFloat(v);
+    case 'string': return pyReprStr(v);
+  }
+  if (v instanceof CelUint) return `${v.v}u`;
+  if (v instanceof CelType) return `type(${v.name})`;
+  return String(v);
+}

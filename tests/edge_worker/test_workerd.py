@@ -177,6 +177,7 @@ def test_workerd_tampered_bundle_refused_while_last_good_keeps_serving(fleet: di
     bundles, key = fleet["bundles"], fleet["key"]
     assert isinstance(bundles, Path) and isinstance(key, Ed25519PrivateKey)
     good = (bundles / "trailblazer.bundle").read_bytes()
+    assert browser.get("/readyz").json()["bundle"]["version"] == FIRST  # the good one is loaded first
     tampered = bytearray(gzip_bundle(key, FIRST + 1))
     tampered[-40] ^= 0x01  # one bit inside the signed payload
     (bundles / "trailblazer.bundle").write_bytes(bytes(tampered))

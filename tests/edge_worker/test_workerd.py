@@ -21,7 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from tests.conftest import ROOT, make_bundle, trailblazer_without_holdout
 from tests.edge_server.server import RunningServer
-from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker
+from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker, require_node
 
 SITE = ROOT / "rulesets" / "trailblazer" / "site"
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x07" * 32).decode()
@@ -40,6 +40,7 @@ def gzip_bundle(key: Ed25519PrivateKey, version: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    require_node()
     d = tmp_path_factory.mktemp("workerd")
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -88,6 +89,7 @@ def browser(fleet: dict[str, object]) -> Iterator[httpx.Client]:
 
 
 def test_workerd_deployable_worker_is_under_one_megabyte(tmp_path: Path) -> None:
+    require_node()
     size = bundle_worker(tmp_path / "worker.js").stat().st_size
     assert 0 < size <= MAX_WORKER_BYTES, size
 

@@ -28,10 +28,28 @@ class ToolMissing(RuntimeError):
     pass
 
 
+def require_node() -> None:
+    """Node.js and the locked npm dependencies, or: a failed test on CI (CI=true: the JS side must
+    run there), a skip with the reason elsewhere."""
+    import pytest
+
+    try:
+        npm_ci()
+    except ToolMissing as e:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(str(e), pytrace=False)
+        pytest.skip(str(e))
+
+
 def npm_ci() -> None:
-    """Install edge_worker's locked dependencies (npm ci) unless they are there; a clear error
+    """Install edge_worker's locked dependencies (npm ci) unless they are current; a clear error
     when node or npm is missing."""
-    if WORKERD.exists() and ESBUILD.exists():
+    if shutil.which("node") is None:
+        raise ToolMissing("node is needed for the edge worker tests (Node.js 20+, e.g. apt-get install nodejs npm); "
+                          "then `cd edge_worker && npm ci`")
+    installed = EDGE_WORKER / "node_modules" / ".package-lock.json"
+    lock = EDGE_WORKER / "package-lock.json"
+    if WORKERD.exists() and ESBUILD.exists() and installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:

@@ -10,8 +10,23 @@ export const MAX_PAGE_BYTES = 2 * 1024 * 1024;
 
 const strip = (s) => (s ?? "").replace(/^[\t\n\v\f\r\x1c-\x20\x85\xa0]+|[\t\n\v\f\r\x1c-\x20\x85\xa0]+$/g, "");
 
-/** {slots, category, mode} of a page (rewrite.py's Page). */
+// Pages repeat (an origin serves the same HTML to every visitor): the first pass is cached per
+// page text, bounded, and cleared when full.
+const scans = new Map();
+const MAX_SCANS = 64;
+
+/** {slots, category, mode} of a page (rewrite.py's Page); treat the result as read-only. */
 export async function readPage(html) {
+  let scan = scans.get(html);
+  if (scan === undefined) {
+    scan = await scanPage(html);
+    if (scans.size >= MAX_SCANS) scans.clear();
+    scans.set(html, scan);
+  }
+  return scan;
+}
+
+async function scanPage(html) {
   const slots = [];
   let category = "";
   let mode = "server";

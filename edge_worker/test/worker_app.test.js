@@ -85,6 +85,10 @@ test("worker_errors: the Python server's codes and messages for bad requests", a
     assert.equal(r.status, status, JSON.stringify(body).slice(0, 40));
     assert.equal((await r.json()).error.code, code);
   }
+  const bad = await post("/v1/decide", { page: { url: "http://[broken/", referrer: "https://[also/" } });
+  assert.equal(bad.status, 422);
+  assert.deepEqual((await bad.json()).error.field, "page.url");
+  assert.equal((await post("/v1/decide", { page: { url: "/", referrer: "https://[broken/" } })).status, 200); // referrer: absent
   const get = await worker.fetch(new Request("https://shop.example/v1/decide"), ctx);
   assert.equal(get.status, 405);
   assert.equal((await worker.fetch(new Request("https://shop.example/nothing"), ctx)).status, 404);
@@ -106,7 +110,7 @@ test("worker_events_and_stats: a conversion counts; /v1/stats needs the token an
 test("worker_fuzz: generated decide bodies and headers never produce a 500", async () => {
   const r = rng(14);
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
-  const values = [null, true, 0, -1, 1e308, "", "x", "/a?b=c", [], {}, ["hero"], { url: "/" }, "\u0000", "é".repeat(3000)];
+  const values = [null, true, 0, -1, 1e308, "", "x", "/a?b=c", [], {}, ["hero"], { url: "/" }, "\u0000", "é".repeat(3000), "http://[::1", "//]x/", "https://[zz]/"];
   for (let i = 0; i < 300; i++) {
     const body = {};
     for (const k of ["page", "slots", "signals", "page_view", "html", "junk"]) if (r() < 0.4) body[k] = pick(values);

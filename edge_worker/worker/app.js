@@ -283,7 +283,14 @@ export class StrataWorker {
     }
     const explain = this.config.debug && ["1", "true"].includes(url.searchParams.get("explain"));
     const cookies = parseCookies(request.headers.get("cookie"));
-    const { outcome, session, consent } = await this.decide(request, cookies, prepared, f.url, f.ref, f.cat, f.slots, client, f.pageView, explain);
+    let decided;
+    try {
+      decided = await this.decide(request, cookies, prepared, f.url, f.ref, f.cat, f.slots, client, f.pageView, explain);
+    } catch (e) {
+      if (e instanceof URIError) throw new ApiError(422, "invalid_url", `page.url is not a URL: ${e.message}`, "page.url");
+      throw e;
+    }
+    const { outcome, session, consent } = decided;
     const slots = {};
     for (const [slot, d] of Object.entries(outcome.decisions)) {
       const j = d.toJSON();
@@ -389,8 +396,14 @@ export class StrataWorker {
     const client = this.cookieSignals(cookies, prepared);
     const pageUrl = url.pathname + url.search;
     const explain = this.config.debug;
-    const { outcome, session, consent } = await this.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category,
-      doc.slots, client, true, explain);
+    let decided;
+    try {
+      decided = await this.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, doc.slots, client, true, explain);
+    } catch (e) {
+      if (e instanceof URIError) throw new ApiError(400, "invalid_path", `the page path is not a URL path: ${e.message}`);
+      throw e;
+    }
+    const { outcome, session, consent } = decided;
     const body = await fillPage(fetched.html, outcome.decisions, (d) => this.htmlOf(d.content), explain ? overlay(outcome) : null);
     const headers = { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", vary: VARY };
     const cookie = await this.setCookie(cookies, session, consent);

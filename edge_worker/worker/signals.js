@@ -75,7 +75,7 @@ export function urlsplit(url) {
     }
     netloc = url.slice(2, end);
     url = url.slice(end);
-    if (netloc.includes("[") !== netloc.includes("]")) throw new URIError("Invalid IPv6 URL"); // Python raises ValueError
+    if (netloc.includes("[") !== netloc.includes("]")) throw new URIError("Invalid IPv6 URL"); // as Python's ValueError
   }
   const hash = url.indexOf("#");
   if (hash >= 0) url = url.slice(0, hash);
@@ -216,7 +216,12 @@ export class RequestContext {
 
   derive(pageUrl, referrer, hostHeader, acceptLanguage, country, userAgent, chMobile, chPlatform, minute) {
     const [pageSignals, host, utmMedium] = page(pageUrl);
-    const refHost = referrer ? pySlice(hostname(urlsplit(referrer).netloc) ?? "", 253) : "";
+    let refHost = "";
+    try {
+      refHost = referrer ? pySlice(hostname(urlsplit(referrer).netloc) ?? "", 253) : "";
+    } catch (e) {
+      if (!(e instanceof URIError)) throw e; // a malformed referrer counts as absent
+    }
     const [hour, weekday] = localTime(minute, this.tz);
     return {
       ...pageSignals,

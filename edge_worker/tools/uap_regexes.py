@@ -19,9 +19,9 @@ OUT = Path(__file__).resolve().parents[1] / "worker" / "uap_regexes.js"
 
 
 def generate() -> str:
-    import ua_parser  # noqa: F401  (initialises the builtins' circular import)
     from importlib.metadata import version
 
+    import ua_parser  # noqa: F401  (initialises the builtins' circular import)
     from ua_parser_builtins.matchers import MATCHERS
 
     ua, os_, dev = MATCHERS

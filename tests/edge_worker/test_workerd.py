@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from selectolax.lexbor import LexborHTMLParser
 
-from tests.conftest import ROOT, make_bundle, trailblazer_without_holdout
+from tests.conftest import ROOT, trailblazer_without_holdout
 from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker, require_node
 

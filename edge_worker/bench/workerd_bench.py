@@ -1,4 +1,5 @@
-"""Page mode in real workerd next to the Python server: requests per second and CPU per request.
+"""Page mode and /v1/decide in real workerd next to the Python server: requests per second and CPU
+per request.
 
     python edge_worker/bench/workerd_bench.py [--seconds 10] [--connections 16] [--out benchmarks/results/workerd.json]
 
@@ -28,7 +29,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -60,8 +60,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def wrk(url: str, seconds: int, connections: int, cookie: str) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(Path(__file__).with_name("pages.lua")), url],
+def wrk(url: str, seconds: int, connections: int, cookie: str, script: str) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(Path(__file__).with_name(script)), url],
                          capture_output=True, text=True, env=dict(os.environ, COOKIE=cookie), timeout=seconds + 30).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -78,20 +78,24 @@ def wrk(url: str, seconds: int, connections: int, cookie: str) -> dict[str, floa
             "p50_ms": pct("50"), "p99_ms": pct("99")}
 
 
-def measure(url: str, pid: int, seconds: int, connections: int) -> dict[str, float]:
+def measure(url: str, pid: int, seconds: int, connections: int) -> dict[str, dict[str, float]]:
+    """Page mode (pages.lua), /v1/decide (decide.lua) and the floor, /healthz (healthz.lua), against one running server."""
     with httpx.Client() as c:
         r = c.get(url + "/")
         assert r.status_code == 200 and "data-strata-reason" in r.text, r.text[:300]
         cookie = r.headers["set-cookie"].split(";")[0]
         for _ in range(50):  # warm up: caches, JIT
             c.get(url + "/tents.html")
-    before = cpu_seconds(pid)
-    result = wrk(url + "/", seconds, connections, cookie)
-    result["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
-    return result
+    out = {}
+    for mode, script in (("page", "pages.lua"), ("decide", "decide.lua"), ("healthz", "healthz.lua")):
+        before = cpu_seconds(pid)
+        result = wrk(url + "/", seconds, connections, cookie, script)
+        result["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
+        out[mode] = result
+    return out
 
 
-def workerd_run(tmp: Path, bundle: bytes, pub: str, seconds: int, connections: int) -> dict[str, Any]:
+def workerd_run(tmp: Path, bundle: bytes, pub: str, seconds: int, connections: int) -> dict[str, dict[str, float]]:
     worker = bundle_worker(tmp / "worker.js")
     site = {}
     for f in SITE.rglob("*"):
@@ -144,7 +148,7 @@ const origin :Workerd.Worker = (
         proc.wait(10)
 
 
-def python_run(tmp: Path, bundle: bytes, pub_file: Path, seconds: int, connections: int) -> dict[str, Any]:
+def python_run(tmp: Path, bundle: bytes, pub_file: Path, seconds: int, connections: int) -> dict[str, dict[str, float]]:
     (tmp / "py.bundle").write_bytes(bundle)
     s = RunningServer(["--bundle", str(tmp / "py.bundle"), "--pub", str(pub_file), "--pages", str(SITE), "--insecure-cookie",
                        "--log-level", "warning"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS})
@@ -169,13 +173,15 @@ def main() -> None:
     priv, pub, _ = keygen(tmp / "k")
     ctx = run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv), codec="gzip"))
     assert ctx.bundle is not None
-    rows = {"workerd (edge worker, page mode)": workerd_run(tmp, ctx.bundle, pub.read_text(), a.seconds, a.connections),
-            "Python strata serve --pages (page mode)": python_run(tmp, ctx.bundle, pub, a.seconds, a.connections)}
+    rows = {"workerd (edge worker)": workerd_run(tmp, ctx.bundle, pub.read_text(), a.seconds, a.connections),
+            "Python strata serve --pages": python_run(tmp, ctx.bundle, pub, a.seconds, a.connections)}
     worker_bytes = (tmp / "worker.js").stat().st_size
-    print(f"page mode, wrk -c{a.connections} {a.seconds}s, edge_worker/bench/pages.lua; worker as deployed (esbuild, minified): {worker_bytes:,} bytes\n")
-    print("| server | req/s | CPU per request | p50 / p99 | errors |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['rps']:,.0f} | {r['cpu_us_per_request']:,.0f} µs | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms | {r['errors']} |")
+    print(f"wrk -c{a.connections} {a.seconds}s, edge_worker/bench/pages.lua and decide.lua; worker as deployed (esbuild, minified): {worker_bytes:,} bytes\n")
+    print("| server | route | req/s | CPU per request | p50 / p99 | errors |\n|---|---|---|---|---|---|")
+    for name, modes in rows.items():
+        for mode, r in modes.items():
+            route = {"page": "page mode (GET pages)", "decide": "POST /v1/decide", "healthz": "GET /healthz (the floor)"}[mode]
+            print(f"| {name} | {route} | {r['rps']:,.0f} | {r['cpu_us_per_request']:,.0f} µs | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms | {r['errors']} |")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"seconds": a.seconds, "connections": a.connections, "worker_bytes": worker_bytes, "results": rows}, indent=1))

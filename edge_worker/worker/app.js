@@ -102,6 +102,7 @@ async function readJson(request, limit) {
     if (!/^[0-9]+$/.test(cl)) throw new ApiError(400, "bad_request", "Content-Length is not a number");
     if (Number(cl) > limit) throw new ApiError(413, "too_large", `request body over ${limit} bytes`);
   }
+  if (cl !== null) return parseJson(new Uint8Array(await request.arrayBuffer())); // announced and within the limit: one native read
   const chunks = [];
   let size = 0;
   if (request.body) {
@@ -123,9 +124,15 @@ async function readJson(request, limit) {
     raw.set(c, at);
     at += c.length;
   }
+  return parseJson(raw);
+}
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function parseJson(raw) {
   let text;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    text = STRICT_UTF8.decode(raw);
   } catch {
     throw new ApiError(400, "invalid_json", "request body is not JSON (UTF-8): invalid UTF-8");
   }
@@ -394,7 +401,7 @@ export class StrataWorker {
     }
     const cookies = parseCookies(request.headers.get("cookie"));
     const client = this.cookieSignals(cookies, prepared);
-    const pageUrl = url.pathname + url.search;
+    const pageUrl = unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
     const explain = this.config.debug;
     let decided;
     try {

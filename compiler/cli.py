@@ -100,10 +100,14 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 def _unverified_payload(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
+        from runtime.codec import from_columns
         from runtime.verify import _inflate
 
         env = msgpack.unpackb(data, raw=False)
-        payload = msgpack.unpackb(_inflate(env["payload"], env.get("codec", "xz")), raw=False)
+        codec = env.get("codec", "xz")
+        payload = msgpack.unpackb(_inflate(env["payload"], codec), raw=False)
+        if codec == "gzip":
+            payload = from_columns(payload)
     except Exception as e:  # noqa: BLE001 - any failure means "not a bundle" here
         raise UserError(f"not a Strata bundle ({type(e).__name__}: {e})") from None
     return env, payload

@@ -18,10 +18,12 @@ import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .codec import from_columns
 from .errors import (
     BadSignature,
     BundleTooLarge,
     Expired,
+    InvalidIR,
     MalformedBundle,
     NotYetValid,
     RollbackRefused,
@@ -146,6 +148,11 @@ def verify_bundle(
         raise BadSignature(f"signature does not match the payload for key {kid}: the bundle was modified after signing, or signed by another key") from None
 
     body = _unpack(_inflate(payload, codec), "payload")
+    if codec == "gzip":
+        try:
+            body = from_columns(body)
+        except ValueError as e:
+            raise InvalidIR(f"payload candidate columns: {e}; recompile the bundle with this version of strata") from None
     validate_payload(body)
 
     t = time.time() if now is None else now

@@ -16,6 +16,7 @@ export class Activation {
     this.s = signals;
     this.m = memo;
     this.vs = [];
+    this.order = null;
     // NOTE(evaluation budget): the per-decision budget (comprehension iterations / allocated
     // size) being settled on another branch is charged here: `this.budget` decremented in
     // comprehension loops, an Err once exhausted. Not enforced yet.
@@ -76,6 +77,8 @@ function spec2(f, a0, a1) {
   };
 }
 
+const NO_CONST = Symbol('not constant');
+
 function iterRange(r) {
   if (Array.isArray(r)) return r;
   if (r instanceof Map) return Array.from(r.keys());
@@ -112,7 +115,7 @@ export class Builder {
       }
       case Op.SIG: {
         const i = node[1];
-        const missing = new Err(`no such attribute: signal '${this.signalNames[i]}' is absent`);
+        const missing = this.missing(i);
         return (a) => {
           const v = a.s[i];
           return v === undefined ? missing : v;
@@ -135,7 +138,16 @@ export class Builder {
       case Op.HAS: return this.has(node);
       case Op.AND: return this.and(node);
       case Op.OR: return this.or(node);
-      case Op.NOT: return call1(FUNCTIONS['!_'], this.build(node[1]));
+      case Op.NOT: {
+        const e = this.build(node[1]);
+        const notBool = FUNCTIONS['!_'];
+        return (a) => {
+          const x = e(a);
+          if (x === true) return false;
+          if (x === false) return true;
+          return x instanceof Err ? x : call1(notBool, () => x)(a);
+        };
+      }
       case Op.COND: return this.cond(node);
       case Op.CALL: return this.call(node);
       case Op.LIST: return this.list(node);
@@ -228,14 +240,83 @@ export class Builder {
       }, args);
     }
     const spec = overload !== null ? SPECIALISED[`${name}|${overload}`] : undefined;
-    if (spec !== undefined && args.length === 2) return spec2(spec, args[0], args[1]);
+    if (spec !== undefined && args.length === 2) return this.fused(spec, node[3], node[4], args[0], args[1]);
     const f = FUNCTIONS[name];
     if (args.length === 1) return call1(f, args[0]);
     if (args.length === 2) return call2(f, args[0], args[1]);
     return callN(f, args);
   }
 
+  /** The value of a node made only of literals (list and map literals included), else NO_CONST.
+   * CEL values are immutable, so one shared value serves every evaluation. */
+  constant(node) {
+    switch (node[0]) {
+      case Op.LIT: return litFromRaw(node[1]);
+      case Op.ULIT: return uintFromRaw(node[1]);
+      case Op.TYPE: return new CelType(node[1]);
+      case Op.LIST: {
+        const out = [];
+        for (const n of node.slice(1)) {
+          const v = this.constant(n);
+          if (v === NO_CONST) return NO_CONST;
+          out.push(v);
+        }
+        return out;
+      }
+    }
+    return NO_CONST;
+  }
+
+  /** A specialised binary call with its common operand shapes fused into one closure: a signal
+   * or any expression against a constant (`score > 10`, `tier == "gold"`, `"x" in tags`). */
+  fused(f, n0, n1, a0, a1) {
+    const k0 = this.constant(n0);
+    const k1 = this.constant(n1);
+    if (k1 !== NO_CONST && n0[0] === Op.SIG) {
+      const i = n0[1];
+      const missing = this.missing(i);
+      return (a) => {
+        const x = a.s[i];
+        return x === undefined ? missing : f(x, k1);
+      };
+    }
+    if (k0 !== NO_CONST && n1[0] === Op.SIG) {
+      const i = n1[1];
+      const missing = this.missing(i);
+      return (a) => {
+        const y = a.s[i];
+        return y === undefined ? missing : f(k0, y);
+      };
+    }
+    if (k1 !== NO_CONST) {
+      return (a) => {
+        const x = a0(a);
+        return x instanceof Err ? x : f(x, k1);
+      };
+    }
+    if (k0 !== NO_CONST) {
+      return (a) => {
+        const y = a1(a);
+        return y instanceof Err ? y : f(k0, y);
+      };
+    }
+    return spec2(f, a0, a1);
+  }
+
+  /** The error of reading absent signal i (one shared value per signal). */
+  missing(i) {
+    this.missingErrs ??= new Map();
+    let e = this.missingErrs.get(i);
+    if (e === undefined) {
+      e = new Err(`no such attribute: signal '${this.signalNames[i]}' is absent`);
+      this.missingErrs.set(i, e);
+    }
+    return e;
+  }
+
   list(node) {
+    const k = this.constant(node);
+    if (k !== NO_CONST) return () => k;
     const items = node.slice(1).map((n) => this.build(n));
     return (a) => {
       const out = items.map((g) => g(a));
@@ -267,19 +348,23 @@ export class Builder {
     const two = node[0] === Op.COMP2;
     const n = two ? 2 : 1;
     // Runs `body` (or `f`) with the item's variables pushed.
-    const run = (a, f, it) => {
-      const vs = a.vs;
-      if (two) vs.push(it[0], it[1]);
-      else vs.push(it);
-      try {
-        return f(a);
-      } finally {
+    // Closures never throw (every call catches into an Err), so no try/finally is needed to pop.
+    const run = two
+      ? (a, f, it) => {
+        const vs = a.vs;
+        vs.push(it[0], it[1]);
+        const r = f(a);
         vs.length -= n;
+        return r;
       }
-    };
-    return (a) => {
-      const r = rng(a);
-      if (r instanceof Err) return r;
+      : (a, f, it) => {
+        const vs = a.vs;
+        vs.push(it);
+        const r = f(a);
+        vs.length -= 1;
+        return r;
+      };
+    const generic = (a, r) => {
       let items;
       try {
         items = two ? iterPairs(r) : iterRange(r);
@@ -338,6 +423,31 @@ export class Builder {
         return m;
       }
       return res;
+    };
+    if (!two && (kind_ === 'exists' || kind_ === 'all')) {
+      // The common case, one variable over a list, as a plain loop (same results as `generic`).
+      const want = kind_ === 'exists';
+      const noOverload = new Err(`no matching overload for '${kind_}'`);
+      return (a) => {
+        const r = rng(a);
+        if (r instanceof Err) return r;
+        if (!Array.isArray(r)) return generic(a, r);
+        const vs = a.vs;
+        let err = null;
+        for (let i = 0; i < r.length; i++) {
+          vs.push(r[i]);
+          const x = body(a);
+          vs.pop();
+          if (x === want) return want;
+          if (x !== !want) err = x instanceof Err ? x : noOverload;
+        }
+        return err !== null ? err : !want;
+      };
+    }
+    return (a) => {
+      const r = rng(a);
+      if (r instanceof Err) return r;
+      return generic(a, r);
     };
   }
 }

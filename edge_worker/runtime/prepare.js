@@ -102,6 +102,7 @@ function capped(cap, state, now) {
 }
 
 const FALLBACKS = ['default', 'holdout', 'no_consent', 'capped', 'error'];
+const NO_VARIANTS = Object.freeze([]);
 
 /** A verified bundle ready to decide. Immutable after construction. */
 export class Prepared {
@@ -136,40 +137,67 @@ export class Prepared {
     this.segmentIds = p.segments.map((s) => s.id);
     this.experiments = p.experiments.map((e) => new Experiment(e, this.content));
 
-    const builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a));
-    this.segmentEvals = p.segments.map((s) => builder.build(s.when));
+    // Closures are built from the (validated) IR once per bundle, each on first use: a slot's
+    // candidates when the slot is first decided, a segment when first evaluated. A page asks for a
+    // few slots of a large bundle; warm() builds everything up front.
+    this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a));
+    this.rawSegments = p.segments;
+    this.segmentEvals = new Array(p.segments.length).fill(null);
     this.slotTable = new Map();
-    for (const raw of p.slots) {
-      const slotId = raw.id;
-      const cands = raw.candidates.map((c) => {
-        const w = c.when;
-        const isExp = has(c, 'experiment');
-        const segment = w[0] === Op.SEG ? num(w[1]) : -1;
-        const layer = LAYERS[num(c.layer)];
-        const content = has(c, 'content') ? this.content[num(c.content)] : null;
-        const experiment = isExp ? this.experiments[num(c.experiment)] : null;
-        const segId = segment >= 0 ? this.segmentIds[segment] : null;
-        return {
-          kind: isExp ? 'experiment' : 'rule',
-          id: c.id,
-          key: `${slotId}/${c.id}`,
-          layer,
-          consent: c.consent,
-          segment,
-          cond: segment >= 0 ? null : builder.build(w),
-          experiment,
-          cap: has(c, 'cap') && c.cap.length ? [num(c.cap[0]), num(c.cap[1])] : null,
-          decision: new Decision(slotId, content, 'rule', c.id, null, null, layer, segId),
-          variants: experiment ? experiment.variants.map(([, vid, vc]) => [vid, new Decision(slotId, vc, 'experiment', c.id, experiment.id, vid, layer, segId)]) : [],
-        };
-      });
-      const def = this.content[num(raw.default)];
-      const fallback = {};
-      for (const r of FALLBACKS) fallback[r] = new Decision(slotId, def, r);
-      this.slotTable.set(slotId, { id: slotId, default: def, candidates: cands, fallback });
-    }
+    for (const raw of p.slots) this.slotTable.set(raw.id, { id: raw.id, raw, candidates: null, default: null, fallback: null });
     this.slotIds = Array.from(this.slotTable.keys());
     this.slots = this.slotIds; // slot names (API)
+  }
+
+  /** The prepared slot `sid` (built on first use), or undefined. */
+  slot(sid) {
+    const slot = this.slotTable.get(sid);
+    if (slot !== undefined && slot.candidates === null) this.buildSlot(slot);
+    return slot;
+  }
+
+  buildSlot(slot) {
+    const raw = slot.raw;
+    const slotId = raw.id;
+    const builder = this.builder;
+    slot.candidates = raw.candidates.map((c) => {
+      const w = c.when;
+      const isExp = has(c, 'experiment');
+      const segment = w[0] === Op.SEG ? num(w[1]) : -1;
+      const layer = LAYERS[num(c.layer)];
+      const content = has(c, 'content') ? this.content[num(c.content)] : null;
+      const experiment = isExp ? this.experiments[num(c.experiment)] : null;
+      const segId = segment >= 0 ? this.segmentIds[segment] : null;
+      return {
+        kind: isExp ? 'experiment' : 'rule',
+        id: c.id,
+        key: `${slotId}/${c.id}`,
+        layer,
+        consent: c.consent,
+        segment,
+        cond: segment >= 0 ? null : builder.build(w),
+        experiment,
+        cap: has(c, 'cap') && c.cap.length ? [num(c.cap[0]), num(c.cap[1])] : null,
+        decision: new Decision(slotId, content, 'rule', c.id, null, null, layer, segId),
+        variants: experiment ? experiment.variants.map(([, vid, vc]) => [vid, new Decision(slotId, vc, 'experiment', c.id, experiment.id, vid, layer, segId)]) : NO_VARIANTS,
+      };
+    });
+    slot.default = this.content[num(raw.default)];
+    slot.fallback = {};
+    for (const r of FALLBACKS) slot.fallback[r] = new Decision(slotId, slot.default, r);
+  }
+
+  /** Build every closure now (otherwise each is built on first use). */
+  warm() {
+    for (const sid of this.slotIds) this.slot(sid);
+    for (let i = 0; i < this.segmentEvals.length; i++) this.segmentEval(i);
+    return this;
+  }
+
+  segmentEval(i) {
+    let f = this.segmentEvals[i];
+    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when);
+    return f;
   }
 
   // ------------------------------------------------------------------ segments
@@ -179,10 +207,10 @@ export class Prepared {
     const m = a.m;
     let r = m[i];
     if (r === undefined) {
-      r = this.segmentEvals[i](a);
+      r = this.segmentEval(i)(a);
       if (r !== true && r !== false && !(r instanceof Err)) r = new Err(`segment ${this.segmentIds[i]} did not yield a bool`);
       m[i] = r;
-      a.order.push(i);
+      if (a.order !== null) a.order.push(i);
     }
     return r;
   }
@@ -192,12 +220,21 @@ export class Prepared {
   prepareSignals(signals, consent) {
     const s = this.defaults.slice();
     const index = this.signalIndex;
-    const entries = signals instanceof Map ? signals.entries() : Object.entries(signals);
-    for (const [k, v] of entries) {
-      const i = index.get(k);
-      if (i === undefined) continue;
-      const x = this.converters[i](v);
-      if (x !== INVALID) s[i] = x;
+    const conv = this.converters;
+    if (signals instanceof Map) {
+      for (const [k, v] of signals) {
+        const i = index.get(k);
+        if (i === undefined) continue;
+        const x = conv[i](v);
+        if (x !== INVALID) s[i] = x;
+      }
+    } else {
+      for (const k in signals) {
+        const i = index.get(k);
+        if (i === undefined) continue;
+        const x = conv[i](signals[k]);
+        if (x !== INVALID) s[i] = x;
+      }
     }
     if (!consent) for (const i of this.consentSignals) s[i] = undefined;
     return s;
@@ -216,12 +253,12 @@ export class Prepared {
     const t = now === null ? Date.now() / 1000 : now;
     const out = new Outcome(this.name, this.version);
     const a = new Activation(s, []);
-    a.order = [];
+    a.order = explain ? [] : null; // segments in evaluation order, for explain
     const inHoldout = sessionId !== null && sessionId !== undefined && this.holdoutBp > 0 && bucket(this.holdoutSeed, sessionId) < this.holdoutBp;
     out.holdout = inHoldout;
     const decisions = out.decisions;
     for (const sid of slots === null ? this.slotIds : slots) {
-      const slot = this.slotTable.get(sid);
+      const slot = this.slot(sid);
       if (slot === undefined) continue;
       if (inHoldout) {
         decisions[sid] = explain ? new Decision(sid, slot.default, 'holdout', null, null, null, null, null, []) : slot.fallback.holdout;
@@ -246,7 +283,6 @@ export class Prepared {
   decideSlot(slot, a, sessionId, caps, consent, now, explain, out) {
     let fallback = 'default';
     const trace = explain ? [] : null;
-    const capOf = caps instanceof Map ? (k) => caps.get(k) : (k) => caps[k];
     for (const c of slot.candidates) {
       if (!consent && (c.consent || c.experiment !== null)) {
         if (fallback === 'default') fallback = 'no_consent';
@@ -272,7 +308,7 @@ export class Prepared {
         continue;
       }
       if (c.cap !== null && caps) {
-        const state = capOf(c.key);
+        const state = caps instanceof Map ? caps.get(c.key) : caps[c.key];
         if (state && capped(c.cap, state, now)) {
           if (fallback === 'default') fallback = 'capped';
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'capped' });

@@ -14,14 +14,28 @@ export function celFromRaw(v, keepFloat) {
   return v;
 }
 
-/** A raw value as plain JSON-like data (content blocks): numbers for every number. */
+function isPlain(v) {
+  if (v instanceof Float || typeof v === 'bigint') return false;
+  if (Array.isArray(v)) return v.every(isPlain);
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    for (const k in v) if (!isPlain(v[k])) return false;
+  }
+  return true;
+}
+
+/** A raw value as plain JSON-like data (content blocks): numbers for every number. A value that
+ * is already plain is returned as is (most content has no doubles). */
 export function plainFromRaw(v) {
+  return isPlain(v) ? v : toPlain(v);
+}
+
+function toPlain(v) {
   if (v instanceof Float) return v.v;
   if (typeof v === 'bigint') return Number(v);
-  if (Array.isArray(v)) return v.map(plainFromRaw);
+  if (Array.isArray(v)) return v.map(toPlain);
   if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
     const out = {};
-    for (const [k, x] of Object.entries(v)) out[k] = plainFromRaw(x);
+    for (const [k, x] of Object.entries(v)) out[k] = toPlain(x);
     return out;
   }
   return v;

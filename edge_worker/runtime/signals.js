@@ -121,17 +121,22 @@ export function makeConverter(typeStr, records, maxItems, maxLength) {
   }
   if (Object.prototype.hasOwnProperty.call(records, t)) {
     const fields = new Map(Object.entries(records[t]).map(([f, ft]) => [f, makeConverter(ft, records, null, length)]));
+    const field = (out, f, x) => {
+      const c = fields.get(f);
+      if (c === undefined) return false;
+      const y = c(x);
+      if (y === INVALID) return false;
+      out.set(f, y);
+      return true;
+    };
     return (v) => {
-      const es = entries(v);
-      if (es === null) return INVALID;
       const out = new Map();
-      for (const [f, x] of es) {
-        const c = fields.get(f);
-        if (c === undefined) return INVALID;
-        const y = c(x);
-        if (y === INVALID) return INVALID;
-        out.set(f, y);
+      if (isPlainObject(v)) {
+        for (const f in v) if (!field(out, f, v[f])) return INVALID;
+        return out;
       }
+      if (!(v instanceof Map)) return INVALID;
+      for (const [f, x] of v) if (!field(out, f, x)) return INVALID;
       return out;
     };
   }

@@ -196,22 +196,22 @@ function checkIr(node, path, nsig, nseg, nvars, depth) {
         throw fail(path, n >= 2 ? `unknown function ${JSON.stringify(node[1])}` : 'CALL needs a name and overload');
       }
       if (node[2] !== null && typeof node[2] !== 'string') throw fail(path, 'overload must be a string or nil');
-      for (const a of node.slice(3)) checkIr(a, path, nsig, nseg, nvars, sub);
+      for (let j = 3; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
       break;
     case Op.COMP:
     case Op.COMP2: {
       if (typeof node[1] !== 'string' || !COMPREHENSIONS.includes(node[1])) throw fail(path, `unknown comprehension ${JSON.stringify(node[1])}`);
       checkIr(node[2], path, nsig, nseg, nvars, sub);
       const inner = nvars + (op === Op.COMP2 ? 2 : 1);
-      for (const a of node.slice(3)) checkIr(a, path, nsig, nseg, inner, sub);
+      for (let j = 3; j < node.length; j++) checkIr(node[j], path, nsig, nseg, inner, sub);
       break;
     }
     case Op.MAP:
       if (n % 2) throw fail(path, 'map needs key/value pairs');
-      for (const a of node.slice(1)) checkIr(a, path, nsig, nseg, nvars, sub);
+      for (let j = 1; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
       break;
     default: // AND OR NOT COND LIST
-      for (const a of node.slice(1)) checkIr(a, path, nsig, nseg, nvars, sub);
+      for (let j = 1; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
   }
 }
 

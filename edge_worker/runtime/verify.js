@@ -4,9 +4,10 @@
 // inflated or parsed.
 
 import {
-  BadSignature, BundleTooLarge, Expired, MalformedBundle, NotYetValid, RollbackRefused, UnknownKey, UnsupportedFormat,
+  BadSignature, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, RollbackRefused, UnknownKey, UnsupportedFormat,
 } from './errors.js';
 import { FORMAT_CODEC, FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2 } from './format.js';
+import { fromColumns } from './codec.js';
 import { unpack } from './msgpack.js';
 import { isInt, isMap, validatePayload } from './validate.js';
 
@@ -119,7 +120,12 @@ export async function verifyBundle(bytes, keys, { now = null, clockSkew = DEFAUL
   }
   if (!ok) throw new BadSignature(`signature does not match the payload for key ${kid}: the bundle was modified after signing, or signed by another key`);
 
-  const body = unpackOrThrow(await gunzip(payload), 'payload');
+  let body = unpackOrThrow(await gunzip(payload), 'payload');
+  try {
+    body = fromColumns(body);
+  } catch (e) {
+    throw new InvalidIR(`payload candidate columns: ${e.message}; recompile the bundle with this version of strata`);
+  }
   validatePayload(body);
 
   const t = now === null ? Date.now() / 1000 : now;

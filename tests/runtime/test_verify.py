@@ -199,3 +199,26 @@ def test_verify_refuses_gzip_bomb(signing_key, keys, monkeypatch):
            "signature": signing_key.sign(signed_message(2, "gzip", raw))}
     with pytest.raises(MalformedBundle, match="decompression bomb"):
         verify_bundle(msgpack.packb(env), keys, now=NOW)
+
+
+@pytest.mark.parametrize("breakage", ["short column", "missing column", "count", "delta"])
+def test_verify_refuses_inconsistent_gzip_candidate_columns(signing_key, keys, breakage):
+    import gzip as gz
+
+    from runtime.codec import to_columns
+
+    vb = verify_bundle(_gzip_bundle(signing_key), keys, now=NOW)
+    p = to_columns(vb.payload)
+    if breakage == "short column":
+        p["candidates"]["id"] = p["candidates"]["id"][:-1]
+    elif breakage == "missing column":
+        del p["candidates"]["cap"]
+    elif breakage == "count":
+        p["slots"][0]["candidates"] = "all"
+    else:
+        p["candidates"]["content"][0] = "one"
+    raw = gz.compress(msgpack.packb(p, use_bin_type=True), mtime=0)
+    env = {"format": 2, "key_id": key_id(signing_key.public_key()), "codec": "gzip", "payload": raw,
+           "signature": signing_key.sign(signed_message(2, "gzip", raw))}
+    with pytest.raises(InvalidIR, match="candidate columns"):
+        verify_bundle(msgpack.packb(env), keys, now=NOW)

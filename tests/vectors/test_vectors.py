@@ -1,0 +1,62 @@
+"""The language-neutral vectors: the Python runtime passes every one, and the committed files
+are exactly what ``python -m tests.vectors.generate`` writes (so they cannot drift from the
+runtime). The JavaScript runtime reads the same files (edge_worker/test/vectors.test.js)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runtime import Runtime, key_id, load_public_key
+from runtime.bucketing import bucket
+from tests.vectors import generate
+
+HERE = generate.HERE
+
+
+@pytest.fixture(scope="module")
+def fresh() -> dict[str, bytes]:
+    return generate.generate_all()
+
+
+def test_vectors_committed_files_equal_a_fresh_generation(fresh):
+    stale = [rel for rel, data in fresh.items() if not (HERE / rel).exists() or (HERE / rel).read_bytes() != data]
+    assert not stale, f"regenerate with 'python -m tests.vectors.generate' and commit: {stale}"
+
+
+def test_vectors_python_runtime_passes_every_decision_case():
+    spec = json.loads((HERE / "decisions.json").read_text())
+    pub = load_public_key(HERE / spec["key"])
+    prepared = {}
+    for name, rel in spec["bundles"].items():
+        prepared[name] = Runtime({key_id(pub): pub}).prepare((HERE / rel).read_bytes(), now=spec["now"])
+    assert len(spec["cases"]) >= 200
+    for c in spec["cases"]:
+        p = prepared[c["bundle"]]
+        kw = {"session_id": c["session_id"], "caps": c["caps"], "consent": c["consent"], "now": c["now"]}
+        out = p.decide(c["signals"], c["slots"], explain=True, **kw)
+        plain = p.decide(c["signals"], c["slots"], **kw)
+        e = c["expect"]
+        assert json.loads(json.dumps(out.to_dict())) == e["outcome"], c["name"]
+        assert json.loads(json.dumps(plain.to_dict())) == e["plain"], c["name"]
+        assert (out.cap_hits, [list(x) for x in out.exposures], out.errors, out.holdout) == (e["cap_hits"], e["exposures"], e["errors"], e["holdout"]), c["name"]
+
+
+def test_vectors_decision_cases_cover_every_reason_and_trace_result():
+    spec = json.loads((HERE / "decisions.json").read_text())
+    reasons = {d["reason"] for c in spec["cases"] for d in c["expect"]["outcome"]["slots"].values()}
+    results = {t["result"] for c in spec["cases"] for d in c["expect"]["outcome"]["slots"].values() for t in d.get("trace", [])}
+    assert reasons == {"rule", "experiment", "default", "holdout", "no_consent", "capped", "error"}
+    assert results >= {"matched", "false", "error", "capped", "no_consent", "no_session", "not_in_traffic"}
+
+
+def test_vectors_python_runtime_passes_every_bucketing_case():
+    for c in json.loads((HERE / "bucketing.json").read_text()):
+        assert bucket(c["seed"], c["session_id"]) == c["bucket"]
+
+
+def test_vectors_cel_cases_cover_the_compiled_corpus():
+    cases = json.loads((HERE / "cel.json").read_text())
+    assert len(cases) > 1300
+    assert sum("error" in c["expect"] for c in cases) > 100

@@ -88,3 +88,21 @@ test("render vectors: the worker renders every content block to the Python serve
   }
   assert.deepEqual(failures, []);
 });
+
+test("session lifecycle vectors: the worker updates a session (visits, caps, exposures, conversions) as the Python server", () => {
+  assert.ok(cookies.lifecycle.length >= 30);
+  for (const [i, c] of cookies.lifecycle.entries()) {
+    const s = sessionOf(c.start);
+    const results = c.ops.map(([name, ...args]) => {
+      if (name === "touch") return s.touch(...args) ?? null;
+      if (name === "record") return s.record(...args);
+      if (name === "first_exposure") return s.firstExposure(args[0]);
+      if (name === "first_conversion") return s.firstConversion(args[0]);
+      const out = {};
+      s.addSignals(out, args[0]);
+      return out;
+    });
+    assert.deepEqual(results, c.results, `lifecycle case ${i}`);
+    assert.deepEqual(jsonOf(s), c.end, `lifecycle case ${i}`);
+  }
+});

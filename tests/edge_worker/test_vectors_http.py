@@ -60,3 +60,10 @@ def test_vectors_python_renders_each_content_block() -> None:
     assert len(cases) >= 200 and any("&lt;" in c["html"] for c in cases)  # escaping is exercised
     for c in cases:
         assert render(c["content"]) == c["html"], c
+
+
+@pytest.mark.parametrize("case", COOKIES["lifecycle"], ids=lambda c: c["start"]["sid"])
+def test_vectors_python_applies_each_session_lifecycle(case: dict[str, Any]) -> None:
+    s = gen.session_from_json(case["start"])
+    assert [gen.apply_op(s, op) for op in case["ops"]] == case["results"]
+    assert gen.session_to_json(s) == case["end"]

@@ -97,7 +97,7 @@ def cookie_vectors() -> dict[str, Any]:
         name = "strata_session" if i % 4 else "site_sess"
         codec = CookieCodec({k: KEYS[k] for k in order}, name)
         nonce = rng.randbytes(12)
-        before = session_to_json(s)
+        before = json.loads(json.dumps(session_to_json(s)))  # a copy: encode shrinks the session itself
         value = seal(codec, s, nonce)
         back = codec.decode(value)
         assert back is not None
@@ -127,7 +127,55 @@ def cookie_vectors() -> dict[str, Any]:
     rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "other_cookie", "value": v, "why": "sealed for another cookie name"})
     for r in rejected:
         assert CookieCodec({k: base64.b64decode(b) for k, b in r["keys"]}, r["cookie_name"]).decode(r["value"]) is None, r["why"]
-    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "rejected": rejected}
+    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
+
+
+def apply_op(s: Session, op: list[Any]) -> Any:
+    """One session operation as the server performs it; returns its result (JSON-able)."""
+    name, *args = op
+    if name == "touch":
+        s.touch(*args)
+        return None
+    if name == "record":
+        caps, exposures, now = args
+        return [list(x) for x in s.record(caps, [tuple(e) for e in exposures], now)]
+    if name == "first_exposure":
+        return s.first_exposure(args[0])
+    if name == "first_conversion":
+        return s.first_conversion(args[0])
+    if name == "add_signals":
+        out: dict[str, Any] = {}
+        s.add_signals(out, args[0])
+        return out
+    raise ValueError(name)
+
+
+def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
+    """Sequences of session operations (visits, page views, caps, exposures, conversions) and each
+    one's result: how both servers update one session, so caps and visits count across a fleet."""
+    out = []
+    for _ in range(40):
+        s = Session("lifecycle-" + str(rng.randint(10**6, 10**7)))
+        start = json.loads(json.dumps(session_to_json(s)))  # a copy: the lists change below
+        now = 1_793_491_200
+        ops: list[list[Any]] = []
+        for _ in range(rng.randint(3, 30)):
+            now += rng.choice([1, 30, 600, 1799, 1801, 86400])
+            kind = rng.random()
+            if kind < 0.4:
+                ops.append(["touch", now, 1800, rng.choice(["", "newsletter", "google"]), rng.choice(["", "tents", "packs", "boots"]), rng.random() < 0.8])
+            elif kind < 0.6:
+                ops.append(["record", rng.sample(["offer/welcome-offer", "banner/free-ship", "hero/x"], rng.randint(0, 2)),
+                            [[e, rng.choice(["a", "b"])] for e in rng.sample(["starter-kit", "exp2"], rng.randint(0, 2))], now])
+            elif kind < 0.8:
+                ops.append(["first_exposure", f"slot{rng.randint(0, 30)}|arm|layer"])
+            elif kind < 0.9:
+                ops.append(["first_conversion", rng.choice(["purchase", "signup"])])
+            else:
+                ops.append(["add_signals", rng.choice([0, now - 5])])
+        results = [apply_op(s, op) for op in ops]
+        out.append({"start": start, "ops": ops, "results": results, "end": session_to_json(s)})
+    return out
 
 
 # --------------------------------------------------------------------------------- request signals

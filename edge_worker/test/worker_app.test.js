@@ -155,3 +155,27 @@ test("render_fuzz: generated values never leave markup unescaped", () => {
     assert.ok(!/href="(?!\/|#|\?|https?:)/i.test(html) || /href="#"/.test(html));
   }
 });
+
+test("worker_bundle: without a bundle, 503 not_ready, and the source is asked at most once per poll interval", async () => {
+  let asked = 0;
+  const down = async () => {
+    asked += 1;
+    throw new TypeError("connection refused");
+  };
+  const saved = globalThis.fetch;
+  globalThis.fetch = down;
+  try {
+    const w = new StrataWorker(runtime, { ...ENV, STRATA_POLL_INTERVAL: "3600" });
+    for (let i = 0; i < 5; i++) {
+      const r = await w.fetch(new Request("https://shop.example/v1/decide", { method: "POST", body: "{}" }), ctx);
+      assert.equal(r.status, 503);
+      assert.equal((await r.json()).error.code, "not_ready");
+    }
+    assert.equal(asked, 1);
+    const ready = await (await w.fetch(new Request("https://shop.example/readyz"), ctx)).json();
+    assert.equal(ready.ready, false);
+    assert.match(ready.last_error, /connection refused/);
+  } finally {
+    globalThis.fetch = saved;
+  }
+});

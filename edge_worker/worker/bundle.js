@@ -22,6 +22,9 @@ export class BundleSource {
   /** The prepared bundle to serve now, or null when none could be loaded yet. */
   async get(ctx, now = Date.now()) {
     if (this.current === null) {
+      // no bundle yet: wait for a look at the source, but look at most once per poll interval
+      // (an origin that is down is not asked by every request; they get 503 not_ready meanwhile)
+      if (this.loading === null && this.checkedAt && now - this.checkedAt < this.config.pollInterval * 1000) return null;
       await this.refresh(now);
       return this.current;
     }

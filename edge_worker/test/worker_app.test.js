@@ -179,3 +179,20 @@ test("worker_bundle: without a bundle, 503 not_ready, and the source is asked at
     globalThis.fetch = saved;
   }
 });
+
+test("worker_bundle: read from a KV binding, prepared once while unchanged", async () => {
+  let reads = 0;
+  const kv = { async get(key, type) { reads += 1; assert.equal(type, "arrayBuffer"); return key === "tb" ? BUNDLE.buffer.slice(BUNDLE.byteOffset, BUNDLE.byteOffset + BUNDLE.length) : null; } };
+  const env = { STRATA_BUNDLE_KEY: "tb", STRATA_BUNDLES: kv, STRATA_PUB: PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_POLL_INTERVAL: "0.001" };
+  const w = new StrataWorker(runtime, env);
+  const pending = [];
+  const waiting = { waitUntil: (p) => pending.push(p) };
+  const first = await (await w.fetch(new Request("https://shop.example/readyz"), waiting)).json();
+  assert.equal(first.bundle.version, 100);
+  const prepared = w.bundles.current;
+  await new Promise((r) => setTimeout(r, 5));
+  await w.fetch(new Request("https://shop.example/readyz"), waiting); // a background look: same bytes
+  await Promise.all(pending);
+  assert.ok(reads >= 2 && pending.length >= 1);
+  assert.equal(w.bundles.current, prepared); // unchanged bytes are not prepared again
+});

@@ -196,3 +196,10 @@ test("worker_bundle: read from a KV binding, prepared once while unchanged", asy
   assert.ok(reads >= 2 && pending.length >= 1);
   assert.equal(w.bundles.current, prepared); // unchanged bytes are not prepared again
 });
+
+test("worker_stats: the snapshot names every experiment's slot and weights before any decision", async () => {
+  const w = new StrataWorker(runtime, ENV);
+  await w.bundles.get(ctx); // a fresh bundle: no slot decided (built) yet
+  const snap = w.measure.snapshot(w.bundles.current);
+  assert.deepEqual(snap.experiments["starter-kit"], { slot: "hero", variants: [["bundle-discount", 5000], ["free-shipping", 5000]], traffic_bp: 10000 });
+});

@@ -49,7 +49,8 @@ export class Measurement {
     const experiments = {};
     for (const e of prepared?.experiments ?? []) {
       let slot = null;
-      for (const s of prepared.slotTable.values()) {
+      for (const sid of prepared.slotIds) {
+        const s = prepared.slot(sid); // slots are built on first use: this builds them
         if (s.candidates.some((c) => c.experiment !== null && c.experiment.id === e.id)) {
           slot = s.id;
           break;

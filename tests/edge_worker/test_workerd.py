@@ -163,7 +163,9 @@ def test_workerd_counts_exposures_and_conversions_for_strata_report(browser: htt
     visit(browser, "/")
     r = browser.post("/v1/events", json={"goal": "purchase", "value": 49.5})
     assert r.status_code == 202 and r.json() == {"accepted": True, "population": "personalized"}
-    snap = browser.get("/v1/stats", headers={"authorization": "Bearer stats-token"}).json()
+    stats = browser.get("/v1/stats", headers={"authorization": "Bearer stats-token"})
+    assert stats.status_code == 200, stats.text
+    snap = stats.json()
     assert snap["format"] == "strata-stats/1" and snap["experiments"]["starter-kit"]["variants"] == [["bundle-discount", 5000], ["free-shipping", 5000]]
     assert any(e["slot"] == "hero" and e["population"] == "personalized" and e["count"] >= 1 for e in snap["exposures"])
     assert any(c["goal"] == "purchase" and c["arm"] == "*" and c["value"] >= 49.5 for c in snap["conversions"])

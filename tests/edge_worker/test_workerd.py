@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from selectolax.lexbor import LexborHTMLParser
@@ -228,3 +230,27 @@ def test_workerd_mixed_fleet_one_session_one_sticky_arm_one_cap(fleet: dict[str,
                 assert visit(c, f"{base}/tents.html")["hero"]["variant"] == arm  # one sticky arm across both
     finally:
         python.stop()
+
+
+_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)
+_PATHS = st.sampled_from(["/", "/tents.html", "/product.html", "/static/style.css", "/v1/decide", "/v1/events", "/v1/stats",
+                          "/v1/client.js", "/readyz", "/nothing.html", "//double", "/caf%C3%A9.html", "/%ZZ", "/a/../index.html"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE"]), path=_PATHS, query=_TEXT,
+       cookie=st.one_of(_TEXT, _TEXT.map(lambda s: "strata_signals=" + s), _TEXT.map(lambda s: "strata_session=s1.k1." + s),
+                        st.sampled_from(["strata_signals=%7B%22cart.items%22%3A5%7D", "strata_signals=" + CART, "strata_consent=no"])),
+       agent=_TEXT, language=_TEXT, referer=_TEXT, gpc=st.sampled_from(["", "1", "0"]),
+       body=st.one_of(st.binary(max_size=200), _TEXT.map(str.encode), st.just(b'{"page": {"url": "http://[x/"}}')))
+def test_workerd_generated_requests_never_get_a_5xx(fleet: dict[str, object], method: str, path: str, query: str, cookie: str,
+                                                  agent: str, language: str, referer: str, gpc: str, body: bytes) -> None:
+    worker = fleet["worker"]
+    assert isinstance(worker, RunningWorkerd)
+    headers = {k: v.strip() for k, v in {"cookie": cookie, "user-agent": agent, "accept-language": language, "referer": referer,
+                                          "sec-gpc": gpc}.items()}  # HTTP has no leading or trailing blanks in header values
+    r = httpx.request(method, worker.url + path, params={"q": query} if query else None, headers=headers,
+                      content=body if method in ("POST", "PUT") else None, timeout=10)
+    assert r.status_code < 500, (r.status_code, r.text[:300])
+    if r.status_code >= 400 and r.headers.get("content-type") == "application/json":
+        assert set(r.json()["error"]) <= {"code", "message", "field"}

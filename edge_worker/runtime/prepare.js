@@ -119,6 +119,8 @@ export class Prepared {
     const records = p.types;
     this.signalNames = p.signals.map((s) => s.name);
     this.signalIndex = new Map(this.signalNames.map((n, i) => [n, i]));
+    this.signalSources = new Map(p.signals.map((s) => [s.name, has(s, 'source') ? s.source : 'client'])); // the worker refuses client values for server-derived signals
+    this.signalTypes = new Map(p.signals.map((s) => [s.name, s.type]));
     this.converters = p.signals.map((s) => makeConverter(s.type, records, has(s, 'max_items') ? num(s.max_items) : null, has(s, 'max_length') ? num(s.max_length) : null));
     const nsig = this.signalNames.length;
     this.defaults = new Array(nsig).fill(undefined);

@@ -49,13 +49,13 @@ def session_to_json(s: Session) -> dict[str, Any]:
     return {"sid": s.sid, "visit_count": s.visit_count, "page_views": s.page_views, "total_page_views": s.total_page_views,
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
             "utm_source": s.utm_source, "purchased": s.purchased, "caps": s.caps, "exposures": s.exposures,
-            "shown": s.shown, "converted": s.converted}
+            "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce}
 
 
 def session_from_json(d: dict[str, Any]) -> Session:
     return Session(d["sid"], d["visit_count"], d["page_views"], d["total_page_views"], d["first_seen"], d["last_seen"],
                    list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: list(v) for k, v in d["caps"].items()},
-                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), is_new=False)
+                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"], is_new=False)
 
 
 def seal(codec: CookieCodec, s: Session, nonce: bytes) -> str:
@@ -69,8 +69,8 @@ def _sessions(rng: random.Random) -> list[Session]:
         Session("AAAAAAAAAAAAAAAAAAAAAA", 1, 1, 1, 1_793_491_200, 1_793_491_200),
         Session("tX3m_p0dM-1oQ8Qe9cYbKw", 3, 4, 17, 1_793_000_000, 1_793_491_260, ["tents", "packs"], "newsletter", True,
                 {"offer/welcome-offer": [1, 1_793_491_200]}, {"starter-kit": ["free-shipping", 3]},
-                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"]),
-        Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),
+                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"], "q2Zb1N0vR8kX4mWc"),
+        Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),  # no nonce (as read from a cookie before nonces)
     ]
     cats = ["tents", "packs", "boots", "stoves", "lights", "maps", "socks", "hats", "poles", "bags", "mats", "cups"]
     for i in range(12):
@@ -84,6 +84,7 @@ def _sessions(rng: random.Random) -> list[Session]:
         s.exposures = {f"exp-{j}": [rng.choice(["a", "b", "control"]), rng.randint(1, 70000)] for j in range(rng.randint(0, n))}
         s.shown = [f"slot{j}|arm|layer" for j in range(rng.randint(0, 24))]
         s.converted = rng.sample(["purchase", "signup", "newsletter"], rng.randint(0, 3))
+        s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
         out.append(s)
     return out
 
@@ -173,8 +174,15 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
                 ops.append(["first_conversion", rng.choice(["purchase", "signup"])])
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
-        results = [apply_op(s, op) for op in ops]
-        out.append({"start": start, "ops": ops, "results": results, "end": session_to_json(s)})
+        nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them
+
+        def urandom(n: int) -> bytes:
+            nonces.append(rng.randbytes(n))
+            return nonces[-1]
+
+        with mock.patch.object(session_mod.os, "urandom", urandom):
+            results = [apply_op(s, op) for op in ops]
+        out.append({"start": start, "ops": ops, "nonces": [n.hex() for n in nonces], "results": results, "end": session_to_json(s)})
     return out
 
 

@@ -142,9 +142,28 @@ export function parseQsl(qs) {
   return out;
 }
 
+/** {path, query, host} of a page URL or referrer, or null when it is malformed (signals.py's
+ * split_url): a URL starting with `/` is a path with an optional query and fragment, as a page
+ * sends `location.pathname + location.search` (`//shop/x` is the path `//shop/x`, not a host);
+ * anything else is an absolute URL, malformed when Python's urlsplit refuses it. Never throws. */
+export function splitUrl(url) {
+  if (url.startsWith("/")) {
+    const noFragment = url.split("#", 1)[0];
+    const q = noFragment.indexOf("?");
+    return q < 0 ? { path: noFragment, query: "", host: "" } : { path: noFragment.slice(0, q), query: noFragment.slice(q + 1), host: "" };
+  }
+  try {
+    const parts = urlsplit(url);
+    return { path: parts.path, query: parts.query, host: hostname(parts.netloc) ?? "" };
+  } catch (e) {
+    if (e instanceof URIError) return null;
+    throw e;
+  }
+}
+
 // ------------------------------------------------------------------ request -> signals
 function page(pageUrl) {
-  const parts = urlsplit(pySlice(pageUrl, 2048));
+  const parts = splitUrl(pySlice(pageUrl, 2048)) ?? { path: "/", query: "", host: "" }; // malformed: refused by /v1/decide before
   const query = {};
   for (const [k, v] of parseQsl(parts.query).slice(0, 64)) {
     const key = pySlice(k, 64);
@@ -157,7 +176,7 @@ function page(pageUrl) {
     "page.query": query,
   };
   for (const k of UTM) out[`utm.${k}`] = pySlice(Object.hasOwn(query, `utm_${k}`) ? query[`utm_${k}`] : "", 128);
-  return [out, hostname(parts.netloc) ?? "", out["utm.medium"]];
+  return [out, parts.host, out["utm.medium"]];
 }
 
 function client(acceptLanguage, country, userAgent, chMobile, chPlatform) {
@@ -216,12 +235,8 @@ export class RequestContext {
 
   derive(pageUrl, referrer, hostHeader, acceptLanguage, country, userAgent, chMobile, chPlatform, minute) {
     const [pageSignals, host, utmMedium] = page(pageUrl);
-    let refHost = "";
-    try {
-      refHost = referrer ? pySlice(hostname(urlsplit(referrer).netloc) ?? "", 253) : "";
-    } catch (e) {
-      if (!(e instanceof URIError)) throw e; // a malformed referrer counts as absent
-    }
+    const refParts = referrer ? splitUrl(pySlice(referrer, 2048)) : null; // a malformed referrer counts as absent
+    const refHost = refParts ? pySlice(refParts.host, 253) : "";
     const [hour, weekday] = localTime(minute, this.tz);
     return {
       ...pageSignals,

@@ -3,6 +3,8 @@
 // rules of Python's str.format (CPython's parser) restricted to `{name}` and `{name[key]}`.
 // tests/vectors/render.json holds the cases both implementations must reproduce.
 
+import { sanitize } from "./sanitize.js";
+
 const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
 
 /** Python's html.escape(s, quote=True). */
@@ -210,12 +212,14 @@ export function render(content) {
   const tpl = content.template;
   if (typeof tpl === "string") {
     const fields = Object.fromEntries(Object.entries(content).filter(([k]) => k !== "template"));
+    let filled;
     try {
-      return vformat(tpl, fields, 2, { index: 0 });
+      filled = vformat(tpl, fields, 2, { index: 0 });
     } catch (e) {
       if (e instanceof FormatError) return ""; // the compiler checks placeholders; a hand-made bundle may not
       throw e;
     }
+    return sanitize(filled);
   }
   const e = escapeHtml;
   const parts = [];

@@ -331,6 +331,22 @@ BLOCKS: list[Any] = [
     {"template": "{a[}]}", "a": {"}": "odd"}}, {"template": "{a}{b}{c}", "a": True, "b": None, "c": 7}, {"template": 5, "headline": "no template"},
     {"template": "", "headline": "empty template"}, {"template": "{ä}", "ä": "unicode name"}, {"template": "{a!}", "a": 1},
 ]
+#: Templates through the sanitiser (nh3/ammonia): what it keeps, drops, closes and re-escapes.
+SANITISER_TEMPLATES = [
+    "<p>{a}", "<b>{a}</i>", "<table><b>{a}</b><tr><td>{b}", "<ul><li>{a}<li>{b}</ul>", "<p>x<div>{a}</div>", "<a href=\"/x\"><a href=\"/y\">{a}</a></a>",
+    "<script>alert({a})</script>{b}", "<style>p{{}}</style>{a}", "<!-- {a} -->{b}", "<svg><a href=\"/x\">{a}</a></svg>{b}", "<math><mi>{a}</mi></math>",
+    "<template><b>{a}</b></template>{b}", "<noscript><b>{a}</b></noscript>", "<textarea>\n<b>{a}</b></textarea>", "<xmp>{a}&</xmp>", "<pre>\n{a}</pre>",
+    "<img src=\"{a}\" alt=\"{b}\" onerror=\"x\">", "<a href=\"ftp://x/{a}\" class=k>{b}</a>", "<a href=\"javascript:{a}\">x</a>", "<a href=\"{a}\">x</a>",
+    "<a href=\"//evil.example/{a}\">x</a>", "<a href=\"https://EX.example/?q={a}\">x</a>", "<blockquote cite=\"javascript:x\">{a}</blockquote>",
+    "<q cite=\"/src?{b}\">{a}</q>", "<b title='{a}' TITLE=dup CLASS=\"c\" id=x style=\"color:red\">y</b>", "&copy; &nbsp; &amp; &#39; &lt;{a}&gt; \u00a0",
+    "<br/><hr><wbr>{a}<img>", "<IMG SRC=/x.png>", "<b>{a}", "</p>{a}", "<p>{a}<p>{b}", "<h1><h2>{a}</h2></h1>", "<em><p>{a}</em></p>",
+    "<span lang=\"de\" title=\"{b}\">{a}</span>", "<div><!--x--><span>{a}</span></div>", "<iframe src=\"/x\">{a}</iframe>", "<form><input value={a}></form>",
+    "<a href=\"mailto:x@example.com\">{a}</a>", "<a href=\"  /sp  \">{a}</a>", "<a href=\"http://[bad/\">{a}</a>", "<td>{a}</td>", "<tr><td>{a}",
+    "<col span=2><caption>{a}</caption>", "<ol start=3><li>{a}</ol>", "<time datetime=\"2026-01-01\">{a}</time>", "<details><summary>{a}</summary>{b}</details>",
+]
+HTML_PIECES = ["<p>", "</p>", "<b>", "</b>", "<i>", "<a href=\"/x\">", "<a href=\"ftp://y\">", "</a>", "<table>", "<tr>", "<td>", "</table>", "<li>",
+               "<ul>", "</ul>", "<br>", "<script>", "</script>", "<svg>", "</svg>", "<!--", "-->", "&", "&amp;", "&nbsp;", "<", ">", "\"", "'",
+               "{a}", "{b}", "{c[k]}", "x", " ", "<div class=\"k\">", "</div>", "<img src=\"{a}\">", "<span title=\"{b}\">", "</span>"]
 TEMPLATE_PIECES = ["{a}", "{b}", "{c[k]}", "{c[z]}", "{{", "}}", "<p>", "&", "'", '"', "{a!r}", "{b:{a}}", "{", "}", "x", "{d}", "{a.b}"]
 
 
@@ -344,6 +360,11 @@ def render_vectors() -> dict[str, Any]:
         blocks.append({k: rng.choice(values) for k in rng.sample(["headline", "body", "image"], rng.randint(1, 3))}
                       | ({"cta": {"text": rng.choice(values), "href": rng.choice(["/a", "https://x.example/?q=<1>", "ftp://x", " /sp "])}}
                          if rng.random() < 0.5 else {}))
+    for i, tpl in enumerate(SANITISER_TEMPLATES):
+        blocks.append({"template": tpl, "a": values[i % len(values)], "b": values[(i * 3 + 1) % len(values)], "c": {"k": "<k>"}})
+    for _ in range(150):  # generated markup: whatever the pieces make of it, both sanitise it alike
+        blocks.append({"template": "".join(rng.choice(HTML_PIECES) for _ in range(rng.randint(1, 12))),
+                       "a": rng.choice(values + ["javascript:x", "/ok", "https://ex.example/<p>"]), "b": rng.choice(values), "c": {"k": rng.choice(values)}})
     return {"format": "strata-render-vectors/1", "cases": [{"content": b, "html": render(b)} for b in blocks]}
 
 

@@ -108,7 +108,7 @@ export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace
 /** (events.py's check_browser_origin) 403 for a browser request from another site: an Origin that
  * is neither this host (Host, or the first X-Forwarded-Host) nor allowed; or, without Origin,
  * Sec-Fetch-Site: cross-site. Requests with neither header (servers, scripts) pass. */
-export function checkBrowserOrigin(headers, allowed) {
+export function checkBrowserOrigin(headers, allowed, urlHost = "") {
   const origin = headers.get("origin");
   if (origin === null) {
     if (pyStrip(headers.get("sec-fetch-site") ?? "").toLowerCase() === "cross-site") {
@@ -118,7 +118,8 @@ export function checkBrowserOrigin(headers, allowed) {
   }
   const o = normaliseOrigin(origin);
   if (allowed.has(o)) return;
-  const hosts = [headers.get("host") ?? "", pyStrip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
+  // the Host header (workerd passes it; where the platform does not, the request URL's host)
+  const hosts = [headers.get("host") ?? urlHost, pyStrip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
   if (hosts.some((h) => h && sameHost(o, h))) return;
   throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${pyStr(origin.slice(0, 100))}: not this site; allow another origin with STRATA_EVENTS_ORIGINS`);
 }
@@ -417,7 +418,7 @@ export class StrataWorker {
 
   async events(request, ctx) {
     checkMediaType(request.headers);
-    checkBrowserOrigin(request.headers, this.eventsOrigins);
+    checkBrowserOrigin(request.headers, this.eventsOrigins, new URL(request.url).host);
     const prepared = await this.prepared(ctx);
     const body = await readJson(request, this.config.maxBodyBytes);
     const [goal, value] = this.eventFields(body, prepared.goals);

@@ -76,6 +76,8 @@ export function urlsplit(url) {
     netloc = url.slice(2, end);
     url = url.slice(end);
     if (netloc.includes("[") !== netloc.includes("]")) throw new URIError("Invalid IPv6 URL"); // as Python's ValueError
+    if (netloc.includes("[")) checkBracketedHost(netloc.split("[")[1].split("]")[0]);
+    checkNetloc(netloc);
   }
   const hash = url.indexOf("#");
   if (hash >= 0) url = url.slice(0, hash);
@@ -86,6 +88,30 @@ export function urlsplit(url) {
     url = url.slice(0, q);
   }
   return { netloc, path: url, query };
+}
+
+/** Python's _check_bracketed_host: an IPv6 address or an IPvFuture one. IPv6 is checked with the
+ * WHATWG parser, which differs from Python's ipaddress only on scope ids (`%eth0`: refused here). */
+function checkBracketedHost(host) {
+  if (host.startsWith("v")) {
+    if (!/^v[a-fA-F0-9]+\..+$/s.test(host)) throw new URIError("IPvFuture address is invalid");
+    return;
+  }
+  if (/^[0-9.]+$/.test(host)) throw new URIError("An IPv4 address cannot be in brackets");
+  try {
+    new URL(`http://[${host}]/`);
+  } catch {
+    throw new URIError(`'${host}' does not appear to be an IPv4 or IPv6 address`);
+  }
+}
+
+/** Python's _checknetloc: a non-ASCII host that NFKC normalisation turns into URL syntax is refused. */
+function checkNetloc(netloc) {
+  if (/^[\x00-\x7f]*$/.test(netloc)) return;
+  const n = netloc.replace(/[@:#?]/g, "");
+  const normal = n.normalize("NFKC");
+  if (n === normal) return;
+  for (const c of "/?#@:") if (normal.includes(c)) throw new URIError(`netloc '${netloc}' contains invalid characters under NFKC normalization`);
 }
 
 /** SplitResult.hostname: lower-cased, null when empty. */

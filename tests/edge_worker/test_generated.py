@@ -1,6 +1,6 @@
 """The worker's generated modules equal a fresh generation: edge_worker/worker/uap_regexes.js (the
 uap-core regexes the Python server's ua-parser uses: a stale copy would classify devices
-differently) edge_worker/worker/client_js.js (edge_server/client.js), and the template allow-list in
+differently), edge_worker/worker/client_js.js (edge_server/client.js), and the template allow-list in
 edge_worker/worker/sanitize.js (runtime/format.py)."""
 
 from __future__ import annotations

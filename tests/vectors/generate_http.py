@@ -255,12 +255,15 @@ PAGES = [
     "?only=query", "", "HTTP://Shop.Example.COM:8443/Path?A=1", "//cdn.example.com/x?utm_source=cdn",
     "/p?" + "&".join(f"k{i}=v{i}" for i in range(70)), "/long?" + "x=" + "y" * 300, "  \t/spaced?\tutm_source=tab",
     "mailto:someone@example.com", "/ü/ñ?ë=ö", "/p?utm_medium=Email", "/p?k=1&k=2&utm_source=a&utm_source=b",
+    "//shop.example.com//x?utm_source=dbl", "/x#frag?notquery", "http://[::1/x?utm_source=bad", "https://[zz]/p", "https://\u2100.example/p",
 ]
 REFERRERS = [None, "", "https://www.google.com/", "https://www.google.co.uk/search?q=tent", "https://duckduckgo.com/",
              "https://search.yahoo.co.jp/", "https://mail.google.com/mail/u/0/", "https://outlook.live.com/", "https://webmail.example.org/",
              "https://t.co/abc", "https://m.facebook.com/", "https://l.instagram.com/", "https://old.reddit.com/r/camping", "https://mastodon.social/@x",
              "https://shop.example.com/tents.html", "https://blog.example.net/post", "android-app://com.google.android.gm/",
-             "HTTPS://WWW.BING.COM/", "https://user:pw@Yandex.ru:443/", "not a url", "https://[::1]:8080/"]
+             "HTTPS://WWW.BING.COM/", "https://user:pw@Yandex.ru:443/", "not a url", "https://[::1]:8080/",
+             # malformed (split_url: None): counted as no referrer
+             "https://[zz]/", "http://[::1/x", "https://[1.2.3.4]/", "https://[v1.x]/", "https://[vz.x]/", "https://ex\uff03ample.com/", "https://\u2100.example/"]
 LANGS = ["", "de-CH,de;q=0.9,en;q=0.5", "en-US,en;q=0.9", "fr", "*", "es;q=0,en", "pt-BR;q=0.8, pt;q=0.9,  en ;q=1",
          "zh-Hant-TW,zh;q=0.5,en;q=.5", "en;q=1.2.3,de", "x-klingon,de", "EN-gb", "de;q=0.5;level=1,fr;q=",
          ",".join(f"l{chr(97 + i)}" for i in range(20)), "en;q=., de;q=1.", "123,de"]

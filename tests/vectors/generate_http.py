@@ -19,6 +19,7 @@ combinations, language lists, user agents from many fragments) are covered, dete
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import sys
@@ -151,6 +152,12 @@ def apply_op(s: Session, op: list[Any]) -> Any:
     raise ValueError(name)
 
 
+def _recorded_random(rng: random.Random, drawn: list[bytes], n: int) -> bytes:
+    """os.urandom for the lifecycle vectors: seeded, and each draw remembered."""
+    drawn.append(rng.randbytes(n))
+    return drawn[-1]
+
+
 def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
     """Sequences of session operations (visits, page views, caps, exposures, conversions) and each
     one's result: how both servers update one session, so caps and visits count across a fleet."""
@@ -175,12 +182,7 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
         nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them
-
-        def urandom(n: int) -> bytes:
-            nonces.append(rng.randbytes(n))
-            return nonces[-1]
-
-        with mock.patch.object(session_mod.os, "urandom", urandom):
+        with mock.patch.object(session_mod.os, "urandom", functools.partial(_recorded_random, rng, nonces)):
             results = [apply_op(s, op) for op in ops]
         out.append({"start": start, "ops": ops, "nonces": [n.hex() for n in nonces], "results": results, "end": session_to_json(s)})
     return out

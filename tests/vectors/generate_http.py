@@ -1,9 +1,11 @@
 """Generate the HTTP-layer vectors every Strata runtime must reproduce (issue #14, 5d-e):
 
-- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session → the sealed cookie
-  value (and back), plus values that must open to no session (tampered, foreign key, other name);
-- ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, safe links,
-  templates);
+- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session (14 fields, the
+  per-visit nonce last) → the sealed cookie value (and back); 13-field cookies written before visit
+  nonces, which open with an empty nonce; values that must open to no session (tampered, foreign
+  key, other name); session lifecycles, with the visit nonces each new visit draws;
+- ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, WHATWG
+  safe links, templates filled and sanitised by nh3, generated markup included);
 - ``request_signals.json``: request (URL, referrer, headers, time, country header, time zone) →
   the contextual signals ``edge_server/signals.py`` derives, including device type, OS and browser
   from the User-Agent (uap-core regexes).
@@ -30,6 +32,8 @@ from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+
+import msgpack  # noqa: E402
 
 from edge_server import session as session_mod  # noqa: E402
 from edge_server.render import render  # noqa: E402
@@ -129,7 +133,18 @@ def cookie_vectors() -> dict[str, Any]:
     rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "other_cookie", "value": v, "why": "sealed for another cookie name"})
     for r in rejected:
         assert CookieCodec({k: base64.b64decode(b) for k, b in r["keys"]}, r["cookie_name"]).decode(r["value"]) is None, r["why"]
-    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
+    legacy = []  # 13 fields, written before visit nonces: they open with an empty nonce (touch gives them one)
+    for case in sealed[:4]:
+        codec = CookieCodec({k: base64.b64decode(b) for k, b in case["keys"]}, case["cookie_name"])
+        fields = session_from_json(case["decoded"])._pack()
+        plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:13], use_bin_type=True)
+        nonce = rng.randbytes(12)
+        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+            value = codec._seal(plain)
+        back = codec.decode(value)
+        assert back is not None and back.visit_nonce == ""
+        legacy.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
+    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
 
 
 def apply_op(s: Session, op: list[Any]) -> Any:

@@ -1,6 +1,8 @@
 // Content blocks -> HTML, as edge_server/render.py renders them: every substituted value escaped
-// as html.escape(quote=True) does, links only http(s) or site-relative, a `template` filled by the
-// rules of Python's str.format (CPython's parser) restricted to `{name}` and `{name[key]}`.
+// as html.escape(quote=True) does, links by the WHATWG URL rules (safeHref: absolute http, https or
+// mailto, or relative to the page's own host), a `template` filled by the rules of Python's
+// str.format (CPython's parser) restricted to `{name}` and `{name[key]}`, then sanitised as nh3
+// does (worker/sanitize.js).
 // tests/vectors/render.json holds the cases both implementations must reproduce.
 
 import { sanitize } from "./sanitize.js";

@@ -20,7 +20,7 @@ function sessionOf(d) {
   Object.assign(s, {
     visitCount: d.visit_count, pageViews: d.page_views, totalPageViews: d.total_page_views, firstSeen: d.first_seen,
     lastSeen: d.last_seen, recentCategories: [...d.recent_categories], utmSource: d.utm_source, purchased: d.purchased,
-    caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], isNew: false,
+    caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], visitNonce: d.visit_nonce, isNew: false,
   });
   return s;
 }
@@ -29,7 +29,7 @@ function jsonOf(s) {
   return {
     sid: s.sid, visit_count: s.visitCount, page_views: s.pageViews, total_page_views: s.totalPageViews, first_seen: s.firstSeen,
     last_seen: s.lastSeen, recent_categories: s.recentCategories, utm_source: s.utmSource, purchased: s.purchased, caps: s.caps,
-    exposures: s.exposures, shown: s.shown, converted: s.converted,
+    exposures: s.exposures, shown: s.shown, converted: s.converted, visit_nonce: s.visitNonce,
   };
 }
 
@@ -48,6 +48,17 @@ test("cookie vectors: the worker opens every Python cookie to the same session",
     assert.ok(s, `sealed case ${i} did not open`);
     assert.deepEqual(jsonOf(s), v.decoded, `sealed case ${i}`);
     assert.equal(s.isNew, false);
+  }
+});
+
+test("cookie vectors: the worker opens every 13-field cookie written before visit nonces, with an empty nonce", async () => {
+  assert.ok(cookies.legacy.length >= 3);
+  for (const [i, v] of cookies.legacy.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    const s = await codec.decode(v.value);
+    assert.ok(s, `legacy case ${i} did not open`);
+    assert.deepEqual(jsonOf(s), v.decoded, `legacy case ${i}`);
+    assert.equal(s.visitNonce, "");
   }
 });
 
@@ -93,7 +104,16 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
   assert.ok(cookies.lifecycle.length >= 30);
   for (const [i, c] of cookies.lifecycle.entries()) {
     const s = sessionOf(c.start);
-    const results = c.ops.map(([name, ...args]) => {
+    const nonces = c.nonces.map(hex); // the visit nonces the Python side drew, replayed in order
+    const random = Session.randomBytes;
+    Session.randomBytes = (n) => {
+      const next = nonces.shift();
+      assert.ok(next && next.length === n, `lifecycle case ${i}: a nonce more than Python drew`);
+      return next;
+    };
+    let results;
+    try {
+      results = c.ops.map(([name, ...args]) => {
       if (name === "touch") return s.touch(...args) ?? null;
       if (name === "record") return s.record(...args);
       if (name === "first_exposure") return s.firstExposure(args[0]);
@@ -102,6 +122,10 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
       s.addSignals(out, args[0]);
       return out;
     });
+    } finally {
+      Session.randomBytes = random;
+    }
+    assert.equal(nonces.length, 0, `lifecycle case ${i}: fewer visit nonces than Python drew`);
     assert.deepEqual(results, c.results, `lifecycle case ${i}`);
     assert.deepEqual(jsonOf(s), c.end, `lifecycle case ${i}`);
   }

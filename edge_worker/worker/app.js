@@ -9,13 +9,18 @@ import { configFrom } from "./config.js";
 import { BundleSource } from "./bundle.js";
 import { CookieCodec, Session, importCookieKeys, parseCookies, pyLen, pyStrip } from "./cookie.js";
 import { ALL, Measurement, POPULATIONS, armOf } from "./counters.js";
+import { ConversionLedger } from "./dedup.js";
 import { MAX_PAGE_BYTES, fillPage, overlay, readPage } from "./page.js";
 import { render } from "./render.js";
-import { RequestContext, unquote } from "./signals.js";
+import { RequestContext, splitUrl, unquote } from "./signals.js";
 
 export const VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform";
 const MAX_SLOTS = 64;
 const MAX_URL = 2048;
+/** Longest page path served (as long as a page URL in a decide body may be): 400 invalid_path above (app.py's MAX_PATH). */
+const MAX_PATH = 2048;
+const CONTROL = /[\x00-\x1f\x7f]/;
+const DEFAULT_PORTS = { http: 80, https: 443 };
 const FIELDS = new Set(["page", "slots", "signals", "page_view", "html"]);
 const NO = new Set(["0", "no", "false", "deny", "denied", "reject", "rejected", "off"]);
 const SIGNALS_COOKIE = "strata_signals";
@@ -55,6 +60,9 @@ export function decideFields(body) {
   if (!isObject(page)) throw new ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page");
   const url = page.url ?? "/";
   if (typeof url !== "string" || pyLen(url) > MAX_URL) throw new ApiError(422, "invalid_request", `page.url must be a string of at most ${MAX_URL} characters`, "page.url");
+  if (splitUrl(url) === null) {
+    throw new ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url");
+  }
   const ref = page.referrer ?? null;
   if (ref !== null && (typeof ref !== "string" || pyLen(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
   const cat = page.category ?? "";
@@ -66,6 +74,97 @@ export function decideFields(body) {
   const pv = body.page_view ?? true;
   if (typeof pv !== "boolean") throw new ApiError(422, "invalid_request", "page_view must be true or false", "page_view");
   return { url, ref, cat, slots, signals: body.signals ?? null, pageView: pv, html };
+}
+
+/** (decide.py's check_slots) 422 unknown_slot naming the requested slots the bundle does not have, and the ones it has. */
+export function checkSlots(slots, prepared) {
+  if (slots === null) return;
+  const unknown = [...new Set(slots)].filter((s) => !prepared.slotTable.has(s));
+  if (unknown.length) {
+    const known = prepared.slotIds.join(", ") || "(none)";
+    throw new ApiError(422, "unknown_slot", `unknown slot(s) ${unknown.map(pyStr).join(", ")}; bundle ${pyStr(prepared.name)} has: ${known}`, "slots");
+  }
+}
+
+/** (app.py's _check_page_path) 400 invalid_path for a path no page can have: over MAX_PATH
+ * characters, or with a control character (a decoded %00, %0A...). */
+export function checkPagePath(path) {
+  const n = pyLen(path);
+  if (n > MAX_PATH) throw new ApiError(400, "invalid_path", `the path is ${n} characters long; pages have at most ${MAX_PATH}`);
+  if (CONTROL.test(path)) throw new ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)");
+}
+
+/** (events.py's check_media_type) 415 unless the body is declared application/json. */
+export function checkMediaType(headers) {
+  const ctype = headers.get("content-type") ?? "";
+  if (pyStrip(ctype.split(";", 1)[0]).toLowerCase() !== "application/json") {
+    throw new ApiError(415, "unsupported_media_type", "POST /v1/events takes Content-Type: application/json");
+  }
+}
+
+/** An origin as compared with a request's Origin header: lower case, no trailing slash (config.py's normalise_origin). */
+export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace(/\/+$/, "");
+
+/** (events.py's check_browser_origin) 403 for a browser request from another site: an Origin that
+ * is neither this host (Host, or the first X-Forwarded-Host) nor allowed; or, without Origin,
+ * Sec-Fetch-Site: cross-site. Requests with neither header (servers, scripts) pass. */
+export function checkBrowserOrigin(headers, allowed, urlHost = "") {
+  const origin = headers.get("origin");
+  if (origin === null) {
+    if (pyStrip(headers.get("sec-fetch-site") ?? "").toLowerCase() === "cross-site") {
+      throw new ApiError(403, "forbidden_origin", "POST /v1/events from another site (Sec-Fetch-Site: cross-site)");
+    }
+    return;
+  }
+  const o = normaliseOrigin(origin);
+  if (allowed.has(o)) return;
+  // the Host header (workerd passes it; where the platform does not, the request URL's host)
+  const hosts = [headers.get("host") ?? urlHost, pyStrip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
+  if (hosts.some((h) => h && sameHost(o, h))) return;
+  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${pyStr(origin.slice(0, 100))}: not this site; allow another origin with STRATA_EVENTS_ORIGINS`);
+}
+
+/** host and port of `host[:port]` as urlsplit's hostname and port read them; null when the port is invalid (Python's ValueError). */
+function hostPort(info) {
+  let host;
+  let port;
+  const br = info.indexOf("[");
+  if (br >= 0) {
+    const rest = info.slice(br + 1);
+    const close = rest.indexOf("]");
+    host = close >= 0 ? rest.slice(0, close) : rest;
+    const after = close >= 0 ? rest.slice(close + 1) : "";
+    const c = after.indexOf(":");
+    port = c >= 0 ? after.slice(c + 1) : "";
+  } else {
+    const c = info.indexOf(":");
+    host = c >= 0 ? info.slice(0, c) : info;
+    port = c >= 0 ? info.slice(c + 1) : "";
+  }
+  if (port && !/^[0-9]+$/.test(port)) return null;
+  const n = port ? Number(port) : null;
+  if (n !== null && n > 65535) return null;
+  return { host: host.toLowerCase(), port: n };
+}
+
+/** (events.py's same_host) whether `origin` (scheme://host[:port]) names `host` (a Host header), default ports by the origin's scheme. */
+export function sameHost(origin, host) {
+  const m = /^(https?):\/\/([^/?#]*)$/.exec(origin);
+  if (!m || m[2].includes("@")) return false;
+  const o = hostPort(m[2]);
+  const h = hostPort(pyStrip(host).toLowerCase());
+  if (o === null || h === null || !o.host) return false;
+  const d = DEFAULT_PORTS[m[1]];
+  return o.host === h.host && (o.port || d) === (h.port || d);
+}
+
+/** Python's format(x, "g"). */
+function pyG(x) {
+  let [m, e] = x.toPrecision(6).split("e");
+  if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
+  if (e === undefined) return m;
+  const n = Number(e);
+  return `${m}e${n < 0 ? "-" : "+"}${String(Math.abs(n)).padStart(2, "0")}`;
 }
 
 class ClientSignalError extends Error {
@@ -158,6 +257,9 @@ export class StrataWorker {
     const secure = c.cookieSecure ? "; Secure" : "";
     this.cookieAttrs = `; Path=/; Max-Age=${c.cookieMaxAge}; HttpOnly; SameSite=Lax${secure}`;
     this.cookieExpired = `${c.cookieName}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+    // +2 s: visits are judged on whole-second timestamps (Session.touch)
+    this.ledger = new ConversionLedger(this.config.visitTimeout + 2);
+    this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = { consent: [0, 0], evalErrors: 0, variantExposures: new Map(), requests: new Map(), rejected: new Map() };
   }
@@ -196,7 +298,7 @@ export class StrataWorker {
       case "/v1/stats": return this.stats(request);
       case "/healthz": return json({ status: "ok" });
       case "/readyz": return this.readyz(ctx);
-      case "/metrics": return this.prometheus();
+      case "/metrics": return this.authorized(request, "GET /metrics") ?? this.prometheus();
       default:
         if (!this.config.origin) throw new ApiError(404, "not_found", "Not Found");
         if (request.method !== "GET" && request.method !== "HEAD") throw new ApiError(405, "method_not_allowed", "pages accept GET and HEAD");
@@ -281,6 +383,7 @@ export class StrataWorker {
     const prepared = await this.prepared(ctx);
     const body = await readJson(request, this.config.maxBodyBytes);
     const f = decideFields(body);
+    checkSlots(f.slots, prepared);
     let client;
     try {
       client = clientSignals(f.signals, prepared, this.config.maxClientSignals);
@@ -314,33 +417,40 @@ export class StrataWorker {
   }
 
   async events(request, ctx) {
+    checkMediaType(request.headers);
+    checkBrowserOrigin(request.headers, this.eventsOrigins, new URL(request.url).host);
     const prepared = await this.prepared(ctx);
     const body = await readJson(request, this.config.maxBodyBytes);
-    if (!isObject(body) || Object.keys(body).some((k) => k !== "goal" && k !== "value")) throw new ApiError(422, "invalid_request", "body must be {goal, value?}", "body");
-    const goal = body.goal;
-    if (typeof goal !== "string" || !prepared.goals.includes(goal)) {
-      throw new ApiError(422, "unknown_goal", `goal must be one of ${prepared.goals.join(", ") || "(none declared)"}`, "goal");
-    }
-    const value = body.value ?? 0;
-    if (typeof value !== "number" || !(value >= 0 && value < 1e12)) throw new ApiError(422, "invalid_request", "value must be a non-negative number", "value");
+    const [goal, value] = this.eventFields(body, prepared.goals);
     const cookies = parseCookies(request.headers.get("cookie"));
     const consent = this.consent(request.headers, cookies);
-    const session = consent ? await (await this.cookieCodec()).decode(cookies.get(this.config.cookieName)) : null;
     const overall = [ALL, ALL, ""];
     const headers = { "cache-control": "no-store" };
-    let population;
     if (!consent) {
-      population = "no_consent";
+      const population = "no_consent";
       this.measure.conversion(goal, overall, population, value, true);
-    } else if (session === null) {
-      population = "unattributed";
+      const cookie = await this.setCookie(cookies, null, consent); // expires an existing session cookie
+      if (cookie !== null) headers["set-cookie"] = cookie;
+      return json({ accepted: true, population }, 202, headers);
+    }
+    const session = await (await this.cookieCodec()).decode(cookies.get(this.config.cookieName));
+    const now = Date.now() / 1000;
+    // a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
+    // yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
+    if (session !== null) session.touch(Math.floor(now), this.config.visitTimeout, "", "", false);
+    let population;
+    if (session === null || !session.shown.length) {
+      population = "unattributed"; // no decision in this visit yet: nothing to attribute to
       this.measure.conversion(goal, overall, population, value, true);
     } else {
       const held = prepared.holdoutBp > 0 && this.runtime.bucket(prepared.holdoutSeed, session.sid) < prepared.holdoutBp;
       population = held ? "holdout" : "personalized";
-      const first = session.firstConversion(goal);
-      for (const key of [...session.shown]) this.measure.conversion(goal, key.split("|"), population, value, first);
-      this.measure.conversion(goal, overall, population, value, first);
+      if (session.firstConversion(goal) && this.ledger.first(session.visitNonce, goal, now)) {
+        for (const key of session.shown) this.measure.conversion(goal, key.split("|"), population, value, true);
+        this.measure.conversion(goal, overall, population, value, true);
+      }
+    }
+    if (session !== null) {
       if (goal === "purchase") session.purchased = true;
       const cookie = await this.setCookie(cookies, session, consent);
       if (cookie !== null) headers["set-cookie"] = cookie;
@@ -348,16 +458,40 @@ export class StrataWorker {
     return json({ accepted: true, population }, 202, headers);
   }
 
+  /** (events.py's EventsEndpoint.fields) [goal, value] of an events body, or 422 naming the field. */
+  eventFields(body, goals) {
+    if (!isObject(body) || Object.keys(body).some((k) => k !== "goal" && k !== "value")) throw new ApiError(422, "invalid_request", "body must be {goal, value?}", "body");
+    const goal = body.goal;
+    if (typeof goal !== "string" || !goals.includes(goal)) {
+      throw new ApiError(422, "unknown_goal", `goal must be one of ${goals.join(", ") || "(none declared)"}`, "goal");
+    }
+    const value = body.value ?? 0; // JSON has no NaN or Infinity; a number too large for a double parses as Infinity
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value");
+    }
+    const limit = this.config.maxGoalValue;
+    if (value > limit) {
+      throw new ApiError(422, "value_too_large", `value ${pyG(value)} is over this server's limit ${pyG(limit)} (--max-goal-value / STRATA_MAX_GOAL_VALUE)`, "value");
+    }
+    return [goal, value];
+  }
+
+  /** null when the request carries the stats token (or none is configured), else the 401 response. */
+  authorized(request, what) {
+    const token = this.config.statsToken;
+    if (!token) return null;
+    const auth = request.headers.get("authorization") ?? "";
+    if (auth.startsWith("Bearer ") && timingSafeEqual(pyStrip(auth.slice(7)), token)) return null;
+    bump(this.metrics.rejected, "unauthorized");
+    const r = errorResponse(new ApiError(401, "unauthorized", `${what} needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'`));
+    r.headers.set("www-authenticate", 'Bearer realm="strata"');
+    return r;
+  }
+
   stats(request) {
     const token = this.config.statsToken;
     if (!token) throw new ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN to enable GET /v1/stats");
-    const auth = request.headers.get("authorization") ?? "";
-    if (!(auth.startsWith("Bearer ") && timingSafeEqual(auth.slice(7).trim(), token))) {
-      const r = errorResponse(new ApiError(401, "unauthorized", "GET /v1/stats needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'"));
-      r.headers.set("www-authenticate", 'Bearer realm="strata"');
-      return r;
-    }
-    return json(this.measure.snapshot(this.bundles.current), 200, { "cache-control": "no-store" });
+    return this.authorized(request, "GET /v1/stats") ?? json(this.measure.snapshot(this.bundles.current), 200, { "cache-control": "no-store" });
   }
 
   async readyz(ctx) {
@@ -392,6 +526,7 @@ export class StrataWorker {
   }
 
   async page(request, url, ctx) {
+    checkPagePath(unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
     const prepared = await this.prepared(ctx);
     const fetched = await this.originPage(request, url);
     if (fetched.passthrough) return fetched.passthrough;
@@ -405,7 +540,9 @@ export class StrataWorker {
     const explain = this.config.debug;
     let decided;
     try {
-      decided = await this.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, doc.slots, client, true, explain);
+      // a slot the bundle lacks keeps the page's own markup (the page may be deployed ahead of its bundle), as app.py's _known_slots
+      const slots = doc.slots.filter((s) => prepared.slotTable.has(s));
+      decided = await this.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, slots, client, true, explain);
     } catch (e) {
       if (e instanceof URIError) throw new ApiError(400, "invalid_path", `the page path is not a URL path: ${e.message}`);
       throw e;

@@ -54,6 +54,9 @@ export function configFrom(env) {
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)
     collectInterval: number(env, "STRATA_COLLECT_INTERVAL", 60, false),
+    maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
+    // browser origins besides the worker's own host allowed to send events (comma-separated)
+    eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
   };
   if (!c.bundleUrl && !c.bundleKey) throw new ConfigError("set STRATA_BUNDLE (an https:// URL) or STRATA_BUNDLE_KEY (a key in the STRATA_BUNDLES binding)");
   if (!c.publicKeys.length) throw new ConfigError("STRATA_PUB: at least one trusted public key (the .pub text strata keygen writes)");
@@ -62,6 +65,12 @@ export function configFrom(env) {
     if (!COOKIE_NAME.test(name)) throw new ConfigError(`${flag} ${JSON.stringify(name)}: a cookie name is letters, digits and !#$%&'*+-.^_\`|~ (RFC 6265)`);
   }
   if (c.cookieName === c.consentCookie) throw new ConfigError("STRATA_COOKIE_NAME and STRATA_CONSENT_COOKIE must differ");
+  if (!(c.maxGoalValue > 0)) throw new ConfigError(`STRATA_MAX_GOAL_VALUE=${JSON.stringify(env.STRATA_MAX_GOAL_VALUE)}: give a positive number, e.g. 1000000 (the largest purchase value you expect)`);
+  for (const origin of c.eventsOrigins) {
+    if (!/^https?:\/\/[^/?#\s@]+$/.test(origin.toLowerCase().replace(/\/+$/, ""))) {
+      throw new ConfigError(`STRATA_EVENTS_ORIGINS ${JSON.stringify(origin)}: write an origin as a browser sends it, scheme://host[:port] with no path, e.g. https://www.example.com`);
+    }
+  }
   if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
   return c;
 }

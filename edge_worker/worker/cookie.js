@@ -3,7 +3,9 @@
 //
 // Value: `s1.<key id>.<base64url(nonce || ciphertext)>`, AES-GCM (WebCrypto) with a random 96-bit
 // nonce; the associated data `s1|<cookie name>|<key id>` binds format, cookie name and key id. The
-// first key encrypts, every key decrypts. Plaintext: msgpack of a 13-element list (see pack()). A
+// first key encrypts, every key decrypts. Plaintext: msgpack of a 14-element list (see pack()), the
+// last a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
+// once per nonce); a 13-element list (written before nonces) reads with an empty nonce. A
 // cookie that is forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
@@ -12,6 +14,7 @@ import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
 export const MAX_COOKIE_BYTES = 1024;
 export const MAX_RECENT_CATEGORIES = 10;
 export const MAX_SHOWN = 24;
+export const MAX_CONVERTED = 16;
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -30,6 +33,7 @@ export class Session {
     this.exposures = {}; // experiment -> [variant, visit counted]
     this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
     this.converted = []; // goals counted in this visit
+    this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
     this.isNew = true;
   }
 
@@ -44,10 +48,10 @@ export class Session {
       this.visitCount += 1;
       this.pageViews = 0;
       this.utmSource = utmSource;
-      this.shown = [];
-      this.converted = [];
-    } else if (utmSource && !this.utmSource) {
-      this.utmSource = utmSource;
+      this.newVisitNonce();
+    } else {
+      if (!this.visitNonce) this.newVisitNonce(); // a cookie from before visit nonces: its measurement restarts, its counters stay
+      if (utmSource && !this.utmSource) this.utmSource = utmSource;
     }
     if (!this.firstSeen) this.firstSeen = now;
     if (pageView) {
@@ -59,6 +63,19 @@ export class Session {
       const cats = [category, ...this.recentCategories.filter((c) => c !== category)];
       this.recentCategories = cats.slice(0, MAX_RECENT_CATEGORIES);
     }
+  }
+
+  /** Start the visit's measurement state: a fresh random 96-bit nonce (not derived from the session
+   * id), and nothing shown or converted yet (session.py's _new_visit_nonce). */
+  newVisitNonce() {
+    this.visitNonce = b64url(Session.randomBytes(12));
+    this.shown = [];
+    this.converted = [];
+  }
+
+  /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
+  static randomBytes(n) {
+    return crypto.getRandomValues(new Uint8Array(n));
   }
 
   /** The session signals (docs/signals.md) into `out`. */
@@ -99,12 +116,13 @@ export class Session {
   firstConversion(goal) {
     if (this.converted.includes(goal)) return false;
     this.converted.push(goal);
+    if (this.converted.length > MAX_CONVERTED) this.converted.shift();
     return true;
   }
 
   pack() {
     return mpEncode([this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
-      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted]);
+      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce]);
   }
 
   /** The session in an authenticated plaintext, or null when its shape is not one this version writes. */
@@ -115,8 +133,10 @@ export class Session {
     } catch {
       return null;
     }
-    if (!Array.isArray(v) || v.length !== 13) return null;
-    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv] = v;
+    if (!Array.isArray(v) || (v.length !== 13 && v.length !== 14)) return null;
+    if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
+    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce] = v;
+    if (typeof nonce !== "string" || pyLen(nonce) > 64) return null;
     if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
@@ -128,7 +148,7 @@ export class Session {
     Object.assign(s, {
       visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
       recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: pySlice(us, 128), purchased: bought,
-      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(0, 16), isNew: false,
+      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, isNew: false,
     });
     return s;
   }

@@ -1,7 +1,11 @@
 // Content blocks -> HTML, as edge_server/render.py renders them: every substituted value escaped
-// as html.escape(quote=True) does, links only http(s) or site-relative, a `template` filled by the
-// rules of Python's str.format (CPython's parser) restricted to `{name}` and `{name[key]}`.
+// as html.escape(quote=True) does, links by the WHATWG URL rules (safeHref: absolute http, https or
+// mailto, or relative to the page's own host), a `template` filled by the rules of Python's
+// str.format (CPython's parser) restricted to `{name}` and `{name[key]}`, then sanitised as nh3
+// does (worker/sanitize.js).
 // tests/vectors/render.json holds the cases both implementations must reproduce.
+
+import { sanitize } from "./sanitize.js";
 
 const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
 
@@ -10,14 +14,35 @@ export function escapeHtml(s) {
   return s.replace(/[&<>"']/g, (c) => ESC[c]);
 }
 
-const PY_SPACE = /^[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
-const SAFE = ["http://", "https://", "/", "#", "?"];
+/** The WHATWG URL parser strips leading and trailing C0 controls and spaces and removes every ASCII
+ * tab and newline before parsing (https://url.spec.whatwg.org/#concept-basic-url-parser). */
+const C0_OR_SPACE = /^[\x00-\x20]+|[\x00-\x20]+$/g;
+/** Absolute links content may carry; everything else (javascript:, data:, vbscript:, blob:...) is refused. */
+const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
+/** A stand-in for the page's own URL: a relative link that resolves to another host from it does
+ * so from every http(s) page (`//evil.example`, `/\\evil.example`, `/<TAB>/evil.example`). */
+const BASE_HOST = "strata.invalid";
+const BASE = `https://${BASE_HOST}/page/here`;
 
+function parseUrl(v, base) {
+  try {
+    return new URL(v, base);
+  } catch {
+    return null;
+  }
+}
+
+/** render.py's safe_href, with the platform's WHATWG `URL` (Ada in workerd and Node, as ada-url in
+ * Python): an absolute URL must be http, https or mailto and is returned in its WHATWG
+ * serialisation; a relative one must resolve to the page's own host and is returned with the
+ * characters the parser ignores removed; anything else is `#`. */
 export function safeHref(value) {
-  const v = pyStr(value).replace(PY_SPACE, "");
-  const lower = v.toLowerCase();
-  if (v.startsWith("//") || !SAFE.some((p) => lower.startsWith(p))) return "#";
-  return v;
+  const v = pyStr(value).replace(C0_OR_SPACE, "").replace(/[\t\n\r]/g, "");
+  if (!v) return "#";
+  const absolute = parseUrl(v);
+  if (absolute !== null) return LINK_SCHEMES.has(absolute.protocol) ? absolute.href : "#";
+  const resolved = parseUrl(v, BASE);
+  return resolved !== null && resolved.host === BASE_HOST ? v : "#";
 }
 
 /** Python's repr() of a float. Whole numbers are printed as Python ints: a decoded bundle does not
@@ -189,12 +214,14 @@ export function render(content) {
   const tpl = content.template;
   if (typeof tpl === "string") {
     const fields = Object.fromEntries(Object.entries(content).filter(([k]) => k !== "template"));
+    let filled;
     try {
-      return vformat(tpl, fields, 2, { index: 0 });
+      filled = vformat(tpl, fields, 2, { index: 0 });
     } catch (e) {
       if (e instanceof FormatError) return ""; // the compiler checks placeholders; a hand-made bundle may not
       throw e;
     }
+    return sanitize(filled);
   }
   const e = escapeHtml;
   const parts = [];

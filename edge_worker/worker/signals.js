@@ -76,6 +76,8 @@ export function urlsplit(url) {
     netloc = url.slice(2, end);
     url = url.slice(end);
     if (netloc.includes("[") !== netloc.includes("]")) throw new URIError("Invalid IPv6 URL"); // as Python's ValueError
+    if (netloc.includes("[")) checkBracketedHost(netloc.split("[")[1].split("]")[0]);
+    checkNetloc(netloc);
   }
   const hash = url.indexOf("#");
   if (hash >= 0) url = url.slice(0, hash);
@@ -86,6 +88,30 @@ export function urlsplit(url) {
     url = url.slice(0, q);
   }
   return { netloc, path: url, query };
+}
+
+/** Python's _check_bracketed_host: an IPv6 address or an IPvFuture one. IPv6 is checked with the
+ * WHATWG parser, which differs from Python's ipaddress only on scope ids (`%eth0`: refused here). */
+function checkBracketedHost(host) {
+  if (host.startsWith("v")) {
+    if (!/^v[a-fA-F0-9]+\..+$/s.test(host)) throw new URIError("IPvFuture address is invalid");
+    return;
+  }
+  if (/^[0-9.]+$/.test(host)) throw new URIError("An IPv4 address cannot be in brackets");
+  try {
+    new URL(`http://[${host}]/`);
+  } catch {
+    throw new URIError(`'${host}' does not appear to be an IPv4 or IPv6 address`);
+  }
+}
+
+/** Python's _checknetloc: a non-ASCII host that NFKC normalisation turns into URL syntax is refused. */
+function checkNetloc(netloc) {
+  if (/^[\x00-\x7f]*$/.test(netloc)) return;
+  const n = netloc.replace(/[@:#?]/g, "");
+  const normal = n.normalize("NFKC");
+  if (n === normal) return;
+  for (const c of "/?#@:") if (normal.includes(c)) throw new URIError(`netloc '${netloc}' contains invalid characters under NFKC normalization`);
 }
 
 /** SplitResult.hostname: lower-cased, null when empty. */
@@ -142,9 +168,28 @@ export function parseQsl(qs) {
   return out;
 }
 
+/** {path, query, host} of a page URL or referrer, or null when it is malformed (signals.py's
+ * split_url): a URL starting with `/` is a path with an optional query and fragment, as a page
+ * sends `location.pathname + location.search` (`//shop/x` is the path `//shop/x`, not a host);
+ * anything else is an absolute URL, malformed when Python's urlsplit refuses it. Never throws. */
+export function splitUrl(url) {
+  if (url.startsWith("/")) {
+    const noFragment = url.split("#", 1)[0];
+    const q = noFragment.indexOf("?");
+    return q < 0 ? { path: noFragment, query: "", host: "" } : { path: noFragment.slice(0, q), query: noFragment.slice(q + 1), host: "" };
+  }
+  try {
+    const parts = urlsplit(url);
+    return { path: parts.path, query: parts.query, host: hostname(parts.netloc) ?? "" };
+  } catch (e) {
+    if (e instanceof URIError) return null;
+    throw e;
+  }
+}
+
 // ------------------------------------------------------------------ request -> signals
 function page(pageUrl) {
-  const parts = urlsplit(pySlice(pageUrl, 2048));
+  const parts = splitUrl(pySlice(pageUrl, 2048)) ?? { path: "/", query: "", host: "" }; // malformed: refused by /v1/decide before
   const query = {};
   for (const [k, v] of parseQsl(parts.query).slice(0, 64)) {
     const key = pySlice(k, 64);
@@ -157,7 +202,7 @@ function page(pageUrl) {
     "page.query": query,
   };
   for (const k of UTM) out[`utm.${k}`] = pySlice(Object.hasOwn(query, `utm_${k}`) ? query[`utm_${k}`] : "", 128);
-  return [out, hostname(parts.netloc) ?? "", out["utm.medium"]];
+  return [out, parts.host, out["utm.medium"]];
 }
 
 function client(acceptLanguage, country, userAgent, chMobile, chPlatform) {
@@ -216,12 +261,8 @@ export class RequestContext {
 
   derive(pageUrl, referrer, hostHeader, acceptLanguage, country, userAgent, chMobile, chPlatform, minute) {
     const [pageSignals, host, utmMedium] = page(pageUrl);
-    let refHost = "";
-    try {
-      refHost = referrer ? pySlice(hostname(urlsplit(referrer).netloc) ?? "", 253) : "";
-    } catch (e) {
-      if (!(e instanceof URIError)) throw e; // a malformed referrer counts as absent
-    }
+    const refParts = referrer ? splitUrl(pySlice(referrer, 2048)) : null; // a malformed referrer counts as absent
+    const refHost = refParts ? pySlice(refParts.host, 253) : "";
     const [hour, weekday] = localTime(minute, this.tz);
     return {
       ...pageSignals,

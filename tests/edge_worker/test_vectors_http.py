@@ -8,10 +8,12 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from edge_server import session as session_mod
 from edge_server.session import CookieCodec
 from edge_server.signals import request_signals
 from tests.vectors import generate_http as gen
@@ -36,6 +38,12 @@ def test_vectors_python_seals_and_opens_each_cookie(case: dict[str, Any]) -> Non
     assert gen.seal(codec, gen.session_from_json(case["session"]), bytes.fromhex(case["nonce"])) == case["value"]
     back = codec.decode(case["value"])
     assert back is not None and gen.session_to_json(back) == case["decoded"]
+
+
+@pytest.mark.parametrize("case", COOKIES["legacy"], ids=lambda c: c["decoded"]["sid"][:10])
+def test_vectors_python_opens_each_cookie_written_before_visit_nonces(case: dict[str, Any]) -> None:
+    back = _codec(case).decode(case["value"])
+    assert back is not None and gen.session_to_json(back) == case["decoded"] and back.visit_nonce == ""
 
 
 @pytest.mark.parametrize("case", COOKIES["rejected"], ids=lambda c: c["why"])
@@ -65,5 +73,8 @@ def test_vectors_python_renders_each_content_block() -> None:
 @pytest.mark.parametrize("case", COOKIES["lifecycle"], ids=lambda c: c["start"]["sid"])
 def test_vectors_python_applies_each_session_lifecycle(case: dict[str, Any]) -> None:
     s = gen.session_from_json(case["start"])
-    assert [gen.apply_op(s, op) for op in case["ops"]] == case["results"]
+    nonces = iter(bytes.fromhex(n) for n in case["nonces"])  # the visit nonces, as generated
+    with mock.patch.object(session_mod.os, "urandom", lambda n: next(nonces)):
+        assert [gen.apply_op(s, op) for op in case["ops"]] == case["results"]
+    assert next(nonces, None) is None  # every new visit drew exactly one nonce
     assert gen.session_to_json(s) == case["end"]

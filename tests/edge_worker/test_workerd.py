@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
+from edge_server.session import CookieCodec, Session
 from tests.conftest import ROOT, trailblazer_without_holdout
 from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker, require_node
@@ -230,6 +231,72 @@ def test_workerd_mixed_fleet_one_session_one_sticky_arm_one_cap(fleet: dict[str,
                 assert visit(c, f"{base}/tents.html")["hero"]["variant"] == arm  # one sticky arm across both
     finally:
         python.stop()
+
+
+def _session(client: httpx.Client) -> Session:
+    s = CookieCodec({"k1": b"\x07" * 32}, "strata_session").decode(client.cookies.get("strata_session"))
+    assert s is not None
+    return s
+
+
+def _purchases(url: str, token: str | None) -> int:
+    """Consenting purchase conversions (overall row) in a server's or worker's /v1/stats."""
+    snap = httpx.get(f"{url}/v1/stats", headers={"authorization": f"Bearer {token}"} if token else {}, timeout=10).json()
+    return sum(c["count"] for c in snap["conversions"] if c["goal"] == "purchase" and c["arm"] == "*" and c["population"] in ("personalized", "holdout"))
+
+
+def test_workerd_mixed_fleet_one_visit_nonce_and_conversions_once_per_visit(fleet: dict[str, object], tmp_path: Path) -> None:
+    """The visit nonce travels in the one cookie: Python and the worker keep it within a visit; a
+    goal converted on one is not counted again on the other (the cookie knows it), and a replayed
+    older cookie converts once on the worker (its ledger)."""
+    bundles, pub, worker = fleet["bundles"], fleet["pub"], fleet["worker"]
+    assert isinstance(bundles, Path) and isinstance(pub, Path) and isinstance(worker, RunningWorkerd)
+    shutil.copy(bundles / "trailblazer.bundle", tmp_path / "trailblazer.bundle")
+    python = RunningServer(["--bundle", str(tmp_path / "trailblazer.bundle"), "--pub", str(pub), "--pages", str(SITE), "--insecure-cookie",
+                            "--stats-token", "py-token"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=tmp_path / "server.log")
+    try:
+        with httpx.Client(timeout=10) as c:
+            py, wk = python.url, worker.url
+            visit(c, f"{py}/")
+            nonce = _session(c).visit_nonce
+            assert len(nonce) == 16
+            visit(c, f"{wk}/tents.html")
+            assert _session(c).visit_nonce == nonce  # the worker keeps the visit's nonce
+            before_py, before_wk = _purchases(py, "py-token"), _purchases(wk, "stats-token")
+            old = c.cookies.get("strata_session")
+            assert c.post(f"{py}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202
+            assert _purchases(py, "py-token") == before_py + 1
+            assert c.post(f"{wk}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202  # the newer cookie knows
+            assert _purchases(wk, "stats-token") == before_wk
+            for _ in range(3):  # the older cookie, replayed against the worker: once, then its ledger remembers the nonce
+                r = httpx.post(f"{wk}/v1/events", json={"goal": "purchase", "value": 5}, cookies={"strata_session": old}, timeout=10)
+                assert r.status_code == 202
+            assert _purchases(wk, "stats-token") == before_wk + 1
+            assert _session(c).visit_nonce == nonce
+    finally:
+        python.stop()
+
+
+def test_workerd_hardened_responses_as_the_python_server(fleet: dict[str, object]) -> None:
+    worker = fleet["worker"]
+    assert isinstance(worker, RunningWorkerd)
+    url = worker.url
+    cases = [
+        (httpx.post(f"{url}/v1/events", content=b'{"goal":"purchase"}', headers={"content-type": "text/plain"}), 415, "unsupported_media_type"),
+        (httpx.post(f"{url}/v1/events", json={"goal": "purchase"}, headers={"origin": "https://evil.example"}), 403, "forbidden_origin"),
+        (httpx.post(f"{url}/v1/events", json={"goal": "purchase", "value": 2e6}), 422, "value_too_large"),
+        (httpx.post(f"{url}/v1/events", json={"goal": "purchase", "value": -1}), 422, "invalid_request"),
+        (httpx.get(f"{url}/metrics"), 401, "unauthorized"),
+        (httpx.post(f"{url}/v1/decide", json={"slots": ["hero", "nope"]}), 422, "unknown_slot"),
+        (httpx.post(f"{url}/v1/decide", json={"page": {"url": "https://[zz]/"}}), 422, "invalid_url"),
+        (httpx.get(f"{url}/a%00b.html"), 400, "invalid_path"),
+        (httpx.get(f"{url}/" + "a" * 2100), 400, "invalid_path"),
+    ]
+    for r, status, code in cases:
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
+    host = url.split("//")[1]
+    assert httpx.post(f"{url}/v1/events", json={"goal": "purchase"}, headers={"origin": f"http://{host}"}).status_code == 202  # its own site
+    assert httpx.get(f"{url}/metrics", headers={"authorization": "Bearer stats-token"}).status_code == 200
 
 
 _TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)

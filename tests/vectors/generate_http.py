@@ -1,9 +1,11 @@
 """Generate the HTTP-layer vectors every Strata runtime must reproduce (issue #14, 5d-e):
 
-- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session → the sealed cookie
-  value (and back), plus values that must open to no session (tampered, foreign key, other name);
-- ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, safe links,
-  templates);
+- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session (14 fields, the
+  per-visit nonce last) → the sealed cookie value (and back); 13-field cookies written before visit
+  nonces, which open with an empty nonce; values that must open to no session (tampered, foreign
+  key, other name); session lifecycles, with the visit nonces each new visit draws;
+- ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, WHATWG
+  safe links, templates filled and sanitised by nh3, generated markup included);
 - ``request_signals.json``: request (URL, referrer, headers, time, country header, time zone) →
   the contextual signals ``edge_server/signals.py`` derives, including device type, OS and browser
   from the User-Agent (uap-core regexes).
@@ -19,6 +21,7 @@ combinations, language lists, user agents from many fragments) are covered, dete
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import sys
@@ -29,6 +32,8 @@ from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+
+import msgpack  # noqa: E402
 
 from edge_server import session as session_mod  # noqa: E402
 from edge_server.render import render  # noqa: E402
@@ -49,13 +54,13 @@ def session_to_json(s: Session) -> dict[str, Any]:
     return {"sid": s.sid, "visit_count": s.visit_count, "page_views": s.page_views, "total_page_views": s.total_page_views,
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
             "utm_source": s.utm_source, "purchased": s.purchased, "caps": s.caps, "exposures": s.exposures,
-            "shown": s.shown, "converted": s.converted}
+            "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce}
 
 
 def session_from_json(d: dict[str, Any]) -> Session:
     return Session(d["sid"], d["visit_count"], d["page_views"], d["total_page_views"], d["first_seen"], d["last_seen"],
                    list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: list(v) for k, v in d["caps"].items()},
-                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), is_new=False)
+                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"], is_new=False)
 
 
 def seal(codec: CookieCodec, s: Session, nonce: bytes) -> str:
@@ -69,8 +74,8 @@ def _sessions(rng: random.Random) -> list[Session]:
         Session("AAAAAAAAAAAAAAAAAAAAAA", 1, 1, 1, 1_793_491_200, 1_793_491_200),
         Session("tX3m_p0dM-1oQ8Qe9cYbKw", 3, 4, 17, 1_793_000_000, 1_793_491_260, ["tents", "packs"], "newsletter", True,
                 {"offer/welcome-offer": [1, 1_793_491_200]}, {"starter-kit": ["free-shipping", 3]},
-                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"]),
-        Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),
+                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"], "q2Zb1N0vR8kX4mWc"),
+        Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),  # no nonce (as read from a cookie before nonces)
     ]
     cats = ["tents", "packs", "boots", "stoves", "lights", "maps", "socks", "hats", "poles", "bags", "mats", "cups"]
     for i in range(12):
@@ -84,6 +89,7 @@ def _sessions(rng: random.Random) -> list[Session]:
         s.exposures = {f"exp-{j}": [rng.choice(["a", "b", "control"]), rng.randint(1, 70000)] for j in range(rng.randint(0, n))}
         s.shown = [f"slot{j}|arm|layer" for j in range(rng.randint(0, 24))]
         s.converted = rng.sample(["purchase", "signup", "newsletter"], rng.randint(0, 3))
+        s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
         out.append(s)
     return out
 
@@ -127,7 +133,18 @@ def cookie_vectors() -> dict[str, Any]:
     rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "other_cookie", "value": v, "why": "sealed for another cookie name"})
     for r in rejected:
         assert CookieCodec({k: base64.b64decode(b) for k, b in r["keys"]}, r["cookie_name"]).decode(r["value"]) is None, r["why"]
-    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
+    legacy = []  # 13 fields, written before visit nonces: they open with an empty nonce (touch gives them one)
+    for case in sealed[:4]:
+        codec = CookieCodec({k: base64.b64decode(b) for k, b in case["keys"]}, case["cookie_name"])
+        fields = session_from_json(case["decoded"])._pack()
+        plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:13], use_bin_type=True)
+        nonce = rng.randbytes(12)
+        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+            value = codec._seal(plain)
+        back = codec.decode(value)
+        assert back is not None and back.visit_nonce == ""
+        legacy.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
+    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
 
 
 def apply_op(s: Session, op: list[Any]) -> Any:
@@ -148,6 +165,12 @@ def apply_op(s: Session, op: list[Any]) -> Any:
         s.add_signals(out, args[0])
         return out
     raise ValueError(name)
+
+
+def _recorded_random(rng: random.Random, drawn: list[bytes], n: int) -> bytes:
+    """os.urandom for the lifecycle vectors: seeded, and each draw remembered."""
+    drawn.append(rng.randbytes(n))
+    return drawn[-1]
 
 
 def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
@@ -173,8 +196,10 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
                 ops.append(["first_conversion", rng.choice(["purchase", "signup"])])
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
-        results = [apply_op(s, op) for op in ops]
-        out.append({"start": start, "ops": ops, "results": results, "end": session_to_json(s)})
+        nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them
+        with mock.patch.object(session_mod.os, "urandom", functools.partial(_recorded_random, rng, nonces)):
+            results = [apply_op(s, op) for op in ops]
+        out.append({"start": start, "ops": ops, "nonces": [n.hex() for n in nonces], "results": results, "end": session_to_json(s)})
     return out
 
 
@@ -247,12 +272,15 @@ PAGES = [
     "?only=query", "", "HTTP://Shop.Example.COM:8443/Path?A=1", "//cdn.example.com/x?utm_source=cdn",
     "/p?" + "&".join(f"k{i}=v{i}" for i in range(70)), "/long?" + "x=" + "y" * 300, "  \t/spaced?\tutm_source=tab",
     "mailto:someone@example.com", "/ü/ñ?ë=ö", "/p?utm_medium=Email", "/p?k=1&k=2&utm_source=a&utm_source=b",
+    "//shop.example.com//x?utm_source=dbl", "/x#frag?notquery", "http://[::1/x?utm_source=bad", "https://[zz]/p", "https://\u2100.example/p",
 ]
 REFERRERS = [None, "", "https://www.google.com/", "https://www.google.co.uk/search?q=tent", "https://duckduckgo.com/",
              "https://search.yahoo.co.jp/", "https://mail.google.com/mail/u/0/", "https://outlook.live.com/", "https://webmail.example.org/",
              "https://t.co/abc", "https://m.facebook.com/", "https://l.instagram.com/", "https://old.reddit.com/r/camping", "https://mastodon.social/@x",
              "https://shop.example.com/tents.html", "https://blog.example.net/post", "android-app://com.google.android.gm/",
-             "HTTPS://WWW.BING.COM/", "https://user:pw@Yandex.ru:443/", "not a url", "https://[::1]:8080/"]
+             "HTTPS://WWW.BING.COM/", "https://user:pw@Yandex.ru:443/", "not a url", "https://[::1]:8080/",
+             # malformed (split_url: None): counted as no referrer
+             "https://[zz]/", "http://[::1/x", "https://[1.2.3.4]/", "https://[v1.x]/", "https://[vz.x]/", "https://ex\uff03ample.com/", "https://\u2100.example/"]
 LANGS = ["", "de-CH,de;q=0.9,en;q=0.5", "en-US,en;q=0.9", "fr", "*", "es;q=0,en", "pt-BR;q=0.8, pt;q=0.9,  en ;q=1",
          "zh-Hant-TW,zh;q=0.5,en;q=.5", "en;q=1.2.3,de", "x-klingon,de", "EN-gb", "de;q=0.5;level=1,fr;q=",
          ",".join(f"l{chr(97 + i)}" for i in range(20)), "en;q=., de;q=1.", "123,de"]
@@ -323,6 +351,22 @@ BLOCKS: list[Any] = [
     {"template": "{a[}]}", "a": {"}": "odd"}}, {"template": "{a}{b}{c}", "a": True, "b": None, "c": 7}, {"template": 5, "headline": "no template"},
     {"template": "", "headline": "empty template"}, {"template": "{ä}", "ä": "unicode name"}, {"template": "{a!}", "a": 1},
 ]
+#: Templates through the sanitiser (nh3/ammonia): what it keeps, drops, closes and re-escapes.
+SANITISER_TEMPLATES = [
+    "<p>{a}", "<b>{a}</i>", "<table><b>{a}</b><tr><td>{b}", "<ul><li>{a}<li>{b}</ul>", "<p>x<div>{a}</div>", "<a href=\"/x\"><a href=\"/y\">{a}</a></a>",
+    "<script>alert({a})</script>{b}", "<style>p{{}}</style>{a}", "<!-- {a} -->{b}", "<svg><a href=\"/x\">{a}</a></svg>{b}", "<math><mi>{a}</mi></math>",
+    "<template><b>{a}</b></template>{b}", "<noscript><b>{a}</b></noscript>", "<textarea>\n<b>{a}</b></textarea>", "<xmp>{a}&</xmp>", "<pre>\n{a}</pre>",
+    "<img src=\"{a}\" alt=\"{b}\" onerror=\"x\">", "<a href=\"ftp://x/{a}\" class=k>{b}</a>", "<a href=\"javascript:{a}\">x</a>", "<a href=\"{a}\">x</a>",
+    "<a href=\"//evil.example/{a}\">x</a>", "<a href=\"https://EX.example/?q={a}\">x</a>", "<blockquote cite=\"javascript:x\">{a}</blockquote>",
+    "<q cite=\"/src?{b}\">{a}</q>", "<b title='{a}' TITLE=dup CLASS=\"c\" id=x style=\"color:red\">y</b>", "&copy; &nbsp; &amp; &#39; &lt;{a}&gt; \u00a0",
+    "<br/><hr><wbr>{a}<img>", "<IMG SRC=/x.png>", "<b>{a}", "</p>{a}", "<p>{a}<p>{b}", "<h1><h2>{a}</h2></h1>", "<em><p>{a}</em></p>",
+    "<span lang=\"de\" title=\"{b}\">{a}</span>", "<div><!--x--><span>{a}</span></div>", "<iframe src=\"/x\">{a}</iframe>", "<form><input value={a}></form>",
+    "<a href=\"mailto:x@example.com\">{a}</a>", "<a href=\"  /sp  \">{a}</a>", "<a href=\"http://[bad/\">{a}</a>", "<td>{a}</td>", "<tr><td>{a}",
+    "<col span=2><caption>{a}</caption>", "<ol start=3><li>{a}</ol>", "<time datetime=\"2026-01-01\">{a}</time>", "<details><summary>{a}</summary>{b}</details>",
+]
+HTML_PIECES = ["<p>", "</p>", "<b>", "</b>", "<i>", "<a href=\"/x\">", "<a href=\"ftp://y\">", "</a>", "<table>", "<tr>", "<td>", "</table>", "<li>",
+               "<ul>", "</ul>", "<br>", "<script>", "</script>", "<svg>", "</svg>", "<!--", "-->", "&", "&amp;", "&nbsp;", "<", ">", "\"", "'",
+               "{a}", "{b}", "{c[k]}", "x", " ", "<div class=\"k\">", "</div>", "<img src=\"{a}\">", "<span title=\"{b}\">", "</span>"]
 TEMPLATE_PIECES = ["{a}", "{b}", "{c[k]}", "{c[z]}", "{{", "}}", "<p>", "&", "'", '"', "{a!r}", "{b:{a}}", "{", "}", "x", "{d}", "{a.b}"]
 
 
@@ -336,6 +380,11 @@ def render_vectors() -> dict[str, Any]:
         blocks.append({k: rng.choice(values) for k in rng.sample(["headline", "body", "image"], rng.randint(1, 3))}
                       | ({"cta": {"text": rng.choice(values), "href": rng.choice(["/a", "https://x.example/?q=<1>", "ftp://x", " /sp "])}}
                          if rng.random() < 0.5 else {}))
+    for i, tpl in enumerate(SANITISER_TEMPLATES):
+        blocks.append({"template": tpl, "a": values[i % len(values)], "b": values[(i * 3 + 1) % len(values)], "c": {"k": "<k>"}})
+    for _ in range(150):  # generated markup: whatever the pieces make of it, both sanitise it alike
+        blocks.append({"template": "".join(rng.choice(HTML_PIECES) for _ in range(rng.randint(1, 12))),
+                       "a": rng.choice(values + ["javascript:x", "/ok", "https://ex.example/<p>"]), "b": rng.choice(values), "c": {"k": rng.choice(values)}})
     return {"format": "strata-render-vectors/1", "cases": [{"content": b, "html": render(b)} for b in blocks]}
 
 

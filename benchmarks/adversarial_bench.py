@@ -37,7 +37,7 @@ from compiler.errors import CompileError  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from runtime import Runtime, key_id  # noqa: E402
 from runtime.budget import EVAL_BUDGET  # noqa: E402
-from runtime.prepare import Prepared  # noqa: E402
+from runtime.decide import Prepared  # noqa: E402
 from runtime.signals import CLIENT_BODY_BYTES  # noqa: E402
 from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle  # noqa: E402
 

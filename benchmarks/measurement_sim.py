@@ -117,7 +117,7 @@ def snapshots(urls: list[str], token: str, out_dir: Path) -> list[str]:
 
 
 def main() -> int:
-    from edge_server.report import experiments, load, render_html, text
+    from edge_server.reporting.report import experiments, load, render_html, text
     from tests.edge_server.server import RunningServer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

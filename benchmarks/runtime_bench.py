@@ -160,7 +160,7 @@ def bench_peers(key: Ed25519PrivateKey, n: int, n_slow: int) -> list[dict[str, A
     from celpy import celtypes
     from growthbook import GrowthBook
 
-    from runtime.prepare import Prepared
+    from runtime.decide import Prepared
 
     conds = yaml.safe_load((ROOT / "benchmarks" / "peer_conditions" / "conditions.yaml").read_text())
     flat = {

@@ -1,4 +1,7 @@
-"""Lowering: typed AST -> the language-neutral IR of docs/bundle-format.md, with constants folded.
+"""The lower stage: typed AST -> the language-neutral IR of docs/bundle-format.md, with constants
+folded (``Lowerer``); then every rule's condition (its segment and its own ``when``) and its
+consent need, and each slot's candidates sorted by precedence (most specific layer, then
+priority, then file order, with a slot's rules before its experiments): ``lower_rules``.
 
 Folding uses the runtime's own function implementations, so a folded constant is by construction
 what the runtime would have computed. A call that would fail at run time (``1 / 0``) is left
@@ -14,6 +17,7 @@ from runtime.format import Op
 from runtime.stdlib import CATALOGUE, accepts
 from runtime.values import CelError, UInt
 
+from . import errors as E
 from .cel_ast import (
     Bind,
     Call,
@@ -29,6 +33,11 @@ from .cel_ast import (
     TypeLit,
     VarRef,
 )
+from .errors import Diagnostic
+from .model import RuleSet, layer_rank
+from .order import consent_signal
+from .source import Locator
+from .types import BOOL
 
 IR = list[Any]
 
@@ -196,3 +205,37 @@ def references(ir: Any, op: int) -> set[int]:
             elif node[0] not in (Op.LIT, Op.ULIT, Op.TYPE, Op.VAR):
                 stack.extend(x for x in node[1:] if isinstance(x, list))
     return out
+
+
+def lower_rules(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    sig_index = {n: i for i, n in enumerate(rs.signals)}
+    seg_index = {s.id: s.index for s in rs.segments}
+    seg_by_id = {s.id: s for s in rs.segments}
+    lowerer = Lowerer(sig_index, seg_index)
+    needs = set(rs.consent_requires)
+    for s in rs.segments:
+        s.when.ir = lowerer.lower(s.when.ast)
+    for slot in rs.slots:
+        for r in slot.rules:
+            parts: list[Any] = []
+            types = []
+            if r.segment is not None:
+                parts.append([Op.SEG, seg_index[r.segment]])
+                types.append(BOOL)
+            if r.when is not None:
+                r.when.ir = lowerer.lower(r.when.ast)
+                parts.append(r.when.ir)
+                types.append(r.when.ast.type)
+            r.ir = parts[0] if len(parts) == 1 else fold_and(parts[0], parts[1], types)
+            r.consent = (r.segment is not None and seg_by_id[r.segment].consent) or (
+                r.when is not None
+                and (any(rs.signals[n].category in needs for n in r.when.signals) or any(seg_by_id[d].consent for d in r.when.segments))
+            )
+            if r.requires_consent is False and r.consent:
+                sig, cat = consent_signal(
+                    rs, r.when.signals if r.when else set(), (r.when.segments if r.when else set()) | ({r.segment} if r.segment else set()), needs
+                )
+                diags.append(loc.diag(loc.pos(r.path + ("requires_consent",)), E.consent_violation(f"rule '{r.id}'", sig, cat)))
+        slot.rules.sort(key=lambda r: (-layer_rank(r.layer), -r.priority, r.order))
+    return diags

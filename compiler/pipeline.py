@@ -1,16 +1,17 @@
 """The compiler as a named list of stages over one context (like OPA's ``c.stages``).
 
-Order and why:
-  parse     YAML -> data + positions; nothing else can run on broken YAML.
-  validate  JSON Schema; later stages may assume the document's shape.
-  resolve   declarations, references, unique ids; conditions need the declared names.
-  check     CEL parse + type check of every condition.
-  order     segment cycles (errors), dependency order, consent propagation; needs checked refs.
-  lower     IR and per-slot precedence order; needs segment order for indexes.
-  cost      errors for conditions over limits.cost; needs the IR (a rule is costed with its segment).
-  analyse   warnings over the IR (unreachable rules, unused segments).
-  encode    payload -> msgpack -> xz (or gzip).
-  sign      Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
+Order and why (each stage lives in the module of its name, but for check: ``conditions.py``,
+with the checker in ``check.py``; and sign: ``encode.py``):
+  parse     source.py: YAML -> data + positions; nothing else can run on broken YAML.
+  validate  schema.py: JSON Schema; later stages may assume the document's shape.
+  resolve   resolve.py: declarations, references, unique ids; conditions need the declared names.
+  check     conditions.py: CEL parse + type check of every condition.
+  order     order.py: segment cycles (errors), dependency order, consent propagation; needs checked refs.
+  lower     lower.py: IR and per-slot precedence order; needs segment order for indexes.
+  cost      cost.py: errors for conditions over limits.cost; needs the IR (a rule is costed with its segment).
+  analyse   analyse.py: warnings over the IR (unreachable rules, unused segments).
+  encode    encode.py: payload -> msgpack -> xz (or gzip).
+  sign      encode.py: Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
 A stage that reports errors stops the pipeline; all errors of that stage are reported together.
 """
 
@@ -25,9 +26,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import __version__, analyse, conditions, cost, encode, schema, source
+from . import __version__, analyse, conditions, cost, encode, lower, order, schema, source
 from .errors import MAX_ERRORS, CompileError, Diagnostic
-from .model import Builder, RuleSet
+from .model import RuleSet
+from .resolve import Builder
 from .source import Locator
 
 
@@ -83,12 +85,12 @@ def _check(ctx: Context) -> list[Diagnostic]:
 
 def _order(ctx: Context) -> list[Diagnostic]:
     assert ctx.ruleset is not None and ctx.loc is not None
-    return analyse.order_segments(ctx.ruleset, ctx.loc)
+    return order.order_segments(ctx.ruleset, ctx.loc)
 
 
 def _lower(ctx: Context) -> list[Diagnostic]:
     assert ctx.ruleset is not None and ctx.loc is not None
-    return analyse.lower_rules(ctx.ruleset, ctx.loc)
+    return lower.lower_rules(ctx.ruleset, ctx.loc)
 
 
 def _cost(ctx: Context) -> list[Diagnostic]:

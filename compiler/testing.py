@@ -8,7 +8,7 @@ from typing import Any
 
 import msgpack
 
-from runtime.prepare import Prepared
+from runtime.decide import Prepared
 from runtime.validate import validate_payload
 from runtime.verify import VerifiedBundle
 

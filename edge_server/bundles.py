@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
+from runtime.decide import Prepared
 from runtime.engine import Runtime
 from runtime.format import MAX_ENVELOPE_BYTES
-from runtime.prepare import Prepared
 
 from . import state as state_file
 from .config import Config, is_url

@@ -68,7 +68,7 @@ def add_report_parser(sub: Any) -> None:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .report import ReportError, goals_in, load, render_html, text
+    from .reporting.report import ReportError, goals_in, load, render_html, text
 
     try:
         data = load(a.snapshots)

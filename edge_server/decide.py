@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from runtime.prepare import Prepared
+from runtime.decide import Prepared
 
 from .body import read_json
 from .errors import ApiError

@@ -27,13 +27,11 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from runtime import bucketing
-
 from .body import read_json
 from .config import normalise_origin
 from .dedup import ConversionLedger
 from .errors import ApiError
-from .measure import ALL
+from .measure import ALL, POPULATIONS, population_of
 from .server import Server, cookies_of, headers_of
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -80,13 +78,9 @@ class EventsEndpoint:
             population = "unattributed"
             measure.conversion(goal, overall, population, value)
         else:
-            held = prepared.holdout_bp and bucketing.bucket(prepared.holdout_seed, session.sid) < prepared.holdout_bp
-            population = "holdout" if held else "personalized"
+            population = POPULATIONS[population_of(prepared, session.sid, consent)]
             if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
-                for key in session.shown:
-                    slot, arm, layer = key.split("|")
-                    measure.conversion(goal, (slot, arm, layer), population, value)
-                measure.conversion(goal, overall, population, value)
+                measure.attribute(goal, session.shown, population, value)
         if session is not None:
             if goal == "purchase":
                 session.purchased = True

@@ -18,11 +18,16 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from runtime.decide import Prepared
 from runtime.decision import Decision
 
 from .tally import Tally
 
 ALL = "*"
+
+#: The populations an exposure or conversion counts in, in the order ``Arm.exposure`` indexes them.
+POPULATIONS = ("personalized", "holdout", "no_consent")
+PERSONALIZED, HOLDOUT, NO_CONSENT = range(3)
 
 
 def arm_of(d: Decision) -> tuple[str, str]:
@@ -30,6 +35,37 @@ def arm_of(d: Decision) -> tuple[str, str]:
     if d.variant:
         return f"{d.experiment}/{d.variant}", d.layer or ""
     return d.rule or "default", d.layer or ""
+
+
+def exposure_key(slot: str, arm: str, layer: str) -> str:
+    """The key a visit's cookie remembers for an exposure (``Session.shown``): ``slot|arm|layer``."""
+    return f"{slot}|{arm}|{layer}"
+
+
+def parse_exposure_key(key: str) -> tuple[str, str, str]:
+    """(slot, arm, layer) of an exposure key; the inverse of :func:`exposure_key`."""
+    slot, arm, layer = key.split("|")
+    return slot, arm, layer
+
+
+def population_of(prepared: Prepared, session_id: str | None, consent: bool) -> int:
+    """The population index (``POPULATIONS``) a visitor counts in: without consent ``no_consent``;
+    with it ``holdout`` or ``personalized``, by the bundle's own holdout membership."""
+    if not consent or session_id is None:
+        return NO_CONSENT
+    return HOLDOUT if prepared.in_holdout(session_id) else PERSONALIZED
+
+
+class Arm:
+    """What one decision counts as (docs/measurement.md), computed once per decision and bundle."""
+
+    __slots__ = ("labels", "key", "exposure")
+
+    def __init__(self, d: Decision):
+        arm, layer = arm_of(d)
+        self.labels = (d.slot, d.reason, layer)  # strata_decisions{slot, reason, layer}
+        self.key = exposure_key(d.slot, arm, layer)  # the exposure key the visitor's cookie remembers
+        self.exposure = tuple((d.slot, arm, layer, p) for p in POPULATIONS)  # by population index
 
 
 class Measurement:
@@ -45,6 +81,13 @@ class Measurement:
         k = (goal, *key, population)
         self.conversions[k] += 1
         self.values[k] += value
+
+    def attribute(self, goal: str, shown: list[str], population: str, value: float) -> None:
+        """A visit's first conversion of ``goal``: counted for every arm the visit was shown (its
+        exposure keys) and in the overall row."""
+        for key in shown:
+            self.conversion(goal, parse_exposure_key(key), population, value)
+        self.conversion(goal, (ALL, ALL, ""), population, value)
 
     def state(self) -> dict[str, Any]:
         """The counters as JSON-able lists (for sharing between worker processes)."""

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from runtime.decide import Prepared
 from runtime.decision import Decision, Outcome
 from runtime.flags import (
     MAX_TARGETING_KEY,
@@ -35,7 +36,6 @@ from runtime.flags import (
     value_of,
     variant_of,
 )
-from runtime.prepare import Prepared
 
 from .body import read_json
 from .decide import VARY, decide_fields

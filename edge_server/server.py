@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import orjson
 
+from runtime.decide import Prepared
 from runtime.decision import Decision, Outcome
-from runtime.prepare import Prepared
 
 from . import render as render_mod
 from .bundles import BundleManager
 from .config import Config, ConfigError
 from .errors import ApiError
-from .measure import Measurement, arm_of
+from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement
 from .metrics import Metrics
 from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
@@ -60,7 +60,7 @@ class Server:
         self._html: dict[int, str] = {}
         self._json: dict[Decision, bytes] = {}
         self._json_html: dict[Decision, bytes] = {}
-        self._arms: dict[Decision, _Arm] = {}
+        self._arms: dict[Decision, Arm] = {}
         self._bundle_json = b""
 
     # ------------------------------------------------------------------ per-bundle caches
@@ -166,13 +166,13 @@ class Server:
         if session is not None and (outcome.cap_hits or outcome.exposures):
             for exp, variant in session.record(outcome.cap_hits, outcome.exposures, now):
                 m.exposures.inc(exp, variant)
-        population = 2 if not consent else (1 if outcome.holdout else 0)
+        population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         self._caches_for(prepared)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
         for d in outcome.decisions.values():
             a = arms.get(d)
             if a is None:
-                a = _Arm(d)
+                a = Arm(d)
                 if d.trace is None:  # the bundle's own decision (an explained one is built per request)
                     arms[d] = a
             counted[a.labels] += 1
@@ -189,21 +189,6 @@ class Server:
 
 
 _YES, _NO = ("yes",), ("no",)
-POPULATIONS = ("personalized", "holdout", "no_consent")
-
-
-class _Arm:
-    """What one decision counts as (docs/measurement.md), computed once per decision and bundle."""
-
-    __slots__ = ("labels", "key", "exposure")
-
-    def __init__(self, d: Decision):
-        arm, layer = arm_of(d)
-        self.labels = (d.slot, d.reason, layer)  # strata_decisions{slot, reason, layer}
-        self.key = f"{d.slot}|{arm}|{layer}"  # the exposure key the visitor's cookie remembers
-        self.exposure = tuple((d.slot, arm, layer, p) for p in POPULATIONS)  # by population index
-
-
 def headers_of(scope: MutableMapping[str, Any]) -> dict[str, str]:
     """Request headers as a plain dict (lower-case names), built once per request: Starlette's
     Headers.get scans the raw list on every lookup. A repeated header keeps its last value."""

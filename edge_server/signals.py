@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from ua_parser import parse as parse_ua
 
-from runtime.prepare import Prepared
+from runtime.decide import Prepared
 
 SEARCH = ("google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com", "yandex.", "ecosia.org",
           "search.brave.com", "startpage.com", "qwant.com")

@@ -10,6 +10,7 @@ Depends on msgpack, cryptography and google-re2 only, so it embeds anywhere::
 
 from __future__ import annotations
 
+from .decide import Prepared
 from .decision import REASONS, Decision, Outcome
 from .engine import NoBundle, Runtime
 from .errors import (
@@ -27,7 +28,6 @@ from .errors import (
     WrongName,
 )
 from .keys import key_id, load_public_key, trusted_keys
-from .prepare import Prepared
 from .verify import VerifiedBundle, verify_bundle
 
 __all__ = [

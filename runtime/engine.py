@@ -22,9 +22,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .decide import Prepared
 from .decision import Outcome
 from .keys import trusted_keys
-from .prepare import Prepared
 from .verify import DEFAULT_CLOCK_SKEW, check_rollback, verify_bundle
 
 

@@ -20,8 +20,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from .decide import Prepared
 from .decision import Decision
-from .prepare import Prepared
 
 #: Strata's reason -> OpenFeature's resolution reason.
 REASONS = {

@@ -47,10 +47,10 @@ from openfeature.exception import (
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
+from .decide import Prepared
 from .decision import Decision
 from .engine import Runtime
 from .flags import MISSING, REASONS, FlagNotFound, metadata_of, needs_session, session_id_for, split_key, value_of, variant_of
-from .prepare import Prepared
 
 #: The context attribute that carries the visitor's consent (not a signal).
 CONSENT = "consent"

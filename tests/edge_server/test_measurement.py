@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from benchmarks.measurement_sim import RULESET, TRUE_RATES, cookie_keys_env, simulate, snapshots
-from edge_server.report import experiments, load, overall, render_html
-from edge_server.stats import SRM_ALPHA, compare, srm, wilson
+from edge_server.reporting.report import experiments, load, overall, render_html
+from edge_server.reporting.stats import SRM_ALPHA, compare, srm, wilson
 from tests.conftest import ROOT
 from tests.edge_server.server import RunningServer
 
@@ -104,8 +104,8 @@ def test_stats_interval_coverage_is_about_95_percent():
     true rate and the true lift fall inside about 95% of the time (fixed seed; 4,000 runs)."""
     import random
 
-    from edge_server.report import Data
-    from edge_server.report import experiments as analyse
+    from edge_server.reporting.report import Data
+    from edge_server.reporting.report import experiments as analyse
 
     rng = random.Random(2026)
     n0 = n1 = 1500

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_imports_runtime_needs_only_msgpack_cryptography_and_re2():
     code = (
-        "import sys, json, runtime, runtime.engine, runtime.prepare, runtime.verify, runtime.codegen, runtime.flags;"
+        "import sys, json, runtime, runtime.engine, runtime.decide, runtime.verify, runtime.codegen, runtime.flags;"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runtime import InvalidIR, Runtime, key_id
+from runtime.decide import Prepared
 from runtime.format import Op
-from runtime.prepare import Prepared
 from runtime.regex import compile_regex, regex_error
 from runtime.values import CelError
 from tests.conftest import CREATED, make_bundle

@@ -1,22 +1,19 @@
-"""Preparation (once per bundle) and decision (per request).
-
-``Prepared`` turns a verified payload into: a signal table with value checkers and defaults, one
-fast function and one exact closure per segment and per inline condition, candidate lists per slot
-already in precedence order (the compiler sorts them), and experiment tables. ``decide`` then does
-no parsing, no lookups by name beyond dict access, and no I/O.
+"""Planning, once per bundle: ``Plan`` turns a verified payload into a signal table with value
+checkers and defaults, one fast function and one exact closure per segment and per inline
+condition (with the memoised segment evaluation they call), candidate lists per slot already in
+precedence order (the compiler sorts them), every decision the bundle can make, and experiment
+tables. Deciding from a plan is ``decide.py``; it does no parsing, no lookups by name beyond dict
+access, and no I/O.
 """
-
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from . import bucketing
-from .budget import COUNT, metered_exact, metered_ir
+from .budget import metered_exact, metered_ir
 from .codegen import generate
-from .decision import Decision, Outcome
+from .decision import Decision
 from .errors import BundleError, PrepareFailed
 from .format import LAYERS, Op
 from .interp import Builder, Err
@@ -94,9 +91,10 @@ class _Slot:
         self.fallback = {r: Decision(sid, default, r) for r in ("default", "holdout", "no_consent", "capped", "error")}
 
 
-class Prepared:
-    """A verified bundle ready to decide. Immutable after construction; safe to share across
-    threads and to swap atomically."""
+class Plan:
+    """What a verified bundle is planned into, once: signals with checkers and defaults, every
+    condition compiled (a fast function and an exact closure), slots with their candidates and
+    prebuilt decisions, experiments. Immutable after construction."""
 
     def __init__(self, verified: VerifiedBundle):
         try:
@@ -228,173 +226,3 @@ class Prepared:
         if r is True or r is False or type(r) is Err:
             return r
         return Err("condition did not yield a bool")
-
-    # ------------------------------------------------------------------ signals
-    def prepare_signals(self, signals: Mapping[str, Any], consent: bool) -> tuple[dict[str, Any], list[str]]:
-        """Defaults merged with the provided signals that conform to their declared types.
-
-        Returns the signal dict and the names of provided signals that were dropped (undeclared,
-        ill-typed, or needing consent the visitor did not give).
-        """
-        s = dict(self.defaults)
-        dropped: list[str] = []
-        checkers = self.checkers
-        for k, v in signals.items():
-            chk = checkers.get(k)
-            if chk is not None and chk(v):
-                s[k] = v
-            else:
-                dropped.append(k)
-        if not consent:
-            for k in self.consent_signals:
-                if k in s:
-                    del s[k]
-        return s, dropped
-
-    # ------------------------------------------------------------------ decide
-    def decide(
-        self,
-        signals: Mapping[str, Any],
-        slots: Iterable[str] | None = None,
-        *,
-        session_id: str | None = None,
-        caps: Mapping[str, Any] | None = None,
-        consent: bool = True,
-        now: float | None = None,
-        explain: bool = False,
-        checked: bool = False,
-    ) -> Outcome:
-        """Decide content for ``slots`` (all slots when None).
-
-        ``session_id`` is the visitor's random session id (absent without consent: then there is
-        no holdout assignment and no experiment). ``caps`` maps ``slot/rule`` to
-        ``[count, last_shown_unix]`` from the session cookie. Unknown slot names are skipped.
-        ``checked=True`` says every value already conforms to its declared type (the edge server
-        builds its signals typed and validates client ones), so only defaults are merged in.
-        """
-        if checked:
-            s = {**self.defaults, **signals}
-            if not consent:
-                for k in self.consent_signals.intersection(s):
-                    del s[k]
-        else:
-            s, _ = self.prepare_signals(signals, consent)
-        if not consent:
-            session_id = None
-        t = time.time() if now is None else now
-        out = Outcome(self.name, self.version, {})
-        memo: dict[int, Any] = {}  # segment results by index, and the budget's counts (budget.COUNT)
-        in_holdout = (
-            session_id is not None
-            and self.holdout_bp > 0
-            and bucketing.bucket(self.holdout_seed, session_id) < self.holdout_bp
-        )
-        out.holdout = in_holdout
-        decisions = out.decisions
-        for sid in self.slot_ids if slots is None else slots:
-            slot = self.slots.get(sid)
-            if slot is None or sid in decisions:  # a slot asked for twice is decided once
-                continue
-            if in_holdout:
-                decisions[sid] = Decision(sid, slot.default, "holdout", trace=()) if explain else slot.fallback["holdout"]
-                continue
-            if not consent and self.defaults_without_consent:
-                decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
-                continue
-            decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
-        out.memo = memo
-        if explain:
-            out.segments = {
-                self.segments[i].id: (v if v is True or v is False else {"error": v.message})
-                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if i < COUNT)
-            }
-        return out
-
-    def _decide_slot(
-        self,
-        slot: _Slot,
-        s: dict[str, Any],
-        memo: dict[int, Any],
-        session_id: str | None,
-        caps: Mapping[str, Any] | None,
-        consent: bool,
-        now: float,
-        explain: bool,
-        out: Outcome,
-    ) -> Decision:
-        fallback = "default"
-        trace: list[dict[str, Any]] | None = [] if explain else None
-        for c in slot.candidates:
-            if not consent and (c.consent or c.experiment is not None):
-                if fallback == "default":
-                    fallback = "no_consent"
-                if trace is not None:
-                    trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_consent"})
-                continue
-            if c.segment is not None:
-                r = memo.get(c.segment)  # memo hit: most rules share their segments
-                if r is None:
-                    r = self.segment_value(c.segment, s, memo)
-            else:
-                assert c.cond is not None
-                r = self._cond_value(c.cond, s, memo)
-            if r is not True:
-                if r is not False:
-                    out.errors += 1
-                    if r.budget:
-                        out.budget_exceeded += 1
-                    if fallback == "default":
-                        fallback = "error"
-                    if trace is not None:
-                        trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "error", "message": r.message})
-                elif trace is not None:
-                    trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "false"})
-                continue
-            if c.cap is not None and caps:
-                state = caps.get(c.key)
-                if state and _capped(c.cap, state, now):
-                    if fallback == "default":
-                        fallback = "capped"
-                    if trace is not None:
-                        trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "capped"})
-                    continue
-            if c.experiment is not None:
-                if session_id is None:
-                    if fallback == "default":
-                        fallback = "no_consent"
-                    if trace is not None:
-                        trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_session"})
-                    continue
-                i = c.experiment.pick(session_id)
-                if i is None:
-                    if trace is not None:
-                        trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "not_in_traffic"})
-                    continue
-                vid, decision = c.variants[i]
-                out.exposures.append((c.experiment.id, vid))
-                if c.cap is not None:
-                    out.cap_hits.append(c.key)
-                if trace is None:
-                    return decision
-                trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched", "variant": vid})
-                return dataclasses.replace(decision, trace=tuple(trace))
-            if c.cap is not None:
-                out.cap_hits.append(c.key)
-            if trace is None:
-                return c.decision
-            trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched"})
-            return dataclasses.replace(c.decision, trace=tuple(trace))
-        if trace is None:
-            return slot.fallback[fallback]
-        return Decision(slot.id, slot.default, fallback, trace=tuple(trace))
-
-
-def _capped(cap: tuple[int, int], state: Any, now: float) -> bool:
-    per_session, cooldown = cap
-    try:
-        count, last = int(state[0]), float(state[1])
-    except (TypeError, ValueError, IndexError, KeyError):
-        return False  # unreadable counter: treat as never shown (the server rewrites it)
-    if per_session and count >= per_session:
-        return True
-    return bool(cooldown and now - last < cooldown)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..tally import Tally
 from . import stats
-from .tally import Tally
 
 ALL = "*"
 

@@ -173,7 +173,7 @@ def test_workerd_counts_exposures_and_conversions_for_strata_report(browser: htt
     assert any(e["slot"] == "hero" and e["population"] == "personalized" and e["count"] >= 1 for e in snap["exposures"])
     assert any(c["goal"] == "purchase" and c["arm"] == "*" and c["value"] >= 49.5 for c in snap["conversions"])
     assert browser.get("/v1/stats").status_code == 401
-    from edge_server import report
+    from edge_server.reporting import report
 
     f = tmp_path / "snap.json"
     f.write_text(json.dumps(snap))

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucket, importKeys, prepareBundle } from '../runtime/index.js';
+import { InvalidIR, bucket, importKeys, prepareBundle } from '../runtime/index.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
 import { validateIr } from '../runtime/validate.js';
@@ -22,7 +22,12 @@ test('vectors_cel_every_compiled_conformance_case_equals_python', () => {
   const wrong = [];
   for (const c of cases) {
     const ir = unpack(Buffer.from(c.ir, 'base64'));
-    validateIr(ir, c.signals.length);
+    try {
+      validateIr(ir, c.signals.length);
+    } catch (e) {
+      // The corpus evaluates a few calls a bundle may not hold (wrong arity): refused, not crashed.
+      if (!(e instanceof InvalidIR)) wrong.push(`${c.name}: validation threw ${e}`);
+    }
     const ev = new Builder(c.signals, () => new Err('no segments here')).build(ir);
     const signals = c.signals.map((n) => (Object.prototype.hasOwnProperty.call(c.bindings, n) ? fromTagged(c.bindings[n]) : undefined));
     let got;

@@ -140,12 +140,16 @@ test('verify_refuses_outside_the_validity_window_with_skew', async () => {
   }
 });
 
-test('verify_refuses_rollback_below_the_held_version_only', async () => {
+test('verify_refuses_rollback_below_the_held_version_and_another_rule_set', async () => {
   const keys = await importKeys([PEM]);
   const p = await prepareBundle(BUNDLE, { keys, now: NOW });
   assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: p.name, version: p.version + 1 } }), 'rollback');
   assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: p.name, version: p.version } }), 'accepted');
-  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: p.version + 1 } }), 'accepted');
+  // Another rule set than the one held or configured is refused, at any version (runtime/verify.py check_rollback).
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: p.version + 1 } }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: 0 } }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, name: 'other' }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, name: p.name }), 'accepted');
 });
 
 test('verify_refuses_decompression_bombs_and_oversized_envelopes', async () => {

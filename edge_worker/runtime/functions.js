@@ -332,6 +332,8 @@ function re2Text(message) {
   let code = tick ? tick[1] : m;
   const arg = tick ? tick[2] : null;
   for (const [js, re2] of RE2_TEXTS) if (code === js) code = re2;
+  // re2js reads `(?<` as a named group (it has an opt-in lookbehind); RE2 stops at the operator.
+  if (code === 'invalid named capture group' && arg !== null && /^\(\?<[=!]/.test(arg)) return `invalid perl operator: ${arg.slice(0, 4)}`;
   m = arg === null ? code : `${code}: ${arg}`;
   return m;
 }

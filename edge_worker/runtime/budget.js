@@ -94,9 +94,15 @@ export function allocUnits(name, args) {
 /** Charge `units` to condition `cid` in activation `a`; null when it fits, else the work it
  * would have reached (nothing is added then). */
 export function charge(a, cid, units) {
-  const w = (a.w.get(cid) ?? 0) + units;
+  if (a.cid !== cid) {
+    // Most decisions charge one condition: a Map only when a second one charges.
+    if (a.cid >= 0) (a.w ?? (a.w = new Map())).set(a.cid, a.cw);
+    a.cw = a.w !== null ? a.w.get(cid) ?? 0 : 0;
+    a.cid = cid;
+  }
+  const w = a.cw + units;
   if (w > EVAL_BUDGET) return w;
-  a.w.set(cid, w);
+  a.cw = w;
   return null;
 }
 

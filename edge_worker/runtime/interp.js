@@ -18,13 +18,23 @@ export class Activation {
     this.m = memo;
     this.vs = [];
     this.order = null;
-    this.w = new Map(); // the evaluation budget's work units per condition id (budget.js)
+    // The evaluation budget's work units per condition id (budget.js charge): the condition
+    // charged last in `cid`/`cw`, the others in the Map `w`, made when a second one charges.
+    this.cid = -1;
+    this.cw = 0;
+    this.w = null;
+  }
+
+  /** The work units condition `cid` used so far. */
+  count(cid) {
+    if (cid === this.cid) return this.cw;
+    return this.w !== null ? this.w.get(cid) ?? 0 : 0;
   }
 
   /** The most work units one condition used so far (Python's Outcome.work). */
   work() {
-    let m = 0;
-    for (const v of this.w.values()) if (v > m) m = v;
+    let m = this.cw;
+    if (this.w !== null) for (const v of this.w.values()) if (v > m) m = v;
     return m;
   }
 }
@@ -84,6 +94,8 @@ function spec2(f, a0, a1) {
 }
 
 const NO_CONST = Symbol('not constant');
+// Numbers never grow (allocUnits charges them 0): `_+_` on them keeps the specialised path.
+const NUMERIC_OVERLOAD = /^(int|uint|double)(,(int|uint|double))*$/;
 
 function iterRange(r) {
   if (Array.isArray(r)) return r;
@@ -279,7 +291,7 @@ export class Builder {
         throw new CelError(err.message);
       }, args);
     }
-    if (GROWTH.has(name)) return this.grow(name, FUNCTIONS[name], args);
+    if (GROWTH.has(name) && !(overload !== null && NUMERIC_OVERLOAD.test(overload))) return this.grow(name, FUNCTIONS[name], args);
     const spec = overload !== null ? SPECIALISED[`${name}|${overload}`] : undefined;
     if (spec !== undefined && args.length === 2) return this.fused(spec, node[3], node[4], args[0], args[1]);
     const f = FUNCTIONS[name];
@@ -291,6 +303,25 @@ export class Builder {
   /** A growth call: its result's size is charged to the condition before it is built. */
   grow(name, f, args) {
     const cid = this.cid;
+    if (args.length === 2) {
+      const [a0, a1] = args;
+      return (a) => {
+        const x = a0(a);
+        const y = a1(a);
+        if (x instanceof Err) return x;
+        if (y instanceof Err) return y;
+        const units = allocUnits(name, [x, y]);
+        if (units) {
+          const over = charge(a, cid, units);
+          if (over !== null) return new Err(overMessage(over), true);
+        }
+        try {
+          return f(x, y);
+        } catch (e) {
+          return errOf(e);
+        }
+      };
+    }
     return (a) => {
       const vals = args.map((g) => g(a));
       for (const x of vals) if (x instanceof Err) return x;

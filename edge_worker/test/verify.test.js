@@ -258,3 +258,27 @@ test('import_keys_accepts_pem_and_raw_and_derives_the_python_key_id', async () =
   await assert.rejects(importKeys(['-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----']));
   await assert.rejects(importKeys([new Uint8Array(31)]));
 });
+
+test('verify_refuses_envelopes_outside_the_envelope_limits_as_malformed', async () => {
+  // The unauthenticated envelope is decoded with limits that fit its fields (runtime/verify.py
+  // _unpack_envelope): a long key id, an array or a large map is malformed before any key lookup.
+  const s = await newSigner();
+  const payload = await gzip(encode(toColumns(minimalPayload())));
+  const env = unpack(await s.envelope(payload));
+  const r = rng(12);
+  for (let i = 0; i < 20; i++) {
+    const n = 257 + Math.floor(r() * 2000);
+    assert.equal(await refusal(encode({ ...env, key_id: 'k'.repeat(n) }), { keys: s.keys, now: NOW }), 'malformed', `key id of ${n}`);
+  }
+  assert.equal(await refusal(encode([env.format, env.key_id, env.payload, env.signature]), { keys: s.keys, now: NOW }), 'malformed');
+  const wide = { ...env };
+  for (let i = 0; i < 10; i++) wide[`x${i}`] = i;
+  assert.equal(await refusal(encode(wide), { keys: s.keys, now: NOW }), 'malformed');
+});
+
+test('verify_refuses_any_unexpected_exception_as_prepare_failed', async () => {
+  // A key table that throws stands for any defect in a verification step: refused, never thrown.
+  const keys = await importKeys([PEM]);
+  const broken = { get: () => { throw new TypeError('boom'); }, keys: () => keys.keys() };
+  assert.equal(await refusal(BUNDLE, { keys: broken, now: NOW }), 'prepare_failed');
+});

@@ -7,7 +7,9 @@ Files (all JSON; the bundles are signed gzip-codec bundles):
                    in a bundle), signal names and types, bindings (the corpus's tagged form) and
                    the Python runtime's result: a tagged value or an error message
   decisions.json   bundles x signal sets x session ids (x consent, caps) -> the Outcome with
-                   explain (per-slot decision and trace, segments), cap hits, exposures, errors
+                   explain (per-slot decision and trace, segments), cap hits, exposures, errors,
+                   budget_exceeded and work (the 'budget' bundle is tampered with so that its
+                   conditions run into the evaluation budget)
   bucketing.json   seed x session id -> bucket
   regex.json       CEL matches: pattern x input (non-ASCII, newlines, empty, lone surrogates) -> the
                    match or the evaluation error; invalid patterns -> RE2's reason

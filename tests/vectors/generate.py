@@ -179,11 +179,19 @@ def compile_payload(name: str, text: str, version: int = 1) -> dict[str, Any]:
     return dict(ctx.payload, expires=EXPIRES)
 
 
-def sign_payload(payload: dict[str, Any]) -> bytes:
-    """Sign a payload (as compiled, or tampered with) with the test key, gzip codec."""
-    from compiler import encode
+def sign_payload(payload: dict[str, Any], extra_column: str | None = None) -> bytes:
+    """Sign a payload (as compiled, or tampered with) with the test key, gzip codec;
+    ``extra_column`` adds a candidate column the format does not define."""
+    import gzip
 
-    return encode.sign(encode.encode_payload(payload, "gzip"), test_key(), "gzip")
+    from compiler import encode
+    from runtime.codec import to_columns
+
+    if extra_column is None:
+        return encode.sign(encode.encode_payload(payload, "gzip"), test_key(), "gzip")
+    cols = to_columns(payload)
+    cols["candidates"][extra_column] = [1] * sum(len(sl["candidates"]) for sl in payload["slots"])
+    return encode.sign(gzip.compress(msgpack.packb(cols, use_bin_type=True), compresslevel=9, mtime=0), test_key(), "gzip")
 
 
 def compile_bundle(name: str, text: str, version: int = 1) -> bytes:
@@ -515,7 +523,7 @@ def refused_cases() -> dict[str, Any]:
         ("unknown signal field", field("signals.0"), {}, "invalid_ir"),
         ("unknown segment field", field("segments.0"), {}, "invalid_ir"),
         ("unknown slot field", field("slots.0"), {}, "invalid_ir"),
-        # (a candidate's fields travel in the gzip codec's columns, which carry only known fields)
+        ("unknown candidate field (a column of the gzip codec)", "column", {}, "invalid_ir"),
         ("unknown experiment field", field("experiments.0"), {}, "invalid_ir"),
         ("unknown holdout field", field("holdout"), {}, "invalid_ir"),
         ("unknown consent field", field("consent"), {}, "invalid_ir"),
@@ -552,9 +560,10 @@ def refused_cases() -> dict[str, Any]:
     out = []
     for name, mutate, options, expect in cases:
         p = copy.deepcopy(base)
-        if mutate is not None:
+        if callable(mutate):
             mutate(p)
-        out.append({"name": name, "bundle": base64.b64encode(sign_payload(p)).decode(), "options": options, "expect": expect})
+        data = sign_payload(p, "x-extra" if mutate == "column" else None)
+        out.append({"name": name, "bundle": base64.b64encode(data).decode(), "options": options, "expect": expect})
     return {"now": NOW, "key": "vectors.pub", "cases": out}
 
 

@@ -53,6 +53,8 @@ export class Outcome {
     this.capHits = [];
     this.exposures = [];
     this.errors = 0;
+    this.budgetExceeded = 0; // errors that were the evaluation budget running out (budget.js)
+    this.work = 0; // the most budget units one condition used in this decision
     this.segments = null;
     this.holdout = false;
   }
@@ -143,6 +145,7 @@ export class Prepared {
     this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a));
     this.rawSegments = p.segments;
     this.segmentEvals = new Array(p.segments.length).fill(null);
+    this.nextCid = p.segments.length; // budget ids: segment i is condition i, candidates follow
     this.slotTable = new Map();
     for (const raw of p.slots) this.slotTable.set(raw.id, { id: raw.id, raw, candidates: null, default: null, fallback: null });
     this.slotIds = Array.from(this.slotTable.keys());
@@ -175,7 +178,7 @@ export class Prepared {
         layer,
         consent: c.consent,
         segment,
-        cond: segment >= 0 ? null : builder.build(w),
+        cond: segment >= 0 ? null : builder.build(w, this.nextCid++),
         experiment,
         cap: has(c, 'cap') && c.cap.length ? [num(c.cap[0]), num(c.cap[1])] : null,
         decision: new Decision(slotId, content, 'rule', c.id, null, null, layer, segId),
@@ -196,7 +199,7 @@ export class Prepared {
 
   segmentEval(i) {
     let f = this.segmentEvals[i];
-    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when);
+    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when, i);
     return f;
   }
 
@@ -259,7 +262,7 @@ export class Prepared {
     const decisions = out.decisions;
     for (const sid of slots === null ? this.slotIds : slots) {
       const slot = this.slot(sid);
-      if (slot === undefined) continue;
+      if (slot === undefined || Object.prototype.hasOwnProperty.call(decisions, sid)) continue; // a slot asked for twice is decided once
       if (inHoldout) {
         decisions[sid] = explain ? new Decision(sid, slot.default, 'holdout', null, null, null, null, null, []) : slot.fallback.holdout;
         continue;
@@ -270,6 +273,7 @@ export class Prepared {
       }
       decisions[sid] = this.decideSlot(slot, a, sessionId ?? null, caps, consent, t, explain, out);
     }
+    out.work = a.work();
     if (explain) {
       out.segments = {};
       for (const i of a.order) {
@@ -300,6 +304,7 @@ export class Prepared {
       if (r !== true) {
         if (r !== false) {
           out.errors += 1;
+          if (r.budget) out.budgetExceeded += 1;
           if (fallback === 'default') fallback = 'error';
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'error', message: r.message });
         } else if (trace) {

@@ -1,4 +1,4 @@
-// Preparation (once per bundle) and decision (per request): the port of runtime/prepare.py.
+// Preparation (once per bundle) and decision (per request): the port of runtime/plan.py and runtime/decide.py.
 // Decision order, reasons, trace entries, cap keys and exposures are the Python runtime's.
 
 import { bucket, holdoutSeed, trafficSeed, variantSeed } from './bucketing.js';

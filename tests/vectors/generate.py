@@ -570,8 +570,8 @@ def refused_cases() -> dict[str, Any]:
 def refusal(data: bytes, options: dict[str, Any]) -> str:
     """The Python runtime's answer to a refused.json case: 'accepted' or the error code."""
     from runtime import key_id
+    from runtime.decide import Prepared
     from runtime.errors import BundleError
-    from runtime.prepare import Prepared
     from runtime.verify import verify_bundle
 
     key = test_key().public_key()

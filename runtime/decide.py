@@ -128,7 +128,9 @@ class Prepared(Plan):
             if c.segment is not None:
                 r = memo.get(c.segment)  # memo hit: most rules share their segments
                 if r is None:
-                    r = self.segment_value(c.segment, s, memo)
+                    r = memo.get(~c.segment)  # a segment that ended in an error is memoised under ~i
+                    if r is None:
+                        r = self.segment_value(c.segment, s, memo)
             else:
                 assert c.cond is not None
                 r = self._cond_value(c.cond, s, memo)

@@ -30,9 +30,17 @@ export class Expired extends BundleError {
 export class RollbackRefused extends BundleError {
   get code() { return 'rollback'; }
 }
+/** A bundle of another rule set than the one served (configured, or the name held). */
+export class WrongName extends BundleError {
+  get code() { return 'wrong_name'; }
+}
+/** Verified and validated, but preparing it failed (a case validation does not catch). */
+export class PrepareFailed extends BundleError {
+  get code() { return 'prepare_failed'; }
+}
 export class InvalidIR extends MalformedBundle {
   get code() { return 'invalid_ir'; }
 }
-for (const C of [BundleError, BundleTooLarge, MalformedBundle, UnsupportedFormat, UnknownKey, BadSignature, NotYetValid, Expired, RollbackRefused, InvalidIR]) {
+for (const C of [BundleError, BundleTooLarge, MalformedBundle, UnsupportedFormat, UnknownKey, BadSignature, NotYetValid, Expired, RollbackRefused, WrongName, PrepareFailed, InvalidIR]) {
   Object.defineProperty(C.prototype, 'name', { value: C.name });
 }

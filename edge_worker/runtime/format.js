@@ -13,6 +13,14 @@ export const SIGNATURE_DOMAIN_V2 = new TextEncoder().encode('strata-bundle-v2\0'
 export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 export const MAX_NESTING = 64;
+/** Payload bounds checked before the payload is decoded (runtime/bounds.py). */
+export const MAX_PAYLOAD_OBJECTS = 2000000;
+export const MAX_PAYLOAD_DEPTH = 2 * MAX_NESTING;
+export const MAX_PAYLOAD_STRING = 1024 * 1024;
+/** IR bounds (runtime/validate.py): nodes in a bundle, items of a literal, size of a literal. */
+export const MAX_IR_NODES = 1000000;
+export const MAX_LITERAL_ITEMS = 100000;
+export const MAX_LITERAL_BYTES = 64 * 1024;
 
 export const LAYERS = ['broad', 'mid', 'specific'];
 export const CATEGORIES = ['contextual', 'technical', 'behavioral'];

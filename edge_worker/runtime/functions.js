@@ -300,30 +300,105 @@ export function endsWith(s, p) {
   return s.endsWith(p);
 }
 
-// Regular expressions: RE2 semantics through re2js, an unanchored search as CEL's matches().
-// NOTE(hardening issue): the exact RE2 flags and error texts are being settled on another branch;
-// the Python side's messages for an invalid pattern come from its own engine.
+// Regular expressions (docs/runtime.md "Regular expressions", runtime/regex.py): RE2 syntax with
+// RE2's default options, which are re2js's defaults (Perl classes and flags, case-sensitive, `.`
+// not matching newline, ^/$ at the ends of the whole string, leftmost-first); the result is a
+// bool, so submatches are never read; an unanchored search over code points. `\C` is refused,
+// and so is a lone surrogate (in the pattern: invalid; in the string: an evaluation error).
+// re2js builds rune programs, RE2 UTF-8 byte programs, so RE2's 8 MiB program limit cannot be
+// reproduced exactly: MAX_INSTRUCTIONS is RE2's instruction budget for 8 MiB, applied to re2js's
+// (never larger) program (docs/edge-worker.md, "Runtime parity").
 const REGEX_CACHE = new Map();
-const REGEX_CACHE_MAX = 256; // patterns not constant at compile time must not grow memory
+const REGEX_CACHE_MAX = 1024;
+/** RE2 compiles with max_mem * 2/3 and allows (that - sizeof(Prog)) / 4 / sizeof(Inst) instructions. */
+export const MAX_INSTRUCTIONS = Math.floor(((8 << 20) * 2) / 3 / 4 / 8);
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
-export function compileRegex(pattern) {
-  let rx = REGEX_CACHE.get(pattern);
-  if (rx !== undefined) return rx;
-  if (/\\[1-9]|\(\?[=!<]|\(\?P=/.test(pattern)) {
-    throw new CelError(`unsupported regular expression (RE2 has no backreferences or lookaround): ${pyRepr(pattern)}`);
+// re2js (Go's regexp/syntax) error texts -> RE2's (regexp.cc), so both runtimes name the same reason.
+const RE2_TEXTS = [
+  ['missing closing ]', 'missing ]'],
+  ['missing closing )', 'missing )'],
+  ['invalid repeat count', 'invalid repetition size'],
+  ['invalid nested repetition operator', 'bad repetition operator'],
+  ['missing argument to repetition operator', 'no argument for repetition operator'],
+  ['trailing backslash at end of expression', 'trailing \\'],
+  ['invalid or unsupported Perl syntax', 'invalid perl operator'],
+  ['invalid named capture', 'invalid named capture group'],
+];
+
+function re2Text(message) {
+  let m = String(message).replace(/^error parsing regexp: /, '');
+  const tick = m.match(/^([^`]*): `([\s\S]*)`$/);
+  let code = tick ? tick[1] : m;
+  const arg = tick ? tick[2] : null;
+  for (const [js, re2] of RE2_TEXTS) if (code === js) code = re2;
+  // re2js reads `(?<` as a named group (it has an opt-in lookbehind); RE2 stops at the operator.
+  if (code === 'invalid named capture group' && arg !== null && /^\(\?<[=!]/.test(arg)) return `invalid perl operator: ${arg.slice(0, 4)}`;
+  m = arg === null ? code : `${code}: ${arg}`;
+  return m;
+}
+
+/** True when the pattern uses `\C` outside `\Q...\E` literal text (runtime/regex.py). */
+function hasAnyByteEscape(p) {
+  let i = 0;
+  const n = p.length;
+  while (i < n - 1) {
+    if (p[i] !== '\\') {
+      i++;
+      continue;
+    }
+    const nxt = p[i + 1];
+    if (nxt === 'C') return true;
+    if (nxt === 'Q') {
+      const end = p.indexOf('\\E', i + 2);
+      if (end < 0) return false;
+      i = end + 2;
+      continue;
+    }
+    i += 2;
   }
+  return false;
+}
+
+function compileChecked(pattern) {
+  if (LONE_SURROGATE.test(pattern)) return [null, 'the pattern is not valid Unicode (it holds a lone surrogate)'];
+  if (hasAnyByteEscape(pattern)) return [null, '\\C (any byte) is not supported: it can split a character'];
+  let rx;
   try {
     rx = RE2JS.compile(pattern);
   } catch (e) {
-    throw new CelError(`invalid regular expression ${pyRepr(pattern)}: ${e && e.message}`);
+    return [null, re2Text(e && e.message)];
   }
-  if (REGEX_CACHE.size < REGEX_CACHE_MAX) REGEX_CACHE.set(pattern, rx);
+  const prog = rx.re2Input && rx.re2Input.prog;
+  if (prog && prog.inst && prog.inst.length > MAX_INSTRUCTIONS) return [null, 'pattern too large - compile failed'];
+  return [rx, null];
+}
+
+/** The reason RE2 refuses `pattern`, or null when it is valid (runtime/regex.py regex_error). */
+export function regexError(pattern) {
+  return compileRegexOr(pattern)[1];
+}
+
+function compileRegexOr(pattern) {
+  let r = REGEX_CACHE.get(pattern);
+  if (r === undefined) {
+    r = compileChecked(pattern);
+    if (REGEX_CACHE.size < REGEX_CACHE_MAX) REGEX_CACHE.set(pattern, r);
+  }
+  return r;
+}
+
+export function compileRegex(pattern) {
+  const [rx, err] = compileRegexOr(pattern);
+  if (err !== null) throw new CelError(`invalid regular expression ${pyRepr(pattern)}: ${err}`);
   return rx;
 }
 
 export function matches(s, pattern) {
   strArgs('matches', [s, pattern]);
-  return compileRegex(pattern).test(s);
+  const rx = compileRegex(pattern);
+  if (LONE_SURROGATE.test(s)) throw new CelError('matches: the string is not valid Unicode (it holds a lone surrogate)');
+  return rx.test(s);
 }
 
 export function lowerAscii(s) {

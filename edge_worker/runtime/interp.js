@@ -7,6 +7,7 @@
 import { FUNCTIONS, SPECIALISED, arityError, makeMap } from './functions.js';
 import { CelError, CelType, Err, kind } from './values.js';
 import { Op } from './format.js';
+import { GROWTH, allocUnits, charge, overMessage, weight } from './budget.js';
 import { litFromRaw, uintFromRaw } from './raw.js';
 
 /** Per-request evaluation state: signal values by index (undefined = absent), the segment memo,
@@ -17,9 +18,24 @@ export class Activation {
     this.m = memo;
     this.vs = [];
     this.order = null;
-    // NOTE(evaluation budget): the per-decision budget (comprehension iterations / allocated
-    // size) being settled on another branch is charged here: `this.budget` decremented in
-    // comprehension loops, an Err once exhausted. Not enforced yet.
+    // The evaluation budget's work units per condition id (budget.js charge): the condition
+    // charged last in `cid`/`cw`, the others in the Map `w`, made when a second one charges.
+    this.cid = -1;
+    this.cw = 0;
+    this.w = null;
+  }
+
+  /** The work units condition `cid` used so far. */
+  count(cid) {
+    if (cid === this.cid) return this.cw;
+    return this.w !== null ? this.w.get(cid) ?? 0 : 0;
+  }
+
+  /** The most work units one condition used so far (Python's Outcome.work). */
+  work() {
+    let m = this.cw;
+    if (this.w !== null) for (const v of this.w.values()) if (v > m) m = v;
+    return m;
   }
 }
 
@@ -78,6 +94,8 @@ function spec2(f, a0, a1) {
 }
 
 const NO_CONST = Symbol('not constant');
+// Numbers never grow (allocUnits charges them 0): `_+_` on them keeps the specialised path.
+const NUMERIC_OVERLOAD = /^(int|uint|double)(,(int|uint|double))*$/;
 
 function iterRange(r) {
   if (Array.isArray(r)) return r;
@@ -96,9 +114,13 @@ export class Builder {
   constructor(signalNames, segmentEval) {
     this.signalNames = signalNames;
     this.segmentEval = segmentEval;
+    this.cid = 0;
   }
 
-  build(node) {
+  /** Build the closure of `node`; `cid` (when given) is the condition's id for the evaluation
+   * budget, used by every charge site built inside it. */
+  build(node, cid) {
+    if (cid !== undefined) this.cid = cid;
     const op = node[0];
     switch (op) {
       case Op.LIT: {
@@ -269,12 +291,51 @@ export class Builder {
         throw new CelError(err.message);
       }, args);
     }
+    if (GROWTH.has(name) && !(overload !== null && NUMERIC_OVERLOAD.test(overload))) return this.grow(name, FUNCTIONS[name], args);
     const spec = overload !== null ? SPECIALISED[`${name}|${overload}`] : undefined;
     if (spec !== undefined && args.length === 2) return this.fused(spec, node[3], node[4], args[0], args[1]);
     const f = FUNCTIONS[name];
     if (args.length === 1) return call1(f, args[0]);
     if (args.length === 2) return call2(f, args[0], args[1]);
     return callN(f, args);
+  }
+
+  /** A growth call: its result's size is charged to the condition before it is built. */
+  grow(name, f, args) {
+    const cid = this.cid;
+    if (args.length === 2) {
+      const [a0, a1] = args;
+      return (a) => {
+        const x = a0(a);
+        const y = a1(a);
+        if (x instanceof Err) return x;
+        if (y instanceof Err) return y;
+        const units = allocUnits(name, [x, y]);
+        if (units) {
+          const over = charge(a, cid, units);
+          if (over !== null) return new Err(overMessage(over), true);
+        }
+        try {
+          return f(x, y);
+        } catch (e) {
+          return errOf(e);
+        }
+      };
+    }
+    return (a) => {
+      const vals = args.map((g) => g(a));
+      for (const x of vals) if (x instanceof Err) return x;
+      const units = allocUnits(name, vals);
+      if (units) {
+        const over = charge(a, cid, units);
+        if (over !== null) return new Err(overMessage(over), true);
+      }
+      try {
+        return f(...vals);
+      } catch (e) {
+        return errOf(e);
+      }
+    };
   }
 
   /** The value of a node made only of literals (list and map literals included), else NO_CONST.
@@ -377,6 +438,8 @@ export class Builder {
     const filt = node.length > 4 ? this.build(node[4]) : null;
     const two = node[0] === Op.COMP2;
     const n = two ? 2 : 1;
+    const w = weight(node);
+    const cid = this.cid;
     // Runs `body` (or `f`) with the item's variables pushed.
     // Closures never throw (every call catches into an Err), so no try/finally is needed to pop.
     const run = two
@@ -401,6 +464,8 @@ export class Builder {
       } catch (e) {
         return errOf(e);
       }
+      const over = charge(a, cid, items.length * w);
+      if (over !== null) return new Err(overMessage(over), true);
       if (kind_ === 'all' || kind_ === 'exists') {
         const want = kind_ === 'exists';
         let err = null;
@@ -462,6 +527,8 @@ export class Builder {
         const r = rng(a);
         if (r instanceof Err) return r;
         if (!Array.isArray(r)) return generic(a, r);
+        const over = charge(a, cid, r.length * w);
+        if (over !== null) return new Err(overMessage(over), true);
         const vs = a.vs;
         let err = null;
         for (let i = 0; i < r.length; i++) {

@@ -35,3 +35,23 @@ const decoder = new StrataDecoder({
 export function unpack(bytes) {
   return decoder.decode(bytes);
 }
+
+// The envelope is unauthenticated: decoded with limits that fit exactly its fields (no arrays,
+// maps of a few entries, short strings), as runtime/verify.py _unpack_envelope.
+const envelopeDecoder = new StrataDecoder({
+  useBigInt64: true,
+  mapKeyConverter: stringKey,
+  maxStrLength: 256,
+  maxArrayLength: 0,
+  maxMapLength: 10,
+  extensionCodec: {
+    tryToEncode: () => null,
+    decode: () => {
+      throw new TypeError('msgpack extension types are not part of a Strata bundle');
+    },
+  },
+});
+
+export function unpackEnvelope(bytes) {
+  return envelopeDecoder.decode(bytes);
+}

@@ -1,4 +1,4 @@
-// Preparation (once per bundle) and decision (per request): the port of runtime/prepare.py.
+// Preparation (once per bundle) and decision (per request): the port of runtime/plan.py and runtime/decide.py.
 // Decision order, reasons, trace entries, cap keys and exposures are the Python runtime's.
 
 import { bucket, holdoutSeed, trafficSeed, variantSeed } from './bucketing.js';
@@ -53,6 +53,8 @@ export class Outcome {
     this.capHits = [];
     this.exposures = [];
     this.errors = 0;
+    this.budgetExceeded = 0; // errors that were the evaluation budget running out (budget.js)
+    this.work = 0; // the most budget units one condition used in this decision
     this.segments = null;
     this.holdout = false;
   }
@@ -119,6 +121,8 @@ export class Prepared {
     const records = p.types;
     this.signalNames = p.signals.map((s) => s.name);
     this.signalIndex = new Map(this.signalNames.map((n, i) => [n, i]));
+    this.signalSources = new Map(p.signals.map((s) => [s.name, has(s, 'source') ? s.source : 'client'])); // the worker refuses client values for server-derived signals
+    this.signalTypes = new Map(p.signals.map((s) => [s.name, s.type]));
     this.converters = p.signals.map((s) => makeConverter(s.type, records, has(s, 'max_items') ? num(s.max_items) : null, has(s, 'max_length') ? num(s.max_length) : null));
     const nsig = this.signalNames.length;
     this.defaults = new Array(nsig).fill(undefined);
@@ -141,6 +145,7 @@ export class Prepared {
     this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a));
     this.rawSegments = p.segments;
     this.segmentEvals = new Array(p.segments.length).fill(null);
+    this.nextCid = p.segments.length; // budget ids: segment i is condition i, candidates follow
     this.slotTable = new Map();
     for (const raw of p.slots) this.slotTable.set(raw.id, { id: raw.id, raw, candidates: null, default: null, fallback: null });
     this.slotIds = Array.from(this.slotTable.keys());
@@ -173,7 +178,7 @@ export class Prepared {
         layer,
         consent: c.consent,
         segment,
-        cond: segment >= 0 ? null : builder.build(w),
+        cond: segment >= 0 ? null : builder.build(w, this.nextCid++),
         experiment,
         cap: has(c, 'cap') && c.cap.length ? [num(c.cap[0]), num(c.cap[1])] : null,
         decision: new Decision(slotId, content, 'rule', c.id, null, null, layer, segId),
@@ -194,7 +199,7 @@ export class Prepared {
 
   segmentEval(i) {
     let f = this.segmentEvals[i];
-    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when);
+    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when, i);
     return f;
   }
 
@@ -257,7 +262,7 @@ export class Prepared {
     const decisions = out.decisions;
     for (const sid of slots === null ? this.slotIds : slots) {
       const slot = this.slot(sid);
-      if (slot === undefined) continue;
+      if (slot === undefined || Object.prototype.hasOwnProperty.call(decisions, sid)) continue; // a slot asked for twice is decided once
       if (inHoldout) {
         decisions[sid] = explain ? new Decision(sid, slot.default, 'holdout', null, null, null, null, null, []) : slot.fallback.holdout;
         continue;
@@ -268,6 +273,7 @@ export class Prepared {
       }
       decisions[sid] = this.decideSlot(slot, a, sessionId ?? null, caps, consent, t, explain, out);
     }
+    out.work = a.work();
     if (explain) {
       out.segments = {};
       for (const i of a.order) {
@@ -298,6 +304,7 @@ export class Prepared {
       if (r !== true) {
         if (r !== false) {
           out.errors += 1;
+          if (r.budget) out.budgetExceeded += 1;
           if (fallback === 'default') fallback = 'error';
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'error', message: r.message });
         } else if (trace) {

@@ -63,3 +63,38 @@ function check(name, overload, nargs) {
     return o.params.length === nargs && o.params.every((p, i) => bind(p, types[i], env));
   });
 }
+
+/** `t` with its type letters replaced from `env`; null if a letter stays unbound. */
+function subst(t, env) {
+  if (t.length === 1 && t >= 'A' && t <= 'Z') return env.has(t) ? env.get(t) : null;
+  const [base, params] = split(t);
+  if (params.length === 0) return t;
+  const subs = params.map((p) => subst(p, env));
+  if (subs.some((x) => x === null)) return null;
+  return `${base}(${subs.join(', ')})`;
+}
+
+/** The result type of a call as the catalogue proves it (runtime/stdlib.py result_type), or null. */
+export function resultType(name, overload) {
+  const f = CATALOGUE.get(name);
+  if (f === undefined) return null;
+  if (overload === null || f.typing !== 'overloads') {
+    const results = new Set(f.overloads.map((o) => o.result));
+    const only = results.size === 1 ? Array.from(results)[0] : null;
+    return only !== null && subst(only, new Map()) !== null ? only : null;
+  }
+  const types = splitArgs(overload);
+  for (const o of f.overloads) {
+    const env = new Map();
+    if (o.params.length === types.length && o.params.every((p, i) => bind(p, types[i], env))) return subst(o.result, env);
+  }
+  return null;
+}
+
+/** [fewest, most] arguments a call to `name` takes (most null: any number). */
+export function arity(name) {
+  const ovs = CATALOGUE.get(name).overloads;
+  const variadic = ovs.some((o) => o.params.includes('...'));
+  const least = Math.min(...ovs.map((o) => o.params.length - (o.params.includes('...') ? 1 : 0)));
+  return [least, variadic ? null : Math.max(...ovs.map((o) => o.params.length))];
+}

@@ -3,14 +3,41 @@
 // (msgpack.js): integers are numbers or BigInt, doubles are Float.
 
 import { InvalidIR } from './errors.js';
-import { ARITY, CATEGORIES, COMPREHENSIONS, LAYERS, MAX_NESTING, Op } from './format.js';
-import { Float, INVALID, makeConverter } from './signals.js';
-import { CATALOGUE, accepts } from './stdlib.js';
+import { ARITY, CATEGORIES, COMPREHENSIONS, LAYERS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op } from './format.js';
+import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
+import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
 import { celFromRaw } from './raw.js';
+import { regexError } from './functions.js';
+import { cpLen } from './budget.js';
 
 function fail(path, msg) {
-  return new InvalidIR(`payload.${path}: ${msg}; the bundle was written by an incompatible or faulty compiler - recompile it with this version of strata`);
+  return new InvalidIR(`${path ? `payload.${path}` : 'payload'}: ${msg}; the bundle was written by an incompatible or faulty compiler - recompile it with this version of strata`);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+// The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
+const PAYLOAD_KEYS = ['name', 'version', 'created', 'not_before', 'expires', 'compiler', 'signals', 'types', 'segments', 'content', 'experiments', 'slots', 'holdout', 'consent', 'goals'];
+const SIGNAL_KEYS = ['name', 'type', 'category', 'max_items', 'max_length', 'default', 'source'];
+const SEGMENT_KEYS = ['id', 'layer', 'when', 'consent'];
+const EXPERIMENT_KEYS = ['id', 'salt', 'group', 'start', 'end', 'variants'];
+const SLOT_KEYS = ['id', 'default', 'candidates'];
+const CANDIDATE_KEYS = ['id', 'layer', 'when', 'consent', 'content', 'experiment', 'cap', 'segment'];
+const HOLDOUT_KEYS = ['bp', 'salt'];
+const CONSENT_KEYS = ['requires', 'without'];
+
+const pyRepr = (k) => `'${String(k).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** Refuse fields the format does not define (a newer or faulty compiler's). */
+function only(d, allowed, path) {
+  if (!isMap(d)) throw fail(path, 'expected a map');
+  const extra = Object.keys(d).filter((k) => !allowed.includes(k));
+  if (extra.length) {
+    const shown = extra.sort().slice(0, 3).map((k) => pyRepr(k).slice(0, 40)).join(', ');
+    throw fail(path, `unknown field(s) ${shown}: this runtime reads format fields ${allowed.slice().sort().join(', ')} only; upgrade the runtime or recompile with a matching compiler`);
+  }
 }
 
 export const isInt = (v) => typeof v === 'number' || typeof v === 'bigint';
@@ -48,18 +75,35 @@ const get = (d, k) => (has(d, k) ? d[k] : null);
 
 export function validatePayload(p) {
   if (!isMap(p)) throw fail('', 'payload is not a map');
+  only(p, PAYLOAD_KEYS, '');
   req(p, 'name', 'str', '');
   for (const k of ['version', 'created', 'not_before', 'expires']) req(p, k, 'int', '');
+  if (get(p, 'compiler') !== null && typeof p.compiler !== 'string') throw fail('compiler', 'expected string');
   const records = req(p, 'types', 'map', '');
   for (const [rname, fields] of Object.entries(records)) {
     if (!isMap(fields) || !Object.values(fields).every((v) => typeof v === 'string')) {
       throw fail(`types.${rname}`, 'record types map field names to type strings');
     }
   }
+  const rtypes = {};
+  for (const [rname, fields] of Object.entries(records)) {
+    rtypes[rname] = {};
+    for (const [fname, ftype] of Object.entries(fields)) {
+      try {
+        makeConverter(ftype, records);
+        rtypes[rname][fname] = parseType(ftype, records);
+      } catch {
+        throw fail(`types.${rname}.${fname}`, `unknown or malformed type '${ftype.slice(0, 40)}'`);
+      }
+    }
+  }
   const signals = req(p, 'signals', 'list', '');
+  const sigtypes = [];
   signals.forEach((s, i) => {
     const path = `signals[${i}]`;
+    only(s, SIGNAL_KEYS, path);
     req(s, 'name', 'str', path);
+    if (get(s, 'source') !== null && typeof s.source !== 'string') throw fail(`${path}.source`, 'expected string');
     const t = req(s, 'type', 'str', path);
     const cat = req(s, 'category', 'str', path);
     if (!CATEGORIES.includes(cat)) throw fail(path, `unknown category '${cat}'`);
@@ -70,6 +114,7 @@ export function validatePayload(p) {
     let conv;
     try {
       conv = makeConverter(t, records, get(s, 'max_items'), get(s, 'max_length'));
+      sigtypes.push(parseType(t, records));
     } catch {
       throw fail(`${path}.type`, `unknown or malformed type '${t.slice(0, 40)}'`);
     }
@@ -79,21 +124,25 @@ export function validatePayload(p) {
   const goals = has(p, 'goals') ? p.goals : [];
   if (!Array.isArray(goals) || !goals.every((g) => typeof g === 'string')) throw fail('goals', 'must be a list of strings');
   const content = req(p, 'content', 'list', '');
-  const nsig = signals.length;
   const ncontent = content.length;
+  const ir = new IRContext(sigtypes, rtypes);
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {
     const path = `segments[${i}]`;
+    only(seg, SEGMENT_KEYS, path);
     req(seg, 'id', 'str', path);
     const layer = req(seg, 'layer', 'int', path);
     if (!(layer >= 0 && layer < LAYERS.length)) throw fail(path, `layer ${layer} out of range`);
     req(seg, 'consent', 'bool', path);
-    checkIr(req(seg, 'when', 'list', path), `${path}.when`, nsig, i, 0, 0);
+    ir.nseg = i; // a segment may use only earlier segments
+    checkIr(req(seg, 'when', 'list', path), `${path}.when`, ir, [], 0);
   });
   const nseg = segments.length;
+  ir.nseg = nseg;
   const experiments = req(p, 'experiments', 'list', '');
   experiments.forEach((e, i) => {
     const path = `experiments[${i}]`;
+    only(e, EXPERIMENT_KEYS, path);
     req(e, 'id', 'str', path);
     req(e, 'salt', 'str', path);
     const start = req(e, 'start', 'int', path);
@@ -106,6 +155,7 @@ export function validatePayload(p) {
     variants.forEach((v, j) => {
       const vp = `${path}.variants[${j}]`;
       if (!(Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && isInt(v[1]) && isInt(v[2]))) throw fail(vp, 'expected [id, weight, content]');
+      if (!(v[1] >= 0 && v[1] <= 10000)) throw fail(vp, 'weight outside 0..10000');
       if (!(v[2] >= 0 && v[2] < ncontent)) throw fail(vp, 'content index out of range');
       total += Number(v[1]);
     });
@@ -114,16 +164,18 @@ export function validatePayload(p) {
   const slots = req(p, 'slots', 'list', '');
   slots.forEach((sl, i) => {
     const path = `slots[${i}]`;
+    only(sl, SLOT_KEYS, path);
     req(sl, 'id', 'str', path);
     const d = req(sl, 'default', 'int', path);
     if (!(d >= 0 && d < ncontent)) throw fail(path, 'default content index out of range');
     req(sl, 'candidates', 'list', path).forEach((c, j) => {
       const cp = `${path}.candidates[${j}]`;
+      only(c, CANDIDATE_KEYS, cp);
       req(c, 'id', 'str', cp);
       const layer = req(c, 'layer', 'int', cp);
       if (!(layer >= 0 && layer < LAYERS.length)) throw fail(cp, `layer ${layer} out of range`);
       req(c, 'consent', 'bool', cp);
-      checkIr(req(c, 'when', 'list', cp), `${cp}.when`, nsig, nseg, 0, 0);
+      checkIr(req(c, 'when', 'list', cp), `${cp}.when`, ir, [], 0);
       const hasContent = get(c, 'content') !== null;
       const hasExp = get(c, 'experiment') !== null;
       if (hasContent === hasExp) throw fail(cp, 'needs exactly one of content and experiment');
@@ -137,11 +189,13 @@ export function validatePayload(p) {
   });
   const h = get(p, 'holdout');
   if (h !== null) {
+    only(h, HOLDOUT_KEYS, 'holdout');
     const bp = req(h, 'bp', 'int', 'holdout');
     req(h, 'salt', 'str', 'holdout');
     if (!(bp >= 0 && bp <= 10000)) throw fail('holdout.bp', 'out of range 0..10000');
   }
   const consent = req(p, 'consent', 'map', '');
+  only(consent, CONSENT_KEYS, 'consent');
   const without = has(consent, 'without') ? consent.without : 'contextual';
   if (without !== 'contextual' && without !== 'defaults') throw fail('consent.without', "must be 'contextual' or 'defaults'");
   for (const c of req(consent, 'requires', 'list', 'consent')) {
@@ -149,13 +203,145 @@ export function validatePayload(p) {
   }
 }
 
+// ---------------------------------------------------------------------- static types of IR nodes
+// A type as the validator tracks it: an array [base, ...params] such as ['list', ['string']], or
+// null when only known as dyn (then nothing is assumed about it). runtime/validate.py's tuples.
+const IDENT = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+const STRING = ['string'];
+
+/** 'list(map(string, int))' -> ['list', ['map', ['string'], ['int']]]; 'dyn' or a type parameter -> null. */
+function parseType(text, records, depth = 0) {
+  const t = text.trim();
+  if (depth > 16 || t.length > 512) throw new Error('type nested too deeply');
+  if (t === 'dyn') return null;
+  if (TYPE_NAMES.includes(t) || has(records, t)) {
+    if (t === 'list') return ['list', null];
+    if (t === 'map') return ['map', null, null];
+    return [t];
+  }
+  if (t.startsWith('list(') && t.endsWith(')')) {
+    const args = splitArgs(t.slice(5, -1));
+    if (args.length !== 1) throw new Error(`list takes one type: ${t.slice(0, 40)}`);
+    return ['list', parseType(args[0], records, depth + 1)];
+  }
+  if (t.startsWith('map(') && t.endsWith(')')) {
+    const args = splitArgs(t.slice(4, -1));
+    if (args.length !== 2) throw new Error(`map takes two types: ${t.slice(0, 40)}`);
+    return ['map', parseType(args[0], records, depth + 1), parseType(args[1], records, depth + 1)];
+  }
+  if (IDENT.test(t)) return null;
+  throw new Error(`malformed type '${t.slice(0, 40)}'`);
+}
+
+function compatible(declared, actual) {
+  if (declared === null || actual === null) return true;
+  if (declared[0] !== actual[0] || declared.length !== actual.length) return false;
+  for (let i = 1; i < declared.length; i++) if (!compatible(declared[i], actual[i])) return false;
+  return true;
+}
+
+function typeStr(t) {
+  if (t === null) return 'dyn';
+  if (t[0] === 'list') return `list(${typeStr(t[1])})`;
+  if (t[0] === 'map') return `map(${typeStr(t[1])}, ${typeStr(t[2])})`;
+  return String(t[0]);
+}
+
+function litType(v) {
+  if (v === null) return ['null_type'];
+  if (typeof v === 'boolean') return ['bool'];
+  if (isInt(v)) return ['int'];
+  if (v instanceof Float) return ['double'];
+  if (typeof v === 'string') return STRING;
+  return ['bytes'];
+}
+
+const sameType = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The one type of all `types` when they agree and are all known, else null. */
+function join(types) {
+  if (types.length === 0 || types.some((t) => t === null)) return null;
+  return types.every((t) => sameType(t, types[0])) ? types[0] : null;
+}
+
+class IRContext {
+  constructor(signalTypes, records) {
+    this.signalTypes = signalTypes;
+    this.records = records;
+    this.nseg = 0;
+    this.nodes = 0;
+    this.overloads = new Map();
+  }
+
+  declared(overload) {
+    let types = this.overloads.get(overload);
+    if (types === undefined) {
+      types = splitArgs(overload).map((t) => parseType(t, this.records));
+      this.overloads.set(overload, types);
+    }
+    return types;
+  }
+}
+
+function staticType(node, ir, vars) {
+  const op = node[0];
+  switch (op) {
+    case Op.LIT: return litType(node[1]);
+    case Op.ULIT: return ['uint'];
+    case Op.SIG: return ir.signalTypes[Number(node[1])];
+    case Op.SEG: case Op.HAS: case Op.SIGHAS: case Op.AND: case Op.OR: case Op.NOT: return ['bool'];
+    case Op.TYPE: return ['type'];
+    case Op.VAR: return vars[vars.length - 1 - Number(node[1])];
+    case Op.SEL: return member(staticType(node[1], ir, vars), node[2], ir);
+    case Op.COND: return join([staticType(node[2], ir, vars), staticType(node[3], ir, vars)]);
+    case Op.LIST: return ['list', join(node.slice(1).map((a) => staticType(a, ir, vars)))];
+    case Op.MAP: {
+      const ks = [];
+      const vs = [];
+      for (let i = 1; i < node.length; i += 2) {
+        ks.push(staticType(node[i], ir, vars));
+        vs.push(staticType(node[i + 1], ir, vars));
+      }
+      return ['map', join(ks), join(vs)];
+    }
+    case Op.COMP: case Op.COMP2:
+      if (['all', 'exists', 'exists_one'].includes(node[1])) return ['bool'];
+      return node[1] === 'transformMap' ? ['map', null, null] : ['list', null];
+    case Op.CALL: {
+      const res = resultType(node[1], node[2]);
+      if (res !== null) return parseType(res, ir.records);
+      if (node[1] === '_[_]' && node.length === 5) {
+        const c = staticType(node[3], ir, vars);
+        if (c !== null && (c[0] === 'list' || c[0] === 'map')) return c[0] === 'list' ? c[1] : c[2];
+      }
+      return null;
+    }
+  }
+  return null;
+}
+
+function member(container, field, ir) {
+  if (container === null) return null;
+  if (container[0] === 'map') return container[2];
+  const fields = has(ir.records, container[0]) ? ir.records[container[0]] : null;
+  return fields !== null && has(fields, field) ? fields[field] : null;
+}
+
+function rangeVars(rng, two) {
+  if (rng === null || (rng[0] !== 'list' && rng[0] !== 'map')) return two ? [null, null] : [null];
+  if (rng[0] === 'list') return two ? [['int'], rng[1]] : [rng[1]];
+  return two ? [rng[1], rng[2]] : [rng[1]];
+}
+
 function isLit(v) {
   return v === null || typeof v === 'boolean' || isInt(v) || v instanceof Float || typeof v === 'string' || v instanceof Uint8Array;
 }
 
-function checkIr(node, path, nsig, nseg, nvars, depth) {
+function checkIr(node, path, ir, vars, depth) {
   if (depth > MAX_NESTING) throw fail(path, `IR nested deeper than ${MAX_NESTING}`);
   if (!Array.isArray(node) || node.length === 0 || !isInt(node[0])) throw fail(path, 'IR node must be a non-empty array starting with an opcode');
+  ir.nodes += 1;
+  if (ir.nodes > MAX_IR_NODES) throw fail(path, `more than ${MAX_IR_NODES} IR nodes in the bundle`);
   const op = Number(node[0]);
   node[0] = op;
   if (!has(ARITY, op)) throw fail(path, `unknown opcode ${op}`);
@@ -167,9 +353,14 @@ function checkIr(node, path, nsig, nseg, nvars, depth) {
   const sub = depth + 1;
   const idx = (v, limit) => isInt(v) && v >= 0 && v < limit;
   switch (op) {
-    case Op.LIT:
-      if (!isLit(node[1])) throw fail(path, `literal of type ${typeOfRaw(node[1])}`);
+    case Op.LIT: {
+      const v = node[1];
+      if (!isLit(v)) throw fail(path, `literal of type ${typeOfRaw(v)}`);
+      if (isInt(v) && !(BigInt(v) >= INT64_MIN && BigInt(v) <= INT64_MAX)) throw fail(path, 'int literal outside the 64-bit range');
+      const len = typeof v === 'string' ? cpLen(v) : v instanceof Uint8Array ? v.length : 0;
+      if (len > MAX_LITERAL_BYTES) throw fail(path, `literal of ${len} characters, over ${MAX_LITERAL_BYTES}`);
       break;
+    }
     case Op.ULIT:
       if (!(isInt(node[1]) && node[1] >= 0 && BigInt(node[1]) < 2n ** 64n)) throw fail(path, 'uint literal out of range');
       break;
@@ -178,45 +369,98 @@ function checkIr(node, path, nsig, nseg, nvars, depth) {
       break;
     case Op.SIG:
     case Op.SIGHAS:
-      if (!idx(node[1], nsig)) throw fail(path, 'signal index out of range');
+      if (!idx(node[1], ir.signalTypes.length)) throw fail(path, 'signal index out of range');
       break;
     case Op.SEG:
-      if (!idx(node[1], nseg)) throw fail(path, 'segment index out of range (segments may only use earlier segments)');
+      if (!idx(node[1], ir.nseg)) throw fail(path, 'segment index out of range (segments may only use earlier segments)');
       break;
     case Op.VAR:
-      if (!idx(node[1], nvars)) throw fail(path, 'comprehension variable out of scope');
+      if (!idx(node[1], vars.length)) throw fail(path, 'comprehension variable out of scope');
       break;
     case Op.SEL:
     case Op.HAS:
       if (typeof node[2] !== 'string') throw fail(path, 'field name must be a string');
-      checkIr(node[1], path, nsig, nseg, nvars, sub);
+      checkIr(node[1], path, ir, vars, sub);
       break;
     case Op.CALL:
       if (n < 2 || typeof node[1] !== 'string' || !CATALOGUE.has(node[1])) {
-        throw fail(path, n >= 2 ? `unknown function ${JSON.stringify(node[1])}` : 'CALL needs a name and overload');
+        throw fail(path, n >= 2 ? `unknown function ${JSON.stringify(String(node[1]).slice(0, 40))}` : 'CALL needs a name and overload');
       }
       if (node[2] !== null && typeof node[2] !== 'string') throw fail(path, 'overload must be a string or nil');
-      if (!accepts(node[1], node[2], n - 2)) throw fail(path, `${node[1]} has no overload (${node[2]}) for ${n - 2} argument(s) (docs/cel-functions.md)`);
-      for (let j = 3; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
+      for (let j = 3; j < node.length; j++) checkIr(node[j], path, ir, vars, sub);
+      checkCall(node, path, ir, vars);
       break;
     case Op.COMP:
     case Op.COMP2: {
       if (typeof node[1] !== 'string' || !COMPREHENSIONS.includes(node[1])) throw fail(path, `unknown comprehension ${JSON.stringify(node[1])}`);
-      checkIr(node[2], path, nsig, nseg, nvars, sub);
-      const inner = nvars + (op === Op.COMP2 ? 2 : 1);
-      for (let j = 3; j < node.length; j++) checkIr(node[j], path, nsig, nseg, inner, sub);
+      checkIr(node[2], path, ir, vars, sub);
+      const inner = vars.concat(rangeVars(staticType(node[2], ir, vars), op === Op.COMP2));
+      for (let j = 3; j < node.length; j++) checkIr(node[j], path, ir, inner, sub);
       break;
     }
     case Op.MAP:
       if (n % 2) throw fail(path, 'map needs key/value pairs');
-      for (let j = 1; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
+      if (n > 2 * MAX_LITERAL_ITEMS) throw fail(path, `map literal of more than ${MAX_LITERAL_ITEMS} entries`);
+      for (let j = 1; j < node.length; j++) checkIr(node[j], path, ir, vars, sub);
       break;
     default: // AND OR NOT COND LIST
-      for (let j = 1; j < node.length; j++) checkIr(node[j], path, nsig, nseg, nvars, sub);
+      if (n > MAX_LITERAL_ITEMS) throw fail(path, `list literal of more than ${MAX_LITERAL_ITEMS} items`);
+      for (let j = 1; j < node.length; j++) checkIr(node[j], path, ir, vars, sub);
   }
 }
 
-/** Validate one expression's IR (no segments, no enclosing comprehension). */
-export function validateIr(ir, nsig) {
-  checkIr(ir, 'expr', nsig, 0, 0, 0);
+/** `matches` takes a target and a literal pattern that RE2 accepts (runtime/regex.py). */
+function checkMatches(node, path) {
+  if (node.length !== 5) throw fail(path, 'matches takes a string and a pattern');
+  const pat = node[4];
+  if (!(Array.isArray(pat) && pat.length === 2 && pat[0] === Op.LIT && typeof pat[1] === 'string')) throw fail(path, 'the pattern of matches must be a string literal');
+  const err = regexError(pat[1]);
+  if (err !== null) throw fail(path, `invalid regular expression '${pat[1].slice(0, 80)}': ${err}`);
+}
+
+/** The argument count fits the function, and a declared overload has one well-formed type per
+ * argument, each matching what the IR proves about it. */
+function checkCall(node, path, ir, vars) {
+  const name = node[1];
+  const ov = node[2];
+  const args = node.slice(3);
+  if (name === 'matches') checkMatches(node, path);
+  const [least, most] = catalogueArity(name);
+  if (args.length < least || (most !== null && args.length > most)) {
+    throw fail(path, `${name} takes ${least}${most === least ? '' : `..${most !== null ? most : ''}`} arguments, got ${args.length}`);
+  }
+  if (ov === null) return;
+  if (ov.length > 1024) throw fail(path, 'overload string too long');
+  if (!accepts(name, ov, args.length)) throw fail(path, `${name} has no overload (${ov.slice(0, 60)}) for ${args.length} argument(s) (docs/cel-functions.md)`);
+  let declared;
+  try {
+    declared = ir.declared(ov);
+  } catch (e) {
+    throw fail(path, `overload '${ov.slice(0, 60)}' of ${name}: ${e.message}`);
+  }
+  if (declared.length !== args.length) throw fail(path, `overload '${ov.slice(0, 60)}' of ${name} declares ${declared.length} argument types for ${args.length} arguments`);
+  declared.forEach((want, i) => {
+    if (!conforms(want, args[i], ir, vars)) {
+      throw fail(path, `overload '${ov.slice(0, 60)}' of ${name}: argument ${i + 1} is ${typeStr(staticType(args[i], ir, vars))}, not ${typeStr(want)}`);
+    }
+  });
+}
+
+/** Does `node` match the declared type `want`? List and map literals are checked item by item. */
+function conforms(want, node, ir, vars) {
+  if (want === null) return true;
+  const op = node[0];
+  if (op === Op.LIST && want[0] === 'list') return node.slice(1).every((a) => conforms(want[1], a, ir, vars));
+  if (op === Op.MAP && want[0] === 'map') {
+    for (let i = 1; i < node.length; i += 2) if (!(conforms(want[1], node[i], ir, vars) && conforms(want[2], node[i + 1], ir, vars))) return false;
+    return true;
+  }
+  return compatible(want, staticType(node, ir, vars));
+}
+
+/** Validate one expression's IR against its signal types (no segments, no enclosing
+ * comprehension); `signalTypes` are type strings, or a count (every signal dyn). */
+export function validateIr(irNode, signalTypes, records = {}) {
+  const types = typeof signalTypes === 'number' ? new Array(signalTypes).fill(null) : signalTypes.map((t) => parseType(t, records));
+  checkIr(irNode, 'expr', new IRContext(types, {}), [], 0);
 }

@@ -33,8 +33,10 @@ export class CelError {
 
 /** A CEL error as a value: the closures return it so that `false && error` is false. */
 export class Err {
-  constructor(message) {
+  /** `budget`: the evaluation budget ran out (budget.js), counted in Outcome.budgetExceeded. */
+  constructor(message, budget = false) {
     this.message = message;
+    this.budget = budget;
   }
 }
 

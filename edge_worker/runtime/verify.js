@@ -4,20 +4,25 @@
 // inflated or parsed.
 
 import {
-  BadSignature, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, RollbackRefused, UnknownKey, UnsupportedFormat,
+  BadSignature, BundleError, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,
+  UnsupportedFormat, WrongName,
 } from './errors.js';
-import { FORMAT_CODEC, FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_DOMAIN, SIGNATURE_DOMAIN_V2 } from './format.js';
+import {
+  FORMAT_CODEC, FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS, MAX_PAYLOAD_STRING, SIGNATURE_DOMAIN,
+  SIGNATURE_DOMAIN_V2,
+} from './format.js';
+import { BoundsExceeded, checkBounds } from './bounds.js';
 import { fromColumns } from './codec.js';
-import { unpack } from './msgpack.js';
+import { unpack, unpackEnvelope } from './msgpack.js';
 import { isInt, isMap, validatePayload } from './validate.js';
 
 export const DEFAULT_CLOCK_SKEW = 300;
 
 const ENVELOPE_KEYS = ['format', 'key_id', 'payload', 'signature'];
 
-function unpackOrThrow(bytes, what) {
+function unpackOrThrow(bytes, what, decode = unpack) {
   try {
-    return unpack(bytes);
+    return decode(bytes);
   } catch (e) {
     if (e instanceof RangeError && /call stack/i.test(e.message)) throw new MalformedBundle(`${what} is nested too deeply`);
     throw new MalformedBundle(`${what} is not valid msgpack (${e && e.name}: ${e && e.message}); the file is truncated or not a Strata bundle`);
@@ -76,13 +81,46 @@ function toNum(v) {
  * Verify `bytes` against the trusted `keys` (Map key id -> CryptoKey). Returns
  * {keyId, payload (raw decoded tree, validated), size}. Throws a BundleError subclass.
  */
-export async function verifyBundle(bytes, keys, { now = null, clockSkew = DEFAULT_CLOCK_SKEW, held = null } = {}) {
+export async function verifyBundle(bytes, keys, { now = null, clockSkew = DEFAULT_CLOCK_SKEW, held = null, name = null } = {}) {
+  try {
+    return await verify(bytes, keys, now, clockSkew, held, name);
+  } catch (e) {
+    if (e instanceof BundleError) throw e;
+    // Any other failure (a defect, memory, stack) is a refusal: the caller keeps its last good bundle.
+    throw new PrepareFailed(`verifying the bundle failed unexpectedly (${e && e.name}: ${String(e && e.message).slice(0, 200)}); keep the last good bundle and report this bundle to the Strata maintainers`);
+  }
+}
+
+/** Python's check_rollback: refuse another rule set than the one served (`name`, or the name
+ * `held`), or a version older than the one held. Equal versions pass. */
+export function checkRollback(bundleName, version, name, held) {
+  for (const expected of [name, held ? held.name : null]) {
+    if (expected !== null && expected !== undefined && bundleName !== expected) {
+      throw new WrongName(`bundle '${bundleName}' v${version} is not the rule set this server serves ('${expected}'); publish that rule set here, or run a separate server (--bundle-name) for the other one`);
+    }
+  }
+  if (held && version < held.version) {
+    throw new RollbackRefused(`bundle ${bundleName} v${version} is older than v${held.version} already loaded or seen; refusing to roll back`);
+  }
+}
+
+function unpackPayload(raw) {
+  try {
+    checkBounds(raw, { maxObjects: MAX_PAYLOAD_OBJECTS, maxDepth: MAX_PAYLOAD_DEPTH, maxStr: MAX_PAYLOAD_STRING });
+  } catch (e) {
+    if (!(e instanceof BoundsExceeded)) throw e;
+    throw new BundleTooLarge(`payload refused before unpacking: ${e.message} (limits: ${MAX_PAYLOAD_OBJECTS} objects, nesting ${MAX_PAYLOAD_DEPTH}, strings of ${MAX_PAYLOAD_STRING} bytes); the bundle was not written by a Strata compiler`);
+  }
+  return unpackOrThrow(raw, 'payload');
+}
+
+async function verify(bytes, keys, now, clockSkew, held, name) {
   if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
   if (!(bytes instanceof Uint8Array)) throw new MalformedBundle(`bundle must be bytes, got ${typeof bytes}`);
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new BundleTooLarge(`bundle is ${bytes.length} bytes, over the ${MAX_ENVELOPE_BYTES}-byte limit`);
   if (bytes.length === 0) throw new MalformedBundle('bundle is empty');
 
-  const env = unpackOrThrow(bytes, 'bundle envelope');
+  const env = unpackOrThrow(bytes, 'bundle envelope', unpackEnvelope);
   const fields = isMap(env) ? Object.keys(env).sort() : null;
   const want = ENVELOPE_KEYS.slice().sort().join();
   const wantCodec = ENVELOPE_KEYS.concat(['codec']).sort().join();
@@ -120,7 +158,7 @@ export async function verifyBundle(bytes, keys, { now = null, clockSkew = DEFAUL
   }
   if (!ok) throw new BadSignature(`signature does not match the payload for key ${kid}: the bundle was modified after signing, or signed by another key`);
 
-  let body = unpackOrThrow(await gunzip(payload), 'payload');
+  let body = unpackPayload(await gunzip(payload));
   try {
     body = fromColumns(body);
   } catch (e) {
@@ -138,8 +176,6 @@ export async function verifyBundle(bytes, keys, { now = null, clockSkew = DEFAUL
   if (t - clockSkew >= expires) {
     throw new Expired(`bundle ${body.name} v${version} expired at ${expires} (now ${Math.trunc(t)}); publish a freshly compiled bundle`);
   }
-  if (held && held.name === body.name && version < held.version) {
-    throw new RollbackRefused(`bundle ${body.name} v${version} is older than v${held.version} already loaded; refusing to roll back`);
-  }
+  checkRollback(body.name, version, name, held);
   return { keyId: kid, payload: body, size: bytes.length };
 }

@@ -140,12 +140,16 @@ test('verify_refuses_outside_the_validity_window_with_skew', async () => {
   }
 });
 
-test('verify_refuses_rollback_below_the_held_version_only', async () => {
+test('verify_refuses_rollback_below_the_held_version_and_another_rule_set', async () => {
   const keys = await importKeys([PEM]);
   const p = await prepareBundle(BUNDLE, { keys, now: NOW });
   assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: p.name, version: p.version + 1 } }), 'rollback');
   assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: p.name, version: p.version } }), 'accepted');
-  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: p.version + 1 } }), 'accepted');
+  // Another rule set than the one held or configured is refused, at any version (runtime/verify.py check_rollback).
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: p.version + 1 } }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, held: { name: 'other', version: 0 } }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, name: 'other' }), 'wrong_name');
+  assert.equal(await refusal(BUNDLE, { keys, now: NOW, name: p.name }), 'accepted');
 });
 
 test('verify_refuses_decompression_bombs_and_oversized_envelopes', async () => {
@@ -253,4 +257,28 @@ test('import_keys_accepts_pem_and_raw_and_derives_the_python_key_id', async () =
   assert.deepEqual(Array.from(keys.keys()), [unpack(BUNDLE).key_id]);
   await assert.rejects(importKeys(['-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----']));
   await assert.rejects(importKeys([new Uint8Array(31)]));
+});
+
+test('verify_refuses_envelopes_outside_the_envelope_limits_as_malformed', async () => {
+  // The unauthenticated envelope is decoded with limits that fit its fields (runtime/verify.py
+  // _unpack_envelope): a long key id, an array or a large map is malformed before any key lookup.
+  const s = await newSigner();
+  const payload = await gzip(encode(toColumns(minimalPayload())));
+  const env = unpack(await s.envelope(payload));
+  const r = rng(12);
+  for (let i = 0; i < 20; i++) {
+    const n = 257 + Math.floor(r() * 2000);
+    assert.equal(await refusal(encode({ ...env, key_id: 'k'.repeat(n) }), { keys: s.keys, now: NOW }), 'malformed', `key id of ${n}`);
+  }
+  assert.equal(await refusal(encode([env.format, env.key_id, env.payload, env.signature]), { keys: s.keys, now: NOW }), 'malformed');
+  const wide = { ...env };
+  for (let i = 0; i < 10; i++) wide[`x${i}`] = i;
+  assert.equal(await refusal(encode(wide), { keys: s.keys, now: NOW }), 'malformed');
+});
+
+test('verify_refuses_any_unexpected_exception_as_prepare_failed', async () => {
+  // A key table that throws stands for any defect in a verification step: refused, never thrown.
+  const keys = await importKeys([PEM]);
+  const broken = { get: () => { throw new TypeError('boom'); }, keys: () => keys.keys() };
+  assert.equal(await refusal(BUNDLE, { keys: broken, now: NOW }), 'prepare_failed');
 });

@@ -7,8 +7,14 @@ Files (all JSON; the bundles are signed gzip-codec bundles):
                    in a bundle), signal names and types, bindings (the corpus's tagged form) and
                    the Python runtime's result: a tagged value or an error message
   decisions.json   bundles x signal sets x session ids (x consent, caps) -> the Outcome with
-                   explain (per-slot decision and trace, segments), cap hits, exposures, errors
+                   explain (per-slot decision and trace, segments), cap hits, exposures, errors,
+                   budget_exceeded and work (the 'budget' bundle is tampered with so that its
+                   conditions run into the evaluation budget)
   bucketing.json   seed x session id -> bucket
+  regex.json       CEL matches: pattern x input (non-ASCII, newlines, empty, lone surrogates) -> the
+                   match or the evaluation error; invalid patterns -> RE2's reason
+  refused.json     hostile bundles (signed with the test key: IR, fields, literals and payloads a
+                   Strata compiler never writes; another rule set; an older version) -> error code
   bundles/*.strata and vectors.pub: the bundles decisions.json uses and the key that signed them
 
 Determinism: the signing key is derived from a fixed seed (a TEST key: never trust it anywhere
@@ -164,15 +170,74 @@ experiments:
 CONSENT_DEFAULTS = EDGE_CASES.replace("name: edge-cases\n", "name: consent-defaults\nconsent: {requires: [behavioral], without: defaults}\n")
 
 
-def compile_bundle(name: str, text: str, version: int = 1) -> bytes:
-    """Compile `text` and sign it with the test key, gzip codec, expiring in 2100."""
-    from compiler import encode
+def compile_payload(name: str, text: str, version: int = 1) -> dict[str, Any]:
+    """Compile `text` into a payload expiring in 2100."""
     from compiler.pipeline import Options, run
 
     ctx = run(f"{name}.yaml", Options(created=CREATED, version=version), text=text)
-    assert ctx.payload is not None
-    payload = dict(ctx.payload, expires=EXPIRES)
-    return encode.sign(encode.encode_payload(payload, "gzip"), test_key(), "gzip")
+    assert ctx.payload is not None, f"{name} does not compile"
+    return dict(ctx.payload, expires=EXPIRES)
+
+
+def sign_payload(payload: dict[str, Any], extra_column: str | None = None) -> bytes:
+    """Sign a payload (as compiled, or tampered with) with the test key, gzip codec;
+    ``extra_column`` adds a candidate column the format does not define."""
+    import gzip
+
+    from compiler import encode
+    from runtime.codec import to_columns
+
+    if extra_column is None:
+        return encode.sign(encode.encode_payload(payload, "gzip"), test_key(), "gzip")
+    cols = to_columns(payload)
+    cols["candidates"][extra_column] = [1] * sum(len(sl["candidates"]) for sl in payload["slots"])
+    return encode.sign(gzip.compress(msgpack.packb(cols, use_bin_type=True), compresslevel=9, mtime=0), test_key(), "gzip")
+
+
+def compile_bundle(name: str, text: str, version: int = 1) -> bytes:
+    """Compile `text` and sign it with the test key, gzip codec, expiring in 2100."""
+    return sign_payload(compile_payload(name, text, version))
+
+
+#: Conditions the compiler accepts because their signals are bounded; budget_bundle() then raises
+#: the bounds (a tampered bundle, or a bound the server does not enforce), so large signal values
+#: run them into the evaluation budget (docs/runtime.md "Evaluation budget").
+BUDGET = """\
+strata: 1
+name: budget
+signals:
+  words: {type: 'list(string)', category: contextual, max_items: 4}
+  text: {type: string, category: contextual, max_length: 20}
+  tags: {type: 'map(string, int)', category: contextual, max_items: 4}
+segments:
+  - {id: nested, layer: broad, when: 'words.exists(w, words.exists(v, v == "zz"))'}
+slots:
+  - id: comprehension
+    default: {v: default}
+    rules:
+      - {id: nested, segment: nested, content: {v: nested}}
+      - {id: nested-again, segment: nested, content: {v: nested-again}}
+      - {id: absorbed, when: 'words.exists(w, words.exists(v, v == "zz")) || text.size() < 5', content: {v: absorbed}}
+      - {id: pairs, when: 'tags.exists(k, v, tags.all(k2, v2, v2 != v || k2 == k) && v > 100)', content: {v: pairs}}
+      - {id: mapped, when: 'words.map(w, w.size()).filter(n, n > 3).size() > 2', content: {v: mapped}}
+  - id: growth
+    default: {v: default}
+    rules:
+      - {id: concat, when: 'size(text + text + text) < 1', content: {v: concat}}
+      - {id: split, when: 'text.split("").size() < 0', content: {v: split}}
+      - {id: replace, when: 'text.replace("", "0123456789abcdef").size() < 1', content: {v: replace}}
+      - {id: join, when: 'words.join("--") == "zz"', content: {v: join}}
+      - {id: lists, when: 'size(words + words) < 0', content: {v: lists}}
+      - {id: fallback, when: 'true', content: {v: fallback}}
+"""
+
+
+def budget_bundle() -> bytes:
+    payload = compile_payload("budget", BUDGET, 1)
+    for sig in payload["signals"]:
+        if sig["name"] in ("words", "text", "tags"):  # bounds far above what the compiler checked
+            sig["max_items" if sig["name"] != "text" else "max_length"] = 1_000_000
+    return sign_payload(payload)
 
 
 def bundles() -> dict[str, bytes]:
@@ -183,6 +248,7 @@ def bundles() -> dict[str, bytes]:
         "bench1000": compile_bundle("bench1000", dump(ruleset(1000)), 7),
         "edge-cases": compile_bundle("edge-cases", EDGE_CASES, 3),
         "consent-defaults": compile_bundle("consent-defaults", CONSENT_DEFAULTS, 3),
+        "budget": budget_bundle(),
     }
 
 
@@ -245,13 +311,52 @@ def edge_signals(rng: random.Random) -> dict[str, Any]:
     return s
 
 
+def budget_signals(rng: random.Random) -> dict[str, Any]:
+    """Values around the budget's limits: list lengths near where the nested comprehension stops,
+    strings of 1- and 2-unit (UTF-16) code points near where the growth functions stop."""
+    s: dict[str, Any] = {}
+    if rng.random() < 0.8:
+        n = rng.choice([0, 3, 30, 56, 57, 58, 100, 2600, 5001])
+        s["words"] = [rng.choice(["a", "bb", "ccc", "dddd", "é", "😀😀"]) for _ in range(n)]
+    if rng.random() < 0.8:
+        k = rng.choice([0, 4, 600, 3400, 5000, 6000, 9999, 10001, 11000])
+        s["text"] = rng.choice(["a", "é", "😀"]) * k
+    if rng.random() < 0.5:
+        m = rng.choice([0, 3, 40, 60, 150])
+        s["tags"] = {f"k{i}": rng.choice([1, 200, i]) for i in range(m)}
+    return s
+
+
+def _no_fast_path(*_: Any) -> Any:
+    raise RuntimeError("exact evaluation only")
+
+
+def exact_outcome(prepared: Any, signals: Any, slots: Any, **kw: Any) -> Any:
+    """``prepared.decide`` with every generated fast path disabled, so every condition runs on the
+    exact evaluator alone. Its ``work`` is the count docs/runtime.md defines ("the count is the
+    exact evaluator's"), which the vectors record: the default path can add a fast-path attempt's
+    charges when a candidate re-reads a segment that ended in an error."""
+    conds = [c.cond for slot in prepared.slots.values() for c in slot.candidates if c.cond is not None]
+    saved = (prepared._fasts, [c.fast for c in conds])
+    prepared._fasts = [_no_fast_path] * len(saved[0])
+    for c in conds:
+        c.fast = _no_fast_path
+    try:
+        return prepared.decide(signals, slots, **kw)
+    finally:
+        prepared._fasts = saved[0]
+        for c, f in zip(conds, saved[1]):
+            c.fast = f
+
+
 def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
     from runtime import Runtime, key_id
 
     key = test_key().public_key()
     rng = random.Random(14)
     cases = []
-    plans = [("trailblazer", site_signals, 60), ("bench1000", site_signals, 40), ("edge-cases", edge_signals, 80), ("consent-defaults", edge_signals, 30)]
+    plans = [("trailblazer", site_signals, 60), ("bench1000", site_signals, 40), ("edge-cases", edge_signals, 80), ("consent-defaults", edge_signals, 30),
+             ("budget", budget_signals, 40)]
     for bundle, gen, n in plans:
         rt = Runtime({key_id(key): key})
         prepared = rt.prepare(named[bundle], now=NOW)
@@ -269,6 +374,8 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                 slots = None if rng.random() < 0.8 else rng.sample(list(prepared.slot_ids) + ["no-such-slot"], 2)
             out = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
             plain = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW)
+            exact = exact_outcome(prepared, signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
+            assert (exact.to_dict(), exact.errors, exact.budget_exceeded) == (out.to_dict(), out.errors, out.budget_exceeded), f"{bundle}/{i}"
             cases.append({
                 "name": f"{bundle}/{i}",
                 "bundle": bundle,
@@ -284,6 +391,8 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                     "cap_hits": out.cap_hits,
                     "exposures": [list(e) for e in out.exposures],
                     "errors": out.errors,
+                    "budget_exceeded": out.budget_exceeded,
+                    "work": exact.work,
                     "holdout": out.holdout,
                 },
             })
@@ -300,6 +409,180 @@ def bucketing_cases() -> list[dict[str, Any]]:
     return [{"seed": s, "session_id": sid, "bucket": bucket(s, sid)} for s in seeds for sid in sessions]
 
 
+# ------------------------------------------------------------------ regular expressions
+REGEX_PATTERNS = [
+    "ubb", "^hub", "ba$", "^$", "", "a.b", "(?s)a.b", "^b$", "(?m)^b$", "(?i)straße", "STRASSE", r"\d+", r"\w+$",
+    "[[:alpha:]]+", r"\pL+", r"\p{Greek}", "^.$", "^..$", "é", "(?i)É", "😀", r"^\x{1F600}$", "a*?", "[^a]", r"\bfoo\b",
+    r"\Q.*\E", "x{2,3}", "(a|ab)(c|bcd)(d*)", "^([A-Za-z0-9]+-?)*$", r"\n", "(?U)a+b", r"\s", "[é-ê]", "^.*$", "(?s)^.*$",
+]
+REGEX_INPUTS = [
+    "", "hubba", "a\nb", "b", "\n", "straße", "STRASSE", "é", "É", "😀", "😀😀", "foo bar", ".*", "abcd", "aaa",
+    "a" * 30 + "!", "ÄÖÜ 123", "xx", "αβγ", "a\r\nb", "\ud800", "a\udc00b",
+]
+INVALID_PATTERNS = [
+    r"\C", r"x\Cy", r"(a)\1", "[a-z", "(?P=n)", "(a{1000}){1000}", "a{1001}", "(?=a)", "(?<!a)", "a++", "(?>a)", r"\x{110000}",
+    r"\8", "a**", "x{2,1}", "\\", "a\\", "(", "a)", "*a", "[z-a]", r"\p{Foo}", "[[:foo:]]", "(?P<n>", "(?i", "\ud800",
+]
+
+
+def regex_cases() -> dict[str, Any]:
+    from runtime.functions import matches
+    from runtime.regex import regex_error
+    from runtime.values import CelError
+
+    out: list[dict[str, Any]] = []
+    for p in REGEX_PATTERNS:
+        assert regex_error(p) is None, p
+        for s in REGEX_INPUTS:
+            try:
+                expect: dict[str, Any] = {"match": matches(s, p)}
+            except CelError as e:
+                expect = {"error": str(e)}
+            out.append({"pattern": p, "input": s, "expect": expect})
+    invalid = [{"pattern": p, "error": regex_error(p)} for p in INVALID_PATTERNS]
+    assert all(c["error"] for c in invalid)
+    return {"matches": out, "invalid": invalid}
+
+
+# ------------------------------------------------------------------ refused bundles
+REFUSED_BASE = """\
+strata: 1
+name: refused
+holdout: {percent: 5, salt: hs}
+signals:
+  text: {type: string, category: contextual}
+  words: {type: 'list(string)', category: contextual}
+segments:
+  - {id: all, layer: broad, when: 'true'}
+slots:
+  - id: s
+    default: {v: default}
+    rules:
+      - {id: r, when: 'text == "x"', content: {v: r}}
+  - id: exp
+    default: {v: default}
+experiments:
+  - id: e
+    slot: exp
+    audience: all
+    traffic: 50
+    variants: [{id: a, weight: 50, content: {v: a}}, {id: b, weight: 50, content: {v: b}}]
+"""
+
+
+def refused_cases() -> dict[str, Any]:
+    """Hostile bundles, correctly signed: every runtime refuses each with the same error code."""
+    import copy
+
+    base = compile_payload("refused", REFUSED_BASE, 5)
+    text = next(i for i, sg in enumerate(base["signals"]) if sg["name"] == "text")
+    words = next(i for i, sg in enumerate(base["signals"]) if sg["name"] == "words")
+
+    def when(ir: Any) -> Any:
+        def f(p: dict[str, Any]) -> None:
+            p["slots"][0]["candidates"][0]["when"] = ir
+        return f
+
+    def field(path: str) -> Any:
+        def f(p: dict[str, Any]) -> None:
+            target: Any = p
+            for part in path.split("."):
+                if part:
+                    target = target[int(part)] if isinstance(target, list) else target[part]
+            target["x-extra"] = 1
+        return f
+
+    def content(v: Any) -> Any:
+        def f(p: dict[str, Any]) -> None:
+            p["content"][0] = v
+        return f
+
+    def nested(depth: int) -> Any:
+        v: Any = 1
+        for _ in range(depth):
+            v = [v]
+        return v
+
+    def not_chain(depth: int) -> Any:
+        v: Any = [0, True]
+        for _ in range(depth):
+            v = [10, v]
+        return v
+
+    def weight(p: dict[str, Any]) -> None:
+        p["experiments"][0]["variants"][0][1] = 10_001
+        p["experiments"][0]["variants"][1][1] = -1
+
+    sig, lit = (lambda i: [2, i]), (lambda v: [0, v])
+    cases: list[tuple[str, Any, dict[str, Any], str]] = [
+        ("accepted: the base bundle", None, {}, "accepted"),
+        ("accepted: a string literal of 65,536 code points (131,072 UTF-16 units)", when([12, "_==_", "string,string", sig(text), lit("😀" * 65536)]), {}, "accepted"),
+        ("accepted: the smallest int64 literal", when([12, "_==_", "int,int", lit(-(2**63)), lit(1)]), {}, "accepted"),
+        ("accepted: the same version again", None, {"held": {"name": "refused", "version": 5}}, "accepted"),
+        ("unknown payload field", field(""), {}, "invalid_ir"),
+        ("unknown signal field", field("signals.0"), {}, "invalid_ir"),
+        ("unknown segment field", field("segments.0"), {}, "invalid_ir"),
+        ("unknown slot field", field("slots.0"), {}, "invalid_ir"),
+        ("unknown candidate field (a column of the gzip codec)", "column", {}, "invalid_ir"),
+        ("unknown experiment field", field("experiments.0"), {}, "invalid_ir"),
+        ("unknown holdout field", field("holdout"), {}, "invalid_ir"),
+        ("unknown consent field", field("consent"), {}, "invalid_ir"),
+        ("string literal over 64 KiB code points", when([12, "_==_", "string,string", sig(text), lit("é" * 65537)]), {}, "invalid_ir"),
+        ("bytes literal over 64 KiB", when([12, "_==_", "bytes,bytes", lit(b"x" * 65537), lit(b"")]), {}, "invalid_ir"),
+        ("list literal over 100,000 items", when([12, "@in", "string,list(string)", sig(text), [13, *[lit("a")] * 100_001]]), {}, "invalid_ir"),
+        ("int literal over int64", when([12, "_==_", "int,int", lit(2**63), lit(1)]), {}, "invalid_ir"),
+        ("uint literal over uint64 is not msgpack: an int literal at 2**64-1", when([12, "_==_", "int,int", lit(2**64 - 1), lit(1)]), {}, "invalid_ir"),
+        ("too many arguments", when([12, "size", None, lit("a"), lit("b")]), {}, "invalid_ir"),
+        ("too few arguments", when([12, "startsWith", None, lit("a")]), {}, "invalid_ir"),
+        ("unknown function", when([12, "system", None, lit("a")]), {}, "invalid_ir"),
+        ("overload the catalogue does not have", when([12, "_+_", "string,int", lit("a"), lit(1)]), {}, "invalid_ir"),
+        ("overload contradicting literal types", when([12, "_==_", "int,int", lit("a"), lit("b")]), {}, "invalid_ir"),
+        ("overload contradicting a signal's type", when([12, "_>_", "int,int", sig(text), lit(1)]), {}, "invalid_ir"),
+        ("overload contradicting a list literal's items", when([12, "@in", "int,list(int)", lit(1), [13, lit(1), lit(True)]]), {}, "invalid_ir"),
+        ("overload contradicting a comprehension variable", when([15, "exists", sig(words), [12, "_>_", "int,int", [4, 0], lit(1)]]), {}, "invalid_ir"),
+        ("matches with a computed pattern", when([12, "matches", "string,string", lit("a"), sig(text)]), {}, "invalid_ir"),
+        ("matches with a backreference", when([12, "matches", "string,string", sig(text), lit(r"(a)\1")]), {}, "invalid_ir"),
+        ("matches with \\C", when([12, "matches", "string,string", sig(text), lit(r"a\Cb")]), {}, "invalid_ir"),
+        ("matches with an unclosed class", when([12, "matches", "string,string", sig(text), lit("[a-z")]), {}, "invalid_ir"),
+        ("matches with a repetition over 1000", when([12, "matches", "string,string", sig(text), lit("(a{100}){100}")]), {}, "invalid_ir"),
+        ("a segment read before it is defined", when([3, 1]), {}, "invalid_ir"),
+        ("a comprehension variable out of scope", when([15, "exists", sig(words), [12, "_==_", "string,string", [4, 1], lit("a")]]), {}, "invalid_ir"),
+        ("IR nested deeper than 64", when(not_chain(70)), {}, "invalid_ir"),
+        ("unknown opcode", when([99, 1]), {}, "invalid_ir"),
+        ("wrong operand count", when([10, [0, True], [0, True]]), {}, "invalid_ir"),
+        ("variant weight out of range", weight, {}, "invalid_ir"),
+        ("a payload string over 1 MiB", content({"v": "x" * (1024 * 1024 + 1)}), {}, "too_large"),
+        ("a payload nested deeper than 128", content({"v": nested(130)}), {}, "too_large"),
+        ("another rule set than the one configured", None, {"name": "other"}, "wrong_name"),
+        ("another rule set than the one held", None, {"held": {"name": "other", "version": 1}}, "wrong_name"),
+        ("an older version than the one held", None, {"held": {"name": "refused", "version": 6}}, "rollback"),
+    ]
+    out = []
+    for name, mutate, options, expect in cases:
+        p = copy.deepcopy(base)
+        if callable(mutate):
+            mutate(p)
+        data = sign_payload(p, "x-extra" if mutate == "column" else None)
+        out.append({"name": name, "bundle": base64.b64encode(data).decode(), "options": options, "expect": expect})
+    return {"now": NOW, "key": "vectors.pub", "cases": out}
+
+
+def refusal(data: bytes, options: dict[str, Any]) -> str:
+    """The Python runtime's answer to a refused.json case: 'accepted' or the error code."""
+    from runtime import key_id
+    from runtime.decide import Prepared
+    from runtime.errors import BundleError
+    from runtime.verify import verify_bundle
+
+    key = test_key().public_key()
+    held = options.get("held")
+    try:
+        Prepared(verify_bundle(data, {key_id(key): key}, now=NOW, name=options.get("name"), held=(held["name"], held["version"]) if held else None))
+    except BundleError as e:
+        return e.code
+    return "accepted"
+
+
 def dumps(v: Any) -> str:
     return json.dumps(v, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
 
@@ -314,6 +597,11 @@ def generate_all() -> dict[str, bytes]:
     head = json.dumps({"now": NOW, "key": "vectors.pub", "bundles": {k: f"bundles/{k}.strata" for k in named}})[:-1]
     files["decisions.json"] = f'{head}, "cases": [\n{cases}\n]}}\n'.encode()
     files["bucketing.json"] = dumps(bucketing_cases()).encode()
+    files["regex.json"] = (json.dumps(regex_cases(), indent=1, ensure_ascii=True) + "\n").encode()  # escapes keep lone surrogates
+    refused = refused_cases()
+    wrong = [(c["name"], got) for c in refused["cases"] if (got := refusal(base64.b64decode(c["bundle"]), c["options"])) != c["expect"]]
+    assert not wrong, f"the Python runtime answers otherwise: {wrong}"
+    files["refused.json"] = (json.dumps(refused, indent=1) + "\n").encode()
     return files
 
 

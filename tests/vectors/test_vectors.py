@@ -4,6 +4,7 @@ runtime). The JavaScript runtime reads the same files (edge_worker/test/vectors.
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -41,6 +42,43 @@ def test_vectors_python_runtime_passes_every_decision_case():
         assert json.loads(json.dumps(out.to_dict())) == e["outcome"], c["name"]
         assert json.loads(json.dumps(plain.to_dict())) == e["plain"], c["name"]
         assert (out.cap_hits, [list(x) for x in out.exposures], out.errors, out.holdout) == (e["cap_hits"], e["exposures"], e["errors"], e["holdout"]), c["name"]
+        assert out.budget_exceeded == e["budget_exceeded"], c["name"]
+        assert generate.exact_outcome(p, c["signals"], c["slots"], **kw).work == e["work"], c["name"]
+
+
+def test_vectors_decision_cases_run_conditions_into_the_budget():
+    # The tampered 'budget' bundle: conditions stopped by the evaluation budget, some absorbed
+    # (`runaway || small`), others counted; and cases that end just under the budget.
+    spec = json.loads((HERE / "decisions.json").read_text())
+    budget = [c["expect"] for c in spec["cases"] if c["bundle"] == "budget"]
+    assert sum(e["budget_exceeded"] > 0 for e in budget) >= 5
+    assert any(9_000 < e["work"] <= 10_000 for e in budget)
+    assert all(e["budget_exceeded"] <= e["errors"] for e in budget)
+
+
+def test_vectors_python_runtime_passes_every_regex_case():
+    from runtime.functions import matches
+    from runtime.regex import regex_error
+    from runtime.values import CelError
+
+    spec = json.loads((HERE / "regex.json").read_text())
+    assert len(spec["matches"]) > 500 and any("error" in c["expect"] for c in spec["matches"])
+    for c in spec["matches"]:
+        try:
+            got = {"match": matches(c["input"], c["pattern"])}
+        except CelError as e:
+            got = {"error": str(e)}
+        assert got == c["expect"], (c["pattern"], c["input"])
+    for c in spec["invalid"]:
+        assert regex_error(c["pattern"]) == c["error"]
+
+
+def test_vectors_python_runtime_refuses_every_hostile_bundle_with_its_code():
+    spec = json.loads((HERE / "refused.json").read_text())
+    codes = {c["expect"] for c in spec["cases"]}
+    assert codes == {"accepted", "invalid_ir", "too_large", "wrong_name", "rollback"}
+    for c in spec["cases"]:
+        assert generate.refusal(base64.b64decode(c["bundle"]), c["options"]) == c["expect"], c["name"]
 
 
 def test_vectors_decision_cases_cover_every_reason_and_trace_result():

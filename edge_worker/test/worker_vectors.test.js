@@ -1,0 +1,132 @@
+// The worker against the language-neutral vectors tests/vectors/generate_http.py writes from the
+// Python server's own code: a deviation is a failing test, never a skip.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+
+import { CookieCodec, Session, importCookieKeys } from "../worker/cookie.js";
+import { RequestContext } from "../worker/signals.js";
+
+const VECTORS = new URL("../../tests/vectors/", import.meta.url);
+const load = (name) => JSON.parse(readFileSync(new URL(name, VECTORS), "utf8"));
+const cookies = load("cookies.json");
+const requests = load("request_signals.json");
+
+const spec = (keys) => keys.map(([kid, b64]) => `${kid}:${b64}`).join(",");
+const hex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
+
+function sessionOf(d) {
+  const s = new Session(d.sid);
+  Object.assign(s, {
+    visitCount: d.visit_count, pageViews: d.page_views, totalPageViews: d.total_page_views, firstSeen: d.first_seen,
+    lastSeen: d.last_seen, recentCategories: [...d.recent_categories], utmSource: d.utm_source, purchased: d.purchased,
+    caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], visitNonce: d.visit_nonce, isNew: false,
+  });
+  return s;
+}
+
+function jsonOf(s) {
+  return {
+    sid: s.sid, visit_count: s.visitCount, page_views: s.pageViews, total_page_views: s.totalPageViews, first_seen: s.firstSeen,
+    last_seen: s.lastSeen, recent_categories: s.recentCategories, utm_source: s.utmSource, purchased: s.purchased, caps: s.caps,
+    exposures: s.exposures, shown: s.shown, converted: s.converted, visit_nonce: s.visitNonce,
+  };
+}
+
+test("cookie vectors: the worker seals every session to the Python server's exact cookie value", async () => {
+  assert.ok(cookies.sealed.length >= 10);
+  for (const [i, v] of cookies.sealed.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    assert.equal(await codec.encode(sessionOf(v.session), hex(v.nonce)), v.value, `sealed case ${i}`);
+  }
+});
+
+test("cookie vectors: the worker opens every Python cookie to the same session", async () => {
+  for (const [i, v] of cookies.sealed.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    const s = await codec.decode(v.value);
+    assert.ok(s, `sealed case ${i} did not open`);
+    assert.deepEqual(jsonOf(s), v.decoded, `sealed case ${i}`);
+    assert.equal(s.isNew, false);
+  }
+});
+
+test("cookie vectors: the worker opens every 13-field cookie written before visit nonces, with an empty nonce", async () => {
+  assert.ok(cookies.legacy.length >= 3);
+  for (const [i, v] of cookies.legacy.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    const s = await codec.decode(v.value);
+    assert.ok(s, `legacy case ${i} did not open`);
+    assert.deepEqual(jsonOf(s), v.decoded, `legacy case ${i}`);
+    assert.equal(s.visitNonce, "");
+  }
+});
+
+test("cookie vectors: tampered, foreign-key and other-cookie values open to no session", async () => {
+  assert.ok(cookies.rejected.length >= 8);
+  for (const v of cookies.rejected) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    assert.equal(await codec.decode(v.value), null, v.why);
+  }
+});
+
+test("request signal vectors: the worker derives the Python server's signals for every request", () => {
+  assert.ok(requests.cases.length >= 300);
+  const contexts = new Map();
+  let failures = [];
+  for (const [i, c] of requests.cases.entries()) {
+    const key = `${c.country_header}|${c.tz}`;
+    if (!contexts.has(key)) contexts.set(key, new RequestContext(c.country_header, c.tz));
+    const get = (name) => (Object.hasOwn(c.headers, name) ? c.headers[name] : null);
+    const got = contexts.get(key).signals(c.page_url, get, c.referrer, c.now);
+    try {
+      assert.deepEqual(got, c.signals);
+    } catch (e) {
+      failures.push(`case ${i} (${JSON.stringify([c.page_url, c.headers, c.referrer, c.tz])}): ${e.message.slice(0, 600)}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+});
+
+test("render vectors: the worker renders every content block to the Python server's HTML", async () => {
+  const { render } = await import("../worker/render.js");
+  const cases = load("render.json").cases;
+  assert.ok(cases.length >= 200);
+  const failures = [];
+  for (const [i, c] of cases.entries()) {
+    const got = render(c.content);
+    if (got !== c.html) failures.push(`case ${i} ${JSON.stringify(c.content)}: got ${JSON.stringify(got)}, want ${JSON.stringify(c.html)}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test("session lifecycle vectors: the worker updates a session (visits, caps, exposures, conversions) as the Python server", () => {
+  assert.ok(cookies.lifecycle.length >= 30);
+  for (const [i, c] of cookies.lifecycle.entries()) {
+    const s = sessionOf(c.start);
+    const nonces = c.nonces.map(hex); // the visit nonces the Python side drew, replayed in order
+    const random = Session.randomBytes;
+    Session.randomBytes = (n) => {
+      const next = nonces.shift();
+      assert.ok(next && next.length === n, `lifecycle case ${i}: a nonce more than Python drew`);
+      return next;
+    };
+    let results;
+    try {
+      results = c.ops.map(([name, ...args]) => {
+      if (name === "touch") return s.touch(...args) ?? null;
+      if (name === "record") return s.record(...args);
+      if (name === "first_exposure") return s.firstExposure(args[0]);
+      if (name === "first_conversion") return s.firstConversion(args[0]);
+      const out = {};
+      s.addSignals(out, args[0]);
+      return out;
+    });
+    } finally {
+      Session.randomBytes = random;
+    }
+    assert.equal(nonces.length, 0, `lifecycle case ${i}: fewer visit nonces than Python drew`);
+    assert.deepEqual(results, c.results, `lifecycle case ${i}`);
+    assert.deepEqual(jsonOf(s), c.end, `lifecycle case ${i}`);
+  }
+});

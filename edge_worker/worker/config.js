@@ -1,0 +1,76 @@
+// Worker settings from its environment bindings: the same STRATA_* names and meanings as
+// edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
+// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
+
+const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export class ConfigError extends Error {}
+
+function text(env, name, fallback) {
+  const v = env[name];
+  return typeof v === "string" && v !== "" ? v : fallback;
+}
+
+function number(env, name, fallback, whole) {
+  const v = text(env, name, null);
+  if (v === null) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (whole && !Number.isInteger(n))) throw new ConfigError(`${name}=${JSON.stringify(v)} is not ${whole ? "a whole number" : "a number"}`);
+  return n;
+}
+
+function bool(env, name, fallback) {
+  const v = text(env, name, null);
+  if (v === null) return fallback;
+  const b = BOOL[v.toLowerCase()];
+  if (b === undefined) throw new ConfigError(`${name}=${JSON.stringify(v)}: use 1/0, true/false, yes/no`);
+  return b;
+}
+
+export function configFrom(env) {
+  const c = {
+    // bundle: an HTTP(S) URL (polled with If-None-Match), or a key in a KV-like binding
+    bundleUrl: text(env, "STRATA_BUNDLE", null),
+    bundleBinding: text(env, "STRATA_BUNDLE_BINDING", "STRATA_BUNDLES"),
+    bundleKey: text(env, "STRATA_BUNDLE_KEY", null),
+    publicKeys: text(env, "STRATA_PUB", "").split(",").map((s) => s.trim()).filter(Boolean),
+    clockSkew: number(env, "STRATA_CLOCK_SKEW", 300, false),
+    pollInterval: number(env, "STRATA_POLL_INTERVAL", 10, false),
+    origin: text(env, "STRATA_ORIGIN", null),
+    debug: bool(env, "STRATA_DEBUG", false),
+    cookieKeys: text(env, "STRATA_COOKIE_KEYS", ""),
+    cookieName: text(env, "STRATA_COOKIE_NAME", "strata_session"),
+    cookieSecure: bool(env, "STRATA_COOKIE_SECURE", true),
+    cookieMaxAge: 180 * 86400,
+    visitTimeout: number(env, "STRATA_VISIT_TIMEOUT", 30 * 60, true),
+    consentCookie: text(env, "STRATA_CONSENT_COOKIE", "strata_consent"),
+    honourGpc: true,
+    honourDnt: true,
+    countryHeader: text(env, "STRATA_COUNTRY_HEADER", "CF-IPCountry"),
+    timezone: text(env, "STRATA_TIMEZONE", "UTC"),
+    maxBodyBytes: number(env, "STRATA_MAX_BODY", 16 * 1024, true),
+    maxClientSignals: 32,
+    statsToken: text(env, "STRATA_STATS_TOKEN", null),
+    collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)
+    collectInterval: number(env, "STRATA_COLLECT_INTERVAL", 60, false),
+    maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
+    // browser origins besides the worker's own host allowed to send events (comma-separated)
+    eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
+  };
+  if (!c.bundleUrl && !c.bundleKey) throw new ConfigError("set STRATA_BUNDLE (an https:// URL) or STRATA_BUNDLE_KEY (a key in the STRATA_BUNDLES binding)");
+  if (!c.publicKeys.length) throw new ConfigError("STRATA_PUB: at least one trusted public key (the .pub text strata keygen writes)");
+  if (!c.cookieKeys) throw new ConfigError("STRATA_COOKIE_KEYS: KEY_ID:BASE64,... — the same keys as the Python replicas, as a secret binding");
+  for (const [flag, name] of [["STRATA_COOKIE_NAME", c.cookieName], ["STRATA_CONSENT_COOKIE", c.consentCookie]]) {
+    if (!COOKIE_NAME.test(name)) throw new ConfigError(`${flag} ${JSON.stringify(name)}: a cookie name is letters, digits and !#$%&'*+-.^_\`|~ (RFC 6265)`);
+  }
+  if (c.cookieName === c.consentCookie) throw new ConfigError("STRATA_COOKIE_NAME and STRATA_CONSENT_COOKIE must differ");
+  if (!(c.maxGoalValue > 0)) throw new ConfigError(`STRATA_MAX_GOAL_VALUE=${JSON.stringify(env.STRATA_MAX_GOAL_VALUE)}: give a positive number, e.g. 1000000 (the largest purchase value you expect)`);
+  for (const origin of c.eventsOrigins) {
+    if (!/^https?:\/\/[^/?#\s@]+$/.test(origin.toLowerCase().replace(/\/+$/, ""))) {
+      throw new ConfigError(`STRATA_EVENTS_ORIGINS ${JSON.stringify(origin)}: write an origin as a browser sends it, scheme://host[:port] with no path, e.g. https://www.example.com`);
+    }
+  }
+  if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
+  return c;
+}

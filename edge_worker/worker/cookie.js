@@ -1,0 +1,334 @@
+// The session cookie, byte for byte the format of edge_server/session.py, so a visitor served by a
+// Python replica on one request and by a worker on the next keeps one session.
+//
+// Value: `s1.<key id>.<base64url(nonce || ciphertext)>`, AES-GCM (WebCrypto) with a random 96-bit
+// nonce; the associated data `s1|<cookie name>|<key id>` binds format, cookie name and key id. The
+// first key encrypts, every key decrypts. Plaintext: msgpack of a 14-element list (see pack()), the
+// last a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
+// once per nonce); a 13-element list (written before nonces) reads with an empty nonce. A
+// cookie that is forged, truncated, from an unknown key or of another shape starts a fresh session.
+// tests/vectors/cookies.json holds the cases both implementations must reproduce.
+
+import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+
+export const MAX_COOKIE_BYTES = 1024;
+export const MAX_RECENT_CATEGORIES = 10;
+export const MAX_SHOWN = 24;
+export const MAX_CONVERTED = 16;
+const PREFIX = "s1";
+const enc = new TextEncoder();
+
+export class Session {
+  constructor(sid) {
+    this.sid = sid;
+    this.visitCount = 0;
+    this.pageViews = 0; // in the current visit
+    this.totalPageViews = 0;
+    this.firstSeen = 0;
+    this.lastSeen = 0;
+    this.recentCategories = [];
+    this.utmSource = "";
+    this.purchased = false;
+    this.caps = {}; // "slot/rule" -> [count, last shown]; ids start with a letter, so key order is insertion order
+    this.exposures = {}; // experiment -> [variant, visit counted]
+    this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
+    this.converted = []; // goals counted in this visit
+    this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
+    this.isNew = true;
+  }
+
+  static fresh() {
+    return new Session(b64url(crypto.getRandomValues(new Uint8Array(16)))); // 128 random bits
+  }
+
+  /** Record a request (Session.touch in session.py). */
+  touch(now, visitTimeout, utmSource, category, pageView) {
+    const previous = this.lastSeen;
+    if (this.visitCount === 0 || now - previous > visitTimeout) {
+      this.visitCount += 1;
+      this.pageViews = 0;
+      this.utmSource = utmSource;
+      this.newVisitNonce();
+    } else {
+      if (!this.visitNonce) this.newVisitNonce(); // a cookie from before visit nonces: its measurement restarts, its counters stay
+      if (utmSource && !this.utmSource) this.utmSource = utmSource;
+    }
+    if (!this.firstSeen) this.firstSeen = now;
+    if (pageView) {
+      this.pageViews += 1;
+      this.totalPageViews += 1;
+    }
+    this.lastSeen = now;
+    if (category) {
+      const cats = [category, ...this.recentCategories.filter((c) => c !== category)];
+      this.recentCategories = cats.slice(0, MAX_RECENT_CATEGORIES);
+    }
+  }
+
+  /** Start the visit's measurement state: a fresh random 96-bit nonce (not derived from the session
+   * id), and nothing shown or converted yet (session.py's _new_visit_nonce). */
+  newVisitNonce() {
+    this.visitNonce = b64url(Session.randomBytes(12));
+    this.shown = [];
+    this.converted = [];
+  }
+
+  /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
+  static randomBytes(n) {
+    return crypto.getRandomValues(new Uint8Array(n));
+  }
+
+  /** The session signals (docs/signals.md) into `out`. */
+  addSignals(out, previousSeen) {
+    out["session.visit_count"] = this.visitCount;
+    out["session.page_views"] = this.pageViews;
+    out["session.total_page_views"] = this.totalPageViews;
+    out["session.first_seen"] = this.firstSeen;
+    out["session.last_seen"] = previousSeen;
+    out["session.recent_categories"] = [...this.recentCategories];
+    out["session.utm_source"] = this.utmSource;
+    out["session.purchased"] = this.purchased;
+  }
+
+  /** Apply a decision's state changes; returns the exposures first seen in this visit. */
+  record(capHits, exposures, now) {
+    for (const key of capHits) {
+      const count = this.caps[key] ? this.caps[key][0] : 0;
+      this.caps[key] = [count + 1, now];
+    }
+    const fresh = [];
+    for (const [exp, variant] of exposures) {
+      const prev = this.exposures[exp];
+      if (prev === undefined || prev[0] !== variant || prev[1] !== this.visitCount) fresh.push([exp, variant]);
+      this.exposures[exp] = [variant, this.visitCount];
+    }
+    return fresh;
+  }
+
+  /** True the first time `key` is shown in this visit (it is then remembered). */
+  firstExposure(key) {
+    if (this.shown.includes(key)) return false;
+    this.shown.push(key);
+    if (this.shown.length > MAX_SHOWN) this.shown.shift();
+    return true;
+  }
+
+  firstConversion(goal) {
+    if (this.converted.includes(goal)) return false;
+    this.converted.push(goal);
+    if (this.converted.length > MAX_CONVERTED) this.converted.shift();
+    return true;
+  }
+
+  pack() {
+    return mpEncode([this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
+      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce]);
+  }
+
+  /** The session in an authenticated plaintext, or null when its shape is not one this version writes. */
+  static unpack(raw) {
+    let v;
+    try {
+      v = mpDecode(raw);
+    } catch {
+      return null;
+    }
+    if (!Array.isArray(v) || (v.length !== 13 && v.length !== 14)) return null;
+    if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
+    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce] = v;
+    if (typeof nonce !== "string" || pyLen(nonce) > 64) return null;
+    if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
+    for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
+    if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
+    for (const x of cats) if (typeof x !== "string" || pyLen(x) > 64) return null;
+    for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
+    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
+    for (const e of Object.values(exps)) if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !isInt(e[1])) return null;
+    const s = new Session(sid);
+    Object.assign(s, {
+      visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
+      recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: pySlice(us, 128), purchased: bought,
+      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, isNew: false,
+    });
+    return s;
+  }
+}
+
+const isInt = (x) => typeof x === "number" && Number.isInteger(x);
+const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
+
+/** Drop the oldest entry of the larger of caps and exposures, then categories, then shown
+ * (session.py's _shrink); false when nothing is left to drop. */
+function shrink(s) {
+  const caps = Object.keys(s.caps);
+  const exps = Object.keys(s.exposures);
+  if (caps.length && caps.length >= exps.length) {
+    delete s.caps[oldest(caps, s.caps)];
+    return true;
+  }
+  if (exps.length) {
+    delete s.exposures[oldest(exps, s.exposures)];
+    return true;
+  }
+  if (s.recentCategories.length) {
+    s.recentCategories.pop();
+    return true;
+  }
+  if (s.shown.length) {
+    s.shown.shift();
+    return true;
+  }
+  return false;
+}
+
+function oldest(keys, table) {
+  let best = keys[0];
+  for (const k of keys) if (table[k][1] < table[best][1]) best = k; // the first of equals, as Python's min()
+  return best;
+}
+
+export class CookieCodec {
+  /** `keys`: Map key id -> CryptoKey (AES-GCM), in order; the first encrypts. */
+  constructor(keys, cookieName) {
+    if (!keys.size) throw new Error("at least one cookie key is needed");
+    this.keys = keys;
+    this.current = keys.keys().next().value;
+    this.cookieName = cookieName;
+    this.aads = new Map([...keys.keys()].map((kid) => [kid, enc.encode(`${PREFIX}|${cookieName}|${kid}`)]));
+    this.head = `${PREFIX}.${this.current}.`;
+  }
+
+  /** From `KID:BASE64,...` (STRATA_COOKIE_KEYS, the same text the Python server reads). */
+  static async fromSpec(spec, cookieName) {
+    return new CookieCodec(await importCookieKeys(spec), cookieName);
+  }
+
+  /** Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES. `nonce` is for test vectors only. */
+  async encode(session, nonce) {
+    for (;;) {
+      const value = await this.seal(session.pack(), nonce);
+      if (value.length <= MAX_COOKIE_BYTES || !shrink(session)) return value;
+    }
+  }
+
+  async seal(plain, nonce = crypto.getRandomValues(new Uint8Array(12))) {
+    const key = this.keys.get(this.current);
+    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain));
+    const blob = new Uint8Array(12 + ct.length);
+    blob.set(nonce, 0);
+    blob.set(ct, 12);
+    return this.head + b64url(blob);
+  }
+
+  /** The authenticated plaintext of `value`, or null. */
+  async open(value) {
+    if (!value || value.length > 4096) return null;
+    const parts = value.split(".");
+    if (parts.length !== 3 || parts[0] !== PREFIX) return null;
+    const key = this.keys.get(parts[1]);
+    if (key === undefined) return null;
+    const blob = b64urlDecode(parts[2]);
+    if (blob === null || blob.length < 12 + 16) return null;
+    try {
+      const plain = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: blob.subarray(0, 12), additionalData: this.aads.get(parts[1]) }, key, blob.subarray(12));
+      return new Uint8Array(plain);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The session in `value`, or null when it is absent or not trustworthy. */
+  async decode(value) {
+    const plain = await this.open(value);
+    return plain === null ? null : Session.unpack(plain);
+  }
+}
+
+/** `KID:BASE64,...` -> Map key id -> AES-GCM CryptoKey (16, 24 or 32 bytes), in order. */
+export async function importCookieKeys(spec) {
+  const out = new Map();
+  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf(":");
+    if (at <= 0) throw new Error(`cookie key ${JSON.stringify(part.slice(0, 12))}...: write KEY_ID:BASE64`);
+    const kid = part.slice(0, at);
+    let raw;
+    try {
+      raw = Uint8Array.from(atob(part.slice(at + 1)), (c) => c.charCodeAt(0));
+    } catch {
+      throw new Error(`cookie key ${JSON.stringify(kid)}: not valid base64`);
+    }
+    if (![16, 24, 32].includes(raw.length)) throw new Error(`cookie key ${JSON.stringify(kid)} must be 16, 24 or 32 bytes (base64), got ${raw.length}`);
+    out.set(kid, await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+  }
+  return out;
+}
+
+/** Name -> value of a Cookie header (first occurrence wins; values as-is), as server.py's cookies_of. */
+export function parseCookies(header) {
+  const out = new Map();
+  if (!header) return out;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    const name = pyStrip(part.slice(0, eq));
+    if (name && !out.has(name)) out.set(name, pyStrip(part.slice(eq + 1)));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ Python string semantics
+const PY_SPACE = /^[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+/** Python's str.strip() (JavaScript's trim() also strips U+FEFF and not U+001C-U+001F, U+0085). */
+export function pyStrip(s) {
+  return s.replace(PY_SPACE, "");
+}
+
+/** len() in code points, as Python counts. */
+export function pyLen(s) {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** s[:n] in code points. */
+export function pySlice(s, n) {
+  if (s.length <= n) return s;
+  if (!/[\ud800-\udfff]/.test(s)) return s.slice(0, n);
+  let i = 0;
+  for (let k = 0; k < n && i < s.length; k++) {
+    const c = s.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
+  }
+  return s.slice(0, i);
+}
+
+// ------------------------------------------------------------------ base64url
+export function b64url(bytes) {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** Python's urlsafe_b64decode(body + padding), which skips characters outside the alphabet. */
+export function b64urlDecode(body) {
+  const clean = body.replaceAll("-", "+").replaceAll("_", "/").replace(/[^A-Za-z0-9+/]/g, "");
+  if (clean.length % 4 === 1) return null;
+  try {
+    return Uint8Array.from(atob(clean + "=".repeat((4 - (clean.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+export { enc as utf8 };

@@ -1,0 +1,96 @@
+// Aggregate measurement of one isolate, as edge_server/measure.py keeps it: exposures and
+// conversions per slot × arm × layer × population, nothing per visitor. GET /v1/stats answers the
+// same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
+// instances, taking each one's latest snapshot). With STRATA_COLLECTOR set, the worker also POSTs
+// its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
+// isolates come and go and cannot be scraped one by one.
+
+export const ALL = "*";
+export const POPULATIONS = ["personalized", "holdout", "no_consent"];
+const SEP = "\u0000";
+
+/** [arm, layer] of a decision (measure.py's arm_of). */
+export function armOf(d) {
+  if (d.variant) return [`${d.experiment}/${d.variant}`, d.layer || ""];
+  return [d.rule || "default", d.layer || ""];
+}
+
+function bump(map, key, by) {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+export class Measurement {
+  constructor() {
+    const rnd = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+    this.instance = `${rnd}-worker`;
+    this.started = Date.now() / 1000;
+    this.exposures = new Map(); // slot, arm, layer, population
+    this.conversions = new Map(); // goal, slot, arm, layer, population
+    this.values = new Map();
+    this.decisions = new Map(); // slot, reason, layer (strata_decisions)
+    this.flushedAt = 0;
+  }
+
+  exposure(slot, arm, layer, population) {
+    bump(this.exposures, [slot, arm, layer, population].join(SEP), 1);
+  }
+
+  decision(slot, reason, layer) {
+    bump(this.decisions, [slot, reason, layer].join(SEP), 1);
+  }
+
+  conversion(goal, [slot, arm, layer], population, value, first) {
+    const k = [goal, slot, arm, layer, population].join(SEP);
+    if (first) bump(this.conversions, k, 1);
+    bump(this.values, k, value);
+  }
+
+  snapshot(prepared) {
+    const experiments = {};
+    for (const e of prepared?.experiments ?? []) {
+      let slot = null;
+      for (const sid of prepared.slotIds) {
+        const s = prepared.slot(sid); // slots are built on first use: this builds them
+        if (s.candidates.some((c) => c.experiment !== null && c.experiment.id === e.id)) {
+          slot = s.id;
+          break;
+        }
+      }
+      let below = 0; // variants hold cumulative upper bounds: weights are the steps
+      const variants = e.variants.map(([upper, vid]) => [vid, upper - below, (below = upper)].slice(0, 2));
+      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start };
+    }
+    const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
+    return {
+      format: "strata-stats/1",
+      instance: this.instance,
+      started: this.started,
+      generated: Date.now() / 1000,
+      bundle: prepared ? { name: prepared.name, version: prepared.version } : null,
+      holdout_bp: prepared ? prepared.holdoutBp : 0,
+      experiments,
+      exposures: rows(this.exposures).map(([[slot, arm, layer, population], count]) => ({ slot, arm, layer, population, count })),
+      conversions: rows(this.values).map(([[goal, slot, arm, layer, population], value]) => ({
+        goal, slot, arm, layer, population, count: this.conversions.get([goal, slot, arm, layer, population].join(SEP)) ?? 0,
+        value: Math.round(value * 1e6) / 1e6,
+      })),
+    };
+  }
+
+  /** POST the snapshot to the collector when the last push is older than `interval` seconds;
+   * the promise is for ctx.waitUntil. */
+  flush(url, token, prepared, interval, now = Date.now()) {
+    if (!url || now - this.flushedAt < interval * 1000) return null;
+    this.flushedAt = now;
+    const headers = { "content-type": "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    return fetch(url, { method: "POST", headers, body: JSON.stringify(this.snapshot(prepared)) })
+      .then((r) => r.body?.cancel())
+      .catch((e) => console.warn(`strata: counters not pushed to the collector: ${e.message}`));
+  }
+}
+
+function cmp(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}

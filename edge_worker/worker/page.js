@@ -1,0 +1,106 @@
+// Page mode with the platform's streaming HTML parser (HTMLRewriter, as in Cloudflare Workers and
+// workerd): find the elements marked data-strata-slot="NAME" and replace their inner HTML with the
+// decided, escaped content, as edge_server/rewrite.py does with Lexbor. Two passes over the page
+// (at most MAX_PAGE_BYTES, held in memory like the Python server): the first reads the slots,
+// category and mode, the second writes the decisions. Unlike Lexbor, HTMLRewriter keeps the rest of
+// the document byte for byte instead of re-serialising it.
+
+//: Pages larger than this are served untouched (edge_server/rewrite.py's MAX_PAGE_BYTES).
+export const MAX_PAGE_BYTES = 2 * 1024 * 1024;
+
+const strip = (s) => (s ?? "").replace(/^[\t\n\v\f\r\x1c-\x20\x85\xa0]+|[\t\n\v\f\r\x1c-\x20\x85\xa0]+$/g, "");
+
+// Pages repeat (an origin serves the same HTML to every visitor): the first pass is cached per
+// page text, bounded, and cleared when full.
+const scans = new Map();
+const MAX_SCANS = 64;
+
+/** {slots, category, mode} of a page (rewrite.py's Page); treat the result as read-only. */
+export async function readPage(html) {
+  let scan = scans.get(html);
+  if (scan === undefined) {
+    scan = await scanPage(html);
+    if (scans.size >= MAX_SCANS) scans.clear();
+    scans.set(html, scan);
+  }
+  return scan;
+}
+
+async function scanPage(html) {
+  const slots = [];
+  let category = "";
+  let mode = "server";
+  let root = false;
+  const rewriter = new HTMLRewriter()
+    .on("[data-strata-slot]", {
+      element(el) {
+        const raw = el.getAttribute("data-strata-slot");
+        if (!raw) return;
+        const name = strip(raw);
+        if (!slots.includes(name)) slots.push(name);
+      },
+    })
+    .on("html", {
+      element(el) {
+        if (root) return;
+        root = true;
+        category = strip(el.getAttribute("data-strata-category")).slice(0, 64);
+        mode = strip(el.getAttribute("data-strata-mode") || "server");
+      },
+    });
+  await rewriter.transform(new Response(html)).arrayBuffer();
+  return { slots, category, mode };
+}
+
+/** The page with each decided slot filled: `decisions` slot -> Decision, `html(d)` its rendered
+ * content; `overlay` (debug) is appended at the end of <body>. */
+export async function fillPage(html, decisions, htmlOf, overlay = null) {
+  let bodySeen = false;
+  let rewriter = new HTMLRewriter().on("[data-strata-slot]", {
+    element(el) {
+      const d = decisions[strip(el.getAttribute("data-strata-slot"))];
+      if (d === undefined) return;
+      el.setInnerContent(htmlOf(d), { html: true });
+      el.setAttribute("data-strata-reason", d.reason);
+      if (d.rule) el.setAttribute("data-strata-rule", d.rule);
+      if (d.variant) el.setAttribute("data-strata-variant", d.variant);
+    },
+  });
+  if (overlay) {
+    rewriter = rewriter
+      .on("body", {
+        element(el) {
+          if (bodySeen) return;
+          bodySeen = true;
+          el.append(overlay, { html: true });
+        },
+      })
+      .onDocument({
+        end(end) {
+          if (!bodySeen) end.append(overlay, { html: true });
+        },
+      });
+  }
+  let out = await rewriter.transform(new Response(html)).text();
+  if (!/^\s*<!doctype/i.test(out)) out = "<!DOCTYPE html>\n" + out;
+  return out;
+}
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" })[c]);
+
+/** The debug panel (app.py's _overlay): per slot, what was chosen and why, every value escaped. */
+export function overlay(outcome) {
+  const rows = [];
+  for (const [slot, d] of Object.entries(outcome.decisions)) {
+    const chosen = d.variant ? `${d.experiment}/${d.variant}` : d.rule || "default";
+    const trace = (d.trace || []).map((t) => `<li>${esc(t.candidate)} <small>(${esc(t.layer)})</small>: ${esc(t.result)}${t.message ? " — " + esc(t.message) : ""}</li>`).join("");
+    rows.push(`<tr><td>${esc(slot)}</td><td><b>${esc(chosen)}</b></td><td>${esc(d.layer || "")}</td><td>${esc(d.reason)}</td><td><ul>${trace}</ul></td></tr>`);
+  }
+  const segs = Object.entries(outcome.segments || {}).map(([k, v]) => `${esc(k)}=${v !== null && typeof v === "object" ? "error" : String(v).toLowerCase()}`).join(", ");
+  return '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;' +
+    "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;" +
+    'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +
+    '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>' +
+    "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + rows.join("") +
+    `</table><div>segments: ${segs || "—"}</div></aside>`;
+}

@@ -244,7 +244,7 @@ def main() -> int:
           f"max {worst_row['max_ms']:.2f} ms ({worst_row['condition']}; target <= {TARGET_MS} ms)")
 
     # the runaway condition: the longer q, the earlier the budget stops it; search the slowest length
-    prepared = rt.load(runaway_bundle(key, created=int(time.time()) - 60))
+    prepared = Runtime({key_id(key.public_key()): key.public_key()}).load(runaway_bundle(key, created=int(time.time()) - 60))
     runaway: dict[str, Any] = {}
     for length in (50, 100, 150, 200, 300, 500, 1000, 2000, RUNAWAY_MAX_LENGTH):
         med, cpu, mx, out = time_decide(prepared, {"q": "," * length}, "runaway", n)

@@ -261,7 +261,7 @@ export class StrataWorker {
     this.ledger = new ConversionLedger(this.config.visitTimeout + 2);
     this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
-    this.metrics = { consent: [0, 0], evalErrors: 0, variantExposures: new Map(), requests: new Map(), rejected: new Map() };
+    this.metrics = { consent: [0, 0], evalErrors: 0, budgetExceeded: 0, variantExposures: new Map(), requests: new Map(), rejected: new Map() };
   }
 
   async fetch(request, ctx) {
@@ -361,6 +361,7 @@ export class StrataWorker {
     const m = this.metrics;
     m.consent[consent ? 0 : 1] += 1;
     m.evalErrors += outcome.errors;
+    m.budgetExceeded += outcome.budgetExceeded ?? 0;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
       for (const [exp, variant] of session.record(outcome.capHits, outcome.exposures, now)) bump(m.variantExposures, `${exp}\u0000${variant}`);
     }
@@ -506,7 +507,7 @@ export class StrataWorker {
     const lines = [];
     const family = (name, help, rows) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const [labels, v] of rows) lines.push(`${name}{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"`).join(",")}} ${v}`);
+      for (const [labels, v] of rows) lines.push(Object.keys(labels).length === 0 ? `${name} ${v}` : `${name}{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"`).join(",")}} ${v}`);
     };
     const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
     const snap = this.measure.snapshot(this.bundles.current);
@@ -516,6 +517,9 @@ export class StrataWorker {
     family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
     family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
     family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.metrics.variantExposures, ["experiment", "variant"]));
+    family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.metrics.evalErrors]]);
+    family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
+      [[{}, this.metrics.budgetExceeded]]);
     family("strata_requests_total", "HTTP requests", split(this.metrics.requests, ["route", "status"]));
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.metrics.rejected, ["code"]));
     const weights = [];

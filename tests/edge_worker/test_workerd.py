@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -296,7 +297,11 @@ def test_workerd_hardened_responses_as_the_python_server(fleet: dict[str, object
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
     host = url.split("//")[1]
     assert httpx.post(f"{url}/v1/events", json={"goal": "purchase"}, headers={"origin": f"http://{host}"}).status_code == 202  # its own site
-    assert httpx.get(f"{url}/metrics", headers={"authorization": "Bearer stats-token"}).status_code == 200
+    metrics = httpx.get(f"{url}/metrics", headers={"authorization": "Bearer stats-token"})
+    assert metrics.status_code == 200
+    # the evaluation counters as the Python server names them (docs/server.md), without labels
+    for family in ("strata_evaluation_errors_total", "strata_eval_budget_exceeded_total"):
+        assert re.search(rf"^{family} \d+$", metrics.text, re.M), family
 
 
 _TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300)

@@ -7,6 +7,7 @@
 
 import { Op } from './format.js';
 import { CATALOGUE } from './stdlib.js';
+import { cpLength } from './values.js';
 
 export const EVAL_BUDGET = 10000;
 export const ALLOC_CHUNK = 16;
@@ -20,21 +21,8 @@ export function overMessage(work) {
   return `evaluation budget exceeded: ${fmt(work)} work units, more than ${fmt(EVAL_BUDGET)} (a comprehension or a growing string too large)`;
 }
 
-/** Code points of `s` (a lone surrogate counts one, as in Python). */
-export function cpLen(s) {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
+/** Code points of `s` (a lone surrogate counts one, as in Python): values.js's cpLength. */
+export const cpLen = cpLength;
 
 /** Non-overlapping occurrences of a non-empty `sub` in `s` (Python's str.count). */
 function count(s, sub) {

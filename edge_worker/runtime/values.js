@@ -89,13 +89,20 @@ export function isBmp(s) {
   return !SURROGATE.test(s);
 }
 
-/** Length in code points. */
+/** Length in code points, as Python's len() counts: a surrogate pair is one, a lone surrogate
+ * one too. The one definition (the budget and the cookie read it). */
 export function cpLength(s) {
   if (isBmp(s)) return s.length;
-  let n = 0;
+  let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0xdc00 || c > 0xdfff) n++;
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
   }
   return n;
 }

@@ -10,6 +10,7 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+import { cpLength } from "../runtime/values.js";
 
 export const MAX_COOKIE_BYTES = 1024;
 export const MAX_RECENT_CATEGORIES = 10;
@@ -285,21 +286,8 @@ export function pyStrip(s) {
   return s.replace(PY_SPACE, "");
 }
 
-/** len() in code points, as Python counts. */
-export function pyLen(s) {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
+/** len() in code points, as Python counts (the runtime's one definition). */
+export const pyLen = cpLength;
 
 /** s[:n] in code points. */
 export function pySlice(s, n) {

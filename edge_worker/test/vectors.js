@@ -58,3 +58,27 @@ export function show(v) {
   if (v instanceof Err) return `Err(${v.message})`;
   return String(v instanceof CelUint ? `${v.v}u` : typeof v === 'bigint' ? `${v}n` : v instanceof Map ? `Map(${v.size})` : JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x)));
 }
+
+/** A seeded generator (mulberry32): the same generated inputs every run. */
+export function rng(seed) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The worker tests' bundle: TrailBlazer from the vectors, served from this URL by a fetch that
+ * reaches no network (installed by {@link serveBundleOffline}). */
+export const BUNDLE_URL = 'https://bundles.example/trailblazer.strata';
+export const TRAILBLAZER_BUNDLE = readVector('bundles/trailblazer.strata');
+export const VECTORS_PUB = readVector('vectors.pub').toString('utf8');
+
+export function serveBundleOffline() {
+  globalThis.fetch = async (url) => {
+    if (String(url) === BUNDLE_URL) return new Response(TRAILBLAZER_BUNDLE, { headers: { etag: '"v100"' } });
+    throw new TypeError(`no network in tests: ${url}`);
+  };
+}

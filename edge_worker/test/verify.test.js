@@ -9,7 +9,7 @@ import { BundleError, importKeys, keyId, prepareBundle } from '../runtime/index.
 import { signedMessage } from '../runtime/verify.js';
 import { unpack } from '../runtime/msgpack.js';
 import { toColumns } from '../runtime/codec.js';
-import { readJson, readVector } from './vectors.js';
+import { readJson, readVector, rng } from './vectors.js';
 
 const spec = readJson('decisions.json');
 const PEM = readVector(spec.key).toString('utf8');
@@ -17,18 +17,6 @@ const BUNDLE = new Uint8Array(readVector(spec.bundles['edge-cases']));
 const NOW = spec.now;
 const CREATED = 1793491200;
 const EXPIRES = 4102444800;
-
-// A deterministic PRNG (mulberry32): the same inputs every run.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function refusal(bytes, opts) {
   try {

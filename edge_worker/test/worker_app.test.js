@@ -2,37 +2,20 @@
 // covers it in real workerd): decide, consent, cookie continuity, events, stats, errors; and
 // generated inputs (seeded) that must never produce a 500.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
+import { BUNDLE_URL, TRAILBLAZER_BUNDLE, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { StrataWorker } from "../worker/app.js";
 import { CookieCodec, Session, importCookieKeys, parseCookies } from "../worker/cookie.js";
 import { escapeHtml, render } from "../worker/render.js";
 
-const VECTORS = new URL("../../tests/vectors/", import.meta.url);
-const BUNDLE = readFileSync(new URL("bundles/trailblazer.strata", VECTORS));
-const PUB = readFileSync(new URL("vectors.pub", VECTORS), "utf8");
 const KEYS = "k1:" + Buffer.alloc(32, 9).toString("base64");
-const ENV = { STRATA_BUNDLE: "https://bundles.example/trailblazer.strata", STRATA_PUB: PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok" };
+const ENV = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok" };
 
-globalThis.fetch = async (url) => {
-  if (String(url) === ENV.STRATA_BUNDLE) return new Response(BUNDLE, { headers: { etag: '"v100"' } });
-  throw new TypeError(`no network in tests: ${url}`);
-};
-
-/** A seeded generator (mulberry32): the same inputs every run. */
-function rng(seed) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+serveBundleOffline();
 const worker = new StrataWorker(runtime, ENV);
+
 const ctx = { waitUntil() {} };
 const post = (path, body, headers = {}) => worker.fetch(new Request(`https://shop.example${path}`, {
   method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json", ...headers } }), ctx);
@@ -188,8 +171,8 @@ test("worker_bundle: without a bundle, 503 not_ready, and the source is asked at
 
 test("worker_bundle: read from a KV binding, prepared once while unchanged", async () => {
   let reads = 0;
-  const kv = { async get(key, type) { reads += 1; assert.equal(type, "arrayBuffer"); return key === "tb" ? BUNDLE.buffer.slice(BUNDLE.byteOffset, BUNDLE.byteOffset + BUNDLE.length) : null; } };
-  const env = { STRATA_BUNDLE_KEY: "tb", STRATA_BUNDLES: kv, STRATA_PUB: PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_POLL_INTERVAL: "0.001" };
+  const kv = { async get(key, type) { reads += 1; assert.equal(type, "arrayBuffer"); return key === "tb" ? TRAILBLAZER_BUNDLE.buffer.slice(TRAILBLAZER_BUNDLE.byteOffset, TRAILBLAZER_BUNDLE.byteOffset + TRAILBLAZER_BUNDLE.length) : null; } };
+  const env = { STRATA_BUNDLE_KEY: "tb", STRATA_BUNDLES: kv, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_POLL_INTERVAL: "0.001" };
   const w = new StrataWorker(runtime, env);
   const pending = [];
   const waiting = { waitUntil: (p) => pending.push(p) };

@@ -3,35 +3,19 @@
 // /metrics behind the stats token, unknown slots and malformed URLs refused, page paths checked.
 // Page mode itself needs HTMLRewriter (tests/edge_worker/test_workerd.py); the path check comes first.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
+import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { StrataWorker, sameHost } from "../worker/app.js";
 import { CookieCodec, importCookieKeys } from "../worker/cookie.js";
 import { ConversionLedger } from "../worker/dedup.js";
 
-const VECTORS = new URL("../../tests/vectors/", import.meta.url);
-const BUNDLE = readFileSync(new URL("bundles/trailblazer.strata", VECTORS));
-const PUB = readFileSync(new URL("vectors.pub", VECTORS), "utf8");
 const KEYS = "k1:" + Buffer.alloc(32, 7).toString("base64");
-const ENV = { STRATA_BUNDLE: "https://bundles.example/trailblazer.strata", STRATA_PUB: PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok",
+const ENV = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok",
   STRATA_EVENTS_ORIGINS: "https://www.shop.example", STRATA_MAX_GOAL_VALUE: "5000" };
 
-globalThis.fetch = async (url) => {
-  if (String(url) === ENV.STRATA_BUNDLE) return new Response(BUNDLE, { headers: { etag: '"v100"' } });
-  throw new TypeError(`no network in tests: ${url}`);
-};
-
-function rng(seed) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+serveBundleOffline();
 
 const ctx = { waitUntil() {} };
 const client = (env = ENV) => {

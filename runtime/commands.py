@@ -13,14 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from .cli import UserError
-from .codec import from_columns
 from .engine import Runtime
 from .errors import BundleError
 from .keys import KeyError_, trusted_keys
-from .verify import _inflate, verify_bundle
+from .verify import decode_payload, unpack_envelope, verify_bundle
 
 
 def _read(path: str) -> bytes:
@@ -55,11 +52,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 def _unverified_payload(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        env = msgpack.unpackb(data, raw=False)
-        codec = env.get("codec", "xz")
-        payload = msgpack.unpackb(_inflate(env["payload"], codec), raw=False)
-        if codec == "gzip":
-            payload = from_columns(payload)
+        env = unpack_envelope(data)
+        payload = decode_payload(env["payload"], env.get("codec", "xz"))
     except Exception as e:  # noqa: BLE001 - any failure means "not a bundle" here
         raise UserError(f"not a Strata bundle ({type(e).__name__}: {e})") from None
     return env, payload

@@ -111,6 +111,27 @@ def _unpack_payload(raw: bytes) -> Any:
     return _unpack(raw, "payload", max_str=MAX_PAYLOAD_STRING, max_bin=MAX_PAYLOAD_STRING, max_array=MAX_PAYLOAD_OBJECTS, max_map=MAX_PAYLOAD_OBJECTS)
 
 
+def decode_payload(payload: bytes, codec: str) -> Any:
+    """The payload map from its signed bytes: inflated with bounded output, its size bounded before it
+    is unpacked, a gzip payload's candidate columns restored. Verification calls it after the
+    signature; ``strata inspect`` and ``diff`` call it on bundles they do not verify, so the same
+    bounds hold for them."""
+    body = _unpack_payload(_inflate(payload, codec))
+    if codec == "gzip":
+        try:
+            body = from_columns(body)
+        except ValueError as e:
+            raise InvalidIR(f"payload candidate columns: {e}; recompile the bundle with this version of strata") from None
+    return body
+
+
+def unpack_envelope(data: bytes) -> Any:
+    """The envelope map of an unverified bundle, unpacked within its limits (``_unpack_envelope``)."""
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise BundleTooLarge(f"bundle is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit")
+    return _unpack_envelope(data)
+
+
 def _inflate_gzip(data: bytes) -> bytes:
     """Inflate one gzip member with the same output cap as xz (stream-decompressed, so a bomb
     stops at the cap instead of filling memory)."""
@@ -211,12 +232,7 @@ def _verify(
     except InvalidSignature:
         raise BadSignature(f"signature does not match the payload for key {kid}: the bundle was modified after signing, or signed by another key") from None
 
-    body = _unpack_payload(_inflate(payload, codec))
-    if codec == "gzip":
-        try:
-            body = from_columns(body)
-        except ValueError as e:
-            raise InvalidIR(f"payload candidate columns: {e}; recompile the bundle with this version of strata") from None
+    body = decode_payload(payload, codec)
     validate_payload(body)
 
     t = time.time() if now is None else now

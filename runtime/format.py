@@ -92,6 +92,7 @@ class Op:
     COMP = 15  # [COMP, kind, range, body, filter?]  comprehension macro, kind in COMPREHENSIONS
     TYPE = 16  # [TYPE, name]             a type value such as `int`
     COMP2 = 17  # [COMP2, kind, range, body, filter?] two-variable comprehension (key, value)
+    SCORE = 18  # [SCORE, model]           score of a model by index into the model table (double)
 
 
 #: Comprehension kinds for COMP (one variable) and COMP2 (two variables).

@@ -22,6 +22,7 @@ from compiler import cost
 from compiler.errors import Diagnostic
 from compiler.models import levels_of, spec_hash
 from compiler.pipeline import Context
+from runtime.codec import from_columns, to_columns
 from runtime.format import Op
 from tests.compiler.helpers import compile_text, errors_of
 
@@ -521,3 +522,9 @@ def test_models_generated_features_compile_to_their_contract_levels(features: li
         assert len(set(f["levels"])) == len(f["levels"])
     assert m["sets"][0]["bias"] == bias and math.isfinite(m["sets"][0]["bias"])
     assert m["spec"] == spec_hash("purchase", ctx.ruleset.models[0].features)
+
+
+def test_models_survive_the_gzip_column_layout() -> None:
+    ctx = compile_text(uplift_model("{experiment: kit, treatment: bundle, control: ship}"))
+    assert ctx.payload is not None
+    assert from_columns(to_columns(ctx.payload))["models"] == ctx.payload["models"]

@@ -105,8 +105,6 @@ class Prepared(Plan):
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})
                 for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if -COUNT <= i < COUNT)
             }
-            if out.scores is None:
-                out.scores = {}
         return out
 
     def checked_signals(self, signals: Mapping[str, Any], consent: bool = True) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class Outcome:
     the evaluation budget running out, and ``work`` is the largest number of budget units one
     condition used in this decision (docs/runtime.md, "Evaluation budget"). ``scores`` maps the
     id of each model whose score a condition read in this decision to that score (None when the
-    bundle has no models and the decision is not explained).
+    bundle has no models).
     """
 
     bundle: str
@@ -81,5 +81,6 @@ class Outcome:
         }
         if self.segments is not None:
             out["segments"] = self.segments
-            out["scores"] = self.scores if self.scores is not None else {}
+            if self.scores is not None:  # a bundle with models (so bundles without keep their old JSON)
+                out["scores"] = self.scores
         return out

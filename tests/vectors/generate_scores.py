@@ -110,8 +110,8 @@ def level_signal_sets() -> list[tuple[str, dict[str, Any]]]:
 
 
 def score_vectors() -> dict[str, Any]:
-    from tests.runtime.model_payloads import BASE_PAYLOAD, models_payload
     from runtime.score import build_models
+    from tests.runtime.model_payloads import BASE_PAYLOAD, models_payload
 
     payload = models_payload()
     signals = [{"name": s["name"], "type": s["type"]} for s in BASE_PAYLOAD["signals"]]

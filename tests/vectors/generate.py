@@ -174,7 +174,8 @@ def compile_payload(name: str, text: str, version: int = 1) -> dict[str, Any]:
     """Compile `text` into a payload expiring in 2100."""
     from compiler.pipeline import Options, run
 
-    ctx = run(f"{name}.yaml", Options(created=CREATED, version=version), text=text)
+    # as if in rulesets/: a model's coefficient file is found next to the rule set (the demo's is)
+    ctx = run(str(ROOT / "rulesets" / f"{name}.yaml"), Options(created=CREATED, version=version), text=text)
     assert ctx.payload is not None, f"{name} does not compile"
     return dict(ctx.payload, expires=EXPIRES)
 

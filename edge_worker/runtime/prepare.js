@@ -57,7 +57,7 @@ export class Outcome {
     this.budgetExceeded = 0; // errors that were the evaluation budget running out (budget.js)
     this.work = 0; // the most budget units one condition used in this decision
     this.segments = null;
-    this.scores = null; // explain: {model id: score} of the scores computed in this decision
+    this.scores = null; // {model id: score} of the scores computed in this decision (null: no models, not explained)
     this.holdout = false;
   }
 
@@ -66,8 +66,10 @@ export class Outcome {
     const slots = {};
     for (const [k, d] of Object.entries(this.decisions)) slots[k] = d.toJSON();
     const out = { bundle: { name: this.bundle, version: this.version }, slots };
-    if (this.segments !== null) out.segments = this.segments;
-    if (this.scores !== null) out.scores = this.scores;
+    if (this.segments !== null) {
+      out.segments = this.segments;
+      out.scores = this.scores ?? {};
+    }
     return out;
   }
 }
@@ -257,14 +259,15 @@ export class Prepared {
     return this.models.map((m) => m.levels(s));
   }
 
-  /** Does rule `rule` of slot `slot` match `signals` (its condition alone: holdout, caps and
-   * consent of the visitor ignored)? For counting holdout visits of rule-vs-holdout uplift
-   * models. False for an unknown slot or rule, an experiment candidate, or an error. */
-  ruleMatches(slot, rule, signals, consent = true) {
+  /** Does rule `rule` of slot `slot` have its condition true for `signals` (holdout, caps and
+   * experiments ignored)? A holdout visit's "would have been shown", for counting
+   * rule-vs-holdout uplift models. False for an unknown slot or rule, an evaluation error, or a
+   * candidate needing consent without it. Python's Prepared.rule_matches. */
+  ruleMatches(slot, rule, signals, { consent = true } = {}) {
     const sl = this.slot(slot);
     if (sl === undefined) return false;
-    const c = sl.candidates.find((x) => x.id === rule && x.experiment === null);
-    if (c === undefined) return false;
+    const c = sl.candidates.find((x) => x.id === rule);
+    if (c === undefined || (!consent && c.consent)) return false;
     const a = new Activation(this.prepareSignals(signals, consent), []);
     return (c.segment >= 0 ? this.segmentValue(c.segment, a) : c.cond(a)) === true;
   }
@@ -333,8 +336,10 @@ export class Prepared {
         const v = a.m[i];
         out.segments[this.segmentIds[i]] = v === true || v === false ? v : { error: v.message };
       }
+    }
+    if (this.models.length) {
+      out.scores = {};
       if (a.sc !== null) {
-        out.scores = {};
         a.sc.forEach((v, i) => {
           if (v !== undefined) out.scores[this.models[i].id] = v;
         });

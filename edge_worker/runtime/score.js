@@ -101,6 +101,7 @@ export class Feature {
       const n = edges.length;
       this.level = (v) => {
         const x = v instanceof CelUint ? v.v : v;
+        if (typeof x !== 'bigint' && typeof x !== 'number') return 0; // not a number
         let i = 0;
         while (i < n && edges[i] <= x) i++;
         return i;

@@ -124,7 +124,7 @@ test('score_levels_values_feature_first_equal_value_of_the_same_type_else_other'
 
 test('score_levels_edges_feature_counts_edges_at_or_below_the_value_exactly', () => {
   const f = new Feature({ id: 'x', signal: 0, kind: 'edges', args: [2, F(4.5), 8], levels: ['<2', '[2,4.5)', '[4.5,8)', '>=8', '(absent)'] }, ['double']);
-  const cases = [[-Infinity, 0], [1.999, 0], [2, 1], [4.4999, 1], [4.5, 2], [7.99, 2], [8, 3], [Infinity, 3], [NaN, 0], [-0, 0], [2n, 1], [5n, 2], [new CelUint(9n), 3]];
+  const cases = [[-Infinity, 0], [1.999, 0], [2, 1], [4.4999, 1], [4.5, 2], [7.99, 2], [8, 3], [Infinity, 3], [NaN, 0], [-0, 0], [2n, 1], [5n, 2], [new CelUint(9n), 3], ['5', 0], [true, 0]]; // not a number: 0, as Python
   for (const [v, want] of cases) assert.equal(f.level(v), want, String(v));
   // ints beyond 2^53 compare exactly with a double edge, as Python compares int with float
   const big = new Feature({ id: 'b', signal: 0, kind: 'edges', args: [F(2 ** 53)], levels: ['<', '>=', '(absent)'] }, ['int']);
@@ -207,11 +207,13 @@ test('score_computed_at_most_once_per_decision_and_shown_in_explain', () => {
     calls = 0;
     const plain = p.decide(signals, ['banner'], { sessionId: `s${i}`, now: NOW });
     assert.equal(calls, 1);
+    assert.deepEqual(plain.scores, { intent: score }); // for the caller; not in the decision JSON
     assert.equal(plain.toJSON().scores, undefined);
   }
   calls = 0;
-  p.decide({}, ['hero'], { sessionId: null, consent: false, now: NOW, explain: true });
+  const none = p.decide({}, ['hero'], { sessionId: null, consent: false, now: NOW, explain: true });
   assert.equal(calls, 0, 'no condition reads a score without consent here: none computed');
+  assert.deepEqual(none.toJSON().scores, {});
 });
 
 test('score_decide_accepts_bundles_without_models', () => {
@@ -224,7 +226,8 @@ test('score_decide_accepts_bundles_without_models', () => {
   assert.deepEqual(p.modelLevels({}), []);
   const out = p.decide({}, null, { sessionId: 'x', now: NOW, explain: true });
   assert.equal(out.decisions.banner.rule, 'likely-rule');
-  assert.equal(out.toJSON().scores, undefined);
+  assert.deepEqual(out.toJSON().scores, {}); // explain always lists the scores (none here), as Python
+  assert.equal(out.scores, null);
 });
 
 test('score_rule_matches_evaluates_the_rule_condition_alone', () => {
@@ -237,7 +240,8 @@ test('score_rule_matches_evaluates_the_rule_condition_alone', () => {
     assert.equal(p.ruleMatches('banner', 'likely-rule', signals), score > 0.5);
     assert.equal(p.ruleMatches('hero', 'high', signals), score >= 0.9);
   }
-  assert.equal(p.ruleMatches('hero', 'test', {}), false); // an experiment, not a rule
+  assert.equal(p.ruleMatches('hero', 'test', {}), true); // an experiment candidate: its condition
+  assert.equal(p.ruleMatches('banner', 'likely-rule', { 'device.type': 'mobile' }, { consent: false }), false); // needs consent
   assert.equal(p.ruleMatches('nope', 'high', {}), false);
   assert.equal(p.ruleMatches('hero', 'nope', {}), false);
 });

@@ -158,6 +158,8 @@ export class Prepared {
     this.holdoutSeed = h ? holdoutSeed(h.salt) : '';
     this.segmentIds = p.segments.map((s) => s.id);
     this.experiments = p.experiments.map((e) => new Experiment(e, this.content));
+    /** experiment id -> its allocation period (the weights in basis points joined by '/') */
+    this.periods = Object.fromEntries(this.experiments.map((e) => [e.id, e.period]));
 
     // Closures are built from the (validated) IR once per bundle, each on first use: a slot's
     // candidates when the slot is first decided, a segment when first evaluated. A page asks for a

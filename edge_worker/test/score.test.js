@@ -407,4 +407,5 @@ test('score_model_is_built_once_per_bundle_with_frozen_features', () => {
   assert.deepEqual(p.models.map((m) => [m.id, m.goal, m.spec, m.fit]), [['intent', 'purchase', '0123abcd', '89abcdef'], ['lift', 'purchase', '0123abce', '89abcdee']]);
   assert.deepEqual(p.models[0].features.map((f) => f.id), ['device', 'depth', 'tents', 'spend', 'member']);
   assert.deepEqual(p.models[0].features[1].levels, ['<2', '[2,4)', '[4,8)', '>=8', '(absent)']);
+  assert.deepEqual(p.periods, { exp: '10000/0' });
 });

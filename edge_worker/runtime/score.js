@@ -171,8 +171,18 @@ export class Model {
     return sigmoid(Model.z(sets[0], levels)) - sigmoid(Model.z(sets[1], levels));
   }
 
-  /** The score of the signals `s` (levels computed on the way). */
+  /** The score of the signals `s`: scoreOf(levels(s)), summing as it goes for a plain model
+   * (no level bytes built; the same additions in the same order). */
   score(s) {
-    return this.scoreOf(this.levels(s));
+    if (this.sets.length !== 1) return this.scoreOf(this.levels(s));
+    const fs = this.features;
+    let z = this.sets[0][0];
+    const w = this.sets[0][1];
+    for (let j = 0; j < fs.length; j++) {
+      const f = fs[j];
+      const v = s[f.signal];
+      z = z + w[j][v === undefined ? f.absent : f.level(v)];
+    }
+    return sigmoid(z);
   }
 }

@@ -339,7 +339,7 @@ export class Prepared {
         out.segments[this.segmentIds[i]] = v === true || v === false ? v : { error: v.message };
       }
     }
-    if (this.models.length) {
+    if (this.models.length || explain) {
       out.scores = {};
       if (a.sc !== null) {
         a.sc.forEach((v, i) => {

@@ -410,3 +410,75 @@ test('score_model_is_built_once_per_bundle_with_frozen_features', () => {
   assert.deepEqual(p.models[0].features[1].levels, ['<2', '[2,4)', '[4,8)', '>=8', '(absent)']);
   assert.deepEqual(p.periods, { exp: '10000/0' });
 });
+
+// ------------------------------------------------------------------ generated features
+/** The contract's level rules, written as plainly as possible (no lookup tables). */
+function referenceLevel(kind, args, v) {
+  if (v === undefined) return kind === 'contains' ? 2 : args.length + 1;
+  const typeOf = (x) => (x instanceof CelUint ? 'uint' : typeof x);
+  const same = (a, b) => typeOf(a) === typeOf(b) && (a instanceof CelUint ? a.v === b.v : a === b);
+  if (kind === 'values') {
+    const i = args.findIndex((a) => same(a, v));
+    return i < 0 ? args.length : i;
+  }
+  if (kind === 'edges') {
+    const x = v instanceof CelUint ? v.v : v;
+    if (typeof x !== 'bigint' && typeof x !== 'number') return 0;
+    return args.filter((e) => e <= x).length;
+  }
+  if (Array.isArray(v)) return v.some((e) => same(e, args[0])) ? 1 : 0;
+  if (v instanceof Map) return Array.from(v.keys()).some((k) => same(k, args[0])) ? 1 : 0;
+  return 0;
+}
+
+test('score_levels_of_generated_features_follow_the_contract_rules', () => {
+  const r = rng(29);
+  const ints = [0n, 1n, -1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 62n), 7n];
+  const scalar = () => {
+    switch (r(6)) {
+      case 0: return ['a', 'b', 'tents', '', '😀'][r(5)];
+      case 1: return ints[r(ints.length)];
+      case 2: return new CelUint(BigInt(r(8)));
+      case 3: return r(2) === 1;
+      case 4: return [0, 1, 1.5, -0, NaN, Infinity, 2 ** 53][r(7)];
+      default: return undefined;
+    }
+  };
+  const rawOf = (x) => (typeof x === 'number' ? F(x) : x instanceof CelUint ? Number(x.v) : x);
+  for (let n = 0; n < 400; n++) {
+    const kind = ['values', 'edges', 'contains'][r(3)];
+    let type;
+    let args;
+    if (kind === 'values') {
+      type = ['string', 'int', 'uint', 'bool'][r(4)];
+      const pools = { string: ['a', 'b', 'tents', ''], int: ints, uint: [0n, 1n, 7n].map((x) => new CelUint(x)), bool: [false, true] };
+      args = pools[type].filter(() => r(2) === 1);
+      if (!args.length) args = [pools[type][0]];
+    } else if (kind === 'edges') {
+      type = ['int', 'uint', 'double'][r(3)];
+      const pool = [-3n, 0n, 1n, 2n ** 53n].map((x) => (r(2) ? x : Number(x) + (r(2) ? 0.5 : 0)));
+      args = [];
+      for (const x of pool.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) if (!args.length || args.at(-1) < x) args.push(x);
+    } else {
+      type = ['list(dyn)', 'list(string)', 'map(string, int)', 'map(int, string)'][r(4)];
+      let x = scalar();
+      if (type.includes('string') && !type.startsWith('map(int')) x = 'tents';
+      else if (type.startsWith('map(int')) x = 1n;
+      else if (x === undefined || x instanceof CelUint || Number.isNaN(x)) x = 1n;
+      args = [x];
+    }
+    const rawArgs = args.map((a) => (kind === 'edges' ? (typeof a === 'bigint' ? a : F(a)) : rawOf(a)));
+    const nlevels = kind === 'contains' ? 3 : args.length + 2;
+    const f = new Feature({ id: 'f', signal: 0, kind, args: rawArgs, levels: Array.from({ length: nlevels }, (_, i) => `l${i}`) }, [type]);
+    const m = new Model({ id: 'm', goal: 'g', spec: '00000000', fit: '00000000', uplift: null, features: [{ id: 'f', signal: 0, kind, args: rawArgs, levels: f.levels }], sets: [{ bias: F(0), weights: [f.levels.map(() => F(0))] }] }, [type]);
+    for (let k = 0; k < 20; k++) {
+      let v;
+      const c = r(4);
+      if (c === 0) v = Array.from({ length: r(4) }, scalar).filter((x) => x !== undefined);
+      else if (c === 1) v = new Map(Array.from({ length: r(3) }, () => [scalar(), 0n]).filter(([x]) => x !== undefined && typeof x !== 'number'));
+      else v = scalar();
+      const want = referenceLevel(kind, args, v);
+      assert.equal(v === undefined ? m.levels([v])[0] : f.level(v), want, `${kind} ${type} ${String(args)} <- ${String(v)}`);
+    }
+  }
+});

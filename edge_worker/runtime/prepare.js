@@ -57,7 +57,7 @@ export class Outcome {
     this.budgetExceeded = 0; // errors that were the evaluation budget running out (budget.js)
     this.work = 0; // the most budget units one condition used in this decision
     this.segments = null;
-    this.scores = null; // {model id: score} of the scores computed in this decision (null: no models, not explained)
+    this.scores = null; // {model id: score} of the scores computed in this decision (null: a bundle without models)
     this.holdout = false;
   }
 
@@ -68,7 +68,7 @@ export class Outcome {
     const out = { bundle: { name: this.bundle, version: this.version }, slots };
     if (this.segments !== null) {
       out.segments = this.segments;
-      out.scores = this.scores ?? {};
+      if (this.scores !== null) out.scores = this.scores; // a bundle with models (bundles without keep their JSON)
     }
     return out;
   }
@@ -339,7 +339,7 @@ export class Prepared {
         out.segments[this.segmentIds[i]] = v === true || v === false ? v : { error: v.message };
       }
     }
-    if (this.models.length || explain) {
+    if (this.models.length) {
       out.scores = {};
       if (a.sc !== null) {
         a.sc.forEach((v, i) => {

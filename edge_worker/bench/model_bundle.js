@@ -1,68 +1,66 @@
-// A TrailBlazer payload with one 20-feature model whose score a rule reads, for the decide
-// benchmark's "with a model" row (the same shape as benchmarks/runtime_bench.py's): built from the
-// verified TrailBlazer payload by hand, so it needs no compiler support for `models:`.
-//
-// The model: 20 features over 19 TrailBlazer signals (9 values, 6 edges, 4 contains, 1 bool),
-// coefficients from a seeded generator; a rule in front of slot `hero` reads `score.intent > 2.0`
-// (never true: every decision computes the score and goes on to the bundle's own candidates).
+// The decide benchmark's model row, as benchmarks/runtime_bench.py builds it: TrailBlazer plus a
+// slot `nudge` whose rule reads `score.purchase_intent > 0.4` of a 20-feature model ("with"), and
+// the same bundle whose rule reads `session.page_views > 4` instead ("without"). Built from the
+// verified TrailBlazer payload by hand (same features, level names, weights and bias as the Python
+// benchmark), so it needs nothing but the TrailBlazer fixture.
 
 import { Op } from '../runtime/format.js';
 import { Float } from '../runtime/signals.js';
+import { pyReprFloat } from '../runtime/values.js';
 
 const F = (x) => new Float(x);
 
-const FEATURES = [
+/** benchmarks/runtime_bench.py MODEL_FEATURES: [id, signal, kind, args] (doubles as Float). */
+export const MODEL_FEATURES = [
   ['device', 'device.type', 'values', ['mobile', 'desktop', 'tablet']],
-  ['country', 'geo.country', 'values', ['US', 'DE', 'FR', 'CA', 'GB']],
-  ['referrer', 'referrer.class', 'values', ['search', 'social', 'email', 'direct']],
+  ['country', 'geo.country', 'values', ['US', 'DE', 'FR', 'GB', 'CA']],
   ['source', 'utm.source', 'values', ['newsletter', 'google', 'facebook']],
   ['medium', 'utm.medium', 'values', ['email', 'cpc', 'social']],
+  ['referrer', 'referrer.class', 'values', ['search', 'social', 'email', 'direct', 'internal']],
+  ['language', 'request.language', 'values', ['en', 'de', 'fr']],
   ['os', 'device.os', 'values', ['iOS', 'Android', 'Windows', 'Mac OS X']],
   ['browser', 'device.browser', 'values', ['Chrome', 'Safari', 'Firefox']],
-  ['category', 'page.category', 'values', ['tents', 'packs', 'stoves']],
-  ['language', 'request.language', 'values', ['en', 'de', 'fr']],
+  ['weekday', 'time.weekday', 'values', [1, 2, 3, 4, 5, 6, 7]],
+  ['purchased', 'session.purchased', 'values', [false, true]],
+  ['visits', 'session.visit_count', 'edges', [2, 3, 5, 10]],
   ['depth', 'session.page_views', 'edges', [2, 4, 8]],
-  ['visits', 'session.visit_count', 'edges', [1, 2, 5]],
-  ['hour', 'time.hour', 'edges', [6, 12, 18]],
-  ['weekday', 'time.weekday', 'edges', [1, 5]],
-  ['cart', 'cart.value', 'edges', [F(50.0), F(150.0), F(300.0)]],
-  ['lifetime', 'session.total_page_views', 'edges', [5, 20, 50]],
+  ['total_depth', 'session.total_page_views', 'edges', [5, 20, 50]],
+  ['hour', 'time.hour', 'edges', [6, 12, 18, 22]],
+  ['cart', 'cart.value', 'edges', [F(0.01), F(50.0), F(150.0), F(300.0)]],
   ['tents', 'session.recent_categories', 'contains', ['tents']],
   ['packs', 'session.recent_categories', 'contains', ['packs']],
+  ['boots', 'session.recent_categories', 'contains', ['boots']],
   ['english', 'request.languages', 'contains', ['en']],
-  ['ref', 'page.query', 'contains', ['ref']],
-  ['purchased', 'session.purchased', 'values', [false, true]],
+  ['utm', 'page.query', 'contains', ['utm_source']],
 ];
 
-const text = (a) => (a instanceof Float ? String(a.v) : String(a));
+const text = (a) => (a instanceof Float ? pyReprFloat(a.v) : String(a));
 
 function levels(kind, args) {
   if (kind === 'values') return [...args.map(text), '(other)', '(absent)'];
   if (kind === 'edges') {
-    const out = [`<${text(args[0])}`];
-    for (let i = 1; i < args.length; i++) out.push(`[${text(args[i - 1])},${text(args[i])})`);
-    return [...out, `>=${text(args.at(-1))}`, '(absent)'];
+    const e = args.map(text);
+    const out = [`<${e[0]}`];
+    for (let i = 1; i < e.length; i++) out.push(`[${e[i - 1]},${e[i]})`);
+    return [...out, `>=${e.at(-1)}`, '(absent)'];
   }
   return ['no', 'yes', '(absent)'];
 }
 
-/** Add the model and the rule reading it to a (freshly verified, so unshared) TrailBlazer payload. */
-export function withModel(payload) {
+/** Add slot `nudge` (rule `likely-buyer`) to a freshly verified (so unshared) TrailBlazer payload;
+ * `model`: its rule reads the model's score (and the payload gets the model), else the signal. */
+export function withNudge(payload, model) {
   const index = new Map(payload.signals.map((s, i) => [s.name, i]));
-  let seed = 12345;
-  const next = () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return (seed / 2147483648 - 0.5) * 2; // [-1, 1)
-  };
-  const features = FEATURES.map(([id, signal, kind, args]) => ({ id, signal: index.get(signal), kind, args, levels: levels(kind, args) }));
-  payload.models = [{
-    id: 'intent', goal: 'purchase', spec: '0b1e55ed', fit: 'f17f17f1', uplift: null, features,
-    sets: [{ bias: F(-2.5), weights: features.map((f) => f.levels.map(() => F(next()))) }],
-  }];
-  const hero = payload.slots.find((s) => s.id === 'hero');
-  hero.candidates.unshift({
-    id: 'model-gate', layer: 2, consent: true, content: hero.default,
-    when: [Op.CALL, '_>_', 'double,double', [Op.SCORE, 0], [Op.LIT, F(2.0)]],
-  });
+  payload.content.push({}, { headline: 'Ready when you are' });
+  const n = payload.content.length;
+  const when = model
+    ? [Op.CALL, '_>_', 'double,double', [Op.SCORE, 0], [Op.LIT, F(0.4)]]
+    : [Op.CALL, '_>_', 'int,int', [Op.SIG, index.get('session.page_views')], [Op.LIT, 4]];
+  payload.slots.push({ id: 'nudge', default: n - 2, candidates: [{ id: 'likely-buyer', layer: 2, when, consent: true, content: n - 1 }] });
+  if (model) {
+    const features = MODEL_FEATURES.map(([id, signal, kind, args]) => ({ id, signal: index.get(signal), kind, args, levels: levels(kind, args) }));
+    const weights = features.map((f, i) => f.levels.map((_, j) => F((((i * 5 + j * 3) % 7) - 3) * 0.2)));
+    payload.models = [{ id: 'purchase_intent', goal: 'purchase', spec: '0b1e55ed', fit: 'f17f17f1', uplift: null, features, sets: [{ bias: F(-1.5), weights }] }];
+  }
   return payload;
 }

@@ -126,8 +126,8 @@ export function validatePayload(p) {
   const content = req(p, 'content', 'list', '');
   const ncontent = content.length;
   const ir = new IRContext(sigtypes, rtypes);
-  const models = get(p, 'models');
-  if (models !== null && !Array.isArray(models)) throw fail('models', `expected list, got ${typeOfRaw(models)}`);
+  const models = has(p, 'models') ? p.models : null; // absent: no models; nil is refused, as Python
+  if (has(p, 'models') && !Array.isArray(models)) throw fail('models', `expected a list, got ${typeOfRaw(models)}`);
   ir.nmodels = models === null ? 0 : models.length;
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {

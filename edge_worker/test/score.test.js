@@ -300,6 +300,11 @@ test('score_sticky_assignment_needs_a_session_and_the_traffic_range', () => {
 /** Mutations of the valid payload, each of which must be refused as InvalidIR. */
 const REFUSED = {
   'models not a list': (p) => { p.models = {}; },
+  'models nil': (p) => {
+    p.models = null;
+    p.segments[0].when = [Op.LIT, true]; // no SCORE left to refuse instead
+    p.slots[1].candidates[0].when = [Op.LIT, true];
+  },
   'more than 16 models': (p) => { p.models = Array.from({ length: 17 }, (_, i) => ({ ...p.models[0], id: `m${i}` })); },
   'unknown model field': (p) => { p.models[0].extra = 1; },
   'model id not an identifier': (p) => { p.models[0].id = 'Intent'; },

@@ -74,7 +74,7 @@ test('vectors_decisions_every_case_equals_python', async () => {
   assert.ok(spec.cases.length >= 200);
   for (const c of spec.cases) {
     const p = prepared[c.bundle];
-    const opts = { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now };
+    const opts = { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now, assignments: c.assignments ?? null }; // assignments: the models bundle's cases
     const out = p.decide(c.signals, c.slots, { ...opts, explain: true });
     const plain = p.decide(c.signals, c.slots, opts);
     const e = c.expect;

@@ -3,6 +3,7 @@ converted over visits, with small stand-in models (the runtime's Model has the s
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -295,3 +296,17 @@ def test_bucket_uplift_holds_the_score_between_its_bounds(score: float):
     assert 0 <= i < 40 and float(bucket_name(i, True)) <= score + 1e-12
     assert score < float(bucket_name(i, True)) + 0.05 + 1e-12 or i == 39
     assert len({bucket_name(j, True) for j in range(40)}) == 40
+
+
+def test_model_counter_rows_add_up_across_worker_processes():
+    """Measurement.state/merged (the --workers path): each worker's model rows are summed."""
+    from edge_server.measure import Measurement
+
+    a, b = Measurement(), Measurement()
+    k1: Key = ("intent", "aaaaaaaa", "", "device", "mobile", ENTERED)
+    k2: Key = ("intent", "ffffffff", "", SCORE, "0.35", CONVERTED)
+    a.models.update({k1: 3, k2: 1})
+    b.models.update({k1: 4})
+    merged = a.merged([json.loads(json.dumps(b.state()))])  # through JSON, as the share directory holds it
+    assert merged.models == Counter({k1: 7, k2: 1})
+    assert {(r["feature"], r[ENTERED], r[CONVERTED]) for r in merged.snapshot(None)["models"]} == {("device", 7, 0), (SCORE, 0, 1)}

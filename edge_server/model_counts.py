@@ -167,7 +167,7 @@ class ModelCounter:
         for p in plans:
             m = p.model
             entry = entries.get(m.id)
-            if entry is not None and (entry[0] != m.spec or not _valid(entry, p)):
+            if entry is not None and entry[0] != m.spec:
                 del entries[m.id]  # the features changed: a new entry
                 entry = None
             if entry is not None and entry[4]:
@@ -177,11 +177,17 @@ class ModelCounter:
                 if entry is None:
                     continue  # not counted in this visit (yet)
                 arm = entry[5]  # counted since earlier in the visit: keep following it
-            if entry is None and m.goal in session.converted:
-                continue  # converted before being counted: would count as a visit that did not
             if all_levels is None:
                 all_levels = prepared.model_levels(signals, consent)
-            levels = bytes(all_levels[p.index])
+            levels = all_levels[p.index]
+            if entry is not None:
+                if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
+                    continue  # nothing changed (the usual case: no score to compute)
+                if not _valid(entry, p):
+                    del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
+                    entry = None
+            if entry is None and m.goal in session.converted:
+                continue  # converted before being counted: would count as a visit that did not
             b = bucket(m.score_of(levels), p.uplift)
             if entry is None:
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_server.model_counts import (
@@ -239,6 +239,7 @@ SIGNALS = st.fixed_dictionaries({}, optional={"device.type": st.sampled_from(["m
 STEP = st.one_of(st.tuples(st.just("decide"), SIGNALS), st.tuples(st.just("convert"), st.sampled_from(["purchase", "add_to_cart"])))
 
 
+@settings(deadline=None)
 @given(st.lists(st.lists(STEP, min_size=1, max_size=8), min_size=1, max_size=12))
 def test_model_counter_net_visits_per_level_are_each_visit_s_last_counted_levels(visits: list[list[tuple[str, Any]]]):
     """Over any sequence of visits, decisions and conversions: per feature, entered − left on each

@@ -41,7 +41,7 @@ def _expected(*counts: dict[Key, int]) -> dict[str, list[dict]]:
     return {m: [r[k] for k in sorted(r)] for m, r in rows.items()}
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(COUNTS, COUNTS, COUNTS)
 def test_model_counts_latest_snapshot_per_instance_instances_summed(tmp_path_factory, early: dict, late: dict, other: dict):
     tmp = tmp_path_factory.mktemp("snaps")
@@ -55,7 +55,7 @@ def test_model_counts_latest_snapshot_per_instance_instances_summed(tmp_path_fac
     assert {m: v["rows"] for m, v in got.items()} == _expected(late, other)  # early is superseded by late
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(st.dictionaries(KEY, st.integers(1, 10**6), min_size=1, max_size=30))
 def test_model_counts_read_a_scrape_as_its_snapshot(tmp_path_factory, counts: dict):
     tmp = tmp_path_factory.mktemp("scrape")

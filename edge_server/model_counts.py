@@ -25,19 +25,20 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   that goal counts ``converted`` += 1 on the visit row, its levels and its score bucket, and is
   frozen: later changes in this visit are not counted.
 
-Net visits of a level = entered − left; converting visits = converted. Score buckets are
-``floor(score * 20)`` (plain, 20 buckets named ``"0.00"`` … ``"0.95"``) or ``floor((score + 1) * 20)``
-(uplift, 40 buckets ``"-1.00"`` … ``"0.95"``), clamped to the range; the same IEEE operations in
-JavaScript give the same bucket.
+Net visits of a level = entered − left; converting visits = converted. Score buckets
+(runtime.score.score_bucket) are ``floor(score * 20)`` (plain, 20 buckets named ``"0.00"`` …
+``"0.95"``) or ``floor((score + 1) * 20)`` (uplift, 40 buckets ``"-1.00"`` … ``"0.95"``), clamped to
+the range; the same IEEE operations in JavaScript give the same bucket.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from runtime.score import score_bucket as bucket
 
 from .session import MAX_MODELS, Session
 
@@ -74,18 +75,6 @@ class ModelLike(Protocol):
     @property
     def features(self) -> Sequence[FeatureLike]: ...
     def score_of(self, levels: bytes) -> float: ...
-
-
-def bucket(score: float, uplift: bool) -> int:
-    """The score bucket: 20 of width 0.05 over [0, 1) (1.0 in the last), or 40 over [-1, 1) for an
-    uplift score.
-
-    >>> bucket(0.5, False), bucket(1.0, False), bucket(-1.0, True), bucket(0.0, True)
-    (10, 19, 0, 20)
-    """
-    if uplift:
-        return min(max(math.floor((score + 1.0) * 20.0), 0), 39)
-    return min(max(math.floor(score * 20.0), 0), 19)
 
 
 def bucket_name(i: int, uplift: bool) -> str:
@@ -154,9 +143,11 @@ class ModelCounter:
         return self._plans
 
     # ------------------------------------------------------------------ at a decision
-    def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True) -> None:
-        """Count one decision of a consenting visit (``signals``: what the server passed to decide).
-        Call it after the session recorded the decision's exposures and shown keys."""
+    def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
+                memo: dict[int, Any] | None = None) -> None:
+        """Count one decision of a consenting visit (``signals``: what the server passed to decide;
+        ``holdout``, ``memo``: the Outcome's, so a rule's condition reuses the decision's segment
+        results). Call it after the session recorded the decision's exposures and shown keys."""
         plans = self.plans(prepared)
         entries = session.models
         for stale in [k for k in entries if k not in self._by_id]:
@@ -172,7 +163,7 @@ class ModelCounter:
                 entry = None
             if entry is not None and entry[4]:
                 continue  # frozen: the visit converted
-            arm = self._arm(p, prepared, session, signals, holdout)
+            arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
             if arm is None:
                 if entry is None:
                     continue  # not counted in this visit (yet)
@@ -199,7 +190,8 @@ class ModelCounter:
             else:
                 self._changes(p, entry, arm, levels, b)
 
-    def _arm(self, p: Plan, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool) -> str | None:
+    def _arm(self, p: Plan, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
+             memo: dict[int, Any] | None) -> str | None:
         if not p.uplift:
             return PLAIN
         if p.experiment is not None:
@@ -210,7 +202,7 @@ class ModelCounter:
         if not holdout:
             prefix = p.shown_prefix
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
-        return CONTROL if prepared.rule_matches(p.slot, p.rule, signals) else None
+        return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
 
     def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
         m, counts, old = p.model, self.counts, entry[2]

@@ -20,11 +20,11 @@ from edge_server.model_counts import (
     VISIT,
     Key,
     ModelCounter,
-    bucket,
     bucket_name,
     rows,
 )
 from edge_server.session import MAX_MODELS, Session
+from runtime.score import score_bucket as bucket
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class FakePrepared:
     def model_levels(self, signals: dict[str, Any], consent: bool = True) -> list[bytes]:
         return [m.levels(signals) for m in self.models]
 
-    def rule_matches(self, slot: str, rule: str, signals: dict[str, Any]) -> bool:
+    def rule_matches(self, slot: str, rule: str, signals: dict[str, Any], *, consent: bool = True, memo: Any = None) -> bool:
         return self.matches
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from runtime.decide import Prepared
 from runtime.decision import Decision
 
+from . import model_counts
 from .tally import Tally
 
 ALL = "*"
@@ -75,6 +76,7 @@ class Measurement:
         self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population (the server adds)
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
         self.values: Tally[tuple[str, str, str, str, str]] = Tally()
+        self.models: Counter[model_counts.Key] = Counter()  # model, spec, arm, feature, level, event (model_counts.py)
 
     def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float) -> None:
         """Count one conversion of ``goal`` with its value for ``key`` (slot, arm, layer)."""
@@ -93,7 +95,8 @@ class Measurement:
         """The counters as JSON-able lists (for sharing between worker processes)."""
         return {"exposures": [[list(k), n] for k, n in self.exposures.items()],
                 "conversions": [[list(k), n] for k, n in self.conversions.items()],
-                "values": [[list(k), v] for k, v in self.values.items()]}
+                "values": [[list(k), v] for k, v in self.values.items()],
+                "models": [[list(k), n] for k, n in self.models.items()]}
 
     def merged(self, states: list[dict[str, Any]]) -> Measurement:
         """A Measurement holding these counters plus the ``states`` of sibling workers."""
@@ -102,6 +105,7 @@ class Measurement:
         out.exposures.update(self.exposures)
         out.conversions.update(self.conversions)
         out.values.update(self.values)
+        out.models.update(self.models)
         for st in states:
             for k, n in st.get("exposures", []):
                 out.exposures[tuple(k)] += n
@@ -109,6 +113,8 @@ class Measurement:
                 out.conversions[tuple(k)] += n
             for k, v in st.get("values", []):
                 out.values[tuple(k)] += v
+            for k, n in st.get("models", []):
+                out.models[tuple(k)] += n
         return out
 
     def snapshot(self, prepared: Any) -> dict[str, Any]:
@@ -131,4 +137,6 @@ class Measurement:
                           for (s, a, la, p), n in sorted(self.exposures.items())],
             "conversions": [{"goal": g, "slot": s, "arm": a, "layer": la, "population": p, "count": self.conversions.get(k, 0),
                              "value": round(v, 6)} for k, v in sorted(self.values.items()) for (g, s, a, la, p) in [k]],
+            "models": model_counts.rows(self.models),
+            "model_specs": model_counts.specs(prepared),
         }

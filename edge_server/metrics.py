@@ -148,7 +148,11 @@ def _measure_families(m: Any) -> Any:
     for labels, v in sorted(m.values.items()):
         conv.add_metric(list(labels), m.conversions.get(labels, 0))
         val.add_metric(list(labels), v)
-    yield from (exp, conv, val)
+    models = CounterMetricFamily("strata_model_visits", "Model training counters: visits entering, leaving and converting per feature level "
+                                 "(feature * = the visit, @score = score bucket under the fit)", labels=["model", "spec", "arm", "feature", "level", "event"])
+    for labels, n in sorted(m.models.items()):
+        models.add_metric(list(labels), n)
+    yield from (exp, conv, val, models)
 
 
 def _bundle_families(cur: Any) -> Any:

@@ -26,6 +26,7 @@ from .config import Config, ConfigError
 from .errors import ApiError
 from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement
 from .metrics import Metrics
+from .model_counts import ModelCounter
 from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
 
@@ -45,6 +46,7 @@ class Server:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
         self.measure = Measurement()
+        self.model_counter = ModelCounter(self.measure.models)
         self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
         self.bundles: BundleManager = BundleManager(config, self.metrics)
         if not config.cookie_keys:
@@ -153,6 +155,8 @@ class Server:
         outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
                                   consent=consent, now=now, explain=explain, checked=True)
         self._count(prepared, outcome, session, consent, int(now))
+        if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
+            self.model_counter.decided(prepared, session, signals, outcome.holdout, consent, outcome.memo)
         return outcome, session, consent
 
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:

@@ -10,13 +10,16 @@ What is inside: a random session id, visit and page-view counters, first/last se
 categories, the acquisition source of the visit, a purchase flag, frequency-cap counters,
 experiment exposures, the exposure keys and goals counted in this visit, and a random visit nonce
 (new at every visit; the server remembers which goals each nonce converted, so a replayed cookie
-converts once: edge_server/dedup.py). No IP, no user id, no e-mail, no signal values from the page.
+converts once: edge_server/dedup.py), and per declared model the visit's feature level indexes
+(``models``: what model training counts, edge_server/model_counts.py). No IP, no user id, no e-mail,
+no signal values from the page.
 
-Plaintext layout (docs/server.md, for other implementations): a msgpack array of 14 —
+Plaintext layout (docs/server.md, for other implementations): a msgpack array of 15 —
 ``[sid, visit_count, page_views, total_page_views, first_seen, last_seen, recent_categories,
-utm_source, purchased, caps, exposures, shown, converted, visit_nonce]``. A 13-element array (written
-before the nonce existed) is read with an empty nonce: its visit's measurement state (``shown``,
-``converted``) restarts under a fresh nonce at the next request; its counters are kept.
+utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models]``. A 13-element array
+(written before the nonce existed) is read with an empty nonce: its visit's measurement state
+(``shown``, ``converted``) restarts under a fresh nonce at the next request; its counters are kept.
+A 14-element array (written before models) is read with no model entries.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ MAX_RECENT_CATEGORIES = 10
 MAX_SHOWN = 24
 #: Goals remembered per visit (a rule set declares a handful).
 MAX_CONVERTED = 16
+#: Model entries per visit (``Session.models``; the bundle's first models, in declaration order) and
+#: level bytes per entry (one per feature; a model has at most 64 features).
+MAX_MODELS = 4
+MAX_MODEL_LEVELS = 64
 _PREFIX = "s1"
 
 
@@ -58,6 +65,8 @@ class Session:
     shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
+    # model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm], this visit only
+    models: dict[str, list[Any]] = field(default_factory=dict)
     is_new: bool = True
 
     @classmethod
@@ -93,7 +102,7 @@ class Session:
         """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
         session id, so the server's record of converted nonces says nothing about a visitor)."""
         self.visit_nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
-        self.shown, self.converted = [], []
+        self.shown, self.converted, self.models = [], [], {}
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
         """Write the session signals (docs/signals.md) into ``out``."""
@@ -143,7 +152,8 @@ class Session:
     def _pack(self) -> bytes:
         packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
-             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce],
+             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce,
+             self.models],
             use_bin_type=True,
         )
         return packed
@@ -156,12 +166,14 @@ class Session:
             fields = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             return None  # not msgpack
-        if type(fields) is not list or len(fields) not in (13, 14):
+        if type(fields) is not list or len(fields) not in (13, 14, 15):
             return None
         if len(fields) == 13:
             fields.append("")  # written before visit nonces: no nonce (touch starts one)
-        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce = fields
-        if type(nonce) is not str or len(nonce) > 64:
+        if len(fields) == 14:
+            fields.append({})  # written before models: no model entries
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models = fields
+        if type(nonce) is not str or len(nonce) > 64 or not _models_ok(models):
             return None
         if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
@@ -183,7 +195,25 @@ class Session:
             if type(k) is not str or type(e) is not list or len(e) != 2 or type(e[0]) is not str or type(e[1]) is not int:
                 return None
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
-                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, is_new=False)
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, models, is_new=False)
+
+
+def _models_ok(models: object) -> bool:
+    """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_MODELS
+    entries ``id -> [spec, fit, levels, bucket, frozen, arm]``."""
+    if type(models) is not dict or len(models) > MAX_MODELS:
+        return False
+    for k, e in models.items():
+        if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
+            return False
+        spec, fit, levels, bucket, frozen, arm = e
+        if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
+            return False
+        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not 0 <= bucket < 40:
+            return False
+        if type(frozen) is not bool or type(arm) is not str or len(arm) > 16:
+            return False
+    return True
 
 
 class CookieCodec:
@@ -236,7 +266,9 @@ class CookieCodec:
 
 def _shrink(s: Session) -> bool:
     """Drop the oldest entry of the larger of caps and exposures (so both keep their newest
-    entries), then categories; False when nothing is left to drop."""
+    entries), then categories, then model entries (the newest first: a model whose entry is
+    dropped enters again at the visit's next decision, so its visit would count twice), then shown
+    exposure keys; False when nothing is left to drop."""
     if s.caps and len(s.caps) >= len(s.exposures):
         oldest = min(s.caps, key=lambda k: s.caps[k][1])
         del s.caps[oldest]
@@ -247,6 +279,9 @@ def _shrink(s: Session) -> bool:
         return True
     if s.recent_categories:
         s.recent_categories.pop()
+        return True
+    if s.models:
+        del s.models[next(reversed(s.models))]
         return True
     if s.shown:
         s.shown.pop(0)

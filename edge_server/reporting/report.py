@@ -30,25 +30,41 @@ class Data:
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (time, fleet exposures so far)
     sources: int = 0
     bundles: set[str] = field(default_factory=set)
+    # model training counters (edge_server/model_counts.py): model, spec, arm, feature, level, event -> visits
+    models: Counter[tuple[str, str, str, str, str, str]] = field(default_factory=Counter)
+    model_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # of the newest snapshot that has them
 
 
 # ---------------------------------------------------------------------------------- loading
-_PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight)\{(.*)\}\s+(\S+)')
+_PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
+                   r'|strata_model_visits_total)\{(.*)\}\s+(\S+)')
+_MODEL_LABELS = ("model", "spec", "arm", "feature", "level")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(v: str) -> str:
+    """A label value of the Prometheus text format: backslash, double quote and newline escaped
+    with a backslash, the rest UTF-8 as is (level names are the rule set's own values, in any script)."""
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
 
 
 def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     snap: dict[str, Any] = {"format": "prometheus", "instance": where, "generated": None, "experiments": {}, "exposures": [], "conversions": []}
     conv: dict[tuple[str, ...], dict[str, Any]] = {}
+    models: dict[tuple[str, ...], dict[str, Any]] = {}
     for line in text.splitlines():
         m = _PROM.match(line)
         if not m:
             continue
         name, labels_s, value = m.groups()
-        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL.findall(labels_s)}
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(labels_s)}
         v = float(value)
         if name == "strata_slot_exposures_total":
             snap["exposures"].append({**labels, "count": int(v)})
+        elif name == "strata_model_visits_total":
+            key = tuple(labels[k] for k in _MODEL_LABELS)
+            row = models.setdefault(key, dict(zip(_MODEL_LABELS, key), entered=0, left=0, converted=0))
+            row[labels["event"]] = int(v)
         elif name == "strata_experiment_variant_weight":
             e = snap["experiments"].setdefault(labels["experiment"], {"slot": labels.get("slot"), "variants": []})
             e["variants"].append([labels["variant"], int(v)])
@@ -57,6 +73,7 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
             row = conv.setdefault(key, dict(zip(("goal", "slot", "arm", "layer", "population"), key), count=0, value=0.0))
             row["count" if name == "strata_conversions_total" else "value"] = int(v) if name == "strata_conversions_total" else v
     snap["conversions"] = list(conv.values())
+    snap["models"] = list(models.values())
     return snap
 
 
@@ -76,7 +93,7 @@ def load(paths: list[str]) -> Data:
                 raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
         else:
             snap = _parse_prometheus(text, p)
-            if not snap["exposures"]:
+            if not snap["exposures"] and not snap["models"]:
                 raise ReportError(f"{p}: no strata_slot_exposures_total samples (is this a /metrics scrape of a Strata server?)")
         snaps.append(snap)
     return merge(snaps)
@@ -96,6 +113,7 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         if prev is None or (s.get("generated") or 0) >= (prev.get("generated") or 0):
             latest[inst] = s
     d = Data(sources=len(latest))
+    newest_specs = -1.0
     for s in latest.values():
         if s.get("bundle"):
             d.bundles.add(f"{s['bundle']['name']} v{s['bundle']['version']}")
@@ -107,6 +125,12 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
             d.values[k] += float(r.get("value", 0.0))
         for eid, e in s.get("experiments", {}).items():
             d.experiments.setdefault(eid, e)
+        for r in s.get("models", []):
+            for event in ("entered", "left", "converted"):
+                if r.get(event):
+                    d.models[(r["model"], r["spec"], r["arm"], r["feature"], r["level"], event)] += int(r[event])
+        if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:
+            d.model_specs, newest_specs = s["model_specs"], float(s.get("generated") or 0)
     times = sorted({t for pts in series.values() for t, _ in pts})
     for t in times:
         fleet = 0

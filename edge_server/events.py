@@ -81,6 +81,7 @@ class EventsEndpoint:
             population = POPULATIONS[population_of(prepared, session.sid, consent)]
             if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
                 measure.attribute(goal, session.shown, population, value)
+                measure.cohort_conversion(goal, session.exposed_this_visit(), value)
         if session is not None:
             if goal == "purchase":
                 session.purchased = True

@@ -338,8 +338,9 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> str:
 
 
 # ---------------------------------------------------------------------------------- html
-def _bars(rows: list[Row], title: str) -> str:
-    """An SVG bar chart of rates with 95% interval whiskers."""
+def _bars(rows: list[Row], title: str, colors: list[str] | None = None) -> str:
+    """An SVG bar chart of rates with 95% interval whiskers (``colors``: one per row, else the
+    first row green, the holdout grey, the others orange)."""
     w, h, left, bottom = 700, 260, 150, 30
     top = max([r.high for r in rows] + [0.01]) * 1.15
     bar_h = (h - bottom - 20) / max(len(rows), 1)
@@ -353,7 +354,7 @@ def _bars(rows: list[Row], title: str) -> str:
     for i, r in enumerate(rows):
         y = 15 + i * bar_h
         scale = span / top
-        color = "#9ca3af" if r.label == "holdout" else ("#3f6b47" if i == 0 else "#d9622b")
+        color = colors[i] if colors else "#9ca3af" if r.label == "holdout" else ("#3f6b47" if i == 0 else "#d9622b")
         parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.45:.1f}" font-size="12" text-anchor="end">{e(r.label)}</text>')
         parts.append(f'<rect x="{left}" y="{y:.1f}" width="{r.rate * scale:.1f}" height="{bar_h * 0.6:.1f}" fill="{color}" rx="3"/>')
         cy = y + bar_h * 0.3
@@ -417,6 +418,7 @@ def _allocation_html(a: Allocation) -> str:
     if not a.periods:
         return f"<p class=muted>Suggested weights: none — {e(a.reason)}.</p>"
     rates = [_row(f"{p.label} · {v}", p.exposed[i], p.converted[i], p.value[i]) for p in a.periods for i, v in enumerate(a.variants)]
+    colors = [_VARIANT_COLORS[i % len(_VARIANT_COLORS)] for _ in a.periods for i in range(len(a.variants))]
     checks = "".join(
         f"<li>{e(p.label)}: " + (e(f"chi² {p.srm_chi2:.2f}, p = {p.srm_p:.4f}") + (" — <b>sample ratio mismatch</b>" if p.srm_flag else " — ok")
                                 if p.weights is not None and sum(p.assigned) > 0 else "not checked") + "</li>" for p in a.periods)
@@ -429,7 +431,7 @@ def _allocation_html(a: Allocation) -> str:
                        for v, cw, q, sw in zip(a.variants, a.current, a.suggestion.p_best, a.suggestion.weights)) +
                "</table><p class=muted>Thompson sampling over Beta posteriors; apply with <code>strata rebalance</code>.</p>")
     return (f"<h3>Per period</h3><p class=muted>A period is the weights a session was assigned under; a session keeps its arm when the weights change.</p>"
-            f"{_shares(a)}<ul>{checks}</ul>{_bars(rates, a.experiment + ' per period')}"
+            f"{_shares(a)}<ul>{checks}</ul>{_bars(rates, a.experiment + ' per period', colors)}"
             f"<h3>Stratified lift (Mantel-Haenszel over periods)</h3><ul>{lifts}</ul><h3>Suggested weights</h3>{sug}")
 
 

@@ -7,7 +7,6 @@ decision path is the hot path, and docs/server.md's performance section measures
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import MutableMapping
@@ -31,9 +30,6 @@ from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
 
 log = logging.getLogger("strata.server")
-
-#: Whether this runtime's ``decide`` takes ``assignments=`` (issue #16 §4; the runtime part adds it).
-STICKY = "assignments" in inspect.signature(Prepared.decide).parameters
 
 NO = {"0", "no", "false", "deny", "denied", "reject", "rejected", "off"}
 
@@ -158,9 +154,9 @@ class Server:
         # every value here is typed by construction (request and cookie) or validated (client)
         # a session keeps the variant it was assigned while the variant exists, whatever the weights now
         # are (sticky assignment, docs/measurement.md "Adaptive allocation")
-        sticky: dict[str, Any] = {"assignments": session.assignments()} if STICKY and session is not None and session.exposures else {}
         outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain, checked=True, **sticky)
+                                  consent=consent, now=now, explain=explain, checked=True,
+                                  assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, int(now))
         return outcome, session, consent
 

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from edge_server.reporting.report import load
-from edge_server.server import STICKY
 from tests.edge_server.server import RunningServer, wait_for
 
 TOKEN = "cohort-token"
@@ -104,7 +103,6 @@ def test_cohorts_nothing_counted_without_consent(dev_server):
     assert _cohorts(srv.url) == {}
 
 
-@pytest.mark.skipif(not STICKY, reason="the runtime's decide does not take assignments= yet (issue #16 §4, runtime part)")
 def test_cohorts_sticky_arm_survives_reweighting_and_new_visitors_follow_new_weights(dev_server):
     srv, rs = dev_server
     with httpx.Client(base_url=srv.url, timeout=10) as c:

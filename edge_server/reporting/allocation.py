@@ -12,8 +12,8 @@ after a reweighting. Per experiment this module gives:
   over time cannot bias as pooling the periods' counts can;
 - **suggested weights**: Thompson sampling over Beta(1 + conversions, 1 + visits − conversions)
   per arm (probability each arm is best, Monte Carlo with a fixed seed), at least ``min_share``
-  per arm, as integer percentages. No suggestion, with the reason, while any period's sample
-  ratio is flagged or an arm has too little data.
+  per arm, as integer percentages; an arm at weight 0 (switched off) stays at 0. No suggestion,
+  with the reason, while any period's sample ratio is flagged or an arm has too little data.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ class Allocation:
     def has_cohorts(self) -> bool:
         return bool(self.periods)
 
+    @property
+    def live(self) -> list[int]:
+        """Indexes of the variants served now (weight above 0): the ones a suggestion shares traffic between."""
+        return [i for i, w in enumerate(self.current) if w > 0]
+
 
 def parse_period(period: str, n: int) -> list[int] | None:
     """Basis points per variant of a period string, or None when it does not have ``n`` parts.
@@ -131,11 +136,17 @@ def allocation(d: Data, eid: str, goal: str, *, min_share: float = 0.05, seed: i
                              for i in range(1, k)]
     a.reason = _refusal(a, min_visits, min_conversions)
     if not a.reason:
-        p_best = stats.prob_best(list(zip(a.converted, a.exposed)), draws, seed)
+        live = a.live  # an arm switched off (weight 0) stays off: reopening it is a decision for a person
+        p_live = stats.prob_best([(a.converted[i], a.exposed[i]) for i in live], draws, seed)
         try:
-            a.suggestion = Suggestion(p_best, stats.floored_weights(p_best, min_share))
+            w_live = stats.floored_weights(p_live, min_share)
         except ValueError as err:
             a.reason = str(err)
+        else:
+            p_best, weights = [0.0] * k, [0] * k
+            for j, i in enumerate(live):
+                p_best[i], weights[i] = p_live[j], w_live[j]
+            a.suggestion = Suggestion(p_best, weights)
     return a
 
 
@@ -143,16 +154,17 @@ def _refusal(a: Allocation, min_visits: int, min_conversions: int) -> str:
     """Why no weights can be suggested for ``a`` ("" when they can)."""
     if not a.periods:
         return "no cohort counters for this experiment (servers older than adaptive allocation, or no exposure yet)"
-    if len(a.variants) < 2:
-        return "fewer than two variants"
+    if len(a.live) < 2:
+        return "fewer than two variants with a weight above 0"
     flagged = [p.label for p in a.periods if p.srm_flag]
     if flagged:
         return f"sample ratio mismatch in period(s) {', '.join(flagged)}: find the cause before moving traffic"
-    thin = [v for v, n in zip(a.variants, a.exposed) if n < min_visits]
+    thin = [a.variants[i] for i in a.live if a.exposed[i] < min_visits]
     if thin:
         return f"too little data: variant(s) {', '.join(thin)} have fewer than {min_visits:,} exposed visits"
-    if sum(a.converted) < min_conversions:
-        return f"too little data: {sum(a.converted):,} converting visits, fewer than {min_conversions:,}"
+    converted = sum(a.converted[i] for i in a.live)
+    if converted < min_conversions:
+        return f"too little data: {converted:,} converting visits, fewer than {min_conversions:,}"
     return ""
 
 

@@ -178,3 +178,15 @@ def test_allocation_report_text_and_html_show_periods_lift_and_suggestion():
     assert "suggested weights (Thompson sampling): control 5 / treatment 95" in out
     page = render_html(d, "purchase")
     assert 'aria-label="assignment shares per period"' in page and 'aria-label="e per period"' in page and "<b>95</b>" in page
+
+
+def test_allocation_switched_off_arm_stays_off():
+    """A variant at weight 0 gets no share back from the suggestion, and its lack of data does
+    not hold the others back."""
+    d = Data(experiments={"e": {"slot": "s", "variants": [["a", 5000], ["b", 0], ["c", 5000]], "period": "5000/0/5000"}})
+    for v, (n, x) in {"a": (3000, 90), "b": (0, 0), "c": (3000, 180)}.items():
+        d.cohorts[("e", v, "5000/0/5000", "assigned", "")] = n
+        d.cohorts[("e", v, "5000/0/5000", "exposed", "")] = n
+        d.cohorts[("e", v, "5000/0/5000", "converted", "purchase")] = x
+    a = allocation(d, "e", "purchase", draws=2000)
+    assert a.suggestion is not None and a.suggestion.weights == [5, 0, 95] and a.suggestion.p_best[1] == 0.0

@@ -20,6 +20,12 @@ utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models]``
 (written before the nonce existed) is read with an empty nonce: its visit's measurement state
 (``shown``, ``converted``) restarts under a fresh nonce at the next request; its counters are kept.
 A 14-element array (written before models) is read with no model entries.
+
+An ``exposures`` entry is ``experiment -> [variant, visit_count, period]``: the variant the visitor
+was assigned (sticky: the server passes it back to ``decide`` as an assignment), the visit it was
+last exposed in, and the **period** (the experiment's weights in basis points joined by ``/``,
+e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measurement.md). A
+2-element entry (written before periods) is read with period ``""``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +53,8 @@ MAX_CONVERTED = 16
 #: level bytes per entry (one per feature; a model has at most 64 features).
 MAX_MODELS = 4
 MAX_MODEL_LEVELS = 64
+#: Longest period string kept (``"10000"`` per variant joined by ``/``; experiments have few variants).
+MAX_PERIOD = 128
 _PREFIX = "s1"
 
 
@@ -61,7 +70,7 @@ class Session:
     utm_source: str = ""
     purchased: bool = False
     caps: dict[str, list[int]] = field(default_factory=dict)  # "slot/rule" -> [count, last shown]
-    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted]
+    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted, period]
     shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
@@ -115,18 +124,36 @@ class Session:
         out["session.utm_source"] = self.utm_source
         out["session.purchased"] = self.purchased
 
-    def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int) -> list[tuple[str, str]]:
-        """Apply a decision's state changes; returns the exposures first seen in this visit."""
+    def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int,
+               periods: Mapping[str, str] | None = None) -> list[tuple[str, str, str, bool]]:
+        """Apply a decision's state changes; returns the exposures first seen in this visit as
+        ``(experiment, variant, period, assigned)``: ``period`` is the cohort the visitor was
+        assigned in (``periods[experiment]`` when the variant is new to this session, else the
+        recorded one), ``assigned`` whether this exposure is a new assignment (no entry yet, or
+        another variant than the recorded one)."""
         for key in cap_hits:
             count = self.caps.get(key, [0, 0])[0]
             self.caps[key] = [count + 1, now]
         new = []
         for exp, variant in exposures:
             prev = self.exposures.get(exp)
-            if prev is None or prev[0] != variant or prev[1] != self.visit_count:
-                new.append((exp, variant))
-            self.exposures[exp] = [variant, self.visit_count]
+            if prev is None or prev[0] != variant:
+                assigned, period = True, (periods or {}).get(exp, "")
+            else:
+                assigned, period = False, (prev[2] if len(prev) > 2 else "")
+            if assigned or prev is None or prev[1] != self.visit_count:
+                new.append((exp, variant, period, assigned))
+            self.exposures[exp] = [variant, self.visit_count, period]
         return new
+
+    def assignments(self) -> dict[str, str]:
+        """Experiment -> the variant this session was assigned (``decide(..., assignments=)``)."""
+        return {exp: e[0] for exp, e in self.exposures.items()}
+
+    def exposed_this_visit(self) -> list[tuple[str, str, str]]:
+        """(experiment, variant, period) of every experiment exposed in the current visit."""
+        vc = self.visit_count
+        return [(exp, e[0], e[2]) for exp, e in self.exposures.items() if e[1] == vc]
 
     def first_exposure(self, key: str) -> bool:
         """True the first time ``key`` is shown in this visit (it is then remembered)."""
@@ -192,7 +219,11 @@ class Session:
             if type(k) is not str or type(c) is not list or len(c) != 2 or type(c[0]) is not int or type(c[1]) is not int:
                 return None
         for k, e in exps.items():
-            if type(k) is not str or type(e) is not list or len(e) != 2 or type(e[0]) is not str or type(e[1]) is not int:
+            if type(k) is not str or type(e) is not list or len(e) not in (2, 3) or type(e[0]) is not str or type(e[1]) is not int:
+                return None
+            if len(e) == 2:
+                e.append("")  # written before periods: cohort unknown
+            elif type(e[2]) is not str or len(e[2]) > MAX_PERIOD:
                 return None
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
                    shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, models, is_new=False)

@@ -14,9 +14,9 @@ def test_session_round_trip():
     c = CookieCodec(K1, "strata_session")
     s = Session.fresh()
     s.touch(1000, 1800, "newsletter", "tents", True)
-    s.record(["hero/x"], [("exp", "a")], 1000)
+    s.record(["hero/x"], [("exp", "a")], 1000, {"exp": "5000/5000"})
     back = c.decode(c.encode(s))
-    assert back is not None and back.sid == s.sid and back.caps == {"hero/x": [1, 1000]} and back.exposures == {"exp": ["a", 1]}
+    assert back is not None and back.sid == s.sid and back.caps == {"hero/x": [1, 1000]} and back.exposures == {"exp": ["a", 1, "5000/5000"]}
     assert back.recent_categories == ["tents"] and back.utm_source == "newsletter" and not back.is_new
 
 
@@ -47,7 +47,7 @@ def test_session_cookie_never_exceeds_bound():
     s = Session.fresh()
     for i in range(200):
         s.caps[f"slot{i}/rule-with-a-long-name-{i}"] = [3, 1000 + i]
-        s.exposures[f"experiment-{i}"] = ["variant-" + "x" * 20, i]
+        s.exposures[f"experiment-{i}"] = ["variant-" + "x" * 20, i, "5000/5000"]
     v = c.encode(s)
     assert len(v) <= MAX_COOKIE_BYTES
     back = c.decode(v)
@@ -67,10 +67,38 @@ def test_session_new_visit_after_timeout_counts_page_views():
 def test_session_exposure_counted_once_per_visit():
     s = Session.fresh()
     s.touch(100, 1800, "", "", True)
-    assert s.record([], [("e", "a")], 100) == [("e", "a")]
-    assert s.record([], [("e", "a")], 101) == []
+    assert s.record([], [("e", "a")], 100, {"e": "5000/5000"}) == [("e", "a", "5000/5000", True)]
+    assert s.record([], [("e", "a")], 101, {"e": "5000/5000"}) == []
     s.touch(5000, 1800, "", "", True)
-    assert s.record([], [("e", "a")], 5000) == [("e", "a")]
+    assert s.record([], [("e", "a")], 5000, {"e": "5000/5000"}) == [("e", "a", "5000/5000", False)]
+
+
+def test_session_exposure_keeps_cohort_of_assignment_until_variant_changes():
+    s = Session.fresh()
+    s.touch(100, 1800, "", "", True)
+    s.record([], [("e", "a")], 100, {"e": "5000/5000"})
+    s.touch(5000, 1800, "", "", True)  # a new visit, after a reweighting
+    assert s.record([], [("e", "a")], 5000, {"e": "9000/1000"}) == [("e", "a", "5000/5000", False)]  # same arm: old cohort
+    assert s.assignments() == {"e": "a"}
+    assert s.exposed_this_visit() == [("e", "a", "5000/5000")]
+    assert s.record([], [("e", "b")], 5001, {"e": "9000/1000"}) == [("e", "b", "9000/1000", True)]  # another arm: a new assignment
+    assert s.exposures["e"] == ["b", 2, "9000/1000"]
+    s.touch(9000, 1800, "", "", True)
+    assert s.exposed_this_visit() == []  # nothing exposed yet in the third visit
+
+
+def test_session_reads_two_element_exposures_with_empty_period():
+    """A cookie written before periods (entries [variant, visit]) still reads; its cohort is ''."""
+    import msgpack
+
+    c = CookieCodec(K1, "s")
+    s = Session.fresh()
+    plain = msgpack.packb([s.sid, 1, 1, 1, 100, 100, [], "", False, {}, {"e": ["a", 1]}, [], [], "nonce"], use_bin_type=True)
+    back = c.decode(c._seal(plain))
+    assert back is not None and back.exposures == {"e": ["a", 1, ""]}
+    for bad in ({"e": ["a", 1, 7]}, {"e": ["a", 1, "x" * 200]}, {"e": ["a", 1, "", "extra"]}):
+        plain = msgpack.packb([s.sid, 1, 1, 1, 100, 100, [], "", False, {}, bad, [], [], "nonce"], use_bin_type=True)
+        assert c.decode(c._seal(plain)) is None
 
 
 def test_session_visit_nonce_random_new_each_visit_and_kept_within():
@@ -108,7 +136,7 @@ def test_session_cookie_from_before_visit_nonces_restarts_measurement_keeps_coun
     s.touch(160, 1800, "", "", True)
     assert len(s.visit_nonce) == 16 and s.shown == [] and s.converted == []
     assert (s.visit_count, s.page_views, s.total_page_views, s.utm_source, s.caps, s.exposures) == \
-        (2, 4, 10, "blog", {"hero/x": [1, 150]}, {"exp": ["a", 2]})
+        (2, 4, 10, "blog", {"hero/x": [1, 150]}, {"exp": ["a", 2, ""]})
     for bad in (old[:12], [*old, "n" * 16, 1], [*old, 5], [*old, "n" * 65]):  # wrong lengths or nonce types
         assert c.decode(c._seal(msgpack.packb(bad, use_bin_type=True))) is None
 

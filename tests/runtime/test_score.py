@@ -268,3 +268,16 @@ def test_score_rule_matches_ignores_the_holdout() -> None:
 def test_score_weights_fixture_differs_per_level() -> None:
     ws = weights_for(FEATURES, 0.0)
     assert all(len(set(w)) > 1 for w in ws)
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(), st.text(max_size=3), st.sampled_from(["gold", "tents", "k"]),
+                 st.lists(st.one_of(st.sampled_from(["tents", "k", 1, 7, True, 1.0]), st.integers(0, 9)), max_size=3),
+                 st.tuples(st.sampled_from(["tents", 7, 1])), st.dictionaries(st.sampled_from(["k", 1, True]), st.none(), max_size=2),
+                 st.just(UInt(3)), st.just(UInt(1)))
+
+
+@given(st.dictionaries(st.sampled_from([s for s in SIGNALS if s in {f.signal for f in INTENT.features}]), JUNK))
+def test_score_generated_score_equals_the_slow_path_on_any_values(s: dict[str, Any]) -> None:
+    # the generated straight-line score (unchecked, ill-typed, unhashable values included)
+    for m in (INTENT, LIFT):
+        assert m.score(s) == m.score_slow(s) == m.score_of(m.levels(s))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid
+from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid, sigmoid_reference
 from runtime.values import UInt
 from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
 
@@ -109,6 +109,11 @@ def ulp_distance(a: float, b: float) -> int:
 @given(st.floats(min_value=-36.0, max_value=36.0))
 def test_score_sigmoid_matches_math_within_1e_14(z: float) -> None:
     assert abs(sigmoid(z) - 1.0 / (1.0 + math.exp(-z))) < 1e-14
+
+
+@given(st.one_of(st.floats(allow_nan=False), st.floats(-40.0, 40.0), st.integers(-53, 53).map(lambda k: (k + 0.5) * 0.6931471805599453)))
+def test_score_sigmoid_is_bit_identical_to_the_contracts_loops(z: float) -> None:
+    assert struct.pack("<d", sigmoid(z)) == struct.pack("<d", sigmoid_reference(z))
 
 
 @given(st.floats(allow_nan=False), st.floats(allow_nan=False))

@@ -557,6 +557,9 @@ def refused_cases() -> dict[str, Any]:
         ("another rule set than the one held", None, {"held": {"name": "other", "version": 1}}, "wrong_name"),
         ("an older version than the one held", None, {"held": {"name": "refused", "version": 6}}, "rollback"),
     ]
+    from tests.vectors.generate_scores import model_refusal_cases
+
+    cases += model_refusal_cases(base)
     out = []
     for name, mutate, options, expect in cases:
         p = copy.deepcopy(base)

@@ -124,3 +124,73 @@ def score_vectors() -> dict[str, Any]:
         cases.append({"name": name, "signals": {k: tagged(v) for k, v in s.items()},
                       "levels": [list(lv) for lv in levels], "scores": [repr(x) for x in scores]})
     return {"sigmoid": sigmoid_cases(), "signals": signals, "models": payload["models"], "cases": cases}
+
+
+def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], str]]:
+    """refused.json cases for the payload's ``models`` and op 18 (SCORE), over the refused.json base
+    payload: a valid model (accepted, and read by a rule), then one malformed shape per case."""
+    from tests.runtime.model_payloads import level_names, model
+
+    names = [s["name"] for s in base["signals"]]
+    feats = [
+        {"id": "text", "signal": "text", "kind": "values", "args": ["x", "y"]},
+        {"id": "hour", "signal": "time.hour", "kind": "edges", "args": [6, 18]},
+        {"id": "cart", "signal": "cart.value", "kind": "edges", "args": [0.5, 50.0]},
+        {"id": "words", "signal": "words", "kind": "contains", "args": ["w"]},
+        {"id": "bought", "signal": "session.purchased", "kind": "values", "args": [False, True]},
+    ]
+    weights = [[0.25 * (j - 1) for j in range(len(level_names(f["kind"], f["args"])))] for f in feats]
+    good = model("m", feats, [{"bias": -1.0, "weights": weights}], names, goal="g")
+    exp = next(i for i, e in enumerate(base["experiments"]) if e["id"] == "e")
+    score_gt = [12, "_>_", "double,double", [18, 0], [0, 0.5]]
+
+    def with_model(change: Any = None, when: Any = None) -> Any:
+        def f(p: dict[str, Any]) -> None:
+            import copy
+
+            p["goals"] = ["g"]
+            p["models"] = [copy.deepcopy(good)]
+            if change is not None:
+                change(p["models"][0], p)
+            if when is not None:
+                p["slots"][0]["candidates"][0]["when"] = when
+        return f
+
+    def feature(i: int, **kv: Any) -> Any:
+        return lambda m, p: m["features"][i].update(kv)
+
+    def uplift(u: Any) -> Any:
+        def f(m: dict[str, Any], p: dict[str, Any]) -> None:
+            m["uplift"] = u
+            m["sets"].append({"bias": 0.0, "weights": [[0.0] * len(w) for w in weights]})
+        return f
+
+    return [
+        ("accepted: a model", with_model(), {}, "accepted"),
+        ("accepted: a rule reading score.m", with_model(when=score_gt), {}, "accepted"),
+        ("accepted: an uplift model of an experiment", with_model(uplift({"experiment": exp, "treatment": "a", "control": "b"})), {}, "accepted"),
+        ("accepted: an uplift model of a rule vs the holdout", with_model(uplift({"slot": "s", "rule": "r"})), {}, "accepted"),
+        ("SCORE of a model that does not exist", with_model(when=[12, "_>_", "double,double", [18, 1], [0, 0.5]]), {}, "invalid_ir"),
+        ("SCORE without models", lambda p: p["slots"][0]["candidates"][0].update(when=score_gt), {}, "invalid_ir"),
+        ("SCORE used as an int", with_model(when=[12, "_>_", "int,int", [18, 0], [0, 1]]), {}, "invalid_ir"),
+        ("unknown model field", with_model(lambda m, p: m.update({"x-extra": 1})), {}, "invalid_ir"),
+        ("unknown feature field", with_model(feature(0, **{"x-extra": 1})), {}, "invalid_ir"),
+        ("model goal not among the goals", with_model(lambda m, p: m.update(goal="other")), {}, "invalid_ir"),
+        ("spec not 8 hex digits", with_model(lambda m, p: m.update(spec="xyz")), {}, "invalid_ir"),
+        ("values literal of another type", with_model(feature(0, args=["x", 1])), {}, "invalid_ir"),
+        ("bool values given as ints", with_model(feature(4, args=[0, 1])), {}, "invalid_ir"),
+        ("values not distinct", with_model(feature(0, args=["x", "x"])), {}, "invalid_ir"),
+        ("values feature on a list signal", with_model(feature(0, signal=names.index("words"))), {}, "invalid_ir"),
+        ("edges not ascending", with_model(feature(1, args=[18, 6])), {}, "invalid_ir"),
+        ("edges on a string signal", with_model(feature(1, signal=names.index("text"))), {}, "invalid_ir"),
+        ("contains literal of another type", with_model(feature(3, args=[1])), {}, "invalid_ir"),
+        ("contains with two literals", with_model(feature(3, args=["w", "v"])), {}, "invalid_ir"),
+        ("wrong number of level names", with_model(feature(3, levels=["no", "yes"])), {}, "invalid_ir"),
+        ("a weight over 50", with_model(lambda m, p: m["sets"][0]["weights"][0].__setitem__(0, 50.5)), {}, "invalid_ir"),
+        ("a bias under -50", with_model(lambda m, p: m["sets"][0].update(bias=-50.5)), {}, "invalid_ir"),
+        ("a weight list short of a level", with_model(lambda m, p: m["sets"][0]["weights"][1].pop()), {}, "invalid_ir"),
+        ("two coefficient sets without uplift", with_model(lambda m, p: m["sets"].append(m["sets"][0])), {}, "invalid_ir"),
+        ("uplift treatment not a variant", with_model(uplift({"experiment": exp, "treatment": "z", "control": "b"})), {}, "invalid_ir"),
+        ("uplift of a rule that does not exist", with_model(uplift({"slot": "s", "rule": "nope"})), {}, "invalid_ir"),
+        ("17 models", with_model(lambda m, p: p.update(models=[dict(m, id=f"m{i}") for i in range(17)])), {}, "invalid_ir"),
+    ]

@@ -152,54 +152,44 @@ MODEL_FEATURES: list[dict[str, Any]] = [
     {"id": "utm", "signal": "page.query", "kind": "contains", "args": ["utm_source"]},
 ]
 
-#: TrailBlazer plus one slot; its rule's condition is replaced by ``score.purchase_intent > 0.4``.
+#: TrailBlazer plus one slot whose rule reads WHEN.
 MODEL_SLOT = """
   - id: nudge
     default: {}
     rules:
       - id: likely-buyer
         priority: 100
-        when: session.page_views > 4
+        when: WHEN
         content: {headline: Ready when you are}
 """
 
 
 def model_bundles(key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
-    """(with, without): TrailBlazer plus a slot whose rule reads a 20-feature model's score, and the
-    same rule set whose rule reads a signal instead. The model is added to the compiled payload
-    (spec, fit and level names as docs/models.md defines them), the rule's condition pointed at it."""
-    import hashlib
-
-    from compiler import encode
-    from runtime.format import Op
-
-    text = (ROOT / "rulesets" / "trailblazer.yaml").read_text().replace("\nexperiments:", MODEL_SLOT + "\nexperiments:", 1)
-    without = run("trailblazer.yaml", Options(key=key, created=int(NOW) - 60), text=text)
-    assert without.bundle is not None and without.payload is not None
-    p = json.loads(json.dumps(without.payload))
-    names = [s["name"] for s in p["signals"]]
-
-    def levels(f: dict[str, Any]) -> list[str]:
-        a = f["args"]
-        if f["kind"] == "values":
-            return [("true" if x else "false") if type(x) is bool else str(x) for x in a] + ["(other)", "(absent)"]
-        if f["kind"] == "edges":
-            e = [repr(x) if type(x) is float else str(x) for x in a]
-            return [f"<{e[0]}"] + [f"[{x},{y})" for x, y in zip(e, e[1:])] + [f">={e[-1]}", "(absent)"]
-        return ["no", "yes", "(absent)"]
-
-    def h(x: Any) -> str:
-        return hashlib.sha256(json.dumps(x, separators=(",", ":")).encode()).hexdigest()[:8]
-
-    spec = h(["purchase", [[f["id"], f["signal"], f["kind"], f["args"]] for f in MODEL_FEATURES]])
-    weights = [[((i * 5 + j * 3) % 7 - 3) * 0.2 for j in range(len(levels(f)))] for i, f in enumerate(MODEL_FEATURES)]
-    sets = [{"bias": -1.5, "weights": weights}]
-    p["models"] = [{"id": "purchase_intent", "goal": "purchase", "spec": spec, "fit": h([spec, sets]), "uplift": None, "sets": sets,
-                    "features": [{"id": f["id"], "signal": names.index(f["signal"]), "kind": f["kind"], "args": f["args"], "levels": levels(f)}
-                                 for f in MODEL_FEATURES]}]
-    rule = next(c for sl in p["slots"] if sl["id"] == "nudge" for c in sl["candidates"])
-    rule["when"] = [Op.CALL, "_>_", "double, double", [Op.SCORE, 0], [Op.LIT, 0.4]]
-    return encode.sign(encode.encode_payload(p), key), without.bundle
+    """(with, without): TrailBlazer plus a slot whose rule reads ``score.purchase_intent > 0.4`` of a
+    20-feature model (declared in ``models:`` with inline coefficients), and the same rule set
+    without the model, whose rule reads ``session.page_views > 4`` instead."""
+    base = (ROOT / "rulesets" / "trailblazer.yaml").read_text()
+    features, weights = {}, {}
+    for i, f in enumerate(MODEL_FEATURES):
+        kind = f["kind"]
+        features[f["id"]] = {"signal": f["signal"], kind: f["args"][0] if kind == "contains" else f["args"]}
+        if kind == "contains":
+            names = ["no", "yes", "(absent)"]
+        elif kind == "values":
+            names = [("true" if x else "false") if type(x) is bool else str(x) for x in f["args"]] + ["(other)"]
+        else:
+            e = [repr(x) if type(x) is float else str(x) for x in f["args"]]
+            names = [f"<{e[0]}"] + [f"[{a},{b})" for a, b in zip(e, e[1:])] + [f">={e[-1]}"]
+        weights[f["id"]] = {name: round(((i * 5 + j * 3) % 7 - 3) * 0.2, 2) for j, name in enumerate(names)}
+    models = yaml.safe_dump({"models": {"purchase_intent": {"goal": "purchase", "features": features,
+                                                            "coefficients": {"bias": -1.5, "weights": weights}}}}, sort_keys=False)
+    out = []
+    for when, extra in (("score.purchase_intent > 0.4", models), ("session.page_views > 4", "")):
+        text = base.replace("\nexperiments:", MODEL_SLOT.replace("WHEN", when) + "\nexperiments:", 1) + "\n" + extra
+        bundle = run("trailblazer.yaml", Options(key=key, created=int(NOW) - 60), text=text).bundle
+        assert bundle is not None
+        out.append(bundle)
+    return out[0], out[1]
 
 
 def bench_model(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:

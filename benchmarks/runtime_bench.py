@@ -1,6 +1,6 @@
 """Runtime benchmark: decide() latency, scaling with bundle size, load time, and peers.
 
-    python benchmarks/runtime_bench.py [--quick] [--out benchmarks/results/runtime.json]
+    python benchmarks/runtime_bench.py [--quick] [--model-only] [--out benchmarks/results/runtime.json]
 
 1. decide() for all slots of rulesets/trailblazer.yaml over a mix of visitor profiles
    (target: median < 15 us);
@@ -362,9 +362,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "runtime.json"))
+    ap.add_argument("--model-only", action="store_true", help="only row 7 (a model read by a rule), written to runtime_model.json beside --out")
     a = ap.parse_args()
     n = 2_000 if a.quick else 20_000
     key = Ed25519PrivateKey.generate()
+    if a.model_only:
+        md = bench_model(key, n)
+        print(f"7. trailblazer + a slot reading score.purchase_intent (20 features): median {md['with_model']['median_us']:.1f} us "
+              f"vs {md['without_model']['median_us']:.1f} us reading a signal -> {md['ratio']:.2f}x  (target <= 1.5x)", flush=True)
+        out = Path(a.out).with_name("runtime_model.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+                                   "model": md}, indent=2))
+        print(f"wrote {out}")
+        return 0
 
     tb = bench_trailblazer(key, n)
     print(f"1. trailblazer decide(), all {tb['slots']} slots, {len(PROFILES)} visitor profiles: "

@@ -106,16 +106,16 @@ name: edge-cases
 holdout: {percent: 10, salt: hs}
 signals:
   tier: {type: string, category: contextual}
-  score: {type: int, category: behavioral}
+  points: {type: int, category: behavioral}
   tags: {type: 'map(string, int)', category: contextual}
   ratio: {type: double, category: contextual}
   words: {type: 'list(string)', category: contextual}
 segments:
   - {id: everyone, layer: broad, when: 'true'}
   - {id: gold, layer: mid, when: 'tier == "gold"'}
-  - {id: vip, layer: specific, when: 'gold && score > 10'}
-  - {id: scored, layer: mid, when: 'score > 0'}
-  - {id: overflow, layer: mid, when: 'score * 4611686018427387904 > 0'}
+  - {id: vip, layer: specific, when: 'gold && points > 10'}
+  - {id: scored, layer: mid, when: 'points > 0'}
+  - {id: overflow, layer: mid, when: 'points * 4611686018427387904 > 0'}
   - {id: tagged, layer: broad, when: 'tags["x"] > 1'}
 slots:
   - id: s
@@ -301,7 +301,7 @@ def edge_signals(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.8:
         s["tier"] = rng.choice(["gold", "silver", "gaald", "go-ld", "", "göld-x"])
     if rng.random() < 0.7:
-        s["score"] = rng.choice([0, 1, 5, 11, 100, -3, 2**62, -(2**63)])
+        s["points"] = rng.choice([0, 1, 5, 11, 100, -3, 2**62, -(2**63)])
     if rng.random() < 0.5:
         s["tags"] = rng.choice([{}, {"x": 2}, {"x": 0, "y": 5}])
     if rng.random() < 0.5:

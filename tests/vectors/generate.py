@@ -242,6 +242,7 @@ def budget_bundle() -> bytes:
 
 def bundles() -> dict[str, bytes]:
     from benchmarks.generate import dump, ruleset
+    from tests.vectors.generate_scores import MODELS_RULES
 
     return {
         "trailblazer": compile_bundle("trailblazer", (ROOT / "rulesets" / "trailblazer.yaml").read_text(), 100),
@@ -249,6 +250,7 @@ def bundles() -> dict[str, bytes]:
         "edge-cases": compile_bundle("edge-cases", EDGE_CASES, 3),
         "consent-defaults": compile_bundle("consent-defaults", CONSENT_DEFAULTS, 3),
         "budget": budget_bundle(),
+        "models": compile_bundle("models", MODELS_RULES, 4),
     }
 
 
@@ -355,8 +357,10 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
     key = test_key().public_key()
     rng = random.Random(14)
     cases = []
+    from tests.vectors.generate_scores import model_assignments, model_signals
+
     plans = [("trailblazer", site_signals, 60), ("bench1000", site_signals, 40), ("edge-cases", edge_signals, 80), ("consent-defaults", edge_signals, 30),
-             ("budget", budget_signals, 40)]
+             ("budget", budget_signals, 40), ("models", model_signals, 80)]
     for bundle, gen, n in plans:
         rt = Runtime({key_id(key): key})
         prepared = rt.prepare(named[bundle], now=NOW)
@@ -372,9 +376,11 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                 slots = rng.sample(list(prepared.slot_ids), 5)
             else:
                 slots = None if rng.random() < 0.8 else rng.sample(list(prepared.slot_ids) + ["no-such-slot"], 2)
-            out = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
-            plain = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW)
-            exact = exact_outcome(prepared, signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
+            # the models bundle's cases add the variants a cookie recorded (sticky assignments)
+            extra: dict[str, Any] = {"assignments": model_assignments(rng)} if bundle == "models" else {}
+            out = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True, **extra)
+            plain = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, **extra)
+            exact = exact_outcome(prepared, signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True, **extra)
             assert (exact.to_dict(), exact.errors, exact.budget_exceeded) == (out.to_dict(), out.errors, out.budget_exceeded), f"{bundle}/{i}"
             cases.append({
                 "name": f"{bundle}/{i}",
@@ -385,6 +391,7 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                 "caps": caps,
                 "slots": slots,
                 "now": NOW,
+                **extra,
                 "expect": {
                     "outcome": out.to_dict(),
                     "plain": plain.to_dict(),

@@ -194,3 +194,104 @@ def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, 
         ("uplift of a rule that does not exist", with_model(uplift({"slot": "s", "rule": "nope"})), {}, "invalid_ir"),
         ("17 models", with_model(lambda m, p: p.update(models=[dict(m, id=f"m{i}") for i in range(17)])), {}, "invalid_ir"),
     ]
+
+
+#: The decisions.json bundle with models: a plain model read by a segment and a rule, an uplift
+#: model of the experiment read by a rule, features of every kind over built-in and declared
+#: signals (some behavioral: consent), and an experiment with a variant of weight 0 that only a
+#: recorded assignment reaches.
+MODELS_RULES = """\
+strata: 1
+name: models
+holdout: {percent: 10, salt: hs}
+goals: [purchase]
+signals:
+  tier: {type: string, category: contextual}
+  level: {type: int, category: contextual}
+  ids: {type: 'list(int)', category: contextual}
+models:
+  intent:
+    goal: purchase
+    features:
+      device: {signal: device.type, values: [mobile, desktop, tablet]}
+      source: {signal: utm.source, values: [newsletter, google]}
+      depth: {signal: session.page_views, edges: [2, 4, 8]}
+      tents: {signal: session.recent_categories, contains: tents}
+      cart: {signal: cart.value, edges: [0.5, 50.0, 150.0]}
+      tier: {signal: tier, values: [gold, silver]}
+      level: {signal: level, values: [1, 2, 3]}
+      seven: {signal: ids, contains: 7}
+      bought: {signal: session.purchased}
+    coefficients:
+      bias: -1.25
+      weights:
+        device: {mobile: 0.5, tablet: -0.25, "(other)": -1.0}
+        source: {newsletter: 0.75, google: 0.25}
+        depth: {"<2": -0.5, "[4,8)": 0.5, ">=8": 1.0, "(absent)": -0.75}
+        tents: {"yes": 1.0, "(absent)": -0.5}
+        cart: {"[0.5,50.0)": 0.25, "[50.0,150.0)": 0.5, ">=150.0": 1.25}
+        tier: {gold: 0.625, silver: 0.125, "(other)": -0.375, "(absent)": 0.0625}
+        level: {"1": -0.25, "3": 0.25}
+        seven: {"yes": 0.375, "(absent)": -0.125}
+        bought: {"true": -2.0}
+  lift:
+    goal: purchase
+    uplift: {experiment: kit, treatment: bundle, control: ship}
+    features:
+      device: {signal: device.type, values: [mobile]}
+      source: {signal: utm.source, values: [newsletter]}
+    coefficients:
+      treatment: {bias: 0.25, weights: {device: {mobile: 0.5}, source: {newsletter: -0.5}}}
+      control: {bias: 0.0, weights: {device: {mobile: -0.25}, source: {newsletter: 0.5}}}
+segments:
+  - {id: everyone, layer: broad, when: 'true'}
+  - {id: likely, layer: mid, when: 'score.intent > 0.5'}
+slots:
+  - id: hero
+    default: {v: default}
+    rules:
+      - {id: likely-hero, segment: likely, content: {v: likely}}
+      - {id: maybe-hero, when: 'score.intent > 0.2 && device.type == "mobile"', content: {v: maybe}}
+  - id: recs
+    default: {v: default}
+    rules:
+      - {id: lift-recs, when: 'score.lift > 0.05', content: {v: lift}}
+  - id: offer
+    default: {v: default}
+experiments:
+  - id: kit
+    slot: offer
+    audience: everyone
+    traffic: 80
+    variants: [{id: bundle, weight: 50, content: {v: bundle}}, {id: ship, weight: 50, content: {v: ship}}, {id: old, weight: 0, content: {v: old}}]
+"""
+
+
+def model_signals(rng: random.Random) -> dict[str, Any]:
+    """A request's signals for the models bundle, as JSON gives them (doubles never integral)."""
+    s: dict[str, Any] = {}
+    if rng.random() < 0.9:
+        s["device.type"] = rng.choice(["mobile", "desktop", "tablet", "bot"])
+    if rng.random() < 0.7:
+        s["utm.source"] = rng.choice(["newsletter", "google", "blog", ""])
+    if rng.random() < 0.8:
+        s["session.page_views"] = rng.choice([1, 2, 3, 4, 7, 8, 20])
+    if rng.random() < 0.7:
+        s["session.recent_categories"] = rng.sample(["tents", "packs", "boots"], rng.randint(0, 2))
+    if rng.random() < 0.6:
+        s["cart.value"] = rng.choice([0.25, 0.5, 49.5, 50.5, 150.5, 300.25])
+    if rng.random() < 0.7:
+        s["tier"] = rng.choice(["gold", "silver", "bronze"])
+    if rng.random() < 0.6:
+        s["level"] = rng.randint(0, 4)
+    if rng.random() < 0.5:
+        s["ids"] = [rng.randint(5, 8) for _ in range(rng.randint(0, 3))]
+    if rng.random() < 0.5:
+        s["session.purchased"] = rng.random() < 0.3
+    return s
+
+
+def model_assignments(rng: random.Random) -> dict[str, str] | None:
+    """What a visitor's cookie may have recorded: nothing, a current variant, the weight-0 one, one
+    the bundle no longer has, or an assignment to an experiment the bundle does not have."""
+    return rng.choice([None, {"kit": "bundle"}, {"kit": "ship"}, {"kit": "old"}, {"kit": "gone"}, {"other": "a"}])

@@ -56,6 +56,13 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.out is not None and len(chosen) != 1:
         raise UserError(f"--out names one file but {len(chosen)} models would be trained: add --model M")
     targets: dict[str, Path] = {}
+    if a.model is None:  # all models: those with inline (hand-set) coefficients keep them
+        for m in chosen:
+            if m.target is None:
+                print(f"{m.id}: inline coefficients, kept as written (name it with --model and --out to train it)")
+        chosen = [m for m in chosen if m.target is not None]
+        if not chosen:
+            raise UserError(f"{a.ruleset}: every model has inline coefficients; train one with --model M --out FILE and point its coefficients: at FILE")
     for m in chosen:
         target = Path(a.out) if a.out is not None else m.target
         if target is None:

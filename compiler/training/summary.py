@@ -64,7 +64,7 @@ def _is_number(s: str) -> bool:
 
 def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
     uplift = " uplift (one naive Bayes per arm)" if model.uplift is not None else ""
-    lines = [f"{model.id}{uplift}: goal {model.goal}, spec {model.spec}; counters of {fleet.instances} instance(s) (the latest of {fleet.snapshots} snapshot(s) each)"]
+    lines = [f"{model.id}{uplift}: goal {model.goal}, spec {model.spec}; counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
     for fit in fits:
         lines.extend(_arm(fit, k))
     lines.extend(deployed_auc(fleet, model))

@@ -34,7 +34,7 @@ def render(model: ModelInfo, fits: list[ArmFit], *, k: int, instances: int, snap
         body = {"model": model.id, "spec": model.spec, **{f.arm: _set(f) for f in fits}}
     header = [
         f"# Fitted by strata train: naive Bayes (Laplace smoothing), levels under {k} visits pooled.",
-        f"# From {population}; {instances} instance(s), the latest of {snapshots} snapshot(s) each, newest counters {when}.",
+        f"# From {population}; {instances} instance(s) (the latest snapshot of each; {snapshots} read), newest counters {when}.",
         "# Generated: change the rule set or the data and run strata train again (docs/models.md, Training).",
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)

@@ -16,9 +16,13 @@ name: shop
 goals: [purchase]
 experiments:
   - id: starter-kit
+    slot: hero
+    audience: mobile
+    traffic: 100
+    salt: starter-kit
     variants:
-      - {id: free-shipping, weight: 50}
-      - {id: bundle-discount, weight: 50}
+      - {id: bundle-discount, weight: 50, content: {headline: Save 10%}}
+      - {id: free-shipping, weight: 50, content: {headline: Free shipping}}
 models:
   purchase_intent:
     goal: purchase
@@ -40,8 +44,11 @@ models:
       tents: {signal: session.recent_categories, contains: tents}
     coefficients: {bias: -3.0, weights: {tents: {"yes": 1.0}}}
 segments:
-  - id: likely
+  - id: mobile
     layer: broad
+    when: device.type == "mobile"
+  - id: likely
+    layer: mid
     when: score.purchase_intent > 0.4
 slots:
   - id: hero

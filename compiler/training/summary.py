@@ -3,12 +3,15 @@ the learned weight with its 95% interval, the pooled levels, and AUC where the c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from .auc import auc
 from .counts import SCORE, Fleet
 from .naive_bayes import ArmFit
 from .ruleset import ModelInfo
+
+Z95 = 1.959963984540054
 
 JOINT_AUC_NOTE = (
     "The new fit's AUC over all features together cannot be computed from per-feature counts (there is no joint table); "
@@ -33,6 +36,23 @@ def _arm(fit: ArmFit, k: int) -> Iterable[str]:
             yield f"    {lv.level:<20} {lv.visits:>10,} {lv.converted:>8,} {r:>7} {lv.weight:>+9.4f}   [{_num(lv.low)}, {_num(lv.high)}]{note}"
         if f.pooled:
             yield f"    pooled (under {k} visits; one estimate, equal weights, 0 if the group is still under {k}): {', '.join(f.pooled)}"
+
+
+def _uplift_by_level(fits: list[ArmFit]) -> Iterable[str]:
+    """Per level, the observed conversion rates of the arms and their difference with a 95% Wald
+    interval: what the two arms' weights together express."""
+    treat, control = fits
+    yield "  uplift by level (treatment rate - control rate, 95% interval):"
+    for ft, fc in zip(treat.features, control.features):
+        cells = []
+        for lt, lc in zip(ft.levels, fc.levels):
+            if lt.visits and lc.visits:
+                pt, pc = lt.converted / lt.visits, lc.converted / lc.visits
+                half = Z95 * math.sqrt(pt * (1 - pt) / lt.visits + pc * (1 - pc) / lc.visits)
+                cells.append(f"{lt.level} {pt - pc:+.2%} [{pt - pc - half:+.2%}, {pt - pc + half:+.2%}]")
+            else:
+                cells.append(f"{lt.level} -")
+        yield f"    {ft.id}: " + "; ".join(cells)
 
 
 def deployed_auc(fleet: Fleet, model: ModelInfo) -> Iterable[str]:
@@ -67,6 +87,8 @@ def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
     lines = [f"{model.id}{uplift}: goal {model.goal}, spec {model.spec}; counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
     for fit in fits:
         lines.extend(_arm(fit, k))
+    if model.uplift is not None:
+        lines.extend(_uplift_by_level(fits))
     lines.extend(deployed_auc(fleet, model))
     lines.append(f"  {JOINT_AUC_NOTE}")
     return "\n".join(lines)

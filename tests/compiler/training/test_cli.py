@@ -74,8 +74,10 @@ def test_train_output_is_deterministic(tmp_path: Path, ruleset: Path) -> None:
     assert b"2026-" in first.split(b"\n", 2)[1]  # the newest snapshot's time, not the clock's
 
 
-def test_train_fits_uplift_models_per_arm(tmp_path: Path, ruleset: Path) -> None:
+def test_train_fits_uplift_models_per_arm(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset), "--model", "discount_uplift"]) == 0
+    out = capsys.readouterr().out
+    assert "arm treatment: 40,000 visits" in out and "arm control: 40,000 visits" in out and "uplift by level" in out
     written = yaml.safe_load((tmp_path / "discount_uplift.coefficients.yaml").read_text())
     assert set(written) == {"model", "spec", "treatment", "control"}
     assert written["treatment"]["bias"] > written["control"]["bias"]  # 8% against 5%

@@ -100,7 +100,8 @@ def rows(model: str, spec: str, visits: int, conv: int, tables: dict[str, list[t
 
 
 def snapshot(models_rows: list[dict[str, Any]], *, instance: str = "edge-1", generated: float = 1_796_000_000.0, specs: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"format": "strata-stats/1", "instance": instance, "generated": generated, "models": models_rows, "model_specs": specs or {}}
+    return {"format": "strata-stats/1", "instance": instance, "generated": generated, "exposures": [], "conversions": [], "experiments": {},
+            "models": models_rows, "model_specs": specs or {}}
 
 
 def write_json(path: Path, data: Any) -> str:

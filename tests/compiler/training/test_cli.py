@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,17 @@ def test_train_reads_prometheus_scrapes(tmp_path: Path, ruleset: Path) -> None:
     assert main(["train", str(ruleset), stats, "--model", "purchase_intent", "--out", str(from_json)]) == 0
     assert yaml.safe_load(out.read_text())["weights"] == yaml.safe_load(from_json.read_text())["weights"]
     assert json.dumps(yaml.safe_load(out.read_text())["bias"])
+
+
+def test_train_without_scipy_names_the_train_extra(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("scipy", "scipy.stats", "scipy.stats.contingency"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset), "--model", "purchase_intent"]) == 1
+    assert "'strata train' needs the [train] extra" in capsys.readouterr().err
+
+
+def test_train_replaces_a_file_fitted_for_other_features(tmp_path: Path, ruleset: Path) -> None:
+    stale = tmp_path / "purchase_intent.coefficients.yaml"
+    stale.write_text("model: purchase_intent\nspec: deadbeef\nbias: -1.0\nweights: {}\n")
+    assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset), "--model", "purchase_intent"]) == 0
+    assert yaml.safe_load(stale.read_text())["spec"] == _specs(ruleset)["purchase_intent"] != "deadbeef"

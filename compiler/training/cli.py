@@ -31,7 +31,8 @@ def _fit(model: Any, fleet: Any, a: argparse.Namespace) -> list[Any]:
             hint = "Let the fleet count more visits and run strata train again, or lower --min-visits/--min-conversions knowingly."
             if others and visits == 0:
                 listed = ", ".join(f"{s} ({n:,} visits)" for s, n in sorted(others.items()))
-                hint = f"The counters are for other feature specs ({listed}): publish a bundle with the current features first, then train on its counters."
+                hint = (f"The counters are for other feature specs ({listed}): publish a bundle with the current features first "
+                        "(without the stale coefficient file: every weight 0), then train on its counters.")
             raise Refused(f"{model.id}: {visits:,} visits and {conv:,} converting visits{arm_s} under spec {model.spec}; "
                           f"training needs at least {a.min_visits:,} visits and {a.min_conversions:,} converting visits "
                           f"(--min-visits, --min-conversions). {hint}")

@@ -1,20 +1,21 @@
 """What ``strata train`` needs to know about a rule set's models: per model its goal, features
-with their level names (in bundle order), spec, uplift arms, and where its coefficients go.
+with their level names (in bundle order), spec, current fit, uplift arms, and where its
+coefficients go — all as the compiler resolves them (``compiler/models.py`` names the levels and
+computes the hashes; nobody else does).
 
-The level names and the spec are the compiler's (contract: "the compiler computes the names");
-this module only gathers them with the ``coefficients:`` entry's location.
+Only the stages up to ``resolve`` run, and errors located in a coefficient file are set aside:
+a stale file (``spec`` of other features) is exactly what training replaces.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CompileError
-from ..source import Locator, load
+from ..model import ModelDecl
+from ..pipeline import STAGES, Context, Options
 
 
 class RuleSetError(ValueError):
@@ -32,11 +33,12 @@ class ModelInfo:
     id: str
     goal: str
     spec: str
+    fit: str  # of the coefficients the rule set holds now (what a bundle compiled from it serves)
     features: tuple[Feature, ...]
     uplift: dict[str, Any] | None
     #: the coefficient file ``coefficients:`` names (resolved next to the rule set), None when inline
     target: Path | None
-    #: file:line:column of the ``coefficients:`` value (for messages)
+    #: file:line:column of the model's ``coefficients:`` (for messages)
     where: str
 
     @property
@@ -44,47 +46,30 @@ class ModelInfo:
         return ("treatment", "control") if self.uplift is not None else ("",)
 
 
-def _text(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else repr(v)
-
-
-def _levels(spec: dict[str, Any]) -> tuple[str, list[Any], tuple[str, ...]]:
-    if "edges" in spec:
-        e = list(spec["edges"])
-        names = [f"<{_text(e[0])}"] + [f"[{_text(a)},{_text(b)})" for a, b in zip(e, e[1:])] + [f">={_text(e[-1])}", "(absent)"]
-        return "edges", e, tuple(names)
-    if "contains" in spec:
-        return "contains", [spec["contains"]], ("no", "yes", "(absent)")
-    vals = list(spec.get("values", [False, True]))
-    return "values", vals, tuple([_text(v) for v in vals] + ["(other)", "(absent)"])
-
-
-def spec_hash(goal: str, features: list[tuple[str, str, str, list[Any]]]) -> str:
-    data = [goal, [list(f) for f in features]]
-    return hashlib.sha256(json.dumps(data, separators=(",", ":"), sort_keys=False).encode()).hexdigest()[:8]
+def _display(e: CompileError) -> str:
+    return "\n".join(d.display() for d in e.diagnostics)
 
 
 def models(path: str) -> list[ModelInfo]:
+    ctx = Context(str(path), Options())
     try:
-        doc, loc = load(path)
+        for name, stage in STAGES:
+            diags = stage(ctx)
+            files = {m.coefficients_path for m in (ctx.ruleset.models if ctx.ruleset else [])} - {None}
+            errors = [d for d in diags if d.severity == "error" and d.pos.path not in files]
+            if errors:
+                raise CompileError(errors)
+            if name == "resolve":
+                break
     except CompileError as e:
-        raise RuleSetError("\n".join(d.display() for d in e.diagnostics)) from None
-    block = doc.get("models") if isinstance(doc, dict) else None
-    if not isinstance(block, dict) or not block:
+        raise RuleSetError(_display(e)) from None
+    assert ctx.ruleset is not None and ctx.loc is not None
+    if not ctx.ruleset.models:
         raise RuleSetError(f"{path}: declares no models (a 'models:' block; docs/models.md)")
-    return [_model(path, loc, mid, m) for mid, m in block.items()]
+    return [_info(m, str(ctx.loc.pos(m.path + ("coefficients",)))) for m in ctx.ruleset.models]
 
 
-def _model(path: str, loc: Locator, mid: str, m: dict[str, Any]) -> ModelInfo:
-    feats: list[Feature] = []
-    canon: list[tuple[str, str, str, list[Any]]] = []
-    for fid, f in (m.get("features") or {}).items():
-        kind, args, names = _levels(f)
-        feats.append(Feature(fid, names))
-        canon.append((fid, f["signal"], kind, args))
-    coeff = m.get("coefficients")
-    where = str(loc.pos(("models", mid, "coefficients")))
-    target = (Path(path).parent / coeff) if isinstance(coeff, str) else None
-    return ModelInfo(mid, str(m.get("goal")), spec_hash(str(m.get("goal")), canon), tuple(feats), m.get("uplift"), target, where)
+def _info(m: ModelDecl, where: str) -> ModelInfo:
+    target = Path(m.coefficients_path) if m.coefficients_path else None  # None: inline, or no coefficients yet
+    return ModelInfo(m.id, m.goal, m.spec, m.fit, tuple(Feature(f.id, tuple(f.levels)) for f in m.features),
+                     m.uplift, target, where)

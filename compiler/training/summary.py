@@ -65,11 +65,12 @@ def deployed_auc(fleet: Fleet, model: ModelInfo) -> Iterable[str]:
     if not fits:
         yield "  deployed AUC: no @score rows in the counters (no fit deployed yet, or no consenting visits)"
         return
-    for fit in fits:
+    for fit in sorted(fits, key=lambda f: (f != model.fit, f != deployed, f)):
         table = fleet.table(model.id, fit, None, SCORE)
         rows = [(float(level), c.converted, c.visits - c.converted) for level, c in table.items() if _is_number(level)]
         visits = sum(c.visits for c in table.values())
-        tag = " (deployed now)" if fit == deployed else ""
+        tags = [t for t, on in (("the rule set's coefficients", fit == model.fit), ("served by the newest snapshot", fit == deployed)) if on]
+        tag = f" ({'; '.join(tags)})" if tags else " (an earlier fit)"
         yield (f"  deployed fit {fit}{tag}: AUC {_num(auc(rows), '.3f')} on {visits:,} live visits "
                "(held out: fitted before these visits; scores in buckets of 0.05, ties within a bucket count half)")
 

@@ -120,7 +120,7 @@ def test_train_reports_the_deployed_fit_auc_from_score_rows(tmp_path: Path, rule
         r.append({"model": "purchase_intent", "spec": "feedf00d", "arm": "", "feature": "@score", "level": f"{i * 0.05:.2f}", "entered": n, "left": 0, "converted": x})
     stats = write_json(tmp_path / "s.json", snapshot(r, specs={"purchase_intent": {"spec": "x", "fit": "feedf00d"}}))
     assert main(["train", str(ruleset), stats, "--model", "purchase_intent", "--dry-run"]) == 0
-    assert "deployed fit feedf00d (deployed now): AUC 0.7" in capsys.readouterr().out
+    assert "deployed fit feedf00d (served by the newest snapshot): AUC 0.7" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -185,3 +185,32 @@ def test_train_replaces_a_file_fitted_for_other_features(tmp_path: Path, ruleset
     stale.write_text("model: purchase_intent\nspec: deadbeef\nbias: -1.0\nweights: {}\n")
     assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset), "--model", "purchase_intent"]) == 0
     assert yaml.safe_load(stale.read_text())["spec"] == _specs(ruleset)["purchase_intent"] != "deadbeef"
+
+
+def test_train_writes_files_the_compiler_accepts_for_the_model(tmp_path: Path, ruleset: Path) -> None:
+    from compiler.pipeline import Options, run
+
+    assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset)]) == 0
+    ctx = run(str(ruleset), Options())
+    assert ctx.payload is not None
+    compiled = {m["id"]: m for m in ctx.payload["models"]}
+    for mid, arms in (("purchase_intent", [None]), ("discount_uplift", ["treatment", "control"])):
+        written = yaml.safe_load((tmp_path / f"{mid}.coefficients.yaml").read_text())
+        assert compiled[mid]["spec"] == written["spec"]
+        for arm, got in zip(arms, compiled[mid]["sets"]):
+            want = written if arm is None else written[arm]
+            assert got["bias"] == want["bias"]
+            assert got["weights"] == [list(want["weights"][f["id"]].values()) for f in compiled[mid]["features"]]
+    assert not any(w.code == "untrained-model" for w in ctx.warnings if "purchase_intent" in w.message)
+
+
+def test_train_names_the_rule_sets_own_fit_among_deployed_fits(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fit = next(m.fit for m in models(str(ruleset)) if m.id == "purchase_intent")
+    r = _plain_rows(_specs(ruleset)["purchase_intent"], 1)
+    r.append({"model": "purchase_intent", "spec": fit, "arm": "", "feature": "@score", "level": "0.50", "entered": 100, "left": 0, "converted": 5})
+    r.append({"model": "purchase_intent", "spec": "0ldf1t00", "arm": "", "feature": "@score", "level": "0.50", "entered": 100, "left": 0, "converted": 5})
+    stats = write_json(tmp_path / "s.json", snapshot(r))
+    assert main(["train", str(ruleset), stats, "--model", "purchase_intent", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"deployed fit {fit} (the rule set's coefficients): AUC 0.500" in out and "deployed fit 0ldf1t00 (an earlier fit)" in out
+    assert out.index(fit) < out.index("0ldf1t00")

@@ -60,15 +60,17 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.model is None:  # all models: those with inline (hand-set) coefficients keep them
         for m in chosen:
             if m.target is None:
-                print(f"{m.id}: inline coefficients, kept as written (name it with --model and --out to train it)")
+                what = "inline coefficients, kept as written" if m.inline else "no coefficients: (score 0.5), skipped"
+                print(f"{m.id}: {what} (name it with --model and --out to train it)")
         chosen = [m for m in chosen if m.target is not None]
         if not chosen:
-            raise UserError(f"{a.ruleset}: every model has inline coefficients; train one with --model M --out FILE and point its coefficients: at FILE")
+            raise UserError(f"{a.ruleset}: no model names a coefficient file; train one with --model M --out FILE and point its coefficients: at FILE")
     for m in chosen:
         target = Path(a.out) if a.out is not None else m.target
         if target is None:
-            raise UserError(f"{m.where}: model {m.id} has inline coefficients, which strata train does not rewrite; "
-                            f"name a file instead (coefficients: {m.id}.coefficients.yaml) or pass --out FILE")
+            what = "inline coefficients, which strata train does not rewrite" if m.inline else "no coefficients: entry"
+            raise UserError(f"{m.where}: model {m.id} has {what}; name a file (coefficients: {m.id}.coefficients.yaml) "
+                            f"or pass --out FILE")
         targets[m.id] = target
     if a.k < 1 or a.min_visits < 1 or a.min_conversions < 1:
         raise UserError("--k, --min-visits and --min-conversions must be at least 1")

@@ -40,6 +40,8 @@ class ModelInfo:
     target: Path | None
     #: file:line:column of the model's ``coefficients:`` (for messages)
     where: str
+    #: coefficients written in the rule set (hand-set); False for a file or none at all
+    inline: bool = False
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -66,10 +68,11 @@ def models(path: str) -> list[ModelInfo]:
     assert ctx.ruleset is not None and ctx.loc is not None
     if not ctx.ruleset.models:
         raise RuleSetError(f"{path}: declares no models (a 'models:' block; docs/models.md)")
-    return [_info(m, str(ctx.loc.pos(m.path + ("coefficients",)))) for m in ctx.ruleset.models]
+    return [_info(m, str(ctx.loc.pos(m.path + ("coefficients",))), isinstance(ctx.doc["models"][m.id].get("coefficients"), dict))
+            for m in ctx.ruleset.models]
 
 
-def _info(m: ModelDecl, where: str) -> ModelInfo:
+def _info(m: ModelDecl, where: str, inline: bool) -> ModelInfo:
     target = Path(m.coefficients_path) if m.coefficients_path else None  # None: inline, or no coefficients yet
     return ModelInfo(m.id, m.goal, m.spec, m.fit, tuple(Feature(f.id, tuple(f.levels)) for f in m.features),
-                     m.uplift, target, where)
+                     m.uplift, target, where, inline)

@@ -291,7 +291,8 @@ class Checker:
                     ref: Node = SignalRef(root.pos, cand)
                     ref.type = self.env.signals[cand]
                     return self._fields(ref, parts[k:], field_pos[k - 1 :])
-        if parts[0] == SCORE and self.env.models is not None:
+        if parts[0] == SCORE and self.env.models is not None and not (len(parts) == 1 and SCORE in self.env.segments):
+            # (a segment named score exists only in rule sets without models: it keeps its meaning)
             return self.score(root, parts, field_pos)
         if len(parts) == 1 and parts[0] in self.env.segments:
             self.segments_used.add(parts[0])

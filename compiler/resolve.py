@@ -80,9 +80,12 @@ class Builder:
                 s.name, parse_type(s.type, records_src), s.category, s.max_items, s.max_length, s.default,
                 s.description, s.source, builtin=True,
             )
+        # `score` is reserved only in a rule set that declares models: older rule sets may name a signal
+        # or segment `score` (their `score.x` reads that signal) and still compile as before.
+        has_models = bool(d.get("models"))
         for name, spec in d.get("signals", {}).items():
             path: YPath = ("signals", name)
-            if name == models.SCORE or name.startswith(models.SCORE + "."):
+            if has_models and (name == models.SCORE or name.startswith(models.SCORE + ".")):
                 self.err(path, E.reserved_score("signal", name), key=True)
                 continue
             if name in signals and signals[name].builtin:
@@ -113,7 +116,7 @@ class Builder:
         self._unique([(s["id"], ("segments", i, "id")) for i, s in enumerate(d.get("segments", []))], "segment")
         for i, s in enumerate(d.get("segments", [])):
             path = ("segments", i)
-            if s["id"] == models.SCORE:
+            if has_models and s["id"] == models.SCORE:
                 self.err(path + ("id",), E.reserved_score("segment", s["id"]))
             elif s["id"] in roots:
                 self.err(path + ("id",), E.schema(f"segment id '{s['id']}' collides with the signal namespace '{s['id']}'", "rename the segment"))

@@ -126,10 +126,10 @@ def test_train_reports_the_deployed_fit_auc_from_score_rows(tmp_path: Path, rule
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("not json {", "neither a /v1/stats snapshot nor a /metrics scrape"),
+        ("not json {", "is this a /metrics scrape"),
         ('{"format": "other"}', "not a Strata stats snapshot"),
-        ('{"format": "strata-stats/1", "models": {}}', "malformed 'models'"),
-        ('{"format": "strata-stats/1", "models": [{"model": "m"}]}', "malformed models row"),
+        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": {"a": 1}}', "malformed stats snapshot"),
+        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": [{"model": "m", "entered": 1}]}', "malformed stats snapshot"),
     ],
 )
 def test_train_rejects_bad_stats_files(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], content: str, message: str) -> None:

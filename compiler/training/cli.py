@@ -7,16 +7,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.cli import UserError
+
+if TYPE_CHECKING:
+    from .counts import Fleet
+    from .naive_bayes import ArmFit
+    from .ruleset import ModelInfo
 
 
 class Refused(Exception):
     """Too little data for a model (the message says what there is, what is needed, what to do)."""
 
 
-def _fit(model: Any, fleet: Any, a: argparse.Namespace) -> list[Any]:
+def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
     from .counts import ALL
     from .naive_bayes import fit_arm
 
@@ -36,8 +41,12 @@ def _fit(model: Any, fleet: Any, a: argparse.Namespace) -> list[Any]:
             raise Refused(f"{model.id}: {visits:,} visits and {conv:,} converting visits{arm_s} under spec {model.spec}; "
                           f"training needs at least {a.min_visits:,} visits and {a.min_conversions:,} converting visits "
                           f"(--min-visits, --min-conversions). {hint}")
+        assert total is not None  # visits >= min_visits >= 1
         tables = {f.id: fleet.table(model.id, model.spec, arm or None, f.id) for f in model.features}
-        fits.append(fit_arm(arm, total, {f.id: f.levels for f in model.features}, tables, a.k))
+        try:
+            fits.append(fit_arm(arm, total, {f.id: f.levels for f in model.features}, tables, a.k))
+        except ValueError as e:  # every visit converted: no prior log-odds
+            raise Refused(f"{model.id}: {e}") from None
     return fits
 
 

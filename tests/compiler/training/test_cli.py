@@ -214,3 +214,10 @@ def test_train_names_the_rule_sets_own_fit_among_deployed_fits(tmp_path: Path, r
     out = capsys.readouterr().out
     assert f"deployed fit {fit} (the rule set's coefficients): AUC 0.500" in out and "deployed fit 0ldf1t00 (an earlier fit)" in out
     assert out.index(fit) < out.index("0ldf1t00")
+
+
+def test_train_refuses_when_every_visit_converted(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tables = {"device": [(2000, 2000), (0, 0), (0, 0), (0, 0), (0, 0)]}
+    stats = write_json(tmp_path / "s.json", snapshot(rows("purchase_intent", _specs(ruleset)["purchase_intent"], 2000, 2000, tables)))
+    assert main(["train", str(ruleset), stats, "--model", "purchase_intent"]) == 1
+    assert "prior log-odds is undefined" in capsys.readouterr().err

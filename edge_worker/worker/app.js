@@ -409,7 +409,10 @@ export class StrataWorker {
       slots[slot] = j;
     }
     const out = { bundle: { name: prepared.name, version: prepared.version }, slots };
-    if (outcome.segments !== null && outcome.segments !== undefined) out.segments = outcome.segments;
+    if (outcome.segments !== null && outcome.segments !== undefined) {
+      out.segments = outcome.segments;
+      out.scores = outcome.scores ?? {}; // as edge_server/decide.py: always with segments when explained
+    }
     out.consent = consent;
     const headers = { "cache-control": "private, no-store", vary: VARY };
     const cookie = await this.setCookie(cookies, session, consent);

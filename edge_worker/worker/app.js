@@ -365,8 +365,7 @@ export class StrataWorker {
     m.evalErrors += outcome.errors;
     m.budgetExceeded += outcome.budgetExceeded ?? 0;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
-      const periods = periodsOf(prepared);
-      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, (e) => periods.get(e) ?? "")) {
+      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, periodsOf(prepared))) {
         bump(m.variantExposures, `${exp}\u0000${variant}`);
         if (assigned) this.measure.cohort(exp, variant, period, "assigned");
         this.measure.cohort(exp, variant, period, "exposed");
@@ -378,7 +377,8 @@ export class StrataWorker {
       this.measure.decision(d.slot, d.reason, layer);
       if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
     }
-    if (session !== null) countDecide(this.measure, prepared, session, signals, outcome.holdout); // consent only: no session, no counting
+    // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
+    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, signals, outcome.holdout);
   }
 
   async setCookie(cookies, session, consent) {

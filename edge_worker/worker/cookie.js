@@ -19,12 +19,12 @@ export const MAX_COOKIE_BYTES = 1024;
 export const MAX_RECENT_CATEGORIES = 10;
 export const MAX_SHOWN = 24;
 export const MAX_CONVERTED = 16;
-/** Model entries a cookie holds (the first models of the bundle, in declaration order). */
+/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level
+ * bytes per entry (one per feature; a model has at most 64 features). */
 export const MAX_MODELS = 4;
-/** Features per model (the bundle's limit): one level byte each. */
-export const MAX_MODEL_FEATURES = 64;
+export const MAX_MODEL_LEVELS = 64;
 /** Longest period text kept for an exposure ("5000/5000"; an experiment has a bounded number of variants). */
-export const MAX_PERIOD = 256;
+export const MAX_PERIOD = 128;
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -104,9 +104,9 @@ export class Session {
 
   /** Apply a decision's state changes; returns the exposures first seen in this visit as
    * [experiment, variant, period, assigned]: `period` the cohort the visitor was assigned in (kept
-   * while the variant stays; a new or changed variant takes `periodOf(experiment)`, the
-   * experiment's current allocation, and is `assigned`). */
-  record(capHits, exposures, now, periodOf = () => "") {
+   * while the variant stays; a new or changed variant takes `periods[experiment]`, the
+   * experiment's current allocation — a Map or an object — and is `assigned`). */
+  record(capHits, exposures, now, periods = null) {
     for (const key of capHits) {
       const count = this.caps[key] ? this.caps[key][0] : 0;
       this.caps[key] = [count + 1, now];
@@ -115,7 +115,7 @@ export class Session {
     for (const [exp, variant] of exposures) {
       const prev = this.exposures[exp];
       const assigned = prev === undefined || prev[0] !== variant;
-      const period = assigned ? periodOf(exp) : prev[2];
+      const period = assigned ? periodIn(periods, exp) : prev[2];
       if (assigned || prev[1] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
     }
@@ -166,7 +166,7 @@ export class Session {
     if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
     if (v.length === 14) v.push({}); // written before models: no model entries
     const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models] = v;
-    if (typeof nonce !== "string" || pyLen(nonce) > 64) return null;
+    if (typeof nonce !== "string" || pyLen(nonce) > 64 || !modelsOk(models)) return null;
     if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
@@ -176,10 +176,8 @@ export class Session {
     for (const e of Object.values(exps)) {
       if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[0] !== "string" || !isInt(e[1])) return null;
       if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
-      if (typeof e[2] !== "string" || pyLen(e[2]) > MAX_PERIOD) return null;
+      else if (typeof e[2] !== "string" || pyLen(e[2]) > MAX_PERIOD) return null;
     }
-    if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return null;
-    for (const m of Object.values(models)) if (!isModelEntry(m)) return null;
     const s = new Session(sid);
     Object.assign(s, {
       visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
@@ -190,19 +188,28 @@ export class Session {
   }
 }
 
+const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
-const isShort = (x) => typeof x === "string" && pyLen(x) <= 64;
+const isStr = (x, n) => typeof x === "string" && pyLen(x) <= n;
 
-/** [spec, fit, levels (bin, one byte per feature), score bucket, frozen, arm] */
-function isModelEntry(m) {
-  return Array.isArray(m) && m.length === 6 && isShort(m[0]) && isShort(m[1]) && m[2] instanceof Uint8Array && m[2].length <= MAX_MODEL_FEATURES
-    && isInt(m[3]) && m[3] >= 0 && typeof m[4] === "boolean" && isShort(m[5]);
+/** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
+ * at most MAX_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+function modelsOk(models) {
+  if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return false;
+  for (const [k, e] of Object.entries(models)) {
+    if (pyLen(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    const [spec, fit, levels, bucket, frozen, arm] = e;
+    if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
+    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 40) return false;
+    if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
+  }
+  return true;
 }
 
-/** Drop the oldest entry of the larger of caps and exposures, then categories, then shown, then
- * the last model entry (session.py's _shrink); false when nothing is left to drop. Model entries go
- * last: a visit whose entry is dropped would be counted as entering again. */
+/** Drop the oldest entry of the larger of caps and exposures, then categories, then model entries
+ * (the newest first: a model whose entry is dropped enters again at the visit's next decision, so
+ * its visit would count twice), then shown (session.py's _shrink); false when nothing is left to drop. */
 function shrink(s) {
   const caps = Object.keys(s.caps);
   const exps = Object.keys(s.exposures);
@@ -218,13 +225,13 @@ function shrink(s) {
     s.recentCategories.pop();
     return true;
   }
-  if (s.shown.length) {
-    s.shown.shift();
-    return true;
-  }
   const models = Object.keys(s.models);
   if (models.length) {
     delete s.models[models[models.length - 1]];
+    return true;
+  }
+  if (s.shown.length) {
+    s.shown.shift();
     return true;
   }
   return false;

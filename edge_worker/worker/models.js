@@ -60,10 +60,8 @@ export function armOf(prepared, model, session, holdout, signals) {
   }
   // the rule against the global holdout: a personalised visit shown the rule, a holdout visit it would have been shown to
   if (holdout) return ruleMatches(prepared, u.slot, u.rule, signals) ? "control" : null;
-  return session.shown.some((key) => {
-    const [slot, arm] = key.split("|");
-    return slot === u.slot && arm === u.rule;
-  }) ? "treatment" : null;
+  const prefix = `${u.slot}|${u.rule}|`; // the rule's exposure key, any layer
+  return session.shown.some((key) => key.startsWith(prefix)) ? "treatment" : null;
 }
 
 function rows(measure, model, spec, arm, levels, bucket, fit, event) {
@@ -73,52 +71,78 @@ function rows(measure, model, spec, arm, levels, bucket, fit, event) {
   measure.modelEvent(model.id, fit, arm, SCORE, bucketName(bucket, up), event);
 }
 
-/** After a consenting decide (its exposures recorded in `session`): count each of the bundle's
- * first MAX_MODELS models that this visit is in, and keep their entries in the cookie. Entries of
- * models the bundle no longer has are dropped. */
+/** Whether an entry of this model's spec fits it (one level index per feature, in range; a bucket
+ * of the model's kind; the arm of its kind), as model_counts.py's _valid: a cookie written for
+ * another bundle might not. */
+function fits(entry, model) {
+  const levels = entry[2];
+  const features = model.features;
+  if (levels.length !== features.length || features.some((f, j) => levels[j] >= f.levels.length)) return false;
+  const uplift = Boolean(model.uplift);
+  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 40 : 20);
+}
+
+/** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
+ * count each of the bundle's first MAX_MODELS models that this visit is in, and keep their
+ * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
+ * key order, so that both servers write the same cookie). */
 export function countDecide(measure, prepared, session, signals, holdout) {
   const models = modelsOf(prepared).slice(0, MAX_MODELS);
-  const kept = {};
+  const entries = session.models;
+  const counted = new Set(models.map((m) => m.id));
+  for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
   let levels = null;
   models.forEach((m, i) => {
-    const prev = session.models[m.id];
-    const same = prev !== undefined && prev[0] === m.spec && prev[2].length === m.features.length;
-    const arm = same ? prev[5] : armOf(prepared, m, session, holdout, signals);
-    if (arm === null) return;
-    if (same && prev[4]) {
-      kept[m.id] = prev; // frozen: converted in this visit, nothing more is counted
-      return;
+    let entry = entries[m.id];
+    if (entry !== undefined && (entry[0] !== m.spec || !fits(entry, m))) {
+      delete entries[m.id]; // the features changed: a new entry
+      entry = undefined;
     }
+    if (entry !== undefined && entry[4]) return; // frozen: the visit converted
+    let arm = armOf(prepared, m, session, holdout, signals);
+    if (arm === null) {
+      if (entry === undefined) return; // not counted in this visit (yet)
+      arm = entry[5]; // counted since earlier in the visit: keep following it
+    }
+    if (entry === undefined && session.converted.includes(m.goal)) return; // converted before being counted: it would count as a visit that did not
     levels ??= levelsOf(prepared, signals);
     const lv = Uint8Array.from(levels[i]);
-    const b = scoreBucket(scoreOf(m, lv), Boolean(m.uplift));
-    if (!same) {
-      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered"); // new in this visit, or fitted for other features
+    const uplift = Boolean(m.uplift);
+    const b = scoreBucket(scoreOf(m, lv), uplift);
+    if (entry === undefined) {
+      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+    } else if (entry[5] !== arm) { // another variant within the visit: it leaves the old arm
+      rows(measure, m, entry[0], entry[5], entry[2], entry[3], entry[1], "left");
+      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
     } else {
-      const old = prev[2];
+      const old = entry[2];
       m.features.forEach((f, j) => {
         if (old[j] === lv[j]) return;
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[old[j]], "left");
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[lv[j]], "entered");
       });
-      if (prev[3] !== b || prev[1] !== m.fit) {
-        measure.modelEvent(m.id, prev[1], arm, SCORE, bucketName(prev[3], Boolean(m.uplift)), "left");
-        measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b, Boolean(m.uplift)), "entered");
+      entry[2] = lv;
+      if (entry[3] !== b || entry[1] !== m.fit) {
+        measure.modelEvent(m.id, entry[1], arm, SCORE, bucketName(entry[3], uplift), "left");
+        measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b, uplift), "entered");
+        entry[1] = m.fit;
+        entry[3] = b;
       }
     }
-    kept[m.id] = [m.spec, m.fit, lv, b, false, arm];
   });
-  session.models = kept;
 }
 
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
 export function countConversion(measure, prepared, session, goal) {
-  for (const m of modelsOf(prepared)) {
-    const e = session.models[m.id];
-    if (e === undefined || e[4] || m.goal !== goal || e[0] !== m.spec || e[2].length !== m.features.length) continue;
-    rows(measure, m, e[0], e[5], e[2], e[3], e[1], "converted");
+  const byId = new Map(modelsOf(prepared).slice(0, MAX_MODELS).map((m) => [m.id, m]));
+  for (const [id, e] of Object.entries(session.models)) {
+    const m = byId.get(id);
+    if (m === undefined || e[4] || m.goal !== goal) continue;
     e[4] = true;
+    if (e[0] === m.spec && fits(e, m)) rows(measure, m, e[0], e[5], e[2], e[3], e[1], "converted");
   }
 }
 

@@ -341,4 +341,5 @@ test("metrics: /metrics exports the model and cohort counters; /v1/stats has mod
   assert.deepEqual(snap.model_specs.intent.uplift, null);
   assert.ok(snap.models.some((r) => r.model === "kit" && r.feature === "*" && r.converted === 1));
   assert.ok(snap.cohorts.some((c) => c.event === "exposed" && c.count === 1 && c.period === "5000/5000"));
+  assert.equal(snap.experiments["starter-kit"].period, "5000/5000"); // the period served now, as the Python server's snapshot
 });

@@ -102,7 +102,7 @@ export class Measurement {
       }
       let below = 0; // variants hold cumulative upper bounds: weights are the steps
       const variants = e.variants.map(([upper, vid]) => [vid, upper - below, (below = upper)].slice(0, 2));
-      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start };
+      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start, period: periodsOf(prepared).get(e.id) }; // the weights served now
     }
     const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
     return {

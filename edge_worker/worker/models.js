@@ -77,7 +77,8 @@ function rows(measure, model, spec, arm, levels, bucket, fit, event) {
 function fits(entry, model) {
   const levels = entry[2];
   const features = model.features;
-  if (levels.length !== features.length || features.some((f, j) => levels[j] >= f.levels.length)) return false;
+  if (levels.length !== features.length) return false;
+  for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
   return (entry[5] === "") !== uplift && entry[3] < (uplift ? 40 : 20);
 }
@@ -106,7 +107,7 @@ export function countDecide(measure, prepared, session, signals, holdout) {
     }
     if (entry === undefined && session.converted.includes(m.goal)) return; // converted before being counted: it would count as a visit that did not
     levels ??= levelsOf(prepared, signals);
-    const lv = Uint8Array.from(levels[i]);
+    const lv = new Uint8Array(levels[i]); // a copy: the cookie keeps it
     const uplift = Boolean(m.uplift);
     const b = scoreBucket(scoreOf(m, lv), uplift);
     if (entry === undefined) {
@@ -118,11 +119,12 @@ export function countDecide(measure, prepared, session, signals, holdout) {
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
     } else {
       const old = entry[2];
-      m.features.forEach((f, j) => {
-        if (old[j] === lv[j]) return;
+      for (let j = 0; j < lv.length; j++) {
+        if (old[j] === lv[j]) continue;
+        const f = m.features[j];
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[old[j]], "left");
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[lv[j]], "entered");
-      });
+      }
       entry[2] = lv;
       if (entry[3] !== b || entry[1] !== m.fit) {
         measure.modelEvent(m.id, entry[1], arm, SCORE, bucketName(entry[3], uplift), "left");

@@ -18,7 +18,9 @@ test("worker_scores: an explained decide answers scores beside segments, as the 
   const post = (path) => worker.fetch(new Request(`https://shop.example${path}`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } }), ctx);
   const explained = await (await post("/v1/decide?explain=1")).json();
   assert.deepEqual(Object.keys(explained), ["bundle", "slots", "segments", "scores", "consent"]);
-  assert.deepEqual(explained.scores, {}); // TrailBlazer has no models
+  // TrailBlazer's recs slot has a rule on score.purchase_intent: an explained decision lists that score
+  assert.deepEqual(Object.keys(explained.scores), ["purchase_intent"]);
+  assert.ok(explained.scores.purchase_intent > 0 && explained.scores.purchase_intent < 1, String(explained.scores.purchase_intent));
   assert.deepEqual(Object.keys(await (await post("/v1/decide")).json()), ["bundle", "slots", "consent"]);
 });
 

@@ -34,8 +34,8 @@ const INTENT = model("intent", [device, depth], (lv) => 0.1 + 0.25 * lv[1]);
 const KIT = model("kit", [depth], () => 0.3, { uplift: { experiment: 0, treatment: "bundle-discount", control: "free-shipping" } });
 const WELCOME = model("welcome", [depth], () => -0.5, { uplift: { slot: "offer", rule: "welcome-offer" } });
 
-/** The prepared bundle `p` with `models` (and, optionally, other experiment weights for periods). */
-function withModels(p, models, experiments = null) {
+/** The prepared bundle `p` with `models` (and, optionally, other allocation periods). */
+function withModels(p, models, periods = null) {
   const q = Object.create(p);
   q.models = models;
   q.modelLevels = (signals, consent) => {
@@ -48,14 +48,14 @@ function withModels(p, models, experiments = null) {
     this.decideOptions.push(options);
     return p.decide.call(this, signals, slots, options);
   };
-  if (experiments) q.experiments = experiments;
+  if (periods) q.periods = periods;
   return q;
 }
 
-async function fleetOf(models, experiments = null) {
+async function fleetOf(models, periods = null) {
   const worker = new StrataWorker(runtime, ENV);
   const p = await worker.bundles.get(ctx);
-  const q = withModels(p, models, experiments);
+  const q = withModels(p, models, periods);
   worker.bundles.current = q;
   worker.bundles.get = async () => q;
   return { worker, p, q, codec: new CookieCodec(await importCookieKeys(KEYS), "strata_session") };
@@ -309,7 +309,7 @@ test("cohorts: assigned once per session, exposed once per visit, converted per 
   // the decide of the second visit carried the recorded variant (sticky across reweighting)
   assert.deepEqual(fleet.q.decideOptions.at(-1).assignments, { "starter-kit": "free-shipping" });
   // new weights: the period of new assignments changes; this visitor stays in its cohort
-  const later = await fleetOf([], P.experiments.map((x) => (x === starter ? reweighted : x)));
+  const later = await fleetOf([], { ...P.periods, "starter-kit": "7300/2700" });
   const again = new Visitor(later, sid);
   again.cookie = v.cookie;
   await again.leave();

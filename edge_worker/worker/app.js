@@ -8,7 +8,7 @@ import { CLIENT_JS } from "./client_js.js";
 import { configFrom } from "./config.js";
 import { BundleSource } from "./bundle.js";
 import { CookieCodec, Session, importCookieKeys, parseCookies, pyLen, pyStrip } from "./cookie.js";
-import { ALL, Measurement, POPULATIONS, armOf, periodsOf } from "./counters.js";
+import { ALL, Measurement, POPULATIONS, armOf } from "./counters.js";
 import { countConversion, countDecide } from "./models.js";
 import { ConversionLedger } from "./dedup.js";
 import { MAX_PAGE_BYTES, fillPage, overlay, readPage } from "./page.js";
@@ -365,7 +365,7 @@ export class StrataWorker {
     m.evalErrors += outcome.errors;
     m.budgetExceeded += outcome.budgetExceeded ?? 0;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
-      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, periodsOf(prepared))) {
+      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, prepared.periods)) {
         bump(m.variantExposures, `${exp}\u0000${variant}`);
         if (assigned) this.measure.cohort(exp, variant, period, "assigned");
         this.measure.cohort(exp, variant, period, "exposed");

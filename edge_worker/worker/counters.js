@@ -12,27 +12,6 @@ export const ALL = "*";
 export const POPULATIONS = ["personalized", "holdout", "no_consent"];
 export const MODEL_EVENTS = ["entered", "left", "converted"];
 const SEP = "\u0000";
-const PERIODS = new WeakMap(); // prepared bundle -> Map experiment id -> period
-
-/** The allocation period of each experiment: its variants' weights in basis points joined by "/"
- * ("5000/5000"); a visitor's cohort is the period it was assigned in. */
-export function periodsOf(prepared) {
-  let out = PERIODS.get(prepared);
-  if (out === undefined) {
-    out = new Map();
-    for (const e of prepared.experiments) {
-      const weights = [];
-      let below = 0; // variants hold cumulative upper bounds: weights are the steps
-      for (const [upper] of e.variants) {
-        weights.push(upper - below);
-        below = upper;
-      }
-      out.set(e.id, weights.join("/"));
-    }
-    PERIODS.set(prepared, out);
-  }
-  return out;
-}
 
 /** [arm, layer] of a decision (measure.py's arm_of). */
 export function armOf(d) {
@@ -102,7 +81,7 @@ export class Measurement {
       }
       let below = 0; // variants hold cumulative upper bounds: weights are the steps
       const variants = e.variants.map(([upper, vid]) => [vid, upper - below, (below = upper)].slice(0, 2));
-      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start, period: periodsOf(prepared).get(e.id) }; // the weights served now
+      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start, period: prepared.periods[e.id] }; // the weights served now
     }
     const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
     return {

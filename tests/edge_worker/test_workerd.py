@@ -342,6 +342,71 @@ def _snapshots(servers: dict[str, tuple[str, str]], directory: Path) -> list[str
         paths.append(str(path))
     return paths
 
+def _model_rows(path: str) -> dict[tuple[str, str], list[int]]:
+    """(feature, level) -> [entered, left, converted] of the demo's purchase_intent (arm "") in a snapshot file."""
+    return {(r["feature"], r["level"]): [r["entered"], r["left"], r["converted"]]
+            for r in json.loads(Path(path).read_text())["models"] if r["model"] == "purchase_intent" and r["arm"] == ""}
+
+
+def _minus(a: dict[tuple[str, str], list[int]], b: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], list[int]]:
+    return {k: d for k, v in a.items() if any(d := [x - y for x, y in zip(v, b.get(k, [0, 0, 0]))])}
+
+
+def test_workerd_mixed_fleet_model_counters_count_a_visit_once(fleet: dict[str, object], tmp_path: Path) -> None:
+    """A visit's model entry travels in the one cookie: a visit entering on the worker and converting
+    on `strata serve` (and the reverse) is counted once by the fleet — entered once, each level
+    change once, converted once, the score buckets of both runtimes agreeing —, a visitor without
+    consent is counted on neither, and `strata train`'s loader reads the worker's snapshot as a server's."""
+    from edge_server.reporting.models import model_counts
+
+    bundles, pub, worker = fleet["bundles"], fleet["pub"], fleet["worker"]
+    assert isinstance(bundles, Path) and isinstance(pub, Path) and isinstance(worker, RunningWorkerd)
+    shutil.copy(bundles / "trailblazer.bundle", tmp_path / "trailblazer.bundle")
+    python = RunningServer(["--bundle", str(tmp_path / "trailblazer.bundle"), "--pub", str(pub), "--pages", str(SITE), "--insecure-cookie",
+                            "--stats-token", "py-token"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=tmp_path / "server.log")
+    try:
+        py, wk = python.url, worker.url
+        servers = {"py": (py, "py-token"), "wk": (wk, "stats-token")}
+        before = [_model_rows(p) for p in _snapshots(servers, tmp_path / "before")]  # the worker's counters of earlier tests
+        for first, second in ((wk, py), (py, wk)):  # a visit starting on each
+            with httpx.Client(timeout=10) as c:
+                visit(c, f"{first}/")  # page view 1: depth <2, tents no
+                visit(c, f"{second}/tents.html")  # 2: depth [2,4), tents yes
+                visit(c, f"{first}/")  # 3
+                visit(c, f"{second}/")  # 4: depth [4,8)
+                entry = _session(c).models["purchase_intent"]  # [spec, fit, levels (depth, visits, tents, source, device), bucket, frozen, arm]
+                assert (entry[2][0], entry[2][1], entry[2][2], entry[4], entry[5]) == (2, 0, 1, False, ""), entry
+                assert c.post(f"{second}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202
+                assert c.post(f"{first}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202  # the cookie knows
+                assert _session(c).models["purchase_intent"][4] is True  # frozen
+                visit(c, f"{first}/")  # nothing more is counted in this visit
+        with httpx.Client(timeout=10, headers={"sec-gpc": "1"}) as c:  # without consent: no cookie, nothing counted
+            for base in (wk, py, wk, py):
+                visit(c, f"{base}/tents.html")
+                assert c.post(f"{base}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202
+            assert "strata_session" not in c.cookies
+        paths = _snapshots(servers, tmp_path / "after")
+        for path, was in zip(paths, before):  # each server entered one visit (at its first page view) and converted the other
+            assert _minus(_model_rows(path), was)[("*", "*")] == [1, 0, 1], path
+        counts = model_counts(paths)["purchase_intent"]
+        assert counts["features"]["depth"] == ["<2", "[2,4)", "[4,8)", ">=8", "(absent)"]
+        total = {(r["feature"], r["level"]): [r["entered"], r["left"], r["converted"]] for r in counts["rows"]
+                 if r["arm"] == "" and r["spec"] in (counts["spec"], counts["fit"])}
+        rows = _minus(total, {k: [sum(x) for x in zip(*(b.get(k, [0, 0, 0]) for b in before))] for k in set().union(*before)})
+        assert rows[("*", "*")] == [2, 0, 2]  # two visits, each entered and converted once
+        assert rows[("depth", "<2")] == [2, 2, 0]
+        assert rows[("depth", "[2,4)")] == [2, 2, 0]
+        assert rows[("depth", "[4,8)")] == [2, 0, 2]
+        assert rows[("tents", "no")] == [2, 2, 0]
+        assert rows[("tents", "yes")] == [2, 0, 2]
+        assert rows[("visits", "<2")] == [2, 0, 2]
+        for feature in ("depth", "visits", "tents", "source", "device", "@score"):  # one server enters a level, the other leaves it
+            assert sum(e - lf for (f, _), (e, lf, _) in rows.items() if f == feature) == 2, feature
+            assert sum(cv for (f, _), (_, _, cv) in rows.items() if f == feature) == 2, feature
+    finally:
+        python.stop()
+
+
 def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, object], tmp_path: Path) -> None:
     """A session assigned on the worker keeps its arm and cohort on `strata serve` and back: assigned
     once, exposed once per visit, converted once, whichever server sees each step; `strata report`'s

@@ -17,8 +17,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -31,6 +33,8 @@ from tests.edge_server.server import RunningServer  # noqa: E402
 #: The simulation mints and reads its visitors' cookies, so it knows the cookie key.
 COOKIE_KEY = b"\x07" * 32
 TOKEN = "sim-token"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def cookie_keys_env() -> str:
@@ -147,3 +151,25 @@ def _version(url: str) -> int | None:
     b = r.json().get("bundle") or {}
     v = b.get("version")
     return int(v) if v is not None else None
+
+
+def drive(urls: Sequence[str], items: Sequence[T], play: Callable[[list[httpx.Client], T], R], workers: int = 4) -> list[R]:
+    """``play(clients, item)`` for every item, from ``workers`` threads (each with its own client per
+    replica); results in the items' order. The outcome of an item must not depend on the order the
+    items run in (seed its randomness from the item)."""
+    out: list[R | None] = [None] * len(items)
+
+    def run(idx: range) -> None:
+        clients = [httpx.Client(base_url=u, timeout=30) for u in urls]
+        try:
+            for i in idx:
+                out[i] = play(clients, items[i])
+        finally:
+            for c in clients:
+                c.close()
+
+    workers = max(1, min(workers, len(items)))
+    with ThreadPoolExecutor(workers) as ex:
+        for f in [ex.submit(run, range(w, len(items), workers)) for w in range(workers)]:
+            f.result()
+    return out  # type: ignore[return-value]

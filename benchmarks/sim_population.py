@@ -68,12 +68,15 @@ class Visitor:
             "cart": _edge_level(self.cart, CART_EDGES, repr),
         }
 
-    def signals(self) -> dict[str, Any]:
-        """The signals a server derives for this visit's last page view (before defaults)."""
-        cats = [c for c in reversed(self.categories) if c]
-        recent = list(dict.fromkeys(cats))
-        return {"device.type": self.device, "session.utm_source": self.source, "session.page_views": self.pages,
-                "session.recent_categories": recent, "cart.value": self.cart}
+    def signals(self, page: int | None = None) -> dict[str, Any]:
+        """The model signals a server derives at page view ``page`` (0-based; default the last)."""
+        k = self.pages - 1 if page is None else page
+        recent = list(dict.fromkeys(c for c in reversed(self.categories[: k + 1]) if c))
+        s: dict[str, Any] = {"device.type": self.device, "session.utm_source": self.source, "session.page_views": k + 1,
+                             "session.recent_categories": recent}
+        if k == self.pages - 1 and self.cart:
+            s["cart.value"] = self.cart
+        return s
 
 
 def _edge_level(v: float, edges: Sequence[float], fmt: Any) -> str:
@@ -128,7 +131,7 @@ class Truth:
 
 
 #: Conversion (purchase) without any treatment.
-PURCHASE = Truth(-3.4, {
+PURCHASE = Truth(-3.8, {
     "device": {"mobile": -0.3, "tablet": 0.2},
     "source": {"newsletter": 0.9, "google": 0.3, "facebook": -0.3},
     "depth": {"[2,4)": 0.7, "[4,6)": 1.3, ">=6": 1.9},
@@ -202,11 +205,14 @@ class Visit:
         return [p[slot]["reason"] for p in self.pages]
 
 
-def browse(client: httpx.Client, v: Visitor, cookie: str = "", slots: Iterable[str] | None = None) -> Visit:
+def browse(clients: Sequence[httpx.Client], v: Visitor, cookie: str = "", slots: Iterable[str] | None = None) -> Visit:
     """Play ``v``'s visit: one ``POST /v1/decide`` per page view, the cookie carried along, the
-    campaign in the first URL, each page's category, the cart total with the last page."""
+    campaign in the first URL, each page's category, the cart total with the last page. Page ``k``
+    goes to replica ``(n + k) % len(clients)``: the visit's state lives in its cookie, not in a
+    replica."""
     visit = Visit(cookie=cookie)
     for k in range(v.pages):
+        client = clients[(v.n + k) % len(clients)]
         url = f"/p/{k}" + (f"?utm_source={v.source}" if k == 0 and v.source else "")
         body: dict[str, Any] = {"page": {"url": url, "category": v.categories[k] if v.categories else ""}}
         if slots is not None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks.sim_fleet import COOKIE_KEY, Fleet, drive
+from benchmarks.sim_fleet import COOKIE_KEY, Fleet, drive, stats
 from benchmarks.sim_population import UA
 from benchmarks.sim_report import Figure
 
@@ -54,6 +54,7 @@ class Visitor:
     n: int
     cookie: str = ""  # a returning visitor's cookie (from its earlier visit)
     arm: str | None = None  # the arm it was shown before
+    cohort: str = ""  # the period it was assigned in
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,46 @@ class Record:
     converted: bool
     returning: bool
     kept: bool | None  # returning visitor shown its earlier arm
+    cohort: str  # the allocation period of its assignment (docs/models.md: cohorts)
+
+
+def period(w: dict[str, float]) -> str:
+    """An allocation's period: its weights in basis points joined by ``/``, e.g. ``"3400/3300/3300"``."""
+    return "/".join(str(round(x * 100)) for x in w.values())
+
+
+def expected_cohorts(records: list[Record]) -> dict[tuple[str, str, str, str], list[float]]:
+    """``{(variant, period, event, goal): [count, value]}`` the servers must have counted: a new
+    visitor is assigned and exposed in the period it came in; a returning one is exposed again in
+    its first period, under its first variant; a conversion counts in the visit's cohort."""
+    out: dict[tuple[str, str, str, str], list[float]] = {}
+
+    def add(k: tuple[str, str, str, str], value: float = 0.0) -> None:
+        c = out.setdefault(k, [0, 0.0])
+        c[0] += 1
+        c[1] += value
+
+    for r in records:
+        if r.arm is None:
+            continue
+        if not r.returning:
+            add((r.arm, r.cohort, "assigned", ""))
+        add((r.arm, r.cohort, "exposed", ""))
+        if r.converted:
+            add((r.arm, r.cohort, "converted", GOAL), 1.0)
+    return out
+
+
+def counted_cohorts(snapshots: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], list[float]]:
+    out: dict[tuple[str, str, str, str], list[float]] = {}
+    for snap in snapshots:
+        for r in snap.get("cohorts", []):
+            if r["experiment"] != EXPERIMENT:
+                continue
+            c = out.setdefault((r["variant"], r["period"], r["event"], r["goal"]), [0, 0.0])
+            c[0] += r["count"]
+            c[1] += r["value"]
+    return out
 
 
 def later_visit(cookie: str) -> str:
@@ -78,7 +119,9 @@ def later_visit(cookie: str) -> str:
     return codec.encode(s)
 
 
-def play(seed: int, rnd: int) -> Any:
+def play(seed: int, rnd: int, now: str) -> Any:
+    """One visit of ``v`` in round ``rnd``, while the allocation's period is ``now``."""
+
     def one(clients: list[httpx.Client], v: Visitor) -> Record:
         c = clients[(v.n + rnd) % len(clients)]
         headers = {"User-Agent": UA["desktop"]}
@@ -93,7 +136,7 @@ def play(seed: int, rnd: int) -> Any:
         if converted:
             c.cookies.clear()
             c.post("/v1/events", json={"goal": GOAL, "value": 1.0}, headers={"Cookie": f"strata_session={cookie}"}).raise_for_status()
-        return Record(v.n, arm, cookie, converted, bool(v.cookie), (arm == v.arm) if v.cookie else None)
+        return Record(v.n, arm, cookie, converted, bool(v.cookie), (arm == v.arm) if v.cookie else None, v.cohort if v.cookie else now)
 
     return one
 
@@ -111,6 +154,7 @@ def run(workdir: Path, *, rounds: int = 10, per_round: int = 3000, returning: fl
     regret = equal = 0.0
     back = kept = 0
     seen: list[Record] = []
+    every: list[Record] = []
     mean = sum(RATES.values()) / len(RATES)
     with Fleet(workdir, ruleset(), servers=servers) as fleet:
         n = 0
@@ -119,8 +163,9 @@ def run(workdir: Path, *, rounds: int = 10, per_round: int = 3000, returning: fl
             comers = [Visitor(n + i) for i in range(per_round)]
             n += per_round
             exposed = [r for r in seen if r.arm is not None]
-            comers += [Visitor(r.n, r.cookie, r.arm) for r in rng.sample(exposed, min(len(exposed), int(returning * per_round)))]
-            recs = drive(fleet.urls, comers, play(seed, rnd), workers)
+            comers += [Visitor(r.n, r.cookie, r.arm, r.cohort) for r in rng.sample(exposed, min(len(exposed), int(returning * per_round)))]
+            recs = drive(fleet.urls, comers, play(seed, rnd, period(w)), workers)
+            every += recs
             for r in recs:
                 if r.arm is not None:
                     regret += RATES[BEST] - RATES[r.arm]
@@ -146,6 +191,10 @@ def run(workdir: Path, *, rounds: int = 10, per_round: int = 3000, returning: fl
                 log("  " + rb.stdout.strip().replace("\n", "\n  "))
         detail["commands"] = fleet.log
         final = weights(fleet.ruleset)
+        counted = counted_cohorts([stats(u) for u in fleet.urls])
+    expect = expected_cohorts(every)
+    detail["cohorts_counted"] = [[*k, *v] for k, v in sorted(counted.items())]
+    detail["cohorts_expected"] = [[*k, *v] for k, v in sorted(expect.items())]
     total = sum(final.values())
     share = final[BEST] / total
     ratio = regret / equal if equal else float("nan")
@@ -155,5 +204,7 @@ def run(workdir: Path, *, rounds: int = 10, per_round: int = 3000, returning: fl
         Figure("rebalance", f"final weight on the best arm ({BEST})", f"{share:.0%}", ">= 70%", share >= 0.7, {"weights": final}),
         Figure("rebalance", "returning exposed visitors shown their first arm", f"{kept}/{back}", "all", back > 0 and kept == back,
                {"returning": back, "kept": kept}),
+        Figure("rebalance", "cohort counters (assigned, exposed, converted per period) = the simulation's visits",
+               f"{sum(int(v[0]) for v in counted.values())} counts", "equal", counted == expect, {}),
     ]
     return figures, detail

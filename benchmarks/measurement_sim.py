@@ -198,13 +198,15 @@ def one_to_one(name: str, a: argparse.Namespace) -> tuple[list[Figure], dict[str
     k = a.scale
     work = Path(tempfile.mkdtemp(prefix=f"strata-sim-{name}-"))
     common = {"servers": a.servers, "workers": a.workers}
+    thin = {"min_visits": int(1000 * min(1.0, k)), "min_conversions": int(50 * min(1.0, k))}  # strata train's defaults, scaled down
     if name == "models":
-        figs, detail = sim_models.run(work, per_round=int(6000 * k), final=int(12000 * k), fresh=int(40000 * k), **common)
+        figs, detail = sim_models.run(work, per_round=int(4000 * k), final=int(10000 * k), fresh=int(40000 * k), **common, **thin)
     elif name == "uplift":
-        figs, detail = sim_uplift.run(work, per_round=int(8000 * k), fresh=int(40000 * k), **common)
+        figs, detail = sim_uplift.run(work, per_round=int(8000 * k), fresh=int(40000 * k), **common, **thin)
     else:
         figs, detail = sim_rebalance.run(work, per_round=int(3000 * k), **common)
     html = RESULTS.with_name(f"one_to_one_{name}.html")
+    html.parent.mkdir(parents=True, exist_ok=True)
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *latest(work / "stats"), "--html", str(html)],
                        cwd=ROOT, capture_output=True, text=True)
     print(p.stdout if p.returncode == 0 else p.stderr)

@@ -134,7 +134,8 @@ def run(workdir: Path, *, rounds: int = 2, per_round: int = 8000, fresh: int = 4
             bought = Counter(r.arm for r in recs if r.converted)
             detail["rounds"].append({"round": rnd, "visitors": len(recs), "arms": dict(arms), "bought": dict(bought), "bundle_version": fleet.version})
             log(f"round {rnd}: {len(recs)} visitors {dict(arms)}, bought {dict(bought)}; trained, published v{fleet.version}")
-            log("  " + tr.stdout.strip().replace("\n", "\n  "))
+            summary = tr.stdout.strip().splitlines()
+            log("  " + "\n  ".join(summary if rnd == rounds else summary[:1]))  # strata train's whole summary once, at the end
         prepared = fleet.prepared()
         detail["commands"] = fleet.log
     vs = visitors(fresh, seed + 1000, start=10_000_000)

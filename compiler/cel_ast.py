@@ -109,3 +109,10 @@ class Present(Node):
     """has() of a whole signal: true when the request provides it (or it has a default)."""
 
     name: str
+
+
+@dataclass(eq=False)
+class ScoreRef(Node):
+    """``score.<model>``: the score of a declared model (a double)."""
+
+    model: str

@@ -28,6 +28,7 @@ from .cel_ast import (
     MapLit,
     Node,
     Present,
+    ScoreRef,
     SegmentRef,
     Select,
     SignalRef,
@@ -55,6 +56,9 @@ from .types import (
 
 Report = Callable[[int, tuple[str, str, str | None]], None]
 
+#: The namespace of model scores (compiler/models.py).
+SCORE = "score"
+
 
 @dataclass
 class Env:
@@ -64,6 +68,9 @@ class Env:
     segments: Mapping[str, int] = field(default_factory=dict)
     records: Mapping[str, Mapping[str, Type]] = field(default_factory=dict)
     container: str = ""
+    #: declared models (id -> index): ``score.<model>`` is a double. None: no ``score`` namespace
+    #: (CEL outside a rule set, e.g. the conformance corpus).
+    models: Mapping[str, int] | None = None
 
 
 class CheckFailed(Exception):
@@ -161,6 +168,7 @@ class Checker:
         self.locals: list[tuple[str, Type]] = []
         self.signals_used: set[str] = set()
         self.segments_used: set[str] = set()
+        self.models_used: set[str] = set()
 
     # ------------------------------------------------------------------ entry
     def check(self, node: Node) -> Node | None:
@@ -283,6 +291,9 @@ class Checker:
                     ref: Node = SignalRef(root.pos, cand)
                     ref.type = self.env.signals[cand]
                     return self._fields(ref, parts[k:], field_pos[k - 1 :])
+        if parts[0] == SCORE and self.env.models is not None and not (len(parts) == 1 and SCORE in self.env.segments):
+            # (a segment named score exists only in rule sets without models: it keeps its meaning)
+            return self.score(root, parts, field_pos)
         if len(parts) == 1 and parts[0] in self.env.segments:
             self.segments_used.add(parts[0])
             seg = SegmentRef(root.pos, parts[0])
@@ -301,6 +312,18 @@ class Checker:
             ref2.type = DYN
             return self._fields(ref2, parts[1:], field_pos[0:])
         raise self.unknown(root.pos, ".".join(parts))
+
+    def score(self, root: Ident, parts: list[str], field_pos: list[int]) -> Node:
+        """``score.<model>``: a double; ``score`` alone or an undeclared model is an error."""
+        assert self.env.models is not None
+        if len(parts) == 1:
+            raise self.fail(root.pos, E.score_alone(self.env.models))
+        if parts[1] not in self.env.models:
+            raise self.fail(field_pos[0], E.unknown_model(parts[1], self.env.models))
+        self.models_used.add(parts[1])
+        ref: Node = ScoreRef(root.pos, parts[1])
+        ref.type = DOUBLE
+        return self._fields(ref, parts[2:], field_pos[1:])
 
     def unknown(self, pos: int, name: str) -> CheckFailed:
         known = list(self.env.signals) + list(self.env.segments) + [x for x, _ in self.locals]

@@ -9,11 +9,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.cli import UserError
 
 from .errors import CompileError
+
+if TYPE_CHECKING:
+    from .pipeline import Context
+
+
+def _models(ctx: Context) -> str:
+    """``, 1 model (purchase_intent spec 1a2b3c4d fit 5e6f7a8b)`` for the compile summary."""
+    assert ctx.ruleset is not None
+    ms = ctx.ruleset.models
+    if not ms:
+        return ""
+    listed = ", ".join(f"{m.id} spec {m.spec} fit {m.fit}" for m in ms)
+    return f", {len(ms)} model{'s' if len(ms) != 1 else ''} ({listed})"
 
 
 def _print_compile_error(e: CompileError) -> None:
@@ -67,7 +80,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
     rules = sum(len(s.rules) for s in ctx.ruleset.slots)
     total = sum(ctx.timings.values())
     print(f"compiled {ctx.payload['name']} v{ctx.payload['version']}: {len(ctx.ruleset.segments)} segments, "
-          f"{len(ctx.ruleset.slots)} slots, {rules} rules -> {out} ({len(ctx.bundle):,} bytes, {total * 1000:.0f} ms)")
+          f"{len(ctx.ruleset.slots)} slots, {rules} rules{_models(ctx)} -> {out} ({len(ctx.bundle):,} bytes, {total * 1000:.0f} ms)")
     return 0
 
 

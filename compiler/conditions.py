@@ -31,6 +31,7 @@ def check_condition(cond: Condition, env: Env, loc: Locator, what: str) -> list[
     cond.ast = typed
     cond.signals = checker.signals_used
     cond.segments = checker.segments_used
+    cond.models = checker.models_used
     return diags
 
 
@@ -39,6 +40,7 @@ def check_all(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
         signals={n: s.type for n, s in rs.signals.items()},
         segments={s.id: i for i, s in enumerate(rs.segments)},
         records=rs.records,
+        models={m.id: m.index for m in rs.models},
     )
     diags: list[Diagnostic] = []
     for seg in rs.segments:

@@ -8,7 +8,7 @@ builds a value: ``split`` of a 1 KiB string has up to 1,025 items; ``s.replace("
 1 KiB x 1 KiB long, and a second ``replace`` multiplies again.
 
 Cost (docs/rulesets.md "limits"), in the runtime's budget units (``runtime/budget.py``):
-- each IR node evaluated: 1;
+- each IR node evaluated: 1; reading ``score.<model>``: 1 + the model's number of features;
 - a comprehension: its range, plus ``n x (body + filter)`` for a range of at most ``n`` items
   (nested comprehensions multiply);
 - a growth function (``+``, ``replace``, ``split``, ``join``): the units the runtime charges for
@@ -113,8 +113,9 @@ class Estimate:
 
 
 class _Estimator:
-    def __init__(self, signals: Sequence[Bound]):
+    def __init__(self, signals: Sequence[Bound], model_costs: Sequence[int] = ()):
         self.signals = signals
+        self.model_costs = model_costs
         self.widest_range = 0
         self.longest_string = 0
 
@@ -129,6 +130,8 @@ class _Estimator:
             return 1, SCALAR
         if op == Op.SIG:
             return 1, self.signals[node[1]]
+        if op == Op.SCORE:  # a double; computing it reads one signal per feature
+            return self.model_costs[node[1]], SCALAR
         if op == Op.VAR:
             return 1, env[-1 - node[1]]
         if op == Op.SEL:
@@ -283,11 +286,16 @@ def _base(t: str) -> str:
 def estimate(ir: Any, rs: RuleSet) -> Estimate:
     """The cost of one condition's IR (the signal table is the rule set's, in declaration order)."""
     bounds = [signal_bound(d, rs.records) for d in rs.signals.values()]
-    return estimate_with(ir, bounds)
+    return estimate_with(ir, bounds, model_costs(rs))
 
 
-def estimate_with(ir: Any, signal_bounds: Sequence[Bound]) -> Estimate:
-    est = _Estimator(signal_bounds)
+def model_costs(rs: RuleSet) -> list[int]:
+    """What reading ``score.<model>`` costs, per model: 1 + its number of features."""
+    return [1 + len(m.features) for m in rs.models]
+
+
+def estimate_with(ir: Any, signal_bounds: Sequence[Bound], model_cost: Sequence[int] = ()) -> Estimate:
+    est = _Estimator(signal_bounds, model_cost)
     cost, _ = est.visit(ir, ())
     return Estimate(math.ceil(cost), est.widest_range, est.longest_string)
 
@@ -299,8 +307,9 @@ def check(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
     conds = [(s.when.path, s.when.ir) for s in rs.segments]
     conds += [(r.when.path, r.ir) for slot in rs.slots for r in slot.rules if r.when is not None]
     out = []
+    mcost = model_costs(rs)
     for path, ir in conds:
-        est = estimate_with(ir, bounds)
+        est = estimate_with(ir, bounds, mcost)
         if est.cost > rs.cost_limit:
             out.append(loc.diag(loc.pos(path), E.cost(est.cost, rs.cost_limit, est.widest_range, est.longest_string)))
     return out

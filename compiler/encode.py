@@ -19,6 +19,7 @@ from runtime.codec import to_columns
 from runtime.format import CODECS, FORMAT_CODEC, FORMAT_VERSION, signed_message
 from runtime.keys import key_id
 
+from . import models
 from .model import RuleSet, layer_rank
 
 
@@ -85,7 +86,7 @@ def build_payload(rs: RuleSet, *, version: int, created: int, compiler: str) -> 
                 c["segment"] = seg_index[r.segment]
             cands.append(c)
         slots.append({"id": slot.id, "default": content.add(slot.default), "candidates": cands})
-    return {
+    payload: dict[str, Any] = {
         "name": rs.name,
         "version": version,
         "created": created,
@@ -104,6 +105,9 @@ def build_payload(rs: RuleSet, *, version: int, created: int, compiler: str) -> 
         "consent": {"requires": list(rs.consent_requires), "without": rs.consent_without},
         "goals": list(rs.goals),
     }
+    if rs.models:  # absent = no models: bundles without models stay byte-identical
+        payload["models"] = models.payload(rs.models, {n: i for i, n in enumerate(rs.signals)}, {e.id: i for i, e in enumerate(rs.experiments)})
+    return payload
 
 
 def encode_payload(payload: dict[str, Any], codec: str = "xz") -> bytes:

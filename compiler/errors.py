@@ -193,3 +193,91 @@ def template_link(tag: str, attribute: str, value: str) -> tuple[str, str, str |
 
 def test_ref(what: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
     return f"test-{what}", f"test refers to unknown {what} '{name}'", did_you_mean(name, known)
+
+
+# ---------------------------------------------------------------------------- models (models.py)
+
+
+def reserved_score(what: str, name: str) -> tuple[str, str, str | None]:
+    return ("reserved-name", f"{what} '{name}' uses the reserved name 'score' (score.<model> reads a model's score)",
+            "rename it")
+
+
+def unknown_model(name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    models = sorted(known)
+    listed = f"declared models: {', '.join(models)}" if models else "no model is declared under 'models:'"
+    return "unknown-model", f"score.{name}: no model '{name}' is declared ({listed})", did_you_mean(name, models) or "declare it under 'models:'"
+
+
+def score_alone(known: Iterable[str]) -> tuple[str, str, str | None]:
+    models = sorted(known)
+    return ("unknown-model", "'score' alone is not a value: write score.<model>",
+            f"declared models: {', '.join(models)}" if models else "declare a model under 'models:'")
+
+
+def feature_kind(feature: str, problem: str) -> tuple[str, str, str | None]:
+    return "feature", f"feature '{feature}' {problem}", "give it exactly one of values: [...], edges: [...] or contains: <literal>"
+
+
+def feature_type(feature: str, message: str, hint: str) -> tuple[str, str, str | None]:
+    return "type-mismatch", f"feature '{feature}': {message}", hint
+
+
+def feature_args(feature: str, message: str, hint: str | None = None) -> tuple[str, str, str | None]:
+    return "feature", f"feature '{feature}': {message}", hint
+
+
+def unknown_feature(model: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    feats = list(known)
+    return ("unknown-feature", f"model '{model}' has no feature '{name}'",
+            did_you_mean(name, feats) or f"features of {model}: {', '.join(feats)}")
+
+
+def unknown_level(feature: str, name: str, known: Iterable[str]) -> tuple[str, str, str | None]:
+    levels = list(known)
+    return ("unknown-level", f"feature '{feature}' has no level {name!r}",
+            did_you_mean(name, levels) or f"levels of {feature}: {', '.join(levels)}")
+
+
+def coefficient_range(what: str, value: object, limit: float) -> tuple[str, str, str | None]:
+    return ("coefficient-range", f"{what} is {value!r}: coefficients must be finite numbers between -{limit:g} and {limit:g}",
+            "a weight is a log-odds change; |x| > 10 already means near certainty")
+
+
+def coefficients_shape(model: str, uplift: bool) -> tuple[str, str, str | None]:
+    if uplift:
+        return ("coefficients", f"model '{model}' is an uplift model: its coefficients are {{treatment: {{bias, weights}}, control: {{bias, weights}}}}",
+                "give one set per arm")
+    return ("coefficients", f"model '{model}' is not an uplift model: its coefficients are {{bias, weights}}",
+            "drop treatment:/control:, or declare uplift: on the model")
+
+
+def coefficients_model(model: str, other: str) -> tuple[str, str, str | None]:
+    return ("stale-coefficients", f"these coefficients are for model '{other}', not '{model}'",
+            "point coefficients: at the model's own file, or run strata train again")
+
+
+def stale_coefficients(fitted: str, now: str) -> tuple[str, str, str | None]:
+    return ("stale-coefficients", f"these coefficients were fitted for other features (spec {fitted}, now {now}): run strata train again",
+            "train on counters of the new spec, or remove the file to publish the new features untrained (every weight 0)")
+
+
+def coefficients_io(path: str, problem: str) -> tuple[str, str, str | None]:
+    return "io", f"cannot read coefficient file {path}: {problem}", "check the path: it is relative to the rule set"
+
+
+def untrained_model(model: str, path: str | None) -> tuple[str, str, str | None]:
+    if path is None:
+        return ("untrained-model", f"model '{model}' has no coefficients: its score is 0.5 for every visitor",
+                "add coefficients: (a file strata train writes, or inline {bias, weights})")
+    return ("untrained-model", f"model '{model}': coefficient file {path} does not exist yet: its score is 0.5 for every visitor",
+            "publish, collect counters, then run strata train to write it")
+
+
+def uplift_holdout(model: str) -> tuple[str, str, str | None]:
+    return ("uplift", f"model '{model}' measures a rule against the holdout, but the rule set has no holdout",
+            "add holdout: {percent: 5}, or use uplift: {experiment, treatment, control}")
+
+
+def uplift_arms(model: str) -> tuple[str, str, str | None]:
+    return "uplift", f"model '{model}': treatment and control are the same variant", "name two different variants of the experiment"

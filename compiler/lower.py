@@ -27,6 +27,7 @@ from .cel_ast import (
     MapLit,
     Node,
     Present,
+    ScoreRef,
     SegmentRef,
     Select,
     SignalRef,
@@ -35,7 +36,7 @@ from .cel_ast import (
 )
 from .errors import Diagnostic
 from .model import RuleSet, layer_rank
-from .order import consent_signal
+from .order import consent_signal, reads
 from .source import Locator
 from .types import BOOL
 
@@ -62,9 +63,11 @@ def make_lit(v: Any) -> IR | None:
 
 
 class Lowerer:
-    def __init__(self, signals: Mapping[str, int], segments: Mapping[str, int], bool_segments: bool = True):
+    def __init__(self, signals: Mapping[str, int], segments: Mapping[str, int], bool_segments: bool = True,
+                 models: Mapping[str, int] | None = None):
         self.signals = signals
         self.segments = segments
+        self.models = models or {}
         self.scopes: list[str] = []  # comprehension variables, innermost last
         self.binds: list[tuple[str, IR]] = []
 
@@ -81,6 +84,8 @@ class Lowerer:
             return [Op.SEG, self.segments[n.name]]
         if isinstance(n, TypeLit):
             return [Op.TYPE, n.name]
+        if isinstance(n, ScoreRef):
+            return [Op.SCORE, self.models[n.model]]
         if isinstance(n, VarRef):
             for i in range(len(self.scopes) - 1, -1, -1):
                 if self.scopes[i] == n.name:
@@ -212,7 +217,7 @@ def lower_rules(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
     sig_index = {n: i for i, n in enumerate(rs.signals)}
     seg_index = {s.id: s.index for s in rs.segments}
     seg_by_id = {s.id: s for s in rs.segments}
-    lowerer = Lowerer(sig_index, seg_index)
+    lowerer = Lowerer(sig_index, seg_index, models={m.id: m.index for m in rs.models})
     needs = set(rs.consent_requires)
     for s in rs.segments:
         s.when.ir = lowerer.lower(s.when.ast)
@@ -230,11 +235,11 @@ def lower_rules(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
             r.ir = parts[0] if len(parts) == 1 else fold_and(parts[0], parts[1], types)
             r.consent = (r.segment is not None and seg_by_id[r.segment].consent) or (
                 r.when is not None
-                and (any(rs.signals[n].category in needs for n in r.when.signals) or any(seg_by_id[d].consent for d in r.when.segments))
+                and (any(rs.signals[n].category in needs for n in reads(rs, r.when)) or any(seg_by_id[d].consent for d in r.when.segments))
             )
             if r.requires_consent is False and r.consent:
                 sig, cat = consent_signal(
-                    rs, r.when.signals if r.when else set(), (r.when.segments if r.when else set()) | ({r.segment} if r.segment else set()), needs
+                    rs, reads(rs, r.when) if r.when else set(), (r.when.segments if r.when else set()) | ({r.segment} if r.segment else set()), needs
                 )
                 diags.append(loc.diag(loc.pos(r.path + ("requires_consent",)), E.consent_violation(f"rule '{r.id}'", sig, cat)))
         slot.rules.sort(key=lambda r: (-layer_rank(r.layer), -r.priority, r.order))

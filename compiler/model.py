@@ -1,6 +1,7 @@
 """The rule-set model: the typed declarations a rule set is made of (signals, segments,
 experiments, slots, rules), as the resolve stage (``resolve.py``) builds them from a schema-valid
-document. Conditions stay as CEL source here; ``conditions.py`` checks them.
+document. Models (``models:``) are
+resolved by ``models.py``. Conditions stay as CEL source here; ``conditions.py`` checks them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Condition:
     ir: Any = None
     signals: set[str] = field(default_factory=set)
     segments: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)  # score.<model> read
 
 
 @dataclass
@@ -102,6 +104,47 @@ class Slot:
 
 
 @dataclass
+class Feature:
+    """One feature of a model (docs/models.md "Declaring a model"): a signal read as one of a
+    fixed list of levels. ``args`` is what the bundle carries (values, edges, or the one contains
+    literal, typed as the signal); ``levels`` the level names, the last one ``(absent)``."""
+
+    id: str
+    signal: str
+    kind: str  # values | edges | contains
+    args: list[Any]
+    levels: list[str]
+    path: YPath
+
+
+@dataclass
+class CoefficientSet:
+    """``bias`` and one weight per level of each feature (in feature and level order)."""
+
+    bias: float
+    weights: list[list[float]]
+
+
+@dataclass
+class ModelDecl:
+    id: str
+    goal: str
+    description: str
+    features: list[Feature]
+    #: one set; an uplift model: [treatment, control]
+    sets: list[CoefficientSet]
+    #: None | {"experiment": id, "treatment": variant, "control": variant} | {"slot": id, "rule": id}
+    uplift: dict[str, str] | None
+    #: the coefficient file named by ``coefficients:`` (absolute), None when inline or absent
+    coefficients_path: str | None
+    spec: str
+    fit: str
+    path: YPath
+    index: int = -1
+    consent: bool = False  # a feature reads a signal of a category that needs consent
+
+
+@dataclass
 class RuleSet:
     name: str
     version: int | None
@@ -119,6 +162,7 @@ class RuleSet:
     experiments: list[Experiment]
     tests: list[dict[str, Any]]
     doc: dict[str, Any]
+    models: list[ModelDecl] = field(default_factory=list)
 
 
 def layer_rank(layer: str) -> int:

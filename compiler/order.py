@@ -1,13 +1,14 @@
 """The order stage: cycles between segments are errors; otherwise segments are put in dependency
 order (the runtime requires a segment to use only earlier ones) and each learns whether it needs
-consent (it reads, directly or through other segments, a signal of a category that needs it).
+consent (it reads, directly, through a score.<model> or through other segments, a signal of a
+category that needs it).
 """
 
 from __future__ import annotations
 
 from . import errors as E
 from .errors import Diagnostic
-from .model import RuleSet
+from .model import Condition, RuleSet
 from .source import Locator
 
 
@@ -45,12 +46,24 @@ def order_segments(rs: RuleSet, loc: Locator) -> list[Diagnostic]:
     needs = set(rs.consent_requires)
     for i, s in enumerate(ordered):
         s.index = i
-        s.consent = any(rs.signals[n].category in needs for n in s.when.signals) or any(by_id[d].consent for d in s.when.segments)
+        s.consent = any(rs.signals[n].category in needs for n in reads(rs, s.when)) or any(by_id[d].consent for d in s.when.segments)
     for s in ordered:
         if s.requires_consent is False and s.consent:
-            sig, cat = consent_signal(rs, s.when.signals, s.when.segments, needs)
+            sig, cat = consent_signal(rs, reads(rs, s.when), s.when.segments, needs)
             diags.append(loc.diag(loc.pos(s.when.path), E.consent_violation(f"segment '{s.id}'", sig, cat)))
     return diags
+
+
+def reads(rs: RuleSet, cond: Condition) -> set[str]:
+    """The signals a condition reads: its own, and the features' of every score.<model> it reads
+    (a score needs consent exactly when one of its model's signals does)."""
+    if not cond.models:
+        return cond.signals
+    out = set(cond.signals)
+    for m in rs.models:
+        if m.id in cond.models:
+            out.update(f.signal for f in m.features)
+    return out
 
 
 def consent_signal(rs: RuleSet, signals: set[str], segments: set[str], needs: set[str]) -> tuple[str, str]:
@@ -61,5 +74,5 @@ def consent_signal(rs: RuleSet, signals: set[str], segments: set[str], needs: se
     for sid in sorted(segments):
         seg = by_id[sid]
         if seg.consent:
-            return consent_signal(rs, seg.when.signals, seg.when.segments, needs)
+            return consent_signal(rs, reads(rs, seg.when), seg.when.segments, needs)
     return "?", "?"

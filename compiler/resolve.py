@@ -14,6 +14,7 @@ from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 
 from . import errors as E
+from . import models
 from .errors import Diagnostic, Pos
 from .model import (
     DEFAULT_COST_LIMIT,
@@ -79,8 +80,14 @@ class Builder:
                 s.name, parse_type(s.type, records_src), s.category, s.max_items, s.max_length, s.default,
                 s.description, s.source, builtin=True,
             )
+        # `score` is reserved only in a rule set that declares models: older rule sets may name a signal
+        # or segment `score` (their `score.x` reads that signal) and still compile as before.
+        has_models = bool(d.get("models"))
         for name, spec in d.get("signals", {}).items():
             path: YPath = ("signals", name)
+            if has_models and (name == models.SCORE or name.startswith(models.SCORE + ".")):
+                self.err(path, E.reserved_score("signal", name), key=True)
+                continue
             if name in signals and signals[name].builtin:
                 self.err(path, E.schema(f"signal {name} is built in and cannot be redeclared", "pick another name"), key=True)
                 continue
@@ -109,7 +116,9 @@ class Builder:
         self._unique([(s["id"], ("segments", i, "id")) for i, s in enumerate(d.get("segments", []))], "segment")
         for i, s in enumerate(d.get("segments", [])):
             path = ("segments", i)
-            if s["id"] in roots:
+            if has_models and s["id"] == models.SCORE:
+                self.err(path + ("id",), E.reserved_score("segment", s["id"]))
+            elif s["id"] in roots:
                 self.err(path + ("id",), E.schema(f"segment id '{s['id']}' collides with the signal namespace '{s['id']}'", "rename the segment"))
             segs.append(Segment(s["id"], s["layer"], Condition(s["when"], path + ("when",)), path,
                                 s.get("requires_consent"), s.get("description", "")))
@@ -184,11 +193,14 @@ class Builder:
                 start = m.end
 
         goals = list(d.get("goals", []))
+        declared_models, diags = models.resolve(d, self.loc, signals, goals, exps, slots, holdout_bp, consent_requires)
+        self.diags += diags
         return RuleSet(
             name=d["name"], version=d.get("version"), expires_after=seconds(d.get("expires_after", DEFAULT_EXPIRES_AFTER)),
             cost_limit=d.get("limits", {}).get("cost", DEFAULT_COST_LIMIT), records=records, signals=signals,
             consent_requires=consent_requires, consent_without=d.get("consent", {}).get("without", "contextual"), holdout_bp=holdout_bp, holdout_salt=holdout_salt, goals=goals,
             segments=segs, slots=slots, experiments=exps, tests=list(d.get("tests", [])), doc=d,
+            models=declared_models,
         )
 
     def _cap(self, cap: dict[str, Any] | None) -> tuple[int, int] | None:

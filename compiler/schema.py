@@ -51,11 +51,27 @@ def _leaf(err: ValidationError) -> ValidationError:
 
 
 def validate(doc: Any, loc: Locator) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
     if not isinstance(doc, dict):
         return [loc.diag(loc.pos(()), E.schema("a rule set must be a mapping with strata, name and slots", "start the file with 'strata: 1'"))]
+    return _diagnostics(_validator().iter_errors(doc), loc)
+
+
+@lru_cache(maxsize=8)
+def _def_validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"#/$defs/{name}", "$defs": schema()["$defs"]})
+
+
+def validate_def(doc: Any, loc: Locator, name: str, *, what: str) -> list[Diagnostic]:
+    """Validate a document other than a rule set (a coefficient file) against ``$defs/<name>``."""
+    if not isinstance(doc, dict):
+        return [loc.diag(loc.pos(()), E.schema(f"{what} must be a mapping"))]
+    return _diagnostics(_def_validator(name).iter_errors(doc), loc)
+
+
+def _diagnostics(errors: Any, loc: Locator) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
     seen: set[tuple[tuple[Any, ...], str]] = set()
-    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+    for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         if err.validator in ("anyOf", "oneOf") and err.validator == "anyOf" and err.schema.get("anyOf") == [{"required": ["segment"]}, {"required": ["when"]}]:
             path = tuple(err.absolute_path)
             out.append(loc.diag(loc.pos(path), E.schema(f"rule {_where(path)} needs a 'segment' or a 'when' condition", "add segment: <id> or when: <CEL>")))

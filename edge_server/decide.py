@@ -104,7 +104,7 @@ class DecideEndpoint:
             parts.pop()
         parts.append(b"}")
         if outcome.segments is not None:
-            parts += (b',"segments":', orjson.dumps(outcome.segments))
+            parts += (b',"segments":', orjson.dumps(outcome.segments), b',"scores":', orjson.dumps(outcome.scores or {}))
         parts.append(b',"consent":true}' if consent else b',"consent":false}')
         payload = b"".join(parts)
         headers = [*RESPONSE_HEADERS, (b"content-length", str(len(payload)).encode())]

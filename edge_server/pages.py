@@ -198,13 +198,14 @@ def _overlay(outcome: Outcome) -> str:
         rows.append(f"<tr><td>{e(slot)}</td><td><b>{e(chosen)}</b></td><td>{e(d.layer or '')}</td><td>{e(d.reason)}</td>"
                     f"<td><ul>{trace}</ul></td></tr>")
     segs = ", ".join(f"{e(k)}={'error' if isinstance(v, dict) else str(v).lower()}" for k, v in (outcome.segments or {}).items())
+    scores = ", ".join(f"{e(k)}={v:.3f}" for k, v in (outcome.scores or {}).items())
     return (
         '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;'
         "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;"
         'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + e(outcome.bundle) + f" v{outcome.version}"
         '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>'
         "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + "".join(rows) +
-        f"</table><div>segments: {segs or '—'}</div></aside>"
+        f"</table><div>segments: {segs or '—'}</div><div>scores: {scores or '—'}</div></aside>"
     )
 
 

@@ -92,6 +92,8 @@ class _Gen:
             return str(self.signal_types[node[1]])
         if op in (Op.SEG, Op.HAS, Op.SIGHAS, Op.AND, Op.OR, Op.NOT):
             return "bool"
+        if op == Op.SCORE:
+            return "double"
         if op == Op.COMP:
             return "bool" if node[1] in ("all", "exists", "exists_one") else "list"
         if op == Op.CALL:
@@ -121,6 +123,8 @@ class _Gen:
             return f"({self.const(self.signal_names[node[1]])} in s)"
         if op == Op.SEG:
             return f"_seg({int(node[1])}, s, m)"
+        if op == Op.SCORE:
+            return f"_score({int(node[1])}, s, m)"
         if op == Op.VAR:
             return self.vars[-1 - int(node[1])]
         if op == Op.SEL:
@@ -261,6 +265,10 @@ def _charged_pairs(m: dict[Any, Any], key: int, w: int, r: Any) -> list[tuple[An
     return items
 
 
+def _no_score(i: int, s: dict[str, Any], m: dict[int, Any]) -> float:
+    raise CelError("this bundle has no models")
+
+
 #: Names every generated function may use, bound once.
 _RUNTIME = {
     "_bool": _bool,
@@ -281,9 +289,12 @@ def generate(
     signal_names: Sequence[str],
     signal_types: Sequence[str],
     segment: Callable[[int, dict[str, Any], dict[int, Any]], bool],
+    score: Callable[[int, dict[str, Any], dict[int, Any]], float] | None = None,
 ) -> list[Fast]:
     """Compile the IR of many conditions into fast functions ``f(s, m) -> value`` in one go.
     A condition's index in ``conditions`` is its id for the evaluation budget (``budget.py``).
+    ``segment(i, s, m)`` and ``score(i, s, m)`` give segment ``i``'s result and model ``i``'s
+    score, memoised in ``m`` (``plan.py``).
 
     One ``compile()`` for the whole bundle: per-function overhead dominates for small conditions.
     """
@@ -302,5 +313,6 @@ def generate(
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = dict(_RUNTIME)
     namespace["_seg"] = segment
+    namespace["_score"] = score if score is not None else _no_score
     exec(compile(source, "<strata-conditions>", "exec"), namespace)  # noqa: S102 - source is built from opcodes only
     return list(namespace["_factory"](*gen.consts))

@@ -99,6 +99,9 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     print(f"contents   {c['signals']} signals, {c['segments']} segments, {c['slots']} slots, {c['rules']} rules, "
           f"{c['experiments']} experiments, {c['content']} content blocks")
     print(f"holdout    {s['holdout_percent']:g}%")
+    for m in p.get("models") or []:
+        print(f"model      {m['id']} (goal {m['goal']}, {len(m['features'])} features, spec {m['spec']}, fit {m['fit']}"
+              f"{', uplift' if m.get('uplift') else ''})")
     if a.verbose:
         for sl in p["slots"]:
             print(f"slot {sl['id']}: " + ", ".join(c["id"] for c in sl["candidates"]) or "(default only)")
@@ -138,6 +141,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     for slot, d in out.decisions.items():
         who = d.variant and f"{d.experiment}/{d.variant}" or d.rule or "-"
         print(f"{slot:12} {d.reason:11} {who:30} {d.layer or '':9} {json.dumps(d.content, ensure_ascii=False)[:60]}")
+    if out.scores:
+        print("scores       " + ", ".join(f"{k}={v:.4f}" for k, v in out.scores.items()))
     return 0
 
 
@@ -153,8 +158,8 @@ def cmd_diff(a: argparse.Namespace) -> int:
     def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {x["id"]: x for x in items}
 
-    for kind, key in (("segment", "segments"), ("experiment", "experiments")):
-        o, n = by_id(old[key]), by_id(new[key])
+    for kind, key in (("segment", "segments"), ("experiment", "experiments"), ("model", "models")):
+        o, n = by_id(old.get(key) or []), by_id(new.get(key) or [])
         for k in sorted(o.keys() - n.keys()):
             lines.append(f"- {kind} {k}")
         for k in sorted(n.keys() - o.keys()):
@@ -195,6 +200,11 @@ def _norm(item: dict[str, Any], payload: dict[str, Any]) -> Any:
         out["segment"] = payload["segments"][out["segment"]]["id"]
     if "when" in out:
         out["when"] = _seg_names(out["when"], payload)
+    if "features" in out:  # a model: signals by name, its experiment by id
+        out["features"] = [f | {"signal": payload["signals"][f["signal"]]["name"]} for f in out["features"]]
+        u = out.get("uplift")
+        if u and "experiment" in u:
+            out["uplift"] = u | {"experiment": payload["experiments"][u["experiment"]]["id"]}
     return out
 
 
@@ -204,6 +214,8 @@ def _seg_names(ir: Any, payload: dict[str, Any]) -> Any:
             return ["SEG", payload["segments"][ir[1]]["id"]]
         if ir and ir[0] == 2 and len(ir) == 2 and isinstance(ir[1], int):  # SIG
             return ["SIG", payload["signals"][ir[1]]["name"]]
+        if ir and ir[0] == 18 and len(ir) == 2 and isinstance(ir[1], int):  # SCORE
+            return ["SCORE", payload["models"][ir[1]]["id"]]
         return [_seg_names(x, payload) for x in ir]
     return ir
 

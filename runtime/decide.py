@@ -61,6 +61,7 @@ class Prepared(Plan):
         now: float | None = None,
         explain: bool = False,
         checked: bool = False,
+        assignments: Mapping[str, str] | None = None,
     ) -> Outcome:
         """Decide content for ``slots`` (all slots when None).
 
@@ -69,12 +70,12 @@ class Prepared(Plan):
         ``[count, last_shown_unix]`` from the session cookie. Unknown slot names are skipped.
         ``checked=True`` says every value already conforms to its declared type (the edge server
         builds its signals typed and validates client ones), so only defaults are merged in.
+        ``assignments`` maps experiment id to the variant id recorded in the visitor's cookie: a
+        recorded variant that still exists wins over the hash when the experiment matches and the
+        visitor is in its traffic (sticky assignment, docs/runtime.md), whatever its weight now.
         """
         if checked:
-            s = {**self.defaults, **signals}
-            if not consent:
-                for k in self.consent_signals.intersection(s):
-                    del s[k]
+            s = self.checked_signals(signals, consent)
         else:
             s, _ = self.prepare_signals(signals, consent)
         if not consent:
@@ -95,14 +96,54 @@ class Prepared(Plan):
             if not consent and self.defaults_without_consent:
                 decisions[sid] = Decision(sid, slot.default, "no_consent", trace=()) if explain else slot.fallback["no_consent"]
                 continue
-            decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out)
+            decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out, assignments)
         out.memo = memo
+        if self._score_keys:
+            out.scores = {mid: memo[k] for mid, k in self._score_keys if k in memo}
         if explain:
             out.segments = {
                 self.segments[i].id: (v if v is True or v is False else {"error": v.message})
-                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if i < COUNT)
+                for i, v in ((i if i >= 0 else ~i, v) for i, v in memo.items() if -COUNT <= i < COUNT)
             }
         return out
+
+    def checked_signals(self, signals: Mapping[str, Any], consent: bool = True) -> dict[str, Any]:
+        """The signal map conditions read, from signals that already conform to their types (what
+        the server passes to ``decide(..., checked=True)``): defaults merged, consent-stripped."""
+        s = {**self.defaults, **signals}
+        if not consent:
+            for k in self.consent_signals.intersection(s):
+                del s[k]
+        return s
+
+    # ------------------------------------------------------------------ models
+    def model_levels(self, signals: Mapping[str, Any], consent: bool = True) -> list[bytes]:
+        """Each model's level vector (one byte per feature) for the signals the server passes to
+        ``decide(..., checked=True)``, in model order (the counters' input, docs/models.md)."""
+        s = self.checked_signals(signals, consent)
+        return [m.levels(s) for m in self.models]
+
+    def rule_matches(self, slot: str, rule: str, signals: Mapping[str, Any], *, consent: bool = True,
+                     memo: dict[int, Any] | None = None) -> bool:
+        """Whether rule ``rule`` of ``slot`` has its condition true for these (checked) signals,
+        holdout, caps and experiments ignored: a holdout visit's "would have been shown" for
+        rule-vs-holdout uplift counting. False for an unknown slot or rule, or an evaluation error.
+        ``memo``: the decision's memo (``Outcome.memo``) to reuse its segment results and scores."""
+        c = self._candidates.get((slot, rule))
+        if c is None or (not consent and c.consent):
+            return False
+        s = self.checked_signals(signals, consent)
+        m: dict[int, Any] = {} if memo is None else memo
+        if c.segment is not None:
+            r = m.get(c.segment)
+            if r is None:
+                r = m.get(~c.segment)
+                if r is None:
+                    r = self.segment_value(c.segment, s, m)
+        else:
+            assert c.cond is not None
+            r = self._cond_value(c.cond, s, m)
+        return r is True
 
     def _decide_slot(
         self,
@@ -115,6 +156,7 @@ class Prepared(Plan):
         now: float,
         explain: bool,
         out: Outcome,
+        assignments: Mapping[str, str] | None = None,
     ) -> Decision:
         fallback = "default"
         trace: list[dict[str, Any]] | None = [] if explain else None
@@ -161,18 +203,29 @@ class Prepared(Plan):
                     if trace is not None:
                         trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "no_session"})
                     continue
-                i = c.experiment.pick(session_id)
-                if i is None:
+                e = c.experiment
+                if not e.in_traffic(session_id):
                     if trace is not None:
                         trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "not_in_traffic"})
                     continue
+                i = None
+                if assignments:
+                    recorded = assignments.get(e.id)
+                    if recorded is not None:
+                        i = e.index.get(recorded)  # a variant since removed: picked by hash again
+                sticky = i is not None
+                if i is None:
+                    i = e.by_hash(session_id)
                 vid, decision = c.variants[i]
-                out.exposures.append((c.experiment.id, vid))
+                out.exposures.append((e.id, vid))
                 if c.cap is not None:
                     out.cap_hits.append(c.key)
                 if trace is None:
                     return decision
-                trace.append({"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched", "variant": vid})
+                step: dict[str, Any] = {"candidate": c.id, "kind": c.kind, "layer": c.layer, "result": "matched", "variant": vid}
+                if sticky:
+                    step["sticky"] = True
+                trace.append(step)
                 return dataclasses.replace(decision, trace=tuple(trace))
             if c.cap is not None:
                 out.cap_hits.append(c.key)

@@ -52,7 +52,9 @@ class Outcome:
     visitor is in the bundle's global holdout (every slot shows its default). ``errors`` counts
     candidates skipped for an evaluation error, ``budget_exceeded`` those of them whose error was
     the evaluation budget running out, and ``work`` is the largest number of budget units one
-    condition used in this decision (docs/runtime.md, "Evaluation budget").
+    condition used in this decision (docs/runtime.md, "Evaluation budget"). ``scores`` maps the
+    id of each model whose score a condition read in this decision to that score (None when the
+    bundle has no models).
     """
 
     bundle: str
@@ -64,6 +66,7 @@ class Outcome:
     budget_exceeded: int = 0
     segments: dict[str, Any] | None = None
     holdout: bool = False
+    scores: dict[str, float] | None = None
     memo: dict[int, Any] | None = field(default=None, repr=False, compare=False)  # the decision's segment results and budget counts
 
     @property
@@ -78,4 +81,6 @@ class Outcome:
         }
         if self.segments is not None:
             out["segments"] = self.segments
+            if self.scores is not None:  # a bundle with models (so bundles without keep their old JSON)
+                out["scores"] = self.scores
         return out

@@ -92,6 +92,7 @@ class Op:
     COMP = 15  # [COMP, kind, range, body, filter?]  comprehension macro, kind in COMPREHENSIONS
     TYPE = 16  # [TYPE, name]             a type value such as `int`
     COMP2 = 17  # [COMP2, kind, range, body, filter?] two-variable comprehension (key, value)
+    SCORE = 18  # [SCORE, model_index]     score.<model>: a double (runtime/score.py)
 
 
 #: Comprehension kinds for COMP (one variable) and COMP2 (two variables).
@@ -117,7 +118,21 @@ ARITY = {
     Op.COMP: (3, 4),
     Op.TYPE: 1,
     Op.COMP2: (3, 4),
+    Op.SCORE: 1,
 }
+
+#: Limits of the payload's ``models`` (docs/bundle-format.md): they bound the work of one score
+#: (at most 64 features, each one dict lookup, bisect or list scan) and of all scores of a decision,
+#: which is why the evaluation budget does not charge for scores.
+MAX_MODELS = 16
+MAX_FEATURES = 64
+MAX_LEVELS = 256
+#: Literals of one ``values`` or ``edges`` feature (levels add ``(other)``/``(absent)``, up to 256).
+MAX_FEATURE_ARGS = 254
+#: Largest |bias| or |weight|: a sigmoid of more than 36 is 1 to double precision anyway.
+MAX_WEIGHT = 50.0
+#: Feature kinds of a model.
+FEATURE_KINDS = ("values", "edges", "contains")
 
 #: What a content block's ``template`` may contain (docs/rulesets.md#templates): the allow-list of the
 #: ammonia HTML sanitiser's defaults (no script, style, iframe, form, object; no event handler or

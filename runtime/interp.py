@@ -91,14 +91,20 @@ def iter_pairs(r: Any) -> list[tuple[Any, Any]]:
 class Builder:
     """Builds exact closures for one bundle.
 
-    ``signal_names`` maps SIG indexes to names; ``segment_eval`` is called for SEG nodes and owns
-    memoisation (see ``prepare.py``). ``build(node, cid)`` builds condition ``cid`` (its id for the
-    evaluation budget, as in ``codegen.generate``).
+    ``signal_names`` maps SIG indexes to names; ``segment_eval`` is called for SEG nodes and
+    ``score_eval`` for SCORE nodes, and they own memoisation (see ``plan.py``). ``build(node, cid)``
+    builds condition ``cid`` (its id for the evaluation budget, as in ``codegen.generate``).
     """
 
-    def __init__(self, signal_names: Sequence[str], segment_eval: Callable[[int, dict[str, Any], dict[int, Any]], Any]):
+    def __init__(
+        self,
+        signal_names: Sequence[str],
+        segment_eval: Callable[[int, dict[str, Any], dict[int, Any]], Any],
+        score_eval: Callable[[int, dict[str, Any], dict[int, Any]], float] | None = None,
+    ):
         self.signal_names = signal_names
         self.segment_eval = segment_eval
+        self.score_eval = score_eval
         self.cid = 0
 
     def build(self, node: Any, cid: int | None = None) -> Eval:
@@ -138,6 +144,14 @@ class Builder:
         i = node[1]
         seg = self.segment_eval
         return lambda s, m, vs: seg(i, s, m)
+
+    def _score(self, node: Any) -> Eval:
+        i = node[1]
+        score = self.score_eval
+        if score is None:
+            missing = Err("this bundle has no models")
+            return lambda s, m, vs: missing
+        return lambda s, m, vs: score(i, s, m)  # a score never errs (runtime/score.py)
 
     def _var(self, node: Any) -> Eval:
         k = -1 - node[1]
@@ -344,6 +358,7 @@ _BUILDERS: dict[int, Callable[[Builder, Any], Eval]] = {
     Op.SIG: Builder._sig,
     Op.SIGHAS: Builder._sighas,
     Op.SEG: Builder._seg,
+    Op.SCORE: Builder._score,
     Op.VAR: Builder._var,
     Op.SEL: Builder._sel,
     Op.HAS: Builder._has,

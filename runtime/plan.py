@@ -17,6 +17,7 @@ from .decision import Decision
 from .errors import BundleError, PrepareFailed
 from .format import LAYERS, Op
 from .interp import Builder, Err
+from .score import SCORE_KEYS, Model, build_models
 from .signals import make_checker, make_coercer
 from .verify import VerifiedBundle
 
@@ -31,12 +32,13 @@ class _Segment:
 
 
 class _Experiment:
-    __slots__ = ("id", "salt", "start", "end", "traffic_seed", "variant_seed", "variants")
+    __slots__ = ("id", "salt", "start", "end", "traffic_seed", "variant_seed", "variants", "index", "period")
 
     def __init__(self, e: Mapping[str, Any], content: list[Any]):
         self.id = e["id"]
         self.salt = e["salt"]
-        self.start, self.end = e["start"], e["end"]
+        self.start: int = e["start"]
+        self.end: int = e["end"]
         self.traffic_seed = bucketing.traffic_seed(e.get("group") or e["salt"])
         self.variant_seed = bucketing.variant_seed(e["salt"])
         upper = 0
@@ -44,17 +46,30 @@ class _Experiment:
         for vid, weight, ci in e["variants"]:
             upper += weight
             self.variants.append((upper, vid, content[ci]))
+        #: variant id -> index (a recorded assignment names its variant by id)
+        self.index: dict[str, int] = {}
+        for i, (vid, _, _) in enumerate(e["variants"]):
+            self.index.setdefault(vid, i)
+        #: the allocation's period: the weights in basis points joined by "/" (e.g. "7300/2700")
+        self.period: str = "/".join(str(w) for _, w, _ in e["variants"])
 
-    def pick(self, session_id: str) -> int | None:
-        """The index of this session's variant, or None when outside the traffic range."""
-        b = bucketing.bucket(self.traffic_seed, session_id)
-        if not self.start <= b < self.end:
-            return None
+    def in_traffic(self, session_id: str) -> bool:
+        b: int = bucketing.bucket(self.traffic_seed, session_id)
+        return self.start <= b < self.end
+
+    def by_hash(self, session_id: str) -> int:
+        """The index of this session's variant under the current weights."""
         v = bucketing.bucket(self.variant_seed, session_id)
         for i, (upper, _, _) in enumerate(self.variants):
             if v < upper:
                 return i
-        return None  # unreachable: weights sum to 10000 (validated)
+        return len(self.variants) - 1  # unreachable: weights sum to 10000 (validated)
+
+    def pick(self, session_id: str) -> int | None:
+        """The index of this session's variant, or None when outside the traffic range."""
+        if not self.in_traffic(session_id):
+            return None
+        return self.by_hash(session_id)
 
 
 class _Candidate:
@@ -136,14 +151,22 @@ class Plan:
 
         self.segments = [_Segment(s["id"], LAYERS[s["layer"]], s["consent"]) for s in p["segments"]]
         self.experiments = [_Experiment(e, self.content) for e in p["experiments"]]
+        #: experiment id -> its allocation period (docs/runtime.md, "Sticky assignments")
+        self.periods: dict[str, str] = {e.id: e.period for e in self.experiments}
+        self.models: tuple[Model, ...] = build_models(p.get("models", ()), names, types)
+        self._model_scores = tuple(m.score for m in self.models)
+        #: (model id, memo key) of each model, for the scores an outcome reports
+        self._score_keys = tuple((m.id, SCORE_KEYS + m.index) for m in self.models)
 
-        builder = Builder(names, self._segment_exact)
+        builder = Builder(names, self._segment_exact, self._score)
         irs: list[Any] = []
         targets: list[Any] = []
         for seg, raw in zip(self.segments, p["segments"]):
             irs.append(raw["when"])
             targets.append(seg)
         self.slots: dict[str, _Slot] = {}
+        #: (slot id, candidate id) -> candidate, for ``rule_matches``
+        self._candidates: dict[tuple[str, str], _Candidate] = {}
         for raw_slot in p["slots"]:
             cands = []
             for c in raw_slot["candidates"]:
@@ -173,15 +196,25 @@ class Plan:
                     cand.variants = tuple((vid, Decision(slot_id, content, "experiment", cand.id, e.id, vid, cand.layer, seg_id))
                                           for _, vid, content in e.variants)
                 cands.append(cand)
+                self._candidates.setdefault((raw_slot["id"], cand.id), cand)
             self.slots[raw_slot["id"]] = _Slot(raw_slot["id"], self.content[raw_slot["default"]], cands)
         self.slot_ids = tuple(self.slots)
 
-        fasts = generate(irs, names, types, self._segment_fast)
+        fasts = generate(irs, names, types, self._segment_fast, self._score)
         for cid, (target, ir, fast) in enumerate(zip(targets, irs, fasts)):
             target.fast = fast
             exact = builder.build(ir, cid)
             target.exact = metered_exact(exact, cid) if metered_ir(ir) else exact
         self._fasts = [seg.fast for seg in self.segments]
+
+    # ------------------------------------------------------------------ scores
+    def _score(self, i: int, s: dict[str, Any], m: dict[int, Any]) -> float:
+        """Model ``i``'s score for the signals ``s``, computed at most once per decision (memo ``m``)."""
+        k = SCORE_KEYS + i
+        r = m.get(k)
+        if r is None:
+            r = m[k] = self._model_scores[i](s)
+        return r
 
     # ------------------------------------------------------------------ segments
     def _segment_fast(self, i: int, s: dict[str, Any], m: dict[int, Any]) -> Any:

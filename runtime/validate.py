@@ -14,11 +14,27 @@ Violations raise ``InvalidIR`` with the path of the offending field.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from .errors import InvalidIR
-from .format import ARITY, COMPREHENSIONS, LAYERS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op
+from .format import (
+    ARITY,
+    COMPREHENSIONS,
+    FEATURE_KINDS,
+    LAYERS,
+    MAX_FEATURE_ARGS,
+    MAX_FEATURES,
+    MAX_IR_NODES,
+    MAX_LEVELS,
+    MAX_LITERAL_BYTES,
+    MAX_LITERAL_ITEMS,
+    MAX_MODELS,
+    MAX_NESTING,
+    MAX_WEIGHT,
+    Op,
+)
 from .regex import regex_error
 from .signals import make_checker, split_args
 from .stdlib import FUNCTIONS, accepts, arity, result_type
@@ -28,7 +44,7 @@ _LIT_TYPES = (type(None), bool, int, float, str, bytes)
 
 #: The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
 _PAYLOAD_KEYS = frozenset({"name", "version", "created", "not_before", "expires", "compiler", "signals", "types", "segments",
-                           "content", "experiments", "slots", "holdout", "consent", "goals"})
+                           "content", "experiments", "slots", "holdout", "consent", "goals", "models"})
 _SIGNAL_KEYS = frozenset({"name", "type", "category", "max_items", "max_length", "default", "source"})
 _SEGMENT_KEYS = frozenset({"id", "layer", "when", "consent"})
 _EXPERIMENT_KEYS = frozenset({"id", "salt", "group", "start", "end", "variants"})
@@ -36,6 +52,11 @@ _SLOT_KEYS = frozenset({"id", "default", "candidates"})
 _CANDIDATE_KEYS = frozenset({"id", "layer", "when", "consent", "content", "experiment", "cap", "segment"})
 _HOLDOUT_KEYS = frozenset({"bp", "salt"})
 _CONSENT_KEYS = frozenset({"requires", "without"})
+_MODEL_KEYS = frozenset({"id", "goal", "spec", "fit", "features", "sets", "uplift"})
+_FEATURE_KEYS = frozenset({"id", "signal", "kind", "args", "levels"})
+_SET_KEYS = frozenset({"bias", "weights"})
+_UPLIFT_EXPERIMENT_KEYS = frozenset({"experiment", "treatment", "control"})
+_UPLIFT_RULE_KEYS = frozenset({"slot", "rule"})
 
 
 def _fail(path: str, msg: str) -> InvalidIR:
@@ -113,6 +134,12 @@ def validate_payload(p: Any) -> None:
     content = _req(p, "content", list, "")
     ncontent = len(content)
     ir = _IRContext(sigtypes, rtypes)
+    models = p.get("models", [])
+    if not isinstance(models, list):
+        raise _fail("models", "expected a list")
+    if len(models) > MAX_MODELS:
+        raise _fail("models", f"{len(models)} models, more than {MAX_MODELS}")
+    ir.nmodels = len(models)  # SCORE operands are checked against it; the models themselves below
     segments = _req(p, "segments", list, "")
     for i, seg in enumerate(segments):
         path = f"segments[{i}]"
@@ -183,6 +210,7 @@ def validate_payload(p: Any) -> None:
             seg = c.get("segment")
             if seg is not None and not (type(seg) is int and 0 <= seg < ir.nseg):
                 raise _fail(cp, "segment index out of range")
+    _check_models(models, signals, sigtypes, goals, experiments, slots)
     h = p.get("holdout")
     if h is not None:
         _only(h, _HOLDOUT_KEYS, "holdout")
@@ -198,6 +226,149 @@ def validate_payload(p: Any) -> None:
     for c in req:
         if c not in ("contextual", "technical", "behavioral"):
             raise _fail("consent.requires", f"unknown category {c!r}")
+
+
+# ---------------------------------------------------------------------- models
+_MODEL_ID = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_HEX8 = re.compile(r"[0-9a-f]{8}\Z")
+_INT_TYPES = {"int": (-(2**63), 2**63 - 1), "uint": (0, 2**64 - 1)}
+
+
+def _literal_of(v: Any, t: _T) -> bool:
+    """Is ``v`` a literal of the (scalar) type ``t``? ``dyn`` (None): any scalar literal."""
+    if t is None:
+        return type(v) in (bool, int, float, str, bytes) and (type(v) is not int or INT64_MIN <= v < 2**64)
+    base = t[0]
+    if base in _INT_TYPES:
+        lo, hi = _INT_TYPES[base]
+        return type(v) is int and lo <= v <= hi
+    want = {"string": str, "bool": bool, "double": float, "bytes": bytes}.get(base)
+    return want is not None and type(v) is want
+
+
+def _number(v: Any, path: str, bound: float | None = None) -> float:
+    if type(v) is not int and type(v) is not float or not math.isfinite(v) or type(v) is int and abs(v) >= 2**64:
+        raise _fail(path, "expected a finite number")
+    if bound is not None and abs(v) > bound:
+        raise _fail(path, f"|{v}| is over {bound}")
+    return float(v)
+
+
+def _check_feature(f: Any, path: str, signals: list[Any], sigtypes: list[_T]) -> int:
+    """Check one feature of a model; return its number of levels."""
+    _only(f, _FEATURE_KEYS, path)
+    _req(f, "id", str, path)
+    si = _req(f, "signal", int, path)
+    if not 0 <= si < len(signals):
+        raise _fail(f"{path}.signal", "signal index out of range")
+    kind = _req(f, "kind", str, path)
+    args = _req(f, "args", list, path)
+    st = sigtypes[si]
+    declared = _type_str(st)
+    if kind == "values":
+        if st is None or st[0] not in ("string", "int", "uint", "bool"):
+            raise _fail(path, f"a values feature needs a string, int, uint or bool signal, not {declared}")
+        if not 1 <= len(args) <= MAX_FEATURE_ARGS:
+            raise _fail(f"{path}.args", f"1..{MAX_FEATURE_ARGS} values, got {len(args)}")
+        if not all(_literal_of(a, st) for a in args):
+            raise _fail(f"{path}.args", f"values must be literals of the signal's type {declared}")
+        if len(set(args)) != len(args):
+            raise _fail(f"{path}.args", "values are not distinct")
+        nlevels = len(args) + 2
+    elif kind == "edges":
+        if st is None or st[0] not in ("int", "uint", "double"):
+            raise _fail(path, f"an edges feature needs an int, uint or double signal, not {declared}")
+        if not 1 <= len(args) <= MAX_FEATURE_ARGS:
+            raise _fail(f"{path}.args", f"1..{MAX_FEATURE_ARGS} edges, got {len(args)}")
+        for j, a in enumerate(args):
+            if type(a) is bool:
+                raise _fail(f"{path}.args[{j}]", "expected a number")
+            _number(a, f"{path}.args[{j}]")
+        if any(not a < b for a, b in zip(args, args[1:])):
+            raise _fail(f"{path}.args", "edges are not strictly ascending")
+        nlevels = len(args) + 2
+    elif kind == "contains":
+        if st is None or st[0] not in ("list", "map"):
+            raise _fail(path, f"a contains feature needs a list or map signal, not {declared}")
+        if len(args) != 1 or not _literal_of(args[0], st[1]):
+            raise _fail(f"{path}.args", f"contains takes one literal of the {'element' if st[0] == 'list' else 'key'} type {_type_str(st[1])}")
+        nlevels = 3
+    else:
+        raise _fail(f"{path}.kind", f"unknown feature kind {str(kind)[:20]!r} (one of {', '.join(FEATURE_KINDS)})")
+    levels = _req(f, "levels", list, path)
+    if len(levels) != nlevels or nlevels > MAX_LEVELS:
+        raise _fail(f"{path}.levels", f"{len(levels)} level names, a {kind} feature of {len(args)} has {nlevels}")
+    if not all(isinstance(x, str) for x in levels) or len(set(levels)) != len(levels):
+        raise _fail(f"{path}.levels", "level names must be distinct strings")
+    return nlevels
+
+
+def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goals: list[str], experiments: list[Any], slots: list[Any]) -> None:
+    """The payload's ``models`` (docs/bundle-format.md): every limit the runtime relies on to
+    evaluate a score without errors or unbounded work."""
+    ids: set[str] = set()
+    for i, m in enumerate(models):
+        path = f"models[{i}]"
+        _only(m, _MODEL_KEYS, path)
+        mid = _req(m, "id", str, path)
+        if not _MODEL_ID.match(mid) or mid in ids:
+            raise _fail(f"{path}.id", f"model id {mid[:40]!r} is not a distinct lower-case identifier")
+        ids.add(mid)
+        goal = _req(m, "goal", str, path)
+        if goal not in goals:
+            raise _fail(f"{path}.goal", f"goal {goal[:40]!r} is not one of the bundle's goals")
+        for k in ("spec", "fit"):
+            if not _HEX8.match(_req(m, k, str, path)):
+                raise _fail(f"{path}.{k}", "expected 8 lower-case hex digits")
+        features = _req(m, "features", list, path)
+        if len(features) > MAX_FEATURES:
+            raise _fail(f"{path}.features", f"{len(features)} features, more than {MAX_FEATURES}")
+        nlevels = [_check_feature(f, f"{path}.features[{j}]", signals, sigtypes) for j, f in enumerate(features)]
+        if len({f["id"] for f in features}) != len(features):
+            raise _fail(f"{path}.features", "feature ids are not distinct")
+        uplift = m.get("uplift")
+        if uplift is not None:
+            _check_uplift(uplift, f"{path}.uplift", experiments, slots)
+        sets = _req(m, "sets", list, path)
+        if len(sets) != (1 if uplift is None else 2):
+            raise _fail(f"{path}.sets", f"a{'n uplift' if uplift is not None else ' plain'} model has {1 if uplift is None else 2} coefficient set(s), got {len(sets)}")
+        for j, st in enumerate(sets):
+            sp = f"{path}.sets[{j}]"
+            _only(st, _SET_KEYS, sp)
+            if "bias" not in st:
+                raise _fail(sp, "missing field 'bias'")
+            _number(st["bias"], f"{sp}.bias", MAX_WEIGHT)
+            weights = _req(st, "weights", list, sp)
+            if len(weights) != len(features):
+                raise _fail(f"{sp}.weights", f"{len(weights)} weight lists for {len(features)} features")
+            for fi, (ws, n) in enumerate(zip(weights, nlevels)):
+                if not isinstance(ws, list) or len(ws) != n:
+                    raise _fail(f"{sp}.weights[{fi}]", f"expected {n} weights, one per level")
+                for li, w in enumerate(ws):
+                    if type(w) is bool:
+                        raise _fail(f"{sp}.weights[{fi}][{li}]", "expected a finite number")
+                    _number(w, f"{sp}.weights[{fi}][{li}]", MAX_WEIGHT)
+
+
+def _check_uplift(u: Any, path: str, experiments: list[Any], slots: list[Any]) -> None:
+    if isinstance(u, dict) and "experiment" in u:
+        _only(u, _UPLIFT_EXPERIMENT_KEYS, path)
+        ei = _req(u, "experiment", int, path)
+        if not 0 <= ei < len(experiments):
+            raise _fail(f"{path}.experiment", "experiment index out of range")
+        variants = [v[0] for v in experiments[ei]["variants"]]
+        t, c = _req(u, "treatment", str, path), _req(u, "control", str, path)
+        if t not in variants or c not in variants or t == c:
+            raise _fail(path, "treatment and control must be two different variants of the experiment")
+        return
+    _only(u, _UPLIFT_RULE_KEYS, path)
+    sid, rid = _req(u, "slot", str, path), _req(u, "rule", str, path)
+    for sl in slots:
+        if sl["id"] == sid:
+            if any(c["id"] == rid and c.get("content") is not None for c in sl["candidates"]):
+                return
+            break
+    raise _fail(path, f"no rule {rid[:40]!r} in slot {sid[:40]!r}")
 
 
 # ---------------------------------------------------------------------- static types of IR nodes
@@ -282,6 +453,7 @@ class _IRContext:
         self.signal_types = signal_types
         self.records = records
         self.nseg = 0
+        self.nmodels = 0
         self.nodes = 0
         self._overloads: dict[str, list[_T]] = {}  # a bundle repeats a few overload strings many times
 
@@ -304,6 +476,8 @@ def _static(node: list[Any], ir: _IRContext, vars: tuple[_T, ...]) -> _T:
         return ir.signal_types[node[1]]
     if op in (Op.SEG, Op.HAS, Op.SIGHAS, Op.AND, Op.OR, Op.NOT):
         return ("bool",)
+    if op == Op.SCORE:
+        return ("double",)
     if op == Op.TYPE:
         return ("type",)
     if op == Op.VAR:
@@ -386,6 +560,9 @@ def _check_ir(node: Any, path: str, ir: _IRContext, vars: tuple[_T, ...], depth:
     elif op == Op.SEG:
         if type(node[1]) is not int or not 0 <= node[1] < ir.nseg:
             raise _fail(path, "segment index out of range (segments may only use earlier segments)")
+    elif op == Op.SCORE:
+        if type(node[1]) is not int or not 0 <= node[1] < ir.nmodels:
+            raise _fail(path, "model index out of range")
     elif op == Op.VAR:
         if type(node[1]) is not int or not 0 <= node[1] < len(vars):
             raise _fail(path, "comprehension variable out of scope")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -210,3 +211,15 @@ def test_cli_eval_regex_on_a_lone_surrogate_is_an_error_value_not_a_traceback(ke
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     assert json.loads(r.stdout)["segments"]["mobile"] == {"error": "matches: the string is not valid Unicode (it holds a lone surrogate)"}
+
+
+def test_cli_compile_summary_names_each_model_with_spec_and_fit(keys, tmp_path):
+    rs = tmp_path / "m.yaml"
+    rs.write_text(
+        "strata: 1\nname: m\ngoals: [purchase]\nmodels:\n  intent:\n    goal: purchase\n"
+        "    features: {device: {signal: device.type, values: [mobile]}}\n    coefficients: {bias: -1}\n"
+        "slots:\n  - id: a\n    default: {}\n    rules:\n      - {id: r, when: score.intent > 0.4, content: {}}\n"
+    )
+    r = strata("compile", str(rs), "-k", str(keys[0]), "-o", str(tmp_path / "m.bundle"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r", 1 rules, 1 model \(intent spec [0-9a-f]{8} fit [0-9a-f]{8}\) -> ", r.stdout), r.stdout

@@ -308,7 +308,8 @@ def test_http_explain_trace_with_debug(server):
     r = httpx.post(server.url + "/v1/decide?explain=1", json={"page": {"url": "/"}, "slots": ["hero"]})
     assert [t["candidate"] for t in slot(r, "hero")["trace"]][:1] == ["starter-kit"]
     body = r.json()
-    assert list(body) == ["bundle", "slots", "segments", "consent"] and isinstance(body["segments"], dict) and body["segments"]
+    assert list(body) == ["bundle", "slots", "segments", "scores", "consent"] and isinstance(body["segments"], dict) and body["segments"]
+    assert isinstance(body["scores"], dict)  # model id -> score for each score a condition read
 
 
 # ---------------------------------------------------------------------------- observability

@@ -54,3 +54,46 @@ def test_commands_hostile_bytes_are_a_message_not_a_traceback(tmp_path_factory, 
     f.write_bytes(data)
     args = [command, str(f)] + ([str(f)] if command == "diff" else [])
     assert main(args) == 1
+
+
+# ------------------------------------------------------------------ models (score.<model>)
+def models_files(tmp_path):  # type: ignore[no-untyped-def]
+    import copy
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.runtime.model_payloads import KEY, models_payload, sign
+
+    p = models_payload()
+    p["expires"] = 2**40  # eval verifies at the current time
+    bundle, pub, signals = tmp_path / "m.bundle", tmp_path / "k.pub", tmp_path / "s.json"
+    bundle.write_bytes(sign(p))
+    pub.write_bytes(KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    signals.write_text(json.dumps({"tier": "x", "n": 9, "d": 3.0, "flag": True, "tags": ["tents"]}))
+    other = copy.deepcopy(p)
+    other["models"][0]["sets"][0]["bias"] = 1.0
+    other["models"][0]["fit"] = "00000000"
+    changed = tmp_path / "m2.bundle"
+    changed.write_bytes(sign(other))
+    return bundle, pub, signals, changed
+
+
+def test_commands_eval_explain_shows_scores(tmp_path, capsys) -> None:
+    import json
+
+    bundle, pub, signals, _ = models_files(tmp_path)
+    assert main(["eval", str(bundle), "--pub", str(pub), "--signals", str(signals), "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["scores"]) == {"intent"} and 0.5 < out["scores"]["intent"] < 1
+    assert main(["eval", str(bundle), "--pub", str(pub), "--signals", str(signals)]) == 0
+    assert "scores       intent=0." in capsys.readouterr().out
+
+
+def test_commands_inspect_and_diff_name_models(tmp_path, capsys) -> None:
+    bundle, _, _, changed = models_files(tmp_path)
+    assert main(["inspect", str(bundle)]) == 0
+    text = capsys.readouterr().out
+    assert "model      intent (goal purchase, 11 features" in text and "model      lift (goal purchase, 3 features" in text
+    assert main(["diff", str(bundle), str(changed)]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == ["~ model intent"]

@@ -602,6 +602,9 @@ def generate_all() -> dict[str, bytes]:
     wrong = [(c["name"], got) for c in refused["cases"] if (got := refusal(base64.b64decode(c["bundle"]), c["options"])) != c["expect"]]
     assert not wrong, f"the Python runtime answers otherwise: {wrong}"
     files["refused.json"] = (json.dumps(refused, indent=1) + "\n").encode()
+    from tests.vectors.generate_scores import score_vectors
+
+    files["scores.json"] = dumps(score_vectors()).encode()
     return files
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,39 @@ def test_vectors_cel_cases_cover_the_compiled_corpus():
     cases = json.loads((HERE / "cel.json").read_text())
     assert len(cases) > 1300
     assert sum("error" in c["expect"] for c in cases) > 100
+
+
+def _untag(t: Any) -> Any:
+    from runtime.values import UInt
+
+    (kind, v), = t.items()
+    if kind == "int":
+        return int(v)
+    if kind == "uint":
+        return UInt(int(v))
+    if kind == "double":
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(v, v) if isinstance(v, str) else float(v)
+    if kind == "list":
+        return [_untag(x) for x in v]
+    if kind == "map":
+        return {_untag(k): _untag(x) for k, x in v}
+    return v  # string, bool
+
+
+def test_vectors_python_runtime_passes_every_score_case():
+    from runtime.score import build_models, sigmoid
+
+    spec = json.loads((HERE / "scores.json").read_text())
+    assert len(spec["sigmoid"]) > 500 and len(spec["cases"]) > 50
+    for c in spec["sigmoid"]:
+        assert repr(sigmoid(float(c["z"]))) == c["expect"], c["z"]
+    models = build_models(spec["models"], [s["name"] for s in spec["signals"]], [s["type"] for s in spec["signals"]])
+    seen: set[tuple[int, int, int]] = set()
+    for c in spec["cases"]:
+        s = {k: _untag(v) for k, v in c["signals"].items()}
+        assert [list(m.levels(s)) for m in models] == c["levels"], c["name"]
+        assert [repr(m.score(s)) for m in models] == c["scores"], c["name"]
+        seen |= {(mi, fi, lv) for mi, lvs in enumerate(c["levels"]) for fi, lv in enumerate(lvs)}
+    every = {(mi, fi, lv) for mi, m in enumerate(models) for fi, f in enumerate(m.features) for lv in range(len(f.levels))
+             if not (f.levels[lv] == "(other)" and f.args == (False, True))}  # a bool signal is one of its two values
+    assert every <= seen, f"levels no case reaches: {sorted(every - seen)[:5]}"

@@ -1,0 +1,270 @@
+"""Scores: the models of a bundle (docs/models.md), planned once, evaluated per decision.
+
+A model is a logistic model over a few *features* of the decision's signals. Each feature maps the
+signal map ``s`` (defaults merged, consent-stripped: exactly what conditions read) to one of its
+*levels* (an index; the names are in the bundle), and the score is
+``sigmoid(bias + weight[level of f1] + weight[level of f2] + ...)`` (an uplift model: the
+difference of two such sigmoids, treatment minus control). The level rules (docs/models.md,
+"Scores at decision time"):
+
+- ``values``: the index of the first declared value equal to the signal's value *and of the same
+  CEL type* (bool is not int; int, uint and double differ); none: ``(other)``;
+- ``edges``: the number of edges ``e <= v`` (NaN, or a value that is not a number: 0);
+- ``contains``: a list holding the literal (same CEL type), or a map with it as a key: ``yes``;
+  else ``no``;
+- a signal not in ``s``: ``(absent)``, the last level.
+
+Everything that can be resolved once per bundle is (a dict per ``values`` feature, the edges as a
+sorted list for ``bisect``, the Python types that count as the feature's CEL type), so a score is
+one pass over the features. :func:`sigmoid` uses only ``+ - * /`` and ``floor``, so the JavaScript
+runtime computes the same bits (tests/vectors/scores.json).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .values import UInt
+
+__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "build_models", "score_bucket", "sigmoid"]
+
+#: The decision memo (``decide.py``) keeps model ``i``'s score under ``SCORE_KEYS + i``: far below
+#: the segment keys (``i`` and ``~i`` for segment ``i``, never 2**40 segments) and the budget's
+#: counts (``budget.COUNT`` and up), so the three can never collide.
+SCORE_KEYS = -(1 << 41)
+
+#: The sentinel a lookup returns for a signal not in the map (``None`` is a value a signal may hold).
+ABSENT: Any = object()
+
+_LN2_HI = 0.6931471803691238
+_LN2_LO = 1.9082149292705877e-10
+_LOG2E = 1.4426950408889634
+
+
+def _inverse_factorials() -> tuple[float, ...]:
+    c, out = 1.0, [1.0]
+    for n in range(1, 14):
+        c = c / n  # each by one division, as the JavaScript runtime does
+        out.append(c)
+    return tuple(out)
+
+
+_C = _inverse_factorials()
+
+
+def sigmoid(z: float) -> float:
+    """``1 / (1 + e**-z)`` from ``+ - * /`` and ``floor`` only, so that Python and JavaScript agree
+    bit for bit (``math.exp`` is not specified to the last bit, and differs between platforms).
+
+    ``e**x`` is ``2**k * e**r`` with ``k = round(x / ln 2)`` and ``|r| <= ln(2) / 2``; ``e**r`` is
+    its Taylor polynomial of degree 13 (error below 1e-16 on that interval), evaluated by Horner's
+    rule; the ``2**k`` is ``k`` exact doublings or halvings. ``z`` is clamped to [-36, 36] (the
+    sigmoid is 1 - 2.3e-16 there).
+
+    >>> sigmoid(0.0)
+    0.5
+    """
+    z = min(max(z, -36.0), 36.0)
+    x = -z
+    k = math.floor(x * _LOG2E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    c = _C
+    p = c[13]
+    for n in range(12, -1, -1):
+        p = p * r + c[n]
+    if k > 0:
+        for _ in range(k):
+            p = p * 2.0
+    else:
+        for _ in range(-k):
+            p = p * 0.5
+    return 1.0 / (1.0 + p)
+
+
+def score_bucket(score: float, uplift: bool) -> int:
+    """The counting bucket of a score (docs/models.md, "Counting"): 20 buckets of width 0.05 over
+    [0, 1) for a plain model (1.0 in the last), 40 over [-1, 1) for an uplift model."""
+    if uplift:
+        return min(max(math.floor((score + 1.0) * 20.0), 0), 39)
+    return min(max(math.floor(score * 20.0), 0), 19)
+
+
+#: Python types of a value whose declared CEL type is the key (a uint signal may hold plain ints:
+#: ``signals.make_checker`` accepts both).
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "int": (int,), "uint": (int, UInt), "bool": (bool,), "double": (float,), "bytes": (bytes,),
+}
+
+
+def _py_types(declared: str | None, literal: Any) -> tuple[type, ...]:
+    """The Python types that count as the CEL type of a feature's literal: the declared type of the
+    signal (or of its elements or keys); for ``dyn``, the literal's own type."""
+    if declared is not None and declared in _PY_TYPES:
+        return _PY_TYPES[declared]
+    return (type(literal),)
+
+
+Level = Callable[[Mapping[str, Any]], int]
+
+
+def _values_level(name: str, args: Sequence[Any], types: tuple[type, ...]) -> Level:
+    n = len(args)
+    index: dict[Any, int] = {}
+    for i, a in enumerate(args):
+        index.setdefault(a, i)
+    if types == (str,):
+        # Only a str equals a str: one dict lookup, the absent sentinel included.
+        table: dict[Any, int] = dict(index)
+        table[ABSENT] = n + 1
+
+        def level_str(s: Mapping[str, Any]) -> int:
+            try:
+                return table.get(s.get(name, ABSENT), n)
+            except TypeError:  # an unhashable value where a string is declared (unchecked input)
+                return n
+
+        return level_str
+
+    def level(s: Mapping[str, Any]) -> int:
+        v = s.get(name, ABSENT)
+        if v is ABSENT:
+            return n + 1
+        if type(v) not in types:  # True == 1 in Python, not in CEL
+            return n
+        return index.get(v, n)
+
+    return level
+
+
+def _edges_level(name: str, args: Sequence[Any]) -> Level:
+    edges = list(args)
+    absent = len(edges) + 1
+
+    def level(s: Mapping[str, Any]) -> int:
+        v = s.get(name, ABSENT)
+        if v is ABSENT:
+            return absent
+        t = type(v)
+        if t is not int and t is not float and t is not UInt or v != v:  # not a number, or NaN
+            return 0
+        return bisect_right(edges, v)
+
+    return level
+
+
+def _contains_level(name: str, literal: Any, types: tuple[type, ...]) -> Level:
+    exact = types == (str,)  # a str is only ever equal to a str
+
+    def level(s: Mapping[str, Any]) -> int:
+        v = s.get(name, ABSENT)
+        if v is ABSENT:
+            return 2
+        t = type(v)
+        if t is list or t is tuple:
+            if exact:
+                return 1 if literal in v else 0
+            for e in v:
+                if type(e) in types and e == literal:
+                    return 1
+            return 0
+        if t is dict:
+            if literal not in v:
+                return 0
+            if exact:
+                return 1
+            return 1 if any(type(k) in types and k == literal for k in v) else 0
+        return 0
+
+    return level
+
+
+def _element_type(declared: str, kind: str) -> str | None:
+    """'list(string)' -> 'string'; 'map(int, bool)' -> 'int' (the key); else the type itself."""
+    if kind != "contains":
+        return declared.strip()
+    t = declared.strip()
+    inner = t[t.index("(") + 1 : -1] if "(" in t else ""
+    depth = 0
+    for i, ch in enumerate(inner):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            return inner[:i].strip()
+    return inner.strip() or None
+
+
+class Feature:
+    """One feature of a model: its signal, kind, literals and level names, and ``level(s)``."""
+
+    __slots__ = ("id", "signal", "kind", "args", "levels", "level")
+
+    def __init__(self, raw: Mapping[str, Any], signal_name: str, signal_type: str):
+        self.id: str = raw["id"]
+        self.signal = signal_name
+        self.kind: str = raw["kind"]
+        self.args: tuple[Any, ...] = tuple(raw["args"])
+        self.levels: tuple[str, ...] = tuple(raw["levels"])
+        elem = _element_type(signal_type, self.kind)
+        if self.kind == "values":
+            self.level = _values_level(signal_name, self.args, _py_types(elem, self.args[0] if self.args else None))
+        elif self.kind == "edges":
+            self.level = _edges_level(signal_name, self.args)
+        else:
+            self.level = _contains_level(signal_name, self.args[0], _py_types(elem, self.args[0]))
+
+
+class Model:
+    """A model of a bundle: ``levels(s)`` (one byte per feature), ``score_of(levels)`` and
+    ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
+
+    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "_levels", "_bias", "_weights")
+
+    def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
+        self.index = index
+        self.id: str = raw["id"]
+        self.goal: str = raw["goal"]
+        self.spec: str = raw["spec"]
+        self.fit: str = raw["fit"]
+        self.uplift: dict[str, Any] | None = raw.get("uplift")
+        self.features: tuple[Feature, ...] = tuple(
+            Feature(f, signal_names[f["signal"]], signal_types[f["signal"]]) for f in raw["features"]
+        )
+        #: (bias, weights per feature per level) per set: one set, or treatment then control
+        self.sets: tuple[tuple[float, tuple[tuple[float, ...], ...]], ...] = tuple(
+            (float(st["bias"]), tuple(tuple(float(w) for w in ws) for ws in st["weights"])) for st in raw["sets"]
+        )
+        self._levels = tuple(f.level for f in self.features)
+        self._bias = tuple(b for b, _ in self.sets)
+        self._weights = tuple(w for _, w in self.sets)
+
+    def levels(self, s: Mapping[str, Any]) -> bytes:
+        """The level index of each feature for the signal map ``s``, one byte each."""
+        return bytes([lv(s) for lv in self._levels])
+
+    def score_of(self, levels: bytes | Sequence[int]) -> float:
+        """The score of a level vector: sigmoid(z), or sigmoid(z_treatment) - sigmoid(z_control).
+        ``z`` is summed left to right in feature order (the same rounding in every runtime)."""
+        out = []
+        for bias, weights in self.sets:
+            z = bias
+            for w, lv in zip(weights, levels):
+                z = z + w[lv]
+            out.append(sigmoid(z))
+        return out[0] if len(out) == 1 else out[0] - out[1]
+
+    def score(self, s: Mapping[str, Any]) -> float:
+        """The score for the signal map ``s`` (never raises for a validated bundle)."""
+        if len(self._bias) == 1:
+            z = self._bias[0]
+            for lv, w in zip(self._levels, self._weights[0]):
+                z = z + w[lv(s)]
+            return sigmoid(z)
+        return self.score_of([lv(s) for lv in self._levels])
+
+
+def build_models(raw: Sequence[Mapping[str, Any]], signal_names: Sequence[str], signal_types: Sequence[str]) -> tuple[Model, ...]:
+    """The models of a validated payload, in declaration order (their index is SCORE's operand)."""
+    return tuple(Model(i, m, signal_names, signal_types) for i, m in enumerate(raw))

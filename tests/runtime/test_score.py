@@ -1,0 +1,270 @@
+"""runtime/score.py: feature levels, the deterministic sigmoid, scores, and how decide uses them."""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid
+from runtime.values import UInt
+from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
+
+RT = load(models_payload())
+P = RT.current
+assert P is not None
+INTENT, LIFT = P.models
+FEATURE = {f.id: f for f in INTENT.features}
+
+
+def level_name(fid: str, s: dict[str, Any]) -> str:
+    f = FEATURE[fid]
+    return f.levels[f.level(s)]
+
+
+# ------------------------------------------------------------------ levels per kind
+def test_score_levels_absent_signal_is_the_last_level_of_every_kind() -> None:
+    assert INTENT.levels({}) == bytes(len(f.levels) - 1 for f in INTENT.features)
+    assert all(level_name(f.id, {}) == "(absent)" for f in INTENT.features)
+
+
+@given(st.sampled_from(["gold", "silver", "bronze", "", "Gold", "gold "]))
+def test_score_levels_values_string_matches_declared_or_other(v: str) -> None:
+    assert level_name("tier", {"tier": v}) == (v if v in ("gold", "silver") else "(other)")
+
+
+@given(st.one_of(st.integers(-20, 20), st.floats(-20, 20), st.sampled_from([math.nan, math.inf, -math.inf, 0.5, 2.5, 2.0, 4.0, 8.0])))
+def test_score_levels_edges_count_the_edges_at_or_below(v: float) -> None:
+    edges = [0.5, 2.5]
+    want = 0 if v != v else sum(1 for e in edges if e <= v)
+    assert FEATURE["d"].level({"d": v}) == want
+    ints = [2, 4, 8]
+    assert FEATURE["n"].level({"n": v}) == (0 if v != v else sum(1 for e in ints if e <= v))
+
+
+@pytest.mark.parametrize(("v", "name"), [(1, "<2"), (2, "[2,4)"), (3, "[2,4)"), (4, "[4,8)"), (7, "[4,8)"), (8, ">=8"), (2**63 - 1, ">=8"),
+                                         (-(2**63), "<2")])
+def test_score_levels_edges_boundaries_belong_to_the_upper_bucket(v: int, name: str) -> None:
+    assert level_name("n", {"n": v}) == name
+
+
+def test_score_levels_edges_double_names_and_nan() -> None:
+    assert [level_name("d", {"d": v}) for v in (0.4999, 0.5, 2.4, 2.5, math.inf, -math.inf, math.nan)] == [
+        "<0.5", "[0.5,2.5)", "[0.5,2.5)", ">=2.5", ">=2.5", "<0.5", "<0.5"]
+
+
+@given(st.lists(st.sampled_from(["tents", "boots", "Tents", "tent"]), max_size=5))
+def test_score_levels_contains_list_of_strings(tags: list[str]) -> None:
+    assert level_name("tents", {"tags": tags}) == ("yes" if "tents" in tags else "no")
+
+
+@given(st.dictionaries(st.sampled_from(["k", "K", "x", ""]), st.integers(), max_size=4))
+def test_score_levels_contains_map_key(m: dict[str, int]) -> None:
+    assert level_name("key", {"m": m}) == ("yes" if "k" in m else "no")
+
+
+# ------------------------------------------------------------------ type strictness
+def test_score_levels_values_bool_is_not_int() -> None:
+    assert level_name("nval", {"n": 1}) == "1"
+    assert level_name("nval", {"n": True}) == "(other)"
+    assert level_name("nval", {"n": 0}) == "0"
+    assert level_name("nval", {"n": False}) == "(other)"
+    assert level_name("flag", {"flag": 1}) == "(other)"
+    assert level_name("flag", {"flag": True}) == "true"
+    assert level_name("nval", {"n": 1.0}) == "(other)"
+
+
+def test_score_levels_uint_signal_holds_plain_ints_or_uints() -> None:
+    # make_checker accepts a plain int for a uint signal: both are the uint 3
+    assert level_name("u", {"u": 3}) == "3"
+    assert level_name("u", {"u": UInt(3)}) == "3"
+    assert level_name("u", {"u": 3.0}) == "(other)"
+
+
+@given(st.lists(st.one_of(st.just(1), st.just(True), st.just(1.0), st.just(UInt(1)), st.just("1"), st.integers(-3, 3)), max_size=5))
+def test_score_levels_contains_same_cel_type_only(items: list[Any]) -> None:
+    # list(dyn) contains the int literal 1: only an int 1 counts (not true, 1.0, 1u or "1")
+    want = any(type(x) is int and x == 1 for x in items)
+    assert level_name("one", {"anys": items}) == ("yes" if want else "no")
+    ints = [x for x in items if type(x) is int]
+    assert level_name("seven", {"nums": ints + [7]}) == "yes"
+
+
+def test_score_levels_ill_typed_values_never_raise() -> None:
+    weird: dict[str, Any] = {"tier": ["x"], "n": "3", "d": None, "flag": "true", "tags": "tents", "nums": {7: 1}, "anys": 1, "m": ["k"], "u": -1}
+    assert len(INTENT.levels(weird)) == len(INTENT.features)
+    assert 0 < INTENT.score(weird) < 1
+
+
+# ------------------------------------------------------------------ sigmoid
+def ulp_distance(a: float, b: float) -> int:
+    ia, ib = (struct.unpack("<q", struct.pack("<d", x))[0] for x in (a, b))
+    return abs(ia - ib)
+
+
+@given(st.floats(min_value=-36.0, max_value=36.0))
+def test_score_sigmoid_matches_math_within_1e_14(z: float) -> None:
+    assert abs(sigmoid(z) - 1.0 / (1.0 + math.exp(-z))) < 1e-14
+
+
+@given(st.floats(allow_nan=False), st.floats(allow_nan=False))
+def test_score_sigmoid_is_monotone(a: float, b: float) -> None:
+    lo, hi = min(a, b), max(a, b)
+    assert 0.0 < sigmoid(lo) <= sigmoid(hi) < 1.0
+
+
+@given(st.floats(min_value=-36.0, max_value=36.0))
+def test_score_sigmoid_is_symmetric(z: float) -> None:
+    assert abs(sigmoid(-z) - (1.0 - sigmoid(z))) <= 2.0**-52
+
+
+def test_score_sigmoid_clamps_and_centre() -> None:
+    assert sigmoid(0.0) == 0.5
+    assert sigmoid(36.0) == sigmoid(1e300) == sigmoid(math.inf)
+    assert sigmoid(-36.0) == sigmoid(-1e300) == sigmoid(-math.inf)
+    assert ulp_distance(sigmoid(1e-300), 0.5) <= 1
+
+
+@given(st.floats(min_value=-1.0, max_value=1.0))
+def test_score_bucket_covers_the_range(x: float) -> None:
+    plain = score_bucket(abs(x), False)
+    assert 0 <= plain <= 19 and (plain == 19 if abs(x) >= 0.95 else plain == math.floor(abs(x) * 20))
+    assert 0 <= score_bucket(x, True) <= 39
+
+
+# ------------------------------------------------------------------ scores
+@given(st.fixed_dictionaries({}, optional={
+    "tier": st.sampled_from(["gold", "silver", "x"]), "n": st.integers(-5, 10), "d": st.floats(allow_nan=True),
+    "flag": st.booleans(), "tags": st.lists(st.sampled_from(["tents", "x"]), max_size=3), "nums": st.lists(st.integers(5, 8), max_size=3),
+    "anys": st.lists(st.one_of(st.integers(0, 2), st.booleans()), max_size=3), "m": st.dictionaries(st.sampled_from(["k", "j"]), st.integers(), max_size=2),
+    "u": st.integers(0, 5), "beh": st.integers(-2, 3)}))
+def test_score_score_is_sigmoid_of_the_left_to_right_sum(s: dict[str, Any]) -> None:
+    levels = INTENT.levels(s)
+    bias, weights = INTENT.sets[0]
+    z = bias
+    for ws, lv in zip(weights, levels):
+        z = z + ws[lv]
+    assert INTENT.score(s) == INTENT.score_of(levels) == sigmoid(z)
+    lift = LIFT.score_of(LIFT.levels(s))
+    (bt, wt), (bc, wc) = LIFT.sets
+    zt, zc = bt, bc
+    for a, b, lv in zip(wt, wc, LIFT.levels(s)):
+        zt, zc = zt + a[lv], zc + b[lv]
+    assert lift == LIFT.score(s) == sigmoid(zt) - sigmoid(zc)
+    assert -1.0 <= lift <= 1.0
+
+
+def test_score_model_without_features_is_its_bias() -> None:
+    m = Model(0, model("bare", [], [{"bias": 1.5, "weights": []}], SIGNALS), SIGNALS, [s["type"] for s in P.signals])
+    assert m.score({}) == sigmoid(1.5) and m.levels({}) == b""
+
+
+# ------------------------------------------------------------------ in decide
+SIGNALS_X = {"tier": "x", "n": 9, "d": 3.0, "flag": True, "tags": ["tents"], "nums": [7], "anys": [1], "m": {"k": 1}, "u": 3, "beh": 2}
+
+
+def counting(prepared: Any) -> list[int]:
+    calls: list[int] = []
+    scores = prepared._model_scores
+
+    def wrap(i: int) -> Any:
+        def f(s: Any) -> float:
+            calls.append(i)
+            return float(scores[i](s))
+        return f
+
+    prepared._model_scores = tuple(wrap(i) for i in range(len(scores)))
+    return calls
+
+
+def test_score_computed_once_per_decision_for_many_readers() -> None:
+    rt = load(models_payload())
+    calls = counting(rt.current)
+    # three conditions read score.intent (two rules, one segment); the lift model is read by none
+    out = rt.decide({**SIGNALS_X, "tier": "gold"}, session_id="s", now=NOW)
+    assert calls == [0]
+    assert out.scores == {"intent": INTENT.score({**SIGNALS_X, "tier": "gold"})}
+    rt.decide(SIGNALS_X, ["offer"], session_id="s", now=NOW)
+    assert calls == [0], "a decision whose candidates read no score computes none"
+
+
+def test_score_memoised_across_fast_and_exact_paths() -> None:
+    p = models_payload()
+    for slot in p["slots"]:
+        for c in slot["candidates"]:
+            if c["id"] == "likely":  # the fast path raises on the absent key; the exact path re-reads the score
+                c["when"] = [8, c["when"], [12, "_>_", "int, int", [12, "_[_]", None, [2, SIGNALS.index("m")], [0, "absent"]], [0, 0]]]
+    rt = load(p)
+    calls = counting(rt.current)
+    out = rt.decide({**SIGNALS_X, "tier": "x"}, explain=True, session_id="s", now=NOW)
+    assert calls == [0]
+    trace = out.decisions["hero"].trace
+    assert trace is not None and any(t["candidate"] == "likely" and t["result"] == "error" for t in trace)
+
+
+def test_score_decides_by_threshold() -> None:
+    hi = {**SIGNALS_X, "tier": "x"}
+    out = RT.decide(hi, ["hero"], now=NOW)
+    want = "likely" if INTENT.score(hi) > 0.5 else None
+    assert out.decisions["hero"].rule == want
+    assert want == "likely", "the fixture's weights put this visitor above 0.5"
+
+
+def test_score_consent_stripped_signals_are_absent() -> None:
+    beh = next(i for i, f in enumerate(INTENT.features) if f.id == "beh")
+    with_consent, without = P.model_levels({"beh": 5}), P.model_levels({"beh": 5}, consent=False)
+    assert INTENT.features[beh].levels[with_consent[0][beh]] == ">=1"
+    assert INTENT.features[beh].levels[without[0][beh]] == "(absent)"
+    s = P.checked_signals({"beh": 5}, consent=False)
+    out = RT.decide({**SIGNALS_X, "beh": 5}, ["side"], consent=False, now=NOW)
+    assert out.scores == {"intent": INTENT.score({k: v for k, v in SIGNALS_X.items() if k != "beh"} | s)}
+
+
+def test_score_model_levels_merge_defaults_and_order_models() -> None:
+    levels = P.model_levels(SIGNALS_X)
+    assert [len(x) for x in levels] == [len(m.features) for m in P.models]
+    assert levels[0] == INTENT.levels(SIGNALS_X) and levels[1] == LIFT.levels(SIGNALS_X)
+
+
+def test_score_explain_json_carries_scores() -> None:
+    out = RT.decide(SIGNALS_X, explain=True, now=NOW).to_dict()
+    assert set(out["scores"]) == {"intent"} and 0 < out["scores"]["intent"] < 1
+    plain = RT.decide(SIGNALS_X, now=NOW).to_dict()
+    assert "scores" not in plain
+
+
+def test_score_memo_keys_do_not_collide_with_segments_or_budget() -> None:
+    out = RT.decide({**SIGNALS_X, "tier": "gold"}, explain=True, now=NOW)
+    assert out.memo is not None and SCORE_KEYS + 0 in out.memo
+    assert out.segments == {"gold": True, "everyone": True}  # the score's memo entry is not read as a segment
+    assert out.work == 0
+
+
+# ------------------------------------------------------------------ rule_matches
+@pytest.mark.parametrize("tier", ["x", "y", "gold"])
+def test_score_rule_matches_follows_the_condition(tier: str) -> None:
+    s = {**SIGNALS_X, "tier": tier}
+    assert P.rule_matches("hero", "gold-rule", s) is (tier == "gold" and INTENT.score(s) > 0.0)
+    assert P.rule_matches("hero", "likely", s) is (INTENT.score(s) > 0.5)
+    assert P.rule_matches("hero", "nope", s) is False and P.rule_matches("nope", "likely", s) is False
+
+
+def test_score_rule_matches_ignores_the_holdout() -> None:
+    p = models_payload()
+    p["holdout"] = {"bp": 10_000, "salt": "all"}
+    rt = load(p)
+    prepared = rt.current
+    assert prepared is not None
+    out = rt.decide(SIGNALS_X, session_id="s", now=NOW)
+    assert out.holdout and out.decisions["hero"].reason == "holdout"
+    assert prepared.rule_matches("side", "likely-too", SIGNALS_X, memo=out.memo) is (INTENT.score(SIGNALS_X) > 0.5) is True
+
+
+# ------------------------------------------------------------------ weights make a difference
+def test_score_weights_fixture_differs_per_level() -> None:
+    ws = weights_for(FEATURES, 0.0)
+    assert all(len(set(w)) > 1 for w in ws)

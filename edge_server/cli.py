@@ -12,9 +12,10 @@ from .logs import configure_logging
 
 
 def register(sub: Any) -> None:
-    """Add the server's commands (``serve``, ``report``) to the ``strata`` parser (``runtime/cli.py``)."""
+    """Add the server's commands (``serve``, ``report``, ``rebalance``) to the ``strata`` parser (``runtime/cli.py``)."""
     add_parser(sub)
     add_report_parser(sub)
+    add_rebalance_parser(sub)
 
 
 def add_parser(sub: Any) -> None:
@@ -64,25 +65,100 @@ def add_report_parser(sub: Any) -> None:
     r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
     r.add_argument("--goal", help="goal to analyse (default: purchase if present, else the first goal)")
     r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
+    _allocation_args(r)
     r.set_defaults(func=cmd_report)
 
 
+def _allocation_args(p: Any) -> None:
+    p.add_argument("--min-share", type=_share, default=0.05, help="smallest weight a suggestion gives any arm, as a fraction (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws behind the suggested weights (default 0)")
+
+
+def _share(v: str) -> float:
+    x = float(v)
+    if not 0 <= x < 1:
+        raise argparse.ArgumentTypeError("--min-share must be a fraction in [0, 1), e.g. 0.05")
+    return x
+
+
+def _goal(a: argparse.Namespace, data: Any) -> str:
+    from .reporting.report import goals_in
+
+    goals = goals_in(data)
+    return str(a.goal or ("purchase" if "purchase" in goals else (goals[0] if goals else "purchase")))
+
+
 def cmd_report(a: argparse.Namespace) -> int:
-    from .reporting.report import ReportError, goals_in, load, render_html, text
+    from .reporting.report import ReportError, load, render_html, text
 
     try:
         data = load(a.snapshots)
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
-    goals = goals_in(data)
-    goal = a.goal or ("purchase" if "purchase" in goals else (goals[0] if goals else "purchase"))
-    print(text(data, goal), end="")
+    goal = _goal(a, data)
+    print(text(data, goal, min_share=a.min_share, seed=a.seed), end="")
     if a.html:
         from pathlib import Path
 
-        Path(a.html).write_text(render_html(data, goal), encoding="utf-8")
+        Path(a.html).write_text(render_html(data, goal, min_share=a.min_share, seed=a.seed), encoding="utf-8")
         print(f"wrote {a.html}")
+    return 0
+
+
+def add_rebalance_parser(sub: Any) -> None:
+    r = sub.add_parser(
+        "rebalance",
+        help="write the report's suggested experiment weights into the rule set",
+        description="Suggest new variant weights per experiment from the cohort counters of stats snapshots or /metrics scrapes (Thompson "
+        "sampling, a minimum share per arm; none while a period's sample ratio is flagged or data is thin) and write them into the rule "
+        "set in place: only the weight: values change (and version: grows by one when present); comments and layout stay. Sessions keep "
+        "their arm after a reweighting; new sessions follow the new weights. docs/measurement.md.",
+    )
+    r.add_argument("ruleset", help="rule-set YAML to rewrite")
+    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("--goal", help="goal to optimise (default: purchase if present, else the first goal)")
+    r.add_argument("--dry-run", action="store_true", help="print old -> new weights, do not write")
+    _allocation_args(r)
+    r.set_defaults(func=cmd_rebalance)
+
+
+def cmd_rebalance(a: argparse.Namespace) -> int:
+    from runtime.cli import UserError
+
+    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
+    from .reporting.report import ReportError, load
+
+    try:
+        from compiler.errors import CompileError
+    except ImportError as e:  # the [compiler] extra (PyYAML) is not installed
+        raise UserError(f"'strata rebalance' needs the [compiler] extra (missing module {e.name}): pip install 'strata-edge[compiler]'") from None
+    try:
+        data = load(a.snapshots)
+        text = read_text(a.ruleset)
+        goal = _goal(a, data)
+        p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
+    except (ReportError, RebalanceError) as e:
+        raise UserError(str(e)) from None
+    except CompileError as e:
+        raise UserError(f"{a.ruleset} does not load:\n" + "\n".join(d.display() for d in e.diagnostics)) from None
+    for line in skipped_lines(p):
+        print(line, file=sys.stderr)
+    if not p.changes:
+        if p.unchanged and not p.skipped:
+            print("\n".join(describe(p)))
+            return 0
+        raise UserError(f"nothing rebalanced for goal '{goal}' (see above); {a.ruleset} is unchanged")
+    try:
+        check_compiles(a.ruleset, p.text)
+    except CompileError as e:
+        raise UserError("the rebalanced rule set would not compile (nothing written):\n" + "\n".join(d.display() for d in e.diagnostics)) from None
+    print("\n".join(describe(p)))
+    if a.dry_run:
+        print(f"dry run: {a.ruleset} not written")
+    else:
+        write(a.ruleset, p.text)
+        print(f"wrote {a.ruleset}: compile and publish it; sessions already assigned keep their arm")
     return 0
 
 

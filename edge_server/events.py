@@ -81,6 +81,8 @@ class EventsEndpoint:
             population = POPULATIONS[population_of(prepared, session.sid, consent)]
             if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
                 measure.attribute(goal, session.shown, population, value)
+                srv.model_counter.converted(prepared, session, goal)  # the visit's model entries of this goal
+                measure.cohort_conversion(goal, session.exposed_this_visit(), value)
         if session is not None:
             if goal == "purchase":
                 session.purchased = True

@@ -8,6 +8,11 @@ visit, with its value, attributed to every arm the visit was shown and to the ov
 ``*``); edge_server/events.py decides what is a first conversion. Without consent there is no
 cookie: every page view counts as an exposure and conversions count only in the overall row.
 Nothing per visitor is stored on the server: only these sums.
+
+Experiment **cohorts** (docs/measurement.md, "Adaptive allocation"): per experiment × variant ×
+period (the weights the visitor was assigned under), how many sessions were ``assigned``, how many
+visits were ``exposed`` and how many of those visits ``converted`` each goal (with the value), so
+that a report can compare arms within a period even after the weights changed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from runtime.decide import Prepared
 from runtime.decision import Decision
 
+from . import model_counts
 from .tally import Tally
 
 ALL = "*"
@@ -56,6 +62,17 @@ def population_of(prepared: Prepared, session_id: str | None, consent: bool) -> 
     return HOLDOUT if prepared.in_holdout(session_id) else PERSONALIZED
 
 
+def period_of(experiment: dict[str, Any]) -> str:
+    """The allocation period of a bundle experiment: its variant weights in basis points joined by
+    ``/`` in variant order, e.g. ``"7300/2700"`` (contract of issue #16, §4)."""
+    return "/".join(str(v[1]) for v in experiment["variants"])
+
+
+def periods_of(prepared: Prepared) -> dict[str, str]:
+    """Experiment id -> its current period, for one bundle."""
+    return {e["id"]: period_of(e) for e in prepared.payload["experiments"]}
+
+
 class Arm:
     """What one decision counts as (docs/measurement.md), computed once per decision and bundle."""
 
@@ -75,6 +92,9 @@ class Measurement:
         self.exposures: Counter[tuple[str, str, str, str]] = Counter()  # slot, arm, layer, population (the server adds)
         self.conversions: Counter[tuple[str, str, str, str, str]] = Counter()  # goal, slot, arm, layer, population
         self.values: Tally[tuple[str, str, str, str, str]] = Tally()
+        self.models: Counter[model_counts.Key] = Counter()  # model, spec, arm, feature, level, event (model_counts.py)
+        self.cohorts: Counter[tuple[str, str, str, str, str]] = Counter()  # experiment, variant, period, event, goal
+        self.cohort_values: Tally[tuple[str, str, str, str]] = Tally()  # experiment, variant, period, goal
 
     def conversion(self, goal: str, key: tuple[str, str, str], population: str, value: float) -> None:
         """Count one conversion of ``goal`` with its value for ``key`` (slot, arm, layer)."""
@@ -89,11 +109,27 @@ class Measurement:
             self.conversion(goal, parse_exposure_key(key), population, value)
         self.conversion(goal, (ALL, ALL, ""), population, value)
 
+    def cohort_exposure(self, experiment: str, variant: str, period: str, assigned: bool) -> None:
+        """A visit's first exposure to ``experiment`` (and, when ``assigned``, the session's new assignment)."""
+        if assigned:
+            self.cohorts[(experiment, variant, period, "assigned", "")] += 1
+        self.cohorts[(experiment, variant, period, "exposed", "")] += 1
+
+    def cohort_conversion(self, goal: str, exposed: list[tuple[str, str, str]], value: float) -> None:
+        """A visit's first conversion of ``goal``: counted in the cohort of every experiment the
+        visit was exposed to (``Session.exposed_this_visit``)."""
+        for exp, variant, period in exposed:
+            self.cohorts[(exp, variant, period, "converted", goal)] += 1
+            self.cohort_values[(exp, variant, period, goal)] += value
+
     def state(self) -> dict[str, Any]:
         """The counters as JSON-able lists (for sharing between worker processes)."""
         return {"exposures": [[list(k), n] for k, n in self.exposures.items()],
                 "conversions": [[list(k), n] for k, n in self.conversions.items()],
-                "values": [[list(k), v] for k, v in self.values.items()]}
+                "values": [[list(k), v] for k, v in self.values.items()],
+                "models": [[list(k), n] for k, n in self.models.items()],
+                "cohorts": [[list(k), n] for k, n in self.cohorts.items()],
+                "cohort_values": [[list(k), v] for k, v in self.cohort_values.items()]}
 
     def merged(self, states: list[dict[str, Any]]) -> Measurement:
         """A Measurement holding these counters plus the ``states`` of sibling workers."""
@@ -102,6 +138,9 @@ class Measurement:
         out.exposures.update(self.exposures)
         out.conversions.update(self.conversions)
         out.values.update(self.values)
+        out.models.update(self.models)
+        out.cohorts.update(self.cohorts)
+        out.cohort_values.update(self.cohort_values)
         for st in states:
             for k, n in st.get("exposures", []):
                 out.exposures[tuple(k)] += n
@@ -109,6 +148,12 @@ class Measurement:
                 out.conversions[tuple(k)] += n
             for k, v in st.get("values", []):
                 out.values[tuple(k)] += v
+            for k, n in st.get("models", []):
+                out.models[tuple(k)] += n
+            for k, n in st.get("cohorts", []):
+                out.cohorts[tuple(k)] += n
+            for k, v in st.get("cohort_values", []):
+                out.cohort_values[tuple(k)] += v
         return out
 
     def snapshot(self, prepared: Any) -> dict[str, Any]:
@@ -118,7 +163,7 @@ class Measurement:
                 slot = next((sl["id"] for sl in prepared.payload["slots"] for c in sl["candidates"] if c.get("experiment") is not None
                              and prepared.payload["experiments"][c["experiment"]]["id"] == e["id"]), None)
                 experiments[e["id"]] = {"slot": slot, "variants": [[v[0], v[1]] for v in e["variants"]],
-                                        "traffic_bp": e["end"] - e["start"]}
+                                        "traffic_bp": e["end"] - e["start"], "period": period_of(e)}
         return {
             "format": "strata-stats/1",
             "instance": self.instance,
@@ -131,4 +176,9 @@ class Measurement:
                           for (s, a, la, p), n in sorted(self.exposures.items())],
             "conversions": [{"goal": g, "slot": s, "arm": a, "layer": la, "population": p, "count": self.conversions.get(k, 0),
                              "value": round(v, 6)} for k, v in sorted(self.values.items()) for (g, s, a, la, p) in [k]],
+            "models": model_counts.rows(self.models),
+            "model_specs": model_counts.specs(prepared),
+            "cohorts": [{"experiment": e, "variant": v, "period": pd, "event": ev, "goal": g, "count": n,
+                         "value": round(self.cohort_values.get((e, v, pd, g), 0.0), 6) if ev == "converted" else 0.0}
+                        for (e, v, pd, ev, g), n in sorted(self.cohorts.items())],
         }

@@ -148,7 +148,19 @@ def _measure_families(m: Any) -> Any:
     for labels, v in sorted(m.values.items()):
         conv.add_metric(list(labels), m.conversions.get(labels, 0))
         val.add_metric(list(labels), v)
-    yield from (exp, conv, val)
+    models = CounterMetricFamily("strata_model_visits", "Model training counters: visits entering, leaving and converting per feature level "
+                                 "(feature * = the visit, @score = score bucket under the fit)", labels=["model", "spec", "arm", "feature", "level", "event"])
+    for labels, n in sorted(m.models.items()):
+        models.add_metric(list(labels), n)
+    cohort = CounterMetricFamily("strata_experiment_cohort", "Experiment cohorts: sessions assigned, visits exposed and converting, "
+                                 "per variant and allocation period (the weights assigned under)", labels=["experiment", "variant", "period", "event", "goal"])
+    for labels, n in sorted(m.cohorts.items()):
+        cohort.add_metric(list(labels), n)
+    cvalue = CounterMetricFamily("strata_experiment_cohort_value", "Sum of goal values of converting visits per experiment cohort",
+                                 labels=["experiment", "variant", "period", "goal"])
+    for labels, v in sorted(m.cohort_values.items()):
+        cvalue.add_metric(list(labels), v)
+    yield from (exp, conv, val, models, cohort, cvalue)
 
 
 def _bundle_families(cur: Any) -> Any:

@@ -24,8 +24,9 @@ from . import render as render_mod
 from .bundles import BundleManager
 from .config import Config, ConfigError
 from .errors import ApiError
-from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement
+from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement, periods_of
 from .metrics import Metrics
+from .model_counts import ModelCounter
 from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
 
@@ -45,6 +46,7 @@ class Server:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
         self.measure = Measurement()
+        self.model_counter = ModelCounter(self.measure.models)
         self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
         self.bundles: BundleManager = BundleManager(config, self.metrics)
         if not config.cookie_keys:
@@ -61,6 +63,7 @@ class Server:
         self._json: dict[Decision, bytes] = {}
         self._json_html: dict[Decision, bytes] = {}
         self._arms: dict[Decision, Arm] = {}
+        self._periods: dict[str, str] = {}
         self._bundle_json = b""
 
     # ------------------------------------------------------------------ per-bundle caches
@@ -68,6 +71,7 @@ class Server:
         """Caches keyed by content objects live exactly as long as the bundle holding them."""
         if self._per_bundle is not prepared:
             self._per_bundle, self._html, self._json, self._json_html, self._arms = prepared, {}, {}, {}, {}
+            self._periods = periods_of(prepared)
             self._bundle_json = b'{"bundle":' + orjson.dumps({"name": prepared.name, "version": prepared.version})
 
     def bundle_json(self, prepared: Prepared) -> bytes:
@@ -150,9 +154,14 @@ class Server:
         if client:
             signals.update(client)
         # every value here is typed by construction (request and cookie) or validated (client)
+        # a session keeps the variant it was assigned while the variant exists, whatever the weights now
+        # are (sticky assignment, docs/measurement.md "Adaptive allocation")
         outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain, checked=True)
+                                  consent=consent, now=now, explain=explain, checked=True,
+                                  assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, int(now))
+        if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
+            self.model_counter.decided(prepared, session, signals, outcome.holdout, consent, outcome.memo)
         return outcome, session, consent
 
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:
@@ -163,11 +172,13 @@ class Server:
             m.eval_errors.inc(by=outcome.errors)
             if outcome.budget_exceeded:
                 m.budget_exceeded.inc(by=outcome.budget_exceeded)
-        if session is not None and (outcome.cap_hits or outcome.exposures):
-            for exp, variant in session.record(outcome.cap_hits, outcome.exposures, now):
-                m.exposures.inc(exp, variant)
-        population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         self._caches_for(prepared)
+        if session is not None and (outcome.cap_hits or outcome.exposures):
+            cohort = self.measure.cohort_exposure
+            for exp, variant, period, assigned in session.record(outcome.cap_hits, outcome.exposures, now, self._periods):
+                m.exposures.inc(exp, variant)
+                cohort(exp, variant, period, assigned)
+        population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
         for d in outcome.decisions.values():
             a = arms.get(d)

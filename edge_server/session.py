@@ -10,13 +10,22 @@ What is inside: a random session id, visit and page-view counters, first/last se
 categories, the acquisition source of the visit, a purchase flag, frequency-cap counters,
 experiment exposures, the exposure keys and goals counted in this visit, and a random visit nonce
 (new at every visit; the server remembers which goals each nonce converted, so a replayed cookie
-converts once: edge_server/dedup.py). No IP, no user id, no e-mail, no signal values from the page.
+converts once: edge_server/dedup.py), and per declared model the visit's feature level indexes
+(``models``: what model training counts, edge_server/model_counts.py). No IP, no user id, no e-mail,
+no signal values from the page.
 
-Plaintext layout (docs/server.md, for other implementations): a msgpack array of 14 —
+Plaintext layout (docs/server.md, for other implementations): a msgpack array of 15 —
 ``[sid, visit_count, page_views, total_page_views, first_seen, last_seen, recent_categories,
-utm_source, purchased, caps, exposures, shown, converted, visit_nonce]``. A 13-element array (written
-before the nonce existed) is read with an empty nonce: its visit's measurement state (``shown``,
-``converted``) restarts under a fresh nonce at the next request; its counters are kept.
+utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models]``. A 13-element array
+(written before the nonce existed) is read with an empty nonce: its visit's measurement state
+(``shown``, ``converted``) restarts under a fresh nonce at the next request; its counters are kept.
+A 14-element array (written before models) is read with no model entries.
+
+An ``exposures`` entry is ``experiment -> [variant, visit_count, period]``: the variant the visitor
+was assigned (sticky: the server passes it back to ``decide`` as an assignment), the visit it was
+last exposed in, and the **period** (the experiment's weights in basis points joined by ``/``,
+e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measurement.md). A
+2-element entry (written before periods) is read with period ``""``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +49,12 @@ MAX_RECENT_CATEGORIES = 10
 MAX_SHOWN = 24
 #: Goals remembered per visit (a rule set declares a handful).
 MAX_CONVERTED = 16
+#: Model entries per visit (``Session.models``; the bundle's first models, in declaration order) and
+#: level bytes per entry (one per feature; a model has at most 64 features).
+MAX_MODELS = 4
+MAX_MODEL_LEVELS = 64
+#: Longest period string kept (``"10000"`` per variant joined by ``/``; experiments have few variants).
+MAX_PERIOD = 128
 _PREFIX = "s1"
 
 
@@ -54,10 +70,12 @@ class Session:
     utm_source: str = ""
     purchased: bool = False
     caps: dict[str, list[int]] = field(default_factory=dict)  # "slot/rule" -> [count, last shown]
-    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted]
+    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted, period]
     shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
+    # model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm], this visit only
+    models: dict[str, list[Any]] = field(default_factory=dict)
     is_new: bool = True
 
     @classmethod
@@ -93,7 +111,7 @@ class Session:
         """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
         session id, so the server's record of converted nonces says nothing about a visitor)."""
         self.visit_nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
-        self.shown, self.converted = [], []
+        self.shown, self.converted, self.models = [], [], {}
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
         """Write the session signals (docs/signals.md) into ``out``."""
@@ -106,18 +124,36 @@ class Session:
         out["session.utm_source"] = self.utm_source
         out["session.purchased"] = self.purchased
 
-    def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int) -> list[tuple[str, str]]:
-        """Apply a decision's state changes; returns the exposures first seen in this visit."""
+    def record(self, cap_hits: list[str], exposures: list[tuple[str, str]], now: int,
+               periods: Mapping[str, str] | None = None) -> list[tuple[str, str, str, bool]]:
+        """Apply a decision's state changes; returns the exposures first seen in this visit as
+        ``(experiment, variant, period, assigned)``: ``period`` is the cohort the visitor was
+        assigned in (``periods[experiment]`` when the variant is new to this session, else the
+        recorded one), ``assigned`` whether this exposure is a new assignment (no entry yet, or
+        another variant than the recorded one)."""
         for key in cap_hits:
             count = self.caps.get(key, [0, 0])[0]
             self.caps[key] = [count + 1, now]
         new = []
         for exp, variant in exposures:
             prev = self.exposures.get(exp)
-            if prev is None or prev[0] != variant or prev[1] != self.visit_count:
-                new.append((exp, variant))
-            self.exposures[exp] = [variant, self.visit_count]
+            if prev is None or prev[0] != variant:
+                assigned, period = True, (periods or {}).get(exp, "")
+            else:
+                assigned, period = False, (prev[2] if len(prev) > 2 else "")
+            if assigned or prev is None or prev[1] != self.visit_count:
+                new.append((exp, variant, period, assigned))
+            self.exposures[exp] = [variant, self.visit_count, period]
         return new
+
+    def assignments(self) -> dict[str, str]:
+        """Experiment -> the variant this session was assigned (``decide(..., assignments=)``)."""
+        return {exp: e[0] for exp, e in self.exposures.items()}
+
+    def exposed_this_visit(self) -> list[tuple[str, str, str]]:
+        """(experiment, variant, period) of every experiment exposed in the current visit."""
+        vc = self.visit_count
+        return [(exp, e[0], e[2]) for exp, e in self.exposures.items() if e[1] == vc]
 
     def first_exposure(self, key: str) -> bool:
         """True the first time ``key`` is shown in this visit (it is then remembered)."""
@@ -143,7 +179,8 @@ class Session:
     def _pack(self) -> bytes:
         packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
-             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce],
+             self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce,
+             self.models],
             use_bin_type=True,
         )
         return packed
@@ -156,12 +193,14 @@ class Session:
             fields = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             return None  # not msgpack
-        if type(fields) is not list or len(fields) not in (13, 14):
+        if type(fields) is not list or len(fields) not in (13, 14, 15):
             return None
         if len(fields) == 13:
             fields.append("")  # written before visit nonces: no nonce (touch starts one)
-        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce = fields
-        if type(nonce) is not str or len(nonce) > 64:
+        if len(fields) == 14:
+            fields.append({})  # written before models: no model entries
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models = fields
+        if type(nonce) is not str or len(nonce) > 64 or not _models_ok(models):
             return None
         if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
@@ -180,10 +219,32 @@ class Session:
             if type(k) is not str or type(c) is not list or len(c) != 2 or type(c[0]) is not int or type(c[1]) is not int:
                 return None
         for k, e in exps.items():
-            if type(k) is not str or type(e) is not list or len(e) != 2 or type(e[0]) is not str or type(e[1]) is not int:
+            if type(k) is not str or type(e) is not list or len(e) not in (2, 3) or type(e[0]) is not str or type(e[1]) is not int:
+                return None
+            if len(e) == 2:
+                e.append("")  # written before periods: cohort unknown
+            elif type(e[2]) is not str or len(e[2]) > MAX_PERIOD:
                 return None
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
-                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, is_new=False)
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, models, is_new=False)
+
+
+def _models_ok(models: object) -> bool:
+    """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_MODELS
+    entries ``id -> [spec, fit, levels, bucket, frozen, arm]``."""
+    if type(models) is not dict or len(models) > MAX_MODELS:
+        return False
+    for k, e in models.items():
+        if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
+            return False
+        spec, fit, levels, bucket, frozen, arm = e
+        if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
+            return False
+        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not 0 <= bucket < 40:
+            return False
+        if type(frozen) is not bool or type(arm) is not str or len(arm) > 16:
+            return False
+    return True
 
 
 class CookieCodec:
@@ -236,7 +297,9 @@ class CookieCodec:
 
 def _shrink(s: Session) -> bool:
     """Drop the oldest entry of the larger of caps and exposures (so both keep their newest
-    entries), then categories; False when nothing is left to drop."""
+    entries), then categories, then model entries (the newest first: a model whose entry is
+    dropped enters again at the visit's next decision, so its visit would count twice), then shown
+    exposure keys; False when nothing is left to drop."""
     if s.caps and len(s.caps) >= len(s.exposures):
         oldest = min(s.caps, key=lambda k: s.caps[k][1])
         del s.caps[oldest]
@@ -247,6 +310,9 @@ def _shrink(s: Session) -> bool:
         return True
     if s.recent_categories:
         s.recent_categories.pop()
+        return True
+    if s.models:
+        del s.models[next(reversed(s.models))]
         return True
     if s.shown:
         s.shown.pop(0)

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The commands each part registers, for listing them when the part cannot even be imported.
-_KNOWN_COMMANDS = {"compiler": ("keygen", "compile", "test"), "server": ("serve", "report")}
+_KNOWN_COMMANDS = {"compiler": ("keygen", "compile", "test"), "server": ("serve", "report", "rebalance")}
 
 
 def main(argv: list[str] | None = None) -> int:

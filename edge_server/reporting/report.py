@@ -13,6 +13,7 @@ from typing import Any
 
 from ..tally import Tally
 from . import stats
+from .allocation import Allocation, allocation
 
 ALL = "*"
 
@@ -30,33 +31,62 @@ class Data:
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (time, fleet exposures so far)
     sources: int = 0
     bundles: set[str] = field(default_factory=set)
+    # model training counters (edge_server/model_counts.py): model, spec, arm, feature, level, event -> visits
+    models: Counter[tuple[str, str, str, str, str, str]] = field(default_factory=Counter)
+    model_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # of the newest snapshot that has them
+    cohorts: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # experiment, variant, period, event, goal
+    cohort_values: Tally[tuple[str, str, str, str]] = field(default_factory=Tally)  # experiment, variant, period, goal
 
 
 # ---------------------------------------------------------------------------------- loading
-_PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight)\{(.*)\}\s+(\S+)')
+_PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
+                   r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}\s+(\S+)')
+_MODEL_LABELS = ("model", "spec", "arm", "feature", "level")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(v: str) -> str:
+    """A label value of the Prometheus text format: backslash, double quote and newline escaped
+    with a backslash, the rest UTF-8 as is (level names are the rule set's own values, in any script)."""
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
 
 
 def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     snap: dict[str, Any] = {"format": "prometheus", "instance": where, "generated": None, "experiments": {}, "exposures": [], "conversions": []}
     conv: dict[tuple[str, ...], dict[str, Any]] = {}
+    models: dict[tuple[str, ...], dict[str, Any]] = {}
+    cohorts: dict[tuple[str, ...], dict[str, Any]] = {}
     for line in text.splitlines():
         m = _PROM.match(line)
         if not m:
             continue
         name, labels_s, value = m.groups()
-        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL.findall(labels_s)}
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(labels_s)}
         v = float(value)
         if name == "strata_slot_exposures_total":
             snap["exposures"].append({**labels, "count": int(v)})
+        elif name == "strata_model_visits_total":
+            key = tuple(labels[k] for k in _MODEL_LABELS)
+            row = models.setdefault(key, dict(zip(_MODEL_LABELS, key), entered=0, left=0, converted=0))
+            row[labels["event"]] = int(v)
         elif name == "strata_experiment_variant_weight":
             e = snap["experiments"].setdefault(labels["experiment"], {"slot": labels.get("slot"), "variants": []})
             e["variants"].append([labels["variant"], int(v)])
+        elif name == "strata_experiment_cohort_total":
+            key = tuple(labels.get(k, "") for k in ("experiment", "variant", "period", "event", "goal"))
+            cohorts.setdefault(key, dict(zip(("experiment", "variant", "period", "event", "goal"), key), value=0.0))["count"] = int(v)
+        elif name == "strata_experiment_cohort_value_total":
+            key = tuple(labels.get(k, "") for k in ("experiment", "variant", "period")) + ("converted", labels.get("goal", ""))
+            cohorts.setdefault(key, dict(zip(("experiment", "variant", "period", "event", "goal"), key), count=0))["value"] = v
         else:
             key = tuple(labels[k] for k in ("goal", "slot", "arm", "layer", "population"))
             row = conv.setdefault(key, dict(zip(("goal", "slot", "arm", "layer", "population"), key), count=0, value=0.0))
             row["count" if name == "strata_conversions_total" else "value"] = int(v) if name == "strata_conversions_total" else v
     snap["conversions"] = list(conv.values())
+    snap["models"] = list(models.values())
+    snap["cohorts"] = [{"count": 0, **r} for r in cohorts.values()]
+    for e in snap["experiments"].values():
+        e["period"] = "/".join(str(bp) for _, bp in e["variants"])  # the weights the scraped process serves now
     return snap
 
 
@@ -76,7 +106,7 @@ def load(paths: list[str]) -> Data:
                 raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
         else:
             snap = _parse_prometheus(text, p)
-            if not snap["exposures"]:
+            if not snap["exposures"] and not snap["models"]:
                 raise ReportError(f"{p}: no strata_slot_exposures_total samples (is this a /metrics scrape of a Strata server?)")
         snaps.append(snap)
     return merge(snaps)
@@ -96,6 +126,7 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         if prev is None or (s.get("generated") or 0) >= (prev.get("generated") or 0):
             latest[inst] = s
     d = Data(sources=len(latest))
+    newest_specs = -1.0
     for s in latest.values():
         if s.get("bundle"):
             d.bundles.add(f"{s['bundle']['name']} v{s['bundle']['version']}")
@@ -105,8 +136,18 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
             k = (r["goal"], r["slot"], r["arm"], r["layer"], r["population"])
             d.conversions[k] += int(r["count"])
             d.values[k] += float(r.get("value", 0.0))
+        for r in s.get("cohorts", []):
+            d.cohorts[(r["experiment"], r["variant"], r["period"], r["event"], r["goal"])] += int(r["count"])
+            if r["event"] == "converted":
+                d.cohort_values[(r["experiment"], r["variant"], r["period"], r["goal"])] += float(r.get("value", 0.0))
         for eid, e in s.get("experiments", {}).items():
             d.experiments.setdefault(eid, e)
+        for r in s.get("models", []):
+            for event in ("entered", "left", "converted"):
+                if r.get(event):
+                    d.models[(r["model"], r["spec"], r["arm"], r["feature"], r["level"], event)] += int(r[event])
+        if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:
+            d.model_specs, newest_specs = s["model_specs"], float(s.get("generated") or 0)
     times = sorted({t for pts in series.values() for t, _ in pts})
     for t in times:
         fleet = 0
@@ -140,10 +181,21 @@ class ExperimentResult:
     srm_chi2: float
     srm_p: float
     expected: list[float]
+    allocation: Allocation | None = None
+
+    @property
+    def per_period(self) -> bool:
+        """Whether the split must be judged per period: sessions were assigned under other weights
+        than today's (the pooled exposures are then no sample of the current weights)."""
+        a = self.allocation
+        return a is not None and a.has_cohorts and not (len(a.periods) == 1 and a.periods[0].current)
 
     @property
     def srm_flag(self) -> bool:
-        return self.srm_p < stats.SRM_ALPHA
+        """Sample-ratio mismatch: in any period's assignments, and, while all sessions were assigned
+        under today's weights, in the pooled exposures too."""
+        a = self.allocation
+        return (a is not None and a.srm_flag) or (not self.per_period and self.srm_p < stats.SRM_ALPHA)
 
 
 def _row(label: str, n: int, x: int, value: float) -> Row:
@@ -155,7 +207,7 @@ def goals_in(d: Data) -> list[str]:
     return sorted({k[0] for k in d.conversions} | {k[0] for k in d.values})
 
 
-def experiments(d: Data, goal: str) -> list[ExperimentResult]:
+def experiments(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> list[ExperimentResult]:
     out = []
     for eid, e in sorted(d.experiments.items()):
         slot = e.get("slot") or ""
@@ -181,7 +233,8 @@ def experiments(d: Data, goal: str) -> list[ExperimentResult]:
                 if holdout is not None:
                     r.vs_holdout = stats.compare(r.x, r.n, holdout.x, holdout.n)
         chi2, p = stats.srm([r.n for r in rows], weights)
-        out.append(ExperimentResult(eid, slot, rows, holdout, chi2, p, [w / sum(weights) for w in weights] if sum(weights) else []))
+        out.append(ExperimentResult(eid, slot, rows, holdout, chi2, p, [w / sum(weights) for w in weights] if sum(weights) else [],
+                                    allocation(d, eid, goal, min_share=min_share, seed=seed)))
     return out
 
 
@@ -240,9 +293,40 @@ def _cmp(c: stats.Comparison | None) -> str:
     return f"{_pct(c.lift, True)}{ci} p={c.p_value:.3f}" if c.p_value is not None else _pct(c.lift, True)
 
 
-def text(d: Data, goal: str) -> str:
+def _allocation_text(a: Allocation) -> list[str]:
+    """Per-period table, stratified lift and suggested weights of one experiment."""
+    if not a.periods:
+        return [f"  suggested weights: none — {a.reason}"]
+    lines = ["  per period (cohort = the weights a session was assigned under; sample ratio of its new assignments):",
+             f"    {'period':18} {'variant':20} {'weight':>7} {'assigned':>9} {'exposed':>9} {'conv':>7} {'rate':>7}"]
+    for p in a.periods:
+        for i, v in enumerate(a.variants):
+            w = f"{p.weights[i] / 100:g}%" if p.weights is not None else "?"
+            rate = _pct(p.converted[i] / p.exposed[i]) if p.exposed[i] else "-"
+            label = p.label + (" (now)" if p.current else "") if i == 0 else ""
+            lines.append(f"    {label:18} {v:20} {w:>7} {p.assigned[i]:9,} {p.exposed[i]:9,} {p.converted[i]:7,} {rate:>7}")
+        if p.weights is None:
+            check = "not checked: the period's weights do not match the variants" if p.period else "not checked: weights not recorded"
+        elif not sum(p.assigned):
+            check = "no new assignments"
+        else:
+            check = f"chi2 {p.srm_chi2:.2f}, p {p.srm_p:.4f} -> {'SAMPLE RATIO MISMATCH' if p.srm_flag else 'ok'}"
+        lines.append(f"    {'':18} sample ratio: {check}")
+    for v, c in zip(a.variants[1:], a.stratified[1:]):
+        lines.append(f"  stratified lift of {v} vs {a.variants[0]} (Mantel-Haenszel over periods): {_cmp(c)}")
+    if a.suggestion is None:
+        lines.append(f"  suggested weights: none — {a.reason}")
+    else:
+        now = " / ".join(f"{v} {w / 100:g}" for v, w in zip(a.variants, a.current))
+        new = " / ".join(f"{v} {w}" for v, w in zip(a.variants, a.suggestion.weights))
+        best = ", ".join(f"{v} {q * 100:.1f}%" for v, q in zip(a.variants, a.suggestion.p_best))
+        lines.append(f"  suggested weights (Thompson sampling): {new}  (now {now}; P(best): {best}) — apply with strata rebalance")
+    return lines
+
+
+def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> str:
     lines = [f"Strata report — goal '{goal}' — {d.sources} source(s): {', '.join(sorted(d.bundles)) or 'unknown bundle'}", ""]
-    for e in experiments(d, goal):
+    for e in experiments(d, goal, min_share=min_share, seed=seed):
         lines.append(f"Experiment {e.id} (slot {e.slot})")
         lines.append(f"  {'variant':20} {'exposed':>9} {'conv':>7} {'rate':>7}  {'95% CI':17}  {'vs control':34}  vs holdout")
         for i, r in enumerate(e.rows):
@@ -254,7 +338,13 @@ def text(d: Data, goal: str) -> str:
         split = " / ".join(f"{r.n:,}" for r in e.rows)
         expect = " / ".join(f"{w * 100:.0f}%" for w in e.expected)
         verdict = "SAMPLE RATIO MISMATCH — do not trust this experiment's results" if e.srm_flag else "ok"
-        lines.append(f"  sample ratio: {split} expected {expect}: chi2 {e.srm_chi2:.2f}, p {e.srm_p:.4f} -> {verdict}")
+        if e.per_period:
+            lines.append(f"  sample ratio: sessions were assigned under {len(e.allocation.periods) if e.allocation else 0} different weights: "
+                         f"checked per period below -> {verdict}")
+        else:
+            lines.append(f"  sample ratio: {split} expected {expect}: chi2 {e.srm_chi2:.2f}, p {e.srm_p:.4f} -> {verdict}")
+        if e.allocation is not None:
+            lines += _allocation_text(e.allocation)
         lines.append("")
     lrows = layers(d, goal)
     if lrows:
@@ -271,8 +361,9 @@ def text(d: Data, goal: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- html
-def _bars(rows: list[Row], title: str) -> str:
-    """An SVG bar chart of rates with 95% interval whiskers."""
+def _bars(rows: list[Row], title: str, colors: list[str] | None = None) -> str:
+    """An SVG bar chart of rates with 95% interval whiskers (``colors``: one per row, else the
+    first row green, the holdout grey, the others orange)."""
     w, h, left, bottom = 700, 260, 150, 30
     top = max([r.high for r in rows] + [0.01]) * 1.15
     bar_h = (h - bottom - 20) / max(len(rows), 1)
@@ -286,7 +377,7 @@ def _bars(rows: list[Row], title: str) -> str:
     for i, r in enumerate(rows):
         y = 15 + i * bar_h
         scale = span / top
-        color = "#9ca3af" if r.label == "holdout" else ("#3f6b47" if i == 0 else "#d9622b")
+        color = colors[i] if colors else "#9ca3af" if r.label == "holdout" else ("#3f6b47" if i == 0 else "#d9622b")
         parts.append(f'<text x="{left - 8}" y="{y + bar_h * 0.45:.1f}" font-size="12" text-anchor="end">{e(r.label)}</text>')
         parts.append(f'<rect x="{left}" y="{y:.1f}" width="{r.rate * scale:.1f}" height="{bar_h * 0.6:.1f}" fill="{color}" rx="3"/>')
         cy = y + bar_h * 0.3
@@ -313,14 +404,73 @@ def _timeline(points: list[tuple[float, int]]) -> str:
             f'<text x="{pad}" y="{pad - 8}" font-size="11" fill="#6b7280">{top:,} exposures (all slots, fleet)</text></svg>')
 
 
-def render_html(d: Data, goal: str) -> str:
+_VARIANT_COLORS = ("#3f6b47", "#d9622b", "#2b6cb0", "#a855f7", "#ca8a04", "#0d9488")
+
+
+def _shares(a: Allocation) -> str:
+    """Per period, a 100% bar of the new assignments by variant, with the period's weights as ticks."""
+    e = html.escape
+    w, left, row = 700, 150, 34
+    h = 30 + row * len(a.periods)
+    span = w - left - 20
+    parts = [f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="assignment shares per period">']
+    for j, p in enumerate(a.periods):
+        y = 10 + j * row
+        total = sum(p.assigned)
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" font-size="12" text-anchor="end">{e(p.label)}{" (now)" if p.current else ""}</text>')
+        x = float(left)
+        for i, n in enumerate(p.assigned):
+            width = span * n / total if total else 0.0
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="20" fill="{_VARIANT_COLORS[i % len(_VARIANT_COLORS)]}">'
+                         f'<title>{e(a.variants[i])}: {n:,} assigned</title></rect>')
+            x += width
+        if p.weights is not None:
+            cum = 0
+            for bp in p.weights[:-1]:
+                cum += bp
+                tx = left + span * cum / 10_000
+                parts.append(f'<line x1="{tx:.1f}" y1="{y - 3}" x2="{tx:.1f}" y2="{y + 23}" stroke="#111827" stroke-width="2"/>')
+    legend = " ".join(f'<tspan fill="{_VARIANT_COLORS[i % len(_VARIANT_COLORS)]}">■ {e(v)}</tspan>' for i, v in enumerate(a.variants))
+    parts.append(f'<text x="{left}" y="{h - 6}" font-size="11" fill="#374151">{legend} — black ticks: the period\'s weights</text></svg>')
+    return "".join(parts)
+
+
+def _allocation_html(a: Allocation) -> str:
+    """Per-period shares and conversion rates, stratified lift and suggested weights of one experiment."""
+    e = html.escape
+    if not a.periods:
+        return f"<p class=muted>Suggested weights: none — {e(a.reason)}.</p>"
+    rates = [_row(f"{p.label} · {v}", p.exposed[i], p.converted[i], p.value[i]) for p in a.periods for i, v in enumerate(a.variants)]
+    colors = [_VARIANT_COLORS[i % len(_VARIANT_COLORS)] for _ in a.periods for i in range(len(a.variants))]
+    checks = "".join(
+        f"<li>{e(p.label)}: " + (e(f"chi² {p.srm_chi2:.2f}, p = {p.srm_p:.4f}") + (" — <b>sample ratio mismatch</b>" if p.srm_flag else " — ok")
+                                if p.weights is not None and sum(p.assigned) > 0 else "not checked") + "</li>" for p in a.periods)
+    lifts = "".join(f"<li>{e(v)} vs {e(a.variants[0])}: {e(_cmp(c))}</li>" for v, c in zip(a.variants[1:], a.stratified[1:]))
+    if a.suggestion is None:
+        sug = f"<p class=muted>Suggested weights: none — {e(a.reason)}.</p>"
+    else:
+        sug = ("<table><tr><th>variant</th><th>weight now</th><th>P(best)</th><th>suggested weight</th></tr>" +
+               "".join(f"<tr><td>{e(v)}</td><td>{cw / 100:g}</td><td>{q * 100:.1f}%</td><td><b>{sw}</b></td></tr>"
+                       for v, cw, q, sw in zip(a.variants, a.current, a.suggestion.p_best, a.suggestion.weights)) +
+               "</table><p class=muted>Thompson sampling over Beta posteriors; apply with <code>strata rebalance</code>.</p>")
+    return (f"<h3>Per period</h3><p class=muted>A period is the weights a session was assigned under; a session keeps its arm when the weights change.</p>"
+            f"{_shares(a)}<ul>{checks}</ul>{_bars(rates, a.experiment + ' per period', colors)}"
+            f"<h3>Stratified lift (Mantel-Haenszel over periods)</h3><ul>{lifts}</ul><h3>Suggested weights</h3>{sug}")
+
+
+def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> str:
     e = html.escape
     body = [f"<h1>Strata report <small>goal “{e(goal)}”</small></h1>",
             f"<p class=muted>{d.sources} source(s): {e(', '.join(sorted(d.bundles)) or 'unknown bundle')}</p>"]
-    for ex in experiments(d, goal):
+    for ex in experiments(d, goal, min_share=min_share, seed=seed):
         rows = ex.rows + ([ex.holdout] if ex.holdout else [])
-        flag = (f"<p class=bad>Sample ratio mismatch (p = {ex.srm_p:.4f}): the split differs from the configured weights; fix the cause before reading the results.</p>"
-                if ex.srm_flag else f"<p class=muted>Sample ratio ok (chi² {ex.srm_chi2:.2f}, p = {ex.srm_p:.3f}).</p>")
+        if ex.per_period:
+            flag = ("<p class=bad>Sample ratio mismatch in a period (below): fix the cause before reading the results.</p>" if ex.srm_flag else
+                    "<p class=muted>Sessions were assigned under several weights: the sample ratio is checked per period (below); "
+                    "pooled rates mix periods, read the stratified lift.</p>")
+        else:
+            flag = (f"<p class=bad>Sample ratio mismatch (p = {ex.srm_p:.4f}): the split differs from the configured weights; fix the cause before reading the results.</p>"
+                    if ex.srm_flag else f"<p class=muted>Sample ratio ok (chi² {ex.srm_chi2:.2f}, p = {ex.srm_p:.3f}).</p>")
         trs = "".join(
             f"<tr><td>{e(r.label)}{' (control)' if i == 0 else ''}</td><td>{r.n:,}</td><td>{r.x:,}</td><td>{_pct(r.rate)}</td>"
             f"<td>[{_pct(r.low)}, {_pct(r.high)}]</td><td>{'' if i == 0 else e(_cmp(r.vs_control))}</td><td>{e(_cmp(r.vs_holdout))}</td></tr>"
@@ -328,6 +478,8 @@ def render_html(d: Data, goal: str) -> str:
         body.append(f"<h2>Experiment {e(ex.id)} <small>slot {e(ex.slot)}</small></h2>{_bars(rows, ex.id)}{flag}"
                     "<table><tr><th>variant</th><th>exposed</th><th>converted</th><th>rate</th><th>95% CI</th><th>lift vs control</th><th>lift vs holdout</th></tr>"
                     f"{trs}</table>")
+        if ex.allocation is not None:
+            body.append(_allocation_html(ex.allocation))
     lrows = layers(d, goal)
     if lrows:
         body.append("<h2>Layers against the holdout</h2><table><tr><th>layer</th><th>exposed</th><th>converted</th><th>rate</th><th>lift vs holdout</th></tr>" +

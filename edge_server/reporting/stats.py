@@ -100,3 +100,76 @@ def srm(observed: list[int], weights: list[float]) -> tuple[float, float]:
         if e > 0:
             chi2 += (o - e) ** 2 / e
     return chi2, chi_square_p(chi2, len(observed) - 1)
+
+
+def mantel_haenszel(strata: list[tuple[int, int, int, int]]) -> Comparison:
+    """Risk ratio of treatment against baseline over strata ``(x1, n1, x0, n0)`` (one per
+    allocation period), by the **Mantel-Haenszel** estimator, as a relative lift with a 95%
+    interval from the Greenland-Robins variance of its logarithm and a Wald p-value.
+
+    Within a stratum the arms were randomised with the same weights at the same time, so each
+    stratum's comparison is fair; pooling the raw counts across strata whose weights differ is not
+    (Simpson's paradox: an arm given more traffic in a period of higher base rate looks better).
+    MH weights strata by their information and stays defined when a stratum has no conversion in
+    one arm (unlike averaging per-stratum log ratios by inverse variance).
+    """
+    r_sum = s_sum = v_sum = 0.0
+    for x1, n1, x0, n0 in strata:
+        n = n1 + n0
+        if n1 <= 0 or n0 <= 0:
+            continue  # a stratum with one arm only says nothing about the comparison
+        r_sum += x1 * n0 / n
+        s_sum += x0 * n1 / n
+        v_sum += (n1 * n0 * (x1 + x0) - x1 * x0 * n) / (n * n)
+    if r_sum <= 0 or s_sum <= 0:
+        return Comparison(None, None, None, None)
+    rr = r_sum / s_sum
+    se = math.sqrt(max(v_sum, 0.0) / (r_sum * s_sum))
+    if se == 0:
+        return Comparison(rr - 1, rr - 1, rr - 1, 1.0 if rr == 1 else 0.0)
+    log_rr = math.log(rr)
+    p_value = math.erfc(abs(log_rr) / se / math.sqrt(2))
+    return Comparison(rr - 1, math.exp(log_rr - Z95 * se) - 1, math.exp(log_rr + Z95 * se) - 1, p_value)
+
+
+def prob_best(arms: list[tuple[int, int]], draws: int, seed: int) -> list[float]:
+    """Probability that each arm ``(conversions, visits)`` has the highest conversion rate, under
+    independent Beta(1 + conversions, 1 + visits - conversions) posteriors (uniform priors):
+    the share of ``draws`` Monte Carlo draws in which it is the largest (ties to the first).
+    Deterministic for a seed."""
+    import random
+
+    rng = random.Random(seed)
+    wins = [0] * len(arms)
+    params = [(1.0 + x, 1.0 + max(n - x, 0)) for x, n in arms]
+    beta = rng.betavariate
+    for _ in range(draws):
+        best, top = 0, -1.0
+        for i, (a, b) in enumerate(params):
+            v = beta(a, b)
+            if v > top:
+                best, top = i, v
+        wins[best] += 1
+    return [w / draws for w in wins] if draws > 0 else [1 / len(arms)] * len(arms)
+
+
+def floored_weights(p: list[float], min_share: float) -> list[int]:
+    """Integer percentage weights summing to 100 from probabilities ``p``: every arm gets at least
+    ``ceil(100 * min_share)``, the rest is shared in proportion to ``p`` and rounded by largest
+    remainder (ties to the earlier arm). ValueError when the floors alone exceed 100.
+
+    >>> floored_weights([0.9, 0.1], 0.05), floored_weights([1.0, 0.0, 0.0], 0.05)
+    ([86, 14], [90, 5, 5])
+    """
+    k = len(p)
+    floor = math.ceil(round(100 * min_share, 9))
+    free = 100 - k * floor
+    if k == 0 or free < 0:
+        raise ValueError(f"a minimum share of {min_share:g} for {k} arms is more than 100%")
+    total = sum(p) or 1.0
+    raw = [floor + free * q / total for q in p]
+    out = [math.floor(r) for r in raw]
+    order = sorted(range(k), key=lambda i: (-(raw[i] - out[i]), i))
+    for i in order[: 100 - sum(out)]:
+        out[i] += 1
+    return out

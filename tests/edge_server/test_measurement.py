@@ -49,7 +49,8 @@ def test_measurement_report_counts_exactly_what_happened(fleet, tmp_path):
     pops = {r.label: r for r in overall(data, "purchase")}
     assert pops["holdout"].n == counts["holdout"]
     page = render_html(data, "purchase")
-    assert page.count("<svg") == 2 and 'aria-label="exposures over time"' in page
+    # the experiment's bars, its per-period shares and rates (one period here), and the timeline
+    assert page.count("<svg") == 4 and 'aria-label="exposures over time"' in page and 'aria-label="assignment shares per period"' in page
 
 
 def test_measurement_flags_induced_sample_ratio_mismatch(fleet, tmp_path):
@@ -131,3 +132,21 @@ def test_stats_methods_against_textbook_values():
     assert c.lift == pytest.approx(0.25) and c.p_value == pytest.approx(0.2807, abs=1e-4)
     assert srm([5000, 5000], [1, 1])[1] == pytest.approx(1.0)
     assert srm([5100, 4900], [50, 50])[1] == pytest.approx(0.0455, abs=1e-3)  # chi2 = 4.0, df 1
+
+
+def test_measure_cohorts_add_up_across_workers_and_reach_the_snapshot():
+    """Cohort counters travel in a worker's shared state and add up with its siblings', as the
+    other measurement counters do (``--workers N``)."""
+    from edge_server.measure import Measurement
+
+    a, b = Measurement(), Measurement()
+    a.cohort_exposure("e", "control", "5000/5000", True)
+    b.cohort_exposure("e", "control", "5000/5000", True)
+    b.cohort_exposure("e", "control", "5000/5000", False)
+    b.cohort_conversion("purchase", [("e", "control", "5000/5000")], 12.5)
+    merged = a.merged([json.loads(json.dumps(b.state()))])
+    assert merged.cohorts[("e", "control", "5000/5000", "assigned", "")] == 2
+    assert merged.cohorts[("e", "control", "5000/5000", "exposed", "")] == 3
+    rows = merged.snapshot(None)["cohorts"]
+    assert {"experiment": "e", "variant": "control", "period": "5000/5000", "event": "converted", "goal": "purchase",
+            "count": 1, "value": 12.5} in rows

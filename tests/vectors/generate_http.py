@@ -1,9 +1,11 @@
 """Generate the HTTP-layer vectors every Strata runtime must reproduce (issue #14, 5d-e):
 
-- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session (14 fields, the
-  per-visit nonce last) → the sealed cookie value (and back); 13-field cookies written before visit
-  nonces, which open with an empty nonce; values that must open to no session (tampered, foreign
-  key, other name); session lifecycles, with the visit nonces each new visit draws;
+- ``cookies.json``: session cookie cases — keys, cookie name, nonce and session (15 fields, the
+  per-visit nonce and the visit's model entries last; in the JSON a model entry's levels are hex) →
+  the sealed cookie value (and back); 13-field cookies written before visit nonces, which open with
+  an empty nonce (``legacy``); 14-field cookies written before model entries, which open with none
+  (``before_models``); values that must open to no session (tampered, foreign key, other name,
+  malformed model entries); session lifecycles, with the visit nonces each new visit draws;
 - ``render.json``: content block → the HTML ``edge_server/render.py`` renders (escaping, WHATWG
   safe links, templates filled and sanitised by nh3, generated markup included);
 - ``request_signals.json``: request (URL, referrer, headers, time, country header, time zone) →
@@ -54,13 +56,25 @@ def session_to_json(s: Session) -> dict[str, Any]:
     return {"sid": s.sid, "visit_count": s.visit_count, "page_views": s.page_views, "total_page_views": s.total_page_views,
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
             "utm_source": s.utm_source, "purchased": s.purchased, "caps": s.caps, "exposures": s.exposures,
-            "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce}
+            "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce,
+            "models": {k: [e[0], e[1], e[2].hex(), *e[3:]] for k, e in s.models.items()}}
 
 
 def session_from_json(d: dict[str, Any]) -> Session:
     return Session(d["sid"], d["visit_count"], d["page_views"], d["total_page_views"], d["first_seen"], d["last_seen"],
                    list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: list(v) for k, v in d["caps"].items()},
-                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"], is_new=False)
+                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"],
+                   {k: [e[0], e[1], bytes.fromhex(e[2]), *e[3:]] for k, e in d.get("models", {}).items()}, is_new=False)
+
+
+def _models(rng: random.Random, n: int) -> dict[str, list[Any]]:
+    """``n`` model entries as the counting writes them (edge_server/model_counts.py)."""
+    out: dict[str, list[Any]] = {}
+    for j in range(n):
+        arm = rng.choice(["", "treatment", "control"])
+        out[f"model_{j}"] = [rng.randbytes(4).hex(), rng.randbytes(4).hex(), bytes(rng.randrange(9) for _ in range(rng.randint(1, 64))),
+                             rng.randrange(40 if arm else 20), rng.random() < 0.3, arm]
+    return out
 
 
 def seal(codec: CookieCodec, s: Session, nonce: bytes) -> str:
@@ -74,7 +88,9 @@ def _sessions(rng: random.Random) -> list[Session]:
         Session("AAAAAAAAAAAAAAAAAAAAAA", 1, 1, 1, 1_793_491_200, 1_793_491_200),
         Session("tX3m_p0dM-1oQ8Qe9cYbKw", 3, 4, 17, 1_793_000_000, 1_793_491_260, ["tents", "packs"], "newsletter", True,
                 {"offer/welcome-offer": [1, 1_793_491_200]}, {"starter-kit": ["free-shipping", 3]},
-                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"], "q2Zb1N0vR8kX4mWc"),
+                ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"], "q2Zb1N0vR8kX4mWc",
+                {"purchase_intent": ["3f2a9c1e", "9b0c11d2", bytes([0, 4, 1, 2]), 7, False, ""],
+                 "discount_uplift": ["5e6f7a8b", "c0ffee00", bytes([2, 1]), 23, True, "treatment"]}),
         Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),  # no nonce (as read from a cookie before nonces)
     ]
     cats = ["tents", "packs", "boots", "stoves", "lights", "maps", "socks", "hats", "poles", "bags", "mats", "cups"]
@@ -90,6 +106,11 @@ def _sessions(rng: random.Random) -> list[Session]:
         s.shown = [f"slot{j}|arm|layer" for j in range(rng.randint(0, 24))]
         s.converted = rng.sample(["purchase", "signup", "newsletter"], rng.randint(0, 3))
         s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
+        s.models = _models(rng, rng.randint(0, 4) if i < 10 else 4)
+        if i == 11:  # full model entries and exposure keys: shrinking drops model entries too (the newest first)
+            s.shown = [f"slot{j:02}|rule-{j:02}|mid" for j in range(24)]
+            for e in s.models.values():
+                e[2] = bytes(rng.randrange(9) for _ in range(64))
         out.append(s)
     return out
 
@@ -131,6 +152,16 @@ def cookie_vectors() -> dict[str, Any]:
         rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": why})
     # sealed for another cookie name: the associated data differs
     rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "other_cookie", "value": v, "why": "sealed for another cookie name"})
+    # authentic, but a model entry of a shape this version never writes (one change each)
+    fields = msgpack.unpackb(session_from_json(good["session"])._pack(), raw=False)
+    entry = ["3f2a9c1e", "9b0c11d2", bytes([0, 4]), 7, False, ""]
+    bad_models = {"five models": {f"m{j}": entry for j in range(5)}, "levels over 64 bytes": {"m": [*entry[:2], bytes(65), *entry[3:]]},
+                  "bucket over 39": {"m": [*entry[:3], 40, *entry[4:]]}, "levels as text": {"m": [*entry[:2], "0004", *entry[3:]]},
+                  "entry of 5": {"m": entry[:5]}, "frozen not a bool": {"m": [*entry[:4], 0, entry[5]]}, "models not a map": [entry]}
+    for why, models in bad_models.items():
+        with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
+            value = codec._seal(msgpack.packb([*fields[:14], models], use_bin_type=True))
+        rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": f"model entries: {why}"})
     for r in rejected:
         assert CookieCodec({k: base64.b64decode(b) for k, b in r["keys"]}, r["cookie_name"]).decode(r["value"]) is None, r["why"]
     legacy = []  # 13 fields, written before visit nonces: they open with an empty nonce (touch gives them one)
@@ -144,7 +175,19 @@ def cookie_vectors() -> dict[str, Any]:
         back = codec.decode(value)
         assert back is not None and back.visit_nonce == ""
         legacy.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
-    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "rejected": rejected, "lifecycle": lifecycle_vectors(rng)}
+    before_models = []  # 14 fields, written before model entries: they open with none
+    for case in sealed[:4]:
+        codec = CookieCodec({k: base64.b64decode(b) for k, b in case["keys"]}, case["cookie_name"])
+        fields = session_from_json(case["decoded"])._pack()
+        plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:14], use_bin_type=True)
+        nonce = rng.randbytes(12)
+        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+            value = codec._seal(plain)
+        back = codec.decode(value)
+        assert back is not None and back.models == {}
+        before_models.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
+    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "before_models": before_models, "rejected": rejected,
+            "lifecycle": lifecycle_vectors(rng)}
 
 
 def apply_op(s: Session, op: list[Any]) -> Any:
@@ -160,6 +203,10 @@ def apply_op(s: Session, op: list[Any]) -> Any:
         return s.first_exposure(args[0])
     if name == "first_conversion":
         return s.first_conversion(args[0])
+    if name == "enter_model":  # what the model counting writes (edge_server/model_counts.py); a new visit empties it
+        mid, (spec, fit, levels, b, frozen, arm) = args
+        s.models[mid] = [spec, fit, bytes.fromhex(levels), b, frozen, arm]
+        return None
     if name == "add_signals":
         out: dict[str, Any] = {}
         s.add_signals(out, args[0])
@@ -192,8 +239,11 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
                             [[e, rng.choice(["a", "b"])] for e in rng.sample(["starter-kit", "exp2"], rng.randint(0, 2))], now])
             elif kind < 0.8:
                 ops.append(["first_exposure", f"slot{rng.randint(0, 30)}|arm|layer"])
-            elif kind < 0.9:
+            elif kind < 0.85:
                 ops.append(["first_conversion", rng.choice(["purchase", "signup"])])
+            elif kind < 0.9:
+                ops.append(["enter_model", rng.choice(["intent", "uplift"]), [rng.randbytes(4).hex(), rng.randbytes(4).hex(),
+                                                                               rng.randbytes(rng.randint(1, 6)).hex(), rng.randrange(20), False, ""]])
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
         nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them

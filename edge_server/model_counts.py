@@ -1,0 +1,278 @@
+"""Model training counters (docs/models.md, "Counting"): per declared model, per feature level,
+the visits that entered and left the level and the visits that converted the model's goal.
+
+A visit's entry for a model lives in the visitor's own cookie (``Session.models``: spec, fit, one
+level index per feature, the score bucket, frozen, arm) and only for that visit; the server keeps
+only the sums, keyed ``(model, spec, arm, feature, level, event)``:
+
+- at each decision of a consenting visit (the server calls :meth:`ModelCounter.decided` only when
+  there is a session), for each model counted in this visit — a plain model always (arm ``""``);
+  an uplift model over an experiment once the visit has been exposed to its treatment or control
+  variant (arm ``treatment``/``control``); an uplift model over a rule: ``treatment`` when a
+  personalised visit was shown that rule, ``control`` when a holdout visit's signals match the rule:
+  - no entry yet: ``entered`` += 1 for the visit row (feature ``*``, level ``*``), each feature's
+    level and the score bucket (feature ``@score``, counted under the *fit* in the spec label);
+  - an entry of the same spec, not frozen: for each feature whose level changed ``left`` += 1 on the
+    old level and ``entered`` += 1 on the new one; likewise the score bucket (old bucket under the
+    entry's fit, new bucket under the bundle's fit);
+  - an entry of another spec (the bundle's features changed): replaced, counted as a new entry;
+  - an entry of another arm (a variant changed within the visit): left everywhere under the old arm,
+    entered under the new one;
+  - no new entry once the visit has converted the model's goal (it could only count a converted
+    visit as a visit that did not convert).
+- at the visit's first conversion of a goal (:meth:`ModelCounter.converted`, called where the arms'
+  conversions are counted, with the same once-per-visit checks): each unfrozen entry of a model of
+  that goal counts ``converted`` += 1 on the visit row, its levels and its score bucket, and is
+  frozen: later changes in this visit are not counted.
+
+Net visits of a level = entered − left; converting visits = converted. Score buckets
+(runtime.score.score_bucket) are ``floor(score * 20)`` (plain, 20 buckets named ``"0.00"`` …
+``"0.95"``) or ``floor((score + 1) * 20)`` (uplift, 40 buckets ``"-1.00"`` … ``"0.95"``), clamped to
+the range; the same IEEE operations in JavaScript give the same bucket.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from runtime.score import score_bucket as bucket
+
+from .session import MAX_MODELS, Session
+
+VISIT = "*"  # feature and level of the visit rows
+SCORE = "@score"  # feature of the score-bucket rows (their spec label is the fit)
+PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
+ENTERED, LEFT, CONVERTED = "entered", "left", "converted"
+EVENTS = (ENTERED, LEFT, CONVERTED)
+
+#: model, spec (fit for ``@score`` rows), arm, feature, level, event
+Key = tuple[str, str, str, str, str, str]
+
+
+class FeatureLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def levels(self) -> Sequence[str]: ...
+
+
+class ModelLike(Protocol):
+    """What counting needs of ``runtime.score.Model`` (docs/runtime.md)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def goal(self) -> str: ...
+    @property
+    def spec(self) -> str: ...
+    @property
+    def fit(self) -> str: ...
+    @property
+    def uplift(self) -> Mapping[str, Any] | None: ...
+    @property
+    def features(self) -> Sequence[FeatureLike]: ...
+    def score_of(self, levels: bytes) -> float: ...
+
+
+def bucket_name(i: int, uplift: bool) -> str:
+    """The level name of a score bucket: its lower bound with two decimals.
+
+    >>> bucket_name(0, False), bucket_name(19, False), bucket_name(0, True), bucket_name(19, True)
+    ('0.00', '0.95', '-1.00', '-0.05')
+    """
+    return f"{(i * 5 - (100 if uplift else 0)) / 100:.2f}"
+
+
+def bucket_names(uplift: bool) -> tuple[str, ...]:
+    return tuple(bucket_name(i, uplift) for i in range(40 if uplift else 20))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one model is counted, resolved once per bundle."""
+
+    model: ModelLike
+    index: int  # in Prepared.models (and model_levels)
+    uplift: bool
+    experiment: str | None = None  # uplift over an experiment: its id and variants
+    treatment: str = ""
+    control: str = ""
+    slot: str = ""  # uplift over a rule vs the holdout
+    rule: str = ""
+
+    @property
+    def shown_prefix(self) -> str:
+        return f"{self.slot}|{self.rule}|"  # the exposure key (measure.exposure_key) of that rule, any layer
+
+
+def plans_of(prepared: Any) -> tuple[Plan, ...]:
+    """The counted models of a bundle: its first MAX_MODELS, in declaration order (the cookie holds
+    no more; models declared after them are not counted)."""
+    out = []
+    experiments = prepared.payload.get("experiments", [])
+    for i, m in enumerate(tuple(getattr(prepared, "models", ()))[:MAX_MODELS]):
+        u = m.uplift
+        if not u:
+            out.append(Plan(m, i, False))
+        elif "experiment" in u:
+            e = u["experiment"]
+            eid = experiments[e]["id"] if isinstance(e, int) else str(e)
+            out.append(Plan(m, i, True, experiment=eid, treatment=u["treatment"], control=u["control"]))
+        else:
+            out.append(Plan(m, i, True, slot=u["slot"], rule=u["rule"]))
+    return tuple(out)
+
+
+class ModelCounter:
+    """Counts into ``counts`` (``Measurement.models``); plans cached for the current bundle."""
+
+    def __init__(self, counts: Counter[Key]):
+        self.counts = counts
+        self._for: Any = None
+        self._plans: tuple[Plan, ...] = ()
+        self._by_id: dict[str, Plan] = {}
+
+    def plans(self, prepared: Any) -> tuple[Plan, ...]:
+        if self._for is not prepared:
+            self._plans = plans_of(prepared)
+            self._by_id = {p.model.id: p for p in self._plans}
+            self._for = prepared
+        return self._plans
+
+    # ------------------------------------------------------------------ at a decision
+    def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
+                memo: dict[int, Any] | None = None) -> None:
+        """Count one decision of a consenting visit (``signals``: what the server passed to decide;
+        ``holdout``, ``memo``: the Outcome's, so a rule's condition reuses the decision's segment
+        results). Call it after the session recorded the decision's exposures and shown keys."""
+        plans = self.plans(prepared)
+        entries = session.models
+        for stale in [k for k in entries if k not in self._by_id]:
+            del entries[stale]  # a model the bundle no longer counts
+        if not plans:
+            return
+        all_levels: list[bytes] | None = None
+        for p in plans:
+            m = p.model
+            entry = entries.get(m.id)
+            if entry is not None and entry[0] != m.spec:
+                del entries[m.id]  # the features changed: a new entry
+                entry = None
+            if entry is not None and entry[4]:
+                continue  # frozen: the visit converted
+            arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
+            if arm is None:
+                if entry is None:
+                    continue  # not counted in this visit (yet)
+                arm = entry[5]  # counted since earlier in the visit: keep following it
+            if all_levels is None:
+                all_levels = prepared.model_levels(signals, consent)
+            levels = all_levels[p.index]
+            if entry is not None:
+                if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
+                    continue  # nothing changed (the usual case: no score to compute)
+                if not _valid(entry, p):
+                    del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
+                    entry = None
+            if entry is None and m.goal in session.converted:
+                continue  # converted before being counted: would count as a visit that did not
+            b = bucket(m.score_of(levels), p.uplift)
+            if entry is None:
+                self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
+                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
+            elif entry[5] != arm:
+                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], LEFT)
+                self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
+                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
+            else:
+                self._changes(p, entry, arm, levels, b)
+
+    def _arm(self, p: Plan, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
+             memo: dict[int, Any] | None) -> str | None:
+        if not p.uplift:
+            return PLAIN
+        if p.experiment is not None:
+            x = session.exposures.get(p.experiment)
+            if x is None or x[1] != session.visit_count:
+                return None  # not exposed in this visit
+            return TREATMENT if x[0] == p.treatment else CONTROL if x[0] == p.control else None
+        if not holdout:
+            prefix = p.shown_prefix
+            return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
+        return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
+
+    def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
+        m, counts, old = p.model, self.counts, entry[2]
+        if old != levels:
+            for f, (was, now) in zip(m.features, zip(old, levels)):
+                if was != now:
+                    counts[(m.id, m.spec, arm, f.id, f.levels[was], LEFT)] += 1
+                    counts[(m.id, m.spec, arm, f.id, f.levels[now], ENTERED)] += 1
+            entry[2] = levels
+        if entry[3] != b or entry[1] != m.fit:
+            counts[(m.id, entry[1], arm, SCORE, bucket_name(entry[3], p.uplift), LEFT)] += 1
+            counts[(m.id, m.fit, arm, SCORE, bucket_name(b, p.uplift), ENTERED)] += 1
+            entry[1], entry[3] = m.fit, b
+
+    def _all(self, p: Plan, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
+        """``event`` += 1 on the visit row, every feature's level and the score bucket."""
+        m, counts = p.model, self.counts
+        counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
+        for f, i in zip(m.features, levels):
+            counts[(m.id, spec, arm, f.id, f.levels[i], event)] += 1
+        counts[(m.id, fit, arm, SCORE, bucket_name(b, p.uplift), event)] += 1
+
+    # ------------------------------------------------------------------ at a conversion
+    def converted(self, prepared: Any, session: Session, goal: str) -> None:
+        """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
+        counts as converted, and is frozen."""
+        self.plans(prepared)
+        for mid, entry in session.models.items():
+            p = self._by_id.get(mid)
+            if p is None or entry[4] or p.model.goal != goal:
+                continue
+            entry[4] = True
+            if entry[0] == p.model.spec and _valid(entry, p):
+                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], CONVERTED)
+
+
+def _valid(entry: list[Any], p: Plan) -> bool:
+    """Whether an entry of this model's spec fits it (one level index per feature, in range; a
+    bucket of the model's kind) — a cookie written for another bundle might not."""
+    features = p.model.features
+    levels = entry[2]
+    if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
+        return False
+    plain = entry[5] == PLAIN
+    return plain != p.uplift and bool(entry[3] < (40 if p.uplift else 20))
+
+
+def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:
+    """The counters as ``/v1/stats`` rows: one per (model, spec, arm, feature, level) with its
+    three events."""
+    by: dict[tuple[str, ...], dict[str, Any]] = {}
+    for (model, spec, arm, feature, level, event), n in counts.items():
+        r = by.get((model, spec, arm, feature, level))
+        if r is None:
+            r = by[(model, spec, arm, feature, level)] = {"model": model, "spec": spec, "arm": arm, "feature": feature, "level": level,
+                                                          ENTERED: 0, LEFT: 0, CONVERTED: 0}
+        r[event] += int(n)
+    return [by[k] for k in sorted(by)]
+
+
+def specs(prepared: Any) -> dict[str, Any]:
+    """``model_specs`` of a snapshot: what the rows of the current bundle's models mean."""
+    out: dict[str, Any] = {}
+    if prepared is None:
+        return out
+    experiments = prepared.payload.get("experiments", [])
+    for m in getattr(prepared, "models", ()):
+        u = dict(m.uplift) if m.uplift else None
+        if u is not None and isinstance(u.get("experiment"), int):
+            u["experiment"] = experiments[u["experiment"]]["id"]
+        out[m.id] = {"spec": m.spec, "fit": m.fit, "goal": m.goal, "uplift": u,
+                     "features": {f.id: list(f.levels) for f in m.features}}
+    return out

@@ -1,0 +1,313 @@
+"""Model training counters (edge_server/model_counts.py): the arithmetic of entered / left /
+converted over visits, with small stand-in models (the runtime's Model has the same surface)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_server.model_counts import (
+    CONVERTED,
+    ENTERED,
+    LEFT,
+    SCORE,
+    VISIT,
+    Key,
+    ModelCounter,
+    bucket_name,
+    rows,
+)
+from edge_server.session import MAX_MODELS, Session
+from runtime.score import score_bucket as bucket
+
+
+@dataclass(frozen=True)
+class FakeFeature:
+    id: str
+    signal: str
+    values: tuple[str, ...]
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return (*self.values, "(other)", "(absent)")
+
+    def level(self, s: dict[str, Any]) -> int:
+        if self.signal not in s:
+            return len(self.values) + 1
+        v = s[self.signal]
+        return self.values.index(v) if v in self.values else len(self.values)
+
+
+@dataclass(frozen=True)
+class FakeModel:
+    id: str
+    goal: str
+    features: tuple[FakeFeature, ...]
+    spec: str = "aaaaaaaa"
+    fit: str = "ffffffff"
+    uplift: dict[str, Any] | None = None
+    weight: float = 1.0  # per level index: z = -2 + weight * sum(levels)
+
+    def levels(self, s: dict[str, Any]) -> bytes:
+        return bytes(f.level(s) for f in self.features)
+
+    def score_of(self, levels: bytes) -> float:
+        p = 1 / (1 + math.exp(-(-2 + self.weight * sum(levels))))
+        return p - 0.5 if self.uplift else p
+
+
+@dataclass
+class FakePrepared:
+    models: tuple[FakeModel, ...]
+    payload: dict[str, Any] = field(default_factory=lambda: {"experiments": [{"id": "starter-kit"}]})
+    matches: bool = True
+
+    def model_levels(self, signals: dict[str, Any], consent: bool = True) -> list[bytes]:
+        return [m.levels(signals) for m in self.models]
+
+    def rule_matches(self, slot: str, rule: str, signals: dict[str, Any], *, consent: bool = True, memo: Any = None) -> bool:
+        return self.matches
+
+
+DEVICE = FakeFeature("device", "device.type", ("mobile", "desktop"))
+SOURCE = FakeFeature("source", "utm.source", ("newsletter", "google"))
+PLAIN = FakeModel("intent", "purchase", (DEVICE, SOURCE))
+
+
+def visit() -> Session:
+    s = Session.fresh()
+    s.touch(1000, 1800, "", "", True)
+    return s
+
+
+def counted(c: Counter[Key], model: str = "intent", arm: str = "") -> dict[tuple[str, str, str, str], int]:
+    """(spec, feature, level, event) -> count of one model and arm, zeros left out."""
+    return {(k[1], k[3], k[4], k[5]): n for k, n in c.items() if k[0] == model and k[2] == arm and n}
+
+
+def test_model_counter_counts_a_new_visit_once_on_every_row():
+    c: Counter[Key] = Counter()
+    mc, p, s = ModelCounter(c), FakePrepared((PLAIN,)), visit()
+    sig = {"device.type": "mobile", "utm.source": "google"}
+    mc.decided(p, s, sig, holdout=False)
+    mc.decided(p, s, sig, holdout=False)  # the same levels again: nothing new
+    b = bucket_name(bucket(PLAIN.score_of(bytes([0, 1])), False), False)
+    assert counted(c) == {("aaaaaaaa", VISIT, VISIT, ENTERED): 1, ("aaaaaaaa", "device", "mobile", ENTERED): 1,
+                          ("aaaaaaaa", "source", "google", ENTERED): 1, ("ffffffff", SCORE, b, ENTERED): 1}
+    assert s.models["intent"] == ["aaaaaaaa", "ffffffff", bytes([0, 1]), bucket(PLAIN.score_of(bytes([0, 1])), False), False, ""]
+
+
+def test_model_counter_moves_a_visit_between_levels_when_a_signal_changes():
+    c: Counter[Key] = Counter()
+    mc, p, s = ModelCounter(c), FakePrepared((PLAIN,)), visit()
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    mc.decided(p, s, {"device.type": "mobile", "utm.source": "newsletter"}, holdout=False)
+    got = counted(c)
+    assert got[("aaaaaaaa", "source", "(absent)", ENTERED)] == 1 and got[("aaaaaaaa", "source", "(absent)", LEFT)] == 1
+    assert got[("aaaaaaaa", "source", "newsletter", ENTERED)] == 1
+    assert ("aaaaaaaa", "device", "mobile", LEFT) not in got  # unchanged feature: untouched
+    assert got[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1 and ("aaaaaaaa", VISIT, VISIT, LEFT) not in got
+
+
+def test_model_counter_freezes_an_entry_at_its_goal_conversion():
+    c: Counter[Key] = Counter()
+    other = FakeModel("carts", "add_to_cart", (DEVICE,))
+    mc, p, s = ModelCounter(c), FakePrepared((PLAIN, other)), visit()
+    mc.decided(p, s, {"device.type": "desktop"}, holdout=False)
+    mc.converted(p, s, "purchase")
+    mc.converted(p, s, "purchase")  # a second call (the server never makes one) counts nothing more
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)  # after the conversion: not counted for intent
+    got = counted(c)
+    assert got[("aaaaaaaa", VISIT, VISIT, CONVERTED)] == 1 and got[("aaaaaaaa", "device", "desktop", CONVERTED)] == 1
+    assert ("aaaaaaaa", "device", "desktop", LEFT) not in got and s.models["intent"][4] is True
+    carts = counted(c, "carts")  # another goal's model keeps counting
+    assert carts[("aaaaaaaa", "device", "desktop", LEFT)] == 1 and carts[("aaaaaaaa", "device", "mobile", ENTERED)] == 1
+    assert ("aaaaaaaa", VISIT, VISIT, CONVERTED) not in carts
+
+
+def test_model_counter_counts_each_visit_anew():
+    c: Counter[Key] = Counter()
+    mc, p, s = ModelCounter(c), FakePrepared((PLAIN,)), visit()
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    s.touch(1000 + 1801, 1800, "", "", True)  # idle past the timeout: a new visit
+    assert s.models == {}
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    assert counted(c)[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 2
+
+
+def test_model_counter_replaces_an_entry_of_another_spec_as_a_new_visit():
+    c: Counter[Key] = Counter()
+    mc, s = ModelCounter(c), visit()
+    mc.decided(FakePrepared((PLAIN,)), s, {"device.type": "mobile"}, holdout=False)
+    changed = FakeModel("intent", "purchase", (DEVICE,), spec="bbbbbbbb", fit="eeeeeeee")
+    mc.decided(FakePrepared((changed,)), s, {"device.type": "mobile"}, holdout=False)
+    got = counted(c)
+    assert got[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1 and got[("bbbbbbbb", VISIT, VISIT, ENTERED)] == 1
+    assert not any(k[3] == LEFT for k in got)  # the old spec's rows are left as they were
+    assert s.models["intent"][:3] == ["bbbbbbbb", "eeeeeeee", bytes([0])]
+
+
+def test_model_counter_moves_the_score_bucket_to_a_new_fit():
+    c: Counter[Key] = Counter()
+    mc, s = ModelCounter(c), visit()
+    mc.decided(FakePrepared((PLAIN,)), s, {"device.type": "mobile"}, holdout=False)
+    refit = FakeModel("intent", "purchase", (DEVICE, SOURCE), fit="11111111", weight=2.0)
+    mc.decided(FakePrepared((refit,)), s, {"device.type": "mobile"}, holdout=False)
+    got = counted(c)
+    old = bucket_name(bucket(PLAIN.score_of(bytes([0, 3])), False), False)
+    new = bucket_name(bucket(refit.score_of(bytes([0, 3])), False), False)
+    assert got[("ffffffff", SCORE, old, LEFT)] == 1 and got[("11111111", SCORE, new, ENTERED)] == 1
+    assert got[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1 and ("aaaaaaaa", VISIT, VISIT, LEFT) not in got
+
+
+def test_model_counter_counts_experiment_uplift_by_the_visit_s_exposed_arm():
+    c: Counter[Key] = Counter()
+    up = FakeModel("discount", "purchase", (DEVICE,), uplift={"experiment": 0, "treatment": "bundle-discount", "control": "free-shipping"})
+    mc, p = ModelCounter(c), FakePrepared((up,))
+    s = visit()
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    assert not c  # not exposed yet
+    s.record([], [("starter-kit", "bundle-discount")], 1000)
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    assert counted(c, "discount", "treatment")[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1
+    s2 = visit()
+    s2.record([], [("starter-kit", "free-shipping")], 1000)
+    mc.decided(p, s2, {}, holdout=False)
+    mc.converted(p, s2, "purchase")
+    ctrl = counted(c, "discount", "control")
+    assert ctrl[("aaaaaaaa", "device", "(absent)", CONVERTED)] == 1
+    assert ctrl[("ffffffff", SCORE, bucket_name(bucket(up.score_of(bytes([3])), True), True), CONVERTED)] == 1  # an uplift bucket
+    s2.touch(1000 + 1801, 1800, "", "", True)  # next visit: the exposure belongs to the last visit
+    mc.decided(p, s2, {}, holdout=False)
+    assert counted(c, "discount", "control")[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1
+
+
+def test_model_counter_counts_rule_uplift_against_the_holdout():
+    c: Counter[Key] = Counter()
+    up = FakeModel("welcome", "purchase", (DEVICE,), uplift={"slot": "offer", "rule": "welcome-offer"})
+    mc = ModelCounter(c)
+    shown = visit()
+    shown.first_exposure("offer|welcome-offer|mid")
+    mc.decided(FakePrepared((up,)), shown, {}, holdout=False)
+    other = visit()
+    other.first_exposure("offer|another-rule|mid")
+    mc.decided(FakePrepared((up,)), other, {}, holdout=False)
+    held = visit()
+    mc.decided(FakePrepared((up,), matches=True), held, {}, holdout=True)
+    held_no = visit()
+    mc.decided(FakePrepared((up,), matches=False), held_no, {}, holdout=True)
+    assert counted(c, "welcome", "treatment")[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1
+    assert counted(c, "welcome", "control")[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1
+    assert "welcome" not in other.models and "welcome" not in held_no.models
+
+
+def test_model_counter_does_not_enter_a_visit_that_already_converted_the_goal():
+    c: Counter[Key] = Counter()
+    up = FakeModel("discount", "purchase", (DEVICE,), uplift={"experiment": 0, "treatment": "bundle-discount", "control": "free-shipping"})
+    mc, p, s = ModelCounter(c), FakePrepared((up,)), visit()
+    s.first_conversion("purchase")
+    s.record([], [("starter-kit", "bundle-discount")], 1000)
+    mc.decided(p, s, {}, holdout=False)
+    assert not c and s.models == {}
+
+
+def test_model_counter_counts_only_the_first_models_a_cookie_holds():
+    c: Counter[Key] = Counter()
+    many = tuple(FakeModel(f"m{i}", "purchase", (DEVICE,)) for i in range(MAX_MODELS + 2))
+    mc, s = ModelCounter(c), visit()
+    mc.decided(FakePrepared(many), s, {}, holdout=False)
+    assert list(s.models) == [f"m{i}" for i in range(MAX_MODELS)]
+    assert {k[0] for k in c} == set(s.models)
+
+
+def test_model_counter_drops_entries_of_models_no_longer_declared():
+    c: Counter[Key] = Counter()
+    mc, s = ModelCounter(c), visit()
+    mc.decided(FakePrepared((PLAIN,)), s, {}, holdout=False)
+    mc.decided(FakePrepared((FakeModel("other", "purchase", (DEVICE,)),)), s, {}, holdout=False)
+    assert list(s.models) == ["other"]
+
+
+SIGNALS = st.fixed_dictionaries({}, optional={"device.type": st.sampled_from(["mobile", "desktop", "tablet"]),
+                                              "utm.source": st.sampled_from(["newsletter", "google"])})
+STEP = st.one_of(st.tuples(st.just("decide"), SIGNALS), st.tuples(st.just("convert"), st.sampled_from(["purchase", "add_to_cart"])))
+
+
+@settings(deadline=None)
+@given(st.lists(st.lists(STEP, min_size=1, max_size=8), min_size=1, max_size=12))
+def test_model_counter_net_visits_per_level_are_each_visit_s_last_counted_levels(visits: list[list[tuple[str, Any]]]):
+    """Over any sequence of visits, decisions and conversions: per feature, entered − left on each
+    level equals the number of visits whose last counted level it is (the level at conversion for a
+    converting visit), converted equals the converting visits at their levels, and the visit row
+    agrees with every feature."""
+    c: Counter[Key] = Counter()
+    mc, p = ModelCounter(c), FakePrepared((PLAIN,))
+    expect_net: Counter[tuple[str, str]] = Counter()
+    expect_conv: Counter[tuple[str, str]] = Counter()
+    for steps in visits:
+        s = visit()
+        last: bytes | None = None  # the entry's levels
+        frozen = purchased = False
+        for kind, arg in steps:
+            if kind == "decide":
+                mc.decided(p, s, arg, holdout=False)
+                if not frozen and not (last is None and purchased):
+                    last = PLAIN.levels(arg)
+            elif s.first_conversion(arg):
+                mc.converted(p, s, arg)
+                if arg == "purchase":
+                    purchased = True
+                    if last is not None and not frozen:
+                        frozen = True
+                        expect_conv[(VISIT, VISIT)] += 1
+                        for f, i in zip(PLAIN.features, last):
+                            expect_conv[(f.id, f.levels[i])] += 1
+        if last is not None:
+            expect_net[(VISIT, VISIT)] += 1
+            for f, i in zip(PLAIN.features, last):
+                expect_net[(f.id, f.levels[i])] += 1
+    net: Counter[tuple[str, str]] = Counter()
+    conv: Counter[tuple[str, str]] = Counter()
+    for r in rows(c):
+        if r["feature"] != SCORE:
+            net[(r["feature"], r["level"])] += r[ENTERED] - r[LEFT]
+            conv[(r["feature"], r["level"])] += r[CONVERTED]
+        assert r[ENTERED] >= r[LEFT] >= 0
+    assert +net == expect_net and +conv == expect_conv
+    score_net = sum(r[ENTERED] - r[LEFT] for r in rows(c) if r["feature"] == SCORE)
+    assert score_net == expect_net[(VISIT, VISIT)]
+
+
+@given(st.floats(min_value=0.0, max_value=1.0))
+def test_bucket_plain_holds_the_score_between_its_bounds(score: float):
+    i = bucket(score, False)
+    assert 0 <= i < 20 and float(bucket_name(i, False)) <= score + 1e-12
+    assert score < float(bucket_name(i, False)) + 0.05 + 1e-12 or i == 19
+
+
+@given(st.floats(min_value=-1.0, max_value=1.0))
+def test_bucket_uplift_holds_the_score_between_its_bounds(score: float):
+    i = bucket(score, True)
+    assert 0 <= i < 40 and float(bucket_name(i, True)) <= score + 1e-12
+    assert score < float(bucket_name(i, True)) + 0.05 + 1e-12 or i == 39
+    assert len({bucket_name(j, True) for j in range(40)}) == 40
+
+
+def test_model_counter_rows_add_up_across_worker_processes():
+    """Measurement.state/merged (the --workers path): each worker's model rows are summed."""
+    from edge_server.measure import Measurement
+
+    a, b = Measurement(), Measurement()
+    k1: Key = ("intent", "aaaaaaaa", "", "device", "mobile", ENTERED)
+    k2: Key = ("intent", "ffffffff", "", SCORE, "0.35", CONVERTED)
+    a.models.update({k1: 3, k2: 1})
+    b.models.update({k1: 4})
+    merged = a.merged([json.loads(json.dumps(b.state()))])  # through JSON, as the share directory holds it
+    assert merged.models == Counter({k1: 7, k2: 1})
+    assert {(r["feature"], r[ENTERED], r[CONVERTED]) for r in merged.snapshot(None)["models"]} == {("device", 7, 0), (SCORE, 0, 1)}

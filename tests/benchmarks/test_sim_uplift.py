@@ -17,11 +17,11 @@ pytest.importorskip("compiler.training", reason="needs the compiler.training par
 
 def test_sim_uplift_counters_per_arm_equal_the_visits_and_train_fits_both_models(tmp_path):
     with Fleet(tmp_path, ruleset(), extra_files=ZERO) as fleet:
-        recs = drive(fleet.urls, visitors(300, 5), play(5), workers=2)
+        recs = drive(fleet.urls, visitors(200, 5), play(5), workers=2)
         assert {r.arm for r in recs} == {"treatment", "control"}  # everyone is in the experiment
         got = counted(stats(u) for u in fleet.urls)
         assert got == expected(recs, "")
-        assert got[(UPLIFT, "treatment", "*", "*")][0] + got[(UPLIFT, "control", "*", "*")][0] == 300
+        assert got[(UPLIFT, "treatment", "*", "*")][0] + got[(UPLIFT, "control", "*", "*")][0] == 200
         fleet.strata("train", str(fleet.ruleset), *fleet.snapshots(), "--min-visits", "50", "--min-conversions", "5")
         fleet.publish()
         prepared = fleet.prepared()

@@ -1,6 +1,6 @@
 """Runtime benchmark: decide() latency, scaling with bundle size, load time, and peers.
 
-    python benchmarks/runtime_bench.py [--quick] [--out benchmarks/results/runtime.json]
+    python benchmarks/runtime_bench.py [--quick] [--model-only] [--out benchmarks/results/runtime.json]
 
 1. decide() for all slots of rulesets/trailblazer.yaml over a mix of visitor profiles
    (target: median < 15 us);
@@ -16,6 +16,9 @@
    the 25-character input only, in a child process killed after 60 s).
 6. the in-process OpenFeature provider resolving one slot vs the direct runtime call
    (target: <= 2 us added per resolution).
+7. decide() for all slots of TrailBlazer plus one slot whose rule reads ``score.<model>`` of a
+   20-feature model, vs the same rule set whose rule reads a plain signal instead (no model)
+   (target: median <= 1.5x).
 
 Latencies are per call, timed with perf_counter_ns around each call (its own cost, ~50 ns, is
 included, which only flatters nobody); medians are over many thousand calls. Numbers go to
@@ -122,6 +125,94 @@ def bench_provider(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
     api.clear_providers()
     d, v = summary(direct), summary(via)
     return {"direct": d, "provider": v, "sdk_client": summary(sdk), "overhead_median_us": v["median_us"] - d["median_us"]}
+
+
+#: 20 features over the built-in signals TrailBlazer's visitors carry: every kind, most signals
+#: present (as at the edge, where defaults fill them), a few lists.
+MODEL_FEATURES: list[dict[str, Any]] = [
+    {"id": "device", "signal": "device.type", "kind": "values", "args": ["mobile", "desktop", "tablet"]},
+    {"id": "country", "signal": "geo.country", "kind": "values", "args": ["US", "DE", "FR", "GB", "CA"]},
+    {"id": "source", "signal": "utm.source", "kind": "values", "args": ["newsletter", "google", "facebook"]},
+    {"id": "medium", "signal": "utm.medium", "kind": "values", "args": ["email", "cpc", "social"]},
+    {"id": "referrer", "signal": "referrer.class", "kind": "values", "args": ["search", "social", "email", "direct", "internal"]},
+    {"id": "language", "signal": "request.language", "kind": "values", "args": ["en", "de", "fr"]},
+    {"id": "os", "signal": "device.os", "kind": "values", "args": ["iOS", "Android", "Windows", "Mac OS X"]},
+    {"id": "browser", "signal": "device.browser", "kind": "values", "args": ["Chrome", "Safari", "Firefox"]},
+    {"id": "weekday", "signal": "time.weekday", "kind": "values", "args": [1, 2, 3, 4, 5, 6, 7]},
+    {"id": "purchased", "signal": "session.purchased", "kind": "values", "args": [False, True]},
+    {"id": "visits", "signal": "session.visit_count", "kind": "edges", "args": [2, 3, 5, 10]},
+    {"id": "depth", "signal": "session.page_views", "kind": "edges", "args": [2, 4, 8]},
+    {"id": "total_depth", "signal": "session.total_page_views", "kind": "edges", "args": [5, 20, 50]},
+    {"id": "hour", "signal": "time.hour", "kind": "edges", "args": [6, 12, 18, 22]},
+    {"id": "cart", "signal": "cart.value", "kind": "edges", "args": [0.01, 50.0, 150.0, 300.0]},
+    {"id": "tents", "signal": "session.recent_categories", "kind": "contains", "args": ["tents"]},
+    {"id": "packs", "signal": "session.recent_categories", "kind": "contains", "args": ["packs"]},
+    {"id": "boots", "signal": "session.recent_categories", "kind": "contains", "args": ["boots"]},
+    {"id": "english", "signal": "request.languages", "kind": "contains", "args": ["en"]},
+    {"id": "utm", "signal": "page.query", "kind": "contains", "args": ["utm_source"]},
+]
+
+#: TrailBlazer plus one slot whose rule reads WHEN.
+MODEL_SLOT = """
+  - id: nudge
+    default: {}
+    rules:
+      - id: likely-buyer
+        priority: 100
+        when: WHEN
+        content: {headline: Ready when you are}
+"""
+
+
+def model_bundles(key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
+    """(with, without): TrailBlazer plus a slot whose rule reads ``score.purchase_intent > 0.4`` of a
+    20-feature model (declared in ``models:`` with inline coefficients), and the same rule set
+    without the model, whose rule reads ``session.page_views > 4`` instead."""
+    base = (ROOT / "rulesets" / "trailblazer.yaml").read_text()
+    features, weights = {}, {}
+    for i, f in enumerate(MODEL_FEATURES):
+        kind = f["kind"]
+        features[f["id"]] = {"signal": f["signal"], kind: f["args"][0] if kind == "contains" else f["args"]}
+        if kind == "contains":
+            names = ["no", "yes", "(absent)"]
+        elif kind == "values":
+            names = [("true" if x else "false") if type(x) is bool else str(x) for x in f["args"]] + ["(other)"]
+        else:
+            e = [repr(x) if type(x) is float else str(x) for x in f["args"]]
+            names = [f"<{e[0]}"] + [f"[{a},{b})" for a, b in zip(e, e[1:])] + [f">={e[-1]}"]
+        weights[f["id"]] = {name: round(((i * 5 + j * 3) % 7 - 3) * 0.2, 2) for j, name in enumerate(names)}
+    models = yaml.safe_dump({"models": {"purchase_intent": {"goal": "purchase", "features": features,
+                                                            "coefficients": {"bias": -1.5, "weights": weights}}}}, sort_keys=False)
+    out = []
+    for when, extra in (("score.purchase_intent > 0.4", models), ("session.page_views > 4", "")):
+        text = base.replace("\nexperiments:", MODEL_SLOT.replace("WHEN", when) + "\nexperiments:", 1) + "\n" + extra
+        bundle = run("trailblazer.yaml", Options(key=key, created=int(NOW) - 60), text=text).bundle
+        assert bundle is not None
+        out.append(bundle)
+    return out[0], out[1]
+
+
+def bench_model(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
+    """Both bundles decide the same request alternately (the machine's load varies; alternating
+    exposes both to the same), with the server's call (checked signals)."""
+    preps = []
+    for bundle in model_bundles(key):
+        rt = Runtime([key.public_key()])
+        rt.load(bundle, now=NOW)
+        preps.append(rt.current)
+    with_model, without_model = preps
+    pc = time.perf_counter_ns
+    ns: tuple[list[int], list[int]] = ([], [])
+    for i, (_, signals, kw) in enumerate(PROFILES):
+        sid = f"visitor-{i:03d}"
+        for _ in range(n):
+            for p, out in ((with_model, ns[0]), (without_model, ns[1])):
+                t0 = pc()
+                p.decide(signals, session_id=sid, now=NOW, checked=True, **kw)
+                out.append(pc() - t0)
+    res: dict[str, Any] = {"with_model": summary(ns[0]) | {"calls": len(ns[0])}, "without_model": summary(ns[1]) | {"calls": len(ns[1])}}
+    res["ratio"] = res["with_model"]["median_us"] / res["without_model"]["median_us"]
+    return res
 
 
 def bench_scaling(key: Ed25519PrivateKey, n: int) -> dict[str, Any]:
@@ -271,9 +362,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "runtime.json"))
+    ap.add_argument("--model-only", action="store_true", help="only row 7 (a model read by a rule), written to runtime_model.json beside --out")
     a = ap.parse_args()
     n = 2_000 if a.quick else 20_000
     key = Ed25519PrivateKey.generate()
+    if a.model_only:
+        md = bench_model(key, n)
+        print(f"7. trailblazer + a slot reading score.purchase_intent (20 features): median {md['with_model']['median_us']:.1f} us "
+              f"vs {md['without_model']['median_us']:.1f} us reading a signal -> {md['ratio']:.2f}x  (target <= 1.5x)", flush=True)
+        out = Path(a.out).with_name("runtime_model.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+                                   "model": md}, indent=2))
+        print(f"wrote {out}")
+        return 0
 
     tb = bench_trailblazer(key, n)
     print(f"1. trailblazer decide(), all {tb['slots']} slots, {len(PROFILES)} visitor profiles: "
@@ -287,6 +389,9 @@ def main() -> int:
     print(f"6. OpenFeature provider, hero slot: direct runtime call median {pv['direct']['median_us']:.2f} us, provider "
           f"{pv['provider']['median_us']:.2f} us -> +{pv['overhead_median_us']:.2f} us (target <= 2 us); "
           f"through the OpenFeature SDK client {pv['sdk_client']['median_us']:.1f} us", flush=True)
+    md = bench_model(key, n)
+    print(f"7. trailblazer + a slot reading score.purchase_intent (20 features): median {md['with_model']['median_us']:.1f} us "
+          f"vs {md['without_model']['median_us']:.1f} us reading a signal -> {md['ratio']:.2f}x  (target <= 1.5x)", flush=True)
     peers = bench_peers(key, n, 200 if a.quick else 2_000)
     print("4. one condition, median per evaluation (us):")
     print(f"   {'condition':34} {'strata':>7} {'lambda':>7} {'GrowthBook':>10} {'cel-python':>10} {'x celpy':>8} {'x GB':>6} {'/lambda':>8}")
@@ -305,7 +410,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
-        "trailblazer": tb, "scaling": sc, "peers": peers, "regex": rx, "openfeature_provider": pv,
+        "trailblazer": tb, "scaling": sc, "peers": peers, "regex": rx, "openfeature_provider": pv, "model": md,
     }, indent=2))
     print(f"wrote {out}")
     return 0

@@ -269,9 +269,9 @@ def coefficients_io(path: str, problem: str) -> tuple[str, str, str | None]:
 def untrained_model(model: str, path: str | None) -> tuple[str, str, str | None]:
     if path is None:
         return ("untrained-model", f"model '{model}' has no coefficients: its score is 0.5 for every visitor",
-                "add coefficients: (a file strata train writes, or inline {bias, weights})")
+                "add coefficients: (a file strata train writes, or inline {bias, weights}); a threshold below 0.5 fires for everyone until then")
     return ("untrained-model", f"model '{model}': coefficient file {path} does not exist yet: its score is 0.5 for every visitor",
-            "publish, collect counters, then run strata train to write it")
+            "publish, collect counters, then run strata train to write it; a threshold below 0.5 fires for everyone until then")
 
 
 def uplift_holdout(model: str) -> tuple[str, str, str | None]:

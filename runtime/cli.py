@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["UserError", "build_parser", "main"]
 
 #: Entry-point name -> the extra that installs that part's dependencies.
-EXTRAS = {"runtime": None, "compiler": "compiler", "server": "server"}
+EXTRAS = {"runtime": None, "compiler": "compiler", "server": "server", "train": "train"}
 
 #: Our own packages: a ModuleNotFoundError naming one of them is a bug, not a missing extra.
 OWN = {"runtime", "compiler", "edge_server"}
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The commands each part registers, for listing them when the part cannot even be imported.
-_KNOWN_COMMANDS = {"compiler": ("keygen", "compile", "test"), "server": ("serve", "report", "rebalance")}
+_KNOWN_COMMANDS = {"compiler": ("keygen", "compile", "test"), "server": ("serve", "report", "rebalance"), "train": ("train",)}
 
 
 def main(argv: list[str] | None = None) -> int:

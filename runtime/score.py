@@ -53,6 +53,8 @@ def _inverse_factorials() -> tuple[float, ...]:
 
 
 _C = _inverse_factorials()
+_ldexp = math.ldexp
+_floor = math.floor
 
 
 def sigmoid(z: float) -> float:
@@ -61,26 +63,46 @@ def sigmoid(z: float) -> float:
 
     ``e**x`` is ``2**k * e**r`` with ``k = round(x / ln 2)`` and ``|r| <= ln(2) / 2``; ``e**r`` is
     its Taylor polynomial of degree 13 (error below 1e-16 on that interval), evaluated by Horner's
-    rule; the ``2**k`` is ``k`` exact doublings or halvings. ``z`` is clamped to [-36, 36] (the
-    sigmoid is 1 - 2.3e-16 there).
+    rule (written out: the same operations in the same order as the loop of docs/models.md); the
+    ``2**k`` is exact (``ldexp``, the same as ``|k|`` doublings or halvings: ``e**r`` is in
+    [0.7, 1.42] and ``|k| <= 52``, so no step leaves the normal range). ``z`` is clamped to
+    [-36, 36] (the sigmoid is 1 - 2.3e-16 there).
 
     >>> sigmoid(0.0)
     0.5
     """
+    if z > 36.0:
+        z = 36.0
+    elif z < -36.0:
+        z = -36.0
+    x = -z
+    k = _floor(x * 1.4426950408889634 + 0.5)  # _LOG2E; the constants are literals here for speed
+    r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10  # _LN2_HI, _LN2_LO
+    # C[13] .. C[0] (1/n!, asserted equal to _C below)
+    p = ((((((((((((1.6059043836821616e-10 * r + 2.08767569878681e-09) * r + 2.505210838544172e-08) * r + 2.7557319223985894e-07) * r
+                 + 2.7557319223985893e-06) * r + 2.48015873015873e-05) * r + 0.0001984126984126984) * r + 0.001388888888888889) * r
+             + 0.008333333333333333) * r + 0.041666666666666664) * r + 0.16666666666666666) * r + 0.5) * r + 1.0) * r + 1.0
+    return 1.0 / (1.0 + _ldexp(p, k))
+
+
+assert _C == (1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333, 0.001388888888888889, 0.0001984126984126984,
+              2.48015873015873e-05, 2.7557319223985893e-06, 2.7557319223985894e-07, 2.505210838544172e-08, 2.08767569878681e-09,
+              1.6059043836821616e-10)
+
+
+def sigmoid_reference(z: float) -> float:
+    """The sigmoid exactly as docs/models.md writes it (loops): the test of :func:`sigmoid`."""
     z = min(max(z, -36.0), 36.0)
     x = -z
     k = math.floor(x * _LOG2E + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    c = _C
-    p = c[13]
+    p = _C[13]
     for n in range(12, -1, -1):
-        p = p * r + c[n]
-    if k > 0:
-        for _ in range(k):
-            p = p * 2.0
-    else:
-        for _ in range(-k):
-            p = p * 0.5
+        p = p * r + _C[n]
+    for _ in range(k):
+        p = p * 2.0
+    for _ in range(-k):
+        p = p * 0.5
     return 1.0 / (1.0 + p)
 
 
@@ -199,7 +221,7 @@ def _element_type(declared: str, kind: str) -> str | None:
 class Feature:
     """One feature of a model: its signal, kind, literals and level names, and ``level(s)``."""
 
-    __slots__ = ("id", "signal", "kind", "args", "levels", "level")
+    __slots__ = ("id", "signal", "kind", "args", "levels", "level", "types")
 
     def __init__(self, raw: Mapping[str, Any], signal_name: str, signal_type: str):
         self.id: str = raw["id"]
@@ -208,19 +230,21 @@ class Feature:
         self.args: tuple[Any, ...] = tuple(raw["args"])
         self.levels: tuple[str, ...] = tuple(raw["levels"])
         elem = _element_type(signal_type, self.kind)
+        #: the Python types of a value (values) or element/key (contains) of the literals' CEL type
+        self.types: tuple[type, ...] = _py_types(elem, self.args[0] if self.args else None)
         if self.kind == "values":
-            self.level = _values_level(signal_name, self.args, _py_types(elem, self.args[0] if self.args else None))
+            self.level = _values_level(signal_name, self.args, self.types)
         elif self.kind == "edges":
             self.level = _edges_level(signal_name, self.args)
         else:
-            self.level = _contains_level(signal_name, self.args[0], _py_types(elem, self.args[0]))
+            self.level = _contains_level(signal_name, self.args[0], self.types)
 
 
 class Model:
     """A model of a bundle: ``levels(s)`` (one byte per feature), ``score_of(levels)`` and
     ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
 
-    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "_levels", "_bias", "_weights")
+    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "_levels", "score")
 
     def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
         self.index = index
@@ -237,8 +261,9 @@ class Model:
             (float(st["bias"]), tuple(tuple(float(w) for w in ws) for ws in st["weights"])) for st in raw["sets"]
         )
         self._levels = tuple(f.level for f in self.features)
-        self._bias = tuple(b for b, _ in self.sets)
-        self._weights = tuple(w for _, w in self.sets)
+        #: ``score(s)``: the score for the signal map ``s``, the same as ``score_of(levels(s))``
+        #: without building the levels (a function generated for this model, :func:`_compile`)
+        self.score: Callable[[Mapping[str, Any]], float] = _compile(self)
 
     def levels(self, s: Mapping[str, Any]) -> bytes:
         """The level index of each feature for the signal map ``s``, one byte each."""
@@ -255,14 +280,81 @@ class Model:
             out.append(sigmoid(z))
         return out[0] if len(out) == 1 else out[0] - out[1]
 
-    def score(self, s: Mapping[str, Any]) -> float:
-        """The score for the signal map ``s`` (never raises for a validated bundle)."""
-        if len(self._bias) == 1:
-            z = self._bias[0]
-            for lv, w in zip(self._levels, self._weights[0]):
-                z = z + w[lv(s)]
-            return sigmoid(z)
-        return self.score_of([lv(s) for lv in self._levels])
+    def score_slow(self, s: Mapping[str, Any]) -> float:
+        """``score_of(levels(s))``: what the generated ``score`` falls back to, and is tested against."""
+        return self.score_of(self.levels(s))
+
+
+#: How the generated code names the Python types a feature's values may have.
+_TYPE_NAMES = {str: "str", int: "int", UInt: "UInt", bool: "bool", float: "float", bytes: "bytes"}
+
+
+def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
+    """One straight-line function computing ``model``'s score: per feature the level index inline
+    (a dict lookup, a ``bisect``, a membership test) and ``z = z + weight[level]``, in feature
+    order, then the sigmoid(s) - the same operations as ``score_of(levels(s))``, so the same bits.
+
+    As in ``codegen.py``, no bundle string becomes source text: every constant is a parameter of
+    the factory. Signals are read as ``s[name]``: at the edge, defaults fill nearly every signal,
+    and an absent one (``KeyError``) or an unhashable value in an unchecked map (``TypeError``)
+    takes the slow path for the whole score. A non-string ``contains`` literal, or a tuple, calls
+    the feature's own ``level`` function."""
+    consts: list[Any] = []
+
+    def k(v: Any) -> str:
+        consts.append(v)
+        return f"_k{len(consts) - 1}"
+
+    nsets = len(model.sets)
+    body = [f"z{j} = {k(bias)}" for j, (bias, _) in enumerate(model.sets)]
+    for fi, f in enumerate(model.features):
+        name, n = k(f.signal), len(f.args)
+        level = k(f.level)  # the exact level function, for the cases the inline code leaves to it
+        # a test that v has the feature's type (its Python type names written here, not the bundle's)
+        is_type = " or ".join(f"type(v) is {_TYPE_NAMES[t]}" for t in f.types)
+        if f.kind == "values":
+            table: dict[Any, int] = {}
+            for i, a in enumerate(f.args):
+                table.setdefault(a, i)
+            if nsets == 1:  # value -> its weight directly: one lookup, no index
+                ws = model.sets[0][1][fi]
+                weight_of, other = k({v: ws[i] for v, i in table.items()}), k(ws[n])
+                if f.types == (str,):
+                    body.append(f"z0 = z0 + {weight_of}.get(s[{name}], {other})")
+                else:
+                    body.append(f"v = s[{name}]")
+                    body.append(f"z0 = z0 + ({weight_of}.get(v, {other}) if {is_type} else {other})")
+                continue
+            body.append(f"v = s[{name}]")
+            body.append(f"i = {k(table)}.get(v, {n}) if {is_type} else {n}")
+        elif f.kind == "edges":
+            body.append(f"v = s[{name}]")
+            if n <= 8:  # count the edges at or below v: comparisons, no call (NaN compares false: 0)
+                count = " + ".join(f"(v >= {k(x)})" for x in f.args)
+                body.append(f"i = ({count}) if type(v) is int or type(v) is float else {level}(s)")
+            else:
+                body.append(f"i = _bisect({k(list(f.args))}, v) if type(v) is int or type(v) is float else {level}(s)")
+        elif f.types == (str,):
+            body.append(f"v = s[{name}]")
+            if nsets == 1:
+                ws = model.sets[0][1][fi]
+                body.append(f"z0 = z0 + (({k(ws[1])} if {k(f.args[0])} in v else {k(ws[0])}) if type(v) is list or type(v) is dict "
+                            f"else {k(ws)}[{level}(s)])")
+                continue
+            body.append(f"i = (1 if {k(f.args[0])} in v else 0) if type(v) is list or type(v) is dict else {level}(s)")
+        else:
+            body.append(f"i = {level}(s)")
+        for j, (_, weights) in enumerate(model.sets):
+            body.append(f"z{j} = z{j} + {k(weights[fi])}[i]")
+    body.append("return _sig(z0)" if nsets == 1 else "return _sig(z0) - _sig(z1)")
+    params = "".join(f", _k{i}" for i in range(len(consts)))
+    lines = [f"def _factory(UInt, _bisect, _sig, _slow{params}):", "    def score(s):", "        try:"]
+    lines += [f"            {line}" for line in body]
+    lines += ["        except (KeyError, TypeError):", "            return _slow(s)", "    return score"]
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", f"<strata-model-{model.index}>", "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
+    fn: Callable[[Mapping[str, Any]], float] = namespace["_factory"](UInt, bisect_right, sigmoid, model.score_slow, *consts)
+    return fn
 
 
 def build_models(raw: Sequence[Mapping[str, Any]], signal_names: Sequence[str], signal_types: Sequence[str]) -> tuple[Model, ...]:

@@ -25,10 +25,27 @@ CREATED = 1_793_491_200
 
 def trailblazer_without_holdout() -> str:
     """The demo rule set with its 5% holdout set to 0. Servers give each new visitor a random session
-    id, so a test expecting personalized content from a fresh visitor would fail in 1 run of 20."""
-    text = TRAILBLAZER.read_text()
+    id, so a test expecting personalized content from a fresh visitor would fail in 1 run of 20.
+    Its model's coefficients are inlined, so the text compiles the same wherever it is written."""
+    text = trailblazer_inline_coefficients()
     assert "holdout:\n  percent: 5\n" in text, "the demo's holdout block changed: update this helper"
     return text.replace("holdout:\n  percent: 5\n", "holdout:\n  percent: 0\n")
+
+
+def trailblazer_inline_coefficients() -> str:
+    """The demo rule set with the coefficient file of its model (``coefficients: trailblazer/...``,
+    relative to the rule set) written inline: a copy elsewhere would otherwise find no file and
+    publish the model untrained."""
+    import json
+
+    import yaml
+
+    text = TRAILBLAZER.read_text()
+    line = "    coefficients: trailblazer/purchase_intent.coefficients.yaml\n"
+    assert line in text, "the demo's model block changed: update this helper"
+    coef = yaml.safe_load((TRAILBLAZER.parent / "trailblazer" / "purchase_intent.coefficients.yaml").read_text())
+    inline = {"bias": coef["bias"], "weights": coef["weights"]}
+    return text.replace(line, f"    coefficients: {json.dumps(inline)}\n")
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,15 @@
 //    (target: median <= 3 us);
 // 2. decide 5 slots of the 10,000-rule bundle and of the 100-rule bundle (target <= 15 us);
 // 3. prepare (verify + inflate + decode + validate + closures) of the 10,000-rule bundle
-//    (target <= 100 ms).
+//    (target <= 100 ms);
+// 4. TrailBlazer plus a slot whose rule reads a 20-feature model's score, beside the same bundle
+//    whose rule reads a signal instead (bench/model_bundle.js; benchmarks/runtime_bench.py's row 7).
 // Prints a table and writes bench/results/decide.json.
 
-import { importKeys, prepareBundle } from '../runtime/index.js';
+import { Prepared, importKeys, prepareBundle, verifyBundle } from '../runtime/index.js';
+import { validatePayload } from '../runtime/validate.js';
 import { OUT, fixture, perCallUs, writeResults } from './common.js';
+import { withNudge } from './model_bundle.js';
 import { readFileSync } from 'node:fs';
 
 const NOW = 1793494800;
@@ -84,6 +88,36 @@ async function main() {
   const verdict = (ok) => (ok ? 'OK' : 'MISSED');
   console.log(`   10,000 rules: decide ${verdict(big.decide_median_us <= 15)} (target <= 15 us); prepare (target <= 100 ms): ` +
     `median wall ${verdict(big.prepare_median_ms <= 100)}, best wall ${verdict(big.prepare_min_ms <= 100)}, cpu ${verdict(big.prepare_cpu_median_ms <= 100)}`);
+
+  // 4. a model's score in the decision (benchmarks/runtime_bench.py's row 7)
+  const bundle = async (model) => {
+    const verified = await verifyBundle(fixture('trailblazer.strata'), keys, { now: NOW });
+    const payload = withNudge(verified.payload, model);
+    validatePayload(payload);
+    return new Prepared({ ...verified, payload });
+  };
+  const withM = await bundle(true);
+  const withoutM = await bundle(false);
+  console.log(`\n4. TrailBlazer + slot nudge, all ${withM.slots.length} slots: its rule reads score.purchase_intent (20 features) or a signal`);
+  console.log(`   ${'profile'.padEnd(24)} ${'without us'.padStart(10)} ${'with us'.padStart(8)} ${'diff us'.padStart(8)} ${'score() us'.padStart(10)}`);
+  const modelRows = PROFILES.map(([name, signals, kw], i) => {
+    const opts = { sessionId: `visitor-${String(i).padStart(3, '0')}`, now: NOW, ...kw };
+    const without = perCallUs(() => withoutM.decide(signals, null, opts)).median;
+    const withModelUs = perCallUs(() => withM.decide(signals, null, opts)).median;
+    const s = withM.prepareSignals(signals, kw.consent ?? true);
+    const score = perCallUs(() => withM.models[0].score(s)).median;
+    console.log(`   ${name.padEnd(24)} ${without.toFixed(2).padStart(10)} ${withModelUs.toFixed(2).padStart(8)} ${(withModelUs - without).toFixed(2).padStart(8)} ${score.toFixed(2).padStart(10)}`);
+    return { profile: name, without_us: without, with_model_us: withModelUs, score_us: score };
+  });
+  results.model = {
+    features: withM.models[0].features.length, profiles: modelRows,
+    median_without_us: median(modelRows.map((r) => r.without_us)), median_with_model_us: median(modelRows.map((r) => r.with_model_us)),
+    median_score_us: median(modelRows.map((r) => r.score_us)),
+  };
+  results.model.ratio = results.model.median_with_model_us / results.model.median_without_us;
+  const mm = results.model;
+  console.log(`   ${'median over profiles'.padEnd(24)} ${mm.median_without_us.toFixed(2).padStart(10)} ${mm.median_with_model_us.toFixed(2).padStart(8)} ${(mm.median_with_model_us - mm.median_without_us).toFixed(2).padStart(8)} ${mm.median_score_us.toFixed(2).padStart(10)}  (ratio ${mm.ratio.toFixed(2)})`);
+
   results.load_average = (await import('node:os')).loadavg();
   console.log(`   (load average during the run: ${results.load_average.map((x) => x.toFixed(1)).join(' ')}; prepare's cpu ms counts every thread: GC, inflate)`);
   writeResults('decide.json', results);

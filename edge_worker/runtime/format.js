@@ -26,9 +26,18 @@ export const LAYERS = ['broad', 'mid', 'specific'];
 export const CATEGORIES = ['contextual', 'technical', 'behavioral'];
 export const BUCKETS = 10000;
 
+/** Model bounds (runtime/validate.py): models per bundle, features per model, levels per
+ * feature (one byte each), declared values or edges per feature, |bias| and |weight|. */
+export const MAX_MODELS = 16;
+export const MAX_FEATURES = 64;
+export const MAX_LEVELS = 256;
+export const MAX_FEATURE_ARGS = 254;
+export const MAX_COEFFICIENT = 50;
+export const FEATURE_KINDS = ['values', 'edges', 'contains'];
+
 export const Op = {
   LIT: 0, ULIT: 1, SIG: 2, SEG: 3, VAR: 4, SEL: 5, HAS: 6, SIGHAS: 7, AND: 8, OR: 9, NOT: 10,
-  COND: 11, CALL: 12, LIST: 13, MAP: 14, COMP: 15, TYPE: 16, COMP2: 17,
+  COND: 11, CALL: 12, LIST: 13, MAP: 14, COMP: 15, TYPE: 16, COMP2: 17, SCORE: 18,
 };
 
 export const COMPREHENSIONS = ['all', 'exists', 'exists_one', 'map', 'filter', 'transformList', 'transformMap'];
@@ -37,5 +46,5 @@ export const COMPREHENSIONS = ['all', 'exists', 'exists_one', 'map', 'filter', '
 export const ARITY = {
   [Op.LIT]: 1, [Op.ULIT]: 1, [Op.SIG]: 1, [Op.SEG]: 1, [Op.VAR]: 1, [Op.SEL]: 2, [Op.HAS]: 2,
   [Op.SIGHAS]: 1, [Op.AND]: 2, [Op.OR]: 2, [Op.NOT]: 1, [Op.COND]: 3, [Op.CALL]: null,
-  [Op.LIST]: null, [Op.MAP]: null, [Op.COMP]: [3, 4], [Op.TYPE]: 1, [Op.COMP2]: [3, 4],
+  [Op.LIST]: null, [Op.MAP]: null, [Op.COMP]: [3, 4], [Op.TYPE]: 1, [Op.COMP2]: [3, 4], [Op.SCORE]: 1,
 };

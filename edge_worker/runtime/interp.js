@@ -18,6 +18,7 @@ export class Activation {
     this.m = memo;
     this.vs = [];
     this.order = null;
+    this.sc = null; // model scores computed in this decision, by model index (prepare.js scoreValue)
     // The evaluation budget's work units per condition id (budget.js charge): the condition
     // charged last in `cid`/`cw`, the others in the Map `w`, made when a second one charges.
     this.cid = -1;
@@ -109,11 +110,13 @@ function iterPairs(r) {
   throw new CelError('expression cannot be the range of a two-variable comprehension');
 }
 
-/** Builds closures for one bundle. `segmentEval(i, a)` evaluates (and memoises) segment i. */
+/** Builds closures for one bundle. `segmentEval(i, a)` evaluates (and memoises) segment i,
+ * `scoreEval(i, a)` the score of model i (a double, never an error). */
 export class Builder {
-  constructor(signalNames, segmentEval) {
+  constructor(signalNames, segmentEval, scoreEval = null) {
     this.signalNames = signalNames;
     this.segmentEval = segmentEval;
+    this.scoreEval = scoreEval;
     this.cid = 0;
   }
 
@@ -151,6 +154,12 @@ export class Builder {
         const i = node[1];
         const seg = this.segmentEval;
         return (a) => seg(i, a);
+      }
+      case Op.SCORE: {
+        const i = Number(node[1]);
+        const score = this.scoreEval;
+        if (score === null) return () => new Err('no models here');
+        return (a) => score(i, a);
       }
       case Op.VAR: {
         const d = node[1];

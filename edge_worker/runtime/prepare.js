@@ -5,6 +5,7 @@ import { bucket, holdoutSeed, trafficSeed, variantSeed } from './bucketing.js';
 import { LAYERS, Op } from './format.js';
 import { Activation, Builder } from './interp.js';
 import { celFromRaw, plainFromRaw } from './raw.js';
+import { Model } from './score.js';
 import { INVALID, makeConverter } from './signals.js';
 import { Err } from './values.js';
 
@@ -56,6 +57,7 @@ export class Outcome {
     this.budgetExceeded = 0; // errors that were the evaluation budget running out (budget.js)
     this.work = 0; // the most budget units one condition used in this decision
     this.segments = null;
+    this.scores = null; // {model id: score} of the scores computed in this decision (null: a bundle without models)
     this.holdout = false;
   }
 
@@ -64,7 +66,10 @@ export class Outcome {
     const slots = {};
     for (const [k, d] of Object.entries(this.decisions)) slots[k] = d.toJSON();
     const out = { bundle: { name: this.bundle, version: this.version }, slots };
-    if (this.segments !== null) out.segments = this.segments;
+    if (this.segments !== null) {
+      out.segments = this.segments;
+      if (this.scores !== null) out.scores = this.scores; // a bundle with models (bundles without keep their JSON)
+    }
     return out;
   }
 }
@@ -77,10 +82,25 @@ class Experiment {
     this.trafficSeed = trafficSeed(has(e, 'group') && e.group !== '' ? e.group : e.salt);
     this.variantSeed = variantSeed(e.salt);
     let upper = 0;
+    this.variantIds = e.variants.map((v) => v[0]);
+    this.weights = e.variants.map((v) => num(v[1]));
     this.variants = e.variants.map(([vid, weight, ci]) => {
       upper += num(weight);
       return [upper, vid, content[num(ci)]];
     });
+  }
+
+  /** The index of the variant `assignments` (experiment id -> variant id, an object or a Map)
+   * records for this experiment, when the experiment still has it (any weight); else -1. */
+  recorded(assignments) {
+    const v = assignments instanceof Map ? assignments.get(this.id) : Object.prototype.hasOwnProperty.call(assignments, this.id) ? assignments[this.id] : undefined;
+    if (typeof v !== 'string') return -1;
+    return this.variantIds.indexOf(v);
+  }
+
+  /** The allocation period: the variants' weights in basis points joined by '/' ("5000/5000"). */
+  get period() {
+    return this.weights.join('/');
   }
 
   /** The index of this session's variant, or -1 when outside the traffic range. */
@@ -138,11 +158,16 @@ export class Prepared {
     this.holdoutSeed = h ? holdoutSeed(h.salt) : '';
     this.segmentIds = p.segments.map((s) => s.id);
     this.experiments = p.experiments.map((e) => new Experiment(e, this.content));
+    /** experiment id -> its allocation period (the weights in basis points joined by '/') */
+    this.periods = Object.fromEntries(this.experiments.map((e) => [e.id, e.period]));
 
     // Closures are built from the (validated) IR once per bundle, each on first use: a slot's
     // candidates when the slot is first decided, a segment when first evaluated. A page asks for a
     // few slots of a large bundle; warm() builds everything up front.
-    this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a));
+    const types = p.signals.map((s) => s.type);
+    this.models = Object.freeze(has(p, 'models') ? p.models.map((m) => new Model(m, types)) : []);
+    this.modelIndex = new Map(this.models.map((m, i) => [m.id, i]));
+    this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a), (i, a) => this.scoreValue(i, a));
     this.rawSegments = p.segments;
     this.segmentEvals = new Array(p.segments.length).fill(null);
     this.nextCid = p.segments.length; // budget ids: segment i is condition i, candidates follow
@@ -218,6 +243,37 @@ export class Prepared {
     return r;
   }
 
+  // ------------------------------------------------------------------ scores
+  /** The score of model i for this decision: computed on first read, then memoised in the
+   * activation (once per decision, whichever conditions read it). Never an error. */
+  scoreValue(i, a) {
+    let sc = a.sc;
+    if (sc === null) sc = a.sc = new Array(this.models.length).fill(undefined);
+    let v = sc[i];
+    if (v === undefined) v = sc[i] = this.models[i].score(a.s);
+    return v;
+  }
+
+  /** The level bytes of each model (declaration order) for `signals`, prepared as decide()
+   * prepares them (defaults merged, consent-stripped): what the worker counts. */
+  modelLevels(signals, consent = true) {
+    const s = this.prepareSignals(signals, consent);
+    return this.models.map((m) => m.levels(s));
+  }
+
+  /** Does rule `rule` of slot `slot` have its condition true for `signals` (holdout, caps and
+   * experiments ignored)? A holdout visit's "would have been shown", for counting
+   * rule-vs-holdout uplift models. False for an unknown slot or rule, an evaluation error, or a
+   * candidate needing consent without it. Python's Prepared.rule_matches. */
+  ruleMatches(slot, rule, signals, { consent = true } = {}) {
+    const sl = this.slot(slot);
+    if (sl === undefined) return false;
+    const c = sl.candidates.find((x) => x.id === rule);
+    if (c === undefined || (!consent && c.consent)) return false;
+    const a = new Activation(this.prepareSignals(signals, consent), []);
+    return (c.segment >= 0 ? this.segmentValue(c.segment, a) : c.cond(a)) === true;
+  }
+
   // ------------------------------------------------------------------ signals
   /** Signal values by index: defaults merged with the provided signals that conform. */
   prepareSignals(signals, consent) {
@@ -248,9 +304,11 @@ export class Prepared {
    * Decide content for `slots` (all slots when null). Options: sessionId (random session id;
    * none without consent), caps ({"slot/rule": [count, lastShownUnix]} or a Map), consent
    * (default true), now (Unix seconds), explain, checked (accepted for API parity: values are
-   * converted to CEL values either way).
+   * converted to CEL values either way), assignments ({experiment id: variant id} or a Map: the
+   * variants recorded in the visitor's session; a recorded variant that the experiment still
+   * has, whatever its weight, is shown instead of the hashed one).
    */
-  decide(signals, slots = null, { sessionId = null, caps = null, consent = true, now = null, explain = false } = {}) {
+  decide(signals, slots = null, { sessionId = null, caps = null, consent = true, now = null, explain = false, assignments = null } = {}) {
     const s = this.prepareSignals(signals, consent);
     if (!consent) sessionId = null;
     const t = now === null ? Date.now() / 1000 : now;
@@ -271,7 +329,7 @@ export class Prepared {
         decisions[sid] = explain ? new Decision(sid, slot.default, 'no_consent', null, null, null, null, null, []) : slot.fallback.no_consent;
         continue;
       }
-      decisions[sid] = this.decideSlot(slot, a, sessionId ?? null, caps, consent, t, explain, out);
+      decisions[sid] = this.decideSlot(slot, a, sessionId ?? null, caps, consent, t, explain, out, assignments);
     }
     out.work = a.work();
     if (explain) {
@@ -281,10 +339,18 @@ export class Prepared {
         out.segments[this.segmentIds[i]] = v === true || v === false ? v : { error: v.message };
       }
     }
+    if (this.models.length) {
+      out.scores = {};
+      if (a.sc !== null) {
+        a.sc.forEach((v, i) => {
+          if (v !== undefined) out.scores[this.models[i].id] = v;
+        });
+      }
+    }
     return out;
   }
 
-  decideSlot(slot, a, sessionId, caps, consent, now, explain, out) {
+  decideSlot(slot, a, sessionId, caps, consent, now, explain, out, assignments) {
     let fallback = 'default';
     const trace = explain ? [] : null;
     for (const c of slot.candidates) {
@@ -326,16 +392,20 @@ export class Prepared {
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'no_session' });
           continue;
         }
-        const i = c.experiment.pick(sessionId);
+        let i = c.experiment.pick(sessionId);
         if (i < 0) {
           if (trace) trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'not_in_traffic' });
           continue;
         }
+        const j = assignments ? c.experiment.recorded(assignments) : -1;
+        if (j >= 0) i = j;
         const [vid, decision] = c.variants[i];
         out.exposures.push([c.experiment.id, vid]);
         if (c.cap !== null) out.capHits.push(c.key);
         if (trace === null) return decision;
-        trace.push({ candidate: c.id, kind: c.kind, layer: c.layer, result: 'matched', variant: vid });
+        const entry = { candidate: c.id, kind: c.kind, layer: c.layer, result: 'matched', variant: vid };
+        if (j >= 0) entry.sticky = true;
+        trace.push(entry);
         return decision.withTrace(trace);
       }
       if (c.cap !== null) out.capHits.push(c.key);

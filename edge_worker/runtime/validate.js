@@ -3,7 +3,7 @@
 // (msgpack.js): integers are numbers or BigInt, doubles are Float.
 
 import { InvalidIR } from './errors.js';
-import { ARITY, CATEGORIES, COMPREHENSIONS, LAYERS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op } from './format.js';
+import { ARITY, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS, MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op } from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
@@ -19,7 +19,7 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 // The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
-const PAYLOAD_KEYS = ['name', 'version', 'created', 'not_before', 'expires', 'compiler', 'signals', 'types', 'segments', 'content', 'experiments', 'slots', 'holdout', 'consent', 'goals'];
+const PAYLOAD_KEYS = ['name', 'version', 'created', 'not_before', 'expires', 'compiler', 'signals', 'types', 'segments', 'content', 'experiments', 'slots', 'holdout', 'consent', 'goals', 'models'];
 const SIGNAL_KEYS = ['name', 'type', 'category', 'max_items', 'max_length', 'default', 'source'];
 const SEGMENT_KEYS = ['id', 'layer', 'when', 'consent'];
 const EXPERIMENT_KEYS = ['id', 'salt', 'group', 'start', 'end', 'variants'];
@@ -126,6 +126,9 @@ export function validatePayload(p) {
   const content = req(p, 'content', 'list', '');
   const ncontent = content.length;
   const ir = new IRContext(sigtypes, rtypes);
+  const models = has(p, 'models') ? p.models : null; // absent: no models; nil is refused, as Python
+  if (has(p, 'models') && !Array.isArray(models)) throw fail('models', `expected a list, got ${typeOfRaw(models)}`);
+  ir.nmodels = models === null ? 0 : models.length;
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {
     const path = `segments[${i}]`;
@@ -194,6 +197,7 @@ export function validatePayload(p) {
     req(h, 'salt', 'str', 'holdout');
     if (!(bp >= 0 && bp <= 10000)) throw fail('holdout.bp', 'out of range 0..10000');
   }
+  if (models !== null) validateModels(models, sigtypes, goals, experiments, slots);
   const consent = req(p, 'consent', 'map', '');
   only(consent, CONSENT_KEYS, 'consent');
   const without = has(consent, 'without') ? consent.without : 'contextual';
@@ -201,6 +205,144 @@ export function validatePayload(p) {
   for (const c of req(consent, 'requires', 'list', 'consent')) {
     if (!CATEGORIES.includes(c)) throw fail('consent.requires', `unknown category '${c}'`);
   }
+}
+
+// ---------------------------------------------------------------------- models (IR op 18)
+const MODEL_KEYS = ['id', 'goal', 'spec', 'fit', 'features', 'sets', 'uplift'];
+const FEATURE_KEYS = ['id', 'signal', 'kind', 'args', 'levels'];
+const SET_KEYS = ['bias', 'weights'];
+const HEX8 = /^[0-9a-f]{8}$/;
+const MODEL_ID = /^[a-z_][a-z0-9_]*$/;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/** The (exact) numeric value of a raw number, or null: ints as BigInt, doubles as numbers. */
+const rawNumber = (v) => (isInt(v) ? BigInt(v) : v instanceof Float ? v.v : null);
+
+/** A bias or weight: a double (or an int) that is finite with |x| <= MAX_COEFFICIENT. */
+function coefficient(v, path) {
+  const x = v instanceof Float ? v.v : isInt(v) && BigInt(v) < 2n ** 64n && BigInt(v) > -(2n ** 64n) ? Number(v) : null;
+  if (x === null) throw fail(path, `expected a finite number, got ${typeOfRaw(v)}`);
+  if (!Number.isFinite(x) || Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `coefficient ${x} is not finite or over ${MAX_COEFFICIENT} in magnitude`);
+}
+
+/** Does raw literal `v` have the (scalar) CEL type `t` (a parsed type; null = dyn: any scalar)? */
+function literalOf(v, t) {
+  if (t === null) return typeof v === 'string' || typeof v === 'boolean' || v instanceof Float || v instanceof Uint8Array || (isInt(v) && BigInt(v) >= INT64_MIN && BigInt(v) <= UINT64_MAX);
+  switch (t[0]) {
+    case 'string': return typeof v === 'string';
+    case 'bool': return typeof v === 'boolean';
+    case 'int': return isInt(v) && BigInt(v) >= INT64_MIN && BigInt(v) <= INT64_MAX;
+    case 'uint': return isInt(v) && BigInt(v) >= 0n && BigInt(v) <= UINT64_MAX;
+    case 'double': return v instanceof Float;
+    case 'bytes': return v instanceof Uint8Array;
+  }
+  return false;
+}
+
+/** The literal's identity for the distinctness check. */
+const litKey = (v) => (typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : isInt(v) ? `i${BigInt(v)}` : `d${v.v}`);
+
+function validateFeature(f, path, sigtypes) {
+  only(f, FEATURE_KEYS, path);
+  req(f, 'id', 'str', path);
+  const si = req(f, 'signal', 'int', path);
+  if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
+  const t = sigtypes[Number(si)];
+  const kind = req(f, 'kind', 'str', path);
+  if (!FEATURE_KINDS.includes(kind)) throw fail(`${path}.kind`, `unknown feature kind '${kind.slice(0, 40)}'`);
+  const args = req(f, 'args', 'list', path);
+  const levels = req(f, 'levels', 'list', path);
+  if (!levels.every((l) => typeof l === 'string') || new Set(levels).size !== levels.length) throw fail(`${path}.levels`, 'level names must be distinct strings');
+  const base = t === null ? 'dyn' : t[0];
+  let want;
+  if (kind === 'values') {
+    if (!['string', 'int', 'uint', 'bool'].includes(base)) throw fail(path, `a values feature needs a string, int, uint or bool signal, not ${typeStr(t)}`);
+    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} values`);
+    const seen = new Set();
+    args.forEach((a, j) => {
+      if (!literalOf(a, t)) throw fail(`${path}.args[${j}]`, `not a literal of type ${typeStr(t)}`);
+      const k = litKey(a);
+      if (seen.has(k)) throw fail(`${path}.args[${j}]`, 'repeated value');
+      seen.add(k);
+    });
+    want = args.length + 2;
+  } else if (kind === 'edges') {
+    if (!['int', 'uint', 'double'].includes(base)) throw fail(path, `an edges feature needs an int, uint or double signal, not ${typeStr(t)}`);
+    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} edges`);
+    let prev = null;
+    args.forEach((a, j) => {
+      const x = rawNumber(a);
+      if (x === null || (typeof x === 'number' && !Number.isFinite(x)) || (typeof x === 'bigint' && (x >= 2n ** 64n || x <= -(2n ** 64n)))) throw fail(`${path}.args[${j}]`, 'edges must be finite numbers');
+      if (prev !== null && !(prev < x)) throw fail(`${path}.args[${j}]`, 'edges must be strictly ascending');
+      prev = x;
+    });
+    want = args.length + 2;
+  } else {
+    if (base !== 'list' && base !== 'map') throw fail(path, `a contains feature needs a list or map signal, not ${typeStr(t)}`);
+    if (args.length !== 1) throw fail(`${path}.args`, 'a contains feature has exactly one literal');
+    if (!literalOf(args[0], t[1])) throw fail(`${path}.args[0]`, `not a literal of type ${typeStr(t[1])}`);
+    want = 3;
+  }
+  if (levels.length !== want || want > MAX_LEVELS) throw fail(`${path}.levels`, `${levels.length} level names, expected ${want}`);
+  return levels.length;
+}
+
+/** payload.models: every limit of docs/bundle-format.md ("models"), references included. */
+function validateModels(models, sigtypes, goals, experiments, slots) {
+  if (models.length > MAX_MODELS) throw fail('models', `more than ${MAX_MODELS} models`);
+  const ids = new Set();
+  models.forEach((m, i) => {
+    const path = `models[${i}]`;
+    only(m, MODEL_KEYS, path);
+    const id = req(m, 'id', 'str', path);
+    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${pyRepr(id.slice(0, 40))} is not a distinct lower-case identifier`);
+    ids.add(id);
+    const goal = req(m, 'goal', 'str', path);
+    if (!goals.includes(goal)) throw fail(`${path}.goal`, `unknown goal '${goal.slice(0, 40)}'`);
+    for (const k of ['spec', 'fit']) if (!HEX8.test(req(m, k, 'str', path))) throw fail(`${path}.${k}`, 'expected 8 hex digits');
+    const features = req(m, 'features', 'list', path);
+    if (features.length > MAX_FEATURES) throw fail(`${path}.features`, `${features.length} features, more than ${MAX_FEATURES}`);
+    const fids = new Set();
+    const nlevels = features.map((f, j) => {
+      const n = validateFeature(f, `${path}.features[${j}]`, sigtypes);
+      if (fids.has(f.id)) throw fail(`${path}.features[${j}].id`, `repeated feature id '${f.id.slice(0, 40)}'`);
+      fids.add(f.id);
+      return n;
+    });
+    const up = has(m, 'uplift') ? m.uplift : null;
+    if (up !== null) {
+      if (!isMap(up)) throw fail(`${path}.uplift`, 'expected a map or nil');
+      if (has(up, 'experiment')) {
+        only(up, ['experiment', 'treatment', 'control'], `${path}.uplift`);
+        const e = req(up, 'experiment', 'int', `${path}.uplift`);
+        if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift`, 'experiment index out of range');
+        const vids = experiments[Number(e)].variants.map((v) => v[0]);
+        const tr = req(up, 'treatment', 'str', `${path}.uplift`);
+        const co = req(up, 'control', 'str', `${path}.uplift`);
+        if (!vids.includes(tr) || !vids.includes(co) || tr === co) throw fail(`${path}.uplift`, 'treatment and control must be two variants of the experiment');
+      } else {
+        only(up, ['slot', 'rule'], `${path}.uplift`);
+        const sid = req(up, 'slot', 'str', `${path}.uplift`);
+        const rid = req(up, 'rule', 'str', `${path}.uplift`);
+        const slot = slots.find((sl) => sl.id === sid);
+        if (slot === undefined || !slot.candidates.some((c) => c.id === rid && get(c, 'experiment') === null)) throw fail(`${path}.uplift`, `no rule '${rid.slice(0, 40)}' in slot '${sid.slice(0, 40)}'`);
+      }
+    }
+    const sets = req(m, 'sets', 'list', path);
+    if (sets.length !== (up === null ? 1 : 2)) throw fail(`${path}.sets`, `expected ${up === null ? 1 : 2} coefficient set(s), got ${sets.length}`);
+    sets.forEach((s, j) => {
+      const sp = `${path}.sets[${j}]`;
+      only(s, SET_KEYS, sp);
+      if (!has(s, 'bias')) throw fail(sp, "missing field 'bias'");
+      coefficient(s.bias, `${sp}.bias`);
+      const ws = req(s, 'weights', 'list', sp);
+      if (ws.length !== features.length) throw fail(`${sp}.weights`, `${ws.length} weight lists for ${features.length} features`);
+      ws.forEach((w, f) => {
+        if (!Array.isArray(w) || w.length !== nlevels[f]) throw fail(`${sp}.weights[${f}]`, `expected ${nlevels[f]} weights, one per level`);
+        w.forEach((x, l) => coefficient(x, `${sp}.weights[${f}][${l}]`));
+      });
+    });
+  });
 }
 
 // ---------------------------------------------------------------------- static types of IR nodes
@@ -269,6 +411,7 @@ class IRContext {
     this.signalTypes = signalTypes;
     this.records = records;
     this.nseg = 0;
+    this.nmodels = 0;
     this.nodes = 0;
     this.overloads = new Map();
   }
@@ -289,6 +432,7 @@ function staticType(node, ir, vars) {
     case Op.LIT: return litType(node[1]);
     case Op.ULIT: return ['uint'];
     case Op.SIG: return ir.signalTypes[Number(node[1])];
+    case Op.SCORE: return ['double'];
     case Op.SEG: case Op.HAS: case Op.SIGHAS: case Op.AND: case Op.OR: case Op.NOT: return ['bool'];
     case Op.TYPE: return ['type'];
     case Op.VAR: return vars[vars.length - 1 - Number(node[1])];
@@ -373,6 +517,9 @@ function checkIr(node, path, ir, vars, depth) {
       break;
     case Op.SEG:
       if (!idx(node[1], ir.nseg)) throw fail(path, 'segment index out of range (segments may only use earlier segments)');
+      break;
+    case Op.SCORE:
+      if (!idx(node[1], ir.nmodels)) throw fail(path, 'model index out of range');
       break;
     case Op.VAR:
       if (!idx(node[1], vars.length)) throw fail(path, 'comprehension variable out of scope');

@@ -55,7 +55,7 @@ export default {
     prepared ??= await load();
     const cases = await request.json();
     const results = cases.map((c) => {
-      const out = prepared[c.bundle].decide(c.signals, c.slots, { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now, explain: true });
+      const out = prepared[c.bundle].decide(c.signals, c.slots, { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now, explain: true, assignments: c.assignments ?? null });
       return { outcome: out, cap_hits: out.capHits, exposures: out.exposures, errors: out.errors, holdout: out.holdout };
     });
     return new Response(JSON.stringify(results), { headers: { 'content-type': 'application/json' } });

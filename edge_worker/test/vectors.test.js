@@ -7,7 +7,9 @@ import { BundleError, InvalidIR, bucket, importKeys, prepareBundle } from '../ru
 import { matches, regexError } from '../runtime/functions.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
-import { validateIr } from '../runtime/validate.js';
+import { validateIr, validatePayload } from '../runtime/validate.js';
+import { Model, sigmoid } from '../runtime/score.js';
+import { Float } from '../runtime/signals.js';
 import { Err } from '../runtime/values.js';
 import { fromTagged, readJson, readVector, show, taggedEqual } from './vectors.js';
 
@@ -72,7 +74,7 @@ test('vectors_decisions_every_case_equals_python', async () => {
   assert.ok(spec.cases.length >= 200);
   for (const c of spec.cases) {
     const p = prepared[c.bundle];
-    const opts = { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now };
+    const opts = { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now, assignments: c.assignments ?? null }; // assignments: the models bundle's cases
     const out = p.decide(c.signals, c.slots, { ...opts, explain: true });
     const plain = p.decide(c.signals, c.slots, opts);
     const e = c.expect;
@@ -122,6 +124,102 @@ test('vectors_refused_every_hostile_bundle_gets_the_python_code', async () => {
       got = e.code;
     }
     if (got !== c.expect) wrong.push(`${c.name}: ${got}, expected ${c.expect}`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+// ------------------------------------------------------------------ scores (tests/vectors/scores.json)
+/** JSON as msgpack.js decodes a bundle: a number written with a fraction or an exponent (Python
+ * writes every float so, 1.0 included) is a Float, an integer a number (a BigInt beyond 2^53). */
+function parseRaw(text) {
+  let i = 0;
+  const ws = () => {
+    while (' \t\n\r'.includes(text[i])) i++;
+  };
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const out = {};
+      ws();
+      if (text[i] === '}') return i++, out;
+      for (;;) {
+        ws();
+        const k = value();
+        ws();
+        i++; // ':'
+        out[k] = value();
+        ws();
+        if (text[i++] === '}') return out;
+      }
+    }
+    if (c === '[') {
+      i++;
+      const out = [];
+      ws();
+      if (text[i] === ']') return i++, out;
+      for (;;) {
+        out.push(value());
+        ws();
+        if (text[i++] === ']') return out;
+      }
+    }
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const s = JSON.parse(text.slice(i, j + 1));
+      i = j + 1;
+      return s;
+    }
+    for (const [word, v] of [['true', true], ['false', false], ['null', null], ['NaN', new Float(NaN)], ['Infinity', new Float(Infinity)], ['-Infinity', new Float(-Infinity)]]) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return v;
+      }
+    }
+    const m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 40));
+    i += m[0].length;
+    if (m[1] !== undefined || m[2] !== undefined) return new Float(Number(m[0]));
+    const n = BigInt(m[0]);
+    return n >= -(2n ** 53n) && n <= 2n ** 53n ? Number(n) : n;
+  };
+  return value();
+}
+
+// The models as a bundle holds them (parseRaw); the rest as plain JSON (tagged values).
+const SCORES = { ...readJson('scores.json'), models: parseRaw(readVector('scores.json').toString('utf8')).models };
+const strict = (got, want) => Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want));
+
+test('vectors_scores_sigmoid_is_bit_identical_to_python', () => {
+  assert.ok(SCORES.sigmoid.length >= 500);
+  const wrong = SCORES.sigmoid.filter((c) => !strict(sigmoid(Number(c.z)), Number(c.expect)));
+  assert.deepEqual(wrong.map((c) => `${c.z}: ${sigmoid(Number(c.z))}, expected ${c.expect}`), []);
+});
+
+test('vectors_scores_models_pass_validation_and_every_case_has_python_levels_and_scores', () => {
+  const types = SCORES.signals.map((s) => s.type);
+  // The vector's models in a payload of their own (the uplift model names experiment 0, 'a' vs 'b').
+  validatePayload({
+    name: 'scores', version: 1, created: 0, not_before: 0, expires: 1, segments: [], content: [{}], slots: [], holdout: null,
+    types: { CartItem: { sku: 'string', name: 'string', category: 'string', price: 'double', quantity: 'int' } }, // the built-in record
+    signals: SCORES.signals.map((s) => ({ name: s.name, type: s.type, category: 'contextual' })),
+    experiments: [{ id: 'exp', salt: 'exp', group: null, start: 0, end: 10000, variants: [['a', 5000, 0], ['b', 5000, 0]] }],
+    consent: { requires: [], without: 'contextual' }, goals: [...new Set(SCORES.models.map((m) => m.goal))], models: SCORES.models,
+  });
+  const models = SCORES.models.map((m) => new Model(m, types));
+  const index = new Map(SCORES.signals.map((s, i) => [s.name, i]));
+  assert.ok(SCORES.cases.length >= 50);
+  const wrong = [];
+  for (const c of SCORES.cases) {
+    const s = new Array(types.length).fill(undefined);
+    for (const [name, v] of Object.entries(c.signals)) s[index.get(name)] = fromTagged(v);
+    models.forEach((m, k) => {
+      const levels = m.levels(s);
+      const want = Number(c.scores[k]);
+      if (JSON.stringify(Array.from(levels)) !== JSON.stringify(c.levels[k])) wrong.push(`${c.name}/${m.id}: levels ${Array.from(levels)}, expected ${c.levels[k]}`);
+      if (!strict(m.score(s), want) || !strict(m.scoreOf(levels), want)) wrong.push(`${c.name}/${m.id}: score ${m.score(s)} / ${m.scoreOf(levels)}, expected ${c.scores[k]}`);
+    });
   }
   assert.deepEqual(wrong, []);
 });

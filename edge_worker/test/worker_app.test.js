@@ -190,5 +190,6 @@ test("worker_stats: the snapshot names every experiment's slot and weights befor
   const w = new StrataWorker(runtime, ENV);
   await w.bundles.get(ctx); // a fresh bundle: no slot decided (built) yet
   const snap = w.measure.snapshot(w.bundles.current);
-  assert.deepEqual(snap.experiments["starter-kit"], { slot: "hero", variants: [["bundle-discount", 5000], ["free-shipping", 5000]], traffic_bp: 10000 });
+  assert.deepEqual(snap.experiments["starter-kit"], { slot: "hero", variants: [["bundle-discount", 5000], ["free-shipping", 5000]], traffic_bp: 10000,
+    period: "5000/5000" });
 });

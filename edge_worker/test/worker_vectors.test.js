@@ -13,14 +13,19 @@ const cookies = load("cookies.json");
 const requests = load("request_signals.json");
 
 const spec = (keys) => keys.map(([kid, b64]) => `${kid}:${b64}`).join(",");
-const hex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
+const hex = (s) => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
+const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+// a model entry's levels are bytes in the cookie and hex in the vectors' JSON
+const modelsOf = (d) => Object.fromEntries(Object.entries(d ?? {}).map(([k, e]) => [k, [e[0], e[1], hex(e[2]), ...e.slice(3)]]));
+const modelsJson = (m) => Object.fromEntries(Object.entries(m).map(([k, e]) => [k, [e[0], e[1], toHex(e[2]), ...e.slice(3)]]));
 
 function sessionOf(d) {
   const s = new Session(d.sid);
   Object.assign(s, {
     visitCount: d.visit_count, pageViews: d.page_views, totalPageViews: d.total_page_views, firstSeen: d.first_seen,
     lastSeen: d.last_seen, recentCategories: [...d.recent_categories], utmSource: d.utm_source, purchased: d.purchased,
-    caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], visitNonce: d.visit_nonce, isNew: false,
+    caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], visitNonce: d.visit_nonce,
+    models: modelsOf(d.models), isNew: false,
   });
   return s;
 }
@@ -29,7 +34,7 @@ function jsonOf(s) {
   return {
     sid: s.sid, visit_count: s.visitCount, page_views: s.pageViews, total_page_views: s.totalPageViews, first_seen: s.firstSeen,
     last_seen: s.lastSeen, recent_categories: s.recentCategories, utm_source: s.utmSource, purchased: s.purchased, caps: s.caps,
-    exposures: s.exposures, shown: s.shown, converted: s.converted, visit_nonce: s.visitNonce,
+    exposures: s.exposures, shown: s.shown, converted: s.converted, visit_nonce: s.visitNonce, models: modelsJson(s.models),
   };
 }
 
@@ -59,6 +64,17 @@ test("cookie vectors: the worker opens every 13-field cookie written before visi
     assert.ok(s, `legacy case ${i} did not open`);
     assert.deepEqual(jsonOf(s), v.decoded, `legacy case ${i}`);
     assert.equal(s.visitNonce, "");
+  }
+});
+
+test("cookie vectors: the worker opens every 14-field cookie written before model entries, with none", async () => {
+  assert.ok(cookies.before_models.length >= 3);
+  for (const [i, v] of cookies.before_models.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    const s = await codec.decode(v.value);
+    assert.ok(s, `before_models case ${i} did not open`);
+    assert.deepEqual(jsonOf(s), v.decoded, `before_models case ${i}`);
+    assert.deepEqual(s.models, {});
   }
 });
 
@@ -118,6 +134,11 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
       if (name === "record") return s.record(...args);
       if (name === "first_exposure") return s.firstExposure(args[0]);
       if (name === "first_conversion") return s.firstConversion(args[0]);
+      if (name === "enter_model") { // what the model counting writes (worker/models.js); a new visit empties it
+        const [mid, [spec, fit, levels, b, frozen, arm]] = args;
+        s.models[mid] = [spec, fit, hex(levels), b, frozen, arm];
+        return null;
+      }
       const out = {};
       s.addSignals(out, args[0]);
       return out;

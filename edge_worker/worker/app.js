@@ -8,7 +8,8 @@ import { CLIENT_JS } from "./client_js.js";
 import { configFrom } from "./config.js";
 import { BundleSource } from "./bundle.js";
 import { CookieCodec, Session, importCookieKeys, parseCookies, pyLen, pyStrip } from "./cookie.js";
-import { ALL, Measurement, POPULATIONS, armOf } from "./counters.js";
+import { ALL, Measurement, POPULATIONS, armOf, periodsOf } from "./counters.js";
+import { countConversion, countDecide } from "./models.js";
 import { ConversionLedger } from "./dedup.js";
 import { MAX_PAGE_BYTES, fillPage, overlay, readPage } from "./page.js";
 import { render } from "./render.js";
@@ -351,19 +352,24 @@ export class StrataWorker {
       session.addSignals(signals, previous);
     }
     Object.assign(signals, client);
+    // a variant recorded in the cookie stays the visitor's while it exists (adaptive allocation changes weights, not arms)
     const outcome = prepared.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
-      consent, now, explain, checked: true });
-    this.count(outcome, session, consent, Math.floor(now));
+      assignments: session ? session.assignments() : null, consent, now, explain, checked: true });
+    this.count(prepared, outcome, session, consent, signals, Math.floor(now));
     return { outcome, session, consent };
   }
 
-  count(outcome, session, consent, now) {
+  count(prepared, outcome, session, consent, signals, now) {
     const m = this.metrics;
     m.consent[consent ? 0 : 1] += 1;
     m.evalErrors += outcome.errors;
     m.budgetExceeded += outcome.budgetExceeded ?? 0;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
-      for (const [exp, variant] of session.record(outcome.capHits, outcome.exposures, now)) bump(m.variantExposures, `${exp}\u0000${variant}`);
+      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, periodsOf(prepared))) {
+        bump(m.variantExposures, `${exp}\u0000${variant}`);
+        if (assigned) this.measure.cohort(exp, variant, period, "assigned");
+        this.measure.cohort(exp, variant, period, "exposed");
+      }
     }
     const population = POPULATIONS[!consent ? 2 : outcome.holdout ? 1 : 0];
     for (const d of Object.values(outcome.decisions)) {
@@ -371,6 +377,8 @@ export class StrataWorker {
       this.measure.decision(d.slot, d.reason, layer);
       if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
     }
+    // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
+    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, signals, outcome.holdout);
   }
 
   async setCookie(cookies, session, consent) {
@@ -409,7 +417,10 @@ export class StrataWorker {
       slots[slot] = j;
     }
     const out = { bundle: { name: prepared.name, version: prepared.version }, slots };
-    if (outcome.segments !== null && outcome.segments !== undefined) out.segments = outcome.segments;
+    if (outcome.segments !== null && outcome.segments !== undefined) {
+      out.segments = outcome.segments;
+      out.scores = outcome.scores ?? {}; // as edge_server/decide.py: always with segments when explained
+    }
     out.consent = consent;
     const headers = { "cache-control": "private, no-store", vary: VARY };
     const cookie = await this.setCookie(cookies, session, consent);
@@ -449,6 +460,8 @@ export class StrataWorker {
       if (session.firstConversion(goal) && this.ledger.first(session.visitNonce, goal, now)) {
         for (const key of session.shown) this.measure.conversion(goal, key.split("|"), population, value, true);
         this.measure.conversion(goal, overall, population, value, true);
+        for (const [exp, variant, period] of session.exposedThisVisit()) this.measure.cohort(exp, variant, period, "converted", goal, value);
+        countConversion(this.measure, prepared, session, goal);
       }
     }
     if (session !== null) {
@@ -517,6 +530,13 @@ export class StrataWorker {
     family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
     family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
     family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.metrics.variantExposures, ["experiment", "variant"]));
+    family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @score: the score bucket, spec = fit)",
+      snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
+        .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
+    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted",
+      snap.cohorts.map(({ count, value, ...l }) => [l, count]));
+    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort",
+      snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]));
     family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.metrics.evalErrors]]);
     family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
       [[{}, this.metrics.budgetExceeded]]);

@@ -3,10 +3,13 @@
 //
 // Value: `s1.<key id>.<base64url(nonce || ciphertext)>`, AES-GCM (WebCrypto) with a random 96-bit
 // nonce; the associated data `s1|<cookie name>|<key id>` binds format, cookie name and key id. The
-// first key encrypts, every key decrypts. Plaintext: msgpack of a 14-element list (see pack()), the
-// last a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
-// once per nonce); a 13-element list (written before nonces) reads with an empty nonce. A
-// cookie that is forged, truncated, from an unknown key or of another shape starts a fresh session.
+// first key encrypts, every key decrypts. Plaintext: msgpack of a 15-element list (see pack()): the
+// 14th a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
+// once per nonce), the 15th the visit's model entries (worker/models.js; emptied at every visit).
+// Exposure entries are [variant, visit counted, period] (the allocation period the visitor was
+// assigned in); a 2-element entry reads with period "". A 13-element list (written before nonces)
+// reads with an empty nonce, a 13- or 14-element one with no model entries. A cookie that is
+// forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
@@ -16,6 +19,12 @@ export const MAX_COOKIE_BYTES = 1024;
 export const MAX_RECENT_CATEGORIES = 10;
 export const MAX_SHOWN = 24;
 export const MAX_CONVERTED = 16;
+/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level
+ * bytes per entry (one per feature; a model has at most 64 features). */
+export const MAX_MODELS = 4;
+export const MAX_MODEL_LEVELS = 64;
+/** Longest period text kept for an exposure ("5000/5000"; an experiment has a bounded number of variants). */
+export const MAX_PERIOD = 128;
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -31,10 +40,11 @@ export class Session {
     this.utmSource = "";
     this.purchased = false;
     this.caps = {}; // "slot/rule" -> [count, last shown]; ids start with a letter, so key order is insertion order
-    this.exposures = {}; // experiment -> [variant, visit counted]
+    this.exposures = {}; // experiment -> [variant, visit counted, period assigned in]
     this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
     this.converted = []; // goals counted in this visit
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
+    this.models = {}; // model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
     this.isNew = true;
   }
 
@@ -67,11 +77,12 @@ export class Session {
   }
 
   /** Start the visit's measurement state: a fresh random 96-bit nonce (not derived from the session
-   * id), and nothing shown or converted yet (session.py's _new_visit_nonce). */
+   * id), and nothing shown, converted or entered in a model yet (session.py's _new_visit_nonce). */
   newVisitNonce() {
     this.visitNonce = b64url(Session.randomBytes(12));
     this.shown = [];
     this.converted = [];
+    this.models = {};
   }
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
@@ -91,8 +102,11 @@ export class Session {
     out["session.purchased"] = this.purchased;
   }
 
-  /** Apply a decision's state changes; returns the exposures first seen in this visit. */
-  record(capHits, exposures, now) {
+  /** Apply a decision's state changes; returns the exposures first seen in this visit as
+   * [experiment, variant, period, assigned]: `period` the cohort the visitor was assigned in (kept
+   * while the variant stays; a new or changed variant takes `periods[experiment]`, the
+   * experiment's current allocation — a Map or an object — and is `assigned`). */
+  record(capHits, exposures, now, periods = null) {
     for (const key of capHits) {
       const count = this.caps[key] ? this.caps[key][0] : 0;
       this.caps[key] = [count + 1, now];
@@ -100,10 +114,24 @@ export class Session {
     const fresh = [];
     for (const [exp, variant] of exposures) {
       const prev = this.exposures[exp];
-      if (prev === undefined || prev[0] !== variant || prev[1] !== this.visitCount) fresh.push([exp, variant]);
-      this.exposures[exp] = [variant, this.visitCount];
+      const assigned = prev === undefined || prev[0] !== variant;
+      const period = assigned ? periodIn(periods, exp) : prev[2];
+      if (assigned || prev[1] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
+      this.exposures[exp] = [variant, this.visitCount, period];
     }
     return fresh;
+  }
+
+  /** The recorded variant of every experiment (the runtime's `assignments`: sticky across reweighting). */
+  assignments() {
+    const out = {};
+    for (const [exp, e] of Object.entries(this.exposures)) out[exp] = e[0];
+    return out;
+  }
+
+  /** [experiment, variant, period] of each experiment exposed in the current visit. */
+  exposedThisVisit() {
+    return Object.entries(this.exposures).filter(([, e]) => e[1] === this.visitCount).map(([exp, e]) => [exp, e[0], e[2]]);
   }
 
   /** True the first time `key` is shown in this visit (it is then remembered). */
@@ -123,7 +151,7 @@ export class Session {
 
   pack() {
     return mpEncode([this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
-      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce]);
+      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce, this.models]);
   }
 
   /** The session in an authenticated plaintext, or null when its shape is not one this version writes. */
@@ -134,32 +162,54 @@ export class Session {
     } catch {
       return null;
     }
-    if (!Array.isArray(v) || (v.length !== 13 && v.length !== 14)) return null;
+    if (!Array.isArray(v) || v.length < 13 || v.length > 15) return null;
     if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
-    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce] = v;
-    if (typeof nonce !== "string" || pyLen(nonce) > 64) return null;
+    if (v.length === 14) v.push({}); // written before models: no model entries
+    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models] = v;
+    if (typeof nonce !== "string" || pyLen(nonce) > 64 || !modelsOk(models)) return null;
     if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
     for (const x of cats) if (typeof x !== "string" || pyLen(x) > 64) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
     for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
-    for (const e of Object.values(exps)) if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || !isInt(e[1])) return null;
+    for (const e of Object.values(exps)) {
+      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[0] !== "string" || !isInt(e[1])) return null;
+      if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
+      else if (typeof e[2] !== "string" || pyLen(e[2]) > MAX_PERIOD) return null;
+    }
     const s = new Session(sid);
     Object.assign(s, {
       visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
       recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: pySlice(us, 128), purchased: bought,
-      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, isNew: false,
+      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, models, isNew: false,
     });
     return s;
   }
 }
 
+const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
+const isStr = (x, n) => typeof x === "string" && pyLen(x) <= n;
 
-/** Drop the oldest entry of the larger of caps and exposures, then categories, then shown
- * (session.py's _shrink); false when nothing is left to drop. */
+/** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
+ * at most MAX_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+function modelsOk(models) {
+  if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return false;
+  for (const [k, e] of Object.entries(models)) {
+    if (pyLen(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    const [spec, fit, levels, bucket, frozen, arm] = e;
+    if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
+    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 40) return false;
+    if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
+  }
+  return true;
+}
+
+/** Drop the oldest entry of the larger of caps and exposures, then categories, then model entries
+ * (the newest first: a model whose entry is dropped enters again at the visit's next decision, so
+ * its visit would count twice), then shown (session.py's _shrink); false when nothing is left to drop. */
 function shrink(s) {
   const caps = Object.keys(s.caps);
   const exps = Object.keys(s.exposures);
@@ -173,6 +223,11 @@ function shrink(s) {
   }
   if (s.recentCategories.length) {
     s.recentCategories.pop();
+    return true;
+  }
+  const models = Object.keys(s.models);
+  if (models.length) {
+    delete s.models[models[models.length - 1]];
     return true;
   }
   if (s.shown.length) {

@@ -1,13 +1,38 @@
 // Aggregate measurement of one isolate, as edge_server/measure.py keeps it: exposures and
-// conversions per slot × arm × layer × population, nothing per visitor. GET /v1/stats answers the
+// conversions per slot × arm × layer × population, model training counters (worker/models.js) and
+// experiment cohorts (per allocation period), nothing per visitor. GET /v1/stats answers the
 // same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
 // instances, taking each one's latest snapshot). With STRATA_COLLECTOR set, the worker also POSTs
 // its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
 // isolates come and go and cannot be scraped one by one.
 
+import { modelSpecs } from "./models.js";
+
 export const ALL = "*";
 export const POPULATIONS = ["personalized", "holdout", "no_consent"];
+export const MODEL_EVENTS = ["entered", "left", "converted"];
 const SEP = "\u0000";
+const PERIODS = new WeakMap(); // prepared bundle -> Map experiment id -> period
+
+/** The allocation period of each experiment: its variants' weights in basis points joined by "/"
+ * ("5000/5000"); a visitor's cohort is the period it was assigned in. */
+export function periodsOf(prepared) {
+  let out = PERIODS.get(prepared);
+  if (out === undefined) {
+    out = new Map();
+    for (const e of prepared.experiments) {
+      const weights = [];
+      let below = 0; // variants hold cumulative upper bounds: weights are the steps
+      for (const [upper] of e.variants) {
+        weights.push(upper - below);
+        below = upper;
+      }
+      out.set(e.id, weights.join("/"));
+    }
+    PERIODS.set(prepared, out);
+  }
+  return out;
+}
 
 /** [arm, layer] of a decision (measure.py's arm_of). */
 export function armOf(d) {
@@ -28,6 +53,8 @@ export class Measurement {
     this.conversions = new Map(); // goal, slot, arm, layer, population
     this.values = new Map();
     this.decisions = new Map(); // slot, reason, layer (strata_decisions)
+    this.models = new Map(); // model, spec (fit for @score), arm, feature, level -> [entered, left, converted]
+    this.cohorts = new Map(); // experiment, variant, period, event, goal -> [count, value]
     this.flushedAt = 0;
   }
 
@@ -45,6 +72,23 @@ export class Measurement {
     bump(this.values, k, value);
   }
 
+  /** One visit entering, leaving or converting on a model's row (event: entered | left | converted). */
+  modelEvent(model, spec, arm, feature, level, event) {
+    const k = [model, spec, arm, feature, level].join(SEP);
+    let row = this.models.get(k);
+    if (row === undefined) this.models.set(k, (row = [0, 0, 0]));
+    row[MODEL_EVENTS.indexOf(event)] += 1;
+  }
+
+  /** A cohort event (assigned | exposed | converted; goal "" except for converted) with its value. */
+  cohort(experiment, variant, period, event, goal = "", value = 0) {
+    const k = [experiment, variant, period, event, goal].join(SEP);
+    let row = this.cohorts.get(k);
+    if (row === undefined) this.cohorts.set(k, (row = [0, 0]));
+    row[0] += 1;
+    row[1] += value;
+  }
+
   snapshot(prepared) {
     const experiments = {};
     for (const e of prepared?.experiments ?? []) {
@@ -58,7 +102,7 @@ export class Measurement {
       }
       let below = 0; // variants hold cumulative upper bounds: weights are the steps
       const variants = e.variants.map(([upper, vid]) => [vid, upper - below, (below = upper)].slice(0, 2));
-      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start };
+      experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start, period: periodsOf(prepared).get(e.id) }; // the weights served now
     }
     const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
     return {
@@ -74,6 +118,11 @@ export class Measurement {
         goal, slot, arm, layer, population, count: this.conversions.get([goal, slot, arm, layer, population].join(SEP)) ?? 0,
         value: Math.round(value * 1e6) / 1e6,
       })),
+      models: rows(this.models).map(([[model, spec, arm, feature, level], [entered, left, converted]]) => ({
+        model, spec, arm, feature, level, entered, left, converted })),
+      model_specs: modelSpecs(prepared),
+      cohorts: rows(this.cohorts).map(([[experiment, variant, period, event, goal], [count, value]]) => ({
+        experiment, variant, period, event, goal, count, value: Math.round(value * 1e6) / 1e6 })),
     };
   }
 

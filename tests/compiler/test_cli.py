@@ -53,7 +53,7 @@ def test_cli_verify_ok_and_inspect(bundle, keys):
     assert r.returncode == 0 and "OK trailblazer" in r.stdout and keys[2] in r.stdout
     r = strata("inspect", str(bundle), "--json")
     info = json.loads(r.stdout)
-    assert info["counts"] == {"signals": 31, "segments": 6, "slots": 4, "rules": 7, "experiments": 1, "content": 12}
+    assert info["counts"] == {"signals": 31, "segments": 6, "slots": 4, "rules": 8, "experiments": 1, "content": 13}
     assert info["key_id"] == keys[2] and info["size"]["bundle"] == bundle.stat().st_size
 
 
@@ -90,18 +90,20 @@ def test_cli_verify_fails_when_expired(bundle, keys):
 def test_cli_test_runs_the_example_cases():
     r = strata("test", str(TRAILBLAZER))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "16 passed, 0 failed"
+    assert r.stdout.strip().splitlines()[-1] == "19 passed, 0 failed"
 
 
 def test_cli_test_reports_failures_with_location(tmp_path):
     text = TRAILBLAZER.read_text().replace("hero: {rule: tent-hero, layer: mid, segment: tent_viewer}", "hero: {rule: camping-welcome}")
     f = tmp_path / "tb.yaml"
     f.write_text(text)
+    (tmp_path / "trailblazer").mkdir()
+    (tmp_path / "trailblazer" / "purchase_intent.coefficients.yaml").write_bytes((TRAILBLAZER.parent / "trailblazer" / "purchase_intent.coefficients.yaml").read_bytes())
     r = strata("test", str(f))
     assert r.returncode == 1
     assert f"FAIL tent browsers get the tent hero ({f}:" in r.stdout
     assert "hero.rule: expected 'camping-welcome', got 'tent-hero'" in r.stdout
-    assert r.stdout.strip().splitlines()[-1] == "15 passed, 1 failed"
+    assert r.stdout.strip().splitlines()[-1] == "18 passed, 1 failed"
 
 
 def test_cli_compile_error_exit_1_with_location(tmp_path, keys):

@@ -15,16 +15,20 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from compiler import cost
 from compiler.errors import Diagnostic
 from compiler.models import levels_of, spec_hash
-from compiler.pipeline import Context
+from compiler.pipeline import Context, Options, run
+from runtime import Runtime, key_id
 from runtime.codec import from_columns, to_columns
 from runtime.format import Op
+from runtime.score import sigmoid
 from tests.compiler.helpers import compile_text, errors_of
+from tests.conftest import CREATED
 
 #: Features over built-in signals of every kind; line numbers below count from this text.
 MODEL = """\
@@ -528,3 +532,61 @@ def test_models_survive_the_gzip_column_layout() -> None:
     ctx = compile_text(uplift_model("{experiment: kit, treatment: bundle, control: ship}"))
     assert ctx.payload is not None
     assert from_columns(to_columns(ctx.payload))["models"] == ctx.payload["models"]
+
+
+# ------------------------------------------------------------------------------- end to end
+
+
+def _levels_by_payload(f: dict[str, Any], signals: dict[str, Any], name: str) -> int:
+    """The level index of a feature, as the contract defines it (docs/models.md), for plain values."""
+    if name not in signals:
+        return len(f["levels"]) - 1
+    v = signals[name]
+    if f["kind"] == "values":
+        same = [i for i, a in enumerate(f["args"]) if type(a) is type(v) and a == v]
+        return same[0] if same else len(f["args"])
+    if f["kind"] == "edges":
+        return sum(1 for e in f["args"] if e <= v)
+    return 1 if f["args"][0] in v else 0
+
+
+@given(declared_features(), st.floats(-5, 5, allow_nan=False), st.integers(0, 12), st.sampled_from(["mobile", "desktop", "1"]),
+       st.lists(st.sampled_from(["tents", "packs", "stoves"]), max_size=3))
+def test_models_compiled_bundle_scores_in_the_runtime_as_the_payload_says(
+    features: list[tuple[str, str, str, list[Any]]], bias: float, views: int, device: str, cats: list[str],
+) -> None:
+    """The runtime (runtime/score.py) loads what the compiler writes, and the score it puts on the
+    decision is sigmoid(bias + the weight of each feature's level) over the payload's own tables."""
+    feats = {fid: {"signal": sig, kind: args[0] if kind == "contains" else args} for fid, sig, kind, args in features}
+    weights = {fid: {lv: round(0.1 * (i + 1) * (j + 1), 3) for j, lv in enumerate(levels_of(kind, args))}
+               for i, (fid, _, kind, args) in enumerate(features)}
+    doc = {"strata": 1, "name": "g", "goals": ["purchase"],
+           "models": {"m": {"goal": "purchase", "features": feats, "coefficients": {"bias": bias, "weights": weights}}},
+           "slots": [{"id": "a", "default": {}, "rules": [{"id": "r", "when": "score.m >= 0.5", "content": {"hit": 1}}]}]}
+    key = Ed25519PrivateKey.generate()
+    ctx = run("g.yaml", Options(key=key, created=CREATED), text=yaml.safe_dump(doc, sort_keys=False))
+    assert ctx.bundle is not None and ctx.payload is not None and ctx.ruleset is not None
+    rt = Runtime({key_id(key.public_key()): key.public_key()})
+    rt.load(ctx.bundle, now=CREATED + 60)
+    signals = {"session.page_views": views, "device.type": device, "session.recent_categories": cats}
+    out = rt.decide(signals, ["a"], session_id="s", now=CREATED + 60, explain=True)
+    (m,) = ctx.payload["models"]
+    names = list(ctx.ruleset.signals)
+    merged = {n: d.default for n, d in ctx.ruleset.signals.items() if d.default is not None} | signals
+    z = m["sets"][0]["bias"]
+    for f in m["features"]:
+        z = z + m["sets"][0]["weights"][m["features"].index(f)][_levels_by_payload(f, merged, names[f["signal"]])]
+    assert out.scores == {"m": sigmoid(z)}
+    assert (out.decisions["a"].rule == "r") == (sigmoid(z) >= 0.5)
+
+
+@pytest.mark.parametrize("uplift", ["{experiment: kit, treatment: bundle, control: ship}", "{slot: hero, rule: hot}"])
+def test_models_compiled_uplift_bundle_loads_and_scores_the_difference(uplift: str) -> None:
+    key = Ed25519PrivateKey.generate()
+    ctx = run("u.yaml", Options(key=key, created=CREATED), text=uplift_model(uplift))
+    assert ctx.bundle is not None
+    rt = Runtime({key_id(key.public_key()): key.public_key()})
+    rt.load(ctx.bundle, now=CREATED + 60)
+    out = rt.decide({"session.recent_categories": ["tents"]}, ["hero"], session_id="s", now=CREATED + 60, explain=True)
+    # treatment: 0.5 + tents yes 1; control: -0.5 (the other features weigh 0)
+    assert out.scores == {"intent": sigmoid(0.5 + 1.0) - sigmoid(-0.5)}

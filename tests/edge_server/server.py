@@ -40,7 +40,7 @@ class RunningServer:
         )
         self.wait(ready)
 
-    def wait(self, ready: bool, timeout: float = 20.0) -> None:
+    def wait(self, ready: bool, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         path = "/readyz" if ready else "/healthz"
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from edge_server.reporting.models import model_counts
-from tests.edge_server.server import RunningServer
+from tests.edge_server.server import RunningServer, wait_for
 
 TOKEN = "model-token"
 KEYS = "m1:" + base64.b64encode(b"\x05" * 32).decode()
@@ -207,6 +208,36 @@ def test_model_counts_uplift_arms_follow_what_each_visit_was_shown(fleet, tmp_pa
         assert {a for a, _ in expected[model]} == {"treatment", "control"}  # both arms were exercised
     assert got["discount"]["uplift"] == {"experiment": "offer-test", "treatment": "bundle-discount", "control": "free-shipping"}
     assert {r["level"] for r in got["discount"]["rows"] if r["feature"] == "@score"} == {"0.00"}  # sigmoid(1) - sigmoid(1)
+
+
+def test_model_counts_add_up_across_worker_processes(tmp_path):
+    """strata serve --workers 2: visits spread over both processes; any worker's /v1/stats and
+    /metrics count every visit once (each worker publishes its model rows for its siblings)."""
+    rs = tmp_path / "counting.yaml"
+    rs.write_text(RULESET)
+    log = tmp_path / "serve.log"
+    s = RunningServer([str(rs), "--insecure-cookie", "--workers", "2"], env={"STRATA_COOKIE_KEYS": KEYS, "STRATA_STATS_TOKEN": TOKEN}, log=log)
+    try:
+        n = 40
+        for i in range(n):  # a new connection and a new visitor each time: the kernel spreads them over the workers
+            ua = MOBILE if i % 2 else DESKTOP
+            assert httpx.post(s.url + "/v1/decide", json={"page": {"url": "/"}}, headers={"User-Agent": ua, "Connection": "close"}).status_code == 200
+
+        def visits() -> dict[str, int]:
+            snap = httpx.get(s.url + "/v1/stats", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}).json()
+            return {f"{r['feature']}={r['level']}": r["entered"] - r["left"] for r in snap["models"]
+                    if r["model"] == "carts" and r["feature"] in ("*", "device")}
+
+        wait_for(lambda: all(visits() == {"*=*": n, "device=mobile": n // 2, "device=desktop": n // 2} for _ in range(4)), timeout=10)
+        share = Path(re.search(r"metrics shared in (\S+)\)", log.read_text()).group(1))
+        # both processes counted visits (each publishes its rows within a second): the totals above are sums across them
+        wait_for(lambda: len([f for f in share.glob("worker-*.json") if json.loads(f.read_text())["measure"]["models"]]) == 2, timeout=10)
+        scrape = tmp_path / "metrics.txt"
+        scrape.write_text(httpx.get(s.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}).text)
+        rows = model_counts([str(scrape)])["carts"]["rows"]
+        assert sum(r["entered"] - r["left"] for r in rows if r["feature"] == "*") == n
+    finally:
+        s.stop()
 
 
 REFUSALS = [{"Sec-GPC": "1"}, {"DNT": "1"}, {"strata_consent": "no"}, {"strata_consent": "deny"}]

@@ -326,3 +326,52 @@ def test_workerd_generated_requests_never_get_a_5xx(fleet: dict[str, object], me
     assert r.status_code < 500, (r.status_code, r.text[:300])
     if r.status_code >= 400 and r.headers.get("content-type") == "application/json":
         assert set(r.json()["error"]) <= {"code", "message", "field"}
+
+
+
+def _snapshots(servers: dict[str, tuple[str, str]], directory: Path) -> list[str]:
+    """The servers' /v1/stats snapshots (name -> (url, stats token)) saved as files: what `strata report`
+    and `strata train` read."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (url, token) in servers.items():
+        r = httpx.get(f"{url}/v1/stats", headers={"authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200
+        path = directory / f"{name}.json"
+        path.write_text(r.text)
+        paths.append(str(path))
+    return paths
+
+def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, object], tmp_path: Path) -> None:
+    """A session assigned on the worker keeps its arm and cohort on `strata serve` and back: assigned
+    once, exposed once per visit, converted once, whichever server sees each step; `strata report`'s
+    loader adds the worker's cohorts to the server's."""
+    from edge_server.reporting.report import load
+
+    bundles, pub, worker = fleet["bundles"], fleet["pub"], fleet["worker"]
+    assert isinstance(bundles, Path) and isinstance(pub, Path) and isinstance(worker, RunningWorkerd)
+    shutil.copy(bundles / "trailblazer.bundle", tmp_path / "trailblazer.bundle")
+    python = RunningServer(["--bundle", str(tmp_path / "trailblazer.bundle"), "--pub", str(pub), "--pages", str(SITE), "--insecure-cookie",
+                            "--stats-token", "py-token"], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=tmp_path / "server.log")
+    try:
+        py, wk = python.url, worker.url
+        servers = {"py": (py, "py-token"), "wk": (wk, "stats-token")}
+        before = load(_snapshots(servers, tmp_path / "before")).cohorts
+        with httpx.Client(timeout=10) as c:
+            c.cookies.set("strata_signals", CART)
+            arm = visit(c, f"{wk}/tents.html")["hero"]["variant"]  # assigned and exposed on the worker
+            assert arm in ("bundle-discount", "free-shipping")
+            assert visit(c, f"{py}/tents.html")["hero"]["variant"] == arm  # the same visit: not exposed again
+            assert _session(c).exposures["starter-kit"] == [arm, 1, "5000/5000"]
+            assert c.post(f"{py}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202
+            assert c.post(f"{wk}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202  # once per visit
+            s = _session(c)
+            s.last_seen -= 3600  # the next request starts a new visit
+            c.cookies.set("strata_session", CookieCodec({"k1": b"\x07" * 32}, "strata_session").encode(s))
+            assert visit(c, f"{py}/tents.html")["hero"]["variant"] == arm  # exposed again in the second visit, still one assignment
+        d = load(_snapshots(servers, tmp_path / "after"))
+        cohort = {k: n - before.get(k, 0) for k, n in d.cohorts.items() if k[0] == "starter-kit" and n != before.get(k, 0)}
+        assert cohort == {("starter-kit", arm, "5000/5000", "assigned", ""): 1, ("starter-kit", arm, "5000/5000", "exposed", ""): 2,
+                          ("starter-kit", arm, "5000/5000", "converted", "add_to_cart"): 1}
+    finally:
+        python.stop()

@@ -152,11 +152,11 @@ def models_payload() -> dict[str, Any]:
     return p
 
 
-def sign(payload: Any, version: int = 5) -> bytes:
+def sign(payload: Any, version: int = 5, key: Ed25519PrivateKey = KEY) -> bytes:
     if isinstance(payload, dict) and "version" in payload:
         payload["version"] = version
     raw = lzma.compress(msgpack.packb(payload, use_bin_type=True), format=lzma.FORMAT_XZ, preset=0)
-    env = {"format": 1, "key_id": key_id(KEY.public_key()), "payload": raw, "signature": KEY.sign(SIGNATURE_DOMAIN + raw)}
+    env = {"format": 1, "key_id": key_id(key.public_key()), "payload": raw, "signature": key.sign(SIGNATURE_DOMAIN + raw)}
     return bytes(msgpack.packb(env, use_bin_type=True))
 
 

@@ -18,13 +18,13 @@ name: decide
 holdout: {percent: 10, salt: hs}
 signals:
   tier: {type: string, category: contextual}
-  score: {type: int, category: behavioral}
+  points: {type: int, category: behavioral}
   tags: {type: 'map(string, int)', category: contextual}
 segments:
   - {id: everyone, layer: broad, when: 'true'}
   - {id: gold, layer: mid, when: 'tier == "gold"'}
-  - {id: vip, layer: specific, when: 'gold && score > 10'}
-  - {id: scored, layer: mid, when: 'score > 0'}
+  - {id: vip, layer: specific, when: 'gold && points > 10'}
+  - {id: scored, layer: mid, when: 'points > 0'}
 slots:
   - id: s
     default: {v: default}
@@ -96,12 +96,12 @@ def d(rt, signals, slot, **kw):
 
 
 def test_decide_most_specific_layer_wins(rt):
-    x = d(rt, {"tier": "gold", "score": 50}, "s")
+    x = d(rt, {"tier": "gold", "points": 50}, "s")
     assert (x.rule, x.layer, x.reason, x.segment, x.content) == ("specific", "specific", "rule", "vip", {"v": "specific"})
 
 
 def test_decide_priority_orders_within_a_layer(rt):
-    x = d(rt, {"tier": "gold", "score": 1}, "s")
+    x = d(rt, {"tier": "gold", "points": 1}, "s")
     assert (x.rule, x.layer) == ("mid-high", "mid")
 
 
@@ -153,12 +153,12 @@ def test_decide_explain_lists_every_candidate_with_its_result(rt):
 
 
 def test_decide_explain_shows_segments_evaluated_once(rt):
-    out = rt.decide({"tier": "gold", "score": 50}, ["s"], session_id=not_held_out(), now=NOW, explain=True)
+    out = rt.decide({"tier": "gold", "points": 50}, ["s"], session_id=not_held_out(), now=NOW, explain=True)
     assert out.segments == {"vip": True, "gold": True}
 
 
 def test_decide_holdout_gets_defaults(rt):
-    out = rt.decide({"tier": "gold", "score": 50}, session_id=held_out(), now=NOW)
+    out = rt.decide({"tier": "gold", "points": 50}, session_id=held_out(), now=NOW)
     assert {x.reason for x in out.decisions.values()} == {"holdout"}
     assert all(x.content == {"v": "default"} for x in out.decisions.values())
 
@@ -169,16 +169,16 @@ def test_decide_holdout_share_is_ten_percent():
 
 
 def test_decide_without_consent_skips_behavioral_rules(rt):
-    x = d(rt, {"tier": "gold", "score": 5}, "consent", consent=False)
+    x = d(rt, {"tier": "gold", "points": 5}, "consent", consent=False)
     assert (x.rule, x.reason) == ("contextual", "rule")
-    y = d(rt, {"tier": "silver", "score": 5}, "consent", consent=False)
+    y = d(rt, {"tier": "silver", "points": 5}, "consent", consent=False)
     assert (y.rule, y.reason) == (None, "no_consent")
 
 
 def test_decide_without_consent_drops_behavioral_signals(rt):
     prepared = rt.current
-    s, _ = prepared.prepare_signals({"tier": "gold", "score": 5}, consent=False)
-    assert "score" not in s and s["tier"] == "gold"
+    s, _ = prepared.prepare_signals({"tier": "gold", "points": 5}, consent=False)
+    assert "points" not in s and s["tier"] == "gold"
 
 
 def test_decide_without_consent_no_experiment_no_holdout(rt):
@@ -236,12 +236,12 @@ def test_decide_returns_the_bundles_own_immutable_decisions(rt):
     changed, and an explained decision is a separate object carrying its trace."""
     import dataclasses
 
-    first = d(rt, {"tier": "gold", "score": 50}, "s")
-    again = d(rt, {"tier": "gold", "score": 50}, "s", session_id=not_held_out(7))
+    first = d(rt, {"tier": "gold", "points": 50}, "s")
+    again = d(rt, {"tier": "gold", "points": 50}, "s", session_id=not_held_out(7))
     assert first is again and first.trace is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.rule = "other"  # type: ignore[misc]
-    explained = rt.decide({"tier": "gold", "score": 50}, ["s"], session_id=not_held_out(), now=NOW, explain=True).decisions["s"]
+    explained = rt.decide({"tier": "gold", "points": 50}, ["s"], session_id=not_held_out(), now=NOW, explain=True).decisions["s"]
     assert explained is not first and explained.trace and (explained.rule, explained.content) == (first.rule, first.content)
     # experiment decisions are prebuilt per variant: two sessions in the same variant share one
     seen: dict[str, object] = {}

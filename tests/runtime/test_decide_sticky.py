@@ -65,3 +65,24 @@ def test_decide_sticky_trace_and_exposure() -> None:
 def test_decide_sticky_period_is_the_weights_in_basis_points() -> None:
     assert EVEN.current is not None and EVEN.current.periods == {"exp": "5000/5000"}
     assert ALL_B.current is not None and ALL_B.current.periods == {"exp": "0/10000"}
+
+
+def test_decide_sticky_rebalanced_rule_set_keeps_exposed_visitors() -> None:
+    # the same rule set compiled twice, as `strata rebalance` would leave it: 50/50, then 90/10
+    from runtime import key_id
+    from tests.conftest import make_bundle
+    from tests.runtime.model_payloads import KEY, RULES
+
+    assert "weight: 50, content: {v: a}}, {id: b, weight: 50," in RULES
+    rts = []
+    for version, (wa, wb) in enumerate([(50, 50), (90, 10)], start=1):
+        rt = Runtime({key_id(KEY.public_key()): KEY.public_key()})
+        text = RULES.replace("weight: 50, content: {v: a}}, {id: b, weight: 50,", f"weight: {wa}, content: {{v: a}}}}, {{id: b, weight: {wb},")
+        rt.load(make_bundle(text, KEY, version=version), now=NOW)
+        rts.append(rt)
+    before = {f"v{i}": variant(rts[0], f"v{i}") for i in range(200)}
+    after = {sid: variant(rts[1], sid, assignments={"exp": v}) for sid, v in before.items() if v is not None}
+    fresh = [variant(rts[1], f"new{i}") for i in range(400)]
+    assert after == {sid: v for sid, v in before.items() if v is not None}
+    assert sum(v == "a" for v in fresh) > 300  # new visitors follow the new weights
+    assert rts[1].current is not None and rts[1].current.periods == {"exp": "9000/1000"}

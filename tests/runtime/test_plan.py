@@ -47,14 +47,14 @@ def test_plan_prebuilds_every_decision_once(plan: Prepared) -> None:
 
 def test_plan_signal_tables(plan: Prepared) -> None:
     assert plan.signal_types["tier"] == "string" and plan.signal_types["tags"] == "map(string, int)"
-    assert "score" in plan.consent_signals and "tier" not in plan.consent_signals
-    assert plan.checkers["score"](3) and not plan.checkers["score"]("3")
+    assert "points" in plan.consent_signals and "tier" not in plan.consent_signals
+    assert plan.checkers["points"](3) and not plan.checkers["points"]("3")
 
 
 def test_plan_segments_are_memoised_per_request(plan: Prepared) -> None:
     memo: dict[int, object] = {}
     gold = next(i for i, s in enumerate(plan.segments) if s.id == "gold")
-    signals = {**plan.defaults, "tier": "gold", "score": 0}
+    signals = {**plan.defaults, "tier": "gold", "points": 0}
     assert plan.segment_value(gold, signals, memo) is True
     assert memo[gold] is True
     vip = next(i for i, s in enumerate(plan.segments) if s.id == "vip")
@@ -65,5 +65,5 @@ def test_plan_segment_error_is_a_value(plan: Prepared) -> None:
     """An evaluation error in a segment is an Err value in the memo, not an exception."""
     scored = next(i for i, s in enumerate(plan.segments) if s.id == "scored")
     memo: dict[int, object] = {}
-    r = plan.segment_value(scored, dict(plan.defaults), memo)  # score absent: an error
+    r = plan.segment_value(scored, dict(plan.defaults), memo)  # points absent: an error
     assert type(r) is Err

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid
+from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid, sigmoid_reference
 from runtime.values import UInt
 from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
 
@@ -109,6 +109,11 @@ def ulp_distance(a: float, b: float) -> int:
 @given(st.floats(min_value=-36.0, max_value=36.0))
 def test_score_sigmoid_matches_math_within_1e_14(z: float) -> None:
     assert abs(sigmoid(z) - 1.0 / (1.0 + math.exp(-z))) < 1e-14
+
+
+@given(st.one_of(st.floats(allow_nan=False), st.floats(-40.0, 40.0), st.integers(-53, 53).map(lambda k: (k + 0.5) * 0.6931471805599453)))
+def test_score_sigmoid_is_bit_identical_to_the_contracts_loops(z: float) -> None:
+    assert struct.pack("<d", sigmoid(z)) == struct.pack("<d", sigmoid_reference(z))
 
 
 @given(st.floats(allow_nan=False), st.floats(allow_nan=False))
@@ -268,3 +273,125 @@ def test_score_rule_matches_ignores_the_holdout() -> None:
 def test_score_weights_fixture_differs_per_level() -> None:
     ws = weights_for(FEATURES, 0.0)
     assert all(len(set(w)) > 1 for w in ws)
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(), st.text(max_size=3), st.sampled_from(["gold", "tents", "k"]),
+                 st.lists(st.one_of(st.sampled_from(["tents", "k", 1, 7, True, 1.0]), st.integers(0, 9)), max_size=3),
+                 st.tuples(st.sampled_from(["tents", 7, 1])), st.dictionaries(st.sampled_from(["k", 1, True]), st.none(), max_size=2),
+                 st.just(UInt(3)), st.just(UInt(1)))
+
+
+@given(st.dictionaries(st.sampled_from([s for s in SIGNALS if s in {f.signal for f in INTENT.features}]), JUNK))
+def test_score_generated_score_equals_the_slow_path_on_any_values(s: dict[str, Any]) -> None:
+    # the generated straight-line score (unchecked, ill-typed, unhashable values included)
+    for m in (INTENT, LIFT):
+        assert m.score(s) == m.score_slow(s) == m.score_of(m.levels(s))
+
+
+# ------------------------------------------------------------------ end to end, from YAML
+YAML_RULES = """\
+strata: 1
+name: yaml-models
+holdout: {percent: 0, salt: hs}
+goals: [purchase]
+signals:
+  tier: {type: string, category: contextual}
+models:
+  purchase_intent:
+    goal: purchase
+    features:
+      device: {signal: device.type, values: [mobile, desktop, tablet]}
+      depth: {signal: session.page_views, edges: [2, 4, 8]}
+      tents: {signal: session.recent_categories, contains: tents}
+      tier: {signal: tier, values: [gold]}
+    coefficients:
+      bias: -1.5
+      weights:
+        device: {mobile: 0.75, tablet: -0.25}
+        depth: {"[2,4)": 0.5, "[4,8)": 1.0, ">=8": 1.5}
+        tents: {"yes": 1.25, "(absent)": -2.0}
+        tier: {gold: 0.5, "(absent)": -0.125}
+  offer_lift:
+    goal: purchase
+    uplift: {experiment: kit, treatment: bundle, control: ship}
+    features:
+      device: {signal: device.type, values: [mobile]}
+    coefficients:
+      treatment: {bias: 0.5, weights: {device: {mobile: 1.0}}}
+      control: {bias: 0.25, weights: {device: {mobile: -1.0}}}
+segments:
+  - {id: everyone, layer: broad, when: 'true'}
+  - {id: likely, layer: mid, when: 'score.purchase_intent > 0.6'}
+slots:
+  - id: hero
+    default: {v: default}
+    rules:
+      - {id: likely-hero, segment: likely, content: {v: likely}}
+  - id: recs
+    default: {v: default}
+    rules:
+      - {id: lift-recs, when: 'score.offer_lift > 0.0 && score.purchase_intent > 0.3', content: {v: lift}}
+  - id: offer
+    default: {v: default}
+experiments:
+  - id: kit
+    slot: offer
+    audience: everyone
+    variants: [{id: bundle, weight: 50, content: {v: bundle}}, {id: ship, weight: 50, content: {v: ship}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def yaml_rt():  # type: ignore[no-untyped-def]
+    from runtime import Runtime, key_id
+    from tests.conftest import make_bundle
+    from tests.runtime.model_payloads import KEY
+
+    rt = Runtime({key_id(KEY.public_key()): KEY.public_key()})
+    rt.load(make_bundle(YAML_RULES, KEY), now=NOW)
+    return rt
+
+
+def by_hand(z: float) -> float:
+    return sigmoid(z)
+
+
+@given(st.sampled_from(["mobile", "desktop", "tablet", "bot"]), st.integers(0, 12), st.lists(st.sampled_from(["tents", "packs"]), max_size=2),
+       st.one_of(st.none(), st.sampled_from(["gold", "silver"])), st.booleans())
+def test_score_from_yaml_matches_the_declared_coefficients(yaml_rt, device: str, views: int, cats: list[str], tier: str | None, consent: bool) -> None:  # type: ignore[no-untyped-def]
+    signals: dict[str, Any] = {"device.type": device, "session.page_views": views, "session.recent_categories": cats}
+    if tier is not None:
+        signals["tier"] = tier
+    out = yaml_rt.decide(signals, session_id="s-1", consent=consent, now=NOW, explain=True)
+    if not consent:
+        # the model reads behavioral signals, so every condition reading it needs consent: no score
+        assert out.scores == {} and out.decisions["hero"].reason == "no_consent"
+        p = yaml_rt.current
+        (levels, _) = p.model_levels(signals, consent=False)
+        assert [p.models[0].features[i].levels[levels[i]] for i in (1, 2)] == ["(absent)", "(absent)"]
+        return
+    # by hand, from the YAML (defaults merged: tier has none)
+    z = -1.5 + {"mobile": 0.75, "tablet": -0.25}.get(device, 0.0)
+    z = z + (0.0 if views < 2 else 0.5 if views < 4 else 1.0 if views < 8 else 1.5)
+    z = z + (1.25 if "tents" in cats else 0.0)
+    z = z + (0.5 if tier == "gold" else -0.125 if tier is None else 0.0)
+    intent = by_hand(z)
+    lift = by_hand(0.5 + (1.0 if device == "mobile" else 0.0)) - by_hand(0.25 + (-1.0 if device == "mobile" else 0.0))
+    assert out.scores is not None and out.scores["purchase_intent"] == intent
+    assert out.decisions["hero"].rule == ("likely-hero" if intent > 0.6 else None)
+    if intent > 0.3 or lift > 0.0:
+        assert "offer_lift" in out.scores and out.scores["offer_lift"] == lift
+    assert out.decisions["recs"].rule == ("lift-recs" if lift > 0.0 and intent > 0.3 else None)
+
+
+def test_score_from_yaml_prepared_api(yaml_rt) -> None:  # type: ignore[no-untyped-def]
+    p = yaml_rt.current
+    intent, lift = p.models
+    assert (intent.id, intent.goal, intent.uplift, lift.uplift) == ("purchase_intent", "purchase", None, {"experiment": 0, "treatment": "bundle", "control": "ship"})
+    assert [f.id for f in intent.features] == ["device", "depth", "tents", "tier"]
+    assert intent.features[1].levels == ("<2", "[2,4)", "[4,8)", ">=8", "(absent)")
+    levels = p.model_levels({"device.type": "tablet", "session.page_views": 4})
+    assert [intent.features[i].levels[lv] for i, lv in enumerate(levels[0])] == ["tablet", "[4,8)", "no", "(absent)"]
+    assert intent.score_of(levels[0]) == sigmoid(-1.5 + -0.25 + 1.0 + 0.0 + -0.125)
+    assert p.rule_matches("recs", "lift-recs", {"device.type": "mobile", "session.page_views": 9, "session.recent_categories": ["tents"]})
+    assert not p.rule_matches("recs", "lift-recs", {"device.type": "desktop"})

@@ -106,16 +106,16 @@ name: edge-cases
 holdout: {percent: 10, salt: hs}
 signals:
   tier: {type: string, category: contextual}
-  score: {type: int, category: behavioral}
+  points: {type: int, category: behavioral}
   tags: {type: 'map(string, int)', category: contextual}
   ratio: {type: double, category: contextual}
   words: {type: 'list(string)', category: contextual}
 segments:
   - {id: everyone, layer: broad, when: 'true'}
   - {id: gold, layer: mid, when: 'tier == "gold"'}
-  - {id: vip, layer: specific, when: 'gold && score > 10'}
-  - {id: scored, layer: mid, when: 'score > 0'}
-  - {id: overflow, layer: mid, when: 'score * 4611686018427387904 > 0'}
+  - {id: vip, layer: specific, when: 'gold && points > 10'}
+  - {id: scored, layer: mid, when: 'points > 0'}
+  - {id: overflow, layer: mid, when: 'points * 4611686018427387904 > 0'}
   - {id: tagged, layer: broad, when: 'tags["x"] > 1'}
 slots:
   - id: s
@@ -174,7 +174,8 @@ def compile_payload(name: str, text: str, version: int = 1) -> dict[str, Any]:
     """Compile `text` into a payload expiring in 2100."""
     from compiler.pipeline import Options, run
 
-    ctx = run(f"{name}.yaml", Options(created=CREATED, version=version), text=text)
+    # as if in rulesets/: a model's coefficient file is found next to the rule set (the demo's is)
+    ctx = run(str(ROOT / "rulesets" / f"{name}.yaml"), Options(created=CREATED, version=version), text=text)
     assert ctx.payload is not None, f"{name} does not compile"
     return dict(ctx.payload, expires=EXPIRES)
 
@@ -242,6 +243,7 @@ def budget_bundle() -> bytes:
 
 def bundles() -> dict[str, bytes]:
     from benchmarks.generate import dump, ruleset
+    from tests.vectors.generate_scores import MODELS_RULES
 
     return {
         "trailblazer": compile_bundle("trailblazer", (ROOT / "rulesets" / "trailblazer.yaml").read_text(), 100),
@@ -249,6 +251,7 @@ def bundles() -> dict[str, bytes]:
         "edge-cases": compile_bundle("edge-cases", EDGE_CASES, 3),
         "consent-defaults": compile_bundle("consent-defaults", CONSENT_DEFAULTS, 3),
         "budget": budget_bundle(),
+        "models": compile_bundle("models", MODELS_RULES, 4),
     }
 
 
@@ -301,7 +304,7 @@ def edge_signals(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.8:
         s["tier"] = rng.choice(["gold", "silver", "gaald", "go-ld", "", "göld-x"])
     if rng.random() < 0.7:
-        s["score"] = rng.choice([0, 1, 5, 11, 100, -3, 2**62, -(2**63)])
+        s["points"] = rng.choice([0, 1, 5, 11, 100, -3, 2**62, -(2**63)])
     if rng.random() < 0.5:
         s["tags"] = rng.choice([{}, {"x": 2}, {"x": 0, "y": 5}])
     if rng.random() < 0.5:
@@ -355,8 +358,10 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
     key = test_key().public_key()
     rng = random.Random(14)
     cases = []
+    from tests.vectors.generate_scores import model_assignments, model_signals
+
     plans = [("trailblazer", site_signals, 60), ("bench1000", site_signals, 40), ("edge-cases", edge_signals, 80), ("consent-defaults", edge_signals, 30),
-             ("budget", budget_signals, 40)]
+             ("budget", budget_signals, 40), ("models", model_signals, 80)]
     for bundle, gen, n in plans:
         rt = Runtime({key_id(key): key})
         prepared = rt.prepare(named[bundle], now=NOW)
@@ -372,9 +377,11 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                 slots = rng.sample(list(prepared.slot_ids), 5)
             else:
                 slots = None if rng.random() < 0.8 else rng.sample(list(prepared.slot_ids) + ["no-such-slot"], 2)
-            out = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
-            plain = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW)
-            exact = exact_outcome(prepared, signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True)
+            # the models bundle's cases add the variants a cookie recorded (sticky assignments)
+            extra: dict[str, Any] = {"assignments": model_assignments(rng)} if bundle == "models" else {}
+            out = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True, **extra)
+            plain = prepared.decide(signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, **extra)
+            exact = exact_outcome(prepared, signals, slots, session_id=session, caps=caps, consent=consent, now=NOW, explain=True, **extra)
             assert (exact.to_dict(), exact.errors, exact.budget_exceeded) == (out.to_dict(), out.errors, out.budget_exceeded), f"{bundle}/{i}"
             cases.append({
                 "name": f"{bundle}/{i}",
@@ -385,6 +392,7 @@ def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
                 "caps": caps,
                 "slots": slots,
                 "now": NOW,
+                **extra,
                 "expect": {
                     "outcome": out.to_dict(),
                     "plain": plain.to_dict(),
@@ -557,6 +565,9 @@ def refused_cases() -> dict[str, Any]:
         ("another rule set than the one held", None, {"held": {"name": "other", "version": 1}}, "wrong_name"),
         ("an older version than the one held", None, {"held": {"name": "refused", "version": 6}}, "rollback"),
     ]
+    from tests.vectors.generate_scores import model_refusal_cases
+
+    cases += model_refusal_cases(base)
     out = []
     for name, mutate, options, expect in cases:
         p = copy.deepcopy(base)

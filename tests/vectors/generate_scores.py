@@ -124,3 +124,174 @@ def score_vectors() -> dict[str, Any]:
         cases.append({"name": name, "signals": {k: tagged(v) for k, v in s.items()},
                       "levels": [list(lv) for lv in levels], "scores": [repr(x) for x in scores]})
     return {"sigmoid": sigmoid_cases(), "signals": signals, "models": payload["models"], "cases": cases}
+
+
+def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], str]]:
+    """refused.json cases for the payload's ``models`` and op 18 (SCORE), over the refused.json base
+    payload: a valid model (accepted, and read by a rule), then one malformed shape per case."""
+    from tests.runtime.model_payloads import level_names, model
+
+    names = [s["name"] for s in base["signals"]]
+    feats = [
+        {"id": "text", "signal": "text", "kind": "values", "args": ["x", "y"]},
+        {"id": "hour", "signal": "time.hour", "kind": "edges", "args": [6, 18]},
+        {"id": "cart", "signal": "cart.value", "kind": "edges", "args": [0.5, 50.0]},
+        {"id": "words", "signal": "words", "kind": "contains", "args": ["w"]},
+        {"id": "bought", "signal": "session.purchased", "kind": "values", "args": [False, True]},
+    ]
+    weights = [[0.25 * (j - 1) for j in range(len(level_names(f["kind"], f["args"])))] for f in feats]
+    good = model("m", feats, [{"bias": -1.0, "weights": weights}], names, goal="g")
+    exp = next(i for i, e in enumerate(base["experiments"]) if e["id"] == "e")
+    score_gt = [12, "_>_", "double,double", [18, 0], [0, 0.5]]
+
+    def with_model(change: Any = None, when: Any = None) -> Any:
+        def f(p: dict[str, Any]) -> None:
+            import copy
+
+            p["goals"] = ["g"]
+            p["models"] = [copy.deepcopy(good)]
+            if change is not None:
+                change(p["models"][0], p)
+            if when is not None:
+                p["slots"][0]["candidates"][0]["when"] = when
+        return f
+
+    def feature(i: int, **kv: Any) -> Any:
+        return lambda m, p: m["features"][i].update(kv)
+
+    def uplift(u: Any) -> Any:
+        def f(m: dict[str, Any], p: dict[str, Any]) -> None:
+            m["uplift"] = u
+            m["sets"].append({"bias": 0.0, "weights": [[0.0] * len(w) for w in weights]})
+        return f
+
+    return [
+        ("accepted: a model", with_model(), {}, "accepted"),
+        ("accepted: a rule reading score.m", with_model(when=score_gt), {}, "accepted"),
+        ("accepted: an uplift model of an experiment", with_model(uplift({"experiment": exp, "treatment": "a", "control": "b"})), {}, "accepted"),
+        ("accepted: an uplift model of a rule vs the holdout", with_model(uplift({"slot": "s", "rule": "r"})), {}, "accepted"),
+        ("SCORE of a model that does not exist", with_model(when=[12, "_>_", "double,double", [18, 1], [0, 0.5]]), {}, "invalid_ir"),
+        ("SCORE without models", lambda p: p["slots"][0]["candidates"][0].update(when=score_gt), {}, "invalid_ir"),
+        ("SCORE used as an int", with_model(when=[12, "_>_", "int,int", [18, 0], [0, 1]]), {}, "invalid_ir"),
+        ("unknown model field", with_model(lambda m, p: m.update({"x-extra": 1})), {}, "invalid_ir"),
+        ("unknown feature field", with_model(feature(0, **{"x-extra": 1})), {}, "invalid_ir"),
+        ("model goal not among the goals", with_model(lambda m, p: m.update(goal="other")), {}, "invalid_ir"),
+        ("spec not 8 hex digits", with_model(lambda m, p: m.update(spec="xyz")), {}, "invalid_ir"),
+        ("values literal of another type", with_model(feature(0, args=["x", 1])), {}, "invalid_ir"),
+        ("bool values given as ints", with_model(feature(4, args=[0, 1])), {}, "invalid_ir"),
+        ("values not distinct", with_model(feature(0, args=["x", "x"])), {}, "invalid_ir"),
+        ("values feature on a list signal", with_model(feature(0, signal=names.index("words"))), {}, "invalid_ir"),
+        ("edges not ascending", with_model(feature(1, args=[18, 6])), {}, "invalid_ir"),
+        ("edges on a string signal", with_model(feature(1, signal=names.index("text"))), {}, "invalid_ir"),
+        ("contains literal of another type", with_model(feature(3, args=[1])), {}, "invalid_ir"),
+        ("contains with two literals", with_model(feature(3, args=["w", "v"])), {}, "invalid_ir"),
+        ("wrong number of level names", with_model(feature(3, levels=["no", "yes"])), {}, "invalid_ir"),
+        ("a weight over 50", with_model(lambda m, p: m["sets"][0]["weights"][0].__setitem__(0, 50.5)), {}, "invalid_ir"),
+        ("a bias under -50", with_model(lambda m, p: m["sets"][0].update(bias=-50.5)), {}, "invalid_ir"),
+        ("a weight list short of a level", with_model(lambda m, p: m["sets"][0]["weights"][1].pop()), {}, "invalid_ir"),
+        ("two coefficient sets without uplift", with_model(lambda m, p: m["sets"].append(m["sets"][0])), {}, "invalid_ir"),
+        ("uplift treatment not a variant", with_model(uplift({"experiment": exp, "treatment": "z", "control": "b"})), {}, "invalid_ir"),
+        ("uplift of a rule that does not exist", with_model(uplift({"slot": "s", "rule": "nope"})), {}, "invalid_ir"),
+        ("17 models", with_model(lambda m, p: p.update(models=[dict(m, id=f"m{i}") for i in range(17)])), {}, "invalid_ir"),
+    ]
+
+
+#: The decisions.json bundle with models: a plain model read by a segment and a rule, an uplift
+#: model of the experiment read by a rule, features of every kind over built-in and declared
+#: signals (some behavioral: consent), and an experiment with a variant of weight 0 that only a
+#: recorded assignment reaches.
+MODELS_RULES = """\
+strata: 1
+name: models
+holdout: {percent: 10, salt: hs}
+goals: [purchase]
+signals:
+  tier: {type: string, category: contextual}
+  level: {type: int, category: contextual}
+  ids: {type: 'list(int)', category: contextual}
+models:
+  intent:
+    goal: purchase
+    features:
+      device: {signal: device.type, values: [mobile, desktop, tablet]}
+      source: {signal: utm.source, values: [newsletter, google]}
+      depth: {signal: session.page_views, edges: [2, 4, 8]}
+      tents: {signal: session.recent_categories, contains: tents}
+      cart: {signal: cart.value, edges: [0.5, 50.0, 150.0]}
+      tier: {signal: tier, values: [gold, silver]}
+      level: {signal: level, values: [1, 2, 3]}
+      seven: {signal: ids, contains: 7}
+      bought: {signal: session.purchased}
+    coefficients:
+      bias: -1.25
+      weights:
+        device: {mobile: 0.5, tablet: -0.25, "(other)": -1.0}
+        source: {newsletter: 0.75, google: 0.25}
+        depth: {"<2": -0.5, "[4,8)": 0.5, ">=8": 1.0, "(absent)": -0.75}
+        tents: {"yes": 1.0, "(absent)": -0.5}
+        cart: {"[0.5,50.0)": 0.25, "[50.0,150.0)": 0.5, ">=150.0": 1.25}
+        tier: {gold: 0.625, silver: 0.125, "(other)": -0.375, "(absent)": 0.0625}
+        level: {"1": -0.25, "3": 0.25}
+        seven: {"yes": 0.375, "(absent)": -0.125}
+        bought: {"true": -2.0}
+  lift:
+    goal: purchase
+    uplift: {experiment: kit, treatment: bundle, control: ship}
+    features:
+      device: {signal: device.type, values: [mobile]}
+      source: {signal: utm.source, values: [newsletter]}
+    coefficients:
+      treatment: {bias: 0.25, weights: {device: {mobile: 0.5}, source: {newsletter: -0.5}}}
+      control: {bias: 0.0, weights: {device: {mobile: -0.25}, source: {newsletter: 0.5}}}
+segments:
+  - {id: everyone, layer: broad, when: 'true'}
+  - {id: likely, layer: mid, when: 'score.intent > 0.5'}
+slots:
+  - id: hero
+    default: {v: default}
+    rules:
+      - {id: likely-hero, segment: likely, content: {v: likely}}
+      - {id: maybe-hero, when: 'score.intent > 0.2 && device.type == "mobile"', content: {v: maybe}}
+  - id: recs
+    default: {v: default}
+    rules:
+      - {id: lift-recs, when: 'score.lift > 0.05', content: {v: lift}}
+  - id: offer
+    default: {v: default}
+experiments:
+  - id: kit
+    slot: offer
+    audience: everyone
+    traffic: 80
+    variants: [{id: bundle, weight: 50, content: {v: bundle}}, {id: ship, weight: 50, content: {v: ship}}, {id: old, weight: 0, content: {v: old}}]
+"""
+
+
+def model_signals(rng: random.Random) -> dict[str, Any]:
+    """A request's signals for the models bundle, as JSON gives them (doubles never integral)."""
+    s: dict[str, Any] = {}
+    if rng.random() < 0.9:
+        s["device.type"] = rng.choice(["mobile", "desktop", "tablet", "bot"])
+    if rng.random() < 0.7:
+        s["utm.source"] = rng.choice(["newsletter", "google", "blog", ""])
+    if rng.random() < 0.8:
+        s["session.page_views"] = rng.choice([1, 2, 3, 4, 7, 8, 20])
+    if rng.random() < 0.7:
+        s["session.recent_categories"] = rng.sample(["tents", "packs", "boots"], rng.randint(0, 2))
+    if rng.random() < 0.6:
+        s["cart.value"] = rng.choice([0.25, 0.5, 49.5, 50.5, 150.5, 300.25])
+    if rng.random() < 0.7:
+        s["tier"] = rng.choice(["gold", "silver", "bronze"])
+    if rng.random() < 0.6:
+        s["level"] = rng.randint(0, 4)
+    if rng.random() < 0.5:
+        s["ids"] = [rng.randint(5, 8) for _ in range(rng.randint(0, 3))]
+    if rng.random() < 0.5:
+        s["session.purchased"] = rng.random() < 0.3
+    return s
+
+
+def model_assignments(rng: random.Random) -> dict[str, str] | None:
+    """What a visitor's cookie may have recorded: nothing, a current variant, the weight-0 one, one
+    the bundle no longer has, or an assignment to an experiment the bundle does not have."""
+    return rng.choice([None, {"kit": "bundle"}, {"kit": "ship"}, {"kit": "old"}, {"kit": "gone"}, {"other": "a"}])

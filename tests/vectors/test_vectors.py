@@ -37,7 +37,7 @@ def test_vectors_python_runtime_passes_every_decision_case():
     assert len(spec["cases"]) >= 200
     for c in spec["cases"]:
         p = prepared[c["bundle"]]
-        kw = {"session_id": c["session_id"], "caps": c["caps"], "consent": c["consent"], "now": c["now"]}
+        kw = {"session_id": c["session_id"], "caps": c["caps"], "consent": c["consent"], "now": c["now"], "assignments": c.get("assignments")}
         out = p.decide(c["signals"], c["slots"], explain=True, **kw)
         plain = p.decide(c["signals"], c["slots"], **kw)
         e = c["expect"]

@@ -1,0 +1,134 @@
+"""``strata train RULESET STATS...``: fit the rule set's models from a fleet's counters and write
+their coefficient files (docs/models.md, Training). Registered through the ``strata.commands``
+entry point ``train``; the ``[train]`` extra installs what it needs (SciPy, the compiler's YAML)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime.cli import UserError
+
+if TYPE_CHECKING:
+    from .counts import Fleet
+    from .naive_bayes import ArmFit
+    from .ruleset import ModelInfo
+
+
+class Refused(Exception):
+    """Too little data for a model (the message says what there is, what is needed, what to do)."""
+
+
+def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
+    from .counts import ALL
+    from .naive_bayes import fit_arm
+
+    fits = []
+    for arm in model.arms:
+        total = fleet.table(model.id, model.spec, arm or None, ALL).get(ALL)
+        visits = total.visits if total else 0
+        conv = total.converted if total else 0
+        if visits < a.min_visits or conv < a.min_conversions:
+            arm_s = f" in arm {arm}" if arm else ""
+            others = {s: n for s, n in fleet.specs_seen(model.id).items() if s != model.spec}
+            hint = "Let the fleet count more visits and run strata train again, or lower --min-visits/--min-conversions knowingly."
+            if others and visits == 0:
+                listed = ", ".join(f"{s} ({n:,} visits)" for s, n in sorted(others.items()))
+                hint = (f"The counters are for other feature specs ({listed}): publish a bundle with the current features first "
+                        "(without the stale coefficient file: every weight 0), then train on its counters.")
+            raise Refused(f"{model.id}: {visits:,} visits and {conv:,} converting visits{arm_s} under spec {model.spec}; "
+                          f"training needs at least {a.min_visits:,} visits and {a.min_conversions:,} converting visits "
+                          f"(--min-visits, --min-conversions). {hint}")
+        assert total is not None  # visits >= min_visits >= 1
+        tables = {f.id: fleet.table(model.id, model.spec, arm or None, f.id) for f in model.features}
+        try:
+            fits.append(fit_arm(arm, total, {f.id: f.levels for f in model.features}, tables, a.k))
+        except ValueError as e:  # every visit converted: no prior log-odds
+            raise Refused(f"{model.id}: {e}") from None
+    return fits
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from . import summary, write
+    from .counts import CountsError, load
+    from .ruleset import RuleSetError, models
+
+    try:
+        declared = models(a.ruleset)
+    except RuleSetError as e:
+        raise UserError(str(e)) from None
+    chosen = [m for m in declared if a.model is None or m.id in a.model]
+    unknown = sorted(set(a.model or ()) - {m.id for m in declared})
+    if unknown:
+        raise UserError(f"{a.ruleset}: no model {', '.join(unknown)} (declared: {', '.join(m.id for m in declared)})")
+    if a.out is not None and len(chosen) != 1:
+        raise UserError(f"--out names one file but {len(chosen)} models would be trained: add --model M")
+    targets: dict[str, Path] = {}
+    if a.model is None:  # all models: those with inline (hand-set) coefficients keep them
+        for m in chosen:
+            if m.target is None:
+                what = "inline coefficients, kept as written" if m.inline else "no coefficients: (score 0.5), skipped"
+                print(f"{m.id}: {what} (name it with --model and --out to train it)")
+        chosen = [m for m in chosen if m.target is not None]
+        if not chosen:
+            raise UserError(f"{a.ruleset}: no model names a coefficient file; train one with --model M --out FILE and point its coefficients: at FILE")
+    for m in chosen:
+        target = Path(a.out) if a.out is not None else m.target
+        if target is None:
+            what = "inline coefficients, which strata train does not rewrite" if m.inline else "no coefficients: entry"
+            raise UserError(f"{m.where}: model {m.id} has {what}; name a file (coefficients: {m.id}.coefficients.yaml) "
+                            f"or pass --out FILE")
+        targets[m.id] = target
+    if a.k < 1 or a.min_visits < 1 or a.min_conversions < 1:
+        raise UserError("--k, --min-visits and --min-conversions must be at least 1")
+    try:
+        fleet = load(a.stats)
+    except CountsError as e:
+        raise UserError(str(e)) from None
+
+    results, refused = [], []
+    for m in chosen:
+        try:
+            results.append((m, _fit(m, fleet, a)))
+        except Refused as e:
+            refused.append(str(e))
+    for m, fits in results:
+        print(summary.render(m, fits, fleet, a.k))
+        ignored = {s: n for s, n in fleet.specs_seen(m.id).items() if s != m.spec}
+        if ignored:
+            print(f"  ignored: counters of other specs ({', '.join(f'{s}: {n:,} visits' for s, n in sorted(ignored.items()))}); the features changed since")
+    if refused:
+        for r in refused:
+            print(f"strata train: refused: {r}", file=sys.stderr)
+        print("strata train: nothing written (train the others alone with --model)" if results else "strata train: nothing written", file=sys.stderr)
+        return 1
+    for m, fits in results:
+        text = write.render(m, fits, k=a.k, instances=fleet.instances, snapshots=fleet.snapshots, latest=fleet.latest)
+        if a.dry_run:
+            print(f"  --dry-run: would write {targets[m.id]}")
+        else:
+            write.write(targets[m.id], text)
+            print(f"  wrote {targets[m.id]}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``strata train`` to the ``strata`` parser (``runtime/cli.py``)."""
+    t = sub.add_parser(
+        "train",
+        help="fit the rule set's models from fleet counters",
+        description="Fit each model of a rule set (naive Bayes, closed form) from the model counters of GET /v1/stats snapshots or /metrics scrapes "
+        "(latest snapshot per instance, instances summed; only rows of the models' current spec), write the coefficient files the rule set names, "
+        "and print a summary. Exit 1, writing nothing, when a model has too little data.",
+    )
+    t.add_argument("ruleset", help="rule-set YAML file with a models: block")
+    t.add_argument("stats", nargs="+", help="stats snapshots (JSON from GET /v1/stats) or Prometheus scrapes (/metrics) of the fleet")
+    t.add_argument("--model", action="append", metavar="M", help="train only this model (repeatable; default: all)")
+    t.add_argument("--k", type=int, default=20, help="levels seen in fewer visits are pooled into one estimate (default: 20)")
+    t.add_argument("--min-visits", type=int, default=1000, help="refuse a model (per arm for uplift) with fewer visits (default: 1000)")
+    t.add_argument("--min-conversions", type=int, default=50, help="refuse a model (per arm for uplift) with fewer converting visits (default: 50)")
+    t.add_argument("--out", metavar="FILE", help="write here instead of the file the model's coefficients: names (one model)")
+    t.add_argument("--dry-run", action="store_true", help="print the summary, write nothing")
+    t.set_defaults(func=cmd_train)

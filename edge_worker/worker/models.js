@@ -1,0 +1,162 @@
+// The visit side of the model training counters (docs/models.md "Counting"), as the Python
+// server counts them: a consenting visit's feature levels and score bucket per model travel in its
+// own cookie (Session.models: model id -> [spec, fit, levels, score bucket, frozen, arm]); each
+// decide counts what changed (`entered` on the new level, `left` on the old one), and the visit's
+// first conversion of a model's goal counts `converted` on every level the visit holds and freezes
+// the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
+// is no session then), and the server keeps only the sums (counters.js).
+
+import { MAX_MODELS } from "./cookie.js";
+
+/** The feature name of the score bucket rows (their `spec` label is the model's fit). */
+export const SCORE = "@score";
+/** Row name of a model's visit totals (feature and level). */
+export const TOTAL = "*";
+
+// ------------------------------------------------------------------ the runtime's model API
+// The JavaScript runtime's names for runtime/score.py's Model and Prepared methods, in one place.
+
+/** The bundle's models, in declaration order ([] for a bundle without models). */
+export const modelsOf = (prepared) => prepared?.models ?? [];
+/** One Uint8Array of levels per model, from the signals the server passes to decide (with consent). */
+const levelsOf = (prepared, signals) => prepared.modelLevels(signals, true);
+/** The model's score for its levels (a double; uplift: in [-1, 1]). */
+const scoreOf = (model, levels) => model.scoreOf(levels);
+/** Whether a rule's condition holds for these signals (holdout ignored). */
+const ruleMatches = (prepared, slot, rule, signals) => prepared.ruleMatches(slot, rule, signals);
+
+/** The experiment id of an experiment-uplift model (the bundle names it by index). */
+export function upliftExperiment(prepared, uplift) {
+  const e = uplift.experiment;
+  return typeof e === "string" ? e : prepared.experiments[Number(e)].id;
+}
+
+// ------------------------------------------------------------------ score buckets
+/** Bucket index of a score: 20 of width 0.05 over [0, 1) (1.0 in the last), or for an uplift
+ * model 40 over [-1, 1) (an uplift of 1.0 in the last). */
+export function scoreBucket(score, uplift) {
+  const i = uplift ? Math.floor((score + 1) * 20) : Math.floor(score * 20);
+  return Math.min(Math.max(i, 0), uplift ? 39 : 19);
+}
+
+/** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
+ * from integer hundredths so that no float formatting is involved. */
+export function bucketName(i, uplift) {
+  const h = (uplift ? -100 : 0) + 5 * i;
+  const a = Math.abs(h);
+  return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
+}
+
+// ------------------------------------------------------------------ counting
+/** The arm `model` counts under in this visit: "" for a plain model; for an uplift model
+ * "treatment"/"control", or null while the visit is in neither arm. */
+export function armOf(prepared, model, session, holdout, signals) {
+  const u = model.uplift;
+  if (u === null || u === undefined) return "";
+  if (u.experiment !== undefined && u.experiment !== null) {
+    const e = session.exposures[upliftExperiment(prepared, u)];
+    if (e === undefined || e[1] !== session.visitCount) return null; // not exposed in this visit
+    return e[0] === u.treatment ? "treatment" : e[0] === u.control ? "control" : null;
+  }
+  // the rule against the global holdout: a personalised visit shown the rule, a holdout visit it would have been shown to
+  if (holdout) return ruleMatches(prepared, u.slot, u.rule, signals) ? "control" : null;
+  const prefix = `${u.slot}|${u.rule}|`; // the rule's exposure key, any layer
+  return session.shown.some((key) => key.startsWith(prefix)) ? "treatment" : null;
+}
+
+function rows(measure, model, spec, arm, levels, bucket, fit, event) {
+  const up = Boolean(model.uplift);
+  measure.modelEvent(model.id, spec, arm, TOTAL, TOTAL, event);
+  model.features.forEach((f, j) => measure.modelEvent(model.id, spec, arm, f.id, f.levels[levels[j]], event));
+  measure.modelEvent(model.id, fit, arm, SCORE, bucketName(bucket, up), event);
+}
+
+/** Whether an entry of this model's spec fits it (one level index per feature, in range; a bucket
+ * of the model's kind; the arm of its kind), as model_counts.py's _valid: a cookie written for
+ * another bundle might not. */
+function fits(entry, model) {
+  const levels = entry[2];
+  const features = model.features;
+  if (levels.length !== features.length) return false;
+  for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
+  const uplift = Boolean(model.uplift);
+  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 40 : 20);
+}
+
+/** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
+ * count each of the bundle's first MAX_MODELS models that this visit is in, and keep their
+ * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
+ * key order, so that both servers write the same cookie). */
+export function countDecide(measure, prepared, session, signals, holdout) {
+  const models = modelsOf(prepared).slice(0, MAX_MODELS);
+  const entries = session.models;
+  const counted = new Set(models.map((m) => m.id));
+  for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
+  let levels = null;
+  models.forEach((m, i) => {
+    let entry = entries[m.id];
+    if (entry !== undefined && (entry[0] !== m.spec || !fits(entry, m))) {
+      delete entries[m.id]; // the features changed: a new entry
+      entry = undefined;
+    }
+    if (entry !== undefined && entry[4]) return; // frozen: the visit converted
+    let arm = armOf(prepared, m, session, holdout, signals);
+    if (arm === null) {
+      if (entry === undefined) return; // not counted in this visit (yet)
+      arm = entry[5]; // counted since earlier in the visit: keep following it
+    }
+    if (entry === undefined && session.converted.includes(m.goal)) return; // converted before being counted: it would count as a visit that did not
+    levels ??= levelsOf(prepared, signals);
+    const lv = new Uint8Array(levels[i]); // a copy: the cookie keeps it
+    const uplift = Boolean(m.uplift);
+    const b = scoreBucket(scoreOf(m, lv), uplift);
+    if (entry === undefined) {
+      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+    } else if (entry[5] !== arm) { // another variant within the visit: it leaves the old arm
+      rows(measure, m, entry[0], entry[5], entry[2], entry[3], entry[1], "left");
+      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+    } else {
+      const old = entry[2];
+      for (let j = 0; j < lv.length; j++) {
+        if (old[j] === lv[j]) continue;
+        const f = m.features[j];
+        measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[old[j]], "left");
+        measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[lv[j]], "entered");
+      }
+      entry[2] = lv;
+      if (entry[3] !== b || entry[1] !== m.fit) {
+        measure.modelEvent(m.id, entry[1], arm, SCORE, bucketName(entry[3], uplift), "left");
+        measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b, uplift), "entered");
+        entry[1] = m.fit;
+        entry[3] = b;
+      }
+    }
+  });
+}
+
+/** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
+ * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
+export function countConversion(measure, prepared, session, goal) {
+  const byId = new Map(modelsOf(prepared).slice(0, MAX_MODELS).map((m) => [m.id, m]));
+  for (const [id, e] of Object.entries(session.models)) {
+    const m = byId.get(id);
+    if (m === undefined || e[4] || m.goal !== goal) continue;
+    e[4] = true;
+    if (e[0] === m.spec && fits(e, m)) rows(measure, m, e[0], e[5], e[2], e[3], e[1], "converted");
+  }
+}
+
+/** `model_specs` of the stats snapshot: what each row's model, spec and level names mean. */
+export function modelSpecs(prepared) {
+  const out = {};
+  for (const m of modelsOf(prepared)) {
+    let uplift = null;
+    if (m.uplift) uplift = m.uplift.experiment !== undefined && m.uplift.experiment !== null
+      ? { experiment: upliftExperiment(prepared, m.uplift), treatment: m.uplift.treatment, control: m.uplift.control }
+      : { slot: m.uplift.slot, rule: m.uplift.rule };
+    out[m.id] = { spec: m.spec, fit: m.fit, goal: m.goal, uplift, features: Object.fromEntries(m.features.map((f) => [f.id, [...f.levels]])) };
+  }
+  return out;
+}

@@ -90,7 +90,7 @@ def test_cli_verify_fails_when_expired(bundle, keys):
 def test_cli_test_runs_the_example_cases():
     r = strata("test", str(TRAILBLAZER))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "19 passed, 0 failed"
+    assert r.stdout.strip().splitlines()[-1] == "21 passed, 0 failed"
 
 
 def test_cli_test_reports_failures_with_location(tmp_path):
@@ -103,7 +103,7 @@ def test_cli_test_reports_failures_with_location(tmp_path):
     assert r.returncode == 1
     assert f"FAIL tent browsers get the tent hero ({f}:" in r.stdout
     assert "hero.rule: expected 'camping-welcome', got 'tent-hero'" in r.stdout
-    assert r.stdout.strip().splitlines()[-1] == "18 passed, 1 failed"
+    assert r.stdout.strip().splitlines()[-1] == "20 passed, 1 failed"
 
 
 def test_cli_compile_error_exit_1_with_location(tmp_path, keys):

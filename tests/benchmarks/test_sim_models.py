@@ -14,7 +14,7 @@ from benchmarks.sim_models import MODEL, UPLIFT, ZERO, counted, expected, minus,
 from benchmarks.sim_population import visitors
 
 pytest.importorskip("edge_server.model_counts", reason="needs the edge_server.model_counts part of issue #16")
-pytest.importorskip("compiler.training", reason="needs the compiler.training part of issue #16")
+pytest.importorskip("edge_server.reporting.training", reason="needs the edge_server.reporting.training part of issue #16")
 
 
 def test_sim_models_counters_equal_the_visits_and_the_loop_publishes_a_trained_bundle(tmp_path):

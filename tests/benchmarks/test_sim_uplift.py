@@ -12,7 +12,7 @@ from benchmarks.sim_population import visitors
 from benchmarks.sim_uplift import PLAIN, UPLIFT, ZERO, expected, incremental, play, ruleset, top
 
 pytest.importorskip("edge_server.model_counts", reason="needs the edge_server.model_counts part of issue #16")
-pytest.importorskip("compiler.training", reason="needs the compiler.training part of issue #16")
+pytest.importorskip("edge_server.reporting.training", reason="needs the edge_server.reporting.training part of issue #16")
 
 
 def test_sim_uplift_counters_per_arm_equal_the_visits_and_train_fits_both_models(tmp_path):

@@ -29,6 +29,17 @@ def test_imports_runtime_needs_only_msgpack_cryptography_and_re2():
     assert {"msgpack", "cryptography", "re2"} <= top
 
 
+
+def test_imports_compiler_never_imports_the_server():
+    """The compiler sits below the server: every compiler module loads without edge_server (the
+    offline tools over fleet counters — report, rebalance, train — live in edge_server/reporting/
+    and read rule sets through the compiler, never the other way round)."""
+    mods = sorted(f"compiler.{p.stem}" for p in (ROOT / "compiler").glob("*.py") if p.stem != "__init__")
+    code = f"import sys, json; [__import__(m) for m in {mods!r}]; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert len(mods) > 10
+    assert "edge_server" not in json.loads(out.stdout)
+
 @pytest.mark.slow
 def test_imports_base_install_is_the_runtime_alone(tmp_path: Path) -> None:
     """A venv with only the base install: the runtime's commands work on a signed bundle, and the

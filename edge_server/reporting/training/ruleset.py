@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CompileError
-from ..model import ModelDecl
-from ..pipeline import STAGES, Context, Options
+from compiler.errors import CompileError
+from compiler.model import ModelDecl
+from compiler.pipeline import STAGES, Context, Options
 
 
 class RuleSetError(ValueError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.training.auc import auc
+from edge_server.reporting.training.auc import auc
 
 
 def test_auc_counts_ties_half() -> None:

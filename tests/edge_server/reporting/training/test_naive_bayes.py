@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.training.counts import Cell
-from compiler.training.naive_bayes import ALPHA, fit_arm, fit_feature
+from edge_server.reporting.training.counts import Cell
+from edge_server.reporting.training.naive_bayes import ALPHA, fit_arm, fit_feature
 
 from .fleet import LEVELS, log_ratio, logistic_counts, nb_counts
 

@@ -6,8 +6,8 @@ import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
-import { StrataWorker } from "../worker/app.js";
-import { fixed3, overlay } from "../worker/page.js";
+import { StrataWorker } from "../worker/server.js";
+import { fixed3, overlay } from "../worker/pages.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 9).toString("base64");
 serveBundleOffline();

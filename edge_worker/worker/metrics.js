@@ -47,8 +47,10 @@ export class Metrics {
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     const weights = [];
-    for (const [id, e] of Object.entries(snap.experiments)) for (const [variant, bp] of e.variants) weights.push([{ experiment: id, variant, slot: e.slot ?? "" }, bp]);
-    family("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks)", weights, "gauge");
+    for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
+    family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");
+    family("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); index: the variant's position in the experiment, 0 = the control",
+      weights, "gauge");
     return out;
   }
 

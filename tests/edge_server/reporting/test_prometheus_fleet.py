@@ -1,0 +1,160 @@
+"""Fleet counting with real parts (docs/deployment.md, "Fleet counting"): real Prometheus (Debian's
+package; tests/prometheus_server.py), edge-worker isolates in real workerd pushing with remote write
+(direct mode) and `strata serve` replicas it scrapes, simulated visitors with a known truth, and
+`strata report`, `strata train` and `strata rebalance --prometheus` run as a user runs them.
+
+- direct mode: several isolate lifetimes (workerd processes started and stopped one after another,
+  each one isolate); once every isolate made its final push, `report --prometheus` shows exactly
+  the simulated exposures and conversions, and the same report as the isolates' last snapshots;
+- a fleet of two replicas (scraped) and worker isolates (pushing): report, train and rebalance read
+  from Prometheus give the same numbers, coefficients and weights as from snapshot files of the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge_server.reporting.prometheus import Window, fleet
+from tests.conftest import ROOT, trailblazer_without_holdout
+from tests.edge_server.server import RunningServer
+from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
+from tests.prometheus_server import RunningPrometheus, require_prometheus
+
+COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()
+STATS_TOKEN = "stats-token"
+PAGES = ["/tents.html", "/tents.html?utm_source=newsletter&utm_medium=email", "/index.html", "/jackets.html", "/index.html?utm_source=google"]
+SLOTS = ["hero", "banner"]
+
+
+class Truth:
+    """What the simulated visitors were shown and did, counted from the responses alone: one visit
+    per visitor, one exposure per decision (consent, no holdout), a purchase converting every arm
+    the visit was shown and the overall row."""
+
+    def __init__(self) -> None:
+        self.exposures: Counter[tuple[str, str, str]] = Counter()  # slot, arm, layer
+        self.conversions: Counter[tuple[str, str, str]] = Counter()
+
+    def visitor(self, client: httpx.Client, base: str, rnd: random.Random) -> None:
+        client.cookies.clear()
+        r = client.post(f"{base}/v1/decide", json={"page": {"url": rnd.choice(PAGES)}, "slots": SLOTS})
+        assert r.status_code == 200, r.text
+        shown = set()
+        for slot, d in r.json()["slots"].items():
+            arm = f"{d['experiment']}/{d['variant']}" if d.get("variant") else (d.get("rule") or "default")
+            shown.add((slot, arm, d.get("layer") or ""))
+        for key in shown:
+            self.exposures[key] += 1
+        if rnd.random() < 0.3:
+            assert client.post(f"{base}/v1/events", json={"goal": "purchase", "value": 10}).status_code == 202
+            for key in shown | {("*", "*", "")}:
+                self.conversions[key] += 1
+
+
+def by_key(rows: Counter[Any], n: int) -> Counter[tuple[str, ...]]:
+    """Counters keyed (slot, arm, layer, ...) summed over everything after the first ``n`` fields."""
+    out: Counter[tuple[str, ...]] = Counter()
+    for k, v in rows.items():
+        out[tuple(k[:n])] += v
+    return +out
+
+
+def strata(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def bundle_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    require_node()
+    require_prometheus()
+    from compiler.pipeline import Options, run
+
+    d = tmp_path_factory.mktemp("fleet")
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (d / "site.pub").write_text(pub)
+    ruleset = d / "trailblazer.yaml"
+    ruleset.write_text(trailblazer_without_holdout())
+    ctx = run(str(ruleset), Options(key=key, created=int(time.time()) - 60, version=int(time.time()) // 60, codec="gzip"),
+              text=ruleset.read_text())
+    assert ctx.bundle is not None
+    bundles = d / "bundles"
+    bundles.mkdir()
+    (bundles / "trailblazer.bundle").write_bytes(ctx.bundle)
+    origin = StaticOrigin(bundles)
+    try:
+        yield {"dir": d, "pub": pub, "origin": origin, "bundle_url": origin.url + "/trailblazer.bundle", "ruleset": ruleset,
+               "bundle_file": bundles / "trailblazer.bundle", "pub_file": d / "site.pub"}
+    finally:
+        origin.stop()
+
+
+def worker_env(site: dict[str, Any], prom: RunningPrometheus) -> dict[str, str]:
+    return {"STRATA_BUNDLE": site["bundle_url"], "STRATA_PUB": site["pub"], "STRATA_COOKIE_KEYS": COOKIE_KEYS,
+            "STRATA_COOKIE_SECURE": "0", "STRATA_STATS_TOKEN": STATS_TOKEN, "STRATA_REMOTE_WRITE": prom.write_url,
+            "STRATA_PUSH_INTERVAL": "0.2"}
+
+
+def final_push(prom: RunningPrometheus, base: str, instance: str, exposures: int) -> None:
+    """Requests after the isolate's last counted one, until Prometheus holds its final exposure total."""
+    promql = f'sum(strata_slot_exposures_total{{instance="{instance}"}})'
+    deadline = time.monotonic() + 20
+    while prom.value(promql) != exposures and time.monotonic() < deadline:
+        time.sleep(0.25)
+        httpx.get(f"{base}/healthz", timeout=5)  # a push is due after this response (ctx.waitUntil)
+    assert prom.value(promql) == exposures, f"isolate {instance} never pushed its final counts"
+
+
+def isolate_lifetime(site: dict[str, Any], prom: RunningPrometheus, directory: Path, truth: Truth, visitors: int,
+                     rnd: random.Random, snapshots: Path) -> str:
+    """One isolate from start to stop: visitors, its final push, its last snapshot kept as a file."""
+    w = RunningWorkerd(directory, worker_env(site, prom))
+    try:
+        before = sum(truth.exposures.values())
+        with httpx.Client(timeout=10) as c:
+            for _ in range(visitors):
+                truth.visitor(c, w.url, rnd)
+        snap = httpx.get(f"{w.url}/v1/stats", headers={"authorization": f"Bearer {STATS_TOKEN}"}, timeout=10)
+        instance = snap.json()["instance"]
+        (snapshots / f"{instance}.json").write_text(snap.text)
+        final_push(prom, w.url, instance, sum(truth.exposures.values()) - before)
+        return str(instance)
+    finally:
+        w.stop()
+
+
+def test_direct_mode_isolates_push_exact_totals_to_prometheus(bundle_site: dict[str, Any], tmp_path: Path) -> None:
+    truth, rnd = Truth(), random.Random(22)
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    with RunningPrometheus(directory=tmp_path / "prometheus") as prom:
+        started = time.time()
+        instances = [isolate_lifetime(bundle_site, prom, tmp_path / f"isolate{i}", truth, 12 + 3 * i, rnd, snapshots) for i in range(4)]
+        assert len(set(instances)) == 4, "each isolate labels its series with its own random instance id"
+        f = fleet(prom.url, Window(started - 60, time.time() + 1))
+        assert f.instances == 4 and f.resets == 0
+        # exactly the simulated truth, arm by arm
+        assert by_key(f.data.exposures, 3) == truth.exposures
+        assert by_key(Counter({(k[1], k[2], k[3]): v for k, v in f.data.conversions.items() if k[0] == "purchase"}), 3) == truth.conversions
+        assert sum(f.data.values.values()) == 10 * sum(truth.conversions.values())
+        # and the report a user runs says what the isolates' own last snapshots say
+        via_prom = strata("report", "--prometheus", prom.url, "--window", "1h")
+        via_files = strata("report", *sorted(map(str, snapshots.glob("*.json"))))
+        assert via_prom.returncode == 0, via_prom.stderr
+        assert via_files.returncode == 0, via_files.stderr
+        assert via_prom.stdout == via_files.stdout
+        assert "4 instances summed" in via_prom.stderr
+        assert "4 source(s): trailblazer v" in via_prom.stdout

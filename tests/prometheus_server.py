@@ -1,7 +1,7 @@
 """Real Prometheus for tests: Debian's ``prometheus`` (``.ci/run`` installs it) on a free 127.0.0.1
 port with temporary storage, the remote-write receiver on (edge-worker isolates push to
 ``RunningPrometheus.write_url``) and ``targets`` (``strata serve`` replicas, ``host:port``) scraped
-every ``scrape_interval``. Self-contained: one file, no fixture of its own, so it can move into a
+every ``scrape_interval`` (with ``bearer``: the replicas' stats token). Self-contained: one file, no fixture of its own, so it can move into a
 shared harness."""
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _free_port() -> int:
 
 
 class RunningPrometheus:
-    def __init__(self, targets: list[str] = (), scrape_interval: str = "1s", job: str = "strata-serve", directory: Path | None = None):  # type: ignore[assignment]
+    def __init__(self, targets: list[str] = (), scrape_interval: str = "1s", job: str = "strata-serve", directory: Path | None = None,  # type: ignore[assignment]
+                 bearer: str | None = None):
         binary = require_prometheus()
         self.dir = Path(directory or tempfile.mkdtemp(prefix="strata-prometheus-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +55,8 @@ class RunningPrometheus:
         lines = ["global:", f"  scrape_interval: {scrape_interval}", f"  scrape_timeout: {scrape_interval}", "scrape_configs:"]
         if targets:
             lines += [f"  - job_name: {job}", "    static_configs:", "      - targets: [" + ", ".join(f"'{t}'" for t in targets) + "]"]
+            if bearer:  # the replicas' STRATA_STATS_TOKEN protects /metrics
+                lines += ["    authorization:", "      type: Bearer", f"      credentials: '{bearer}'"]
         else:
             lines[-1] = "scrape_configs: []"
         config.write_text("\n".join(lines) + "\n")

@@ -158,3 +158,124 @@ def test_direct_mode_isolates_push_exact_totals_to_prometheus(bundle_site: dict[
         assert via_prom.stdout == via_files.stdout
         assert "4 instances summed" in via_prom.stderr
         assert "4 source(s): trailblazer v" in via_prom.stdout
+
+
+FLEET_RULESET = """\
+strata: 1
+name: fleet
+goals: [purchase]
+models:
+  intent:
+    goal: purchase
+    features:
+      device: {signal: device.type, values: [mobile, desktop]}
+    coefficients: intent.coefficients.yaml
+segments:
+  - id: everyone
+    layer: broad
+    when: 'true'
+slots:
+  - id: hero
+    default: {headline: Welcome}
+  - id: banner
+    default: {text: Hello}
+    rules:
+      - {id: keen, when: 'score.intent > 0.3', content: {text: Welcome back}}
+experiments:
+  - id: headline
+    slot: hero
+    audience: everyone
+    traffic: 100
+    salt: fleet-2026
+    variants:
+      - id: plain
+        weight: 50
+        content: {headline: Welcome to the shop}
+      - id: bold
+        weight: 50
+        content: {headline: WELCOME}
+"""
+MOBILE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+CHANCE = {("mobile", "plain"): 0.2, ("mobile", "bold"): 0.45, ("desktop", "plain"): 0.1, ("desktop", "bold"): 0.2}
+
+
+def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_prometheus_as_from_files(tmp_path: Path) -> None:
+    require_node()
+    require_prometheus()
+    from compiler.pipeline import Options, run
+
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (tmp_path / "site.pub").write_text(pub)
+    ruleset = tmp_path / "fleet.yaml"
+    ruleset.write_text(FLEET_RULESET)
+    ctx = run(str(ruleset), Options(key=key, created=int(time.time()) - 60, version=7, codec="gzip"))
+    assert ctx.bundle is not None
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fleet.bundle").write_bytes(ctx.bundle)
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    env = {"STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_STATS_TOKEN": STATS_TOKEN}
+    replicas = [RunningServer(["--bundle", str(site / "fleet.bundle"), "--pub", str(tmp_path / "site.pub"), "--insecure-cookie"], env=env)
+                for _ in range(2)]
+    origin = StaticOrigin(site)
+    auth = {"authorization": f"Bearer {STATS_TOKEN}"}
+    try:
+        with RunningPrometheus([r.url.removeprefix("http://") for r in replicas], directory=tmp_path / "prometheus", bearer=STATS_TOKEN) as prom:
+            started = time.time()
+            rnd = random.Random(7)
+            wenv = {"STRATA_BUNDLE": origin.url + "/fleet.bundle", "STRATA_PUB": pub, "STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_COOKIE_SECURE": "0",
+                    "STRATA_STATS_TOKEN": STATS_TOKEN, "STRATA_REMOTE_WRITE": prom.write_url, "STRATA_PUSH_INTERVAL": "0.2"}
+            exposed = 0
+            for life in range(2):  # two isolate lifetimes next to the two replicas
+                w = RunningWorkerd(tmp_path / f"isolate{life}", wenv)
+                try:
+                    nodes = [replicas[0].url, replicas[1].url, w.url]
+                    for _ in range(130):
+                        device = rnd.choice(["mobile", "desktop"])
+                        with httpx.Client(headers={"User-Agent": MOBILE if device == "mobile" else DESKTOP}, timeout=10) as c:
+                            r = c.post(f"{rnd.choice(nodes)}/v1/decide", json={"page": {"url": "/"}})
+                            assert r.status_code == 200, r.text
+                            exposed += 1
+                            if rnd.random() < CHANCE[(device, r.json()["slots"]["hero"]["variant"])]:
+                                # the conversion may reach another node: the cookie is the fleet's
+                                assert c.post(f"{rnd.choice(nodes)}/v1/events", json={"goal": "purchase"}).status_code == 202
+                    snap = httpx.get(f"{w.url}/v1/stats", headers=auth, timeout=10)
+                    (snapshots / f"isolate{life}.json").write_text(snap.text)
+                    final_push(prom, w.url, snap.json()["instance"], sum(e["count"] for e in snap.json()["exposures"]))
+                finally:
+                    w.stop()
+            replica_total = 0
+            for i, r in enumerate(replicas):
+                snap = httpx.get(f"{r.url}/v1/stats", headers=auth, timeout=10)
+                (snapshots / f"replica{i}.json").write_text(snap.text)
+                replica_total += sum(e["count"] for e in snap.json()["exposures"])
+            # the replicas' last scrape after the traffic holds what their snapshots hold
+            assert prom.wait_for('sum(strata_slot_exposures_total{job="strata-serve"})', replica_total) == replica_total
+            files = sorted(map(str, snapshots.glob("*.json")))
+            window = ["--prometheus", prom.url, "--since", str(int(started) - 5)]
+
+            report = [strata("report", *window), strata("report", *files)]
+            assert report[0].returncode == report[1].returncode == 0, report[0].stderr + report[1].stderr
+            assert report[0].stdout == report[1].stdout
+            assert "4 instances summed" in report[0].stderr
+            f = fleet(prom.url, Window(started - 5, time.time() + 1))
+            assert sum(n for k, n in f.data.exposures.items() if k[0] == "hero") == exposed  # every visit once, whichever node
+
+            coefficients = []
+            for source, args in (("prom", window), ("files", files)):
+                out = tmp_path / f"intent-{source}.yaml"
+                t = strata("train", str(ruleset), *args, "--model", "intent", "--out", str(out), "--min-visits", "50", "--min-conversions", "10")
+                assert t.returncode == 0, t.stderr + t.stdout
+                coefficients.append([line for line in out.read_text().splitlines() if not line.startswith("#")])
+            assert coefficients[0] == coefficients[1] and any("mobile" in line for line in coefficients[0])
+
+            rebalance = [strata("rebalance", str(ruleset), *args, "--dry-run") for args in (window, files)]
+            assert rebalance[0].returncode == rebalance[1].returncode == 0, rebalance[0].stderr + rebalance[1].stderr
+            assert rebalance[0].stdout == rebalance[1].stdout and "headline" in rebalance[0].stdout
+    finally:
+        origin.stop()
+        for r in replicas:
+            r.stop()

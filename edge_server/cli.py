@@ -100,7 +100,7 @@ def cmd_report(a: argparse.Namespace) -> int:
     from .reporting.report import ReportError, render_html, text
 
     try:
-        data = load(a, a.snapshots, "report")
+        data = load(a, a.snapshots)
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
@@ -135,8 +135,8 @@ def add_rebalance_parser(sub: Any) -> None:
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
-    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
     from .reporting.prometheus import load
+    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
     from .reporting.report import ReportError
 
     try:
@@ -144,7 +144,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
     except ImportError as e:  # the [compiler] extra (PyYAML) is not installed
         raise UserError(f"'strata rebalance' needs the [compiler] extra (missing module {e.name}): pip install 'strata-edge[compiler]'") from None
     try:
-        data = load(a, a.snapshots, "rebalance")
+        data = load(a, a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
         p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)

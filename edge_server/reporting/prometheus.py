@@ -24,7 +24,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .report import Data, ReportError, merge
@@ -56,6 +56,10 @@ class PrometheusError(ReportError):
     message names the URL or the series, and what to do)."""
 
 
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class Window:
     since: float  # seconds since the epoch
@@ -66,8 +70,7 @@ class Window:
         return max(1, math.ceil(self.until - self.since))
 
     def describe(self) -> str:
-        fmt = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-        return f"{fmt(self.since)} .. {fmt(self.until)}"
+        return f"{_utc(self.since)} .. {_utc(self.until)}"
 
 
 @dataclass
@@ -112,7 +115,7 @@ def _time(v: str, flag: str) -> float:
     except ValueError:
         raise PrometheusError(f"{flag} {v!r}: give RFC 3339 (2026-12-01T00:00:00Z) or seconds since the epoch") from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return t.timestamp()
 
 
@@ -155,7 +158,7 @@ def read(a: argparse.Namespace) -> Fleet:
     return fleet(a.prometheus, window_of(a), headers_of(a))
 
 
-def load(a: argparse.Namespace, files: list[str], command: str) -> Data:
+def load(a: argparse.Namespace, files: list[str]) -> Data:
     """What an offline tool reads: ``--prometheus`` (its summary printed to stderr) or the files, not both."""
     import sys
 
@@ -165,7 +168,7 @@ def load(a: argparse.Namespace, files: list[str], command: str) -> Data:
         if a.since or a.until or a.window or a.header or a.bearer_token_file:
             raise PrometheusError("--since, --until, --window, --header and --bearer-token-file go with --prometheus URL")
         if not files:
-            raise PrometheusError(f"name stats snapshots or /metrics scrapes, or read them from Prometheus with --prometheus URL")
+            raise PrometheusError("name stats snapshots or /metrics scrapes, or read them from Prometheus with --prometheus URL")
         return load_files(files)
     if files:
         raise PrometheusError(f"read either files ({files[0]}, ...) or --prometheus, not both")

@@ -86,7 +86,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from edge_server.reporting.prometheus import load as read_stats
 
     try:
-        fleet = load(a.stats, lambda paths: read_stats(a, paths, "train"))
+        fleet = load(a.stats, lambda paths: read_stats(a, paths))
     except CountsError as e:
         raise UserError(str(e)) from None
 

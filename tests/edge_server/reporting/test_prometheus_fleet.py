@@ -236,10 +236,10 @@ def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_pro
                     for _ in range(130):
                         device = rnd.choice(["mobile", "desktop"])
                         with httpx.Client(headers={"User-Agent": MOBILE if device == "mobile" else DESKTOP}, timeout=10) as c:
-                            r = c.post(f"{rnd.choice(nodes)}/v1/decide", json={"page": {"url": "/"}})
-                            assert r.status_code == 200, r.text
+                            resp = c.post(f"{rnd.choice(nodes)}/v1/decide", json={"page": {"url": "/"}})
+                            assert resp.status_code == 200, resp.text
                             exposed += 1
-                            if rnd.random() < CHANCE[(device, r.json()["slots"]["hero"]["variant"])]:
+                            if rnd.random() < CHANCE[(device, resp.json()["slots"]["hero"]["variant"])]:
                                 # the conversion may reach another node: the cookie is the fleet's
                                 assert c.post(f"{rnd.choice(nodes)}/v1/events", json={"goal": "purchase"}).status_code == 202
                     snap = httpx.get(f"{w.url}/v1/stats", headers=auth, timeout=10)

@@ -3,7 +3,7 @@ package; tests/prometheus_server.py), edge-worker isolates in real workerd pushi
 (direct mode) and `strata serve` replicas it scrapes, simulated visitors with a known truth, and
 `strata report`, `strata train` and `strata rebalance --prometheus` run as a user runs them.
 
-- direct mode: several isolate lifetimes (workerd processes started and stopped one after another,
+- direct mode: ten isolate lifetimes (workerd processes started and stopped one after another,
   each one isolate); once every isolate made its final push, `report --prometheus` shows exactly
   the simulated exposures and conversions, and the same report as the isolates' last snapshots;
 - a fleet of two replicas (scraped) and worker isolates (pushing): report, train and rebalance read
@@ -37,6 +37,7 @@ COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()
 STATS_TOKEN = "stats-token"
 PAGES = ["/tents.html", "/tents.html?utm_source=newsletter&utm_medium=email", "/index.html", "/jackets.html", "/index.html?utm_source=google"]
 SLOTS = ["hero", "banner"]
+LIFETIMES = 10  # isolates started and stopped one after another
 
 
 class Truth:
@@ -142,10 +143,10 @@ def test_direct_mode_isolates_push_exact_totals_to_prometheus(bundle_site: dict[
     snapshots.mkdir()
     with RunningPrometheus(directory=tmp_path / "prometheus") as prom:
         started = time.time()
-        instances = [isolate_lifetime(bundle_site, prom, tmp_path / f"isolate{i}", truth, 12 + 3 * i, rnd, snapshots) for i in range(4)]
-        assert len(set(instances)) == 4, "each isolate labels its series with its own random instance id"
+        instances = [isolate_lifetime(bundle_site, prom, tmp_path / f"isolate{i}", truth, 6 + 2 * i, rnd, snapshots) for i in range(LIFETIMES)]
+        assert len(set(instances)) == LIFETIMES, "each isolate labels its series with its own random instance id"
         f = fleet(prom.url, Window(started - 60, time.time() + 1))
-        assert f.instances == 4 and f.resets == 0
+        assert f.instances == LIFETIMES and f.resets == 0
         # exactly the simulated truth, arm by arm
         assert by_key(f.data.exposures, 3) == truth.exposures
         assert by_key(Counter({(k[1], k[2], k[3]): v for k, v in f.data.conversions.items() if k[0] == "purchase"}), 3) == truth.conversions
@@ -156,8 +157,8 @@ def test_direct_mode_isolates_push_exact_totals_to_prometheus(bundle_site: dict[
         assert via_prom.returncode == 0, via_prom.stderr
         assert via_files.returncode == 0, via_files.stderr
         assert via_prom.stdout == via_files.stdout
-        assert "4 instances summed" in via_prom.stderr
-        assert "4 source(s): trailblazer v" in via_prom.stdout
+        assert f"{LIFETIMES} instances summed" in via_prom.stderr
+        assert f"{LIFETIMES} source(s): trailblazer v" in via_prom.stdout
 
 
 FLEET_RULESET = """\

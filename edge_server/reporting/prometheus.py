@@ -234,6 +234,10 @@ def _number(family: str, labels: dict[str, str], raw: str) -> float | int:
     return int(v)
 
 
+def _version(v: str) -> tuple[int, str]:
+    return (int(v), v) if v.isdigit() else (-1, v)
+
+
 def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, timeout: float = 60.0) -> Fleet:
     """Each instance's last values in ``window``, as report.Data (the snapshot loader's structure)."""
     import httpx
@@ -276,8 +280,10 @@ def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, ti
                 elif family == "strata_experiment_cohort_value_total":
                     key = (mine["experiment"], mine["variant"], mine["period"], "converted", mine["goal"])
                     cohorts.setdefault(inst, {}).setdefault(key, dict(zip(FAMILIES["strata_experiment_cohort_total"], key), count=0))["value"] = value
-                elif family == "strata_bundle_info":
-                    snap["bundle"] = {"name": mine["name"], "version": mine["version"]}
+                elif family == "strata_bundle_info":  # an instance that loaded several bundles in the window: the newest
+                    old = snap.get("bundle")
+                    if old is None or _version(mine["version"]) > _version(old["version"]):
+                        snap["bundle"] = {"name": mine["name"], "version": mine["version"]}
                 else:
                     pos = int(mine["index"]) if mine["index"].isdigit() else 1 << 30
                     order.setdefault(inst, {}).setdefault(mine["experiment"], []).append((pos, mine["variant"], int(value)))

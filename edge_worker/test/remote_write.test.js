@@ -172,6 +172,7 @@ test("remote_write: bad settings are refused with the remedy", () => {
   const base = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: "k1:" + Buffer.alloc(32).toString("base64") };
   for (const [env, msg] of [
     [{ STRATA_REMOTE_WRITE: "prometheus:9090" }, /STRATA_REMOTE_WRITE .*https:\/\//],
+    [{ STRATA_REMOTE_WRITE: "https://user:pw@p.example/api/v1/write" }, /no credentials in the URL/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "0" }, /STRATA_PUSH_INTERVAL/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "soon" }, /STRATA_PUSH_INTERVAL/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_MAX_SAMPLES: "-1" }, /STRATA_PUSH_MAX_SAMPLES/],

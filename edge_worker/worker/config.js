@@ -86,6 +86,9 @@ export function configFrom(env) {
   if (c.remoteWrite !== null && !/^https?:\/\/[^/?#\s]+/i.test(c.remoteWrite)) {
     throw new ConfigError(`STRATA_REMOTE_WRITE ${JSON.stringify(c.remoteWrite)}: give the remote-write URL, e.g. https://prometheus.example.com/api/v1/write`);
   }
+  if (c.remoteWrite !== null && /^https?:\/\/[^/?#]*@/i.test(c.remoteWrite)) {
+    throw new ConfigError("STRATA_REMOTE_WRITE: no credentials in the URL (they would reach logs); put them in the STRATA_REMOTE_WRITE_USER and STRATA_REMOTE_WRITE_PASSWORD secrets");
+  }
   if (c.remoteWriteToken && c.remoteWriteUser) throw new ConfigError("STRATA_REMOTE_WRITE_TOKEN and STRATA_REMOTE_WRITE_USER: set one (bearer token or basic auth), not both");
   if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
   if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);

@@ -6,6 +6,8 @@ package; tests/prometheus_server.py), edge-worker isolates in real workerd pushi
 - direct mode: ten isolate lifetimes (workerd processes started and stopped one after another,
   each one isolate); once every isolate made its final push, `report --prometheus` shows exactly
   the simulated exposures and conversions, and the same report as the isolates' last snapshots;
+- an isolate killed without warning loses at most what it counted after its last push (measured
+  and printed);
 - a fleet of two replicas (scraped) and worker isolates (pushing): report, train and rebalance read
   from Prometheus give the same numbers, coefficients and weights as from snapshot files of the run.
 """
@@ -280,3 +282,34 @@ def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_pro
         origin.stop()
         for r in replicas:
             r.stop()
+
+
+def test_direct_mode_an_isolate_killed_without_warning_loses_at_most_its_last_push_interval(bundle_site: dict[str, Any], tmp_path: Path) -> None:
+    interval = 0.5
+    rnd = random.Random(9)
+    with RunningPrometheus(directory=tmp_path / "prometheus") as prom:
+        w = RunningWorkerd(tmp_path / "isolate", dict(worker_env(bundle_site, prom), STRATA_PUSH_INTERVAL=str(interval)))
+        try:
+            instance = httpx.get(f"{w.url}/v1/stats", headers={"authorization": f"Bearer {STATS_TOKEN}"}, timeout=10).json()["instance"]
+            answered: list[tuple[float, int]] = []  # (time the response arrived, exposures it counted)
+            with httpx.Client(timeout=10) as c:
+                deadline = time.time() + 3
+                while time.time() < deadline and len(answered) < 3000:
+                    truth = Truth()
+                    truth.visitor(c, w.url, rnd)
+                    answered.append((time.time(), sum(truth.exposures.values())))
+            killed = time.time()
+            w.proc.kill()  # no warning, no final push
+            w.proc.wait()
+        finally:
+            if w.proc.poll() is None:
+                w.stop()
+        counted = sum(n for _, n in answered)
+        pushed = prom.value(f'sum(strata_slot_exposures_total{{instance="{instance}"}})')
+        last_push = prom.value(f'max(timestamp(strata_slot_exposures_total{{instance="{instance}"}}))')
+        lost = counted - pushed
+        after_last_push = sum(n for t, n in answered if t >= last_push - 0.01)
+        print(f"\nkilled isolate: {counted} exposures counted, {pushed:.0f} pushed, {lost:.0f} lost ({lost / counted:.1%}); its last push "
+              f"{killed - last_push:.2f} s before the kill (push interval {interval} s), {after_last_push} exposures answered after it")
+        assert 0 <= lost <= after_last_push, "an isolate killed without warning loses at most what it counted since its last push"
+        assert pushed > 0 and killed - last_push < interval + 1.5, "pushes kept up with the traffic until the kill (the interval, plus slack for a busy machine)"

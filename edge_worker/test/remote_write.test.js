@@ -41,9 +41,9 @@ function fields(bytes) {
 }
 const text = (b) => new TextDecoder("utf-8", { fatal: true }).decode(b);
 
-/** A WriteRequest's bytes -> [{labels: [[n, v]], samples: [[v, ms]]}]. */
+/** A WriteRequest's bytes -> [{labels: [[n, v]], samples: [[v, ms]]}] (its metadata: decodeMetadata). */
 export function decodeWriteRequest(bytes) {
-  return fields(bytes).map(([f, ts]) => {
+  return fields(bytes).filter(([f]) => f !== 3).map(([f, ts]) => {
     assert.equal(f, 1);
     const s = { labels: [], samples: [] };
     for (const [g, b] of fields(ts)) {
@@ -53,6 +53,14 @@ export function decodeWriteRequest(bytes) {
       else assert.fail(`unexpected TimeSeries field ${g}`);
     }
     return s;
+  });
+}
+
+/** The MetricMetadata of a WriteRequest's bytes -> [{type, name, help}]. */
+function decodeMetadata(bytes) {
+  return fields(bytes).filter(([f]) => f === 3).map(([, b]) => {
+    const parts = Object.fromEntries(fields(b));
+    return { type: parts[1] ?? 0, name: text(parts[2] ?? new Uint8Array()), help: text(parts[4] ?? new Uint8Array()) };
   });
 }
 
@@ -68,8 +76,10 @@ test("remote_write: generated series survive encoding and snappy, byte for byte"
       samples: Array.from({ length: 1 + Math.floor(r() * 3) }, () => [
         [0, 1, 2 ** 53, Math.floor(r() * 1e9), r() * 1e6, 0.1][Math.floor(r() * 6)], 1_600_000_000_000 + Math.floor(r() * 1e12)]),
     }));
-    const bytes = encodeWriteRequest(series);
+    const metadata = Array.from({ length: Math.floor(r() * 3) }, () => ({ name: str(10), type: ["counter", "gauge"][Math.floor(r() * 2)], help: str(30) }));
+    const bytes = encodeWriteRequest(series, metadata);
     assert.deepEqual(decodeWriteRequest(bytes), series);
+    assert.deepEqual(decodeMetadata(bytes), metadata.map((m) => ({ type: m.type === "counter" ? 1 : 2, name: m.name, help: m.help })));
     assert.deepEqual(new Uint8Array(snappy.uncompress(compress(bytes))), bytes);
   }
 });
@@ -110,6 +120,7 @@ test("remote_write: protocol headers, bearer or basic credentials, the instance'
       { labels: [["__name__", "strata_slot_exposures_total"], ["arm", "a"], ["instance", "abc123-worker"], ["job", JOB], ["slot", "hero"]], samples: [[5, 1_000_000]] },
       { labels: [["__name__", "strata_slot_exposures_total"], ["arm", "b"], ["instance", "abc123-worker"], ["job", JOB], ["slot", "hero"]], samples: [[10, 1_000_000]] },
     ]);
+    assert.deepEqual(decodeMetadata(new Uint8Array(snappy.uncompress(ep.got[0].body))), [{ type: 1, name: "strata_slot_exposures_total", help: "" }]);
     assert.equal(pw.maybePush(() => fam(6), 1_000_000 + 9_999), null, "at most one push per interval");
     assert.deepEqual(pw.pushes, new Map([["ok", 1]]));
   } finally {

@@ -102,15 +102,26 @@ function sample(value, ms) {
   return w.done();
 }
 
+/** MetricMetadata.MetricType of a family's type. */
+const METRIC_TYPE = { counter: 1, gauge: 2 };
+
 /** The protobuf bytes of a WriteRequest: `series` is [{labels: [[name, value], ...], samples:
- * [[value, ms], ...]}], labels sorted by name (with __name__), samples in time order. */
-export function encodeWriteRequest(series) {
+ * [[value, ms], ...]}], labels sorted by name (with __name__), samples in time order; `metadata`
+ * [{name, type: "counter" | "gauge", help}] per family. */
+export function encodeWriteRequest(series, metadata = []) {
   const w = new Writer();
   for (const s of series) {
     const ts = new Writer(); // TimeSeries {repeated Label labels = 1; repeated Sample samples = 2}
     for (const [n, v] of s.labels) ts.bytes(1, label(n, v));
     for (const [v, ms] of s.samples) ts.bytes(2, sample(v, ms));
     w.bytes(1, ts.done()); // WriteRequest {repeated TimeSeries timeseries = 1}
+  }
+  for (const m of metadata) {
+    const md = new Writer(); // MetricMetadata {MetricType type = 1; string metric_family_name = 2; string help = 4}
+    md.int(1, METRIC_TYPE[m.type] ?? 0);
+    md.bytes(2, utf8.encode(m.name));
+    md.bytes(4, utf8.encode(m.help));
+    w.bytes(3, md.done()); // WriteRequest {repeated MetricMetadata metadata = 3}
   }
   return w.done();
 }
@@ -151,6 +162,7 @@ export class RemoteWrite {
     this.next = 0; // earliest time (ms) of the next attempt
     this.failures = 0; // consecutive failed attempts
     this.busy = false;
+    this.metadata = []; // the families' TYPE and HELP, sent with every push
     this.pushes = new Map(); // result (ok | retry | refused) -> count
     this.dropped = new Map(); // reason (bound | refused) -> samples
   }
@@ -187,6 +199,7 @@ export class RemoteWrite {
   enqueue(families, ms) {
     const rows = [];
     for (const f of families) for (const [labels, v] of f.rows) rows.push([labelsOf(f.name, labels, this.instance), v]);
+    this.metadata = families.map(({ name, type, help }) => ({ name, type, help }));
     this.queue.push({ ms, rows });
     this.queued += rows.length;
     while (this.queue.length > 1 && this.queued > this.maxSamples) {
@@ -207,7 +220,7 @@ export class RemoteWrite {
         s.samples.push([v, ms]);
       }
     }
-    return compress(encodeWriteRequest([...series.values()]));
+    return compress(encodeWriteRequest([...series.values()], this.metadata));
   }
 
   async send(now) {

@@ -15,7 +15,7 @@
 // for good (a 4xx other than 408/429) drops it, counted with reason="refused".
 //
 // The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
-// here (five message types, two wire types), block-compressed with snappy (the snappyjs package).
+// here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
 
 import snappy from "snappyjs";
 
@@ -37,8 +37,8 @@ const utf8 = new TextEncoder();
 
 /** A growable byte buffer with the protobuf primitives WriteRequest needs. */
 class Writer {
-  constructor() {
-    this.buf = new Uint8Array(1024);
+  constructor(size = 1024) {
+    this.buf = new Uint8Array(size);
     this.len = 0;
   }
 
@@ -72,7 +72,8 @@ class Writer {
   double(field, v) {
     this.varint((field << 3) | 1);
     this.reserve(8);
-    new DataView(this.buf.buffer, this.buf.byteOffset + this.len, 8).setFloat64(0, v, true);
+    SCRATCH.setFloat64(0, v, true);
+    this.buf.set(SCRATCH_BYTES, this.len);
     this.len += 8;
   }
 
@@ -86,38 +87,67 @@ class Writer {
   }
 }
 
-/** Label {name = 1; value = 2}. */
-function label(name, value) {
-  const w = new Writer();
-  w.bytes(1, utf8.encode(name));
-  w.bytes(2, utf8.encode(value));
-  return w.done();
+const SCRATCH_BYTES = new Uint8Array(8);
+const SCRATCH = new DataView(SCRATCH_BYTES.buffer);
+
+function varintSize(n) {
+  let size = 1;
+  for (; n >= 128; size++) n = Math.floor(n / 128);
+  return size;
 }
 
-/** Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */
-function sample(value, ms) {
-  const w = new Writer();
-  w.double(1, value);
-  w.int(2, ms);
-  return w.done();
+/** Encoded Label messages by name and value: an isolate pushes the same label pairs every time
+ * (they are bounded by the bundle; the cache is emptied should it ever grow past LABEL_CACHE). */
+const labels = new Map();
+const LABEL_CACHE = 20_000;
+
+/** Label {string name = 1; string value = 2}. */
+function label(name, value) {
+  const key = `${name}\u0000${value}`;
+  let b = labels.get(key);
+  if (b === undefined) {
+    const n = utf8.encode(name);
+    const v = utf8.encode(value);
+    const w = new Writer(n.length + v.length + 12);
+    w.bytes(1, n);
+    w.bytes(2, v);
+    b = w.done();
+    if (labels.size >= LABEL_CACHE) labels.clear();
+    labels.set(key, b);
+  }
+  return b;
 }
+
+/** Size of Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */
+const sampleSize = (ms) => 9 + 1 + varintSize(ms);
 
 /** MetricMetadata.MetricType of a family's type. */
 const METRIC_TYPE = { counter: 1, gauge: 2 };
 
 /** The protobuf bytes of a WriteRequest: `series` is [{labels: [[name, value], ...], samples:
  * [[value, ms], ...]}], labels sorted by name (with __name__), samples in time order; `metadata`
- * [{name, type: "counter" | "gauge", help}] per family. */
+ * [{name, type: "counter" | "gauge", help}] per family. One buffer, each message's length
+ * computed before it is written. */
 export function encodeWriteRequest(series, metadata = []) {
-  const w = new Writer();
+  const w = new Writer(4096);
   for (const s of series) {
-    const ts = new Writer(); // TimeSeries {repeated Label labels = 1; repeated Sample samples = 2}
-    for (const [n, v] of s.labels) ts.bytes(1, label(n, v));
-    for (const [v, ms] of s.samples) ts.bytes(2, sample(v, ms));
-    w.bytes(1, ts.done()); // WriteRequest {repeated TimeSeries timeseries = 1}
+    // TimeSeries {repeated Label labels = 1; repeated Sample samples = 2}, as WriteRequest's timeseries = 1
+    const ls = s.labels.map(([n, v]) => label(n, v));
+    let size = 0;
+    for (const b of ls) size += 1 + varintSize(b.length) + b.length;
+    for (const [, ms] of s.samples) size += 1 + 1 + sampleSize(ms); // a Sample is under 128 bytes
+    w.varint((1 << 3) | 2);
+    w.varint(size);
+    for (const b of ls) w.bytes(1, b);
+    for (const [v, ms] of s.samples) {
+      w.varint((2 << 3) | 2);
+      w.varint(sampleSize(ms));
+      w.double(1, v);
+      w.int(2, ms);
+    }
   }
   for (const m of metadata) {
-    const md = new Writer(); // MetricMetadata {MetricType type = 1; string metric_family_name = 2; string help = 4}
+    const md = new Writer(m.name.length + m.help.length * 3 + 16); // MetricMetadata {MetricType type = 1; string metric_family_name = 2; string help = 4}
     md.int(1, METRIC_TYPE[m.type] ?? 0);
     md.bytes(2, utf8.encode(m.name));
     md.bytes(4, utf8.encode(m.help));

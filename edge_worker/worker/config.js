@@ -3,6 +3,7 @@
 // Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
+const BUNDLE_NAME = /^\S(?:.{0,198}\S)?$/; // edge_server/config.py's _BUNDLE_NAME
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class ConfigError extends Error {}
@@ -34,6 +35,10 @@ export function configFrom(env) {
     bundleUrl: text(env, "STRATA_BUNDLE", null),
     bundleBinding: text(env, "STRATA_BUNDLE_BINDING", "STRATA_BUNDLES"),
     bundleKey: text(env, "STRATA_BUNDLE_KEY", null),
+    // rollback protection that every isolate shares (worker/state.js, docs/edge-worker.md)
+    bundleName: text(env, "STRATA_BUNDLE_NAME", null),
+    minVersion: number(env, "STRATA_MIN_VERSION", null, true),
+    stateBinding: text(env, "STRATA_STATE_BINDING", "STRATA_STATE"),
     publicKeys: text(env, "STRATA_PUB", "").split(",").map((s) => s.trim()).filter(Boolean),
     clockSkew: number(env, "STRATA_CLOCK_SKEW", 300, false),
     pollInterval: number(env, "STRATA_POLL_INTERVAL", 10, false),
@@ -70,6 +75,9 @@ export function configFrom(env) {
     if (!/^https?:\/\/[^/?#\s@]+$/.test(origin.toLowerCase().replace(/\/+$/, ""))) {
       throw new ConfigError(`STRATA_EVENTS_ORIGINS ${JSON.stringify(origin)}: write an origin as a browser sends it, scheme://host[:port] with no path, e.g. https://www.example.com`);
     }
+  }
+  if (c.bundleName !== null && !BUNDLE_NAME.test(c.bundleName)) {
+    throw new ConfigError(`STRATA_BUNDLE_NAME ${JSON.stringify(c.bundleName.slice(0, 40))}: give the rule set's name as its bundle carries it (the name: field of the rule set)`);
   }
   if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
   return c;

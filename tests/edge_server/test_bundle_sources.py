@@ -333,17 +333,20 @@ def test_sources_restart_keeps_rollback_protection(tmp_path, site_keys):
     args = ["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1", "--state-dir", str(state)]
     other = run("other.yaml", Options(key=key, version=50), text=with_headline("other").replace("name: trailblazer", "name: other-site")).bundle
     assert b"other-site" not in compile_version(key, 1) and other
+    from edge_server.state import source_id
+
+    state_file = state / f"bundle-state-{source_id(str(bundle))}.json"  # the file of this source
     s = RunningServer(args, env=COOKIES)
     try:
         assert served(s) == (5, "v5")
-        wait_for(lambda: (state / "bundle-state.json").exists())
+        wait_for(lambda: state_file.exists())
         bundle.write_bytes(other)
         wait_for(lambda: reload_failures(s) >= 1)
         assert httpx.get(s.url + "/readyz").json()["last_error"].startswith("WrongName")
         assert served(s) == (5, "v5")
     finally:
         s.stop()
-    assert json.loads((state / "bundle-state.json").read_text()) == {"name": "trailblazer", "version": 5}
+    assert json.loads(state_file.read_text()) == {"name": "trailblazer", "version": 5, "source": str(bundle.absolute())}
     bundle.write_bytes(compile_version(key, 3, "old"))
     s = RunningServer(args, env=COOKIES, ready=False)
     try:
@@ -355,7 +358,7 @@ def test_sources_restart_keeps_rollback_protection(tmp_path, site_keys):
         assert served(s) == (6, "v6")
     finally:
         s.stop()
-    assert json.loads((state / "bundle-state.json").read_text())["version"] == 6
+    assert json.loads(state_file.read_text())["version"] == 6
 
 
 def test_sources_corrupt_state_file_stops_the_start_with_a_clear_error(tmp_path, site_keys):
@@ -369,16 +372,19 @@ def test_sources_corrupt_state_file_stops_the_start_with_a_clear_error(tmp_path,
     key, pub = site_keys
     bundle = tmp_path / "site.bundle"
     bundle.write_bytes(compile_version(key, 1))
+    from edge_server.state import source_id
+
     state = tmp_path / "state"
     state.mkdir()
+    state_file = state / f"bundle-state-{source_id(str(bundle))}.json"
     for corrupt in ("", "{", '{"name": "trailblazer"}', '{"name": "", "version": 3}', '{"name": "t", "version": "3"}', "[1]"):
-        (state / "bundle-state.json").write_text(corrupt)
-        with pytest.raises(ConfigError, match=r"bundle-state.json: the rollback state file is corrupt"):
+        state_file.write_text(corrupt)
+        with pytest.raises(ConfigError, match=r"bundle-state-[0-9a-f]{16}.json: the rollback state file is corrupt"):
             BundleManager(Config(bundle=str(bundle), public_keys=[str(pub)], state_dir=str(state)))
-    (state / "bundle-state.json").write_text('{"name": "shop", "version": 1}')
-    with pytest.raises(ConfigError, match=r"records rule set 'shop', but --bundle-name is 'trailblazer'"):
+    state_file.write_text('{"name": "shop", "version": 1}')
+    with pytest.raises(ConfigError, match=r"records rule set 'shop' from this source, but --bundle-name is 'trailblazer'.*give --state-file"):
         BundleManager(Config(bundle=str(bundle), public_keys=[str(pub)], state_dir=str(state), bundle_name="trailblazer"))
-    (state / "bundle-state.json").write_text("{")
+    state_file.write_text("{")
     r = subprocess.run([sys.executable, "-m", "compiler.cli", "serve", "--bundle", str(bundle), "--pub", str(pub), "--state-dir", str(state)],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "rollback state file is corrupt" in r.stderr and "Traceback" not in r.stderr

@@ -567,3 +567,69 @@ def test_sources_download_decodes_gzip_and_deflate_bundles(site_keys):
                 assert loaded and m.current.version == 1, (enc, wbits, m.state.last_error)
         finally:
             httpd.shutdown()
+
+
+# ------------------------------------------------------------------ issue #20: validators and downloads that broke off
+def test_sources_refused_body_without_etag_is_revalidated_by_last_modified_and_a_broken_download_is_retried(tmp_path, site_keys):
+    """An origin with Last-Modified and no ETag (a static file server): a refused body (over the cap)
+    is revalidated with If-Modified-Since (304), not downloaded again, until the file changes; a
+    Last-Modified within a second of Date is no validator (a change in that second could keep it).
+    A download that broke off is not remembered: the next look downloads it again."""
+    import asyncio
+    import functools
+    import time
+
+    from edge_server.bundles import BundleManager
+    from edge_server.config import Config
+
+    key, pub = site_keys
+    site = tmp_path / "site"
+    site.mkdir()
+    big = site / "site.bundle"
+    big.write_bytes(bytes(CAP + 1))
+    os.utime(big, (time.time() - 30, time.time() - 30))
+    counts = {"full": 0, "304": 0, "cut": False}
+
+    class Static(http.server.SimpleHTTPRequestHandler):
+        def send_response(self, code, message=None):  # noqa: ANN001
+            counts["full" if code == 200 else str(code)] = counts.get("full" if code == 200 else str(code), 0) + 1
+            super().send_response(code, message)
+
+        def copyfile(self, source, outputfile):  # noqa: ANN001
+            if counts["cut"]:  # half the body under the full Content-Length, then the connection closes
+                outputfile.write(source.read(os.fstat(source.fileno()).st_size // 2))
+                self.close_connection = True
+                return
+            super().copyfile(source, outputfile)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Static, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    m = BundleManager(Config(bundle=f"http://127.0.0.1:{httpd.server_address[1]}/site.bundle", public_keys=[str(pub)]))
+
+    async def scenario() -> None:
+        assert await m.check() is False and "larger than" in m.state.last_error
+        for _ in range(3):
+            assert await m.check() is False
+        assert counts["full"] == 1 and counts["304"] == 3 and m.state.failures == 1
+        big.write_bytes(compile_version(key, 1, "v1"))  # changed just now: Last-Modified within a second of Date
+        counts["cut"] = True
+        assert await m.check() is False and "RemoteProtocolError" in m.state.last_error, m.state.last_error
+        counts["cut"] = False
+        assert await m.check() is True and m.current.version == 1  # tried again, whole this time
+        assert counts["full"] == 3
+        await m.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        httpd.shutdown()
+    from edge_server.bundles import _validator
+
+    date = "Sun, 06 Dec 2026 12:00:05 GMT"
+    for lm, expected in (("Sun, 06 Dec 2026 12:00:05 GMT", None), ("Sun, 06 Dec 2026 12:00:04 GMT", ("last-modified", "Sun, 06 Dec 2026 12:00:04 GMT")),
+                         ("not a date", None)):
+        assert _validator(httpx.Headers({"last-modified": lm, "date": date})) == expected
+    assert _validator(httpx.Headers({"etag": '"e"', "last-modified": "Sun, 06 Dec 2026 12:00:04 GMT", "date": date})) == ("etag", '"e"')

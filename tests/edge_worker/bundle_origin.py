@@ -41,6 +41,7 @@ class BundleOrigin:
         self.body: bytes | None = None  # None: 404
         self.headers: dict[str, str] = {}
         self.declare_length = True  # False: close-delimited bodies (no Content-Length)
+        self.truncate = False  # True: send half the body under the full Content-Length, then close
         self.downloads = 0  # 200 answers to /bundle
         self.not_modified = 0  # 304 answers
         self.kv: dict[str, bytes] = {}
@@ -57,12 +58,16 @@ class BundleOrigin:
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
+                cut = status == 200 and origin.truncate
                 if length:
                     self.send_header("Content-Length", str(len(body)))
                 else:  # close-delimited: the client learns the size only by reading
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
+                if cut:  # half the body, then the connection closes: a download that broke off
+                    body = body[: len(body) // 2]
+                    self.close_connection = True
                 try:
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -113,12 +118,13 @@ class BundleOrigin:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def serve(self, body: bytes | None, declare_length: bool = True, **headers: str) -> None:
+    def serve(self, body: bytes | None, declare_length: bool = True, truncate: bool = False, **headers: str) -> None:
         """Serve ``body`` at /bundle from now on, with ``headers`` (underscores become dashes), with a
         Content-Length or (``declare_length=False``) close-delimited; None: 404 (nothing published)."""
         with self.lock:
             self.body = body
             self.declare_length = declare_length
+            self.truncate = truncate
             self.headers = {k.replace("_", "-"): v for k, v in headers.items()}
 
     def stop(self) -> None:

@@ -93,8 +93,8 @@ BODIES = [  # (what, body, headers, declare_length): each decodes to more than t
 
 def test_worker_bundle_download_is_bounded_and_refused_bodies_are_not_fetched_again(kit):
     """Every body class over the cap is refused with 'larger than 16777216 bytes'; its ETag answers
-    304 at the next polls instead of a second download; a good bundle with a new ETag then loads;
-    and workerd's peak RSS stays under MAX_PEAK_RSS (printed)."""
+    304 at the next polls instead of a second download; a download that broke off is tried again; a
+    good bundle with a new ETag then loads; and workerd's peak RSS stays under MAX_PEAK_RSS (printed)."""
     origin: BundleOrigin = kit["origin"]
     w = None
     try:
@@ -114,6 +114,11 @@ def test_worker_bundle_download_is_bounded_and_refused_bodies_are_not_fetched_ag
             wait_for(lambda: ready(w) and origin.not_modified >= seen + 3, f"three revalidations of {what}")
             assert origin.downloads == before + 1, f"{what} was downloaded again"
             assert ready(w)[1]["reload_failures"] == failures + 1, what
+        # a download that broke off was not judged: it is tried again (same ETag), not remembered as refused
+        before = origin.downloads
+        origin.serve(bundle(kit, "trailblazer", 2), truncate=True, ETag='"good-2"')
+        wait_for(lambda: ready(w) and origin.downloads >= before + 2, "a second try of a download that broke off")
+        assert ready(w)[1]["bundle"]["version"] == 1
         origin.serve(bundle(kit, "trailblazer", 2), ETag='"good-2"')
         wait_for(lambda: ready(w)[1].get("bundle", {}).get("version") == 2, "the next good bundle")
         peak = w.peak_rss()

@@ -61,7 +61,7 @@ class BundleManager:
         self.metrics = metrics
         self.state = SourceState()
         self._stamp: Any = None  # file stat or ETag of the last *attempted* source version
-        self._etag: tuple[str, str] | None = None  # validator of the last body looked at (_validator)
+        self._seen: tuple[str, str] | None = None  # validator of the last body looked at (_validator)
         self._client: httpx.AsyncClient | None = None
         self._warned: tuple[str, float] | None = None  # last failure logged, and when
         self._repeats = 0  # the same failure since, not logged
@@ -240,8 +240,8 @@ class BundleManager:
             self._client = httpx.AsyncClient(timeout=self.config.origin_timeout, follow_redirects=True)
         # Only encodings decoded here, with a bounded output; anything else is refused below.
         headers = {"Accept-Encoding": "gzip, deflate"}
-        if self._etag:
-            headers["If-None-Match" if self._etag[0] == "etag" else "If-Modified-Since"] = self._etag[1]
+        if self._seen:
+            headers["If-None-Match" if self._seen[0] == "etag" else "If-Modified-Since"] = self._seen[1]
         try:
             async with self._client.stream("GET", url, headers=headers) as r:
                 if r.status_code == 304:
@@ -249,13 +249,13 @@ class BundleManager:
                 if r.status_code != 200:
                     raise _SourceError(f"{url}: HTTP {r.status_code}")
                 validator = _validator(r.headers)
-                if validator is not None and validator == self._etag:
+                if validator is not None and validator == self._seen:
                     return None
                 # Remember the validator before reading: a refused body is not downloaded again until it changes.
-                self._etag = validator
+                self._seen = validator
                 return await _read_bounded(r, url, MAX_ENVELOPE_BYTES)
         except httpx.HTTPError as e:
-            self._etag = None  # the download broke off: the body was not judged, look at it again
+            self._seen = None  # the download broke off: the body was not judged, look at it again
             raise _SourceError(f"{url}: {type(e).__name__}: {e}") from None
 
     # ------------------------------------------------------------------ polling

@@ -86,3 +86,65 @@ test("worker_state: the state key is the server's state file id of the same sour
   assert.notEqual(canonicalSource(config("https://bundles.example.com/staging/site.bundle")), canonicalSource(config("https://bundles.example.com/site.bundle")));
   assert.equal(await sourceId(canonicalSource({ bundleUrl: null, bundleBinding: "STRATA_BUNDLES", bundleKey: "trailblazer" })), "1a969a45d87afd5d");
 });
+
+test("worker_state: over generated offers and isolate restarts, an isolate accepts exactly what one rule set with a floor that never goes down accepts", async () => {
+  // The rule-set and floor logic of BundleSource against a model, with the runtime's own
+  // checkRollback and a KV namespace that outlives isolates (real workerd and real bundles:
+  // tests/edge_worker/test_workerd_bundle_source.py::test_worker_rollback_model_across_fresh_isolates).
+  const { BundleSource } = await import("../worker/bundles.js");
+  const { checkRollback } = await import("../runtime/verify.js");
+  const runtime = {
+    importKeys: async () => ({}),
+    prepareBundle: async (bytes, { held, name }) => {
+      const b = JSON.parse(new TextDecoder().decode(bytes));
+      checkRollback(b.name, b.version, name, held);
+      return b;
+    },
+  };
+  const random = rng(22);
+  const pick = (xs) => xs[Math.floor(random() * xs.length)];
+  const saved = globalThis.fetch;
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    for (let n = 0; n < 300; n++) {
+      const store = new Map();
+      const kv = { get: async (k) => store.get(k) ?? null, put: async (k, v) => void store.set(k, v) };
+      const configured = pick([null, "a", "b"]);
+      const min = pick([null, 2]);
+      const withKv = random() < 0.7;
+      const env = { STRATA_STATE: withKv ? kv : undefined };
+      const config = { bundleUrl: "https://o.example/b", bundleBinding: "STRATA_BUNDLES", bundleKey: null, bundleName: configured, minVersion: min,
+        stateBinding: "STRATA_STATE", publicKeys: ["k"], clockSkew: 300, pollInterval: 1 };
+      let offer = null;
+      let tag = 0;
+      globalThis.fetch = async () => new Response(JSON.stringify(offer), { headers: { etag: `"${tag}"` } });
+      const fresh = () => {
+        const rec = withKv && store.size ? JSON.parse([...store.values()][0]) : null;
+        const vs = [min, rec?.version ?? null].filter((v) => v !== null);
+        return [configured ?? rec?.name ?? null, vs.length ? Math.max(...vs) : null];
+      };
+      let source = new BundleSource(runtime, config, env);
+      let [name, highest] = fresh();
+      const steps = Array.from({ length: 1 + Math.floor(random() * 10) }, () => (random() < 0.2 ? "restart" : [pick(["a", "b"]), 1 + Math.floor(random() * 4)]));
+      for (const step of steps) {
+        if (step === "restart") {
+          source = new BundleSource(runtime, config, env);
+          [name, highest] = fresh();
+          continue;
+        }
+        const [offeredName, version] = step;
+        const expected = (name === null || name === offeredName) && (highest === null || version >= highest);
+        offer = { name: offeredName, version };
+        tag += 1;
+        const loaded = await source.check(Date.now());
+        assert.equal(loaded, expected, JSON.stringify({ configured, min, withKv, steps, step, name, highest, error: source.state.lastError }));
+        if (expected) [name, highest] = [offeredName, Math.max(version, highest ?? version)];
+        else assert.match(source.state.lastError, name !== null && name !== offeredName ? /\(wrong_name\).*\[rule set pinned by / : /\(rollback\).*\[floor from /);
+      }
+    }
+  } finally {
+    globalThis.fetch = saved;
+    console.warn = warn;
+  }
+});

@@ -179,11 +179,16 @@ export class BundleSource {
     return { held, recorded, nameFrom, versionFrom };
   }
 
-  /** Record the version now served in the STRATA_STATE namespace when above what it held. */
+  /** Record the version now served in the STRATA_STATE namespace when above what it held. KV has
+   * no compare-and-set: the record is read again just before, so that an isolate that loaded an
+   * older release late does not lower a floor another raised meanwhile (a race within KV's
+   * propagation delay remains; STRATA_MIN_VERSION is the floor that never goes down). */
   async raiseFloor(recorded) {
     const cur = this.current;
     if (!this.where || (recorded !== null && recorded.version >= cur.version)) return;
     try {
+      const now = await readState(this.where);
+      if (now !== null && now.version >= cur.version) return;
       await recordState(this.where, cur.name, cur.version);
     } catch (e) {
       console.warn(`strata: cannot record ${cur.name} v${cur.version} in ${this.where.binding} key ${this.where.key} (${e.message}); ` +

@@ -89,8 +89,9 @@ def at_start(config: Config, warn: bool = True) -> BundleState | None:
     prepare_dir(str(path.parent), "--state-file" if config.state_file else "--state-dir")
     recorded = read(path)
     if recorded is not None and config.bundle_name is not None and recorded.name != config.bundle_name:
-        raise ConfigError(f"{path} records rule set {recorded.name!r} from this source, but --bundle-name is {config.bundle_name!r}: "
-                          f"if {canonical_source(config.bundle)} now serves {config.bundle_name!r}, give {FLAG} with a new path "
+        whose = "" if config.state_file else " from this source"
+        raise ConfigError(f"{path} records rule set {recorded.name!r}{whose}, but --bundle-name is {config.bundle_name!r}: "
+                          f"if {canonical_source(config.bundle or '')} now serves {config.bundle_name!r}, give {FLAG} with a new path "
                           "(or delete that file); otherwise correct --bundle-name")
     legacy = path.parent / LEGACY_FILE
     if warn and recorded is None and not config.state_file and legacy.exists():

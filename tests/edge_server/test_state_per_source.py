@@ -127,7 +127,7 @@ def test_state_shared_only_when_told_and_the_start_error_names_file_and_flag(tmp
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "serve", "--bundle", str(one), "--pub", str(pub), "--state-file", str(shared),
                         "--bundle-name", "other-site"], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**COOKIES, "PATH": ""})
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert f"{shared} records rule set 'trailblazer' from this source, but --bundle-name is 'other-site'" in r.stderr
+    assert f"{shared} records rule set 'trailblazer', but --bundle-name is 'other-site'" in r.stderr
     assert "give --state-file with a new path" in r.stderr
 
 

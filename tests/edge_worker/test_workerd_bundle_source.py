@@ -11,7 +11,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -105,13 +104,13 @@ def test_worker_bundle_download_is_bounded_and_refused_bodies_are_not_fetched_ag
         for i, (what, body, headers, declare_length) in enumerate(BODIES):
             before, failures = origin.downloads, ready(w)[1]["reload_failures"]
             origin.serve(body(), declare_length=declare_length, ETag=f'"hostile-{i}"', **headers)
-            wait_for(lambda: ready(w)[1]["reload_failures"] == failures + 1, f"the refusal of {what}")
+            wait_for(lambda w=w, failures=failures: ready(w)[1]["reload_failures"] == failures + 1, f"the refusal of {what}")
             status, body_ = ready(w)
             assert status == 200 and body_["bundle"]["version"] == 1, what  # the last good bundle serves
             assert f"larger than {CAP} bytes" in body_["last_error"], (what, body_["last_error"])
             assert origin.downloads == before + 1, what
             seen = origin.not_modified
-            wait_for(lambda: ready(w) and origin.not_modified >= seen + 3, f"three revalidations of {what}")
+            wait_for(lambda w=w, seen=seen: ready(w) and origin.not_modified >= seen + 3, f"three revalidations of {what}")
             assert origin.downloads == before + 1, f"{what} was downloaded again"
             assert ready(w)[1]["reload_failures"] == failures + 1, what
         # a download that broke off was not judged: it is tried again (same ETag), not remembered as refused
@@ -176,16 +175,18 @@ def test_worker_rollback_model_across_fresh_isolates(kit, configured, floor, kv,
             before = origin.downloads
             origin.serve(bundle(kit, offered_name, version), ETag=f'"{i}-{offered_name}-{version}"')
             if expected:
-                wait_for(lambda: ready(w)[1].get("bundle", {}).get("version") == version and ready(w)[1]["bundle"]["name"] == offered_name,
+                wait_for(lambda w=w, version=version, offered_name=offered_name:
+                         ready(w)[1].get("bundle", {}).get("version") == version and ready(w)[1]["bundle"]["name"] == offered_name,
                          f"{offered_name} v{version} to load")
                 name, highest, served = offered_name, max(version, highest or version), (offered_name, version)
                 if kv:  # the floor is raised in the namespace before the next isolate starts
-                    wait_for(lambda: fresh() == (name, highest), "the floor in the KV namespace")
+                    wait_for(lambda name=name, highest=highest: fresh() == (name, highest), "the floor in the KV namespace")
                 continue
             if i == len(steps) and not expected:
                 break  # the closing offer is of the other rule set than the one pinned: nothing more to check
             refusal = re.compile(rf"bundle '?{re.escape(offered_name)}'? v{version}\b")
-            wait_for(lambda: refusal.search(ready(w)[1]["last_error"] or "") and origin.downloads > before, f"the refusal of {offered_name} v{version}")
+            wait_for(lambda w=w, refusal=refusal, before=before: refusal.search(ready(w)[1]["last_error"] or "") and origin.downloads > before,
+                     f"the refusal of {offered_name} v{version}")
             status, body = ready(w)
             error = body["last_error"]
             if name is not None and name != offered_name:

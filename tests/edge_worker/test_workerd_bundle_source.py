@@ -60,9 +60,14 @@ def bundle(kit: dict, name: str, version: int) -> bytes:
 
 
 def start(kit: dict, tag: str, **env: str) -> RunningWorkerd:
+    """workerd with the bundle from the origin (or, with STRATA_BUNDLE_KEY, from the KV service bound
+    as STRATA_BUNDLES); kv="1": the KV service bound as STRATA_STATE too."""
     bindings = {"STRATA_BUNDLE": kit["origin"].url + "/bundle", "STRATA_PUB": kit["pub"], "STRATA_COOKIE_KEYS": COOKIE_KEYS,
                 "STRATA_COOKIE_SECURE": "0", "STRATA_POLL_INTERVAL": "0.2", **env}
-    kv = {"STRATA_STATE": kit["kv"].address} if bindings.pop("kv", None) else None
+    kv = {"STRATA_STATE": kit["kv"].address} if bindings.pop("kv", None) else {}
+    if "STRATA_BUNDLE_KEY" in bindings:
+        del bindings["STRATA_BUNDLE"]
+        kv["STRATA_BUNDLES"] = kit["kv"].address
     return RunningWorkerd(kit["dir"] / tag, bindings, kv=kv, worker=kit["worker"])
 
 
@@ -127,6 +132,26 @@ def test_worker_bundle_download_is_bounded_and_refused_bodies_are_not_fetched_ag
     finally:
         if w is not None:
             w.stop()
+
+
+def test_worker_kv_bundle_is_read_bounded_too(kit):
+    """A bundle read from a KV namespace (STRATA_BUNDLE_KEY) is read as a stream with the same
+    bound: a good one loads, a value over the cap is refused and the last good one keeps serving."""
+    store: BundleOrigin = kit["kv"]
+    store.kv.clear()
+    store.kv["tb"] = bundle(kit, "trailblazer", 1)
+    w = start(kit, "kv-source", STRATA_BUNDLE_KEY="tb")
+    try:
+        assert wait_for(lambda: ready(w)[0] == 200, "the bundle from KV")
+        store.kv["tb"] = bytes(CAP + 1)
+        wait_for(lambda: "larger than" in (ready(w)[1]["last_error"] or ""), "the refusal of an oversized KV value")
+        status, body = ready(w)
+        assert status == 200 and body["bundle"]["version"] == 1
+        assert f"STRATA_BUNDLES key tb: bundle larger than {CAP} bytes" in body["last_error"]
+        store.kv["tb"] = bundle(kit, "trailblazer", 2)
+        wait_for(lambda: ready(w)[1]["bundle"]["version"] == 2, "the next bundle from KV")
+    finally:
+        w.stop()
 
 
 # ------------------------------------------------------------------ point 3: rollback across fresh isolates

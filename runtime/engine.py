@@ -1,10 +1,11 @@
 """``Runtime``: holds the current prepared bundle and swaps in new ones atomically.
 
-A new bundle is verified (with rollback protection against the one held) and fully prepared
-before the reference is replaced, so a request sees either the old bundle or the new one, never a
-half-loaded state, and a bundle that fails any step leaves the last good one in place. Every
-failure is a ``BundleError``: an unexpected exception while verifying or preparing (a case
-validation missed, ``MemoryError``, ``RecursionError``) is refused as ``PrepareFailed``.
+A new bundle is verified and validated in full (with rollback protection against the one held) and
+planned before the reference is replaced, so a request sees either the old bundle or the new one,
+never a half-loaded state, and a bundle that fails any step leaves the last good one in place. Every
+failure is a ``BundleError``: an unexpected exception while verifying or planning (a case
+validation missed, ``MemoryError``, ``RecursionError``) is refused as ``PrepareFailed``. A slot's
+conditions are compiled on its first use (``plan.py``).
 
 Rollback protection: a runtime serves one rule set. Its name is given (``name=``) or pinned by the
 first bundle installed; a bundle of another name is refused (``WrongName``), and so is a version

@@ -128,7 +128,7 @@ class Prepared(Plan):
         ``decide(..., checked=True)``, in model order (the counters' input, docs/models.md)."""
         return self.levels(self.checked_signals(signals, consent))
 
-    def levels(self, s: Mapping[str, Any]) -> list[bytes]:
+    def levels(self, s: dict[str, Any]) -> list[bytes]:
         """Each model's level vector for a signal map as conditions read it (``Outcome.signals``)."""
         return [m.levels(s) for m in self.models]
 
@@ -140,7 +140,7 @@ class Prepared(Plan):
         ``memo``: the decision's memo (``Outcome.memo``) to reuse its segment results and scores."""
         return self.rule_holds(slot, rule, self.checked_signals(signals, consent), memo, consent=consent)
 
-    def rule_holds(self, slot: str, rule: str, s: Mapping[str, Any], memo: dict[int, Any] | None = None, *,
+    def rule_holds(self, slot: str, rule: str, s: dict[str, Any], memo: dict[int, Any] | None = None, *,
                    consent: bool = True) -> bool:
         """``rule_matches`` for a signal map as conditions read it: a decision's ``Outcome.signals``
         with its ``Outcome.memo``, so nothing is merged or evaluated twice."""

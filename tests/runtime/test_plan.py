@@ -125,9 +125,10 @@ def test_plan_slot_prepared_once_under_concurrent_first_decides(signing_key, mon
         barrier = threading.Barrier(n)
         results: list[Any] = [None] * n
 
-        def first_decide(k: int, p: Prepared = p, barrier: threading.Barrier = barrier, results: list[Any] = results) -> None:
+        def first_decide(k: int, p: Prepared = p, barrier: threading.Barrier = barrier, results: list[Any] = results,
+                         seed: int = round_ * n) -> None:
             order = list(p.slot_ids)
-            random.Random(round_ * n + k).shuffle(order)
+            random.Random(seed + k).shuffle(order)
             barrier.wait()
             results[k] = p.decide(signals, order, session_id="s-1", now=NOW)
 

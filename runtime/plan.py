@@ -8,6 +8,8 @@ built at load; a slot's candidates, decisions and compiled conditions on its fir
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,6 +25,20 @@ from .interp import Builder, Err
 from .score import SCORE_KEYS, Model, build_models
 from .signals import make_checker, make_coercer
 from .verify import VerifiedBundle
+
+
+@contextlib.contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Loading (and ``warm()``) builds a few hundred thousand long-lived objects and no garbage
+    cycles; the cyclic collector would walk them again and again while they are built (a third of a
+    large bundle's load time). Its size is already bounded before anything is built (``bounds.py``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Segment:
@@ -243,25 +259,35 @@ class Plan:
             with self._lock:
                 slot = self._ready.get(sid)  # another thread may have prepared it meanwhile
                 if slot is None:
-                    slot = self._prepare_slot(sid)
-                    self._ready[sid] = slot  # published whole: readers never see it half-built
+                    self._prepare_slots((sid,))
+                    slot = self._ready[sid]
         return slot
 
     def warm(self) -> Plan:
-        """Prepare every slot and segment now (otherwise each is prepared on first use)."""
-        for sid in self.slot_ids:
-            self.slot(sid)
-        with self._lock:
+        """Prepare every slot and segment now, with one ``compile()`` (otherwise each slot is
+        prepared on first use)."""
+        with self._lock, no_cycle_collection():
+            self._prepare_slots([sid for sid in self.slot_ids if sid not in self._ready])
             self._prepare_segments(range(len(self.segments)))
         return self
 
-    def _prepare_slot(self, slot_id: str) -> _Slot:
-        raw_slot, cid = self._raw_slots[slot_id]
-        cands: list[_Candidate] = []
+    def _prepare_slots(self, slot_ids: Iterable[str]) -> None:
+        """Build these slots, compile their conditions and the segments they read in one go, then
+        publish each slot whole (readers never see one half-built). The caller holds the lock."""
         irs: list[Any] = []
         targets: list[Any] = []
         ids: list[int] = []
         read: set[int] = set()
+        built = [self._build_slot(sid, irs, targets, ids, read) for sid in slot_ids]
+        self._prepare_segments(read, irs, targets, ids)
+        for slot in built:
+            self._ready[slot.id] = slot
+
+    def _build_slot(self, slot_id: str, irs: list[Any], targets: list[Any], ids: list[int], read: set[int]) -> _Slot:
+        """Slot ``slot_id`` with its candidates and decisions; its conditions to compile are added
+        to ``irs`` (with their ``targets`` and ``ids``), the segments they read to ``read``."""
+        raw_slot, cid = self._raw_slots[slot_id]
+        cands: list[_Candidate] = []
         for c in raw_slot["candidates"]:
             cand = _Candidate()
             cand.kind = "experiment" if c.get("experiment") is not None else "rule"
@@ -291,7 +317,6 @@ class Plan:
                 cand.variants = tuple((vid, Decision(slot_id, content, "experiment", cand.id, e.id, vid, cand.layer, seg_id))
                                       for _, vid, content in e.variants)
             cands.append(cand)
-        self._prepare_segments(read, irs, targets, ids)
         return _Slot(slot_id, self.content[raw_slot["default"]], cands)
 
     def _prepare_segments(self, wanted: Iterable[int], irs: list[Any] | None = None, targets: list[Any] | None = None,

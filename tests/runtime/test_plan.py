@@ -102,18 +102,18 @@ def test_plan_slot_prepared_once_under_concurrent_first_decides(signing_key, mon
     prepared once, each condition compiled once, and every thread gets the same decisions."""
     prepared: Counter[str] = Counter()
     compiled: Counter[int] = Counter()
-    real_slot, real_compile = Plan._prepare_slot, Plan._compile
+    real_slot, real_compile = Plan._build_slot, Plan._compile
 
-    def slow_slot(self: Plan, sid: str) -> Any:
+    def slow_slot(self: Plan, sid: str, *args: Any) -> Any:
         prepared[sid] += 1
         time.sleep(0.002)  # widens the window in which other threads ask for the same slot
-        return real_slot(self, sid)
+        return real_slot(self, sid, *args)
 
     def counted_compile(self: Plan, irs: list[Any], targets: list[Any], ids: list[int]) -> None:
         compiled.update(id(t) for t in targets)
         real_compile(self, irs, targets, ids)
 
-    monkeypatch.setattr(Plan, "_prepare_slot", slow_slot)
+    monkeypatch.setattr(Plan, "_build_slot", slow_slot)
     monkeypatch.setattr(Plan, "_compile", counted_compile)
     signals = {"tier": "gold", "points": 20, "tags": {"x": 2}}
     want = fresh_plan(signing_key).warm().decide(signals, session_id="s-1", now=NOW).to_dict()

@@ -234,7 +234,7 @@ class Plan:
         self._raw_slots: dict[str, tuple[Any, int]] = {}
         cid = len(self.segments)
         for raw_slot in p["slots"]:
-            self._raw_slots.setdefault(raw_slot["id"], (raw_slot, cid))
+            self._raw_slots[raw_slot["id"]] = (raw_slot, cid)  # a slot id given twice: the last (as ever)
             cid += sum(1 for c in raw_slot["candidates"] if c["when"][0] != Op.SEG)
         self.slot_ids = tuple(self._raw_slots)
         #: slot id -> slot, each prepared on first lookup

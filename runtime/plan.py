@@ -149,13 +149,27 @@ class _Slots(Mapping[str, _Slot]):
         return slot
 
     def __contains__(self, sid: object) -> bool:
-        return sid in self._plan._raw_slots
+        return sid in self._plan._prep.raw_slots
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._plan.slot_ids)
 
     def __len__(self) -> int:
         return len(self._plan.slot_ids)
+
+
+class _Preparation:
+    """What preparing on first use needs, kept apart from the plan's hot attributes."""
+
+    __slots__ = ("names", "types", "builder", "raw_slots", "segment_ready", "failures", "lock")
+
+    def __init__(self, names: list[str], types: list[str], builder: Builder, segments: int):
+        self.names, self.types, self.builder = names, types, builder
+        #: slot id -> (its payload, the condition id of its first inline condition)
+        self.raw_slots: dict[str, tuple[Any, int]] = {}
+        self.segment_ready = [False] * segments
+        self.failures: list[PrepareFailed] = []
+        self.lock = threading.Lock()  # serialises preparation; a prepared slot is read without it
 
 
 def segments_read(ir: Any, out: set[int]) -> set[int]:
@@ -204,7 +218,6 @@ class Plan:
         self.signals = p["signals"]
         names = [s["name"] for s in self.signals]
         types = [s["type"] for s in self.signals]
-        self._names, self._types = names, types
         self.signal_types = dict(zip(names, types))
         self.checkers = {
             s["name"]: make_checker(s["type"], records, s.get("max_items"), s.get("max_length")) for s in self.signals
@@ -231,32 +244,37 @@ class Plan:
         # Condition ids (the evaluation budget's keys, budget.py) are fixed here, whatever order
         # slots are first used in: segment i is condition i, then each candidate whose condition is
         # not a bare segment reference, in bundle order.
-        self._raw_slots: dict[str, tuple[Any, int]] = {}
+        # (Keep a plan's instance attributes under 30: CPython shares the keys of an instance dict
+        # of at most 30, and attribute reads on the decide path are measurably slower beyond.)
+        prep = self._prep = _Preparation(names, types, Builder(names, self._segment_exact, self._score), len(self.segments))
         cid = len(self.segments)
         for raw_slot in p["slots"]:
-            self._raw_slots[raw_slot["id"]] = (raw_slot, cid)  # a slot id given twice: the last (as ever)
+            prep.raw_slots[raw_slot["id"]] = (raw_slot, cid)  # a slot id given twice: the last (as ever)
             cid += sum(1 for c in raw_slot["candidates"] if c["when"][0] != Op.SEG)
-        self.slot_ids = tuple(self._raw_slots)
-        #: slot id -> slot, each prepared on first lookup
-        self.slots: Mapping[str, _Slot] = _Slots(self)
+        self.slot_ids = tuple(prep.raw_slots)
         #: the slots prepared so far (``decide`` looks here first: a plain dict lookup)
         self._ready: dict[str, _Slot] = {}
-        self._lock = threading.Lock()  # serialises preparation; a prepared slot is read without it
-        self._builder = Builder(names, self._segment_exact, self._score)
-        self._segment_ready = [False] * len(self.segments)
-        #: conditions whose preparation failed: each evaluates as an error (docs/runtime.md, "Preparation")
-        self.prepare_failures: list[PrepareFailed] = []
         self._fasts: list[Any] = []
         for i, seg in enumerate(self.segments):
             seg.fast, seg.exact = self._segment_on_first_use(i)
             self._fasts.append(seg.fast)
 
     # ------------------------------------------------------------------ preparation
+    @property
+    def slots(self) -> Mapping[str, _Slot]:
+        """Slot id -> slot, in bundle order, each prepared on first lookup."""
+        return _Slots(self)
+
+    @property
+    def prepare_failures(self) -> list[PrepareFailed]:
+        """Conditions whose preparation failed: each evaluates as an error (docs/runtime.md, "Preparation")."""
+        return self._prep.failures
+
     def slot(self, sid: str) -> _Slot | None:
         """Slot ``sid``, prepared on first use (None for a slot the bundle does not have)."""
         slot = self._ready.get(sid)
-        if slot is None and sid in self._raw_slots:
-            with self._lock:
+        if slot is None and sid in self._prep.raw_slots:
+            with self._prep.lock:
                 slot = self._ready.get(sid)  # another thread may have prepared it meanwhile
                 if slot is None:
                     self._prepare_slots((sid,))
@@ -266,7 +284,7 @@ class Plan:
     def warm(self) -> Plan:
         """Prepare every slot and segment now, with one ``compile()`` (otherwise each slot is
         prepared on first use)."""
-        with self._lock, no_cycle_collection():
+        with self._prep.lock, no_cycle_collection():
             self._prepare_slots([sid for sid in self.slot_ids if sid not in self._ready])
             self._prepare_segments(range(len(self.segments)))
         return self
@@ -286,7 +304,7 @@ class Plan:
     def _build_slot(self, slot_id: str, irs: list[Any], targets: list[Any], ids: list[int], read: set[int]) -> _Slot:
         """Slot ``slot_id`` with its candidates and decisions; its conditions to compile are added
         to ``irs`` (with their ``targets`` and ``ids``), the segments they read to ``read``."""
-        raw_slot, cid = self._raw_slots[slot_id]
+        raw_slot, cid = self._prep.raw_slots[slot_id]
         cands: list[_Candidate] = []
         for c in raw_slot["candidates"]:
             cand = _Candidate()
@@ -324,7 +342,8 @@ class Plan:
         """Compile, with the conditions ``irs`` (if any), the segments in ``wanted`` and those they
         read, directly or through others, that are not prepared yet. The caller holds the lock."""
         irs, targets, ids = irs or [], targets or [], ids or []
-        todo = [i for i in wanted if not self._segment_ready[i]]
+        ready = self._prep.segment_ready
+        todo = [i for i in wanted if not ready[i]]
         seen = set(todo)
         while todo:
             i = todo.pop()
@@ -334,13 +353,13 @@ class Plan:
             targets.append(seg)
             ids.append(i)
             for j in segments_read(ir, set()):
-                if j not in seen and not self._segment_ready[j]:
+                if j not in seen and not ready[j]:
                     seen.add(j)
                     todo.append(j)
         if irs:
             self._compile(irs, targets, ids)
         for i in seen:
-            self._segment_ready[i] = True
+            ready[i] = True
             self._fasts[i] = self.segments[i].fast
 
     def _compile(self, irs: list[Any], targets: list[Any], ids: list[int]) -> None:
@@ -348,7 +367,7 @@ class Plan:
         (an exception validation did not foresee) evaluates as an error, and is reported in
         ``prepare_failures``."""
         try:
-            fasts = generate(irs, self._names, self._types, self._segment_fast, self._score, ids)
+            fasts = generate(irs, self._prep.names, self._prep.types, self._segment_fast, self._score, ids)
         except Exception:  # noqa: BLE001 - find the condition that fails: compile each alone
             if len(irs) > 1:
                 for one in zip(irs, targets, ids):
@@ -358,7 +377,7 @@ class Plan:
             return
         for target, ir, cid, fast in zip(targets, irs, ids, fasts):
             try:
-                exact = self._builder.build(ir, cid)
+                exact = self._prep.builder.build(ir, cid)
             except Exception as e:  # noqa: BLE001 - see above
                 self._failed(target, e)
                 continue
@@ -369,7 +388,7 @@ class Plan:
         where = f"segment {target.id}" if isinstance(target, _Segment) else f"rule {target.key}"
         failure = PrepareFailed(f"preparing {where} of bundle {self.name} v{self.version} failed ({type(e).__name__}: {str(e)[:200]}); "
                                 "it decides as an evaluation error; recompile the bundle with this version of strata")
-        self.prepare_failures.append(failure)
+        self._prep.failures.append(failure)
         err = Err(str(failure))
 
         def fast(s: dict[str, Any], m: dict[int, Any]) -> Any:
@@ -384,7 +403,7 @@ class Plan:
         conditions read, so these run only for a segment evaluated on its own (``segment_value``)."""
 
         def prepare() -> None:
-            with self._lock:
+            with self._prep.lock:
                 self._prepare_segments((i,))
 
         def fast(s: dict[str, Any], m: dict[int, Any]) -> Any:

@@ -20,7 +20,7 @@ function capped(cap, state, now) {
   return Boolean(cooldown && now - last < cooldown);
 }
 
-/** A verified bundle ready to decide. Immutable after construction. */
+/** A verified bundle ready to decide: what a decision reads never changes once built, and a slot is built once, on its first use (plan.js). */
 export class Prepared extends Plan {
   /** The level bytes of each model (declaration order) for `signals`, prepared as decide()
    * prepares them (defaults merged, consent-stripped): what the worker counts. */

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.format import LAYERS
+
 from ..tally import Tally
 from . import stats
 from .allocation import Allocation, allocation
@@ -241,7 +243,7 @@ def experiments(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -
 def layers(d: Data, goal: str) -> list[Row]:
     """Per layer: personalised exposures of arms on that layer, against the holdout on the same slots."""
     out = []
-    for layer in ("specific", "mid", "broad"):
+    for layer in reversed(LAYERS):  # most specific first
         keys = [k for k in d.exposures if k[2] == layer and k[3] == "personalized"]
         if not keys:
             continue

@@ -8,6 +8,7 @@
 import { Op } from './format.js';
 import { CATALOGUE } from './stdlib.js';
 import { cpLength } from './values.js';
+import { formatComma } from './python.js';
 
 export const EVAL_BUDGET = 10000;
 export const ALLOC_CHUNK = 16;
@@ -17,8 +18,7 @@ export const GROWTH = new Set(Array.from(CATALOGUE.values()).filter((f) => GROWT
 
 /** Python's message, `{:,}` thousands separators included. */
 export function overMessage(work) {
-  const fmt = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `evaluation budget exceeded: ${fmt(work)} work units, more than ${fmt(EVAL_BUDGET)} (a comprehension or a growing string too large)`;
+  return `evaluation budget exceeded: ${formatComma(work)} work units, more than ${formatComma(EVAL_BUDGET)} (a comprehension or a growing string too large)`;
 }
 
 /** Code points of `s` (a lone surrogate counts one, as in Python): values.js's cpLength. */

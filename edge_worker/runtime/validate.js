@@ -10,6 +10,7 @@ import {
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
+import { repr } from './python.js';
 import { celFromRaw } from './raw.js';
 import { regexError } from './functions.js';
 import { cpLen } from './budget.js';
@@ -22,14 +23,12 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 
-const pyRepr = (k) => `'${String(k).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
 /** Refuse fields the format does not define (a newer or faulty compiler's). */
 function only(d, allowed, path) {
   if (!isMap(d)) throw fail(path, 'expected a map');
   const extra = Object.keys(d).filter((k) => !allowed.includes(k));
   if (extra.length) {
-    const shown = extra.sort().slice(0, 3).map((k) => pyRepr(k).slice(0, 40)).join(', ');
+    const shown = extra.sort().slice(0, 3).map((k) => repr(k).slice(0, 40)).join(', ');
     throw fail(path, `unknown field(s) ${shown}: this runtime reads format fields ${allowed.slice().sort().join(', ')} only; upgrade the runtime or recompile with a matching compiler`);
   }
 }
@@ -286,7 +285,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     const path = `models[${i}]`;
     only(m, FIELDS.model, path);
     const id = req(m, 'id', 'str', path);
-    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${pyRepr(id.slice(0, 40))} is not a distinct lower-case identifier`);
+    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${repr(id.slice(0, 40))} is not a distinct lower-case identifier`);
     ids.add(id);
     const goal = req(m, 'goal', 'str', path);
     if (!goals.includes(goal)) throw fail(`${path}.goal`, `unknown goal '${goal.slice(0, 40)}'`);

@@ -1,9 +1,10 @@
 // POST /v1/decide (docs/server.md), as edge_server/decide.py: the body's fields checked (422 naming
 // the offending field), the decision path of server.js, the response with every slot's decision.
 
+import * as py from "../runtime/python.js";
 import { isObject, readJson } from "./body.js";
-import { ApiError, json, pyStr } from "./errors.js";
-import { parseCookies, pyLen } from "./session.js";
+import { ApiError, json } from "./errors.js";
+import { parseCookies } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
 /** Request headers a personalised response depends on; shared caches must key on all of them. */
@@ -16,22 +17,22 @@ const FIELDS = new Set(["page", "slots", "signals", "page_view", "html"]);
 export function decideFields(body) {
   if (!isObject(body)) throw new ApiError(422, "invalid_request", "body must be a JSON object", "body");
   const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort();
-  if (unknown.length) throw new ApiError(422, "invalid_request", `unknown field ${pyStr(unknown[0])} (fields: page, slots, signals, page_view, html)`, unknown[0]);
+  if (unknown.length) throw new ApiError(422, "invalid_request", `unknown field ${py.repr(unknown[0])} (fields: page, slots, signals, page_view, html)`, unknown[0]);
   const html = body.html ?? false;
   if (typeof html !== "boolean") throw new ApiError(422, "invalid_request", "html must be true or false", "html");
   const page = body.page ?? {};
   if (!isObject(page)) throw new ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page");
   const url = page.url ?? "/";
-  if (typeof url !== "string" || pyLen(url) > MAX_URL) throw new ApiError(422, "invalid_request", `page.url must be a string of at most ${MAX_URL} characters`, "page.url");
+  if (typeof url !== "string" || py.len(url) > MAX_URL) throw new ApiError(422, "invalid_request", `page.url must be a string of at most ${MAX_URL} characters`, "page.url");
   if (splitUrl(url) === null) {
     throw new ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url");
   }
   const ref = page.referrer ?? null;
-  if (ref !== null && (typeof ref !== "string" || pyLen(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
+  if (ref !== null && (typeof ref !== "string" || py.len(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
   const cat = page.category ?? "";
-  if (typeof cat !== "string" || pyLen(cat) > 64) throw new ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category");
+  if (typeof cat !== "string" || py.len(cat) > 64) throw new ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category");
   const slots = body.slots ?? null;
-  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && pyLen(s) <= 64))) {
+  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && py.len(s) <= 64))) {
     throw new ApiError(422, "invalid_request", `slots must be a list of at most ${MAX_SLOTS} slot names`, "slots");
   }
   const pv = body.page_view ?? true;
@@ -45,7 +46,7 @@ export function checkSlots(slots, prepared) {
   const unknown = [...new Set(slots)].filter((s) => !prepared.slotTable.has(s));
   if (unknown.length) {
     const known = prepared.slotIds.join(", ") || "(none)";
-    throw new ApiError(422, "unknown_slot", `unknown slot(s) ${unknown.map(pyStr).join(", ")}; bundle ${pyStr(prepared.name)} has: ${known}`, "slots");
+    throw new ApiError(422, "unknown_slot", `unknown slot(s) ${unknown.map((s) => py.repr(s)).join(", ")}; bundle ${py.repr(prepared.name)} has: ${known}`, "slots");
   }
 }
 

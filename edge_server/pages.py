@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, Response
 from runtime.decide import Prepared
 from runtime.decision import Outcome
 
-from .decide import VARY
+from .contract import MAX_PATH, VARY, error
 from .errors import ApiError
 from .rewrite import MAX_PAGE_BYTES, Page
 from .server import Server, cookies_of, headers_of
@@ -96,8 +96,6 @@ def _cookie_signals(cookies: dict[str, str], prepared: Prepared, limit: int) -> 
         return {}
 
 
-#: Longest page path served (as long as a page URL may be in a decide body): 400 ``invalid_path`` above.
-MAX_PATH = 2048
 #: File systems refuse longer names (ENAMETOOLONG), so a longer path component cannot name a page.
 MAX_NAME_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -107,12 +105,13 @@ def _check_page_path(path: str) -> None:
     """400 ``invalid_path`` for a path no page can have: over MAX_PATH characters, or with a control
     character (a decoded ``%00``, ``%0a``...), which no file system or origin should be handed."""
     if len(path) > MAX_PATH:
-        raise ApiError(400, "invalid_path", f"the path is {len(path)} characters long; pages have at most {MAX_PATH}")
+        raise error("path_too_long", length=len(path), max_path=MAX_PATH)
     if _CONTROL.search(path):
-        raise ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)")
+        raise error("path_control")
 
 
 #: (bundle, slot name) pairs already warned about: a slot a page marks but its bundle lacks (bounded).
+_MAX_WARNED = 1024
 _warned_slots: dict[tuple[int, str], None] = {}
 
 
@@ -124,7 +123,7 @@ def _known_slots(slots: list[str], prepared: Prepared, path: str) -> list[str]:
     if len(known) < len(slots):
         for s in slots:
             if s not in prepared.slots and (id(prepared), s) not in _warned_slots:
-                if len(_warned_slots) > 1024:
+                if len(_warned_slots) > _MAX_WARNED:
                     _warned_slots.clear()
                 _warned_slots[(id(prepared), s)] = None
                 log.warning("page %s marks slot %r, which bundle %r v%s does not have (it has: %s); its markup is served unchanged",

@@ -60,6 +60,19 @@ def constants(node: Any, out: dict[str, Any] | None = None) -> dict[str, Any]:
     return out
 
 
+def messages(node: Any) -> Iterator[str]:
+    """The longest literal piece (between placeholders) of every ``message`` template in a table, when
+    it has 20 characters or more: shorter ones are too common to call a copy."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "message" and isinstance(v, str):
+                piece = max(re.split(r"\{\w+\}", v), key=len)
+                if len(piece) >= 20:
+                    yield piece
+            else:
+                yield from messages(v)
+
+
 def _number_forms(n: int) -> list[str]:
     return [str(n), f"{n:_}"]
 
@@ -69,6 +82,9 @@ _STRINGS = re.compile(r"""[(\[{]\s*((?:"[^"\n]*"|'[^'\n]*')(?:\s*,\s*(?:"[^"\n]*
 _ITEM = re.compile(r""""([^"\n]*)"|'([^'\n]*)'""")
 
 
+_OWN_CONSTANT = re.compile(r"^\s*(?:export\s+)?(?:const\s+|static\s+)?[A-Z_][A-Z0-9_]*\s*(?::[^=]*)?=\s*$")
+
+
 def _in_comment(text: str, pos: int) -> bool:
     """Whether ``pos`` is in a comment or a docstring (a figure in prose is no copy)."""
     before = text[text.rfind("\n", 0, pos) + 1 : pos]
@@ -76,25 +92,34 @@ def _in_comment(text: str, pos: int) -> bool:
 
 
 def copies(table: dict[str, Any], loaders: tuple[str, ...], number_files: tuple[str, ...] = (),
-           files: dict[str, str] | None = None) -> list[str]:
+           files: dict[str, str] | None = None, under: tuple[str, ...] = ("",)) -> list[str]:
     """Hand-kept copies of ``table`` in the sources of both languages, as ``path:line: what``.
 
     A copy is a literal collection of strings holding exactly the items of one of the table's lists
-    (in any order), an assignment of a literal to one of the table's UPPER_CASE names, or, in
+    (in any order), an assignment of a literal to one of the table's UPPER_CASE names, a quoted
+    string starting with the literal text of one of its message templates, or, in
     ``number_files`` (the modules that check the table's limits), a limit of 1000 or more written
     as a number. ``loaders``: the modules that read the JSON file itself. ``files``: path -> text to
-    scan instead of the sources (the scan's own test).
+    scan instead of the sources (the scan's own test); ``under``: the path prefixes the table's
+    consumers live under. A number assigned to an UPPER_CASE name of its own, or a cache's
+    ``maxsize``, is another constant with the same value, not a copy.
     """
     found = []
     lists = {frozenset(lst): lst for lst in string_lists(table)}
     consts = constants(table)
-    assign_rx = re.compile(r"^[ \t]*(?:export\s+)?(?:const\s+|let\s+|var\s+)?(" + "|".join(map(re.escape, consts)) + r")\b\s*(?::[^=\n]*)?=\s*(?:[-0-9\"'\[{(]|frozenset|new Set|b\")", re.M)
-    numbers = {form: name for name, v in consts.items() if type(v) is int and v >= 1000 for form in _number_forms(v)}
+    assign_rx = re.compile(r"^[ \t]*(?:export\s+)?(?:const\s+|let\s+|var\s+)?(" + "|".join(map(re.escape, consts)) + r")\b\s*(?::[^=\n]*)?=\s*(?:[-0-9\"'\[{(]|frozenset\(\s*[\[{(]|new Set\(\s*\[|b\")", re.M)
+    numbers: dict[str, str] = {}
+    for name, v in consts.items():
+        if type(v) is int and v >= 1000:
+            for form in _number_forms(v):
+                numbers[form] = f"{numbers[form]}/{name}" if form in numbers else name
+    texts = sorted(set(messages(table)))
+    text_rx = re.compile("(" + "|".join(map(re.escape, texts)) + ")") if texts else None
     number_rx = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(numbers, key=len, reverse=True))) + r")(?![\w.])")
     if files is None:
         files = {f.relative_to(ROOT).as_posix(): f.read_text(encoding="utf-8") for f in source_files()}
     for rel, text in files.items():
-        if rel in loaders:
+        if rel in loaders or not rel.startswith(under):
             continue
 
         def line(pos: int, text: str = text) -> int:
@@ -105,10 +130,15 @@ def copies(table: dict[str, Any], loaders: tuple[str, ...], number_files: tuple[
             lst = lists.get(items)
             if lst is not None and not _in_comment(text, m.start()):
                 found.append(f"{rel}:{line(m.start())}: the list {', '.join(map(repr, lst[:3]))}... written out")
+        if text_rx is not None:
+            for m in text_rx.finditer(text):
+                found.append(f"{rel}:{line(m.start())}: the message {m.group(1)!r}... written out")
         for m in assign_rx.finditer(text):
             found.append(f"{rel}:{line(m.start())}: {m.group(1)} assigned a literal")
         if numbers and rel in number_files:
             for m in number_rx.finditer(text):
-                if not _in_comment(text, m.start()):
-                    found.append(f"{rel}:{line(m.start())}: {m.group(1)} ({numbers[m.group(1)]}) written as a literal")
+                before = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+                if _in_comment(text, m.start()) or before.endswith("maxsize=") or _OWN_CONSTANT.match(before):
+                    continue
+                found.append(f"{rel}:{line(m.start())}: {m.group(1)} ({numbers[m.group(1)]}) written as a literal")
     return found

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as format from "../runtime/format.js";
-import { ROOT, copies } from "./contract.js";
+import { ROOT, copies } from "./contract_scan.js";
 
 const TABLE = JSON.parse(readFileSync(ROOT + "runtime/format.json", "utf8"));
 /** The modules that check the table's limits and buckets: a limit written there as a number is a copy. */

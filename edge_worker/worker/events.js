@@ -6,6 +6,7 @@
 import * as py from "../runtime/python.js";
 import { isObject, readJson } from "./body.js";
 import { normaliseOrigin } from "./config.js";
+import { EVENTS_FIELDS, error } from "./contract.js";
 import { ApiError, json } from "./errors.js";
 import { countConversion } from "./model_counts.js";
 import { ALL } from "./measure.js";
@@ -59,18 +60,14 @@ export function sameHost(origin, host) {
 /** (events.py's EventsEndpoint.fields) [goal, value] of an events body, or 422 naming the field;
  * `limit`: the largest goal value accepted (STRATA_MAX_GOAL_VALUE). */
 export function eventFields(body, goals, limit) {
-  if (!isObject(body) || Object.keys(body).some((k) => k !== "goal" && k !== "value")) throw new ApiError(422, "invalid_request", "body must be {goal, value?}", "body");
+  if (!isObject(body) || Object.keys(body).some((k) => !EVENTS_FIELDS.includes(k))) throw error("events_body");
   const goal = body.goal;
-  if (typeof goal !== "string" || !goals.includes(goal)) {
-    throw new ApiError(422, "unknown_goal", `goal must be one of ${goals.join(", ") || "(none declared)"}`, "goal");
-  }
-  const value = body.value ?? 0; // JSON has no NaN or Infinity; a number too large for a double parses as Infinity
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value");
-  }
-  if (value > limit) {
-    throw new ApiError(422, "value_too_large", `value ${py.formatG(value)} is over this server's limit ${py.formatG(limit)} (--max-goal-value / STRATA_MAX_GOAL_VALUE)`, "value");
-  }
+  if (typeof goal !== "string" || !goals.includes(goal)) throw error("unknown_goal", { goals: goals.join(", ") || "(none declared)" });
+  // as Python's body.get("value", 0): an explicit null is refused. JSON has no NaN or Infinity; a
+  // number too large for a double parses as Infinity
+  const value = Object.hasOwn(body, "value") ? body.value : 0;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw error("goal_value");
+  if (value > limit) throw error("goal_value_too_large", { value: py.formatG(value), limit: py.formatG(limit) });
   return [goal, value];
 }
 

@@ -6,7 +6,8 @@
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
 // is no session then), and the server keeps only the sums (measure.js).
 
-import { MAX_MODELS } from "./session.js";
+import { SCORE_BUCKETS } from "../runtime/format.js";
+import { MAX_SESSION_MODELS } from "./session.js";
 
 /** The feature name of the score bucket rows (their `spec` label is the model's fit). */
 export const SCORE = "@score";
@@ -35,14 +36,14 @@ export function upliftExperiment(prepared, uplift) {
 /** Bucket index of a score: 20 of width 0.05 over [0, 1) (1.0 in the last), or for an uplift
  * model 40 over [-1, 1) (an uplift of 1.0 in the last). */
 export function scoreBucket(score, uplift) {
-  const i = uplift ? Math.floor((score + 1) * 20) : Math.floor(score * 20);
-  return Math.min(Math.max(i, 0), uplift ? 39 : 19);
+  const i = uplift ? Math.floor((score + 1) * SCORE_BUCKETS) : Math.floor(score * SCORE_BUCKETS);
+  return Math.min(Math.max(i, 0), (uplift ? 2 : 1) * SCORE_BUCKETS - 1);
 }
 
 /** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
  * from integer hundredths so that no float formatting is involved. */
 export function bucketName(i, uplift) {
-  const h = (uplift ? -100 : 0) + 5 * i;
+  const h = (uplift ? -100 : 0) + (100 / SCORE_BUCKETS) * i;
   const a = Math.abs(h);
   return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
 }
@@ -80,15 +81,15 @@ function fits(entry, model) {
   if (levels.length !== features.length) return false;
   for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
-  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 40 : 20);
+  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 2 : 1) * SCORE_BUCKETS;
 }
 
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
- * count each of the bundle's first MAX_MODELS models that this visit is in, and keep their
+ * count each of the bundle's first MAX_SESSION_MODELS models that this visit is in, and keep their
  * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
  * key order, so that both servers write the same cookie). */
 export function countDecide(measure, prepared, session, signals, holdout) {
-  const models = modelsOf(prepared).slice(0, MAX_MODELS);
+  const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
   const entries = session.models;
   const counted = new Set(models.map((m) => m.id));
   for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
@@ -139,7 +140,7 @@ export function countDecide(measure, prepared, session, signals, holdout) {
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
 export function countConversion(measure, prepared, session, goal) {
-  const byId = new Map(modelsOf(prepared).slice(0, MAX_MODELS).map((m) => [m.id, m]));
+  const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
   for (const [id, e] of Object.entries(session.models)) {
     const m = byId.get(id);
     if (m === undefined || e[4] || m.goal !== goal) continue;

@@ -5,15 +5,13 @@
 
 import * as py from "../runtime/python.js";
 import { CLIENT_JS } from "./client_js.js";
-import { VARY } from "./decide.js";
+import { MAX_PATH, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
 import { escapeHtml } from "./render.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
 import { parseCookies } from "./session.js";
 import { clientSignals } from "./signals.js";
 
-/** Longest page path served (as long as a page URL in a decide body may be): 400 invalid_path above (pages.py's MAX_PATH). */
-const MAX_PATH = 2048;
 const CONTROL = /[\x00-\x1f\x7f]/;
 const SIGNALS_COOKIE = "strata_signals";
 const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
@@ -26,8 +24,8 @@ export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type
  * characters, or with a control character (a decoded %00, %0A...). */
 export function checkPagePath(path) {
   const n = py.len(path);
-  if (n > MAX_PATH) throw new ApiError(400, "invalid_path", `the path is ${n} characters long; pages have at most ${MAX_PATH}`);
-  if (CONTROL.test(path)) throw new ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)");
+  if (n > MAX_PATH) throw error("path_too_long", { length: n, max_path: MAX_PATH });
+  if (CONTROL.test(path)) throw error("path_control");
 }
 
 /** A page (GET or HEAD of any path outside the API) on the worker `srv` (server.js's StrataWorker): pages.py's page_endpoint. */

@@ -11,6 +11,7 @@
 
 import * as py from "../runtime/python.js";
 import { configFrom, normaliseOrigin } from "./config.js";
+import { CONSENT_REFUSALS } from "./contract.js";
 import { BundleSource } from "./bundles.js";
 import { decideEndpoint } from "./decide.js";
 import { ConversionLedger } from "./dedup.js";
@@ -25,7 +26,6 @@ import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
 
-const NO = new Set(["0", "no", "false", "deny", "denied", "reject", "rejected", "off"]);
 
 /** The API: path -> the methods it accepts and its handler (srv, request, url, ctx). Every other
  * path is a page (pages.js) when STRATA_ORIGIN is set, else 404. */
@@ -112,7 +112,7 @@ export class StrataWorker {
     if (this.config.honourGpc && py.strip(headers.get("sec-gpc") ?? "") === "1") return false;
     if (this.config.honourDnt && py.strip(headers.get("dnt") ?? "") === "1") return false;
     const v = cookies.get(this.config.consentCookie);
-    return !(v !== undefined && NO.has(py.strip(v).toLowerCase()));
+    return !(v !== undefined && CONSENT_REFUSALS.has(py.strip(v).toLowerCase()));
   }
 
   htmlOf(content) {

@@ -13,18 +13,20 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+import { SCORE_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
+import { TABLE } from "./contract.js";
 
-export const MAX_COOKIE_BYTES = 1024;
-export const MAX_RECENT_CATEGORIES = 10;
-export const MAX_SHOWN = 24;
-export const MAX_CONVERTED = 16;
-/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level
- * bytes per entry (one per feature; a model has at most 64 features). */
-export const MAX_MODELS = 4;
-export const MAX_MODEL_LEVELS = 64;
-/** Longest period text kept for an exposure ("5000/5000"; an experiment has a bounded number of variants). */
-export const MAX_PERIOD = 128;
+// The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
+const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
+export const MAX_COOKIE_BYTES = BOUNDS.MAX_COOKIE_BYTES;
+export const MAX_RECENT_CATEGORIES = BOUNDS.MAX_RECENT_CATEGORIES;
+export const MAX_SHOWN = BOUNDS.MAX_SHOWN;
+export const MAX_CONVERTED = BOUNDS.MAX_CONVERTED;
+/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level bytes per entry. */
+export const MAX_SESSION_MODELS = BOUNDS.MAX_SESSION_MODELS;
+export const MAX_MODEL_LEVELS = BOUNDS.MAX_MODEL_LEVELS;
+export const MAX_PERIOD = BOUNDS.MAX_PERIOD;
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -194,14 +196,14 @@ const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) &&
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
 function modelsOk(models) {
-  if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return false;
+  if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
     if (py.len(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
-    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 40) return false;
+    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 2 * SCORE_BUCKETS) return false;
     if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
   }
   return true;

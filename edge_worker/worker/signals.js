@@ -6,14 +6,8 @@
 
 import * as py from "../runtime/python.js";
 import { isObject } from "./body.js";
+import { LENGTHS as L, MAX_URL, SEARCH, SOCIAL, UNKNOWN_COUNTRIES, UTM, WEBMAIL, message } from "./contract.js";
 import { device } from "./device.js";
-
-const SEARCH = ["google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com", "yandex.", "ecosia.org",
-  "search.brave.com", "startpage.com", "qwant.com"];
-const SOCIAL = ["facebook.com", "fb.com", "instagram.com", "t.co", "twitter.com", "x.com", "linkedin.com", "lnkd.in", "pinterest.",
-  "reddit.com", "tiktok.com", "youtube.com", "threads.net", "bsky.app", "mastodon."];
-const WEBMAIL = ["mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail."];
-const UTM = ["source", "medium", "campaign", "term", "content"];
 
 function hostMatches(host, patterns) {
   for (const p of patterns) {
@@ -42,7 +36,7 @@ const FLOAT = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)$/;
 /** Primary language subtags by quality: 'de-CH,de;q=0.9,en;q=0.5' -> ['de', 'en']. */
 export function languages(acceptLanguage) {
   const weighted = [];
-  acceptLanguage.split(",").slice(0, 16).forEach((part, i) => {
+  acceptLanguage.split(",").slice(0, L.MAX_LANGUAGE_TAGS).forEach((part, i) => {
     const p = py.strip(part);
     const semi = p.indexOf(";");
     const tag = py.strip(semi < 0 ? p : p.slice(0, semi)).toLowerCase();
@@ -81,34 +75,34 @@ export function splitUrl(url) {
 
 // ------------------------------------------------------------------ request -> signals
 function page(pageUrl) {
-  const parts = splitUrl(py.slice(pageUrl, 2048)) ?? { path: "/", query: "", host: "" }; // malformed: refused by /v1/decide before
+  const parts = splitUrl(py.slice(pageUrl, MAX_URL)) ?? { path: "/", query: "", host: "" }; // malformed: refused by /v1/decide before
   const query = {};
-  for (const [k, v] of py.parseQsl(parts.query).slice(0, 64)) {
-    const key = py.slice(k, 64);
-    if (!Object.hasOwn(query, key)) query[key] = py.slice(v, 256);
+  for (const [k, v] of py.parseQsl(parts.query).slice(0, L.MAX_QUERY_PARAMS)) {
+    const key = py.slice(k, L.MAX_QUERY_KEY);
+    if (!Object.hasOwn(query, key)) query[key] = py.slice(v, L.MAX_QUERY_VALUE);
   }
   const path = parts.path || "/";
   const out = {
-    "page.url": py.slice(path + (parts.query ? "?" + parts.query : ""), 2048),
-    "page.path": py.slice(path, 2048),
+    "page.url": py.slice(path + (parts.query ? "?" + parts.query : ""), MAX_URL),
+    "page.path": py.slice(path, MAX_URL),
     "page.query": query,
   };
-  for (const k of UTM) out[`utm.${k}`] = py.slice(Object.hasOwn(query, `utm_${k}`) ? query[`utm_${k}`] : "", 128);
+  for (const k of UTM) out[`utm.${k}`] = py.slice(Object.hasOwn(query, `utm_${k}`) ? query[`utm_${k}`] : "", L.MAX_UTM);
   return [out, parts.host, out["utm.medium"]];
 }
 
 function client(acceptLanguage, country, userAgent, chMobile, chPlatform) {
   const langs = languages(acceptLanguage);
   country = py.strip(country).toUpperCase();
-  if (!(py.len(country) === 2 && /^[A-Za-z]{2}$/.test(country)) || country === "XX" || country === "T1") country = "";
+  if (!(py.len(country) === 2 && /^[A-Za-z]{2}$/.test(country)) || UNKNOWN_COUNTRIES.has(country)) country = "";
   const [kind, os, browser] = device(userAgent, chMobile, chPlatform);
   return {
     "request.language": langs.length ? langs[0] : "",
     "request.languages": langs,
     "geo.country": country,
     "device.type": kind,
-    "device.os": py.slice(os, 64),
-    "device.browser": py.slice(browser, 64),
+    "device.os": py.slice(os, L.MAX_DEVICE_NAME),
+    "device.browser": py.slice(browser, L.MAX_DEVICE_NAME),
   };
 }
 
@@ -139,8 +133,9 @@ export class RequestContext {
   signals(pageUrl, get, referrer, now) {
     const h = (name, n) => py.slice(get(name) ?? "", n);
     const minute = Math.floor(now / 60);
-    const key = [py.slice(pageUrl, 2048), py.slice(referrer ?? "", 2048), h("host", 256), h("accept-language", 512),
-      h(this.countryHeader, 8), h("user-agent", 512), h("sec-ch-ua-mobile", 8), h("sec-ch-ua-platform", 32), minute];
+    const key = [py.slice(pageUrl, MAX_URL), py.slice(referrer ?? "", MAX_URL), h("host", L.MAX_HOST_HEADER), h("accept-language", L.MAX_ACCEPT_LANGUAGE),
+      h(this.countryHeader, L.MAX_COUNTRY_HEADER), h("user-agent", L.MAX_USER_AGENT), h("sec-ch-ua-mobile", L.MAX_CH_MOBILE),
+      h("sec-ch-ua-platform", L.MAX_CH_PLATFORM), minute];
     const ck = key.join("\u0000");
     let cached = this.cache.get(ck);
     if (cached === undefined) {
@@ -153,8 +148,8 @@ export class RequestContext {
 
   derive(pageUrl, referrer, hostHeader, acceptLanguage, country, userAgent, chMobile, chPlatform, minute) {
     const [pageSignals, host, utmMedium] = page(pageUrl);
-    const refParts = referrer ? splitUrl(py.slice(referrer, 2048)) : null; // a malformed referrer counts as absent
-    const refHost = refParts ? py.slice(refParts.host, 253) : "";
+    const refParts = referrer ? splitUrl(py.slice(referrer, MAX_URL)) : null; // a malformed referrer counts as absent
+    const refHost = refParts ? py.slice(refParts.host, L.MAX_REFERRER_HOST) : "";
     const [hour, weekday] = localTime(minute, this.tz);
     return {
       ...pageSignals,
@@ -167,27 +162,30 @@ export class RequestContext {
   }
 }
 
+/** A client signal the bundle does not accept: the contract's error `key` (edge_contract.json),
+ * whose `field` names the signal. */
 export class ClientSignalError extends Error {
-  constructor(field, message) {
-    super(message);
-    this.field = field;
+  constructor(key, values = {}) {
+    const m = message(key, values);
+    super(m.message);
+    Object.assign(this, { key, values, field: m.field ?? "" });
   }
 }
 
 /** (signals.py's client_signals) the `signals` object of a decide request, validated against the bundle's table. */
 export function clientSignals(body, prepared, limit) {
   if (body === null || body === undefined) return {};
-  if (!isObject(body)) throw new ClientSignalError("signals", "signals must be an object of signal name -> value");
+  if (!isObject(body)) throw new ClientSignalError("signals_not_object");
   const names = Object.keys(body);
-  if (names.length > limit) throw new ClientSignalError("signals", `at most ${limit} client signals per request, got ${names.length}`);
+  if (names.length > limit) throw new ClientSignalError("too_many_signals", { limit, count: names.length });
   const out = {};
   for (const name of names) {
     const src = prepared.signalSources.get(name);
-    if (src === undefined) throw new ClientSignalError(name, `unknown signal ${py.repr(name)}: the rule set does not declare it`);
-    if (src !== "client") throw new ClientSignalError(name, `signal ${py.repr(name)} is derived by the server (${src}) and cannot be sent by the client`);
+    if (src === undefined) throw new ClientSignalError("unknown_signal", { name: py.repr(name), field: name });
+    if (src !== "client") throw new ClientSignalError("server_signal", { name: py.repr(name), source: src, field: name });
     const i = prepared.signalIndex.get(name);
     if (typeof prepared.converters[i](body[name]) === "symbol") {
-      throw new ClientSignalError(name, `signal ${py.repr(name)} must be a ${prepared.signalTypes.get(name)} within its declared bounds`);
+      throw new ClientSignalError("signal_value", { name: py.repr(name), type: prepared.signalTypes.get(name), field: name });
     }
     out[name] = body[name];
   }

@@ -51,6 +51,20 @@ function constants(node, out = null) {
   return out;
 }
 
+/** The longest literal piece (between placeholders) of every `message` template, when it has 20 characters or more. */
+function* messages(node) {
+  if (node === null || typeof node !== "object") return;
+  for (const [k, v] of Object.entries(node)) {
+    if (k === "message" && typeof v === "string") {
+      const piece = v.split(/\{\w+\}/).reduce((a, b) => (b.length > a.length ? b : a));
+      if (piece.length >= 20) yield piece;
+    } else {
+      yield* messages(v);
+    }
+  }
+}
+const OWN_CONSTANT = /^\s*(?:export\s+)?(?:const\s+|static\s+)?[A-Z_][A-Z0-9_]*\s*(?::[^=]*)?=\s*$/;
+
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const STRINGS = /[([{]\s*((?:"[^"\n]*"|'[^'\n]*')(?:\s*,\s*(?:"[^"\n]*"|'[^'\n]*'))+)\s*,?\s*[)\]}]/g;
 const ITEM = /"([^"\n]*)"|'([^'\n]*)'/g;
@@ -61,24 +75,27 @@ function inComment(text, pos) {
 }
 
 /** Hand-kept copies of `table` as `path:line: what`; `files` (path -> text) defaults to the worker's sources. */
-export function copies(table, loaders, numberFiles = [], files = sourceFiles()) {
+export function copies(table, loaders, numberFiles = [], files = sourceFiles(), under = [""]) {
   const key = (items) => [...new Set(items)].sort().join("\u0000");
   const lists = new Map();
   for (const lst of stringLists(table)) lists.set(key(lst), lst);
   const consts = constants(table);
-  const assign = new RegExp(`^[ \\t]*(?:export\\s+)?(?:const\\s+|let\\s+|var\\s+)?(${Object.keys(consts).map(escape).join("|")})\\b\\s*(?::[^=\\n]*)?=\\s*(?:[-0-9"'\\[{(]|frozenset|new Set|b")`, "gm");
+  const assign = new RegExp(`^[ \\t]*(?:export\\s+)?(?:const\\s+|let\\s+|var\\s+)?(${Object.keys(consts).map(escape).join("|")})\\b\\s*(?::[^=\\n]*)?=\\s*(?:[-0-9"'\\[{(]|frozenset\\(\\s*[\\[{(]|new Set\\(\\s*\\[|b")`, "gm");
   const numbers = {};
   for (const [name, v] of Object.entries(consts)) {
     if (Number.isInteger(v) && v >= 1000) {
-      numbers[String(v)] = name;
-      numbers[String(v).replace(/\B(?=(\d{3})+(?!\d))/g, "_")] = name;
+      for (const form of [String(v), String(v).replace(/\B(?=(\d{3})+(?!\d))/g, "_")]) {
+        numbers[form] = Object.hasOwn(numbers, form) ? `${numbers[form]}/${name}` : name;
+      }
     }
   }
   const forms = Object.keys(numbers).sort((a, b) => b.length - a.length).map(escape);
   const number = forms.length ? new RegExp(`(?<![\\w.])(${forms.join("|")})(?![\\w.])`, "g") : null;
+  const texts = [...new Set(messages(table))].sort();
+  const textRx = texts.length ? new RegExp(`(${texts.map(escape).join("|")})`, "g") : null;
   const found = [];
   for (const [rel, text] of Object.entries(files)) {
-    if (loaders.includes(rel)) continue;
+    if (loaders.includes(rel) || !under.some((u) => rel.startsWith(u))) continue;
     const line = (pos) => text.slice(0, pos).split("\n").length;
     for (const m of text.matchAll(STRINGS)) {
       const items = [...m[1].matchAll(ITEM)].map((x) => x[1] ?? x[2]);
@@ -87,10 +104,12 @@ export function copies(table, loaders, numberFiles = [], files = sourceFiles()) 
         found.push(`${rel}:${line(m.index)}: the list ${lst.slice(0, 3).map((x) => `'${x}'`).join(", ")}... written out`);
       }
     }
+    if (textRx !== null) for (const m of text.matchAll(textRx)) found.push(`${rel}:${line(m.index)}: the message '${m[1]}'... written out`);
     for (const m of text.matchAll(assign)) found.push(`${rel}:${line(m.index)}: ${m[1]} assigned a literal`);
     if (number !== null && numberFiles.includes(rel)) {
       for (const m of text.matchAll(number)) {
-        if (!inComment(text, m.index)) found.push(`${rel}:${line(m.index)}: ${m[1]} (${numbers[m[1]]}) written as a literal`);
+        const before = text.slice(text.lastIndexOf("\n", m.index - 1) + 1, m.index);
+        if (!inComment(text, m.index) && !before.endsWith("maxsize=") && !OWN_CONSTANT.test(before)) found.push(`${rel}:${line(m.index)}: ${m[1]} (${numbers[m[1]]}) written as a literal`);
       }
     }
   }

@@ -27,5 +27,5 @@ def test_python_vectors_hold_the_characters_the_old_copies_disagreed_on() -> Non
     assert reprs["a\u00a0b"] == "'a\\xa0b'" and reprs["a\u00adb"] == "'a\\xadb'"
     assert reprs["a\ud800b"] == "'a\\ud800b'" and reprs["a\u2028b"] == "'a\\u2028b'"
     assert reprs["it's"] == '"it\'s"' and reprs["both ' and \""] == "'both \\' and \"'" and reprs["back\\slash"] == "'back\\\\slash'"
-    floats = {r: g for _, r, g in PYTHON["floats"]}
+    floats = {r: g for _, r, g, _f in PYTHON["floats"]}
     assert floats["1e+16"] == "1e+16" and floats["-0.0"] == "-0" and floats["nan"] == "nan" and floats["1234565.0"] == "1.23456e+06"

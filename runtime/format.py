@@ -59,6 +59,8 @@ MAX_PAYLOAD_STRING: int = _LIMITS["MAX_PAYLOAD_STRING"]
 MAX_IR_NODES: int = _LIMITS["MAX_IR_NODES"]
 MAX_LITERAL_ITEMS: int = _LIMITS["MAX_LITERAL_ITEMS"]
 MAX_LITERAL_BYTES: int = _LIMITS["MAX_LITERAL_BYTES"]
+#: Characters of a CALL node's overload string.
+MAX_OVERLOAD_LENGTH: int = _LIMITS["MAX_OVERLOAD_LENGTH"]
 #: Largest ``max_items``/``max_length`` a signal may declare.
 MAX_SIGNAL_BOUND: int = _LIMITS["MAX_SIGNAL_BOUND"]
 #: Limits of the payload's ``models`` (docs/bundle-format.md): they bound the work of one score
@@ -70,6 +72,22 @@ MAX_LEVELS: int = _LIMITS["MAX_LEVELS"]
 MAX_FEATURE_ARGS: int = _LIMITS["MAX_FEATURE_ARGS"]
 #: Largest |bias| or |weight|.
 MAX_COEFFICIENT: float = _LIMITS["MAX_COEFFICIENT"]
+
+# Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
+_RUNTIME: dict[str, Any] = TABLE["runtime"]
+#: Work units one condition may use in one decision (runtime/budget.py).
+EVAL_BUDGET: int = _RUNTIME["EVAL_BUDGET"]["value"]
+#: Characters of a string result per work unit.
+ALLOC_CHUNK: int = _RUNTIME["ALLOC_CHUNK"]["value"]
+#: Seconds of tolerance between the signer's clock and this node's.
+DEFAULT_CLOCK_SKEW: int = _RUNTIME["DEFAULT_CLOCK_SKEW"]["value"]
+#: Bounds of a signal that declares none.
+DEFAULT_MAX_ITEMS: int = _RUNTIME["DEFAULT_MAX_ITEMS"]["value"]
+DEFAULT_MAX_LENGTH: int = _RUNTIME["DEFAULT_MAX_LENGTH"]["value"]
+#: The edges' default request body limit; the compiler's cost estimate relies on it for client signals.
+CLIENT_BODY_BYTES: int = _RUNTIME["CLIENT_BODY_BYTES"]["value"]
+#: Cost classes of the CEL catalogue whose result can be larger than their arguments.
+GROWTH_COSTS: frozenset[str] = frozenset(_RUNTIME["growth_costs"]["values"])
 
 #: Segment layers, most general first. Candidates are ordered most specific first.
 LAYERS: tuple[str, ...] = tuple(TABLE["layers"]["values"])

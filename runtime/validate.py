@@ -36,6 +36,7 @@ from .format import (
     MAX_LITERAL_ITEMS,
     MAX_MODELS,
     MAX_NESTING,
+    MAX_OVERLOAD_LENGTH,
     MAX_SIGNAL_BOUND,
     Op,
 )
@@ -612,7 +613,7 @@ def _check_call(node: list[Any], path: str, ir: _IRContext, vars: tuple[_T, ...]
         raise _fail(path, f"{name} takes {least}{'' if most == least else '..' + (str(most) if most is not None else '')} arguments, got {len(args)}")
     if ov is None:
         return  # dispatched on run-time types
-    if len(ov) > 1024:
+    if len(ov) > MAX_OVERLOAD_LENGTH:
         raise _fail(path, "overload string too long")
     if not accepts(name, ov, len(args)):
         raise _fail(path, f"{name} has no overload ({ov[:60]}) for {len(args)} argument(s) (docs/cel-functions.md)")

@@ -102,7 +102,8 @@ def copies(table: dict[str, Any], loaders: tuple[str, ...], number_files: tuple[
     as a number. ``loaders``: the modules that read the JSON file itself. ``files``: path -> text to
     scan instead of the sources (the scan's own test); ``under``: the path prefixes the table's
     consumers live under. A number assigned to an UPPER_CASE name of its own, or a cache's
-    ``maxsize``, is another constant with the same value, not a copy.
+    ``maxsize``, is another constant with the same value, not a copy; nor is a factor of a product
+    (``16 * 1024``).
     """
     found = []
     lists = {frozenset(lst): lst for lst in string_lists(table)}
@@ -138,7 +139,8 @@ def copies(table: dict[str, Any], loaders: tuple[str, ...], number_files: tuple[
         if numbers and rel in number_files:
             for m in number_rx.finditer(text):
                 before = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
-                if _in_comment(text, m.start()) or before.endswith("maxsize=") or _OWN_CONSTANT.match(before):
+                after = text[m.end() : m.end() + 3]
+                if _in_comment(text, m.start()) or before.endswith("maxsize=") or _OWN_CONSTANT.match(before) or before.rstrip().endswith("*") or after.lstrip().startswith("*"):
                     continue
                 found.append(f"{rel}:{line(m.start())}: {m.group(1)} ({numbers[m.group(1)]}) written as a literal")
     return found

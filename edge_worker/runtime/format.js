@@ -29,6 +29,8 @@ export const MAX_PAYLOAD_STRING = LIMITS.MAX_PAYLOAD_STRING;
 export const MAX_IR_NODES = LIMITS.MAX_IR_NODES;
 export const MAX_LITERAL_ITEMS = LIMITS.MAX_LITERAL_ITEMS;
 export const MAX_LITERAL_BYTES = LIMITS.MAX_LITERAL_BYTES;
+/** Characters of a CALL node's overload string. */
+export const MAX_OVERLOAD_LENGTH = LIMITS.MAX_OVERLOAD_LENGTH;
 /** Largest max_items / max_length a signal may declare. */
 export const MAX_SIGNAL_BOUND = LIMITS.MAX_SIGNAL_BOUND;
 /** Model bounds (runtime/validate.py): models per bundle, features per model, levels per
@@ -38,6 +40,18 @@ export const MAX_FEATURES = LIMITS.MAX_FEATURES;
 export const MAX_LEVELS = LIMITS.MAX_LEVELS;
 export const MAX_FEATURE_ARGS = LIMITS.MAX_FEATURE_ARGS;
 export const MAX_COEFFICIENT = LIMITS.MAX_COEFFICIENT;
+
+// Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
+/** Work units one condition may use in one decision, and characters of a string result per unit (budget.js). */
+export const EVAL_BUDGET = TABLE.runtime.EVAL_BUDGET.value;
+export const ALLOC_CHUNK = TABLE.runtime.ALLOC_CHUNK.value;
+/** Seconds of tolerance between the signer's clock and this node's. */
+export const DEFAULT_CLOCK_SKEW = TABLE.runtime.DEFAULT_CLOCK_SKEW.value;
+/** Bounds of a signal that declares none. */
+export const DEFAULT_MAX_ITEMS = TABLE.runtime.DEFAULT_MAX_ITEMS.value;
+export const DEFAULT_MAX_LENGTH = TABLE.runtime.DEFAULT_MAX_LENGTH.value;
+/** The edges' default request body limit (STRATA_MAX_BODY). */
+export const CLIENT_BODY_BYTES = TABLE.runtime.CLIENT_BODY_BYTES.value;
 
 export const LAYERS = TABLE.layers.values;
 export const CATEGORIES = TABLE.categories.values;

@@ -5,7 +5,7 @@
 import { InvalidIR } from './errors.js';
 import {
   ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
-  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_SIGNAL_BOUND, Op,
+  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, Op,
 } from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
@@ -567,7 +567,7 @@ function checkCall(node, path, ir, vars) {
     throw fail(path, `${name} takes ${least}${most === least ? '' : `..${most !== null ? most : ''}`} arguments, got ${args.length}`);
   }
   if (ov === null) return;
-  if (ov.length > 1024) throw fail(path, 'overload string too long');
+  if (ov.length > MAX_OVERLOAD_LENGTH) throw fail(path, 'overload string too long');
   if (!accepts(name, ov, args.length)) throw fail(path, `${name} has no overload (${ov.slice(0, 60)}) for ${args.length} argument(s) (docs/cel-functions.md)`);
   let declared;
   try {

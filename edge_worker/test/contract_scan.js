@@ -109,7 +109,9 @@ export function copies(table, loaders, numberFiles = [], files = sourceFiles(), 
     if (number !== null && numberFiles.includes(rel)) {
       for (const m of text.matchAll(number)) {
         const before = text.slice(text.lastIndexOf("\n", m.index - 1) + 1, m.index);
-        if (!inComment(text, m.index) && !before.endsWith("maxsize=") && !OWN_CONSTANT.test(before)) found.push(`${rel}:${line(m.index)}: ${m[1]} (${numbers[m[1]]}) written as a literal`);
+        const after = text.slice(m.index + m[0].length, m.index + m[0].length + 3);
+        const factor = before.trimEnd().endsWith("*") || after.trimStart().startsWith("*");
+        if (!inComment(text, m.index) && !before.endsWith("maxsize=") && !OWN_CONSTANT.test(before) && !factor) found.push(`${rel}:${line(m.index)}: ${m[1]} (${numbers[m[1]]}) written as a literal`);
       }
     }
   }

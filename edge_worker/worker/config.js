@@ -2,6 +2,7 @@
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
 // Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
 
+import { CLIENT_BODY_BYTES } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
@@ -54,7 +55,7 @@ export function configFrom(env) {
     honourDnt: true,
     countryHeader: text(env, "STRATA_COUNTRY_HEADER", "CF-IPCountry"),
     timezone: text(env, "STRATA_TIMEZONE", "UTC"),
-    maxBodyBytes: number(env, "STRATA_MAX_BODY", 16 * 1024, true),
+    maxBodyBytes: number(env, "STRATA_MAX_BODY", CLIENT_BODY_BYTES, true),
     maxClientSignals: 32,
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)

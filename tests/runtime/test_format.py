@@ -14,7 +14,9 @@ TABLE = json.loads(fmt.PATH.read_text(encoding="utf-8"))
 #: The modules that check the table's limits and buckets: a limit written there as a number is a copy.
 CHECKERS = ("runtime/validate.py", "edge_worker/runtime/validate.js", "runtime/bounds.py", "edge_worker/runtime/bounds.js",
             "runtime/verify.py", "edge_worker/runtime/verify.js", "runtime/bucketing.py", "edge_worker/runtime/bucketing.js",
-            "compiler/encode.py", "compiler/models.py", "runtime/score.py", "edge_worker/runtime/score.js")
+            "compiler/encode.py", "compiler/models.py", "runtime/score.py", "edge_worker/runtime/score.js", "runtime/budget.py",
+            "edge_worker/runtime/budget.js", "runtime/signals.py", "edge_worker/runtime/signals.js", "compiler/cost.py", "runtime/codegen.py",
+            "edge_worker/runtime/interp.js")
 
 
 def test_format_exports_every_limit_of_the_table_and_no_other() -> None:
@@ -43,6 +45,18 @@ def test_format_lists_are_the_tables() -> None:
     assert fmt.TEMPLATE_TAGS == set(TABLE["template"]["tags"])
     assert fmt.TEMPLATE_ATTRIBUTES == {k: set(v) for k, v in TABLE["template"]["attributes"].items()}
     assert fmt.FIELDS == {k: set(v) for k, v in TABLE["fields"].items() if k != "doc"}
+    runtime = {k: v["value"] for k, v in TABLE["runtime"].items() if k.isupper()}
+    assert {k: getattr(fmt, k) for k in runtime} == runtime and fmt.GROWTH_COSTS == set(TABLE["runtime"]["growth_costs"]["values"])
+
+
+def test_runtime_modules_apply_the_tables_runtime_constants() -> None:
+    """The budget, verification and signal bounds are the table's, as their modules export them."""
+    from runtime import budget, signals, verify
+
+    assert (budget.EVAL_BUDGET, budget.ALLOC_CHUNK) == (TABLE["runtime"]["EVAL_BUDGET"]["value"], TABLE["runtime"]["ALLOC_CHUNK"]["value"])
+    assert budget.GROWTH == {"_+_", "join", "split", "replace"}  # the catalogue's functions of the growth cost classes
+    assert (signals.DEFAULT_MAX_ITEMS, signals.DEFAULT_MAX_LENGTH, signals.CLIENT_BODY_BYTES) == (100, 1024, 16 * 1024)
+    assert verify.DEFAULT_CLOCK_SKEW == TABLE["runtime"]["DEFAULT_CLOCK_SKEW"]["value"]
 
 
 def test_format_limits_keep_their_relations() -> None:
@@ -62,13 +76,13 @@ def test_contract_scan_reports_each_kind_of_copy() -> None:
     files = {
         "a.py": '"""Into 10000 buckets."""\nLAYERS = ("mid", "broad", "specific")\nif end <= 10_000:  # 10000\n    pass\n',
         "b.js": "const MAX_NESTING = 64;\n// 10000 buckets\nconst kinds = ['edges', 'values', 'contains'];\n",
-        "c.py": "EVAL_BUDGET = 10_000\nx = ('all', 'exists', 'exists_one')\n",
+        "c.py": "RETRIES = 10_000\nx = ('all', 'exists', 'exists_one')\n",
     }
     found = copies(TABLE, (), ("a.py", "b.js"), files)
     assert found == [
         "a.py:2: the list 'broad', 'mid', 'specific'... written out",
         "a.py:2: LAYERS assigned a literal",
-        "a.py:3: 10_000 (BUCKETS) written as a literal",
+        "a.py:3: 10_000 (EVAL_BUDGET/BUCKETS) written as a literal",
         "b.js:3: the list 'values', 'edges', 'contains'... written out",
         "b.js:1: MAX_NESTING assigned a literal",
     ]

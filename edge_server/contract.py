@@ -3,7 +3,7 @@ that turn a request into signals (referrer hosts, UTM names, device patterns, un
 the HTTP contract of ``POST /v1/decide`` and ``POST /v1/events`` (``Vary``, limits, body fields,
 consent words, every 422 message). The worker reads the same file (``edge_worker/worker/contract.js``);
 ``tests/edge_server/test_contract.py`` and ``edge_worker/test/contract.test.js`` fail when a consumer
-keeps a copy instead.
+keeps a copy instead. It imports nothing of the server: the offline tools read it too.
 
 A message is a template: ``{name}`` is replaced by a value the caller formats (names as ``repr``
 gives them, numbers as ``format(x, "g")``), so both edges answer the same text byte for byte::
@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError
+if TYPE_CHECKING:
+    from .errors import ApiError
 
 PATH = Path(__file__).with_name("edge_contract.json")
 #: The table as JSON gives it (read-only by convention).
@@ -67,6 +68,16 @@ EVENTS_FIELDS: tuple[str, ...] = tuple(_HTTP["events_fields"]["values"])
 #: Consent cookie values that refuse consent.
 CONSENT_REFUSALS: frozenset[str] = frozenset(_HTTP["consent_refusals"]["values"])
 
+# Names in the strata-stats/1 snapshot (docs/measurement.md).
+_STATS: dict[str, Any] = TABLE["stats"]
+STATS_FORMAT: str = _STATS["STATS_FORMAT"]["value"]
+#: The total over slots, arms or layers; the feature and level of a model's visit rows.
+ALL: str = _STATS["ALL"]["value"]
+#: The feature of a model's score-bucket rows.
+SCORE: str = _STATS["SCORE"]["value"]
+POPULATIONS: tuple[str, ...] = tuple(_STATS["populations"]["values"])
+MODEL_EVENTS: tuple[str, ...] = tuple(_STATS["model_events"]["values"])
+
 _ERRORS: dict[str, Any] = {k: v for k, v in TABLE["errors"].items() if k != "doc"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -84,5 +95,7 @@ def message(key: str, **values: Any) -> tuple[str, str | None]:
 
 def error(key: str, **values: Any) -> ApiError:
     """The :class:`ApiError` of the contract's error ``key`` (status, code, message, field)."""
+    from .errors import ApiError  # here: the offline tools (strata report, train) read this module without the server's Starlette
+
     text, field = message(key, **values)
     return ApiError(_ERRORS[key]["status"], _ERRORS[key]["code"], text, field)

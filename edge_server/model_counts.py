@@ -41,13 +41,13 @@ from typing import Any, Protocol
 from runtime.format import SCORE_BUCKETS
 from runtime.score import score_bucket as bucket
 
+from .contract import ALL, MODEL_EVENTS
+from .contract import SCORE as SCORE
 from .session import MAX_SESSION_MODELS, Session
 
-VISIT = "*"  # feature and level of the visit rows
-SCORE = "@score"  # feature of the score-bucket rows (their spec label is the fit)
+VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
-ENTERED, LEFT, CONVERTED = "entered", "left", "converted"
-EVENTS = (ENTERED, LEFT, CONVERTED)
+ENTERED, LEFT, CONVERTED = MODEL_EVENTS
 
 #: model, spec (fit for ``@score`` rows), arm, feature, level, event
 Key = tuple[str, str, str, str, str, str]

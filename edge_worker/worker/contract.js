@@ -40,6 +40,15 @@ export const EVENTS_FIELDS = HTTP.events_fields.values;
 /** Consent cookie values that refuse consent. */
 export const CONSENT_REFUSALS = new Set(HTTP.consent_refusals.values);
 
+// Names in the strata-stats/1 snapshot (docs/measurement.md).
+export const STATS_FORMAT = TABLE.stats.STATS_FORMAT.value;
+/** The total over slots, arms or layers; the feature and level of a model's visit rows. */
+export const ALL = TABLE.stats.ALL.value;
+/** The feature of a model's score-bucket rows. */
+export const SCORE = TABLE.stats.SCORE.value;
+export const POPULATIONS = TABLE.stats.populations.values;
+export const MODEL_EVENTS = TABLE.stats.model_events.values;
+
 const ERRORS = new Map(Object.entries(TABLE.errors).filter(([k]) => k !== "doc"));
 
 /** `{name}` replaced by String(values[name]); other braces stay (`{goal, value?}`). */

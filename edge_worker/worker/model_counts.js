@@ -7,12 +7,13 @@
 // is no session then), and the server keeps only the sums (measure.js).
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
+import { ALL, SCORE } from "./contract.js";
 import { MAX_SESSION_MODELS } from "./session.js";
 
-/** The feature name of the score bucket rows (their `spec` label is the model's fit). */
-export const SCORE = "@score";
-/** Row name of a model's visit totals (feature and level). */
-export const TOTAL = "*";
+/** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
+ * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
+export { SCORE };
+export const VISIT = ALL;
 
 // ------------------------------------------------------------------ the runtime's model API
 // The JavaScript runtime's names for runtime/score.py's Model and Prepared methods, in one place.
@@ -67,7 +68,7 @@ export function armOf(prepared, model, session, holdout, signals) {
 
 function rows(measure, model, spec, arm, levels, bucket, fit, event) {
   const up = Boolean(model.uplift);
-  measure.modelEvent(model.id, spec, arm, TOTAL, TOTAL, event);
+  measure.modelEvent(model.id, spec, arm, VISIT, VISIT, event);
   model.features.forEach((f, j) => measure.modelEvent(model.id, spec, arm, f.id, f.levels[levels[j]], event));
   measure.modelEvent(model.id, fit, arm, SCORE, bucketName(bucket, up), event);
 }

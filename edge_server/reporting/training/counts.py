@@ -14,12 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_server.contract import ALL, SCORE
 from edge_server.reporting.models import group
 from edge_server.reporting.report import ReportError
 from edge_server.reporting.report import load as load_stats
-
-ALL = "*"
-SCORE = "@score"
 
 
 class CountsError(ValueError):

@@ -65,6 +65,13 @@ MAX_NAME: int = _HTTP["MAX_NAME"]["value"]
 #: Fields of a decide body and of an events body.
 DECIDE_FIELDS: tuple[str, ...] = tuple(_HTTP["decide_fields"]["values"])
 EVENTS_FIELDS: tuple[str, ...] = tuple(_HTTP["events_fields"]["values"])
+#: Page mode: pages larger than this are served untouched; the cookie of a page's client signals;
+#: headers never passed between visitor and origin.
+MAX_PAGE_BYTES: int = _HTTP["MAX_PAGE_BYTES"]["value"]
+SIGNALS_COOKIE: str = _HTTP["SIGNALS_COOKIE"]["value"]
+HOP_HEADERS: frozenset[str] = frozenset(_HTTP["hop_headers"]["values"])
+#: (visit nonce, goal) pairs the conversion ledger keeps at most.
+LEDGER_CAPACITY: int = _HTTP["LEDGER_CAPACITY"]["value"]
 #: Consent cookie values that refuse consent.
 CONSENT_REFUSALS: frozenset[str] = frozenset(_HTTP["consent_refusals"]["values"])
 

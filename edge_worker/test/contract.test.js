@@ -34,6 +34,11 @@ test("contract.js exports the tables", () => {
   assert.deepEqual(contract.DECIDE_FIELDS, h.decide_fields.values);
   assert.deepEqual(contract.EVENTS_FIELDS, h.events_fields.values);
   assert.deepEqual([...contract.CONSENT_REFUSALS], h.consent_refusals.values);
+  assert.deepEqual([...contract.HOP_HEADERS], h.hop_headers.values);
+  for (const section of ["http", "stats"]) {
+    for (const [k, v] of Object.entries(TABLE[section])) if (/^[A-Z_]+$/.test(k)) assert.equal(contract[k], v.value, k);
+  }
+  assert.deepEqual([contract.POPULATIONS, contract.MODEL_EVENTS], [TABLE.stats.populations.values, TABLE.stats.model_events.values]);
   for (const [k, v] of Object.entries(TABLE.session)) if (k !== "doc") assert.equal(session[k], v.value, k);
 });
 

@@ -37,6 +37,13 @@ export const MAX_NAME = HTTP.MAX_NAME.value;
 /** Fields of a decide body and of an events body. */
 export const DECIDE_FIELDS = HTTP.decide_fields.values;
 export const EVENTS_FIELDS = HTTP.events_fields.values;
+/** Page mode: pages larger than this are served untouched; the cookie of a page's client signals;
+ * headers never passed between visitor and origin. */
+export const MAX_PAGE_BYTES = HTTP.MAX_PAGE_BYTES.value;
+export const SIGNALS_COOKIE = HTTP.SIGNALS_COOKIE.value;
+export const HOP_HEADERS = new Set(HTTP.hop_headers.values);
+/** (visit nonce, goal) pairs the conversion ledger keeps at most. */
+export const LEDGER_CAPACITY = HTTP.LEDGER_CAPACITY.value;
 /** Consent cookie values that refuse consent. */
 export const CONSENT_REFUSALS = new Set(HTTP.consent_refusals.values);
 

@@ -5,7 +5,7 @@
 
 import * as py from "../runtime/python.js";
 import { CLIENT_JS } from "./client_js.js";
-import { MAX_PATH, VARY, error } from "./contract.js";
+import { HOP_HEADERS, MAX_PATH, SIGNALS_COOKIE, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
 import { escapeHtml } from "./render.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
@@ -13,9 +13,6 @@ import { parseCookies } from "./session.js";
 import { clientSignals } from "./signals.js";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
-const SIGNALS_COOKIE = "strata_signals";
-const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
-  "content-length", "content-encoding", "host"]);
 
 /** GET /v1/client.js (pages.py's client_js). */
 export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type": "application/javascript", "cache-control": "public, max-age=300" } });
@@ -74,7 +71,7 @@ function cookieSignals(cookies, prepared, limit) {
 async function originPage(srv, request, url) {
   const target = srv.config.origin.replace(/\/+$/, "") + url.pathname + url.search;
   const headers = new Headers();
-  for (const [k, v] of request.headers) if (!HOP.has(k) && k !== "cookie") headers.set(k, v);
+  for (const [k, v] of request.headers) if (!HOP_HEADERS.has(k) && k !== "cookie") headers.set(k, v);
   const forwarded = [...parseCookies(request.headers.get("cookie"))].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
   if (forwarded) headers.set("cookie", forwarded);
   let r;
@@ -93,7 +90,7 @@ async function originPage(srv, request, url) {
 
 function outHeaders(r) {
   const h = new Headers();
-  for (const [k, v] of r.headers) if (!HOP.has(k)) h.append(k, v);
+  for (const [k, v] of r.headers) if (!HOP_HEADERS.has(k)) h.append(k, v);
   return h;
 }
 

@@ -30,7 +30,10 @@ def test_contract_exports_the_tables() -> None:
     assert all(p.flags & re.I for p in (contract.BOT, contract.TABLET, contract.MOBILE))
     assert {k: getattr(contract, k) for k in ("VARY", "MAX_URL", "MAX_PATH", "MAX_SLOTS", "MAX_NAME")} == {k: h[k]["value"] for k in ("VARY", "MAX_URL", "MAX_PATH", "MAX_SLOTS", "MAX_NAME")}
     assert contract.DECIDE_FIELDS == tuple(h["decide_fields"]["values"]) and contract.EVENTS_FIELDS == tuple(h["events_fields"]["values"])
-    assert contract.CONSENT_REFUSALS == set(h["consent_refusals"]["values"])
+    assert contract.CONSENT_REFUSALS == set(h["consent_refusals"]["values"]) and contract.HOP_HEADERS == set(h["hop_headers"]["values"])
+    named = {k: v["value"] for section in ("http", "stats") for k, v in TABLE[section].items() if k.isupper()}
+    assert {k: getattr(contract, k) for k in named} == named
+    assert (contract.POPULATIONS, contract.MODEL_EVENTS) == (tuple(TABLE["stats"]["populations"]["values"]), tuple(TABLE["stats"]["model_events"]["values"]))
     bounds = {k: v["value"] for k, v in TABLE["session"].items() if k != "doc"}
     assert {k: getattr(session, k) for k in bounds} == bounds
 

@@ -41,6 +41,26 @@ export function slice(s, n) {
   return s.slice(0, i);
 }
 
+const isHigh = (u) => u >= 0xd800 && u <= 0xdbff;
+const isLow = (u) => u >= 0xdc00 && u <= 0xdfff;
+/** The code point at UTF-16 offset i: a pair's, or the unit's (a lone surrogate is one code point). */
+function codePointAt(s, i) {
+  const u = s.charCodeAt(i);
+  return isHigh(u) && i + 1 < s.length && isLow(s.charCodeAt(i + 1)) ? 0x10000 + ((u - 0xd800) << 10) + (s.charCodeAt(i + 1) - 0xdc00) : u;
+}
+
+/** Python's str ordering, by code point (-1, 0, 1): JavaScript's `<` compares UTF-16 units, which
+ * puts astral characters below U+E000..U+FFFF and misplaces lone surrogates. */
+export function compare(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+  // the first difference inside a pair: compare the code points from the pair's start
+  if (i > 0 && isHigh(a.charCodeAt(i - 1)) && (isLow(a.charCodeAt(i)) || isLow(b.charCodeAt(i)))) i--;
+  return codePointAt(a, i) < codePointAt(b, i) ? -1 : 1;
+}
+
 /** Python's whitespace (str.isspace): JavaScript's trim() also strips U+FEFF, and not U+001C-U+001F or U+0085. */
 const SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const STRIP = new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, 'g');
@@ -48,6 +68,12 @@ const STRIP = new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, 'g');
 /** str.strip(). */
 export function strip(s) {
   return s.replace(STRIP, '');
+}
+
+/** dict.get(key, default) of a parsed JSON object: the default only when the key is absent (an
+ * explicit null stays null, as None stays None in Python). */
+export function get(obj, key, dflt = null) {
+  return Object.hasOwn(obj, key) ? obj[key] : dflt;
 }
 
 // ------------------------------------------------------------------ repr() and str()

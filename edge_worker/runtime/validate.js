@@ -10,7 +10,7 @@ import {
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
-import { repr } from './python.js';
+import { compare, repr } from './python.js';
 import { celFromRaw } from './raw.js';
 import { regexError } from './functions.js';
 import { cpLen } from './budget.js';
@@ -28,7 +28,7 @@ function only(d, allowed, path) {
   if (!isMap(d)) throw fail(path, 'expected a map');
   const extra = Object.keys(d).filter((k) => !allowed.includes(k));
   if (extra.length) {
-    const shown = extra.sort().slice(0, 3).map((k) => repr(k).slice(0, 40)).join(', ');
+    const shown = extra.sort(compare).slice(0, 3).map((k) => repr(k).slice(0, 40)).join(', ');
     throw fail(path, `unknown field(s) ${shown}: this runtime reads format fields ${allowed.slice().sort().join(', ')} only; upgrade the runtime or recompile with a matching compiler`);
   }
 }

@@ -6,7 +6,7 @@
 // Records (declared object types) are Maps at run time, as in Python they are dicts.
 // Strings count code points (not UTF-16 units) wherever CEL exposes an index or a length.
 
-import { len } from './python.js';
+import { compare, len } from './python.js';
 
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
@@ -125,18 +125,5 @@ export function unitToCp(s, u) {
   return n;
 }
 
-/** Compare strings by code point (JS `<` compares UTF-16 units, which orders astral characters
- * below U+E000..U+FFFF). */
-export function compareStrings(a, b) {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x !== y) {
-      x = x >= 0xe000 ? x - 0x800 : x >= 0xd800 ? x + 0x2000 : x;
-      y = y >= 0xe000 ? y - 0x800 : y >= 0xd800 ? y + 0x2000 : y;
-      return x < y ? -1 : 1;
-    }
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
-}
+/** Compare strings by code point, as Python orders them (python.js: the one definition). */
+export const compareStrings = compare;

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as contract from "../worker/contract.js";
-import { decideFields } from "../worker/decide.js";
+import { checkSlots, decideFields } from "../worker/decide.js";
 import { ApiError } from "../worker/errors.js";
 import { eventFields } from "../worker/events.js";
 import { checkPagePath } from "../worker/pages.js";
@@ -82,6 +82,28 @@ test("events and page paths are refused with the contract's text", () => {
   assert.deepEqual(refusal(() => eventFields({ goal: "x", value: 1234567 }, ["x"], 1e6)), expected("goal_value_too_large", { value: "1.23457e+06", limit: "1e+06" }));
   assert.deepEqual(refusal(() => checkPagePath("/" + "p".repeat(2048))), expected("path_too_long", { length: 2049, max_path: 2048 }));
   assert.deepEqual(refusal(() => checkPagePath("/a\u0000")), expected("path_control"));
+});
+
+/** [status, code, message, field] of the ApiError `f()` throws, or null when it accepts. */
+function answer(f) {
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    return [e.status, e.code, e.message, e.field];
+  }
+  return null;
+}
+
+test("decide, slot and events refusals answer what the Python server answers (tests/vectors/refusals_http.json)", () => {
+  const V = JSON.parse(readFileSync(ROOT + "tests/vectors/refusals_http.json", "utf8"));
+  for (const c of V.decide) assert.deepEqual(answer(() => decideFields(c.body)), c.expect, JSON.stringify(c.body).slice(0, 200));
+  for (const c of V.slots) {
+    const prepared = { name: c.bundle, slotTable: new Map(c.known.map((k) => [k, {}])), slotIds: c.known };
+    assert.deepEqual(answer(() => checkSlots(c.slots, prepared)), c.expect, JSON.stringify(c));
+  }
+  for (const c of V.events) assert.deepEqual(answer(() => eventFields(c.body, c.goals, c.limit)), c.expect, JSON.stringify(c));
+  assert.ok(V.decide.length > 100 && V.events.some((c) => c.expect?.[1] === "value_too_large"));
 });
 
 test("no worker source keeps a copy of the edge contract", () => {

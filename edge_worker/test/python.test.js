@@ -62,6 +62,11 @@ test("len, s[:n] and strip are Python's on code points", () => {
   }
 });
 
+test("strings order by code point, as Python's", () => {
+  for (const [a, b, expected] of V.compare) assert.equal(py.compare(a, b), expected, JSON.stringify([a, b]));
+  assert.ok(V.compare.some(([a, b, e]) => e !== 0 && (a < b ? -1 : 1) !== e), "the vectors hold pairs UTF-16 orders the other way");
+});
+
 test("urlsplit, hostname and port are Python's, errors included", () => {
   for (const [url, expected] of V.urls) {
     let got;

@@ -2,6 +2,7 @@
 // the offending field), the decision path of server.js, the response with every slot's decision.
 
 import * as py from "../runtime/python.js";
+import { compareStrings } from "../runtime/values.js";
 import { isObject, readJson } from "./body.js";
 import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
 import { ApiError, json } from "./errors.js";
@@ -13,26 +14,26 @@ const FIELDS = new Set(DECIDE_FIELDS);
 /** (decide.py's decide_fields) the parts of a decide body, or 422 naming the offending field. */
 export function decideFields(body) {
   if (!isObject(body)) throw error("body_not_object");
-  const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort();
+  const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort(compareStrings); // by code point, as Python's sorted()
   if (unknown.length) throw error("unknown_field", { name: py.repr(unknown[0]), fields: DECIDE_FIELDS.join(", "), field: unknown[0] });
-  const html = body.html ?? false;
+  const html = py.get(body, "html", false); // as Python's body.get: an explicit null is refused, not the default
   if (typeof html !== "boolean") throw error("html_not_bool");
-  const page = body.page ?? {};
+  const page = py.get(body, "page", {});
   if (!isObject(page)) throw error("page_not_object");
-  const url = page.url ?? "/";
+  const url = py.get(page, "url", "/");
   if (typeof url !== "string" || py.len(url) > MAX_URL) throw error("page_url_type", { max_url: MAX_URL });
   if (splitUrl(url) === null) throw error("page_url_invalid");
-  const ref = page.referrer ?? null;
+  const ref = py.get(page, "referrer");
   if (ref !== null && (typeof ref !== "string" || py.len(ref) > MAX_URL)) throw error("page_referrer_type");
-  const cat = page.category ?? "";
+  const cat = py.get(page, "category", "");
   if (typeof cat !== "string" || py.len(cat) > MAX_NAME) throw error("page_category_type", { max_name: MAX_NAME });
-  const slots = body.slots ?? null;
+  const slots = py.get(body, "slots");
   if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && py.len(s) <= MAX_NAME))) {
     throw error("slots_type", { max_slots: MAX_SLOTS });
   }
-  const pv = body.page_view ?? true;
+  const pv = py.get(body, "page_view", true);
   if (typeof pv !== "boolean") throw error("page_view_not_bool");
-  return { url, ref, cat, slots, signals: body.signals ?? null, pageView: pv, html };
+  return { url, ref, cat, slots, signals: py.get(body, "signals"), pageView: pv, html };
 }
 
 /** (decide.py's check_slots) 422 unknown_slot naming the requested slots the bundle does not have, and the ones it has. */

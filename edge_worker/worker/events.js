@@ -61,11 +61,11 @@ export function sameHost(origin, host) {
  * `limit`: the largest goal value accepted (STRATA_MAX_GOAL_VALUE). */
 export function eventFields(body, goals, limit) {
   if (!isObject(body) || Object.keys(body).some((k) => !EVENTS_FIELDS.includes(k))) throw error("events_body");
-  const goal = body.goal;
+  const goal = py.get(body, "goal");
   if (typeof goal !== "string" || !goals.includes(goal)) throw error("unknown_goal", { goals: goals.join(", ") || "(none declared)" });
   // as Python's body.get("value", 0): an explicit null is refused. JSON has no NaN or Infinity; a
   // number too large for a double parses as Infinity
-  const value = Object.hasOwn(body, "value") ? body.value : 0;
+  const value = py.get(body, "value", 0);
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw error("goal_value");
   if (value > limit) throw error("goal_value_too_large", { value: py.formatG(value), limit: py.formatG(limit) });
   return [goal, value];

@@ -11,6 +11,7 @@
 - ``ints``: int (decimal text) -> ``format(n, ",")``;
 - ``repr_json``: a JSON value as ``json.loads`` reads it -> its ``repr`` and ``str``;
 - ``strings``: str -> ``len(s)``, ``s[:n]`` for several n, ``s.strip()``;
+- ``compare``: two strings -> Python's ordering of them (-1, 0, 1), by code point;
 - ``urls``: URL -> urlsplit's scheme, netloc, path, query, hostname and port, or the error;
 - ``unquote`` and ``parse_qsl``: text -> ``unquote(text)``, ``parse_qsl(text, keep_blank_values=True)``.
 
@@ -59,6 +60,20 @@ def _strings(rng: random.Random) -> list[str]:
     pool = TRICKY + list("abc'\"\\ é漢")
     out += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(300)]
     return [s for s in out if _round_trips(s)]
+
+
+def _comparisons(rng: random.Random) -> list[list[Any]]:
+    """[a, b, -1 | 0 | 1] of strings that share prefixes and end in the characters UTF-16 orders
+    differently from code points (astral, U+E000..U+FFFF, lone surrogates)."""
+    pool = ["a", "\ue000", "\uffff", "\U0001f600", "\U00010000", "\ud800", "\udbff", "\udc00", "\udfff", "\ud7ff", "z"]
+    out: list[list[Any]] = []
+    while len(out) < 400:
+        prefix = "".join(rng.choice(pool) for _ in range(rng.randint(0, 2)))
+        a = prefix + "".join(rng.choice(pool) for _ in range(rng.randint(0, 3)))
+        b = prefix + "".join(rng.choice(pool) for _ in range(rng.randint(0, 3)))
+        if _round_trips(a) and _round_trips(b):
+            out.append([a, b, (a > b) - (a < b)])
+    return out
 
 
 def _bytes(rng: random.Random) -> list[bytes]:
@@ -128,6 +143,7 @@ def generate_vectors() -> dict[str, Any]:
         "ints": [[str(n), format(n, ",")] for n in (0, 7, 999, 1000, -1000, 10_000, 1234567, -98765432, 2**63 - 1, -(2**63))],
         "repr_json": [[v, repr(v), str(v)] for v in _json_values()],
         "strings": [[s, len(s), {str(n): s[:n] for n in (0, 1, 2, 5, 31)}, s.strip()] for s in strings[:200] + [" \u00a0x\u2029", "\ufeffx\ufeff", "\x1c\x1fx\x85"]],
+        "compare": _comparisons(rng),
         "urls": [[u, _url(u)] for u in _urls()],
         "unquote": [[q, unquote(q)] for q in _quoted(rng)],
         "parse_qsl": [[q, parse_qsl(q, keep_blank_values=True)] for q in _quoted(rng) + ["a=1&b=2", "a&b=&=c", "utm_source=x%20y&utm_source=z", "a=1;b=2"]],

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.format import CLIENT_BODY_BYTES
+
 
 class ConfigError(ValueError):
     pass
@@ -82,7 +84,7 @@ class Config:
     country_header: str = "CF-IPCountry"
     timezone: str = "UTC"
 
-    max_body_bytes: int = 16 * 1024
+    max_body_bytes: int = CLIENT_BODY_BYTES
     max_client_signals: int = 32
     origin_timeout: float = 5.0
     stats_token: str | None = field(default=None, repr=False)

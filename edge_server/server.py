@@ -23,6 +23,7 @@ from runtime.decision import Decision, Outcome
 from . import render as render_mod
 from .bundles import BundleManager
 from .config import Config, ConfigError
+from .contract import CONSENT_REFUSALS
 from .errors import ApiError
 from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement, periods_of
 from .metrics import Metrics
@@ -32,7 +33,6 @@ from .signals import RequestContext
 
 log = logging.getLogger("strata.server")
 
-NO = {"0", "no", "false", "deny", "denied", "reject", "rejected", "off"}
 
 
 class Server:
@@ -117,7 +117,7 @@ class Server:
         if self.config.honour_dnt and h.get("dnt", "").strip() == "1":
             return False
         v = cookies.get(self.config.consent_cookie)
-        return not (v is not None and v.strip().lower() in NO)
+        return not (v is not None and v.strip().lower() in CONSENT_REFUSALS)
 
     def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float,
               sid: str | None = None, create: bool = True) -> tuple[Session | None, int]:

@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .decide import Prepared
 from .decision import Outcome
+from .format import DEFAULT_CLOCK_SKEW
 from .keys import trusted_keys
 from .plan import no_cycle_collection
-from .verify import DEFAULT_CLOCK_SKEW, check_rollback, verify_bundle
+from .verify import check_rollback, verify_bundle
 
 
 class NoBundle(RuntimeError):

@@ -2,7 +2,8 @@
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
 // Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD) come from secret bindings.
 
-import { pyStrip } from "./session.js";
+import { CLIENT_BODY_BYTES } from "../runtime/format.js";
+import * as py from "../runtime/python.js";
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
 const BUNDLE_NAME = /^\S(?:.{0,198}\S)?$/; // edge_server/config.py's _BUNDLE_NAME
@@ -11,7 +12,7 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export class ConfigError extends Error {}
 
 /** An origin as compared with a request's Origin header: lower case, no trailing slash (config.py's normalise_origin). */
-export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace(/\/+$/, "");
+export const normaliseOrigin = (origin) => py.strip(origin).toLowerCase().replace(/\/+$/, "");
 
 function text(env, name, fallback) {
   const v = env[name];
@@ -59,7 +60,7 @@ export function configFrom(env) {
     honourDnt: true,
     countryHeader: text(env, "STRATA_COUNTRY_HEADER", "CF-IPCountry"),
     timezone: text(env, "STRATA_TIMEZONE", "UTC"),
-    maxBodyBytes: number(env, "STRATA_MAX_BODY", 16 * 1024, true),
+    maxBodyBytes: number(env, "STRATA_MAX_BODY", CLIENT_BODY_BYTES, true),
     maxClientSignals: 32,
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)

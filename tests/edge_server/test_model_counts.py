@@ -23,7 +23,7 @@ from edge_server.model_counts import (
     bucket_name,
     rows,
 )
-from edge_server.session import MAX_MODELS, Session
+from edge_server.session import MAX_SESSION_MODELS, Session
 from runtime.score import score_bucket as bucket
 
 
@@ -243,10 +243,10 @@ def test_model_counter_does_not_enter_a_visit_that_already_converted_the_goal():
 
 def test_model_counter_counts_only_the_first_models_a_cookie_holds():
     c: Counter[Key] = Counter()
-    many = tuple(FakeModel(f"m{i}", "purchase", (DEVICE,)) for i in range(MAX_MODELS + 2))
+    many = tuple(FakeModel(f"m{i}", "purchase", (DEVICE,)) for i in range(MAX_SESSION_MODELS + 2))
     mc, s = ModelCounter(c), visit()
     mc.decided(FakePrepared(many), s, {}, holdout=False)
-    assert list(s.models) == [f"m{i}" for i in range(MAX_MODELS)]
+    assert list(s.models) == [f"m{i}" for i in range(MAX_SESSION_MODELS)]
     assert {k[0] for k in c} == set(s.models)
 
 

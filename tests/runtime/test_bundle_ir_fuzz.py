@@ -131,7 +131,7 @@ def ir_nodes() -> st.SearchStrategy[Any]:
     leaves = st.one_of(
         st.sampled_from([node for node, _ in TYPED]),
         st.builds(lambda v: [0, v], st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=6),
-                                              st.binary(max_size=4), st.lists(st.integers(), max_size=2))),
+                                              st.binary(max_size=4), st.lists(st.integers(-(2**63), 2**64 - 1), max_size=2))),  # msgpack's range
         st.builds(lambda i: [2, i], st.integers(-1, len(SIG) + 1)),
         st.builds(lambda d: [4, d], st.integers(-1, 2)),
     )

@@ -22,7 +22,8 @@ class Refused(Exception):
 
 
 def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
-    from .counts import ALL
+    from edge_server.contract import ALL
+
     from .naive_bayes import fit_arm
 
     fits = []

@@ -15,12 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_server.contract import ALL, SCORE
 from edge_server.reporting.models import group
 from edge_server.reporting.report import Data, ReportError
 from edge_server.reporting.report import load as load_stats
-
-ALL = "*"
-SCORE = "@score"
 
 
 class CountsError(ValueError):

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 
 CSP_HEADERS = ("content-security-policy", "content-security-policy-report-only")
 _STYLE_DIRECTIVES = ("style-src-elem", "style-src", "default-src")
+#: What separates the tokens of a directive (ASCII whitespace, as in the CSP grammar).
+_SPACE = re.compile(r"[\t\n\f\r ]+")
 
 
 def style_hash(css: str) -> str:
@@ -32,7 +35,7 @@ def _directives(policy: str) -> list[tuple[str, list[str]]]:
     out: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
     for part in policy.split(";"):
-        tokens = part.split()
+        tokens = [t for t in _SPACE.split(part) if t]
         if tokens and tokens[0].lower() not in seen:
             seen.add(tokens[0].lower())
             out.append((tokens[0].lower(), tokens[1:]))

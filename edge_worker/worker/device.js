@@ -2,6 +2,7 @@
 // edge_server/signals.py's device() derives them with ua-parser: the same uap-core regexes
 // (uap_regexes.js, generated from the Python side's data), the same bot/tablet/mobile patterns.
 
+import { BoundedCache } from "./bounded_cache.js";
 import { DEVICE, OS, UA } from "./uap_regexes.js";
 
 // signals.py's _BOT, _TABLET, _MOBILE; `[^\n]` for Python's `.` (JavaScript's also stops at \r).
@@ -49,15 +50,13 @@ function isSpider(ua) {
   return false;
 }
 
-const cache = new Map();
-const MAX_CACHED = 4096;
+const cache = new BoundedCache(1024 * 1024);
 
 /** [type, os, browser] of a request (cached: user agents repeat a lot). */
 export function device(userAgent, chMobile, chPlatform) {
   const key = `${userAgent}\n${chMobile}\n${chPlatform}`;
   let out = cache.get(key);
   if (out === undefined) {
-    if (cache.size >= MAX_CACHED) cache.clear();
     out = derive(userAgent, chMobile, chPlatform);
     cache.set(key, out);
   }

@@ -4,6 +4,7 @@
 // client signals a page sends in the body of POST /v1/decide (clientSignals).
 // tests/vectors/request_signals.json holds the cases both implementations must reproduce.
 
+import { BoundedCache } from "./bounded_cache.js";
 import { isObject } from "./body.js";
 import { pyStr } from "./errors.js";
 import { pyLen, pySlice, pyStrip } from "./session.js";
@@ -237,13 +238,14 @@ function localTime(minute, tz) {
 /** Derives the signals of requests; like signals.py's RequestContext, caches them per combination
  * of URL, referrer, headers and minute (only time.epoch is per request). */
 export class RequestContext {
-  static MAX_CACHED = 4096;
+  /** The cache's budget: a key is up to ~5,400 characters (URL, referrer, headers), its signals as many. */
+  static MAX_CACHED_BYTES = 8 * 1024 * 1024;
 
   constructor(countryHeader = "CF-IPCountry", tz = "UTC") {
     this.countryHeader = countryHeader.toLowerCase();
     this.tz = tz;
     new Intl.DateTimeFormat("en-US", { timeZone: tz }); // an unknown zone fails here, at start
-    this.cache = new Map();
+    this.cache = new BoundedCache(RequestContext.MAX_CACHED_BYTES);
   }
 
   /** The signals of one request, a fresh object. `get(name)`: a request header (lower-case name) or null. */
@@ -255,7 +257,6 @@ export class RequestContext {
     const ck = key.join("\u0000");
     let cached = this.cache.get(ck);
     if (cached === undefined) {
-      if (this.cache.size >= RequestContext.MAX_CACHED) this.cache.clear();
       cached = this.derive(...key);
       this.cache.set(ck, cached);
     }

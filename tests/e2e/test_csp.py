@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -57,14 +58,14 @@ def runtimes(origin: ProgrammableOrigin, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
 
 
-def _visit(browser, url: str) -> tuple[object, list[str]]:  # type: ignore[no-untyped-def]
+def _visit(browser, url: str) -> tuple[Any, list[str]]:  # type: ignore[no-untyped-def]
     ctx = browser.new_context()
     ctx.add_init_script(WATCH)
     page = ctx.new_page()

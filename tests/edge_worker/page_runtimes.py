@@ -9,10 +9,11 @@ import base64
 import http.server
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,11 +27,12 @@ COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()
 
 @dataclass
 class Answer:
-    """What the origin answers at one path: status, headers (repeated names as repeated pairs), body."""
+    """What the origin answers at one path: status, headers (repeated names as repeated pairs), body
+    (or a function of the query string giving it)."""
 
     status: int
     headers: list[tuple[str, str]]
-    body: bytes
+    body: bytes | Callable[[str], bytes]
     requests: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -45,19 +47,21 @@ class ProgrammableOrigin:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-                a = answers.get(self.path.split("?")[0])
+                path, _, query = self.path.partition("?")
+                a = answers.get(path)
                 if a is None:
                     self.send_response(404)
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return
                 a.requests.append({k.lower(): v for k, v in self.headers.items()})
+                body = a.body(query) if callable(a.body) else a.body
                 self.send_response(a.status)
                 for k, v in a.headers:
                     self.send_header(k, v)
-                self.send_header("content-length", str(len(a.body)))
+                self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(a.body)
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
@@ -81,8 +85,10 @@ def signed_bundle(key: Ed25519PrivateKey) -> bytes:
 
 
 @contextmanager
-def page_runtimes(directory: Path, origin_url: str, debug: bool = True) -> Iterator[dict[str, str]]:
-    """{"server": url, "worker": url}: both runtimes in page mode in front of ``origin_url``."""
+def page_runtimes(directory: Path, origin_url: str, debug: bool = True, only_worker: bool = False,
+                  v8_flags: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+    """{"server": url, "worker": url, "workerd": RunningWorkerd}: both runtimes in page mode in front
+    of ``origin_url`` (``only_worker``: no server; ``v8_flags``: workerd's V8 flags)."""
     require_node()
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -94,12 +100,12 @@ def page_runtimes(directory: Path, origin_url: str, debug: bool = True) -> Itera
     bundle_origin = StaticOrigin(bundles)
     server = worker = None
     try:
-        server = RunningServer([str(rs), "--origin", origin_url, *(["--debug"] if debug else [])],
+        server = None if only_worker else RunningServer([str(rs), "--origin", origin_url, *(["--debug"] if debug else [])],
                                env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=directory / "server.log")
         worker = RunningWorkerd(directory / "workerd", {
             "STRATA_BUNDLE": bundle_origin.url + "/trailblazer.bundle", "STRATA_PUB": pub, "STRATA_ORIGIN": origin_url,
-            "STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_COOKIE_SECURE": "0", "STRATA_DEBUG": "1" if debug else "0"})
-        yield {"server": server.url, "worker": worker.url}
+            "STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_COOKIE_SECURE": "0", "STRATA_DEBUG": "1" if debug else "0"}, v8_flags=v8_flags)
+        yield {"server": server.url if server else None, "worker": worker.url, "workerd": worker}
     finally:
         if worker is not None:
             worker.stop()

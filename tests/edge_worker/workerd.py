@@ -74,7 +74,9 @@ def _capnp_string(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)  # JSON's escapes (\n, \", \\, \uXXXX) are capnp's
 
 
-def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str]) -> Path:
+def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str], v8_flags: tuple[str, ...] = ()) -> Path:
+    """``v8_flags``: e.g. ``("--max-old-space-size=128",)``, a heap as small as a Cloudflare isolate's."""
+    flags = ", ".join(_capnp_string(f) for f in v8_flags)
     text_bindings = ",\n    ".join(f"(name = {_capnp_string(k)}, text = {_capnp_string(v)})" for k, v in bindings.items())
     config = f"""using Workerd = import "/workerd/workerd.capnp";
 
@@ -84,6 +86,7 @@ const config :Workerd.Config = (
     (name = "net", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "strata")],
+  v8Flags = [{flags}],
 );
 
 const strataWorker :Workerd.Worker = (
@@ -103,12 +106,12 @@ const strataWorker :Workerd.Worker = (
 class RunningWorkerd:
     """workerd serving the bundled worker with ``bindings`` (the worker's environment)."""
 
-    def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None):
+    def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None, v8_flags: tuple[str, ...] = ()):
         directory.mkdir(parents=True, exist_ok=True)
         worker = bundle_worker(directory / "worker.js")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = write_config(directory, worker, self.port, bindings)
+        config = write_config(directory, worker, self.port, bindings, v8_flags)
         self.log_path = log or directory / "workerd.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--verbose"], cwd=directory, stdout=self._log,

@@ -84,7 +84,7 @@ def page_endpoint(srv: Server, api_methods: dict[str, list[str]]) -> Callable[[R
             if cookie is not None:
                 headers.append(("set-cookie", cookie))
         else:
-            headers = page_headers(fetched.response.headers.multi_items(), personalised=True, credentialed=fetched.credentialed,
+            headers = page_headers(_origin_headers(fetched.response), personalised=True, credentialed=fetched.credentialed,
                                    body_changed=True, content_type="text/html; charset=utf-8", set_cookie=cookie)
         overlay = None
         if srv.config.debug:
@@ -191,11 +191,17 @@ class OriginPage:
     credentialed: bool
 
 
+def _origin_headers(r: httpx.Response) -> list[tuple[str, str]]:
+    """The origin's response headers, each repeat its own pair, but its ``Date``: uvicorn sends the
+    server's own, and a response has one."""
+    return [(k, v) for k, v in r.headers.multi_items() if k.lower() != "date"]
+
+
 def _passthrough(r: httpx.Response, credentialed: bool) -> Response:
     """The origin's response as it sent it: its body (decoded from its Content-Encoding) and its
     end-to-end headers, the cache directive at least ``private`` when ``credentialed``."""
     out = Response(r.content, status_code=r.status_code)  # with its own Content-Length
-    for k, v in page_headers(r.headers.multi_items(), personalised=False, credentialed=credentialed, body_changed=False):
+    for k, v in page_headers(_origin_headers(r), personalised=False, credentialed=credentialed, body_changed=False):
         out.headers.append(k, v)
     return out
 

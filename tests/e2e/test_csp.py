@@ -52,7 +52,7 @@ def origin() -> Iterator[ProgrammableOrigin]:
 
 
 @pytest.fixture(scope="module")
-def runtimes(origin: ProgrammableOrigin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def runtimes(origin: ProgrammableOrigin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with page_runtimes(tmp_path_factory.mktemp("csp"), origin.url) as urls:
         yield urls
 

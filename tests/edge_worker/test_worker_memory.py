@@ -3,7 +3,7 @@ docs/security.md): real workerd in page mode in front of an origin whose 1.9 MB 
 (every query a new page: the page-scan cache), then requests with distinct 2 KB URLs, 2 KB
 referrers and 512-character user agents (the request-signals and device caches), all under a V8 heap
 limit of 64 MB (half a Cloudflare isolate's 128 MB): the page-scan cache before #20 kept up to 64
-such pages (120 MB) and workerd died at the 35th-odd page. workerd's resident memory (V8 heap,
+such pages (120 MB), and workerd died at the 29th page. workerd's resident memory (V8 heap,
 garbage not yet collected, the buffers outside the heap) is read from /proc and printed (``pytest -s``)."""
 
 from __future__ import annotations

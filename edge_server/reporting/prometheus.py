@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..contract import MODEL_EVENTS
 from .report import Data, ReportError, merge
 
 #: The families the offline tools read, with their own labels (every other label names the instance).
@@ -270,10 +271,10 @@ def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, ti
                     r = conv.setdefault(inst, {}).setdefault(key, dict(mine, count=0, value=0.0))
                     r["count" if family == "strata_conversions_total" else "value"] = value
                 elif family == "strata_model_visits_total":
-                    if mine["event"] not in ("entered", "left", "converted"):
-                        raise PrometheusError(f"{family}: event {mine['event']!r} is none of entered, left, converted")
+                    if mine["event"] not in MODEL_EVENTS:
+                        raise PrometheusError(f"{family}: event {mine['event']!r} is none of {', '.join(MODEL_EVENTS)}")
                     key = tuple(mine[k] for k in own[:-1])
-                    models.setdefault(inst, {}).setdefault(key, dict(zip(own[:-1], key), entered=0, left=0, converted=0))[mine["event"]] = value
+                    models.setdefault(inst, {}).setdefault(key, dict(zip(own[:-1], key), **dict.fromkeys(MODEL_EVENTS, 0)))[mine["event"]] = value
                 elif family == "strata_experiment_cohort_total":
                     key = tuple(mine[k] for k in own)
                     cohorts.setdefault(inst, {}).setdefault(key, dict(mine, value=0.0))["count"] = value

@@ -74,9 +74,12 @@ def _capnp_string(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)  # JSON's escapes (\n, \", \\, \uXXXX) are capnp's
 
 
-def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str], kv: dict[str, str] | None = None) -> Path:
+def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str], kv: dict[str, str] | None = None,
+                 v8_flags: tuple[str, ...] = ()) -> Path:
     """``kv``: KV namespace bindings, each name -> the 127.0.0.1:PORT of a service speaking workerd's KV
-    protocol (GET/PUT /<urlencoded key>; tests.edge_worker.bundle_origin.BundleOrigin)."""
+    protocol (GET/PUT /<urlencoded key>; tests.edge_worker.bundle_origin.BundleOrigin); ``v8_flags``:
+    e.g. ``("--max-old-space-size=64",)``, a heap smaller than a Cloudflare isolate's."""
+    flags = ", ".join(_capnp_string(f) for f in v8_flags)
     entries = [f"(name = {_capnp_string(k)}, text = {_capnp_string(v)})" for k, v in bindings.items()]
     entries += [f"(name = {_capnp_string(k)}, kvNamespace = {_capnp_string('kv-' + k)})" for k in (kv or {})]
     text_bindings = ",\n    ".join(entries)
@@ -89,6 +92,7 @@ const config :Workerd.Config = (
     (name = "net", network = (allow = ["public", "private", "local"])),{kv_services}
   ],
   sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "strata")],
+  v8Flags = [{flags}],
 );
 
 const strataWorker :Workerd.Worker = (
@@ -109,8 +113,9 @@ class RunningWorkerd:
     """workerd serving the bundled worker with ``bindings`` (the worker's environment)."""
 
     def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None, kv: dict[str, str] | None = None,
-                 worker: Path | None = None):
-        """``kv``: KV namespace bindings (write_config); ``worker``: an already bundled worker.js to reuse."""
+                 worker: Path | None = None, v8_flags: tuple[str, ...] = ()):
+        """``kv``: KV namespace bindings (write_config); ``worker``: an already bundled worker.js to reuse;
+        ``v8_flags``: workerd's V8 flags (write_config)."""
         directory.mkdir(parents=True, exist_ok=True)
         if worker is None:
             worker = bundle_worker(directory / "worker.js")
@@ -118,7 +123,7 @@ class RunningWorkerd:
             worker = Path(shutil.copy(worker, directory / "worker.js"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = write_config(directory, worker, self.port, bindings, kv)
+        config = write_config(directory, worker, self.port, bindings, kv, v8_flags)
         self.log_path = log or directory / "workerd.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--verbose"], cwd=directory, stdout=self._log,

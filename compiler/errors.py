@@ -138,6 +138,11 @@ def weights(total: float, exp: str) -> tuple[str, str, str | None]:
     return "weights", f"variant weights of experiment '{exp}' sum to {total:g}, not 100", "adjust the weights so they add up to 100"
 
 
+def too_many_variants(exp: str, count: int, limit: int) -> tuple[str, str, str | None]:
+    return ("too-many-variants", f"experiment '{exp}' has {count} variants, more than {limit}: a visitor's cookie could not hold its "
+            "allocation period, so every visit would start a new session", f"split it into experiments of at most {limit} variants")
+
+
 def group_traffic(group: str, total: float) -> tuple[str, str, str | None]:
     return "group-traffic", f"experiments in exclusion group '{group}' take {total:g}% of traffic together, more than 100%", "lower the traffic of the group's experiments"
 

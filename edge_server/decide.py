@@ -19,6 +19,7 @@ from runtime.decide import Prepared
 from .body import read_json
 from .errors import ApiError
 from .server import Server, cookies_of, headers_of
+from .session import MAX_CATEGORY
 from .signals import ClientSignalError, client_signals, split_url
 
 #: Request headers a personalised response depends on; shared caches must key on all of them.
@@ -53,8 +54,8 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_URL):
         raise ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer")
     cat = page.get("category", "")
-    if not isinstance(cat, str) or len(cat) > 64:
-        raise ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category")
+    if not isinstance(cat, str) or len(cat) > MAX_CATEGORY:
+        raise ApiError(422, "invalid_request", f"page.category must be a string of at most {MAX_CATEGORY} characters", "page.category")
     slots = body.get("slots")
     if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= 64 for s in slots)):
         raise ApiError(422, "invalid_request", f"slots must be a list of at most {MAX_SLOTS} slot names", "slots")

@@ -41,20 +41,27 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD
+
 #: Hard bound on the cookie value. Browsers allow ~4 KB per cookie; staying near 1 KB keeps every
 #: request small. Oldest entries are dropped first to stay under it.
 MAX_COOKIE_BYTES = 1024
 MAX_RECENT_CATEGORIES = 10
+#: Characters of a page category (``page.category`` of decide and OFREP, ``data-strata-category``
+#: in page mode): longer ones are refused or cut where they enter, so the reader never meets one.
+MAX_CATEGORY = 64
 #: Exposure keys remembered per visit (to count each slot's exposure once per visit).
 MAX_SHOWN = 24
 #: Goals remembered per visit (a rule set declares a handful).
 MAX_CONVERTED = 16
 #: Model entries per visit (``Session.models``; the bundle's first models, in declaration order) and
-#: level bytes per entry (one per feature; a model has at most 64 features).
+#: level bytes per entry (one per feature: runtime.format.MAX_FEATURES).
 MAX_MODELS = 4
-MAX_MODEL_LEVELS = 64
-#: Longest period string kept (``"10000"`` per variant joined by ``/``; experiments have few variants).
-MAX_PERIOD = 128
+MAX_MODEL_LEVELS = MAX_FEATURES
+#: The reader's other bounds come from the limits the compiler enforces (runtime/format.py): an
+#: exposure's period is at most MAX_PERIOD characters (MAX_VARIANTS weights), a model id at most
+#: MAX_ID_LENGTH; tests/edge_server/test_limits.py compiles rule sets at every limit and reads back
+#: what their decisions write, here and in the worker.
 _PREFIX = "s1"
 
 
@@ -210,7 +217,7 @@ class Session:
         if type(cats) is not list or type(shown) is not list or type(conv) is not list or type(caps) is not dict or type(exps) is not dict:
             return None
         for x in cats:
-            if type(x) is not str or len(x) > 64:
+            if type(x) is not str or len(x) > MAX_CATEGORY:
                 return None
         for x in shown + conv:
             if type(x) is not str:
@@ -235,7 +242,7 @@ def _models_ok(models: object) -> bool:
     if type(models) is not dict or len(models) > MAX_MODELS:
         return False
     for k, e in models.items():
-        if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
+        if type(k) is not str or len(k) > MAX_ID_LENGTH or type(e) is not list or len(e) != 6:
             return False
         spec, fit, levels, bucket, frozen, arm = e
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:

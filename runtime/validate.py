@@ -32,6 +32,7 @@ from .format import (
     MAX_LITERAL_ITEMS,
     MAX_MODELS,
     MAX_NESTING,
+    MAX_VARIANTS,
     MAX_WEIGHT,
     Op,
 )
@@ -168,6 +169,8 @@ def validate_payload(p: Any) -> None:
         total = 0
         if not variants:
             raise _fail(path, "no variants")
+        if len(variants) > MAX_VARIANTS:
+            raise _fail(path, f"{len(variants)} variants, more than {MAX_VARIANTS}")
         for j, v in enumerate(variants):
             vp = f"{path}.variants[{j}]"
             if not (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and type(v[1]) is int and type(v[2]) is int):

@@ -271,6 +271,11 @@ def coefficients_io(path: str, problem: str) -> tuple[str, str, str | None]:
     return "io", f"cannot read coefficient file {path}: {problem}", "check the path: it is relative to the rule set"
 
 
+def path_outside(name: str, why: str) -> tuple[str, str, str | None]:
+    return ("path-outside", f"{name[:80]!r} leaves the rule set's folder ({why}): a rule set names only files in its own folder",
+            "move the file into the rule set's folder (or a subfolder) and name it relative to the rule set, e.g. coefficients: models/intent.yaml")
+
+
 def untrained_model(model: str, path: str | None) -> tuple[str, str, str | None]:
     if path is None:
         return ("untrained-model", f"model '{model}' has no coefficients: its score is 0.5 for every visitor",

@@ -25,8 +25,8 @@ from typing import Any
 from . import errors as E
 from . import schema
 from .errors import CompileError, Diagnostic
-from .paths import OutsideFolder, inside
 from .model import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
+from .paths import OutsideFolder, inside
 from .source import Locator, load
 
 #: The CEL namespace of scores: ``score.<model>``; no signal or segment may be named so.

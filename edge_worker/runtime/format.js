@@ -22,6 +22,15 @@ export const MAX_IR_NODES = 1000000;
 export const MAX_LITERAL_ITEMS = 100000;
 export const MAX_LITERAL_BYTES = 64 * 1024;
 
+/** What one visitor's cookie must hold of a rule set (runtime/format.py): the compiler refuses a
+ * rule set beyond these, and both cookie readers derive their bounds from them. Characters of an id,
+ * variants of an experiment, and the longest allocation period of n variants (weights of at most
+ * five digits joined by '/'). */
+export const MAX_ID_LENGTH = 64;
+export const MAX_VARIANTS = 20;
+export const periodLength = (variants) => 6 * variants - 1;
+export const MAX_PERIOD = periodLength(MAX_VARIANTS);
+
 export const LAYERS = ['broad', 'mid', 'specific'];
 export const CATEGORIES = ['contextual', 'technical', 'behavioral'];
 export const BUCKETS = 10000;

@@ -3,7 +3,7 @@
 
 import { isObject, readJson } from "./body.js";
 import { ApiError, json, pyStr } from "./errors.js";
-import { parseCookies, pyLen } from "./session.js";
+import { MAX_CATEGORY, parseCookies, pyLen } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
 /** Request headers a personalised response depends on; shared caches must key on all of them. */
@@ -29,7 +29,7 @@ export function decideFields(body) {
   const ref = page.referrer ?? null;
   if (ref !== null && (typeof ref !== "string" || pyLen(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
   const cat = page.category ?? "";
-  if (typeof cat !== "string" || pyLen(cat) > 64) throw new ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category");
+  if (typeof cat !== "string" || pyLen(cat) > MAX_CATEGORY) throw new ApiError(422, "invalid_request", `page.category must be a string of at most ${MAX_CATEGORY} characters`, "page.category");
   const slots = body.slots ?? null;
   if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && pyLen(s) <= 64))) {
     throw new ApiError(422, "invalid_request", `slots must be a list of at most ${MAX_SLOTS} slot names`, "slots");

@@ -5,6 +5,8 @@
 // category and mode, the second writes the decisions. Unlike Lexbor, HTMLRewriter keeps the rest of
 // the document byte for byte instead of re-serialising it.
 
+import { MAX_CATEGORY, pySlice } from "./session.js";
+
 //: Pages larger than this are served untouched (edge_server/rewrite.py's MAX_PAGE_BYTES).
 export const MAX_PAGE_BYTES = 2 * 1024 * 1024;
 
@@ -44,7 +46,7 @@ async function scanPage(html) {
       element(el) {
         if (root) return;
         root = true;
-        category = strip(el.getAttribute("data-strata-category")).slice(0, 64);
+        category = pySlice(strip(el.getAttribute("data-strata-category")), MAX_CATEGORY);
         mode = strip(el.getAttribute("data-strata-mode") || "server");
       },
     });

@@ -13,18 +13,22 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD } from "../runtime/format.js";
 import { cpLength } from "../runtime/values.js";
 
 export const MAX_COOKIE_BYTES = 1024;
 export const MAX_RECENT_CATEGORIES = 10;
+/** Characters of a page category (decide's page.category, data-strata-category in page mode). */
+export const MAX_CATEGORY = 64;
 export const MAX_SHOWN = 24;
 export const MAX_CONVERTED = 16;
 /** Model entries a cookie holds (the first models of the bundle, in declaration order) and level
- * bytes per entry (one per feature; a model has at most 64 features). */
+ * bytes per entry (one per feature: runtime/format.js MAX_FEATURES). The reader's other bounds come
+ * from the limits the compiler enforces (an exposure's period: MAX_PERIOD; a model id: MAX_ID_LENGTH),
+ * so every state a decision writes is read back (tests/edge_server/test_limits.py). */
 export const MAX_MODELS = 4;
-export const MAX_MODEL_LEVELS = 64;
-/** Longest period text kept for an exposure ("5000/5000"; an experiment has a bounded number of variants). */
-export const MAX_PERIOD = 128;
+export const MAX_MODEL_LEVELS = MAX_FEATURES;
+export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -170,7 +174,7 @@ export class Session {
     if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
-    for (const x of cats) if (typeof x !== "string" || pyLen(x) > 64) return null;
+    for (const x of cats) if (typeof x !== "string" || pyLen(x) > MAX_CATEGORY) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
     for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
     for (const e of Object.values(exps)) {
@@ -198,7 +202,7 @@ const isStr = (x, n) => typeof x === "string" && pyLen(x) <= n;
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
-    if (pyLen(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    if (pyLen(k) > MAX_ID_LENGTH || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
     if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 40) return false;

@@ -245,3 +245,17 @@ def test_limits_the_schema_states_the_format_limits():
     assert s["$defs"]["id"]["maxLength"] == s["$defs"]["ident"]["maxLength"] == MAX_ID_LENGTH
     assert s["properties"]["models"]["maxProperties"] == MAX_MODELS
     assert s["$defs"]["model"]["properties"]["features"]["maxProperties"] == MAX_FEATURES
+
+
+def test_limits_the_worker_reads_with_the_same_bounds():
+    """The worker's format.js and session.js state the same limits and reader bounds as Python."""
+    require_node()
+    from edge_server import session
+
+    js = ("const f = await import('./edge_worker/runtime/format.js'); const s = await import('./edge_worker/worker/session.js');"
+          "console.log(JSON.stringify([f.MAX_ID_LENGTH, f.MAX_VARIANTS, f.MAX_PERIOD, f.periodLength(7), s.MAX_PERIOD, s.MAX_MODEL_LEVELS,"
+          " s.MAX_CATEGORY, s.MAX_MODELS]))")
+    r = subprocess.run(["node", "--input-type=module", "-e", js], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [MAX_ID_LENGTH, MAX_VARIANTS, MAX_PERIOD, period_length(7), session.MAX_PERIOD,
+                                    session.MAX_MODEL_LEVELS, MAX_CATEGORY, session.MAX_MODELS]

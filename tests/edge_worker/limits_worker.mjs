@@ -9,8 +9,8 @@
 import { readFileSync } from "node:fs";
 
 import * as runtime from "../../edge_worker/runtime/index.js";
-import { StrataWorker } from "../../edge_worker/worker/app.js";
-import { CookieCodec, importCookieKeys } from "../../edge_worker/worker/cookie.js";
+import { StrataWorker } from "../../edge_worker/worker/server.js";
+import { CookieCodec, importCookieKeys } from "../../edge_worker/worker/session.js";
 
 const input = JSON.parse(readFileSync(0, "utf8"));
 const BUNDLE_URL = "https://bundles.example/limits.strata";

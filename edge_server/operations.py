@@ -1,6 +1,7 @@
 """Endpoints for operators: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus text)
 and ``GET /v1/stats`` (the measurement snapshot ``strata report`` reads). The stats token, when
-set, protects both ``/v1/stats`` and ``/metrics``: they carry the same per-arm counters."""
+set, protects both ``/v1/stats`` and ``/metrics``: they carry the same per-arm counters. Without
+one, ``/v1/stats`` is off and ``/metrics`` serves the operational families only (metrics.BUSINESS)."""
 
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ def routes(srv: Server) -> list[Route]:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
-        # the measurement counters are in /metrics too: the stats token, when set, protects both
+        # the business families only with the stats token; without one configured, the operational ones
         token = srv.config.stats_token
         if token and not bearer_ok(headers_of(request.scope), token):
             return unauthorized(srv, "GET /metrics")
-        return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(srv.metrics.render(business=bool(token)), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return [
         Route("/v1/stats", stats, methods=["GET"]),

@@ -36,6 +36,7 @@ FLAG, FLAGS = "/ofrep/v1/evaluate/flags/", "/ofrep/v1/evaluate/flags"
 #: The OFREP token: the tests that send a targetingKey play a server-side caller that has it.
 TOKEN = "ofrep-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+STATS = "stats-test-token"  # /metrics serves the exposure counters only with it
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(site):
     s = RunningServer(["--bundle", str(site["bundle"]), "--pub", str(site["pub"]), "--insecure-cookie"],
-                      env={"STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_OFREP_TOKEN": TOKEN}, log=site["dir"] / "server.log")
+                      env={"STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_OFREP_TOKEN": TOKEN, "STRATA_STATS_TOKEN": STATS}, log=site["dir"] / "server.log")
     yield s
     s.stop()
 
@@ -129,10 +130,10 @@ def test_ofrep_bad_bodies(server, raw, status, code):
 def test_ofrep_refusals_are_counted(server):
     from tests.edge_server.server import metric
 
-    before = metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}')
+    before = metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}', STATS)
     flag(server, "nope", {"targetingKey": "v"})
-    assert metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}') == before + 1
-    assert metric(server.url, 'strata_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="404"}') >= 1
+    assert metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}', STATS) == before + 1
+    assert metric(server.url, 'strata_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="404"}', STATS) >= 1
 
 
 # ---------------------------------------------------------------------------- bulk
@@ -251,7 +252,7 @@ def test_ofrep_the_server_says_at_start_whose_targeting_keys_it_honours(server):
 # ---------------------------------------------------------------------------- like /v1/decide
 def _counters(url: str) -> dict[str, float]:
     out = {}
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {STATS}"}).text.splitlines():
         if line.startswith(("strata_decisions_total{", "strata_slot_exposures_total{", "strata_variant_exposures_total{")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)

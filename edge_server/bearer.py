@@ -11,7 +11,7 @@ import hmac
 def bearer_of(h: dict[str, str]) -> str | None:
     """The token of an ``Authorization: Bearer`` header (lower-case header names), else None."""
     auth = h.get("authorization", "")
-    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    return auth[7:].strip() if auth.startswith("Bearer ") else None  # the scheme as the worker compares it
 
 
 def bearer_ok(h: dict[str, str], token: str | None) -> bool:

@@ -237,7 +237,7 @@ def test_ofrep_trying_keys_cannot_pick_the_arm_or_the_holdout(server):
         assert (decided["variant"] or decided["rule"] or decided["reason"]) in anon
 
 
-@pytest.mark.parametrize("auth", ["Bearer wrong", "bearer " + TOKEN + "x", "Bearer " + TOKEN[:-1], "BEARER  x y"])
+@pytest.mark.parametrize("auth", ["Bearer wrong", "Bearer " + TOKEN + "x", "Bearer " + TOKEN[:-1], "Bearer  x y"])
 def test_ofrep_a_bearer_token_that_is_not_the_ofrep_token_is_refused(server, auth):
     for path in (FLAG + "hero", FLAGS):
         r = httpx.post(server.url + path, json={"context": {"targetingKey": KEY}}, headers={"Authorization": auth})

@@ -3,6 +3,14 @@
 // operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
+/** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
+ * arm, and the experiments' weights. GET /metrics serves them only to the stats token's bearer;
+ * without a stats token, the operational families alone (docs/security.md). */
+export const BUSINESS = new Set([
+  "strata_variant_exposures", "strata_slot_exposures", "strata_conversions", "strata_conversion_value", "strata_model_visits",
+  "strata_experiment_cohort", "strata_experiment_cohort_value", "strata_experiment_variant_weight",
+]);
+
 /** Add one to `key` of a counter map. */
 export function bump(map, key) {
   map.set(key, (map.get(key) ?? 0) + 1);
@@ -18,10 +26,12 @@ export class Metrics {
     this.rejected = new Map(); // error code -> count
   }
 
-  /** The Prometheus text of these counters and of `measure` (measure.js's Measurement) for the bundle `current`. */
-  prometheus(measure, current) {
+  /** The Prometheus text of these counters and of `measure` (measure.js's Measurement) for the bundle
+   * `current`; `business` false: the operational families only (not those in BUSINESS). */
+  prometheus(measure, current, business = true) {
     const lines = [];
     const family = (name, help, rows) => {
+      if (!business && BUSINESS.has(name.replace(/_total$/, ""))) return;
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
       for (const [labels, v] of rows) lines.push(Object.keys(labels).length === 0 ? `${name} ${v}` : `${name}{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"`).join(",")}} ${v}`);
     };
@@ -47,7 +57,7 @@ export class Metrics {
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
     const weights = [];
     for (const [id, e] of Object.entries(snap.experiments)) for (const [variant, bp] of e.variants) weights.push([{ experiment: id, variant, slot: e.slot ?? "" }, bp]);
-    lines.push("# HELP strata_experiment_variant_weight Configured variant weight in basis points (for sample-ratio checks)",
+    if (business) lines.push("# HELP strata_experiment_variant_weight Configured variant weight in basis points (for sample-ratio checks)",
       "# TYPE strata_experiment_variant_weight gauge", ...weights.map(([l, v]) => `strata_experiment_variant_weight{experiment="${l.experiment}",variant="${l.variant}",slot="${l.slot}"} ${v}`));
     return lines.join("\n") + "\n";
   }

@@ -259,3 +259,19 @@ def test_limits_the_worker_reads_with_the_same_bounds():
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [MAX_ID_LENGTH, MAX_VARIANTS, MAX_PERIOD, period_length(7), session.MAX_PERIOD,
                                     session.MAX_MODEL_LEVELS, MAX_CATEGORY, session.MAX_MODELS]
+
+
+def test_limits_what_the_cookie_cannot_drop_stays_readable():
+    """The entries shrinking never drops (the visit's converted goals, its source, ids) at their
+    largest still make a cookie the reader accepts (at most 4,096 characters)."""
+    from edge_server.session import MAX_CONVERTED, MAX_SHOWN, CookieCodec
+
+    codec = CookieCodec(KEYS, "strata_session")
+    s = Session.fresh()
+    s.touch(1_800_000_000, 1800, "s" * 128, name("cat", 0, MAX_CATEGORY), True)
+    s.converted = [name("goal", i) for i in range(MAX_CONVERTED)]
+    s.shown = [f"{name('slot', i)}|{name('var', i)}|specific" for i in range(MAX_SHOWN)]
+    s.models = {name("model", i): ["0" * 8, "0" * 8, b"\x01" * MAX_FEATURES, 39, False, "treatment"] for i in range(4)}
+    value = codec.encode(s)
+    back = codec.decode(value)
+    assert back is not None and back.sid == s.sid and back.converted == s.converted and len(value) <= 4096

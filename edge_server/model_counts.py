@@ -145,8 +145,9 @@ class ModelCounter:
     # ------------------------------------------------------------------ at a decision
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
                 memo: dict[int, Any] | None = None) -> None:
-        """Count one decision of a consenting visit (``signals``: what the server passed to decide;
-        ``holdout``, ``memo``: the Outcome's, so a rule's condition reuses the decision's segment
+        """Count one decision of a consenting visit: ``signals``, ``holdout``, ``memo`` are the
+        Outcome's (``Outcome.signals`` is the map the conditions read, so levels and a rule's
+        condition read what the decision read, without merging it again, and reuse its segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
         plans = self.plans(prepared)
         entries = session.models
@@ -169,7 +170,7 @@ class ModelCounter:
                     continue  # not counted in this visit (yet)
                 arm = entry[5]  # counted since earlier in the visit: keep following it
             if all_levels is None:
-                all_levels = prepared.model_levels(signals, consent)
+                all_levels = prepared.levels(signals)
             levels = all_levels[p.index]
             if entry is not None:
                 if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
@@ -202,7 +203,7 @@ class ModelCounter:
         if not holdout:
             prefix = p.shown_prefix
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
-        return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
+        return CONTROL if prepared.rule_holds(p.slot, p.rule, signals, memo, consent=consent) else None
 
     def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
         m, counts, old = p.model, self.counts, entry[2]

@@ -166,7 +166,7 @@ class Server:
                                   assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, int(now))
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
-            self.model_counter.decided(prepared, session, signals, outcome.holdout, consent, outcome.memo)
+            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo)
         return outcome, session, consent
 
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:

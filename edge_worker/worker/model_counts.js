@@ -18,12 +18,12 @@ export const TOTAL = "*";
 
 /** The bundle's models, in declaration order ([] for a bundle without models). */
 export const modelsOf = (prepared) => prepared?.models ?? [];
-/** One Uint8Array of levels per model, from the signals the server passes to decide (with consent). */
-const levelsOf = (prepared, signals) => prepared.modelLevels(signals, true);
+/** One Uint8Array of levels per model, from the signal values the decision's conditions read (Outcome.signals). */
+const levelsOf = (prepared, signals) => prepared.levels(signals);
 /** The model's score for its levels (a double; uplift: in [-1, 1]). */
 const scoreOf = (model, levels) => model.scoreOf(levels);
-/** Whether a rule's condition holds for these signals (holdout ignored). */
-const ruleMatches = (prepared, slot, rule, signals) => prepared.ruleMatches(slot, rule, signals);
+/** Whether a rule's condition holds for the decision's signal values (holdout ignored), reusing its memo. */
+const ruleHolds = (prepared, slot, rule, signals, memo) => prepared.ruleHolds(slot, rule, signals, memo);
 
 /** The experiment id of an experiment-uplift model (the bundle names it by index). */
 export function upliftExperiment(prepared, uplift) {
@@ -50,7 +50,7 @@ export function bucketName(i, uplift) {
 // ------------------------------------------------------------------ counting
 /** The arm `model` counts under in this visit: "" for a plain model; for an uplift model
  * "treatment"/"control", or null while the visit is in neither arm. */
-export function armOf(prepared, model, session, holdout, signals) {
+export function armOf(prepared, model, session, holdout, signals, memo = null) {
   const u = model.uplift;
   if (u === null || u === undefined) return "";
   if (u.experiment !== undefined && u.experiment !== null) {
@@ -59,7 +59,7 @@ export function armOf(prepared, model, session, holdout, signals) {
     return e[0] === u.treatment ? "treatment" : e[0] === u.control ? "control" : null;
   }
   // the rule against the global holdout: a personalised visit shown the rule, a holdout visit it would have been shown to
-  if (holdout) return ruleMatches(prepared, u.slot, u.rule, signals) ? "control" : null;
+  if (holdout) return ruleHolds(prepared, u.slot, u.rule, signals, memo) ? "control" : null;
   const prefix = `${u.slot}|${u.rule}|`; // the rule's exposure key, any layer
   return session.shown.some((key) => key.startsWith(prefix)) ? "treatment" : null;
 }
@@ -86,8 +86,9 @@ function fits(entry, model) {
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
  * count each of the bundle's first MAX_MODELS models that this visit is in, and keep their
  * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
- * key order, so that both servers write the same cookie). */
-export function countDecide(measure, prepared, session, signals, holdout) {
+ * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
+ * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again). */
+export function countDecide(measure, prepared, session, signals, holdout, memo = null) {
   const models = modelsOf(prepared).slice(0, MAX_MODELS);
   const entries = session.models;
   const counted = new Set(models.map((m) => m.id));
@@ -100,7 +101,7 @@ export function countDecide(measure, prepared, session, signals, holdout) {
       entry = undefined;
     }
     if (entry !== undefined && entry[4]) return; // frozen: the visit converted
-    let arm = armOf(prepared, m, session, holdout, signals);
+    let arm = armOf(prepared, m, session, holdout, signals, memo);
     if (arm === null) {
       if (entry === undefined) return; // not counted in this visit (yet)
       arm = entry[5]; // counted since earlier in the visit: keep following it

@@ -174,7 +174,7 @@ export class StrataWorker {
       if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
-    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, signals, outcome.holdout);
+    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo);
   }
 
   async setCookie(cookies, session, consent) {

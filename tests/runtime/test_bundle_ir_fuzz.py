@@ -81,6 +81,10 @@ def load_then_good(data: bytes) -> BundleError | None:
     else:
         out = rt.decide({"device.type": "mobile", "time.hour": 3}, session_id="s", now=NOW)
         assert set(out.decisions) == {"hero"}
+        assert rt.current is not None
+        failures = rt.current.warm().prepare_failures  # every condition prepared, none crashing
+        if failures:  # a condition that could not be prepared decides as an error: refused, as before it was lazy
+            refused = failures[0]
     rt.load(GOOD, now=NOW)
     assert rt.current is not None and rt.current.version == 9
     return refused

@@ -10,7 +10,7 @@ import re
 import string
 from typing import Any
 
-from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
+from runtime.format import MAX_VARIANTS, TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 
 from . import errors as E
@@ -163,6 +163,8 @@ class Builder:
                 variants.append((v["id"], float(v["weight"]), v["content"], epath + ("variants", j)))
                 vids.append((v["id"], epath + ("variants", j, "id")))
             self._unique(vids, "variant", f" in experiment '{e['id']}'")
+            if len(variants) > MAX_VARIANTS:
+                self.err(epath + ("variants",), E.too_many_variants(e["id"], len(variants), MAX_VARIANTS), key=True)
             total = sum(w for _, w, _, _ in variants)
             if abs(total - 100) > 1e-9:
                 self.err(epath + ("variants",), E.weights(total, e["id"]))

@@ -52,6 +52,11 @@ class Server:
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
         self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)
+        if not config.stats_token:
+            log.info("no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, revenue, "
+                     "cohorts and model counters need the token (and then /metrics needs it too)")
+        log.info("OFREP: a context's targetingKey is honoured only with 'Authorization: Bearer <STRATA_OFREP_TOKEN>'%s",
+                 "" if config.ofrep_token else " (no token set: every targetingKey is ignored)")
         self.context = RequestContext(config.country_header, self.tz)
         self.origin = httpx.AsyncClient(timeout=config.origin_timeout, follow_redirects=False) if config.origin else None
         self.pages_root = Path(config.pages).resolve() if config.pages else None

@@ -41,7 +41,7 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.format import SCORE_BUCKETS
+from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS
 
 from . import contract
 
@@ -52,10 +52,16 @@ MAX_COOKIE_BYTES: int = _BOUNDS["MAX_COOKIE_BYTES"]
 MAX_RECENT_CATEGORIES: int = _BOUNDS["MAX_RECENT_CATEGORIES"]
 MAX_SHOWN: int = _BOUNDS["MAX_SHOWN"]
 MAX_CONVERTED: int = _BOUNDS["MAX_CONVERTED"]
-#: Model entries per visit (``Session.models``) and level bytes per entry.
+#: Model entries per visit (``Session.models``; the bundle's first models, in declaration order).
 MAX_SESSION_MODELS: int = _BOUNDS["MAX_SESSION_MODELS"]
-MAX_MODEL_LEVELS: int = _BOUNDS["MAX_MODEL_LEVELS"]
-MAX_PERIOD: int = _BOUNDS["MAX_PERIOD"]
+#: The reader's other bounds come from the limits the compiler and the edge enforce, so every state a
+#: decision writes is read back (tests/edge_server/test_limits.py compiles rule sets at every limit
+#: and reads back what their decisions write, here and in the worker): a page category is at most
+#: MAX_CATEGORY characters (decide's page.category, data-strata-category in page mode: the edge
+#: contract's MAX_NAME), an exposure's period at most MAX_PERIOD (MAX_VARIANTS weights), a model id at
+#: most MAX_ID_LENGTH, its levels one byte per feature (MAX_FEATURES).
+MAX_CATEGORY: int = contract.MAX_NAME
+MAX_MODEL_LEVELS: int = MAX_FEATURES
 _PREFIX = "s1"
 
 
@@ -211,7 +217,7 @@ class Session:
         if type(cats) is not list or type(shown) is not list or type(conv) is not list or type(caps) is not dict or type(exps) is not dict:
             return None
         for x in cats:
-            if type(x) is not str or len(x) > 64:
+            if type(x) is not str or len(x) > MAX_CATEGORY:
                 return None
         for x in shown + conv:
             if type(x) is not str:
@@ -236,7 +242,7 @@ def _models_ok(models: object) -> bool:
     if type(models) is not dict or len(models) > MAX_SESSION_MODELS:
         return False
     for k, e in models.items():
-        if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
+        if type(k) is not str or len(k) > MAX_ID_LENGTH or type(e) is not list or len(e) != 6:
             return False
         spec, fit, levels, bucket, frozen, arm = e
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:

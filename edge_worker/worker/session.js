@@ -13,9 +13,9 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
-import { SCORE_BUCKETS } from "../runtime/format.js";
+import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
-import { TABLE } from "./contract.js";
+import { MAX_NAME, TABLE } from "./contract.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
 const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
@@ -23,10 +23,15 @@ export const MAX_COOKIE_BYTES = BOUNDS.MAX_COOKIE_BYTES;
 export const MAX_RECENT_CATEGORIES = BOUNDS.MAX_RECENT_CATEGORIES;
 export const MAX_SHOWN = BOUNDS.MAX_SHOWN;
 export const MAX_CONVERTED = BOUNDS.MAX_CONVERTED;
-/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level bytes per entry. */
+/** Model entries a cookie holds (the first models of the bundle, in declaration order). */
 export const MAX_SESSION_MODELS = BOUNDS.MAX_SESSION_MODELS;
-export const MAX_MODEL_LEVELS = BOUNDS.MAX_MODEL_LEVELS;
-export const MAX_PERIOD = BOUNDS.MAX_PERIOD;
+/** The reader's other bounds come from the limits the compiler and the edge enforce (session.py):
+ * a page category (MAX_NAME), an exposure's period (MAX_PERIOD), a model id (MAX_ID_LENGTH), its
+ * levels (one byte per feature: MAX_FEATURES), so every state a decision writes is read back
+ * (tests/edge_server/test_limits.py). */
+export const MAX_CATEGORY = MAX_NAME;
+export const MAX_MODEL_LEVELS = MAX_FEATURES;
+export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -172,7 +177,7 @@ export class Session {
     if (typeof sid !== "string" || py.len(sid) < 8 || py.len(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
-    for (const x of cats) if (typeof x !== "string" || py.len(x) > 64) return null;
+    for (const x of cats) if (typeof x !== "string" || py.len(x) > MAX_CATEGORY) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
     for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
     for (const e of Object.values(exps)) {
@@ -200,7 +205,7 @@ const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
-    if (py.len(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
     if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 2 * SCORE_BUCKETS) return false;

@@ -107,6 +107,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"strata train: refused: {r}", file=sys.stderr)
         print("strata train: nothing written (train the others alone with --model)" if results else "strata train: nothing written", file=sys.stderr)
         return 1
+    if not a.dry_run:
+        try:  # every target before any: a refusal writes nothing
+            for m, _ in results:
+                write.check(targets[m.id])
+        except write.NotWritable as e:
+            raise UserError(str(e)) from None
     for m, fits in results:
         text = write.render(m, fits, k=a.k, instances=fleet.instances, snapshots=fleet.snapshots, latest=fleet.latest)
         if a.dry_run:

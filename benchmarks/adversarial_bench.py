@@ -34,12 +34,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from compiler import cost  # noqa: E402
 from compiler.errors import CompileError  # noqa: E402
+from compiler.harness.adversarial import RUNAWAY_MAX_LENGTH, runaway_bundle  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from runtime import Runtime, key_id  # noqa: E402
 from runtime.budget import EVAL_BUDGET  # noqa: E402
 from runtime.decide import Prepared  # noqa: E402
 from runtime.signals import CLIENT_BODY_BYTES  # noqa: E402
-from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle  # noqa: E402
 
 TARGET_MS = 5.0
 #: An absent client signal: reading it is an error, so the fast path raises after the condition's

@@ -35,8 +35,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.edge_server.server import RunningServer, free_port  # noqa: E402
-from tests.edge_worker.workerd import WORKERD, bundle_worker  # noqa: E402
+from edge_server.harness.ports import free_port  # noqa: E402
+from edge_server.harness.server import RunningServer  # noqa: E402
+from edge_server.harness.workerd import WORKERD, bundle_worker  # noqa: E402
 
 SITE = ROOT / "rulesets" / "trailblazer" / "site"
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()

@@ -11,11 +11,11 @@ import sys
 import httpx
 import pytest
 
-from benchmarks.measurement_sim import RULESET, TRUE_RATES, cookie_keys_env, simulate, snapshots
+from compiler.harness.fixtures import AB_MEASUREMENT, ROOT
+from edge_server.harness.server import RunningServer
+from edge_server.harness.visitors import TRUE_RATES, cookie_keys_env, simulate, snapshots
 from edge_server.reporting.report import experiments, load, overall, render_html
 from edge_server.reporting.stats import SRM_ALPHA, compare, srm, wilson
-from tests.conftest import ROOT
-from tests.edge_server.server import RunningServer
 
 TOKEN = "test-token"
 
@@ -23,7 +23,7 @@ TOKEN = "test-token"
 @pytest.fixture
 def fleet(tmp_path):
     rs = tmp_path / "sim.yaml"
-    rs.write_text(RULESET)
+    rs.write_text(AB_MEASUREMENT)
     env = {"STRATA_COOKIE_KEYS": cookie_keys_env(), "STRATA_STATS_TOKEN": TOKEN}
     servers = [RunningServer([str(rs), "--insecure-cookie"], env=env) for _ in range(2)]
     yield servers

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from types import ModuleType
 
-from tests.conftest import ROOT
+from compiler.harness.fixtures import ROOT
 
 
 def _tool(name: str) -> ModuleType:

@@ -22,10 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
+from compiler.harness.fixtures import ROOT, trailblazer_without_holdout
+from edge_server.harness.origin import StaticOrigin
+from edge_server.harness.server import RunningServer
+from edge_server.harness.workerd import MAX_WORKER_BYTES, RunningWorkerd, bundle_worker
 from edge_server.session import CookieCodec, Session
-from tests.conftest import ROOT, trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
-from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker, require_node
+from tests.edge_worker.workerd import require_node
 
 SITE = ROOT / "rulesets" / "trailblazer" / "site"
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x07" * 32).decode()

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from compiler import cost
 from compiler.errors import CompileError
+from compiler.harness.adversarial import RUNAWAY_MAX_LENGTH, runaway_bundle
+from compiler.harness.fixtures import CREATED
 from compiler.pipeline import Options, run
 from runtime import Runtime, key_id
 from runtime import functions as fn
 from runtime.budget import ALLOC_CHUNK, EVAL_BUDGET, alloc_units, work
-from tests.conftest import CREATED
-from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle
 
 NOW = CREATED + 3600
 TEXT = st.text(alphabet=",a b", max_size=40)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED
 from runtime import key_id
 from runtime.decide import Prepared
 from runtime.interp import Err
 from runtime.plan import Plan
 from runtime.verify import verify_bundle
-from tests.conftest import CREATED, make_bundle
 from tests.runtime.test_decide import RULES
 
 NOW = CREATED + 3600

@@ -37,7 +37,8 @@ from edge_server.harness.visitors import TRUE_RATES, cookie_keys_env, simulate, 
 def run_ab(a: argparse.Namespace) -> list[Figure]:
     """The A/B measurement scenario (the report recovers the true rates within its intervals)."""
     from edge_server.harness.server import RunningServer
-    from edge_server.reporting.report import experiments, load, render_html, text
+    from edge_server.reporting.counters import load
+    from edge_server.reporting.report import experiments, render_html, text
 
     tmp = Path(tempfile.mkdtemp(prefix="strata-sim-"))
     rs = tmp / "sim.yaml"

@@ -89,7 +89,8 @@ def _goal(a: argparse.Namespace, data: Any) -> str:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .reporting.report import ReportError, load, render_html, text
+    from .reporting.counters import ReportError, load
+    from .reporting.report import render_html, text
 
     try:
         data = load(a.snapshots)
@@ -126,8 +127,8 @@ def add_rebalance_parser(sub: Any) -> None:
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
+    from .reporting.counters import ReportError, load
     from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
-    from .reporting.report import ReportError, load
 
     try:
         from compiler.errors import CompileError

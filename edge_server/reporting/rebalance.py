@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .allocation import allocation
-from .report import Data
+from .counters import Data
 
 #: A plain or quoted YAML scalar at the start of a string (the token a position points at).
 _SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[^\s,\]}#]+')

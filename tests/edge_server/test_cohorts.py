@@ -10,7 +10,7 @@ import pytest
 
 from edge_server.harness.ports import wait_for
 from edge_server.harness.server import RunningServer
-from edge_server.reporting.report import load
+from edge_server.reporting.counters import load
 
 TOKEN = "cohort-token"
 KEYS = "t:" + "B" * 43 + "="  # 32 bytes of 0x04..., base64

@@ -14,7 +14,8 @@ import pytest
 from compiler.harness.fixtures import AB_MEASUREMENT, ROOT
 from edge_server.harness.server import RunningServer
 from edge_server.harness.visitors import TRUE_RATES, cookie_keys_env, simulate, snapshots
-from edge_server.reporting.report import experiments, load, overall, render_html
+from edge_server.reporting.counters import load
+from edge_server.reporting.report import experiments, overall, render_html
 from edge_server.reporting.stats import SRM_ALPHA, compare, srm, wilson
 
 TOKEN = "test-token"
@@ -105,7 +106,7 @@ def test_stats_interval_coverage_is_about_95_percent():
     true rate and the true lift fall inside about 95% of the time (fixed seed; 4,000 runs)."""
     import random
 
-    from edge_server.reporting.report import Data
+    from edge_server.reporting.counters import Data
     from edge_server.reporting.report import experiments as analyse
 
     rng = random.Random(2026)

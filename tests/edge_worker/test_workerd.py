@@ -176,11 +176,11 @@ def test_workerd_counts_exposures_and_conversions_for_strata_report(browser: htt
     assert any(e["slot"] == "hero" and e["population"] == "personalized" and e["count"] >= 1 for e in snap["exposures"])
     assert any(c["goal"] == "purchase" and c["arm"] == "*" and c["value"] >= 49.5 for c in snap["conversions"])
     assert browser.get("/v1/stats").status_code == 401
-    from edge_server.reporting import report
+    from edge_server.reporting import counters
 
     f = tmp_path / "snap.json"
     f.write_text(json.dumps(snap))
-    assert report.load([str(f)]).exposures  # strata report reads the worker's snapshot
+    assert counters.load([str(f)]).exposures  # strata report reads the worker's snapshot
 
 
 def test_workerd_tampered_bundle_refused_while_last_good_keeps_serving(fleet: dict[str, object], browser: httpx.Client) -> None:
@@ -413,7 +413,7 @@ def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, o
     """A session assigned on the worker keeps its arm and cohort on `strata serve` and back: assigned
     once, exposed once per visit, converted once, whichever server sees each step; `strata report`'s
     loader adds the worker's cohorts to the server's."""
-    from edge_server.reporting.report import load
+    from edge_server.reporting.counters import load
 
     bundles, pub, worker = fleet["bundles"], fleet["pub"], fleet["worker"]
     assert isinstance(bundles, Path) and isinstance(pub, Path) and isinstance(worker, RunningWorkerd)

@@ -22,12 +22,13 @@ class Refused(Exception):
 
 
 def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
-    from .counts import ALL
+    from edge_server.model_counts import VISIT
+
     from .naive_bayes import fit_arm
 
     fits = []
     for arm in model.arms:
-        total = fleet.table(model.id, model.spec, arm or None, ALL).get(ALL)
+        total = fleet.table(model.id, model.spec, arm or None, VISIT).get(VISIT)
         visits = total.visits if total else 0
         conv = total.converted if total else 0
         if visits < a.min_visits or conv < a.min_conversions:

@@ -1,6 +1,6 @@
 """The model counters of a fleet, as training reads them.
 
-Reading is ``strata report``'s (``edge_server/reporting``: ``report.load`` keeps the latest
+Reading is ``strata report``'s (``edge_server/reporting``: ``counters.load`` keeps the latest
 snapshot per instance and adds the instances up, from ``GET /v1/stats`` JSON or ``/metrics``
 scrapes; ``models.group`` gathers the ``models`` rows by model). This module only indexes them for
 fitting: a level's visits are its *net* visits (entered - left), its converting visits
@@ -14,11 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_server.model_counts import VISIT
+from edge_server.reporting.counters import ReportError
+from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
-from edge_server.reporting.report import ReportError
-from edge_server.reporting.report import load as load_stats
 
-ALL = "*"
 SCORE = "@score"
 
 
@@ -55,7 +55,7 @@ class Fleet:
         """spec -> visits counted under it (for notes about rows of other specs)."""
         seen: dict[str, int] = defaultdict(int)
         for (m, s, _a, f, _l), c in self.cells.items():
-            if m == model and f == ALL:
+            if m == model and f == VISIT:
                 seen[s] += c.visits
         return dict(seen)
 

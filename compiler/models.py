@@ -24,7 +24,7 @@ from typing import Any
 from . import errors as E
 from . import schema
 from .errors import CompileError, Diagnostic
-from .model import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
+from .ruleset import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
 from .source import Locator, load
 
 #: The CEL namespace of scores: ``score.<model>``; no signal or segment may be named so.

@@ -128,7 +128,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
     from .reporting.counters import ReportError, load
-    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
+    from .reporting.rebalance import RebalanceError, check_compiles, describe, read_text, rebalance, skipped_lines, write
 
     try:
         from compiler.errors import CompileError
@@ -138,7 +138,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
         data = load(a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
-        p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
+        p = rebalance(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
     except (ReportError, RebalanceError) as e:
         raise UserError(str(e)) from None
     except CompileError as e:

@@ -91,8 +91,9 @@ def bucket_names(uplift: bool) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """How one model is counted, resolved once per bundle."""
+class CountedModel:
+    """One model of a bundle as it is counted (its index, and for an uplift model the arms it
+    compares), resolved once per bundle."""
 
     model: ModelLike
     index: int  # in Prepared.models (and model_levels)
@@ -108,7 +109,7 @@ class Plan:
         return f"{self.slot}|{self.rule}|"  # the exposure key (measure.exposure_key) of that rule, any layer
 
 
-def plans_of(prepared: Any) -> tuple[Plan, ...]:
+def counted_models(prepared: Any) -> tuple[CountedModel, ...]:
     """The counted models of a bundle: its first MAX_MODELS, in declaration order (the cookie holds
     no more; models declared after them are not counted)."""
     out = []
@@ -116,31 +117,31 @@ def plans_of(prepared: Any) -> tuple[Plan, ...]:
     for i, m in enumerate(tuple(getattr(prepared, "models", ()))[:MAX_MODELS]):
         u = m.uplift
         if not u:
-            out.append(Plan(m, i, False))
+            out.append(CountedModel(m, i, False))
         elif "experiment" in u:
             e = u["experiment"]
             eid = experiments[e]["id"] if isinstance(e, int) else str(e)
-            out.append(Plan(m, i, True, experiment=eid, treatment=u["treatment"], control=u["control"]))
+            out.append(CountedModel(m, i, True, experiment=eid, treatment=u["treatment"], control=u["control"]))
         else:
-            out.append(Plan(m, i, True, slot=u["slot"], rule=u["rule"]))
+            out.append(CountedModel(m, i, True, slot=u["slot"], rule=u["rule"]))
     return tuple(out)
 
 
 class ModelCounter:
-    """Counts into ``counts`` (``Measurement.models``); plans cached for the current bundle."""
+    """Counts into ``counts`` (``Measurement.models``); its counted models cached for the current bundle."""
 
     def __init__(self, counts: Counter[Key]):
         self.counts = counts
         self._for: Any = None
-        self._plans: tuple[Plan, ...] = ()
-        self._by_id: dict[str, Plan] = {}
+        self._models: tuple[CountedModel, ...] = ()
+        self._by_id: dict[str, CountedModel] = {}
 
-    def plans(self, prepared: Any) -> tuple[Plan, ...]:
+    def models(self, prepared: Any) -> tuple[CountedModel, ...]:
         if self._for is not prepared:
-            self._plans = plans_of(prepared)
-            self._by_id = {p.model.id: p for p in self._plans}
+            self._models = counted_models(prepared)
+            self._by_id = {p.model.id: p for p in self._models}
             self._for = prepared
-        return self._plans
+        return self._models
 
     # ------------------------------------------------------------------ at a decision
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
@@ -148,14 +149,14 @@ class ModelCounter:
         """Count one decision of a consenting visit (``signals``: what the server passed to decide;
         ``holdout``, ``memo``: the Outcome's, so a rule's condition reuses the decision's segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
-        plans = self.plans(prepared)
+        counted = self.models(prepared)
         entries = session.models
         for stale in [k for k in entries if k not in self._by_id]:
             del entries[stale]  # a model the bundle no longer counts
-        if not plans:
+        if not counted:
             return
         all_levels: list[bytes] | None = None
-        for p in plans:
+        for p in counted:
             m = p.model
             entry = entries.get(m.id)
             if entry is not None and entry[0] != m.spec:
@@ -190,7 +191,7 @@ class ModelCounter:
             else:
                 self._changes(p, entry, arm, levels, b)
 
-    def _arm(self, p: Plan, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
+    def _arm(self, p: CountedModel, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
              memo: dict[int, Any] | None) -> str | None:
         if not p.uplift:
             return PLAIN
@@ -204,7 +205,7 @@ class ModelCounter:
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
         return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
 
-    def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
+    def _changes(self, p: CountedModel, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
         m, counts, old = p.model, self.counts, entry[2]
         if old != levels:
             for f, (was, now) in zip(m.features, zip(old, levels)):
@@ -217,7 +218,7 @@ class ModelCounter:
             counts[(m.id, m.fit, arm, SCORE, bucket_name(b, p.uplift), ENTERED)] += 1
             entry[1], entry[3] = m.fit, b
 
-    def _all(self, p: Plan, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
+    def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
         """``event`` += 1 on the visit row, every feature's level and the score bucket."""
         m, counts = p.model, self.counts
         counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
@@ -229,7 +230,7 @@ class ModelCounter:
     def converted(self, prepared: Any, session: Session, goal: str) -> None:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
         counts as converted, and is frozen."""
-        self.plans(prepared)
+        self.models(prepared)
         for mid, entry in session.models.items():
             p = self._by_id.get(mid)
             if p is None or entry[4] or p.model.goal != goal:
@@ -239,7 +240,7 @@ class ModelCounter:
                 self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], CONVERTED)
 
 
-def _valid(entry: list[Any], p: Plan) -> bool:
+def _valid(entry: list[Any], p: CountedModel) -> bool:
     """Whether an entry of this model's spec fits it (one level index per feature, in range; a
     bucket of the model's kind) — a cookie written for another bundle might not."""
     features = p.model.features

@@ -15,7 +15,7 @@ from compiler.cost import CLIENT_BODY_BYTES, Bound, estimate, signal_bound
 from compiler.errors import CompileError
 from compiler.harness.fixtures import ROOT, TRAILBLAZER
 from compiler.harness.generated import dump, ruleset
-from compiler.model import DEFAULT_COST_LIMIT, SignalDecl
+from compiler.ruleset import DEFAULT_COST_LIMIT, SignalDecl
 from compiler.types import STRING, list_of
 from edge_server.config import Config
 from runtime.budget import EVAL_BUDGET

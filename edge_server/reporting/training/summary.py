@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from .auc import auc
 from .counts import SCORE, Fleet
+from .model_info import ModelInfo
 from .naive_bayes import ArmFit
-from .ruleset import ModelInfo
 
 Z95 = 1.959963984540054
 

@@ -78,11 +78,11 @@ def main() -> None:
         session.first_exposure(f"{dec.slot}|{dec.rule or 'default'}|{dec.layer or ''}")
     mc = ModelCounter(Counter())
     mc.decided(p, session, signals, out.holdout, True, out.memo)
-    entries = {k: list(v) for k, v in session.models.items()}
+    entries = dict(session.models)
     counted = len(session.models)
 
     def reset() -> None:
-        session.models = {k: list(v) for k, v in entries.items()}
+        session.models = dict(entries)
 
     def fresh() -> None:
         session.models = {}

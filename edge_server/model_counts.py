@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from runtime.score import score_bucket as bucket
 
-from .session import MAX_MODELS, Session
+from .session import MAX_MODELS, ModelEntry, Session
 
 VISIT = "*"  # feature and level of the visit rows
 SCORE = "@score"  # feature of the score-bucket rows (their spec label is the fit)
@@ -159,21 +159,21 @@ class ModelCounter:
         for p in counted:
             m = p.model
             entry = entries.get(m.id)
-            if entry is not None and entry[0] != m.spec:
+            if entry is not None and entry.spec != m.spec:
                 del entries[m.id]  # the features changed: a new entry
                 entry = None
-            if entry is not None and entry[4]:
+            if entry is not None and entry.frozen:
                 continue  # frozen: the visit converted
             arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
             if arm is None:
                 if entry is None:
                     continue  # not counted in this visit (yet)
-                arm = entry[5]  # counted since earlier in the visit: keep following it
+                arm = entry.arm  # counted since earlier in the visit: keep following it
             if all_levels is None:
                 all_levels = prepared.model_levels(signals, consent)
             levels = all_levels[p.index]
             if entry is not None:
-                if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
+                if entry.levels == levels and entry.fit == m.fit and entry.arm == arm:
                     continue  # nothing changed (the usual case: no score to compute)
                 if not _valid(entry, p):
                     del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
@@ -183,13 +183,13 @@ class ModelCounter:
             b = bucket(m.score_of(levels), p.uplift)
             if entry is None:
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
-            elif entry[5] != arm:
-                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], LEFT)
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
+            elif entry.arm != arm:
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, LEFT)
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
             else:
-                self._changes(p, entry, arm, levels, b)
+                entries[m.id] = self._changes(p, entry, arm, levels, b)
 
     def _arm(self, p: CountedModel, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
              memo: dict[int, Any] | None) -> str | None:
@@ -197,26 +197,26 @@ class ModelCounter:
             return PLAIN
         if p.experiment is not None:
             x = session.exposures.get(p.experiment)
-            if x is None or x[1] != session.visit_count:
+            if x is None or x.visit != session.visit_count:
                 return None  # not exposed in this visit
-            return TREATMENT if x[0] == p.treatment else CONTROL if x[0] == p.control else None
+            return TREATMENT if x.variant == p.treatment else CONTROL if x.variant == p.control else None
         if not holdout:
             prefix = p.shown_prefix
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
         return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
 
-    def _changes(self, p: CountedModel, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
-        m, counts, old = p.model, self.counts, entry[2]
+    def _changes(self, p: CountedModel, entry: ModelEntry, arm: str, levels: bytes, b: int) -> ModelEntry:
+        """Count the levels and the score bucket that moved since ``entry``; the entry as it is now."""
+        m, counts, old = p.model, self.counts, entry.levels
         if old != levels:
             for f, (was, now) in zip(m.features, zip(old, levels)):
                 if was != now:
                     counts[(m.id, m.spec, arm, f.id, f.levels[was], LEFT)] += 1
                     counts[(m.id, m.spec, arm, f.id, f.levels[now], ENTERED)] += 1
-            entry[2] = levels
-        if entry[3] != b or entry[1] != m.fit:
-            counts[(m.id, entry[1], arm, SCORE, bucket_name(entry[3], p.uplift), LEFT)] += 1
+        if entry.bucket != b or entry.fit != m.fit:
+            counts[(m.id, entry.fit, arm, SCORE, bucket_name(entry.bucket, p.uplift), LEFT)] += 1
             counts[(m.id, m.fit, arm, SCORE, bucket_name(b, p.uplift), ENTERED)] += 1
-            entry[1], entry[3] = m.fit, b
+        return entry._replace(fit=m.fit, levels=levels, bucket=b)
 
     def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
         """``event`` += 1 on the visit row, every feature's level and the score bucket."""
@@ -231,24 +231,25 @@ class ModelCounter:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
         counts as converted, and is frozen."""
         self.models(prepared)
-        for mid, entry in session.models.items():
+        entries = session.models
+        for mid, entry in entries.items():
             p = self._by_id.get(mid)
-            if p is None or entry[4] or p.model.goal != goal:
+            if p is None or entry.frozen or p.model.goal != goal:
                 continue
-            entry[4] = True
-            if entry[0] == p.model.spec and _valid(entry, p):
-                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], CONVERTED)
+            entries[mid] = entry._replace(frozen=True)
+            if entry.spec == p.model.spec and _valid(entry, p):
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, CONVERTED)
 
 
-def _valid(entry: list[Any], p: CountedModel) -> bool:
+def _valid(entry: ModelEntry, p: CountedModel) -> bool:
     """Whether an entry of this model's spec fits it (one level index per feature, in range; a
     bucket of the model's kind) — a cookie written for another bundle might not."""
     features = p.model.features
-    levels = entry[2]
+    levels = entry.levels
     if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
         return False
-    plain = entry[5] == PLAIN
-    return plain != p.uplift and bool(entry[3] < (40 if p.uplift else 20))
+    plain = entry.arm == PLAIN
+    return plain != p.uplift and bool(entry.bucket < (40 if p.uplift else 20))
 
 
 def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:

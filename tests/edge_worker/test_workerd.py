@@ -376,11 +376,11 @@ def test_workerd_mixed_fleet_model_counters_count_a_visit_once(fleet: dict[str, 
                 visit(c, f"{second}/tents.html")  # 2: depth [2,4), tents yes
                 visit(c, f"{first}/")  # 3
                 visit(c, f"{second}/")  # 4: depth [4,8)
-                entry = _session(c).models["purchase_intent"]  # [spec, fit, levels (depth, visits, tents, source, device), bucket, frozen, arm]
-                assert (entry[2][0], entry[2][1], entry[2][2], entry[4], entry[5]) == (2, 0, 1, False, ""), entry
+                entry = _session(c).models["purchase_intent"]  # levels: depth, visits, tents, source, device
+                assert (entry.levels[0], entry.levels[1], entry.levels[2], entry.frozen, entry.arm) == (2, 0, 1, False, ""), entry
                 assert c.post(f"{second}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202
                 assert c.post(f"{first}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202  # the cookie knows
-                assert _session(c).models["purchase_intent"][4] is True  # frozen
+                assert _session(c).models["purchase_intent"].frozen is True
                 visit(c, f"{first}/")  # nothing more is counted in this visit
         with httpx.Client(timeout=10, headers={"sec-gpc": "1"}) as c:  # without consent: no cookie, nothing counted
             for base in (wk, py, wk, py):
@@ -429,7 +429,7 @@ def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, o
             arm = visit(c, f"{wk}/tents.html")["hero"]["variant"]  # assigned and exposed on the worker
             assert arm in ("bundle-discount", "free-shipping")
             assert visit(c, f"{py}/tents.html")["hero"]["variant"] == arm  # the same visit: not exposed again
-            assert _session(c).exposures["starter-kit"] == [arm, 1, "5000/5000"]
+            assert _session(c).exposures["starter-kit"] == (arm, 1, "5000/5000")  # variant, visit, period
             assert c.post(f"{py}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202
             assert c.post(f"{wk}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202  # once per visit
             s = _session(c)

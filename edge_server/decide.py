@@ -8,7 +8,7 @@ sent, and answered by the application's exception handler like every other endpo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -18,7 +18,7 @@ from runtime.decide import Prepared
 
 from .body import read_json
 from .errors import ApiError
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals, split_url
 
 #: Request headers a personalised response depends on; shared caches must key on all of them.
@@ -30,9 +30,20 @@ _FIELDS = frozenset({"page", "slots", "signals", "page_view", "html"})
 RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
 
 
-def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool, bool]:
-    """(url, referrer, category, slots, signals, page_view, html) of a decide body, or 422 naming
-    the offending field."""
+class DecideFields(NamedTuple):
+    """The fields of a decide body (docs/server.md), checked for type and size."""
+
+    url: str
+    referrer: str | None
+    category: str
+    slots: list[str] | None
+    signals: Any  # the client signals as sent (client_signals validates them against the bundle)
+    page_view: bool
+    html: bool
+
+
+def decide_fields(body: Any) -> DecideFields:
+    """The fields of a decide body, or 422 naming the offending field."""
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_request", "body must be a JSON object", "body")
     if not _FIELDS.issuperset(body):
@@ -61,7 +72,7 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     pv = body.get("page_view", True)
     if not isinstance(pv, bool):
         raise ApiError(422, "invalid_request", "page_view must be true or false", "page_view")
-    return url, ref, cat, slots, body.get("signals"), pv, html
+    return DecideFields(url, ref, cat, slots, body.get("signals"), pv, html)
 
 
 def check_slots(slots: list[str] | None, prepared: Prepared) -> None:
@@ -87,19 +98,19 @@ class DecideEndpoint:
         prepared = srv.prepared()
         h = headers_of(scope)
         body = await read_json(h, receive, srv.config.max_body_bytes)
-        url, ref, cat, slots, raw_signals, page_view, with_html = decide_fields(body)
-        check_slots(slots, prepared)
+        f = decide_fields(body)
+        check_slots(f.slots, prepared)
         try:
-            client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
+            client = client_signals(f.signals, prepared, srv.config.max_client_signals)
         except ClientSignalError as e:
             raise ApiError(422, "invalid_signal", str(e), e.field) from None
         explain = srv.config.debug and dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("explain") in ("1", "true")
         cookies = cookies_of(h)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, ref, cat, slots, client, page_view, explain)
+        outcome, session, consent = srv.decide(h, cookies, prepared, DecideRequest(f.url, f.referrer, f.category, f.slots, client, f.page_view, explain))
         # Outcome.to_dict() plus html and consent, joined from per-decision JSON (cached unless explained)
         parts = [srv.bundle_json(prepared), b',"slots":{']
         for slot, d in outcome.decisions.items():
-            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, with_html), b",")
+            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, f.html), b",")
         if outcome.decisions:
             parts.pop()
         parts.append(b"}")

@@ -25,7 +25,7 @@ from runtime.decision import Outcome
 from .decide import VARY
 from .errors import ApiError
 from .rewrite import MAX_PAGE_BYTES, Page
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
 
 log = logging.getLogger("strata.server")
@@ -69,7 +69,8 @@ def page_endpoint(srv: Server, api_methods: dict[str, list[str]]) -> Callable[[R
         cookies = cookies_of(h)
         client = _cookie_signals(cookies, prepared, srv.config.max_client_signals)
         slots = _known_slots(doc.slots, prepared, path)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, slots, client, True, explain)
+        req = DecideRequest(url, h.get("referer"), doc.category, slots, client, page_view=True, explain=explain)
+        outcome, session, consent = srv.decide(h, cookies, prepared, req)
         overlay = _overlay(outcome) if srv.config.debug else None
         body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
         headers = {"cache-control": "private, no-store", "vary": VARY}

@@ -5,66 +5,41 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import IO
 
 import httpx
 
 from compiler.harness.fixtures import ROOT
 
-from .ports import free_port
+from .process import RunningProcess
 
 
-class RunningServer:
+class RunningServer(RunningProcess):
     """``strata serve ARGS --host 127.0.0.1 --port <free>`` with ``env`` added to this environment.
     ``ready``: wait for /readyz (a bundle is live), else for /healthz; ``log``: the server's output
     goes there (else nowhere)."""
 
+    what = "server"
+
     def __init__(self, args: list[str], env: dict[str, str] | None = None, ready: bool = True, log: Path | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
+        super().__init__(log)
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         # each server its own rollback state (tests reuse rule-set names and versions); a test of
         # restarts passes --state-dir or STRATA_STATE_DIR itself
         self._state_dir = None if "STRATA_STATE_DIR" in full_env or "--state-dir" in args else tempfile.mkdtemp(prefix="strata-state-")
         if self._state_dir:
             full_env["STRATA_STATE_DIR"] = self._state_dir
-        out: IO[bytes] | int = open(log, "wb") if log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )
+        self.start([sys.executable, "-m", "runtime.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(self.port)], cwd=ROOT, env=full_env)
         self.wait(ready)
 
     def wait(self, ready: bool, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        path = "/readyz" if ready else "/healthz"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.logs()[-2000:]}")
-            try:
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not {'ready' if ready else 'up'} after {timeout}s: {self.logs()[-2000:]}")
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        """Until /readyz (``ready``) or /healthz answers 200."""
+        self.wait_until("/readyz" if ready else "/healthz", timeout, status=200)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().stop()
         if self._state_dir:
             shutil.rmtree(self._state_dir, ignore_errors=True)
 

@@ -8,14 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
-
-import httpx
 
 from compiler.harness.fixtures import ROOT
 
-from .ports import free_port
+from .process import RunningProcess
 
 EDGE_WORKER = ROOT / "edge_worker"
 WORKERD = EDGE_WORKER / "node_modules" / ".bin" / "workerd"
@@ -87,41 +84,20 @@ const strataWorker :Workerd.Worker = (
     return path
 
 
-class RunningWorkerd:
-    """workerd serving the bundled worker with ``bindings`` (the worker's environment)."""
+class RunningWorkerd(RunningProcess):
+    """workerd serving the bundled worker with ``bindings`` (the worker's environment); its output
+    goes to ``log`` (else workerd.log in ``directory``)."""
+
+    what = "workerd"
 
     def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None):
         directory.mkdir(parents=True, exist_ok=True)
         worker = bundle_worker(directory / "worker.js")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(log or directory / "workerd.log")
         config = write_config(directory, worker, self.port, bindings)
-        self.log_path = log or directory / "workerd.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--verbose"], cwd=directory, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.start([str(WORKERD), "serve", str(config), "--verbose"], cwd=directory)
         self.wait()
 
     def wait(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"workerd exited with {self.proc.returncode}: {self.logs()[-3000:]}")
-            try:
-                httpx.get(self.url + "/healthz", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"workerd not up after {timeout}s: {self.logs()[-3000:]}")
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+        """Until /healthz answers at all."""
+        self.wait_until("/healthz", timeout)

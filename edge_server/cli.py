@@ -62,16 +62,23 @@ def add_report_parser(sub: Any) -> None:
         "per experiment, conversion rate per variant with a 95%% interval, lift against the control variant and the holdout with a "
         "two-sided test, and a sample-ratio check; per layer, lift of personalised traffic against the holdout. docs/measurement.md.",
     )
-    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("snapshots", nargs="*", help="snapshot JSON files or /metrics scrapes (several nodes, several times); or --prometheus")
     r.add_argument("--goal", help="goal to analyse (default: purchase if present, else the first goal)")
     r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
     _allocation_args(r)
+    _prometheus_args(r)
     r.set_defaults(func=cmd_report)
 
 
 def _allocation_args(p: Any) -> None:
     p.add_argument("--min-share", type=_share, default=0.05, help="smallest weight a suggestion gives any arm, as a fraction (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws behind the suggested weights (default 0)")
+
+
+def _prometheus_args(p: Any) -> None:
+    from .reporting.prometheus import add_arguments
+
+    add_arguments(p)
 
 
 def _share(v: str) -> float:
@@ -89,11 +96,12 @@ def _goal(a: argparse.Namespace, data: Any) -> str:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .reporting.counters import ReportError, load
+    from .reporting.counters import ReportError
+    from .reporting.prometheus import load
     from .reporting.report import render_html, text
 
     try:
-        data = load(a.snapshots)
+        data = load(a, a.snapshots)
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
@@ -117,17 +125,19 @@ def add_rebalance_parser(sub: Any) -> None:
         "their arm after a reweighting; new sessions follow the new weights. docs/measurement.md.",
     )
     r.add_argument("ruleset", help="rule-set YAML to rewrite")
-    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("snapshots", nargs="*", help="snapshot JSON files or /metrics scrapes (several nodes, several times); or --prometheus")
     r.add_argument("--goal", help="goal to optimise (default: purchase if present, else the first goal)")
     r.add_argument("--dry-run", action="store_true", help="print old -> new weights, do not write")
     _allocation_args(r)
+    _prometheus_args(r)
     r.set_defaults(func=cmd_rebalance)
 
 
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
-    from .reporting.counters import ReportError, load
+    from .reporting.counters import ReportError
+    from .reporting.prometheus import load
     from .reporting.rebalance import RebalanceError, check_compiles, describe, read_text, rebalance, skipped_lines, write
 
     try:
@@ -135,7 +145,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
     except ImportError as e:  # the [compiler] extra (PyYAML) is not installed
         raise UserError(f"'strata rebalance' needs the [compiler] extra (missing module {e.name}): pip install 'strata-edge[compiler]'") from None
     try:
-        data = load(a.snapshots)
+        data = load(a, a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
         p = rebalance(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)

@@ -1,6 +1,6 @@
 """A local HTTP process for tests and benchmarks: started on a free 127.0.0.1 port, waited for
-until it answers, its output kept, stopped (terminated, killed after 10 s). The server, workerd and
-the static origin are each one."""
+until it answers, its output kept, stopped (terminated, killed after a grace period). The server, workerd,
+the static origin and Prometheus are each one."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class RunningProcess:
     ``what``: how errors name the process."""
 
     what = "process"
+    #: seconds between terminate and kill at stop
+    grace = 10.0
 
     def __init__(self, log: Path | None = None) -> None:
         self.port = free_port()
@@ -55,7 +57,7 @@ class RunningProcess:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(self.grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

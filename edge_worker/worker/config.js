@@ -1,6 +1,6 @@
 // Worker settings from its environment bindings: the same STRATA_* names and meanings as
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
-// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
+// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD) come from secret bindings.
 
 import { pyStrip } from "./session.js";
 
@@ -59,6 +59,13 @@ export function configFrom(env) {
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)
     collectInterval: number(env, "STRATA_COLLECT_INTERVAL", 60, false),
+    // direct mode of fleet counting (remote_write.js): a Prometheus remote-write URL, credentials from secret bindings
+    remoteWrite: text(env, "STRATA_REMOTE_WRITE", null),
+    remoteWriteToken: text(env, "STRATA_REMOTE_WRITE_TOKEN", null),
+    remoteWriteUser: text(env, "STRATA_REMOTE_WRITE_USER", null),
+    remoteWritePassword: text(env, "STRATA_REMOTE_WRITE_PASSWORD", null),
+    pushInterval: number(env, "STRATA_PUSH_INTERVAL", 10, false),
+    pushMaxSamples: number(env, "STRATA_PUSH_MAX_SAMPLES", 50_000, true),
     maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
     // browser origins besides the worker's own host allowed to send events (comma-separated)
     eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
@@ -76,6 +83,15 @@ export function configFrom(env) {
       throw new ConfigError(`STRATA_EVENTS_ORIGINS ${JSON.stringify(origin)}: write an origin as a browser sends it, scheme://host[:port] with no path, e.g. https://www.example.com`);
     }
   }
+  if (c.remoteWrite !== null && !/^https?:\/\/[^/?#\s]+/i.test(c.remoteWrite)) {
+    throw new ConfigError(`STRATA_REMOTE_WRITE ${JSON.stringify(c.remoteWrite)}: give the remote-write URL, e.g. https://prometheus.example.com/api/v1/write`);
+  }
+  if (c.remoteWrite !== null && /^https?:\/\/[^/?#]*@/i.test(c.remoteWrite)) {
+    throw new ConfigError("STRATA_REMOTE_WRITE: no credentials in the URL (they would reach logs); put them in the STRATA_REMOTE_WRITE_USER and STRATA_REMOTE_WRITE_PASSWORD secrets");
+  }
+  if (c.remoteWriteToken && c.remoteWriteUser) throw new ConfigError("STRATA_REMOTE_WRITE_TOKEN and STRATA_REMOTE_WRITE_USER: set one (bearer token or basic auth), not both");
+  if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
+  if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);
   if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
   return c;
 }

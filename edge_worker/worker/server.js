@@ -20,6 +20,7 @@ import { Metrics, bump } from "./metrics.js";
 import { countDecide } from "./model_counts.js";
 import { healthz, metrics, readyz, stats } from "./operations.js";
 import { clientJs, pageEndpoint } from "./pages.js";
+import { RemoteWrite } from "./remote_write.js";
 import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys, pyStrip } from "./session.js";
 import { RequestContext } from "./signals.js";
@@ -57,6 +58,7 @@ export class StrataWorker {
     this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = new Metrics();
+    this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
   }
 
   async fetch(request, ctx) {
@@ -77,6 +79,8 @@ export class StrataWorker {
     bump(this.metrics.requests, `${route}\u0000${response.status}`);
     const flush = this.measure.flush(this.config.collector, this.config.statsToken, this.bundles.current, this.config.collectInterval);
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
+    const push = this.remoteWrite?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
+    if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
     return response;
   }
 

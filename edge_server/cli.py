@@ -30,8 +30,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--bundle", help="bundle file or http(s) URL to poll (production)")
     s.add_argument("--pub", action="append", default=None, help="trusted public key file (repeat for rotation)")
     s.add_argument("--bundle-name", help="the rule set this server serves; bundles of another name are refused (default: pinned by the first bundle loaded)")
-    s.add_argument("--state-dir", help="directory keeping the highest bundle version seen, so a restart cannot be rolled back "
-                   "(default $STATE_DIRECTORY, else $XDG_STATE_HOME/strata, else ~/.local/state/strata)")
+    s.add_argument("--state-dir", help="directory keeping the highest bundle version seen, so a restart cannot be rolled back, "
+                   "in one file per bundle source (default $STATE_DIRECTORY, else $XDG_STATE_HOME/strata, else ~/.local/state/strata)")
+    s.add_argument("--state-file", help="the rollback state file itself, instead of the one of this bundle source in --state-dir "
+                   "(to share one floor between sources on purpose, or to start afresh)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8080)")
     s.add_argument("--pages", help="directory of HTML pages to personalise (page mode)")
@@ -180,6 +182,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
+        "state_file": a.state_file,
         "max_goal_value": a.max_goal_value,
         "events_origins": a.events_origin,
     }
@@ -252,7 +255,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         cfg = build_config(a)
         if cfg.ruleset:
             _require_compiler()
-        state_at_start(cfg)  # an unusable state directory or a corrupt state file stops the start, before any worker
+        state_at_start(cfg, warn=False)  # an unusable state directory or a corrupt state file stops the start, before any worker
         if cfg.workers > 1:
             return _serve_workers(cfg, a.log_level)
         app = create_app(cfg)

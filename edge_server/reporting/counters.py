@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..measure import ALL
+from ..contract import ALL, MODEL_EVENTS, STATS_FORMAT
 from ..tally import Tally
 
 __all__ = ["ALL", "Data", "ReportError", "load", "merge"]
@@ -102,7 +102,7 @@ def load(paths: list[str]) -> Data:
                 snap = json.loads(text)
             except json.JSONDecodeError as e:
                 raise ReportError(f"{p}: not JSON ({e.msg} at line {e.lineno})") from None
-            if snap.get("format") != "strata-stats/1":
+            if snap.get("format") != STATS_FORMAT:
                 raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
         else:
             snap = _parse_prometheus(text, p)
@@ -143,7 +143,7 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         for eid, e in s.get("experiments", {}).items():
             d.experiments.setdefault(eid, e)
         for r in s.get("models", []):
-            for event in ("entered", "left", "converted"):
+            for event in MODEL_EVENTS:
                 if r.get(event):
                     d.models[(r["model"], r["spec"], r["arm"], r["feature"], r["level"], event)] += int(r[event])
         if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:

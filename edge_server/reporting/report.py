@@ -7,9 +7,12 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 
+from runtime.format import LAYERS
+
+from ..contract import ALL, POPULATIONS
 from . import stats
 from .allocation import Allocation, allocation
-from .counters import ALL, Data
+from .counters import Data
 
 
 # ---------------------------------------------------------------------------------- analysis
@@ -95,7 +98,7 @@ def experiments(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -
 def layers(d: Data, goal: str) -> list[Row]:
     """Per layer: personalised exposures of arms on that layer, against the holdout on the same slots."""
     out = []
-    for layer in ("specific", "mid", "broad"):
+    for layer in reversed(LAYERS):  # most specific first
         keys = [k for k in d.exposures if k[2] == layer and k[3] == "personalized"]
         if not keys:
             continue
@@ -116,7 +119,7 @@ def overall(d: Data, goal: str) -> list[Row]:
     """Visitors converting at all, per population (the ``*`` rows; exposures of the busiest slot
     stand for visits)."""
     out = []
-    for pop in ("personalized", "holdout", "no_consent"):
+    for pop in POPULATIONS:
         per_slot: Counter[str] = Counter()
         for (slot, _arm, _layer, p), c in d.exposures.items():
             if p == pop:

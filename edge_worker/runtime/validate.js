@@ -3,10 +3,14 @@
 // (msgpack.js): integers are numbers or BigInt, doubles are Float.
 
 import { InvalidIR } from './errors.js';
-import { ARITY, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS, MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op } from './format.js';
+import {
+  ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
+  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, Op,
+} from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
+import { compare, repr } from './python.js';
 import { celFromRaw } from './raw.js';
 import { regexError } from './functions.js';
 import { cpLen } from './budget.js';
@@ -18,24 +22,13 @@ function fail(path, msg) {
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-// The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
-const PAYLOAD_KEYS = ['name', 'version', 'created', 'not_before', 'expires', 'compiler', 'signals', 'types', 'segments', 'content', 'experiments', 'slots', 'holdout', 'consent', 'goals', 'models'];
-const SIGNAL_KEYS = ['name', 'type', 'category', 'max_items', 'max_length', 'default', 'source'];
-const SEGMENT_KEYS = ['id', 'layer', 'when', 'consent'];
-const EXPERIMENT_KEYS = ['id', 'salt', 'group', 'start', 'end', 'variants'];
-const SLOT_KEYS = ['id', 'default', 'candidates'];
-const CANDIDATE_KEYS = ['id', 'layer', 'when', 'consent', 'content', 'experiment', 'cap', 'segment'];
-const HOLDOUT_KEYS = ['bp', 'salt'];
-const CONSENT_KEYS = ['requires', 'without'];
-
-const pyRepr = (k) => `'${String(k).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Refuse fields the format does not define (a newer or faulty compiler's). */
 function only(d, allowed, path) {
   if (!isMap(d)) throw fail(path, 'expected a map');
   const extra = Object.keys(d).filter((k) => !allowed.includes(k));
   if (extra.length) {
-    const shown = extra.sort().slice(0, 3).map((k) => pyRepr(k).slice(0, 40)).join(', ');
+    const shown = extra.sort(compare).slice(0, 3).map((k) => repr(k).slice(0, 40)).join(', ');
     throw fail(path, `unknown field(s) ${shown}: this runtime reads format fields ${allowed.slice().sort().join(', ')} only; upgrade the runtime or recompile with a matching compiler`);
   }
 }
@@ -75,7 +68,7 @@ const get = (d, k) => (has(d, k) ? d[k] : null);
 
 export function validatePayload(p) {
   if (!isMap(p)) throw fail('', 'payload is not a map');
-  only(p, PAYLOAD_KEYS, '');
+  only(p, FIELDS.payload, '');
   req(p, 'name', 'str', '');
   for (const k of ['version', 'created', 'not_before', 'expires']) req(p, k, 'int', '');
   if (get(p, 'compiler') !== null && typeof p.compiler !== 'string') throw fail('compiler', 'expected string');
@@ -101,7 +94,7 @@ export function validatePayload(p) {
   const sigtypes = [];
   signals.forEach((s, i) => {
     const path = `signals[${i}]`;
-    only(s, SIGNAL_KEYS, path);
+    only(s, FIELDS.signal, path);
     req(s, 'name', 'str', path);
     if (get(s, 'source') !== null && typeof s.source !== 'string') throw fail(`${path}.source`, 'expected string');
     const t = req(s, 'type', 'str', path);
@@ -109,7 +102,7 @@ export function validatePayload(p) {
     if (!CATEGORIES.includes(cat)) throw fail(path, `unknown category '${cat}'`);
     for (const bound of ['max_items', 'max_length']) {
       const v = get(s, bound);
-      if (v !== null && !(isInt(v) && v >= 0 && v <= 1000000)) throw fail(`${path}.${bound}`, 'must be a non-negative integer');
+      if (v !== null && !(isInt(v) && v >= 0 && v <= MAX_SIGNAL_BOUND)) throw fail(`${path}.${bound}`, 'must be a non-negative integer');
     }
     let conv;
     try {
@@ -132,7 +125,7 @@ export function validatePayload(p) {
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {
     const path = `segments[${i}]`;
-    only(seg, SEGMENT_KEYS, path);
+    only(seg, FIELDS.segment, path);
     req(seg, 'id', 'str', path);
     const layer = req(seg, 'layer', 'int', path);
     if (!(layer >= 0 && layer < LAYERS.length)) throw fail(path, `layer ${layer} out of range`);
@@ -145,12 +138,12 @@ export function validatePayload(p) {
   const experiments = req(p, 'experiments', 'list', '');
   experiments.forEach((e, i) => {
     const path = `experiments[${i}]`;
-    only(e, EXPERIMENT_KEYS, path);
+    only(e, FIELDS.experiment, path);
     req(e, 'id', 'str', path);
     req(e, 'salt', 'str', path);
     const start = req(e, 'start', 'int', path);
     const end = req(e, 'end', 'int', path);
-    if (!(start >= 0 && start <= end && end <= 10000)) throw fail(path, 'traffic range outside 0..10000');
+    if (!(start >= 0 && start <= end && end <= BUCKETS)) throw fail(path, `traffic range outside 0..${BUCKETS}`);
     if (get(e, 'group') !== null && typeof e.group !== 'string') throw fail(`${path}.group`, 'expected string or nil');
     const variants = req(e, 'variants', 'list', path);
     if (variants.length === 0) throw fail(path, 'no variants');
@@ -158,22 +151,22 @@ export function validatePayload(p) {
     variants.forEach((v, j) => {
       const vp = `${path}.variants[${j}]`;
       if (!(Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && isInt(v[1]) && isInt(v[2]))) throw fail(vp, 'expected [id, weight, content]');
-      if (!(v[1] >= 0 && v[1] <= 10000)) throw fail(vp, 'weight outside 0..10000');
+      if (!(v[1] >= 0 && v[1] <= BUCKETS)) throw fail(vp, `weight outside 0..${BUCKETS}`);
       if (!(v[2] >= 0 && v[2] < ncontent)) throw fail(vp, 'content index out of range');
       total += Number(v[1]);
     });
-    if (total !== 10000) throw fail(path, `variant weights sum to ${total}, not 10000`);
+    if (total !== BUCKETS) throw fail(path, `variant weights sum to ${total}, not ${BUCKETS}`);
   });
   const slots = req(p, 'slots', 'list', '');
   slots.forEach((sl, i) => {
     const path = `slots[${i}]`;
-    only(sl, SLOT_KEYS, path);
+    only(sl, FIELDS.slot, path);
     req(sl, 'id', 'str', path);
     const d = req(sl, 'default', 'int', path);
     if (!(d >= 0 && d < ncontent)) throw fail(path, 'default content index out of range');
     req(sl, 'candidates', 'list', path).forEach((c, j) => {
       const cp = `${path}.candidates[${j}]`;
-      only(c, CANDIDATE_KEYS, cp);
+      only(c, FIELDS.candidate, cp);
       req(c, 'id', 'str', cp);
       const layer = req(c, 'layer', 'int', cp);
       if (!(layer >= 0 && layer < LAYERS.length)) throw fail(cp, `layer ${layer} out of range`);
@@ -192,14 +185,14 @@ export function validatePayload(p) {
   });
   const h = get(p, 'holdout');
   if (h !== null) {
-    only(h, HOLDOUT_KEYS, 'holdout');
+    only(h, FIELDS.holdout, 'holdout');
     const bp = req(h, 'bp', 'int', 'holdout');
     req(h, 'salt', 'str', 'holdout');
-    if (!(bp >= 0 && bp <= 10000)) throw fail('holdout.bp', 'out of range 0..10000');
+    if (!(bp >= 0 && bp <= BUCKETS)) throw fail('holdout.bp', `out of range 0..${BUCKETS}`);
   }
   if (models !== null) validateModels(models, sigtypes, goals, experiments, slots);
   const consent = req(p, 'consent', 'map', '');
-  only(consent, CONSENT_KEYS, 'consent');
+  only(consent, FIELDS.consent, 'consent');
   const without = has(consent, 'without') ? consent.without : 'contextual';
   if (without !== 'contextual' && without !== 'defaults') throw fail('consent.without', "must be 'contextual' or 'defaults'");
   for (const c of req(consent, 'requires', 'list', 'consent')) {
@@ -208,9 +201,6 @@ export function validatePayload(p) {
 }
 
 // ---------------------------------------------------------------------- models (IR op 18)
-const MODEL_KEYS = ['id', 'goal', 'spec', 'fit', 'features', 'sets', 'uplift'];
-const FEATURE_KEYS = ['id', 'signal', 'kind', 'args', 'levels'];
-const SET_KEYS = ['bias', 'weights'];
 const HEX8 = /^[0-9a-f]{8}$/;
 const MODEL_ID = /^[a-z_][a-z0-9_]*$/;
 const UINT64_MAX = 2n ** 64n - 1n;
@@ -243,7 +233,7 @@ function literalOf(v, t) {
 const litKey = (v) => (typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : isInt(v) ? `i${BigInt(v)}` : `d${v.v}`);
 
 function validateFeature(f, path, sigtypes) {
-  only(f, FEATURE_KEYS, path);
+  only(f, FIELDS.feature, path);
   req(f, 'id', 'str', path);
   const si = req(f, 'signal', 'int', path);
   if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
@@ -293,9 +283,9 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
   const ids = new Set();
   models.forEach((m, i) => {
     const path = `models[${i}]`;
-    only(m, MODEL_KEYS, path);
+    only(m, FIELDS.model, path);
     const id = req(m, 'id', 'str', path);
-    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${pyRepr(id.slice(0, 40))} is not a distinct lower-case identifier`);
+    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${repr(id.slice(0, 40))} is not a distinct lower-case identifier`);
     ids.add(id);
     const goal = req(m, 'goal', 'str', path);
     if (!goals.includes(goal)) throw fail(`${path}.goal`, `unknown goal '${goal.slice(0, 40)}'`);
@@ -313,7 +303,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     if (up !== null) {
       if (!isMap(up)) throw fail(`${path}.uplift`, 'expected a map or nil');
       if (has(up, 'experiment')) {
-        only(up, ['experiment', 'treatment', 'control'], `${path}.uplift`);
+        only(up, FIELDS.uplift_experiment, `${path}.uplift`);
         const e = req(up, 'experiment', 'int', `${path}.uplift`);
         if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift`, 'experiment index out of range');
         const vids = experiments[Number(e)].variants.map((v) => v[0]);
@@ -321,7 +311,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
         const co = req(up, 'control', 'str', `${path}.uplift`);
         if (!vids.includes(tr) || !vids.includes(co) || tr === co) throw fail(`${path}.uplift`, 'treatment and control must be two variants of the experiment');
       } else {
-        only(up, ['slot', 'rule'], `${path}.uplift`);
+        only(up, FIELDS.uplift_rule, `${path}.uplift`);
         const sid = req(up, 'slot', 'str', `${path}.uplift`);
         const rid = req(up, 'rule', 'str', `${path}.uplift`);
         const slot = slots.find((sl) => sl.id === sid);
@@ -332,7 +322,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     if (sets.length !== (up === null ? 1 : 2)) throw fail(`${path}.sets`, `expected ${up === null ? 1 : 2} coefficient set(s), got ${sets.length}`);
     sets.forEach((s, j) => {
       const sp = `${path}.sets[${j}]`;
-      only(s, SET_KEYS, sp);
+      only(s, FIELDS.set, sp);
       if (!has(s, 'bias')) throw fail(sp, "missing field 'bias'");
       coefficient(s.bias, `${sp}.bias`);
       const ws = req(s, 'weights', 'list', sp);
@@ -577,7 +567,7 @@ function checkCall(node, path, ir, vars) {
     throw fail(path, `${name} takes ${least}${most === least ? '' : `..${most !== null ? most : ''}`} arguments, got ${args.length}`);
   }
   if (ov === null) return;
-  if (ov.length > 1024) throw fail(path, 'overload string too long');
+  if (ov.length > MAX_OVERLOAD_LENGTH) throw fail(path, 'overload string too long');
   if (!accepts(name, ov, args.length)) throw fail(path, `${name} has no overload (${ov.slice(0, 60)}) for ${args.length} argument(s) (docs/cel-functions.md)`);
   let declared;
   try {

@@ -2,15 +2,17 @@
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
 // Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD) come from secret bindings.
 
-import { pyStrip } from "./session.js";
+import { CLIENT_BODY_BYTES } from "../runtime/format.js";
+import * as py from "../runtime/python.js";
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
+const BUNDLE_NAME = /^\S(?:.{0,198}\S)?$/; // edge_server/config.py's _BUNDLE_NAME
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class ConfigError extends Error {}
 
 /** An origin as compared with a request's Origin header: lower case, no trailing slash (config.py's normalise_origin). */
-export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace(/\/+$/, "");
+export const normaliseOrigin = (origin) => py.strip(origin).toLowerCase().replace(/\/+$/, "");
 
 function text(env, name, fallback) {
   const v = env[name];
@@ -39,6 +41,10 @@ export function configFrom(env) {
     bundleUrl: text(env, "STRATA_BUNDLE", null),
     bundleBinding: text(env, "STRATA_BUNDLE_BINDING", "STRATA_BUNDLES"),
     bundleKey: text(env, "STRATA_BUNDLE_KEY", null),
+    // rollback protection that every isolate shares (worker/state.js, docs/edge-worker.md)
+    bundleName: text(env, "STRATA_BUNDLE_NAME", null),
+    minVersion: number(env, "STRATA_MIN_VERSION", null, true),
+    stateBinding: text(env, "STRATA_STATE_BINDING", "STRATA_STATE"),
     publicKeys: text(env, "STRATA_PUB", "").split(",").map((s) => s.trim()).filter(Boolean),
     clockSkew: number(env, "STRATA_CLOCK_SKEW", 300, false),
     pollInterval: number(env, "STRATA_POLL_INTERVAL", 10, false),
@@ -54,7 +60,7 @@ export function configFrom(env) {
     honourDnt: true,
     countryHeader: text(env, "STRATA_COUNTRY_HEADER", "CF-IPCountry"),
     timezone: text(env, "STRATA_TIMEZONE", "UTC"),
-    maxBodyBytes: number(env, "STRATA_MAX_BODY", 16 * 1024, true),
+    maxBodyBytes: number(env, "STRATA_MAX_BODY", CLIENT_BODY_BYTES, true),
     maxClientSignals: 32,
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)
@@ -92,6 +98,9 @@ export function configFrom(env) {
   if (c.remoteWriteToken && c.remoteWriteUser) throw new ConfigError("STRATA_REMOTE_WRITE_TOKEN and STRATA_REMOTE_WRITE_USER: set one (bearer token or basic auth), not both");
   if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
   if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);
+  if (c.bundleName !== null && !BUNDLE_NAME.test(c.bundleName)) {
+    throw new ConfigError(`STRATA_BUNDLE_NAME ${JSON.stringify(c.bundleName.slice(0, 40))}: give the rule set's name as its bundle carries it (the name: field of the rule set)`);
+  }
   if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
   return c;
 }

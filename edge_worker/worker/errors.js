@@ -21,6 +21,3 @@ export function errorResponse(e) {
   if (e.field !== null) body.field = e.field;
   return json({ error: body }, e.status, { "cache-control": "no-store" });
 }
-
-/** A string quoted for an error message, as Python's repr quotes it (for the plain names messages quote). */
-export const pyStr = (v) => JSON.stringify(v).replace(/^"|"$/g, "'");

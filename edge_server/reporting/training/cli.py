@@ -22,13 +22,13 @@ class Refused(Exception):
 
 
 def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
-    from edge_server.model_counts import VISIT
+    from edge_server.contract import ALL
 
     from .naive_bayes import fit_arm
 
     fits = []
     for arm in model.arms:
-        total = fleet.table(model.id, model.spec, arm or None, VISIT).get(VISIT)
+        total = fleet.table(model.id, model.spec, arm or None, ALL).get(ALL)
         visits = total.visits if total else 0
         conv = total.converted if total else 0
         if visits < a.min_visits or conv < a.min_conversions:

@@ -15,12 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_server.model_counts import VISIT
+from edge_server.contract import ALL, SCORE
 from edge_server.reporting.counters import Data, ReportError
 from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
-
-SCORE = "@score"
 
 
 class CountsError(ValueError):
@@ -56,7 +54,7 @@ class Fleet:
         """spec -> visits counted under it (for notes about rows of other specs)."""
         seen: dict[str, int] = defaultdict(int)
         for (m, s, _a, f, _l), c in self.cells.items():
-            if m == model and f == VISIT:
+            if m == model and f == ALL:
                 seen[s] += c.visits
         return dict(seen)
 

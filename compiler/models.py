@@ -27,8 +27,8 @@ from runtime.format import FEATURE_KINDS, MAX_COEFFICIENT
 from . import errors as E
 from . import schema
 from .errors import CompileError, Diagnostic
-from .model import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
 from .paths import OutsideFolder, inside
+from .ruleset import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
 from .source import Locator, load
 
 #: The CEL namespace of scores: ``score.<model>``; no signal or segment may be named so.

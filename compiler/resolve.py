@@ -1,4 +1,4 @@
-"""The resolve stage: a schema-valid document becomes the typed model (``model.py``), with every
+"""The resolve stage: a schema-valid document becomes the typed rule set (``ruleset.py``), with every
 cross-reference resolved (segments, slots, experiments, signal types), every id unique, durations
 in seconds, and templates checked against the safe subset the renderer keeps.
 """
@@ -16,7 +16,7 @@ from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 from . import errors as E
 from . import models
 from .errors import Diagnostic, Pos
-from .model import (
+from .ruleset import (
     DEFAULT_COST_LIMIT,
     DEFAULT_EXPIRES_AFTER,
     Condition,

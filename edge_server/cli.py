@@ -100,8 +100,9 @@ def _goal(a: argparse.Namespace, data: Any) -> str:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from .reporting.counters import ReportError
     from .reporting.prometheus import load
-    from .reporting.report import ReportError, render_html, text
+    from .reporting.report import render_html, text
 
     try:
         data = load(a, a.snapshots)
@@ -139,9 +140,9 @@ def add_rebalance_parser(sub: Any) -> None:
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
+    from .reporting.counters import ReportError
     from .reporting.prometheus import load
-    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
-    from .reporting.report import ReportError
+    from .reporting.rebalance import RebalanceError, check_compiles, describe, read_text, rebalance, skipped_lines, write
 
     try:
         from compiler.errors import CompileError
@@ -151,7 +152,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
         data = load(a, a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
-        p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
+        p = rebalance(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
     except (ReportError, RebalanceError) as e:
         raise UserError(str(e)) from None
     except CompileError as e:

@@ -49,7 +49,7 @@ from .body import read_json
 from .contract import VARY
 from .decide import decide_fields
 from .errors import ApiError
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
 
 #: Context keys that are not signals: OFREP's targeting key and decide's page object.
@@ -84,7 +84,8 @@ class Context:
         page = {PAGE_KEYS[k]: v for k, v in ctx.items() if k in PAGE_KEYS}
         signals = {k: v for k, v in ctx.items() if k not in RESERVED}
         try:  # the same validation as a decide body's page object and signals
-            self.url, self.referrer, self.category, *_ = decide_fields({"page": page})
+            f = decide_fields({"page": page})
+            self.url, self.referrer, self.category = f.url, f.referrer, f.category
             self.signals = client_signals(signals, prepared, limit)
         except ApiError as e:
             raise OfrepError(400, "INVALID_CONTEXT", e.message.replace("page.", "context page.", 1)) from None
@@ -171,8 +172,8 @@ class _Endpoint:
             slots = [s for s in slots if s not in needs]
             if not slots:  # nothing to decide: no decision, no counter moves
                 return Outcome(prepared.name, prepared.version, {}), [], missing
-        outcome, session, consent = srv.decide(h, cookies, prepared, ctx.url, ctx.referrer, ctx.category, slots, ctx.signals,
-                                               False, False, sid, create)
+        req = DecideRequest(ctx.url, ctx.referrer, ctx.category, slots, ctx.signals, page_view=False, sid=sid, create=create)
+        outcome, session, consent = srv.decide(h, cookies, prepared, req)
         # a keyed session lives for this evaluation only: never in the cookie, where /v1/decide would keep it
         cookie = srv.set_cookie(h, cookies, session if sid is None else None, consent)
         return outcome, [(b"set-cookie", cookie.encode("latin-1"))] if cookie is not None else [], missing

@@ -28,7 +28,7 @@ from .csp import allow_inline_style
 from .errors import ApiError
 from .origin_headers import hop_by_hop, page_headers
 from .rewrite import MAX_PAGE_BYTES, Page
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
 
 log = logging.getLogger("strata.server")
@@ -77,7 +77,8 @@ def page_endpoint(srv: Server, api_methods: dict[str, list[str]]) -> Callable[[R
         cookies = cookies_of(h)
         client = _cookie_signals(cookies, prepared, srv.config.max_client_signals)
         slots = _known_slots(doc.slots, prepared, path)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, slots, client, True, explain)
+        req = DecideRequest(url, h.get("referer"), doc.category, slots, client, page_view=True, explain=explain)
+        outcome, session, consent = srv.decide(h, cookies, prepared, req)
         cookie = srv.set_cookie(h, cookies, session, consent)
         if fetched is None:
             headers = [("cache-control", "private, no-store"), ("vary", VARY), ("content-type", "text/html; charset=utf-8")]

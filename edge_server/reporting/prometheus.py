@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..contract import MODEL_EVENTS
-from .report import Data, ReportError, merge
+from .counters import Data, ReportError, merge
 
 #: The families the offline tools read, with their own labels (every other label names the instance).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -76,7 +76,7 @@ class Window:
 
 @dataclass
 class Fleet:
-    """What was read: the data (as ``report.load`` gives it), over which window, from how many instances."""
+    """What was read: the data (as ``counters.load`` gives it), over which window, from how many instances."""
 
     data: Data
     window: Window
@@ -163,7 +163,7 @@ def load(a: argparse.Namespace, files: list[str]) -> Data:
     """What an offline tool reads: ``--prometheus`` (its summary printed to stderr) or the files, not both."""
     import sys
 
-    from .report import load as load_files
+    from .counters import load as load_files
 
     if a.prometheus is None:
         if a.since or a.until or a.window or a.header or a.bearer_token_file:
@@ -240,7 +240,7 @@ def _version(v: str) -> tuple[int, str]:
 
 
 def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, timeout: float = 60.0) -> Fleet:
-    """Each instance's last values in ``window``, as report.Data (the snapshot loader's structure)."""
+    """Each instance's last values in ``window``, as counters.Data (the snapshot loader's structure)."""
     import httpx
 
     if not re.match(r"^https?://[^/?#\s]+", url or ""):

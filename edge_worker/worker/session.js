@@ -35,6 +35,13 @@ export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
+/** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
+ * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
+export const CapEntry = Object.freeze({ shown: 0, lastShown: 1 });
+export const ExposureEntry = Object.freeze({ variant: 0, visit: 1, period: 2 });
+export const ModelEntry = Object.freeze({ spec: 0, fit: 1, levels: 2, bucket: 3, frozen: 4, arm: 5 });
+const C = CapEntry, X = ExposureEntry;
+
 export class Session {
   constructor(sid) {
     this.sid = sid;
@@ -46,12 +53,12 @@ export class Session {
     this.recentCategories = [];
     this.utmSource = "";
     this.purchased = false;
-    this.caps = {}; // "slot/rule" -> [count, last shown]; ids start with a letter, so key order is insertion order
-    this.exposures = {}; // experiment -> [variant, visit counted, period assigned in]
+    this.caps = {}; // "slot/rule" -> CapEntry [shown, lastShown]; ids start with a letter, so key order is insertion order
+    this.exposures = {}; // experiment -> ExposureEntry [variant, visit counted, period assigned in]
     this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
     this.converted = []; // goals counted in this visit
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
-    this.models = {}; // model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
+    this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
     this.isNew = true;
   }
 
@@ -115,15 +122,15 @@ export class Session {
    * experiment's current allocation — a Map or an object — and is `assigned`). */
   record(capHits, exposures, now, periods = null) {
     for (const key of capHits) {
-      const count = this.caps[key] ? this.caps[key][0] : 0;
-      this.caps[key] = [count + 1, now];
+      const shown = this.caps[key] ? this.caps[key][C.shown] : 0;
+      this.caps[key] = [shown + 1, now];
     }
     const fresh = [];
     for (const [exp, variant] of exposures) {
       const prev = this.exposures[exp];
-      const assigned = prev === undefined || prev[0] !== variant;
-      const period = assigned ? periodIn(periods, exp) : prev[2];
-      if (assigned || prev[1] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
+      const assigned = prev === undefined || prev[X.variant] !== variant;
+      const period = assigned ? periodIn(periods, exp) : prev[X.period];
+      if (assigned || prev[X.visit] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
     }
     return fresh;
@@ -132,13 +139,13 @@ export class Session {
   /** The recorded variant of every experiment (the runtime's `assignments`: sticky across reweighting). */
   assignments() {
     const out = {};
-    for (const [exp, e] of Object.entries(this.exposures)) out[exp] = e[0];
+    for (const [exp, e] of Object.entries(this.exposures)) out[exp] = e[X.variant];
     return out;
   }
 
   /** [experiment, variant, period] of each experiment exposed in the current visit. */
   exposedThisVisit() {
-    return Object.entries(this.exposures).filter(([, e]) => e[1] === this.visitCount).map(([exp, e]) => [exp, e[0], e[2]]);
+    return Object.entries(this.exposures).filter(([, e]) => e[X.visit] === this.visitCount).map(([exp, e]) => [exp, e[X.variant], e[X.period]]);
   }
 
   /** True the first time `key` is shown in this visit (it is then remembered). */
@@ -179,11 +186,11 @@ export class Session {
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
     for (const x of cats) if (typeof x !== "string" || py.len(x) > MAX_CATEGORY) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
-    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
+    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[C.shown]) || !isInt(c[C.lastShown])) return null;
     for (const e of Object.values(exps)) {
-      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[0] !== "string" || !isInt(e[1])) return null;
+      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[X.variant] !== "string" || !isInt(e[X.visit])) return null;
       if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
-      else if (typeof e[2] !== "string" || py.len(e[2]) > MAX_PERIOD) return null;
+      else if (typeof e[X.period] !== "string" || py.len(e[X.period]) > MAX_PERIOD) return null;
     }
     const s = new Session(sid);
     Object.assign(s, {
@@ -201,7 +208,7 @@ const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) &&
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_SESSION_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
@@ -221,11 +228,11 @@ function shrink(s) {
   const caps = Object.keys(s.caps);
   const exps = Object.keys(s.exposures);
   if (caps.length && caps.length >= exps.length) {
-    delete s.caps[oldest(caps, s.caps)];
+    delete s.caps[oldest(caps, s.caps, C.lastShown)];
     return true;
   }
   if (exps.length) {
-    delete s.exposures[oldest(exps, s.exposures)];
+    delete s.exposures[oldest(exps, s.exposures, X.visit)];
     return true;
   }
   if (s.recentCategories.length) {
@@ -244,9 +251,10 @@ function shrink(s) {
   return false;
 }
 
-function oldest(keys, table) {
+/** The key whose entry has the smallest field `at` (the first of equals, as Python's min()). */
+function oldest(keys, table, at) {
   let best = keys[0];
-  for (const k of keys) if (table[k][1] < table[best][1]) best = k; // the first of equals, as Python's min()
+  for (const k of keys) if (table[k][at] < table[best][at]) best = k;
   return best;
 }
 

@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from tests.edge_server.server import RunningServer, metric
-from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle
+from compiler.harness.adversarial import RUNAWAY_MAX_LENGTH, runaway_bundle
+from edge_server.harness.server import RunningServer, metric
 
 ENV = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x05" * 32).decode()}
 #: The worst request for the runaway bundle: its client signal at the largest size the bundle allows.

@@ -21,13 +21,13 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from compiler.harness.fixtures import TRAILBLAZER
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
+from edge_server.harness.server import RunningServer
 from runtime import Runtime
 from runtime.flags import REASONS, session_id_for
 from runtime.openfeature_provider import StrataProvider
-from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x02" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -128,7 +128,7 @@ def test_ofrep_bad_bodies(server, raw, status, code):
 
 
 def test_ofrep_refusals_are_counted(server):
-    from tests.edge_server.server import metric
+    from edge_server.harness.server import metric
 
     before = metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}', STATS)
     flag(server, "nope", {"targetingKey": "v"})
@@ -382,7 +382,7 @@ def _provider(site: dict[str, Any]) -> StrataProvider:
 
 def test_ofrep_docs_list_every_error_code_it_answers():
     """docs/openfeature.md's error table equals the (status, errorCode) pairs edge_server/ofrep.py answers."""
-    from tests.conftest import ROOT
+    from compiler.harness.fixtures import ROOT
 
     src = (ROOT / "edge_server" / "ofrep.py").read_text(encoding="utf-8")
     used = set(re.findall(r'OfrepError\((\d{3}), "([A-Z_]+)"', src))

@@ -13,8 +13,8 @@ from runtime.cli import UserError
 
 if TYPE_CHECKING:
     from .counts import Fleet
+    from .model_info import ModelInfo
     from .naive_bayes import ArmFit
-    from .ruleset import ModelInfo
 
 
 class Refused(Exception):
@@ -54,7 +54,7 @@ def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
 def cmd_train(a: argparse.Namespace) -> int:
     from . import summary, write
     from .counts import CountsError, load
-    from .ruleset import RuleSetError, models
+    from .model_info import RuleSetError, models
 
     try:
         declared = models(a.ruleset)

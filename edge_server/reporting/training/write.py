@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from .model_info import ModelInfo
 from .naive_bayes import ArmFit
-from .ruleset import ModelInfo
 
 
 def _set(fit: ArmFit) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_server.reporting.training.ruleset import models
+from edge_server.reporting.training.model_info import models
 from runtime.cli import main
 
 from .fleet import LEVELS, RULESET, nb_counts, rows, snapshot, write_json

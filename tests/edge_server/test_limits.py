@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from compiler.errors import CompileError
 from compiler.pipeline import Options, run
 from edge_server.config import Config
-from edge_server.server import Server
+from edge_server.server import DecideRequest, Server
 from edge_server.session import MAX_CATEGORY, Session
 from runtime import Runtime
 from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_MODELS, MAX_PERIOD, MAX_VARIANTS, period_length
@@ -145,7 +145,7 @@ def python_visit(bundle: bytes, path: Path, key: Ed25519PrivateKey, requests: li
     values, written = [], []
     for body in requests:
         page = body["page"]
-        _, session, consent = srv.decide({}, cookies, prepared, page["url"], None, page["category"], None, {}, True, False)
+        _, session, consent = srv.decide({}, cookies, prepared, DecideRequest(page["url"], None, page["category"]))
         header = srv.set_cookie({}, cookies, session, consent)
         assert header is not None and session is not None
         value = header.split(";")[0].split("=", 1)[1]
@@ -160,8 +160,10 @@ def fields(s: Session | None) -> list[Any] | None:
     if s is None:
         return None
     models = {k: [e[0], e[1], list(e[2]), e[3], e[4], e[5]] for k, e in s.models.items()}
+    caps = {k: list(e) for k, e in s.caps.items()}  # named tuples (CapEntry, ExposureEntry) as the worker's arrays
+    exposures = {k: list(e) for k, e in s.exposures.items()}
     return [s.sid, s.visit_count, s.page_views, s.total_page_views, s.first_seen, s.last_seen, s.recent_categories, s.utm_source,
-            s.purchased, s.caps, s.exposures, s.shown, s.converted, s.visit_nonce, models]
+            s.purchased, caps, exposures, s.shown, s.converted, s.visit_nonce, models]
 
 
 def periods(doc: dict[str, Any]) -> dict[str, str]:
@@ -254,11 +256,11 @@ def test_limits_the_worker_reads_with_the_same_bounds():
 
     js = ("const f = await import('./edge_worker/runtime/format.js'); const s = await import('./edge_worker/worker/session.js');"
           "console.log(JSON.stringify([f.MAX_ID_LENGTH, f.MAX_VARIANTS, f.MAX_PERIOD, f.periodLength(7), s.MAX_PERIOD, s.MAX_MODEL_LEVELS,"
-          " s.MAX_CATEGORY, s.MAX_MODELS]))")
+          " s.MAX_CATEGORY, s.MAX_SESSION_MODELS]))")
     r = subprocess.run(["node", "--input-type=module", "-e", js], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [MAX_ID_LENGTH, MAX_VARIANTS, MAX_PERIOD, period_length(7), session.MAX_PERIOD,
-                                    session.MAX_MODEL_LEVELS, MAX_CATEGORY, session.MAX_MODELS]
+                                    session.MAX_MODEL_LEVELS, MAX_CATEGORY, session.MAX_SESSION_MODELS]
 
 
 def test_limits_what_the_cookie_cannot_drop_stays_readable():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,12 @@ class Metrics:
     """``share_dir``: with several worker processes, each publishes its counters there and every
     worker's /metrics adds up its own live counters and its siblings' latest files."""
 
-    def __init__(self, bundle_status: Any = None, measure: Any = None, share_dir: str | None = None) -> None:
+    def __init__(self, bundle_status: Any = None, measure: Any = None, share_dir: str | None = None, instance_id: str | None = None) -> None:
         self.share_dir = Path(share_dir) if share_dir else None
+        # every series carries the identity of this `strata serve` run (shared by its --workers):
+        # a restart starts new series instead of resetting, and never merges with another run's
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.pushed: Any = None  # counter_batches.CounterStore in aggregated mode: the fleet's pushed counters
         self.worker = f"worker-{os.getpid()}.json"
         self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
         self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
@@ -90,8 +95,11 @@ class Metrics:
         self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
         self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
+        self.batches = _Family("strata_counter_batches", "Counter batches pushed to POST /v1/counters, by result (ok, duplicate, "
+                               "unauthorized, invalid, expired, too_large, too_many_series, busy)", ("result",))
         self.latency = _Latency()
-        self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected]
+        self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected,
+                          self.batches]
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)
@@ -125,6 +133,11 @@ class Metrics:
         return out
 
     def collect(self) -> Any:
+        from .counter_batches import identified
+
+        return identified(list(self._collect()), self.instance_id, self.pushed)
+
+    def _collect(self) -> Any:
         others = self.siblings()
         for fam in self._families:
             yield fam.family([row for o in others for row in o.get("families", {}).get(fam.name, [])])

@@ -17,6 +17,7 @@ export class Metrics {
     this.requests = new Map(); // "route\0status" -> count
     this.rejected = new Map(); // error code -> count
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
+    this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
@@ -46,6 +47,7 @@ export class Metrics {
     family("strata_requests_total", "HTTP requests", split(this.requests, ["route", "status"]));
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
+    if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];
     for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
     family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");

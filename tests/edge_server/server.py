@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -78,11 +79,16 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):  # type: 
     raise AssertionError("condition not met in time")
 
 
+def without_instance(text: str) -> str:
+    """Prometheus text without the ``instance_id`` label every series carries (docs/deployment.md, Fleet counting)."""
+    return re.sub(r'\{instance_id="[^"]*"\}', "", re.sub(r'instance_id="[^"]*",?', "", text))
+
+
 def metric(url: str, name: str, token: str | None = None) -> float:
     """The value of one sample in a server's /metrics (``name`` with its labels, as printed), or 0.
     ``token``: the server's stats token, which /metrics then requires."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for line in httpx.get(url + "/metrics", headers=headers).text.splitlines():
+    for line in without_instance(httpx.get(url + "/metrics", headers=headers).text).splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.split()[-1])
     return 0.0

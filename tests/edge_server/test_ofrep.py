@@ -27,7 +27,7 @@ from runtime import Runtime
 from runtime.flags import REASONS, session_id_for
 from runtime.openfeature_provider import StrataProvider
 from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer
+from tests.edge_server.server import RunningServer, without_instance
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x02" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -185,7 +185,7 @@ def test_ofrep_targeting_key_replaces_a_cookie_of_another_session(server):
 # ---------------------------------------------------------------------------- like /v1/decide
 def _counters(url: str) -> dict[str, float]:
     out = {}
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in without_instance(httpx.get(url + "/metrics").text).splitlines():
         if line.startswith(("strata_decisions_total{", "strata_slot_exposures_total{", "strata_variant_exposures_total{")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)

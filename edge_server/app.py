@@ -62,7 +62,7 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/decide", DecideEndpoint(srv), methods=["POST"]),
         Route("/v1/events", EventsEndpoint(srv).handle, methods=["POST"]),
         Route("/v1/client.js", pages.client_js, methods=["GET"]),
-        Route("/v1/counters", CountersEndpoint(srv.metrics.pushed, config.counters_secret, srv.metrics), methods=["POST"]),
+        Route("/v1/counters", CountersEndpoint(srv.metrics.pushed, config.counters_secret, srv.metrics).handle, methods=["POST"]),
         *operations.routes(srv),
         Route("/ofrep/v1/evaluate/flags", FlagsEndpoint(srv), methods=["POST"]),
         Route("/ofrep/v1/evaluate/flags/{key:path}", FlagEndpoint(srv), methods=["POST"]),

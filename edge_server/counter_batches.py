@@ -329,7 +329,7 @@ class CountersEndpoint:
     def _count(self, result: str) -> None:
         self.metrics.batches.inc(result)  # strata_counter_batches_total{result}
 
-    async def __call__(self, request: Any) -> Any:
+    async def handle(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
 
         if self.store is None or not self.secret:

@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, ready: bool = True, log: Path | None = None):
-        self.port = free_port()
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, ready: bool = True, log: Path | None = None, port: int | None = None):
+        self.port = port or free_port()  # a restart under the same target labels passes the old port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
@@ -81,7 +81,8 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):  # type: 
 
 def without_instance(text: str) -> str:
     """Prometheus text without the ``instance_id`` label every series carries (docs/deployment.md, Fleet counting)."""
-    return re.sub(r'\{instance_id="[^"]*"\}', "", re.sub(r'instance_id="[^"]*",?', "", text))
+    text = re.sub(r'\{instance_id="[^"]*"\}', "", text)
+    return re.sub(r'instance_id="[^"]*",', "", re.sub(r',instance_id="[^"]*"\}', "}", text))
 
 
 def metric(url: str, name: str, token: str | None = None) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import subprocess
 import time
 import uuid
@@ -121,8 +122,9 @@ def test_every_class_of_hostile_batch_gets_a_4xx_and_changes_nothing(tmp_path: P
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | label,
                     lambda c: st.lists(c, max_size=4) | st.dictionaries(label, c, max_size=4), max_leaves=20))
 def test_any_generated_json_is_a_batch_or_a_4xx(value: Any) -> None:
-    raw = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) if not isinstance(value, float) or math.isfinite(value) else b"1e999"
-    for candidate in (raw, body("g-1", value if isinstance(value, dict) else {"strata_requests_total": value})):
+    families = value if isinstance(value, dict) else {"strata_requests_total": value}
+    wrapped = {"format": FORMAT, "id": "g-1", "instance": "iso", "created": int(time.time() * 1000), "families": families}
+    for candidate in (json.dumps(value).encode(), json.dumps(wrapped).encode()):  # NaN, Infinity, integers beyond 64 bits included
         try:
             parse(candidate, time.time(), 3600)
         except BatchError as e:
@@ -174,3 +176,57 @@ def test_the_signature_is_hmac_sha256_of_the_body_and_the_worker_computes_the_sa
     assert signature == sign(secret, raw)
     assert {n: [list(labels), v] for n, (labels, v) in FAMILIES.items()} == families, "one family contract for both runtimes"
     assert MAX_BODY >= 5000 * 1200, "the worker's largest batch (5,000 rows of long labels) fits the body limit"
+
+
+# ---------------------------------------------------------------------------- a real replica
+def test_a_replica_adds_a_signed_batch_once_refuses_forged_and_hostile_ones_and_keeps_it_across_a_restart(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.conftest import TRAILBLAZER
+    from tests.edge_server.server import RunningServer, metric
+
+    token = "stats-token"
+    secret = "s" * 32
+    args = [str(TRAILBLAZER), "--counters-secret", secret, "--state-dir", str(tmp_path / "state"), "--stats-token", token]
+    url = "/v1/counters"
+    row = ["hero", "pushed-arm", "", "personalized"]
+    one = body("iso-1", {"strata_slot_exposures_total": [[row, 7]], "strata_conversions_total": [[["purchase", *row], 2]]})
+
+    def post(s: RunningServer, raw: bytes, signature: str | None) -> httpx.Response:
+        headers = {"content-type": "application/json", **({"x-strata-signature": signature} if signature is not None else {})}
+        return httpx.post(s.url + url, content=raw, headers=headers, timeout=10)
+
+    def pushed(s: RunningServer) -> int:
+        snap = httpx.get(s.url + "/v1/stats", headers={"authorization": f"Bearer {token}"}, timeout=10).json()
+        return sum(e["count"] for e in snap["exposures"] if e["arm"] == "pushed-arm")
+
+    s = RunningServer(args)
+    try:
+        assert post(s, one, sign(secret, one)).json() == {"accepted": True, "duplicate": False}
+        assert post(s, one, sign(secret, one)).json()["duplicate"] is True  # a replay counts once
+        assert post(s, one, None).status_code == 401
+        assert post(s, one.replace(b":7]", b":9]"), sign(secret, one)).status_code == 401  # altered after signing
+        assert post(s, one, sign("x" * 32, one)).status_code == 401  # another secret
+        for name, make in HOSTILE:
+            raw = make()
+            r = post(s, raw, sign(secret, raw))
+            assert 400 <= r.status_code < 500 and r.json()["error"]["message"], name
+        assert post(s, b"x" * (MAX_BODY + 1), "v1=00").status_code == 413
+        assert pushed(s) == 7
+        text = httpx.get(s.url + "/metrics", headers={"authorization": f"Bearer {token}"}).text
+        assert re.search(r'strata_slot_exposures_total\{arm="pushed-arm",instance_id="counters-[0-9a-f]+",.*\} 7\.0', text)
+        assert metric(s.url, 'strata_counter_batches_total{result="ok"}', token) == 1
+        assert metric(s.url, 'strata_counter_batches_total{result="duplicate"}', token) == 1
+        assert metric(s.url, 'strata_counter_batches_total{result="unauthorized"}', token) == 4
+        assert metric(s.url, 'strata_counter_batches_total{result="invalid"}', token) >= len(HOSTILE) - 3
+        own = set(re.findall(r'instance_id="([0-9a-f]{12})"', text))
+    finally:
+        s.stop()
+    s = RunningServer(args)  # a restart: what was acknowledged is still there, and the batch is still a duplicate
+    try:
+        assert pushed(s) == 7
+        assert post(s, one, sign(secret, one)).json()["duplicate"] is True
+        text = httpx.get(s.url + "/metrics", headers={"authorization": f"Bearer {token}"}).text
+        assert own and not own & set(re.findall(r'instance_id="([0-9a-f]{12})"', text)), "a new run, a new instance_id"
+    finally:
+        s.stop()

@@ -116,13 +116,14 @@ export class CounterBatches {
     for (const f of families) {
       const spec = FAMILIES[f.name];
       if (spec === undefined || f.type !== "counter") continue;
+      const names = spec[0];
       for (const [labels, v] of f.rows) {
-        const values = spec[0].map((l) => String(labels[l] ?? ""));
-        const key = `${f.name}\u0001${values.join("\u0000")}`;
-        const delta = v - (this.baseline.get(key) ?? 0);
-        if (!(delta > 0)) continue;
+        let key = f.name; // the row's key, built without intermediate arrays: most rows are unchanged
+        for (const l of names) key += `\u0000${labels[l] ?? ""}`;
+        const before = this.baseline.get(key) ?? 0;
+        if (!(v > before)) continue;
         this.baseline.set(key, v);
-        rows.push([f.name, values, delta]);
+        rows.push([f.name, names.map((l) => String(labels[l] ?? "")), v - before]);
       }
     }
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {

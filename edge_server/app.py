@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import operations, pages
-from .counter_batches import CountersEndpoint, CounterStore
 from .config import Config
+from .counter_batches import CountersEndpoint, CounterStore
 from .decide import DecideEndpoint
 from .errors import ApiError, error_response
 from .events import EventsEndpoint

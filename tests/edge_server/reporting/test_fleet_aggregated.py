@@ -36,9 +36,11 @@ from tests.edge_server.reporting.test_prometheus_fleet import (
     MOBILE,
     STATS_TOKEN,
     Truth,
-    bundle_site,  # noqa: F401 (the module's fixture)
     by_key,
     strata,
+)
+from tests.edge_server.reporting.test_prometheus_fleet import (
+    bundle_site as _bundle_site,  # noqa: F401 (the fixture bundle_site, registered under its own name)
 )
 from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node

@@ -205,7 +205,8 @@ def test_a_replica_adds_a_signed_batch_once_refuses_forged_and_hostile_ones_and_
         assert post(s, one, sign(secret, one)).json() == {"accepted": True, "duplicate": False}
         assert post(s, one, sign(secret, one)).json()["duplicate"] is True  # a replay counts once
         assert post(s, one, None).status_code == 401
-        assert post(s, one.replace(b":7]", b":9]"), sign(secret, one)).status_code == 401  # altered after signing
+        altered = one.replace(b"],7]]", b"],9]]")
+        assert altered != one and post(s, altered, sign(secret, one)).status_code == 401  # altered after signing
         assert post(s, one, sign("x" * 32, one)).status_code == 401  # another secret
         for name, make in HOSTILE:
             raw = make()
@@ -217,8 +218,9 @@ def test_a_replica_adds_a_signed_batch_once_refuses_forged_and_hostile_ones_and_
         assert re.search(r'strata_slot_exposures_total\{arm="pushed-arm",instance_id="counters-[0-9a-f]+",.*\} 7\.0', text)
         assert metric(s.url, 'strata_counter_batches_total{result="ok"}', token) == 1
         assert metric(s.url, 'strata_counter_batches_total{result="duplicate"}', token) == 1
-        assert metric(s.url, 'strata_counter_batches_total{result="unauthorized"}', token) == 4
+        assert metric(s.url, 'strata_counter_batches_total{result="unauthorized"}', token) == 3  # unsigned, altered, foreign
         assert metric(s.url, 'strata_counter_batches_total{result="invalid"}', token) >= len(HOSTILE) - 3
+        assert metric(s.url, 'strata_counter_batches_total{result="too_large"}', token) == 2  # 20,001 rows; 8 MiB + 1 byte
         own = set(re.findall(r'instance_id="([0-9a-f]{12})"', text))
     finally:
         s.stop()

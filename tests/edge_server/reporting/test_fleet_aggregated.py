@@ -36,11 +36,9 @@ from tests.edge_server.reporting.test_prometheus_fleet import (
     MOBILE,
     STATS_TOKEN,
     Truth,
+    bundle_site,  # noqa: F401 (the module's fixture)
     by_key,
     strata,
-)
-from tests.edge_server.reporting.test_prometheus_fleet import (
-    bundle_site as _bundle_site,  # noqa: F401 (the fixture bundle_site, registered under its own name)
 )
 from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
@@ -89,7 +87,7 @@ def wait_for_totals(prom: RunningPrometheus, window: Window, exposures: int) -> 
         time.sleep(0.5)
 
 
-def test_aggregated_mode_isolates_push_deltas_to_replicas_and_prometheus_gives_exact_totals(bundle_site: dict[str, Any], tmp_path: Path) -> None:
+def test_aggregated_mode_isolates_push_deltas_to_replicas_and_prometheus_gives_exact_totals(bundle_site: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
     truth, rnd = Truth(), random.Random(2210)
     states = [tmp_path / "state0", tmp_path / "state1"]
     replicas = [replica(bundle_site["bundle_file"], bundle_site["pub_file"], s) for s in states]
@@ -218,7 +216,7 @@ def _hero(replicas: list[RunningServer]) -> int:
                if e["slot"] == "hero")
 
 
-def test_aggregated_mode_an_isolate_killed_without_warning_loses_at_most_its_last_push_interval(bundle_site: dict[str, Any], tmp_path: Path) -> None:
+def test_aggregated_mode_an_isolate_killed_without_warning_loses_at_most_its_last_push_interval(bundle_site: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
     interval = 0.5
     rnd = random.Random(9)
     state = tmp_path / "state"

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from . import operations, pages
 from .config import Config
+from .counter_batches import CountersEndpoint, CounterStore
 from .decide import DecideEndpoint
 from .errors import ApiError, error_response
 from .events import EventsEndpoint
@@ -33,6 +35,10 @@ log = logging.getLogger("strata.server")
 
 def create_app(config: Config) -> Starlette:
     srv = Server(config)
+    if config.instance_id:
+        srv.metrics.instance_id = config.instance_id
+    if config.counters_secret and config.state_dir:  # aggregated mode: the fleet's pushed counters
+        srv.metrics.pushed = CounterStore(Path(config.state_dir) / "counters", config.counters_window)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +62,7 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/decide", DecideEndpoint(srv), methods=["POST"]),
         Route("/v1/events", EventsEndpoint(srv).handle, methods=["POST"]),
         Route("/v1/client.js", pages.client_js, methods=["GET"]),
+        Route("/v1/counters", CountersEndpoint(srv.metrics.pushed, config.counters_secret, srv.metrics).handle, methods=["POST"]),
         *operations.routes(srv),
         Route("/ofrep/v1/evaluate/flags", FlagsEndpoint(srv), methods=["POST"]),
         Route("/ofrep/v1/evaluate/flags/{key:path}", FlagEndpoint(srv), methods=["POST"]),

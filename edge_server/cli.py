@@ -53,6 +53,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--max-goal-value", type=float, help="largest goal value POST /v1/events accepts (default 1000000; larger: 422)")
     s.add_argument("--events-origin", action="append", default=None,
                    help="browser origin (scheme://host[:port]) besides the server's own allowed to POST /v1/events (repeat)")
+    s.add_argument("--counters-secret", help="aggregated fleet counting: accept POST /v1/counters batches signed with this secret, "
+                   "the workers' STRATA_COUNTERS_SECRET (prefer STRATA_COUNTERS_SECRET; needs --state-dir)")
+    s.add_argument("--counters-window", type=float, help="seconds a pushed batch's id is remembered against replays (default 3600)")
     s.add_argument("--workers", type=int, help="worker processes on the one port (default 1); metrics add up across them")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=cmd_serve)
@@ -185,7 +188,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "ofrep_token": a.ofrep_token, "workers": a.workers,
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
         "state_file": a.state_file,
-        "max_goal_value": a.max_goal_value,
+        "max_goal_value": a.max_goal_value, "counters_secret": a.counters_secret, "counters_window": a.counters_window,
         "events_origins": a.events_origin,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
@@ -210,6 +213,7 @@ def _serve_workers(cfg: Config, log_level: str) -> int:
     import os
     import shutil
     import tempfile
+    import uuid
 
     import uvicorn
 
@@ -225,6 +229,7 @@ def _serve_workers(cfg: Config, log_level: str) -> int:
         cfg.dev_key = throwaway_key().private_bytes_raw()
     share = tempfile.mkdtemp(prefix="strata-metrics-")
     cfg.metrics_dir = share
+    cfg.instance_id = cfg.instance_id or uuid.uuid4().hex[:12]  # one identity for the run's workers (metrics.py)
     os.environ[ENV] = dump(cfg)
     os.environ["STRATA_LOG_LEVEL"] = log_level
     mode = f"development, {cfg.ruleset}" if cfg.ruleset else f"bundle {cfg.bundle}"

@@ -96,6 +96,10 @@ class Config:
     max_goal_value: float = 1_000_000.0  # a larger goal value is refused (422 value_too_large)
     events_origins: list[str] = field(default_factory=list)  # browser origins besides the server's own allowed to send events
     metrics_dir: str | None = None  # set by --workers: where workers share their counters
+    instance_id: str | None = None  # set by --workers: the run's identity on /metrics, shared by its workers (metrics.py)
+    # aggregated mode of fleet counting (counter_batches.py): the secret the fleet signs counter batches with
+    counters_secret: str | None = field(default=None, repr=False)
+    counters_window: float = 3600.0  # seconds a batch id is remembered (older batches are refused)
     dev_key: bytes | None = field(default=None, repr=False)  # set by --workers in development: one throw-away signing key (raw Ed25519) for all
 
     def validate(self) -> None:
@@ -127,6 +131,13 @@ class Config:
             if not _ORIGIN.fullmatch(normalise_origin(origin)):
                 raise ConfigError(f"--events-origin {origin!r}: write an origin as a browser sends it, scheme://host[:port] with no path, "
                                   "e.g. https://www.example.com")
+        if self.counters_secret is not None:
+            if len(self.counters_secret) < 16:
+                raise ConfigError("--counters-secret: at least 16 characters (e.g. openssl rand -hex 32), the same as the workers' STRATA_COUNTERS_SECRET")
+            if not self.state_dir:
+                raise ConfigError("--counters-secret needs --state-dir: a pushed batch is acknowledged once it is durable there")
+        if not (math.isfinite(self.counters_window) and 60 <= self.counters_window <= 7 * 86400):
+            raise ConfigError(f"--counters-window {self.counters_window!r}: give the seconds batch ids are remembered, 60 to 604800 (default 3600)")
         if self.cookie_name == self.consent_cookie:
             raise ConfigError(f"--cookie-name and --consent-cookie are both {self.cookie_name!r}: the session and the consent answer need two cookies")
 
@@ -161,7 +172,8 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
     "STRATA_BUNDLE_NAME": ("bundle_name", "text"), "STRATA_STATE_DIR": ("state_dir", "text"),
     "STRATA_STATE_FILE": ("state_file", "text"),
-    "STRATA_MAX_GOAL_VALUE": ("max_goal_value", "float"), "STRATA_EVENTS_ORIGINS": ("events_origins", "list"),
+    "STRATA_MAX_GOAL_VALUE": ("max_goal_value", "float"), "STRATA_COUNTERS_SECRET": ("counters_secret", "text"),
+    "STRATA_COUNTERS_WINDOW": ("counters_window", "float"), "STRATA_EVENTS_ORIGINS": ("events_origins", "list"),
 }
 
 

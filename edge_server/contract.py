@@ -109,3 +109,13 @@ def error(key: str, **values: Any) -> ApiError:
 
     text, field = message(key, **values)
     return ApiError(_ERRORS[key]["status"], _ERRORS[key]["code"], text, field)
+
+_FAMILIES: dict[str, Any] = {name: f for name, f in TABLE["metric_families"].items() if name != "doc"}
+#: The labels, in order, of each family both runtimes export and the offline tools read.
+METRIC_LABELS: dict[str, tuple[str, ...]] = {name: tuple(f["labels"]) for name, f in _FAMILIES.items()}
+#: The counter families, which a counter batch may carry: family -> (labels in order, whether values
+#: are sums of goal values rather than counts).
+METRIC_FAMILIES: dict[str, tuple[tuple[str, ...], bool]] = {
+    name: (tuple(f["labels"]), bool(f["value_sum"])) for name, f in _FAMILIES.items() if f["type"] == "counter"}
+#: The format of a batch isolates push to replicas (counter_batches.py).
+COUNTER_BATCH_FORMAT: str = TABLE["counter_batches"]["FORMAT"]["value"]

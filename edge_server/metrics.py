@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from .contract import METRIC_LABELS
 from .tally import Tally
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -91,10 +93,14 @@ class Metrics:
     """``share_dir``: with several worker processes, each publishes its counters there and every
     worker's /metrics adds up its own live counters and its siblings' latest files."""
 
-    def __init__(self, bundle_status: Any = None, measure: Any = None, share_dir: str | None = None) -> None:
+    def __init__(self, bundle_status: Any = None, measure: Any = None, share_dir: str | None = None, instance_id: str | None = None) -> None:
         self.share_dir = Path(share_dir) if share_dir else None
+        # every series carries the identity of this `strata serve` run (shared by its --workers):
+        # a restart starts new series instead of resetting, and never merges with another run's
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.pushed: Any = None  # counter_batches.CounterStore in aggregated mode: the fleet's pushed counters
         self.worker = f"worker-{os.getpid()}.json"
-        self.decisions = _Family("strata_decisions", "Slot decisions", ("slot", "reason", "layer"))
+        self.decisions = _Family("strata_decisions", "Slot decisions", METRIC_LABELS["strata_decisions_total"])
         self.exposures = _Family("strata_variant_exposures", "Experiment variant exposures (once per visit)", ("experiment", "variant"))
         self.eval_errors = _Family("strata_evaluation_errors", "Conditions that ended in a CEL evaluation error", ())
         self.budget_exceeded = _Family("strata_eval_budget_exceeded", "Conditions stopped by the evaluation budget (also counted as evaluation errors)", ())
@@ -102,8 +108,11 @@ class Metrics:
         self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
         self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
+        self.batches = _Family("strata_counter_batches", "Counter batches pushed to POST /v1/counters, by result (ok, duplicate, "
+                               "unauthorized, invalid, expired, too_large, too_many_series, busy)", ("result",))
         self.latency = _Latency()
-        self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected]
+        self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected,
+                          self.batches]
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)
@@ -139,6 +148,11 @@ class Metrics:
         return out
 
     def collect(self) -> Any:
+        from .counter_batches import identified
+
+        return identified(list(self._collect()), self.instance_id, self.pushed)
+
+    def _collect(self) -> Any:
         others = self.siblings()
         for fam in self._families:
             yield fam.family([row for o in others for row in o.get("families", {}).get(fam.name, [])])
@@ -165,31 +179,31 @@ class _Operational:
 
 def _measure_families(m: Any) -> Any:
     exp = CounterMetricFamily("strata_slot_exposures", "Exposures (once per visit with consent; per page view without)",
-                              labels=["slot", "arm", "layer", "population"])
+                              labels=list(METRIC_LABELS["strata_slot_exposures_total"]))
     for labels, n in sorted(m.exposures.items()):
         exp.add_metric(list(labels), n)
-    conv = CounterMetricFamily("strata_conversions", "Goal conversions (once per visit and goal)", labels=["goal", "slot", "arm", "layer", "population"])
-    val = CounterMetricFamily("strata_conversion_value", "Sum of goal values", labels=["goal", "slot", "arm", "layer", "population"])
+    conv = CounterMetricFamily("strata_conversions", "Goal conversions (once per visit and goal)", labels=list(METRIC_LABELS["strata_conversions_total"]))
+    val = CounterMetricFamily("strata_conversion_value", "Sum of goal values", labels=list(METRIC_LABELS["strata_conversion_value_total"]))
     for labels, v in sorted(m.values.items()):
         conv.add_metric(list(labels), m.conversions.get(labels, 0))
         val.add_metric(list(labels), v)
     models = CounterMetricFamily("strata_model_visits", "Model training counters: visits entering, leaving and converting per feature level "
-                                 "(feature * = the visit, @score = score bucket under the fit)", labels=["model", "spec", "arm", "feature", "level", "event"])
+                                 "(feature * = the visit, @score = score bucket under the fit)", labels=list(METRIC_LABELS["strata_model_visits_total"]))
     for labels, n in sorted(m.models.items()):
         models.add_metric(list(labels), n)
     cohort = CounterMetricFamily("strata_experiment_cohort", "Experiment cohorts: sessions assigned, visits exposed and converting, "
-                                 "per variant and allocation period (the weights assigned under)", labels=["experiment", "variant", "period", "event", "goal"])
+                                 "per variant and allocation period (the weights assigned under)", labels=list(METRIC_LABELS["strata_experiment_cohort_total"]))
     for labels, n in sorted(m.cohorts.items()):
         cohort.add_metric(list(labels), n)
     cvalue = CounterMetricFamily("strata_experiment_cohort_value", "Sum of goal values of converting visits per experiment cohort",
-                                 labels=["experiment", "variant", "period", "goal"])
+                                 labels=list(METRIC_LABELS["strata_experiment_cohort_value_total"]))
     for labels, v in sorted(m.cohort_values.items()):
         cvalue.add_metric(list(labels), v)
     yield from (exp, conv, val, models, cohort, cvalue)
 
 
 def _bundle_families(cur: Any) -> Any:
-    info = GaugeMetricFamily("strata_bundle_info", "Loaded bundle (value 1)", labels=["name", "version", "key_id"])
+    info = GaugeMetricFamily("strata_bundle_info", "Loaded bundle (value 1)", labels=list(METRIC_LABELS["strata_bundle_info"]))
     version = GaugeMetricFamily("strata_bundle_version", "Version of the loaded bundle")
     age = GaugeMetricFamily("strata_bundle_age_seconds", "Seconds since the loaded bundle was created")
     loaded = GaugeMetricFamily("strata_bundle_loaded", "1 when a verified bundle is loaded")
@@ -199,7 +213,7 @@ def _bundle_families(cur: Any) -> Any:
         age.add_metric([], max(0.0, time.time() - cur.created))
     loaded.add_metric([], 1 if cur is not None else 0)
     weights = GaugeMetricFamily("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); "
-                                "index: the variant's position in the experiment, 0 = the control", labels=["experiment", "variant", "slot", "index"])
+                                "index: the variant's position in the experiment, 0 = the control", labels=list(METRIC_LABELS["strata_experiment_variant_weight"]))
     if cur is not None:
         slot_of = {cur.payload["experiments"][c["experiment"]]["id"]: sl["id"]
                    for sl in cur.payload["slots"] for c in sl["candidates"] if c.get("experiment") is not None}

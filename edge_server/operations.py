@@ -31,7 +31,8 @@ def routes(srv: Server) -> list[Route]:
             raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
         if not bearer_ok(headers_of(request.scope), token):
             return unauthorized(srv, "GET /v1/stats")
-        measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()])  # all workers of this server
+        pushed = [srv.metrics.pushed.measure_state()] if srv.metrics.pushed is not None else []  # aggregated mode: the fleet's batches
+        measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()] + pushed)  # all workers of this server
         return Response(orjson.dumps(measure.snapshot(srv.bundles.current)), media_type="application/json",
                         headers={"cache-control": "no-store"})
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-LAYERS = ("broad", "mid", "specific")
+from runtime.format import LAYERS
+
 SOURCES = ["newsletter", "blog", "google", "facebook", "partner", "affiliate", "tiktok", "podcast"]
-CATEGORIES = ["tents", "packs", "boots", "stoves", "jackets", "lamps", "maps", "ropes"]
+PRODUCT_CATEGORIES = ["tents", "packs", "boots", "stoves", "jackets", "lamps", "maps", "ropes"]
 COUNTRIES = ["US", "DE", "FR", "GB", "CA", "NL", "SE", "AU"]
 
 
@@ -21,14 +22,14 @@ def segment_condition(i: int) -> str:
     if k == 0:
         return f'utm.source == "{SOURCES[i % len(SOURCES)]}" && session.page_views >= {1 + i % 5}'
     if k == 1:
-        return f'"{CATEGORIES[i % len(CATEGORIES)]}" in session.recent_categories && device.type == "{["mobile", "desktop", "tablet"][i % 3]}"'
+        return f'"{PRODUCT_CATEGORIES[i % len(PRODUCT_CATEGORIES)]}" in session.recent_categories && device.type == "{["mobile", "desktop", "tablet"][i % 3]}"'
     if k == 2:
         return f'geo.country in ["{COUNTRIES[i % 8]}", "{COUNTRIES[(i + 3) % 8]}"] && time.hour >= {i % 24}'
     if k == 3:
-        return f'cart.items.exists(it, it.category == "{CATEGORIES[i % 8]}" && it.price > {10 + i % 90}.0) && !session.purchased'
+        return f'cart.items.exists(it, it.category == "{PRODUCT_CATEGORIES[i % 8]}" && it.price > {10 + i % 90}.0) && !session.purchased'
     if k == 4:
         return f'session.visit_count > {1 + i % 4} && referrer.class == "{["search", "social", "email", "direct"][i % 4]}"'
-    return f'page.path.startsWith("/c/{CATEGORIES[i % 8]}") || search.query.contains("{CATEGORIES[(i + 1) % 8]}")'
+    return f'page.path.startsWith("/c/{PRODUCT_CATEGORIES[i % 8]}") || search.query.contains("{PRODUCT_CATEGORIES[(i + 1) % 8]}")'
 
 
 def ruleset(n_rules: int, rules_per_slot: int = 10) -> dict[str, Any]:

@@ -4,6 +4,7 @@ process from the checkout and waited for until ready; and reading one sample of 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -23,8 +24,12 @@ class RunningServer(RunningProcess):
 
     what = "server"
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, ready: bool = True, log: Path | None = None):
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, ready: bool = True, log: Path | None = None,
+                 port: int | None = None):
+        """``port``: a restart under the same scrape target passes the old server's port."""
         super().__init__(log)
+        if port is not None:
+            self.port, self.url = port, f"http://127.0.0.1:{port}"
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         # each server its own rollback state (tests reuse rule-set names and versions); a test of
         # restarts passes --state-dir or STRATA_STATE_DIR itself
@@ -44,11 +49,17 @@ class RunningServer(RunningProcess):
             shutil.rmtree(self._state_dir, ignore_errors=True)
 
 
+def without_instance(text: str) -> str:
+    """Prometheus text without the ``instance_id`` label every series carries (docs/deployment.md, Fleet counting)."""
+    text = re.sub(r'\{instance_id="[^"]*"\}', "", text)
+    return re.sub(r'instance_id="[^"]*",', "", re.sub(r',instance_id="[^"]*"\}', "}", text))
+
+
 def metric(url: str, name: str, token: str | None = None) -> float:
     """The value of one sample in a server's /metrics (``name`` with its labels, as printed), or 0.
     ``token``: the server's stats token, which /metrics then requires."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for line in httpx.get(url + "/metrics", headers=headers).text.splitlines():
+    for line in without_instance(httpx.get(url + "/metrics", headers=headers).text).splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.split()[-1])
     return 0.0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import ALL, MODEL_EVENTS, STATS_FORMAT
+from ..contract import ALL, METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
 from ..tally import Tally
 
 __all__ = ["ALL", "Data", "ReportError", "load", "merge"]
@@ -41,7 +41,9 @@ class Data:
 
 _PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
                    r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}\s+(\S+)')
-_MODEL_LABELS = ("model", "spec", "arm", "feature", "level")
+_MODEL_LABELS = METRIC_LABELS["strata_model_visits_total"][:-1]  # all but the event
+_COHORT_LABELS = METRIC_LABELS["strata_experiment_cohort_total"]
+_CONVERSION_LABELS = METRIC_LABELS["strata_conversions_total"]
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -73,14 +75,14 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
             e = snap["experiments"].setdefault(labels["experiment"], {"slot": labels.get("slot"), "variants": []})
             e["variants"].append([labels["variant"], int(v)])
         elif name == "strata_experiment_cohort_total":
-            key = tuple(labels.get(k, "") for k in ("experiment", "variant", "period", "event", "goal"))
-            cohorts.setdefault(key, dict(zip(("experiment", "variant", "period", "event", "goal"), key), value=0.0))["count"] = int(v)
+            key = tuple(labels.get(k, "") for k in _COHORT_LABELS)
+            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), value=0.0))["count"] = int(v)
         elif name == "strata_experiment_cohort_value_total":
-            key = tuple(labels.get(k, "") for k in ("experiment", "variant", "period")) + ("converted", labels.get("goal", ""))
-            cohorts.setdefault(key, dict(zip(("experiment", "variant", "period", "event", "goal"), key), count=0))["value"] = v
+            key = tuple(labels.get(k, "") if k != "event" else "converted" for k in _COHORT_LABELS)
+            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), count=0))["value"] = v
         else:
-            key = tuple(labels[k] for k in ("goal", "slot", "arm", "layer", "population"))
-            row = conv.setdefault(key, dict(zip(("goal", "slot", "arm", "layer", "population"), key), count=0, value=0.0))
+            key = tuple(labels[k] for k in _CONVERSION_LABELS)
+            row = conv.setdefault(key, dict(zip(_CONVERSION_LABELS, key), count=0, value=0.0))
             row["count" if name == "strata_conversions_total" else "value"] = int(v) if name == "strata_conversions_total" else v
     snap["conversions"] = list(conv.values())
     snap["models"] = list(models.values())

@@ -1,6 +1,6 @@
 // Worker settings from its environment bindings: the same STRATA_* names and meanings as
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
-// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD) come from secret bindings.
+// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD, STRATA_COUNTERS_SECRET) come from secret bindings.
 
 import { CLIENT_BODY_BYTES } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
@@ -72,6 +72,10 @@ export function configFrom(env) {
     remoteWritePassword: text(env, "STRATA_REMOTE_WRITE_PASSWORD", null),
     pushInterval: number(env, "STRATA_PUSH_INTERVAL", 10, false),
     pushMaxSamples: number(env, "STRATA_PUSH_MAX_SAMPLES", 50_000, true),
+    // aggregated mode (counter_batches.js): deltas pushed to strata serve replicas, signed with a secret binding
+    countersUrl: text(env, "STRATA_COUNTERS_URL", null),
+    countersSecret: text(env, "STRATA_COUNTERS_SECRET", null),
+    countersMaxAge: number(env, "STRATA_COUNTERS_MAX_AGE", 3000, false),
     maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
     // browser origins besides the worker's own host allowed to send events (comma-separated)
     eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
@@ -96,6 +100,14 @@ export function configFrom(env) {
     throw new ConfigError("STRATA_REMOTE_WRITE: no credentials in the URL (they would reach logs); put them in the STRATA_REMOTE_WRITE_USER and STRATA_REMOTE_WRITE_PASSWORD secrets");
   }
   if (c.remoteWriteToken && c.remoteWriteUser) throw new ConfigError("STRATA_REMOTE_WRITE_TOKEN and STRATA_REMOTE_WRITE_USER: set one (bearer token or basic auth), not both");
+  if (c.countersUrl !== null) {
+    for (const u of c.countersUrl.split(",").map((x) => x.trim())) {
+      if (!/^https?:\/\/[^/?#\s@]+/i.test(u)) throw new ConfigError(`STRATA_COUNTERS_URL ${JSON.stringify(u)}: give the replicas' counters URL, e.g. https://strata.example.com/v1/counters (comma-separated for several)`);
+    }
+    if (!c.countersSecret || c.countersSecret.length < 16) throw new ConfigError("STRATA_COUNTERS_SECRET: the secret shared with the replicas' --counters-secret (at least 16 characters), as a secret binding");
+    if (c.remoteWrite !== null) throw new ConfigError("STRATA_REMOTE_WRITE and STRATA_COUNTERS_URL: choose one mode of fleet counting (direct or aggregated), or the fleet counts twice");
+    if (!(c.countersMaxAge > 0)) throw new ConfigError(`STRATA_COUNTERS_MAX_AGE=${JSON.stringify(env.STRATA_COUNTERS_MAX_AGE)}: give the seconds a batch is retried, below the replicas' --counters-window (default 3000)`);
+  }
   if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
   if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);
   if (c.bundleName !== null && !BUNDLE_NAME.test(c.bundleName)) {

@@ -81,3 +81,13 @@ export function error(key, values = {}) {
   const e = ERRORS.get(key);
   return new ApiError(e.status, e.code, text, field);
 }
+
+const FAMILIES = Object.entries(TABLE.metric_families).filter(([k]) => k !== "doc");
+/** The labels, in order, of each family both runtimes export and the offline tools read. */
+export const METRIC_LABELS = Object.freeze(Object.fromEntries(FAMILIES.map(([name, f]) => [name, f.labels])));
+/** The counter families, which a counter batch may carry: family -> [labels in order, whether values
+ * are sums of goal values rather than counts]. */
+export const METRIC_FAMILIES = Object.freeze(Object.fromEntries(FAMILIES.filter(([, f]) => f.type === "counter")
+  .map(([name, f]) => [name, [f.labels, f.value_sum]])));
+/** The format of a batch isolates push to replicas (counter_batches.js). */
+export const COUNTER_BATCH_FORMAT = TABLE.counter_batches.FORMAT.value;

@@ -3,6 +3,8 @@
 // operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
+import { METRIC_LABELS } from "./contract.js";
+
 /** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
  * arm, and the experiments' weights. GET /metrics serves them only to the stats token's bearer;
  * without a stats token, the operational families alone (docs/security.md). */
@@ -25,6 +27,7 @@ export class Metrics {
     this.requests = new Map(); // "route\0status" -> count
     this.rejected = new Map(); // error code -> count
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
+    this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
@@ -35,12 +38,12 @@ export class Metrics {
     const family = (name, help, rows, type = "counter") => out.push({ name, help, type, rows });
     const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
     const snap = measure.snapshot(current);
-    family("strata_decisions_total", "Slot decisions", split(measure.decisions, ["slot", "reason", "layer"]));
+    family("strata_decisions_total", "Slot decisions", split(measure.decisions, METRIC_LABELS.strata_decisions_total));
     family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)",
       snap.exposures.map(({ count, ...l }) => [l, count]));
     family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
     family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
-    family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, ["experiment", "variant"]));
+    family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, METRIC_LABELS.strata_variant_exposures_total));
     family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @score: the score bucket, spec = fit)",
       snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
         .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
@@ -51,9 +54,10 @@ export class Metrics {
     family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.evalErrors]]);
     family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
       [[{}, this.budgetExceeded]]);
-    family("strata_requests_total", "HTTP requests", split(this.requests, ["route", "status"]));
-    family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
+    family("strata_requests_total", "HTTP requests", split(this.requests, METRIC_LABELS.strata_requests_total));
+    family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, METRIC_LABELS.strata_rejected_requests_total));
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
+    if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];
     for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
     family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");

@@ -23,6 +23,7 @@ import { countDecide } from "./model_counts.js";
 import { healthz, metrics, readyz, stats } from "./operations.js";
 import { clientJs, pageEndpoint } from "./pages.js";
 import { RemoteWrite } from "./remote_write.js";
+import { CounterBatches } from "./counter_batches.js";
 import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
@@ -60,6 +61,7 @@ export class StrataWorker {
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = new Metrics();
     this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
+    this.counterBatches = this.config.countersUrl ? (this.metrics.counterBatches = new CounterBatches(this.config, this.measure.instance)) : null;
     if (!this.config.statsToken) {
       console.log("strata: no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, "
         + "revenue, cohorts and model counters need the token (and then /metrics needs it too)");
@@ -86,6 +88,8 @@ export class StrataWorker {
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
     const push = this.remoteWrite?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
     if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
+    const batch = this.counterBatches?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
+    if (batch && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(batch);
     return response;
   }
 

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from compiler.harness.fixtures import ROOT
 from edge_server.harness.ports import free_port, wait_for
-from edge_server.harness.server import RunningServer, metric
+from edge_server.harness.server import RunningServer, metric, without_instance
 
-__all__ = ["ROOT", "RunningServer", "free_port", "metric", "wait_for"]
+__all__ = ["ROOT", "RunningServer", "free_port", "metric", "wait_for", "without_instance"]

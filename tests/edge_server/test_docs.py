@@ -24,7 +24,7 @@ def test_docs_list_every_flag_and_variable():
 
 def test_docs_list_every_error_code_the_server_answers():
     src = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "edge_server").glob("*.py"))
-    used = set(re.findall(r'(?:ApiError|error_response)\((\d{3}), "([a-z_]+)"', src))
+    used = set(re.findall(r'(?:ApiError|BatchError|error_response)\((\d{3}), "([a-z_]+)"', src))
     used |= {("404", "not_found"), ("405", "method_not_allowed")}  # Starlette's own, mapped in app.http_error
     used |= {(str(e["status"]), e["code"]) for k, e in contract.TABLE["errors"].items() if k != "doc"}  # edge_contract.json
     documented = set(re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", DOC, re.M))

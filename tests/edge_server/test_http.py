@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from compiler.harness.fixtures import trailblazer_without_holdout
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
-from edge_server.harness.server import RunningServer
+from edge_server.harness.server import RunningServer, without_instance
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -315,7 +315,7 @@ def test_http_explain_trace_with_debug(server):
 # ---------------------------------------------------------------------------- observability
 def test_http_metrics_and_readyz(server):
     httpx.post(server.url + "/v1/decide", json={"page": {"url": "/"}})
-    text = httpx.get(server.url + "/metrics").text
+    text = without_instance(httpx.get(server.url + "/metrics").text)
     assert 'strata_decisions_total{layer="",reason="default",slot="hero"}' in text
     assert "strata_request_duration_seconds_bucket" in text
     assert 'strata_bundle_info{key_id=' in text and "strata_bundle_loaded 1.0" in text

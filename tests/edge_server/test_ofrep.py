@@ -24,7 +24,7 @@ from openfeature.flag_evaluation import Reason
 from compiler.harness.fixtures import TRAILBLAZER
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
-from edge_server.harness.server import RunningServer
+from edge_server.harness.server import RunningServer, without_instance
 from runtime import Runtime
 from runtime.flags import REASONS, session_id_for
 from runtime.openfeature_provider import StrataProvider
@@ -252,7 +252,7 @@ def test_ofrep_the_server_says_at_start_whose_targeting_keys_it_honours(server):
 # ---------------------------------------------------------------------------- like /v1/decide
 def _counters(url: str) -> dict[str, float]:
     out = {}
-    for line in httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {STATS}"}).text.splitlines():
+    for line in without_instance(httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {STATS}"}).text).splitlines():
         if line.startswith(("strata_decisions_total{", "strata_slot_exposures_total{", "strata_variant_exposures_total{")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)

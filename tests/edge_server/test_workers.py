@@ -16,7 +16,7 @@ from edge_server.harness.server import RunningServer
 
 
 def decisions(text: str) -> float:
-    m = re.search(r'^strata_decisions_total\{layer="broad",reason="rule",slot="hero"\} (\S+)$', text, re.M)
+    m = re.search(r'^strata_decisions_total\{instance_id="[0-9a-f]+",layer="broad",reason="rule",slot="hero"\} (\S+)$', text, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -35,6 +35,9 @@ def test_workers_share_port_sessions_and_metrics(tmp_path):
             assert httpx.post(s.url + "/v1/decide", json={"page": {"url": "/"}, "slots": ["hero"]}, headers=mobile).status_code == 200
         # every worker publishes its counters within a second; any worker's /metrics has the total
         wait_for(lambda: all(decisions(httpx.get(s.url + "/metrics", headers={"Connection": "close"}).text) == n for _ in range(6)), timeout=10)
+        # one identity for the run, whichever worker answers the scrape (docs/deployment.md, Fleet counting)
+        ids = {m for _ in range(6) for m in re.findall(r'instance_id="([^"]+)"', httpx.get(s.url + "/metrics", headers={"Connection": "close"}).text)}
+        assert len(ids) == 1
         from pathlib import Path
 
         files = list(Path(share).glob("worker-*.json"))

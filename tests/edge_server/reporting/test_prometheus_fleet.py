@@ -253,13 +253,16 @@ def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_pro
                     final_push(prom, w.url, snap.json()["instance"], sum(e["count"] for e in snap.json()["exposures"]))
                 finally:
                     w.stop()
-            replica_total = 0
+            replica_total = replica_conversions = 0
             for i, r in enumerate(replicas):
                 snap = httpx.get(f"{r.url}/v1/stats", headers=auth, timeout=10)
                 (snapshots / f"replica{i}.json").write_text(snap.text)
                 replica_total += sum(e["count"] for e in snap.json()["exposures"])
-            # the replicas' last scrape after the traffic holds what their snapshots hold
+                replica_conversions += sum(c["count"] for c in snap.json()["conversions"])
+            # the replicas' last scrape after the traffic holds what their snapshots hold (exposures and conversions:
+            # a scrape between a visitor's decide and its event would hold the one and not the other)
             assert prom.wait_for('sum(strata_slot_exposures_total{job="strata-serve"})', replica_total) == replica_total
+            assert prom.wait_for('sum(strata_conversions_total{job="strata-serve"})', replica_conversions) == replica_conversions
             files = sorted(map(str, snapshots.glob("*.json")))
             window = ["--prometheus", prom.url, "--since", str(int(started) - 5)]
 

@@ -41,6 +41,7 @@ from edge_server import session as session_mod  # noqa: E402
 from edge_server.render import render  # noqa: E402
 from edge_server.session import CookieCodec, Session  # noqa: E402
 from edge_server.signals import request_signals  # noqa: E402
+from tests.vectors import hostile_html  # noqa: E402
 
 SEED = 14
 
@@ -435,6 +436,11 @@ def render_vectors() -> dict[str, Any]:
     for _ in range(150):  # generated markup: whatever the pieces make of it, both sanitise it alike
         blocks.append({"template": "".join(rng.choice(HTML_PIECES) for _ in range(rng.randint(1, 12))),
                        "a": rng.choice(values + ["javascript:x", "/ok", "https://ex.example/<p>"]), "b": rng.choice(values), "c": {"k": rng.choice(values)}})
+    hostile = random.Random(SEED + 1)  # a stream of its own: the cases above stay as they were
+    blocks += [hostile_html.hostile_block(hostile) for _ in range(400)]
+    blocks += [{"template": f"<{n} class=k>{{a}}<b>{{a}}</b></{n}>-", "a": "<x>"} for n in hostile_html.FOREIGN_NAMES]
+    blocks += [{"template": f"<svg><{n}>{{a}}</{n}></svg><math><{n}>{{a}}</{n}></math>-", "a": "y"} for n in hostile_html.FOREIGN_NAMES[::7]]
+    blocks += [{"template": t, "a": v} for t in hostile_html.EDGE_TEMPLATES for v in ("\x00\x00", "\ufeffx", "<x>")]
     return {"format": "strata-render-vectors/1", "cases": [{"content": b, "html": render(b)} for b in blocks]}
 
 

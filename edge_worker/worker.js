@@ -3,7 +3,7 @@
 // verified, prepared bundle, the cookie keys and the aggregate counters.
 
 import * as runtime from "./runtime/index.js";
-import { StrataWorker } from "./worker/app.js";
+import { StrataWorker } from "./worker/server.js";
 import { ConfigError } from "./worker/config.js";
 
 let worker = null;

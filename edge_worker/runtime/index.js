@@ -5,7 +5,7 @@
 //   const prepared = await prepareBundle(bytes, { keys, held: null });
 //   const outcome = prepared.decide(signals, null, { sessionId, caps, consent: true });
 
-import { Prepared } from './prepare.js';
+import { Prepared } from './decide.js';
 import { DEFAULT_CLOCK_SKEW, checkRollback, verifyBundle } from './verify.js';
 
 export {
@@ -14,7 +14,8 @@ export {
 } from './errors.js';
 import { BundleError, PrepareFailed } from './errors.js';
 export { importKeys, keyId } from './keys.js';
-export { Decision, Outcome, Prepared } from './prepare.js';
+export { Decision, Outcome } from './decision.js';
+export { Prepared } from './decide.js';
 export { bucket } from './bucketing.js';
 export { CelUint } from './values.js';
 export { DEFAULT_CLOCK_SKEW, checkRollback, verifyBundle };

@@ -18,7 +18,7 @@ export class Activation {
     this.m = memo;
     this.vs = [];
     this.order = null;
-    this.sc = null; // model scores computed in this decision, by model index (prepare.js scoreValue)
+    this.sc = null; // model scores computed in this decision, by model index (plan.js scoreValue)
     // The evaluation budget's work units per condition id (budget.js charge): the condition
     // charged last in `cid`/`cw`, the others in the Map `w`, made when a second one charges.
     this.cid = -1;

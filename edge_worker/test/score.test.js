@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidIR } from '../runtime/errors.js';
 import { Op } from '../runtime/format.js';
-import { Prepared } from '../runtime/prepare.js';
+import { Prepared } from '../runtime/decide.js';
 import { Feature, Model, sigmoid } from '../runtime/score.js';
 import { Float } from '../runtime/signals.js';
 import { validatePayload } from '../runtime/validate.js';

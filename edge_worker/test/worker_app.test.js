@@ -6,8 +6,8 @@ import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, TRAILBLAZER_BUNDLE, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
-import { StrataWorker } from "../worker/app.js";
-import { CookieCodec, Session, importCookieKeys, parseCookies } from "../worker/cookie.js";
+import { StrataWorker } from "../worker/server.js";
+import { CookieCodec, Session, importCookieKeys, parseCookies } from "../worker/session.js";
 import { escapeHtml, render } from "../worker/render.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 9).toString("base64");

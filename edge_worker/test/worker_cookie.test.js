@@ -1,4 +1,4 @@
-// The session cookie's layout of issue #16 (worker/cookie.js; docs/server.md "cookie layout"): 15
+// The session cookie's layout of issue #16 (worker/session.js; docs/server.md "cookie layout"): 15
 // fields with the visit's model entries, exposure entries with their period, older layouts still
 // read, the bound kept, and a new visit emptying the model entries. (The byte-for-byte agreement
 // with the Python server is tests/vectors/cookies.json, in worker_vectors.test.js.)
@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 import { encode as mpEncode } from "@msgpack/msgpack";
 import { rng } from "./vectors.js";
-import { CookieCodec, MAX_COOKIE_BYTES, MAX_MODELS, Session, importCookieKeys } from "../worker/cookie.js";
+import { CookieCodec, MAX_COOKIE_BYTES, MAX_MODELS, Session, importCookieKeys } from "../worker/session.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 3).toString("base64");
 const codec = new CookieCodec(await importCookieKeys(KEYS), "strata_session");

@@ -7,8 +7,9 @@ import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
-import { StrataWorker, sameHost } from "../worker/app.js";
-import { CookieCodec, importCookieKeys } from "../worker/cookie.js";
+import { sameHost } from "../worker/events.js";
+import { StrataWorker } from "../worker/server.js";
+import { CookieCodec, importCookieKeys } from "../worker/session.js";
 import { ConversionLedger } from "../worker/dedup.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 7).toString("base64");

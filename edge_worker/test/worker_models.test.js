@@ -1,5 +1,5 @@
-// The worker's model training counters and experiment cohorts (worker/models.js, counters.js,
-// app.js; docs/models.md "In the edge worker"), driven over the worker's HTTP API. The TrailBlazer
+// The worker's model training counters and experiment cohorts (worker/model_counts.js, measure.js,
+// server.js; docs/models.md "In the edge worker"), driven over the worker's HTTP API. The TrailBlazer
 // bundle of the vectors has no models: the tests give its prepared bundle models with the
 // runtime's model API (models, modelLevels, ruleMatches; Model.scoreOf), so what is under test
 // is the counting, not the scores (the runtime's own tests cover those).
@@ -8,9 +8,9 @@ import { test } from "node:test";
 
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
-import { StrataWorker } from "../worker/app.js";
-import { CookieCodec, Session, importCookieKeys } from "../worker/cookie.js";
-import { SCORE, bucketName, scoreBucket } from "../worker/models.js";
+import { StrataWorker } from "../worker/server.js";
+import { CookieCodec, Session, importCookieKeys } from "../worker/session.js";
+import { SCORE, bucketName, scoreBucket } from "../worker/model_counts.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 5).toString("base64");
 const ENV = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok" };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { CookieCodec, Session, importCookieKeys } from "../worker/cookie.js";
+import { CookieCodec, Session, importCookieKeys } from "../worker/session.js";
 import { RequestContext } from "../worker/signals.js";
 
 const VECTORS = new URL("../../tests/vectors/", import.meta.url);
@@ -134,7 +134,7 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
       if (name === "record") return s.record(...args);
       if (name === "first_exposure") return s.firstExposure(args[0]);
       if (name === "first_conversion") return s.firstConversion(args[0]);
-      if (name === "enter_model") { // what the model counting writes (worker/models.js); a new visit empties it
+      if (name === "enter_model") { // what the model counting writes (worker/model_counts.js); a new visit empties it
         const [mid, [spec, fit, levels, b, frozen, arm]] = args;
         s.models[mid] = [spec, fit, hex(levels), b, frozen, arm];
         return null;

@@ -2,10 +2,15 @@
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
 // Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
 
+import { pyStrip } from "./session.js";
+
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class ConfigError extends Error {}
+
+/** An origin as compared with a request's Origin header: lower case, no trailing slash (config.py's normalise_origin). */
+export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace(/\/+$/, "");
 
 function text(env, name, fallback) {
   const v = env[name];

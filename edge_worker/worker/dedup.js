@@ -1,7 +1,7 @@
 // Conversions already counted by this isolate: (visit nonce, goal) pairs, forgotten after the visit
 // timeout — edge_server/dedup.py's ConversionLedger. The cookie remembers the goals its visit
 // converted, but a client can replay an older copy of its cookie as often as it likes; each visit
-// carries a random nonce (worker/cookie.js), and this ledger counts each (nonce, goal) once.
+// carries a random nonce (worker/session.js), and this ledger counts each (nonce, goal) once.
 // Forgetting after the visit timeout is enough: /v1/events treats a cookie idle for longer as a new
 // visit with a new nonce. Nothing personal is kept (the nonce is random, not the session id);
 // memory is bounded by `capacity` (the oldest pair is forgotten early, counted in `evicted`).

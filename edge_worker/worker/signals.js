@@ -1,9 +1,12 @@
 // Request -> contextual and technical signals (docs/signals.md), as edge_server/signals.py derives
 // them: page URL and query as Python's urlsplit/parse_qsl read them, UTM parameters, referrer
-// class, Accept-Language, country header, device, local hour and weekday.
+// class, Accept-Language, country header, device, local hour and weekday; and validation of the
+// client signals a page sends in the body of POST /v1/decide (clientSignals).
 // tests/vectors/request_signals.json holds the cases both implementations must reproduce.
 
-import { pyLen, pySlice, pyStrip } from "./cookie.js";
+import { isObject } from "./body.js";
+import { pyStr } from "./errors.js";
+import { pyLen, pySlice, pyStrip } from "./session.js";
 import { device } from "./device.js";
 
 const SEARCH = ["google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com", "yandex.", "ecosia.org",
@@ -273,4 +276,31 @@ export class RequestContext {
       "time.weekday": weekday,
     };
   }
+}
+
+export class ClientSignalError extends Error {
+  constructor(field, message) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** (signals.py's client_signals) the `signals` object of a decide request, validated against the bundle's table. */
+export function clientSignals(body, prepared, limit) {
+  if (body === null || body === undefined) return {};
+  if (!isObject(body)) throw new ClientSignalError("signals", "signals must be an object of signal name -> value");
+  const names = Object.keys(body);
+  if (names.length > limit) throw new ClientSignalError("signals", `at most ${limit} client signals per request, got ${names.length}`);
+  const out = {};
+  for (const name of names) {
+    const src = prepared.signalSources.get(name);
+    if (src === undefined) throw new ClientSignalError(name, `unknown signal ${pyStr(name)}: the rule set does not declare it`);
+    if (src !== "client") throw new ClientSignalError(name, `signal ${pyStr(name)} is derived by the server (${src}) and cannot be sent by the client`);
+    const i = prepared.signalIndex.get(name);
+    if (typeof prepared.converters[i](body[name]) === "symbol") {
+      throw new ClientSignalError(name, `signal ${pyStr(name)} must be a ${prepared.signalTypes.get(name)} within its declared bounds`);
+    }
+    out[name] = body[name];
+  }
+  return out;
 }

@@ -4,9 +4,9 @@
 // decide counts what changed (`entered` on the new level, `left` on the old one), and the visit's
 // first conversion of a model's goal counts `converted` on every level the visit holds and freezes
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
-// is no session then), and the server keeps only the sums (counters.js).
+// is no session then), and the server keeps only the sums (measure.js).
 
-import { MAX_MODELS } from "./cookie.js";
+import { MAX_MODELS } from "./session.js";
 
 /** The feature name of the score bucket rows (their `spec` label is the model's fit). */
 export const SCORE = "@score";

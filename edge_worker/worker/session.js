@@ -5,7 +5,7 @@
 // nonce; the associated data `s1|<cookie name>|<key id>` binds format, cookie name and key id. The
 // first key encrypts, every key decrypts. Plaintext: msgpack of a 15-element list (see pack()): the
 // 14th a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
-// once per nonce), the 15th the visit's model entries (worker/models.js; emptied at every visit).
+// once per nonce), the 15th the visit's model entries (worker/model_counts.js; emptied at every visit).
 // Exposure entries are [variant, visit counted, period] (the allocation period the visitor was
 // assigned in); a 2-element entry reads with period "". A 13-element list (written before nonces)
 // reads with an empty nonce, a 13- or 14-element one with no model entries. A cookie that is

@@ -1,12 +1,12 @@
 // Aggregate measurement of one isolate, as edge_server/measure.py keeps it: exposures and
-// conversions per slot × arm × layer × population, model training counters (worker/models.js) and
+// conversions per slot × arm × layer × population, model training counters (worker/model_counts.js) and
 // experiment cohorts (per allocation period), nothing per visitor. GET /v1/stats answers the
 // same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
 // instances, taking each one's latest snapshot). With STRATA_COLLECTOR set, the worker also POSTs
 // its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
 // isolates come and go and cannot be scraped one by one.
 
-import { modelSpecs } from "./models.js";
+import { modelSpecs } from "./model_counts.js";
 
 export const ALL = "*";
 export const POPULATIONS = ["personalized", "holdout", "no_consent"];

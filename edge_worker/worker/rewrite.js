@@ -85,32 +85,3 @@ export async function fillPage(html, decisions, htmlOf, overlay = null) {
   if (!/^\s*<!doctype/i.test(out)) out = "<!DOCTYPE html>\n" + out;
   return out;
 }
-
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" })[c]);
-
-/** A double as Python's f"{v:.3f}": JavaScript's toFixed rounds an exact tie (an odd multiple of
- * 1/16, e.g. 0.0625) away from zero, Python to the even last digit. */
-export function fixed3(v) {
-  if (!Number.isFinite(v) || !Number.isInteger(v * 16) || Number.isInteger(v * 8)) return v.toFixed(3);
-  let n = Math.floor(Math.abs(v) * 1000); // exact: |v| * 1000 = 62.5 * odd
-  if (n % 2 === 1) n += 1;
-  return `${v < 0 ? "-" : ""}${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, "0")}`;
-}
-
-/** The debug panel (app.py's _overlay): per slot, what was chosen and why, every value escaped. */
-export function overlay(outcome) {
-  const rows = [];
-  for (const [slot, d] of Object.entries(outcome.decisions)) {
-    const chosen = d.variant ? `${d.experiment}/${d.variant}` : d.rule || "default";
-    const trace = (d.trace || []).map((t) => `<li>${esc(t.candidate)} <small>(${esc(t.layer)})</small>: ${esc(t.result)}${t.message ? " — " + esc(t.message) : ""}</li>`).join("");
-    rows.push(`<tr><td>${esc(slot)}</td><td><b>${esc(chosen)}</b></td><td>${esc(d.layer || "")}</td><td>${esc(d.reason)}</td><td><ul>${trace}</ul></td></tr>`);
-  }
-  const segs = Object.entries(outcome.segments || {}).map(([k, v]) => `${esc(k)}=${v !== null && typeof v === "object" ? "error" : String(v).toLowerCase()}`).join(", ");
-  const scores = Object.entries(outcome.scores || {}).map(([k, v]) => `${esc(k)}=${fixed3(v)}`).join(", ");
-  return '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;' +
-    "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;" +
-    'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +
-    '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>' +
-    "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + rows.join("") +
-    `</table><div>segments: ${segs || "—"}</div><div>scores: ${scores || "—"}</div></aside>`;
-}

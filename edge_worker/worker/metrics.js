@@ -1,0 +1,54 @@
+// The Prometheus metrics of one isolate, as edge_server/metrics.py keeps them: request-path
+// counters in plain maps, turned into the text exposition at scrape time (GET /metrics,
+// operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
+// experiments, variants, goals, routes and error codes, all bounded by the bundle.
+
+/** Add one to `key` of a counter map. */
+export function bump(map, key) {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+export class Metrics {
+  constructor() {
+    this.consent = [0, 0]; // [with consent, without]
+    this.evalErrors = 0;
+    this.budgetExceeded = 0;
+    this.variantExposures = new Map(); // "experiment\0variant" -> count
+    this.requests = new Map(); // "route\0status" -> count
+    this.rejected = new Map(); // error code -> count
+  }
+
+  /** The Prometheus text of these counters and of `measure` (measure.js's Measurement) for the bundle `current`. */
+  prometheus(measure, current) {
+    const lines = [];
+    const family = (name, help, rows) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [labels, v] of rows) lines.push(Object.keys(labels).length === 0 ? `${name} ${v}` : `${name}{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"`).join(",")}} ${v}`);
+    };
+    const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
+    const snap = measure.snapshot(current);
+    family("strata_decisions_total", "Slot decisions", split(measure.decisions, ["slot", "reason", "layer"]));
+    family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)",
+      snap.exposures.map(({ count, ...l }) => [l, count]));
+    family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
+    family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
+    family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, ["experiment", "variant"]));
+    family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @score: the score bucket, spec = fit)",
+      snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
+        .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
+    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted",
+      snap.cohorts.map(({ count, value, ...l }) => [l, count]));
+    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort",
+      snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]));
+    family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.evalErrors]]);
+    family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
+      [[{}, this.budgetExceeded]]);
+    family("strata_requests_total", "HTTP requests", split(this.requests, ["route", "status"]));
+    family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
+    const weights = [];
+    for (const [id, e] of Object.entries(snap.experiments)) for (const [variant, bp] of e.variants) weights.push([{ experiment: id, variant, slot: e.slot ?? "" }, bp]);
+    lines.push("# HELP strata_experiment_variant_weight Configured variant weight in basis points (for sample-ratio checks)",
+      "# TYPE strata_experiment_variant_weight gauge", ...weights.map(([l, v]) => `strata_experiment_variant_weight{experiment="${l.experiment}",variant="${l.variant}",slot="${l.slot}"} ${v}`));
+    return lines.join("\n") + "\n";
+  }
+}

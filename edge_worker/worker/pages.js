@@ -1,0 +1,131 @@
+// Page mode, as edge_server/pages.py: fetch a page from the origin (STRATA_ORIGIN), decide every
+// slot it marks with data-strata-slot and rewrite it (rewrite.js), so pages arrive personalised
+// with no flicker (docs/server.md); the debug overlay; and GET /v1/client.js for pages that fill
+// their slots in the browser instead.
+
+import { CLIENT_JS } from "./client_js.js";
+import { VARY } from "./decide.js";
+import { ApiError } from "./errors.js";
+import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
+import { parseCookies, pyLen } from "./session.js";
+import { clientSignals, unquote } from "./signals.js";
+
+/** Longest page path served (as long as a page URL in a decide body may be): 400 invalid_path above (pages.py's MAX_PATH). */
+const MAX_PATH = 2048;
+const CONTROL = /[\x00-\x1f\x7f]/;
+const SIGNALS_COOKIE = "strata_signals";
+const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
+  "content-length", "content-encoding", "host"]);
+
+/** GET /v1/client.js (pages.py's client_js). */
+export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type": "application/javascript", "cache-control": "public, max-age=300" } });
+
+/** (pages.py's _check_page_path) 400 invalid_path for a path no page can have: over MAX_PATH
+ * characters, or with a control character (a decoded %00, %0A...). */
+export function checkPagePath(path) {
+  const n = pyLen(path);
+  if (n > MAX_PATH) throw new ApiError(400, "invalid_path", `the path is ${n} characters long; pages have at most ${MAX_PATH}`);
+  if (CONTROL.test(path)) throw new ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)");
+}
+
+/** A page (GET or HEAD of any path outside the API) on the worker `srv` (server.js's StrataWorker): pages.py's page_endpoint. */
+export async function pageEndpoint(srv, request, url, ctx) {
+  checkPagePath(unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
+  const prepared = await srv.prepared(ctx);
+  const fetched = await originPage(srv, request, url);
+  if (fetched.passthrough) return fetched.passthrough;
+  const doc = await readPage(fetched.html);
+  if (doc.mode === "client") {
+    return new Response(fetched.html, { status: fetched.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "public, max-age=60" } });
+  }
+  const cookies = parseCookies(request.headers.get("cookie"));
+  const client = cookieSignals(cookies, prepared, srv.config.maxClientSignals);
+  const pageUrl = unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
+  const explain = srv.config.debug;
+  let decided;
+  try {
+    // a slot the bundle lacks keeps the page's own markup (the page may be deployed ahead of its bundle), as pages.py's _known_slots
+    const slots = doc.slots.filter((s) => prepared.slotTable.has(s));
+    decided = await srv.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, slots, client, true, explain);
+  } catch (e) {
+    if (e instanceof URIError) throw new ApiError(400, "invalid_path", `the page path is not a URL path: ${e.message}`);
+    throw e;
+  }
+  const { outcome, session, consent } = decided;
+  const body = await fillPage(fetched.html, outcome.decisions, (d) => srv.htmlOf(d.content), explain ? overlay(outcome) : null);
+  const headers = { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", vary: VARY };
+  const cookie = await srv.setCookie(cookies, session, consent);
+  if (cookie !== null) headers["set-cookie"] = cookie;
+  return new Response(request.method === "HEAD" ? null : body, { status: fetched.status, headers });
+}
+
+/** Client signals a page keeps in the strata_signals cookie (URL-encoded JSON); ignored when invalid (pages.py's _cookie_signals). */
+function cookieSignals(cookies, prepared, limit) {
+  const raw = cookies.get(SIGNALS_COOKIE);
+  if (!raw || raw.length > 4096) return {};
+  try {
+    return clientSignals(JSON.parse(unquote(raw)), prepared, limit);
+  } catch {
+    return {};
+  }
+}
+
+/** The page from the origin: {html, status}, or {passthrough: response} for anything not rewritten (pages.py's _origin_page). */
+async function originPage(srv, request, url) {
+  const target = srv.config.origin.replace(/\/+$/, "") + url.pathname + url.search;
+  const headers = new Headers();
+  for (const [k, v] of request.headers) if (!HOP.has(k) && k !== "cookie") headers.set(k, v);
+  const forwarded = [...parseCookies(request.headers.get("cookie"))].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
+  if (forwarded) headers.set("cookie", forwarded);
+  let r;
+  try {
+    r = await fetch(target, { headers, redirect: "manual" });
+  } catch (e) {
+    throw new ApiError(502, "origin_unreachable", `origin did not answer: ${e.name}`);
+  }
+  const ctype = r.headers.get("content-type") ?? "";
+  const length = Number(r.headers.get("content-length") ?? 0);
+  if (r.status !== 200 || !ctype.includes("text/html") || length > MAX_PAGE_BYTES) return { passthrough: passthrough(r) };
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  if (bytes.length > MAX_PAGE_BYTES) return { passthrough: new Response(bytes, { status: r.status, headers: outHeaders(r) }) };
+  return { html: new TextDecoder().decode(bytes), status: r.status };
+}
+
+function outHeaders(r) {
+  const h = new Headers();
+  for (const [k, v] of r.headers) if (!HOP.has(k)) h.append(k, v);
+  return h;
+}
+
+function passthrough(r) {
+  return new Response(r.body, { status: r.status, headers: outHeaders(r) });
+}
+
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" })[c]);
+
+/** A double as Python's f"{v:.3f}": JavaScript's toFixed rounds an exact tie (an odd multiple of
+ * 1/16, e.g. 0.0625) away from zero, Python to the even last digit. */
+export function fixed3(v) {
+  if (!Number.isFinite(v) || !Number.isInteger(v * 16) || Number.isInteger(v * 8)) return v.toFixed(3);
+  let n = Math.floor(Math.abs(v) * 1000); // exact: |v| * 1000 = 62.5 * odd
+  if (n % 2 === 1) n += 1;
+  return `${v < 0 ? "-" : ""}${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, "0")}`;
+}
+
+/** The debug panel (pages.py's _overlay): per slot, what was chosen and why, every value escaped. */
+export function overlay(outcome) {
+  const rows = [];
+  for (const [slot, d] of Object.entries(outcome.decisions)) {
+    const chosen = d.variant ? `${d.experiment}/${d.variant}` : d.rule || "default";
+    const trace = (d.trace || []).map((t) => `<li>${esc(t.candidate)} <small>(${esc(t.layer)})</small>: ${esc(t.result)}${t.message ? " — " + esc(t.message) : ""}</li>`).join("");
+    rows.push(`<tr><td>${esc(slot)}</td><td><b>${esc(chosen)}</b></td><td>${esc(d.layer || "")}</td><td>${esc(d.reason)}</td><td><ul>${trace}</ul></td></tr>`);
+  }
+  const segs = Object.entries(outcome.segments || {}).map(([k, v]) => `${esc(k)}=${v !== null && typeof v === "object" ? "error" : String(v).toLowerCase()}`).join(", ");
+  const scores = Object.entries(outcome.scores || {}).map(([k, v]) => `${esc(k)}=${fixed3(v)}`).join(", ");
+  return '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;' +
+    "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;" +
+    'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +
+    '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>' +
+    "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + rows.join("") +
+    `</table><div>segments: ${segs || "—"}</div><div>scores: ${scores || "—"}</div></aside>`;
+}

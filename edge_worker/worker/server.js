@@ -1,0 +1,177 @@
+// The worker's HTTP contract, the same as edge_server's for what a worker does (docs/server.md,
+// docs/edge-worker.md): POST /v1/decide, POST /v1/events, GET /v1/client.js, GET /v1/stats,
+// /healthz, /readyz, /metrics, and page mode for every other GET when STRATA_ORIGIN is set. Bad
+// input gets a 4xx with {"error": {"code", "message", "field"?}}; nothing a client sends gives a 500.
+// No IP, cookie or signal value is logged.
+//
+// One isolate's state (configuration, bundle source, cookie codec, counters) and the decision path
+// shared by POST /v1/decide and page mode, as edge_server/server.py: request -> signals -> runtime
+// -> session and counters. ROUTES is the one route table (edge_server/app.py's routes); each
+// endpoint lives in the module named like its Python counterpart.
+
+import { configFrom, normaliseOrigin } from "./config.js";
+import { BundleSource } from "./bundles.js";
+import { decideEndpoint } from "./decide.js";
+import { ConversionLedger } from "./dedup.js";
+import { ApiError, errorResponse } from "./errors.js";
+import { eventsEndpoint } from "./events.js";
+import { Measurement, POPULATIONS, armOf } from "./measure.js";
+import { Metrics, bump } from "./metrics.js";
+import { countDecide } from "./model_counts.js";
+import { healthz, metrics, readyz, stats } from "./operations.js";
+import { clientJs, pageEndpoint } from "./pages.js";
+import { render } from "./render.js";
+import { CookieCodec, Session, importCookieKeys, pyStrip } from "./session.js";
+import { RequestContext } from "./signals.js";
+
+const NO = new Set(["0", "no", "false", "deny", "denied", "reject", "rejected", "off"]);
+
+/** The API: path -> the methods it accepts and its handler (srv, request, url, ctx). Every other
+ * path is a page (pages.js) when STRATA_ORIGIN is set, else 404. */
+const ROUTES = {
+  "/v1/decide": { methods: ["POST"], handle: decideEndpoint },
+  "/v1/events": { methods: ["POST"], handle: (srv, request, url, ctx) => eventsEndpoint(srv, request, ctx) },
+  "/v1/client.js": { methods: ["GET", "HEAD"], handle: clientJs },
+  "/v1/stats": { methods: ["GET", "HEAD"], handle: (srv, request) => stats(srv, request) },
+  "/healthz": { methods: ["GET", "HEAD"], handle: healthz },
+  "/readyz": { methods: ["GET", "HEAD"], handle: (srv, request, url, ctx) => readyz(srv, ctx) },
+  "/metrics": { methods: ["GET", "HEAD"], handle: (srv, request) => metrics(srv, request) },
+};
+
+/** One worker: created once per isolate from its bindings (`runtime`: the JS runtime module). */
+export class StrataWorker {
+  constructor(runtime, env) {
+    this.runtime = runtime;
+    this.env = env;
+    this.config = configFrom(env);
+    this.bundles = new BundleSource(runtime, this.config, env);
+    this.context = new RequestContext(this.config.countryHeader, this.config.timezone);
+    this.measure = new Measurement();
+    this.codec = null; // CookieCodec, once its keys are imported
+    const c = this.config;
+    const secure = c.cookieSecure ? "; Secure" : "";
+    this.cookieAttrs = `; Path=/; Max-Age=${c.cookieMaxAge}; HttpOnly; SameSite=Lax${secure}`;
+    this.cookieExpired = `${c.cookieName}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+    // +2 s: visits are judged on whole-second timestamps (Session.touch)
+    this.ledger = new ConversionLedger(this.config.visitTimeout + 2);
+    this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
+    this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
+    this.metrics = new Metrics();
+  }
+
+  async fetch(request, ctx) {
+    const url = new URL(request.url);
+    const route = Object.hasOwn(ROUTES, url.pathname) ? url.pathname : "page";
+    let response;
+    try {
+      response = await this.route(request, url, ctx);
+    } catch (e) {
+      if (!(e instanceof ApiError)) {
+        console.error(`strata: internal error on ${url.pathname}: ${e.stack || e}`);
+        e = new ApiError(500, "internal", "internal error; it has been logged");
+      } else {
+        bump(this.metrics.rejected, e.code);
+      }
+      response = errorResponse(e);
+    }
+    bump(this.metrics.requests, `${route}\u0000${response.status}`);
+    const flush = this.measure.flush(this.config.collector, this.config.statsToken, this.bundles.current, this.config.collectInterval);
+    if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
+    return response;
+  }
+
+  async route(request, url, ctx) {
+    const path = url.pathname;
+    const r = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+    if (r !== undefined) {
+      if (!r.methods.includes(request.method)) {
+        throw new ApiError(405, "method_not_allowed", this.config.origin ? `${path} accepts ${r.methods.join(" and ")}` : "Method Not Allowed");
+      }
+      return r.handle(this, request, url, ctx);
+    }
+    if (!this.config.origin) throw new ApiError(404, "not_found", "Not Found");
+    if (request.method !== "GET" && request.method !== "HEAD") throw new ApiError(405, "method_not_allowed", "pages accept GET and HEAD");
+    return pageEndpoint(this, request, url, ctx);
+  }
+
+  // ------------------------------------------------------------------ helpers
+  /** The prepared bundle, or 503 not_ready before the first one is loaded. */
+  async prepared(ctx) {
+    const p = await this.bundles.get(ctx);
+    if (p === null) throw new ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the worker log");
+    return p;
+  }
+
+  async cookieCodec() {
+    if (this.codec === null) this.codec = new CookieCodec(await importCookieKeys(this.config.cookieKeys), this.config.cookieName);
+    return this.codec;
+  }
+
+  consent(headers, cookies) {
+    if (this.config.honourGpc && pyStrip(headers.get("sec-gpc") ?? "") === "1") return false;
+    if (this.config.honourDnt && pyStrip(headers.get("dnt") ?? "") === "1") return false;
+    const v = cookies.get(this.config.consentCookie);
+    return !(v !== undefined && NO.has(pyStrip(v).toLowerCase()));
+  }
+
+  htmlOf(content) {
+    if (content === null || typeof content !== "object") return render(content);
+    let out = this.html.get(content);
+    if (out === undefined) {
+      out = render(content);
+      this.html.set(content, out);
+    }
+    return out;
+  }
+
+  /** server.py's Server.decide: request -> signals -> runtime -> session and counters. */
+  async decide(request, cookies, prepared, pageUrl, referrer, category, slots, client, pageView, explain) {
+    const now = Date.now() / 1000;
+    const headers = request.headers;
+    const consent = this.consent(headers, cookies);
+    const signals = this.context.signals(pageUrl, (n) => headers.get(n), referrer, now);
+    if (category) signals["page.category"] = category;
+    let session = null;
+    if (consent) {
+      const codec = await this.cookieCodec();
+      session = (await codec.decode(cookies.get(this.config.cookieName))) ?? Session.fresh();
+      const previous = session.lastSeen;
+      session.touch(Math.floor(now), this.config.visitTimeout, signals["utm.source"], category, pageView);
+      session.addSignals(signals, previous);
+    }
+    Object.assign(signals, client);
+    // a variant recorded in the cookie stays the visitor's while it exists (adaptive allocation changes weights, not arms)
+    const outcome = prepared.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
+      assignments: session ? session.assignments() : null, consent, now, explain, checked: true });
+    this.count(prepared, outcome, session, consent, signals, Math.floor(now));
+    return { outcome, session, consent };
+  }
+
+  count(prepared, outcome, session, consent, signals, now) {
+    const m = this.metrics;
+    m.consent[consent ? 0 : 1] += 1;
+    m.evalErrors += outcome.errors;
+    m.budgetExceeded += outcome.budgetExceeded ?? 0;
+    if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
+      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, prepared.periods)) {
+        bump(m.variantExposures, `${exp}\u0000${variant}`);
+        if (assigned) this.measure.cohort(exp, variant, period, "assigned");
+        this.measure.cohort(exp, variant, period, "exposed");
+      }
+    }
+    const population = POPULATIONS[!consent ? 2 : outcome.holdout ? 1 : 0];
+    for (const d of Object.values(outcome.decisions)) {
+      const [arm, layer] = armOf(d);
+      this.measure.decision(d.slot, d.reason, layer);
+      if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
+    }
+    // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
+    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, signals, outcome.holdout);
+  }
+
+  async setCookie(cookies, session, consent) {
+    if (session !== null) return `${this.config.cookieName}=${await (await this.cookieCodec()).encode(session)}${this.cookieAttrs}`;
+    if (!consent && cookies.has(this.config.cookieName)) return this.cookieExpired;
+    return null;
+  }
+}

@@ -10,7 +10,7 @@ import { DEFAULT_CLOCK_SKEW, checkRollback, verifyBundle } from './verify.js';
 
 export {
   BadSignature, BundleError, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,
-  UnsupportedFormat, WrongName,
+  UnsupportedFormat, WrongName, refusal,
 } from './errors.js';
 import { BundleError, PrepareFailed } from './errors.js';
 export { importKeys, keyId } from './keys.js';

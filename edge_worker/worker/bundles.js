@@ -6,7 +6,7 @@
 // edge_server/bundles.py does.
 
 export class BundleSource {
-  /** `runtime`: {prepareBundle, importKeys, BundleError}; `config`: configFrom(env); `env`: the bindings. */
+  /** `runtime`: {prepareBundle, importKeys, refusal}; `config`: configFrom(env); `env`: the bindings. */
   constructor(runtime, config, env) {
     this.runtime = runtime;
     this.config = config;
@@ -61,7 +61,7 @@ export class BundleSource {
       const prepared = await this.runtime.prepareBundle(bytes, { keys: this.keys, now: now / 1000, held, clockSkew: this.config.clockSkew });
       this.current = prepared;
     } catch (e) {
-      this.failed(`${e.name || "Error"}${e.code ? ` (${e.code})` : ""}: ${e.message}`);
+      this.failed(this.runtime.refusal(e)); // runtime/errors.py's refusal: the same text as the server's last_error
       this.etag = null; // look again next time: the origin may fix it under the same ETag
       return false;
     }

@@ -2,7 +2,7 @@
 // what is JSON and how a body that is not is described by worker/json_syntax.js.
 
 import { ApiError } from "./errors.js";
-import { jsonProblem } from "./json_syntax.js";
+import { jsonProblem, jsonValue } from "./json_syntax.js";
 
 /** Whether a parsed JSON value is an object (not null, not an array). */
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -39,7 +39,6 @@ export async function readJson(request, limit) {
   return parseJson(raw);
 }
 
-const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 /** body.py's bytes.strip(): ASCII whitespace, vertical tab and form feed included. */
 const BLANK = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
 
@@ -48,5 +47,5 @@ function parseJson(raw) {
   if (raw.every((c) => BLANK.has(c))) return {};
   const problem = jsonProblem(raw);
   if (problem !== null) throw new ApiError(400, "invalid_json", `request body is not JSON (UTF-8): ${problem}`);
-  return JSON.parse(UTF8.decode(raw));
+  return jsonValue(raw, true); // integers beyond ±2^53 exact (BigInt), as the server's orjson reads them
 }

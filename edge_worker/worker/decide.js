@@ -12,29 +12,33 @@ const MAX_SLOTS = 64;
 const MAX_URL = 2048;
 const FIELDS = new Set(["page", "slots", "signals", "page_view", "html"]);
 
+/** `obj[key]` when the body has the key, else `fallback`: Python's dict.get, so an explicit null is a
+ * value (refused where the field must be a string, a bool or an object), as decide.py reads it. */
+const given = (obj, key, fallback) => (Object.hasOwn(obj, key) ? obj[key] : fallback);
+
 /** (decide.py's decide_fields) the parts of a decide body, or 422 naming the offending field. */
 export function decideFields(body) {
   if (!isObject(body)) throw new ApiError(422, "invalid_request", "body must be a JSON object", "body");
   const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort();
   if (unknown.length) throw new ApiError(422, "invalid_request", `unknown field ${pyStr(unknown[0])} (fields: page, slots, signals, page_view, html)`, unknown[0]);
-  const html = body.html ?? false;
+  const html = given(body, "html", false);
   if (typeof html !== "boolean") throw new ApiError(422, "invalid_request", "html must be true or false", "html");
-  const page = body.page ?? {};
+  const page = given(body, "page", {});
   if (!isObject(page)) throw new ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page");
-  const url = page.url ?? "/";
+  const url = given(page, "url", "/");
   if (typeof url !== "string" || pyLen(url) > MAX_URL) throw new ApiError(422, "invalid_request", `page.url must be a string of at most ${MAX_URL} characters`, "page.url");
   if (splitUrl(url) === null) {
     throw new ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url");
   }
   const ref = page.referrer ?? null;
   if (ref !== null && (typeof ref !== "string" || pyLen(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
-  const cat = page.category ?? "";
+  const cat = given(page, "category", "");
   if (typeof cat !== "string" || pyLen(cat) > 64) throw new ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category");
   const slots = body.slots ?? null;
   if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && pyLen(s) <= 64))) {
     throw new ApiError(422, "invalid_request", `slots must be a list of at most ${MAX_SLOTS} slot names`, "slots");
   }
-  const pv = body.page_view ?? true;
+  const pv = given(body, "page_view", true);
   if (typeof pv !== "boolean") throw new ApiError(422, "invalid_request", "page_view must be true or false", "page_view");
   return { url, ref, cat, slots, signals: body.signals ?? null, pageView: pv, html };
 }

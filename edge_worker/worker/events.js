@@ -36,7 +36,7 @@ export function checkBrowserOrigin(headers, allowed, urlHost = "") {
   // the Host header (workerd passes it; where the platform does not, the request URL's host)
   const hosts = [headers.get("host") ?? urlHost, pyStrip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
   if (hosts.some((h) => h && sameHost(o, h))) return;
-  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${pyStr(origin.slice(0, 100))}: not this site; allow another origin with STRATA_EVENTS_ORIGINS`);
+  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${pyStr(origin.slice(0, 100))}: not this site; allow another origin with --events-origin or STRATA_EVENTS_ORIGINS`);
 }
 
 /** host and port of `host[:port]` as urlsplit's hostname and port read them; null when the port is invalid (Python's ValueError). */
@@ -90,7 +90,8 @@ export function eventFields(body, goals, limit) {
   if (typeof goal !== "string" || !goals.includes(goal)) {
     throw new ApiError(422, "unknown_goal", `goal must be one of ${goals.join(", ") || "(none declared)"}`, "goal");
   }
-  const value = body.value ?? 0; // JSON has no NaN or Infinity; a number too large for a double parses as Infinity
+  let value = Object.hasOwn(body, "value") ? body.value : 0; // null is a value (refused), as events.py's body.get reads it
+  if (typeof value === "bigint") value = Number(value); // an exact integer beyond 2^53 (body.js): events.py takes float(value)
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value");
   }

@@ -24,6 +24,7 @@ class Problem extends Error {
 
 /** null for a JSON body (bytes), else "<what is wrong> at byte <n>" (n counted from 0). */
 export function jsonProblem(b) {
+  found.exactInts = false;
   const bad = invalidUtf8At(b);
   if (bad !== null) return `invalid UTF-8 at byte ${bad}`;
   try {
@@ -137,9 +138,22 @@ function number(b, i) {
     if (j >= b.length || !isDigit(b[j])) expect(b, j, "invalid number");
     j = digits(b, j);
   }
-  if (!Number.isFinite(Number(ASCII.decode(b.subarray(start, j))))) throw new Problem("number out of range", start);
+  const text = ASCII.decode(b.subarray(start, j));
+  if (!Number.isFinite(Number(text))) throw new Problem("number out of range", start);
+  if (exactInt(text) !== null) found.exactInts = true;
   return j;
 }
+
+const TWO53 = 2n ** 53n;
+/** An integer literal the server's parser keeps exact (orjson: an int in [-2^63, 2^64)) and a double
+ * cannot hold (beyond ±2^53), as a BigInt; else null. */
+function exactInt(text) {
+  if (text.length < 16 || /[.eE]/.test(text)) return null;
+  const v = BigInt(text);
+  return (v > TWO53 || v < -TWO53) && v >= -(2n ** 63n) && v < 2n ** 64n ? v : null;
+}
+
+const found = { exactInts: false }; // what the last check() saw
 
 const WORDS = ["true", "false", "null"].map((w) => Array.from(w, (c) => c.charCodeAt(0)));
 
@@ -206,6 +220,78 @@ function check(b) {
         break;
       }
       expect(b, i, close === 0x5d ? "expected ',' or ']'" : "expected ',' or '}'");
+    }
+  }
+}
+
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/** The value of a JSON body (`checked`: jsonProblem just found no problem with it), as the server's parser reads it: an
+ * integer beyond ±2^53 that orjson keeps exact is a BigInt (JSON.parse would round it, so an int
+ * signal of 2^53 + 1 or a double signal given as one would be judged differently). */
+export function jsonValue(b, checked = false) {
+  if (!checked && jsonProblem(b) !== null) throw new SyntaxError("not a JSON body (jsonProblem says why)");
+  return found.exactInts ? build(b) : JSON.parse(UTF8.decode(b));
+}
+
+/** JSON.parse with exact integers; iterative. `b` is valid JSON. */
+function build(b) {
+  const stack = []; // [container, key] of the open arrays and objects
+  let i = skip(b, 0);
+  let result;
+  const put = (v) => {
+    if (!stack.length) {
+      result = v;
+      return;
+    }
+    const top = stack[stack.length - 1];
+    if (Array.isArray(top[0])) top[0].push(v);
+    else Object.defineProperty(top[0], top[1], { value: v, writable: true, enumerable: true, configurable: true }); // "__proto__" too, as JSON.parse
+  };
+  const keyAt = () => {
+    const end = string(b, i);
+    stack[stack.length - 1][1] = JSON.parse(UTF8.decode(b.subarray(i, end)));
+    i = skip(b, skip(b, end) + 1); // past the ':'
+  };
+  for (;;) {
+    const c = b[i];
+    if (c === 0x5b || c === 0x7b) {
+      const container = c === 0x5b ? [] : {};
+      put(container);
+      stack.push([container, null]);
+      i = skip(b, i + 1);
+      if (b[i] === 0x5d || b[i] === 0x7d) {
+        stack.pop();
+        i++;
+      } else {
+        if (c === 0x7b) keyAt();
+        continue;
+      }
+    } else if (c === 0x22) {
+      const end = string(b, i);
+      put(JSON.parse(UTF8.decode(b.subarray(i, end))));
+      i = end;
+    } else if (c === 0x2d || isDigit(c)) {
+      const end = number(b, i);
+      const text = ASCII.decode(b.subarray(i, end));
+      put(exactInt(text) ?? Number(text));
+      i = end;
+    } else {
+      const end = literal(b, i);
+      put(c === 0x74 ? true : c === 0x66 ? false : null);
+      i = end;
+    }
+    for (;;) {
+      i = skip(b, i);
+      if (!stack.length) return result;
+      if (b[i] === 0x5d || b[i] === 0x7d) {
+        stack.pop();
+        i++;
+        continue;
+      }
+      i = skip(b, i + 1); // a ','
+      if (!Array.isArray(stack[stack.length - 1][0])) keyAt();
+      break;
     }
   }
 }

@@ -6,6 +6,7 @@
 import { CLIENT_JS } from "./client_js.js";
 import { VARY } from "./decide.js";
 import { ApiError } from "./errors.js";
+import { jsonValue } from "./json_syntax.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
 import { parseCookies, pyLen } from "./session.js";
 import { clientSignals, unquote } from "./signals.js";
@@ -14,6 +15,7 @@ import { clientSignals, unquote } from "./signals.js";
 const MAX_PATH = 2048;
 const CONTROL = /[\x00-\x1f\x7f]/;
 const SIGNALS_COOKIE = "strata_signals";
+const UTF8 = new TextEncoder();
 const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
   "content-length", "content-encoding", "host"]);
 
@@ -64,7 +66,7 @@ function cookieSignals(cookies, prepared, limit) {
   const raw = cookies.get(SIGNALS_COOKIE);
   if (!raw || raw.length > 4096) return {};
   try {
-    return clientSignals(JSON.parse(unquote(raw)), prepared, limit);
+    return clientSignals(jsonValue(UTF8.encode(unquote(raw))), prepared, limit); // what orjson refuses is ignored here too
   } catch {
     return {};
   }

@@ -54,12 +54,14 @@ def _check_urls(tag: str, attribute: str, value: str) -> str | None:
 _TAGS = set(TEMPLATE_TAGS)
 _ATTRIBUTES = {t: set(a) for t, a in TEMPLATE_ATTRIBUTES.items()}
 _SCHEMES = {s.rstrip(":") for s in LINK_SCHEMES}
-#: Start tags the two HTML parsers build different trees from: html5ever (in nh3) parses a
-#: ``select`` element's content by the customizable-select rules of the HTML standard (2025) and
-#: still counts ``isindex`` among the special elements, parse5 (in the worker) does neither. A
-#: fragment with one of them renders as nothing on both runtimes (worker/sanitize.js, the same
-#: pattern), instead of two different safe fragments; the compiler refuses both tags in templates.
-DIVERGENT_START_TAG = re.compile(r"<(?:select|isindex)[\t\n\f\r />]", re.IGNORECASE | re.ASCII)
+#: Markup the two HTML parsers build different trees from: html5ever (in nh3) parses a ``select``
+#: element's content by the customizable-select rules of the HTML standard (2025), still counts
+#: ``isindex`` among the special elements, and after a DOCTYPE token inside a table moves the
+#: table's whitespace out of it; parse5 (in the worker) does none of these. A fragment with a
+#: ``select`` or ``isindex`` start tag or a DOCTYPE renders as nothing on both runtimes
+#: (worker/sanitize.js, the same pattern), instead of two different safe fragments; the compiler
+#: refuses both tags in templates, and a DOCTYPE means nothing in a fragment.
+DIVERGENT_START_TAG = re.compile(r"<(?:select|isindex)[\t\n\f\r />]|<!doctype", re.IGNORECASE | re.ASCII)
 
 
 def sanitize(fragment: str) -> str:

@@ -22,12 +22,12 @@ test("sanitize: nesting thousands deep (beyond the call stack) is cleaned, kept 
   }
 });
 
-test("sanitize: a select or isindex start tag anywhere in the fragment renders it as nothing; look-alikes do not", () => {
-  for (const t of ["<select>x", "<SELECT/>x", "a<select\n>b", "<isindex>x", "<IsIndex\ttitle=1>x", "<b title=\"<select>\">x</b>", "<!-- <select> -->x"]) {
+test("sanitize: a select or isindex start tag or a DOCTYPE anywhere in the fragment renders it as nothing; look-alikes do not", () => {
+  for (const t of ["<select>x", "<SELECT/>x", "a<select\n>b", "<isindex>x", "<IsIndex\ttitle=1>x", "<b title=\"<select>\">x</b>", "<!-- <select> -->x", "<table>{<!DOCTYPE>\n", "<!doctype html>x"]) {
     assert.ok(DIVERGENT_START_TAG.test(t), t);
     assert.equal(sanitize(t), "", t);
   }
-  for (const t of ["<selectx>y", "x<select", "select>y", "&lt;select>y", "<sel ect>y", "<ſelect>y"]) {
+  for (const t of ["<selectx>y", "x<select", "select>y", "&lt;select>y", "<sel ect>y", "<ſelect>y", "<!doc type>y"]) {
     assert.ok(!DIVERGENT_START_TAG.test(t), t);
     assert.notEqual(sanitize(t), "", t);
   }

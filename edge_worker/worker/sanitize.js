@@ -55,12 +55,13 @@ const FOREIGN_NAMES = new Set(`a animate animateMotion animateTransform circle c
   scalarproduct sdev sec sech selector semantics sep set setdiff share sin sinh span subset sum tan tanh tendsto times transpose true
   union uplimit variance vector vectorproduct xor`.split(/\s+/));
 const HTML_TOO = new Set(["title", "style", "font", "a", "script", "span"]);
-/** Start tags the two HTML parsers build different trees from: html5ever (nh3, on the server)
- * parses a select element's content by the customizable-select rules of the HTML standard (2025)
- * and still counts isindex among the special elements, parse5 does neither. A fragment with one of
- * them renders as nothing on both runtimes (edge_server/render.py's DIVERGENT_START_TAG, the same
- * pattern), instead of two different safe fragments; the compiler refuses both tags in templates. */
-export const DIVERGENT_START_TAG = /<(?:select|isindex)[\t\n\f\r />]/i;
+/** Markup the two HTML parsers build different trees from: html5ever (nh3, on the server) parses a
+ * select element's content by the customizable-select rules of the HTML standard (2025), still
+ * counts isindex among the special elements, and after a DOCTYPE token inside a table moves the
+ * table's whitespace out of it; parse5 does none of these. A fragment with a select or isindex
+ * start tag or a DOCTYPE renders as nothing on both runtimes (edge_server/render.py's
+ * DIVERGENT_START_TAG, the same pattern), instead of two different safe fragments. */
+export const DIVERGENT_START_TAG = /<(?:select|isindex)[\t\n\f\r />]|<!doctype/i;
 
 let context = null; // the <div> a fragment is parsed in, as ammonia's parse_fragment
 

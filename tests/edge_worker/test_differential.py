@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import random
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -250,3 +251,27 @@ def test_differential_both_runtimes_answer_every_generated_request_alike(runtime
     assert rendered >= TEMPLATE_SLOTS // 2, f"only {rendered} hostile templates rendered to non-empty HTML"
     assert not differences, f"seed {SEED} (STRATA_FUZZ_SEED={SEED} reproduces): {len(differences)} of {sent} requests answered differently:\n" + "\n".join(
         differences[: int(os.environ.get("STRATA_FUZZ_SHOW", "12"))])
+
+
+#: Fresh hostile templates per run, beyond the 400 of tests/vectors/render.json and the 40 the
+#: bundle above carries: the two sanitisers, called directly (Python's render.py in process, the
+#: worker's render.js in one Node process), must return the same bytes for every one.
+FRESH_TEMPLATES = 3000
+
+
+def test_differential_sanitisers_render_fresh_hostile_templates_alike() -> None:
+    require_node()
+    from edge_server.render import render
+
+    rng = random.Random(SEED ^ 0x7E3)
+    blocks = [hostile_block(rng) for _ in range(FRESH_TEMPLATES)]
+    script = ("const { render } = await import(process.argv[1]);"
+              "const blocks = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+              "console.log(JSON.stringify(blocks.map(render)));").replace("require('fs')", "(await import('node:fs'))")
+    res = subprocess.run(["node", "--input-type=module", "-e", script, (ROOT / "edge_worker" / "worker" / "render.js").as_uri()],
+                         input=json.dumps(blocks), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    differences = [f"{json.dumps(b)[:600]}\n    server: {render(b)!r}\n    worker: {js!r}"
+                   for b, js in zip(blocks, json.loads(res.stdout)) if render(b) != js]
+    assert not differences, f"seed {SEED} (STRATA_FUZZ_SEED={SEED} reproduces): {len(differences)} of {len(blocks)} templates rendered differently:\n" + (
+        "\n".join(differences[:10]))

@@ -129,11 +129,12 @@ primes product prsubset quotient rationals real reals reln rem root scalarproduc
 share sin sinh span subset sum tan tanh tendsto times transpose true union uplimit variance vector vectorproduct xor font
 selectedcontent search isindex select""".split()
 #: Where the parsers need care: NUL runs in SVG and MathML content, a leading byte order mark,
-#: the start tags they build different trees from (select, isindex: rendered as nothing).
+#: the markup they build different trees from (select, isindex, a DOCTYPE: rendered as nothing).
 EDGE_TEMPLATES = [
     "<svg>{a}{a}</svg>", "<math>{a}<mi>{a}{a}</mi></math>{a}", "<svg><![CDATA[{a}{a}]]></svg>", "<p title=\"{a}{a}\">{a}</p>",
     "\ufeff{a}", "\ufeff\ufeff{a}", "{a}\ufeff", "<select>{a}<h1>x</h1></select>y", "<SELECT\n/>{a}", "<selectx>{a}</selectx>",
     "<isindex><b>{a}</b>", "<li>a<isindex><li>{a}", "x<isindex", "<!--<select>-->{a}", "<b title=\"<select>\">{a}</b>",
     "<select", "<p>{a}<select><option>{a}<hr><input></select>", "<svg><select>{a}</select></svg>", "<table><select><td>{a}",
+    "<table>{a}<!DOCTYPE>\n", "<table><tr>{a}<!doctype html>\n<td>x", "<!DOCTYPE html><p>{a}",
 ]
 

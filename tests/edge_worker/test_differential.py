@@ -37,8 +37,8 @@ COOKIE_KEYS = "k1:" + base64.b64encode(b"\x09" * 32).decode()
 STATS_TOKEN = "diff-token"
 #: Slots of hostile templates added to the demo rule set: each renders one generated block.
 TEMPLATE_SLOTS = 40
-#: Requests per run, and the time they may take (both runtimes together).
-REQUESTS = 500
+#: Requests per run (STRATA_FUZZ_REQUESTS to explore longer), and the time they may take (both runtimes together).
+REQUESTS = int(os.environ.get("STRATA_FUZZ_REQUESTS", "500"))
 SECONDS = 90.0
 #: Fixed by default, so that CI is repeatable; STRATA_FUZZ_SEED=random (or a number) explores further.
 _SEED = os.environ.get("STRATA_FUZZ_SEED", "20")

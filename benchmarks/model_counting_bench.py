@@ -71,7 +71,6 @@ def main() -> None:
     pub = key.public_key()
     p = Prepared(verify_bundle(ctx.bundle, {key_id(pub): pub}, now=CREATED + 60))
     signals = {"device.type": "mobile", "utm.source": "google", "session.page_views": 3}
-    moved = {**signals, "session.page_views": 4}
     session = Session.fresh()
     session.touch(CREATED, 1800, "", "", True)
     out = p.decide(dict(signals), None, session_id=session.sid, consent=True, now=CREATED + 60, checked=True)
@@ -79,7 +78,9 @@ def main() -> None:
     for dec in out.decisions.values():
         session.first_exposure(f"{dec.slot}|{dec.rule or 'default'}|{dec.layer or ''}")
     mc = ModelCounter(Counter())
-    mc.decided(p, session, signals, out.holdout, True, out.memo)
+    merged = out.signals or {}  # the map the conditions read: what counting reads
+    moved = {**merged, "session.page_views": 4}
+    mc.decided(p, session, merged, out.holdout, True, out.memo)
     entries = {k: list(v) for k, v in session.models.items()}
     counted = len(session.models)
 
@@ -92,9 +93,9 @@ def main() -> None:
     rows = [
         ("decide (all slots, 4 models declared)", median_ns(lambda: p.decide(signals, None, session_id=session.sid, consent=True,
                                                                              now=CREATED + 60, checked=True), n)),
-        ("count: levels unchanged (usual)", median_ns(lambda: mc.decided(p, session, signals, out.holdout, True, out.memo), n, reset)),
+        ("count: levels unchanged (usual)", median_ns(lambda: mc.decided(p, session, merged, out.holdout, True, out.memo), n, reset)),
         ("count: one feature moved", median_ns(lambda: mc.decided(p, session, moved, out.holdout, True, out.memo), n, reset)),
-        (f"count: a visit's first decision ({counted} entries)", median_ns(lambda: mc.decided(p, session, signals, out.holdout, True, out.memo),
+        (f"count: a visit's first decision ({counted} entries)", median_ns(lambda: mc.decided(p, session, merged, out.holdout, True, out.memo),
                                                                           n, fresh)),
     ]
     print(f"Model counting, median per call over {n:,} calls ({platform.python_implementation()} {platform.python_version()})")

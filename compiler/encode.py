@@ -16,7 +16,7 @@ import msgpack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from runtime.codec import to_columns
-from runtime.format import CODECS, FORMAT_CODEC, FORMAT_VERSION, signed_message
+from runtime.format import BUCKETS, CODECS, FORMAT_CODEC, FORMAT_VERSION, signed_message
 from runtime.keys import key_id
 
 from . import models
@@ -45,7 +45,7 @@ def _weights_bp(weights: list[float]) -> list[int]:
         upper = round(cum * 100)
         out.append(upper - prev)
         prev = upper
-    out[-1] += 10_000 - sum(out)
+    out[-1] += BUCKETS - sum(out)
     return out
 
 

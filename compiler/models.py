@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runtime.format import FEATURE_KINDS, MAX_COEFFICIENT
+
 from . import errors as E
 from . import schema
 from .errors import CompileError, Diagnostic
@@ -29,12 +31,6 @@ from .source import Locator, load
 
 #: The CEL namespace of scores: ``score.<model>``; no signal or segment may be named so.
 SCORE = "score"
-#: Largest |bias| or |weight| (IR validation checks the same bound).
-MAX_COEFFICIENT = 50.0
-MAX_MODELS = 16
-MAX_FEATURES = 64
-#: Declared values or edges of one feature: with (other)/(absent) a level index fits a byte.
-MAX_ARGS = 254
 OTHER = "(other)"
 ABSENT = "(absent)"
 CONTAINS_LEVELS = ("no", "yes", ABSENT)
@@ -106,7 +102,7 @@ class _Resolver:
         if not isinstance(fid, str):
             self.err(path, E.schema(f"feature id {fid!r} must be a name", "quote it, or pick a name of lower-case letters, digits and '_'"), key=True)
             return None
-        kinds = [k for k in ("values", "edges", "contains") if k in spec]
+        kinds = [k for k in FEATURE_KINDS if k in spec]
         sig_name = spec["signal"]
         decl = self.signals.get(sig_name)
         if decl is None:

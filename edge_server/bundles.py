@@ -7,8 +7,10 @@ while fetching, verifying or preparing is a refusal, and the polling task surviv
 unexpected exception is logged with its traceback, counted, and the next poll happens as usual).
 
 Rollback protection across restarts: with a state directory, the rule-set name and the highest
-version loaded are recorded there (``state.py``) and read at start, so a restarted server refuses
-an older bundle or another rule set as a running one does.
+version loaded are recorded there in the file of this bundle source (``state.py``) and read at
+start, so a restarted server refuses an older bundle or another rule set as a running one does,
+and servers of other sources on the same host are not concerned. A refusal the state file caused
+names the file and the flag that starts afresh.
 
 Downloads are bounded: the body is streamed and refused as soon as it passes
 ``MAX_ENVELOPE_BYTES`` on the wire or after decoding ``Content-Encoding`` (gzip or deflate,
@@ -60,7 +62,7 @@ class BundleManager:
         self.metrics = metrics
         self.state = SourceState()
         self._stamp: Any = None  # file stat or ETag of the last *attempted* source version
-        self._etag: str | None = None
+        self._seen: tuple[str, str] | None = None  # validator of the last body looked at (_validator)
         self._client: httpx.AsyncClient | None = None
         self._warned: tuple[str, float] | None = None  # last failure logged, and when
         self._repeats = 0  # the same failure since, not logged
@@ -75,14 +77,15 @@ class BundleManager:
             self._dev_key = Ed25519PrivateKey.from_private_bytes(config.dev_key) if config.dev_key else throwaway_key()
             # development compiles its own bundles: no name pinning (renaming the rule set is an edit) and no state file
             self.runtime = Runtime([self._dev_key.public_key()], clock_skew=config.clock_skew, pin=False)
-            self.state_dir: str | None = None
+            self.state_path: Path | None = None
+            self.recorded: state_file.BundleState | None = None
         else:
-            self.state_dir = config.state_dir
+            self.state_path = state_file.path_for(config)
             name, floor = config.bundle_name, None
-            recorded = state_file.at_start(config)
+            self.recorded = recorded = state_file.at_start(config)
             if recorded is not None:
                 name, floor = recorded.name, recorded.version
-                log.info("rollback state: serving %s, version %d or later (%s)", name, floor, self.state_dir)
+                log.info("rollback state: serving %s, version %d or later (%s)", name, floor, self.state_path)
             self.runtime = Runtime(config.public_keys, clock_skew=config.clock_skew, name=name, floor=floor)
 
     @property
@@ -115,7 +118,7 @@ class BundleManager:
             prepared = await asyncio.to_thread(self._prepare, data)
             self.runtime.install(prepared)
         except Exception as e:  # noqa: BLE001 - BundleError, a compile error, or anything else: a refused bundle
-            self._failed(refusal(e))
+            self._failed(f"{refusal(e)}{self._pinned_by_state(e)}")
             return False
         self.state.loaded_at = time.time()
         self.state.successes += 1
@@ -123,11 +126,29 @@ class BundleManager:
         if self.metrics:
             self.metrics.reloads.inc("success")
         log.info("bundle loaded: %s v%s (%d bytes)", prepared.name, prepared.version, prepared.size)
-        if self.state_dir:
+        if self.state_path is not None:
             self._to_record = (prepared.name, prepared.version)
             if self._recorder is None or self._recorder.done():
                 self._recorder = asyncio.create_task(self._record_latest())
         return True
+
+    def _pinned_by_state(self, e: Exception) -> str:
+        """For a refusal the state file decided (its rule set or its floor, not yet raised by a bundle
+        of this process): the file, and the flag that starts afresh."""
+        from runtime.errors import RollbackRefused, WrongName
+
+        rec = self.recorded
+        if rec is None or self.state_path is None or not isinstance(e, (WrongName, RollbackRefused)):
+            return ""
+        cur = self.runtime.current
+        if isinstance(e, WrongName) and self.config.bundle_name is None and (cur is None or cur.name == rec.name):
+            why = f"rule set {rec.name!r}"
+        elif isinstance(e, RollbackRefused) and (cur is None or cur.version <= rec.version):
+            why = f"version {rec.version}"
+        else:
+            return ""
+        return (f" [{why} recorded in {self.state_path} by an earlier server of this source; if this source now serves another rule "
+                f"set or was reset on purpose, give {state_file.FLAG} with a new path (or delete that file)]")
 
     async def _record_latest(self) -> None:
         """Keep the rule set and the highest version in the state file (rollback after a restart),
@@ -138,12 +159,12 @@ class BundleManager:
             await asyncio.to_thread(self._record, name, version)
 
     def _record(self, name: str, version: int) -> None:
-        assert self.state_dir is not None
+        assert self.state_path is not None
         try:
-            state_file.record(self.state_dir, name, version)
+            state_file.record(self.state_path, name, version, self.config.bundle)
         except OSError as e:
             log.warning("cannot record the rollback state in %s (%s): a restart would accept versions older than v%d",
-                        self.state_dir, e.strerror, version)
+                        self.state_path, e.strerror, version)
 
     def _failed(self, message: str, source: bool = False, logged: bool = False) -> None:
         self.state.last_error = message
@@ -220,21 +241,22 @@ class BundleManager:
             self._client = httpx.AsyncClient(timeout=self.config.origin_timeout, follow_redirects=True)
         # Only encodings decoded here, with a bounded output; anything else is refused below.
         headers = {"Accept-Encoding": "gzip, deflate"}
-        if self._etag:
-            headers["If-None-Match"] = self._etag
+        if self._seen:
+            headers["If-None-Match" if self._seen[0] == "etag" else "If-Modified-Since"] = self._seen[1]
         try:
             async with self._client.stream("GET", url, headers=headers) as r:
                 if r.status_code == 304:
                     return None
                 if r.status_code != 200:
                     raise _SourceError(f"{url}: HTTP {r.status_code}")
-                etag = r.headers.get("etag")
-                if etag and etag == self._etag:
+                validator = _validator(r.headers)
+                if validator is not None and validator == self._seen:
                     return None
-                # Remember the ETag before reading: a refused body is not downloaded again until it changes.
-                self._etag = etag
+                # Remember the validator before reading: a refused body is not downloaded again until it changes.
+                self._seen = validator
                 return await _read_bounded(r, url, MAX_ENVELOPE_BYTES)
         except httpx.HTTPError as e:
+            self._seen = None  # the download broke off: the body was not judged, look at it again
             raise _SourceError(f"{url}: {type(e).__name__}: {e}") from None
 
     # ------------------------------------------------------------------ polling
@@ -277,6 +299,25 @@ class BundleManager:
 
 class _SourceError(Exception):
     pass
+
+
+def _validator(headers: httpx.Headers) -> tuple[str, str] | None:
+    """A response's validator: ("etag", ETag), else ("last-modified", Last-Modified) when it is at
+    least one second older than the response's Date (RFC 9110 8.8.2.2: only then can a later
+    change not carry the same date), else None. The same rule as the worker's validatorOf."""
+    from email.utils import parsedate_to_datetime
+
+    etag = headers.get("etag")
+    if etag:
+        return ("etag", etag)
+    lm, date = headers.get("last-modified"), headers.get("date")
+    if lm and date:
+        try:
+            if (parsedate_to_datetime(date) - parsedate_to_datetime(lm)).total_seconds() >= 1:
+                return ("last-modified", lm)
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def _encoding(r: httpx.Response, url: str) -> str:

@@ -30,8 +30,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--bundle", help="bundle file or http(s) URL to poll (production)")
     s.add_argument("--pub", action="append", default=None, help="trusted public key file (repeat for rotation)")
     s.add_argument("--bundle-name", help="the rule set this server serves; bundles of another name are refused (default: pinned by the first bundle loaded)")
-    s.add_argument("--state-dir", help="directory keeping the highest bundle version seen, so a restart cannot be rolled back "
-                   "(default $STATE_DIRECTORY, else $XDG_STATE_HOME/strata, else ~/.local/state/strata)")
+    s.add_argument("--state-dir", help="directory keeping the highest bundle version seen, so a restart cannot be rolled back, "
+                   "in one file per bundle source (default $STATE_DIRECTORY, else $XDG_STATE_HOME/strata, else ~/.local/state/strata)")
+    s.add_argument("--state-file", help="the rollback state file itself, instead of the one of this bundle source in --state-dir "
+                   "(to share one floor between sources on purpose, or to start afresh)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8080)")
     s.add_argument("--pages", help="directory of HTML pages to personalise (page mode)")
@@ -62,16 +64,23 @@ def add_report_parser(sub: Any) -> None:
         "per experiment, conversion rate per variant with a 95%% interval, lift against the control variant and the holdout with a "
         "two-sided test, and a sample-ratio check; per layer, lift of personalised traffic against the holdout. docs/measurement.md.",
     )
-    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("snapshots", nargs="*", help="snapshot JSON files or /metrics scrapes (several nodes, several times); or --prometheus")
     r.add_argument("--goal", help="goal to analyse (default: purchase if present, else the first goal)")
     r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
     _allocation_args(r)
+    _prometheus_args(r)
     r.set_defaults(func=cmd_report)
 
 
 def _allocation_args(p: Any) -> None:
     p.add_argument("--min-share", type=_share, default=0.05, help="smallest weight a suggestion gives any arm, as a fraction (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws behind the suggested weights (default 0)")
+
+
+def _prometheus_args(p: Any) -> None:
+    from .reporting.prometheus import add_arguments
+
+    add_arguments(p)
 
 
 def _share(v: str) -> float:
@@ -89,10 +98,11 @@ def _goal(a: argparse.Namespace, data: Any) -> str:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .reporting.report import ReportError, load, render_html, text
+    from .reporting.prometheus import load
+    from .reporting.report import ReportError, render_html, text
 
     try:
-        data = load(a.snapshots)
+        data = load(a, a.snapshots)
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
@@ -116,25 +126,27 @@ def add_rebalance_parser(sub: Any) -> None:
         "their arm after a reweighting; new sessions follow the new weights. docs/measurement.md.",
     )
     r.add_argument("ruleset", help="rule-set YAML to rewrite")
-    r.add_argument("snapshots", nargs="+", help="snapshot JSON files or /metrics scrapes (several nodes, several times)")
+    r.add_argument("snapshots", nargs="*", help="snapshot JSON files or /metrics scrapes (several nodes, several times); or --prometheus")
     r.add_argument("--goal", help="goal to optimise (default: purchase if present, else the first goal)")
     r.add_argument("--dry-run", action="store_true", help="print old -> new weights, do not write")
     _allocation_args(r)
+    _prometheus_args(r)
     r.set_defaults(func=cmd_rebalance)
 
 
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
+    from .reporting.prometheus import load
     from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
-    from .reporting.report import ReportError, load
+    from .reporting.report import ReportError
 
     try:
         from compiler.errors import CompileError
     except ImportError as e:  # the [compiler] extra (PyYAML) is not installed
         raise UserError(f"'strata rebalance' needs the [compiler] extra (missing module {e.name}): pip install 'strata-edge[compiler]'") from None
     try:
-        data = load(a.snapshots)
+        data = load(a, a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
         p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
@@ -169,6 +181,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
         "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
+        "state_file": a.state_file,
         "max_goal_value": a.max_goal_value,
         "events_origins": a.events_origin,
     }
@@ -241,7 +254,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         cfg = build_config(a)
         if cfg.ruleset:
             _require_compiler()
-        state_at_start(cfg)  # an unusable state directory or a corrupt state file stops the start, before any worker
+        state_at_start(cfg, warn=False)  # an unusable state directory or a corrupt state file stops the start, before any worker
         if cfg.workers > 1:
             return _serve_workers(cfg, a.log_level)
         app = create_app(cfg)

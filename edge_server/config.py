@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.format import CLIENT_BODY_BYTES
+
 
 class ConfigError(ValueError):
     pass
@@ -17,7 +19,7 @@ class ConfigError(ValueError):
 
 def is_url(source: str) -> bool:
     """A bundle or rule-set source fetched over HTTP(S), rather than a file."""
-    return source.startswith(("http://", "https://"))
+    return source[:8].lower().startswith(("http://", "https://"))
 
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
@@ -56,6 +58,8 @@ class Config:
     # `strata serve` defaults to default_state_dir() with --bundle)
     bundle_name: str | None = None
     state_dir: str | None = None
+    # the state file itself (None: bundle-state-<source id>.json in state_dir, one per source; edge_server/state.py)
+    state_file: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -80,7 +84,7 @@ class Config:
     country_header: str = "CF-IPCountry"
     timezone: str = "UTC"
 
-    max_body_bytes: int = 16 * 1024
+    max_body_bytes: int = CLIENT_BODY_BYTES
     max_client_signals: int = 32
     origin_timeout: float = 5.0
     stats_token: str | None = field(default=None, repr=False)
@@ -154,6 +158,7 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_POLL_INTERVAL": ("poll_interval", "float"), "STRATA_POLL_JITTER": ("poll_jitter", "float"),
     "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
     "STRATA_BUNDLE_NAME": ("bundle_name", "text"), "STRATA_STATE_DIR": ("state_dir", "text"),
+    "STRATA_STATE_FILE": ("state_file", "text"),
     "STRATA_MAX_GOAL_VALUE": ("max_goal_value", "float"), "STRATA_EVENTS_ORIGINS": ("events_origins", "list"),
 }
 

@@ -17,15 +17,11 @@ from starlette.types import Receive, Scope, Send
 from runtime.decide import Prepared
 
 from .body import read_json
-from .errors import ApiError
+from .contract import DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error
 from .server import Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals, split_url
 
-#: Request headers a personalised response depends on; shared caches must key on all of them.
-VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform"
-MAX_SLOTS = 64
-MAX_URL = 2048
-_FIELDS = frozenset({"page", "slots", "signals", "page_view", "html"})
+_FIELDS = frozenset(DECIDE_FIELDS)
 #: The headers of every decide response, before Content-Length and Set-Cookie.
 RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
 
@@ -34,33 +30,33 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     """(url, referrer, category, slots, signals, page_view, html) of a decide body, or 422 naming
     the offending field."""
     if not isinstance(body, dict):
-        raise ApiError(422, "invalid_request", "body must be a JSON object", "body")
+        raise error("body_not_object")
     if not _FIELDS.issuperset(body):
         f = sorted(set(body) - _FIELDS)[0]
-        raise ApiError(422, "invalid_request", f"unknown field {f!r} (fields: page, slots, signals, page_view, html)", f)
+        raise error("unknown_field", name=repr(f), fields=", ".join(DECIDE_FIELDS), field=f)
     html = body.get("html", False)
     if not isinstance(html, bool):
-        raise ApiError(422, "invalid_request", "html must be true or false", "html")
+        raise error("html_not_bool")
     page = body.get("page", {})
     if not isinstance(page, dict):
-        raise ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page")
+        raise error("page_not_object")
     url = page.get("url", "/")
     if not isinstance(url, str) or len(url) > MAX_URL:
-        raise ApiError(422, "invalid_request", f"page.url must be a string of at most {MAX_URL} characters", "page.url")
+        raise error("page_url_type", max_url=MAX_URL)
     if split_url(url) is None:
-        raise ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url")
+        raise error("page_url_invalid")
     ref = page.get("referrer")
     if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_URL):
-        raise ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer")
+        raise error("page_referrer_type")
     cat = page.get("category", "")
-    if not isinstance(cat, str) or len(cat) > 64:
-        raise ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category")
+    if not isinstance(cat, str) or len(cat) > MAX_NAME:
+        raise error("page_category_type", max_name=MAX_NAME)
     slots = body.get("slots")
-    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= 64 for s in slots)):
-        raise ApiError(422, "invalid_request", f"slots must be a list of at most {MAX_SLOTS} slot names", "slots")
+    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= MAX_NAME for s in slots)):
+        raise error("slots_type", max_slots=MAX_SLOTS)
     pv = body.get("page_view", True)
     if not isinstance(pv, bool):
-        raise ApiError(422, "invalid_request", "page_view must be true or false", "page_view")
+        raise error("page_view_not_bool")
     return url, ref, cat, slots, body.get("signals"), pv, html
 
 
@@ -73,7 +69,7 @@ def check_slots(slots: list[str] | None, prepared: Prepared) -> None:
     unknown = [s for s in dict.fromkeys(slots) if s not in prepared.slots]
     if unknown:
         known = ", ".join(prepared.slot_ids) or "(none)"
-        raise ApiError(422, "unknown_slot", f"unknown slot(s) {', '.join(map(repr, unknown))}; bundle {prepared.name!r} has: {known}", "slots")
+        raise error("unknown_slot", slots=", ".join(map(repr, unknown)), bundle=repr(prepared.name), known=known)
 
 
 class DecideEndpoint:
@@ -92,7 +88,7 @@ class DecideEndpoint:
         try:
             client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
         except ClientSignalError as e:
-            raise ApiError(422, "invalid_signal", str(e), e.field) from None
+            raise e.api_error() from None
         explain = srv.config.debug and dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("explain") in ("1", "true")
         cookies = cookies_of(h)
         outcome, session, consent = srv.decide(h, cookies, prepared, url, ref, cat, slots, client, page_view, explain)

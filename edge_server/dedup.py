@@ -21,17 +21,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-#: Pairs kept at most. An entry costs about 175 bytes (measured with tracemalloc: a 16-character
-#: nonce and a goal name as one string key, the float, the ordered-dict links), so the default is
-#: ~46 MB at its fullest; with the default 30-minute visit timeout it holds ~145 conversions per
-#: second per process before anything is forgotten early.
-DEFAULT_CAPACITY = 262_144
+from .contract import LEDGER_CAPACITY
+
+# Pairs kept at most: LEDGER_CAPACITY (edge_contract.json). An entry costs about 175 bytes (measured
+# with tracemalloc: a 16-character nonce and a goal name as one string key, the float, the
+# ordered-dict links), so the default is ~46 MB at its fullest; with the default 30-minute visit
+# timeout it holds ~145 conversions per second per process before anything is forgotten early.
 
 
 class ConversionLedger:
     """``first(nonce, goal, now)`` is True once per pair within ``ttl`` seconds."""
 
-    def __init__(self, ttl: float, capacity: int = DEFAULT_CAPACITY):
+    def __init__(self, ttl: float, capacity: int = LEDGER_CAPACITY):
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.ttl = ttl

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from .body import read_json
 from .config import normalise_origin
+from .contract import EVENTS_FIELDS, error
 from .dedup import ConversionLedger
 from .errors import ApiError
 from .measure import ALL, POPULATIONS, population_of
@@ -93,18 +94,17 @@ class EventsEndpoint:
 
     def fields(self, body: object, goals: tuple[str, ...]) -> tuple[str, float]:
         """(goal, value) of an events body, or 422 naming the field."""
-        if not isinstance(body, dict) or set(body) - {"goal", "value"}:
-            raise ApiError(422, "invalid_request", "body must be {goal, value?}", "body")
+        if not isinstance(body, dict) or set(body) - set(EVENTS_FIELDS):
+            raise error("events_body")
         goal = body.get("goal")
         if not isinstance(goal, str) or goal not in goals:
-            raise ApiError(422, "unknown_goal", f"goal must be one of {', '.join(goals) or '(none declared)'}", "goal")
+            raise error("unknown_goal", goals=", ".join(goals) or "(none declared)")
         value = body.get("value", 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value")
+            raise error("goal_value")
         limit = self.srv.config.max_goal_value
         if value > limit:
-            raise ApiError(422, "value_too_large", f"value {value:g} is over this server's limit {limit:g} "
-                           "(--max-goal-value / STRATA_MAX_GOAL_VALUE)", "value")
+            raise error("goal_value_too_large", value=f"{value:g}", limit=f"{limit:g}")
         return goal, float(value)
 
 

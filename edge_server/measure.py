@@ -27,12 +27,12 @@ from runtime.decide import Prepared
 from runtime.decision import Decision
 
 from . import model_counts
+from .contract import ALL as ALL
+from .contract import POPULATIONS as POPULATIONS
+from .contract import STATS_FORMAT
 from .tally import Tally
 
-ALL = "*"
-
-#: The populations an exposure or conversion counts in, in the order ``Arm.exposure`` indexes them.
-POPULATIONS = ("personalized", "holdout", "no_consent")
+#: The populations an exposure or conversion counts in (POPULATIONS), as ``Arm.exposure`` indexes them.
 PERSONALIZED, HOLDOUT, NO_CONSENT = range(3)
 
 
@@ -165,7 +165,7 @@ class Measurement:
                 experiments[e["id"]] = {"slot": slot, "variants": [[v[0], v[1]] for v in e["variants"]],
                                         "traffic_bp": e["end"] - e["start"], "period": period_of(e)}
         return {
-            "format": "strata-stats/1",
+            "format": STATS_FORMAT,
             "instance": self.instance,
             "started": self.started,
             "generated": time.time(),

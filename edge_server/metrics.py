@@ -173,12 +173,12 @@ def _bundle_families(cur: Any) -> Any:
         version.add_metric([], cur.version)
         age.add_metric([], max(0.0, time.time() - cur.created))
     loaded.add_metric([], 1 if cur is not None else 0)
-    weights = GaugeMetricFamily("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks)",
-                                labels=["experiment", "variant", "slot"])
+    weights = GaugeMetricFamily("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); "
+                                "index: the variant's position in the experiment, 0 = the control", labels=["experiment", "variant", "slot", "index"])
     if cur is not None:
         slot_of = {cur.payload["experiments"][c["experiment"]]["id"]: sl["id"]
                    for sl in cur.payload["slots"] for c in sl["candidates"] if c.get("experiment") is not None}
         for e in cur.payload["experiments"]:
-            for vid, bp, _ in e["variants"]:
-                weights.add_metric([e["id"], vid, slot_of.get(e["id"], "")], bp)
+            for i, (vid, bp, _) in enumerate(e["variants"]):
+                weights.add_metric([e["id"], vid, slot_of.get(e["id"], ""), str(i)], bp)
     yield from (info, version, age, loaded, weights)

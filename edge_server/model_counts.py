@@ -38,15 +38,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runtime.format import SCORE_BUCKETS
 from runtime.score import score_bucket as bucket
 
-from .session import MAX_MODELS, Session
+from .contract import ALL, MODEL_EVENTS
+from .contract import SCORE as SCORE
+from .session import MAX_SESSION_MODELS, Session
 
-VISIT = "*"  # feature and level of the visit rows
-SCORE = "@score"  # feature of the score-bucket rows (their spec label is the fit)
+VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
-ENTERED, LEFT, CONVERTED = "entered", "left", "converted"
-EVENTS = (ENTERED, LEFT, CONVERTED)
+ENTERED, LEFT, CONVERTED = MODEL_EVENTS
 
 #: model, spec (fit for ``@score`` rows), arm, feature, level, event
 Key = tuple[str, str, str, str, str, str]
@@ -83,11 +84,11 @@ def bucket_name(i: int, uplift: bool) -> str:
     >>> bucket_name(0, False), bucket_name(19, False), bucket_name(0, True), bucket_name(19, True)
     ('0.00', '0.95', '-1.00', '-0.05')
     """
-    return f"{(i * 5 - (100 if uplift else 0)) / 100:.2f}"
+    return f"{(i * (100 // SCORE_BUCKETS) - (100 if uplift else 0)) / 100:.2f}"
 
 
 def bucket_names(uplift: bool) -> tuple[str, ...]:
-    return tuple(bucket_name(i, uplift) for i in range(40 if uplift else 20))
+    return tuple(bucket_name(i, uplift) for i in range(SCORE_BUCKETS * (2 if uplift else 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +110,11 @@ class Plan:
 
 
 def plans_of(prepared: Any) -> tuple[Plan, ...]:
-    """The counted models of a bundle: its first MAX_MODELS, in declaration order (the cookie holds
+    """The counted models of a bundle: its first MAX_SESSION_MODELS, in declaration order (the cookie holds
     no more; models declared after them are not counted)."""
     out = []
     experiments = prepared.payload.get("experiments", [])
-    for i, m in enumerate(tuple(getattr(prepared, "models", ()))[:MAX_MODELS]):
+    for i, m in enumerate(tuple(getattr(prepared, "models", ()))[:MAX_SESSION_MODELS]):
         u = m.uplift
         if not u:
             out.append(Plan(m, i, False))
@@ -145,8 +146,9 @@ class ModelCounter:
     # ------------------------------------------------------------------ at a decision
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
                 memo: dict[int, Any] | None = None) -> None:
-        """Count one decision of a consenting visit (``signals``: what the server passed to decide;
-        ``holdout``, ``memo``: the Outcome's, so a rule's condition reuses the decision's segment
+        """Count one decision of a consenting visit: ``signals``, ``holdout``, ``memo`` are the
+        Outcome's (``Outcome.signals`` is the map the conditions read, so levels and a rule's
+        condition read what the decision read, without merging it again, and reuse its segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
         plans = self.plans(prepared)
         entries = session.models
@@ -169,7 +171,7 @@ class ModelCounter:
                     continue  # not counted in this visit (yet)
                 arm = entry[5]  # counted since earlier in the visit: keep following it
             if all_levels is None:
-                all_levels = prepared.model_levels(signals, consent)
+                all_levels = prepared.levels(signals)
             levels = all_levels[p.index]
             if entry is not None:
                 if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
@@ -202,7 +204,7 @@ class ModelCounter:
         if not holdout:
             prefix = p.shown_prefix
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
-        return CONTROL if prepared.rule_matches(p.slot, p.rule, signals, consent=consent, memo=memo) else None
+        return CONTROL if prepared.rule_holds(p.slot, p.rule, signals, memo, consent=consent) else None
 
     def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
         m, counts, old = p.model, self.counts, entry[2]
@@ -247,7 +249,7 @@ def _valid(entry: list[Any], p: Plan) -> bool:
     if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
         return False
     plain = entry[5] == PLAIN
-    return plain != p.uplift and bool(entry[3] < (40 if p.uplift else 20))
+    return plain != p.uplift and bool(entry[3] < SCORE_BUCKETS * (2 if p.uplift else 1))
 
 
 def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:

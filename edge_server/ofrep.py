@@ -38,7 +38,8 @@ from runtime.flags import (
 )
 
 from .body import read_json
-from .decide import VARY, decide_fields
+from .contract import VARY
+from .decide import decide_fields
 from .errors import ApiError
 from .server import Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals

@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, Response
 from runtime.decide import Prepared
 from runtime.decision import Outcome
 
-from .decide import VARY
+from .contract import HOP_HEADERS, MAX_PATH, SIGNALS_COOKIE, VARY, error
 from .errors import ApiError
 from .rewrite import MAX_PAGE_BYTES, Page
 from .server import Server, cookies_of, headers_of
@@ -83,7 +83,6 @@ def page_endpoint(srv: Server, api_methods: dict[str, list[str]]) -> Callable[[R
 
 #: Page mode has no request body: the site's own script may keep client signals (a cart) in this
 #: first-party cookie, as URL-encoded JSON. It is validated like a decide body, and ignored when invalid.
-SIGNALS_COOKIE = "strata_signals"
 
 
 def _cookie_signals(cookies: dict[str, str], prepared: Prepared, limit: int) -> dict[str, Any]:
@@ -96,8 +95,6 @@ def _cookie_signals(cookies: dict[str, str], prepared: Prepared, limit: int) -> 
         return {}
 
 
-#: Longest page path served (as long as a page URL may be in a decide body): 400 ``invalid_path`` above.
-MAX_PATH = 2048
 #: File systems refuse longer names (ENAMETOOLONG), so a longer path component cannot name a page.
 MAX_NAME_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -107,12 +104,13 @@ def _check_page_path(path: str) -> None:
     """400 ``invalid_path`` for a path no page can have: over MAX_PATH characters, or with a control
     character (a decoded ``%00``, ``%0a``...), which no file system or origin should be handed."""
     if len(path) > MAX_PATH:
-        raise ApiError(400, "invalid_path", f"the path is {len(path)} characters long; pages have at most {MAX_PATH}")
+        raise error("path_too_long", length=len(path), max_path=MAX_PATH)
     if _CONTROL.search(path):
-        raise ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)")
+        raise error("path_control")
 
 
 #: (bundle, slot name) pairs already warned about: a slot a page marks but its bundle lacks (bounded).
+_MAX_WARNED = 1024
 _warned_slots: dict[tuple[int, str], None] = {}
 
 
@@ -124,7 +122,7 @@ def _known_slots(slots: list[str], prepared: Prepared, path: str) -> list[str]:
     if len(known) < len(slots):
         for s in slots:
             if s not in prepared.slots and (id(prepared), s) not in _warned_slots:
-                if len(_warned_slots) > 1024:
+                if len(_warned_slots) > _MAX_WARNED:
                     _warned_slots.clear()
                 _warned_slots[(id(prepared), s)] = None
                 log.warning("page %s marks slot %r, which bundle %r v%s does not have (it has: %s); its markup is served unchanged",
@@ -158,8 +156,6 @@ def _local_page(root: Path, path: str) -> tuple[str, Path | None]:
     raise ApiError(404, "not_found", f"no page at {path[:200]}")
 
 
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
-        "content-length", "content-encoding", "host"}
 
 
 async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | None, int]:
@@ -168,7 +164,7 @@ async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | N
     raw = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
     query = request.scope.get("query_string", b"")
     url = srv.config.origin.rstrip("/") + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-    headers = {k: v for k, v in request.headers.items() if k not in _HOP and k != "cookie"}
+    headers = {k: v for k, v in request.headers.items() if k not in HOP_HEADERS and k != "cookie"}
     cookies = "; ".join(f"{k}={v}" for k, v in request.cookies.items() if k not in (srv.config.cookie_name,))
     if cookies:
         headers["cookie"] = cookies
@@ -180,7 +176,7 @@ async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | N
         raise ApiError(502, "origin_unreachable", f"origin did not answer: {type(e).__name__}") from None
     ctype = r.headers.get("content-type", "")
     if r.status_code != 200 or "text/html" not in ctype or len(r.content) > MAX_PAGE_BYTES:
-        out_headers = {k: v for k, v in r.headers.items() if k.lower() not in _HOP}
+        out_headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP_HEADERS}
         return "", Response(r.content, status_code=r.status_code, headers=out_headers), r.status_code
     return r.text, None, r.status_code
 

@@ -8,8 +8,10 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
-#: Pages larger than this are served untouched (a proxy must not buffer unbounded documents).
-MAX_PAGE_BYTES = 2 * 1024 * 1024
+from .contract import MAX_NAME
+from .contract import MAX_PAGE_BYTES as MAX_PAGE_BYTES
+
+# Pages larger than MAX_PAGE_BYTES (edge_contract.json) are served untouched.
 
 
 class Page:
@@ -18,7 +20,7 @@ class Page:
         self.nodes = self.tree.css("[data-strata-slot]")
         self.slots = list(dict.fromkeys((n.attributes.get("data-strata-slot") or "").strip() for n in self.nodes if n.attributes.get("data-strata-slot")))
         root = self.tree.root
-        self.category = ((root.attributes.get("data-strata-category") if root is not None else None) or "").strip()[:64]
+        self.category = ((root.attributes.get("data-strata-category") if root is not None else None) or "").strip()[:MAX_NAME]
         #: "client": the page personalises itself with /v1/client.js; the server leaves it alone
         self.mode = ((root.attributes.get("data-strata-mode") if root is not None else None) or "server").strip()
 

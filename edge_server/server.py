@@ -23,6 +23,7 @@ from runtime.decision import Decision, Outcome
 from . import render as render_mod
 from .bundles import BundleManager
 from .config import Config, ConfigError
+from .contract import CONSENT_REFUSALS
 from .errors import ApiError
 from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement, periods_of
 from .metrics import Metrics
@@ -32,7 +33,6 @@ from .signals import RequestContext
 
 log = logging.getLogger("strata.server")
 
-NO = {"0", "no", "false", "deny", "denied", "reject", "rejected", "off"}
 
 
 class Server:
@@ -117,7 +117,7 @@ class Server:
         if self.config.honour_dnt and h.get("dnt", "").strip() == "1":
             return False
         v = cookies.get(self.config.consent_cookie)
-        return not (v is not None and v.strip().lower() in NO)
+        return not (v is not None and v.strip().lower() in CONSENT_REFUSALS)
 
     def visit(self, cookies: dict[str, str], consent: bool, utm_source: str, category: str, page_view: bool, now: float,
               sid: str | None = None, create: bool = True) -> tuple[Session | None, int]:
@@ -161,7 +161,7 @@ class Server:
                                   assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, int(now))
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
-            self.model_counter.decided(prepared, session, signals, outcome.holdout, consent, outcome.memo)
+            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo)
         return outcome, session, consent
 
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:

@@ -41,20 +41,21 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-#: Hard bound on the cookie value. Browsers allow ~4 KB per cookie; staying near 1 KB keeps every
-#: request small. Oldest entries are dropped first to stay under it.
-MAX_COOKIE_BYTES = 1024
-MAX_RECENT_CATEGORIES = 10
-#: Exposure keys remembered per visit (to count each slot's exposure once per visit).
-MAX_SHOWN = 24
-#: Goals remembered per visit (a rule set declares a handful).
-MAX_CONVERTED = 16
-#: Model entries per visit (``Session.models``; the bundle's first models, in declaration order) and
-#: level bytes per entry (one per feature; a model has at most 64 features).
-MAX_MODELS = 4
-MAX_MODEL_LEVELS = 64
-#: Longest period string kept (``"10000"`` per variant joined by ``/``; experiments have few variants).
-MAX_PERIOD = 128
+from runtime.format import SCORE_BUCKETS
+
+from . import contract
+
+# The cookie's bounds (their reasons: edge_contract.json, "session").
+_BOUNDS: dict[str, int] = {k: v["value"] for k, v in contract.TABLE["session"].items() if k != "doc"}
+#: Hard bound on the cookie value; oldest entries are dropped first to stay under it.
+MAX_COOKIE_BYTES: int = _BOUNDS["MAX_COOKIE_BYTES"]
+MAX_RECENT_CATEGORIES: int = _BOUNDS["MAX_RECENT_CATEGORIES"]
+MAX_SHOWN: int = _BOUNDS["MAX_SHOWN"]
+MAX_CONVERTED: int = _BOUNDS["MAX_CONVERTED"]
+#: Model entries per visit (``Session.models``) and level bytes per entry.
+MAX_SESSION_MODELS: int = _BOUNDS["MAX_SESSION_MODELS"]
+MAX_MODEL_LEVELS: int = _BOUNDS["MAX_MODEL_LEVELS"]
+MAX_PERIOD: int = _BOUNDS["MAX_PERIOD"]
 _PREFIX = "s1"
 
 
@@ -230,9 +231,9 @@ class Session:
 
 
 def _models_ok(models: object) -> bool:
-    """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_MODELS
+    """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_SESSION_MODELS
     entries ``id -> [spec, fit, levels, bucket, frozen, arm]``."""
-    if type(models) is not dict or len(models) > MAX_MODELS:
+    if type(models) is not dict or len(models) > MAX_SESSION_MODELS:
         return False
     for k, e in models.items():
         if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
@@ -240,7 +241,7 @@ def _models_ok(models: object) -> bool:
         spec, fit, levels, bucket, frozen, arm = e
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
             return False
-        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not 0 <= bucket < 40:
+        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not 0 <= bucket < 2 * SCORE_BUCKETS:
             return False
         if type(frozen) is not bool or type(arm) is not str or len(arm) > 16:
             return False

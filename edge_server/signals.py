@@ -15,23 +15,46 @@ from ua_parser import parse as parse_ua
 
 from runtime.decide import Prepared
 
-SEARCH = ("google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "baidu.com", "yandex.", "ecosia.org",
-          "search.brave.com", "startpage.com", "qwant.com")
-SOCIAL = ("facebook.com", "fb.com", "instagram.com", "t.co", "twitter.com", "x.com", "linkedin.com", "lnkd.in", "pinterest.",
-          "reddit.com", "tiktok.com", "youtube.com", "threads.net", "bsky.app", "mastodon.")
-WEBMAIL = ("mail.google.com", "outlook.live.com", "outlook.office.com", "mail.yahoo.com", "mail.proton.me", "webmail.")
-UTM = ("source", "medium", "campaign", "term", "content")
-_BOT = re.compile(r"bot|crawl|spider|slurp|headless|lighthouse|preview|monitor", re.I)
-_TABLET = re.compile(r"ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))", re.I)
-_MOBILE = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
+from . import contract
+from .contract import (
+    BOT,
+    MAX_ACCEPT_LANGUAGE,
+    MAX_CH_MOBILE,
+    MAX_CH_PLATFORM,
+    MAX_COUNTRY_HEADER,
+    MAX_DEVICE_NAME,
+    MAX_HOST_HEADER,
+    MAX_LANGUAGE_TAGS,
+    MAX_QUERY_KEY,
+    MAX_QUERY_PARAMS,
+    MAX_QUERY_VALUE,
+    MAX_REFERRER_HOST,
+    MAX_URL,
+    MAX_USER_AGENT,
+    MAX_UTM,
+    MOBILE,
+    SEARCH,
+    SOCIAL,
+    TABLET,
+    UNKNOWN_COUNTRIES,
+    UTM,
+    WEBMAIL,
+)
+from .errors import ApiError
 
 
 class ClientSignalError(ValueError):
-    """A client signal the bundle does not accept; ``field`` names it."""
+    """A client signal the bundle does not accept: the contract's error ``key`` (edge_contract.json),
+    whose ``field`` names the signal."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, key: str, **values: Any):
+        message, field = contract.message(key, **values)
         super().__init__(message)
-        self.field = field
+        self.key, self.values, self.field = key, values, field or ""
+
+    def api_error(self) -> ApiError:
+        """The 422 ``invalid_signal`` a decide request answers with."""
+        return contract.error(self.key, **self.values)
 
 
 def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
@@ -68,7 +91,7 @@ def _languages(accept_language: str) -> tuple[str, ...]:
 def languages(accept_language: str) -> list[str]:
     """Primary language subtags by quality: 'de-CH,de;q=0.9,en;q=0.5' -> ['de', 'en']."""
     weighted = []
-    for i, part in enumerate(accept_language.split(",")[:16]):
+    for i, part in enumerate(accept_language.split(",")[:MAX_LANGUAGE_TAGS]):
         tag, _, params = part.strip().partition(";")
         tag = tag.strip().lower()
         if not tag or tag == "*" or not re.fullmatch(r"[a-z]{1,8}(-[a-z0-9]{1,8})*", tag):
@@ -92,20 +115,20 @@ def languages(accept_language: str) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def device(user_agent: str, ch_mobile: str, ch_platform: str) -> tuple[str, str, str]:
     """(type, os, browser) from client hints and the User-Agent (cached: UAs repeat a lot)."""
-    ua = user_agent[:512]
+    ua = user_agent[:MAX_USER_AGENT]
     r = parse_ua(ua)
     browser = r.user_agent.family if r.user_agent else ""
     os_family = r.os.family if r.os else ""
     if ch_platform:
         os_family = ch_platform.strip('"')
     family = r.device.family if r.device else ""
-    if family == "Spider" or _BOT.search(ua):
+    if family == "Spider" or BOT.search(ua):
         kind = "bot"
     elif ch_mobile == "?1":
         kind = "mobile"
-    elif _TABLET.search(ua):
+    elif TABLET.search(ua):
         kind = "tablet"
-    elif _MOBILE.search(ua):
+    elif MOBILE.search(ua):
         kind = "mobile"
     else:
         kind = "desktop"
@@ -137,27 +160,27 @@ def split_url(url: str) -> tuple[str, str, str] | None:
 def _page(page_url: str) -> tuple[dict[str, Any], str, str]:
     """(page and UTM signals, host, utm_medium) of a page URL; pages repeat, so cached. A malformed
     URL (refused by ``POST /v1/decide`` before it gets here) counts as the default page ``/``."""
-    parts = split_url(page_url[:2048]) or ("/", "", "")
+    parts = split_url(page_url[:MAX_URL]) or ("/", "", "")
     path, raw_query, host = parts
     query: dict[str, str] = {}
-    for k, v in parse_qsl(raw_query, keep_blank_values=True)[:64]:
-        query.setdefault(k[:64], v[:256])
+    for k, v in parse_qsl(raw_query, keep_blank_values=True)[:MAX_QUERY_PARAMS]:
+        query.setdefault(k[:MAX_QUERY_KEY], v[:MAX_QUERY_VALUE])
     path = path or "/"
     out: dict[str, Any] = {
-        "page.url": (path + ("?" + raw_query if raw_query else ""))[:2048],
-        "page.path": path[:2048],
+        "page.url": (path + ("?" + raw_query if raw_query else ""))[:MAX_URL],
+        "page.path": path[:MAX_URL],
         "page.query": query,
     }
     for k in UTM:
-        out[f"utm.{k}"] = query.get(f"utm_{k}", "")[:128]
+        out[f"utm.{k}"] = query.get(f"utm_{k}", "")[:MAX_UTM]
     return out, host, out["utm.medium"]
 
 
 @functools.lru_cache(maxsize=1024)
 def _ref_host(referrer: str) -> str:
     """The host of a referrer; a malformed referrer is treated as absent (``direct``)."""
-    parts = split_url(referrer[:2048])
-    return parts[2][:253] if parts is not None else ""
+    parts = split_url(referrer[:MAX_URL])
+    return parts[2][:MAX_REFERRER_HOST] if parts is not None else ""
 
 
 def _referrer(ref_host: str, page_host: str, utm_medium: str) -> dict[str, Any]:
@@ -168,7 +191,7 @@ def _client(accept_language: str, country: str, user_agent: str, ch_mobile: str,
     """Signals of the request headers that describe the browser and where it is."""
     langs = list(_languages(accept_language))
     country = country.strip().upper()
-    if not (len(country) == 2 and country.isascii() and country.isalpha()) or country in ("XX", "T1"):
+    if not (len(country) == 2 and country.isascii() and country.isalpha()) or country in UNKNOWN_COUNTRIES:
         country = ""
     kind, os_family, browser = device(user_agent, ch_mobile, ch_platform)
     return {
@@ -176,8 +199,8 @@ def _client(accept_language: str, country: str, user_agent: str, ch_mobile: str,
         "request.languages": langs,
         "geo.country": country,
         "device.type": kind,
-        "device.os": os_family[:64],
-        "device.browser": browser[:64],
+        "device.os": os_family[:MAX_DEVICE_NAME],
+        "device.browser": browser[:MAX_DEVICE_NAME],
     }
 
 
@@ -204,9 +227,9 @@ class RequestContext:
         get = headers.get
         minute = int(now // 60)
         # every part bounded, so is the cache's memory: a header can be kilobytes long
-        key = (page_url[:2048], (referrer or "")[:2048], get("host", "")[:256], get("accept-language", "")[:512],
-               get(self.country_header, "")[:8], get("user-agent", "")[:512], get("sec-ch-ua-mobile", "")[:8],
-               get("sec-ch-ua-platform", "")[:32], minute)
+        key = (page_url[:MAX_URL], (referrer or "")[:MAX_URL], get("host", "")[:MAX_HOST_HEADER], get("accept-language", "")[:MAX_ACCEPT_LANGUAGE],
+               get(self.country_header, "")[:MAX_COUNTRY_HEADER], get("user-agent", "")[:MAX_USER_AGENT], get("sec-ch-ua-mobile", "")[:MAX_CH_MOBILE],
+               get("sec-ch-ua-platform", "")[:MAX_CH_PLATFORM], minute)
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) >= self.MAX_CACHED:
@@ -253,19 +276,19 @@ def client_signals(body: Any, prepared: Prepared, limit: int) -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ClientSignalError("signals", "signals must be an object of signal name -> value")
+        raise ClientSignalError("signals_not_object")
     if len(body) > limit:
-        raise ClientSignalError("signals", f"at most {limit} client signals per request, got {len(body)}")
+        raise ClientSignalError("too_many_signals", limit=limit, count=len(body))
     sources = _sources(prepared)
     out = {}
     for name, value in body.items():
         src = sources.get(name)
         if src is None:
-            raise ClientSignalError(name, f"unknown signal {name!r}: the rule set does not declare it")
+            raise ClientSignalError("unknown_signal", name=repr(name), field=name)
         if src != "client":
-            raise ClientSignalError(name, f"signal {name!r} is derived by the server ({src}) and cannot be sent by the client")
+            raise ClientSignalError("server_signal", name=repr(name), source=src, field=name)
         value = prepared.coercers[name](value)  # JSON numbers: 249 where a double is declared
         if not prepared.checkers[name](value):
-            raise ClientSignalError(name, f"signal {name!r} must be a {prepared.signal_types[name]} within its declared bounds")
+            raise ClientSignalError("signal_value", name=repr(name), type=prepared.signal_types[name], field=name)
         out[name] = value
     return out

@@ -31,24 +31,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .format import Op
+from .format import ALLOC_CHUNK as ALLOC_CHUNK
+from .format import EVAL_BUDGET as EVAL_BUDGET
+from .format import GROWTH_COSTS, Op
 from .stdlib import CATALOGUE
 from .values import CelError
 
-#: Work units one condition may use in one decision. It is also the default and the largest
-#: ``limits.cost`` the compiler accepts, so no compiled condition can reach it.
-EVAL_BUDGET = 10_000
-
-#: Code points (or bytes) of a string (or bytes) result per work unit. Copying characters is ~50x
-#: cheaper than evaluating an IR node; 16 keeps a 1 KiB string at 64 units.
-ALLOC_CHUNK = 16
-
-#: Cost classes (runtime/stdlib.json) whose result can be larger than their arguments.
-GROWTH_CLASSES = frozenset({"concat", "split", "replace"})
+#: The budget's constants are the format's (runtime/format.json, "runtime"): EVAL_BUDGET work units
+#: per condition and decision, ALLOC_CHUNK characters of a result per unit, and the growth cost
+#: classes (GROWTH_COSTS of runtime/stdlib.json) whose result can be larger than their arguments.
 
 #: Functions whose result can be larger than their arguments, charged by :func:`alloc_units`:
 #: the catalogue's functions of a growth cost class (``_+_``, ``join``, ``split``, ``replace``).
-GROWTH = frozenset(name for name, f in CATALOGUE.items() if f.cost in GROWTH_CLASSES)
+GROWTH = frozenset(name for name, f in CATALOGUE.items() if f.cost in GROWTH_COSTS)
 
 #: The counts live in the decision's memo dict, beside the segment results (keys ``i`` and ``~i``
 #: for segment ``i``): condition ``cid``'s count under the key ``COUNT + cid``. Plain int keys

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .format import TABLE
+
 #: Candidate fields in the order the compiler writes them.
-CANDIDATE_FIELDS = ("id", "layer", "when", "consent", "experiment", "content", "cap", "segment")
+CANDIDATE_FIELDS: tuple[str, ...] = tuple(TABLE["fields"]["candidate"])
 
 
 def to_columns(payload: dict[str, Any]) -> dict[str, Any]:

@@ -290,19 +290,22 @@ def generate(
     signal_types: Sequence[str],
     segment: Callable[[int, dict[str, Any], dict[int, Any]], bool],
     score: Callable[[int, dict[str, Any], dict[int, Any]], float] | None = None,
+    ids: Sequence[int] | None = None,
 ) -> list[Fast]:
     """Compile the IR of many conditions into fast functions ``f(s, m) -> value`` in one go.
-    A condition's index in ``conditions`` is its id for the evaluation budget (``budget.py``).
+    ``ids[k]`` is condition ``k``'s id for the evaluation budget (``budget.py``; default: its
+    index in ``conditions``).
     ``segment(i, s, m)`` and ``score(i, s, m)`` give segment ``i``'s result and model ``i``'s
     score, memoised in ``m`` (``plan.py``).
 
-    One ``compile()`` for the whole bundle: per-function overhead dominates for small conditions.
+    One ``compile()`` for all of them (``plan.py`` passes a slot's conditions and the segments they
+    read): per-function overhead dominates for small conditions.
     """
     gen = _Gen(signal_names, signal_types)
     bodies = []
     for i, node in enumerate(conditions):
         gen._nvar = 0
-        gen.cid = i  # the condition's id for the evaluation budget
+        gen.cid = i if ids is None else ids[i]  # the condition's id for the evaluation budget
         bodies.append(gen.expr(node))
     params = ", ".join(f"_k{i}" for i in range(len(gen.consts)))
     lines = [f"def _factory({params}):" if params else "def _factory():"]

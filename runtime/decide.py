@@ -19,8 +19,8 @@ __all__ = ["Prepared"]
 
 
 class Prepared(Plan):
-    """A verified bundle ready to decide. Immutable after construction; safe to share across
-    threads and to swap atomically."""
+    """A verified bundle ready to decide. Safe to share across threads and to swap atomically:
+    what a decision reads never changes once built, and a slot is built once, on its first use."""
 
     # ------------------------------------------------------------------ signals
     def prepare_signals(self, signals: Mapping[str, Any], consent: bool) -> tuple[dict[str, Any], list[str]]:
@@ -86,9 +86,14 @@ class Prepared(Plan):
         in_holdout = session_id is not None and self.in_holdout(session_id)
         out.holdout = in_holdout
         decisions = out.decisions
+        ready = self._ready
         for sid in self.slot_ids if slots is None else slots:
-            slot = self.slots.get(sid)
-            if slot is None or sid in decisions:  # a slot asked for twice is decided once
+            slot = ready.get(sid)
+            if slot is None:
+                slot = self.slot(sid)  # its first use prepares it (plan.py)
+                if slot is None:
+                    continue
+            if sid in decisions:  # a slot asked for twice is decided once
                 continue
             if in_holdout:
                 decisions[sid] = Decision(sid, slot.default, "holdout", trace=()) if explain else slot.fallback["holdout"]
@@ -98,6 +103,7 @@ class Prepared(Plan):
                 continue
             decisions[sid] = self._decide_slot(slot, s, memo, session_id, caps, consent, t, explain, out, assignments)
         out.memo = memo
+        out.signals = s
         if self._score_keys:
             out.scores = {mid: memo[k] for mid, k in self._score_keys if k in memo}
         if explain:
@@ -120,7 +126,10 @@ class Prepared(Plan):
     def model_levels(self, signals: Mapping[str, Any], consent: bool = True) -> list[bytes]:
         """Each model's level vector (one byte per feature) for the signals the server passes to
         ``decide(..., checked=True)``, in model order (the counters' input, docs/models.md)."""
-        s = self.checked_signals(signals, consent)
+        return self.levels(self.checked_signals(signals, consent))
+
+    def levels(self, s: dict[str, Any]) -> list[bytes]:
+        """Each model's level vector for a signal map as conditions read it (``Outcome.signals``)."""
         return [m.levels(s) for m in self.models]
 
     def rule_matches(self, slot: str, rule: str, signals: Mapping[str, Any], *, consent: bool = True,
@@ -129,10 +138,16 @@ class Prepared(Plan):
         holdout, caps and experiments ignored: a holdout visit's "would have been shown" for
         rule-vs-holdout uplift counting. False for an unknown slot or rule, or an evaluation error.
         ``memo``: the decision's memo (``Outcome.memo``) to reuse its segment results and scores."""
-        c = self._candidates.get((slot, rule))
+        return self.rule_holds(slot, rule, self.checked_signals(signals, consent), memo, consent=consent)
+
+    def rule_holds(self, slot: str, rule: str, s: dict[str, Any], memo: dict[int, Any] | None = None, *,
+                   consent: bool = True) -> bool:
+        """``rule_matches`` for a signal map as conditions read it: a decision's ``Outcome.signals``
+        with its ``Outcome.memo``, so nothing is merged or evaluated twice."""
+        sl = self.slot(slot)
+        c = sl.by_id.get(rule) if sl is not None else None
         if c is None or (not consent and c.consent):
             return False
-        s = self.checked_signals(signals, consent)
         m: dict[int, Any] = {} if memo is None else memo
         if c.segment is not None:
             r = m.get(c.segment)

@@ -68,6 +68,8 @@ class Outcome:
     holdout: bool = False
     scores: dict[str, float] | None = None
     memo: dict[int, Any] | None = field(default=None, repr=False, compare=False)  # the decision's segment results and budget counts
+    #: the signal map the conditions read (defaults merged, consent-stripped): what model counting reads
+    signals: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def work(self) -> int:

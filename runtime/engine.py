@@ -1,10 +1,11 @@
 """``Runtime``: holds the current prepared bundle and swaps in new ones atomically.
 
-A new bundle is verified (with rollback protection against the one held) and fully prepared
-before the reference is replaced, so a request sees either the old bundle or the new one, never a
-half-loaded state, and a bundle that fails any step leaves the last good one in place. Every
-failure is a ``BundleError``: an unexpected exception while verifying or preparing (a case
-validation missed, ``MemoryError``, ``RecursionError``) is refused as ``PrepareFailed``.
+A new bundle is verified and validated in full (with rollback protection against the one held) and
+planned before the reference is replaced, so a request sees either the old bundle or the new one,
+never a half-loaded state, and a bundle that fails any step leaves the last good one in place. Every
+failure is a ``BundleError``: an unexpected exception while verifying or planning (a case
+validation missed, ``MemoryError``, ``RecursionError``) is refused as ``PrepareFailed``. A slot's
+conditions are compiled on its first use (``plan.py``).
 
 Rollback protection: a runtime serves one rule set. Its name is given (``name=``) or pinned by the
 first bundle installed; a bundle of another name is refused (``WrongName``), and so is a version
@@ -15,10 +16,8 @@ back either.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .decide import Prepared
 from .decision import Outcome
+from .format import DEFAULT_CLOCK_SKEW
 from .keys import trusted_keys
-from .verify import DEFAULT_CLOCK_SKEW, check_rollback, verify_bundle
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Preparation builds a few hundred thousand long-lived objects and no garbage cycles; the
-    cyclic collector would walk them again and again while they are built (a third of a large
-    bundle's load time). Its size is already bounded before anything is built (``bounds.py``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+from .plan import no_cycle_collection
+from .verify import check_rollback, verify_bundle
 
 
 class NoBundle(RuntimeError):
@@ -81,7 +68,7 @@ class Runtime:
     def prepare(self, data: bytes, *, now: float | None = None) -> Prepared:
         """Verify and prepare ``data`` without installing it (the expensive part, off any lock).
         Raises a ``BundleError`` and nothing else (``PrepareFailed`` for an unexpected exception)."""
-        with _no_cycle_collection():
+        with no_cycle_collection():
             verified = verify_bundle(data, self.keys, now=now, clock_skew=self.clock_skew, held=self._held(), name=self.name)
             return Prepared(verified)
 

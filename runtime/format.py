@@ -1,29 +1,40 @@
 """The bundle format: constants shared by the compiler (which writes bundles) and the runtime.
 
-Everything here is part of the contract documented in ``docs/bundle-format.md``. The runtime
-owns this module so that the dependency arrow points one way: the compiler imports the runtime's
-format definitions, never the reverse.
+Everything here is part of the contract documented in ``docs/bundle-format.md``, and every value
+comes from the one table ``format.json`` beside this module, which the JavaScript runtime reads too
+(``edge_worker/runtime/format.js``); ``tests/runtime/test_format.py`` fails when either disagrees
+with it. The runtime owns this module so that the dependency arrow points one way: the compiler
+imports the runtime's format definitions, never the reverse.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+PATH = Path(__file__).with_name("format.json")
+#: The table as JSON gives it (read-only by convention).
+TABLE: dict[str, Any] = json.loads(PATH.read_text(encoding="utf-8"))
+_LIMITS: dict[str, Any] = {name: entry["value"] for name, entry in TABLE["limits"].items()}
+
 #: Envelope format number of an xz bundle (four envelope fields). Bump only with a documented migration.
-FORMAT_VERSION = 1
+FORMAT_VERSION: int = TABLE["formats"]["FORMAT_VERSION"]
 #: Envelope format with a ``codec`` field that the signature covers (docs/bundle-format.md). The
 #: compiler writes it for every codec but xz, so xz bundles stay byte-identical to format 1 and an
 #: older runtime refuses a gzip bundle with "unsupported format" instead of a confusing inflate error.
-FORMAT_CODEC = 2
+FORMAT_CODEC: int = TABLE["formats"]["FORMAT_CODEC"]
 #: Formats this runtime reads.
 FORMATS = (FORMAT_VERSION, FORMAT_CODEC)
 #: Payload compressions: xz (the default, smallest) and gzip (what a CDN worker can inflate with
 #: DecompressionStream; no xz there).
-CODECS = ("xz", "gzip")
+CODECS: tuple[str, ...] = tuple(TABLE["codecs"])
 
 #: Domain separation for signatures: a signature over a Strata bundle can never be replayed as a
 #: signature over anything else signed by the same key (and vice versa).
-SIGNATURE_DOMAIN = b"strata-bundle-v1\x00"
+SIGNATURE_DOMAIN: bytes = TABLE["signature_domains"][str(FORMAT_VERSION)].encode("ascii")
 #: Domain of format 2; the signed message is this, the codec name, a NUL, then the payload.
-SIGNATURE_DOMAIN_V2 = b"strata-bundle-v2\x00"
+SIGNATURE_DOMAIN_V2: bytes = TABLE["signature_domains"][str(FORMAT_CODEC)].encode("ascii")
 
 
 def signed_message(fmt: int, codec: str, payload: bytes) -> bytes:
@@ -33,127 +44,116 @@ def signed_message(fmt: int, codec: str, payload: bytes) -> bytes:
         return SIGNATURE_DOMAIN + payload
     return SIGNATURE_DOMAIN_V2 + codec.encode("ascii") + b"\x00" + payload
 
-#: Limits checked before any expensive work. They bound memory for a hostile input.
-#: A real bundle of 10,000 rules is ~200 KB; 16 MiB leaves two orders of magnitude of headroom.
-MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
-#: The payload is an xz or gzip stream; refuse to inflate beyond this (decompression-bomb protection).
-MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
-#: Memory the xz decoder may use. The compiler writes preset 6 (8 MiB dictionary, ~9 MiB to
-#: decode); a stream asking for more than this was not written by Strata.
-MAX_DECODER_MEMORY = 128 * 1024 * 1024
-#: msgpack nesting depth allowed in a payload (IR trees are shallow; 64 is generous).
-MAX_NESTING = 64
-#: Bounds checked on the inflated payload *before* it is unpacked (``runtime/bounds.py``): the
-#: number of msgpack objects (a map entry counts two), the nesting of containers (IR nesting plus
-#: the records around it and nested content), and the length of one string or byte string. A
-#: 10,000-rule bundle holds 344,000 objects (14 MB as Python objects); 2,000,000 bounds a payload
-#: to roughly 100 MB of Python objects, whatever its compressed size.
-MAX_PAYLOAD_OBJECTS = 2_000_000
-MAX_PAYLOAD_DEPTH = 2 * MAX_NESTING
-MAX_PAYLOAD_STRING = 1024 * 1024
-#: IR nodes in all conditions of a bundle (each becomes source text and bytecode when prepared);
-#: a 10,000-rule bundle has about 32,000.
-MAX_IR_NODES = 1_000_000
-#: Items of one LIST/MAP node, and characters of one string or bytes literal, in the IR.
-MAX_LITERAL_ITEMS = 100_000
-MAX_LITERAL_BYTES = 64 * 1024
+
+# Limits checked before any expensive work: they bound memory for a hostile input. Each one's
+# reason is its "doc" in format.json.
+MAX_ENVELOPE_BYTES: int = _LIMITS["MAX_ENVELOPE_BYTES"]
+MAX_PAYLOAD_BYTES: int = _LIMITS["MAX_PAYLOAD_BYTES"]
+MAX_DECODER_MEMORY: int = _LIMITS["MAX_DECODER_MEMORY"]
+MAX_NESTING: int = _LIMITS["MAX_NESTING"]
+#: Bounds checked on the inflated payload *before* it is unpacked (``runtime/bounds.py``).
+MAX_PAYLOAD_OBJECTS: int = _LIMITS["MAX_PAYLOAD_OBJECTS"]
+MAX_PAYLOAD_DEPTH: int = _LIMITS["MAX_PAYLOAD_DEPTH"]
+MAX_PAYLOAD_STRING: int = _LIMITS["MAX_PAYLOAD_STRING"]
+#: IR bounds: nodes in a bundle, items of a LIST/MAP node, characters of a string or bytes literal.
+MAX_IR_NODES: int = _LIMITS["MAX_IR_NODES"]
+MAX_LITERAL_ITEMS: int = _LIMITS["MAX_LITERAL_ITEMS"]
+MAX_LITERAL_BYTES: int = _LIMITS["MAX_LITERAL_BYTES"]
+#: Characters of a CALL node's overload string.
+MAX_OVERLOAD_LENGTH: int = _LIMITS["MAX_OVERLOAD_LENGTH"]
+#: Largest ``max_items``/``max_length`` a signal may declare.
+MAX_SIGNAL_BOUND: int = _LIMITS["MAX_SIGNAL_BOUND"]
+#: Limits of the payload's ``models`` (docs/bundle-format.md): they bound the work of one score
+#: (at most 64 features, each one dict lookup, bisect or list scan) and of all scores of a decision,
+#: which is why the evaluation budget does not charge for scores.
+MAX_MODELS: int = _LIMITS["MAX_MODELS"]
+MAX_FEATURES: int = _LIMITS["MAX_FEATURES"]
+MAX_LEVELS: int = _LIMITS["MAX_LEVELS"]
+MAX_FEATURE_ARGS: int = _LIMITS["MAX_FEATURE_ARGS"]
+#: Largest |bias| or |weight|.
+MAX_COEFFICIENT: float = _LIMITS["MAX_COEFFICIENT"]
+
+# Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
+_RUNTIME: dict[str, Any] = TABLE["runtime"]
+#: Work units one condition may use in one decision (runtime/budget.py).
+EVAL_BUDGET: int = _RUNTIME["EVAL_BUDGET"]["value"]
+#: Characters of a string result per work unit.
+ALLOC_CHUNK: int = _RUNTIME["ALLOC_CHUNK"]["value"]
+#: Seconds of tolerance between the signer's clock and this node's.
+DEFAULT_CLOCK_SKEW: int = _RUNTIME["DEFAULT_CLOCK_SKEW"]["value"]
+#: Bounds of a signal that declares none.
+DEFAULT_MAX_ITEMS: int = _RUNTIME["DEFAULT_MAX_ITEMS"]["value"]
+DEFAULT_MAX_LENGTH: int = _RUNTIME["DEFAULT_MAX_LENGTH"]["value"]
+#: The edges' default request body limit; the compiler's cost estimate relies on it for client signals.
+CLIENT_BODY_BYTES: int = _RUNTIME["CLIENT_BODY_BYTES"]["value"]
+#: Cost classes of the CEL catalogue whose result can be larger than their arguments.
+GROWTH_COSTS: frozenset[str] = frozenset(_RUNTIME["growth_costs"]["values"])
 
 #: Segment layers, most general first. Candidates are ordered most specific first.
-LAYERS = ("broad", "mid", "specific")
+LAYERS: tuple[str, ...] = tuple(TABLE["layers"]["values"])
 
 #: Signal categories. Which of them need consent is declared per rule set (default: behavioral).
-CATEGORIES = ("contextual", "technical", "behavioral")
+CATEGORIES: tuple[str, ...] = tuple(TABLE["categories"]["values"])
 
-#: Number of buckets for experiment and holdout assignment (see docs/bucketing.md).
-BUCKETS = 10_000
+#: Number of buckets for experiment and holdout assignment (see docs/bucketing.md); traffic ranges,
+#: variant weights and the holdout share are out of this many.
+BUCKETS: int = TABLE["BUCKETS"]["value"]
+
+#: Counting buckets of a score per unit of its range (docs/models.md, "Counting").
+SCORE_BUCKETS: int = TABLE["SCORE_BUCKETS"]["value"]
+
+_OPS: dict[str, int] = {op["name"]: op["code"] for op in TABLE["ops"]}
 
 
 class Op:
     """IR opcodes: every IR node is a msgpack array whose first element is one of these.
 
-    The table (operands and meaning) is in docs/bundle-format.md; keep both in step.
+    The table (operands and meaning) is ``ops`` in format.json and in docs/bundle-format.md.
     """
 
-    LIT = 0  # [LIT, value]               null/bool/int/double/string/bytes literal
-    ULIT = 1  # [ULIT, int]               uint literal
-    SIG = 2  # [SIG, index]               signal value by index into the signal table
-    SEG = 3  # [SEG, index]               segment result by index into the segment table
-    VAR = 4  # [VAR, depth]               comprehension variable, 0 = innermost
-    SEL = 5  # [SEL, expr, field]         field selection on a map or record
-    HAS = 6  # [HAS, expr, field]         presence test of a field
-    SIGHAS = 7  # [SIGHAS, index]         presence test of a signal
-    AND = 8  # [AND, a, b]                CEL && (commutative error absorption)
-    OR = 9  # [OR, a, b]                  CEL ||
-    NOT = 10  # [NOT, a]
-    COND = 11  # [COND, c, t, f]          c ? t : f
-    CALL = 12  # [CALL, name, overload, args...]  function or operator; overload may be nil
-    LIST = 13  # [LIST, items...]
-    MAP = 14  # [MAP, k1, v1, k2, v2...]
-    COMP = 15  # [COMP, kind, range, body, filter?]  comprehension macro, kind in COMPREHENSIONS
-    TYPE = 16  # [TYPE, name]             a type value such as `int`
-    COMP2 = 17  # [COMP2, kind, range, body, filter?] two-variable comprehension (key, value)
-    SCORE = 18  # [SCORE, model_index]     score.<model>: a double (runtime/score.py)
+    LIT: int = _OPS["LIT"]
+    ULIT: int = _OPS["ULIT"]
+    SIG: int = _OPS["SIG"]
+    SEG: int = _OPS["SEG"]
+    VAR: int = _OPS["VAR"]
+    SEL: int = _OPS["SEL"]
+    HAS: int = _OPS["HAS"]
+    SIGHAS: int = _OPS["SIGHAS"]
+    AND: int = _OPS["AND"]
+    OR: int = _OPS["OR"]
+    NOT: int = _OPS["NOT"]
+    COND: int = _OPS["COND"]
+    CALL: int = _OPS["CALL"]
+    LIST: int = _OPS["LIST"]
+    MAP: int = _OPS["MAP"]
+    COMP: int = _OPS["COMP"]
+    TYPE: int = _OPS["TYPE"]
+    COMP2: int = _OPS["COMP2"]
+    SCORE: int = _OPS["SCORE"]
 
 
 #: Comprehension kinds for COMP (one variable) and COMP2 (two variables).
-COMPREHENSIONS = ("all", "exists", "exists_one", "map", "filter", "transformList", "transformMap")
+COMPREHENSIONS: tuple[str, ...] = tuple(TABLE["comprehensions"])
+
+
+def _arity(a: Any) -> int | tuple[int, ...] | None:
+    return tuple(a) if isinstance(a, list) else a
+
 
 #: Operand counts per opcode (None: variable, a tuple: one of); used to validate IR shape on load.
-ARITY = {
-    Op.LIT: 1,
-    Op.ULIT: 1,
-    Op.SIG: 1,
-    Op.SEG: 1,
-    Op.VAR: 1,
-    Op.SEL: 2,
-    Op.HAS: 2,
-    Op.SIGHAS: 1,
-    Op.AND: 2,
-    Op.OR: 2,
-    Op.NOT: 1,
-    Op.COND: 3,
-    Op.CALL: None,
-    Op.LIST: None,
-    Op.MAP: None,
-    Op.COMP: (3, 4),
-    Op.TYPE: 1,
-    Op.COMP2: (3, 4),
-    Op.SCORE: 1,
-}
+ARITY: dict[int, int | tuple[int, ...] | None] = {op["code"]: _arity(op["arity"]) for op in TABLE["ops"]}
 
-#: Limits of the payload's ``models`` (docs/bundle-format.md): they bound the work of one score
-#: (at most 64 features, each one dict lookup, bisect or list scan) and of all scores of a decision,
-#: which is why the evaluation budget does not charge for scores.
-MAX_MODELS = 16
-MAX_FEATURES = 64
-MAX_LEVELS = 256
-#: Literals of one ``values`` or ``edges`` feature (levels add ``(other)``/``(absent)``, up to 256).
-MAX_FEATURE_ARGS = 254
-#: Largest |bias| or |weight|: a sigmoid of more than 36 is 1 to double precision anyway.
-MAX_WEIGHT = 50.0
 #: Feature kinds of a model.
-FEATURE_KINDS = ("values", "edges", "contains")
+FEATURE_KINDS: tuple[str, ...] = tuple(TABLE["feature_kinds"])
+
+#: The fields each map of the payload may have (docs/bundle-format.md), by map: ``payload``,
+#: ``signal``, ``segment``...; IR validation refuses any other.
+FIELDS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in TABLE["fields"].items() if k != "doc"}
 
 #: What a content block's ``template`` may contain (docs/rulesets.md#templates): the allow-list of the
 #: ammonia HTML sanitiser's defaults (no script, style, iframe, form, object; no event handler or
 #: style attribute), plus ``class`` everywhere for the site's CSS. The compiler refuses a template
 #: using anything else; the edge server sanitises every rendered template with the same list.
-TEMPLATE_TAGS = frozenset({
-    "a", "abbr", "acronym", "area", "article", "aside", "b", "bdi", "bdo", "blockquote", "br", "caption", "center", "cite", "code", "col",
-    "colgroup", "data", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4",
-    "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "map", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "rtc",
-    "ruby", "s", "samp", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "time", "tr",
-    "tt", "u", "ul", "var", "wbr",
-})
+TEMPLATE_TAGS: frozenset[str] = frozenset(TABLE["template"]["tags"])
 #: Attributes allowed on every tag ("*") and per tag.
-TEMPLATE_ATTRIBUTES: dict[str, frozenset[str]] = {
-    "*": frozenset({"class", "lang", "title"}),
-    "a": frozenset({"href", "hreflang"}), "bdo": frozenset({"dir"}), "blockquote": frozenset({"cite"}),
-    "col": frozenset({"align", "char", "charoff", "span"}), "colgroup": frozenset({"align", "char", "charoff", "span"}),
-    "del": frozenset({"cite", "datetime"}), "hr": frozenset({"align", "size", "width"}), "img": frozenset({"align", "alt", "height", "src", "width"}),
-    "ins": frozenset({"cite", "datetime"}), "ol": frozenset({"start"}), "q": frozenset({"cite"}),
-    "table": frozenset({"align", "char", "charoff", "summary"}), "tbody": frozenset({"align", "char", "charoff"}),
-    "td": frozenset({"align", "char", "charoff", "colspan", "headers", "rowspan"}), "tfoot": frozenset({"align", "char", "charoff"}),
-    "th": frozenset({"align", "char", "charoff", "colspan", "headers", "rowspan", "scope"}), "thead": frozenset({"align", "char", "charoff"}),
-    "tr": frozenset({"align", "char", "charoff"}),
-}
+TEMPLATE_ATTRIBUTES: dict[str, frozenset[str]] = {tag: frozenset(a) for tag, a in TABLE["template"]["attributes"].items()}

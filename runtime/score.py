@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .format import SCORE_BUCKETS
 from .values import UInt
 
 __all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "build_models", "score_bucket", "sigmoid"]
@@ -110,8 +111,8 @@ def score_bucket(score: float, uplift: bool) -> int:
     """The counting bucket of a score (docs/models.md, "Counting"): 20 buckets of width 0.05 over
     [0, 1) for a plain model (1.0 in the last), 40 over [-1, 1) for an uplift model."""
     if uplift:
-        return min(max(math.floor((score + 1.0) * 20.0), 0), 39)
-    return min(max(math.floor(score * 20.0), 0), 19)
+        return min(max(math.floor((score + 1.0) * SCORE_BUCKETS), 0), 2 * SCORE_BUCKETS - 1)
+    return min(max(math.floor(score * SCORE_BUCKETS), 0), SCORE_BUCKETS - 1)
 
 
 #: Python types of a value whose declared CEL type is the key (a uint signal may hold plain ints:

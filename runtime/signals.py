@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .format import CLIENT_BODY_BYTES as CLIENT_BODY_BYTES
+from .format import DEFAULT_MAX_ITEMS as DEFAULT_MAX_ITEMS
+from .format import DEFAULT_MAX_LENGTH as DEFAULT_MAX_LENGTH
 from .values import INT64_MAX, INT64_MIN, UInt
 
 
@@ -72,12 +75,10 @@ BUILTIN_SIGNALS: tuple[SignalSpec, ...] = (
 
 BUILTIN_BY_NAME = {s.name: s for s in BUILTIN_SIGNALS}
 
-#: Bounds for values of signals that declare none (protects the runtime from huge inputs).
-DEFAULT_MAX_ITEMS = 100
-DEFAULT_MAX_LENGTH = 1024
-#: The edge server's default request body limit (``--max-body``): no client signal can be larger,
-#: whatever its declared bounds. The compiler's cost estimate relies on it for client signals.
-CLIENT_BODY_BYTES = 16 * 1024
+# Bounds for values of signals that declare none (protects the runtime from huge inputs):
+# DEFAULT_MAX_ITEMS and DEFAULT_MAX_LENGTH of runtime/format.json.
+# CLIENT_BODY_BYTES (runtime/format.json): the edges' default request body limit; no client signal
+# can be larger, whatever its declared bounds. The compiler's cost estimate relies on it.
 
 Checker = Callable[[Any], bool]
 

@@ -21,9 +21,13 @@ from typing import Any
 from .errors import InvalidIR
 from .format import (
     ARITY,
+    BUCKETS,
+    CATEGORIES,
     COMPREHENSIONS,
     FEATURE_KINDS,
+    FIELDS,
     LAYERS,
+    MAX_COEFFICIENT,
     MAX_FEATURE_ARGS,
     MAX_FEATURES,
     MAX_IR_NODES,
@@ -32,7 +36,8 @@ from .format import (
     MAX_LITERAL_ITEMS,
     MAX_MODELS,
     MAX_NESTING,
-    MAX_WEIGHT,
+    MAX_OVERLOAD_LENGTH,
+    MAX_SIGNAL_BOUND,
     Op,
 )
 from .regex import regex_error
@@ -42,21 +47,6 @@ from .values import INT64_MAX, INT64_MIN, TYPE_NAMES
 
 _LIT_TYPES = (type(None), bool, int, float, str, bytes)
 
-#: The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
-_PAYLOAD_KEYS = frozenset({"name", "version", "created", "not_before", "expires", "compiler", "signals", "types", "segments",
-                           "content", "experiments", "slots", "holdout", "consent", "goals", "models"})
-_SIGNAL_KEYS = frozenset({"name", "type", "category", "max_items", "max_length", "default", "source"})
-_SEGMENT_KEYS = frozenset({"id", "layer", "when", "consent"})
-_EXPERIMENT_KEYS = frozenset({"id", "salt", "group", "start", "end", "variants"})
-_SLOT_KEYS = frozenset({"id", "default", "candidates"})
-_CANDIDATE_KEYS = frozenset({"id", "layer", "when", "consent", "content", "experiment", "cap", "segment"})
-_HOLDOUT_KEYS = frozenset({"bp", "salt"})
-_CONSENT_KEYS = frozenset({"requires", "without"})
-_MODEL_KEYS = frozenset({"id", "goal", "spec", "fit", "features", "sets", "uplift"})
-_FEATURE_KEYS = frozenset({"id", "signal", "kind", "args", "levels"})
-_SET_KEYS = frozenset({"bias", "weights"})
-_UPLIFT_EXPERIMENT_KEYS = frozenset({"experiment", "treatment", "control"})
-_UPLIFT_RULE_KEYS = frozenset({"slot", "rule"})
 
 
 def _fail(path: str, msg: str) -> InvalidIR:
@@ -86,7 +76,7 @@ def _only(d: Any, allowed: frozenset[str], path: str) -> None:
 def validate_payload(p: Any) -> None:
     if not isinstance(p, dict):
         raise _fail("", "payload is not a map")
-    _only(p, _PAYLOAD_KEYS, "")
+    _only(p, FIELDS["payload"], "")
     _req(p, "name", str, "")
     for k in ("version", "created", "not_before", "expires"):
         _req(p, k, int, "")
@@ -109,17 +99,17 @@ def validate_payload(p: Any) -> None:
     sigtypes: list[_T] = []
     for i, s in enumerate(signals):
         path = f"signals[{i}]"
-        _only(s, _SIGNAL_KEYS, path)
+        _only(s, FIELDS["signal"], path)
         _req(s, "name", str, path)
         if s.get("source") is not None and not isinstance(s["source"], str):
             raise _fail(f"{path}.source", "expected string")
         t = _req(s, "type", str, path)
         cat = _req(s, "category", str, path)
-        if cat not in ("contextual", "technical", "behavioral"):
+        if cat not in CATEGORIES:
             raise _fail(path, f"unknown category {cat!r}")
         for bound in ("max_items", "max_length"):
             v = s.get(bound)
-            if v is not None and (type(v) is not int or not 0 <= v <= 1_000_000):
+            if v is not None and (type(v) is not int or not 0 <= v <= MAX_SIGNAL_BOUND):
                 raise _fail(f"{path}.{bound}", "must be a non-negative integer")
         try:
             check = make_checker(t, records, s.get("max_items"), s.get("max_length"))
@@ -143,7 +133,7 @@ def validate_payload(p: Any) -> None:
     segments = _req(p, "segments", list, "")
     for i, seg in enumerate(segments):
         path = f"segments[{i}]"
-        _only(seg, _SEGMENT_KEYS, path)
+        _only(seg, FIELDS["segment"], path)
         _req(seg, "id", str, path)
         layer = _req(seg, "layer", int, path)
         if not 0 <= layer < len(LAYERS):
@@ -155,13 +145,13 @@ def validate_payload(p: Any) -> None:
     experiments = _req(p, "experiments", list, "")
     for i, e in enumerate(experiments):
         path = f"experiments[{i}]"
-        _only(e, _EXPERIMENT_KEYS, path)
+        _only(e, FIELDS["experiment"], path)
         _req(e, "id", str, path)
         _req(e, "salt", str, path)
         start = _req(e, "start", int, path)
         end = _req(e, "end", int, path)
-        if not 0 <= start <= end <= 10_000:
-            raise _fail(path, "traffic range outside 0..10000")
+        if not 0 <= start <= end <= BUCKETS:
+            raise _fail(path, f"traffic range outside 0..{BUCKETS}")
         if e.get("group") is not None and not isinstance(e["group"], str):
             raise _fail(f"{path}.group", "expected string or nil")
         variants = _req(e, "variants", list, path)
@@ -172,24 +162,24 @@ def validate_payload(p: Any) -> None:
             vp = f"{path}.variants[{j}]"
             if not (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and type(v[1]) is int and type(v[2]) is int):
                 raise _fail(vp, "expected [id, weight, content]")
-            if not 0 <= v[1] <= 10_000:
-                raise _fail(vp, "weight outside 0..10000")
+            if not 0 <= v[1] <= BUCKETS:
+                raise _fail(vp, f"weight outside 0..{BUCKETS}")
             if not 0 <= v[2] < ncontent:
                 raise _fail(vp, "content index out of range")
             total += v[1]
-        if total != 10_000:
-            raise _fail(path, f"variant weights sum to {total}, not 10000")
+        if total != BUCKETS:
+            raise _fail(path, f"variant weights sum to {total}, not {BUCKETS}")
     slots = _req(p, "slots", list, "")
     for i, sl in enumerate(slots):
         path = f"slots[{i}]"
-        _only(sl, _SLOT_KEYS, path)
+        _only(sl, FIELDS["slot"], path)
         _req(sl, "id", str, path)
         d = _req(sl, "default", int, path)
         if not 0 <= d < ncontent:
             raise _fail(path, "default content index out of range")
         for j, c in enumerate(_req(sl, "candidates", list, path)):
             cp = f"{path}.candidates[{j}]"
-            _only(c, _CANDIDATE_KEYS, cp)
+            _only(c, FIELDS["candidate"], cp)
             _req(c, "id", str, cp)
             layer = _req(c, "layer", int, cp)
             if not 0 <= layer < len(LAYERS):
@@ -213,18 +203,18 @@ def validate_payload(p: Any) -> None:
     _check_models(models, signals, sigtypes, goals, experiments, slots)
     h = p.get("holdout")
     if h is not None:
-        _only(h, _HOLDOUT_KEYS, "holdout")
+        _only(h, FIELDS["holdout"], "holdout")
         bp = _req(h, "bp", int, "holdout")
         _req(h, "salt", str, "holdout")
-        if not 0 <= bp <= 10_000:
-            raise _fail("holdout.bp", "out of range 0..10000")
+        if not 0 <= bp <= BUCKETS:
+            raise _fail("holdout.bp", f"out of range 0..{BUCKETS}")
     consent = _req(p, "consent", dict, "")
-    _only(consent, _CONSENT_KEYS, "consent")
+    _only(consent, FIELDS["consent"], "consent")
     if consent.get("without", "contextual") not in ("contextual", "defaults"):
         raise _fail("consent.without", "must be 'contextual' or 'defaults'")
     req = _req(consent, "requires", list, "consent")
     for c in req:
-        if c not in ("contextual", "technical", "behavioral"):
+        if c not in CATEGORIES:
             raise _fail("consent.requires", f"unknown category {c!r}")
 
 
@@ -256,7 +246,7 @@ def _number(v: Any, path: str, bound: float | None = None) -> float:
 
 def _check_feature(f: Any, path: str, signals: list[Any], sigtypes: list[_T]) -> int:
     """Check one feature of a model; return its number of levels."""
-    _only(f, _FEATURE_KEYS, path)
+    _only(f, FIELDS["feature"], path)
     _req(f, "id", str, path)
     si = _req(f, "signal", int, path)
     if not 0 <= si < len(signals):
@@ -309,7 +299,7 @@ def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goa
     ids: set[str] = set()
     for i, m in enumerate(models):
         path = f"models[{i}]"
-        _only(m, _MODEL_KEYS, path)
+        _only(m, FIELDS["model"], path)
         mid = _req(m, "id", str, path)
         if not _MODEL_ID.match(mid) or mid in ids:
             raise _fail(f"{path}.id", f"model id {mid[:40]!r} is not a distinct lower-case identifier")
@@ -334,10 +324,10 @@ def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goa
             raise _fail(f"{path}.sets", f"a{'n uplift' if uplift is not None else ' plain'} model has {1 if uplift is None else 2} coefficient set(s), got {len(sets)}")
         for j, st in enumerate(sets):
             sp = f"{path}.sets[{j}]"
-            _only(st, _SET_KEYS, sp)
+            _only(st, FIELDS["set"], sp)
             if "bias" not in st:
                 raise _fail(sp, "missing field 'bias'")
-            _number(st["bias"], f"{sp}.bias", MAX_WEIGHT)
+            _number(st["bias"], f"{sp}.bias", MAX_COEFFICIENT)
             weights = _req(st, "weights", list, sp)
             if len(weights) != len(features):
                 raise _fail(f"{sp}.weights", f"{len(weights)} weight lists for {len(features)} features")
@@ -347,12 +337,12 @@ def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goa
                 for li, w in enumerate(ws):
                     if type(w) is bool:
                         raise _fail(f"{sp}.weights[{fi}][{li}]", "expected a finite number")
-                    _number(w, f"{sp}.weights[{fi}][{li}]", MAX_WEIGHT)
+                    _number(w, f"{sp}.weights[{fi}][{li}]", MAX_COEFFICIENT)
 
 
 def _check_uplift(u: Any, path: str, experiments: list[Any], slots: list[Any]) -> None:
     if isinstance(u, dict) and "experiment" in u:
-        _only(u, _UPLIFT_EXPERIMENT_KEYS, path)
+        _only(u, FIELDS["uplift_experiment"], path)
         ei = _req(u, "experiment", int, path)
         if not 0 <= ei < len(experiments):
             raise _fail(f"{path}.experiment", "experiment index out of range")
@@ -361,7 +351,7 @@ def _check_uplift(u: Any, path: str, experiments: list[Any], slots: list[Any]) -
         if t not in variants or c not in variants or t == c:
             raise _fail(path, "treatment and control must be two different variants of the experiment")
         return
-    _only(u, _UPLIFT_RULE_KEYS, path)
+    _only(u, FIELDS["uplift_rule"], path)
     sid, rid = _req(u, "slot", str, path), _req(u, "rule", str, path)
     for sl in slots:
         if sl["id"] == sid:
@@ -623,7 +613,7 @@ def _check_call(node: list[Any], path: str, ir: _IRContext, vars: tuple[_T, ...]
         raise _fail(path, f"{name} takes {least}{'' if most == least else '..' + (str(most) if most is not None else '')} arguments, got {len(args)}")
     if ov is None:
         return  # dispatched on run-time types
-    if len(ov) > 1024:
+    if len(ov) > MAX_OVERLOAD_LENGTH:
         raise _fail(path, "overload string too long")
     if not accepts(name, ov, len(args)):
         raise _fail(path, f"{name} has no overload ({ov[:60]}) for {len(args)} argument(s) (docs/cel-functions.md)")

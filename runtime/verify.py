@@ -39,6 +39,7 @@ from .errors import (
 )
 from .format import (
     CODECS,
+    DEFAULT_CLOCK_SKEW,
     FORMAT_CODEC,
     FORMATS,
     MAX_DECODER_MEMORY,
@@ -50,9 +51,6 @@ from .format import (
     signed_message,
 )
 from .validate import validate_payload
-
-#: Default tolerance between the signer's clock and this node's clock, in seconds.
-DEFAULT_CLOCK_SKEW = 300
 
 _ENVELOPE_KEYS = {"format", "key_id", "payload", "signature"}
 _ENVELOPE_KEYS_CODEC = _ENVELOPE_KEYS | {"codec"}

@@ -14,8 +14,6 @@ from typing import Any
 
 from .report import Data, load
 
-EVENTS = ("entered", "left", "converted")
-
 
 def model_counts(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{model id: {"spec", "fit", "goal", "uplift", "features", "rows"}}`` summed over the fleet.

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.format import LAYERS
+
+from ..contract import ALL, MODEL_EVENTS, POPULATIONS, STATS_FORMAT
 from ..tally import Tally
 from . import stats
 from .allocation import Allocation, allocation
-
-ALL = "*"
 
 
 class ReportError(ValueError):
@@ -102,7 +103,7 @@ def load(paths: list[str]) -> Data:
                 snap = json.loads(text)
             except json.JSONDecodeError as e:
                 raise ReportError(f"{p}: not JSON ({e.msg} at line {e.lineno})") from None
-            if snap.get("format") != "strata-stats/1":
+            if snap.get("format") != STATS_FORMAT:
                 raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
         else:
             snap = _parse_prometheus(text, p)
@@ -143,7 +144,7 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         for eid, e in s.get("experiments", {}).items():
             d.experiments.setdefault(eid, e)
         for r in s.get("models", []):
-            for event in ("entered", "left", "converted"):
+            for event in MODEL_EVENTS:
                 if r.get(event):
                     d.models[(r["model"], r["spec"], r["arm"], r["feature"], r["level"], event)] += int(r[event])
         if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:
@@ -241,7 +242,7 @@ def experiments(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -
 def layers(d: Data, goal: str) -> list[Row]:
     """Per layer: personalised exposures of arms on that layer, against the holdout on the same slots."""
     out = []
-    for layer in ("specific", "mid", "broad"):
+    for layer in reversed(LAYERS):  # most specific first
         keys = [k for k in d.exposures if k[2] == layer and k[3] == "personalized"]
         if not keys:
             continue
@@ -262,7 +263,7 @@ def overall(d: Data, goal: str) -> list[Row]:
     """Visitors converting at all, per population (the ``*`` rows; exposures of the busiest slot
     stand for visits)."""
     out = []
-    for pop in ("personalized", "holdout", "no_consent"):
+    for pop in POPULATIONS:
         per_slot: Counter[str] = Counter()
         for (slot, _arm, _layer, p), c in d.exposures.items():
             if p == pop:

@@ -6,7 +6,7 @@
 
 import { Op } from '../runtime/format.js';
 import { Float } from '../runtime/signals.js';
-import { pyReprFloat } from '../runtime/values.js';
+import { reprFloat } from '../runtime/python.js';
 
 const F = (x) => new Float(x);
 
@@ -34,7 +34,7 @@ export const MODEL_FEATURES = [
   ['utm', 'page.query', 'contains', ['utm_source']],
 ];
 
-const text = (a) => (a instanceof Float ? pyReprFloat(a.v) : String(a));
+const text = (a) => (a instanceof Float ? reprFloat(a.v) : String(a));
 
 function levels(kind, args) {
   if (kind === 'values') return [...args.map(text), '(other)', '(absent)'];

@@ -5,20 +5,20 @@
 // built (lengths in code points, as Python's len). A charge that would pass the budget is not
 // added and ends the condition in an Err whose `budget` flag is set.
 
-import { Op } from './format.js';
+import { ALLOC_CHUNK, EVAL_BUDGET, Op, TABLE } from './format.js';
 import { CATALOGUE } from './stdlib.js';
 import { cpLength } from './values.js';
+import { formatComma } from './python.js';
 
-export const EVAL_BUDGET = 10000;
-export const ALLOC_CHUNK = 16;
-export const GROWTH_CLASSES = new Set(['concat', 'split', 'replace']);
+// The budget's constants are the format's (runtime/format.json, "runtime").
+export { ALLOC_CHUNK, EVAL_BUDGET };
+const GROWTH_COSTS = new Set(TABLE.runtime.growth_costs.values);
 /** Function names whose result can be larger than their arguments. */
-export const GROWTH = new Set(Array.from(CATALOGUE.values()).filter((f) => GROWTH_CLASSES.has(f.cost)).map((f) => f.name));
+export const GROWTH = new Set(Array.from(CATALOGUE.values()).filter((f) => GROWTH_COSTS.has(f.cost)).map((f) => f.name));
 
 /** Python's message, `{:,}` thousands separators included. */
 export function overMessage(work) {
-  const fmt = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `evaluation budget exceeded: ${fmt(work)} work units, more than ${fmt(EVAL_BUDGET)} (a comprehension or a growing string too large)`;
+  return `evaluation budget exceeded: ${formatComma(work)} work units, more than ${formatComma(EVAL_BUDGET)} (a comprehension or a growing string too large)`;
 }
 
 /** Code points of `s` (a lone surrogate counts one, as in Python): values.js's cpLength. */

@@ -1,9 +1,10 @@
 // The payload layout of the gzip codec (runtime/codec.py): candidates stored column-wise, content
 // indexes as differences. fromColumns restores the payload the xz codec carries.
 
+import { TABLE } from './format.js';
 import { isInt, isMap } from './validate.js';
 
-export const CANDIDATE_FIELDS = ['id', 'layer', 'when', 'consent', 'experiment', 'content', 'cap', 'segment'];
+export const CANDIDATE_FIELDS = TABLE.fields.candidate;
 
 /** The payload with per-slot candidate maps; throws Error(message) when the columns are inconsistent. */
 export function fromColumns(payload) {

@@ -20,12 +20,16 @@ function capped(cap, state, now) {
   return Boolean(cooldown && now - last < cooldown);
 }
 
-/** A verified bundle ready to decide. Immutable after construction. */
+/** A verified bundle ready to decide: what a decision reads never changes once built, and a slot is built once, on its first use (plan.js). */
 export class Prepared extends Plan {
   /** The level bytes of each model (declaration order) for `signals`, prepared as decide()
    * prepares them (defaults merged, consent-stripped): what the worker counts. */
   modelLevels(signals, consent = true) {
-    const s = this.prepareSignals(signals, consent);
+    return this.levels(this.prepareSignals(signals, consent));
+  }
+
+  /** The level bytes of each model for signal values as conditions read them (Outcome.signals). */
+  levels(s) {
     return this.models.map((m) => m.levels(s));
   }
 
@@ -34,11 +38,17 @@ export class Prepared extends Plan {
    * rule-vs-holdout uplift models. False for an unknown slot or rule, an evaluation error, or a
    * candidate needing consent without it. Python's Prepared.rule_matches. */
   ruleMatches(slot, rule, signals, { consent = true } = {}) {
+    return this.ruleHolds(slot, rule, this.prepareSignals(signals, consent), null, { consent });
+  }
+
+  /** ruleMatches for signal values as conditions read them: a decision's Outcome.signals with its
+   * Outcome.memo (its activation: segment results and scores), so nothing is converted or
+   * evaluated twice. Python's Prepared.rule_holds. */
+  ruleHolds(slot, rule, s, memo = null, { consent = true } = {}) {
     const sl = this.slot(slot);
-    if (sl === undefined) return false;
-    const c = sl.candidates.find((x) => x.id === rule);
+    const c = sl === undefined ? undefined : sl.byId.get(rule);
     if (c === undefined || (!consent && c.consent)) return false;
-    const a = new Activation(this.prepareSignals(signals, consent), []);
+    const a = memo ?? new Activation(s, []);
     return (c.segment >= 0 ? this.segmentValue(c.segment, a) : c.cond(a)) === true;
   }
 
@@ -100,6 +110,8 @@ export class Prepared extends Plan {
       decisions[sid] = this.decideSlot(slot, a, sessionId ?? null, caps, consent, t, explain, out, assignments);
     }
     out.work = a.work();
+    out.signals = s;
+    out.memo = a;
     if (explain) {
       out.segments = {};
       for (const i of a.order) {

@@ -48,6 +48,8 @@ export class Outcome {
     this.segments = null;
     this.scores = null; // {model id: score} of the scores computed in this decision (null: a bundle without models)
     this.holdout = false;
+    this.signals = null; // the signal values the conditions read, by signal index (defaults merged, consent-stripped): what model counting reads
+    this.memo = null; // the decision's activation (segment results, scores), for Prepared.ruleHolds
   }
 
   /** Python's Outcome.to_dict(). */

@@ -1,50 +1,78 @@
-// The bundle format's constants, as runtime/format.py defines them (docs/bundle-format.md).
+// The bundle format's constants (docs/bundle-format.md), read from the one table runtime/format.json
+// that the Python runtime's runtime/format.py reads too; test/format.test.js and
+// tests/runtime/test_format.py fail when either disagrees with it.
+
+import TABLE from '../../runtime/format.json' with { type: 'json' };
+
+export { TABLE };
+const LIMITS = Object.fromEntries(Object.entries(TABLE.limits).map(([name, entry]) => [name, entry.value]));
 
 /** Envelope formats: 1 (xz, four fields) and 2 (a signed `codec` field). */
-export const FORMAT_VERSION = 1;
-export const FORMAT_CODEC = 2;
+export const FORMAT_VERSION = TABLE.formats.FORMAT_VERSION;
+export const FORMAT_CODEC = TABLE.formats.FORMAT_CODEC;
 export const FORMATS = [FORMAT_VERSION, FORMAT_CODEC];
-/** Codecs this runtime can inflate (a worker has DecompressionStream('gzip'), no xz). */
-export const CODECS = ['gzip'];
+/** Codecs this runtime can inflate: the table's, less xz (a worker has DecompressionStream('gzip'), no xz). */
+export const CODECS = TABLE.codecs.filter((c) => c !== 'xz');
 
-export const SIGNATURE_DOMAIN = new TextEncoder().encode('strata-bundle-v1\0');
-export const SIGNATURE_DOMAIN_V2 = new TextEncoder().encode('strata-bundle-v2\0');
+export const SIGNATURE_DOMAIN = new TextEncoder().encode(TABLE.signature_domains[FORMAT_VERSION]);
+export const SIGNATURE_DOMAIN_V2 = new TextEncoder().encode(TABLE.signature_domains[FORMAT_CODEC]);
 
-export const MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
-export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
-export const MAX_NESTING = 64;
+// Limits (each one's reason is its "doc" in format.json). MAX_DECODER_MEMORY is xz's: not here.
+export const MAX_ENVELOPE_BYTES = LIMITS.MAX_ENVELOPE_BYTES;
+export const MAX_PAYLOAD_BYTES = LIMITS.MAX_PAYLOAD_BYTES;
+export const MAX_NESTING = LIMITS.MAX_NESTING;
 /** Payload bounds checked before the payload is decoded (runtime/bounds.py). */
-export const MAX_PAYLOAD_OBJECTS = 2000000;
-export const MAX_PAYLOAD_DEPTH = 2 * MAX_NESTING;
-export const MAX_PAYLOAD_STRING = 1024 * 1024;
+export const MAX_PAYLOAD_OBJECTS = LIMITS.MAX_PAYLOAD_OBJECTS;
+export const MAX_PAYLOAD_DEPTH = LIMITS.MAX_PAYLOAD_DEPTH;
+export const MAX_PAYLOAD_STRING = LIMITS.MAX_PAYLOAD_STRING;
 /** IR bounds (runtime/validate.py): nodes in a bundle, items of a literal, size of a literal. */
-export const MAX_IR_NODES = 1000000;
-export const MAX_LITERAL_ITEMS = 100000;
-export const MAX_LITERAL_BYTES = 64 * 1024;
-
-export const LAYERS = ['broad', 'mid', 'specific'];
-export const CATEGORIES = ['contextual', 'technical', 'behavioral'];
-export const BUCKETS = 10000;
-
+export const MAX_IR_NODES = LIMITS.MAX_IR_NODES;
+export const MAX_LITERAL_ITEMS = LIMITS.MAX_LITERAL_ITEMS;
+export const MAX_LITERAL_BYTES = LIMITS.MAX_LITERAL_BYTES;
+/** Characters of a CALL node's overload string. */
+export const MAX_OVERLOAD_LENGTH = LIMITS.MAX_OVERLOAD_LENGTH;
+/** Largest max_items / max_length a signal may declare. */
+export const MAX_SIGNAL_BOUND = LIMITS.MAX_SIGNAL_BOUND;
 /** Model bounds (runtime/validate.py): models per bundle, features per model, levels per
  * feature (one byte each), declared values or edges per feature, |bias| and |weight|. */
-export const MAX_MODELS = 16;
-export const MAX_FEATURES = 64;
-export const MAX_LEVELS = 256;
-export const MAX_FEATURE_ARGS = 254;
-export const MAX_COEFFICIENT = 50;
-export const FEATURE_KINDS = ['values', 'edges', 'contains'];
+export const MAX_MODELS = LIMITS.MAX_MODELS;
+export const MAX_FEATURES = LIMITS.MAX_FEATURES;
+export const MAX_LEVELS = LIMITS.MAX_LEVELS;
+export const MAX_FEATURE_ARGS = LIMITS.MAX_FEATURE_ARGS;
+export const MAX_COEFFICIENT = LIMITS.MAX_COEFFICIENT;
 
-export const Op = {
-  LIT: 0, ULIT: 1, SIG: 2, SEG: 3, VAR: 4, SEL: 5, HAS: 6, SIGHAS: 7, AND: 8, OR: 9, NOT: 10,
-  COND: 11, CALL: 12, LIST: 13, MAP: 14, COMP: 15, TYPE: 16, COMP2: 17, SCORE: 18,
-};
+// Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
+/** Work units one condition may use in one decision, and characters of a string result per unit (budget.js). */
+export const EVAL_BUDGET = TABLE.runtime.EVAL_BUDGET.value;
+export const ALLOC_CHUNK = TABLE.runtime.ALLOC_CHUNK.value;
+/** Seconds of tolerance between the signer's clock and this node's. */
+export const DEFAULT_CLOCK_SKEW = TABLE.runtime.DEFAULT_CLOCK_SKEW.value;
+/** Bounds of a signal that declares none. */
+export const DEFAULT_MAX_ITEMS = TABLE.runtime.DEFAULT_MAX_ITEMS.value;
+export const DEFAULT_MAX_LENGTH = TABLE.runtime.DEFAULT_MAX_LENGTH.value;
+/** The edges' default request body limit (STRATA_MAX_BODY). */
+export const CLIENT_BODY_BYTES = TABLE.runtime.CLIENT_BODY_BYTES.value;
 
-export const COMPREHENSIONS = ['all', 'exists', 'exists_one', 'map', 'filter', 'transformList', 'transformMap'];
+export const LAYERS = TABLE.layers.values;
+export const CATEGORIES = TABLE.categories.values;
+/** Buckets of experiment and holdout assignment; traffic ranges, weights and the holdout share are out of this many. */
+export const BUCKETS = TABLE.BUCKETS.value;
+/** Counting buckets of a score per unit of its range (docs/models.md, "Counting"). */
+export const SCORE_BUCKETS = TABLE.SCORE_BUCKETS.value;
+export const FEATURE_KINDS = TABLE.feature_kinds;
+
+/** IR opcodes by name ({LIT: 0, ULIT: 1, ...}). */
+export const Op = Object.freeze(Object.fromEntries(TABLE.ops.map((op) => [op.name, op.code])));
+
+export const COMPREHENSIONS = TABLE.comprehensions;
 
 /** Operand counts per opcode (null: variable, an array: one of). */
-export const ARITY = {
-  [Op.LIT]: 1, [Op.ULIT]: 1, [Op.SIG]: 1, [Op.SEG]: 1, [Op.VAR]: 1, [Op.SEL]: 2, [Op.HAS]: 2,
-  [Op.SIGHAS]: 1, [Op.AND]: 2, [Op.OR]: 2, [Op.NOT]: 1, [Op.COND]: 3, [Op.CALL]: null,
-  [Op.LIST]: null, [Op.MAP]: null, [Op.COMP]: [3, 4], [Op.TYPE]: 1, [Op.COMP2]: [3, 4], [Op.SCORE]: 1,
-};
+export const ARITY = Object.freeze(Object.fromEntries(TABLE.ops.map((op) => [op.code, op.arity])));
+
+/** The fields each map of the payload may have, by map (payload, signal, segment...). */
+export const FIELDS = Object.freeze(Object.fromEntries(Object.entries(TABLE.fields).filter(([k]) => k !== 'doc')));
+
+/** What a content block's template may contain: tags, and attributes on every tag ("*") and per tag. */
+export const TEMPLATE_TAGS = new Set(TABLE.template.tags);
+// null prototype: an element named `constructor` has no attributes allowed, not Object's
+export const TEMPLATE_ATTRIBUTES = Object.freeze(Object.assign(Object.create(null), TABLE.template.attributes));

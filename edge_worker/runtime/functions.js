@@ -10,8 +10,9 @@
 import { RE2JS } from 're2js';
 import {
   CelError, CelType, CelUint, INT64_MAX, UINT64_MAX, checkInt, checkUint, compareStrings, cpLength,
-  cpToUnit, isBmp, kind, pyRepr, shortestDigits, typeName, unitToCp,
+  cpToUnit, isBmp, kind, typeName, unitToCp,
 } from './values.js';
+import { repr, shortestDigits } from './python.js';
 
 function isNum(v) {
   const t = typeof v;
@@ -219,7 +220,7 @@ export function index(c, k) {
   }
   if (c instanceof Map) {
     const v = mapLookup(c, k);
-    if (v === NOT_FOUND) throw new CelError(`no such key: ${pyRepr(k)}`);
+    if (v === NOT_FOUND) throw new CelError(`no such key: ${repr(k)}`);
     return v;
   }
   throw noOverload('_[_]', c, k);
@@ -269,7 +270,7 @@ export function makeMap(pairs) {
     if (!(tk === 'bigint' || tk === 'string' || tk === 'boolean' || k instanceof CelUint)) {
       throw new CelError(`unsupported map key type: ${kind(k)}`);
     }
-    if (mapLookup(out, k) !== NOT_FOUND) throw new CelError(`Failed with repeated key: ${pyRepr(k)}`);
+    if (mapLookup(out, k) !== NOT_FOUND) throw new CelError(`Failed with repeated key: ${repr(k)}`);
     out.set(k, v);
   }
   return out;
@@ -390,7 +391,7 @@ function compileRegexOr(pattern) {
 
 export function compileRegex(pattern) {
   const [rx, err] = compileRegexOr(pattern);
-  if (err !== null) throw new CelError(`invalid regular expression ${pyRepr(pattern)}: ${err}`);
+  if (err !== null) throw new CelError(`invalid regular expression ${repr(pattern)}: ${err}`);
   return rx;
 }
 
@@ -592,7 +593,7 @@ export function toInt(v) {
       if (Number.isNaN(v) || !(-TWO63 < v && v < TWO63)) throw new CelError('range error converting double to int');
       return BigInt(Math.trunc(v));
     case 'string':
-      if (!/^[+-]?[0-9]+$/.test(v)) throw new CelError(`cannot convert ${pyRepr(v)} to int`);
+      if (!/^[+-]?[0-9]+$/.test(v)) throw new CelError(`cannot convert ${repr(v)} to int`);
       return checkInt(BigInt(v));
   }
   if (v instanceof CelUint) return checkInt(v.v);
@@ -606,7 +607,7 @@ export function toUint(v) {
       if (Number.isNaN(v) || !(-1 < v && v < TWO64)) throw new CelError('range error converting double to uint');
       return new CelUint(BigInt(Math.trunc(v)));
     case 'string':
-      if (!/^\+?[0-9]+$/.test(v)) throw new CelError(`cannot convert ${pyRepr(v)} to uint`);
+      if (!/^\+?[0-9]+$/.test(v)) throw new CelError(`cannot convert ${repr(v)} to uint`);
       return checkUint(BigInt(v.replace('+', '')));
   }
   if (v instanceof CelUint) return v;
@@ -620,7 +621,7 @@ export function toDouble(v) {
     case 'number': return v;
     case 'bigint': return Number(v);
     case 'string': {
-      if (!FLOAT_RX.test(v)) throw new CelError(`cannot convert ${pyRepr(v)} to double`);
+      if (!FLOAT_RX.test(v)) throw new CelError(`cannot convert ${repr(v)} to double`);
       const low = v.toLowerCase().replace(/^\+/, '');
       if (low === 'nan' || low === '-nan') return NaN;
       if (low === 'inf' || low === 'infinity') return Infinity;
@@ -647,7 +648,7 @@ export function toBool(v) {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'string') {
     const b = BOOL_STRINGS.get(v);
-    if (b === undefined) throw new CelError(`cannot convert ${pyRepr(v)} to bool`);
+    if (b === undefined) throw new CelError(`cannot convert ${repr(v)} to bool`);
     return b;
   }
   throw noOverload('bool', v);

@@ -6,7 +6,8 @@
 //   const outcome = prepared.decide(signals, null, { sessionId, caps, consent: true });
 
 import { Prepared } from './decide.js';
-import { DEFAULT_CLOCK_SKEW, checkRollback, verifyBundle } from './verify.js';
+import { DEFAULT_CLOCK_SKEW } from './format.js';
+import { checkRollback, verifyBundle } from './verify.js';
 
 export {
   BadSignature, BundleError, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,

@@ -1,7 +1,8 @@
-// Planning, once per bundle (the port of runtime/plan.py): a verified payload turned into a signal
-// table with converters and defaults, closures built from the IR (each on first use), candidate
-// lists per slot in precedence order, every decision the bundle can make, and experiment tables.
-// Deciding from a plan is decide.js.
+// Planning (the port of runtime/plan.py): a verified payload turned into a signal table with
+// converters and defaults, closures built from the IR, candidate lists per slot in precedence
+// order, every decision the bundle can make, and experiment tables. The tables are built at load;
+// a slot's candidates, decisions and closures on its first use, once (docs/runtime.md,
+// "Preparation": the same plan as Python's). Deciding from a plan is decide.js.
 
 import { bucket, holdoutSeed, trafficSeed, variantSeed } from './bucketing.js';
 import { Decision } from './decision.js';
@@ -10,6 +11,7 @@ import { Builder } from './interp.js';
 import { celFromRaw, plainFromRaw } from './raw.js';
 import { Model } from './score.js';
 import { makeConverter } from './signals.js';
+import { PrepareFailed } from './errors.js';
 import { Err } from './values.js';
 
 const num = (v) => (typeof v === 'bigint' ? Number(v) : v);
@@ -64,6 +66,16 @@ class Experiment {
 }
 
 const FALLBACKS = ['default', 'holdout', 'no_consent', 'capped', 'error'];
+
+/** Add to `out` the segments condition `ir` reads directly (its SEG nodes); plan.py's segments_read. */
+export function segmentsRead(ir, out) {
+  const op = ir[0];
+  if (op === Op.SEG) out.add(num(ir[1]));
+  else if (op !== Op.LIT) { // a literal's value is data, not IR
+    for (let k = 1; k < ir.length; k++) if (Array.isArray(ir[k])) segmentsRead(ir[k], out);
+  }
+  return out;
+}
 const NO_VARIANTS = Object.freeze([]);
 
 /** A verified bundle planned for deciding (decide.js's Prepared decides from it). Immutable after construction. */
@@ -101,18 +113,26 @@ export class Plan {
     /** experiment id -> its allocation period (the weights in basis points joined by '/') */
     this.periods = Object.fromEntries(this.experiments.map((e) => [e.id, e.period]));
 
-    // Closures are built from the (validated) IR once per bundle, each on first use: a slot's
-    // candidates when the slot is first decided, a segment when first evaluated. A page asks for a
-    // few slots of a large bundle; warm() builds everything up front.
+    // Closures are built from the (validated) IR on first use: a slot's candidates, and the segments
+    // they read, when the slot is first used; a segment evaluated on its own when first evaluated.
+    // A page asks for a few slots of a large bundle; warm() builds everything up front.
     const types = p.signals.map((s) => s.type);
     this.models = Object.freeze(has(p, 'models') ? p.models.map((m) => new Model(m, types)) : []);
     this.modelIndex = new Map(this.models.map((m, i) => [m.id, i]));
     this.builder = new Builder(this.signalNames, (i, a) => this.segmentValue(i, a), (i, a) => this.scoreValue(i, a));
     this.rawSegments = p.segments;
     this.segmentEvals = new Array(p.segments.length).fill(null);
-    this.nextCid = p.segments.length; // budget ids: segment i is condition i, candidates follow
+    /** conditions whose preparation failed: each evaluates as an error (docs/runtime.md, "Preparation") */
+    this.prepareFailures = [];
+    // Condition ids (the evaluation budget's keys, budget.js) are fixed here, whatever order slots
+    // are first used in: segment i is condition i, then each candidate whose condition is not a
+    // bare segment reference, in bundle order.
     this.slotTable = new Map();
-    for (const raw of p.slots) this.slotTable.set(raw.id, { id: raw.id, raw, candidates: null, default: null, fallback: null });
+    let cid = p.segments.length;
+    for (const raw of p.slots) {
+      this.slotTable.set(raw.id, { id: raw.id, raw, cid, candidates: null, default: null, fallback: null, byId: null }); // a slot id given twice: the last (as ever)
+      for (const c of raw.candidates) if (c.when[0] !== Op.SEG) cid++;
+    }
     this.slotIds = Array.from(this.slotTable.keys());
     this.slots = this.slotIds; // slot names (API)
   }
@@ -127,9 +147,11 @@ export class Plan {
   buildSlot(slot) {
     const raw = slot.raw;
     const slotId = raw.id;
-    const builder = this.builder;
-    slot.candidates = raw.candidates.map((c) => {
+    let cid = slot.cid;
+    const read = new Set();
+    const candidates = raw.candidates.map((c) => {
       const w = c.when;
+      segmentsRead(w, read);
       const isExp = has(c, 'experiment');
       const segment = w[0] === Op.SEG ? num(w[1]) : -1;
       const layer = LAYERS[num(c.layer)];
@@ -143,16 +165,20 @@ export class Plan {
         layer,
         consent: c.consent,
         segment,
-        cond: segment >= 0 ? null : builder.build(w, this.nextCid++),
+        cond: segment >= 0 ? null : this.build(w, cid++, `rule ${slotId}/${c.id}`),
         experiment,
         cap: has(c, 'cap') && c.cap.length ? [num(c.cap[0]), num(c.cap[1])] : null,
         decision: new Decision(slotId, content, 'rule', c.id, null, null, layer, segId),
         variants: experiment ? experiment.variants.map(([, vid, vc]) => [vid, new Decision(slotId, vc, 'experiment', c.id, experiment.id, vid, layer, segId)]) : NO_VARIANTS,
       };
     });
+    for (const i of read) this.segmentEval(i); // and, as they are built, the segments they read
     slot.default = this.content[num(raw.default)];
     slot.fallback = {};
     for (const r of FALLBACKS) slot.fallback[r] = new Decision(slotId, slot.default, r);
+    slot.byId = new Map();
+    for (const c of candidates) if (!slot.byId.has(c.id)) slot.byId.set(c.id, c);
+    slot.candidates = candidates; // last: a slot with candidates is whole
   }
 
   /** Build every closure now (otherwise each is built on first use). */
@@ -162,10 +188,28 @@ export class Plan {
     return this;
   }
 
+  /** Segment i's closure, built on first use with the segments it reads. */
   segmentEval(i) {
     let f = this.segmentEvals[i];
-    if (f === null) f = this.segmentEvals[i] = this.builder.build(this.rawSegments[i].when, i);
+    if (f === null) {
+      const ir = this.rawSegments[i].when;
+      f = this.segmentEvals[i] = this.build(ir, i, `segment ${this.segmentIds[i]}`);
+      for (const j of segmentsRead(ir, new Set())) this.segmentEval(j);
+    }
     return f;
+  }
+
+  /** Condition `cid`'s closure. One whose building throws (an exception validation did not
+   * foresee) evaluates as an error, reported in prepareFailures: never a crash. */
+  build(ir, cid, where) {
+    try {
+      return this.builder.build(ir, cid);
+    } catch (e) {
+      const failure = new PrepareFailed(`preparing ${where} of bundle ${this.name} v${this.version} failed (${e && e.name}: ${String(e && e.message).slice(0, 200)}); it decides as an evaluation error; recompile the bundle with this version of strata`);
+      this.prepareFailures.push(failure);
+      const err = new Err(failure.message);
+      return () => err;
+    }
   }
 
   // ------------------------------------------------------------------ segments

@@ -6,10 +6,11 @@
 // Python), BigInt (int), CelUint, strings, booleans, null, Uint8Array (bytes), arrays, Maps and
 // plain objects (maps and records, string keys). Lengths count code points, as Python's len().
 
+import { DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH } from './format.js';
 import { CelUint, INT64_MAX, INT64_MIN, UINT64_MAX, cpLength } from './values.js';
 
-export const DEFAULT_MAX_ITEMS = 100;
-export const DEFAULT_MAX_LENGTH = 1024;
+// Bounds of a signal that declares none (runtime/format.json).
+export { DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH };
 
 /** Returned by a converter for a value that does not conform (the signal is dropped). */
 export const INVALID = Symbol('invalid');

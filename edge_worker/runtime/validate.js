@@ -3,10 +3,14 @@
 // (msgpack.js): integers are numbers or BigInt, doubles are Float.
 
 import { InvalidIR } from './errors.js';
-import { ARITY, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS, MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, Op } from './format.js';
+import {
+  ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
+  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, Op,
+} from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
+import { compare, repr, reprFloat, slice as pySlice } from './python.js';
 import { celFromRaw } from './raw.js';
 import { regexError } from './functions.js';
 import { cpLen } from './budget.js';
@@ -18,24 +22,13 @@ function fail(path, msg) {
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-// The fields each map of the payload may have (docs/bundle-format.md); anything else is refused.
-const PAYLOAD_KEYS = ['name', 'version', 'created', 'not_before', 'expires', 'compiler', 'signals', 'types', 'segments', 'content', 'experiments', 'slots', 'holdout', 'consent', 'goals', 'models'];
-const SIGNAL_KEYS = ['name', 'type', 'category', 'max_items', 'max_length', 'default', 'source'];
-const SEGMENT_KEYS = ['id', 'layer', 'when', 'consent'];
-const EXPERIMENT_KEYS = ['id', 'salt', 'group', 'start', 'end', 'variants'];
-const SLOT_KEYS = ['id', 'default', 'candidates'];
-const CANDIDATE_KEYS = ['id', 'layer', 'when', 'consent', 'content', 'experiment', 'cap', 'segment'];
-const HOLDOUT_KEYS = ['bp', 'salt'];
-const CONSENT_KEYS = ['requires', 'without'];
-
-const pyRepr = (k) => `'${String(k).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Refuse fields the format does not define (a newer or faulty compiler's). */
 function only(d, allowed, path) {
   if (!isMap(d)) throw fail(path, 'expected a map');
   const extra = Object.keys(d).filter((k) => !allowed.includes(k));
   if (extra.length) {
-    const shown = extra.sort().slice(0, 3).map((k) => pyRepr(k).slice(0, 40)).join(', ');
+    const shown = extra.sort(compare).slice(0, 3).map((k) => repr(k).slice(0, 40)).join(', ');
     throw fail(path, `unknown field(s) ${shown}: this runtime reads format fields ${allowed.slice().sort().join(', ')} only; upgrade the runtime or recompile with a matching compiler`);
   }
 }
@@ -75,7 +68,7 @@ const get = (d, k) => (has(d, k) ? d[k] : null);
 
 export function validatePayload(p) {
   if (!isMap(p)) throw fail('', 'payload is not a map');
-  only(p, PAYLOAD_KEYS, '');
+  only(p, FIELDS.payload, '');
   req(p, 'name', 'str', '');
   for (const k of ['version', 'created', 'not_before', 'expires']) req(p, k, 'int', '');
   if (get(p, 'compiler') !== null && typeof p.compiler !== 'string') throw fail('compiler', 'expected string');
@@ -101,7 +94,7 @@ export function validatePayload(p) {
   const sigtypes = [];
   signals.forEach((s, i) => {
     const path = `signals[${i}]`;
-    only(s, SIGNAL_KEYS, path);
+    only(s, FIELDS.signal, path);
     req(s, 'name', 'str', path);
     if (get(s, 'source') !== null && typeof s.source !== 'string') throw fail(`${path}.source`, 'expected string');
     const t = req(s, 'type', 'str', path);
@@ -109,7 +102,7 @@ export function validatePayload(p) {
     if (!CATEGORIES.includes(cat)) throw fail(path, `unknown category '${cat}'`);
     for (const bound of ['max_items', 'max_length']) {
       const v = get(s, bound);
-      if (v !== null && !(isInt(v) && v >= 0 && v <= 1000000)) throw fail(`${path}.${bound}`, 'must be a non-negative integer');
+      if (v !== null && !(isInt(v) && v >= 0 && v <= MAX_SIGNAL_BOUND)) throw fail(`${path}.${bound}`, 'must be a non-negative integer');
     }
     let conv;
     try {
@@ -133,7 +126,7 @@ export function validatePayload(p) {
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {
     const path = `segments[${i}]`;
-    only(seg, SEGMENT_KEYS, path);
+    only(seg, FIELDS.segment, path);
     req(seg, 'id', 'str', path);
     const layer = req(seg, 'layer', 'int', path);
     if (!(layer >= 0 && layer < LAYERS.length)) throw fail(path, `layer ${layer} out of range`);
@@ -146,12 +139,12 @@ export function validatePayload(p) {
   const experiments = req(p, 'experiments', 'list', '');
   experiments.forEach((e, i) => {
     const path = `experiments[${i}]`;
-    only(e, EXPERIMENT_KEYS, path);
+    only(e, FIELDS.experiment, path);
     req(e, 'id', 'str', path);
     req(e, 'salt', 'str', path);
     const start = req(e, 'start', 'int', path);
     const end = req(e, 'end', 'int', path);
-    if (!(start >= 0 && start <= end && end <= 10000)) throw fail(path, 'traffic range outside 0..10000');
+    if (!(start >= 0 && start <= end && end <= BUCKETS)) throw fail(path, `traffic range outside 0..${BUCKETS}`);
     if (get(e, 'group') !== null && typeof e.group !== 'string') throw fail(`${path}.group`, 'expected string or nil');
     const variants = req(e, 'variants', 'list', path);
     if (variants.length === 0) throw fail(path, 'no variants');
@@ -159,22 +152,22 @@ export function validatePayload(p) {
     variants.forEach((v, j) => {
       const vp = `${path}.variants[${j}]`;
       if (!(Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && isInt(v[1]) && isInt(v[2]))) throw fail(vp, 'expected [id, weight, content]');
-      if (!(v[1] >= 0 && v[1] <= 10000)) throw fail(vp, 'weight outside 0..10000');
+      if (!(v[1] >= 0 && v[1] <= BUCKETS)) throw fail(vp, `weight outside 0..${BUCKETS}`);
       if (!(v[2] >= 0 && v[2] < ncontent)) throw fail(vp, 'content index out of range');
       total += Number(v[1]);
     });
-    if (total !== 10000) throw fail(path, `variant weights sum to ${total}, not 10000`);
+    if (total !== BUCKETS) throw fail(path, `variant weights sum to ${total}, not ${BUCKETS}`);
   });
   const slots = req(p, 'slots', 'list', '');
   slots.forEach((sl, i) => {
     const path = `slots[${i}]`;
-    only(sl, SLOT_KEYS, path);
+    only(sl, FIELDS.slot, path);
     req(sl, 'id', 'str', path);
     const d = req(sl, 'default', 'int', path);
     if (!(d >= 0 && d < ncontent)) throw fail(path, 'default content index out of range');
     req(sl, 'candidates', 'list', path).forEach((c, j) => {
       const cp = `${path}.candidates[${j}]`;
-      only(c, CANDIDATE_KEYS, cp);
+      only(c, FIELDS.candidate, cp);
       req(c, 'id', 'str', cp);
       const layer = req(c, 'layer', 'int', cp);
       if (!(layer >= 0 && layer < LAYERS.length)) throw fail(cp, `layer ${layer} out of range`);
@@ -193,14 +186,14 @@ export function validatePayload(p) {
   });
   const h = get(p, 'holdout');
   if (h !== null) {
-    only(h, HOLDOUT_KEYS, 'holdout');
+    only(h, FIELDS.holdout, 'holdout');
     const bp = req(h, 'bp', 'int', 'holdout');
     req(h, 'salt', 'str', 'holdout');
-    if (!(bp >= 0 && bp <= 10000)) throw fail('holdout.bp', 'out of range 0..10000');
+    if (!(bp >= 0 && bp <= BUCKETS)) throw fail('holdout.bp', `out of range 0..${BUCKETS}`);
   }
   if (models !== null) validateModels(models, sigtypes, goals, experiments, slots);
   const consent = req(p, 'consent', 'map', '');
-  only(consent, CONSENT_KEYS, 'consent');
+  only(consent, FIELDS.consent, 'consent');
   const without = has(consent, 'without') ? consent.without : 'contextual';
   if (without !== 'contextual' && without !== 'defaults') throw fail('consent.without', "must be 'contextual' or 'defaults'");
   for (const c of req(consent, 'requires', 'list', 'consent')) {
@@ -209,9 +202,6 @@ export function validatePayload(p) {
 }
 
 // ---------------------------------------------------------------------- models (IR op 18)
-const MODEL_KEYS = ['id', 'goal', 'spec', 'fit', 'features', 'sets', 'uplift'];
-const FEATURE_KEYS = ['id', 'signal', 'kind', 'args', 'levels'];
-const SET_KEYS = ['bias', 'weights'];
 const HEX8 = /^[0-9a-f]{8}$/;
 const MODEL_ID = /^[a-z_][a-z0-9_]*$/;
 const UINT64_MAX = 2n ** 64n - 1n;
@@ -224,20 +214,7 @@ const rawNumber = (v) => (isInt(v) ? BigInt(v) : v instanceof Float ? v.v : null
 function coefficient(v, path) {
   const x = v instanceof Float ? v.v : isInt(v) && BigInt(v) < 2n ** 64n && BigInt(v) > -(2n ** 64n) ? Number(v) : null;
   if (x === null || !Number.isFinite(x)) throw fail(path, 'expected a finite number');
-  if (Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `|${v instanceof Float ? pyFloatRepr(x) : String(v)}| is over ${pyFloatRepr(MAX_COEFFICIENT)}`);
-}
-
-/** Python's repr() of a double, for the one message above that prints one (a stand-in until the
- * worker's Python semantics live in one module, issue #21). */
-function pyFloatRepr(x) {
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const [m, e] = x.toExponential().split('e'); // the shortest digits that read back as x, as Python's repr
-  const exp = Number(e);
-  const sign = x < 0 ? '-' : '';
-  const digits = m.replace('-', '').replace('.', '');
-  if (exp < -4 || exp >= 16) return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
-  return `${sign}${digits.slice(0, exp + 1).padEnd(exp + 1, '0')}.${digits.slice(exp + 1) || '0'}`;
+  if (Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `|${v instanceof Float ? reprFloat(x) : String(v)}| is over ${reprFloat(MAX_COEFFICIENT)}`);
 }
 
 /** Does raw literal `v` have the (scalar) CEL type `t` (a parsed type; null = dyn: any scalar)? */
@@ -258,7 +235,7 @@ function literalOf(v, t) {
 const litKey = (v) => (typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : isInt(v) ? `i${BigInt(v)}` : `d${v.v}`);
 
 function validateFeature(f, path, sigtypes) {
-  only(f, FEATURE_KEYS, path);
+  only(f, FIELDS.feature, path);
   req(f, 'id', 'str', path);
   const si = req(f, 'signal', 'int', path);
   if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
@@ -289,7 +266,7 @@ function validateFeature(f, path, sigtypes) {
     if (args.length !== 1 || !literalOf(args[0], t[1])) throw fail(`${path}.args`, `contains takes one literal of the ${base === 'list' ? 'element' : 'key'} type ${typeStr(t[1])}`);
     want = 3;
   } else {
-    throw fail(`${path}.kind`, `unknown feature kind ${pyRepr(kind.slice(0, 20))} (one of ${FEATURE_KINDS.join(', ')})`);
+    throw fail(`${path}.kind`, `unknown feature kind ${repr(pySlice(kind, 20))} (one of ${FEATURE_KINDS.join(', ')})`);
   }
   const levels = req(f, 'levels', 'list', path);
   if (levels.length !== want || want > MAX_LEVELS) throw fail(`${path}.levels`, `${levels.length} level names, a ${kind} feature of ${args.length} has ${want}`);
@@ -302,12 +279,12 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
   const ids = new Set();
   models.forEach((m, i) => {
     const path = `models[${i}]`;
-    only(m, MODEL_KEYS, path);
+    only(m, FIELDS.model, path);
     const id = req(m, 'id', 'str', path);
-    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${pyRepr(id.slice(0, 40))} is not a distinct lower-case identifier`);
+    if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${repr(id.slice(0, 40))} is not a distinct lower-case identifier`);
     ids.add(id);
     const goal = req(m, 'goal', 'str', path);
-    if (!goals.includes(goal)) throw fail(`${path}.goal`, `goal ${pyRepr(goal.slice(0, 40))} is not one of the bundle's goals`);
+    if (!goals.includes(goal)) throw fail(`${path}.goal`, `goal ${repr(pySlice(goal, 40))} is not one of the bundle's goals`);
     for (const k of ['spec', 'fit']) if (!HEX8.test(req(m, k, 'str', path))) throw fail(`${path}.${k}`, 'expected 8 lower-case hex digits');
     const features = req(m, 'features', 'list', path);
     if (features.length > MAX_FEATURES) throw fail(`${path}.features`, `${features.length} features, more than ${MAX_FEATURES}`);
@@ -317,7 +294,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     if (up !== null) {
       if (!isMap(up)) throw fail(`${path}.uplift`, 'expected a map or nil');
       if (has(up, 'experiment')) {
-        only(up, ['experiment', 'treatment', 'control'], `${path}.uplift`);
+        only(up, FIELDS.uplift_experiment, `${path}.uplift`);
         const e = req(up, 'experiment', 'int', `${path}.uplift`);
         if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift.experiment`, 'experiment index out of range');
         const vids = experiments[Number(e)].variants.map((v) => v[0]);
@@ -325,18 +302,18 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
         const co = req(up, 'control', 'str', `${path}.uplift`);
         if (!vids.includes(tr) || !vids.includes(co) || tr === co) throw fail(`${path}.uplift`, 'treatment and control must be two different variants of the experiment');
       } else {
-        only(up, ['slot', 'rule'], `${path}.uplift`);
+        only(up, FIELDS.uplift_rule, `${path}.uplift`);
         const sid = req(up, 'slot', 'str', `${path}.uplift`);
         const rid = req(up, 'rule', 'str', `${path}.uplift`);
         const slot = slots.find((sl) => sl.id === sid);
-        if (slot === undefined || !slot.candidates.some((c) => c.id === rid && get(c, 'content') !== null)) throw fail(`${path}.uplift`, `no rule ${pyRepr(rid.slice(0, 40))} in slot ${pyRepr(sid.slice(0, 40))}`);
+        if (slot === undefined || !slot.candidates.some((c) => c.id === rid && get(c, 'content') !== null)) throw fail(`${path}.uplift`, `no rule ${repr(pySlice(rid, 40))} in slot ${repr(pySlice(sid, 40))}`);
       }
     }
     const sets = req(m, 'sets', 'list', path);
     if (sets.length !== (up === null ? 1 : 2)) throw fail(`${path}.sets`, `a${up === null ? ' plain' : 'n uplift'} model has ${up === null ? 1 : 2} coefficient set(s), got ${sets.length}`);
     sets.forEach((s, j) => {
       const sp = `${path}.sets[${j}]`;
-      only(s, SET_KEYS, sp);
+      only(s, FIELDS.set, sp);
       if (!has(s, 'bias')) throw fail(sp, "missing field 'bias'");
       coefficient(s.bias, `${sp}.bias`);
       const ws = req(s, 'weights', 'list', sp);
@@ -535,7 +512,7 @@ function checkIr(node, path, ir, vars, depth) {
       break;
     case Op.CALL:
       if (n < 2 || typeof node[1] !== 'string' || !CATALOGUE.has(node[1])) {
-        throw fail(path, n >= 2 ? `unknown function ${pyRepr(String(node[1]).slice(0, 40))}` : 'CALL needs a name and overload');
+        throw fail(path, n >= 2 ? `unknown function ${repr(pySlice(String(node[1]), 40))}` : 'CALL needs a name and overload');
       }
       if (node[2] !== null && typeof node[2] !== 'string') throw fail(path, 'overload must be a string or nil');
       for (let j = 3; j < node.length; j++) checkIr(node[j], path, ir, vars, sub);
@@ -566,7 +543,7 @@ function checkMatches(node, path) {
   const pat = node[4];
   if (!(Array.isArray(pat) && pat.length === 2 && pat[0] === Op.LIT && typeof pat[1] === 'string')) throw fail(path, 'the pattern of matches must be a string literal');
   const err = regexError(pat[1]);
-  if (err !== null) throw fail(path, `invalid regular expression ${pyRepr(pat[1].slice(0, 80))}: ${err}`);
+  if (err !== null) throw fail(path, `invalid regular expression ${repr(pySlice(pat[1], 80))}: ${err}`);
 }
 
 /** The argument count fits the function, and a declared overload has one well-formed type per
@@ -581,7 +558,7 @@ function checkCall(node, path, ir, vars) {
     throw fail(path, `${name} takes ${least}${most === least ? '' : `..${most !== null ? most : ''}`} arguments, got ${args.length}`);
   }
   if (ov === null) return;
-  if (ov.length > 1024) throw fail(path, 'overload string too long');
+  if (ov.length > MAX_OVERLOAD_LENGTH) throw fail(path, 'overload string too long');
   if (!accepts(name, ov, args.length)) throw fail(path, `${name} has no overload (${ov.slice(0, 60)}) for ${args.length} argument(s) (docs/cel-functions.md)`);
   let declared;
   try {

@@ -6,6 +6,8 @@
 // Records (declared object types) are Maps at run time, as in Python they are dicts.
 // Strings count code points (not UTF-16 units) wherever CEL exposes an index or a length.
 
+import { compare, len } from './python.js';
+
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
 export const UINT64_MAX = 2n ** 64n - 1n;
@@ -15,12 +17,22 @@ export class CelUint {
   constructor(v) {
     this.v = v; // BigInt in 0 .. 2^64-1
   }
+
+  /** As runtime/values.py's UInt: `1u` (python.js's repr calls it). */
+  __repr__() {
+    return `${this.v}u`;
+  }
 }
 
 /** A CEL type value, e.g. the result of type(1) (int). */
 export class CelType {
   constructor(name) {
     this.name = name;
+  }
+
+  /** As runtime/values.py's CelType: `type(int)`. */
+  __repr__() {
+    return `type(${this.name})`;
   }
 }
 
@@ -89,23 +101,9 @@ export function isBmp(s) {
   return !SURROGATE.test(s);
 }
 
-/** Length in code points, as Python's len() counts: a surrogate pair is one, a lone surrogate
- * one too. The one definition (the budget and the cookie read it). */
-export function cpLength(s) {
-  if (isBmp(s)) return s.length;
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
+/** Length in code points: CEL's size() of a string is Python's len() (python.js, the one definition;
+ * the budget and the session read it too). */
+export const cpLength = len;
 
 /** UTF-16 offset of code point index `i` (i <= cpLength(s)). */
 export function cpToUnit(s, i) {
@@ -127,74 +125,5 @@ export function unitToCp(s, u) {
   return n;
 }
 
-/** Compare strings by code point (JS `<` compares UTF-16 units, which orders astral characters
- * below U+E000..U+FFFF). */
-export function compareStrings(a, b) {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x !== y) {
-      x = x >= 0xe000 ? x - 0x800 : x >= 0xd800 ? x + 0x2000 : x;
-      y = y >= 0xe000 ? y - 0x800 : y >= 0xd800 ? y + 0x2000 : y;
-      return x < y ? -1 : 1;
-    }
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
-}
-
-// ------------------------------------------------------------------ Python-compatible repr
-// Error messages are part of the explain trace, which must equal the Python runtime's, and
-// Python formats some values with repr().
-
-function pyReprStr(s) {
-  const q = s.includes("'") && !s.includes('"') ? '"' : "'";
-  let out = q;
-  for (const ch of s) {
-    const c = ch.codePointAt(0);
-    if (ch === '\\') out += '\\\\';
-    else if (ch === q) out += '\\' + q;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
-    else out += ch;
-  }
-  return out + q;
-}
-
-/** Digits and decimal exponent of the shortest round-trip form of a finite non-zero double. */
-export function shortestDigits(v) {
-  const [m, e] = Math.abs(v).toExponential().split('e');
-  return { digits: m.replace('.', ''), exp10: Number(e) };
-}
-
-export function pyReprFloat(v) {
-  if (Number.isNaN(v)) return 'nan';
-  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
-  if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
-  const { digits, exp10 } = shortestDigits(v);
-  const sign = v < 0 ? '-' : '';
-  if (exp10 < -4 || exp10 >= 16) {
-    const m = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '');
-    return `${sign}${m}e${exp10 < 0 ? '-' : '+'}${String(Math.abs(exp10)).padStart(2, '0')}`;
-  }
-  let out;
-  if (exp10 >= digits.length - 1) out = digits + '0'.repeat(exp10 - digits.length + 1) + '.0';
-  else if (exp10 >= 0) out = digits.slice(0, exp10 + 1) + '.' + digits.slice(exp10 + 1);
-  else out = '0.' + '0'.repeat(-exp10 - 1) + digits;
-  return sign + out;
-}
-
-export function pyRepr(v) {
-  if (v === null || v === undefined) return 'None';
-  switch (typeof v) {
-    case 'boolean': return v ? 'True' : 'False';
-    case 'bigint': return String(v);
-    case 'number': return pyReprFloat(v);
-    case 'string': return pyReprStr(v);
-  }
-  if (v instanceof CelUint) return `${v.v}u`;
-  if (v instanceof CelType) return `type(${v.name})`;
-  return String(v);
-}
+/** Compare strings by code point, as Python orders them (python.js: the one definition). */
+export const compareStrings = compare;

@@ -8,15 +8,13 @@ import {
   UnsupportedFormat, WrongName,
 } from './errors.js';
 import {
-  FORMAT_CODEC, FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS, MAX_PAYLOAD_STRING, SIGNATURE_DOMAIN,
+  DEFAULT_CLOCK_SKEW, FORMAT_CODEC, FORMAT_VERSION, MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_PAYLOAD_OBJECTS, MAX_PAYLOAD_STRING, SIGNATURE_DOMAIN,
   SIGNATURE_DOMAIN_V2,
 } from './format.js';
 import { BoundsExceeded, checkBounds } from './bounds.js';
 import { fromColumns } from './codec.js';
 import { unpack, unpackEnvelope } from './msgpack.js';
 import { isInt, isMap, validatePayload } from './validate.js';
-
-export const DEFAULT_CLOCK_SKEW = 300;
 
 const ENVELOPE_KEYS = ['format', 'key_id', 'payload', 'signature'];
 

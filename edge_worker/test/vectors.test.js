@@ -90,6 +90,32 @@ test('vectors_decisions_every_case_equals_python', async () => {
   }
 });
 
+test('vectors_decisions_identical_eager_and_lazy', async () => {
+  // docs/runtime.md "Preparation": a plan prepared up front (warm) and one whose slots are prepared
+  // as the cases first ask for them decide every case alike (outcome, trace, counts, work).
+  const spec = readJson('decisions.json');
+  const keys = await importKeys([readVector(spec.key).toString('utf8')]);
+  const eager = {};
+  const lazy = {};
+  for (const [name, rel] of Object.entries(spec.bundles)) {
+    eager[name] = (await prepareBundle(new Uint8Array(readVector(rel)), { keys, now: spec.now })).warm();
+    lazy[name] = await prepareBundle(new Uint8Array(readVector(rel)), { keys, now: spec.now });
+    assert.ok([...lazy[name].slotTable.values()].every((sl) => sl.candidates === null), name);
+  }
+  for (const c of spec.cases) {
+    const opts = { sessionId: c.session_id, caps: c.caps, consent: c.consent, now: c.now, assignments: c.assignments ?? null };
+    for (const explain of [true, false]) {
+      const a = lazy[c.bundle].decide(c.signals, c.slots, { ...opts, explain });
+      const b = eager[c.bundle].decide(c.signals, c.slots, { ...opts, explain });
+      assert.deepEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)), c.name);
+      assert.deepEqual([a.capHits, a.exposures, a.errors, a.budgetExceeded, a.holdout, a.work, a.scores, a.signals],
+        [b.capHits, b.exposures, b.errors, b.budgetExceeded, b.holdout, b.work, b.scores, b.signals], c.name);
+    }
+  }
+  assert.ok(Object.values(lazy).some((p) => [...p.slotTable.values()].some((sl) => sl.candidates !== null)));
+  assert.ok([...Object.values(eager), ...Object.values(lazy)].every((p) => p.prepareFailures.length === 0));
+});
+
 test('vectors_regex_every_match_and_refusal_equals_python', () => {
   const spec = readJson('regex.json');
   assert.ok(spec.matches.length > 500);

@@ -171,7 +171,7 @@ test("worker_bundle: without a bundle, 503 not_ready, and the source is asked at
 
 test("worker_bundle: read from a KV binding, prepared once while unchanged", async () => {
   let reads = 0;
-  const kv = { async get(key, type) { reads += 1; assert.equal(type, "arrayBuffer"); return key === "tb" ? TRAILBLAZER_BUNDLE.buffer.slice(TRAILBLAZER_BUNDLE.byteOffset, TRAILBLAZER_BUNDLE.byteOffset + TRAILBLAZER_BUNDLE.length) : null; } };
+  const kv = { async get(key, type) { reads += 1; assert.equal(type, "stream"); return key === "tb" ? new Response(TRAILBLAZER_BUNDLE).body : null; } };
   const env = { STRATA_BUNDLE_KEY: "tb", STRATA_BUNDLES: kv, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_POLL_INTERVAL: "0.001" };
   const w = new StrataWorker(runtime, env);
   const pending = [];

@@ -7,7 +7,7 @@ import { test } from "node:test";
 
 import { encode as mpEncode } from "@msgpack/msgpack";
 import { rng } from "./vectors.js";
-import { CookieCodec, MAX_COOKIE_BYTES, MAX_MODELS, Session, importCookieKeys } from "../worker/session.js";
+import { CookieCodec, MAX_COOKIE_BYTES, MAX_SESSION_MODELS, Session, importCookieKeys } from "../worker/session.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 3).toString("base64");
 const codec = new CookieCodec(await importCookieKeys(KEYS), "strata_session");
@@ -58,7 +58,7 @@ test("cookie_models: generated malformed model entries and periods open to no se
   const s = visited();
   for (let i = 0; i < 60; i++) {
     const models = {};
-    const n = 1 + Math.floor(r() * MAX_MODELS);
+    const n = 1 + Math.floor(r() * MAX_SESSION_MODELS);
     for (let j = 0; j < n; j++) models[`m${j}`] = entry(1 + Math.floor(r() * 8));
     models[`m${Math.floor(r() * n)}`] = bad[Math.floor(r() * bad.length)]();
     const fields = FIELDS(s);
@@ -68,7 +68,7 @@ test("cookie_models: generated malformed model entries and periods open to no se
   const five = Object.fromEntries(["a", "b", "c", "d", "e"].map((id) => [id, entry(2)]));
   const fields = FIELDS(s);
   fields[14] = five;
-  assert.equal(await codec.decode(await sealed(fields)), null, "more than MAX_MODELS entries");
+  assert.equal(await codec.decode(await sealed(fields)), null, "more than MAX_SESSION_MODELS entries");
   fields[14] = {};
   for (const period of [3, "9".repeat(129), null]) {
     fields[10] = { "starter-kit": ["a", 1, period] };
@@ -90,7 +90,7 @@ test("cookie_models: generated sessions stay under the bound, dropping model ent
   const dropped = { models: 0, shown: 0 };
   for (let i = 0; i < 80; i++) {
     const s = visited();
-    const n = Math.floor(r() * (MAX_MODELS + 1));
+    const n = Math.floor(r() * (MAX_SESSION_MODELS + 1));
     const wide = r() < 0.5;
     for (let j = 0; j < n; j++) s.models[`model_${j}`] = entry(wide ? 64 : 1 + Math.floor(r() * 63), Math.floor(r() * 40), r() < 0.3, r() < 0.5 ? "" : "control");
     const shown = Math.floor(r() * 25);

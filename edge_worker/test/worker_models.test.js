@@ -1,7 +1,7 @@
 // The worker's model training counters and experiment cohorts (worker/model_counts.js, measure.js,
 // server.js; docs/models.md "In the edge worker"), driven over the worker's HTTP API. The TrailBlazer
 // bundle of the vectors has no models: the tests give its prepared bundle models with the
-// runtime's model API (models, modelLevels, ruleMatches; Model.scoreOf), so what is under test
+// runtime's model API (models, levels, ruleHolds; Model.scoreOf), so what is under test
 // is the counting, not the scores (the runtime's own tests cover those).
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -38,11 +38,19 @@ const WELCOME = model("welcome", [depth], () => -0.5, { uplift: { slot: "offer",
 function withModels(p, models, periods = null) {
   const q = Object.create(p);
   q.models = models;
-  q.modelLevels = (signals, consent) => {
-    assert.equal(consent, true); // counted only with consent
+  // counting reads the decision's own signal values (Outcome.signals: by signal index, as conditions read them)
+  const named = (values) => {
+    assert.ok(Array.isArray(values) && values.length === p.signalNames.length);
+    return Object.fromEntries(p.signalNames.map((n, i) => [n, typeof values[i] === "bigint" ? Number(values[i]) : values[i]]));
+  };
+  q.levels = (values) => {
+    const signals = named(values);
     return models.map((m) => Uint8Array.from(m.features, (f) => f.level(signals)));
   };
-  q.ruleMatches = (slot, rule, s) => slot === "offer" && rule === "welcome-offer" && s["session.visit_count"] === 1 && s["session.page_views"] >= 3;
+  q.ruleHolds = (slot, rule, values) => {
+    const s = named(values);
+    return slot === "offer" && rule === "welcome-offer" && s["session.visit_count"] === 1 && s["session.page_views"] >= 3;
+  };
   q.decideOptions = [];
   q.decide = function (signals, slots, options) {
     this.decideOptions.push(options);

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { StrataWorker } from "../worker/server.js";
-import { fixed3, overlay } from "../worker/pages.js";
+import { formatFixed } from "../runtime/python.js";
+import { overlay } from "../worker/pages.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 9).toString("base64");
 serveBundleOffline();
@@ -37,12 +38,12 @@ test("worker_scores: the overlay lists each score as Python's .3f, ties to even"
   const python = [[0.0625, "0.062"], [-0.0625, "-0.062"], [0.1875, "0.188"], [0.3125, "0.312"], [0.5625, "0.562"], [0.9375, "0.938"],
     [0.123456, "0.123"], [0.5, "0.500"], [1, "1.000"], [0, "0.000"], [-0.25, "-0.250"], [0.999999, "1.000"], [-1e-17, "-0.000"],
     [0.0005, "0.001"], [0.0015, "0.002"], [0.9995, "1.000"]];
-  for (const [v, want] of python) assert.equal(fixed3(v), want, String(v));
+  for (const [v, want] of python) assert.equal(formatFixed(v, 3), want, String(v));
   const r = rng(31);
   for (let i = 0; i < 2000; i++) {
     const tie = (2 * Math.floor(r() * 16) + 1) / 16; // odd sixteenths: the exact ties
     const v = i % 2 ? tie * (r() < 0.5 ? -1 : 1) : r() * 2 - 1;
-    const got = fixed3(v);
+    const got = formatFixed(v, 3);
     const n = Math.round(Math.abs(got) * 1000);
     assert.ok(Math.abs(Math.abs(v) * 1000 - n) <= 0.5, `${v} -> ${got}`);
     if (Math.abs(Math.abs(v) * 1000 - n) === 0.5) assert.equal(n % 2, 0, `${v} -> ${got}: a tie goes to the even digit`);

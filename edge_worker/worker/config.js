@@ -1,16 +1,18 @@
 // Worker settings from its environment bindings: the same STRATA_* names and meanings as
 // edge_server/config.py (docs/server.md), plus where the bundle comes from (docs/edge-worker.md).
-// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN) come from secret bindings.
+// Secrets (STRATA_COOKIE_KEYS, STRATA_STATS_TOKEN, STRATA_REMOTE_WRITE_TOKEN/_PASSWORD) come from secret bindings.
 
-import { pyStrip } from "./session.js";
+import { CLIENT_BODY_BYTES } from "../runtime/format.js";
+import * as py from "../runtime/python.js";
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
+const BUNDLE_NAME = /^\S(?:.{0,198}\S)?$/; // edge_server/config.py's _BUNDLE_NAME
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class ConfigError extends Error {}
 
 /** An origin as compared with a request's Origin header: lower case, no trailing slash (config.py's normalise_origin). */
-export const normaliseOrigin = (origin) => pyStrip(origin).toLowerCase().replace(/\/+$/, "");
+export const normaliseOrigin = (origin) => py.strip(origin).toLowerCase().replace(/\/+$/, "");
 
 function text(env, name, fallback) {
   const v = env[name];
@@ -39,6 +41,10 @@ export function configFrom(env) {
     bundleUrl: text(env, "STRATA_BUNDLE", null),
     bundleBinding: text(env, "STRATA_BUNDLE_BINDING", "STRATA_BUNDLES"),
     bundleKey: text(env, "STRATA_BUNDLE_KEY", null),
+    // rollback protection that every isolate shares (worker/state.js, docs/edge-worker.md)
+    bundleName: text(env, "STRATA_BUNDLE_NAME", null),
+    minVersion: number(env, "STRATA_MIN_VERSION", null, true),
+    stateBinding: text(env, "STRATA_STATE_BINDING", "STRATA_STATE"),
     publicKeys: text(env, "STRATA_PUB", "").split(",").map((s) => s.trim()).filter(Boolean),
     clockSkew: number(env, "STRATA_CLOCK_SKEW", 300, false),
     pollInterval: number(env, "STRATA_POLL_INTERVAL", 10, false),
@@ -54,11 +60,18 @@ export function configFrom(env) {
     honourDnt: true,
     countryHeader: text(env, "STRATA_COUNTRY_HEADER", "CF-IPCountry"),
     timezone: text(env, "STRATA_TIMEZONE", "UTC"),
-    maxBodyBytes: number(env, "STRATA_MAX_BODY", 16 * 1024, true),
+    maxBodyBytes: number(env, "STRATA_MAX_BODY", CLIENT_BODY_BYTES, true),
     maxClientSignals: 32,
     statsToken: text(env, "STRATA_STATS_TOKEN", null),
     collector: text(env, "STRATA_COLLECTOR", null), // optional: where counters are pushed (docs/edge-worker.md)
     collectInterval: number(env, "STRATA_COLLECT_INTERVAL", 60, false),
+    // direct mode of fleet counting (remote_write.js): a Prometheus remote-write URL, credentials from secret bindings
+    remoteWrite: text(env, "STRATA_REMOTE_WRITE", null),
+    remoteWriteToken: text(env, "STRATA_REMOTE_WRITE_TOKEN", null),
+    remoteWriteUser: text(env, "STRATA_REMOTE_WRITE_USER", null),
+    remoteWritePassword: text(env, "STRATA_REMOTE_WRITE_PASSWORD", null),
+    pushInterval: number(env, "STRATA_PUSH_INTERVAL", 10, false),
+    pushMaxSamples: number(env, "STRATA_PUSH_MAX_SAMPLES", 50_000, true),
     maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
     // browser origins besides the worker's own host allowed to send events (comma-separated)
     eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
@@ -75,6 +88,18 @@ export function configFrom(env) {
     if (!/^https?:\/\/[^/?#\s@]+$/.test(origin.toLowerCase().replace(/\/+$/, ""))) {
       throw new ConfigError(`STRATA_EVENTS_ORIGINS ${JSON.stringify(origin)}: write an origin as a browser sends it, scheme://host[:port] with no path, e.g. https://www.example.com`);
     }
+  }
+  if (c.remoteWrite !== null && !/^https?:\/\/[^/?#\s]+/i.test(c.remoteWrite)) {
+    throw new ConfigError(`STRATA_REMOTE_WRITE ${JSON.stringify(c.remoteWrite)}: give the remote-write URL, e.g. https://prometheus.example.com/api/v1/write`);
+  }
+  if (c.remoteWrite !== null && /^https?:\/\/[^/?#]*@/i.test(c.remoteWrite)) {
+    throw new ConfigError("STRATA_REMOTE_WRITE: no credentials in the URL (they would reach logs); put them in the STRATA_REMOTE_WRITE_USER and STRATA_REMOTE_WRITE_PASSWORD secrets");
+  }
+  if (c.remoteWriteToken && c.remoteWriteUser) throw new ConfigError("STRATA_REMOTE_WRITE_TOKEN and STRATA_REMOTE_WRITE_USER: set one (bearer token or basic auth), not both");
+  if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
+  if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);
+  if (c.bundleName !== null && !BUNDLE_NAME.test(c.bundleName)) {
+    throw new ConfigError(`STRATA_BUNDLE_NAME ${JSON.stringify(c.bundleName.slice(0, 40))}: give the rule set's name as its bundle carries it (the name: field of the rule set)`);
   }
   if (c.pollInterval <= 0) throw new ConfigError("STRATA_POLL_INTERVAL must be positive");
   return c;

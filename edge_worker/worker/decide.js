@@ -1,46 +1,39 @@
 // POST /v1/decide (docs/server.md), as edge_server/decide.py: the body's fields checked (422 naming
 // the offending field), the decision path of server.js, the response with every slot's decision.
 
+import * as py from "../runtime/python.js";
+import { compareStrings } from "../runtime/values.js";
 import { isObject, readJson } from "./body.js";
-import { ApiError, json, pyStr } from "./errors.js";
-import { parseCookies, pyLen } from "./session.js";
+import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
+import { ApiError, json } from "./errors.js";
+import { parseCookies } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
-/** Request headers a personalised response depends on; shared caches must key on all of them. */
-export const VARY = "Cookie, Sec-GPC, DNT, Accept-Language, User-Agent, Sec-CH-UA-Mobile, Sec-CH-UA-Platform";
-const MAX_SLOTS = 64;
-const MAX_URL = 2048;
-const FIELDS = new Set(["page", "slots", "signals", "page_view", "html"]);
-
-/** `obj[key]` when the body has the key, else `fallback`: Python's dict.get, so an explicit null is a
- * value (refused where the field must be a string, a bool or an object), as decide.py reads it. */
-const given = (obj, key, fallback) => (Object.hasOwn(obj, key) ? obj[key] : fallback);
+const FIELDS = new Set(DECIDE_FIELDS);
 
 /** (decide.py's decide_fields) the parts of a decide body, or 422 naming the offending field. */
 export function decideFields(body) {
-  if (!isObject(body)) throw new ApiError(422, "invalid_request", "body must be a JSON object", "body");
-  const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort();
-  if (unknown.length) throw new ApiError(422, "invalid_request", `unknown field ${pyStr(unknown[0])} (fields: page, slots, signals, page_view, html)`, unknown[0]);
-  const html = given(body, "html", false);
-  if (typeof html !== "boolean") throw new ApiError(422, "invalid_request", "html must be true or false", "html");
-  const page = given(body, "page", {});
-  if (!isObject(page)) throw new ApiError(422, "invalid_request", "page must be an object {url, referrer?, category?}", "page");
-  const url = given(page, "url", "/");
-  if (typeof url !== "string" || pyLen(url) > MAX_URL) throw new ApiError(422, "invalid_request", `page.url must be a string of at most ${MAX_URL} characters`, "page.url");
-  if (splitUrl(url) === null) {
-    throw new ApiError(422, "invalid_url", "page.url is not a valid URL: send location.pathname + location.search, or an absolute http(s) URL", "page.url");
+  if (!isObject(body)) throw error("body_not_object");
+  const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort(compareStrings); // by code point, as Python's sorted()
+  if (unknown.length) throw error("unknown_field", { name: py.repr(unknown[0]), fields: DECIDE_FIELDS.join(", "), field: unknown[0] });
+  const html = py.get(body, "html", false); // as Python's body.get: an explicit null is refused, not the default
+  if (typeof html !== "boolean") throw error("html_not_bool");
+  const page = py.get(body, "page", {});
+  if (!isObject(page)) throw error("page_not_object");
+  const url = py.get(page, "url", "/");
+  if (typeof url !== "string" || py.len(url) > MAX_URL) throw error("page_url_type", { max_url: MAX_URL });
+  if (splitUrl(url) === null) throw error("page_url_invalid");
+  const ref = py.get(page, "referrer");
+  if (ref !== null && (typeof ref !== "string" || py.len(ref) > MAX_URL)) throw error("page_referrer_type");
+  const cat = py.get(page, "category", "");
+  if (typeof cat !== "string" || py.len(cat) > MAX_NAME) throw error("page_category_type", { max_name: MAX_NAME });
+  const slots = py.get(body, "slots");
+  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && py.len(s) <= MAX_NAME))) {
+    throw error("slots_type", { max_slots: MAX_SLOTS });
   }
-  const ref = page.referrer ?? null;
-  if (ref !== null && (typeof ref !== "string" || pyLen(ref) > MAX_URL)) throw new ApiError(422, "invalid_request", "page.referrer must be a string", "page.referrer");
-  const cat = given(page, "category", "");
-  if (typeof cat !== "string" || pyLen(cat) > 64) throw new ApiError(422, "invalid_request", "page.category must be a string of at most 64 characters", "page.category");
-  const slots = body.slots ?? null;
-  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && pyLen(s) <= 64))) {
-    throw new ApiError(422, "invalid_request", `slots must be a list of at most ${MAX_SLOTS} slot names`, "slots");
-  }
-  const pv = given(body, "page_view", true);
-  if (typeof pv !== "boolean") throw new ApiError(422, "invalid_request", "page_view must be true or false", "page_view");
-  return { url, ref, cat, slots, signals: body.signals ?? null, pageView: pv, html };
+  const pv = py.get(body, "page_view", true);
+  if (typeof pv !== "boolean") throw error("page_view_not_bool");
+  return { url, ref, cat, slots, signals: py.get(body, "signals"), pageView: pv, html };
 }
 
 /** (decide.py's check_slots) 422 unknown_slot naming the requested slots the bundle does not have, and the ones it has. */
@@ -49,7 +42,7 @@ export function checkSlots(slots, prepared) {
   const unknown = [...new Set(slots)].filter((s) => !prepared.slotTable.has(s));
   if (unknown.length) {
     const known = prepared.slotIds.join(", ") || "(none)";
-    throw new ApiError(422, "unknown_slot", `unknown slot(s) ${unknown.map(pyStr).join(", ")}; bundle ${pyStr(prepared.name)} has: ${known}`, "slots");
+    throw error("unknown_slot", { slots: unknown.map((s) => py.repr(s)).join(", "), bundle: py.repr(prepared.name), known });
   }
 }
 
@@ -63,7 +56,7 @@ export async function decideEndpoint(srv, request, url, ctx) {
   try {
     client = clientSignals(f.signals, prepared, srv.config.maxClientSignals);
   } catch (e) {
-    if (e instanceof ClientSignalError) throw new ApiError(422, "invalid_signal", e.message, e.field);
+    if (e instanceof ClientSignalError) throw error(e.key, e.values);
     throw e;
   }
   const explain = srv.config.debug && ["1", "true"].includes(url.searchParams.get("explain"));

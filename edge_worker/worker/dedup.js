@@ -6,10 +6,11 @@
 // visit with a new nonce. Nothing personal is kept (the nonce is random, not the session id);
 // memory is bounded by `capacity` (the oldest pair is forgotten early, counted in `evicted`).
 
-export const DEFAULT_CAPACITY = 262_144;
+
+import { LEDGER_CAPACITY } from "./contract.js";
 
 export class ConversionLedger {
-  constructor(ttl, capacity = DEFAULT_CAPACITY) {
+  constructor(ttl, capacity = LEDGER_CAPACITY) {
     if (capacity < 1) throw new Error("capacity must be at least 1");
     this.ttl = ttl;
     this.capacity = capacity;

@@ -1,13 +1,11 @@
 // device.type, device.os and device.browser from the User-Agent and client hints, as
 // edge_server/signals.py's device() derives them with ua-parser: the same uap-core regexes
-// (uap_regexes.js, generated from the Python side's data), the same bot/tablet/mobile patterns.
+// (uap_regexes.js, generated from the Python side's data), the same bot/tablet/mobile patterns
+// (edge_server/edge_contract.json).
 
+import { BOT, LENGTHS, MOBILE, TABLET } from "./contract.js";
 import { DEVICE, OS, UA } from "./uap_regexes.js";
 
-// signals.py's _BOT, _TABLET, _MOBILE; `[^\n]` for Python's `.` (JavaScript's also stops at \r).
-const BOT = /bot|crawl|spider|slurp|headless|lighthouse|preview|monitor/i;
-const TABLET = /ipad|tablet|kindle|silk|playbook|(android(?![^\n]*mobile))/i;
-const MOBILE = /mobi|iphone|ipod|android[^\n]*mobile|windows phone|blackberry|opera mini/i;
 
 // Compiled on first use: an isolate that never sees a new User-Agent never pays for 1,000 regexes.
 let compiled = null;
@@ -65,7 +63,7 @@ export function device(userAgent, chMobile, chPlatform) {
 }
 
 function derive(userAgent, chMobile, chPlatform) {
-  const ua = userAgent.slice(0, 512); // latin-1 header text: one code unit per character, as in Python
+  const ua = userAgent.slice(0, LENGTHS.MAX_USER_AGENT); // latin-1 header text: one code unit per character, as in Python
   const browser = browserFamily(ua);
   let os = osFamily(ua);
   if (chPlatform) os = chPlatform.replace(/^"+|"+$/g, "");

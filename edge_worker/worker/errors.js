@@ -1,8 +1,6 @@
 // Client errors of the HTTP API, as edge_server/errors.py: every 4xx carries
 // {"error": {"code", "message", "field"?}}; and the JSON responses every endpoint answers with.
 
-import { pyRepr } from "./render.js";
-
 /** A request the worker refuses; raised anywhere below an endpoint, answered by StrataWorker.fetch
  * (server.js) with errorResponse. */
 export class ApiError extends Error {
@@ -23,7 +21,3 @@ export function errorResponse(e) {
   if (e.field !== null) body.field = e.field;
   return json({ error: body }, e.status, { "cache-control": "no-store" });
 }
-
-/** A string quoted for an error message, as Python's repr quotes it (render.js's pyRepr: the
- * server's messages quote with repr, so '\x00' and "it's" read the same on both runtimes). */
-export const pyStr = (v) => pyRepr(String(v));

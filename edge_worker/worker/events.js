@@ -3,19 +3,21 @@
 // allowed origin (403), a goal value finite, non-negative and within the limit (422), a conversion
 // counted once per visit and goal (the cookie and the ConversionLedger of dedup.js).
 
+import * as py from "../runtime/python.js";
 import { isObject, readJson } from "./body.js";
 import { normaliseOrigin } from "./config.js";
-import { ApiError, json, pyStr } from "./errors.js";
+import { EVENTS_FIELDS, error } from "./contract.js";
+import { ApiError, json } from "./errors.js";
 import { countConversion } from "./model_counts.js";
 import { ALL } from "./measure.js";
-import { parseCookies, pyStrip } from "./session.js";
+import { parseCookies } from "./session.js";
 
 const DEFAULT_PORTS = { http: 80, https: 443 };
 
 /** (events.py's check_media_type) 415 unless the body is declared application/json. */
 export function checkMediaType(headers) {
   const ctype = headers.get("content-type") ?? "";
-  if (pyStrip(ctype.split(";", 1)[0]).toLowerCase() !== "application/json") {
+  if (py.strip(ctype.split(";", 1)[0]).toLowerCase() !== "application/json") {
     throw new ApiError(415, "unsupported_media_type", "POST /v1/events takes Content-Type: application/json");
   }
 }
@@ -26,7 +28,7 @@ export function checkMediaType(headers) {
 export function checkBrowserOrigin(headers, allowed, urlHost = "") {
   const origin = headers.get("origin");
   if (origin === null) {
-    if (pyStrip(headers.get("sec-fetch-site") ?? "").toLowerCase() === "cross-site") {
+    if (py.strip(headers.get("sec-fetch-site") ?? "").toLowerCase() === "cross-site") {
       throw new ApiError(403, "forbidden_origin", "POST /v1/events from another site (Sec-Fetch-Site: cross-site)");
     }
     return;
@@ -34,70 +36,39 @@ export function checkBrowserOrigin(headers, allowed, urlHost = "") {
   const o = normaliseOrigin(origin);
   if (allowed.has(o)) return;
   // the Host header (workerd passes it; where the platform does not, the request URL's host)
-  const hosts = [headers.get("host") ?? urlHost, pyStrip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
+  const hosts = [headers.get("host") ?? urlHost, py.strip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
   if (hosts.some((h) => h && sameHost(o, h))) return;
-  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${pyStr(origin.slice(0, 100))}: not this site; allow another origin with --events-origin or STRATA_EVENTS_ORIGINS`);
+  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${py.repr(py.slice(origin, 100))}: not this site; allow another origin with --events-origin or STRATA_EVENTS_ORIGINS`);
 }
 
-/** host and port of `host[:port]` as urlsplit's hostname and port read them; null when the port is invalid (Python's ValueError). */
-function hostPort(info) {
-  let host;
-  let port;
-  const br = info.indexOf("[");
-  if (br >= 0) {
-    const rest = info.slice(br + 1);
-    const close = rest.indexOf("]");
-    host = close >= 0 ? rest.slice(0, close) : rest;
-    const after = close >= 0 ? rest.slice(close + 1) : "";
-    const c = after.indexOf(":");
-    port = c >= 0 ? after.slice(c + 1) : "";
-  } else {
-    const c = info.indexOf(":");
-    host = c >= 0 ? info.slice(0, c) : info;
-    port = c >= 0 ? info.slice(c + 1) : "";
-  }
-  if (port && !/^[0-9]+$/.test(port)) return null;
-  const n = port ? Number(port) : null;
-  if (n !== null && n > 65535) return null;
-  return { host: host.toLowerCase(), port: n };
-}
-
-/** (events.py's same_host) whether `origin` (scheme://host[:port]) names `host` (a Host header), default ports by the origin's scheme. */
+/** (events.py's same_host) whether `origin` (scheme://host[:port]) names `host` (a Host header,
+ * host[:port]), default ports counted by the origin's scheme; read as Python's urlsplit reads them. */
 export function sameHost(origin, host) {
-  const m = /^(https?):\/\/([^/?#]*)$/.exec(origin);
-  if (!m || m[2].includes("@")) return false;
-  const o = hostPort(m[2]);
-  const h = hostPort(pyStrip(host).toLowerCase());
-  if (o === null || h === null || !o.host) return false;
-  const d = DEFAULT_PORTS[m[1]];
-  return o.host === h.host && (o.port || d) === (h.port || d);
-}
-
-/** Python's format(x, "g"). */
-function pyG(x) {
-  let [m, e] = x.toPrecision(6).split("e");
-  if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
-  if (e === undefined) return m;
-  const n = Number(e);
-  return `${m}e${n < 0 ? "-" : "+"}${String(Math.abs(n)).padStart(2, "0")}`;
+  try {
+    const o = py.urlsplit(origin);
+    const hh = py.urlsplit("//" + py.strip(host).toLowerCase()).netloc;
+    const oh = py.hostname(o.netloc);
+    if (!Object.hasOwn(DEFAULT_PORTS, o.scheme) || !oh || o.path || o.query || py.hasUserinfo(o.netloc)) return false;
+    const d = DEFAULT_PORTS[o.scheme];
+    return oh === py.hostname(hh) && (py.port(o.netloc) || d) === (py.port(hh) || d);
+  } catch (e) {
+    if (e instanceof URIError) return false; // a port that is not a number or out of range
+    throw e;
+  }
 }
 
 /** (events.py's EventsEndpoint.fields) [goal, value] of an events body, or 422 naming the field;
  * `limit`: the largest goal value accepted (STRATA_MAX_GOAL_VALUE). */
 export function eventFields(body, goals, limit) {
-  if (!isObject(body) || Object.keys(body).some((k) => k !== "goal" && k !== "value")) throw new ApiError(422, "invalid_request", "body must be {goal, value?}", "body");
-  const goal = body.goal;
-  if (typeof goal !== "string" || !goals.includes(goal)) {
-    throw new ApiError(422, "unknown_goal", `goal must be one of ${goals.join(", ") || "(none declared)"}`, "goal");
-  }
-  let value = Object.hasOwn(body, "value") ? body.value : 0; // null is a value (refused), as events.py's body.get reads it
+  if (!isObject(body) || Object.keys(body).some((k) => !EVENTS_FIELDS.includes(k))) throw error("events_body");
+  const goal = py.get(body, "goal");
+  if (typeof goal !== "string" || !goals.includes(goal)) throw error("unknown_goal", { goals: goals.join(", ") || "(none declared)" });
+  // as Python's body.get("value", 0): an explicit null is refused. JSON has no NaN or Infinity; a
+  // number too large for a double parses as Infinity
+  let value = py.get(body, "value", 0);
   if (typeof value === "bigint") value = Number(value); // an exact integer beyond 2^53 (body.js): events.py takes float(value)
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new ApiError(422, "invalid_request", "value must be a finite, non-negative number", "value");
-  }
-  if (value > limit) {
-    throw new ApiError(422, "value_too_large", `value ${pyG(value)} is over this server's limit ${pyG(limit)} (--max-goal-value / STRATA_MAX_GOAL_VALUE)`, "value");
-  }
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw error("goal_value");
+  if (value > limit) throw error("goal_value_too_large", { value: py.formatG(value), limit: py.formatG(limit) });
   return [goal, value];
 }
 

@@ -2,15 +2,15 @@
 // conversions per slot × arm × layer × population, model training counters (worker/model_counts.js) and
 // experiment cohorts (per allocation period), nothing per visitor. GET /v1/stats answers the
 // same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
-// instances, taking each one's latest snapshot). With STRATA_COLLECTOR set, the worker also POSTs
+// instances, taking each one's latest snapshot). For a fleet, STRATA_REMOTE_WRITE pushes the
+// counters to Prometheus (remote_write.js). With STRATA_COLLECTOR set, the worker also POSTs
 // its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
 // isolates come and go and cannot be scraped one by one.
 
+import { ALL, MODEL_EVENTS, POPULATIONS, STATS_FORMAT } from "./contract.js";
 import { modelSpecs } from "./model_counts.js";
 
-export const ALL = "*";
-export const POPULATIONS = ["personalized", "holdout", "no_consent"];
-export const MODEL_EVENTS = ["entered", "left", "converted"];
+export { ALL, MODEL_EVENTS, POPULATIONS }; // the snapshot's names (edge_server/edge_contract.json, "stats")
 const SEP = "\u0000";
 
 /** [arm, layer] of a decision (measure.py's arm_of). */
@@ -85,7 +85,7 @@ export class Measurement {
     }
     const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
     return {
-      format: "strata-stats/1",
+      format: STATS_FORMAT,
       instance: this.instance,
       started: this.started,
       generated: Date.now() / 1000,

@@ -16,15 +16,15 @@ export class Metrics {
     this.variantExposures = new Map(); // "experiment\0variant" -> count
     this.requests = new Map(); // "route\0status" -> count
     this.rejected = new Map(); // error code -> count
+    this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
   }
 
-  /** The Prometheus text of these counters and of `measure` (measure.js's Measurement) for the bundle `current`. */
-  prometheus(measure, current) {
-    const lines = [];
-    const family = (name, help, rows) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const [labels, v] of rows) lines.push(Object.keys(labels).length === 0 ? `${name} ${v}` : `${name}{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"`).join(",")}} ${v}`);
-    };
+  /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
+   * measure.js's Measurement; `current`: the bundle served): what GET /metrics renders as text and
+   * remote_write.js pushes. */
+  families(measure, current) {
+    const out = [];
+    const family = (name, help, rows, type = "counter") => out.push({ name, help, type, rows });
     const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
     const snap = measure.snapshot(current);
     family("strata_decisions_total", "Slot decisions", split(measure.decisions, ["slot", "reason", "layer"]));
@@ -45,10 +45,26 @@ export class Metrics {
       [[{}, this.budgetExceeded]]);
     family("strata_requests_total", "HTTP requests", split(this.requests, ["route", "status"]));
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, ["code"]));
+    if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     const weights = [];
-    for (const [id, e] of Object.entries(snap.experiments)) for (const [variant, bp] of e.variants) weights.push([{ experiment: id, variant, slot: e.slot ?? "" }, bp]);
-    lines.push("# HELP strata_experiment_variant_weight Configured variant weight in basis points (for sample-ratio checks)",
-      "# TYPE strata_experiment_variant_weight gauge", ...weights.map(([l, v]) => `strata_experiment_variant_weight{experiment="${l.experiment}",variant="${l.variant}",slot="${l.slot}"} ${v}`));
+    for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
+    family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");
+    family("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); index: the variant's position in the experiment, 0 = the control",
+      weights, "gauge");
+    return out;
+  }
+
+  /** The Prometheus text of families(measure, current). */
+  prometheus(measure, current) {
+    const lines = [];
+    const esc = (x) => String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c));
+    for (const { name, help, type, rows } of this.families(measure, current)) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of rows) {
+        const keys = Object.keys(labels);
+        lines.push(keys.length === 0 ? `${name} ${v}` : `${name}{${keys.map((k) => `${k}="${esc(labels[k])}"`).join(",")}} ${v}`);
+      }
+    }
     return lines.join("\n") + "\n";
   }
 }

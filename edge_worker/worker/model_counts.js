@@ -6,24 +6,26 @@
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
 // is no session then), and the server keeps only the sums (measure.js).
 
-import { MAX_MODELS } from "./session.js";
+import { SCORE_BUCKETS } from "../runtime/format.js";
+import { ALL, SCORE } from "./contract.js";
+import { MAX_SESSION_MODELS } from "./session.js";
 
-/** The feature name of the score bucket rows (their `spec` label is the model's fit). */
-export const SCORE = "@score";
-/** Row name of a model's visit totals (feature and level). */
-export const TOTAL = "*";
+/** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
+ * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
+export { SCORE };
+export const VISIT = ALL;
 
 // ------------------------------------------------------------------ the runtime's model API
 // The JavaScript runtime's names for runtime/score.py's Model and Prepared methods, in one place.
 
 /** The bundle's models, in declaration order ([] for a bundle without models). */
 export const modelsOf = (prepared) => prepared?.models ?? [];
-/** One Uint8Array of levels per model, from the signals the server passes to decide (with consent). */
-const levelsOf = (prepared, signals) => prepared.modelLevels(signals, true);
+/** One Uint8Array of levels per model, from the signal values the decision's conditions read (Outcome.signals). */
+const levelsOf = (prepared, signals) => prepared.levels(signals);
 /** The model's score for its levels (a double; uplift: in [-1, 1]). */
 const scoreOf = (model, levels) => model.scoreOf(levels);
-/** Whether a rule's condition holds for these signals (holdout ignored). */
-const ruleMatches = (prepared, slot, rule, signals) => prepared.ruleMatches(slot, rule, signals);
+/** Whether a rule's condition holds for the decision's signal values (holdout ignored), reusing its memo. */
+const ruleHolds = (prepared, slot, rule, signals, memo) => prepared.ruleHolds(slot, rule, signals, memo);
 
 /** The experiment id of an experiment-uplift model (the bundle names it by index). */
 export function upliftExperiment(prepared, uplift) {
@@ -35,14 +37,14 @@ export function upliftExperiment(prepared, uplift) {
 /** Bucket index of a score: 20 of width 0.05 over [0, 1) (1.0 in the last), or for an uplift
  * model 40 over [-1, 1) (an uplift of 1.0 in the last). */
 export function scoreBucket(score, uplift) {
-  const i = uplift ? Math.floor((score + 1) * 20) : Math.floor(score * 20);
-  return Math.min(Math.max(i, 0), uplift ? 39 : 19);
+  const i = uplift ? Math.floor((score + 1) * SCORE_BUCKETS) : Math.floor(score * SCORE_BUCKETS);
+  return Math.min(Math.max(i, 0), (uplift ? 2 : 1) * SCORE_BUCKETS - 1);
 }
 
 /** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
  * from integer hundredths so that no float formatting is involved. */
 export function bucketName(i, uplift) {
-  const h = (uplift ? -100 : 0) + 5 * i;
+  const h = (uplift ? -100 : 0) + (100 / SCORE_BUCKETS) * i;
   const a = Math.abs(h);
   return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
 }
@@ -50,7 +52,7 @@ export function bucketName(i, uplift) {
 // ------------------------------------------------------------------ counting
 /** The arm `model` counts under in this visit: "" for a plain model; for an uplift model
  * "treatment"/"control", or null while the visit is in neither arm. */
-export function armOf(prepared, model, session, holdout, signals) {
+export function armOf(prepared, model, session, holdout, signals, memo = null) {
   const u = model.uplift;
   if (u === null || u === undefined) return "";
   if (u.experiment !== undefined && u.experiment !== null) {
@@ -59,14 +61,14 @@ export function armOf(prepared, model, session, holdout, signals) {
     return e[0] === u.treatment ? "treatment" : e[0] === u.control ? "control" : null;
   }
   // the rule against the global holdout: a personalised visit shown the rule, a holdout visit it would have been shown to
-  if (holdout) return ruleMatches(prepared, u.slot, u.rule, signals) ? "control" : null;
+  if (holdout) return ruleHolds(prepared, u.slot, u.rule, signals, memo) ? "control" : null;
   const prefix = `${u.slot}|${u.rule}|`; // the rule's exposure key, any layer
   return session.shown.some((key) => key.startsWith(prefix)) ? "treatment" : null;
 }
 
 function rows(measure, model, spec, arm, levels, bucket, fit, event) {
   const up = Boolean(model.uplift);
-  measure.modelEvent(model.id, spec, arm, TOTAL, TOTAL, event);
+  measure.modelEvent(model.id, spec, arm, VISIT, VISIT, event);
   model.features.forEach((f, j) => measure.modelEvent(model.id, spec, arm, f.id, f.levels[levels[j]], event));
   measure.modelEvent(model.id, fit, arm, SCORE, bucketName(bucket, up), event);
 }
@@ -80,15 +82,16 @@ function fits(entry, model) {
   if (levels.length !== features.length) return false;
   for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
-  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 40 : 20);
+  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 2 : 1) * SCORE_BUCKETS;
 }
 
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
- * count each of the bundle's first MAX_MODELS models that this visit is in, and keep their
+ * count each of the bundle's first MAX_SESSION_MODELS models that this visit is in, and keep their
  * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
- * key order, so that both servers write the same cookie). */
-export function countDecide(measure, prepared, session, signals, holdout) {
-  const models = modelsOf(prepared).slice(0, MAX_MODELS);
+ * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
+ * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again). */
+export function countDecide(measure, prepared, session, signals, holdout, memo = null) {
+  const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
   const entries = session.models;
   const counted = new Set(models.map((m) => m.id));
   for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
@@ -100,7 +103,7 @@ export function countDecide(measure, prepared, session, signals, holdout) {
       entry = undefined;
     }
     if (entry !== undefined && entry[4]) return; // frozen: the visit converted
-    let arm = armOf(prepared, m, session, holdout, signals);
+    let arm = armOf(prepared, m, session, holdout, signals, memo);
     if (arm === null) {
       if (entry === undefined) return; // not counted in this visit (yet)
       arm = entry[5]; // counted since earlier in the visit: keep following it
@@ -139,7 +142,7 @@ export function countDecide(measure, prepared, session, signals, holdout) {
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
 export function countConversion(measure, prepared, session, goal) {
-  const byId = new Map(modelsOf(prepared).slice(0, MAX_MODELS).map((m) => [m.id, m]));
+  const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
   for (const [id, e] of Object.entries(session.models)) {
     const m = byId.get(id);
     if (m === undefined || e[4] || m.goal !== goal) continue;

@@ -2,9 +2,9 @@
 // (Prometheus text) and GET /v1/stats (the measurement snapshot `strata report` reads). The stats
 // token, when set, protects both /v1/stats and /metrics: they carry the same per-arm counters.
 
+import * as py from "../runtime/python.js";
 import { ApiError, errorResponse, json } from "./errors.js";
 import { bump } from "./metrics.js";
-import { pyStrip } from "./session.js";
 
 function timingSafeEqual(a, b) {
   const x = new TextEncoder().encode(a);
@@ -19,7 +19,7 @@ export function authorized(srv, request, what) {
   const token = srv.config.statsToken;
   if (!token) return null;
   const auth = request.headers.get("authorization") ?? "";
-  if (auth.startsWith("Bearer ") && timingSafeEqual(pyStrip(auth.slice(7)), token)) return null;
+  if (auth.startsWith("Bearer ") && timingSafeEqual(py.strip(auth.slice(7)), token)) return null;
   bump(srv.metrics.rejected, "unauthorized");
   const r = errorResponse(new ApiError(401, "unauthorized", `${what} needs 'Authorization: Bearer <STRATA_STATS_TOKEN>'`));
   r.headers.set("www-authenticate", 'Bearer realm="strata"');

@@ -3,21 +3,18 @@
 // with no flicker (docs/server.md); the debug overlay; and GET /v1/client.js for pages that fill
 // their slots in the browser instead.
 
+import * as py from "../runtime/python.js";
 import { CLIENT_JS } from "./client_js.js";
-import { VARY } from "./decide.js";
+import { HOP_HEADERS, MAX_PATH, SIGNALS_COOKIE, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
 import { jsonValue } from "./json_syntax.js";
+import { escapeHtml } from "./render.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
-import { parseCookies, pyLen } from "./session.js";
-import { clientSignals, unquote } from "./signals.js";
+import { parseCookies } from "./session.js";
+import { clientSignals } from "./signals.js";
 
-/** Longest page path served (as long as a page URL in a decide body may be): 400 invalid_path above (pages.py's MAX_PATH). */
-const MAX_PATH = 2048;
 const CONTROL = /[\x00-\x1f\x7f]/;
-const SIGNALS_COOKIE = "strata_signals";
 const UTF8 = new TextEncoder();
-const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade",
-  "content-length", "content-encoding", "host"]);
 
 /** GET /v1/client.js (pages.py's client_js). */
 export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type": "application/javascript", "cache-control": "public, max-age=300" } });
@@ -25,14 +22,14 @@ export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type
 /** (pages.py's _check_page_path) 400 invalid_path for a path no page can have: over MAX_PATH
  * characters, or with a control character (a decoded %00, %0A...). */
 export function checkPagePath(path) {
-  const n = pyLen(path);
-  if (n > MAX_PATH) throw new ApiError(400, "invalid_path", `the path is ${n} characters long; pages have at most ${MAX_PATH}`);
-  if (CONTROL.test(path)) throw new ApiError(400, "invalid_path", "the path contains a control character (e.g. %00 or %0A)");
+  const n = py.len(path);
+  if (n > MAX_PATH) throw error("path_too_long", { length: n, max_path: MAX_PATH });
+  if (CONTROL.test(path)) throw error("path_control");
 }
 
 /** A page (GET or HEAD of any path outside the API) on the worker `srv` (server.js's StrataWorker): pages.py's page_endpoint. */
 export async function pageEndpoint(srv, request, url, ctx) {
-  checkPagePath(unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
+  checkPagePath(py.unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
   const prepared = await srv.prepared(ctx);
   const fetched = await originPage(srv, request, url);
   if (fetched.passthrough) return fetched.passthrough;
@@ -42,7 +39,7 @@ export async function pageEndpoint(srv, request, url, ctx) {
   }
   const cookies = parseCookies(request.headers.get("cookie"));
   const client = cookieSignals(cookies, prepared, srv.config.maxClientSignals);
-  const pageUrl = unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
+  const pageUrl = py.unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
   const explain = srv.config.debug;
   let decided;
   try {
@@ -66,7 +63,7 @@ function cookieSignals(cookies, prepared, limit) {
   const raw = cookies.get(SIGNALS_COOKIE);
   if (!raw || raw.length > 4096) return {};
   try {
-    return clientSignals(jsonValue(UTF8.encode(unquote(raw))), prepared, limit); // what orjson refuses is ignored here too
+    return clientSignals(jsonValue(UTF8.encode(py.unquote(raw))), prepared, limit); // what orjson refuses is ignored here too
   } catch {
     return {};
   }
@@ -76,7 +73,7 @@ function cookieSignals(cookies, prepared, limit) {
 async function originPage(srv, request, url) {
   const target = srv.config.origin.replace(/\/+$/, "") + url.pathname + url.search;
   const headers = new Headers();
-  for (const [k, v] of request.headers) if (!HOP.has(k) && k !== "cookie") headers.set(k, v);
+  for (const [k, v] of request.headers) if (!HOP_HEADERS.has(k) && k !== "cookie") headers.set(k, v);
   const forwarded = [...parseCookies(request.headers.get("cookie"))].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
   if (forwarded) headers.set("cookie", forwarded);
   let r;
@@ -95,7 +92,7 @@ async function originPage(srv, request, url) {
 
 function outHeaders(r) {
   const h = new Headers();
-  for (const [k, v] of r.headers) if (!HOP.has(k)) h.append(k, v);
+  for (const [k, v] of r.headers) if (!HOP_HEADERS.has(k)) h.append(k, v);
   return h;
 }
 
@@ -103,16 +100,7 @@ function passthrough(r) {
   return new Response(r.body, { status: r.status, headers: outHeaders(r) });
 }
 
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" })[c]);
-
-/** A double as Python's f"{v:.3f}": JavaScript's toFixed rounds an exact tie (an odd multiple of
- * 1/16, e.g. 0.0625) away from zero, Python to the even last digit. */
-export function fixed3(v) {
-  if (!Number.isFinite(v) || !Number.isInteger(v * 16) || Number.isInteger(v * 8)) return v.toFixed(3);
-  let n = Math.floor(Math.abs(v) * 1000); // exact: |v| * 1000 = 62.5 * odd
-  if (n % 2 === 1) n += 1;
-  return `${v < 0 ? "-" : ""}${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, "0")}`;
-}
+const esc = (s) => escapeHtml(String(s));
 
 /** The debug panel (pages.py's _overlay): per slot, what was chosen and why, every value escaped. */
 export function overlay(outcome) {
@@ -123,7 +111,7 @@ export function overlay(outcome) {
     rows.push(`<tr><td>${esc(slot)}</td><td><b>${esc(chosen)}</b></td><td>${esc(d.layer || "")}</td><td>${esc(d.reason)}</td><td><ul>${trace}</ul></td></tr>`);
   }
   const segs = Object.entries(outcome.segments || {}).map(([k, v]) => `${esc(k)}=${v !== null && typeof v === "object" ? "error" : String(v).toLowerCase()}`).join(", ");
-  const scores = Object.entries(outcome.scores || {}).map(([k, v]) => `${esc(k)}=${fixed3(v)}`).join(", ");
+  const scores = Object.entries(outcome.scores || {}).map(([k, v]) => `${esc(k)}=${py.formatFixed(v, 3)}`).join(", ");
   return '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;' +
     "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;" +
     'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +

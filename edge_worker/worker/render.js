@@ -1,54 +1,23 @@
 // Content blocks -> HTML, as edge_server/render.py renders them: every substituted value escaped
-// as html.escape(quote=True) does, links by the WHATWG URL rules (worker/safe_href.js: absolute
-// http, https or mailto, or relative to the page's own host), a `template` filled by the rules of Python's
+// as html.escape(quote=True) does, links by the WHATWG URL rules (worker/safe_href.js: absolute http, https or
+// mailto, or relative to the page's own host), a `template` filled by the rules of Python's
 // str.format (CPython's parser) restricted to `{name}` and `{name[key]}`, then sanitised as nh3
 // does (worker/sanitize.js).
 // tests/vectors/render.json holds the cases both implementations must reproduce.
 
+import { ascii, repr, str } from "../runtime/python.js";
 import { safeHref } from "./safe_href.js";
 import { sanitize } from "./sanitize.js";
+
+/** Python's str() and repr() of a content value as json.loads decoded it (python.js). */
+const strOf = (v) => str(v, "json");
+const reprOf = (v) => repr(v, "json");
 
 const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
 
 /** Python's html.escape(s, quote=True). */
 export function escapeHtml(s) {
   return s.replace(/[&<>"']/g, (c) => ESC[c]);
-}
-
-/** Python's repr() of a float. Whole numbers are printed as Python ints: a decoded bundle does not
- * say whether 249 was written 249 or 249.0 (Python prints "249.0" for the latter). */
-function pyFloat(x) {
-  if (Number.isNaN(x)) return "nan";
-  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
-  if (Number.isInteger(x) && Math.abs(x) < 1e16) return String(x);
-  const [mant, exp] = x.toExponential().split("e");
-  const e = Number(exp);
-  if (e < -4 || e >= 16) {
-    return `${mant.includes(".") ? mant : mant + ".0".slice(0, 0)}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
-  }
-  return String(x);
-}
-
-/** Python's str() of a decoded bundle value. */
-export function pyStr(v) {
-  if (typeof v === "string") return v;
-  if (v === null || v === undefined) return "None";
-  if (typeof v === "boolean") return v ? "True" : "False";
-  if (typeof v === "number") return pyFloat(v);
-  return pyRepr(v);
-}
-
-/** Python's repr() of a decoded bundle value. */
-export function pyRepr(v) {
-  if (typeof v === "string") {
-    const q = v.includes("'") && !v.includes('"') ? '"' : "'";
-    const body = v.replace(/[\\\n\r\t]|[\x00-\x1f\x7f-\xa0\xad]/g, (c) =>
-      ({ "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-    return q + (q === "'" ? body.replaceAll("'", "\\'") : body) + q;
-  }
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
-  if (v !== null && typeof v === "object") return `{${Object.entries(v).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(", ")}}`;
-  return pyStr(v);
 }
 
 class FormatError extends Error {}
@@ -168,11 +137,12 @@ function vformat(tpl, fields, depth, auto) {
       auto.index = false;
     }
     let value = getField(field, fields);
-    if (conversion === "s") value = pyStr(value);
-    else if (conversion === "r" || conversion === "a") value = pyRepr(value);
+    if (conversion === "s") value = strOf(value);
+    else if (conversion === "r") value = reprOf(value);
+    else if (conversion === "a") value = ascii(value, "json");
     else if (conversion !== null) throw new FormatError(`Unknown conversion specifier ${conversion}`);
     vformat(spec, fields, depth - 1, auto); // the spec's own fields must resolve; its text is ignored
-    out += escapeHtml(value !== null && typeof value === "object" ? "" : pyStr(value));
+    out += escapeHtml(value !== null && typeof value === "object" ? "" : strOf(value));
   }
   return out;
 }
@@ -195,14 +165,14 @@ export function render(content) {
   }
   const e = escapeHtml;
   const parts = [];
-  if (truthy(content.image)) parts.push(`<img class="strata-image" src="${e(safeHref(pyStr(content.image)))}" alt="">`);
-  if (truthy(content.headline)) parts.push(`<h2 class="strata-headline">${e(pyStr(content.headline))}</h2>`);
-  if (truthy(content.body)) parts.push(`<p class="strata-body">${e(pyStr(content.body))}</p>`);
+  if (truthy(content.image)) parts.push(`<img class="strata-image" src="${e(safeHref(strOf(content.image)))}" alt="">`);
+  if (truthy(content.headline)) parts.push(`<h2 class="strata-headline">${e(strOf(content.headline))}</h2>`);
+  if (truthy(content.body)) parts.push(`<p class="strata-body">${e(strOf(content.body))}</p>`);
   const items = content.items;
-  if (Array.isArray(items) && items.length) parts.push(`<ul class="strata-items">${items.slice(0, 50).map((i) => `<li>${e(pyStr(i))}</li>`).join("")}</ul>`);
+  if (Array.isArray(items) && items.length) parts.push(`<ul class="strata-items">${items.slice(0, 50).map((i) => `<li>${e(strOf(i))}</li>`).join("")}</ul>`);
   const cta = content.cta;
   if (cta !== null && typeof cta === "object" && !Array.isArray(cta) && truthy(cta.text)) {
-    parts.push(`<a class="strata-cta" href="${e(safeHref(pyStr(Object.hasOwn(cta, "href") ? cta.href : "#")))}">${e(pyStr(cta.text))}</a>`);
+    parts.push(`<a class="strata-cta" href="${e(safeHref(strOf(Object.hasOwn(cta, "href") ? cta.href : "#")))}">${e(strOf(cta.text))}</a>`);
   }
   return parts.join("");
 }

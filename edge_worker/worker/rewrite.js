@@ -5,10 +5,13 @@
 // category and mode, the second writes the decisions. Unlike Lexbor, HTMLRewriter keeps the rest of
 // the document byte for byte instead of re-serialising it.
 
-//: Pages larger than this are served untouched (edge_server/rewrite.py's MAX_PAGE_BYTES).
-export const MAX_PAGE_BYTES = 2 * 1024 * 1024;
+import * as py from "../runtime/python.js";
+import { MAX_NAME, MAX_PAGE_BYTES } from "./contract.js";
 
-const strip = (s) => (s ?? "").replace(/^[\t\n\v\f\r\x1c-\x20\x85\xa0]+|[\t\n\v\f\r\x1c-\x20\x85\xa0]+$/g, "");
+// Pages larger than MAX_PAGE_BYTES (edge_server/edge_contract.json) are served untouched.
+export { MAX_PAGE_BYTES };
+
+const strip = (s) => py.strip(s ?? "");
 
 // Pages repeat (an origin serves the same HTML to every visitor): the first pass is cached per
 // page text, bounded, and cleared when full.
@@ -44,7 +47,7 @@ async function scanPage(html) {
       element(el) {
         if (root) return;
         root = true;
-        category = strip(el.getAttribute("data-strata-category")).slice(0, 64);
+        category = py.slice(strip(el.getAttribute("data-strata-category")), MAX_NAME);
         mode = strip(el.getAttribute("data-strata-mode") || "server");
       },
     });

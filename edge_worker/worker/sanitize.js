@@ -16,13 +16,8 @@
 
 import { Parser } from "parse5";
 
+import { TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS } from "../runtime/format.js";
 import { LINK_SCHEMES, safeHref, urlInput } from "./safe_href.js";
-
-// generated from runtime/format.py (tests/edge_worker/test_generated.py checks they are equal)
-// BEGIN TEMPLATE ALLOW-LIST
-export const TEMPLATE_TAGS = new Set(["a", "abbr", "acronym", "area", "article", "aside", "b", "bdi", "bdo", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "data", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "map", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "rtc", "ruby", "s", "samp", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr"]);
-export const TEMPLATE_ATTRIBUTES = {"*": ["class", "lang", "title"], "a": ["href", "hreflang"], "bdo": ["dir"], "blockquote": ["cite"], "col": ["align", "char", "charoff", "span"], "colgroup": ["align", "char", "charoff", "span"], "del": ["cite", "datetime"], "hr": ["align", "size", "width"], "img": ["align", "alt", "height", "src", "width"], "ins": ["cite", "datetime"], "ol": ["start"], "q": ["cite"], "table": ["align", "char", "charoff", "summary"], "tbody": ["align", "char", "charoff"], "td": ["align", "char", "charoff", "colspan", "headers", "rowspan"], "tfoot": ["align", "char", "charoff"], "th": ["align", "char", "charoff", "colspan", "headers", "rowspan", "scope"], "thead": ["align", "char", "charoff"], "tr": ["align", "char", "charoff"]};
-// END TEMPLATE ALLOW-LIST
 
 const HTML_NS = "http://www.w3.org/1999/xhtml";
 const SVG_NS = "http://www.w3.org/2000/svg";

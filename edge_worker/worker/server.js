@@ -9,7 +9,9 @@
 // -> session and counters. ROUTES is the one route table (edge_server/app.py's routes); each
 // endpoint lives in the module named like its Python counterpart.
 
+import * as py from "../runtime/python.js";
 import { configFrom, normaliseOrigin } from "./config.js";
+import { CONSENT_REFUSALS } from "./contract.js";
 import { BundleSource } from "./bundles.js";
 import { decideEndpoint } from "./decide.js";
 import { ConversionLedger } from "./dedup.js";
@@ -20,11 +22,11 @@ import { Metrics, bump } from "./metrics.js";
 import { countDecide } from "./model_counts.js";
 import { healthz, metrics, readyz, stats } from "./operations.js";
 import { clientJs, pageEndpoint } from "./pages.js";
+import { RemoteWrite } from "./remote_write.js";
 import { render } from "./render.js";
-import { CookieCodec, Session, importCookieKeys, pyStrip } from "./session.js";
+import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
 
-const NO = new Set(["0", "no", "false", "deny", "denied", "reject", "rejected", "off"]);
 
 /** The API: path -> the methods it accepts and its handler (srv, request, url, ctx). Every other
  * path is a page (pages.js) when STRATA_ORIGIN is set, else 404. */
@@ -57,6 +59,7 @@ export class StrataWorker {
     this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = new Metrics();
+    this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
   }
 
   async fetch(request, ctx) {
@@ -77,6 +80,8 @@ export class StrataWorker {
     bump(this.metrics.requests, `${route}\u0000${response.status}`);
     const flush = this.measure.flush(this.config.collector, this.config.statsToken, this.bundles.current, this.config.collectInterval);
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
+    const push = this.remoteWrite?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
+    if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
     return response;
   }
 
@@ -108,10 +113,10 @@ export class StrataWorker {
   }
 
   consent(headers, cookies) {
-    if (this.config.honourGpc && pyStrip(headers.get("sec-gpc") ?? "") === "1") return false;
-    if (this.config.honourDnt && pyStrip(headers.get("dnt") ?? "") === "1") return false;
+    if (this.config.honourGpc && py.strip(headers.get("sec-gpc") ?? "") === "1") return false;
+    if (this.config.honourDnt && py.strip(headers.get("dnt") ?? "") === "1") return false;
     const v = cookies.get(this.config.consentCookie);
-    return !(v !== undefined && NO.has(pyStrip(v).toLowerCase()));
+    return !(v !== undefined && CONSENT_REFUSALS.has(py.strip(v).toLowerCase()));
   }
 
   htmlOf(content) {
@@ -166,7 +171,7 @@ export class StrataWorker {
       if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
-    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, signals, outcome.holdout);
+    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo);
   }
 
   async setCookie(cookies, session, consent) {

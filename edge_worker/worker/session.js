@@ -13,18 +13,20 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
-import { cpLength } from "../runtime/values.js";
+import { SCORE_BUCKETS } from "../runtime/format.js";
+import * as py from "../runtime/python.js";
+import { TABLE } from "./contract.js";
 
-export const MAX_COOKIE_BYTES = 1024;
-export const MAX_RECENT_CATEGORIES = 10;
-export const MAX_SHOWN = 24;
-export const MAX_CONVERTED = 16;
-/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level
- * bytes per entry (one per feature; a model has at most 64 features). */
-export const MAX_MODELS = 4;
-export const MAX_MODEL_LEVELS = 64;
-/** Longest period text kept for an exposure ("5000/5000"; an experiment has a bounded number of variants). */
-export const MAX_PERIOD = 128;
+// The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
+const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
+export const MAX_COOKIE_BYTES = BOUNDS.MAX_COOKIE_BYTES;
+export const MAX_RECENT_CATEGORIES = BOUNDS.MAX_RECENT_CATEGORIES;
+export const MAX_SHOWN = BOUNDS.MAX_SHOWN;
+export const MAX_CONVERTED = BOUNDS.MAX_CONVERTED;
+/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level bytes per entry. */
+export const MAX_SESSION_MODELS = BOUNDS.MAX_SESSION_MODELS;
+export const MAX_MODEL_LEVELS = BOUNDS.MAX_MODEL_LEVELS;
+export const MAX_PERIOD = BOUNDS.MAX_PERIOD;
 const PREFIX = "s1";
 const enc = new TextEncoder();
 
@@ -166,22 +168,22 @@ export class Session {
     if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
     if (v.length === 14) v.push({}); // written before models: no model entries
     const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models] = v;
-    if (typeof nonce !== "string" || pyLen(nonce) > 64 || !modelsOk(models)) return null;
-    if (typeof sid !== "string" || pyLen(sid) < 8 || pyLen(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
+    if (typeof nonce !== "string" || py.len(nonce) > 64 || !modelsOk(models)) return null;
+    if (typeof sid !== "string" || py.len(sid) < 8 || py.len(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
-    for (const x of cats) if (typeof x !== "string" || pyLen(x) > 64) return null;
+    for (const x of cats) if (typeof x !== "string" || py.len(x) > 64) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
     for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
     for (const e of Object.values(exps)) {
       if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[0] !== "string" || !isInt(e[1])) return null;
       if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
-      else if (typeof e[2] !== "string" || pyLen(e[2]) > MAX_PERIOD) return null;
+      else if (typeof e[2] !== "string" || py.len(e[2]) > MAX_PERIOD) return null;
     }
     const s = new Session(sid);
     Object.assign(s, {
       visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
-      recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: pySlice(us, 128), purchased: bought,
+      recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: py.slice(us, 128), purchased: bought,
       caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, models, isNew: false,
     });
     return s;
@@ -191,17 +193,17 @@ export class Session {
 const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
-const isStr = (x, n) => typeof x === "string" && pyLen(x) <= n;
+const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
 function modelsOk(models) {
-  if (!isMap(models) || Object.keys(models).length > MAX_MODELS) return false;
+  if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
-    if (pyLen(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    if (py.len(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
-    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 40) return false;
+    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 2 * SCORE_BUCKETS) return false;
     if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
   }
   return true;
@@ -327,33 +329,10 @@ export function parseCookies(header) {
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
-    const name = pyStrip(part.slice(0, eq));
-    if (name && !out.has(name)) out.set(name, pyStrip(part.slice(eq + 1)));
+    const name = py.strip(part.slice(0, eq));
+    if (name && !out.has(name)) out.set(name, py.strip(part.slice(eq + 1)));
   }
   return out;
-}
-
-// ------------------------------------------------------------------ Python string semantics
-const PY_SPACE = /^[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
-
-/** Python's str.strip() (JavaScript's trim() also strips U+FEFF and not U+001C-U+001F, U+0085). */
-export function pyStrip(s) {
-  return s.replace(PY_SPACE, "");
-}
-
-/** len() in code points, as Python counts (the runtime's one definition). */
-export const pyLen = cpLength;
-
-/** s[:n] in code points. */
-export function pySlice(s, n) {
-  if (s.length <= n) return s;
-  if (!/[\ud800-\udfff]/.test(s)) return s.slice(0, n);
-  let i = 0;
-  for (let k = 0; k < n && i < s.length; k++) {
-    const c = s.charCodeAt(i);
-    i += c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
-  }
-  return s.slice(0, i);
 }
 
 // ------------------------------------------------------------------ base64url

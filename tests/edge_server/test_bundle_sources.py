@@ -333,17 +333,20 @@ def test_sources_restart_keeps_rollback_protection(tmp_path, site_keys):
     args = ["--bundle", str(bundle), "--pub", str(pub), "--poll-interval", "0.1", "--state-dir", str(state)]
     other = run("other.yaml", Options(key=key, version=50), text=with_headline("other").replace("name: trailblazer", "name: other-site")).bundle
     assert b"other-site" not in compile_version(key, 1) and other
+    from edge_server.state import source_id
+
+    state_file = state / f"bundle-state-{source_id(str(bundle))}.json"  # the file of this source
     s = RunningServer(args, env=COOKIES)
     try:
         assert served(s) == (5, "v5")
-        wait_for(lambda: (state / "bundle-state.json").exists())
+        wait_for(lambda: state_file.exists())
         bundle.write_bytes(other)
         wait_for(lambda: reload_failures(s) >= 1)
         assert httpx.get(s.url + "/readyz").json()["last_error"].startswith("WrongName")
         assert served(s) == (5, "v5")
     finally:
         s.stop()
-    assert json.loads((state / "bundle-state.json").read_text()) == {"name": "trailblazer", "version": 5}
+    assert json.loads(state_file.read_text()) == {"name": "trailblazer", "version": 5, "source": str(bundle.absolute())}
     bundle.write_bytes(compile_version(key, 3, "old"))
     s = RunningServer(args, env=COOKIES, ready=False)
     try:
@@ -355,7 +358,7 @@ def test_sources_restart_keeps_rollback_protection(tmp_path, site_keys):
         assert served(s) == (6, "v6")
     finally:
         s.stop()
-    assert json.loads((state / "bundle-state.json").read_text())["version"] == 6
+    assert json.loads(state_file.read_text())["version"] == 6
 
 
 def test_sources_corrupt_state_file_stops_the_start_with_a_clear_error(tmp_path, site_keys):
@@ -369,16 +372,19 @@ def test_sources_corrupt_state_file_stops_the_start_with_a_clear_error(tmp_path,
     key, pub = site_keys
     bundle = tmp_path / "site.bundle"
     bundle.write_bytes(compile_version(key, 1))
+    from edge_server.state import source_id
+
     state = tmp_path / "state"
     state.mkdir()
+    state_file = state / f"bundle-state-{source_id(str(bundle))}.json"
     for corrupt in ("", "{", '{"name": "trailblazer"}', '{"name": "", "version": 3}', '{"name": "t", "version": "3"}', "[1]"):
-        (state / "bundle-state.json").write_text(corrupt)
-        with pytest.raises(ConfigError, match=r"bundle-state.json: the rollback state file is corrupt"):
+        state_file.write_text(corrupt)
+        with pytest.raises(ConfigError, match=r"bundle-state-[0-9a-f]{16}.json: the rollback state file is corrupt"):
             BundleManager(Config(bundle=str(bundle), public_keys=[str(pub)], state_dir=str(state)))
-    (state / "bundle-state.json").write_text('{"name": "shop", "version": 1}')
-    with pytest.raises(ConfigError, match=r"records rule set 'shop', but --bundle-name is 'trailblazer'"):
+    state_file.write_text('{"name": "shop", "version": 1}')
+    with pytest.raises(ConfigError, match=r"records rule set 'shop' from this source, but --bundle-name is 'trailblazer'.*give --state-file"):
         BundleManager(Config(bundle=str(bundle), public_keys=[str(pub)], state_dir=str(state), bundle_name="trailblazer"))
-    (state / "bundle-state.json").write_text("{")
+    state_file.write_text("{")
     r = subprocess.run([sys.executable, "-m", "compiler.cli", "serve", "--bundle", str(bundle), "--pub", str(pub), "--state-dir", str(state)],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "rollback state file is corrupt" in r.stderr and "Traceback" not in r.stderr
@@ -561,3 +567,69 @@ def test_sources_download_decodes_gzip_and_deflate_bundles(site_keys):
                 assert loaded and m.current.version == 1, (enc, wbits, m.state.last_error)
         finally:
             httpd.shutdown()
+
+
+# ------------------------------------------------------------------ issue #20: validators and downloads that broke off
+def test_sources_refused_body_without_etag_is_revalidated_by_last_modified_and_a_broken_download_is_retried(tmp_path, site_keys):
+    """An origin with Last-Modified and no ETag (a static file server): a refused body (over the cap)
+    is revalidated with If-Modified-Since (304), not downloaded again, until the file changes; a
+    Last-Modified within a second of Date is no validator (a change in that second could keep it).
+    A download that broke off is not remembered: the next look downloads it again."""
+    import asyncio
+    import functools
+    import time
+
+    from edge_server.bundles import BundleManager
+    from edge_server.config import Config
+
+    key, pub = site_keys
+    site = tmp_path / "site"
+    site.mkdir()
+    big = site / "site.bundle"
+    big.write_bytes(bytes(CAP + 1))
+    os.utime(big, (time.time() - 30, time.time() - 30))
+    counts = {"full": 0, "304": 0, "cut": False}
+
+    class Static(http.server.SimpleHTTPRequestHandler):
+        def send_response(self, code, message=None):  # noqa: ANN001
+            counts["full" if code == 200 else str(code)] = counts.get("full" if code == 200 else str(code), 0) + 1
+            super().send_response(code, message)
+
+        def copyfile(self, source, outputfile):  # noqa: ANN001
+            if counts["cut"]:  # half the body under the full Content-Length, then the connection closes
+                outputfile.write(source.read(os.fstat(source.fileno()).st_size // 2))
+                self.close_connection = True
+                return
+            super().copyfile(source, outputfile)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Static, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    m = BundleManager(Config(bundle=f"http://127.0.0.1:{httpd.server_address[1]}/site.bundle", public_keys=[str(pub)]))
+
+    async def scenario() -> None:
+        assert await m.check() is False and "larger than" in m.state.last_error
+        for _ in range(3):
+            assert await m.check() is False
+        assert counts["full"] == 1 and counts["304"] == 3 and m.state.failures == 1
+        big.write_bytes(compile_version(key, 1, "v1"))  # changed just now: Last-Modified within a second of Date
+        counts["cut"] = True
+        assert await m.check() is False and "RemoteProtocolError" in m.state.last_error, m.state.last_error
+        counts["cut"] = False
+        assert await m.check() is True and m.current.version == 1  # tried again, whole this time
+        assert counts["full"] == 3
+        await m.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        httpd.shutdown()
+    from edge_server.bundles import _validator
+
+    date = "Sun, 06 Dec 2026 12:00:05 GMT"
+    for lm, expected in (("Sun, 06 Dec 2026 12:00:05 GMT", None), ("Sun, 06 Dec 2026 12:00:04 GMT", ("last-modified", "Sun, 06 Dec 2026 12:00:04 GMT")),
+                         ("not a date", None)):
+        assert _validator(httpx.Headers({"last-modified": lm, "date": date})) == expected
+    assert _validator(httpx.Headers({"etag": '"e"', "last-modified": "Sun, 06 Dec 2026 12:00:04 GMT", "date": date})) == ("etag", '"e"')

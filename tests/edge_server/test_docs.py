@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from edge_server import contract
 from edge_server.config import ENV
 from tests.conftest import ROOT
 from tests.edge_server.test_config import serve_parser
@@ -25,5 +26,6 @@ def test_docs_list_every_error_code_the_server_answers():
     src = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "edge_server").glob("*.py"))
     used = set(re.findall(r'(?:ApiError|error_response)\((\d{3}), "([a-z_]+)"', src))
     used |= {("404", "not_found"), ("405", "method_not_allowed")}  # Starlette's own, mapped in app.http_error
+    used |= {(str(e["status"]), e["code"]) for k, e in contract.TABLE["errors"].items() if k != "doc"}  # edge_contract.json
     documented = set(re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", DOC, re.M))
     assert len(used) >= 14 and used == documented

@@ -23,7 +23,7 @@ from edge_server.model_counts import (
     bucket_name,
     rows,
 )
-from edge_server.session import MAX_MODELS, Session
+from edge_server.session import MAX_SESSION_MODELS, Session
 from runtime.score import score_bucket as bucket
 
 
@@ -68,16 +68,40 @@ class FakePrepared:
     payload: dict[str, Any] = field(default_factory=lambda: {"experiments": [{"id": "starter-kit"}]})
     matches: bool = True
 
-    def model_levels(self, signals: dict[str, Any], consent: bool = True) -> list[bytes]:
+    def levels(self, signals: dict[str, Any]) -> list[bytes]:
         return [m.levels(signals) for m in self.models]
 
-    def rule_matches(self, slot: str, rule: str, signals: dict[str, Any], *, consent: bool = True, memo: Any = None) -> bool:
+    def rule_holds(self, slot: str, rule: str, signals: dict[str, Any], memo: Any = None, *, consent: bool = True) -> bool:
         return self.matches
 
 
 DEVICE = FakeFeature("device", "device.type", ("mobile", "desktop"))
 SOURCE = FakeFeature("source", "utm.source", ("newsletter", "google"))
 PLAIN = FakeModel("intent", "purchase", (DEVICE, SOURCE))
+
+
+def test_model_counter_reads_the_map_the_decision_read_merged_once(monkeypatch):
+    """A decision's signals are merged once: counting reads ``Outcome.signals`` (and its memo), so
+    neither the levels nor a holdout visit's rule condition merge them again."""
+    from runtime.decide import Prepared
+    from tests.runtime.model_payloads import NOW, load, models_payload
+
+    signals = {"tier": "x", "n": 9, "d": 3.0, "flag": True, "tags": ["tents"], "nums": [7], "anys": [1], "m": {"k": 1}, "u": 3, "beh": 2}
+
+    payload = models_payload()
+    payload["holdout"] = {"bp": 10_000, "salt": "all"}  # every visit held out: the uplift model asks its rule
+    payload["models"][1]["uplift"] = {"slot": "side", "rule": "likely-too"}  # which holds for these signals
+    p = load(payload).current
+    merges: list[int] = []
+    real = Prepared.checked_signals
+    monkeypatch.setattr(Prepared, "checked_signals", lambda self, *a, **k: merges.append(1) or real(self, *a, **k))
+    s = visit()
+    out = p.decide(signals, session_id=s.sid, now=NOW, checked=True)
+    assert out.holdout and out.signals is not None
+    ModelCounter(Counter()).decided(p, s, out.signals, out.holdout, True, out.memo)
+    assert len(merges) == 1
+    assert set(s.models) == {"intent", "lift"} and s.models["lift"][5] == "control"
+    assert [e[2] for e in s.models.values()] == p.model_levels(signals)
 
 
 def visit() -> Session:
@@ -219,10 +243,10 @@ def test_model_counter_does_not_enter_a_visit_that_already_converted_the_goal():
 
 def test_model_counter_counts_only_the_first_models_a_cookie_holds():
     c: Counter[Key] = Counter()
-    many = tuple(FakeModel(f"m{i}", "purchase", (DEVICE,)) for i in range(MAX_MODELS + 2))
+    many = tuple(FakeModel(f"m{i}", "purchase", (DEVICE,)) for i in range(MAX_SESSION_MODELS + 2))
     mc, s = ModelCounter(c), visit()
     mc.decided(FakePrepared(many), s, {}, holdout=False)
-    assert list(s.models) == [f"m{i}" for i in range(MAX_MODELS)]
+    assert list(s.models) == [f"m{i}" for i in range(MAX_SESSION_MODELS)]
     assert {k[0] for k in c} == set(s.models)
 
 

@@ -168,7 +168,7 @@ def test_session_cookie_from_before_models_reads_without_entries():
 def _bad_models() -> list[object]:
     """Every way a models field can break the shape this version writes, one change each."""
     out: list[object] = [[], 5, {"m": GOOD_ENTRY[:5]}, {"m": [*GOOD_ENTRY, 1]}, {1: GOOD_ENTRY}, {"m" * 65: GOOD_ENTRY},
-                         {f"m{i}": GOOD_ENTRY for i in range(5)}]  # more than MAX_MODELS
+                         {f"m{i}": GOOD_ENTRY for i in range(5)}]  # more than MAX_SESSION_MODELS
     wrong = {0: [5, None, "x" * 17], 1: [5, None, "x" * 17], 2: ["abc", [0, 1], bytes(65)], 3: [-1, 40, True, 1.0],
              4: [0, 1, None], 5: [None, 1, "x" * 17]}
     for i, values in wrong.items():

@@ -1,7 +1,8 @@
 """The worker's generated modules equal a fresh generation: edge_worker/worker/uap_regexes.js (the
 uap-core regexes the Python server's ua-parser uses: a stale copy would classify devices
-differently), edge_worker/worker/client_js.js (edge_server/client.js), and the template allow-list in
-edge_worker/worker/sanitize.js (runtime/format.py)."""
+differently), edge_worker/worker/client_js.js (edge_server/client.js) and
+edge_worker/runtime/python_unicode.js (which code points this Python's repr escapes). The template allow-list is
+no longer generated: both languages read it from runtime/format.json (tests/runtime/test_format.py)."""
 
 from __future__ import annotations
 
@@ -30,16 +31,7 @@ def test_generated_client_js_matches_edge_server_client_js() -> None:
     assert client.OUT.read_text() == client.generate(), "stale: run python edge_worker/tools/client_js.py"
 
 
-def test_generated_sanitiser_allow_list_matches_runtime_format() -> None:
-    import json
-    import re
 
-    from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
-
-    src = (ROOT / "edge_worker" / "worker" / "sanitize.js").read_text()
-    block = src.split("// BEGIN TEMPLATE ALLOW-LIST\n")[1].split("// END TEMPLATE ALLOW-LIST")[0]
-    tags = re.search(r"TEMPLATE_TAGS = new Set\((.*)\);", block)
-    attrs = re.search(r"TEMPLATE_ATTRIBUTES = (.*);", block)
-    assert tags and attrs, "sanitize.js: the allow-list block is missing"
-    assert set(json.loads(tags.group(1))) == TEMPLATE_TAGS, "sanitize.js TEMPLATE_TAGS differ from runtime/format.py"
-    assert {k: set(v) for k, v in json.loads(attrs.group(1)).items()} == TEMPLATE_ATTRIBUTES, "sanitize.js TEMPLATE_ATTRIBUTES differ"
+def test_generated_python_unicode_matches_this_pythons_unicode_version() -> None:
+    uni = _tool("python_unicode")
+    assert uni.OUT.read_text() == uni.generate(), "stale: run python edge_worker/tools/python_unicode.py with the server's Python"

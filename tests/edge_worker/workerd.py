@@ -74,14 +74,19 @@ def _capnp_string(s: str) -> str:
     return json.dumps(s, ensure_ascii=True)  # JSON's escapes (\n, \", \\, \uXXXX) are capnp's
 
 
-def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str]) -> Path:
-    text_bindings = ",\n    ".join(f"(name = {_capnp_string(k)}, text = {_capnp_string(v)})" for k, v in bindings.items())
+def write_config(directory: Path, worker: Path, port: int, bindings: dict[str, str], kv: dict[str, str] | None = None) -> Path:
+    """``kv``: KV namespace bindings, each name -> the 127.0.0.1:PORT of a service speaking workerd's KV
+    protocol (GET/PUT /<urlencoded key>; tests.edge_worker.bundle_origin.BundleOrigin)."""
+    entries = [f"(name = {_capnp_string(k)}, text = {_capnp_string(v)})" for k, v in bindings.items()]
+    entries += [f"(name = {_capnp_string(k)}, kvNamespace = {_capnp_string('kv-' + k)})" for k in (kv or {})]
+    text_bindings = ",\n    ".join(entries)
+    kv_services = "".join(f"\n    (name = {_capnp_string('kv-' + k)}, external = (address = {_capnp_string(a)}, http = ()))," for k, a in (kv or {}).items())
     config = f"""using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "strata", worker = .strataWorker),
-    (name = "net", network = (allow = ["public", "private", "local"])),
+    (name = "net", network = (allow = ["public", "private", "local"])),{kv_services}
   ],
   sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "strata")],
 );
@@ -103,12 +108,17 @@ const strataWorker :Workerd.Worker = (
 class RunningWorkerd:
     """workerd serving the bundled worker with ``bindings`` (the worker's environment)."""
 
-    def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None):
+    def __init__(self, directory: Path, bindings: dict[str, str], log: Path | None = None, kv: dict[str, str] | None = None,
+                 worker: Path | None = None):
+        """``kv``: KV namespace bindings (write_config); ``worker``: an already bundled worker.js to reuse."""
         directory.mkdir(parents=True, exist_ok=True)
-        worker = bundle_worker(directory / "worker.js")
+        if worker is None:
+            worker = bundle_worker(directory / "worker.js")
+        elif worker.parent != directory:
+            worker = Path(shutil.copy(worker, directory / "worker.js"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = write_config(directory, worker, self.port, bindings)
+        config = write_config(directory, worker, self.port, bindings, kv)
         self.log_path = log or directory / "workerd.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(WORKERD), "serve", str(config), "--verbose"], cwd=directory, stdout=self._log,
@@ -126,6 +136,13 @@ class RunningWorkerd:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError(f"workerd not up after {timeout}s: {self.logs()[-3000:]}")
+
+    def peak_rss(self) -> int:
+        """The process's peak resident set so far, in bytes (VmHWM; Linux)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM in /proc/PID/status")
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

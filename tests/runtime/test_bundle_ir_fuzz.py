@@ -81,6 +81,10 @@ def load_then_good(data: bytes) -> BundleError | None:
     else:
         out = rt.decide({"device.type": "mobile", "time.hour": 3}, session_id="s", now=NOW)
         assert set(out.decisions) == {"hero"}
+        assert rt.current is not None
+        failures = rt.current.warm().prepare_failures  # every condition prepared, none crashing
+        if failures:  # a condition that could not be prepared decides as an error: refused, as before it was lazy
+            refused = failures[0]
     rt.load(GOOD, now=NOW)
     assert rt.current is not None and rt.current.version == 9
     return refused
@@ -127,7 +131,7 @@ def ir_nodes() -> st.SearchStrategy[Any]:
     leaves = st.one_of(
         st.sampled_from([node for node, _ in TYPED]),
         st.builds(lambda v: [0, v], st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=6),
-                                              st.binary(max_size=4), st.lists(st.integers(), max_size=2))),
+                                              st.binary(max_size=4), st.lists(st.integers(-(2**63), 2**64 - 1), max_size=2))),  # msgpack's range
         st.builds(lambda i: [2, i], st.integers(-1, len(SIG) + 1)),
         st.builds(lambda d: [4, d], st.integers(-1, 2)),
     )

@@ -269,6 +269,21 @@ def test_score_rule_matches_ignores_the_holdout() -> None:
     assert prepared.rule_matches("side", "likely-too", SIGNALS_X, memo=out.memo) is (INTENT.score(SIGNALS_X) > 0.5) is True
 
 
+@pytest.mark.parametrize("consent", [True, False])
+def test_score_outcome_carries_the_signals_its_conditions_read(consent: bool) -> None:
+    """``Outcome.signals`` is the map the conditions read (defaults merged, consent-stripped), and
+    levels and rule conditions read from it answer as from the signals given to decide."""
+    given_ = {**SIGNALS_X, "tier": "gold", "beh": 5}
+    out = RT.decide(given_, session_id="s", consent=consent, now=NOW, checked=True)
+    assert out.signals == P.checked_signals(given_, consent) and ("beh" in out.signals) is consent
+    assert P.levels(out.signals) == P.model_levels(given_, consent)
+    for slot, rule in (("hero", "likely"), ("hero", "gold-rule"), ("side", "likely-too"), ("hero", "nope")):
+        want = P.rule_matches(slot, rule, given_, consent=consent)
+        assert P.rule_holds(slot, rule, out.signals, out.memo, consent=consent) is want, (slot, rule)
+    unchecked = RT.decide({**given_, "n": "not an int"}, consent=consent, now=NOW)
+    assert unchecked.signals == P.prepare_signals({**given_, "n": "not an int"}, consent)[0]
+
+
 # ------------------------------------------------------------------ weights make a difference
 def test_score_weights_fixture_differs_per_level() -> None:
     ws = weights_for(FEATURES, 0.0)

@@ -339,6 +339,7 @@ def exact_outcome(prepared: Any, signals: Any, slots: Any, **kw: Any) -> Any:
     exact evaluator alone. Its ``work`` is the count docs/runtime.md defines ("the count is the
     exact evaluator's"), which the vectors record: the default path can add a fast-path attempt's
     charges when a candidate re-reads a segment that ended in an error."""
+    prepared.warm()  # every condition compiled before its fast path is swapped out
     conds = [c.cond for slot in prepared.slots.values() for c in slot.candidates if c.cond is not None]
     saved = (prepared._fasts, [c.fast for c in conds])
     prepared._fasts = [_no_fast_path] * len(saved[0])

@@ -30,6 +30,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -41,6 +42,9 @@ import msgpack  # noqa: E402
 import orjson  # noqa: E402
 
 from edge_server import session as session_mod  # noqa: E402
+from edge_server.decide import check_slots, decide_fields  # noqa: E402
+from edge_server.errors import ApiError  # noqa: E402
+from edge_server.events import EventsEndpoint  # noqa: E402
 from edge_server.render import render  # noqa: E402
 from edge_server.session import CookieCodec, Session  # noqa: E402
 from edge_server.signals import request_signals  # noqa: E402
@@ -472,10 +476,85 @@ def body_vectors() -> dict[str, Any]:
     return {"format": "strata-body-vectors/1", "message": "request body is not JSON (UTF-8): {problem}", "cases": cases}
 
 
+# --------------------------------------------------------------------------------- refusals
+#: Names and text the refusals quote: repr's quotes and escapes, code points beyond the BMP (counted
+#: one each, sorted by code point), lone surrogates, controls, U+00A0.
+NAME_PIECES = ["a", "z", "_", "'", '"', "\\", "\u00a0", "\u00ad", "\n", "\x00", "\x7f", "\u2028", "\ufeff", "\uffff", "\U0001f600", "\U0001fae9", "\ud800",
+               "\udfff", "\u0663", "\ue000", " "]
+
+
+def _name(rng: random.Random, n: int | None = None) -> str:
+    return "".join(rng.choice(NAME_PIECES) for _ in range(n if n is not None else rng.randint(1, 5)))
+
+
+def _refusal(f: Any) -> Any:
+    """[status, code, message, field] of the ApiError ``f()`` raises, or None when it accepts."""
+    try:
+        f()
+    except ApiError as e:
+        return [e.status, e.code, e.message, e.field]
+    return None
+
+
+def refusal_vectors(rng: random.Random) -> dict[str, Any]:
+    """decide and events bodies -> what the Python server answers (edge_server/edge_contract.json's
+    messages, filled with repr'd names and format(x, "g") numbers), classes drawn at random."""
+    decide: list[Any] = [[1], None, "x", {}, {"html": 1}, {"page": []}, {"page": {"referrer": 3}}, {"page_view": "yes"}, {"page": {"url": "http://[::1/x"}},
+                         {"\uffff": 1, "\U0001f600": 2}, {"\ue000x": 1, "\U0001f600": 2, "\ud800": 3}]  # the first by code point, not by UTF-16 unit
+    for _ in range(100):
+        body: dict[str, Any] = {"page": {}}
+        kind = rng.randrange(6)
+        if kind == 0:  # unknown fields: the first by code point is named, quoted by repr
+            body.update({_name(rng): 1 for _ in range(rng.randint(1, 3))})
+        elif kind == 1:  # page.url around MAX_URL code points, astral characters counting one
+            n = rng.choice([2047, 2048, 2049])
+            body["page"]["url"] = "/" + "a" * (n - 40) + "".join(rng.choice(["a", "\U0001f600", "\u00e9"]) for _ in range(39))
+        elif kind == 2:  # page.category around 64 code points
+            body["page"]["category"] = _name(rng, rng.choice([63, 64, 65]))[: rng.choice([64, 65, 80])]
+        elif kind == 3:  # slots: count and name lengths around the limits
+            many = rng.random() < 0.3
+            body["slots"] = [_name(rng, 1 if many else rng.choice([1, 64, 65])) for _ in range(rng.choice([64, 65]) if many else rng.randint(1, 3))]
+        elif kind == 4:  # referrer types and lengths
+            body["page"]["referrer"] = rng.choice([None, 5, "https://x.example/" + "a" * 2000 + "\U0001f600" * rng.choice([29, 30, 31]), ["x"]])
+        else:
+            body[rng.choice(["html", "page_view"])] = rng.choice([True, False, 0, "true", None])
+        decide.append(body)
+    slots = []
+    for _ in range(40):
+        known = sorted({_name(rng) for _ in range(rng.randint(0, 3))})
+        asked = [rng.choice(known) if known and rng.random() < 0.4 else _name(rng) for _ in range(rng.randint(1, 4))]
+        slots.append({"bundle": _name(rng), "known": known, "slots": asked})
+    events = []
+    for _ in range(60):
+        goals = sorted({_name(rng) for _ in range(rng.randint(0, 3))})
+        ev: dict[str, Any] = {"goal": rng.choice(goals) if goals and rng.random() < 0.7 else _name(rng)}
+        if rng.random() < 0.8:
+            ev["value"] = rng.choice([None, -1, 0, 49.9, True, "1", rng.uniform(0, 2e6), rng.uniform(0, 1e-3), float(rng.randint(0, 10**7)), 1e300])
+        if rng.random() < 0.1:
+            ev[_name(rng)] = 1
+        events.append({"body": ev, "goals": goals, "limit": rng.choice([1_000_000.0, 1e6 + 0.5, 250.0, 1e-4])})
+
+    def check_slots_of(case: dict[str, Any]) -> Any:
+        prepared = SimpleNamespace(name=case["bundle"], slots=dict.fromkeys(case["known"]), slot_ids=case["known"])
+        return _refusal(lambda: check_slots(case["slots"], prepared))  # type: ignore[arg-type]
+
+    def events_of(case: dict[str, Any]) -> Any:
+        endpoint = SimpleNamespace(srv=SimpleNamespace(config=SimpleNamespace(max_goal_value=case["limit"])))
+        return _refusal(lambda: EventsEndpoint.fields(endpoint, case["body"], tuple(case["goals"])))  # type: ignore[arg-type]
+
+    # as a server receives them: JSON joins a high and a low surrogate that end up side by side
+    decide, slots, events = json.loads(json.dumps([decide, slots, events]))
+    return {"format": "strata-refusal-vectors/1",
+            "decide": [{"body": b, "expect": _refusal(lambda b=b: decide_fields(b))} for b in decide],
+            "slots": [{**c, "expect": check_slots_of(c)} for c in slots],
+            "events": [{**c, "expect": events_of(c)} for c in events]}
+
+
 def generate() -> dict[str, str]:
-    """File name -> JSON text."""
+    """File name -> JSON text (refusals.json in ASCII: its names hold lone surrogates)."""
     return {"bodies.json": json.dumps(body_vectors(), indent=1, ensure_ascii=False) + "\n",
             "cookies.json": json.dumps(cookie_vectors(), indent=1, ensure_ascii=False) + "\n",
+            "refusals_http.json": json.dumps(refusal_vectors(random.Random(SEED)), indent=0, ensure_ascii=True) + "\n",
             "render.json": json.dumps(render_vectors(), indent=1, ensure_ascii=False) + "\n",
             "request_signals.json": json.dumps(signal_vectors(), indent=1, ensure_ascii=False) + "\n"}
 

@@ -22,7 +22,8 @@ class Refused(Exception):
 
 
 def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
-    from .counts import ALL
+    from edge_server.contract import ALL
+
     from .naive_bayes import fit_arm
 
     fits = []
@@ -83,8 +84,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         targets[m.id] = target
     if a.k < 1 or a.min_visits < 1 or a.min_conversions < 1:
         raise UserError("--k, --min-visits and --min-conversions must be at least 1")
+    from edge_server.reporting.prometheus import load as read_stats
+
     try:
-        fleet = load(a.stats)
+        fleet = load(a.stats, lambda paths: read_stats(a, paths))
     except CountsError as e:
         raise UserError(str(e)) from None
 
@@ -124,11 +127,14 @@ def register(sub: Any) -> None:
         "and print a summary. Exit 1, writing nothing, when a model has too little data.",
     )
     t.add_argument("ruleset", help="rule-set YAML file with a models: block")
-    t.add_argument("stats", nargs="+", help="stats snapshots (JSON from GET /v1/stats) or Prometheus scrapes (/metrics) of the fleet")
+    t.add_argument("stats", nargs="*", help="stats snapshots (JSON from GET /v1/stats) or Prometheus scrapes (/metrics) of the fleet; or --prometheus")
     t.add_argument("--model", action="append", metavar="M", help="train only this model (repeatable; default: all)")
     t.add_argument("--k", type=int, default=20, help="levels seen in fewer visits are pooled into one estimate (default: 20)")
     t.add_argument("--min-visits", type=int, default=1000, help="refuse a model (per arm for uplift) with fewer visits (default: 1000)")
     t.add_argument("--min-conversions", type=int, default=50, help="refuse a model (per arm for uplift) with fewer converting visits (default: 50)")
     t.add_argument("--out", metavar="FILE", help="write here instead of the file the model's coefficients: names (one model)")
     t.add_argument("--dry-run", action="store_true", help="print the summary, write nothing")
+    from edge_server.reporting.prometheus import add_arguments
+
+    add_arguments(t)
     t.set_defaults(func=cmd_train)

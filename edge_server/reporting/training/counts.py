@@ -11,15 +11,14 @@ fitting: a level's visits are its *net* visits (entered - left), its converting 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_server.contract import ALL, SCORE
 from edge_server.reporting.models import group
-from edge_server.reporting.report import ReportError
+from edge_server.reporting.report import Data, ReportError
 from edge_server.reporting.report import load as load_stats
-
-ALL = "*"
-SCORE = "@score"
 
 
 class CountsError(ValueError):
@@ -63,14 +62,16 @@ class Fleet:
         return sorted({s for (m, s, _a, f, _l) in self.cells if m == model and f == SCORE})
 
 
-def load(paths: list[str]) -> Fleet:
+def load(paths: list[str], reader: Callable[[list[str]], Data] = load_stats) -> Fleet:
+    """The fleet of stats files ``paths`` (``reader``: how they are read; ``strata train --prometheus``
+    passes one that asks Prometheus instead, edge_server/reporting/prometheus.py)."""
     try:
-        data = load_stats(paths)
+        data = reader(paths)
     except ReportError as e:
         raise CountsError(str(e)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # a snapshot of the right format with a malformed row
         raise CountsError(f"malformed stats snapshot among {', '.join(paths)} ({type(e).__name__}: {e})") from None
-    fleet = Fleet(instances=data.sources, snapshots=len(paths), latest=max((t for t, _ in data.timeline), default=None))
+    fleet = Fleet(instances=data.sources, snapshots=len(paths) or data.sources, latest=max((t for t, _ in data.timeline), default=None))
     for mid, m in group(data).items():
         for r in m["rows"]:
             fleet.cells[(mid, r["spec"], r["arm"], r["feature"], r["level"])] = Cell(r["entered"] - r["left"], r["converted"])

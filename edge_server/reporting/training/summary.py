@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from edge_server.contract import SCORE
+
 from .auc import auc
-from .counts import SCORE, Fleet
+from .counts import Fleet
 from .naive_bayes import ArmFit
 from .ruleset import ModelInfo
 

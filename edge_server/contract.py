@@ -1,0 +1,108 @@
+"""What both edges promise, from the one table ``edge_contract.json`` beside this module: the tables
+that turn a request into signals (referrer hosts, UTM names, device patterns, unknown countries) and
+the HTTP contract of ``POST /v1/decide`` and ``POST /v1/events`` (``Vary``, limits, body fields,
+consent words, every 422 message). The worker reads the same file (``edge_worker/worker/contract.js``);
+``tests/edge_server/test_contract.py`` and ``edge_worker/test/contract.test.js`` fail when a consumer
+keeps a copy instead. It imports nothing of the server: the offline tools read it too.
+
+A message is a template: ``{name}`` is replaced by a value the caller formats (names as ``repr``
+gives them, numbers as ``format(x, "g")``), so both edges answer the same text byte for byte::
+
+    >>> error("slots_type", max_slots=64).message
+    'slots must be a list of at most 64 slot names'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ApiError
+
+PATH = Path(__file__).with_name("edge_contract.json")
+#: The table as JSON gives it (read-only by convention).
+TABLE: dict[str, Any] = json.loads(PATH.read_text(encoding="utf-8"))
+_SIGNALS: dict[str, Any] = TABLE["signals"]
+_HTTP: dict[str, Any] = TABLE["http"]
+
+#: Referrer host patterns of referrer.class ``email``, ``search`` and ``social`` (docs/signals.md).
+WEBMAIL: tuple[str, ...] = tuple(_SIGNALS["referrer_hosts"]["webmail"])
+SEARCH: tuple[str, ...] = tuple(_SIGNALS["referrer_hosts"]["search"])
+SOCIAL: tuple[str, ...] = tuple(_SIGNALS["referrer_hosts"]["social"])
+#: UTM parameter names: ``utm_<name>`` in the page URL gives ``utm.<name>``.
+UTM: tuple[str, ...] = tuple(_SIGNALS["utm"]["values"])
+#: device.type patterns, searched case-insensitively in the User-Agent.
+BOT: re.Pattern[str] = re.compile(_SIGNALS["device_patterns"]["bot"], re.I)
+TABLET: re.Pattern[str] = re.compile(_SIGNALS["device_patterns"]["tablet"], re.I)
+MOBILE: re.Pattern[str] = re.compile(_SIGNALS["device_patterns"]["mobile"], re.I)
+#: What a signal keeps of its source, in code points (the lengths' reasons: edge_contract.json).
+_LENGTHS: dict[str, int] = {k: v for k, v in _SIGNALS["lengths"].items() if k != "doc"}
+MAX_QUERY_PARAMS: int = _LENGTHS["MAX_QUERY_PARAMS"]
+MAX_QUERY_KEY: int = _LENGTHS["MAX_QUERY_KEY"]
+MAX_QUERY_VALUE: int = _LENGTHS["MAX_QUERY_VALUE"]
+MAX_UTM: int = _LENGTHS["MAX_UTM"]
+MAX_REFERRER_HOST: int = _LENGTHS["MAX_REFERRER_HOST"]
+MAX_DEVICE_NAME: int = _LENGTHS["MAX_DEVICE_NAME"]
+MAX_USER_AGENT: int = _LENGTHS["MAX_USER_AGENT"]
+MAX_LANGUAGE_TAGS: int = _LENGTHS["MAX_LANGUAGE_TAGS"]
+MAX_HOST_HEADER: int = _LENGTHS["MAX_HOST_HEADER"]
+MAX_ACCEPT_LANGUAGE: int = _LENGTHS["MAX_ACCEPT_LANGUAGE"]
+MAX_COUNTRY_HEADER: int = _LENGTHS["MAX_COUNTRY_HEADER"]
+MAX_CH_MOBILE: int = _LENGTHS["MAX_CH_MOBILE"]
+MAX_CH_PLATFORM: int = _LENGTHS["MAX_CH_PLATFORM"]
+#: Country header values meaning "unknown".
+UNKNOWN_COUNTRIES: frozenset[str] = frozenset(_SIGNALS["unknown_countries"]["values"])
+
+#: Request headers a personalised response depends on; shared caches must key on all of them.
+VARY: str = _HTTP["VARY"]["value"]
+MAX_URL: int = _HTTP["MAX_URL"]["value"]
+MAX_PATH: int = _HTTP["MAX_PATH"]["value"]
+MAX_SLOTS: int = _HTTP["MAX_SLOTS"]["value"]
+MAX_NAME: int = _HTTP["MAX_NAME"]["value"]
+#: Fields of a decide body and of an events body.
+DECIDE_FIELDS: tuple[str, ...] = tuple(_HTTP["decide_fields"]["values"])
+EVENTS_FIELDS: tuple[str, ...] = tuple(_HTTP["events_fields"]["values"])
+#: Page mode: pages larger than this are served untouched; the cookie of a page's client signals;
+#: headers never passed between visitor and origin.
+MAX_PAGE_BYTES: int = _HTTP["MAX_PAGE_BYTES"]["value"]
+SIGNALS_COOKIE: str = _HTTP["SIGNALS_COOKIE"]["value"]
+HOP_HEADERS: frozenset[str] = frozenset(_HTTP["hop_headers"]["values"])
+#: (visit nonce, goal) pairs the conversion ledger keeps at most.
+LEDGER_CAPACITY: int = _HTTP["LEDGER_CAPACITY"]["value"]
+#: Consent cookie values that refuse consent.
+CONSENT_REFUSALS: frozenset[str] = frozenset(_HTTP["consent_refusals"]["values"])
+
+# Names in the strata-stats/1 snapshot (docs/measurement.md).
+_STATS: dict[str, Any] = TABLE["stats"]
+STATS_FORMAT: str = _STATS["STATS_FORMAT"]["value"]
+#: The total over slots, arms or layers; the feature and level of a model's visit rows.
+ALL: str = _STATS["ALL"]["value"]
+#: The feature of a model's score-bucket rows.
+SCORE: str = _STATS["SCORE"]["value"]
+POPULATIONS: tuple[str, ...] = tuple(_STATS["populations"]["values"])
+MODEL_EVENTS: tuple[str, ...] = tuple(_STATS["model_events"]["values"])
+
+_ERRORS: dict[str, Any] = {k: v for k, v in TABLE["errors"].items() if k != "doc"}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: dict[str, Any]) -> str:
+    """``{name}`` replaced by ``str(values[name])``; other braces stay (``{goal, value?}``)."""
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
+
+
+def message(key: str, **values: Any) -> tuple[str, str | None]:
+    """(message, field) of the error ``key`` with its placeholders filled."""
+    e = _ERRORS[key]
+    return _fill(e["message"], values), None if e["field"] is None else _fill(e["field"], values)
+
+
+def error(key: str, **values: Any) -> ApiError:
+    """The :class:`ApiError` of the contract's error ``key`` (status, code, message, field)."""
+    from .errors import ApiError  # here: the offline tools (strata report, train) read this module without the server's Starlette
+
+    text, field = message(key, **values)
+    return ApiError(_ERRORS[key]["status"], _ERRORS[key]["code"], text, field)

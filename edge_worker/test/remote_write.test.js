@@ -1,0 +1,226 @@
+// Direct mode of fleet counting (worker/remote_write.js): the WriteRequest bytes, decoded here by
+// an independent protobuf reader and snappyjs's decompressor, for generated label sets and values;
+// the pusher against a real local HTTP endpoint (headers, credentials, backoff, the memory bound and
+// what is dropped); and the worker pushing its counters after responses, never before them. Real
+// Prometheus receives them in tests/edge_server/reporting/test_prometheus_fleet.py.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { test } from "node:test";
+import snappy from "snappyjs";
+
+import * as runtime from "../runtime/index.js";
+import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
+import { configFrom, ConfigError } from "../worker/config.js";
+import { HEADERS, JOB, RemoteWrite, compress, encodeWriteRequest } from "../worker/remote_write.js";
+import { StrataWorker } from "../worker/server.js";
+
+// ------------------------------------------------------------------ an independent protobuf reader
+function fields(bytes) {
+  const out = [];
+  let i = 0;
+  const varint = () => {
+    let n = 0, mul = 1;
+    for (;;) {
+      const b = bytes[i++];
+      assert.ok(b !== undefined, "truncated varint");
+      n += (b & 127) * mul;
+      mul *= 128;
+      if (b < 128) return n;
+    }
+  };
+  while (i < bytes.length) {
+    const key = varint();
+    const [field, wire] = [Math.floor(key / 8), key % 8];
+    if (wire === 0) out.push([field, varint()]);
+    else if (wire === 1) { out.push([field, new DataView(bytes.buffer, bytes.byteOffset + i, 8).getFloat64(0, true)]); i += 8; }
+    else if (wire === 2) { const n = varint(); out.push([field, bytes.subarray(i, i + n)]); i += n; }
+    else assert.fail(`unexpected wire type ${wire}`);
+  }
+  assert.equal(i, bytes.length);
+  return out;
+}
+const text = (b) => new TextDecoder("utf-8", { fatal: true }).decode(b);
+
+/** A WriteRequest's bytes -> [{labels: [[n, v]], samples: [[v, ms]]}] (its metadata: decodeMetadata). */
+export function decodeWriteRequest(bytes) {
+  return fields(bytes).filter(([f]) => f !== 3).map(([f, ts]) => {
+    assert.equal(f, 1);
+    const s = { labels: [], samples: [] };
+    for (const [g, b] of fields(ts)) {
+      const parts = Object.fromEntries(fields(b));
+      if (g === 1) s.labels.push([text(parts[1]), text(parts[2])]);
+      else if (g === 2) s.samples.push([parts[1] ?? 0, parts[2] ?? 0]);
+      else assert.fail(`unexpected TimeSeries field ${g}`);
+    }
+    return s;
+  });
+}
+
+/** The MetricMetadata of a WriteRequest's bytes -> [{type, name, help}]. */
+function decodeMetadata(bytes) {
+  return fields(bytes).filter(([f]) => f === 3).map(([, b]) => {
+    const parts = Object.fromEntries(fields(b));
+    return { type: parts[1] ?? 0, name: text(parts[2] ?? new Uint8Array()), help: text(parts[4] ?? new Uint8Array()) };
+  });
+}
+
+const decodeBody = (body) => decodeWriteRequest(new Uint8Array(snappy.uncompress(body)));
+
+test("remote_write: generated series survive encoding and snappy, byte for byte", () => {
+  const r = rng(22);
+  const alphabet = ["a", "z", "_", "0", "é", "\u00fc", "\\", "\"", "\n", "😀", "\u4e2d", " "];
+  const str = (n) => Array.from({ length: Math.floor(r() * n) }, () => alphabet[Math.floor(r() * alphabet.length)]).join("");
+  for (let round = 0; round < 200; round++) {
+    const series = Array.from({ length: Math.floor(r() * 6) }, () => ({
+      labels: Array.from({ length: 1 + Math.floor(r() * 5) }, () => [str(12) || "x", str(40)]),
+      samples: Array.from({ length: 1 + Math.floor(r() * 3) }, () => [
+        [0, 1, 2 ** 53, Math.floor(r() * 1e9), r() * 1e6, 0.1][Math.floor(r() * 6)], 1_600_000_000_000 + Math.floor(r() * 1e12)]),
+    }));
+    const metadata = Array.from({ length: Math.floor(r() * 3) }, () => ({ name: str(10), type: ["counter", "gauge"][Math.floor(r() * 2)], help: str(30) }));
+    const bytes = encodeWriteRequest(series, metadata);
+    assert.deepEqual(decodeWriteRequest(bytes), series);
+    assert.deepEqual(decodeMetadata(bytes), metadata.map((m) => ({ type: m.type === "counter" ? 1 : 2, name: m.name, help: m.help })));
+    assert.deepEqual(new Uint8Array(snappy.uncompress(compress(bytes))), bytes);
+  }
+});
+
+// ------------------------------------------------------------------ a real local endpoint
+async function endpoint(answer) {
+  const got = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      got.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      const status = answer(got.length);
+      if (status === null) return; // never answers
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return { url: `http://127.0.0.1:${server.address().port}/api/v1/write`, got, close: () => server.closeAllConnections() || server.close() };
+}
+
+const config = (url, extra = {}) => ({ remoteWrite: url, pushInterval: 10, pushMaxSamples: 50_000, ...extra });
+const fam = (n) => [{ name: "strata_slot_exposures_total", help: "", type: "counter", rows: [[{ slot: "hero", arm: "a" }, n], [{ slot: "hero", arm: "b" }, 2 * n]] }];
+
+test("remote_write: protocol headers, bearer or basic credentials, the instance's own labels", async () => {
+  const ep = await endpoint(() => 204);
+  try {
+    const pw = new RemoteWrite(config(ep.url, { remoteWriteToken: "s3cret" }), "abc123-worker");
+    await pw.maybePush(() => fam(5), 1_000_000);
+    const basic = new RemoteWrite(config(ep.url, { remoteWriteUser: "fleet", remoteWritePassword: "pä55" }), "def456-worker");
+    await basic.maybePush(() => fam(1), 1_000_000);
+    assert.equal(ep.got.length, 2);
+    const [h, b] = [ep.got[0].headers, ep.got[1].headers];
+    for (const [k, v] of Object.entries(HEADERS)) assert.equal(h[k], v);
+    assert.equal(h.authorization, "Bearer s3cret");
+    assert.equal(b.authorization, "Basic " + Buffer.from("fleet:pä55").toString("base64"));
+    assert.deepEqual(decodeBody(ep.got[0].body), [
+      { labels: [["__name__", "strata_slot_exposures_total"], ["arm", "a"], ["instance", "abc123-worker"], ["job", JOB], ["slot", "hero"]], samples: [[5, 1_000_000]] },
+      { labels: [["__name__", "strata_slot_exposures_total"], ["arm", "b"], ["instance", "abc123-worker"], ["job", JOB], ["slot", "hero"]], samples: [[10, 1_000_000]] },
+    ]);
+    assert.deepEqual(decodeMetadata(new Uint8Array(snappy.uncompress(ep.got[0].body))), [{ type: 1, name: "strata_slot_exposures_total", help: "" }]);
+    assert.equal(pw.maybePush(() => fam(6), 1_000_000 + 9_999), null, "at most one push per interval");
+    assert.deepEqual(pw.pushes, new Map([["ok", 1]]));
+  } finally {
+    ep.close();
+  }
+});
+
+test("remote_write: a failing endpoint is retried with backoff, undelivered pushes kept up to the bound, the dropped counted", async () => {
+  let failing = true;
+  const ep = await endpoint(() => (failing ? 503 : 200));
+  try {
+    const pw = new RemoteWrite(config(ep.url, { pushMaxSamples: 6 }), "i1"); // three pushes of two samples
+    let t = 0;
+    const attempts = [];
+    for (let i = 1; i <= 8; i++) {
+      t += 10_000;
+      const p = pw.maybePush(() => fam(i), t);
+      if (p !== null) { await p; attempts.push(i); }
+    }
+    // backoff doubles from the interval: attempts at 10 s, then +20 s, +40 s ...
+    assert.deepEqual(attempts, [1, 3, 7]);
+    assert.equal(pw.queued, 6);
+    assert.deepEqual(pw.dropped, new Map(), "nothing dropped while the queue fits");
+    failing = false;
+    t = pw.next;
+    await pw.maybePush(() => fam(9), t);
+    const series = decodeBody(ep.got.at(-1).body);
+    // the queue held pushes 3, 7 and 9 (6 samples each time at most: push 1 was dropped at the bound)
+    assert.deepEqual(series.map((s) => s.samples.map(([v]) => v)), [[3, 7, 9], [6, 14, 18]]);
+    assert.deepEqual(series[0].samples.map(([, ms]) => ms), [30_000, 70_000, t]);
+    assert.deepEqual(pw.dropped, new Map([["bound", 2]]));
+    assert.deepEqual(pw.pushes, new Map([["retry", 3], ["ok", 1]]));
+    assert.equal(pw.queued, 0);
+    const fams = Object.fromEntries(pw.families().map((f) => [f.name, f.rows]));
+    assert.deepEqual(fams.strata_remote_write_dropped_samples_total, [[{ reason: "bound" }, 2]]);
+    assert.deepEqual(fams.strata_remote_write_pending_samples, [[{}, 0]]);
+  } finally {
+    ep.close();
+  }
+});
+
+test("remote_write: a push refused for good (4xx) is dropped and counted; 429 is retried", async () => {
+  const statuses = [429, 400, 204];
+  const ep = await endpoint((n) => statuses[n - 1]);
+  try {
+    const pw = new RemoteWrite(config(ep.url), "i1");
+    await pw.maybePush(() => fam(1), 10_000);
+    assert.equal(pw.queued, 2);
+    await pw.maybePush(() => fam(2), pw.next);
+    assert.equal(pw.queued, 0);
+    assert.deepEqual(pw.dropped, new Map([["refused", 4]]));
+    await pw.maybePush(() => fam(3), pw.next);
+    assert.deepEqual(pw.pushes, new Map([["retry", 1], ["refused", 1], ["ok", 1]]));
+  } finally {
+    ep.close();
+  }
+});
+
+test("remote_write: bad settings are refused with the remedy", () => {
+  const base = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: "k1:" + Buffer.alloc(32).toString("base64") };
+  for (const [env, msg] of [
+    [{ STRATA_REMOTE_WRITE: "prometheus:9090" }, /STRATA_REMOTE_WRITE .*https:\/\//],
+    [{ STRATA_REMOTE_WRITE: "https://user:pw@p.example/api/v1/write" }, /no credentials in the URL/],
+    [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "0" }, /STRATA_PUSH_INTERVAL/],
+    [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "soon" }, /STRATA_PUSH_INTERVAL/],
+    [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_MAX_SAMPLES: "-1" }, /STRATA_PUSH_MAX_SAMPLES/],
+    [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_REMOTE_WRITE_TOKEN: "t", STRATA_REMOTE_WRITE_USER: "u" }, /not both/],
+  ]) assert.throws(() => configFrom({ ...base, ...env }), (e) => e instanceof ConfigError && msg.test(e.message));
+  const c = configFrom({ ...base, STRATA_REMOTE_WRITE: "https://p.example/api/v1/write" });
+  assert.equal(c.pushInterval, 10);
+});
+
+test("remote_write: the worker answers first and pushes its counters after, even to an endpoint that never answers", async () => {
+  const realFetch = globalThis.fetch;
+  serveBundleOffline();
+  const offline = globalThis.fetch;
+  globalThis.fetch = (url, init) => (String(url).startsWith("http://127.0.0.1:") ? realFetch(url, init) : offline(url, init));
+  const hang = await endpoint(() => null);
+  try {
+    const worker = new StrataWorker(runtime, { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_STATS_TOKEN: "tok",
+      STRATA_COOKIE_KEYS: "k1:" + Buffer.alloc(32, 9).toString("base64"), STRATA_REMOTE_WRITE: hang.url, STRATA_PUSH_INTERVAL: "0.001" });
+    const waiting = [];
+    const ctx = { waitUntil: (p) => waiting.push(p) };
+    const r = await worker.fetch(new Request("https://shop.example/v1/decide", { method: "POST", body: "{}", headers: { "content-type": "application/json" } }), ctx);
+    assert.equal(r.status, 200);
+    assert.equal(waiting.length, 1, "the push was handed to ctx.waitUntil");
+    let settled = false;
+    waiting[0].then(() => { settled = true; });
+    await new Promise((ok) => setTimeout(ok, 50));
+    assert.equal(settled, false, "the push is still waiting on the endpoint after the response was returned");
+    assert.equal(worker.remoteWrite.maybePush(() => [], Date.now() + 60_000), null, "one push at a time");
+    // what is pushed is what /metrics and /v1/stats count
+    const sent = decodeBody(hang.got[0].body);
+    const snap = await (await worker.fetch(new Request("https://shop.example/v1/stats", { headers: { authorization: "Bearer tok" } }), { waitUntil() {} })).json();
+    const pushed = sent.filter((s) => s.labels[0][1] === "strata_slot_exposures_total")
+      .map((s) => [Object.fromEntries(s.labels).slot, Object.fromEntries(s.labels).arm, s.samples[0][0]]).sort();
+    assert.deepEqual(pushed, snap.exposures.map((e) => [e.slot, e.arm, e.count]).sort());
+    assert.ok(pushed.length > 0);
+    assert.ok(sent.every((s) => Object.fromEntries(s.labels).instance === snap.instance));
+  } finally {
+    hang.close();
+  }
+});

@@ -1,0 +1,286 @@
+// Direct mode of fleet counting (docs/deployment.md "Fleet counting"): every isolate pushes its
+// metric families (metrics.js) to Prometheus — or anything that speaks its remote-write protocol
+// 1.0: Mimir, Cortex, Thanos, VictoriaMetrics, the clouds' managed Prometheus — at
+// STRATA_REMOTE_WRITE, in ctx.waitUntil after a response, at most every STRATA_PUSH_INTERVAL
+// seconds. Counters are cumulative and each isolate writes only its own series (label
+// instance = its random id, job = "strata-worker"), so a total is each instance's last value,
+// summed (`strata report --prometheus`).
+//
+// A failing endpoint never delays a response: a push runs after the response is handed back, one
+// at a time. What could not be delivered stays in memory (a bounded queue of whole pushes) and goes
+// with the next attempt, after a backoff that doubles up to MAX_BACKOFF; when the queue holds more
+// than `maxSamples` samples the oldest pushes are dropped and counted in
+// strata_remote_write_dropped_samples_total{reason="bound"} (cumulative counters lose only the
+// points in between, not counts: the newest push carries every total). An endpoint refusing a push
+// for good (a 4xx other than 408/429) drops it, counted with reason="refused".
+//
+// The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
+// here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
+
+import snappy from "snappyjs";
+
+export const HEADERS = {
+  "content-encoding": "snappy",
+  "content-type": "application/x-protobuf",
+  "x-prometheus-remote-write-version": "0.1.0",
+  "user-agent": "strata-edge-worker",
+};
+/** The `job` label of every series an isolate pushes. */
+export const JOB = "strata-worker";
+/** Longest wait between attempts while the endpoint fails (ms). */
+export const MAX_BACKOFF = 300_000;
+/** How long one push may take before it counts as failed (ms). */
+export const PUSH_TIMEOUT = 10_000;
+
+// ------------------------------------------------------------------ protobuf
+const utf8 = new TextEncoder();
+
+/** A growable byte buffer with the protobuf primitives WriteRequest needs. */
+class Writer {
+  constructor(size = 1024) {
+    this.buf = new Uint8Array(size);
+    this.len = 0;
+  }
+
+  reserve(n) {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+  }
+
+  /** A non-negative integer up to 2^53 as a base-128 varint. */
+  varint(n) {
+    this.reserve(10);
+    while (n >= 128) {
+      this.buf[this.len++] = (n % 128) | 128;
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.len++] = n;
+  }
+
+  bytes(field, b) {
+    this.varint((field << 3) | 2);
+    this.varint(b.length);
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  double(field, v) {
+    this.varint((field << 3) | 1);
+    this.reserve(8);
+    SCRATCH.setFloat64(0, v, true);
+    this.buf.set(SCRATCH_BYTES, this.len);
+    this.len += 8;
+  }
+
+  int(field, n) {
+    this.varint(field << 3);
+    this.varint(n);
+  }
+
+  done() {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+const SCRATCH_BYTES = new Uint8Array(8);
+const SCRATCH = new DataView(SCRATCH_BYTES.buffer);
+
+function varintSize(n) {
+  let size = 1;
+  for (; n >= 128; size++) n = Math.floor(n / 128);
+  return size;
+}
+
+/** Encoded Label messages by name and value: an isolate pushes the same label pairs every time
+ * (they are bounded by the bundle; the cache is emptied should it ever grow past LABEL_CACHE). */
+const labels = new Map();
+const LABEL_CACHE = 20_000;
+
+/** Label {string name = 1; string value = 2}. */
+function label(name, value) {
+  const key = `${name}\u0000${value}`;
+  let b = labels.get(key);
+  if (b === undefined) {
+    const n = utf8.encode(name);
+    const v = utf8.encode(value);
+    const w = new Writer(n.length + v.length + 12);
+    w.bytes(1, n);
+    w.bytes(2, v);
+    b = w.done();
+    if (labels.size >= LABEL_CACHE) labels.clear();
+    labels.set(key, b);
+  }
+  return b;
+}
+
+/** Size of Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */
+const sampleSize = (ms) => 9 + 1 + varintSize(ms);
+
+/** MetricMetadata.MetricType of a family's type. */
+const METRIC_TYPE = { counter: 1, gauge: 2 };
+
+/** The protobuf bytes of a WriteRequest: `series` is [{labels: [[name, value], ...], samples:
+ * [[value, ms], ...]}], labels sorted by name (with __name__), samples in time order; `metadata`
+ * [{name, type: "counter" | "gauge", help}] per family. One buffer, each message's length
+ * computed before it is written. */
+export function encodeWriteRequest(series, metadata = []) {
+  const w = new Writer(4096);
+  for (const s of series) {
+    // TimeSeries {repeated Label labels = 1; repeated Sample samples = 2}, as WriteRequest's timeseries = 1
+    const ls = s.labels.map(([n, v]) => label(n, v));
+    let size = 0;
+    for (const b of ls) size += 1 + varintSize(b.length) + b.length;
+    for (const [, ms] of s.samples) size += 1 + 1 + sampleSize(ms); // a Sample is under 128 bytes
+    w.varint((1 << 3) | 2);
+    w.varint(size);
+    for (const b of ls) w.bytes(1, b);
+    for (const [v, ms] of s.samples) {
+      w.varint((2 << 3) | 2);
+      w.varint(sampleSize(ms));
+      w.double(1, v);
+      w.int(2, ms);
+    }
+  }
+  for (const m of metadata) {
+    const md = new Writer(m.name.length + m.help.length * 3 + 16); // MetricMetadata {MetricType type = 1; string metric_family_name = 2; string help = 4}
+    md.int(1, METRIC_TYPE[m.type] ?? 0);
+    md.bytes(2, utf8.encode(m.name));
+    md.bytes(4, utf8.encode(m.help));
+    w.bytes(3, md.done()); // WriteRequest {repeated MetricMetadata metadata = 3}
+  }
+  return w.done();
+}
+
+/** Snappy block compression (what remote write's Content-Encoding: snappy means, not the framed format). */
+export function compress(bytes) {
+  return new Uint8Array(snappy.compress(bytes));
+}
+
+// ------------------------------------------------------------------ the pusher
+/** The label pairs of one row of a family, sorted by name as remote write requires. */
+function labelsOf(name, labels, instance) {
+  const pairs = Object.entries(labels).map(([k, v]) => [k, String(v)]);
+  pairs.push(["__name__", name], ["instance", instance], ["job", JOB]);
+  return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The Authorization header value for the configured credentials, or null. */
+export function authorization(config) {
+  if (config.remoteWriteToken) return `Bearer ${config.remoteWriteToken}`;
+  if (config.remoteWriteUser) {
+    const raw = utf8.encode(`${config.remoteWriteUser}:${config.remoteWritePassword ?? ""}`);
+    return `Basic ${btoa(String.fromCharCode(...raw))}`;
+  }
+  return null;
+}
+
+export class RemoteWrite {
+  /** `config`: config.js's remoteWrite* and pushInterval fields; `instance`: this isolate's id. */
+  constructor(config, instance) {
+    this.url = config.remoteWrite;
+    this.auth = authorization(config);
+    this.interval = config.pushInterval * 1000;
+    this.maxSamples = config.pushMaxSamples;
+    this.instance = instance;
+    this.queue = []; // pushes not yet delivered: {ms, rows: [[labels, value]]}, oldest first
+    this.queued = 0; // samples in the queue
+    this.next = 0; // earliest time (ms) of the next attempt
+    this.failures = 0; // consecutive failed attempts
+    this.busy = false;
+    this.metadata = []; // the families' TYPE and HELP, sent with every push
+    this.pushes = new Map(); // result (ok | retry | refused) -> count
+    this.dropped = new Map(); // reason (bound | refused) -> samples
+  }
+
+  /** The pusher's own families, pushed and scraped with the others. */
+  families() {
+    return [
+      { name: "strata_remote_write_pushes_total", help: "Remote-write attempts by result (ok, retry: kept for the next attempt, refused: dropped)",
+        type: "counter", rows: [...this.pushes].map(([result, n]) => [{ result }, n]) },
+      { name: "strata_remote_write_dropped_samples_total", help: "Samples never delivered: oldest pushes dropped at the memory bound, or refused by the endpoint",
+        type: "counter", rows: [...this.dropped].map(([reason, n]) => [{ reason }, n]) },
+      { name: "strata_remote_write_pending_samples", help: "Samples waiting for the next remote-write attempt", type: "gauge", rows: [[{}, this.queued]] },
+    ];
+  }
+
+  /** After a response: a promise for ctx.waitUntil when a push is due, else null. `collect()` gives
+   * the families to push (metrics.js's Metrics.families); it runs after the response is returned. */
+  maybePush(collect, now = Date.now()) {
+    if (this.busy || now < this.next) return null;
+    this.busy = true;
+    return (async () => {
+      try {
+        await null; // the response goes first: the families are collected after fetch returned it
+        this.enqueue(collect(), now);
+        await this.send(now);
+      } catch (e) {
+        console.warn(`strata: remote write to ${this.url} failed: ${e.message}`);
+      } finally {
+        this.busy = false;
+      }
+    })();
+  }
+
+  enqueue(families, ms) {
+    const rows = [];
+    for (const f of families) for (const [labels, v] of f.rows) rows.push([labelsOf(f.name, labels, this.instance), v]);
+    this.metadata = families.map(({ name, type, help }) => ({ name, type, help }));
+    this.queue.push({ ms, rows });
+    this.queued += rows.length;
+    while (this.queue.length > 1 && this.queued > this.maxSamples) {
+      const old = this.queue.shift();
+      this.queued -= old.rows.length;
+      this.dropped.set("bound", (this.dropped.get("bound") ?? 0) + old.rows.length);
+    }
+  }
+
+  /** The WriteRequest of everything queued: one TimeSeries per label set, its samples in time order. */
+  body() {
+    const series = new Map();
+    for (const { ms, rows } of this.queue) {
+      for (const [labels, v] of rows) {
+        const key = labels.map((p) => p.join("\u0000")).join("\u0001");
+        let s = series.get(key);
+        if (s === undefined) series.set(key, (s = { labels, samples: [] }));
+        s.samples.push([v, ms]);
+      }
+    }
+    return compress(encodeWriteRequest([...series.values()], this.metadata));
+  }
+
+  async send(now) {
+    const headers = { ...HEADERS };
+    if (this.auth) headers.authorization = this.auth;
+    const count = (result) => this.pushes.set(result, (this.pushes.get(result) ?? 0) + 1);
+    let status = 0;
+    try {
+      const r = await fetch(this.url, { method: "POST", headers, body: this.body(), signal: AbortSignal.timeout(PUSH_TIMEOUT) });
+      status = r.status;
+      await r.body?.cancel();
+    } catch (e) {
+      console.warn(`strata: remote write to ${this.url} failed (kept for the next attempt): ${e.message}`);
+    }
+    if (status >= 200 && status < 300) {
+      count("ok");
+    } else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      count("refused"); // will never be accepted: retrying would block every later push
+      console.warn(`strata: remote write to ${this.url} refused with ${status}: ${this.queued} samples dropped (check the URL and credentials)`);
+      this.dropped.set("refused", (this.dropped.get("refused") ?? 0) + this.queued);
+    } else {
+      count("retry");
+      this.failures += 1;
+      this.next = now + Math.min(this.interval * 2 ** this.failures, MAX_BACKOFF);
+      return false;
+    }
+    this.queue = [];
+    this.queued = 0;
+    this.failures = 0;
+    this.next = now + this.interval;
+    return true;
+  }
+}

@@ -34,12 +34,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from compiler import cost  # noqa: E402
 from compiler.errors import CompileError  # noqa: E402
+from compiler.harness.adversarial import RUNAWAY_MAX_LENGTH, CostlyConditions, costly_ruleset, runaway_bundle  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from runtime import Runtime, key_id  # noqa: E402
 from runtime.budget import EVAL_BUDGET  # noqa: E402
 from runtime.decide import Prepared  # noqa: E402
 from runtime.signals import CLIENT_BODY_BYTES  # noqa: E402
-from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle  # noqa: E402
 
 TARGET_MS = 5.0
 #: An absent client signal: reading it is an error, so the fast path raises after the condition's
@@ -58,82 +58,9 @@ FAMILIES: list[tuple[str, str, str]] = [
 ]
 
 
-LITERALS = ('","', '"a"', '" "', '""', '"a,"')
-
-
-class RandomConditions:
-    """Random costly conditions over q and xs (the families' building blocks, combined at random)."""
-
-    def __init__(self, seed: int):
-        self.rng = random.Random(seed)
-
-    def string(self, d: int, scope: tuple[str, ...]) -> str:
-        r = self.rng
-        k = r.choice(["q", "lit"] + (["var"] if scope else []) + (["concat", "replace", "lower", "join"] if d > 0 else []))
-        if k == "q":
-            return "q"
-        if k == "lit":
-            return r.choice(LITERALS)
-        if k == "var":
-            return r.choice(scope)
-        if k == "concat":
-            return f"({self.string(d - 1, scope)} + {self.string(d - 1, scope)})"
-        if k == "replace":
-            return f"{self.string(d - 1, scope)}.replace({r.choice(LITERALS)}, {self.string(d - 1, scope)})"
-        if k == "lower":
-            return f"{self.string(d - 1, scope)}.lowerAscii()"
-        return f"{self.list(d - 1, scope)}.join({r.choice(LITERALS)})"
-
-    def list(self, d: int, scope: tuple[str, ...]) -> str:
-        r = self.rng
-        k = r.choice(["xs", "split"] + (["map", "filter", "concat"] if d > 0 else []))
-        if k == "xs":
-            return "xs"
-        if k == "split":
-            return f"{self.string(max(d - 1, 0), scope)}.split({r.choice(LITERALS)})"
-        v = f"v{len(scope)}"
-        if k == "map":
-            return f"{self.list(d - 1, scope)}.map({v}, {self.string(d - 1, (*scope, v))})"
-        if k == "filter":
-            return f"{self.list(d - 1, scope)}.filter({v}, {self.bool(d - 1, (*scope, v))})"
-        return f"({self.list(d - 1, scope)} + {self.list(d - 1, scope)})"
-
-    def bool(self, d: int, scope: tuple[str, ...]) -> str:
-        r = self.rng
-        k = r.choice(["eq", "contains", "in"] + (["exists", "all", "exists_one", "or"] if d > 0 else []))
-        if k == "eq":
-            return f"{self.string(d, scope)} == {self.string(d, scope)}"
-        if k == "contains":
-            return f"{self.string(d, scope)}.contains({self.string(d, scope)})"
-        if k == "in":
-            return f"{self.string(d, scope)} in {self.list(d, scope)}"
-        if k == "or":
-            return f"({self.bool(d - 1, scope)} || {self.bool(d - 1, scope)})"
-        v = f"v{len(scope)}"
-        return f"{self.list(d - 1, scope)}.{k}({v}, {self.bool(d - 1, (*scope, v))})"
-
-
-def rule_set(condition: str, length: int, items: int) -> str:
-    return f"""\
-strata: 1
-name: adversarial
-signals:
-  q: {{type: string, category: contextual, max_length: {length}}}
-  xs: {{type: 'list(string)', category: contextual, max_items: {items}, max_length: {length}}}
-  nosuch: {{type: 'map(string, int)', category: contextual}}
-slots:
-  - id: s
-    default: {{v: default}}
-    rules:
-      - id: r
-        when: '{condition}'
-        content: {{v: matched}}
-"""
-
-
 def compiles(condition: str, length: int, items: int, key: Ed25519PrivateKey) -> tuple[bytes, int] | None:
     try:
-        ctx = run("adversarial.yaml", Options(key=key), text=rule_set(condition, length, items))
+        ctx = run("adversarial.yaml", Options(key=key), text=costly_ruleset(condition, length, items))
     except CompileError:
         return None
     assert ctx.bundle is not None and ctx.ruleset is not None
@@ -215,7 +142,7 @@ def main() -> int:
                          "work": out.work, "median_ms": med, "cpu_ms": cpu, "max_ms": mx, "reason": result})
             print(f"{variant:<38} {length:>10,} {items:>9} {est:>8,} {out.work:>6,} {med:>9.2f} {cpu:>6.2f} {mx:>7.2f}  {result}", flush=True)
     # random search: conditions combined at random, each at its costliest accepted bounds, then error
-    gen = RandomConditions(seed=12)
+    gen = CostlyConditions(random.Random(12).choice, full=False)
     tried = accepted = 0
     best_random: dict[str, Any] | None = None
     for _ in range(a.random if a.random is not None else (10 if a.quick else 60)):

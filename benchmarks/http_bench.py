@@ -26,9 +26,7 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,27 +38,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from edge_server.harness.ports import free_port  # noqa: E402
+from edge_server.harness.wrk import cpu_seconds  # noqa: E402
+from edge_server.harness.wrk import wrk as run_wrk  # noqa: E402
 
 
 def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0, cookies: Sequence[str] = (), script: str = "post.lua") -> dict[str, float]:
-    env = dict(os.environ, DELAY_MS=f"{delay_ms:.3f}", COOKIES="|".join(cookies))
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "benchmarks" / "http" / script), url],
-                         capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    def pct(p: str) -> float:
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-    return {"rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": sum(map(int, errors.groups())) if errors else 0, "p50_ms": pct("50"), "p99_ms": pct("99")}
+    """A wrk run of benchmarks/http/``script``, pausing ``delay_ms`` between a connection's requests,
+    sending ``cookies`` in turn."""
+    return run_wrk(url, seconds, connections, ROOT / "benchmarks" / "http" / script, {"DELAY_MS": f"{delay_ms:.3f}", "COOKIES": "|".join(cookies)})
 
 
 def start_bench_server(http: str, prefix: str, log_level: str = "info") -> tuple[subprocess.Popen[bytes], str]:
@@ -90,13 +76,6 @@ def start_bench_server(http: str, prefix: str, log_level: str = "info") -> tuple
             raise SystemExit("server did not become ready")
         time.sleep(0.2)
     return server, base
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds the process has used (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def wrk_cpu(pid: int, url: str, seconds: int, connections: int, **kw: Any) -> dict[str, float]:

@@ -8,7 +8,8 @@ real edge servers, and the report computed from their aggregate counters.
 one-to-one stage's loops (benchmarks/sim_models.py, sim_uplift.py, sim_rebalance.py; their figures
 in a table and in benchmarks/results/one_to_one_sim.json; docs/models.md "Simulation").
 
-Rule set: a 10% global holdout, an experiment on the `offer` slot (control 50 / treatment 50) and
+Rule set and visitors (edge_server/harness/visitors.py, shared with tests/edge_server/test_measurement.py):
+a 10% global holdout, an experiment on the `offer` slot (control 50 / treatment 50) and
 a mobile rule on the `hero` slot. True purchase rates: control 4.0%, treatment 5.0%, holdout
 3.5%. Each visitor has a session id minted from its number (the simulation knows the cookie key),
 so assignments and outcomes are reproducible; visitors are spread over the servers, whose
@@ -19,118 +20,29 @@ treatment visitors (a page that fails to load for one arm), which the sample-rat
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sim_report import RESULTS, Figure, table, write  # noqa: E402
-from edge_server.session import CookieCodec, Session  # noqa: E402
-from runtime.bucketing import bucket  # noqa: E402
-
-RULESET = """\
-strata: 1
-name: sim
-holdout: {percent: 10, salt: sim-holdout}
-goals: [purchase]
-segments:
-  - {id: everyone, layer: broad, when: 'true'}
-  - {id: mobile, layer: mid, when: 'device.type == "mobile"'}
-slots:
-  - id: hero
-    default: {headline: Welcome}
-    rules:
-      - {id: mobile-hero, segment: mobile, content: {headline: Welcome on the go}}
-  - id: offer
-    default: {}
-experiments:
-  - id: checkout-offer
-    slot: offer
-    audience: everyone
-    salt: checkout-offer-1
-    variants:
-      - {id: control, weight: 50, content: {headline: Free returns}}
-      - {id: treatment, weight: 50, content: {headline: 10% off today}}
-"""
-TRUE_RATES = {"control": 0.040, "treatment": 0.050, "holdout": 0.035}
-COOKIE_KEY = b"\x07" * 32
-MOBILE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
-DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"
-
-
-def cookie_keys_env() -> str:
-    return "sim:" + base64.b64encode(COOKIE_KEY).decode()
-
-
-def arm_of(sid: str) -> str:
-    if bucket("holdout:sim-holdout", sid) < 1000:
-        return "holdout"
-    return "control" if bucket("variant:checkout-offer-1", sid) < 5000 else "treatment"
-
-
-def simulate(urls: list[str], visitors: int, seed: int = 7, srm_drop: float = 0.0, every: int = 0, on_batch=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Drive ``visitors`` through the servers; returns the true counts per arm (visitors, and
-    conversions under ``<arm>_converted``). ``on_batch()`` is called every ``every`` visitors
-    (to take snapshots over the reporting window)."""
-    codec = CookieCodec({"sim": COOKIE_KEY}, "strata_session")
-    rng = random.Random(seed)
-    clients = [httpx.Client(base_url=u, timeout=10) for u in urls]
-    counts = {"control": 0, "treatment": 0, "holdout": 0, "control_converted": 0, "treatment_converted": 0, "holdout_converted": 0}
-    try:
-        for i in range(visitors):
-            if every and on_batch is not None and i and i % every == 0:
-                on_batch()
-            sid = f"sim-visitor-{seed}-{i:07d}"
-            arm = arm_of(sid)
-            c = clients[i % len(clients)]
-            cookie = codec.encode(Session(sid=sid))
-            ua = MOBILE if rng.random() < 0.4 else DESKTOP
-            if arm == "treatment" and rng.random() < srm_drop:
-                continue  # the page never loaded for this visitor: no exposure, no conversion
-            counts[arm] += 1
-            r = c.post("/v1/decide", json={"page": {"url": "/"}}, headers={"User-Agent": ua, "Cookie": f"strata_session={cookie}"})
-            r.raise_for_status()
-            got = r.json()["slots"]["offer"]
-            assert (got["variant"] or "holdout") == arm, (sid, got)
-            cookie = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
-            if rng.random() < TRUE_RATES[arm]:
-                counts[arm + "_converted"] += 1
-                e = c.post("/v1/events", json={"goal": "purchase", "value": 80.0}, headers={"Cookie": f"strata_session={cookie}"})
-                e.raise_for_status()
-    finally:
-        for c in clients:
-            c.close()
-    return counts
-
-
-def snapshots(urls: list[str], token: str, out_dir: Path) -> list[str]:
-    """Save one snapshot per node (file names never collide: several rounds make a timeline)."""
-    paths = []
-    for i, u in enumerate(urls):
-        r = httpx.get(u + "/v1/stats", headers={"Authorization": f"Bearer {token}"})
-        r.raise_for_status()
-        p = out_dir / f"node{i}-{len(list(out_dir.glob(f'node{i}-*.json'))):03d}.json"
-        p.write_text(json.dumps(r.json()))
-        paths.append(str(p))
-    return paths
+from compiler.harness.fixtures import AB_MEASUREMENT  # noqa: E402
+from edge_server.harness.visitors import TRUE_RATES, cookie_keys_env, simulate, snapshots  # noqa: E402
 
 
 def run_ab(a: argparse.Namespace) -> list[Figure]:
     """The A/B measurement scenario (the report recovers the true rates within its intervals)."""
-    from edge_server.reporting.report import experiments, load, render_html, text
-    from tests.edge_server.server import RunningServer
+    from edge_server.harness.server import RunningServer
+    from edge_server.reporting.counters import load
+    from edge_server.reporting.report import experiments, render_html, text
 
     tmp = Path(tempfile.mkdtemp(prefix="strata-sim-"))
     rs = tmp / "sim.yaml"
-    rs.write_text(RULESET)
+    rs.write_text(AB_MEASUREMENT)
     env = {"STRATA_COOKIE_KEYS": cookie_keys_env(), "STRATA_STATS_TOKEN": "sim-token"}
     servers = [RunningServer([str(rs), "--insecure-cookie"], env=env) for _ in range(a.servers)]
     urls = [s.url for s in servers]
@@ -222,7 +134,6 @@ def latest(stats_dir: Path) -> list[str]:
 
 def merged(figures: list[Figure]) -> list[Figure]:
     """This run's figures, after the earlier run's figures of the scenarios not run now."""
-    import json
 
     if not RESULTS.exists():
         return figures

@@ -5,7 +5,7 @@ training counters (edge_server/model_counts.py), beside the decision itself.
 
 The rule set has four counted models (the cookie's maximum): a plain one with three features, a
 plain one with one, an experiment uplift and a rule-vs-holdout uplift
-(tests/edge_server/test_model_counts_http.py's). Per call, timed with perf_counter_ns, medians over
+(compiler/harness/fixtures.py's MODEL_COUNTING, which tests/edge_server/test_model_counts_http.py serves). Per call, timed with perf_counter_ns, medians over
 many thousand calls:
 
 1. ``Prepared.decide`` of the server's signals (all slots), for scale;
@@ -34,15 +34,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from compiler.harness.fixtures import CREATED, MODEL_COUNTING  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from edge_server.model_counts import ModelCounter  # noqa: E402
 from edge_server.session import Session  # noqa: E402
 from runtime import key_id  # noqa: E402
 from runtime.decide import Prepared  # noqa: E402
 from runtime.verify import verify_bundle  # noqa: E402
-from tests.edge_server.test_model_counts_http import RULESET  # noqa: E402
-
-CREATED = 1_793_491_200
 
 
 def median_ns(f: Callable[[], Any], n: int, setup: Callable[[], Any] | None = None) -> float:
@@ -65,7 +63,7 @@ def main() -> None:
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as d:
         rs = Path(d) / "counting.yaml"
-        rs.write_text(RULESET)
+        rs.write_text(MODEL_COUNTING)
         ctx = run(rs, Options(key=key, created=CREATED))
     assert ctx.bundle is not None
     pub = key.public_key()
@@ -81,11 +79,11 @@ def main() -> None:
     merged = out.signals or {}  # the map the conditions read: what counting reads
     moved = {**merged, "session.page_views": 4}
     mc.decided(p, session, merged, out.holdout, True, out.memo)
-    entries = {k: list(v) for k, v in session.models.items()}
+    entries = dict(session.models)
     counted = len(session.models)
 
     def reset() -> None:
-        session.models = {k: list(v) for k, v in entries.items()}
+        session.models = dict(entries)
 
     def fresh() -> None:
         session.models = {}

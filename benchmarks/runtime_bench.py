@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from benchmarks.generate import dump, ruleset  # noqa: E402
+from compiler.harness.generated import dump, ruleset  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from runtime import Runtime  # noqa: E402
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.edge_server.server import RunningServer  # noqa: E402
+from edge_server.harness.server import RunningServer  # noqa: E402
 
 #: The simulation mints and reads its visitors' cookies, so it knows the cookie key.
 COOKIE_KEY = b"\x07" * 32

@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import errors as E
 from .errors import Diagnostic
 from .lower import FALSE, TRUE
-from .model import RuleSet
+from .ruleset import RuleSet
 from .source import Locator
 
 

@@ -7,7 +7,7 @@ from . import errors as E
 from .cel_parse import ParseError, parse
 from .check import Checker, Env, start
 from .errors import Diagnostic
-from .model import Condition, RuleSet
+from .ruleset import Condition, RuleSet
 from .source import Locator
 from .types import BOOL, assignable
 

@@ -34,7 +34,7 @@ from runtime.signals import CLIENT_BODY_BYTES, DEFAULT_MAX_ITEMS, DEFAULT_MAX_LE
 
 from . import errors as E
 from .errors import Diagnostic
-from .model import RuleSet, SignalDecl
+from .ruleset import RuleSet, SignalDecl
 from .source import Locator
 from .types import Type
 

@@ -20,7 +20,7 @@ from runtime.format import BUCKETS, CODECS, FORMAT_CODEC, FORMAT_VERSION, signed
 from runtime.keys import key_id
 
 from . import models
-from .model import RuleSet, layer_rank
+from .ruleset import RuleSet, layer_rank
 
 
 class _ContentTable:

@@ -138,6 +138,11 @@ def weights(total: float, exp: str) -> tuple[str, str, str | None]:
     return "weights", f"variant weights of experiment '{exp}' sum to {total:g}, not 100", "adjust the weights so they add up to 100"
 
 
+def too_many_variants(exp: str, count: int, limit: int) -> tuple[str, str, str | None]:
+    return ("too-many-variants", f"experiment '{exp}' has {count} variants, more than {limit}: a visitor's cookie could not hold its "
+            "allocation period, so every visit would start a new session", f"split it into experiments of at most {limit} variants")
+
+
 def group_traffic(group: str, total: float) -> tuple[str, str, str | None]:
     return "group-traffic", f"experiments in exclusion group '{group}' take {total:g}% of traffic together, more than 100%", "lower the traffic of the group's experiments"
 
@@ -264,6 +269,11 @@ def stale_coefficients(fitted: str, now: str) -> tuple[str, str, str | None]:
 
 def coefficients_io(path: str, problem: str) -> tuple[str, str, str | None]:
     return "io", f"cannot read coefficient file {path}: {problem}", "check the path: it is relative to the rule set"
+
+
+def path_outside(name: str, why: str) -> tuple[str, str, str | None]:
+    return ("path-outside", f"{name[:80]!r} leaves the rule set's folder ({why}): a rule set names only files in its own folder",
+            "move the file into the rule set's folder (or a subfolder) and name it relative to the rule set, e.g. coefficients: models/intent.yaml")
 
 
 def untrained_model(model: str, path: str | None) -> tuple[str, str, str | None]:

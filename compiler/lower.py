@@ -35,8 +35,8 @@ from .cel_ast import (
     VarRef,
 )
 from .errors import Diagnostic
-from .model import RuleSet, layer_rank
 from .order import consent_signal, reads
+from .ruleset import RuleSet, layer_rank
 from .source import Locator
 from .types import BOOL
 

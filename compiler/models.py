@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from runtime.format import FEATURE_KINDS, MAX_COEFFICIENT
 from . import errors as E
 from . import schema
 from .errors import CompileError, Diagnostic
-from .model import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
+from .paths import OutsideFolder, inside
+from .ruleset import CoefficientSet, Experiment, Feature, ModelDecl, SignalDecl, Slot, YPath
 from .source import Locator, load
 
 #: The CEL namespace of scores: ``score.<model>``; no signal or segment may be named so.
@@ -239,7 +241,11 @@ class _Resolver:
         loc = self.loc
         at: YPath = cpath
         if isinstance(spec, str):
-            file = base / spec
+            try:
+                file = inside(base, spec)
+            except OutsideFolder as e:
+                self.err(cpath, E.path_outside(spec, str(e)))
+                return
             m.coefficients_path = str(file)
             if not file.is_file():
                 self.err(cpath, E.untrained_model(m.id, spec), severity="warning")
@@ -247,11 +253,11 @@ class _Resolver:
             try:
                 data, loc = load(file)
             except CompileError as e:
-                self.diags.extend(e.diagnostics)
+                self.diags.extend(_quiet(e.diagnostics))
                 return
             problems = schema.validate_def(data, loc, "coefficients_file", what="a coefficient file")
             if problems:
-                self.diags.extend(problems)
+                self.diags.extend(_quiet(problems))
                 return
             at = ()
             if "model" in data and data["model"] != m.id:
@@ -272,6 +278,12 @@ class _Resolver:
             m.sets = [self.coefficient_set(data[arm], at + (arm,), m.features, m.id, loc) for arm in ("treatment", "control")]
         else:
             m.sets = [self.coefficient_set(data, at, m.features, m.id, loc)]
+
+
+def _quiet(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Errors in a file the rule set names, without its lines: a file that is not what the rule set
+    says it is (a secret, say) shows no more of its content than the offending token."""
+    return [replace(d, source_line=None) for d in diags]
 
 
 def _level_key(key: Any, f: Feature) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import errors as E
 from .errors import Diagnostic
-from .model import Condition, RuleSet
+from .ruleset import Condition, RuleSet
 from .source import Locator
 
 

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import __version__, analyse, conditions, cost, encode, lower, order, schema, source
 from .errors import MAX_ERRORS, CompileError, Diagnostic
-from .model import RuleSet
 from .resolve import Builder
+from .ruleset import RuleSet
 from .source import Locator
 
 

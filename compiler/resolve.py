@@ -1,4 +1,4 @@
-"""The resolve stage: a schema-valid document becomes the typed model (``model.py``), with every
+"""The resolve stage: a schema-valid document becomes the typed rule set (``ruleset.py``), with every
 cross-reference resolved (segments, slots, experiments, signal types), every id unique, durations
 in seconds, and templates checked against the safe subset the renderer keeps.
 """
@@ -10,13 +10,13 @@ import re
 import string
 from typing import Any
 
-from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
+from runtime.format import MAX_VARIANTS, TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 from runtime.signals import BUILTIN_SIGNALS, BUILTIN_TYPES, make_checker
 
 from . import errors as E
 from . import models
 from .errors import Diagnostic, Pos
-from .model import (
+from .ruleset import (
     DEFAULT_COST_LIMIT,
     DEFAULT_EXPIRES_AFTER,
     Condition,
@@ -163,6 +163,8 @@ class Builder:
                 variants.append((v["id"], float(v["weight"]), v["content"], epath + ("variants", j)))
                 vids.append((v["id"], epath + ("variants", j, "id")))
             self._unique(vids, "variant", f" in experiment '{e['id']}'")
+            if len(variants) > MAX_VARIANTS:
+                self.err(epath + ("variants",), E.too_many_variants(e["id"], len(variants), MAX_VARIANTS), key=True)
             total = sum(w for _, w, _, _ in variants)
             if abs(total - 100) > 1e-9:
                 self.err(epath + ("variants",), E.weights(total, e["id"]))

@@ -65,10 +65,19 @@ def validate_def(doc: Any, loc: Locator, name: str, *, what: str) -> list[Diagno
     """Validate a document other than a rule set (a coefficient file) against ``$defs/<name>``."""
     if not isinstance(doc, dict):
         return [loc.diag(loc.pos(()), E.schema(f"{what} must be a mapping"))]
-    return _diagnostics(_def_validator(name).iter_errors(doc), loc)
+    return _diagnostics(_def_validator(name).iter_errors(doc), loc, quiet=True)
 
 
-def _diagnostics(errors: Any, loc: Locator) -> list[Diagnostic]:
+def _token(x: Any) -> str:
+    """A value as an error message shows it from a file the rule set names: one token, cut short."""
+    r = repr(x) if isinstance(x, (str, int, float, bool)) or x is None else type(x).__name__
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _diagnostics(errors: Any, loc: Locator, quiet: bool = False) -> list[Diagnostic]:
+    """``quiet``: for a file the rule set names (a coefficient file), whose content may be anything:
+    messages show the offending token at most, never other values of the file."""
+    show = _token if quiet else repr
     out: list[Diagnostic] = []
     seen: set[tuple[tuple[Any, ...], str]] = set()
     for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
@@ -94,7 +103,7 @@ def _diagnostics(errors: Any, loc: Locator) -> list[Diagnostic]:
             missing = err.message.split("'")[1] if "'" in err.message else err.message
             parts = E.schema(f"{where} is missing the required field '{missing}'")
         elif err.validator == "enum":
-            parts = E.schema(f"{where}: {err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}")
+            parts = E.schema(f"{where}: {show(err.instance)} is not one of {', '.join(map(repr, err.validator_value))}")
         elif err.validator == "const":
             parts = E.schema(f"{where} must be {err.validator_value!r}")
         elif err.validator == "type":
@@ -104,11 +113,11 @@ def _diagnostics(errors: Any, loc: Locator) -> list[Diagnostic]:
                 "use lower-case letters, digits and '_' (it is a CEL identifier)" if "[a-z_]" in err.validator_value else None)
             if err.validator_value.startswith("^[0-9]+(s|m|h|d)"):
                 hint = "write a duration like 30s, 15m, 1h or 7d"
-            parts = E.schema(f"{where}: {err.instance!r} is not valid here", hint)
+            parts = E.schema(f"{where}: {show(err.instance)} is not valid here", hint)
         elif err.validator == "propertyNames":
-            parts = E.schema(f"{where}: invalid name {err.instance!r}")
-        elif err.validator in ("minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems"):
-            parts = E.schema(f"{where}: {err.message}")
+            parts = E.schema(f"{where}: invalid name {show(err.instance)}")
+        elif quiet:  # jsonschema's own messages show the whole value (a list, a mapping)
+            parts = E.schema(f"{where}: {_token(err.instance)} fails {err.validator} {err.validator_value!r}")
         else:
             parts = E.schema(f"{where}: {err.message}")
         sig = (path, parts[1])

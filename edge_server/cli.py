@@ -48,6 +48,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--insecure-cookie", action="store_true", help="omit the Secure cookie attribute (plain-http development; default in development mode)")
     s.add_argument("--max-body", type=int, help="request body limit in bytes (default 16384)")
     s.add_argument("--stats-token", help="bearer token that enables GET /v1/stats and protects /metrics (prefer STRATA_STATS_TOKEN)")
+    s.add_argument("--ofrep-token", help="bearer token of server-side OpenFeature (OFREP) callers: only with it is a context's targetingKey "
+                   "honoured (prefer STRATA_OFREP_TOKEN)")
     s.add_argument("--max-goal-value", type=float, help="largest goal value POST /v1/events accepts (default 1000000; larger: 422)")
     s.add_argument("--events-origin", action="append", default=None,
                    help="browser origin (scheme://host[:port]) besides the server's own allowed to POST /v1/events (repeat)")
@@ -98,8 +100,9 @@ def _goal(a: argparse.Namespace, data: Any) -> str:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from .reporting.counters import ReportError
     from .reporting.prometheus import load
-    from .reporting.report import ReportError, render_html, text
+    from .reporting.report import render_html, text
 
     try:
         data = load(a, a.snapshots)
@@ -137,9 +140,9 @@ def add_rebalance_parser(sub: Any) -> None:
 def cmd_rebalance(a: argparse.Namespace) -> int:
     from runtime.cli import UserError
 
+    from .reporting.counters import ReportError
     from .reporting.prometheus import load
-    from .reporting.rebalance import RebalanceError, check_compiles, describe, plan, read_text, skipped_lines, write
-    from .reporting.report import ReportError
+    from .reporting.rebalance import RebalanceError, check_compiles, describe, read_text, rebalance, skipped_lines, write
 
     try:
         from compiler.errors import CompileError
@@ -149,7 +152,7 @@ def cmd_rebalance(a: argparse.Namespace) -> int:
         data = load(a, a.snapshots)
         text = read_text(a.ruleset)
         goal = _goal(a, data)
-        p = plan(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
+        p = rebalance(a.ruleset, text, data, goal, min_share=a.min_share, seed=a.seed)
     except (ReportError, RebalanceError) as e:
         raise UserError(str(e)) from None
     except CompileError as e:
@@ -179,7 +182,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
     flags = {
         "ruleset": a.ruleset, "bundle": a.bundle, "public_keys": a.pub, "host": a.host, "port": a.port, "pages": a.pages,
         "origin": a.origin, "debug": a.debug, "poll_interval": a.poll_interval, "country_header": a.country_header,
-        "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "workers": a.workers,
+        "timezone": a.timezone, "max_body_bytes": a.max_body, "stats_token": a.stats_token, "ofrep_token": a.ofrep_token, "workers": a.workers,
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
         "state_file": a.state_file,
         "max_goal_value": a.max_goal_value,

@@ -8,9 +8,28 @@
   "use strict";
   var script = document.currentScript;
   var base = (script && script.getAttribute("data-base")) || "";
-  var hide = document.createElement("style");
-  hide.textContent = "[data-strata-slot]{visibility:hidden}";
-  var reveal = function () { if (hide.parentNode) { hide.parentNode.removeChild(hide); } };
+  /* The marked elements are hidden by a constructed style sheet (CSSOM, which a page's
+     Content-Security-Policy does not govern), so a strict style-src needs no 'unsafe-inline';
+     browsers without one get a <style> element carrying this script's CSP nonce. */
+  var HIDE = "[data-strata-slot]{visibility:hidden}";
+  var sheet = null, hide = null;
+  try { sheet = new CSSStyleSheet(); sheet.replaceSync(HIDE); } catch (e) { sheet = null; }
+  var conceal = function () {
+    if (sheet && "adoptedStyleSheets" in document) {
+      document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+      return;
+    }
+    hide = document.createElement("style");
+    if (script && script.nonce) { hide.nonce = script.nonce; }
+    hide.textContent = HIDE;
+    (document.head || document.documentElement).appendChild(hide);
+  };
+  var reveal = function () {
+    if (sheet && "adoptedStyleSheets" in document) {
+      document.adoptedStyleSheets = document.adoptedStyleSheets.filter(function (s) { return s !== sheet; });
+    }
+    if (hide && hide.parentNode) { hide.parentNode.removeChild(hide); }
+  };
 
   function post(path, body) {
     return fetch(base + path, {
@@ -62,7 +81,7 @@
 
   window.strata = { decide: decide, track: track };
   if (document.querySelector("[data-strata-slot]") || document.readyState === "loading") {
-    (document.head || document.documentElement).appendChild(hide);
+    conceal();
     var timer = setTimeout(reveal, 300);
     var run = function () {
       decide().catch(function () {}).then(function () { clearTimeout(timer); reveal(); });

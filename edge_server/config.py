@@ -88,6 +88,8 @@ class Config:
     max_client_signals: int = 32
     origin_timeout: float = 5.0
     stats_token: str | None = field(default=None, repr=False)
+    #: bearer token of server-side OFREP callers: only their targetingKey names the session (docs/openfeature.md)
+    ofrep_token: str | None = field(default=None, repr=False)
     log_requests: bool = True
 
     # POST /v1/events (docs/measurement.md)
@@ -154,7 +156,7 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_COOKIE_NAME": ("cookie_name", "text"), "STRATA_CONSENT_COOKIE": ("consent_cookie", "text"),
     "STRATA_COOKIE_SECURE": ("cookie_secure", "bool"), "STRATA_DEBUG": ("debug", "bool"),
     "STRATA_COUNTRY_HEADER": ("country_header", "text"), "STRATA_TIMEZONE": ("timezone", "text"),
-    "STRATA_STATS_TOKEN": ("stats_token", "text"), "STRATA_MAX_BODY": ("max_body_bytes", "int"),
+    "STRATA_STATS_TOKEN": ("stats_token", "text"), "STRATA_OFREP_TOKEN": ("ofrep_token", "text"), "STRATA_MAX_BODY": ("max_body_bytes", "int"),
     "STRATA_POLL_INTERVAL": ("poll_interval", "float"), "STRATA_POLL_JITTER": ("poll_jitter", "float"),
     "STRATA_CLOCK_SKEW": ("clock_skew", "float"), "STRATA_VISIT_TIMEOUT": ("visit_timeout", "int"),
     "STRATA_BUNDLE_NAME": ("bundle_name", "text"), "STRATA_STATE_DIR": ("state_dir", "text"),

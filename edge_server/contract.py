@@ -70,6 +70,9 @@ EVENTS_FIELDS: tuple[str, ...] = tuple(_HTTP["events_fields"]["values"])
 MAX_PAGE_BYTES: int = _HTTP["MAX_PAGE_BYTES"]["value"]
 SIGNALS_COOKIE: str = _HTTP["SIGNALS_COOKIE"]["value"]
 HOP_HEADERS: frozenset[str] = frozenset(_HTTP["hop_headers"]["values"])
+VALIDATORS: frozenset[str] = frozenset(_HTTP["validators"]["values"])
+SHARED_CACHE_DIRECTIVES: frozenset[str] = frozenset(_HTTP["shared_cache_directives"]["values"])
+OVERLAY_CSS: str = _HTTP["OVERLAY_CSS"]["value"]
 #: (visit nonce, goal) pairs the conversion ledger keeps at most.
 LEDGER_CAPACITY: int = _HTTP["LEDGER_CAPACITY"]["value"]
 #: Consent cookie values that refuse consent.

@@ -8,7 +8,7 @@ sent, and answered by the application's exception handler like every other endpo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import orjson
@@ -18,7 +18,7 @@ from runtime.decide import Prepared
 
 from .body import read_json
 from .contract import DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals, split_url
 
 _FIELDS = frozenset(DECIDE_FIELDS)
@@ -26,9 +26,20 @@ _FIELDS = frozenset(DECIDE_FIELDS)
 RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"private, no-store"), (b"vary", VARY.encode())]
 
 
-def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, Any, bool, bool]:
-    """(url, referrer, category, slots, signals, page_view, html) of a decide body, or 422 naming
-    the offending field."""
+class DecideFields(NamedTuple):
+    """The fields of a decide body (docs/server.md), checked for type and size."""
+
+    url: str
+    referrer: str | None
+    category: str
+    slots: list[str] | None
+    signals: Any  # the client signals as sent (client_signals validates them against the bundle)
+    page_view: bool
+    html: bool
+
+
+def decide_fields(body: Any) -> DecideFields:
+    """The fields of a decide body, or 422 naming the offending field."""
     if not isinstance(body, dict):
         raise error("body_not_object")
     if not _FIELDS.issuperset(body):
@@ -57,7 +68,7 @@ def decide_fields(body: Any) -> tuple[str, str | None, str, list[str] | None, An
     pv = body.get("page_view", True)
     if not isinstance(pv, bool):
         raise error("page_view_not_bool")
-    return url, ref, cat, slots, body.get("signals"), pv, html
+    return DecideFields(url, ref, cat, slots, body.get("signals"), pv, html)
 
 
 def check_slots(slots: list[str] | None, prepared: Prepared) -> None:
@@ -83,19 +94,19 @@ class DecideEndpoint:
         prepared = srv.prepared()
         h = headers_of(scope)
         body = await read_json(h, receive, srv.config.max_body_bytes)
-        url, ref, cat, slots, raw_signals, page_view, with_html = decide_fields(body)
-        check_slots(slots, prepared)
+        f = decide_fields(body)
+        check_slots(f.slots, prepared)
         try:
-            client = client_signals(raw_signals, prepared, srv.config.max_client_signals)
+            client = client_signals(f.signals, prepared, srv.config.max_client_signals)
         except ClientSignalError as e:
             raise e.api_error() from None
         explain = srv.config.debug and dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))).get("explain") in ("1", "true")
         cookies = cookies_of(h)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, ref, cat, slots, client, page_view, explain)
+        outcome, session, consent = srv.decide(h, cookies, prepared, DecideRequest(f.url, f.referrer, f.category, f.slots, client, f.page_view, explain))
         # Outcome.to_dict() plus html and consent, joined from per-decision JSON (cached unless explained)
         parts = [srv.bundle_json(prepared), b',"slots":{']
         for slot, d in outcome.decisions.items():
-            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, with_html), b",")
+            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, f.html), b",")
         if outcome.decisions:
             parts.pop()
         parts.append(b"}")

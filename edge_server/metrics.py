@@ -75,6 +75,18 @@ class _Latency:
         return f
 
 
+#: The business families: what visitors were shown and did per arm (exposures, conversions, revenue,
+#: experiment cohorts, model counters) and the experiments' weights. ``GET /metrics`` serves them only
+#: to the stats token's bearer; without a stats token it serves the operational families alone
+#: (requests, latency, refusals, bundle, decisions, evaluation errors, consent share), so a server
+#: never publishes business counters by default (docs/security.md). The worker's metrics.js has the
+#: same list.
+BUSINESS = frozenset({
+    "strata_variant_exposures", "strata_slot_exposures", "strata_conversions", "strata_conversion_value", "strata_model_visits",
+    "strata_experiment_cohort", "strata_experiment_cohort_value", "strata_experiment_variant_weight",
+})
+
+
 class Metrics:
     """``share_dir``: with several worker processes, each publishes its counters there and every
     worker's /metrics adds up its own live counters and its siblings' latest files."""
@@ -96,6 +108,8 @@ class Metrics:
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+        self.operational = CollectorRegistry(auto_describe=False)
+        self.operational.register(_Operational(self))
 
     # ------------------------------------------------------------------ sharing between workers
     def state(self) -> dict[str, Any]:
@@ -134,8 +148,19 @@ class Metrics:
         if self.bundle_status is not None:
             yield from _bundle_families(self.bundle_status())
 
-    def render(self) -> bytes:
-        return bytes(generate_latest(self.registry))
+    def render(self, business: bool = True) -> bytes:
+        """Prometheus text of every family, or (``business`` False) of the operational ones only."""
+        return bytes(generate_latest(self.registry if business else self.operational))
+
+
+class _Operational:
+    """The operational families of a :class:`Metrics` (every family but :data:`BUSINESS`)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Any:
+        return (f for f in self.metrics.collect() if f.name not in BUSINESS)
 
 
 def _measure_families(m: Any) -> Any:

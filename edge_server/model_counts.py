@@ -43,7 +43,7 @@ from runtime.score import score_bucket as bucket
 
 from .contract import ALL, MODEL_EVENTS
 from .contract import SCORE as SCORE
-from .session import MAX_SESSION_MODELS, Session
+from .session import MAX_SESSION_MODELS, ModelEntry, Session
 
 VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
@@ -92,8 +92,9 @@ def bucket_names(uplift: bool) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """How one model is counted, resolved once per bundle."""
+class CountedModel:
+    """One model of a bundle as it is counted (its index, and for an uplift model the arms it
+    compares), resolved once per bundle."""
 
     model: ModelLike
     index: int  # in Prepared.models (and model_levels)
@@ -109,7 +110,7 @@ class Plan:
         return f"{self.slot}|{self.rule}|"  # the exposure key (measure.exposure_key) of that rule, any layer
 
 
-def plans_of(prepared: Any) -> tuple[Plan, ...]:
+def counted_models(prepared: Any) -> tuple[CountedModel, ...]:
     """The counted models of a bundle: its first MAX_SESSION_MODELS, in declaration order (the cookie holds
     no more; models declared after them are not counted)."""
     out = []
@@ -117,31 +118,31 @@ def plans_of(prepared: Any) -> tuple[Plan, ...]:
     for i, m in enumerate(tuple(getattr(prepared, "models", ()))[:MAX_SESSION_MODELS]):
         u = m.uplift
         if not u:
-            out.append(Plan(m, i, False))
+            out.append(CountedModel(m, i, False))
         elif "experiment" in u:
             e = u["experiment"]
             eid = experiments[e]["id"] if isinstance(e, int) else str(e)
-            out.append(Plan(m, i, True, experiment=eid, treatment=u["treatment"], control=u["control"]))
+            out.append(CountedModel(m, i, True, experiment=eid, treatment=u["treatment"], control=u["control"]))
         else:
-            out.append(Plan(m, i, True, slot=u["slot"], rule=u["rule"]))
+            out.append(CountedModel(m, i, True, slot=u["slot"], rule=u["rule"]))
     return tuple(out)
 
 
 class ModelCounter:
-    """Counts into ``counts`` (``Measurement.models``); plans cached for the current bundle."""
+    """Counts into ``counts`` (``Measurement.models``); its counted models cached for the current bundle."""
 
     def __init__(self, counts: Counter[Key]):
         self.counts = counts
         self._for: Any = None
-        self._plans: tuple[Plan, ...] = ()
-        self._by_id: dict[str, Plan] = {}
+        self._models: tuple[CountedModel, ...] = ()
+        self._by_id: dict[str, CountedModel] = {}
 
-    def plans(self, prepared: Any) -> tuple[Plan, ...]:
+    def models(self, prepared: Any) -> tuple[CountedModel, ...]:
         if self._for is not prepared:
-            self._plans = plans_of(prepared)
-            self._by_id = {p.model.id: p for p in self._plans}
+            self._models = counted_models(prepared)
+            self._by_id = {p.model.id: p for p in self._models}
             self._for = prepared
-        return self._plans
+        return self._models
 
     # ------------------------------------------------------------------ at a decision
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
@@ -150,31 +151,31 @@ class ModelCounter:
         Outcome's (``Outcome.signals`` is the map the conditions read, so levels and a rule's
         condition read what the decision read, without merging it again, and reuse its segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
-        plans = self.plans(prepared)
+        counted = self.models(prepared)
         entries = session.models
         for stale in [k for k in entries if k not in self._by_id]:
             del entries[stale]  # a model the bundle no longer counts
-        if not plans:
+        if not counted:
             return
         all_levels: list[bytes] | None = None
-        for p in plans:
+        for p in counted:
             m = p.model
             entry = entries.get(m.id)
-            if entry is not None and entry[0] != m.spec:
+            if entry is not None and entry.spec != m.spec:
                 del entries[m.id]  # the features changed: a new entry
                 entry = None
-            if entry is not None and entry[4]:
+            if entry is not None and entry.frozen:
                 continue  # frozen: the visit converted
             arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
             if arm is None:
                 if entry is None:
                     continue  # not counted in this visit (yet)
-                arm = entry[5]  # counted since earlier in the visit: keep following it
+                arm = entry.arm  # counted since earlier in the visit: keep following it
             if all_levels is None:
                 all_levels = prepared.levels(signals)
             levels = all_levels[p.index]
             if entry is not None:
-                if entry[2] == levels and entry[1] == m.fit and entry[5] == arm:
+                if entry.levels == levels and entry.fit == m.fit and entry.arm == arm:
                     continue  # nothing changed (the usual case: no score to compute)
                 if not _valid(entry, p):
                     del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
@@ -184,42 +185,42 @@ class ModelCounter:
             b = bucket(m.score_of(levels), p.uplift)
             if entry is None:
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
-            elif entry[5] != arm:
-                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], LEFT)
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
+            elif entry.arm != arm:
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, LEFT)
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = [m.spec, m.fit, levels, b, False, arm]
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
             else:
-                self._changes(p, entry, arm, levels, b)
+                entries[m.id] = self._changes(p, entry, arm, levels, b)
 
-    def _arm(self, p: Plan, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
+    def _arm(self, p: CountedModel, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
              memo: dict[int, Any] | None) -> str | None:
         if not p.uplift:
             return PLAIN
         if p.experiment is not None:
             x = session.exposures.get(p.experiment)
-            if x is None or x[1] != session.visit_count:
+            if x is None or x.visit != session.visit_count:
                 return None  # not exposed in this visit
-            return TREATMENT if x[0] == p.treatment else CONTROL if x[0] == p.control else None
+            return TREATMENT if x.variant == p.treatment else CONTROL if x.variant == p.control else None
         if not holdout:
             prefix = p.shown_prefix
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
         return CONTROL if prepared.rule_holds(p.slot, p.rule, signals, memo, consent=consent) else None
 
-    def _changes(self, p: Plan, entry: list[Any], arm: str, levels: bytes, b: int) -> None:
-        m, counts, old = p.model, self.counts, entry[2]
+    def _changes(self, p: CountedModel, entry: ModelEntry, arm: str, levels: bytes, b: int) -> ModelEntry:
+        """Count the levels and the score bucket that moved since ``entry``; the entry as it is now."""
+        m, counts, old = p.model, self.counts, entry.levels
         if old != levels:
             for f, (was, now) in zip(m.features, zip(old, levels)):
                 if was != now:
                     counts[(m.id, m.spec, arm, f.id, f.levels[was], LEFT)] += 1
                     counts[(m.id, m.spec, arm, f.id, f.levels[now], ENTERED)] += 1
-            entry[2] = levels
-        if entry[3] != b or entry[1] != m.fit:
-            counts[(m.id, entry[1], arm, SCORE, bucket_name(entry[3], p.uplift), LEFT)] += 1
+        if entry.bucket != b or entry.fit != m.fit:
+            counts[(m.id, entry.fit, arm, SCORE, bucket_name(entry.bucket, p.uplift), LEFT)] += 1
             counts[(m.id, m.fit, arm, SCORE, bucket_name(b, p.uplift), ENTERED)] += 1
-            entry[1], entry[3] = m.fit, b
+        return entry._replace(fit=m.fit, levels=levels, bucket=b)
 
-    def _all(self, p: Plan, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
+    def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
         """``event`` += 1 on the visit row, every feature's level and the score bucket."""
         m, counts = p.model, self.counts
         counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
@@ -231,25 +232,26 @@ class ModelCounter:
     def converted(self, prepared: Any, session: Session, goal: str) -> None:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
         counts as converted, and is frozen."""
-        self.plans(prepared)
-        for mid, entry in session.models.items():
+        self.models(prepared)
+        entries = session.models
+        for mid, entry in entries.items():
             p = self._by_id.get(mid)
-            if p is None or entry[4] or p.model.goal != goal:
+            if p is None or entry.frozen or p.model.goal != goal:
                 continue
-            entry[4] = True
-            if entry[0] == p.model.spec and _valid(entry, p):
-                self._all(p, entry[0], entry[1], entry[5], entry[2], entry[3], CONVERTED)
+            entries[mid] = entry._replace(frozen=True)
+            if entry.spec == p.model.spec and _valid(entry, p):
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, CONVERTED)
 
 
-def _valid(entry: list[Any], p: Plan) -> bool:
+def _valid(entry: ModelEntry, p: CountedModel) -> bool:
     """Whether an entry of this model's spec fits it (one level index per feature, in range; a
     bucket of the model's kind) — a cookie written for another bundle might not."""
     features = p.model.features
-    levels = entry[2]
+    levels = entry.levels
     if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
         return False
-    plain = entry[5] == PLAIN
-    return plain != p.uplift and bool(entry[3] < SCORE_BUCKETS * (2 if p.uplift else 1))
+    plain = entry.arm == PLAIN
+    return plain != p.uplift and bool(entry.bucket < SCORE_BUCKETS * (2 if p.uplift else 1))
 
 
 def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:

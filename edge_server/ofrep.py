@@ -5,9 +5,16 @@
 A flag is a slot (runtime/flags.py has the mapping). An evaluation is ``/v1/decide`` in another
 envelope: the same decision path (``Server.decide``: request signals, consent, the session cookie,
 metrics and exposures), with the OFREP ``context`` in place of decide's body. Context keys:
-``targetingKey`` (the session id's source where no session cookie of that key exists),
+``targetingKey`` (the session id's source, from a trusted caller only: see below),
 ``page.url``/``page.referrer``/``page.category`` (decide's ``page`` object), and client signals,
 validated exactly as decide's ``signals``. An evaluation is not a page view.
+
+A visitor cannot choose their session, arm or holdout side (docs/security.md): a ``targetingKey`` is
+honoured only from a caller that sends ``Authorization: Bearer <STRATA_OFREP_TOKEN>`` (a server-side
+application evaluating on a visitor's behalf), and a session derived from a key is never written into
+the session cookie. An anonymous caller's key is ignored: its session is its cookie's, or a new random
+one (written into the cookie, as on /v1/decide). A Bearer token that is not the OFREP token is refused
+(401), so a misconfigured server-side caller learns it instead of silently losing its keys.
 
 Errors answer OFREP's shapes, ``{"key", "errorCode", "errorDetails"}`` (one flag) or
 ``{"errorCode", "errorDetails"}`` (bulk), and are counted in ``strata_rejected_requests_total``
@@ -37,11 +44,12 @@ from runtime.flags import (
     variant_of,
 )
 
+from .bearer import bearer_of, bearer_ok
 from .body import read_json
 from .contract import VARY
 from .decide import decide_fields
 from .errors import ApiError
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
 
 #: Context keys that are not signals: OFREP's targeting key and decide's page object.
@@ -76,7 +84,8 @@ class Context:
         page = {PAGE_KEYS[k]: v for k, v in ctx.items() if k in PAGE_KEYS}
         signals = {k: v for k, v in ctx.items() if k not in RESERVED}
         try:  # the same validation as a decide body's page object and signals
-            self.url, self.referrer, self.category, *_ = decide_fields({"page": page})
+            f = decide_fields({"page": page})
+            self.url, self.referrer, self.category = f.url, f.referrer, f.category
             self.signals = client_signals(signals, prepared, limit)
         except ApiError as e:
             raise OfrepError(400, "INVALID_CONTEXT", e.message.replace("page.", "context page.", 1)) from None
@@ -151,19 +160,22 @@ class _Endpoint:
         header if any, and the slots left out for want of a targeting key."""
         srv = self.srv
         cookies = cookies_of(h)
-        sid = session_id_for(ctx.key) if ctx.key is not None else None
+        trusted = trusted_caller(h, srv.config.ofrep_token)
+        sid = session_id_for(ctx.key) if ctx.key is not None and trusted else None
         missing: list[str] = []
-        # a cookie (even an unreadable one) is a session, as on /v1/decide; no cookie and no key: none
-        create = sid is None and srv.config.cookie_name in cookies
+        # a cookie (even an unreadable one) is a session, as on /v1/decide; so is an anonymous caller's
+        # (ignored) key: a new random session, as decide gives; no cookie and no key: none
+        create = sid is None and (srv.config.cookie_name in cookies or ctx.key is not None)
         if sid is None and not create and srv.consent(h, cookies):
             needs = self.cache(prepared).needs
             missing = [s for s in slots if s in needs]
             slots = [s for s in slots if s not in needs]
             if not slots:  # nothing to decide: no decision, no counter moves
                 return Outcome(prepared.name, prepared.version, {}), [], missing
-        outcome, session, consent = srv.decide(h, cookies, prepared, ctx.url, ctx.referrer, ctx.category, slots, ctx.signals,
-                                               False, False, sid, create)
-        cookie = srv.set_cookie(h, cookies, session, consent)
+        req = DecideRequest(ctx.url, ctx.referrer, ctx.category, slots, ctx.signals, page_view=False, sid=sid, create=create)
+        outcome, session, consent = srv.decide(h, cookies, prepared, req)
+        # a keyed session lives for this evaluation only: never in the cookie, where /v1/decide would keep it
+        cookie = srv.set_cookie(h, cookies, session if sid is None else None, consent)
         return outcome, [(b"set-cookie", cookie.encode("latin-1"))] if cookie is not None else [], missing
 
 
@@ -196,6 +208,18 @@ class FlagsEndpoint(_Endpoint):
         if _matches(h.get("if-none-match"), etag):
             return 304, b"", headers
         return 200, payload, headers
+
+
+def trusted_caller(h: dict[str, str], token: str | None) -> bool:
+    """Whether the caller sent the OFREP token (its targetingKey names the session); a Bearer
+    token that is not it is refused with 401, whether or not the server has one."""
+    given = bearer_of(h)
+    if given is None:
+        return False
+    if not bearer_ok(h, token):
+        raise OfrepError(401, "GENERAL", "Authorization: Bearer is not the OFREP token (STRATA_OFREP_TOKEN)" if token else
+                         "this server has no OFREP token: set STRATA_OFREP_TOKEN (or --ofrep-token) for server-side callers")
+    return True
 
 
 def _no_key(slot: str) -> str:

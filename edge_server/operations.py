@@ -1,11 +1,11 @@
 """Endpoints for operators: ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus text)
 and ``GET /v1/stats`` (the measurement snapshot ``strata report`` reads). The stats token, when
-set, protects both ``/v1/stats`` and ``/metrics``: they carry the same per-arm counters."""
+set, protects both ``/v1/stats`` and ``/metrics``: they carry the same per-arm counters. Without
+one, ``/v1/stats`` is off and ``/metrics`` serves the operational families only (metrics.BUSINESS)."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import Any
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .bearer import bearer_ok
 from .errors import ApiError, error_response
 from .metrics import Metrics
 from .server import Server, headers_of
@@ -28,7 +29,7 @@ def routes(srv: Server) -> list[Route]:
         token = srv.config.stats_token
         if not token:
             raise ApiError(404, "stats_disabled", "statistics are disabled: set STRATA_STATS_TOKEN (or --stats-token) to enable GET /v1/stats")
-        if not bearer_ok(request, token):
+        if not bearer_ok(headers_of(request.scope), token):
             return unauthorized(srv, "GET /v1/stats")
         measure = srv.measure.merged([o.get("measure", {}) for o in srv.metrics.siblings()])  # all workers of this server
         return Response(orjson.dumps(measure.snapshot(srv.bundles.current)), media_type="application/json",
@@ -49,11 +50,11 @@ def routes(srv: Server) -> list[Route]:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
-        # the measurement counters are in /metrics too: the stats token, when set, protects both
+        # the business families only with the stats token; without one configured, the operational ones
         token = srv.config.stats_token
-        if token and not bearer_ok(request, token):
+        if token and not bearer_ok(headers_of(request.scope), token):
             return unauthorized(srv, "GET /metrics")
-        return Response(srv.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(srv.metrics.render(business=bool(token)), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return [
         Route("/v1/stats", stats, methods=["GET"]),
@@ -61,12 +62,6 @@ def routes(srv: Server) -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-
-
-def bearer_ok(request: Request, token: str) -> bool:
-    """Whether the request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
-    auth = headers_of(request.scope).get("authorization", "")
-    return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode())
 
 
 def unauthorized(srv: Server, what: str) -> Response:

@@ -10,6 +10,7 @@ import logging
 import mimetypes
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -22,10 +23,12 @@ from starlette.responses import FileResponse, Response
 from runtime.decide import Prepared
 from runtime.decision import Outcome
 
-from .contract import HOP_HEADERS, MAX_PATH, SIGNALS_COOKIE, VARY, error
+from .contract import HOP_HEADERS, MAX_PATH, OVERLAY_CSS, SIGNALS_COOKIE, VARY, error
+from .csp import allow_inline_style
 from .errors import ApiError
+from .origin_headers import hop_by_hop, page_headers
 from .rewrite import MAX_PAGE_BYTES, Page
-from .server import Server, cookies_of, headers_of
+from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
 
 log = logging.getLogger("strata.server")
@@ -50,33 +53,49 @@ def page_endpoint(srv: Server, api_methods: dict[str, list[str]]) -> Callable[[R
         if path in api_methods:  # e.g. GET /v1/decide: the API route's method mismatch, not a missing page
             raise ApiError(405, "method_not_allowed", f"{path} accepts {' and '.join(api_methods[path])}")
         _check_page_path(path)
+        fetched: OriginPage | None = None
         if srv.pages_root is not None:
             html_text, static = _local_page(srv.pages_root, path)
             if static is not None:
                 return FileResponse(static, headers={"Cache-Control": "public, max-age=300"})
             status = 200
         else:
-            html_text, passthrough, status = await _origin_page(srv, request)
-            if passthrough is not None:
-                return passthrough
+            got = await _origin_page(srv, request)
+            if isinstance(got, Response):
+                return got
+            fetched = got
+            html_text, status = fetched.html, fetched.status
         prepared = srv.prepared()
         doc = Page(html_text)
-        if doc.mode == "client":
-            return Response(html_text, status_code=status, media_type="text/html; charset=utf-8", headers={"cache-control": "public, max-age=60"})
+        if doc.mode == "client":  # the page fills its own slots: the origin's bytes, as it sent them
+            if fetched is None:
+                return Response(html_text, status_code=status, media_type="text/html; charset=utf-8", headers={"cache-control": "public, max-age=60"})
+            return _passthrough(fetched.response, fetched.credentialed)
         url = path + ("?" + query if query else "")
         explain = srv.config.debug
         h = headers_of(request.scope)
         cookies = cookies_of(h)
         client = _cookie_signals(cookies, prepared, srv.config.max_client_signals)
         slots = _known_slots(doc.slots, prepared, path)
-        outcome, session, consent = srv.decide(h, cookies, prepared, url, h.get("referer"), doc.category, slots, client, True, explain)
-        overlay = _overlay(outcome) if srv.config.debug else None
-        body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
-        headers = {"cache-control": "private, no-store", "vary": VARY}
+        req = DecideRequest(url, h.get("referer"), doc.category, slots, client, page_view=True, explain=explain)
+        outcome, session, consent = srv.decide(h, cookies, prepared, req)
         cookie = srv.set_cookie(h, cookies, session, consent)
-        if cookie is not None:
-            headers["set-cookie"] = cookie
-        return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=headers)
+        if fetched is None:
+            headers = [("cache-control", "private, no-store"), ("vary", VARY), ("content-type", "text/html; charset=utf-8")]
+            if cookie is not None:
+                headers.append(("set-cookie", cookie))
+        else:
+            headers = page_headers(_origin_headers(fetched.response), personalised=True, credentialed=fetched.credentialed,
+                                   body_changed=True, content_type="text/html; charset=utf-8", set_cookie=cookie)
+        overlay = None
+        if srv.config.debug:
+            allowed, nonce, headers = allow_inline_style(headers, OVERLAY_CSS)
+            overlay = (overlay_style(nonce) if allowed else "") + _overlay(outcome)
+        body = doc.fill(outcome.decisions, lambda c: srv.html(prepared, c), overlay)
+        response = Response(body, status_code=status)
+        for k, v in headers:
+            response.headers.append(k, v)
+        return response
 
     return page
 
@@ -156,18 +175,50 @@ def _local_page(root: Path, path: str) -> tuple[str, Path | None]:
     raise ApiError(404, "not_found", f"no page at {path[:200]}")
 
 
+#: Request headers not forwarded to the origin: hop-by-hop ones, and Host (the origin's own).
+_NOT_FORWARDED = HOP_HEADERS | {"host"}
 
 
-async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | None, int]:
+@dataclass
+class OriginPage:
+    """An origin's HTML page, to personalise: its text, status and response, and whether the
+    request for it carried the visitor's ``Cookie`` or ``Authorization``."""
+
+    html: str
+    status: int
+    response: httpx.Response
+    credentialed: bool
+
+
+def _origin_headers(r: httpx.Response) -> list[tuple[str, str]]:
+    """The origin's response headers, each repeat its own pair, but its ``Date``: uvicorn sends the
+    server's own, and a response has one."""
+    return [(k, v) for k, v in r.headers.multi_items() if k.lower() != "date"]
+
+
+def _passthrough(r: httpx.Response, credentialed: bool) -> Response:
+    """The origin's response as it sent it: its body (decoded from its Content-Encoding) and its
+    end-to-end headers, the cache directive at least ``private`` when ``credentialed``."""
+    out = Response(r.content, status_code=r.status_code)  # with its own Content-Length
+    for k, v in page_headers(_origin_headers(r), personalised=False, credentialed=credentialed, body_changed=False):
+        out.headers.append(k, v)
+    return out
+
+
+async def _origin_page(srv: Server, request: Request) -> OriginPage | Response:
+    """The origin's page to personalise, or its response to pass through (not a 200 HTML page, or
+    over MAX_PAGE_BYTES)."""
     assert srv.origin is not None and srv.config.origin is not None
     # the path as the client sent it (still percent-encoded: %2F stays %2F), so the origin sees the same URL
     raw = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
     query = request.scope.get("query_string", b"")
     url = srv.config.origin.rstrip("/") + raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-    headers = {k: v for k, v in request.headers.items() if k not in HOP_HEADERS and k != "cookie"}
+    drop = _NOT_FORWARDED | hop_by_hop(request.headers.items())
+    headers = {k: v for k, v in request.headers.items() if k not in drop and k != "cookie"}
     cookies = "; ".join(f"{k}={v}" for k, v in request.cookies.items() if k not in (srv.config.cookie_name,))
     if cookies:
         headers["cookie"] = cookies
+    credentialed = "cookie" in headers or "authorization" in headers
     try:
         r = await srv.origin.get(url, headers=headers)
     except httpx.InvalidURL:
@@ -176,13 +227,18 @@ async def _origin_page(srv: Server, request: Request) -> tuple[str, Response | N
         raise ApiError(502, "origin_unreachable", f"origin did not answer: {type(e).__name__}") from None
     ctype = r.headers.get("content-type", "")
     if r.status_code != 200 or "text/html" not in ctype or len(r.content) > MAX_PAGE_BYTES:
-        out_headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP_HEADERS}
-        return "", Response(r.content, status_code=r.status_code, headers=out_headers), r.status_code
-    return r.text, None, r.status_code
+        return _passthrough(r, credentialed)
+    return OriginPage(r.text, r.status_code, r, credentialed)
+
+
+def overlay_style(nonce: str | None) -> str:
+    """The panel's <style> element, with the origin's CSP nonce when it needs one."""
+    attr = f' nonce="{html_lib.escape(nonce, quote=True)}"' if nonce else ""
+    return f"<style{attr}>{OVERLAY_CSS}</style>"
 
 
 def _overlay(outcome: Outcome) -> str:
-    """The --debug panel: per slot, what was chosen and why (every value escaped)."""
+    """The --debug panel: per slot, what was chosen and why (every value escaped); styled by OVERLAY_CSS."""
     e = html_lib.escape
     rows = []
     for slot, d in outcome.decisions.items():
@@ -196,10 +252,8 @@ def _overlay(outcome: Outcome) -> str:
     segs = ", ".join(f"{e(k)}={'error' if isinstance(v, dict) else str(v).lower()}" for k, v in (outcome.segments or {}).items())
     scores = ", ".join(f"{e(k)}={v:.3f}" for k, v in (outcome.scores or {}).items())
     return (
-        '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;'
-        "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;"
-        'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + e(outcome.bundle) + f" v{outcome.version}"
-        '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>'
+        '<aside id="strata-debug"><b>Strata debug</b> — ' + e(outcome.bundle) + f" v{outcome.version}"
+        "<table><tr><th align=left>slot</th><th align=left>chosen</th>"
         "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + "".join(rows) +
         f"</table><div>segments: {segs or '—'}</div><div>scores: {scores or '—'}</div></aside>"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,21 @@ log = logging.getLogger("strata.server")
 
 
 
+@dataclass(slots=True)
+class DecideRequest:
+    """One page view to decide, from whichever endpoint it came (``/v1/decide``, a served page, OFREP)."""
+
+    url: str  # the page's path and query, or an absolute http(s) URL
+    referrer: str | None = None
+    category: str = ""
+    slots: list[str] | None = None  # None: every slot
+    client: dict[str, Any] = field(default_factory=dict)  # client signals, validated
+    page_view: bool = True  # counts as a page view of the visit
+    explain: bool = False
+    sid: str | None = None  # a session id to use instead of the cookie's (OFREP's targeting key): see Server.visit
+    create: bool = True  # start a session when the request has none: see Server.visit
+
+
 class Server:
     """Per-app state: configuration, bundle manager, cookie codec, metrics."""
 
@@ -52,6 +68,11 @@ class Server:
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
         self.codec = CookieCodec(config.cookie_keys or ephemeral_keys(), config.cookie_name)
+        if not config.stats_token:
+            log.info("no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, revenue, "
+                     "cohorts and model counters need the token (and then /metrics needs it too)")
+        log.info("OFREP: a context's targetingKey is honoured only with 'Authorization: Bearer <STRATA_OFREP_TOKEN>'%s",
+                 "" if config.ofrep_token else " (no token set: every targetingKey is ignored)")
         self.context = RequestContext(config.country_header, self.tz)
         self.origin = httpx.AsyncClient(timeout=config.origin_timeout, follow_redirects=False) if config.origin else None
         self.pages_root = Path(config.pages).resolve() if config.pages else None
@@ -137,27 +158,25 @@ class Server:
         s.touch(int(now), self.config.visit_timeout, utm_source, category, page_view)
         return s, previous
 
-    def decide(self, h: dict[str, str], cookies: dict[str, str], prepared: Prepared, page_url: str, referrer: str | None, category: str,
-               slots: list[str] | None, client: dict[str, Any], page_view: bool, explain: bool,
-               sid: str | None = None, create: bool = True) -> tuple[Outcome, Session | None, bool]:
+    def decide(self, h: dict[str, str], cookies: dict[str, str], prepared: Prepared, req: DecideRequest) -> tuple[Outcome, Session | None, bool]:
         """Decide the slots of one page view. ``h``: request headers (lower-case names);
-        ``cookies``: the request's cookies; ``client``: validated client signals; ``sid``,
-        ``create``: see :meth:`visit`."""
+        ``cookies``: the request's cookies."""
         now = time.time()
         consent = self.consent(h, cookies)
-        signals = self.context.signals(page_url, h, referrer, now)
+        signals = self.context.signals(req.url, h, req.referrer, now)
+        category = req.category
         if category:
             signals["page.category"] = category
-        session, previous = self.visit(cookies, consent, signals["utm.source"], category, page_view, now, sid, create)
+        session, previous = self.visit(cookies, consent, signals["utm.source"], category, req.page_view, now, req.sid, req.create)
         if session is not None:
             session.add_signals(signals, previous)
-        if client:
-            signals.update(client)
+        if req.client:
+            signals.update(req.client)
         # every value here is typed by construction (request and cookie) or validated (client)
         # a session keeps the variant it was assigned while the variant exists, whatever the weights now
         # are (sticky assignment, docs/measurement.md "Adaptive allocation")
-        outcome = prepared.decide(signals, slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=explain, checked=True,
+        outcome = prepared.decide(signals, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
+                                  consent=consent, now=now, explain=req.explain, checked=True,
                                   assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, int(now))
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to

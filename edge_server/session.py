@@ -21,7 +21,9 @@ utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models]``
 (``shown``, ``converted``) restarts under a fresh nonce at the next request; its counters are kept.
 A 14-element array (written before models) is read with no model entries.
 
-An ``exposures`` entry is ``experiment -> [variant, visit_count, period]``: the variant the visitor
+Each entry is an array; Python reads it as a named tuple (``CapEntry``, ``ExposureEntry``,
+``ModelEntry``). A ``caps`` entry is ``"slot/rule" -> [shown, last_shown]``. An ``exposures`` entry
+is ``experiment -> [variant, visit_count, period]``: the variant the visitor
 was assigned (sticky: the server passes it back to ``decide`` as an assignment), the visit it was
 last exposed in, and the **period** (the experiment's weights in basis points joined by ``/``,
 e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measurement.md). A
@@ -35,13 +37,13 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.format import SCORE_BUCKETS
+from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS
 
 from . import contract
 
@@ -52,11 +54,43 @@ MAX_COOKIE_BYTES: int = _BOUNDS["MAX_COOKIE_BYTES"]
 MAX_RECENT_CATEGORIES: int = _BOUNDS["MAX_RECENT_CATEGORIES"]
 MAX_SHOWN: int = _BOUNDS["MAX_SHOWN"]
 MAX_CONVERTED: int = _BOUNDS["MAX_CONVERTED"]
-#: Model entries per visit (``Session.models``) and level bytes per entry.
+#: Model entries per visit (``Session.models``; the bundle's first models, in declaration order).
 MAX_SESSION_MODELS: int = _BOUNDS["MAX_SESSION_MODELS"]
-MAX_MODEL_LEVELS: int = _BOUNDS["MAX_MODEL_LEVELS"]
-MAX_PERIOD: int = _BOUNDS["MAX_PERIOD"]
+#: The reader's other bounds come from the limits the compiler and the edge enforce, so every state a
+#: decision writes is read back (tests/edge_server/test_limits.py compiles rule sets at every limit
+#: and reads back what their decisions write, here and in the worker): a page category is at most
+#: MAX_CATEGORY characters (decide's page.category, data-strata-category in page mode: the edge
+#: contract's MAX_NAME), an exposure's period at most MAX_PERIOD (MAX_VARIANTS weights), a model id at
+#: most MAX_ID_LENGTH, its levels one byte per feature (MAX_FEATURES).
+MAX_CATEGORY: int = contract.MAX_NAME
+MAX_MODEL_LEVELS: int = MAX_FEATURES
 _PREFIX = "s1"
+
+
+class CapEntry(NamedTuple):
+    """A capped rule's state in ``Session.caps`` (``"slot/rule"`` ->): how often it was shown, and when last."""
+
+    shown: int
+    last_shown: int  # unix seconds
+
+
+class ExposureEntry(NamedTuple):
+    """An experiment's state in ``Session.exposures`` (experiment id ->)."""
+
+    variant: str  # the variant assigned (sticky: passed back to decide as an assignment)
+    visit: int  # the visit (``visit_count``) it was last exposed in
+    period: str  # the weights it was assigned under, its cohort ("5000/5000"; "" when written before periods)
+
+
+class ModelEntry(NamedTuple):
+    """A model's state in ``Session.models`` (model id ->), this visit only (edge_server/model_counts.py)."""
+
+    spec: str  # the model's features hash when the visit entered
+    fit: str  # the coefficients' hash its score was computed with
+    levels: bytes  # one level index per feature
+    bucket: int  # the score bucket
+    frozen: bool  # the visit converted: nothing more is counted for it
+    arm: str  # "" for a plain model, else the uplift arm followed
 
 
 @dataclass(slots=True)
@@ -70,13 +104,12 @@ class Session:
     recent_categories: list[str] = field(default_factory=list)
     utm_source: str = ""
     purchased: bool = False
-    caps: dict[str, list[int]] = field(default_factory=dict)  # "slot/rule" -> [count, last shown]
-    exposures: dict[str, list[Any]] = field(default_factory=dict)  # experiment -> [variant, visit counted, period]
+    caps: dict[str, CapEntry] = field(default_factory=dict)  # "slot/rule" ->
+    exposures: dict[str, ExposureEntry] = field(default_factory=dict)  # experiment ->
     shown: list[str] = field(default_factory=list)  # exposure keys counted in this visit ("slot|arm|layer")
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
-    # model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm], this visit only
-    models: dict[str, list[Any]] = field(default_factory=dict)
+    models: dict[str, ModelEntry] = field(default_factory=dict)  # model id ->, this visit only
     is_new: bool = True
 
     @classmethod
@@ -133,28 +166,28 @@ class Session:
         recorded one), ``assigned`` whether this exposure is a new assignment (no entry yet, or
         another variant than the recorded one)."""
         for key in cap_hits:
-            count = self.caps.get(key, [0, 0])[0]
-            self.caps[key] = [count + 1, now]
+            cap = self.caps.get(key)
+            self.caps[key] = CapEntry((cap.shown if cap else 0) + 1, now)
         new = []
         for exp, variant in exposures:
             prev = self.exposures.get(exp)
-            if prev is None or prev[0] != variant:
+            if prev is None or prev.variant != variant:
                 assigned, period = True, (periods or {}).get(exp, "")
             else:
-                assigned, period = False, (prev[2] if len(prev) > 2 else "")
-            if assigned or prev is None or prev[1] != self.visit_count:
+                assigned, period = False, prev.period
+            if assigned or prev is None or prev.visit != self.visit_count:
                 new.append((exp, variant, period, assigned))
-            self.exposures[exp] = [variant, self.visit_count, period]
+            self.exposures[exp] = ExposureEntry(variant, self.visit_count, period)
         return new
 
     def assignments(self) -> dict[str, str]:
         """Experiment -> the variant this session was assigned (``decide(..., assignments=)``)."""
-        return {exp: e[0] for exp, e in self.exposures.items()}
+        return {exp: e.variant for exp, e in self.exposures.items()}
 
     def exposed_this_visit(self) -> list[tuple[str, str, str]]:
         """(experiment, variant, period) of every experiment exposed in the current visit."""
         vc = self.visit_count
-        return [(exp, e[0], e[2]) for exp, e in self.exposures.items() if e[1] == vc]
+        return [(exp, e.variant, e.period) for exp, e in self.exposures.items() if e.visit == vc]
 
     def first_exposure(self, key: str) -> bool:
         """True the first time ``key`` is shown in this visit (it is then remembered)."""
@@ -178,6 +211,7 @@ class Session:
 
     # --------------------------------------------------------------------- encoding
     def _pack(self) -> bytes:
+        # the entries are tuples: msgpack writes each as the array the layout above names
         packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
              self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce,
@@ -211,7 +245,7 @@ class Session:
         if type(cats) is not list or type(shown) is not list or type(conv) is not list or type(caps) is not dict or type(exps) is not dict:
             return None
         for x in cats:
-            if type(x) is not str or len(x) > 64:
+            if type(x) is not str or len(x) > MAX_CATEGORY:
                 return None
         for x in shown + conv:
             if type(x) is not str:
@@ -226,8 +260,9 @@ class Session:
                 e.append("")  # written before periods: cohort unknown
             elif type(e[2]) is not str or len(e[2]) > MAX_PERIOD:
                 return None
-        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought, caps, exps,
-                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, models, is_new=False)
+        return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought,
+                   {k: CapEntry(*c) for k, c in caps.items()}, {k: ExposureEntry(*e) for k, e in exps.items()},
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, {k: ModelEntry(*e) for k, e in models.items()}, is_new=False)
 
 
 def _models_ok(models: object) -> bool:
@@ -236,7 +271,7 @@ def _models_ok(models: object) -> bool:
     if type(models) is not dict or len(models) > MAX_SESSION_MODELS:
         return False
     for k, e in models.items():
-        if type(k) is not str or len(k) > 64 or type(e) is not list or len(e) != 6:
+        if type(k) is not str or len(k) > MAX_ID_LENGTH or type(e) is not list or len(e) != 6:
             return False
         spec, fit, levels, bucket, frozen, arm = e
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
@@ -302,11 +337,11 @@ def _shrink(s: Session) -> bool:
     dropped enters again at the visit's next decision, so its visit would count twice), then shown
     exposure keys; False when nothing is left to drop."""
     if s.caps and len(s.caps) >= len(s.exposures):
-        oldest = min(s.caps, key=lambda k: s.caps[k][1])
+        oldest = min(s.caps, key=lambda k: s.caps[k].last_shown)
         del s.caps[oldest]
         return True
     if s.exposures:
-        oldest = min(s.exposures, key=lambda k: s.exposures[k][1])
+        oldest = min(s.exposures, key=lambda k: s.exposures[k].visit)
         del s.exposures[oldest]
         return True
     if s.recent_categories:

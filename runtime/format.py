@@ -89,6 +89,26 @@ CLIENT_BODY_BYTES: int = _RUNTIME["CLIENT_BODY_BYTES"]["value"]
 #: Cost classes of the CEL catalogue whose result can be larger than their arguments.
 GROWTH_COSTS: frozenset[str] = frozenset(_RUNTIME["growth_costs"]["values"])
 
+#: What one visitor's cookie must hold of a rule set (edge_server/session.py, the worker's session
+#: cookie): the compiler refuses a rule set beyond these, and both cookie readers derive their bounds
+#: from them, so every state a decision writes is read back (docs/security.md, "Limits").
+#: Characters of an id (slot, rule, segment, experiment, variant, goal, model, feature): the
+#: ``maxLength`` of ``$defs/id`` and ``$defs/ident`` in rulesets/schema.json (a test keeps them equal).
+MAX_ID_LENGTH: int = _LIMITS["MAX_ID_LENGTH"]
+#: Variants of one experiment. Each exposure in the cookie carries its allocation period, the
+#: variants' weights in basis points joined by ``/``; more variants would make it unreadable.
+MAX_VARIANTS: int = _LIMITS["MAX_VARIANTS"]
+
+
+def period_length(variants: int) -> int:
+    """The longest allocation period of an experiment with this many variants: each weight at most
+    ``10000`` (five digits), one ``/`` between two."""
+    return 6 * variants - 1
+
+
+#: The longest period a cookie reader accepts (119 characters).
+MAX_PERIOD = period_length(MAX_VARIANTS)
+
 #: Segment layers, most general first. Candidates are ordered most specific first.
 LAYERS: tuple[str, ...] = tuple(TABLE["layers"]["values"])
 

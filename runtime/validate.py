@@ -38,6 +38,7 @@ from .format import (
     MAX_NESTING,
     MAX_OVERLOAD_LENGTH,
     MAX_SIGNAL_BOUND,
+    MAX_VARIANTS,
     Op,
 )
 from .regex import regex_error
@@ -158,6 +159,8 @@ def validate_payload(p: Any) -> None:
         total = 0
         if not variants:
             raise _fail(path, "no variants")
+        if len(variants) > MAX_VARIANTS:
+            raise _fail(path, f"{len(variants)} variants, more than {MAX_VARIANTS}")
         for j, v in enumerate(variants):
             vp = f"{path}.variants[{j}]"
             if not (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and type(v[1]) is int and type(v[2]) is int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
+from compiler.harness.fixtures import ROOT
 
 
 def test_every_test_the_docs_cite_exists():

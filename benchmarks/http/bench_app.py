@@ -49,6 +49,7 @@ config = Config(
     public_keys=[os.environ["BENCH_PUB"]],
     cookie_keys={"bench": base64.b64decode(os.environ["BENCH_COOKIE_KEY"])},
     cookie_secure=False,
+    ofrep_token="bench-ofrep",  # benchmarks/http/ofrep.lua's keyed evaluations are a server-side caller's
 )
 app = create_app(config)
 # first on the router: the bare route is matched first, /v1/decide second (the conservative order)

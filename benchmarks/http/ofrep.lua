@@ -1,7 +1,7 @@
 -- wrk script: POST OFREP single-flag evaluations (/ofrep/v1/evaluate/flags/hero), the visitor mix of
 -- post.lua: every 5th with Sec-GPC (no consent), of the rest half returning visitors carrying a
 -- session cookie (COOKIES, '|'-separated), half first visits identified by a targetingKey (OFREP's
--- way to name a visitor without a cookie). Contexts cycle through the same four pages as post.lua.
+-- way to name a visitor without a cookie, sent as a server-side caller with the OFREP token). Contexts cycle through the same four pages as post.lua.
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local cookies = {}
 for c in string.gmatch(os.getenv("COOKIES") or "", "[^|]+") do table.insert(cookies, c) end
@@ -27,6 +27,7 @@ request = function()
     headers["Cookie"] = cookies[(k % #cookies) + 1]
   else
     ctx = ctx .. ',"targetingKey":"visitor-' .. (n % 1000) .. '"'
+    headers["Authorization"] = "Bearer bench-ofrep" -- a key names the session only for a server-side caller with the OFREP token
   end
   return wrk.format("POST", nil, headers, '{"context":{' .. ctx .. '}}')
 end

@@ -19,12 +19,9 @@ after a reweighting. Per experiment this module gives:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import stats
-
-if TYPE_CHECKING:
-    from .report import Data
+from .counters import Data
 
 #: Thin data: no suggestion before every arm has this many exposed visits ...
 MIN_VISITS = 100

@@ -1,6 +1,6 @@
 """The model training counters of a fleet, for ``strata train``: one call reads stats snapshots
 (``GET /v1/stats``) or ``/metrics`` scrapes, keeps the latest snapshot per instance and adds up the
-instances (the rule of ``strata report``: report.load), and groups the rows by model.
+instances (the rule of ``strata report``: counters.load), and groups the rows by model.
 
 >>> counts = model_counts(["edge-1.json", "edge-2.json"])            # doctest: +SKIP
 >>> counts["purchase_intent"]["spec"], counts["purchase_intent"]["rows"][0]  # doctest: +SKIP
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .report import Data, load
+from .counters import Data, load
 
 
 def model_counts(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -25,13 +25,13 @@ def model_counts(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     ``{"slot", "rule"}``) and ``features`` (feature id → level names) describe the model as the
     newest snapshot's bundle declares it; they are None (``features`` empty) when only ``/metrics``
     scrapes were read, which do not carry them: the caller knows the current spec from the rule set.
-    Raises report.ReportError for a file that cannot be read as a snapshot or scrape.
+    Raises counters.ReportError for a file that cannot be read as a snapshot or scrape.
     """
     return group(load(list(paths)))
 
 
 def group(d: Data) -> dict[str, dict[str, Any]]:
-    """The model counters of loaded data (report.Data), by model."""
+    """The model counters of loaded data (counters.Data), by model."""
     by_row: dict[tuple[str, ...], dict[str, Any]] = {}
     for (model, spec, arm, feature, level, event), n in d.models.items():
         r = by_row.get((model, spec, arm, feature, level))

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .report import Data, ReportError, merge
+from ..contract import MODEL_EVENTS
+from .counters import Data, ReportError, merge
 
 #: The families the offline tools read, with their own labels (every other label names the instance).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -75,7 +76,7 @@ class Window:
 
 @dataclass
 class Fleet:
-    """What was read: the data (as ``report.load`` gives it), over which window, from how many instances."""
+    """What was read: the data (as ``counters.load`` gives it), over which window, from how many instances."""
 
     data: Data
     window: Window
@@ -162,7 +163,7 @@ def load(a: argparse.Namespace, files: list[str]) -> Data:
     """What an offline tool reads: ``--prometheus`` (its summary printed to stderr) or the files, not both."""
     import sys
 
-    from .report import load as load_files
+    from .counters import load as load_files
 
     if a.prometheus is None:
         if a.since or a.until or a.window or a.header or a.bearer_token_file:
@@ -239,7 +240,7 @@ def _version(v: str) -> tuple[int, str]:
 
 
 def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, timeout: float = 60.0) -> Fleet:
-    """Each instance's last values in ``window``, as report.Data (the snapshot loader's structure)."""
+    """Each instance's last values in ``window``, as counters.Data (the snapshot loader's structure)."""
     import httpx
 
     if not re.match(r"^https?://[^/?#\s]+", url or ""):
@@ -270,10 +271,10 @@ def fleet(url: str, window: Window, headers: dict[str, str] | None = None, *, ti
                     r = conv.setdefault(inst, {}).setdefault(key, dict(mine, count=0, value=0.0))
                     r["count" if family == "strata_conversions_total" else "value"] = value
                 elif family == "strata_model_visits_total":
-                    if mine["event"] not in ("entered", "left", "converted"):
-                        raise PrometheusError(f"{family}: event {mine['event']!r} is none of entered, left, converted")
+                    if mine["event"] not in MODEL_EVENTS:
+                        raise PrometheusError(f"{family}: event {mine['event']!r} is none of {', '.join(MODEL_EVENTS)}")
                     key = tuple(mine[k] for k in own[:-1])
-                    models.setdefault(inst, {}).setdefault(key, dict(zip(own[:-1], key), entered=0, left=0, converted=0))[mine["event"]] = value
+                    models.setdefault(inst, {}).setdefault(key, dict(zip(own[:-1], key), **dict.fromkeys(MODEL_EVENTS, 0)))[mine["event"]] = value
                 elif family == "strata_experiment_cohort_total":
                     key = tuple(mine[k] for k in own)
                     cohorts.setdefault(inst, {}).setdefault(key, dict(mine, value=0.0))["count"] = value

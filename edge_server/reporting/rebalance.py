@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .allocation import allocation
-from .report import Data
+from .counters import Data
 
 #: A plain or quoted YAML scalar at the start of a string (the token a position points at).
 _SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[^\s,\]}#]+')
@@ -42,7 +42,9 @@ class Change:
 
 
 @dataclass
-class Plan:
+class Rebalanced:
+    """The rule set as ``strata rebalance`` rewrites it, and what changed."""
+
     text: str  # the rewritten rule set
     changes: list[Change] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # experiments whose suggestion equals their weights
@@ -61,13 +63,13 @@ def read_text(path: str) -> str:
         raise RebalanceError(f"{path}: not UTF-8 text") from None
 
 
-def plan(path: str, text: str, data: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> Plan:
+def rebalance(path: str, text: str, data: Data, goal: str, *, min_share: float = 0.05, seed: int = 0) -> Rebalanced:
     """The rewritten rule set and what changed. Raises ``compiler.errors.CompileError`` when the
     rule set does not load."""
     from compiler.source import load_text
 
     doc, loc = load_text(text, path)
-    out = Plan(text)
+    out = Rebalanced(text)
     edits: list[tuple[tuple[int, int], str]] = []  # ((line0, col0), new scalar)
     exps = doc.get("experiments") if isinstance(doc, dict) else None
     for i, e in enumerate(exps if isinstance(exps, list) else []):
@@ -140,7 +142,7 @@ def check_compiles(path: str, text: str) -> None:
     run(path, None, text=text)
 
 
-def describe(p: Plan) -> list[str]:
+def describe(p: Rebalanced) -> list[str]:
     """Human-readable lines: old -> new per variant, and what was left alone."""
     lines = []
     for c in p.changes:
@@ -154,5 +156,5 @@ def describe(p: Plan) -> list[str]:
     return lines
 
 
-def skipped_lines(p: Plan) -> list[str]:
+def skipped_lines(p: Rebalanced) -> list[str]:
     return [f"experiment {eid}: not rebalanced: {why}" for eid, why in p.skipped]

@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from benchmarks.generate import dump, ruleset  # noqa: E402
-from tests.vectors.generate import compile_bundle, public_pem  # noqa: E402
+from compiler.harness.bundles import compile_bundle, public_pem  # noqa: E402
+from compiler.harness.generated import dump, ruleset  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,8 +33,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.edge_server.server import RunningServer, free_port  # noqa: E402
-from tests.edge_worker.workerd import WORKERD, bundle_worker  # noqa: E402
+from edge_server.harness.ports import free_port  # noqa: E402
+from edge_server.harness.server import RunningServer  # noqa: E402
+from edge_server.harness.workerd import WORKERD, bundle_worker  # noqa: E402
+from edge_server.harness.wrk import cpu_seconds  # noqa: E402
+from edge_server.harness.wrk import wrk as run_wrk  # noqa: E402
 
 SITE = ROOT / "rulesets" / "trailblazer" / "site"
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()
@@ -55,27 +56,10 @@ export default {
 """
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def wrk(url: str, seconds: int, connections: int, cookie: str, script: str) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(Path(__file__).with_name(script)), url],
-                         capture_output=True, text=True, env=dict(os.environ, COOKIE=cookie), timeout=seconds + 30).stdout
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-
-    def pct(p: str) -> float:
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        assert m, out
-        v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-            "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0),
-            "p50_ms": pct("50"), "p99_ms": pct("99")}
+    """A wrk run of edge_worker/bench/``script`` with the visitor's ``cookie``; ``errors``: non-2xx/3xx plus socket errors."""
+    r = run_wrk(url, seconds, connections, Path(__file__).with_name(script), {"COOKIE": cookie})
+    return {"rps": r["rps"], "requests": r["requests"], "errors": r["non_2xx"] + r["socket_errors"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
 
 
 def measure(url: str, pid: int, seconds: int, connections: int) -> dict[str, dict[str, float]]:
@@ -88,9 +72,9 @@ def measure(url: str, pid: int, seconds: int, connections: int) -> dict[str, dic
             c.get(url + "/tents.html")
     out = {}
     for mode, script in (("page", "pages.lua"), ("decide", "decide.lua"), ("healthz", "healthz.lua")):
-        before = cpu_seconds(pid)
+        before = sum(cpu_seconds(pid))  # user + system
         result = wrk(url + "/", seconds, connections, cookie, script)
-        result["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
+        result["cpu_us_per_request"] = (sum(cpu_seconds(pid)) - before) / max(1, result["requests"]) * 1e6
         out[mode] = result
     return out
 

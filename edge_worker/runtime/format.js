@@ -33,6 +33,15 @@ export const MAX_LITERAL_BYTES = LIMITS.MAX_LITERAL_BYTES;
 export const MAX_OVERLOAD_LENGTH = LIMITS.MAX_OVERLOAD_LENGTH;
 /** Largest max_items / max_length a signal may declare. */
 export const MAX_SIGNAL_BOUND = LIMITS.MAX_SIGNAL_BOUND;
+
+/** What one visitor's cookie must hold of a rule set (runtime/format.py): the compiler refuses a
+ * rule set beyond these, and both cookie readers derive their bounds from them. Characters of an id,
+ * variants of an experiment, and the longest allocation period of n variants (weights of at most
+ * five digits joined by '/'). */
+export const MAX_ID_LENGTH = LIMITS.MAX_ID_LENGTH;
+export const MAX_VARIANTS = LIMITS.MAX_VARIANTS;
+export const periodLength = (variants) => 6 * variants - 1;
+export const MAX_PERIOD = periodLength(MAX_VARIANTS);
 /** Model bounds (runtime/validate.py): models per bundle, features per model, levels per
  * feature (one byte each), declared values or edges per feature, |bias| and |weight|. */
 export const MAX_MODELS = LIMITS.MAX_MODELS;

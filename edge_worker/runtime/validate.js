@@ -5,7 +5,7 @@
 import { InvalidIR } from './errors.js';
 import {
   ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
-  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, Op,
+  MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, MAX_VARIANTS, Op,
 } from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
@@ -148,6 +148,7 @@ export function validatePayload(p) {
     if (get(e, 'group') !== null && typeof e.group !== 'string') throw fail(`${path}.group`, 'expected string or nil');
     const variants = req(e, 'variants', 'list', path);
     if (variants.length === 0) throw fail(path, 'no variants');
+    if (variants.length > MAX_VARIANTS) throw fail(path, `${variants.length} variants, more than ${MAX_VARIANTS}`);
     let total = 0;
     variants.forEach((v, j) => {
       const vp = `${path}.variants[${j}]`;

@@ -19,6 +19,9 @@ const CHECKERS = ["edge_worker/runtime/validate.js", "edge_worker/runtime/bounds
 test("format.js exports every limit of the table but the xz decoder's, and no other", () => {
   const limits = Object.fromEntries(Object.entries(TABLE.limits).map(([k, v]) => [k, v.value]).filter(([k]) => k !== "MAX_DECODER_MEMORY"));
   const exported = Object.fromEntries(Object.entries(format).filter(([k]) => k.startsWith("MAX_")));
+  // the one derived bound: the longest allocation period of MAX_VARIANTS variants (format.py's too)
+  assert.equal(exported.MAX_PERIOD, 6 * format.MAX_VARIANTS - 1);
+  delete exported.MAX_PERIOD;
   assert.deepEqual(exported, limits);
 });
 

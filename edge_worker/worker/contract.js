@@ -42,6 +42,9 @@ export const EVENTS_FIELDS = HTTP.events_fields.values;
 export const MAX_PAGE_BYTES = HTTP.MAX_PAGE_BYTES.value;
 export const SIGNALS_COOKIE = HTTP.SIGNALS_COOKIE.value;
 export const HOP_HEADERS = new Set(HTTP.hop_headers.values);
+export const VALIDATORS = new Set(HTTP.validators.values);
+export const SHARED_CACHE_DIRECTIVES = new Set(HTTP.shared_cache_directives.values);
+export const OVERLAY_CSS = HTTP.OVERLAY_CSS.value;
 /** (visit nonce, goal) pairs the conversion ledger keeps at most. */
 export const LEDGER_CAPACITY = HTTP.LEDGER_CAPACITY.value;
 /** Consent cookie values that refuse consent. */

@@ -4,6 +4,7 @@
 // (edge_server/edge_contract.json).
 
 import { BOT, LENGTHS, MOBILE, TABLET } from "./contract.js";
+import { BoundedCache } from "./bounded_cache.js";
 import { DEVICE, OS, UA } from "./uap_regexes.js";
 
 
@@ -47,15 +48,13 @@ function isSpider(ua) {
   return false;
 }
 
-const cache = new Map();
-const MAX_CACHED = 4096;
+const cache = new BoundedCache(1024 * 1024);
 
 /** [type, os, browser] of a request (cached: user agents repeat a lot). */
 export function device(userAgent, chMobile, chPlatform) {
   const key = `${userAgent}\n${chMobile}\n${chPlatform}`;
   let out = cache.get(key);
   if (out === undefined) {
-    if (cache.size >= MAX_CACHED) cache.clear();
     out = derive(userAgent, chMobile, chPlatform);
     cache.set(key, out);
   }

@@ -3,6 +3,14 @@
 // operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
+/** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
+ * arm, and the experiments' weights. GET /metrics serves them only to the stats token's bearer;
+ * without a stats token, the operational families alone (docs/security.md). */
+export const BUSINESS = new Set([
+  "strata_variant_exposures", "strata_slot_exposures", "strata_conversions", "strata_conversion_value", "strata_model_visits",
+  "strata_experiment_cohort", "strata_experiment_cohort_value", "strata_experiment_variant_weight",
+]);
+
 /** Add one to `key` of a counter map. */
 export function bump(map, key) {
   map.set(key, (map.get(key) ?? 0) + 1);
@@ -54,11 +62,13 @@ export class Metrics {
     return out;
   }
 
-  /** The Prometheus text of families(measure, current). */
-  prometheus(measure, current) {
+  /** The Prometheus text of families(measure, current); `business` false: the operational families
+   * only (not those in BUSINESS). */
+  prometheus(measure, current, business = true) {
     const lines = [];
     const esc = (x) => String(x).replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c));
     for (const { name, help, type, rows } of this.families(measure, current)) {
+      if (!business && BUSINESS.has(name.replace(/_total$/, ""))) continue;
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, v] of rows) {
         const keys = Object.keys(labels);

@@ -1,6 +1,6 @@
 // The visit side of the model training counters (docs/models.md "Counting"), as the Python
 // server counts them: a consenting visit's feature levels and score bucket per model travel in its
-// own cookie (Session.models: model id -> [spec, fit, levels, score bucket, frozen, arm]); each
+// own cookie (Session.models: model id -> ModelEntry [spec, fit, levels, score bucket, frozen, arm]); each
 // decide counts what changed (`entered` on the new level, `left` on the old one), and the visit's
 // first conversion of a model's goal counts `converted` on every level the visit holds and freezes
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
@@ -8,7 +8,7 @@
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
 import { ALL, SCORE } from "./contract.js";
-import { MAX_SESSION_MODELS } from "./session.js";
+import { ExposureEntry as X, MAX_SESSION_MODELS, ModelEntry as M } from "./session.js";
 
 /** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
  * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
@@ -57,8 +57,8 @@ export function armOf(prepared, model, session, holdout, signals, memo = null) {
   if (u === null || u === undefined) return "";
   if (u.experiment !== undefined && u.experiment !== null) {
     const e = session.exposures[upliftExperiment(prepared, u)];
-    if (e === undefined || e[1] !== session.visitCount) return null; // not exposed in this visit
-    return e[0] === u.treatment ? "treatment" : e[0] === u.control ? "control" : null;
+    if (e === undefined || e[X.visit] !== session.visitCount) return null; // not exposed in this visit
+    return e[X.variant] === u.treatment ? "treatment" : e[X.variant] === u.control ? "control" : null;
   }
   // the rule against the global holdout: a personalised visit shown the rule, a holdout visit it would have been shown to
   if (holdout) return ruleHolds(prepared, u.slot, u.rule, signals, memo) ? "control" : null;
@@ -77,12 +77,12 @@ function rows(measure, model, spec, arm, levels, bucket, fit, event) {
  * of the model's kind; the arm of its kind), as model_counts.py's _valid: a cookie written for
  * another bundle might not. */
 function fits(entry, model) {
-  const levels = entry[2];
+  const levels = entry[M.levels];
   const features = model.features;
   if (levels.length !== features.length) return false;
   for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
-  return (entry[5] === "") !== uplift && entry[3] < (uplift ? 2 : 1) * SCORE_BUCKETS;
+  return (entry[M.arm] === "") !== uplift && entry[M.bucket] < (uplift ? 2 : 1) * SCORE_BUCKETS;
 }
 
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
@@ -98,15 +98,15 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
   let levels = null;
   models.forEach((m, i) => {
     let entry = entries[m.id];
-    if (entry !== undefined && (entry[0] !== m.spec || !fits(entry, m))) {
+    if (entry !== undefined && (entry[M.spec] !== m.spec || !fits(entry, m))) {
       delete entries[m.id]; // the features changed: a new entry
       entry = undefined;
     }
-    if (entry !== undefined && entry[4]) return; // frozen: the visit converted
+    if (entry !== undefined && entry[M.frozen]) return; // frozen: the visit converted
     let arm = armOf(prepared, m, session, holdout, signals, memo);
     if (arm === null) {
       if (entry === undefined) return; // not counted in this visit (yet)
-      arm = entry[5]; // counted since earlier in the visit: keep following it
+      arm = entry[M.arm]; // counted since earlier in the visit: keep following it
     }
     if (entry === undefined && session.converted.includes(m.goal)) return; // converted before being counted: it would count as a visit that did not
     levels ??= levelsOf(prepared, signals);
@@ -116,24 +116,24 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
     if (entry === undefined) {
       rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
-    } else if (entry[5] !== arm) { // another variant within the visit: it leaves the old arm
-      rows(measure, m, entry[0], entry[5], entry[2], entry[3], entry[1], "left");
+    } else if (entry[M.arm] !== arm) { // another variant within the visit: it leaves the old arm
+      rows(measure, m, entry[M.spec], entry[M.arm], entry[M.levels], entry[M.bucket], entry[M.fit], "left");
       rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
     } else {
-      const old = entry[2];
+      const old = entry[M.levels];
       for (let j = 0; j < lv.length; j++) {
         if (old[j] === lv[j]) continue;
         const f = m.features[j];
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[old[j]], "left");
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[lv[j]], "entered");
       }
-      entry[2] = lv;
-      if (entry[3] !== b || entry[1] !== m.fit) {
-        measure.modelEvent(m.id, entry[1], arm, SCORE, bucketName(entry[3], uplift), "left");
+      entry[M.levels] = lv;
+      if (entry[M.bucket] !== b || entry[M.fit] !== m.fit) {
+        measure.modelEvent(m.id, entry[M.fit], arm, SCORE, bucketName(entry[M.bucket], uplift), "left");
         measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b, uplift), "entered");
-        entry[1] = m.fit;
-        entry[3] = b;
+        entry[M.fit] = m.fit;
+        entry[M.bucket] = b;
       }
     }
   });
@@ -145,9 +145,9 @@ export function countConversion(measure, prepared, session, goal) {
   const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
   for (const [id, e] of Object.entries(session.models)) {
     const m = byId.get(id);
-    if (m === undefined || e[4] || m.goal !== goal) continue;
-    e[4] = true;
-    if (e[0] === m.spec && fits(e, m)) rows(measure, m, e[0], e[5], e[2], e[3], e[1], "converted");
+    if (m === undefined || e[M.frozen] || m.goal !== goal) continue;
+    e[M.frozen] = true;
+    if (e[M.spec] === m.spec && fits(e, m)) rows(measure, m, e[M.spec], e[M.arm], e[M.levels], e[M.bucket], e[M.fit], "converted");
   }
 }
 

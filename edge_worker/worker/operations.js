@@ -1,6 +1,7 @@
 // Endpoints for operators, as edge_server/operations.py: GET /healthz, GET /readyz, GET /metrics
 // (Prometheus text) and GET /v1/stats (the measurement snapshot `strata report` reads). The stats
 // token, when set, protects both /v1/stats and /metrics: they carry the same per-arm counters.
+// Without one, /v1/stats is off and /metrics serves the operational families only (metrics.js BUSINESS).
 
 import * as py from "../runtime/python.js";
 import { ApiError, errorResponse, json } from "./errors.js";
@@ -45,8 +46,9 @@ export function stats(srv, request) {
   return authorized(srv, request, "GET /v1/stats") ?? json(srv.measure.snapshot(srv.bundles.current), 200, { "cache-control": "no-store" });
 }
 
-/** GET /metrics: the Prometheus text of metrics.js. */
+/** GET /metrics: the Prometheus text of metrics.js; without a stats token, the operational families only. */
 export function metrics(srv, request) {
   return authorized(srv, request, "GET /metrics") ??
-    new Response(srv.metrics.prometheus(srv.measure, srv.bundles.current), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+    new Response(srv.metrics.prometheus(srv.measure, srv.bundles.current, Boolean(srv.config.statsToken)),
+      { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 }

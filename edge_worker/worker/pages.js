@@ -5,9 +5,11 @@
 
 import * as py from "../runtime/python.js";
 import { CLIENT_JS } from "./client_js.js";
-import { HOP_HEADERS, MAX_PATH, SIGNALS_COOKIE, VARY, error } from "./contract.js";
+import { allowInlineStyle } from "./csp.js";
+import { HOP_HEADERS, MAX_PATH, OVERLAY_CSS, SIGNALS_COOKIE, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
 import { jsonValue } from "./json_syntax.js";
+import { headerPairs, hopByHop, pageHeaders, toHeaders } from "./origin_headers.js";
 import { escapeHtml } from "./render.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
 import { parseCookies } from "./session.js";
@@ -15,6 +17,8 @@ import { clientSignals } from "./signals.js";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const UTF8 = new TextEncoder();
+/** Request headers not forwarded to the origin: hop-by-hop ones, and Host (the origin's own). */
+const NOT_FORWARDED = new Set([...HOP_HEADERS, "host"]);
 
 /** GET /v1/client.js (pages.py's client_js). */
 export const clientJs = () => new Response(CLIENT_JS, { headers: { "content-type": "application/javascript", "cache-control": "public, max-age=300" } });
@@ -34,9 +38,7 @@ export async function pageEndpoint(srv, request, url, ctx) {
   const fetched = await originPage(srv, request, url);
   if (fetched.passthrough) return fetched.passthrough;
   const doc = await readPage(fetched.html);
-  if (doc.mode === "client") {
-    return new Response(fetched.html, { status: fetched.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "public, max-age=60" } });
-  }
+  if (doc.mode === "client") return passthrough(fetched.response, fetched.bytes, fetched.credentialed); // the page fills its own slots: the origin's bytes
   const cookies = parseCookies(request.headers.get("cookie"));
   const client = cookieSignals(cookies, prepared, srv.config.maxClientSignals);
   const pageUrl = py.unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
@@ -51,11 +53,17 @@ export async function pageEndpoint(srv, request, url, ctx) {
     throw e;
   }
   const { outcome, session, consent } = decided;
-  const body = await fillPage(fetched.html, outcome.decisions, (d) => srv.htmlOf(d.content), explain ? overlay(outcome) : null);
-  const headers = { "content-type": "text/html; charset=utf-8", "cache-control": "private, no-store", vary: VARY };
   const cookie = await srv.setCookie(cookies, session, consent);
-  if (cookie !== null) headers["set-cookie"] = cookie;
-  return new Response(request.method === "HEAD" ? null : body, { status: fetched.status, headers });
+  let headers = pageHeaders(headerPairs(fetched.response.headers), { personalised: true, credentialed: fetched.credentialed, bodyChanged: true,
+    contentType: "text/html; charset=utf-8", setCookie: cookie });
+  let panel = null;
+  if (explain) {
+    const style = await allowInlineStyle(headers, OVERLAY_CSS);
+    headers = style.headers;
+    panel = (style.allowed ? overlayStyle(style.nonce) : "") + overlay(outcome);
+  }
+  const body = await fillPage(fetched.html, outcome.decisions, (d) => srv.htmlOf(d.content), panel);
+  return new Response(request.method === "HEAD" ? null : body, { status: fetched.status, headers: toHeaders(headers) });
 }
 
 /** Client signals a page keeps in the strata_signals cookie (URL-encoded JSON); ignored when invalid (pages.py's _cookie_signals). */
@@ -69,13 +77,17 @@ function cookieSignals(cookies, prepared, limit) {
   }
 }
 
-/** The page from the origin: {html, status}, or {passthrough: response} for anything not rewritten (pages.py's _origin_page). */
+/** The page from the origin: {html, bytes, status, response, credentialed} (credentialed: the request
+ * carried the visitor's Cookie or Authorization), or {passthrough: response} for anything not
+ * rewritten (pages.py's _origin_page). */
 async function originPage(srv, request, url) {
   const target = srv.config.origin.replace(/\/+$/, "") + url.pathname + url.search;
   const headers = new Headers();
-  for (const [k, v] of request.headers) if (!HOP_HEADERS.has(k) && k !== "cookie") headers.set(k, v);
+  const drop = new Set([...NOT_FORWARDED, ...hopByHop([...request.headers])]);
+  for (const [k, v] of request.headers) if (!drop.has(k) && k !== "cookie") headers.set(k, v);
   const forwarded = [...parseCookies(request.headers.get("cookie"))].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
   if (forwarded) headers.set("cookie", forwarded);
+  const credentialed = headers.has("cookie") || headers.has("authorization");
   let r;
   try {
     r = await fetch(target, { headers, redirect: "manual" });
@@ -84,25 +96,25 @@ async function originPage(srv, request, url) {
   }
   const ctype = r.headers.get("content-type") ?? "";
   const length = Number(r.headers.get("content-length") ?? 0);
-  if (r.status !== 200 || !ctype.includes("text/html") || length > MAX_PAGE_BYTES) return { passthrough: passthrough(r) };
+  if (r.status !== 200 || !ctype.includes("text/html") || length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, r.body, credentialed) };
   const bytes = new Uint8Array(await r.arrayBuffer());
-  if (bytes.length > MAX_PAGE_BYTES) return { passthrough: new Response(bytes, { status: r.status, headers: outHeaders(r) }) };
-  return { html: new TextDecoder().decode(bytes), status: r.status };
+  if (bytes.length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, bytes, credentialed) };
+  return { html: new TextDecoder().decode(bytes), bytes, status: r.status, response: r, credentialed };
 }
 
-function outHeaders(r) {
-  const h = new Headers();
-  for (const [k, v] of r.headers) if (!HOP_HEADERS.has(k)) h.append(k, v);
-  return h;
+/** The origin's response `r` with `body` as it sent it, its end-to-end headers, the cache directive
+ * at least private when `credentialed` (pages.py's _passthrough). */
+function passthrough(r, body, credentialed) {
+  const headers = pageHeaders(headerPairs(r.headers), { personalised: false, credentialed, bodyChanged: false });
+  return new Response(body, { status: r.status, headers: toHeaders(headers) });
 }
 
-function passthrough(r) {
-  return new Response(r.body, { status: r.status, headers: outHeaders(r) });
-}
+/** The panel's <style> element, with the origin's CSP nonce when it needs one (pages.py's overlay_style). */
+export const overlayStyle = (nonce) => `<style${nonce ? ` nonce="${esc(nonce)}"` : ""}>${OVERLAY_CSS}</style>`;
 
 const esc = (s) => escapeHtml(String(s));
 
-/** The debug panel (pages.py's _overlay): per slot, what was chosen and why, every value escaped. */
+/** The debug panel (pages.py's _overlay): per slot, what was chosen and why, every value escaped; styled by OVERLAY_CSS. */
 export function overlay(outcome) {
   const rows = [];
   for (const [slot, d] of Object.entries(outcome.decisions)) {
@@ -112,10 +124,8 @@ export function overlay(outcome) {
   }
   const segs = Object.entries(outcome.segments || {}).map(([k, v]) => `${esc(k)}=${v !== null && typeof v === "object" ? "error" : String(v).toLowerCase()}`).join(", ");
   const scores = Object.entries(outcome.scores || {}).map(([k, v]) => `${esc(k)}=${py.formatFixed(v, 3)}`).join(", ");
-  return '<aside id="strata-debug" style="position:fixed;right:12px;bottom:12px;z-index:99999;max-width:560px;' +
-    "background:#111827ee;color:#f9fafb;font:12px/1.4 system-ui,sans-serif;padding:10px 12px;border-radius:8px;" +
-    'box-shadow:0 4px 16px #0006"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +
-    '<table style="border-collapse:collapse;margin-top:6px"><tr><th align=left>slot</th><th align=left>chosen</th>' +
+  return '<aside id="strata-debug"><b>Strata debug</b> — ' + esc(outcome.bundle) + ` v${outcome.version}` +
+    "<table><tr><th align=left>slot</th><th align=left>chosen</th>" +
     "<th align=left>layer</th><th align=left>reason</th><th align=left>candidates</th></tr>" + rows.join("") +
     `</table><div>segments: ${segs || "—"}</div><div>scores: ${scores || "—"}</div></aside>`;
 }

@@ -7,6 +7,7 @@
 
 import * as py from "../runtime/python.js";
 import { MAX_NAME, MAX_PAGE_BYTES } from "./contract.js";
+import { BoundedCache } from "./bounded_cache.js";
 
 // Pages larger than MAX_PAGE_BYTES (edge_server/edge_contract.json) are served untouched.
 export { MAX_PAGE_BYTES };
@@ -14,19 +15,23 @@ export { MAX_PAGE_BYTES };
 const strip = (s) => py.strip(s ?? "");
 
 // Pages repeat (an origin serves the same HTML to every visitor): the first pass is cached per
-// page text, bounded, and cleared when full.
-const scans = new Map();
-const MAX_SCANS = 64;
+// page, keyed by the SHA-256 of its text (the key never pins a page), bounded by bytes.
+const scans = new BoundedCache(4 * 1024 * 1024);
 
 /** {slots, category, mode} of a page (rewrite.py's Page); treat the result as read-only. */
 export async function readPage(html) {
-  let scan = scans.get(html);
+  const key = await sha256Hex(html);
+  let scan = scans.get(key);
   if (scan === undefined) {
     scan = await scanPage(html);
-    if (scans.size >= MAX_SCANS) scans.clear();
-    scans.set(html, scan);
+    scans.set(key, scan);
   }
   return scan;
+}
+
+async function sha256Hex(text) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function scanPage(html) {

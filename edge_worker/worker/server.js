@@ -60,6 +60,10 @@ export class StrataWorker {
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = new Metrics();
     this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
+    if (!this.config.statsToken) {
+      console.log("strata: no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, "
+        + "revenue, cohorts and model counters need the token (and then /metrics needs it too)");
+    }
   }
 
   async fetch(request, ctx) {

@@ -13,9 +13,9 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
-import { SCORE_BUCKETS } from "../runtime/format.js";
+import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
-import { TABLE } from "./contract.js";
+import { MAX_NAME, TABLE } from "./contract.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
 const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
@@ -23,12 +23,24 @@ export const MAX_COOKIE_BYTES = BOUNDS.MAX_COOKIE_BYTES;
 export const MAX_RECENT_CATEGORIES = BOUNDS.MAX_RECENT_CATEGORIES;
 export const MAX_SHOWN = BOUNDS.MAX_SHOWN;
 export const MAX_CONVERTED = BOUNDS.MAX_CONVERTED;
-/** Model entries a cookie holds (the first models of the bundle, in declaration order) and level bytes per entry. */
+/** Model entries a cookie holds (the first models of the bundle, in declaration order). */
 export const MAX_SESSION_MODELS = BOUNDS.MAX_SESSION_MODELS;
-export const MAX_MODEL_LEVELS = BOUNDS.MAX_MODEL_LEVELS;
-export const MAX_PERIOD = BOUNDS.MAX_PERIOD;
+/** The reader's other bounds come from the limits the compiler and the edge enforce (session.py):
+ * a page category (MAX_NAME), an exposure's period (MAX_PERIOD), a model id (MAX_ID_LENGTH), its
+ * levels (one byte per feature: MAX_FEATURES), so every state a decision writes is read back
+ * (tests/edge_server/test_limits.py). */
+export const MAX_CATEGORY = MAX_NAME;
+export const MAX_MODEL_LEVELS = MAX_FEATURES;
+export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
+
+/** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
+ * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
+export const CapEntry = Object.freeze({ shown: 0, lastShown: 1 });
+export const ExposureEntry = Object.freeze({ variant: 0, visit: 1, period: 2 });
+export const ModelEntry = Object.freeze({ spec: 0, fit: 1, levels: 2, bucket: 3, frozen: 4, arm: 5 });
+const C = CapEntry, X = ExposureEntry;
 
 export class Session {
   constructor(sid) {
@@ -41,12 +53,12 @@ export class Session {
     this.recentCategories = [];
     this.utmSource = "";
     this.purchased = false;
-    this.caps = {}; // "slot/rule" -> [count, last shown]; ids start with a letter, so key order is insertion order
-    this.exposures = {}; // experiment -> [variant, visit counted, period assigned in]
+    this.caps = {}; // "slot/rule" -> CapEntry [shown, lastShown]; ids start with a letter, so key order is insertion order
+    this.exposures = {}; // experiment -> ExposureEntry [variant, visit counted, period assigned in]
     this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
     this.converted = []; // goals counted in this visit
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
-    this.models = {}; // model id -> [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
+    this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
     this.isNew = true;
   }
 
@@ -110,15 +122,15 @@ export class Session {
    * experiment's current allocation — a Map or an object — and is `assigned`). */
   record(capHits, exposures, now, periods = null) {
     for (const key of capHits) {
-      const count = this.caps[key] ? this.caps[key][0] : 0;
-      this.caps[key] = [count + 1, now];
+      const shown = this.caps[key] ? this.caps[key][C.shown] : 0;
+      this.caps[key] = [shown + 1, now];
     }
     const fresh = [];
     for (const [exp, variant] of exposures) {
       const prev = this.exposures[exp];
-      const assigned = prev === undefined || prev[0] !== variant;
-      const period = assigned ? periodIn(periods, exp) : prev[2];
-      if (assigned || prev[1] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
+      const assigned = prev === undefined || prev[X.variant] !== variant;
+      const period = assigned ? periodIn(periods, exp) : prev[X.period];
+      if (assigned || prev[X.visit] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
     }
     return fresh;
@@ -127,13 +139,13 @@ export class Session {
   /** The recorded variant of every experiment (the runtime's `assignments`: sticky across reweighting). */
   assignments() {
     const out = {};
-    for (const [exp, e] of Object.entries(this.exposures)) out[exp] = e[0];
+    for (const [exp, e] of Object.entries(this.exposures)) out[exp] = e[X.variant];
     return out;
   }
 
   /** [experiment, variant, period] of each experiment exposed in the current visit. */
   exposedThisVisit() {
-    return Object.entries(this.exposures).filter(([, e]) => e[1] === this.visitCount).map(([exp, e]) => [exp, e[0], e[2]]);
+    return Object.entries(this.exposures).filter(([, e]) => e[X.visit] === this.visitCount).map(([exp, e]) => [exp, e[X.variant], e[X.period]]);
   }
 
   /** True the first time `key` is shown in this visit (it is then remembered). */
@@ -172,13 +184,13 @@ export class Session {
     if (typeof sid !== "string" || py.len(sid) < 8 || py.len(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
-    for (const x of cats) if (typeof x !== "string" || py.len(x) > 64) return null;
+    for (const x of cats) if (typeof x !== "string" || py.len(x) > MAX_CATEGORY) return null;
     for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
-    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[0]) || !isInt(c[1])) return null;
+    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[C.shown]) || !isInt(c[C.lastShown])) return null;
     for (const e of Object.values(exps)) {
-      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[0] !== "string" || !isInt(e[1])) return null;
+      if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[X.variant] !== "string" || !isInt(e[X.visit])) return null;
       if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
-      else if (typeof e[2] !== "string" || py.len(e[2]) > MAX_PERIOD) return null;
+      else if (typeof e[X.period] !== "string" || py.len(e[X.period]) > MAX_PERIOD) return null;
     }
     const s = new Session(sid);
     Object.assign(s, {
@@ -196,11 +208,11 @@ const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) &&
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_SESSION_MODELS entries id -> [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
-    if (py.len(k) > 64 || !Array.isArray(e) || e.length !== 6) return false;
+    if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
     if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 2 * SCORE_BUCKETS) return false;
@@ -216,11 +228,11 @@ function shrink(s) {
   const caps = Object.keys(s.caps);
   const exps = Object.keys(s.exposures);
   if (caps.length && caps.length >= exps.length) {
-    delete s.caps[oldest(caps, s.caps)];
+    delete s.caps[oldest(caps, s.caps, C.lastShown)];
     return true;
   }
   if (exps.length) {
-    delete s.exposures[oldest(exps, s.exposures)];
+    delete s.exposures[oldest(exps, s.exposures, X.visit)];
     return true;
   }
   if (s.recentCategories.length) {
@@ -239,9 +251,10 @@ function shrink(s) {
   return false;
 }
 
-function oldest(keys, table) {
+/** The key whose entry has the smallest field `at` (the first of equals, as Python's min()). */
+function oldest(keys, table, at) {
   let best = keys[0];
-  for (const k of keys) if (table[k][1] < table[best][1]) best = k; // the first of equals, as Python's min()
+  for (const k of keys) if (table[k][at] < table[best][at]) best = k;
   return best;
 }
 

@@ -5,6 +5,7 @@
 // tests/vectors/request_signals.json holds the cases both implementations must reproduce.
 
 import * as py from "../runtime/python.js";
+import { BoundedCache } from "./bounded_cache.js";
 import { isObject } from "./body.js";
 import { LENGTHS as L, MAX_URL, SEARCH, SOCIAL, UNKNOWN_COUNTRIES, UTM, WEBMAIL, message } from "./contract.js";
 import { device } from "./device.js";
@@ -120,13 +121,14 @@ function localTime(minute, tz) {
 /** Derives the signals of requests; like signals.py's RequestContext, caches them per combination
  * of URL, referrer, headers and minute (only time.epoch is per request). */
 export class RequestContext {
-  static MAX_CACHED = 4096;
+  /** The cache's budget: a key is up to ~5,400 characters (URL, referrer, headers), its signals as many. */
+  static MAX_CACHED_BYTES = 8 * 1024 * 1024;
 
   constructor(countryHeader = "CF-IPCountry", tz = "UTC") {
     this.countryHeader = countryHeader.toLowerCase();
     this.tz = tz;
     new Intl.DateTimeFormat("en-US", { timeZone: tz }); // an unknown zone fails here, at start
-    this.cache = new Map();
+    this.cache = new BoundedCache(RequestContext.MAX_CACHED_BYTES);
   }
 
   /** The signals of one request, a fresh object. `get(name)`: a request header (lower-case name) or null. */
@@ -139,7 +141,6 @@ export class RequestContext {
     const ck = key.join("\u0000");
     let cached = this.cache.get(ck);
     if (cached === undefined) {
-      if (this.cache.size >= RequestContext.MAX_CACHED) this.cache.clear();
       cached = this.derive(...key);
       this.cache.set(ck, cached);
     }

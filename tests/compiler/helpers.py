@@ -1,28 +1,16 @@
-"""Helpers for compiler tests: compile YAML text as if it were a file; the strata command's parsers."""
+"""Helpers for compiler tests: compile YAML text as if it were a file; the strata command's parsers.
+(BASE, the minimal rule set, is a shared fixture: compiler/harness/fixtures.py.)"""
 
 from __future__ import annotations
 
 import argparse
 
 from compiler.errors import CompileError, Diagnostic
+from compiler.harness.fixtures import BASE
 from compiler.pipeline import Context, Options, run
 from runtime.cli import build_parser
 
-BASE = """\
-strata: 1
-name: shop
-segments:
-  - id: mobile
-    layer: broad
-    when: device.type == "mobile"
-slots:
-  - id: hero
-    default: {headline: Hi}
-    rules:
-      - id: small
-        segment: mobile
-        content: {headline: Small}
-"""
+__all__ = ["BASE", "compile_text", "errors_of", "subcommand_parsers"]
 
 
 def compile_text(text: str, *, path: str = "rs.yaml", strict: bool = False) -> Context:

@@ -9,9 +9,9 @@ import sys
 import msgpack
 import pytest
 
+from compiler.harness.fixtures import CREATED, TRAILBLAZER
 from compiler.pipeline import Options, run
 from runtime import BadSignature, BundleError, key_id, verify_bundle
-from tests.conftest import CREATED, TRAILBLAZER
 
 
 def _keys(signing_key):
@@ -78,7 +78,7 @@ def test_bundle_source_date_epoch_is_honoured(tmp_path):
 
 
 def test_bundle_content_is_deduplicated():
-    from tests.compiler.helpers import BASE
+    from compiler.harness.fixtures import BASE
 
     text = BASE + "      - id: again\n        when: 'true'\n        content: {headline: Small}\n"
     ctx = run("x.yaml", Options(), text=text)

@@ -13,10 +13,11 @@ from compiler.cel_ast import Node, Present, SegmentRef, SignalRef
 from compiler.cel_parse import parse
 from compiler.check import Checker, Env
 from compiler.errors import Diagnostic
+from compiler.harness.fixtures import BASE
 from compiler.types import parse_type
 from runtime.format import Op
 from runtime.regex import regex_error
-from tests.compiler.helpers import BASE, compile_text, errors_of
+from tests.compiler.helpers import compile_text, errors_of
 from tests.regex_classes import invalid_patterns
 
 SIGNALS = {

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, TRAILBLAZER
+from compiler.harness.fixtures import ROOT, TRAILBLAZER
 
 
 def strata(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -173,9 +173,9 @@ def test_cli_docs_have_a_row_per_command_naming_its_options():
 def test_cli_regex_refused_by_test_verify_and_eval_without_traceback(keys, tmp_path):
     """A pattern RE2 rejects is a compile error for ``strata test``; smuggled into a signed bundle,
     ``strata verify`` and ``strata eval`` refuse it with a message (never a traceback)."""
+    from compiler.harness.fixtures import BASE
     from compiler.keys import load_private_key
     from runtime.format import Op
-    from tests.compiler.helpers import BASE
     from tests.runtime.test_verify import payload_of, resign
 
     bad = tmp_path / "bad.yaml"
@@ -203,7 +203,7 @@ def test_cli_regex_refused_by_test_verify_and_eval_without_traceback(keys, tmp_p
 
 
 def test_cli_eval_regex_on_a_lone_surrogate_is_an_error_value_not_a_traceback(keys, tmp_path):
-    from tests.compiler.helpers import BASE
+    from compiler.harness.fixtures import BASE
 
     rs = tmp_path / "rx.yaml"
     rs.write_text(BASE.replace('when: device.type == "mobile"', 'when: page.path.matches("^/tents/")'))

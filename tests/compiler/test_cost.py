@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.generate import dump, ruleset
 from compiler.cost import CLIENT_BODY_BYTES, Bound, estimate, signal_bound
 from compiler.errors import CompileError
-from compiler.model import DEFAULT_COST_LIMIT, SignalDecl
+from compiler.harness.fixtures import ROOT, TRAILBLAZER
+from compiler.harness.generated import dump, ruleset
+from compiler.ruleset import DEFAULT_COST_LIMIT, SignalDecl
 from compiler.types import STRING, list_of
 from edge_server.config import Config
 from runtime.budget import EVAL_BUDGET
 from tests.compiler.helpers import compile_text, errors_of
-from tests.conftest import ROOT, TRAILBLAZER
 
 
 def rules(when: str, signals: str = "  q: {type: string, category: contextual}\n", limits: str = "") -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from compiler.errors import CompileError
-from tests.compiler.helpers import BASE, compile_text, errors_of
+from compiler.harness.fixtures import BASE
+from tests.compiler.helpers import compile_text, errors_of
 
 
 def with_when(expr: str) -> str:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from compiler import cost
 from compiler.errors import Diagnostic
+from compiler.harness.fixtures import CREATED
 from compiler.models import levels_of, spec_hash
 from compiler.pipeline import Context, Options, run
 from runtime import Runtime, key_id
@@ -28,7 +29,6 @@ from runtime.codec import from_columns, to_columns
 from runtime.format import Op
 from runtime.score import sigmoid
 from tests.compiler.helpers import compile_text, errors_of
-from tests.conftest import CREATED
 
 #: Features over built-in signals of every kind; line numbers below count from this text.
 MODEL = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
+from compiler.harness.fixtures import TRAILBLAZER, trailblazer_inline_coefficients
 from compiler.pipeline import Options, run
 from compiler.testing import run_tests
-from tests.conftest import TRAILBLAZER, trailblazer_inline_coefficients
 
 
 def test_trailblazer_compiles_strict_without_warnings():

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT, trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
+from compiler.harness.fixtures import ROOT, trailblazer_without_holdout
+from edge_server.harness.server import RunningServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.fixtures import TRAILBLAZER
 from compiler.pipeline import Options, run
-from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer, metric, wait_for
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer, metric
 
 COOKIES = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x02" * 32).decode(), "STRATA_POLL_JITTER": "0"}
 
@@ -365,9 +366,9 @@ def test_sources_corrupt_state_file_stops_the_start_with_a_clear_error(tmp_path,
     import subprocess
     import sys
 
+    from compiler.harness.fixtures import ROOT
     from edge_server.bundles import BundleManager
     from edge_server.config import Config, ConfigError
-    from tests.edge_server.server import ROOT
 
     key, pub = site_keys
     bundle = tmp_path / "site.bundle"

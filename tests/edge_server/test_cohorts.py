@@ -8,8 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from edge_server.reporting.report import load
-from tests.edge_server.server import RunningServer, wait_for
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer
+from edge_server.reporting.counters import load
 
 TOKEN = "cohort-token"
 KEYS = "t:" + "B" * 43 + "="  # 32 bytes of 0x04..., base64

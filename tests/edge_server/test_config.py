@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from compiler.harness.fixtures import TRAILBLAZER
 from edge_server.cli import build_config
 from edge_server.config import ENV, Config, ConfigError, from_env
 from tests.compiler.helpers import subcommand_parsers
-from tests.conftest import TRAILBLAZER
 
 
 def serve_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ import base64
 import httpx
 import pytest
 
+from edge_server.harness.server import RunningServer
 from runtime import Runtime, key_id
-from tests.edge_server.server import RunningServer
 from tests.runtime.model_payloads import NOW, models_payload, sign
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x03" * 32).decode()

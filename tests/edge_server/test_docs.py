@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
+from compiler.harness.fixtures import ROOT
 from edge_server import contract
 from edge_server.config import ENV
-from tests.conftest import ROOT
 from tests.edge_server.test_config import serve_parser
 
 DOC = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.fixtures import TRAILBLAZER
 from edge_server.events import same_host
+from edge_server.harness.server import RunningServer
 from edge_server.session import CookieCodec, Session
-from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer
 
 TOKEN = "events-token"
 COOKIE_KEY = b"\x09" * 32

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.fixtures import trailblazer_without_holdout
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
-from tests.conftest import trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
+from edge_server.harness.server import RunningServer
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
@@ -387,7 +387,7 @@ def test_http_page_mode_reads_cart_from_signals_cookie(server):
 
 
 def test_http_demo_site_pages_render(tmp_path):
-    from tests.conftest import ROOT
+    from compiler.harness.fixtures import ROOT
 
     site = ROOT / "rulesets" / "trailblazer" / "site"
     rs = tmp_path / "trailblazer.yaml"

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer
+from compiler.harness.fixtures import TRAILBLAZER
+from edge_server.harness.server import RunningServer
 
 PATHS = ["/v1/decide", "/v1/events", "/v1/stats", "/v1/client.js", "/healthz", "/readyz", "/metrics", "/", "/tents.html",
          "/static/style.css", "/nope", "/v1/decide/", "/%2e%2e/%2e%2e/etc/passwd", "/static/../../pyproject.toml"]

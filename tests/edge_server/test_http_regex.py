@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.pipeline import Options, run
-from tests.edge_server.server import RunningServer
+from edge_server.harness.server import RunningServer
 
 #: The issue's author pattern on the path, and nested quantifiers on a client signal.
 RULES = """\

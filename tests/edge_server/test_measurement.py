@@ -11,11 +11,12 @@ import sys
 import httpx
 import pytest
 
-from benchmarks.measurement_sim import RULESET, TRUE_RATES, cookie_keys_env, simulate, snapshots
-from edge_server.reporting.report import experiments, load, overall, render_html
+from compiler.harness.fixtures import AB_MEASUREMENT, ROOT
+from edge_server.harness.server import RunningServer
+from edge_server.harness.visitors import TRUE_RATES, cookie_keys_env, simulate, snapshots
+from edge_server.reporting.counters import load
+from edge_server.reporting.report import experiments, overall, render_html
 from edge_server.reporting.stats import SRM_ALPHA, compare, srm, wilson
-from tests.conftest import ROOT
-from tests.edge_server.server import RunningServer
 
 TOKEN = "test-token"
 
@@ -23,7 +24,7 @@ TOKEN = "test-token"
 @pytest.fixture
 def fleet(tmp_path):
     rs = tmp_path / "sim.yaml"
-    rs.write_text(RULESET)
+    rs.write_text(AB_MEASUREMENT)
     env = {"STRATA_COOKIE_KEYS": cookie_keys_env(), "STRATA_STATS_TOKEN": TOKEN}
     servers = [RunningServer([str(rs), "--insecure-cookie"], env=env) for _ in range(2)]
     yield servers
@@ -105,7 +106,7 @@ def test_stats_interval_coverage_is_about_95_percent():
     true rate and the true lift fall inside about 95% of the time (fixed seed; 4,000 runs)."""
     import random
 
-    from edge_server.reporting.report import Data
+    from edge_server.reporting.counters import Data
     from edge_server.reporting.report import experiments as analyse
 
     rng = random.Random(2026)

@@ -23,7 +23,7 @@ from edge_server.model_counts import (
     bucket_name,
     rows,
 )
-from edge_server.session import MAX_SESSION_MODELS, Session
+from edge_server.session import MAX_SESSION_MODELS, ModelEntry, Session
 from runtime.score import score_bucket as bucket
 
 
@@ -124,7 +124,7 @@ def test_model_counter_counts_a_new_visit_once_on_every_row():
     b = bucket_name(bucket(PLAIN.score_of(bytes([0, 1])), False), False)
     assert counted(c) == {("aaaaaaaa", VISIT, VISIT, ENTERED): 1, ("aaaaaaaa", "device", "mobile", ENTERED): 1,
                           ("aaaaaaaa", "source", "google", ENTERED): 1, ("ffffffff", SCORE, b, ENTERED): 1}
-    assert s.models["intent"] == ["aaaaaaaa", "ffffffff", bytes([0, 1]), bucket(PLAIN.score_of(bytes([0, 1])), False), False, ""]
+    assert s.models["intent"] == ModelEntry("aaaaaaaa", "ffffffff", bytes([0, 1]), bucket(PLAIN.score_of(bytes([0, 1])), False), False, "")
 
 
 def test_model_counter_moves_a_visit_between_levels_when_a_signal_changes():
@@ -149,7 +149,7 @@ def test_model_counter_freezes_an_entry_at_its_goal_conversion():
     mc.decided(p, s, {"device.type": "mobile"}, holdout=False)  # after the conversion: not counted for intent
     got = counted(c)
     assert got[("aaaaaaaa", VISIT, VISIT, CONVERTED)] == 1 and got[("aaaaaaaa", "device", "desktop", CONVERTED)] == 1
-    assert ("aaaaaaaa", "device", "desktop", LEFT) not in got and s.models["intent"][4] is True
+    assert ("aaaaaaaa", "device", "desktop", LEFT) not in got and s.models["intent"].frozen is True
     carts = counted(c, "carts")  # another goal's model keeps counting
     assert carts[("aaaaaaaa", "device", "desktop", LEFT)] == 1 and carts[("aaaaaaaa", "device", "mobile", ENTERED)] == 1
     assert ("aaaaaaaa", VISIT, VISIT, CONVERTED) not in carts
@@ -174,7 +174,7 @@ def test_model_counter_replaces_an_entry_of_another_spec_as_a_new_visit():
     got = counted(c)
     assert got[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1 and got[("bbbbbbbb", VISIT, VISIT, ENTERED)] == 1
     assert not any(k[3] == LEFT for k in got)  # the old spec's rows are left as they were
-    assert s.models["intent"][:3] == ["bbbbbbbb", "eeeeeeee", bytes([0])]
+    assert s.models["intent"][:3] == ("bbbbbbbb", "eeeeeeee", bytes([0]))  # spec, fit, levels
 
 
 def test_model_counter_moves_the_score_bucket_to_a_new_fit():

@@ -15,59 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from compiler.harness.fixtures import MODEL_COUNTING
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer
 from edge_server.reporting.models import model_counts
-from tests.edge_server.server import RunningServer, wait_for
 
 TOKEN = "model-token"
 KEYS = "m1:" + base64.b64encode(b"\x05" * 32).decode()
 MOBILE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-RULESET = """\
-strata: 1
-name: counting
-goals: [purchase, add_to_cart]
-holdout: {percent: 30, salt: counting-holdout}
-models:
-  intent:
-    goal: purchase
-    features:
-      device: {signal: device.type, values: [mobile, desktop, tablet]}
-      source: {signal: utm.source, values: [newsletter, google]}
-      depth: {signal: session.page_views, edges: [2, 4]}
-    coefficients: {bias: -1.0, weights: {device: {mobile: 0.5}}}
-  carts:
-    goal: add_to_cart
-    features:
-      device: {signal: device.type, values: [mobile, desktop]}
-  discount:
-    goal: purchase
-    uplift: {experiment: offer-test, treatment: bundle-discount, control: free-shipping}
-    features:
-      device: {signal: device.type, values: [mobile, desktop]}
-    coefficients: {treatment: {bias: 1.0, weights: {}}, control: {bias: 1.0, weights: {}}}
-  welcome:
-    goal: purchase
-    uplift: {slot: hero, rule: keen}
-    features:
-      device: {signal: device.type, values: [mobile, desktop]}
-segments:
-  - {id: everyone, layer: broad, when: 'true'}
-slots:
-  - id: hero
-    default: {headline: Welcome}
-    rules:
-      - {id: keen, when: 'score.intent > 0.3', content: {headline: Welcome back}}
-  - id: offer
-    default: {headline: Nothing today}
-experiments:
-  - id: offer-test
-    slot: offer
-    audience: everyone
-    salt: offer-test-1
-    variants:
-      - {id: free-shipping, weight: 50, content: {headline: Free shipping}}
-      - {id: bundle-discount, weight: 50, content: {headline: 10% off}}
-"""
 PAGE = '<!DOCTYPE html><html lang="en"><body><section data-strata-slot="hero"><h2>Hi</h2></section></body></html>'
 # sigmoid(-1) = 0.2689 (desktop), sigmoid(-0.5) = 0.3775 (mobile): the score depends on the device only
 BUCKET = {"mobile": "0.35", "desktop": "0.25"}
@@ -77,7 +33,7 @@ BUCKET = {"mobile": "0.35", "desktop": "0.25"}
 def fleet(tmp_path_factory):
     d = tmp_path_factory.mktemp("counting")
     rs = d / "counting.yaml"
-    rs.write_text(RULESET)
+    rs.write_text(MODEL_COUNTING)
     (d / "pages").mkdir()
     (d / "pages" / "index.html").write_text(PAGE)
     env = {"STRATA_COOKIE_KEYS": KEYS, "STRATA_STATS_TOKEN": TOKEN}
@@ -214,7 +170,7 @@ def test_model_counts_add_up_across_worker_processes(tmp_path):
     """strata serve --workers 2: visits spread over both processes; any worker's /v1/stats and
     /metrics count every visit once (each worker publishes its model rows for its siblings)."""
     rs = tmp_path / "counting.yaml"
-    rs.write_text(RULESET)
+    rs.write_text(MODEL_COUNTING)
     log = tmp_path / "serve.log"
     s = RunningServer([str(rs), "--insecure-cookie", "--workers", "2"], env={"STRATA_COOKIE_KEYS": KEYS, "STRATA_STATS_TOKEN": TOKEN}, log=log)
     try:

@@ -21,18 +21,22 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from compiler.harness.fixtures import TRAILBLAZER
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
+from edge_server.harness.server import RunningServer
 from runtime import Runtime
 from runtime.flags import REASONS, session_id_for
 from runtime.openfeature_provider import StrataProvider
-from tests.conftest import TRAILBLAZER
-from tests.edge_server.server import RunningServer
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x02" * 32).decode()
 MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 TENT = {"sku": "TB-SUMMIT2", "category": "tents", "price": 249.0, "quantity": 1}
 FLAG, FLAGS = "/ofrep/v1/evaluate/flags/", "/ofrep/v1/evaluate/flags"
+#: The OFREP token: the tests that send a targetingKey play a server-side caller that has it.
+TOKEN = "ofrep-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+STATS = "stats-test-token"  # /metrics serves the exposure counters only with it
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +51,14 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(site):
     s = RunningServer(["--bundle", str(site["bundle"]), "--pub", str(site["pub"]), "--insecure-cookie"],
-                      env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=site["dir"] / "server.log")
+                      env={"STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_OFREP_TOKEN": TOKEN, "STRATA_STATS_TOKEN": STATS}, log=site["dir"] / "server.log")
     yield s
     s.stop()
 
 
-def flag(server: RunningServer, key: str, context: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-    return httpx.post(server.url + FLAG + key, json={"context": context or {}}, headers=headers)
+def flag(server: RunningServer, key: str, context: dict[str, Any] | None = None, anonymous: bool = False, **headers: str) -> httpx.Response:
+    """One flag, as a server-side caller with the OFREP token (``anonymous``: as a browser)."""
+    return httpx.post(server.url + FLAG + key, json={"context": context or {}}, headers=headers if anonymous else {**AUTH, **headers})
 
 
 def outside_holdout(n: int) -> list[str]:
@@ -123,18 +128,18 @@ def test_ofrep_bad_bodies(server, raw, status, code):
 
 
 def test_ofrep_refusals_are_counted(server):
-    from tests.edge_server.server import metric
+    from edge_server.harness.server import metric
 
-    before = metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}')
+    before = metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}', STATS)
     flag(server, "nope", {"targetingKey": "v"})
-    assert metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}') == before + 1
-    assert metric(server.url, 'strata_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="404"}') >= 1
+    assert metric(server.url, 'strata_rejected_requests_total{code="flag_not_found"}', STATS) == before + 1
+    assert metric(server.url, 'strata_requests_total{route="/ofrep/v1/evaluate/flags/{key}",status="404"}', STATS) >= 1
 
 
 # ---------------------------------------------------------------------------- bulk
 def test_ofrep_bulk_lists_every_slot_with_an_etag_and_304(server):
     ctx = {"context": {"targetingKey": KEY, "page.url": "/?utm_source=newsletter"}}
-    r = httpx.post(server.url + FLAGS, json=ctx)
+    r = httpx.post(server.url + FLAGS, json=ctx, headers=AUTH)
     assert r.status_code == 200, r.text
     body = r.json()
     assert [f["key"] for f in body["flags"]] == ["hero", "banner", "offer", "recs"]
@@ -142,9 +147,9 @@ def test_ofrep_bulk_lists_every_slot_with_an_etag_and_304(server):
     assert {f["key"]: f["variant"] for f in body["flags"]}["recs"] == "camping-recs"
     etag = r.headers["etag"]
     for inm in (etag, "W/" + etag, f'"other", {etag}', "*"):
-        again = httpx.post(server.url + FLAGS, json=ctx, headers={"If-None-Match": inm})
+        again = httpx.post(server.url + FLAGS, json=ctx, headers={"If-None-Match": inm, **AUTH})
         assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
-    other = httpx.post(server.url + FLAGS, json={"context": {"targetingKey": KEY}}, headers={"If-None-Match": etag})
+    other = httpx.post(server.url + FLAGS, json={"context": {"targetingKey": KEY}}, headers={"If-None-Match": etag, **AUTH})
     assert other.status_code == 200 and other.headers["etag"] != etag
 
 
@@ -173,19 +178,81 @@ def test_ofrep_session_cookie_is_read_and_written_as_on_decide(server):
 
 
 def test_ofrep_targeting_key_replaces_a_cookie_of_another_session(server):
-    with httpx.Client(base_url=server.url) as c:
+    with httpx.Client(base_url=server.url, headers=AUTH) as c:
         c.post("/v1/decide", json={"page": {"url": "/", "category": "tents"}})
+        mine = c.cookies["strata_session"]
         r = c.post(FLAG + "hero", json={"context": {"targetingKey": KEY}})
         # a new session for this key: no tent history (the cookie belonged to someone else's session)
-        assert r.json()["variant"] == "default" and "strata_session" in r.headers["set-cookie"]
+        assert r.json()["variant"] == "default"
         r = c.post(FLAG + "hero", json={"context": {"targetingKey": KEY, "page.category": "tents"}})
-        assert r.json()["variant"] == "tent-hero"  # the key's own session, carried by the new cookie
+        assert r.json()["variant"] == "tent-hero"  # this evaluation's own page category
+        # the key's session is never written into the cookie: the browser's session is unchanged
+        assert "set-cookie" not in r.headers and c.cookies["strata_session"] == mine
+
+
+# ---------------------------------------------------------------------------- who names the session
+def _decoded(value: str) -> Any:
+    from edge_server.session import CookieCodec
+
+    return CookieCodec({"k1": base64.b64decode(COOKIE_KEYS[3:])}, "strata_session").decode(value)
+
+
+def _session_of(response: httpx.Response) -> Any:
+    cookie = response.headers.get("set-cookie")
+    return None if cookie is None else _decoded(cookie.split(";")[0].split("=", 1)[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(min_size=1, max_size=64), st.sampled_from(["hero", "banner", "offer", "recs"]), st.booleans())
+def test_ofrep_an_anonymous_targeting_key_never_names_the_session(server, key, slot, bulk):
+    """A browser (no OFREP token) sending any targetingKey: its key is ignored. Without a cookie it
+    gets a new random session, never the key's; with a cookie, the cookie's session and the answer
+    it would get without the key; and the Set-Cookie never carries the key's session."""
+    path = FLAGS if bulk else FLAG + slot
+    context = {"targetingKey": key, "cart.items": [TENT]}
+    fresh = httpx.post(server.url + path, json={"context": context})
+    assert fresh.status_code == 200, fresh.text
+    s = _session_of(fresh)
+    assert s is not None and s.sid != session_id_for(key)
+    cookie = {"strata_session": fresh.headers["set-cookie"].split(";")[0].split("=", 1)[1]}
+    keyed = httpx.post(server.url + path, json={"context": context}, cookies=cookie)
+    keyless = httpx.post(server.url + path, json={"context": {"cart.items": [TENT]}}, cookies=cookie)
+    assert _session_of(keyed).sid == _session_of(keyless).sid == s.sid
+    assert keyed.json() == keyless.json()
+
+
+def test_ofrep_trying_keys_cannot_pick_the_arm_or_the_holdout(server):
+    """The attack of issue #20: a cart abandoner tries targeting keys until the discount arm comes.
+    Anonymously, every key gives the cookie's arm; only a trusted caller's key moves it (and its
+    session is not written into the cookie /v1/decide reads)."""
+    with httpx.Client(base_url=server.url) as c:
+        c.post("/v1/decide", json={"page": {"url": "/"}, "signals": {"cart.items": [TENT]}})
+        mine = c.cookies["strata_session"]
+        anon = {c.post(FLAG + "hero", json={"context": {"targetingKey": f"try-{i}", "cart.items": [TENT]}}).json()["variant"] for i in range(40)}
+        trusted = [c.post(FLAG + "hero", json={"context": {"targetingKey": f"try-{i}", "cart.items": [TENT]}}, headers=AUTH) for i in range(40)]
+        assert len(anon) == 1, anon  # the visitor's own arm (or holdout), whatever the key
+        assert len({r.json()["variant"] for r in trusted}) > 1 and not any("set-cookie" in r.headers for r in trusted)
+        assert _decoded(c.cookies["strata_session"]).sid == _decoded(mine).sid  # still the visitor's own session
+        decided = c.post("/v1/decide", json={"page": {"url": "/"}, "signals": {"cart.items": [TENT]}, "page_view": False}).json()["slots"]["hero"]
+        assert (decided["variant"] or decided["rule"] or decided["reason"]) in anon
+
+
+@pytest.mark.parametrize("auth", ["Bearer wrong", "Bearer " + TOKEN + "x", "Bearer " + TOKEN[:-1], "Bearer  x y"])
+def test_ofrep_a_bearer_token_that_is_not_the_ofrep_token_is_refused(server, auth):
+    for path in (FLAG + "hero", FLAGS):
+        r = httpx.post(server.url + path, json={"context": {"targetingKey": KEY}}, headers={"Authorization": auth})
+        assert r.status_code == 401 and r.json()["errorCode"] == "GENERAL" and "STRATA_OFREP_TOKEN" in r.json()["errorDetails"]
+        assert "set-cookie" not in r.headers
+
+
+def test_ofrep_the_server_says_at_start_whose_targeting_keys_it_honours(server):
+    assert "targetingKey is honoured only with 'Authorization: Bearer <STRATA_OFREP_TOKEN>'" in server.logs()
 
 
 # ---------------------------------------------------------------------------- like /v1/decide
 def _counters(url: str) -> dict[str, float]:
     out = {}
-    for line in httpx.get(url + "/metrics").text.splitlines():
+    for line in httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {STATS}"}).text.splitlines():
         if line.startswith(("strata_decisions_total{", "strata_slot_exposures_total{", "strata_variant_exposures_total{")):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
@@ -239,7 +306,7 @@ def test_ofrep_answers_and_counts_as_decide_along_the_journeys(server, name, ste
 @pytest.fixture()
 def ofrep_client(server):
     domain = f"ofrep-{uuid.uuid4().hex}"
-    api.set_provider(OFREPProvider(server.url), domain)
+    api.set_provider(OFREPProvider(server.url, headers_factory=lambda: AUTH), domain)
     yield api.get_client(domain)
     api.clear_providers()
 
@@ -281,7 +348,7 @@ def test_ofrep_in_process_provider_answers_as_the_server(server, site, url, cate
     """Same signals, same targeting key: the server's OFREP answer equals the provider's. The
     provider is given what the server derives (device, country, UTM, the new session's counters)."""
     context: dict[str, Any] = {"targetingKey": key, "page.url": url, "page.category": category}
-    headers = {"User-Agent": MOBILE_UA if mobile else "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
+    headers = {"User-Agent": MOBILE_UA if mobile else "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", **AUTH}
     if us:
         headers["CF-IPCountry"] = "US"
     if cart:
@@ -315,7 +382,7 @@ def _provider(site: dict[str, Any]) -> StrataProvider:
 
 def test_ofrep_docs_list_every_error_code_it_answers():
     """docs/openfeature.md's error table equals the (status, errorCode) pairs edge_server/ofrep.py answers."""
-    from tests.conftest import ROOT
+    from compiler.harness.fixtures import ROOT
 
     src = (ROOT / "edge_server" / "ofrep.py").read_text(encoding="utf-8")
     used = set(re.findall(r'OfrepError\((\d{3}), "([A-Z_]+)"', src))

@@ -11,9 +11,10 @@ import time
 
 import httpx
 
+from compiler.harness.fixtures import BASE
 from compiler.pipeline import Options, run
-from tests.compiler.helpers import BASE
-from tests.edge_server.server import RunningServer, metric, wait_for
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer, metric
 from tests.edge_server.test_bundle_sources import origin
 
 ENV = {"STRATA_COOKIE_KEYS": "k1:" + base64.b64encode(b"\x04" * 32).decode(), "STRATA_POLL_JITTER": "0"}

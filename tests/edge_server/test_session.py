@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from edge_server.session import MAX_COOKIE_BYTES, CookieCodec, Session
+from edge_server.session import MAX_COOKIE_BYTES, CapEntry, CookieCodec, ExposureEntry, ModelEntry, Session
 
 K1 = {"k1": b"\x01" * 32}
 K2 = {"k2": b"\x02" * 32}
@@ -16,7 +16,7 @@ def test_session_round_trip():
     s.touch(1000, 1800, "newsletter", "tents", True)
     s.record(["hero/x"], [("exp", "a")], 1000, {"exp": "5000/5000"})
     back = c.decode(c.encode(s))
-    assert back is not None and back.sid == s.sid and back.caps == {"hero/x": [1, 1000]} and back.exposures == {"exp": ["a", 1, "5000/5000"]}
+    assert back is not None and back.sid == s.sid and back.caps == {"hero/x": CapEntry(1, 1000)} and back.exposures == {"exp": ExposureEntry("a", 1, "5000/5000")}
     assert back.recent_categories == ["tents"] and back.utm_source == "newsletter" and not back.is_new
 
 
@@ -46,8 +46,8 @@ def test_session_cookie_never_exceeds_bound():
     c = CookieCodec(K1, "s")
     s = Session.fresh()
     for i in range(200):
-        s.caps[f"slot{i}/rule-with-a-long-name-{i}"] = [3, 1000 + i]
-        s.exposures[f"experiment-{i}"] = ["variant-" + "x" * 20, i, "5000/5000"]
+        s.caps[f"slot{i}/rule-with-a-long-name-{i}"] = CapEntry(3, 1000 + i)
+        s.exposures[f"experiment-{i}"] = ExposureEntry("variant-" + "x" * 20, i, "5000/5000")
     v = c.encode(s)
     assert len(v) <= MAX_COOKIE_BYTES
     back = c.decode(v)
@@ -82,7 +82,7 @@ def test_session_exposure_keeps_cohort_of_assignment_until_variant_changes():
     assert s.assignments() == {"e": "a"}
     assert s.exposed_this_visit() == [("e", "a", "5000/5000")]
     assert s.record([], [("e", "b")], 5001, {"e": "9000/1000"}) == [("e", "b", "9000/1000", True)]  # another arm: a new assignment
-    assert s.exposures["e"] == ["b", 2, "9000/1000"]
+    assert s.exposures["e"] == ExposureEntry(variant="b", visit=2, period="9000/1000")
     s.touch(9000, 1800, "", "", True)
     assert s.exposed_this_visit() == []  # nothing exposed yet in the third visit
 
@@ -95,7 +95,7 @@ def test_session_reads_two_element_exposures_with_empty_period():
     s = Session.fresh()
     plain = msgpack.packb([s.sid, 1, 1, 1, 100, 100, [], "", False, {}, {"e": ["a", 1]}, [], [], "nonce"], use_bin_type=True)
     back = c.decode(c._seal(plain))
-    assert back is not None and back.exposures == {"e": ["a", 1, ""]}
+    assert back is not None and back.exposures == {"e": ExposureEntry("a", 1, "")}
     for bad in ({"e": ["a", 1, 7]}, {"e": ["a", 1, "x" * 200]}, {"e": ["a", 1, "", "extra"]}):
         plain = msgpack.packb([s.sid, 1, 1, 1, 100, 100, [], "", False, {}, bad, [], [], "nonce"], use_bin_type=True)
         assert c.decode(c._seal(plain)) is None
@@ -136,7 +136,7 @@ def test_session_cookie_from_before_visit_nonces_restarts_measurement_keeps_coun
     s.touch(160, 1800, "", "", True)
     assert len(s.visit_nonce) == 16 and s.shown == [] and s.converted == []
     assert (s.visit_count, s.page_views, s.total_page_views, s.utm_source, s.caps, s.exposures) == \
-        (2, 4, 10, "blog", {"hero/x": [1, 150]}, {"exp": ["a", 2, ""]})
+        (2, 4, 10, "blog", {"hero/x": CapEntry(1, 150)}, {"exp": ExposureEntry("a", 2, "")})
     for bad in (old[:12], [*old, "n" * 16, 1], [*old, 5], [*old, "n" * 65]):  # wrong lengths or nonce types
         assert c.decode(c._seal(msgpack.packb(bad, use_bin_type=True))) is None
 
@@ -147,7 +147,7 @@ GOOD_ENTRY = ["0a1b2c3d", "4e5f6a7b", bytes([0, 3, 1]), 7, False, ""]
 def test_session_models_round_trip_and_a_new_visit_empties_them():
     c = CookieCodec(K1, "s")
     s = _touched()
-    s.models = {"intent": list(GOOD_ENTRY), "discount": ["0a1b2c3d", "4e5f6a7b", bytes(64), 39, True, "treatment"]}
+    s.models = {"intent": ModelEntry(*GOOD_ENTRY), "discount": ModelEntry("0a1b2c3d", "4e5f6a7b", bytes(64), 39, True, "treatment")}
     back = c.decode(c.encode(s))
     assert back is not None and back.models == s.models
     back.touch(150, 1800, "", "", True)
@@ -192,10 +192,10 @@ def test_session_refuses_each_malformed_models_field():
 def test_session_cookie_bound_drops_model_entries_after_caps_exposures_and_categories():
     c = CookieCodec(K1, "s")
     s = _touched()
-    s.models = {f"model_{i}": ["0a1b2c3d", "4e5f6a7b", bytes(64), 3, False, "treatment"] for i in range(4)}
+    s.models = {f"model_{i}": ModelEntry("0a1b2c3d", "4e5f6a7b", bytes(64), 3, False, "treatment") for i in range(4)}
     s.recent_categories = ["c" * 60 for _ in range(10)]
     s.shown = [f"slot{i}|rule-{i}|mid" for i in range(24)]
-    s.caps = {f"slot{i}/rule-{i}": [1, i] for i in range(30)}
+    s.caps = {f"slot{i}/rule-{i}": CapEntry(1, i) for i in range(30)}
     v = c.encode(s)
     back = c.decode(v)
     assert len(v) <= MAX_COOKIE_BYTES and back is not None

@@ -16,10 +16,12 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.fixtures import ROOT
 from compiler.pipeline import Options, run
 from edge_server.config import Config
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer
 from edge_server.state import canonical_source, path_for, source_id
-from tests.edge_server.server import ROOT, RunningServer, wait_for
 from tests.edge_server.test_bundle_sources import COOKIES, compile_version, served, with_headline
 
 

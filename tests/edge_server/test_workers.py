@@ -8,10 +8,11 @@ import time
 
 import httpx
 
+from compiler.harness.fixtures import BASE
 from compiler.keys import keygen, load_private_key
 from compiler.pipeline import Options, run
-from tests.compiler.helpers import BASE
-from tests.edge_server.server import RunningServer, wait_for
+from edge_server.harness.ports import wait_for
+from edge_server.harness.server import RunningServer
 
 
 def decisions(text: str) -> float:

@@ -17,7 +17,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from tests.edge_server.server import free_port
+from edge_server.harness.ports import free_port
 
 
 def gzip_of_zeros(size: int) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from types import ModuleType
 
-from tests.conftest import ROOT
+from compiler.harness.fixtures import ROOT
 
 
 def _tool(name: str) -> ModuleType:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.edge_worker.workerd import EDGE_WORKER, require_node
+from edge_server.harness.workerd import EDGE_WORKER
+from tests.edge_worker.workerd import require_node
 
 
 def test_node_test_runner_passes_every_javascript_test() -> None:

@@ -22,10 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
+from compiler.harness.fixtures import ROOT, trailblazer_without_holdout
+from edge_server.harness.origin import StaticOrigin
+from edge_server.harness.server import RunningServer
+from edge_server.harness.workerd import MAX_WORKER_BYTES, RunningWorkerd, bundle_worker
 from edge_server.session import CookieCodec, Session
-from tests.conftest import ROOT, trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
-from tests.edge_worker.workerd import MAX_WORKER_BYTES, RunningWorkerd, StaticOrigin, bundle_worker, require_node
+from tests.edge_worker.workerd import require_node
 
 SITE = ROOT / "rulesets" / "trailblazer" / "site"
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x07" * 32).decode()
@@ -174,11 +176,11 @@ def test_workerd_counts_exposures_and_conversions_for_strata_report(browser: htt
     assert any(e["slot"] == "hero" and e["population"] == "personalized" and e["count"] >= 1 for e in snap["exposures"])
     assert any(c["goal"] == "purchase" and c["arm"] == "*" and c["value"] >= 49.5 for c in snap["conversions"])
     assert browser.get("/v1/stats").status_code == 401
-    from edge_server.reporting import report
+    from edge_server.reporting import counters
 
     f = tmp_path / "snap.json"
     f.write_text(json.dumps(snap))
-    assert report.load([str(f)]).exposures  # strata report reads the worker's snapshot
+    assert counters.load([str(f)]).exposures  # strata report reads the worker's snapshot
 
 
 def test_workerd_tampered_bundle_refused_while_last_good_keeps_serving(fleet: dict[str, object], browser: httpx.Client) -> None:
@@ -374,11 +376,11 @@ def test_workerd_mixed_fleet_model_counters_count_a_visit_once(fleet: dict[str, 
                 visit(c, f"{second}/tents.html")  # 2: depth [2,4), tents yes
                 visit(c, f"{first}/")  # 3
                 visit(c, f"{second}/")  # 4: depth [4,8)
-                entry = _session(c).models["purchase_intent"]  # [spec, fit, levels (depth, visits, tents, source, device), bucket, frozen, arm]
-                assert (entry[2][0], entry[2][1], entry[2][2], entry[4], entry[5]) == (2, 0, 1, False, ""), entry
+                entry = _session(c).models["purchase_intent"]  # levels: depth, visits, tents, source, device
+                assert (entry.levels[0], entry.levels[1], entry.levels[2], entry.frozen, entry.arm) == (2, 0, 1, False, ""), entry
                 assert c.post(f"{second}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202
                 assert c.post(f"{first}/v1/events", json={"goal": "purchase", "value": 5}).status_code == 202  # the cookie knows
-                assert _session(c).models["purchase_intent"][4] is True  # frozen
+                assert _session(c).models["purchase_intent"].frozen is True
                 visit(c, f"{first}/")  # nothing more is counted in this visit
         with httpx.Client(timeout=10, headers={"sec-gpc": "1"}) as c:  # without consent: no cookie, nothing counted
             for base in (wk, py, wk, py):
@@ -411,7 +413,7 @@ def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, o
     """A session assigned on the worker keeps its arm and cohort on `strata serve` and back: assigned
     once, exposed once per visit, converted once, whichever server sees each step; `strata report`'s
     loader adds the worker's cohorts to the server's."""
-    from edge_server.reporting.report import load
+    from edge_server.reporting.counters import load
 
     bundles, pub, worker = fleet["bundles"], fleet["pub"], fleet["worker"]
     assert isinstance(bundles, Path) and isinstance(pub, Path) and isinstance(worker, RunningWorkerd)
@@ -427,7 +429,7 @@ def test_workerd_mixed_fleet_cohorts_count_an_assignment_once(fleet: dict[str, o
             arm = visit(c, f"{wk}/tents.html")["hero"]["variant"]  # assigned and exposed on the worker
             assert arm in ("bundle-discount", "free-shipping")
             assert visit(c, f"{py}/tents.html")["hero"]["variant"] == arm  # the same visit: not exposed again
-            assert _session(c).exposures["starter-kit"] == [arm, 1, "5000/5000"]
+            assert _session(c).exposures["starter-kit"] == (arm, 1, "5000/5000")  # variant, visit, period
             assert c.post(f"{py}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202
             assert c.post(f"{wk}/v1/events", json={"goal": "add_to_cart", "value": 7}).status_code == 202  # once per visit
             s = _session(c)

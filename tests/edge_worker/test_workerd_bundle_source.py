@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from compiler.pipeline import Options, run
+from edge_server.harness.workerd import RunningWorkerd, bundle_worker
 from tests.edge_server.test_bundle_sources import with_headline
 from tests.edge_worker.bundle_origin import BundleOrigin, gzip_of_zeros
-from tests.edge_worker.workerd import RunningWorkerd, bundle_worker, require_node
+from tests.edge_worker.workerd import require_node
 
 CAP = 16 * 1024 * 1024
 COOKIE_KEYS = "k1:" + "Bw" * 21 + "w="  # 32 bytes, base64

@@ -1,5 +1,6 @@
 // The JavaScript OpenFeature server SDK with the OFREP provider, against a live `strata serve`.
-// Usage: node tests/openfeature/ofrep_client.mjs BASE_URL < cases.json
+// Usage: node tests/openfeature/ofrep_client.mjs BASE_URL [OFREP_TOKEN] < cases.json (the token: as a
+// server-side caller, whose targetingKey names the session; docs/openfeature.md)
 // cases: [{"flag", "type": "object"|"string"|"number"|"boolean", "default", "context"}]
 // prints one JSON line: [{"value", "reason", "variant", "errorCode", "flagMetadata"}] in case order.
 // The packages are edge_worker's dev dependencies (cd edge_worker && npm ci).
@@ -12,7 +13,9 @@ const { OFREPProvider } = require('@openfeature/ofrep-provider');
 
 const baseUrl = process.argv[2];
 const cases = JSON.parse(readFileSync(0, 'utf8'));
-await OpenFeature.setProviderAndWait('strata', new OFREPProvider({ baseUrl }));
+const token = process.argv[3];
+const headers = token ? [['Authorization', `Bearer ${token}`]] : [];
+await OpenFeature.setProviderAndWait('strata', new OFREPProvider({ baseUrl, headers }));
 const client = OpenFeature.getClient('strata');
 const method = { object: 'getObjectDetails', string: 'getStringDetails', number: 'getNumberDetails', boolean: 'getBooleanDetails' };
 const out = [];

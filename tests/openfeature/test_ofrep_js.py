@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.flags import REASONS
-from tests.edge_server.test_ofrep import KEY, TENT, server, site  # noqa: F401 - the live-server fixtures
+from tests.edge_server.test_ofrep import AUTH, KEY, TENT, TOKEN, server, site  # noqa: F401 - the live-server fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("ofrep_client.mjs")
@@ -37,7 +36,8 @@ def _node() -> str:
 
 
 def run_js(url: str, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    r = subprocess.run([_node(), str(SCRIPT), url], input=json.dumps(cases), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    """The cases through the JS client, as a server-side caller with the OFREP token."""
+    r = subprocess.run([_node(), str(SCRIPT), url, TOKEN], input=json.dumps(cases), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     out: list[dict[str, Any]] = json.loads(r.stdout.strip().splitlines()[-1])
     return out
@@ -55,16 +55,13 @@ def test_ofrep_js_client_answers_as_the_server_and_decide(server):  # noqa: F811
     ]
     got = run_js(server.url, cases)
     for case, js in zip(cases, got):
-        ofrep = httpx.post(server.url + "/ofrep/v1/evaluate/flags/" + case["flag"], json={"context": case["context"]}).json()
+        ofrep = httpx.post(server.url + "/ofrep/v1/evaluate/flags/" + case["flag"], json={"context": case["context"]}, headers=AUTH).json()
         assert js["errorCode"] is None, js
         assert (js["value"], js["reason"], js["variant"], js["flagMetadata"]) == (ofrep["value"], ofrep["reason"], ofrep["variant"], ofrep["metadata"])
     assert got[0]["variant"] == "camping-welcome" and got[3]["reason"] == "SPLIT"
-    # the same as /v1/decide for a visitor with this key's session: the hero of the cart case
-    with httpx.Client(base_url=server.url) as c:
-        c.post("/ofrep/v1/evaluate/flags/banner", json={"context": {"targetingKey": KEY}})  # the key's session, in a cookie
-        decided = c.post("/v1/decide", json={"page": {"url": "/", "category": "tents"}, "signals": {"cart.items": [TENT]}, "page_view": False})
-    hero = decided.json()["slots"]["hero"]
-    assert (got[3]["value"], got[3]["reason"], got[3]["variant"]) == (hero["content"], REASONS[hero["reason"]], hero["variant"])
+    # a trusted caller's keyed session is never written into a cookie (/v1/decide would continue it)
+    r = httpx.post(server.url + "/ofrep/v1/evaluate/flags/hero", json={"context": cart}, headers=AUTH)
+    assert r.json()["variant"] == got[3]["variant"] and "set-cookie" not in r.headers
 
 
 def test_ofrep_js_client_gets_defaults_and_ofrep_error_codes(server):  # noqa: F811

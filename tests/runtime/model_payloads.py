@@ -17,9 +17,10 @@ from typing import Any
 import msgpack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED
 from runtime import Runtime, key_id
 from runtime.format import SIGNATURE_DOMAIN, Op
-from tests.conftest import CREATED, make_bundle
 
 NOW = CREATED + 3600
 KEY = Ed25519PrivateKey.generate()

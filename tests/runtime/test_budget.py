@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from compiler import cost
 from compiler.errors import CompileError
+from compiler.harness.adversarial import RUNAWAY_MAX_LENGTH, CostlyConditions, costly_ruleset, runaway_bundle
+from compiler.harness.fixtures import CREATED
 from compiler.pipeline import Options, run
 from runtime import Runtime, key_id
 from runtime import functions as fn
 from runtime.budget import ALLOC_CHUNK, EVAL_BUDGET, alloc_units, work
-from tests.conftest import CREATED
-from tests.runtime.budget_cases import RUNAWAY_MAX_LENGTH, runaway_bundle
 
 NOW = CREATED + 3600
 TEXT = st.text(alphabet=",a b", max_size=40)
@@ -94,79 +94,12 @@ def test_budget_small_input_stays_within_budget(runaway: Runtime) -> None:
 # ------------------------------------------------------------------ adversarial conditions within the limits
 STRING_SIGNALS = ("q", "search.query", "page.path", "utm.campaign")
 LIST_SIGNALS = ("xs", "session.recent_categories", "request.languages")
-LITERALS = ('","', '"a"', '" "', '""', '"a,"')
 
 
 @st.composite
-def strings(draw, depth: int, scope: tuple[str, ...]) -> str:  # type: ignore[no-untyped-def]
-    kinds = ["signal", "literal"] + (["var"] if scope else []) + (["concat", "replace", "lower", "join"] if depth > 0 else [])
-    k = draw(st.sampled_from(kinds))
-    if k == "signal":
-        return draw(st.sampled_from(STRING_SIGNALS))
-    if k == "literal":
-        return draw(st.sampled_from(LITERALS))
-    if k == "var":
-        return draw(st.sampled_from(scope))
-    if k == "concat":
-        return f"({draw(strings(depth - 1, scope))} + {draw(strings(depth - 1, scope))})"
-    if k == "replace":
-        return f"{draw(strings(depth - 1, scope))}.replace({draw(st.sampled_from(LITERALS))}, {draw(strings(depth - 1, scope))})"
-    if k == "lower":
-        return f"{draw(strings(depth - 1, scope))}.lowerAscii()"
-    return f"{draw(lists(depth - 1, scope))}.join({draw(st.sampled_from(LITERALS))})"
-
-
-@st.composite
-def lists(draw, depth: int, scope: tuple[str, ...]) -> str:  # type: ignore[no-untyped-def]
-    kinds = ["signal", "split"] + (["map", "filter", "concat"] if depth > 0 else [])
-    k = draw(st.sampled_from(kinds))
-    if k == "signal":
-        return draw(st.sampled_from(LIST_SIGNALS))
-    if k == "split":
-        return f"{draw(strings(max(depth - 1, 0), scope))}.split({draw(st.sampled_from(LITERALS))})"
-    v = f"v{len(scope)}"
-    inner = (*scope, v)
-    if k == "map":
-        return f"{draw(lists(depth - 1, scope))}.map({v}, {draw(strings(depth - 1, inner))})"
-    if k == "filter":
-        return f"{draw(lists(depth - 1, scope))}.filter({v}, {draw(bools(depth - 1, inner))})"
-    return f"({draw(lists(depth - 1, scope))} + {draw(lists(depth - 1, scope))})"
-
-
-@st.composite
-def bools(draw, depth: int, scope: tuple[str, ...]) -> str:  # type: ignore[no-untyped-def]
-    kinds = ["eq", "contains", "in", "size"] + (["exists", "all", "exists_one", "and", "or"] if depth > 0 else [])
-    k = draw(st.sampled_from(kinds))
-    if k == "eq":
-        return f"{draw(strings(depth, scope))} == {draw(strings(depth, scope))}"
-    if k == "contains":
-        return f"{draw(strings(depth, scope))}.contains({draw(strings(depth, scope))})"
-    if k == "in":
-        return f"{draw(strings(depth, scope))} in {draw(lists(depth, scope))}"
-    if k == "size":
-        return f"size({draw(lists(depth, scope))}) > 3"
-    if k in ("and", "or"):
-        op = "&&" if k == "and" else "||"
-        return f"({draw(bools(depth - 1, scope))} {op} {draw(bools(depth - 1, scope))})"
-    v = f"v{len(scope)}"
-    return f"{draw(lists(depth - 1, scope))}.{k}({v}, {draw(bools(depth - 1, (*scope, v)))})"
-
-
-def ruleset(condition: str, max_length: int, max_items: int) -> str:
-    return f"""\
-strata: 1
-name: adversarial
-signals:
-  q: {{type: string, category: contextual, max_length: {max_length}}}
-  xs: {{type: 'list(string)', category: contextual, max_items: {max_items}, max_length: {max_length}}}
-slots:
-  - id: s
-    default: {{v: default}}
-    rules:
-      - id: r
-        when: '{condition}'
-        content: {{v: matched}}
-"""
+def conditions(draw, depth: int) -> str:  # type: ignore[no-untyped-def]
+    """The harness's costly conditions over these signals, every choice a draw (so a failure shrinks)."""
+    return CostlyConditions(lambda options: draw(st.sampled_from(options)), STRING_SIGNALS, LIST_SIGNALS).bool(depth, ())
 
 
 @st.composite
@@ -188,9 +121,9 @@ def adversarial_signals(draw, max_length: int, max_items: int) -> dict[str, obje
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), max_length=st.sampled_from([1, 16, 128, 1024]), max_items=st.sampled_from([1, 10, 100]))
 def test_budget_never_reached_by_conditions_the_compiler_accepts(signing_key, data, max_length: int, max_items: int) -> None:  # type: ignore[no-untyped-def]
-    condition = data.draw(bools(3, ()), label="condition")
+    condition = data.draw(conditions(3), label="condition")
     try:
-        ctx = run("adversarial.yaml", Options(key=signing_key, created=CREATED), text=ruleset(condition, max_length, max_items))
+        ctx = run("adversarial.yaml", Options(key=signing_key, created=CREATED), text=costly_ruleset(condition, max_length, max_items))
     except CompileError as e:
         assert {d.code for d in e.diagnostics} == {"cost"}, str(e)  # refused for its cost, nothing else
         event("refused for its cost")

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import BASE, CREATED
 from runtime import BundleError, Prepared, key_id, verify_bundle
 from runtime.errors import (
     BadSignature,
@@ -30,8 +32,6 @@ from runtime.errors import (
     WrongName,
 )
 from runtime.format import SIGNATURE_DOMAIN
-from tests.compiler.helpers import BASE
-from tests.conftest import CREATED, make_bundle
 
 DOCUMENTED = (BadSignature, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,
               UnsupportedFormat, WrongName)

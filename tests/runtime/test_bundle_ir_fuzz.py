@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import BASE, CREATED
 from runtime import BundleError, BundleTooLarge, InvalidIR, Runtime, key_id
 from runtime.format import SIGNATURE_DOMAIN
 from runtime.stdlib import FUNCTIONS, arity
-from tests.compiler.helpers import BASE
-from tests.conftest import CREATED, make_bundle
 
 NOW = CREATED + 3600
 KEY = Ed25519PrivateKey.generate()

@@ -6,9 +6,10 @@ import collections
 
 import pytest
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED
 from runtime import Runtime, key_id
 from runtime.bucketing import bucket
-from tests.conftest import CREATED, make_bundle
 
 NOW = CREATED + 3600
 

@@ -69,8 +69,8 @@ def test_decide_sticky_period_is_the_weights_in_basis_points() -> None:
 
 def test_decide_sticky_rebalanced_rule_set_keeps_exposed_visitors() -> None:
     # the same rule set compiled twice, as `strata rebalance` would leave it: 50/50, then 90/10
+    from compiler.harness.bundles import make_bundle
     from runtime import key_id
-    from tests.conftest import make_bundle
     from tests.runtime.model_payloads import KEY, RULES
 
     assert "weight: 50, content: {v: a}}, {id: b, weight: 50," in RULES

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED, trailblazer_without_holdout
 from runtime import REASONS as STRATA_REASONS
 from runtime import Runtime, key_id
 from runtime.decision import Decision
 from runtime.flags import MISSING, REASONS, FlagNotFound, metadata_of, needs_session, session_id_for, split_key, value_of, variant_of
-from tests.conftest import CREATED, make_bundle, trailblazer_without_holdout
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ CHECKERS = ("runtime/validate.py", "edge_worker/runtime/validate.js", "runtime/b
 def test_format_exports_every_limit_of_the_table_and_no_other() -> None:
     limits = {name: entry["value"] for name, entry in TABLE["limits"].items()}
     exported = {name: getattr(fmt, name) for name in dir(fmt) if name.startswith("MAX_")}
+    # the one derived bound: the longest allocation period of MAX_VARIANTS variants
+    assert exported.pop("MAX_PERIOD") == fmt.period_length(fmt.MAX_VARIANTS) == 6 * fmt.MAX_VARIANTS - 1
     assert exported == limits
     assert all(type(exported[n]) is type(v) for n, v in limits.items())  # MAX_COEFFICIENT stays a float
 

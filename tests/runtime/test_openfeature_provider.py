@@ -17,10 +17,11 @@ from openfeature.event import ProviderEvent
 from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import Reason
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import TRAILBLAZER
 from runtime import Runtime, key_id
 from runtime.flags import REASONS, metadata_of, session_id_for, variant_of
 from runtime.openfeature_provider import StrataProvider
-from tests.conftest import TRAILBLAZER, make_bundle
 
 NOW = int(time.time())
 TENT = {"sku": "TB-SUMMIT2", "category": "tents", "price": 249.0, "quantity": 1}

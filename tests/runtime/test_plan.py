@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 
 import runtime.plan as plan_module
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED
 from runtime import Runtime, key_id, load_public_key
 from runtime.decide import Prepared
 from runtime.errors import PrepareFailed
 from runtime.interp import Err
 from runtime.plan import Plan
 from runtime.verify import verify_bundle
-from tests.conftest import CREATED, make_bundle
 from tests.runtime.test_decide import RULES
 from tests.vectors import generate as vectors
 

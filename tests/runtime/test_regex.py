@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import CREATED
 from runtime import InvalidIR, Runtime, key_id
 from runtime.decide import Prepared
 from runtime.format import Op
 from runtime.regex import compile_regex, regex_error
 from runtime.values import CelError
-from tests.conftest import CREATED, make_bundle
 from tests.regex_classes import invalid_patterns
 from tests.runtime.test_verify import payload_of, resign
 

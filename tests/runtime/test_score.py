@@ -358,8 +358,8 @@ experiments:
 
 @pytest.fixture(scope="module")
 def yaml_rt():  # type: ignore[no-untyped-def]
+    from compiler.harness.bundles import make_bundle
     from runtime import Runtime, key_id
-    from tests.conftest import make_bundle
     from tests.runtime.model_payloads import KEY
 
     rt = Runtime({key_id(KEY.public_key()): KEY.public_key()})

@@ -8,6 +8,8 @@ import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from compiler.harness.bundles import make_bundle
+from compiler.harness.fixtures import BASE, CREATED
 from runtime import (
     BadSignature,
     BundleTooLarge,
@@ -24,8 +26,6 @@ from runtime import (
     verify_bundle,
 )
 from runtime.format import SIGNATURE_DOMAIN, signed_message
-from tests.compiler.helpers import BASE
-from tests.conftest import CREATED, make_bundle
 
 NOW = CREATED + 3600
 
@@ -177,8 +177,8 @@ def test_runtime_accepts_several_keys_for_rotation(signing_key):
 
 
 def _gzip_bundle(signing_key, **kw):
+    from compiler.harness.fixtures import TRAILBLAZER
     from compiler.pipeline import Options, run
-    from tests.conftest import TRAILBLAZER
 
     ctx = run(TRAILBLAZER, Options(key=signing_key, created=CREATED, version=100, codec="gzip", **kw))
     assert ctx.bundle is not None

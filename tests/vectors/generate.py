@@ -26,7 +26,6 @@ the committed files equal a fresh generation and that the Python runtime passes 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import random
 import sys
@@ -34,26 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from compiler.harness.bundles import compile_bundle, compile_payload, public_pem, sign_payload, vector_key
+from compiler.harness.fixtures import CREATED
+from compiler.harness.generated import dump, ruleset
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
-#: Fixed creation time (2026-11-01) and an expiry far ahead (2100-01-01) for every vector bundle.
-CREATED = 1_793_491_200
-EXPIRES = 4_102_444_800
 #: The time decisions are made at in the vectors.
 NOW = CREATED + 3600
-
-
-def test_key() -> Ed25519PrivateKey:
-    """The vectors' signing key, derived from a public seed: a test key only."""
-    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"strata conformance vectors").digest())
-
-
-def public_pem() -> bytes:
-    return test_key().public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 # ------------------------------------------------------------------ CEL cases
@@ -170,36 +159,6 @@ experiments:
 CONSENT_DEFAULTS = EDGE_CASES.replace("name: edge-cases\n", "name: consent-defaults\nconsent: {requires: [behavioral], without: defaults}\n")
 
 
-def compile_payload(name: str, text: str, version: int = 1) -> dict[str, Any]:
-    """Compile `text` into a payload expiring in 2100."""
-    from compiler.pipeline import Options, run
-
-    # as if in rulesets/: a model's coefficient file is found next to the rule set (the demo's is)
-    ctx = run(str(ROOT / "rulesets" / f"{name}.yaml"), Options(created=CREATED, version=version), text=text)
-    assert ctx.payload is not None, f"{name} does not compile"
-    return dict(ctx.payload, expires=EXPIRES)
-
-
-def sign_payload(payload: dict[str, Any], extra_column: str | None = None) -> bytes:
-    """Sign a payload (as compiled, or tampered with) with the test key, gzip codec;
-    ``extra_column`` adds a candidate column the format does not define."""
-    import gzip
-
-    from compiler import encode
-    from runtime.codec import to_columns
-
-    if extra_column is None:
-        return encode.sign(encode.encode_payload(payload, "gzip"), test_key(), "gzip")
-    cols = to_columns(payload)
-    cols["candidates"][extra_column] = [1] * sum(len(sl["candidates"]) for sl in payload["slots"])
-    return encode.sign(gzip.compress(msgpack.packb(cols, use_bin_type=True), compresslevel=9, mtime=0), test_key(), "gzip")
-
-
-def compile_bundle(name: str, text: str, version: int = 1) -> bytes:
-    """Compile `text` and sign it with the test key, gzip codec, expiring in 2100."""
-    return sign_payload(compile_payload(name, text, version))
-
-
 #: Conditions the compiler accepts because their signals are bounded; budget_bundle() then raises
 #: the bounds (a tampered bundle, or a bound the server does not enforce), so large signal values
 #: run them into the evaluation budget (docs/runtime.md "Evaluation budget").
@@ -242,7 +201,6 @@ def budget_bundle() -> bytes:
 
 
 def bundles() -> dict[str, bytes]:
-    from benchmarks.generate import dump, ruleset
     from tests.vectors.generate_scores import MODELS_RULES
 
     return {
@@ -356,7 +314,7 @@ def exact_outcome(prepared: Any, signals: Any, slots: Any, **kw: Any) -> Any:
 def decision_cases(named: dict[str, bytes]) -> list[dict[str, Any]]:
     from runtime import Runtime, key_id
 
-    key = test_key().public_key()
+    key = vector_key().public_key()
     rng = random.Random(14)
     cases = []
     from tests.vectors.generate_scores import model_assignments, model_signals
@@ -592,7 +550,7 @@ def refusal_and_text(data: bytes, options: dict[str, Any]) -> tuple[str, str | N
     from runtime.errors import refusal as refusal_text
     from runtime.verify import verify_bundle
 
-    key = test_key().public_key()
+    key = vector_key().public_key()
     held = options.get("held")
     try:
         Prepared(verify_bundle(data, {key_id(key): key}, now=NOW, name=options.get("name"), held=(held["name"], held["version"]) if held else None))

@@ -46,7 +46,7 @@ from edge_server.decide import check_slots, decide_fields  # noqa: E402
 from edge_server.errors import ApiError  # noqa: E402
 from edge_server.events import EventsEndpoint  # noqa: E402
 from edge_server.render import render  # noqa: E402
-from edge_server.session import CookieCodec, Session  # noqa: E402
+from edge_server.session import CapEntry, CookieCodec, ExposureEntry, ModelEntry, Session  # noqa: E402
 from edge_server.signals import request_signals  # noqa: E402
 from tests.vectors import hostile_html, hostile_http  # noqa: E402
 
@@ -63,25 +63,25 @@ def _b64(b: bytes) -> str:
 def session_to_json(s: Session) -> dict[str, Any]:
     return {"sid": s.sid, "visit_count": s.visit_count, "page_views": s.page_views, "total_page_views": s.total_page_views,
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
-            "utm_source": s.utm_source, "purchased": s.purchased, "caps": s.caps, "exposures": s.exposures,
+            "utm_source": s.utm_source, "purchased": s.purchased, "caps": {k: list(e) for k, e in s.caps.items()}, "exposures": {k: list(e) for k, e in s.exposures.items()},
             "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce,
-            "models": {k: [e[0], e[1], e[2].hex(), *e[3:]] for k, e in s.models.items()}}
+            "models": {k: [e.spec, e.fit, e.levels.hex(), e.bucket, e.frozen, e.arm] for k, e in s.models.items()}}
 
 
 def session_from_json(d: dict[str, Any]) -> Session:
     return Session(d["sid"], d["visit_count"], d["page_views"], d["total_page_views"], d["first_seen"], d["last_seen"],
-                   list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: list(v) for k, v in d["caps"].items()},
-                   {k: list(v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"],
-                   {k: [e[0], e[1], bytes.fromhex(e[2]), *e[3:]] for k, e in d.get("models", {}).items()}, is_new=False)
+                   list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: CapEntry(*v) for k, v in d["caps"].items()},
+                   {k: ExposureEntry(*v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"],
+                   {k: ModelEntry(e[0], e[1], bytes.fromhex(e[2]), *e[3:]) for k, e in d.get("models", {}).items()}, is_new=False)
 
 
-def _models(rng: random.Random, n: int) -> dict[str, list[Any]]:
+def _models(rng: random.Random, n: int) -> dict[str, ModelEntry]:
     """``n`` model entries as the counting writes them (edge_server/model_counts.py)."""
-    out: dict[str, list[Any]] = {}
+    out: dict[str, ModelEntry] = {}
     for j in range(n):
         arm = rng.choice(["", "treatment", "control"])
-        out[f"model_{j}"] = [rng.randbytes(4).hex(), rng.randbytes(4).hex(), bytes(rng.randrange(9) for _ in range(rng.randint(1, 64))),
-                             rng.randrange(40 if arm else 20), rng.random() < 0.3, arm]
+        out[f"model_{j}"] = ModelEntry(rng.randbytes(4).hex(), rng.randbytes(4).hex(), bytes(rng.randrange(9) for _ in range(rng.randint(1, 64))),
+                                       rng.randrange(40 if arm else 20), rng.random() < 0.3, arm)
     return out
 
 
@@ -95,10 +95,10 @@ def _sessions(rng: random.Random) -> list[Session]:
     out = [
         Session("AAAAAAAAAAAAAAAAAAAAAA", 1, 1, 1, 1_793_491_200, 1_793_491_200),
         Session("tX3m_p0dM-1oQ8Qe9cYbKw", 3, 4, 17, 1_793_000_000, 1_793_491_260, ["tents", "packs"], "newsletter", True,
-                {"offer/welcome-offer": [1, 1_793_491_200]}, {"starter-kit": ["free-shipping", 3]},
+                {"offer/welcome-offer": CapEntry(1, 1_793_491_200)}, {"starter-kit": ExposureEntry("free-shipping", 3, "")},
                 ["hero|starter-kit/free-shipping|cart", "banner|default|"], ["purchase"], "q2Zb1N0vR8kX4mWc",
-                {"purchase_intent": ["3f2a9c1e", "9b0c11d2", bytes([0, 4, 1, 2]), 7, False, ""],
-                 "discount_uplift": ["5e6f7a8b", "c0ffee00", bytes([2, 1]), 23, True, "treatment"]}),
+                {"purchase_intent": ModelEntry("3f2a9c1e", "9b0c11d2", bytes([0, 4, 1, 2]), 7, False, ""),
+                 "discount_uplift": ModelEntry("5e6f7a8b", "c0ffee00", bytes([2, 1]), 23, True, "treatment")}),
         Session("ünïcödé-sid-✓", 2, 0, 5, 0, 0, ["zelte", "ß"], "blog ☀", False),  # no nonce (as read from a cookie before nonces)
     ]
     cats = ["tents", "packs", "boots", "stoves", "lights", "maps", "socks", "hats", "poles", "bags", "mats", "cups"]
@@ -109,16 +109,16 @@ def _sessions(rng: random.Random) -> list[Session]:
         s.utm_source = rng.choice(["", "newsletter", "google", "x" * 128])
         s.purchased = rng.random() < 0.3
         n = rng.choice([0, 2, 10, 60]) if i < 10 else 120  # the last ones too large for 1 KB: shrunk
-        s.caps = {f"slot{j}/rule-{j}": [rng.randint(1, 300), rng.randint(0, 2**31)] for j in range(n)}
-        s.exposures = {f"exp-{j}": [rng.choice(["a", "b", "control"]), rng.randint(1, 70000)] for j in range(rng.randint(0, n))}
+        s.caps = {f"slot{j}/rule-{j}": CapEntry(rng.randint(1, 300), rng.randint(0, 2**31)) for j in range(n)}
+        s.exposures = {f"exp-{j}": ExposureEntry(rng.choice(["a", "b", "control"]), rng.randint(1, 70000), "") for j in range(rng.randint(0, n))}
         s.shown = [f"slot{j}|arm|layer" for j in range(rng.randint(0, 24))]
         s.converted = rng.sample(["purchase", "signup", "newsletter"], rng.randint(0, 3))
         s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
         s.models = _models(rng, rng.randint(0, 4) if i < 10 else 4)
         if i == 11:  # full model entries and exposure keys: shrinking drops model entries too (the newest first)
             s.shown = [f"slot{j:02}|rule-{j:02}|mid" for j in range(24)]
-            for e in s.models.values():
-                e[2] = bytes(rng.randrange(9) for _ in range(64))
+            for k, e in s.models.items():
+                s.models[k] = e._replace(levels=bytes(rng.randrange(9) for _ in range(64)))
         out.append(s)
     return out
 
@@ -213,7 +213,7 @@ def apply_op(s: Session, op: list[Any]) -> Any:
         return s.first_conversion(args[0])
     if name == "enter_model":  # what the model counting writes (edge_server/model_counts.py); a new visit empties it
         mid, (spec, fit, levels, b, frozen, arm) = args
-        s.models[mid] = [spec, fit, bytes.fromhex(levels), b, frozen, arm]
+        s.models[mid] = ModelEntry(spec, fit, bytes.fromhex(levels), b, frozen, arm)
         return None
     if name == "add_signals":
         out: dict[str, Any] = {}

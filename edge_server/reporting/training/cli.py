@@ -13,8 +13,8 @@ from runtime.cli import UserError
 
 if TYPE_CHECKING:
     from .counts import Fleet
+    from .model_info import ModelInfo
     from .naive_bayes import ArmFit
-    from .ruleset import ModelInfo
 
 
 class Refused(Exception):
@@ -54,7 +54,7 @@ def _fit(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> list[ArmFit]:
 def cmd_train(a: argparse.Namespace) -> int:
     from . import summary, write
     from .counts import CountsError, load
-    from .ruleset import RuleSetError, models
+    from .model_info import RuleSetError, models
 
     try:
         declared = models(a.ruleset)
@@ -107,6 +107,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"strata train: refused: {r}", file=sys.stderr)
         print("strata train: nothing written (train the others alone with --model)" if results else "strata train: nothing written", file=sys.stderr)
         return 1
+    if not a.dry_run:
+        try:  # every target before any: a refusal writes nothing
+            for m, _ in results:
+                write.check(targets[m.id])
+        except write.NotWritable as e:
+            raise UserError(str(e)) from None
     for m, fits in results:
         text = write.render(m, fits, k=a.k, instances=fleet.instances, snapshots=fleet.snapshots, latest=fleet.latest)
         if a.dry_run:

@@ -1,6 +1,6 @@
 """The model counters of a fleet, as training reads them.
 
-Reading is ``strata report``'s (``edge_server/reporting``: ``report.load`` keeps the latest
+Reading is ``strata report``'s (``edge_server/reporting``: ``counters.load`` keeps the latest
 snapshot per instance and adds the instances up, from ``GET /v1/stats`` JSON or ``/metrics``
 scrapes; ``models.group`` gathers the ``models`` rows by model). This module only indexes them for
 fitting: a level's visits are its *net* visits (entered - left), its converting visits
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_server.contract import ALL, SCORE
+from edge_server.reporting.counters import Data, ReportError
+from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
-from edge_server.reporting.report import Data, ReportError
-from edge_server.reporting.report import load as load_stats
 
 
 class CountsError(ValueError):

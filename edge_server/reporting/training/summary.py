@@ -10,8 +10,8 @@ from edge_server.contract import SCORE
 
 from .auc import auc
 from .counts import Fleet
+from .model_info import ModelInfo
 from .naive_bayes import ArmFit
-from .ruleset import ModelInfo
 
 Z95 = 1.959963984540054
 

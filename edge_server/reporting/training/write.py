@@ -6,14 +6,17 @@ time is the newest snapshot's, not the clock's.
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .model_info import ModelInfo
 from .naive_bayes import ArmFit
-from .ruleset import ModelInfo
 
 
 def _set(fit: ArmFit) -> dict[str, Any]:
@@ -40,9 +43,44 @@ def render(model: ModelInfo, fits: list[ArmFit], *, k: int, instances: int, snap
     return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
 
 
+class NotWritable(Exception):
+    """A file ``strata train`` must not replace; the message names it and says why."""
+
+
+def check(path: Path) -> None:
+    """Refuse to replace a file whose permissions say no: one that is not writable by this user, or
+    read-only for everyone (root may write anything, but a read-only file says it should not be);
+    or a new file in a folder this user cannot write."""
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise NotWritable(f"{path} is not a regular file: strata train writes only coefficient files")
+        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+            raise NotWritable(f"{path} is read-only: strata train does not replace it (make it writable, or pass --out FILE)")
+    else:
+        parent = next((p for p in path.parents if p.exists()), Path("."))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise NotWritable(f"{path}: cannot create a file in {parent} (not writable by this user)")
+
+
 def write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (a compile or a watcher never sees half a file)."""
+    """Replace ``path`` atomically (a compile or a watcher never sees half a file), after
+    :func:`check`: written to a new temporary file in the same folder (created exclusively, so no
+    planted file or link is followed), given the old file's permissions, then renamed over it."""
+    check(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from edge_server.reporting import stats
 from edge_server.reporting.allocation import allocation
-from edge_server.reporting.report import Data, experiments, render_html, text
+from edge_server.reporting.counters import Data
+from edge_server.reporting.report import experiments, render_html, text
 
 VARIANTS = ["control", "treatment"]
 

@@ -1,5 +1,5 @@
 """Fleet counting with real parts (docs/deployment.md, "Fleet counting"): real Prometheus (Debian's
-package; tests/prometheus_server.py), edge-worker isolates in real workerd pushing with remote write
+package; edge_server/harness/prometheus.py), edge-worker isolates in real workerd pushing with remote write
 (direct mode) and `strata serve` replicas it scrapes, simulated visitors with a known truth, and
 `strata report`, `strata train` and `strata rebalance --prometheus` run as a user runs them.
 
@@ -29,11 +29,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from compiler.harness.fixtures import ROOT, trailblazer_without_holdout
+from edge_server.harness.origin import StaticOrigin
+from edge_server.harness.prometheus import RunningPrometheus
+from edge_server.harness.server import RunningServer
+from edge_server.harness.workerd import RunningWorkerd
 from edge_server.reporting.prometheus import Window, fleet
-from tests.conftest import ROOT, trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
-from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
-from tests.prometheus_server import RunningPrometheus, require_prometheus
+from tests.edge_worker.workerd import require_node
+from tests.prometheus_server import require_prometheus
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()
 STATS_TOKEN = "stats-token"

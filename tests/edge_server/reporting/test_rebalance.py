@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.harness.fixtures import TRAILBLAZER
 from compiler.pipeline import run
 from compiler.source import load_text
 from edge_server.reporting.rebalance import apply_edits
 from runtime.cli import main
-from tests.conftest import TRAILBLAZER
 
 
 def snapshot(tmp: Path, exp: str, variants: list[str], periods: dict[str, list[tuple[int, int, int]]], name: str = "snap.json") -> str:

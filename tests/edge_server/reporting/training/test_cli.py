@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_server.reporting.training.ruleset import models
+from edge_server.reporting.training.model_info import models
 from runtime.cli import main
 
 from .fleet import LEVELS, RULESET, nb_counts, rows, snapshot, write_json
@@ -221,3 +221,58 @@ def test_train_refuses_when_every_visit_converted(tmp_path: Path, ruleset: Path,
     stats = write_json(tmp_path / "s.json", snapshot(rows("purchase_intent", _specs(ruleset)["purchase_intent"], 2000, 2000, tables)))
     assert main(["train", str(ruleset), stats, "--model", "purchase_intent"]) == 1
     assert "prior log-odds is undefined" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- files it may write
+@pytest.mark.parametrize("mode", [0o444, 0o400, 0o555])
+def test_train_never_replaces_a_read_only_file_and_writes_nothing(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], mode: int) -> None:
+    """A coefficient file whose permissions say no stays as it was (even for root, who could), and
+    the other model's file is not written either."""
+    stats = _fleet(tmp_path, ruleset)
+    locked = tmp_path / "discount_uplift.coefficients.yaml"
+    locked.write_text("# hand-kept\n")
+    locked.chmod(mode)
+    assert main(["train", str(ruleset), *stats]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and str(locked) in err
+    assert locked.read_text() == "# hand-kept\n" and (locked.stat().st_mode & 0o777) == mode
+    assert not (tmp_path / "purchase_intent.coefficients.yaml").exists()
+    out = tmp_path / "out.yaml"
+    out.write_text("keep\n")
+    out.chmod(0o444)
+    assert main(["train", str(ruleset), *stats, "--model", "purchase_intent", "--out", str(out)]) == 1
+    assert out.read_text() == "keep\n"
+
+
+def test_train_follows_no_planted_link_and_keeps_the_file_mode(tmp_path: Path, ruleset: Path) -> None:
+    """A link planted where a temporary file could be written is not followed; a replaced file keeps
+    its permissions."""
+    stats = _fleet(tmp_path, ruleset)
+    victim = tmp_path.parent / f"{tmp_path.name}-victim.txt"
+    victim.write_text("untouched\n")
+    target = tmp_path / "purchase_intent.coefficients.yaml"
+    target.write_text("bias: 0\n")
+    target.chmod(0o640)
+    (tmp_path / "purchase_intent.coefficients.yaml.tmp").symlink_to(victim)
+    assert main(["train", str(ruleset), *stats, "--model", "purchase_intent"]) == 0
+    assert victim.read_text() == "untouched\n"
+    assert yaml.safe_load(target.read_text())["model"] == "purchase_intent" and (target.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == ["purchase_intent.coefficients.yaml.tmp"]
+
+
+@pytest.mark.parametrize("name", ["../outside.yaml", "ABSOLUTE", "link.yaml"])
+def test_train_refuses_a_coefficient_file_outside_the_rule_sets_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """``coefficients:`` naming a file outside (``..``, absolute, a link out) is refused before anything is written."""
+    specs = tmp_path / "specs.yaml"  # the fleet's specs come from an unmodified copy (the modified one is refused)
+    specs.write_text(RULESET, encoding="utf-8")
+    stats = _fleet(tmp_path, specs)
+    rs_dir = tmp_path / "rs"
+    rs_dir.mkdir()
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("precious\n")
+    (rs_dir / "link.yaml").symlink_to(outside)
+    ruleset = rs_dir / "shop.yaml"
+    ruleset.write_text(RULESET.replace("purchase_intent.coefficients.yaml", str(outside) if name == "ABSOLUTE" else name))
+    assert main(["train", str(ruleset), *stats, "--model", "purchase_intent"]) == 1
+    assert "path-outside" in capsys.readouterr().err
+    assert outside.read_text() == "precious\n"

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from compiler.pipeline import Options, run
+from edge_server.harness.server import RunningServer
 from runtime.cli import main
-from tests.edge_server.server import RunningServer
 
 TOKEN = "train-token"
 KEYS = "t1:" + base64.b64encode(b"\x07" * 32).decode()

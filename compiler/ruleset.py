@@ -1,4 +1,4 @@
-"""The rule-set model: the typed declarations a rule set is made of (signals, segments,
+"""The rule set: the typed declarations a rule set is made of (signals, segments,
 experiments, slots, rules), as the resolve stage (``resolve.py``) builds them from a schema-valid
 document. Models (``models:``) are
 resolved by ``models.py``. Conditions stay as CEL source here; ``conditions.py`` checks them.

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.errors import CompileError
-from compiler.model import ModelDecl
 from compiler.pipeline import STAGES, Context, Options
+from compiler.ruleset import ModelDecl
 
 
 class RuleSetError(ValueError):

@@ -83,7 +83,11 @@ def create_app(config: Config) -> Starlette:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         srv.metrics.rejected.inc(code)
-        return error_response(exc.status_code, code, str(exc.detail))
+        message = str(exc.detail)
+        if exc.status_code == 405 and (config.pages or config.origin):  # the page route's methods, whatever the method (as the worker says)
+            path = request.scope["path"]
+            message = f"{path} accepts {' and '.join(api_methods[path])}" if path in api_methods else "pages accept GET and HEAD"
+        return error_response(exc.status_code, code, message)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s", str(request.scope.get("path", ""))[:200])

@@ -8,11 +8,13 @@ import orjson
 from starlette.types import Receive
 
 from .errors import ApiError
+from .json_syntax import json_problem
 
 
 async def read_json(h: dict[str, str], receive: Receive, limit: int) -> Any:
     """The parsed body ({} when empty). 413 over ``limit`` bytes (announced or streamed), 400 for a
-    bad Content-Length, invalid JSON or invalid UTF-8. ``h``: the request headers."""
+    bad Content-Length, or a body that is not JSON (json_syntax.py says what and where, as the
+    worker does). ``h``: the request headers."""
     cl = h.get("content-length")
     if cl is not None:
         if not cl.isdigit():
@@ -36,6 +38,7 @@ async def read_json(h: dict[str, str], receive: Receive, limit: int) -> Any:
     if not raw.strip():
         return {}
     try:
-        return orjson.loads(raw)  # rejects invalid UTF-8 and nesting deeper than 1024
+        return orjson.loads(raw)  # accepts exactly what json_syntax accepts (tests/edge_server/test_json_syntax.py)
     except orjson.JSONDecodeError as e:
-        raise ApiError(400, "invalid_json", f"request body is not JSON (UTF-8): {e.msg} at character {e.pos}") from None
+        problem = json_problem(raw) or f"{e.msg} at character {e.pos}"  # the latter would be a bug in json_syntax
+        raise ApiError(400, "invalid_json", f"request body is not JSON (UTF-8): {problem}") from None

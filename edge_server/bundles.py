@@ -32,6 +32,7 @@ import httpx
 
 from runtime.decide import Prepared
 from runtime.engine import Runtime
+from runtime.errors import refusal
 from runtime.format import MAX_ENVELOPE_BYTES
 
 from . import state as state_file
@@ -117,7 +118,7 @@ class BundleManager:
             prepared = await asyncio.to_thread(self._prepare, data)
             self.runtime.install(prepared)
         except Exception as e:  # noqa: BLE001 - BundleError, a compile error, or anything else: a refused bundle
-            self._failed(f"{type(e).__name__}: {e}{self._pinned_by_state(e)}")
+            self._failed(f"{refusal(e)}{self._pinned_by_state(e)}")
             return False
         self.state.loaded_at = time.time()
         self.state.successes += 1

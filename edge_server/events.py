@@ -135,7 +135,7 @@ def check_browser_origin(h: dict[str, str], allowed: frozenset[str]) -> None:
     if any(same_host(o, host) for host in hosts if host):
         return
     raise ApiError(403, "forbidden_origin", f"POST /v1/events from origin {origin[:100]!r}: not this site; "
-                   "allow another origin with --events-origin")
+                   "allow another origin with --events-origin or STRATA_EVENTS_ORIGINS")
 
 
 def same_host(origin: str, host: str) -> bool:

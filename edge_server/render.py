@@ -1,58 +1,22 @@
 """Content blocks -> HTML (docs/server.md, "Rendering", specifies the output byte for byte).
 
 Every value substituted into HTML is escaped; every link is checked by the WHATWG URL rules
-browsers use (:func:`safe_href`); a ``template`` is author HTML, sanitised after substitution by an
+browsers use (edge_server/safe_href.py); a ``template`` is author HTML, sanitised after substitution by an
 allow-list (nh3, the binding of the Rust ammonia sanitiser), so no content can inject script.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import string
 from typing import Any
 
 import nh3
-from ada_url import URL
 
 from runtime.format import TEMPLATE_ATTRIBUTES, TEMPLATE_TAGS
 
-#: The WHATWG URL parser strips leading and trailing C0 controls and spaces, and removes every ASCII
-#: tab and newline anywhere (https://url.spec.whatwg.org/#concept-basic-url-parser), before parsing.
-_C0_OR_SPACE = "".join(chr(c) for c in range(0x21))
-_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
-#: Absolute links content may carry; everything else (javascript:, data:, vbscript:, blob:...) is refused.
-LINK_SCHEMES = frozenset({"http:", "https:", "mailto:"})
-#: A stand-in for the page's own URL: a relative link that resolves to another host from it does so
-#: from every http(s) page (``//evil.example``, ``/\\evil.example``, ``/<TAB>/evil.example``).
-_BASE_HOST = "strata.invalid"
-_BASE = f"https://{_BASE_HOST}/page/here"
-
-
-def safe_href(value: Any) -> str:
-    """A link as a browser will follow it, or ``#`` when it could leave the site other than by an
-    explicit absolute URL, or run script.
-
-    Decided by the WHATWG URL parser (Ada, the one Node.js uses) on the value as a browser sees it:
-    an absolute URL must be http, https or mailto and is returned in its WHATWG serialisation
-    (``HTTPS://Shop.Example`` -> ``https://shop.example/``); a relative one must resolve to the
-    page's own host (paths, ``?query``, ``#fragment``) and is returned with the characters the
-    parser ignores removed. ``//evil.example``, ``/\\evil.example``, ``\\/evil.example`` and
-    ``/<TAB>/evil.example`` are scheme-relative after that normalisation: ``#``.
-    """
-    v = str(value).strip(_C0_OR_SPACE).translate(_TAB_NEWLINE)
-    if not v:
-        return "#"
-    try:
-        absolute = URL(v)
-    except ValueError:  # no scheme: a relative reference (or nothing a browser can parse)
-        pass
-    else:
-        return absolute.href if absolute.protocol in LINK_SCHEMES else "#"
-    try:
-        resolved = URL(v, _BASE)
-    except ValueError:
-        return "#"
-    return v if resolved.host == _BASE_HOST else "#"
+from .safe_href import LINK_SCHEMES, safe_href
 
 
 class _EscapingFormatter(string.Formatter):
@@ -90,13 +54,24 @@ def _check_urls(tag: str, attribute: str, value: str) -> str | None:
 _TAGS = set(TEMPLATE_TAGS)
 _ATTRIBUTES = {t: set(a) for t, a in TEMPLATE_ATTRIBUTES.items()}
 _SCHEMES = {s.rstrip(":") for s in LINK_SCHEMES}
+#: Markup the two HTML parsers build different trees from: html5ever (in nh3) parses a ``select``
+#: element's content by the customizable-select rules of the HTML standard (2025), still counts
+#: ``isindex`` among the special elements, and after a DOCTYPE token inside a table moves the
+#: table's whitespace out of it; parse5 (in the worker) does none of these. A fragment with a
+#: ``select`` or ``isindex`` start tag or a DOCTYPE renders as nothing on both runtimes
+#: (worker/sanitize.js, the same pattern), instead of two different safe fragments; the compiler
+#: refuses both tags in templates, and a DOCTYPE means nothing in a fragment.
+DIVERGENT_START_TAG = re.compile(r"<(?:select|isindex)[\t\n\f\r />]|<!doctype", re.IGNORECASE | re.ASCII)
 
 
 def sanitize(fragment: str) -> str:
     """Author HTML reduced to the template allow-list (runtime/format.py, ammonia's defaults plus
     ``class``): other tags are dropped (``script`` and ``style`` with their content), other
     attributes removed, URL attributes checked by safe_href. The compiler refuses templates that
-    would lose anything here, so this is the guarantee for hand-made bundles, and for the values."""
+    would lose anything here, so this is the guarantee for hand-made bundles, and for the values.
+    A fragment with a start tag the parsers disagree on renders as nothing (:data:`DIVERGENT_START_TAG`)."""
+    if DIVERGENT_START_TAG.search(fragment):
+        return ""
     return nh3.clean(fragment, tags=_TAGS, attributes=_ATTRIBUTES, attribute_filter=_check_urls, url_schemes=_SCHEMES,
                      link_rel=None, strip_comments=True)
 

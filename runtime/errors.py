@@ -73,3 +73,11 @@ class InvalidIR(MalformedBundle):
     """Correctly signed, but the payload breaks the IR contract (a buggy or newer compiler)."""
 
     code = "invalid_ir"
+
+
+def refusal(e: BaseException) -> str:
+    """How a refused bundle is reported (``/readyz``'s ``last_error``, the log): the error's type,
+    its code for a :class:`BundleError`, and its message. runtime/errors.js's ``refusal`` writes the
+    same text, with names that survive minification."""
+    code = f" ({e.code})" if isinstance(e, BundleError) else ""
+    return f"{type(e).__name__}{code}: {e}"

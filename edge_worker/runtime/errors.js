@@ -41,6 +41,16 @@ export class PrepareFailed extends BundleError {
 export class InvalidIR extends MalformedBundle {
   get code() { return 'invalid_ir'; }
 }
-for (const C of [BundleError, BundleTooLarge, MalformedBundle, UnsupportedFormat, UnknownKey, BadSignature, NotYetValid, Expired, RollbackRefused, WrongName, PrepareFailed, InvalidIR]) {
-  Object.defineProperty(C.prototype, 'name', { value: C.name });
+// Names written out: a bundler that minifies renames classes (`yt (rollback)` on /readyz), and
+// the names are part of what /readyz shows, as the Python runtime's type names are.
+for (const [C, name] of [[BundleError, 'BundleError'], [BundleTooLarge, 'BundleTooLarge'], [MalformedBundle, 'MalformedBundle'],
+  [UnsupportedFormat, 'UnsupportedFormat'], [UnknownKey, 'UnknownKey'], [BadSignature, 'BadSignature'], [NotYetValid, 'NotYetValid'],
+  [Expired, 'Expired'], [RollbackRefused, 'RollbackRefused'], [WrongName, 'WrongName'], [PrepareFailed, 'PrepareFailed'], [InvalidIR, 'InvalidIR']]) {
+  Object.defineProperty(C.prototype, 'name', { value: name });
+}
+
+/** How a refused bundle is reported (/readyz's last_error, the log), as runtime/errors.py's
+ * refusal: the error's name, its code for a BundleError, and its message. */
+export function refusal(e) {
+  return `${e?.name || 'Error'}${e instanceof BundleError ? ` (${e.code})` : ''}: ${e?.message}`;
 }

@@ -11,7 +11,7 @@ import { checkRollback, verifyBundle } from './verify.js';
 
 export {
   BadSignature, BundleError, BundleTooLarge, Expired, InvalidIR, MalformedBundle, NotYetValid, PrepareFailed, RollbackRefused, UnknownKey,
-  UnsupportedFormat, WrongName,
+  UnsupportedFormat, WrongName, refusal,
 } from './errors.js';
 import { BundleError, PrepareFailed } from './errors.js';
 export { importKeys, keyId } from './keys.js';

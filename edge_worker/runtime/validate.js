@@ -10,7 +10,7 @@ import {
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
 import { CATALOGUE, accepts, arity as catalogueArity, resultType } from './stdlib.js';
 import { TYPE_NAMES } from './values.js';
-import { compare, repr } from './python.js';
+import { compare, repr, reprFloat, slice as pySlice } from './python.js';
 import { celFromRaw } from './raw.js';
 import { regexError } from './functions.js';
 import { cpLen } from './budget.js';
@@ -121,6 +121,7 @@ export function validatePayload(p) {
   const ir = new IRContext(sigtypes, rtypes);
   const models = has(p, 'models') ? p.models : null; // absent: no models; nil is refused, as Python
   if (has(p, 'models') && !Array.isArray(models)) throw fail('models', `expected a list, got ${typeOfRaw(models)}`);
+  if (models !== null && models.length > MAX_MODELS) throw fail('models', `${models.length} models, more than ${MAX_MODELS}`);
   ir.nmodels = models === null ? 0 : models.length;
   const segments = req(p, 'segments', 'list', '');
   segments.forEach((seg, i) => {
@@ -209,11 +210,12 @@ const UINT64_MAX = 2n ** 64n - 1n;
 /** The (exact) numeric value of a raw number, or null: ints as BigInt, doubles as numbers. */
 const rawNumber = (v) => (isInt(v) ? BigInt(v) : v instanceof Float ? v.v : null);
 
-/** A bias or weight: a double (or an int) that is finite with |x| <= MAX_COEFFICIENT. */
+/** A bias or weight: a double (or an int) that is finite with |x| <= MAX_COEFFICIENT; refused in
+ * runtime/validate.py's words (its _number): the value as Python prints it, the bound a float. */
 function coefficient(v, path) {
   const x = v instanceof Float ? v.v : isInt(v) && BigInt(v) < 2n ** 64n && BigInt(v) > -(2n ** 64n) ? Number(v) : null;
-  if (x === null) throw fail(path, `expected a finite number, got ${typeOfRaw(v)}`);
-  if (!Number.isFinite(x) || Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `coefficient ${x} is not finite or over ${MAX_COEFFICIENT} in magnitude`);
+  if (x === null || !Number.isFinite(x)) throw fail(path, 'expected a finite number');
+  if (Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `|${v instanceof Float ? reprFloat(x) : String(v)}| is over ${reprFloat(MAX_COEFFICIENT)}`);
 }
 
 /** Does raw literal `v` have the (scalar) CEL type `t` (a parsed type; null = dyn: any scalar)? */
@@ -240,47 +242,41 @@ function validateFeature(f, path, sigtypes) {
   if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
   const t = sigtypes[Number(si)];
   const kind = req(f, 'kind', 'str', path);
-  if (!FEATURE_KINDS.includes(kind)) throw fail(`${path}.kind`, `unknown feature kind '${kind.slice(0, 40)}'`);
   const args = req(f, 'args', 'list', path);
-  const levels = req(f, 'levels', 'list', path);
-  if (!levels.every((l) => typeof l === 'string') || new Set(levels).size !== levels.length) throw fail(`${path}.levels`, 'level names must be distinct strings');
   const base = t === null ? 'dyn' : t[0];
   let want;
   if (kind === 'values') {
     if (!['string', 'int', 'uint', 'bool'].includes(base)) throw fail(path, `a values feature needs a string, int, uint or bool signal, not ${typeStr(t)}`);
-    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} values`);
-    const seen = new Set();
-    args.forEach((a, j) => {
-      if (!literalOf(a, t)) throw fail(`${path}.args[${j}]`, `not a literal of type ${typeStr(t)}`);
-      const k = litKey(a);
-      if (seen.has(k)) throw fail(`${path}.args[${j}]`, 'repeated value');
-      seen.add(k);
-    });
+    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} values, got ${args.length}`);
+    if (!args.every((a) => literalOf(a, t))) throw fail(`${path}.args`, `values must be literals of the signal's type ${typeStr(t)}`);
+    if (new Set(args.map(litKey)).size !== args.length) throw fail(`${path}.args`, 'values are not distinct');
     want = args.length + 2;
   } else if (kind === 'edges') {
     if (!['int', 'uint', 'double'].includes(base)) throw fail(path, `an edges feature needs an int, uint or double signal, not ${typeStr(t)}`);
-    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} edges`);
-    let prev = null;
-    args.forEach((a, j) => {
+    if (args.length < 1 || args.length > MAX_FEATURE_ARGS) throw fail(`${path}.args`, `1..${MAX_FEATURE_ARGS} edges, got ${args.length}`);
+    const xs = args.map((a, j) => {
+      if (typeof a === 'boolean') throw fail(`${path}.args[${j}]`, 'expected a number');
       const x = rawNumber(a);
-      if (x === null || (typeof x === 'number' && !Number.isFinite(x)) || (typeof x === 'bigint' && (x >= 2n ** 64n || x <= -(2n ** 64n)))) throw fail(`${path}.args[${j}]`, 'edges must be finite numbers');
-      if (prev !== null && !(prev < x)) throw fail(`${path}.args[${j}]`, 'edges must be strictly ascending');
-      prev = x;
+      if (x === null || (typeof x === 'number' && !Number.isFinite(x)) || (typeof x === 'bigint' && (x >= 2n ** 64n || x <= -(2n ** 64n)))) throw fail(`${path}.args[${j}]`, 'expected a finite number');
+      return x;
     });
+    if (xs.some((x, j) => j > 0 && !(xs[j - 1] < x))) throw fail(`${path}.args`, 'edges are not strictly ascending');
     want = args.length + 2;
-  } else {
+  } else if (kind === 'contains') {
     if (base !== 'list' && base !== 'map') throw fail(path, `a contains feature needs a list or map signal, not ${typeStr(t)}`);
-    if (args.length !== 1) throw fail(`${path}.args`, 'a contains feature has exactly one literal');
-    if (!literalOf(args[0], t[1])) throw fail(`${path}.args[0]`, `not a literal of type ${typeStr(t[1])}`);
+    if (args.length !== 1 || !literalOf(args[0], t[1])) throw fail(`${path}.args`, `contains takes one literal of the ${base === 'list' ? 'element' : 'key'} type ${typeStr(t[1])}`);
     want = 3;
+  } else {
+    throw fail(`${path}.kind`, `unknown feature kind ${repr(pySlice(kind, 20))} (one of ${FEATURE_KINDS.join(', ')})`);
   }
-  if (levels.length !== want || want > MAX_LEVELS) throw fail(`${path}.levels`, `${levels.length} level names, expected ${want}`);
+  const levels = req(f, 'levels', 'list', path);
+  if (levels.length !== want || want > MAX_LEVELS) throw fail(`${path}.levels`, `${levels.length} level names, a ${kind} feature of ${args.length} has ${want}`);
+  if (!levels.every((l) => typeof l === 'string') || new Set(levels).size !== levels.length) throw fail(`${path}.levels`, 'level names must be distinct strings');
   return levels.length;
 }
 
 /** payload.models: every limit of docs/bundle-format.md ("models"), references included. */
 function validateModels(models, sigtypes, goals, experiments, slots) {
-  if (models.length > MAX_MODELS) throw fail('models', `more than ${MAX_MODELS} models`);
   const ids = new Set();
   models.forEach((m, i) => {
     const path = `models[${i}]`;
@@ -289,38 +285,33 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     if (!MODEL_ID.test(id) || ids.has(id)) throw fail(`${path}.id`, `model id ${repr(id.slice(0, 40))} is not a distinct lower-case identifier`);
     ids.add(id);
     const goal = req(m, 'goal', 'str', path);
-    if (!goals.includes(goal)) throw fail(`${path}.goal`, `unknown goal '${goal.slice(0, 40)}'`);
-    for (const k of ['spec', 'fit']) if (!HEX8.test(req(m, k, 'str', path))) throw fail(`${path}.${k}`, 'expected 8 hex digits');
+    if (!goals.includes(goal)) throw fail(`${path}.goal`, `goal ${repr(pySlice(goal, 40))} is not one of the bundle's goals`);
+    for (const k of ['spec', 'fit']) if (!HEX8.test(req(m, k, 'str', path))) throw fail(`${path}.${k}`, 'expected 8 lower-case hex digits');
     const features = req(m, 'features', 'list', path);
     if (features.length > MAX_FEATURES) throw fail(`${path}.features`, `${features.length} features, more than ${MAX_FEATURES}`);
-    const fids = new Set();
-    const nlevels = features.map((f, j) => {
-      const n = validateFeature(f, `${path}.features[${j}]`, sigtypes);
-      if (fids.has(f.id)) throw fail(`${path}.features[${j}].id`, `repeated feature id '${f.id.slice(0, 40)}'`);
-      fids.add(f.id);
-      return n;
-    });
+    const nlevels = features.map((f, j) => validateFeature(f, `${path}.features[${j}]`, sigtypes));
+    if (new Set(features.map((f) => f.id)).size !== features.length) throw fail(`${path}.features`, 'feature ids are not distinct');
     const up = has(m, 'uplift') ? m.uplift : null;
     if (up !== null) {
       if (!isMap(up)) throw fail(`${path}.uplift`, 'expected a map or nil');
       if (has(up, 'experiment')) {
         only(up, FIELDS.uplift_experiment, `${path}.uplift`);
         const e = req(up, 'experiment', 'int', `${path}.uplift`);
-        if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift`, 'experiment index out of range');
+        if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift.experiment`, 'experiment index out of range');
         const vids = experiments[Number(e)].variants.map((v) => v[0]);
         const tr = req(up, 'treatment', 'str', `${path}.uplift`);
         const co = req(up, 'control', 'str', `${path}.uplift`);
-        if (!vids.includes(tr) || !vids.includes(co) || tr === co) throw fail(`${path}.uplift`, 'treatment and control must be two variants of the experiment');
+        if (!vids.includes(tr) || !vids.includes(co) || tr === co) throw fail(`${path}.uplift`, 'treatment and control must be two different variants of the experiment');
       } else {
         only(up, FIELDS.uplift_rule, `${path}.uplift`);
         const sid = req(up, 'slot', 'str', `${path}.uplift`);
         const rid = req(up, 'rule', 'str', `${path}.uplift`);
         const slot = slots.find((sl) => sl.id === sid);
-        if (slot === undefined || !slot.candidates.some((c) => c.id === rid && get(c, 'experiment') === null)) throw fail(`${path}.uplift`, `no rule '${rid.slice(0, 40)}' in slot '${sid.slice(0, 40)}'`);
+        if (slot === undefined || !slot.candidates.some((c) => c.id === rid && get(c, 'content') !== null)) throw fail(`${path}.uplift`, `no rule ${repr(pySlice(rid, 40))} in slot ${repr(pySlice(sid, 40))}`);
       }
     }
     const sets = req(m, 'sets', 'list', path);
-    if (sets.length !== (up === null ? 1 : 2)) throw fail(`${path}.sets`, `expected ${up === null ? 1 : 2} coefficient set(s), got ${sets.length}`);
+    if (sets.length !== (up === null ? 1 : 2)) throw fail(`${path}.sets`, `a${up === null ? ' plain' : 'n uplift'} model has ${up === null ? 1 : 2} coefficient set(s), got ${sets.length}`);
     sets.forEach((s, j) => {
       const sp = `${path}.sets[${j}]`;
       only(s, FIELDS.set, sp);
@@ -522,7 +513,7 @@ function checkIr(node, path, ir, vars, depth) {
       break;
     case Op.CALL:
       if (n < 2 || typeof node[1] !== 'string' || !CATALOGUE.has(node[1])) {
-        throw fail(path, n >= 2 ? `unknown function ${JSON.stringify(String(node[1]).slice(0, 40))}` : 'CALL needs a name and overload');
+        throw fail(path, n >= 2 ? `unknown function ${repr(pySlice(String(node[1]), 40))}` : 'CALL needs a name and overload');
       }
       if (node[2] !== null && typeof node[2] !== 'string') throw fail(path, 'overload must be a string or nil');
       for (let j = 3; j < node.length; j++) checkIr(node[j], path, ir, vars, sub);
@@ -553,7 +544,7 @@ function checkMatches(node, path) {
   const pat = node[4];
   if (!(Array.isArray(pat) && pat.length === 2 && pat[0] === Op.LIT && typeof pat[1] === 'string')) throw fail(path, 'the pattern of matches must be a string literal');
   const err = regexError(pat[1]);
-  if (err !== null) throw fail(path, `invalid regular expression '${pat[1].slice(0, 80)}': ${err}`);
+  if (err !== null) throw fail(path, `invalid regular expression ${repr(pySlice(pat[1], 80))}: ${err}`);
 }
 
 /** The argument count fits the function, and a declared overload has one well-formed type per

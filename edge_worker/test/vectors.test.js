@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BundleError, InvalidIR, bucket, importKeys, prepareBundle } from '../runtime/index.js';
+import { BundleError, InvalidIR, bucket, importKeys, prepareBundle, refusal } from '../runtime/index.js';
 import { matches, regexError } from '../runtime/functions.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
@@ -136,20 +136,23 @@ test('vectors_regex_every_match_and_refusal_equals_python', () => {
   assert.deepEqual(wrong, []);
 });
 
-test('vectors_refused_every_hostile_bundle_gets_the_python_code', async () => {
+test('vectors_refused_every_hostile_bundle_gets_the_python_code_and_text', async () => {
   const spec = readJson('refused.json');
   const keys = await importKeys([readVector(spec.key).toString('utf8')]);
   assert.ok(spec.cases.length > 30);
   const wrong = [];
   for (const c of spec.cases) {
     let got = 'accepted';
+    let text = null;
     try {
       await prepareBundle(Uint8Array.from(Buffer.from(c.bundle, 'base64')), { keys, now: spec.now, name: c.options.name ?? null, held: c.options.held ?? null });
     } catch (e) {
       if (!(e instanceof BundleError)) throw e; // a crash, not a refusal
       got = e.code;
+      text = refusal(e); // what /readyz shows: the Python runtime's words (runtime/errors.py's refusal)
     }
     if (got !== c.expect) wrong.push(`${c.name}: ${got}, expected ${c.expect}`);
+    if (text !== c.message) wrong.push(`${c.name}: ${JSON.stringify(text)}, expected ${JSON.stringify(c.message)}`);
   }
   assert.deepEqual(wrong, []);
 });

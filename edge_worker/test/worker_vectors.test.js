@@ -151,3 +151,27 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
     assert.deepEqual(jsonOf(s), c.end, `lifecycle case ${i}`);
   }
 });
+
+test("body vectors: the worker reads or refuses every request body as the Python server does, message included", async () => {
+  const { readJson } = await import("../worker/body.js");
+  const bodies = load("bodies.json");
+  assert.ok(bodies.cases.length >= 400 && bodies.cases.some((c) => c.problem?.includes("nested deeper")));
+  const failures = [];
+  for (const [i, c] of bodies.cases.entries()) {
+    const raw = Buffer.from(c.body, "base64");
+    let got;
+    try {
+      got = { value: await readJson(new Request("https://shop.example/v1/decide", { method: "POST", body: raw }), 1 << 20) };
+    } catch (e) {
+      got = { status: e.status, code: e.code, message: e.message };
+    }
+    const want = c.problem === null ? { value: c.value } : { status: 400, code: "invalid_json", message: bodies.message.replace("{problem}", c.problem) };
+    if (c.problem === null && !("value" in c)) delete got.value; // a deep body: accepted is what is checked
+    if (c.problem === null && !("value" in c)) delete want.value;
+    const text = (v) => JSON.stringify(v, (k, x) => (typeof x === "bigint" ? Number(x) : x)); // -0 is Python's int 0; BigInt: an exact int (test/body.test.js)
+    if (text(got) !== text(want)) {
+      failures.push(`case ${i} ${c.body.slice(0, 80)}: got ${JSON.stringify(got).slice(0, 300)}, want ${JSON.stringify(want).slice(0, 300)}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+});

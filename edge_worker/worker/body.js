@@ -1,6 +1,8 @@
-// Reading a JSON request body under a size limit, as edge_server/body.py: 400 / 413 as body.py.
+// Reading a JSON request body under a size limit, as edge_server/body.py: 400 / 413 as body.py,
+// what is JSON and how a body that is not is described by worker/json_syntax.js.
 
 import { ApiError } from "./errors.js";
+import { jsonProblem, jsonValue } from "./json_syntax.js";
 
 /** Whether a parsed JSON value is an object (not null, not an array). */
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -37,19 +39,13 @@ export async function readJson(request, limit) {
   return parseJson(raw);
 }
 
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** body.py's bytes.strip(): ASCII whitespace, vertical tab and form feed included. */
+const BLANK = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
 
+/** The parsed body ({} when blank); 400 invalid_json with json_syntax.js's problem otherwise. */
 function parseJson(raw) {
-  let text;
-  try {
-    text = STRICT_UTF8.decode(raw);
-  } catch {
-    throw new ApiError(400, "invalid_json", "request body is not JSON (UTF-8): invalid UTF-8");
-  }
-  if (!text.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, "")) return {};
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ApiError(400, "invalid_json", `request body is not JSON (UTF-8): ${e.message}`);
-  }
+  if (raw.every((c) => BLANK.has(c))) return {};
+  const problem = jsonProblem(raw);
+  if (problem !== null) throw new ApiError(400, "invalid_json", `request body is not JSON (UTF-8): ${problem}`);
+  return jsonValue(raw, true); // integers beyond ±2^53 exact (BigInt), as the server's orjson reads them
 }

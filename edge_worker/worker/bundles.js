@@ -15,6 +15,7 @@
 // the record in the STRATA_STATE namespace (worker/state.js), read before a new bundle is accepted
 // and raised after it is, so a fresh isolate refuses what a running one refuses.
 
+import { refusal } from "../runtime/errors.js";
 import { MAX_ENVELOPE_BYTES } from "../runtime/format.js";
 import { StateError, readState, recordState, stateLocation } from "./state.js";
 
@@ -137,9 +138,8 @@ export class BundleSource {
         clockSkew: this.config.clockSkew });
       this.current = prepared;
     } catch (e) {
-      const code = e.code ? ` (${e.code})` : "";
       const pin = e.code === "wrong_name" ? ` [rule set pinned by ${held.nameFrom}]` : e.code === "rollback" ? ` [floor from ${held.versionFrom}]` : "";
-      this.failed(`${e.name || "Error"}${code}: ${e.message}${pin}`);
+      this.failed(`${refusal(e)}${pin}`); // runtime/errors.py's refusal: the server's last_error in the same words
       return false;
     }
     this.state.loadedAt = now / 1000;

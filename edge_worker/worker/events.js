@@ -38,7 +38,7 @@ export function checkBrowserOrigin(headers, allowed, urlHost = "") {
   // the Host header (workerd passes it; where the platform does not, the request URL's host)
   const hosts = [headers.get("host") ?? urlHost, py.strip((headers.get("x-forwarded-host") ?? "").split(",")[0])];
   if (hosts.some((h) => h && sameHost(o, h))) return;
-  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${py.repr(py.slice(origin, 100))}: not this site; allow another origin with STRATA_EVENTS_ORIGINS`);
+  throw new ApiError(403, "forbidden_origin", `POST /v1/events from origin ${py.repr(py.slice(origin, 100))}: not this site; allow another origin with --events-origin or STRATA_EVENTS_ORIGINS`);
 }
 
 /** (events.py's same_host) whether `origin` (scheme://host[:port]) names `host` (a Host header,
@@ -65,7 +65,8 @@ export function eventFields(body, goals, limit) {
   if (typeof goal !== "string" || !goals.includes(goal)) throw error("unknown_goal", { goals: goals.join(", ") || "(none declared)" });
   // as Python's body.get("value", 0): an explicit null is refused. JSON has no NaN or Infinity; a
   // number too large for a double parses as Infinity
-  const value = py.get(body, "value", 0);
+  let value = py.get(body, "value", 0);
+  if (typeof value === "bigint") value = Number(value); // an exact integer beyond 2^53 (body.js): events.py takes float(value)
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw error("goal_value");
   if (value > limit) throw error("goal_value_too_large", { value: py.formatG(value), limit: py.formatG(limit) });
   return [goal, value];

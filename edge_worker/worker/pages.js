@@ -8,6 +8,7 @@ import { CLIENT_JS } from "./client_js.js";
 import { allowInlineStyle } from "./csp.js";
 import { HOP_HEADERS, MAX_PATH, OVERLAY_CSS, SIGNALS_COOKIE, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
+import { jsonValue } from "./json_syntax.js";
 import { headerPairs, hopByHop, pageHeaders, toHeaders } from "./origin_headers.js";
 import { escapeHtml } from "./render.js";
 import { MAX_PAGE_BYTES, fillPage, readPage } from "./rewrite.js";
@@ -15,6 +16,7 @@ import { parseCookies } from "./session.js";
 import { clientSignals } from "./signals.js";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
+const UTF8 = new TextEncoder();
 /** Request headers not forwarded to the origin: hop-by-hop ones, and Host (the origin's own). */
 const NOT_FORWARDED = new Set([...HOP_HEADERS, "host"]);
 
@@ -69,7 +71,7 @@ function cookieSignals(cookies, prepared, limit) {
   const raw = cookies.get(SIGNALS_COOKIE);
   if (!raw || raw.length > 4096) return {};
   try {
-    return clientSignals(JSON.parse(py.unquote(raw)), prepared, limit);
+    return clientSignals(jsonValue(UTF8.encode(py.unquote(raw))), prepared, limit); // what orjson refuses is ignored here too
   } catch {
     return {};
   }

@@ -1,11 +1,12 @@
 // Content blocks -> HTML, as edge_server/render.py renders them: every substituted value escaped
-// as html.escape(quote=True) does, links by the WHATWG URL rules (safeHref: absolute http, https or
+// as html.escape(quote=True) does, links by the WHATWG URL rules (worker/safe_href.js: absolute http, https or
 // mailto, or relative to the page's own host), a `template` filled by the rules of Python's
 // str.format (CPython's parser) restricted to `{name}` and `{name[key]}`, then sanitised as nh3
 // does (worker/sanitize.js).
 // tests/vectors/render.json holds the cases both implementations must reproduce.
 
 import { ascii, repr, str } from "../runtime/python.js";
+import { safeHref } from "./safe_href.js";
 import { sanitize } from "./sanitize.js";
 
 /** Python's str() and repr() of a content value as json.loads decoded it (python.js). */
@@ -17,37 +18,6 @@ const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27
 /** Python's html.escape(s, quote=True). */
 export function escapeHtml(s) {
   return s.replace(/[&<>"']/g, (c) => ESC[c]);
-}
-
-/** The WHATWG URL parser strips leading and trailing C0 controls and spaces and removes every ASCII
- * tab and newline before parsing (https://url.spec.whatwg.org/#concept-basic-url-parser). */
-const C0_OR_SPACE = /^[\x00-\x20]+|[\x00-\x20]+$/g;
-/** Absolute links content may carry; everything else (javascript:, data:, vbscript:, blob:...) is refused. */
-const LINK_SCHEMES = new Set(["http:", "https:", "mailto:"]);
-/** A stand-in for the page's own URL: a relative link that resolves to another host from it does
- * so from every http(s) page (`//evil.example`, `/\\evil.example`, `/<TAB>/evil.example`). */
-const BASE_HOST = "strata.invalid";
-const BASE = `https://${BASE_HOST}/page/here`;
-
-function parseUrl(v, base) {
-  try {
-    return new URL(v, base);
-  } catch {
-    return null;
-  }
-}
-
-/** render.py's safe_href, with the platform's WHATWG `URL` (Ada in workerd and Node, as ada-url in
- * Python): an absolute URL must be http, https or mailto and is returned in its WHATWG
- * serialisation; a relative one must resolve to the page's own host and is returned with the
- * characters the parser ignores removed; anything else is `#`. */
-export function safeHref(value) {
-  const v = strOf(value).replace(C0_OR_SPACE, "").replace(/[\t\n\r]/g, "");
-  if (!v) return "#";
-  const absolute = parseUrl(v);
-  if (absolute !== null) return LINK_SCHEMES.has(absolute.protocol) ? absolute.href : "#";
-  const resolved = parseUrl(v, BASE);
-  return resolved !== null && resolved.host === BASE_HOST ? v : "#";
 }
 
 class FormatError extends Error {}
@@ -195,14 +165,14 @@ export function render(content) {
   }
   const e = escapeHtml;
   const parts = [];
-  if (truthy(content.image)) parts.push(`<img class="strata-image" src="${e(safeHref(content.image))}" alt="">`);
+  if (truthy(content.image)) parts.push(`<img class="strata-image" src="${e(safeHref(strOf(content.image)))}" alt="">`);
   if (truthy(content.headline)) parts.push(`<h2 class="strata-headline">${e(strOf(content.headline))}</h2>`);
   if (truthy(content.body)) parts.push(`<p class="strata-body">${e(strOf(content.body))}</p>`);
   const items = content.items;
   if (Array.isArray(items) && items.length) parts.push(`<ul class="strata-items">${items.slice(0, 50).map((i) => `<li>${e(strOf(i))}</li>`).join("")}</ul>`);
   const cta = content.cta;
   if (cta !== null && typeof cta === "object" && !Array.isArray(cta) && truthy(cta.text)) {
-    parts.push(`<a class="strata-cta" href="${e(safeHref(Object.hasOwn(cta, "href") ? cta.href : "#"))}">${e(strOf(cta.text))}</a>`);
+    parts.push(`<a class="strata-cta" href="${e(safeHref(strOf(Object.hasOwn(cta, "href") ? cta.href : "#")))}">${e(strOf(cta.text))}</a>`);
   }
   return parts.join("");
 }

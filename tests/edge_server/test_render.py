@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from edge_server.render import TEMPLATE_TAGS, render, safe_href, sanitize
+from edge_server.render import TEMPLATE_TAGS, render, sanitize
 from edge_server.rewrite import Page
+from edge_server.safe_href import safe_href
 from runtime.decision import Decision
 
 PAGE_BASE = "https://shop.example/tents/index.html"
@@ -171,3 +172,24 @@ def test_render_compiler_refuses_exactly_the_templates_the_sanitiser_changes(par
         assert all(d.code == "template" for d in e.diagnostics), e
         compiles = False
     assert compiles == (_elements(sanitize(template)) == _elements(template)), (template, sanitize(template))
+
+
+#: [what the template opens, what the sanitiser writes for it, its end tag]; the worker's side of
+#: the class is edge_worker/test/worker_sanitize.test.js.
+NESTING = [("<div>", "<div>", "</div>"), ("<span title=x onclick=y>", '<span title="x">', "</span>"), ("<x-y>", "", ""),
+           ("<blockquote cite=javascript:x>", '<blockquote cite="#">', "</blockquote>"), ("<svg><g>", "", "")]
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(6_000, 12_000), st.sampled_from(NESTING))
+def test_render_sanitize_cleans_nesting_of_any_depth(depth, nesting):
+    opened, kept, close = nesting
+    want = "" if opened.startswith("<svg") else kept * depth + "z" + close * depth
+    assert sanitize(opened * depth + "z") == want
+
+
+def test_render_sanitize_renders_nothing_for_a_start_tag_the_parsers_disagree_on():
+    for t in ["<select>x", "<SELECT/>x", "a<select\n>b", "<isindex>x", "<IsIndex\ttitle=1>x", '<b title="<select>">x</b>', "<!-- <select> -->x", "<table>{<!DOCTYPE>\n", "<!doctype html>x"]:
+        assert sanitize(t) == "", t
+    for t in ["<selectx>y", "x<select", "select>y", "&lt;select>y", "<sel ect>y", "<ſelect>y", "<!doc type>y"]:
+        assert sanitize(t) != "", t

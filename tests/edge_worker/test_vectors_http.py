@@ -1,4 +1,4 @@
-"""The HTTP-layer vectors (tests/vectors/cookies.json, request_signals.json): the committed files
+"""The HTTP-layer vectors (tests/vectors/cookies.json, request_signals.json, bodies.json, render.json): the committed files
 are what tests/vectors/generate_http.py writes today, and the Python server passes every case.
 The worker's side of the same vectors is edge_worker/test/worker_vectors.test.js."""
 
@@ -65,6 +65,32 @@ def test_vectors_python_derives_each_request_signal_case() -> None:
         got = request_signals(c["page_url"], c["headers"], referrer=c["referrer"], country_header=c["country_header"],
                               tz=ZoneInfo(c["tz"]), now=c["now"])
         assert got == c["signals"], c
+
+
+def test_vectors_python_reads_or_refuses_each_request_body() -> None:
+    import asyncio
+
+    from edge_server.body import read_json
+    from edge_server.errors import ApiError
+
+    bodies = json.loads((VECTORS / "bodies.json").read_text(encoding="utf-8"))
+    assert len(bodies["cases"]) >= 400 and any("nested deeper" in (c["problem"] or "") for c in bodies["cases"])
+
+    async def read(raw: bytes) -> Any:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        return await read_json({}, receive, 1 << 20)
+
+    for c in bodies["cases"]:
+        raw = base64.b64decode(c["body"])
+        if c["problem"] is None:
+            value = asyncio.run(read(raw))
+            assert "value" not in c or value == c["value"], c
+            continue
+        with pytest.raises(ApiError) as e:
+            asyncio.run(read(raw))
+        assert (e.value.status, e.value.code, e.value.message) == (400, "invalid_json", bodies["message"].format(problem=c["problem"])), c
 
 
 def test_vectors_python_renders_each_content_block() -> None:

@@ -539,9 +539,15 @@ def refused_cases() -> dict[str, Any]:
 
 def refusal(data: bytes, options: dict[str, Any]) -> str:
     """The Python runtime's answer to a refused.json case: 'accepted' or the error code."""
+    return refusal_and_text(data, options)[0]
+
+
+def refusal_and_text(data: bytes, options: dict[str, Any]) -> tuple[str, str | None]:
+    """('accepted', None), or the error code and the text /readyz shows (runtime.errors.refusal)."""
     from runtime import key_id
     from runtime.decide import Prepared
     from runtime.errors import BundleError
+    from runtime.errors import refusal as refusal_text
     from runtime.verify import verify_bundle
 
     key = vector_key().public_key()
@@ -549,8 +555,8 @@ def refusal(data: bytes, options: dict[str, Any]) -> str:
     try:
         Prepared(verify_bundle(data, {key_id(key): key}, now=NOW, name=options.get("name"), held=(held["name"], held["version"]) if held else None))
     except BundleError as e:
-        return e.code
-    return "accepted"
+        return e.code, refusal_text(e)
+    return "accepted", None
 
 
 def dumps(v: Any) -> str:
@@ -571,6 +577,8 @@ def generate_all() -> dict[str, bytes]:
     refused = refused_cases()
     wrong = [(c["name"], got) for c in refused["cases"] if (got := refusal(base64.b64decode(c["bundle"]), c["options"])) != c["expect"]]
     assert not wrong, f"the Python runtime answers otherwise: {wrong}"
+    for c in refused["cases"]:  # the text /readyz shows: both runtimes write the same (runtime/errors.py's refusal)
+        c["message"] = refusal_and_text(base64.b64decode(c["bundle"]), c["options"])[1]
     files["refused.json"] = (json.dumps(refused, indent=1) + "\n").encode()
     from tests.vectors.generate_scores import score_vectors
 

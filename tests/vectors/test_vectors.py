@@ -80,7 +80,7 @@ def test_vectors_python_runtime_refuses_every_hostile_bundle_with_its_code():
     codes = {c["expect"] for c in spec["cases"]}
     assert codes == {"accepted", "invalid_ir", "too_large", "wrong_name", "rollback"}
     for c in spec["cases"]:
-        assert generate.refusal(base64.b64decode(c["bundle"]), c["options"]) == c["expect"], c["name"]
+        assert generate.refusal_and_text(base64.b64decode(c["bundle"]), c["options"]) == (c["expect"], c["message"]), c["name"]
 
 
 def test_vectors_decision_cases_cover_every_reason_and_trace_result():

@@ -54,8 +54,8 @@ def active_series(per_isolate: int, union: int, lifetimes: int) -> dict[str, flo
 
 
 def report_timing(instances: int) -> dict:
+    from edge_server.harness.prometheus import RunningPrometheus
     from edge_server.reporting.prometheus import Window, fleet
-    from tests.prometheus_server import RunningPrometheus
 
     with RunningPrometheus() as prom:
         t0 = time.perf_counter()

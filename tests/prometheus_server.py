@@ -1,6 +1,5 @@
 """Prometheus for tests: :func:`require_prometheus` turns a missing binary into a skip (a failure on
-CI). Running Prometheus lives in the shared harness, ``edge_server/harness/prometheus.py``; its
-names are handed on here for tests written against this module."""
+CI). Running Prometheus lives in the shared harness, ``edge_server/harness/prometheus.py``."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ import os
 
 import pytest
 
-from edge_server.harness.prometheus import MISSING, RunningPrometheus, prometheus_binary
-
-__all__ = ["RunningPrometheus", "prometheus_binary", "require_prometheus"]
+from edge_server.harness.prometheus import MISSING, prometheus_binary
 
 
 def require_prometheus() -> str:

@@ -182,8 +182,8 @@ def test_the_signature_is_hmac_sha256_of_the_body_and_the_worker_computes_the_sa
 def test_a_replica_adds_a_signed_batch_once_refuses_forged_and_hostile_ones_and_keeps_it_across_a_restart(tmp_path: Path) -> None:
     import httpx
 
+    from edge_server.harness.server import RunningServer, metric
     from tests.conftest import TRAILBLAZER
-    from tests.edge_server.server import RunningServer, metric
 
     token = "stats-token"
     secret = "s" * 32

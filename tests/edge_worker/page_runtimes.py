@@ -18,8 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_server.harness.server import RunningServer
 from tests.conftest import trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
 
 COOKIE_KEYS = "k1:" + base64.b64encode(b"\x05" * 32).decode()

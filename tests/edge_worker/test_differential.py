@@ -26,8 +26,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_server.harness.server import RunningServer
 from tests.conftest import ROOT, trailblazer_without_holdout
-from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
 from tests.vectors.hostile_html import hostile_block
 from tests.vectors.hostile_http import hostile_body

@@ -27,6 +27,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_server.harness.prometheus import RunningPrometheus
+from edge_server.harness.server import RunningServer
 from edge_server.reporting.prometheus import Window, fleet
 from tests.edge_server.reporting.test_prometheus_fleet import (
     CHANCE,
@@ -40,9 +42,8 @@ from tests.edge_server.reporting.test_prometheus_fleet import (
     by_key,
     strata,
 )
-from tests.edge_server.server import RunningServer
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
-from tests.prometheus_server import RunningPrometheus, require_prometheus
+from tests.prometheus_server import require_prometheus
 
 SECRET = "fleet-counters-secret-0123456789"
 AUTH = {"authorization": f"Bearer {STATS_TOKEN}"}

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from ..contract import METRIC_LABELS, MODEL_EVENTS
 from .counters import Data, ReportError, merge
 
@@ -179,6 +177,7 @@ def load(a: argparse.Namespace, files: list[str]) -> Data:
 # ---------------------------------------------------------------------------------- querying
 def _query(client: Any, url: str, promql: str, at: float) -> list[dict[str, Any]]:
     import httpx
+    import orjson  # the [server] extra, as httpx
 
     endpoint = url.rstrip("/") + "/api/v1/query"
     try:

@@ -1,14 +1,16 @@
 """Whatever the compiler accepts, both runtimes read back (docs/security.md, "Limits").
 
 Rule sets are generated at every limit the compiler enforces (runtime/format.py: variants of an
-experiment, id lengths, models and their features; and many slots, caps and experiments, which no
-limit bounds) and seeded random ones below them. Each is compiled, signed, and a visit of several
+experiment, id lengths, models and their features, and MAX_DECISION_STATE: the most slots of
+experiments or capped rules one decision's cookie state may hold) and seeded random ones below them. Each is compiled, signed, and a visit of several
 decisions runs through the Python server's decision path (``Server.decide``, ``set_cookie``) and
 through the real worker in node (tests/edge_worker/limits_worker.mjs). Every cookie either runtime
 writes must be read back by both, as the same session: the visitor keeps one session id, and what
 the cookie carries (exposures with their allocation periods, caps, model entries) is what was
 written. Where a rule set could not round-trip, the compiler refuses it with the limit and the
-``file:line:col`` of the offending entry.
+``file:line:col`` of the offending entry. Crowded cookies (older state, long categories and
+sources) keep the current decision's exposures and caps on both runtimes: the shrink order drops
+older state first (edge_server/session.py ``_shrink``).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def random_classes(n: int, seed: int = 20) -> list[tuple[str, dict[str, Any]]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        kw = dict(slots=rng.randint(1, 8), variants=rng.randint(1, MAX_VARIANTS), idlen=rng.randint(8, MAX_ID_LENGTH),
+        kw: dict[str, Any] = dict(slots=rng.randint(1, 8), variants=rng.randint(1, MAX_VARIANTS), idlen=rng.randint(8, MAX_ID_LENGTH),
                   models=rng.randint(0, 5), features=rng.randint(1, 8), rng=rng)
         kw["experiments"] = rng.randint(0, kw["slots"])
         kw["capped"] = kw["slots"] - kw["experiments"]

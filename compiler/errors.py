@@ -143,6 +143,12 @@ def too_many_variants(exp: str, count: int, limit: int) -> tuple[str, str, str |
             "allocation period, so every visit would start a new session", f"split it into experiments of at most {limit} variants")
 
 
+def decision_state(slot: str, total: int, limit: int) -> tuple[str, str, str | None]:
+    return ("decision-state", f"one decision of the slots up to '{slot}' can write {total} bytes into the visitor's cookie, more than "
+            f"MAX_DECISION_STATE ({limit}): the cookie could not keep that decision's exposures, so the visit's next exposure would "
+            "count as a new assignment", "split the slots into rule sets, or shorten their ids, or use fewer variants or capped rules")
+
+
 def group_traffic(group: str, total: float) -> tuple[str, str, str | None]:
     return "group-traffic", f"experiments in exclusion group '{group}' take {total:g}% of traffic together, more than 100%", "lower the traffic of the group's experiments"
 

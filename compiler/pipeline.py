@@ -9,6 +9,7 @@ with the checker in ``check.py``; and sign: ``encode.py``):
   order     order.py: segment cycles (errors), dependency order, consent propagation; needs checked refs.
   lower     lower.py: IR and per-slot precedence order; needs segment order for indexes.
   cost      cost.py: errors for conditions over limits.cost; needs the IR (a rule is costed with its segment).
+  decision_state  decision_state.py: errors for one decision's cookie state over MAX_DECISION_STATE.
   analyse   analyse.py: warnings over the IR (unreachable rules, unused segments).
   encode    encode.py: payload -> msgpack -> xz (or gzip).
   sign      encode.py: Ed25519 envelope (skipped when no key is given, e.g. `strata test`).
@@ -26,7 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import __version__, analyse, conditions, cost, encode, lower, order, schema, source
+from . import __version__, analyse, conditions, cost, decision_state, encode, lower, order, schema, source
 from .errors import MAX_ERRORS, CompileError, Diagnostic
 from .resolve import Builder
 from .ruleset import RuleSet
@@ -98,6 +99,11 @@ def _cost(ctx: Context) -> list[Diagnostic]:
     return cost.check(ctx.ruleset, ctx.loc)
 
 
+def _decision_state(ctx: Context) -> list[Diagnostic]:
+    assert ctx.ruleset is not None and ctx.loc is not None
+    return decision_state.check(ctx.ruleset, ctx.loc)
+
+
 def _analyse(ctx: Context) -> list[Diagnostic]:
     assert ctx.ruleset is not None and ctx.loc is not None
     found = analyse.warnings(ctx.ruleset, ctx.loc)
@@ -140,6 +146,7 @@ STAGES: list[tuple[str, Callable[[Context], list[Diagnostic]]]] = [
     ("order", _order),
     ("lower", _lower),
     ("cost", _cost),
+    ("decision_state", _decision_state),
     ("analyse", _analyse),
     ("encode", _encode),
     ("sign", _sign),

@@ -111,6 +111,10 @@ class Session:
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
     models: dict[str, ModelEntry] = field(default_factory=dict)  # model id ->, this visit only
     is_new: bool = True
+    #: What this request's decision wrote (not in the cookie): "caps", "exposures" and "shown" ->
+    #: their keys. Shrinking drops these last (_shrink); touch() starts a request with none.
+    written: dict[str, set[str]] = field(default_factory=lambda: {"caps": set(), "exposures": set(), "shown": set()},
+                                         compare=False, repr=False)
 
     @classmethod
     def fresh(cls) -> Session:
@@ -119,7 +123,8 @@ class Session:
     # --------------------------------------------------------------------- lifecycle
     def touch(self, now: int, visit_timeout: int, utm_source: str, category: str, page_view: bool) -> None:
         """Record a request: start a new visit after ``visit_timeout`` of inactivity, count the
-        page view, remember the category."""
+        page view, remember the category. Nothing is written by this request's decision yet."""
+        self.written = {"caps": set(), "exposures": set(), "shown": set()}
         previous = self.last_seen
         if self.visit_count == 0 or now - previous > visit_timeout:
             self.visit_count += 1
@@ -168,6 +173,7 @@ class Session:
         for key in cap_hits:
             cap = self.caps.get(key)
             self.caps[key] = CapEntry((cap.shown if cap else 0) + 1, now)
+            self.written["caps"].add(key)
         new = []
         for exp, variant in exposures:
             prev = self.exposures.get(exp)
@@ -178,6 +184,7 @@ class Session:
             if assigned or prev is None or prev.visit != self.visit_count:
                 new.append((exp, variant, period, assigned))
             self.exposures[exp] = ExposureEntry(variant, self.visit_count, period)
+            self.written["exposures"].add(exp)
         return new
 
     def assignments(self) -> dict[str, str]:
@@ -195,6 +202,7 @@ class Session:
         if key in shown:
             return False
         shown.append(key)
+        self.written["shown"].add(key)
         if len(shown) > MAX_SHOWN:
             del shown[0]
         return True
@@ -332,17 +340,31 @@ class CookieCodec:
 
 
 def _shrink(s: Session) -> bool:
-    """Drop the oldest entry of the larger of caps and exposures (so both keep their newest
-    entries), then categories, then model entries (the newest first: a model whose entry is
-    dropped enters again at the visit's next decision, so its visit would count twice), then shown
-    exposure keys; False when nothing is left to drop."""
-    if s.caps and len(s.caps) >= len(s.exposures):
-        oldest = min(s.caps, key=lambda k: s.caps[k].last_shown)
-        del s.caps[oldest]
+    """Drop one entry to make the cookie smaller; False when nothing is left to drop.
+
+    The order (the same in edge_worker/worker/session.js; docs/security.md, "Limits"): first the
+    state older than this request's decision (``Session.written``), by ``_drop_one``; then the
+    decision's own exposure keys (``shown``, the oldest first); only then its caps and exposures.
+    So the current decision's state survives while anything older remains, and its exposures and
+    caps survive whenever they fit beside what the cookie never drops: the compiler refuses a rule
+    set whose one decision could write more of them than MAX_DECISION_STATE
+    (compiler/decision_state.py)."""
+    w = s.written
+    return _drop_one(s, w) or _drop_one(s, {"caps": w["caps"], "exposures": w["exposures"], "shown": set()}) or _drop_one(s, None)
+
+
+def _drop_one(s: Session, keep: dict[str, set[str]] | None) -> bool:
+    """Drop the first of, leaving the entries in ``keep`` alone: the oldest entry of the larger of
+    caps and exposures (so both keep their newest entries), a category (the oldest), a model entry
+    (the newest: a model whose entry is dropped enters again at the visit's next decision, so its
+    visit would count twice), a shown exposure key (the oldest)."""
+    caps = [k for k in s.caps if keep is None or k not in keep["caps"]]
+    exps = [k for k in s.exposures if keep is None or k not in keep["exposures"]]
+    if caps and len(caps) >= len(exps):
+        del s.caps[min(caps, key=lambda k: s.caps[k].last_shown)]
         return True
-    if s.exposures:
-        oldest = min(s.exposures, key=lambda k: s.exposures[k].visit)
-        del s.exposures[oldest]
+    if exps:
+        del s.exposures[min(exps, key=lambda k: s.exposures[k].visit)]
         return True
     if s.recent_categories:
         s.recent_categories.pop()
@@ -350,9 +372,10 @@ def _shrink(s: Session) -> bool:
     if s.models:
         del s.models[next(reversed(s.models))]
         return True
-    if s.shown:
-        s.shown.pop(0)
-        return True
+    for i, key in enumerate(s.shown):
+        if keep is None or key not in keep["shown"]:
+            del s.shown[i]
+            return True
     return False
 
 

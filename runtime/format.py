@@ -108,6 +108,8 @@ def period_length(variants: int) -> int:
 
 #: The longest period a cookie reader accepts (119 characters).
 MAX_PERIOD = period_length(MAX_VARIANTS)
+#: msgpack bytes of the cookie state one decision can write, at its largest (compiler/decision_state.py).
+MAX_DECISION_STATE: int = _LIMITS["MAX_DECISION_STATE"]
 
 #: Segment layers, most general first. Candidates are ordered most specific first.
 LAYERS: tuple[str, ...] = tuple(TABLE["layers"]["values"])

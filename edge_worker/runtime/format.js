@@ -42,6 +42,8 @@ export const MAX_ID_LENGTH = LIMITS.MAX_ID_LENGTH;
 export const MAX_VARIANTS = LIMITS.MAX_VARIANTS;
 export const periodLength = (variants) => 6 * variants - 1;
 export const MAX_PERIOD = periodLength(MAX_VARIANTS);
+/** msgpack bytes of the cookie state one decision can write (compiler/decision_state.py refuses more). */
+export const MAX_DECISION_STATE = LIMITS.MAX_DECISION_STATE;
 /** Model bounds (runtime/validate.py): models per bundle, features per model, levels per
  * feature (one byte each), declared values or edges per feature, |bias| and |weight|. */
 export const MAX_MODELS = LIMITS.MAX_MODELS;

@@ -152,6 +152,22 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
   }
 });
 
+test("crowded cookie vectors: after a request's decision the worker drops the same older entries as the Python server", async () => {
+  assert.ok(cookies.crowded.length >= 10);
+  for (const [i, c] of cookies.crowded.entries()) {
+    const s = sessionOf(c.start);
+    const results = c.ops.map(([name, ...args]) => {
+      if (name === "touch") return s.touch(...args) ?? null;
+      if (name === "record") return s.record(...args);
+      return s.firstExposure(args[0]);
+    });
+    assert.deepEqual(results, c.results, `crowded case ${i}`);
+    const codec = new CookieCodec(await importCookieKeys(spec(c.keys)), c.cookie_name);
+    assert.equal(await codec.encode(s, hex(c.nonce)), c.value, `crowded case ${i}`);
+    assert.deepEqual(jsonOf(await codec.decode(c.value)), c.decoded, `crowded case ${i}`);
+  }
+});
+
 test("body vectors: the worker reads or refuses every request body as the Python server does, message included", async () => {
   const { readJson } = await import("../worker/body.js");
   const bodies = load("bodies.json");

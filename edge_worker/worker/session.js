@@ -60,6 +60,7 @@ export class Session {
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
     this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
     this.isNew = true;
+    this.written = noneWritten(); // what this request's decision wrote (not in the cookie): shrink drops it last
   }
 
   static fresh() {
@@ -68,6 +69,7 @@ export class Session {
 
   /** Record a request (Session.touch in session.py). */
   touch(now, visitTimeout, utmSource, category, pageView) {
+    this.written = noneWritten(); // a request starts with nothing written by its decision
     const previous = this.lastSeen;
     if (this.visitCount === 0 || now - previous > visitTimeout) {
       this.visitCount += 1;
@@ -124,6 +126,7 @@ export class Session {
     for (const key of capHits) {
       const shown = this.caps[key] ? this.caps[key][C.shown] : 0;
       this.caps[key] = [shown + 1, now];
+      this.written.caps.add(key);
     }
     const fresh = [];
     for (const [exp, variant] of exposures) {
@@ -132,6 +135,7 @@ export class Session {
       const period = assigned ? periodIn(periods, exp) : prev[X.period];
       if (assigned || prev[X.visit] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
+      this.written.exposures.add(exp);
     }
     return fresh;
   }
@@ -152,6 +156,7 @@ export class Session {
   firstExposure(key) {
     if (this.shown.includes(key)) return false;
     this.shown.push(key);
+    this.written.shown.add(key);
     if (this.shown.length > MAX_SHOWN) this.shown.shift();
     return true;
   }
@@ -221,12 +226,24 @@ function modelsOk(models) {
   return true;
 }
 
-/** Drop the oldest entry of the larger of caps and exposures, then categories, then model entries
- * (the newest first: a model whose entry is dropped enters again at the visit's next decision, so
- * its visit would count twice), then shown (session.py's _shrink); false when nothing is left to drop. */
+/** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written). */
+const noneWritten = () => ({ caps: new Set(), exposures: new Set(), shown: new Set() });
+
+/** Drop one entry to make the cookie smaller; false when nothing is left to drop (session.py's _shrink,
+ * the same order: docs/security.md, "Limits"): first the state older than this request's decision, by
+ * dropOne; then the decision's own exposure keys (shown, the oldest first); only then its caps and exposures. */
 function shrink(s) {
-  const caps = Object.keys(s.caps);
-  const exps = Object.keys(s.exposures);
+  const w = s.written;
+  return dropOne(s, w) || dropOne(s, { caps: w.caps, exposures: w.exposures, shown: new Set() }) || dropOne(s, null);
+}
+
+/** Drop the first of, leaving the entries in `keep` alone (session.py's _drop_one): the oldest entry of
+ * the larger of caps and exposures, a category (the oldest), a model entry (the newest: a model whose
+ * entry is dropped enters again at the visit's next decision, so its visit would count twice), a shown
+ * exposure key (the oldest). */
+function dropOne(s, keep) {
+  const caps = Object.keys(s.caps).filter((k) => keep === null || !keep.caps.has(k));
+  const exps = Object.keys(s.exposures).filter((k) => keep === null || !keep.exposures.has(k));
   if (caps.length && caps.length >= exps.length) {
     delete s.caps[oldest(caps, s.caps, C.lastShown)];
     return true;
@@ -244,8 +261,9 @@ function shrink(s) {
     delete s.models[models[models.length - 1]];
     return true;
   }
-  if (s.shown.length) {
-    s.shown.shift();
+  const i = s.shown.findIndex((k) => keep === null || !keep.shown.has(k));
+  if (i >= 0) {
+    s.shown.splice(i, 1);
     return true;
   }
   return false;

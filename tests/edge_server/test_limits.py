@@ -1,14 +1,16 @@
 """Whatever the compiler accepts, both runtimes read back (docs/security.md, "Limits").
 
 Rule sets are generated at every limit the compiler enforces (runtime/format.py: variants of an
-experiment, id lengths, models and their features; and many slots, caps and experiments, which no
-limit bounds) and seeded random ones below them. Each is compiled, signed, and a visit of several
+experiment, id lengths, models and their features, and MAX_DECISION_STATE: the most slots of
+experiments or capped rules one decision's cookie state may hold) and seeded random ones below them. Each is compiled, signed, and a visit of several
 decisions runs through the Python server's decision path (``Server.decide``, ``set_cookie``) and
 through the real worker in node (tests/edge_worker/limits_worker.mjs). Every cookie either runtime
 writes must be read back by both, as the same session: the visitor keeps one session id, and what
 the cookie carries (exposures with their allocation periods, caps, model entries) is what was
 written. Where a rule set could not round-trip, the compiler refuses it with the limit and the
-``file:line:col`` of the offending entry.
+``file:line:col`` of the offending entry. Crowded cookies (older state, long categories and
+sources) keep the current decision's exposures and caps on both runtimes: the shrink order drops
+older state first (edge_server/session.py ``_shrink``).
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from compiler.decision_state import slot_bytes
 from compiler.errors import CompileError
 from compiler.pipeline import Options, run
 from edge_server.config import Config
 from edge_server.server import DecideRequest, Server
-from edge_server.session import MAX_CATEGORY, Session
+from edge_server.session import MAX_CATEGORY, MAX_SHOWN, CapEntry, CookieCodec, ExposureEntry, ModelEntry, Session
 from runtime import Runtime
-from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_MODELS, MAX_PERIOD, MAX_VARIANTS, period_length
+from runtime.format import MAX_DECISION_STATE, MAX_FEATURES, MAX_ID_LENGTH, MAX_MODELS, MAX_PERIOD, MAX_VARIANTS, period_length
 from tests.edge_worker.workerd import require_node
 
 KEYS = {"k1": b"\x07" * 32}
@@ -87,16 +91,40 @@ def ruleset(*, slots: int = 1, experiments: int = 1, variants: int = 2, capped: 
     return doc
 
 
-#: The classes: (id, rule-set arguments, number of decisions in the visit). Every limit at its
-#: maximum, and what no limit bounds (slots, experiments, caps) well past what a cookie holds.
+def accepted(doc: dict[str, Any]) -> bool:
+    """Whether the compiler accepts ``doc`` (up to the decision-state stage)."""
+    try:
+        run("limits.yaml", Options(stop_after="decision_state"), text=yaml.safe_dump(doc, sort_keys=False))
+    except CompileError:
+        return False
+    return True
+
+
+def most(what: str, **kw: Any) -> dict[str, Any]:
+    """``kw`` with as many slots, each running an experiment (``what`` "experiments") or showing a
+    capped rule ("capped"), as MAX_DECISION_STATE accepts: one more is refused."""
+    def sized(n: int) -> dict[str, Any]:
+        return {**kw, "slots": n, "experiments": n if what == "experiments" else 0, "capped": n if what == "capped" else 0}
+
+    n = 1
+    while accepted(ruleset(**sized(n + 1))):
+        n += 1
+    assert n < 64, "MAX_DECISION_STATE no longer bounds the slots"
+    return sized(n)
+
+
+#: The classes: (id, rule-set arguments). Every limit at its maximum; slots, experiments and caps
+#: at the most one decision's state may hold (MAX_DECISION_STATE; beyond, the compiler refuses).
 CLASSES: list[tuple[str, dict[str, Any]]] = [
     ("variants at MAX_VARIANTS, longest period", dict(variants=MAX_VARIANTS)),
     ("one variant", dict(variants=1)),
     ("every id at MAX_ID_LENGTH", dict(slots=2, experiments=1, capped=1, models=1, variants=2)),
     ("MAX_MODELS models of MAX_FEATURES features", dict(models=MAX_MODELS, features=MAX_FEATURES, experiments=0)),
-    ("64 slots: experiments and capped rules", dict(slots=64, experiments=32, capped=32, variants=MAX_VARIANTS)),
-    ("caps only: 40 capped rules", dict(slots=40, experiments=0, capped=40)),
-    ("everything at once", dict(slots=24, experiments=12, capped=12, variants=MAX_VARIANTS, models=MAX_MODELS, features=MAX_FEATURES,
+    ("most experiments of MAX_VARIANTS, ids at MAX_ID_LENGTH", most("experiments", variants=MAX_VARIANTS)),
+    ("most experiments of 2 variants, ids of 16", most("experiments", variants=2, idlen=16)),
+    ("most capped rules, ids at MAX_ID_LENGTH", most("capped")),
+    ("most capped rules, ids of 12", most("capped", idlen=12)),
+    ("everything at once", dict(slots=24, experiments=1, capped=1, variants=MAX_VARIANTS, models=MAX_MODELS, features=MAX_FEATURES,
                                 goals=20)),
 ]
 
@@ -106,10 +134,13 @@ def random_classes(n: int, seed: int = 20) -> list[tuple[str, dict[str, Any]]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        kw = dict(slots=rng.randint(1, 8), variants=rng.randint(1, MAX_VARIANTS), idlen=rng.randint(8, MAX_ID_LENGTH),
+        kw: dict[str, Any] = dict(slots=rng.randint(1, 8), variants=rng.randint(1, MAX_VARIANTS), idlen=rng.randint(8, MAX_ID_LENGTH),
                   models=rng.randint(0, 5), features=rng.randint(1, 8), rng=rng)
         kw["experiments"] = rng.randint(0, kw["slots"])
         kw["capped"] = kw["slots"] - kw["experiments"]
+        while not accepted(ruleset(**{**kw, "rng": random.Random(i)})):  # beyond MAX_DECISION_STATE: one slot fewer
+            kw["slots"] -= 1
+            kw["experiments"], kw["capped"] = min(kw["experiments"], kw["slots"]), kw["slots"] - min(kw["experiments"], kw["slots"])
         out.append((f"random {i}", kw))
     return out
 
@@ -136,12 +167,14 @@ def compile_signed(doc: dict[str, Any], key: Ed25519PrivateKey, tmp: Path) -> tu
     return ctx.bundle, path
 
 
-def python_visit(bundle: bytes, path: Path, key: Ed25519PrivateKey, requests: list[dict[str, Any]]) -> tuple[Server, list[str], list[Session]]:
-    """The visit through the server's decision path: the cookie each decision set, and the session
-    written into it (after the codec's shrinking), request after request."""
+def python_visit(bundle: bytes, path: Path, key: Ed25519PrivateKey, requests: list[dict[str, Any]],
+                 start: str | None = None) -> tuple[Server, list[str], list[Session]]:
+    """The visit through the server's decision path (from the cookie ``start``, if given): the
+    cookie each decision set, and the session written into it (after the codec's shrinking),
+    request after request."""
     srv = Server(Config(ruleset=str(path), cookie_keys=KEYS))
     prepared = Runtime([key.public_key()]).load(bundle)
-    cookies: dict[str, str] = {}
+    cookies: dict[str, str] = {"strata_session": start} if start else {}
     values, written = [], []
     for body in requests:
         page = body["page"]
@@ -266,7 +299,7 @@ def test_limits_the_worker_reads_with_the_same_bounds():
 def test_limits_what_the_cookie_cannot_drop_stays_readable():
     """The entries shrinking never drops (the visit's converted goals, its source, ids) at their
     largest still make a cookie the reader accepts (at most 4,096 characters)."""
-    from edge_server.session import MAX_CONVERTED, MAX_SHOWN, CookieCodec
+    from edge_server.session import MAX_CONVERTED
 
     codec = CookieCodec(KEYS, "strata_session")
     s = Session.fresh()
@@ -277,3 +310,137 @@ def test_limits_what_the_cookie_cannot_drop_stays_readable():
     value = codec.encode(s)
     back = codec.decode(value)
     assert back is not None and back.sid == s.sid and back.converted == s.converted and len(value) <= 4096
+
+
+# ------------------------------------------------------------------ crowding: the current decision's state survives
+def older_state(doc: dict[str, Any], n: int) -> str:
+    """A cookie full of state older than any decision of ``doc``: ``n`` exposures and caps of
+    experiments and rules since removed (ids at MAX_ID_LENGTH, longest periods), MAX_SHOWN exposure
+    keys, model entries, MAX_CATEGORY-long categories and a 128-character source."""
+    s = Session.fresh()
+    s.touch(1_700_000_000, 1800, "o" * 128, "", True)
+    s.recent_categories = [name("oldcat", i, MAX_CATEGORY) for i in range(10)]
+    s.exposures = {name("oldexp", i): ExposureEntry(name("oldvar", i), 1, "5/" * 59 + "5") for i in range(n)}
+    s.caps = {f"{name('oldslot', i)}/{name('oldrule', i)}": CapEntry(3, 1_700_000_000 - i) for i in range(n)}
+    s.shown = [f"{name('oldslot', i)}|{name('oldrule', i)}|broad" for i in range(MAX_SHOWN)]
+    s.models = {name("oldmodel", i): ModelEntry("0" * 8, "0" * 8, b"\x01" * MAX_FEATURES, 3, False, "") for i in range(4)}
+    s.visit_count = 7
+    s.written = {"caps": set(), "exposures": set(), "shown": set()}
+    return CookieCodec(KEYS, "strata_session").encode(s)
+
+
+#: Crowding classes: (id, rule-set arguments, older state in the starting cookie (entries of each kind), or None).
+CROWDING: list[tuple[str, dict[str, Any], int | None]] = [
+    ("most experiments at the limits, long categories", most("experiments", variants=MAX_VARIANTS), None),
+    ("most experiments at the limits, after 30 older exposures and caps", most("experiments", variants=MAX_VARIANTS), 30),
+    ("most short experiments, after older state", most("experiments", variants=2, idlen=16), 12),
+    ("most capped rules, after older state", most("capped"), 30),
+    ("experiments and caps, ids at MAX_ID_LENGTH, after older state", dict(slots=2, experiments=1, capped=1, variants=2), 30),
+    ("everything at once, after older state", dict(slots=24, experiments=1, capped=1, variants=MAX_VARIANTS, models=MAX_MODELS,
+                                                    features=MAX_FEATURES, goals=20), 8),
+] + [(f"random {label}", kw, [None, 4, 30][i % 3]) for i, (label, kw) in enumerate(random_classes(12, seed=55))]
+
+
+def decision_keys(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The experiments every decision of ``doc`` exposes and the cap keys it writes (every audience
+    is ``true``, every experiment takes all traffic, every capped rule shows)."""
+    exps = {e["id"] for e in doc["experiments"]}
+    caps = {f"{s['id']}/{r['id']}" for s in doc["slots"] for r in s["rules"] if "cap" in r}
+    return exps, caps
+
+
+def test_limits_crowding_the_current_decisions_exposures_and_caps_survive_on_both_runtimes(key, tmp_path):
+    """However crowded the cookie (categories and sources at their longest, exposures, caps, exposure
+    keys and model entries left from earlier rule sets, every id at MAX_ID_LENGTH), every cookie
+    either runtime writes keeps the exposures (variant and period, the same all visit long: never a
+    new assignment) and the caps of the decision that wrote it; older state goes first."""
+    require_node()
+    priv, pem = key
+    cases, expect = [], []
+    for label, kw, older in CROWDING:
+        doc = ruleset(**kw)
+        d = tmp_path / f"crowd{len(cases)}"
+        d.mkdir()
+        bundle, path = compile_signed(doc, priv, d)
+        start = older_state(doc, older) if older is not None else None
+        requests = requests_of(6)
+        srv, values, written = python_visit(bundle, path, priv, requests, start)
+        for i, s in enumerate(written):  # Python: older state went first
+            if s.written["shown"] - set(s.shown):
+                assert not (s.recent_categories or s.models or set(s.shown) - s.written["shown"]), f"{label}: decision {i}"
+            old = (set(s.exposures) - s.written["exposures"]) | (set(s.caps) - s.written["caps"])
+            assert not old or s.written["shown"] <= set(s.shown), f"{label}: decision {i} lost its exposure keys before older entries"
+        cases.append({"bundle": base64.b64encode(bundle).decode(), "requests": requests, "python_cookies": values, "start_cookie": start})
+        expect.append((label, srv, values, doc))
+    r = subprocess.run(["node", str(SCRIPT)], input=json.dumps({"pub": pem, "keys": KEY_SPEC, "cases": cases}),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    worker = json.loads(r.stdout.strip().splitlines()[-1])
+    checked = 0
+    for (label, srv, values, doc), w in zip(expect, worker):
+        exps, caps = decision_keys(doc)
+        for runtime, sessions in (("python", [fields(srv.codec.decode(v)) for v in values]), ("worker", w["sessions"]),
+                                  ("python reads the worker's", [fields(srv.codec.decode(v)) for v in w["cookies"]])):
+            first = None
+            for i, f in enumerate(sessions):
+                assert f is not None, f"{label}: {runtime} cookie {i} unreadable"
+                got = {k: e for k, e in f[10].items() if k in exps}
+                assert set(got) == exps, f"{label}: {runtime} cookie {i} lost the decision's exposures {sorted(exps - set(got))}"
+                assert caps <= set(f[9]), f"{label}: {runtime} cookie {i} lost the decision's caps {sorted(caps - set(f[9]))}"
+                for exp, e in got.items():
+                    assert e[2] == periods(doc)[exp], f"{label}: {runtime} cookie {i}: period of {exp}"
+                variants = {k: e[0] for k, e in got.items()}
+                first = first or variants
+                assert variants == first, f"{label}: {runtime} cookie {i} holds another variant: a new assignment"
+                checked += 1
+    assert checked >= 3 * 6 * len(CROWDING)
+
+
+def test_limits_crowding_classes_reach_the_cookie_limit():
+    """The crowding classes are crowded: their older state and the visit's categories do not fit
+    beside the decision's state, so the cookie had to choose what to drop."""
+    doc = ruleset(**CROWDING[1][1])
+    s = CookieCodec(KEYS, "strata_session").decode(older_state(doc, 30))
+    assert s is not None and len(s.exposures) < 30  # even the older state alone was shrunk
+    assert sum(slot_bytes(sl) for sl in run("limits.yaml", Options(stop_after="resolve"),
+                                            text=yaml.safe_dump(doc, sort_keys=False)).ruleset.slots) > MAX_DECISION_STATE // 2
+
+
+@pytest.mark.parametrize("what,kw", [("experiments", dict(variants=MAX_VARIANTS)), ("experiments", dict(variants=2, idlen=16)),
+                                     ("capped", {}), ("capped", dict(idlen=12))])
+def test_limits_the_compiler_refuses_more_decision_state_with_the_limit_and_location(what, kw, tmp_path):
+    """One slot more than the most that MAX_DECISION_STATE accepts: refused at that slot's id, with the limit."""
+    kw = most(what, **kw)
+    n = kw["slots"] + 1
+    doc = ruleset(**{**kw, "slots": n, what: n})
+    path = tmp_path / "rs.yaml"
+    text = yaml.safe_dump(doc, sort_keys=False)
+    path.write_text(text)
+    with pytest.raises(CompileError) as e:
+        run(path, Options())
+    (d,) = e.value.diagnostics
+    last = doc["slots"][-1]["id"]
+    line = [i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == f"- id: {last}"][0]
+    assert (d.code, d.pos.path, d.pos.line) == ("decision-state", str(path), line)
+    assert f"MAX_DECISION_STATE ({MAX_DECISION_STATE})" in d.message and f"'{last}'" in d.message
+
+
+def test_limits_max_decision_state_fits_beside_what_the_cookie_never_drops():
+    """MAX_DECISION_STATE bytes of exposure entries at their largest fit in MAX_COOKIE_BYTES beside
+    what the cookie never drops, at the sizes the guarantee names (docs/security.md, "Limits"): a
+    key id of 16 characters, a source of 128, one converted goal of MAX_ID_LENGTH, counters of 32 bits."""
+    codec = CookieCodec({"k" * 16: KEYS["k1"]}, "strata_session")
+    s = Session.fresh()
+    s.touch(4_000_000_000, 1800, "s" * 128, "", True)
+    s.visit_count = s.page_views = s.total_page_views = s.first_seen = 4_000_000_000
+    s.converted = [name("goal", 0)]
+    exposure = ExposureEntry(name("var", 0), 4_000_000_000, "x" * MAX_PERIOD)
+    one = 1 + 66 + 66 + 5 + 121  # msgpack bytes of one such entry (key included)
+    s.exposures = {name("exp", i): exposure for i in range(MAX_DECISION_STATE // one)}
+    s.exposures[name("exp", 99, MAX_DECISION_STATE % one - 1 - 1)] = ExposureEntry("", 1, "")  # the rest of the budget
+    s.written = {"caps": set(), "exposures": set(s.exposures), "shown": set()}
+    assert len(msgpack.packb({k: list(e) for k, e in s.exposures.items()})) - 1 >= MAX_DECISION_STATE  # the map's header aside
+    before = dict(s.exposures)
+    value = codec.encode(s)
+    back = codec.decode(value)
+    assert back is not None and back.exposures == before and back.converted == s.converted, len(value)

@@ -4,7 +4,7 @@
 // request set, the session the worker reads back from it, and the Python cookie as the worker reads it.
 //
 // stdin: {"pub": PEM, "keys": "k1:BASE64", "cases": [{"bundle": base64, "requests": [decide body...],
-//          "python_cookies": [value...]}]}
+//          "python_cookies": [value...], "start_cookie": value|null (the visit's first cookie, optional)}]}
 // stdout (last line): [{"cookies": [value...], "sessions": [session...], "python_sessions": [session|null...]}]
 import { readFileSync } from "node:fs";
 
@@ -33,7 +33,7 @@ for (const c of input.cases) {
     throw new TypeError(`no network in tests: ${url}`);
   };
   const worker = new StrataWorker(runtime, { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: input.pub, STRATA_COOKIE_KEYS: input.keys });
-  let cookie = null;
+  let cookie = c.start_cookie ?? null; // a cookie holding older state, if the case gives one
   const cookies = [];
   const sessions = [];
   for (const body of c.requests) {

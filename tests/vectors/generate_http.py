@@ -195,7 +195,48 @@ def cookie_vectors() -> dict[str, Any]:
         assert back is not None and back.models == {}
         before_models.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
     return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "before_models": before_models, "rejected": rejected,
-            "lifecycle": lifecycle_vectors(rng)}
+            "lifecycle": lifecycle_vectors(rng), "crowded": crowded_vectors(rng)}
+
+
+def crowded_vectors(rng: random.Random) -> list[dict[str, Any]]:
+    """A session crowded with older state (exposures, caps, exposure keys, model entries, long
+    categories), then one request's decision (touch, record, first_exposure) that the cookie must
+    keep while older state remains (session.py's _shrink): start, operations, fixed nonce -> the
+    sealed value and the session it opens to."""
+    out = []
+    for i in range(12):
+        long = rng.choice([8, 24, 64])
+        s = Session(base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode(), 3, 2, 40, 1_793_000_000, 1_793_491_200)
+        s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
+        s.recent_categories = [f"cat{j}-" + "c" * rng.randint(0, 56) for j in range(rng.randint(0, 10))]
+        s.utm_source = rng.choice(["", "newsletter", "u" * 128])
+        n = rng.randint(0, 30)
+        s.exposures = {f"old{j}-" + "e" * long: ExposureEntry("v" * long, rng.randint(1, 3), "5000/5000") for j in range(n)}
+        s.caps = {f"oldslot{j}/rule-" + "r" * long: CapEntry(rng.randint(1, 9), 1_793_000_000 + rng.randint(0, 10**5)) for j in range(rng.randint(0, 30))}
+        s.shown = [f"oldslot{j}|arm-{'a' * rng.randint(0, 40)}|broad" for j in range(rng.randint(0, 24))]
+        s.models = _models(rng, rng.randint(0, 4))
+        start = json.loads(json.dumps(session_to_json(s)))
+        now = 1_793_491_260
+        k = rng.randint(1, 4 if long < 64 else 2)  # the decision's slots, its state within MAX_DECISION_STATE
+        exposures = [[f"exp{j}-" + "x" * long, "w" * rng.randint(1, long)] for j in range(k)]
+        caps = [f"slot{j}/capped-" + "k" * long for j in range(rng.randint(0, 2 if long < 64 else 1))]
+        if i % 3 == 0 and s.exposures and long < 64:
+            exposures.append([next(iter(s.exposures)), "v" * long])  # an older experiment exposed again: its entry is the decision's now
+        ops: list[list[Any]] = [["touch", now, 1800, "", f"now-{'n' * rng.randint(0, 50)}", True], ["record", caps, exposures, now]]
+        ops += [["first_exposure", f"slot{j}|{e}/{v}|broad"] for j, (e, v) in enumerate(exposures)]
+        ops += [["first_exposure", "oldslot0|arm-|broad"]]  # perhaps shown before: then not the decision's
+        results = [apply_op(s, op) for op in ops]
+        order = [["k1", "k0"], ["k0", "k1"], ["k24", "k1"]][i % 3]
+        codec = CookieCodec({kid: KEYS[kid] for kid in order}, "strata_session")
+        nonce = rng.randbytes(12)
+        value = seal(codec, s, nonce)
+        back = codec.decode(value)
+        assert back is not None
+        for e, v in exposures:  # the decision's exposures survive (tests/edge_server/test_limits.py for the class)
+            assert back.exposures[e].variant == v
+        out.append({"keys": [[kid, _b64(KEYS[kid])] for kid in order], "cookie_name": "strata_session", "nonce": nonce.hex(),
+                    "start": start, "ops": ops, "results": results, "value": value, "decoded": session_to_json(back)})
+    return out
 
 
 def apply_op(s: Session, op: list[Any]) -> Any:

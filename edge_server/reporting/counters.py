@@ -8,7 +8,6 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..contract import ALL, METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
@@ -111,10 +110,6 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     return snap
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number a Strata counter holds")
-
-
 def read(path: str) -> dict[str, Any]:
     """One file, a ``GET /v1/stats`` snapshot or a ``/metrics`` scrape, checked (``validate.snapshot``)."""
     try:
@@ -130,12 +125,12 @@ def read(path: str) -> dict[str, Any]:
         raise ReportError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if text.lstrip().startswith("{"):
         try:
-            snap = json.loads(text, parse_constant=_refuse_constant)
+            snap = json.loads(text)  # NaN, Infinity and 1e400 become floats that validate.snapshot refuses at their field
         except json.JSONDecodeError as e:
             raise ReportError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
         except RecursionError:
             raise ReportError(f"{path}: not a Strata stats snapshot (JSON nested too deeply)") from None
-        except ValueError as e:  # NaN, Infinity, an integer of thousands of digits
+        except ValueError as e:  # an integer of thousands of digits
             raise ReportError(f"{path}: not a Strata stats snapshot ({e})") from None
         if not isinstance(snap, dict) or snap.get("format") != STATS_FORMAT:
             raise ReportError(f"{path}: not a Strata stats snapshot (GET /v1/stats)")
@@ -150,6 +145,33 @@ def load(paths: list[str]) -> Data:
     return merge([read(p) for p in paths])
 
 
+_ROW_LABELS = {"exposures": _EXPOSURE_LABELS, "conversions": _CONVERSION_LABELS, "cohorts": _COHORT_LABELS, "models": _MODEL_LABELS + ("event",)}
+
+
+def _row_name(name: str, key: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={v!r}" for k, v in zip(_ROW_LABELS[name], key))
+
+
+def _holders(latest: dict[str, dict[str, Any]], name: str, key: tuple[str, ...], shown: int = 5) -> list[str]:
+    """The instances (and their files) that count row ``key`` of ``name``, with their counts (for an error)."""
+    labels = _ROW_LABELS[name]
+    out = []
+    for inst, s in latest.items():
+        for r in s.get(name, ()):
+            if name == "models":
+                if tuple(r[k] for k in labels[:-1]) == key[:-1] and r[key[-1]]:
+                    out.append(f"{source_of(inst, s)} ({r[key[-1]]:,})")
+            elif tuple(r[k] for k in labels) == key and r["count"]:
+                out.append(f"{source_of(inst, s)} ({r['count']:,})")
+    return out[:shown] + ([f"{len(out) - shown:,} more"] if len(out) > shown else [])
+
+
+def source_of(inst: str, snap: dict[str, Any]) -> str:
+    """An instance as an error names it: its id, and the file it was read from."""
+    src = snap.get("source")
+    return f"{inst} ({src})" if src and src != inst else inst
+
+
 def merge(snaps: list[dict[str, Any]]) -> Data:
     """Sum a fleet of checked snapshots (``read``, ``validate.snapshot``; the Prometheus reader's
     are built from checked values): counters are cumulative per process, so per instance the latest
@@ -158,7 +180,7 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
     latest: dict[str, dict[str, Any]] = {}
     series: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for s in snaps:
-        inst = s.get("instance") or str(id(s))
+        inst = s.get("instance") or s.get("source") or str(id(s))
         total = sum(int(r["count"]) for r in s["exposures"])
         if s.get("generated") is not None:
             series[inst].append((float(s["generated"]), total))
@@ -189,10 +211,12 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:
             d.model_specs, newest_specs = s["model_specs"], float(s.get("generated") or 0)
     d.instances = latest
-    for name, counter in (("exposures", d.exposures), ("conversions", d.conversions), ("cohorts", d.cohorts), ("models", d.models)):
+    summed: tuple[tuple[str, Counter[Any]], ...] = (("exposures", d.exposures), ("conversions", d.conversions), ("cohorts", d.cohorts),
+                                                   ("models", d.models))
+    for name, counter in summed:
         for k, n in counter.items():
             if n > validate.MAX_EXACT:
-                validate.total(n, f"{name} {'/'.join(k)} summed over {len(latest)} instances")
+                validate.total(n, f"{name} {_row_name(name, k)} summed over {', '.join(_holders(latest, name, k))}")
     # the fleet's exposures at each snapshot time: each instance's latest total up to then, summed (one sweep)
     points = sorted((t, inst, n) for inst, pts in series.items() for t, n in pts)
     now: dict[str, int] = {}

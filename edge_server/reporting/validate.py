@@ -43,8 +43,11 @@ def _shown(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-def number(raw: str, where: Where) -> float:
-    """A sample value of the text format (a scrape line, a Prometheus answer) as a float."""
+def number(raw: str, where: Where) -> float | int:
+    """A sample value of the text format (a scrape line, a Prometheus answer): a float, or an int
+    when written as one (so that 9007199254740993 is not read as 2^53)."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 30:
+        return int(raw)
     try:
         return float(raw)
     except ValueError:
@@ -169,6 +172,7 @@ def snapshot(v: Any, where: str) -> dict[str, Any]:
         bundle = {"name": str(b["name"]), "version": str(b["version"])}
     return {
         "format": s["format"],
+        "source": where,
         "instance": _optional_text(s.get("instance"), f"{where}: instance"),
         "generated": generated,
         "bundle": bundle,
@@ -179,5 +183,5 @@ def snapshot(v: Any, where: str) -> dict[str, Any]:
         "cohorts": _rows(s, "cohorts", where, ("experiment", "variant", "period", "event", "goal"), ("count",), ("value",)),
         "models": _rows(s, "models", where, ("model", "spec", "arm", "feature", "level"), MODEL_EVENTS),
         "model_specs": {mid: _model_spec(m, f"{where}: model_specs.{mid}")
-                        for mid, m in _object(s.get("model_specs") or {}, f"{where}: model_specs").items()},
+                        for mid, m in _object({} if s.get("model_specs") is None else s["model_specs"], f"{where}: model_specs").items()},
     }

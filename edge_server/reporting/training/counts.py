@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_server.contract import ALL, MODEL_EVENTS, SCORE
-from edge_server.reporting.counters import Data, ReportError
+from edge_server.reporting.counters import Data, ReportError, source_of
 from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
 
@@ -90,7 +90,7 @@ def impossible(data: Data) -> str:
     lines = [f"impossible model counts in {len(rows):,} row{'s' if len(rows) != 1 else ''} (summed over {data.sources:,} instance"
              f"{'s' if data.sources != 1 else ''}); nothing trained, nothing written:"]
     for (model, spec, arm, feature, level), why in rows[:SHOWN]:
-        holders = [f"{inst} (entered {r['entered']:,}, left {r['left']:,}, converted {r['converted']:,})"
+        holders = [f"{source_of(inst, s)} (entered {r['entered']:,}, left {r['left']:,}, converted {r['converted']:,})"
                    for inst, s in data.instances.items() for r in s.get("models", ())
                    if (r["model"], r["spec"], r["arm"], r["feature"], r["level"]) == (model, spec, arm, feature, level)]
         more = f" and {len(holders) - SHOWN:,} more" if len(holders) > SHOWN else ""

@@ -311,3 +311,53 @@ def test_hostile_stats_the_installed_cli_prints_an_error_line_not_a_traceback(tm
     assert r.returncode == 1, r.stderr
     assert f"error: {bad}: models[0].entered: 1e+300 is not a count" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "intent.coefficients.yaml").exists() and ruleset.read_text(encoding="utf-8") == RULESET
+
+
+# ---------------------------------------------------------------------------------- counts, but no fleet's
+def _mutate(s: dict[str, Any], case: str, rng: random.Random) -> None:
+    big = rng.choice([10**6, 10**9, 2**53])
+    if case == "conversions beyond exposures":
+        for r in s["conversions"]:
+            r["count"] = big
+    elif case == "cohort conversions beyond exposed":
+        for r in s["cohorts"]:
+            if r["event"] == "converted":
+                r["count"] = big
+    elif case == "no variants":
+        s["experiments"]["hero-test"]["variants"] = []
+    elif case == "duplicate variants":
+        s["experiments"]["hero-test"]["variants"] = [["a", 5000], ["a", 5000]]
+    elif case == "zero weights and period":
+        s["experiments"]["hero-test"]["variants"] = [["a", 0], ["b", 0]]
+        for r in s["cohorts"]:
+            r["period"] = "0/0"
+    elif case == "largest goal values":
+        for r in s["conversions"] + s["cohorts"]:
+            r["value"] = 1.7e308
+    elif case == "counts at 2^53":
+        for r in s["exposures"] + s["cohorts"]:
+            r["count"] = 2**53
+
+
+COUNT_CASES = ["conversions beyond exposures", "cohort conversions beyond exposed", "no variants", "duplicate variants",
+               "zero weights and period", "largest goal values", "counts at 2^53"]
+
+
+@pytest.mark.parametrize("case", COUNT_CASES)
+def test_hostile_stats_counts_of_no_fleet_never_crash_report_or_rebalance(
+        tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    """Every value a count, their relations impossible for a real fleet: report and rebalance answer
+    (a report, or an error line), never a traceback; rebalance --dry-run writes nothing."""
+    rng = random.Random(case)
+    s = honest(_spec(ruleset))
+    _mutate(s, case, rng)
+    f = tmp_path / "edge-1.json"
+    f.write_text(json.dumps(s), encoding="utf-8")
+    for argv in (["report", str(f), "--html", str(tmp_path / "r.html")], ["rebalance", str(ruleset), str(f), "--dry-run"]):
+        try:
+            code = main(argv)
+        except BaseException:  # noqa: BLE001
+            pytest.fail(f"strata {argv[0]} raised on {case}:\n{traceback.format_exc()}")
+        err = capsys.readouterr().err
+        assert code == 0 or (code == 1 and "error:" in err), (argv[0], case, code, err)
+        assert ruleset.read_text(encoding="utf-8") == RULESET

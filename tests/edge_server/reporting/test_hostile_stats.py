@@ -143,7 +143,7 @@ def assert_refused(command: str, ruleset: Path, code: int, err: str, *names: str
     assert ruleset.read_text(encoding="utf-8") == RULESET, "the rule set was rewritten"
 
 
-def test_hostile_stats_honest_fleet_passes_every_command(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_stats_honest_instance_passes_every_command(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The base the hostile classes alter: every command succeeds on it (so each refusal below is the hostile value's)."""
     good = tmp_path / "edge-1.json"
     good.write_text(json.dumps(honest(_spec(ruleset))), encoding="utf-8")
@@ -344,7 +344,7 @@ COUNT_CASES = ["conversions beyond exposures", "cohort conversions beyond expose
 
 
 @pytest.mark.parametrize("case", COUNT_CASES)
-def test_hostile_stats_counts_of_no_fleet_never_crash_report_or_rebalance(
+def test_hostile_stats_impossible_relations_never_crash_report_or_rebalance(
         tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     """Every value a count, their relations impossible for a real fleet: report and rebalance answer
     (a report, or an error line), never a traceback; rebalance --dry-run writes nothing."""

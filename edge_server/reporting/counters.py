@@ -42,7 +42,8 @@ class Data:
 
 
 _PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
-                   r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}\s+(\S+)')
+                   r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}[ \t]+(\S+)', re.M)
+_JSON_START = re.compile(r"\s*\{")
 _EXPOSURE_LABELS = METRIC_LABELS["strata_slot_exposures_total"]
 _MODEL_LABELS = METRIC_LABELS["strata_model_visits_total"][:-1]  # all but the event
 _COHORT_LABELS = METRIC_LABELS["strata_experiment_cohort_total"]
@@ -56,10 +57,10 @@ def _unescape(v: str) -> str:
     return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
 
 
-def _labels(labels: dict[str, str], names: tuple[str, ...], where: str) -> tuple[str, ...]:
+def _labels(labels: dict[str, str], names: tuple[str, ...], where: validate.Where) -> tuple[str, ...]:
     missing = [k for k in names if k not in labels]
     if missing:
-        raise ReportError(f"{where}: no {', '.join(missing)} label (is this a /metrics scrape of a Strata server?)")
+        raise ReportError(f"{where() if callable(where) else where}: no {', '.join(missing)} label (is this a /metrics scrape of a Strata server?)")
     return tuple(labels[k] for k in names)
 
 
@@ -68,12 +69,14 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     conv: dict[tuple[str, ...], dict[str, Any]] = {}
     models: dict[tuple[str, ...], dict[str, Any]] = {}
     cohorts: dict[tuple[str, ...], dict[str, Any]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _PROM.match(line)
-        if not m:
-            continue
+    for samples, m in enumerate(_PROM.finditer(text), 1):  # no list of every line; the line number only for an error
+        if samples > validate.MAX_SAMPLES:
+            raise ReportError(f"{where}: more than {validate.MAX_SAMPLES:,} Strata samples; a Strata process's scrape has far fewer")
         name, labels_s, value = m.groups()
-        at = f"{where}: line {lineno} ({name})"
+
+        def at(m: re.Match[str] = m, name: str = name) -> str:
+            return f"{where}: line {text.count(chr(10), 0, m.start()) + 1} ({name})"
+
         labels = {k: _unescape(v) for k, v in _LABEL.findall(labels_s)}
         v = validate.number(value, at)
         if name == "strata_slot_exposures_total":
@@ -82,7 +85,7 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
             key = _labels(labels, _MODEL_LABELS, at)
             event = _labels(labels, ("event",), at)[0]
             if event not in MODEL_EVENTS:
-                raise ReportError(f"{at}: event {event[:60]!r} is none of {', '.join(MODEL_EVENTS)}")
+                raise ReportError(f"{at()}: event {event[:60]!r} is none of {', '.join(MODEL_EVENTS)}")
             row = models.setdefault(key, dict(zip(_MODEL_LABELS, key), entered=0, left=0, converted=0))
             row[event] = validate.count(v, at)
         elif name == "strata_experiment_variant_weight":
@@ -123,7 +126,9 @@ def read(path: str) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ReportError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    if text.lstrip().startswith("{"):
+    if _JSON_START.match(text):  # (not text.lstrip(): no copy of the text)
+        if raw.count(b",") + raw.count(b"{") + raw.count(b"[") > validate.MAX_ITEMS:
+            raise ReportError(f"{path}: more than {validate.MAX_ITEMS:,} JSON values; a Strata snapshot has far fewer (is this the right file?)")
         try:
             snap = json.loads(text)  # NaN, Infinity and 1e400 become floats that validate.snapshot refuses at their field
         except json.JSONDecodeError as e:

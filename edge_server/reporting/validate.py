@@ -24,6 +24,10 @@ from ..contract import MODEL_EVENTS, STATS_FORMAT
 MAX_EXACT = 2**53
 #: Largest snapshot or scrape file read (bytes): a large instance's snapshot is a few MiB.
 MAX_FILE = 64 * 1024 * 1024
+#: Most JSON values (counted before parsing as commas and opening brackets, an overcount) and scrape
+#: samples in one file: memory stays bounded whatever the file holds (a real snapshot's row is 8).
+MAX_ITEMS = 4_000_000
+MAX_SAMPLES = 500_000
 #: Basis points of a whole experiment (variant weights and periods are in basis points).
 MAX_BP = 10_000
 

@@ -190,14 +190,18 @@ def test_hostile_stats_malformed_files_are_an_error_naming_the_file(
     assert_refused(command, ruleset, code, err, f"{bad}: ", message)
 
 
+@pytest.mark.parametrize(("bound", "suffix", "message"), [
+    ("MAX_FILE", ".json", "larger than"), ("MAX_ITEMS", ".json", "JSON values"), ("MAX_SAMPLES", ".prom", "Strata samples")])
 @pytest.mark.parametrize("command", COMMANDS)
-def test_hostile_stats_a_file_beyond_the_bound_is_refused_unread(
-        tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], command: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validate, "MAX_FILE", 4096)  # the real bound is 64 MiB; the check is the same
-    bad = tmp_path / "huge.json"
-    bad.write_text(json.dumps(honest(_spec(ruleset))) + " " * 5000, encoding="utf-8")
+def test_hostile_stats_a_file_beyond_the_bounds_is_refused(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], command: str,
+                                                            bound: str, suffix: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Size, JSON values and scrape samples are bounded before memory grows with them (the real
+    bounds, 64 MiB, 4,000,000 and 500,000, are lowered here; the checks are the same)."""
+    monkeypatch.setattr(validate, bound, 40)
+    bad = tmp_path / f"huge{suffix}"
+    bad.write_text(json.dumps(honest(_spec(ruleset))) if suffix == ".json" else SCRAPE * 10, encoding="utf-8")
     code, err = run(command, ruleset, [str(bad)], capsys)
-    assert_refused(command, ruleset, code, err, f"{bad}: larger than")
+    assert_refused(command, ruleset, code, err, f"{bad}: ", message)
 
 
 SCRAPE = """\

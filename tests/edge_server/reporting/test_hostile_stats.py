@@ -137,6 +137,7 @@ def run(command: str, ruleset: Path, files: list[str], capsys: pytest.CaptureFix
 def assert_refused(command: str, ruleset: Path, code: int, err: str, *names: str) -> None:
     lines = [line for line in err.splitlines() if "error:" in line]
     assert code == 1 and lines, (command, code, err)
+    assert any(names[0] in line for line in lines), (command, names[0], err)  # the error line names the file (and field)
     assert all(n in err for n in names), (command, names, err)
     assert "Traceback" not in err
     assert not (ruleset.parent / "intent.coefficients.yaml").exists(), "a coefficient file was written"
@@ -283,7 +284,7 @@ def test_hostile_stats_train_refuses_impossible_sums_naming_rows_and_instances(
         (tmp_path / f"case-{case}").mkdir()
         files = _fleet(tmp_path / f"case-{case}", snaps)
         code, err = run("train", ruleset, files, capsys)
-        assert_refused("train", ruleset, code, err, "impossible model counts", f"feature {feature} level {level}", why, f"edge-{n - 1} (")
+        assert_refused("train", ruleset, code, err, "error: impossible model counts", f"feature {feature} level {level}", why, f"edge-{n - 1} (")
     # honest per-instance imbalance: edge-1 saw the visits leave and convert that edge-0 saw enter
     a = _set(honest(spec, "edge-0", left=0), "device", "mobile", entered=1500, left=0, converted=0)
     b = _set(honest(spec, "edge-1", visits=0, conv=0, left=0), "device", "mobile", entered=0, left=300, converted=72)

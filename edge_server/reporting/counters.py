@@ -8,11 +8,11 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..contract import ALL, METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
 from ..tally import Tally
+from . import validate
 
 __all__ = ["ALL", "Data", "ReportError", "load", "merge"]
 
@@ -37,10 +37,14 @@ class Data:
     model_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # of the newest snapshot that has them
     cohorts: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # experiment, variant, period, event, goal
     cohort_values: Tally[tuple[str, str, str, str]] = field(default_factory=Tally)  # experiment, variant, period, goal
+    #: instance -> its latest snapshot (the rows summed above), for naming the instances behind a sum
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
-                   r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}\s+(\S+)')
+                   r'|strata_model_visits_total|strata_experiment_cohort_total|strata_experiment_cohort_value_total)\{(.*)\}[ \t]+(\S+)', re.M)
+_JSON_START = re.compile(r"\s*\{")
+_EXPOSURE_LABELS = METRIC_LABELS["strata_slot_exposures_total"]
 _MODEL_LABELS = METRIC_LABELS["strata_model_visits_total"][:-1]  # all but the event
 _COHORT_LABELS = METRIC_LABELS["strata_experiment_cohort_total"]
 _CONVERSION_LABELS = METRIC_LABELS["strata_conversions_total"]
@@ -53,37 +57,54 @@ def _unescape(v: str) -> str:
     return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
 
 
+def _labels(labels: dict[str, str], names: tuple[str, ...], where: validate.Where) -> tuple[str, ...]:
+    missing = [k for k in names if k not in labels]
+    if missing:
+        raise ReportError(f"{where() if callable(where) else where}: no {', '.join(missing)} label (is this a /metrics scrape of a Strata server?)")
+    return tuple(labels[k] for k in names)
+
+
 def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     snap: dict[str, Any] = {"format": "prometheus", "instance": where, "generated": None, "experiments": {}, "exposures": [], "conversions": []}
     conv: dict[tuple[str, ...], dict[str, Any]] = {}
     models: dict[tuple[str, ...], dict[str, Any]] = {}
     cohorts: dict[tuple[str, ...], dict[str, Any]] = {}
-    for line in text.splitlines():
-        m = _PROM.match(line)
-        if not m:
-            continue
+    for samples, m in enumerate(_PROM.finditer(text), 1):  # no list of every line; the line number only for an error
+        if samples > validate.MAX_SAMPLES:
+            raise ReportError(f"{where}: more than {validate.MAX_SAMPLES:,} Strata samples; a Strata process's scrape has far fewer")
         name, labels_s, value = m.groups()
+
+        def at(m: re.Match[str] = m, name: str = name) -> str:
+            return f"{where}: line {text.count(chr(10), 0, m.start()) + 1} ({name})"
+
         labels = {k: _unescape(v) for k, v in _LABEL.findall(labels_s)}
-        v = float(value)
+        v = validate.number(value, at)
         if name == "strata_slot_exposures_total":
-            snap["exposures"].append({**labels, "count": int(v)})
+            snap["exposures"].append({**dict(zip(_EXPOSURE_LABELS, _labels(labels, _EXPOSURE_LABELS, at))), "count": validate.count(v, at)})
         elif name == "strata_model_visits_total":
-            key = tuple(labels[k] for k in _MODEL_LABELS)
+            key = _labels(labels, _MODEL_LABELS, at)
+            event = _labels(labels, ("event",), at)[0]
+            if event not in MODEL_EVENTS:
+                raise ReportError(f"{at()}: event {event[:60]!r} is none of {', '.join(MODEL_EVENTS)}")
             row = models.setdefault(key, dict(zip(_MODEL_LABELS, key), entered=0, left=0, converted=0))
-            row[labels["event"]] = int(v)
+            row[event] = validate.count(v, at)
         elif name == "strata_experiment_variant_weight":
-            e = snap["experiments"].setdefault(labels["experiment"], {"slot": labels.get("slot"), "variants": []})
-            e["variants"].append([labels["variant"], int(v)])
+            eid, variant = _labels(labels, ("experiment", "variant"), at)
+            e = snap["experiments"].setdefault(eid, {"slot": labels.get("slot"), "variants": []})
+            e["variants"].append([variant, validate.count(v, at)])
         elif name == "strata_experiment_cohort_total":
             key = tuple(labels.get(k, "") for k in _COHORT_LABELS)
-            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), value=0.0))["count"] = int(v)
+            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), value=0.0))["count"] = validate.count(v, at)
         elif name == "strata_experiment_cohort_value_total":
             key = tuple(labels.get(k, "") if k != "event" else "converted" for k in _COHORT_LABELS)
-            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), count=0))["value"] = v
+            cohorts.setdefault(key, dict(zip(_COHORT_LABELS, key), count=0))["value"] = validate.amount(v, at)
         else:
-            key = tuple(labels[k] for k in _CONVERSION_LABELS)
+            key = _labels(labels, _CONVERSION_LABELS, at)
             row = conv.setdefault(key, dict(zip(_CONVERSION_LABELS, key), count=0, value=0.0))
-            row["count" if name == "strata_conversions_total" else "value"] = int(v) if name == "strata_conversions_total" else v
+            if name == "strata_conversions_total":
+                row["count"] = validate.count(v, at)
+            else:
+                row["value"] = validate.amount(v, at)
     snap["conversions"] = list(conv.values())
     snap["models"] = list(models.values())
     snap["cohorts"] = [{"count": 0, **r} for r in cohorts.values()]
@@ -92,35 +113,79 @@ def _parse_prometheus(text: str, where: str) -> dict[str, Any]:
     return snap
 
 
-def load(paths: list[str]) -> Data:
-    snaps = []
-    for p in paths:
+def read(path: str) -> dict[str, Any]:
+    """One file, a ``GET /v1/stats`` snapshot or a ``/metrics`` scrape, checked (``validate.snapshot``)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(validate.MAX_FILE + 1)
+    except OSError as e:
+        raise ReportError(f"{path}: {e.strerror}") from None
+    if len(raw) > validate.MAX_FILE:
+        raise ReportError(f"{path}: larger than {validate.MAX_FILE // 2**20} MiB; a Strata snapshot or scrape is not (is this the right file?)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ReportError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    if _JSON_START.match(text):  # (not text.lstrip(): no copy of the text)
+        if raw.count(b",") + raw.count(b"{") + raw.count(b"[") > validate.MAX_ITEMS:
+            raise ReportError(f"{path}: more than {validate.MAX_ITEMS:,} JSON values; a Strata snapshot has far fewer (is this the right file?)")
         try:
-            text = Path(p).read_text(encoding="utf-8")
-        except OSError as e:
-            raise ReportError(f"{p}: {e.strerror}") from None
-        if text.lstrip().startswith("{"):
-            try:
-                snap = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ReportError(f"{p}: not JSON ({e.msg} at line {e.lineno})") from None
-            if snap.get("format") != STATS_FORMAT:
-                raise ReportError(f"{p}: not a Strata stats snapshot (GET /v1/stats)")
-        else:
-            snap = _parse_prometheus(text, p)
-            if not snap["exposures"] and not snap["models"]:
-                raise ReportError(f"{p}: no strata_slot_exposures_total samples (is this a /metrics scrape of a Strata server?)")
-        snaps.append(snap)
-    return merge(snaps)
+            snap = json.loads(text)  # NaN, Infinity and 1e400 become floats that validate.snapshot refuses at their field
+        except json.JSONDecodeError as e:
+            raise ReportError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+        except RecursionError:
+            raise ReportError(f"{path}: not a Strata stats snapshot (JSON nested too deeply)") from None
+        except ValueError as e:  # an integer of thousands of digits
+            raise ReportError(f"{path}: not a Strata stats snapshot ({e})") from None
+        if not isinstance(snap, dict) or snap.get("format") != STATS_FORMAT:
+            raise ReportError(f"{path}: not a Strata stats snapshot (GET /v1/stats)")
+    else:
+        snap = _parse_prometheus(text, path)
+        if not snap["exposures"] and not snap["models"]:
+            raise ReportError(f"{path}: no strata_slot_exposures_total samples (is this a /metrics scrape of a Strata server?)")
+    return validate.snapshot(snap, path)
+
+
+def load(paths: list[str]) -> Data:
+    return merge([read(p) for p in paths])
+
+
+_ROW_LABELS = {"exposures": _EXPOSURE_LABELS, "conversions": _CONVERSION_LABELS, "cohorts": _COHORT_LABELS, "models": _MODEL_LABELS + ("event",)}
+
+
+def _row_name(name: str, key: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={v!r}" for k, v in zip(_ROW_LABELS[name], key))
+
+
+def _holders(latest: dict[str, dict[str, Any]], name: str, key: tuple[str, ...], shown: int = 5) -> list[str]:
+    """The instances (and their files) that count row ``key`` of ``name``, with their counts (for an error)."""
+    labels = _ROW_LABELS[name]
+    out = []
+    for inst, s in latest.items():
+        for r in s.get(name, ()):
+            if name == "models":
+                if tuple(r[k] for k in labels[:-1]) == key[:-1] and r[key[-1]]:
+                    out.append(f"{source_of(inst, s)} ({r[key[-1]]:,})")
+            elif tuple(r[k] for k in labels) == key and r["count"]:
+                out.append(f"{source_of(inst, s)} ({r['count']:,})")
+    return out[:shown] + ([f"{len(out) - shown:,} more"] if len(out) > shown else [])
+
+
+def source_of(inst: str, snap: dict[str, Any]) -> str:
+    """An instance as an error names it: its id, and the file it was read from."""
+    src = snap.get("source")
+    return f"{inst} ({src})" if src and src != inst else inst
 
 
 def merge(snaps: list[dict[str, Any]]) -> Data:
-    """Sum a fleet: counters are cumulative per process, so per instance the latest snapshot
-    counts, and instances add up. Earlier snapshots of an instance give the timeline."""
+    """Sum a fleet of checked snapshots (``read``, ``validate.snapshot``; the Prometheus reader's
+    are built from checked values): counters are cumulative per process, so per instance the latest
+    snapshot counts, and instances add up; a sum beyond 2^53 is refused. Earlier snapshots of an
+    instance give the timeline."""
     latest: dict[str, dict[str, Any]] = {}
     series: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for s in snaps:
-        inst = s.get("instance") or str(id(s))
+        inst = s.get("instance") or s.get("source") or str(id(s))
         total = sum(int(r["count"]) for r in s["exposures"])
         if s.get("generated") is not None:
             series[inst].append((float(s["generated"]), total))
@@ -150,11 +215,20 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
                     d.models[(r["model"], r["spec"], r["arm"], r["feature"], r["level"], event)] += int(r[event])
         if s.get("model_specs") and float(s.get("generated") or 0) >= newest_specs:
             d.model_specs, newest_specs = s["model_specs"], float(s.get("generated") or 0)
-    times = sorted({t for pts in series.values() for t, _ in pts})
-    for t in times:
-        fleet = 0
-        for pts in series.values():
-            before = [n for (tt, n) in pts if tt <= t]
-            fleet += before[-1] if before else 0
-        d.timeline.append((t, fleet))
+    d.instances = latest
+    summed: tuple[tuple[str, Counter[Any]], ...] = (("exposures", d.exposures), ("conversions", d.conversions), ("cohorts", d.cohorts),
+                                                   ("models", d.models))
+    for name, counter in summed:
+        for k, n in counter.items():
+            if n > validate.MAX_EXACT:
+                validate.total(n, f"{name} {_row_name(name, k)} summed over {', '.join(_holders(latest, name, k))}")
+    # the fleet's exposures at each snapshot time: each instance's latest total up to then, summed (one sweep)
+    points = sorted((t, inst, n) for inst, pts in series.items() for t, n in pts)
+    now: dict[str, int] = {}
+    fleet = 0
+    for i, (t, inst, n) in enumerate(points):
+        fleet += n - now.get(inst, 0)
+        now[inst] = n
+        if i + 1 == len(points) or points[i + 1][0] != t:
+            d.timeline.append((t, fleet))
     return d

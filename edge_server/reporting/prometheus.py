@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..contract import METRIC_LABELS, MODEL_EVENTS
+from . import validate
 from .counters import Data, ReportError, merge
 
 #: The families the offline tools read, with their own labels (every other label names the instance).
@@ -37,7 +38,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {name: METRIC_LABELS[name] for name in (
 #: Families whose values are sums of goal values (any finite number); the others count visits.
 VALUES = {"strata_conversion_value_total", "strata_experiment_cohort_value_total"}
 #: Largest count a float64 holds exactly.
-MAX_EXACT = 2**53
+MAX_EXACT = validate.MAX_EXACT
 #: Largest answer read from Prometheus (bytes).
 MAX_ANSWER = 256 * 1024 * 1024
 DEFAULT_WINDOW = "30d"
@@ -215,20 +216,12 @@ def _query(client: Any, url: str, promql: str, at: float) -> list[dict[str, Any]
 
 
 def _number(family: str, labels: dict[str, str], raw: str) -> float | int:
+    """A sample's value, checked by the one definition of a count or a goal-value sum (validate.py)."""
     def where() -> str:  # only on an error: a fleet's answer has tens of thousands of values
         return f"{family}{{{', '.join(f'{k}={v!r}' for k, v in sorted(labels.items()))}}}"
 
-    try:
-        v = float(raw)
-    except ValueError:
-        raise PrometheusError(f"{where()}: value {raw!r} is not a number") from None
-    if not math.isfinite(v):
-        raise PrometheusError(f"{where()}: value {raw} is not finite; a Strata counter never is")
-    if family in VALUES:
-        return v
-    if v < 0 or v != int(v) or v > MAX_EXACT:
-        raise PrometheusError(f"{where()}: value {raw} is not a count (a whole number from 0 to 2^53); this series was not written by Strata")
-    return int(v)
+    v = validate.number(raw, where)
+    return validate.amount(v, where) if family in VALUES else validate.count(v, where)
 
 
 def _version(v: str) -> tuple[int, str]:

@@ -18,9 +18,15 @@ SRM_ALPHA = 0.001
 
 
 def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson interval of the rate ``x / n``. More conversions than visits (counters of part of
+    a fleet, or forged) give the interval of a rate of 1, not an error.
+
+    >>> wilson(0, 0), wilson(12, 10) == wilson(10, 10)
+    ((0.0, 1.0), True)
+    """
     if n <= 0:
         return 0.0, 1.0
-    p = x / n
+    p = min(max(x / n, 0.0), 1.0)
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
@@ -36,8 +42,9 @@ class Comparison:
 
 
 def compare(x1: int, n1: int, x0: int, n0: int) -> Comparison:
-    """Treatment (x1/n1) against baseline (x0/n0)."""
-    if n1 <= 0 or n0 <= 0:
+    """Treatment (x1/n1) against baseline (x0/n0); none when either rate is above 1 (more
+    conversions than visits: counters of part of a fleet, or forged)."""
+    if n1 <= 0 or n0 <= 0 or x1 > n1 or x0 > n0:
         return Comparison(None, None, None, None)
     p1, p0 = x1 / n1, x0 / n0
     pooled = (x1 + x0) / (n1 + n0)

@@ -130,7 +130,8 @@ def register(sub: Any) -> None:
         help="fit the rule set's models from fleet counters",
         description="Fit each model of a rule set (naive Bayes, closed form) from the model counters of GET /v1/stats snapshots or /metrics scrapes "
         "(latest snapshot per instance, instances summed; only rows of the models' current spec), write the coefficient files the rule set names, "
-        "and print a summary. Exit 1, writing nothing, when a model has too little data.",
+        "and print a summary. Exit 1, writing nothing, when a model has too little data, or the counts are no fleet's (a value that is no "
+        "count, left above entered, converted above a level's visits: docs/security.md, Measurement integrity).",
     )
     t.add_argument("ruleset", help="rule-set YAML file with a models: block")
     t.add_argument("stats", nargs="*", help="stats snapshots (JSON from GET /v1/stats) or Prometheus scrapes (/metrics) of the fleet; or --prometheus")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_server.contract import ALL, SCORE
-from edge_server.reporting.counters import Data, ReportError
+from edge_server.contract import ALL, MODEL_EVENTS, SCORE
+from edge_server.reporting.counters import Data, ReportError, source_of
 from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
 
@@ -62,6 +62,54 @@ class Fleet:
         return sorted({s for (m, s, _a, f, _l) in self.cells if m == model and f == SCORE})
 
 
+#: Rows and instances named in a refusal of impossible counts (the rest are counted, not listed).
+SHOWN = 5
+
+
+def impossible(data: Data) -> str:
+    """Why the fleet's model counts cannot be a fleet's (every level's summed ``left`` <= ``entered``
+    and ``converted`` <= ``entered - left``, the visit rows (``*``) being the arms' levels), naming
+    the rows and, per row, the instances that count it; "" when they can.
+
+    Per instance either may be exceeded honestly: a visit that entered a level at one instance may
+    leave it, or convert, at another. Summed over every instance that counted the visit, neither
+    can; over part of the fleet (an instance's file missing, a counter reset) the sums are not the
+    fleet's either."""
+    rows = []
+    for (model, spec, arm, feature, level), r in _summed(data).items():
+        entered, left, converted = r
+        if left > entered:
+            why = f"left {left:,} > entered {entered:,}"
+        elif converted > entered - left:
+            why = f"converted {converted:,} > its visits (entered - left) {entered - left:,}"
+        else:
+            continue
+        rows.append(((model, spec, arm, feature, level), why))
+    if not rows:
+        return ""
+    lines = [f"impossible model counts in {len(rows):,} row{'s' if len(rows) != 1 else ''} (summed over {data.sources:,} instance"
+             f"{'s' if data.sources != 1 else ''}); nothing trained, nothing written:"]
+    for (model, spec, arm, feature, level), why in rows[:SHOWN]:
+        holders = [f"{source_of(inst, s)} (entered {r['entered']:,}, left {r['left']:,}, converted {r['converted']:,})"
+                   for inst, s in data.instances.items() for r in s.get("models", ())
+                   if (r["model"], r["spec"], r["arm"], r["feature"], r["level"]) == (model, spec, arm, feature, level)]
+        more = f" and {len(holders) - SHOWN:,} more" if len(holders) > SHOWN else ""
+        lines.append(f"  model {model} spec {spec} arm {arm!r} feature {feature} level {level}: {why}; "
+                     f"instances: {', '.join(holders[:SHOWN])}{more}")
+    if len(rows) > SHOWN:
+        lines.append(f"  and {len(rows) - SHOWN:,} more rows")
+    lines.append("A fleet's counters never do this: read every instance's latest snapshot (a missing instance, or a counter reset, "
+                 "leaves the sums incomplete), and find who wrote the rows named above.")
+    return "\n".join(lines)
+
+
+def _summed(data: Data) -> dict[tuple[str, str, str, str, str], list[int]]:
+    out: dict[tuple[str, str, str, str, str], list[int]] = {}
+    for (model, spec, arm, feature, level, event), n in data.models.items():
+        out.setdefault((model, spec, arm, feature, level), [0, 0, 0])[MODEL_EVENTS.index(event)] += n
+    return out
+
+
 def load(paths: list[str], reader: Callable[[list[str]], Data] = load_stats) -> Fleet:
     """The fleet of stats files ``paths`` (``reader``: how they are read; ``strata train --prometheus``
     passes one that asks Prometheus instead, edge_server/reporting/prometheus.py)."""
@@ -71,6 +119,9 @@ def load(paths: list[str], reader: Callable[[list[str]], Data] = load_stats) -> 
         raise CountsError(str(e)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # a snapshot of the right format with a malformed row
         raise CountsError(f"malformed stats snapshot among {', '.join(paths)} ({type(e).__name__}: {e})") from None
+    bad = impossible(data)
+    if bad:
+        raise CountsError(bad)
     fleet = Fleet(instances=data.sources, snapshots=len(paths) or data.sources, latest=max((t for t, _ in data.timeline), default=None))
     for mid, m in group(data).items():
         for r in m["rows"]:

@@ -128,8 +128,8 @@ def test_train_reports_the_deployed_fit_auc_from_score_rows(tmp_path: Path, rule
     [
         ("not json {", "is this a /metrics scrape"),
         ('{"format": "other"}', "not a Strata stats snapshot"),
-        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": {"a": 1}}', "malformed stats snapshot"),
-        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": [{"model": "m", "entered": 1}]}', "malformed stats snapshot"),
+        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": {"a": 1}}', "bad.json: models: expected a list"),
+        ('{"format": "strata-stats/1", "exposures": [], "conversions": [], "models": [{"model": "m", "entered": 1}]}', "bad.json: models[0].spec: NoneType None is not a string"),
     ],
 )
 def test_train_rejects_bad_stats_files(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str], content: str, message: str) -> None:

@@ -220,8 +220,11 @@ def _number(family: str, labels: dict[str, str], raw: str) -> float | int:
     def where() -> str:  # only on an error: a fleet's answer has tens of thousands of values
         return f"{family}{{{', '.join(f'{k}={v!r}' for k, v in sorted(labels.items()))}}}"
 
-    v = validate.number(raw, where)
-    return validate.amount(v, where) if family in VALUES else validate.count(v, where)
+    try:
+        v = validate.number(raw, where)
+        return validate.amount(v, where) if family in VALUES else validate.count(v, where)
+    except ReportError as e:  # the answer, not a file, is what is wrong
+        raise PrometheusError(str(e)) from None
 
 
 def _version(v: str) -> tuple[int, str]:

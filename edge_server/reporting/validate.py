@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from ..contract import MODEL_EVENTS, STATS_FORMAT
+from ..contract import METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
 
 #: Largest count a float64 holds exactly (Prometheus keeps samples as float64).
 MAX_EXACT = 2**53
@@ -182,10 +182,10 @@ def snapshot(v: Any, where: str) -> dict[str, Any]:
         "bundle": bundle,
         "experiments": {eid: _experiment(e, f"{where}: experiments.{eid}")
                         for eid, e in _object(s.get("experiments", {}), f"{where}: experiments").items()},
-        "exposures": _rows(s, "exposures", where, ("slot", "arm", "layer", "population"), ("count",)),
-        "conversions": _rows(s, "conversions", where, ("goal", "slot", "arm", "layer", "population"), ("count",), ("value",)),
-        "cohorts": _rows(s, "cohorts", where, ("experiment", "variant", "period", "event", "goal"), ("count",), ("value",)),
-        "models": _rows(s, "models", where, ("model", "spec", "arm", "feature", "level"), MODEL_EVENTS),
+        "exposures": _rows(s, "exposures", where, METRIC_LABELS["strata_slot_exposures_total"], ("count",)),
+        "conversions": _rows(s, "conversions", where, METRIC_LABELS["strata_conversions_total"], ("count",), ("value",)),
+        "cohorts": _rows(s, "cohorts", where, METRIC_LABELS["strata_experiment_cohort_total"], ("count",), ("value",)),
+        "models": _rows(s, "models", where, METRIC_LABELS["strata_model_visits_total"][:-1], MODEL_EVENTS),  # all but the event
         "model_specs": {mid: _model_spec(m, f"{where}: model_specs.{mid}")
                         for mid, m in _object({} if s.get("model_specs") is None else s["model_specs"], f"{where}: model_specs").items()},
     }

@@ -24,8 +24,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_server.harness.prometheus import RunningPrometheus
 from edge_server.harness.server import RunningServer
@@ -34,12 +32,12 @@ from tests.edge_server.reporting.test_prometheus_fleet import (
     CHANCE,
     COOKIE_KEYS,
     DESKTOP,
-    FLEET_RULESET,
     MOBILE,
     STATS_TOKEN,
     Truth,
     bundle_site,  # noqa: F401 (the module's fixture)
     by_key,
+    publish_fleet,
     strata,
 )
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
@@ -143,20 +141,7 @@ def test_aggregated_mode_isolates_push_deltas_to_replicas_and_prometheus_gives_e
 def test_aggregated_mode_report_train_and_rebalance_from_prometheus_equal_the_replicas_snapshot_files(tmp_path: Path) -> None:
     require_node()
     require_prometheus()
-    from compiler.pipeline import Options, run
-
-    key = Ed25519PrivateKey.generate()
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    (tmp_path / "site.pub").write_text(pub)
-    ruleset = tmp_path / "fleet.yaml"
-    ruleset.write_text(FLEET_RULESET)
-    ctx = run(str(ruleset), Options(key=key, created=int(time.time()) - 60, version=7, codec="gzip"))
-    assert ctx.bundle is not None
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fleet.bundle").write_bytes(ctx.bundle)
-    snapshots = tmp_path / "snapshots"
-    snapshots.mkdir()
+    pub, ruleset, site, snapshots = publish_fleet(tmp_path)
     replicas = [replica(site / "fleet.bundle", tmp_path / "site.pub", tmp_path / f"state{i}") for i in range(2)]
     origin = StaticOrigin(site)
     try:

@@ -206,9 +206,9 @@ DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/1
 CHANCE = {("mobile", "plain"): 0.2, ("mobile", "bold"): 0.45, ("desktop", "plain"): 0.1, ("desktop", "bold"): 0.2}
 
 
-def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_prometheus_as_from_files(tmp_path: Path) -> None:
-    require_node()
-    require_prometheus()
+def publish_fleet(tmp_path: Path) -> tuple[str, Path, Path, Path]:
+    """FLEET_RULESET compiled and signed with a new key: (the public key's PEM, the rule set's path,
+    the site folder holding fleet.bundle, an empty snapshots folder); the PEM also in site.pub."""
     from compiler.pipeline import Options, run
 
     key = Ed25519PrivateKey.generate()
@@ -223,6 +223,13 @@ def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_pro
     (site / "fleet.bundle").write_bytes(ctx.bundle)
     snapshots = tmp_path / "snapshots"
     snapshots.mkdir()
+    return pub, ruleset, site, snapshots
+
+
+def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_prometheus_as_from_files(tmp_path: Path) -> None:
+    require_node()
+    require_prometheus()
+    pub, ruleset, site, snapshots = publish_fleet(tmp_path)
     env = {"STRATA_COOKIE_KEYS": COOKIE_KEYS, "STRATA_STATS_TOKEN": STATS_TOKEN}
     replicas = [RunningServer(["--bundle", str(site / "fleet.bundle"), "--pub", str(tmp_path / "site.pub"), "--insecure-cookie"], env=env)
                 for _ in range(2)]

@@ -1,6 +1,7 @@
 // Reading a JSON request body under a size limit, as edge_server/body.py: 400 / 413 as body.py,
 // what is JSON and how a body that is not is described by worker/json_syntax.js.
 
+import { readBounded } from "./bounded_read.js";
 import { ApiError } from "./errors.js";
 import { jsonProblem, jsonValue } from "./json_syntax.js";
 
@@ -15,27 +16,8 @@ export async function readJson(request, limit) {
     if (Number(cl) > limit) throw new ApiError(413, "too_large", `request body over ${limit} bytes`);
   }
   if (cl !== null) return parseJson(new Uint8Array(await request.arrayBuffer())); // announced and within the limit: one native read
-  const chunks = [];
-  let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > limit) {
-        reader.cancel();
-        throw new ApiError(413, "too_large", `request body over ${limit} bytes`);
-      }
-      chunks.push(value);
-    }
-  }
-  const raw = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    raw.set(c, at);
-    at += c.length;
-  }
+  if (!request.body) return parseJson(new Uint8Array(0));
+  const raw = await readBounded(request.body, limit, () => new ApiError(413, "too_large", `request body over ${limit} bytes`));
   return parseJson(raw);
 }
 

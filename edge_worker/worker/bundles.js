@@ -15,6 +15,7 @@
 // the record in the STRATA_STATE namespace (worker/state.js), read before a new bundle is accepted
 // and raised after it is, so a fresh isolate refuses what a running one refuses.
 
+import { readBounded as readStream } from "./bounded_read.js";
 import { refusal } from "../runtime/errors.js";
 import { MAX_ENVELOPE_BYTES } from "../runtime/format.js";
 import { StateError, readState, recordState, stateLocation } from "./state.js";
@@ -47,26 +48,7 @@ export async function readBounded(stream, where, cap, declared = null) {
     throw new SourceError(`${tooLarge} (Content-Length: ${declared.trim()})`);
   }
   if (!stream) return new Uint8Array(0);
-  const reader = stream.getReader();
-  const chunks = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
-      await reader.cancel().catch(() => {});
-      throw new SourceError(`${tooLarge} (as delivered, after any Content-Encoding was decoded)`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return bytes;
+  return readStream(stream, cap, () => new SourceError(`${tooLarge} (as delivered, after any Content-Encoding was decoded)`));
 }
 
 export class BundleSource {

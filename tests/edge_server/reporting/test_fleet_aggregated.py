@@ -38,6 +38,7 @@ from tests.edge_server.reporting.test_prometheus_fleet import (
     bundle_site,  # noqa: F401 (the module's fixture)
     by_key,
     publish_fleet,
+    same_rebalance,
     strata,
 )
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
@@ -188,9 +189,7 @@ def test_aggregated_mode_report_train_and_rebalance_from_prometheus_equal_the_re
                 assert t.returncode == 0, t.stderr + t.stdout
                 coefficients.append([line for line in out.read_text().splitlines() if not line.startswith("#")])
             assert coefficients[0] == coefficients[1] and any("mobile" in line for line in coefficients[0])
-            rebalance = [strata("rebalance", str(ruleset), *args, "--dry-run") for args in (window, files)]
-            assert rebalance[0].returncode == rebalance[1].returncode == 0, rebalance[0].stderr + rebalance[1].stderr
-            assert rebalance[0].stdout == rebalance[1].stdout and "headline" in rebalance[0].stdout
+            same_rebalance(*(strata("rebalance", str(ruleset), *args, "--dry-run") for args in (window, files)))
     finally:
         origin.stop()
         for r in replicas:

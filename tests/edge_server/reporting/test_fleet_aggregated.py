@@ -60,18 +60,20 @@ def worker_env(bundle_url: str, pub: str, replicas: list[RunningServer], interva
             "STRATA_COUNTERS_SECRET": SECRET, "STRATA_PUSH_INTERVAL": str(interval)}
 
 
-def exposures_on(replicas: list[RunningServer]) -> int:
-    """Exposures the replicas count now: their own and what isolates pushed to them (/v1/stats)."""
-    return sum(e["count"] for r in replicas for e in httpx.get(f"{r.url}/v1/stats", headers=AUTH, timeout=10).json()["exposures"])
+def totals_on(replicas: list[RunningServer]) -> tuple[int, int]:
+    """Exposures and conversions the replicas count now: their own and what isolates pushed to them (/v1/stats)."""
+    snaps = [httpx.get(f"{r.url}/v1/stats", headers=AUTH, timeout=10).json() for r in replicas]
+    return sum(e["count"] for s in snaps for e in s["exposures"]), sum(c["count"] for s in snaps for c in s["conversions"])
 
 
-def final_push(w: RunningWorkerd, replicas: list[RunningServer], expected: int) -> None:
-    """Requests after the isolate's last counted one, until the replicas hold its last exposures."""
+def final_push(w: RunningWorkerd, replicas: list[RunningServer], expected: tuple[int, int]) -> None:
+    """Requests after the isolate's last counted one, until the replicas hold its last exposures and
+    conversions (a batch may fall between a visitor's decide and its event)."""
     deadline = time.monotonic() + 20
-    while exposures_on(replicas) != expected and time.monotonic() < deadline:
+    while totals_on(replicas) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
         httpx.get(f"{w.url}/healthz", timeout=5)  # a push is due after this response (ctx.waitUntil)
-    assert exposures_on(replicas) == expected, "the isolate never pushed its final counts"
+    assert totals_on(replicas) == expected, "the isolate never pushed its final counts"
 
 
 def instance_ids(r: RunningServer) -> set[str]:
@@ -96,7 +98,7 @@ def test_aggregated_mode_isolates_push_deltas_to_replicas_and_prometheus_gives_e
             started = time.time()
             env = worker_env(bundle_site["bundle_url"], bundle_site["pub"], replicas)
             restarted: dict[str, set[str]] = {}
-            gone = 0  # the restarted replica's own counts from before the restart: in Prometheus, no longer in its /v1/stats
+            gone = (0, 0)  # the restarted replica's own exposures and conversions from before the restart: in Prometheus, no longer in its /v1/stats
             for life in range(LIFETIMES):
                 w = RunningWorkerd(tmp_path / f"isolate{life}", env)
                 try:
@@ -105,19 +107,22 @@ def test_aggregated_mode_isolates_push_deltas_to_replicas_and_prometheus_gives_e
                             truth.visitor(c, w.url, rnd)
                         for _ in range(3):  # and visitors on a replica itself
                             truth.visitor(c, replicas[life % 2].url, rnd)
-                    final_push(w, replicas, sum(truth.exposures.values()) - gone)
+                    final_push(w, replicas, (sum(truth.exposures.values()) - gone[0], sum(truth.conversions.values()) - gone[1]))
                 finally:
                     w.stop()
                 if life == LIFETIMES // 2:  # a replica restarts: its own counts start again under a new instance_id
                     old = replicas[0]
                     before = instance_ids(old)
-                    own = exposures_on([old])
+                    own = totals_on([old])
                     # the replica's last scrape holds what it counted (a crash would lose what came after it)
-                    assert prom.wait_for(f'sum(strata_slot_exposures_total{{instance="{old.url.removeprefix("http://")}"}})', own) == own
+                    target = old.url.removeprefix("http://")
+                    assert prom.wait_for(f'sum(strata_slot_exposures_total{{instance="{target}"}})', own[0]) == own[0]
+                    assert prom.wait_for(f'sum(strata_conversions_total{{instance="{target}"}}) or vector(0)', own[1]) == own[1]
                     old.stop()
                     replicas[0] = replica(bundle_site["bundle_file"], bundle_site["pub_file"], states[0], port=old.port)
-                    gone = own - exposures_on([replicas[0]])  # what it still has is what the isolates pushed (its state dir)
-                    assert gone > 0
+                    kept = totals_on([replicas[0]])  # what it still has is what the isolates pushed (its state dir)
+                    gone = (own[0] - kept[0], own[1] - kept[1])
+                    assert gone[0] > 0
                     restarted = {"before": before, "after": instance_ids(replicas[0])}
             assert len(restarted["before"]) == len(restarted["after"]) == 2, "each replica: its own instance_id and its pushed counters'"
             assert len(restarted["before"] & restarted["after"]) == 1, "the pushed counters continue (state dir); the process's own start anew"
@@ -224,7 +229,7 @@ def test_aggregated_mode_an_isolate_killed_without_warning_loses_at_most_its_las
                 w.stop()
         time.sleep(0.5)  # a batch in flight at the kill lands or not
         counted = sum(n for _, n in answered)
-        pushed = exposures_on([r])
+        pushed = totals_on([r])[0]
         journal = [orjson.loads(line) for p in state.glob("counters/journal-*.jsonl") for line in p.read_bytes().splitlines()]
         last_batch = max(e["t"] for e in journal)  # the creation time of the last batch the replica acknowledged
         lost = counted - pushed

@@ -114,14 +114,18 @@ def worker_env(site: dict[str, Any], prom: RunningPrometheus) -> dict[str, str]:
             "STRATA_PUSH_INTERVAL": "0.2"}
 
 
-def final_push(prom: RunningPrometheus, base: str, instance: str, exposures: int) -> None:
-    """Requests after the isolate's last counted one, until Prometheus holds its final exposure total."""
-    promql = f'sum(strata_slot_exposures_total{{instance="{instance}"}})'
+def final_push(prom: RunningPrometheus, base: str, snapshot: dict[str, Any]) -> None:
+    """Requests after the isolate's last counted one, until Prometheus holds its final exposure and
+    conversion totals (``snapshot``: its /v1/stats; a push may fall between a visitor's decide and
+    its event, so the exposures alone can be complete while a conversion is still to come)."""
+    instance = snapshot["instance"]
+    want = {f'sum(strata_slot_exposures_total{{instance="{instance}"}})': sum(e["count"] for e in snapshot["exposures"]),
+            f'sum(strata_conversions_total{{instance="{instance}"}}) or vector(0)': sum(c["count"] for c in snapshot["conversions"])}
     deadline = time.monotonic() + 20
-    while prom.value(promql) != exposures and time.monotonic() < deadline:
+    while any(prom.value(q) != n for q, n in want.items()) and time.monotonic() < deadline:
         time.sleep(0.25)
         httpx.get(f"{base}/healthz", timeout=5)  # a push is due after this response (ctx.waitUntil)
-    assert prom.value(promql) == exposures, f"isolate {instance} never pushed its final counts"
+    assert all(prom.value(q) == n for q, n in want.items()), f"isolate {instance} never pushed its final counts"
 
 
 def isolate_lifetime(site: dict[str, Any], prom: RunningPrometheus, directory: Path, truth: Truth, visitors: int,
@@ -136,7 +140,8 @@ def isolate_lifetime(site: dict[str, Any], prom: RunningPrometheus, directory: P
         snap = httpx.get(f"{w.url}/v1/stats", headers={"authorization": f"Bearer {STATS_TOKEN}"}, timeout=10)
         instance = snap.json()["instance"]
         (snapshots / f"{instance}.json").write_text(snap.text)
-        final_push(prom, w.url, instance, sum(truth.exposures.values()) - before)
+        assert sum(e["count"] for e in snap.json()["exposures"]) == sum(truth.exposures.values()) - before
+        final_push(prom, w.url, snap.json())
         return str(instance)
     finally:
         w.stop()
@@ -270,7 +275,7 @@ def test_replicas_and_isolates_give_the_same_report_train_and_rebalance_from_pro
                                 assert c.post(f"{rnd.choice(nodes)}/v1/events", json={"goal": "purchase"}).status_code == 202
                     snap = httpx.get(f"{w.url}/v1/stats", headers=auth, timeout=10)
                     (snapshots / f"isolate{life}.json").write_text(snap.text)
-                    final_push(prom, w.url, snap.json()["instance"], sum(e["count"] for e in snap.json()["exposures"]))
+                    final_push(prom, w.url, snap.json())
                 finally:
                     w.stop()
             replica_total = replica_conversions = 0

@@ -162,6 +162,37 @@ test("remote_write: a failing endpoint is retried with backoff, undelivered push
   }
 });
 
+test("remote_write: a push carries the series that changed, every series again after STRATA_PUSH_REFRESH, and a dropped push's series at the next", async () => {
+  let failing = false;
+  const ep = await endpoint(() => (failing ? 503 : 200));
+  const rows = (a, b) => [{ name: "strata_slot_exposures_total", help: "", type: "counter", rows: [[{ slot: "hero", arm: "a" }, a], [{ slot: "hero", arm: "b" }, b]] }];
+  const sent = () => decodeBody(ep.got.at(-1).body).map((s) => [s.labels.find(([n]) => n === "arm")[1], s.samples.map(([v]) => v)]);
+  try {
+    const pw = new RemoteWrite(config(ep.url, { pushRefresh: 60, pushMaxSamples: 1 }), "i1");
+    await pw.maybePush(() => rows(1, 1), 10_000);
+    assert.deepEqual(sent(), [["a", [1]], ["b", [1]]], "the first push writes every series");
+    await pw.maybePush(() => rows(2, 1), 20_000);
+    assert.deepEqual(sent(), [["a", [2]]], "then only what changed");
+    await pw.maybePush(() => rows(2, 1), 30_000);
+    assert.equal(ep.got.length, 2, "nothing changed: nothing written");
+    await pw.maybePush(() => rows(2, 1), 70_000);
+    assert.deepEqual(sent(), [["b", [1]]], "a series again once its last write is STRATA_PUSH_REFRESH old (b's at 10 s, a's at 20 s)");
+    await pw.maybePush(() => rows(2, 1), 80_000);
+    assert.deepEqual(sent(), [["a", [2]]]);
+    failing = true;
+    await pw.maybePush(() => rows(3, 1), 90_000); // fails: arm a = 3 kept for the next attempt
+    failing = false;
+    await pw.maybePush(() => rows(3, 2), pw.next); // b = 2 queued too: past the bound of 1 sample, the older push is dropped
+    assert.deepEqual(pw.dropped, new Map([["bound", 1]]));
+    assert.deepEqual(sent(), [["b", [2]]]);
+    await pw.maybePush(() => rows(3, 2), pw.next);
+    assert.deepEqual(sent(), [["a", [3]]], "the dropped push's series go again although unchanged since");
+    assert.equal(pw.queued, 0);
+  } finally {
+    ep.close();
+  }
+});
+
 test("remote_write: a push refused for good (4xx) is dropped and counted; 429 is retried", async () => {
   const statuses = [429, 400, 204];
   const ep = await endpoint((n) => statuses[n - 1]);
@@ -187,6 +218,7 @@ test("remote_write: bad settings are refused with the remedy", () => {
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "0" }, /STRATA_PUSH_INTERVAL/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_INTERVAL: "soon" }, /STRATA_PUSH_INTERVAL/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_MAX_SAMPLES: "-1" }, /STRATA_PUSH_MAX_SAMPLES/],
+    [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_PUSH_REFRESH: "0" }, /STRATA_PUSH_REFRESH/],
     [{ STRATA_REMOTE_WRITE: "http://p/api/v1/write", STRATA_REMOTE_WRITE_TOKEN: "t", STRATA_REMOTE_WRITE_USER: "u" }, /not both/],
   ]) assert.throws(() => configFrom({ ...base, ...env }), (e) => e instanceof ConfigError && msg.test(e.message));
   const c = configFrom({ ...base, STRATA_REMOTE_WRITE: "https://p.example/api/v1/write" });

@@ -72,6 +72,7 @@ export function configFrom(env) {
     remoteWritePassword: text(env, "STRATA_REMOTE_WRITE_PASSWORD", null),
     pushInterval: number(env, "STRATA_PUSH_INTERVAL", 10, false),
     pushMaxSamples: number(env, "STRATA_PUSH_MAX_SAMPLES", 50_000, true),
+    pushRefresh: number(env, "STRATA_PUSH_REFRESH", 240, false), // an unchanged series is written again after this many seconds
     // aggregated mode (counter_batches.js): deltas pushed to strata serve replicas, signed with a secret binding
     countersUrl: text(env, "STRATA_COUNTERS_URL", null),
     countersSecret: text(env, "STRATA_COUNTERS_SECRET", null),
@@ -109,6 +110,7 @@ export function configFrom(env) {
     if (!(c.countersMaxAge > 0)) throw new ConfigError(`STRATA_COUNTERS_MAX_AGE=${JSON.stringify(env.STRATA_COUNTERS_MAX_AGE)}: give the seconds a batch is retried, below the replicas' --counters-window (default 3000)`);
   }
   if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
+  if (!(c.pushRefresh > 0)) throw new ConfigError(`STRATA_PUSH_REFRESH=${JSON.stringify(env.STRATA_PUSH_REFRESH)}: give the seconds after which an unchanged series is written again, e.g. 240 (inside Prometheus' 5-minute lookback; at most STRATA_PUSH_INTERVAL writes every series at every push)`);
   if (!(c.pushMaxSamples > 0)) throw new ConfigError(`STRATA_PUSH_MAX_SAMPLES=${JSON.stringify(env.STRATA_PUSH_MAX_SAMPLES)}: give the samples kept while the endpoint fails, e.g. 50000`);
   if (c.bundleName !== null && !BUNDLE_NAME.test(c.bundleName)) {
     throw new ConfigError(`STRATA_BUNDLE_NAME ${JSON.stringify(c.bundleName.slice(0, 40))}: give the rule set's name as its bundle carries it (the name: field of the rule set)`);

@@ -14,6 +14,14 @@
 // points in between, not counts: the newest push carries every total). An endpoint refusing a push
 // for good (a 4xx other than 408/429) drops it, counted with reason="refused".
 //
+// A push carries only the series whose value changed since this isolate last queued them, and every
+// series at least every STRATA_PUSH_REFRESH seconds (default 240): a total is each series' last
+// value in the window, so an unchanged series need not be written again, and the refresh keeps it
+// inside Prometheus' 5-minute lookback (dashboards reading instant vectors see it) and hosted
+// Prometheus' active-series window. A query window shorter than the refresh can miss a live
+// isolate's unchanged series; the offline tools' windows are days. Each series' labels are encoded
+// once per isolate (the label set of a row never changes), so a push costs the changed rows.
+//
 // The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
 // here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
 
@@ -31,6 +39,10 @@ export const JOB = "strata-worker";
 export const MAX_BACKOFF = 300_000;
 /** How long one push may take before it counts as failed (ms). */
 export const PUSH_TIMEOUT = 10_000;
+/** Default seconds after which an unchanged series is written again (STRATA_PUSH_REFRESH). */
+export const PUSH_REFRESH = 240;
+/** Series whose encoded labels an isolate keeps; past it the cache starts again (every series is then re-sent once). */
+const SERIES_CACHE = 100_000;
 
 // ------------------------------------------------------------------ protobuf
 const utf8 = new TextEncoder();
@@ -118,6 +130,14 @@ function label(name, value) {
   return b;
 }
 
+/** A TimeSeries' labels field (repeated Label labels = 1) of [[name, value], ...], sorted by name. */
+function encodeLabels(pairs) {
+  const ls = pairs.map(([n, v]) => label(n, v));
+  const w = new Writer(ls.reduce((n, b) => n + b.length + 6, 0));
+  for (const b of ls) w.bytes(1, b);
+  return w.done();
+}
+
 /** Size of Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */
 const sampleSize = (ms) => 9 + 1 + varintSize(ms);
 
@@ -132,13 +152,14 @@ export function encodeWriteRequest(series, metadata = []) {
   const w = new Writer(4096);
   for (const s of series) {
     // TimeSeries {repeated Label labels = 1; repeated Sample samples = 2}, as WriteRequest's timeseries = 1
-    const ls = s.labels.map(([n, v]) => label(n, v));
-    let size = 0;
-    for (const b of ls) size += 1 + varintSize(b.length) + b.length;
+    const ls = s.encoded ?? encodeLabels(s.labels);
+    let size = ls.length;
     for (const [, ms] of s.samples) size += 1 + 1 + sampleSize(ms); // a Sample is under 128 bytes
     w.varint((1 << 3) | 2);
     w.varint(size);
-    for (const b of ls) w.bytes(1, b);
+    w.reserve(ls.length);
+    w.buf.set(ls, w.len);
+    w.len += ls.length;
     for (const [v, ms] of s.samples) {
       w.varint((2 << 3) | 2);
       w.varint(sampleSize(ms));
@@ -187,7 +208,9 @@ export class RemoteWrite {
     this.interval = config.pushInterval * 1000;
     this.maxSamples = config.pushMaxSamples;
     this.instance = instance;
-    this.queue = []; // pushes not yet delivered: {ms, rows: [[labels, value]]}, oldest first
+    this.refresh = (config.pushRefresh ?? PUSH_REFRESH) * 1000;
+    this.series = new Map(); // row key -> {encoded: its labels, last: the value last queued, at: when (ms)}
+    this.queue = []; // pushes not yet delivered: {ms, rows: [[series, value]]}, oldest first
     this.queued = 0; // samples in the queue
     this.next = 0; // earliest time (ms) of the next attempt
     this.failures = 0; // consecutive failed attempts
@@ -217,6 +240,11 @@ export class RemoteWrite {
       try {
         await null; // the response goes first: the families are collected after fetch returned it
         this.enqueue(collect(), now);
+        if (this.queued === 0) { // nothing changed since the last push: nothing to write
+          this.queue = [];
+          this.next = now + this.interval;
+          return;
+        }
         await this.send(now);
       } catch (e) {
         console.warn(`strata: remote write to ${this.url} failed: ${e.message}`);
@@ -226,28 +254,44 @@ export class RemoteWrite {
     })();
   }
 
+  /** Queue the rows of `families` that changed since they were last queued, or were last queued
+   * `refresh` ms or more before `ms`. */
   enqueue(families, ms) {
     const rows = [];
-    for (const f of families) for (const [labels, v] of f.rows) rows.push([labelsOf(f.name, labels, this.instance), v]);
+    if (this.series.size > SERIES_CACHE) this.series.clear();
+    for (const f of families) {
+      for (const [labels, v] of f.rows) {
+        let key = f.name;
+        for (const k in labels) key += "\u0000" + k + "\u0001" + labels[k];
+        let s = this.series.get(key);
+        if (s === undefined) this.series.set(key, (s = { encoded: encodeLabels(labelsOf(f.name, labels, this.instance)), last: undefined, at: 0 }));
+        else if (s.last === v && ms - s.at < this.refresh) continue;
+        s.last = v;
+        s.at = ms;
+        rows.push([s, v]);
+      }
+    }
     this.metadata = families.map(({ name, type, help }) => ({ name, type, help }));
     this.queue.push({ ms, rows });
     this.queued += rows.length;
-    while (this.queue.length > 1 && this.queued > this.maxSamples) {
-      const old = this.queue.shift();
-      this.queued -= old.rows.length;
-      this.dropped.set("bound", (this.dropped.get("bound") ?? 0) + old.rows.length);
-    }
+    while (this.queue.length > 1 && this.queued > this.maxSamples) this.drop(this.queue.shift(), "bound");
+  }
+
+  /** Count a push's samples as never delivered; its series are queued again at the next push. */
+  drop(push, reason) {
+    this.queued -= push.rows.length;
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + push.rows.length);
+    for (const [s] of push.rows) s.last = undefined;
   }
 
   /** The WriteRequest of everything queued: one TimeSeries per label set, its samples in time order. */
   body() {
     const series = new Map();
     for (const { ms, rows } of this.queue) {
-      for (const [labels, v] of rows) {
-        const key = labels.map((p) => p.join("\u0000")).join("\u0001");
-        let s = series.get(key);
-        if (s === undefined) series.set(key, (s = { labels, samples: [] }));
-        s.samples.push([v, ms]);
+      for (const [s, v] of rows) {
+        let out = series.get(s);
+        if (out === undefined) series.set(s, (out = { encoded: s.encoded, samples: [] }));
+        out.samples.push([v, ms]);
       }
     }
     return compress(encodeWriteRequest([...series.values()], this.metadata));
@@ -270,7 +314,7 @@ export class RemoteWrite {
     } else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
       count("refused"); // will never be accepted: retrying would block every later push
       console.warn(`strata: remote write to ${this.url} refused with ${status}: ${this.queued} samples dropped (check the URL and credentials)`);
-      this.dropped.set("refused", (this.dropped.get("refused") ?? 0) + this.queued);
+      for (const push of this.queue) this.drop(push, "refused");
     } else {
       count("retry");
       this.failures += 1;

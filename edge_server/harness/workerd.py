@@ -5,6 +5,7 @@ raise :class:`ToolMissing` with the remedy (the tests turn it into a skip, or a 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -33,13 +34,23 @@ def npm_ci() -> None:
                           "then `cd edge_worker && npm ci`")
     installed = EDGE_WORKER / "node_modules" / ".package-lock.json"
     lock = EDGE_WORKER / "package-lock.json"
-    if WORKERD.exists() and ESBUILD.exists() and installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+
+    def current() -> bool:
+        return WORKERD.exists() and ESBUILD.exists() and installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime
+
+    if current():
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise ToolMissing("node and npm are needed for the edge worker tests (Node.js 20+: apt-get install nodejs npm); "
                           "then `cd edge_worker && npm ci`")
-    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=EDGE_WORKER, capture_output=True, text=True, timeout=600)
+    # the test processes (pytest-xdist workers) install once: npm ci empties node_modules first, so a
+    # second install beside the first would pull the files from under a running workerd
+    with open(EDGE_WORKER / ".npm-ci.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if current():
+            return
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=EDGE_WORKER, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise ToolMissing(f"npm ci in edge_worker failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 

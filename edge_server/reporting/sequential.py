@@ -201,7 +201,17 @@ def values(v1: float, x1: int, n1: int, v0: float, x0: int, n0: int, *, value_cv
     ``p (1 + cv^2) m^2 - (p m)^2``. A larger ``value_cv`` is more conservative."""
     if n1 <= 0 or n0 <= 0 or x1 > n1 or x0 > n0 or x1 <= 0 or x0 <= 0:
         return NONE
+    scale = max(v1 / x1, v0 / x0)  # the statistic is scale-free: computed in units of the larger mean order value
+    if not 0 < scale < math.inf or not (math.isfinite(v1) and math.isfinite(v0)) or v1 < 0 or v0 < 0:
+        return NONE
+    r = _values(v1 / scale, x1, n1, v0 / scale, x0, n0, value_cv, alpha, expected_lift)
+    if r.diff is None:
+        return r
+    return Sequential(r.diff * scale, r.low * scale, r.high * scale, r.p_value, r.lift, r.lift_low, r.lift_high,  # type: ignore[operator]
+                      r.variance * scale * scale, r.tau2 * scale * scale)
 
+
+def _values(v1: float, x1: int, n1: int, v0: float, x0: int, n0: int, value_cv: float, alpha: float, expected_lift: float) -> Sequential:
     def var_of(v: float, x: int, n: int) -> float:
         p, m = x / n, v / x
         return max(p * (1 + value_cv ** 2) * m * m - (p * m) ** 2, 0.0) / n
@@ -216,7 +226,7 @@ def values(v1: float, x1: int, n1: int, v0: float, x0: int, n0: int, *, value_cv
     w = half_width(var, tau2, alpha)
     lift = lo = hi = None
     if m0 > 0:
-        lift, lo, hi = m1 / m0 - 1, (d - w) / m0, (d + w) / m0  # relative to the baseline's mean, as a marketer reads it
+        lift, lo, hi = m1 / m0 - 1, max(-1.0, (d - w) / m0), (d + w) / m0  # relative to the baseline's mean (a mean is never below 0)
     return Sequential(d, d - w, d + w, p_value(d, var, tau2), lift, lo, hi, var, tau2)
 
 

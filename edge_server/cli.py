@@ -12,9 +12,12 @@ from .logs import configure_logging
 
 
 def register(sub: Any) -> None:
-    """Add the server's commands (``serve``, ``report``, ``rebalance``) to the ``strata`` parser (``runtime/cli.py``)."""
+    """Add the server's commands (``serve``, ``report``, ``plan``, ``rebalance``) to the ``strata`` parser (``runtime/cli.py``)."""
+    from .reporting.plan import add_parser as add_plan_parser
+
     add_parser(sub)
     add_report_parser(sub)
+    add_plan_parser(sub)
     add_rebalance_parser(sub)
 
 
@@ -76,9 +79,9 @@ def add_report_parser(sub: Any) -> None:
     g.add_argument("--fixed-horizon", action="store_true",
                    help="today's fixed-sample statistics (Wilson, delta-method lift, z-test) for a pre-registered analysis read once at its planned "
                    "sample, instead of the always-valid intervals and the verdicts")
-    g.add_argument("--mde", type=_percent("--mde"), metavar="LIFT",
+    g.add_argument("--mde", type=_fraction("--mde"), metavar="LIFT",
                    help="also say how many more days each experiment needs to detect this relative lift at its observed traffic, e.g. 10%%")
-    g.add_argument("--expected-lift", type=_percent("--expected-lift"), default=None, metavar="LIFT",
+    g.add_argument("--expected-lift", type=_fraction("--expected-lift"), default=None, metavar="LIFT",
                    help="the effect you expect, which tunes the always-valid test (its mixing variance): smaller detects small effects sooner "
                    "and large ones later (default 10%%)")
     g.add_argument("--ruleset", metavar="YAML", help="the rule set whose guardrails: (goals that must not get worse) the report flags when harmed")
@@ -87,17 +90,10 @@ def add_report_parser(sub: Any) -> None:
     r.set_defaults(func=cmd_report)
 
 
-def _percent(flag: str) -> Any:
-    """A relative lift given as ``10%`` or ``0.1``: above 0 and at most 1000%."""
-    def parse(v: str) -> float:
-        try:
-            x = float(v[:-1]) / 100 if v.strip().endswith("%") else float(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} {v!r}: give a relative lift such as 10% or 0.1") from None
-        if not 0 < x <= 10:
-            raise argparse.ArgumentTypeError(f"{flag} {v!r}: give a lift above 0% and at most 1000%, e.g. 10%")
-        return x
-    return parse
+def _fraction(flag: str) -> Any:
+    from .reporting.plan import fraction
+
+    return fraction(flag, high=10.0)
 
 
 def _settings(a: argparse.Namespace) -> Any:

@@ -15,7 +15,7 @@ from . import sequential as sq
 from . import stats
 from .allocation import DRAWS, Allocation, allocation
 from .counters import Data
-from .verdicts import Review, Settings, review
+from .verdicts import Review, Settings, pct, review
 
 
 # ---------------------------------------------------------------------------------- analysis
@@ -181,10 +181,7 @@ def overall(d: Data, goal: str) -> list[Row]:
 
 
 # ---------------------------------------------------------------------------------- text
-def _pct(v: float | None, signed: bool = False) -> str:
-    if v is None:
-        return "-"
-    return f"{v * 100:+.1f}%" if signed else f"{v * 100:.2f}%"
+_pct = pct
 
 
 def _cmp(c: stats.Comparison | None) -> str:
@@ -194,7 +191,7 @@ def _cmp(c: stats.Comparison | None) -> str:
     return f"{_pct(c.lift, True)}{ci} p={c.p_value:.3f}" if c.p_value is not None else _pct(c.lift, True)
 
 
-def _seq(c: sq.Sequential | None) -> str:
+def seq_text(c: sq.Sequential | None) -> str:
     """An always-valid comparison as the tables show it: relative lift, its interval, the p-value."""
     if c is None or c.lift is None:
         return "-" if c is None or c.diff is None else f"{c.diff * 100:+.2f} pts p={c.p_value:.3f}"
@@ -287,8 +284,8 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
         head = "vs control" if fixed else "vs control (always-valid)"
         lines.append(f"  {'variant':20} {'exposed':>9} {'conv':>7} {'rate':>7}  {'95% CI':17}  {head:34}  vs holdout{'' if fixed else ' (always-valid)'}")
         for i, r in enumerate(e.rows):
-            ctrl = "(control)" if i == 0 else (_cmp(r.vs_control) if fixed else _seq(r.seq_control))
-            hold = _cmp(r.vs_holdout) if fixed else (_seq(r.seq_holdout) if e.holdout is not None else "-")
+            ctrl = "(control)" if i == 0 else (_cmp(r.vs_control) if fixed else seq_text(r.seq_control))
+            hold = _cmp(r.vs_holdout) if fixed else (seq_text(r.seq_holdout) if e.holdout is not None else "-")
             lines.append(f"  {r.label:20} {r.n:9,} {r.x:7,} {_pct(r.rate):>7}  [{_pct(r.low)}, {_pct(r.high)}]{'':2} {ctrl:34}  {hold}")
         if e.holdout:
             h = e.holdout
@@ -297,7 +294,7 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
             vals = [(r.label, r.seq_value) for r in e.rows[1:] if r.seq_value is not None and r.seq_value.lift is not None]
             if vals:
                 lines.append("  value per visit vs control (always-valid; order values assumed to vary with CV 1): " +
-                             "; ".join(f"{v} {_seq(c)}" for v, c in vals))
+                             "; ".join(f"{v} {seq_text(c)}" for v, c in vals))
         split = " / ".join(f"{r.n:,}" for r in e.rows)
         expect = " / ".join(f"{w * 100:.0f}%" for w in e.expected)
         verdict = "SAMPLE RATIO MISMATCH — do not trust this experiment's results" if e.srm_flag else "ok"
@@ -313,14 +310,14 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
     if lrows:
         lines.append("Layers (personalised exposures on the layer's slots vs the holdout on the same slots)")
         for r in lrows:
-            lines.append(f"  {r.label:10} {r.n:9,} exposed {r.x:7,} conv {_pct(r.rate):>7}  vs holdout {_cmp(r.vs_holdout) if fixed else _seq(r.seq_holdout)}")
+            lines.append(f"  {r.label:10} {r.n:9,} exposed {r.x:7,} conv {_pct(r.rate):>7}  vs holdout {_cmp(r.vs_holdout) if fixed else seq_text(r.seq_holdout)}")
         lines.append("")
     orows = overall(d, goal)
     if orows:
         lines.append("Populations (visitors converting at all)")
         for r in orows:
             lines.append(f"  {r.label:13} {r.n:9,} visits  {r.x:7,} conv {_pct(r.rate):>7}  value {r.value:,.2f}  vs holdout "
-                         f"{_cmp(r.vs_holdout) if fixed else _seq(r.seq_holdout)}")
+                         f"{_cmp(r.vs_holdout) if fixed else seq_text(r.seq_holdout)}")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -517,8 +514,8 @@ def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, s
         has_holdout = ex.holdout is not None
         trs = "".join(
             f"<tr><td>{e(r.label)}{' (control)' if i == 0 else ''}</td><td>{r.n:,}</td><td>{r.x:,}</td><td>{_pct(r.rate)}</td>"
-            f"<td>[{_pct(r.low)}, {_pct(r.high)}]</td><td>{'' if i == 0 else e(_cmp(r.vs_control) if fixed else _seq(r.seq_control))}</td>"
-            f"<td>{e(_cmp(r.vs_holdout) if fixed else (_seq(r.seq_holdout) if has_holdout else '-'))}</td></tr>"
+            f"<td>[{_pct(r.low)}, {_pct(r.high)}]</td><td>{'' if i == 0 else e(_cmp(r.vs_control) if fixed else seq_text(r.seq_control))}</td>"
+            f"<td>{e(_cmp(r.vs_holdout) if fixed else (seq_text(r.seq_holdout) if has_holdout else '-'))}</td></tr>"
             for i, r in enumerate(ex.rows))
         kind = "" if fixed else " (always-valid)"
         body.append(f"<h2>Experiment {e(ex.id)} <small>slot {e(ex.slot)}</small></h2>{_bars(rows, ex.id)}{flag}"
@@ -532,7 +529,7 @@ def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, s
     if lrows:
         body.append("<h2>Layers against the holdout</h2><table><tr><th>layer</th><th>exposed</th><th>converted</th><th>rate</th><th>lift vs holdout</th></tr>" +
                     "".join(f"<tr><td>{e(r.label)}</td><td>{r.n:,}</td><td>{r.x:,}</td><td>{_pct(r.rate)}</td>"
-                            f"<td>{e(_cmp(r.vs_holdout) if fixed else _seq(r.seq_holdout))}</td></tr>" for r in lrows) +
+                            f"<td>{e(_cmp(r.vs_holdout) if fixed else seq_text(r.seq_holdout))}</td></tr>" for r in lrows) +
                     "</table>")
     body.append(f"<h2>Exposures over the reporting window</h2>{_timeline(d.timeline)}")
     if fixed:

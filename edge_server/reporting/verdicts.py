@@ -163,11 +163,20 @@ def _verdict(d: Data, e: ExperimentResult, goal: str, tested: list[Tested], s: S
     return v
 
 
-def _lift(f: Effect) -> str:
-    def pct(x: float | None) -> str:
-        return "-" if x is None else ("-inf" if x == -math.inf else "+inf" if x == math.inf else f"{x * 100:+.1f}%")
+def pct(v: float | None, signed: bool = False) -> str:
+    """A rate (``4.00%``) or, ``signed``, a lift (``+12.5%``) as the report prints it; a lift beyond
+    +1000% (an interval that says "no information yet") as ``>+1000%``."""
+    if v is None:
+        return "-"
+    if not signed:
+        return f"{v * 100:.2f}%"
+    if v > 10:
+        return ">+1000%"
+    return "-inf" if v == -math.inf else f"{v * 100:+.1f}%"
 
-    return f"{pct(f.lift)} [{pct(f.low)}, {pct(f.high)}]" if f.low is not None else pct(f.lift)
+
+def _lift(f: Effect) -> str:
+    return f"{pct(f.lift, True)} [{pct(f.low, True)}, {pct(f.high, True)}]" if f.low is not None else pct(f.lift, True)
 
 
 def _power(d: Data, e: ExperimentResult, s: Settings, v: Verdict) -> None:

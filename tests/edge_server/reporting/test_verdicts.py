@@ -135,4 +135,4 @@ def test_verdicts_cli_reads_guardrails_from_the_ruleset_with_located_errors(tmp_
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", str(snap), "--ruleset", str(rs)], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode != 0 and f"{rs}:15:14" in p.stderr and "did you mean returns?" in p.stderr
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", str(snap), "--mde", "ten"], cwd=ROOT, capture_output=True, text=True)
-    assert p.returncode == 2 and "--mde 'ten': give a relative lift such as 10% or 0.1" in p.stderr
+    assert p.returncode == 2 and "--mde 'ten': give a percentage such as 10%" in p.stderr

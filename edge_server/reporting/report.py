@@ -15,6 +15,7 @@ from . import sequential as sq
 from . import stats
 from .allocation import DRAWS, Allocation, allocation
 from .counters import Data
+from .poststrat import post_stratify
 from .verdicts import Review, Settings, pct, review
 
 
@@ -236,6 +237,20 @@ def _review_text(rv: Review) -> list[str]:
     return lines
 
 
+def _post_text(d: Data, e: ExperimentResult, goal: str, s: Settings) -> list[str]:
+    """Post-stratified comparisons of ``e`` (poststrat.py), one line per stratifying feature."""
+    out = []
+    for p in post_stratify(d, e.id, goal, alpha=s.alpha, expected_lift=s.expected_lift):
+        head = f"post-stratified by {p.feature} (uplift model {p.model}, {p.levels} levels)"
+        if p.reason:
+            out.append(f"{head}: not used — {p.reason}")
+            continue
+        ratio = p.width_ratio
+        gain = "" if ratio is None else f"; interval {abs(1 - ratio) * 100:.0f}% {'narrower' if ratio <= 1 else 'wider'} than the same visits unstratified"
+        out.append(f"{head}: treatment vs control {seq_text(p.stratified)}{gain}")
+    return out
+
+
 def _lift_of(t: object) -> str:
     from .verdicts import _lift
 
@@ -295,6 +310,7 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
             if vals:
                 lines.append("  value per visit vs control (always-valid; order values assumed to vary with CV 1): " +
                              "; ".join(f"{v} {seq_text(c)}" for v, c in vals))
+            lines += [f"  {line}" for line in _post_text(d, e, goal, s)]
         split = " / ".join(f"{r.n:,}" for r in e.rows)
         expect = " / ".join(f"{w * 100:.0f}%" for w in e.expected)
         verdict = "SAMPLE RATIO MISMATCH — do not trust this experiment's results" if e.srm_flag else "ok"
@@ -523,6 +539,9 @@ def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, s
                     f"<th>lift vs holdout{kind}</th></tr>{trs}</table>")
         if not fixed:
             body.append(_sequence_html(d, ex, goal, s))
+            post = _post_text(d, ex, goal, s)
+            if post:
+                body.append("<h3>Post-stratified</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in post) + "</ul>")
         if ex.allocation is not None:
             body.append(_allocation_html(ex.allocation))
     lrows = layers(d, goal)

@@ -185,6 +185,42 @@ def stratified(strata: list[tuple[int, int, int, int]], *, alpha: float = ALPHA,
     return Sequential(d, d - w, d + w, p_value(d, var, tau2), lift, lo, hi, var, tau2)
 
 
+def post_stratified(strata: list[tuple[int, int, int, int]], *, alpha: float = ALPHA, expected_lift: float = EXPECTED_LIFT) -> Sequential:
+    """Treatment against baseline **post-stratified** on strata known at assignment (device,
+    channel, new or returning): per stratum ``(x1, n1, x0, n0)``, the difference of rates weighted
+    by the stratum's share of the visits, ``d = sum w_k (p1_k - p0_k)`` with ``w_k = N_k / N``, and
+    variance ``sum w_k^2 p_k (1 - p_k) (1/n1_k + 1/n0_k)`` (``p_k`` the stratum's pooled rate);
+    the lift on the log ratio of the weighted rates. It estimates the same effect as the pooled
+    comparison, with the between-strata part of the variance removed: where strata explain a share
+    R^2 of the conversion variance the interval is about ``sqrt(1 - R^2)`` as wide (Miratrix, Sekhon
+    and Yu, "Adjusting treatment effect estimates by post-stratification in randomized experiments",
+    JRSS B 75(2), 2013). A stratum with no visit in an arm is left out (its weight with it)."""
+    cells = [(x1, n1, x0, n0) for x1, n1, x0, n0 in strata if n1 > 0 and n0 > 0 and 0 <= x1 <= n1 and 0 <= x0 <= n0]
+    total = sum(n1 + n0 for _, n1, _, n0 in cells)
+    if total <= 0:
+        return NONE
+    d = var = r1 = r0 = v1 = v0 = 0.0
+    x_all = 0
+    for x1, n1, x0, n0 in cells:
+        w = (n1 + n0) / total
+        p1, p0, pk = x1 / n1, x0 / n0, (x1 + x0) / (n1 + n0)
+        d += w * (p1 - p0)
+        var += w * w * pk * (1 - pk) * (1 / n1 + 1 / n0)
+        r1, r0 = r1 + w * p1, r0 + w * p0
+        v1, v0 = v1 + w * w * pk * (1 - pk) / n1, v0 + w * w * pk * (1 - pk) / n0
+        x_all += x1 + x0
+    if var <= 0:
+        return NONE
+    tau2 = tau2_difference(x_all / total, expected_lift)
+    w_half = half_width(var, tau2, alpha)
+    lift = lo = hi = None
+    if r1 > 0 and r0 > 0:
+        lr, lvar = math.log(r1 / r0), v1 / (r1 * r1) + v0 / (r0 * r0)
+        lw = half_width(lvar, tau2_log_ratio(expected_lift), alpha)
+        lift, lo, hi = math.expm1(lr), _expm1(lr - lw), _expm1(lr + lw)
+    return Sequential(d, d - w_half, d + w_half, p_value(d, var, tau2), lift, lo, hi, var, tau2)
+
+
 def _expm1(v: float) -> float:
     return math.expm1(v) if v < 700 else math.inf
 

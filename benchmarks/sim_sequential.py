@@ -43,6 +43,17 @@ from edge_server.reporting.report import experiments  # noqa: E402
 from edge_server.reporting.verdicts import Settings, review  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "sequential_sim.json"
+#: The strata of the real-server run: an uplift model over the experiment, whose per-arm × level
+#: counters post-stratify it (device: the harness's visitors are 40% mobile).
+STRATA_MODEL = """\
+models:
+  offer_strata:
+    goal: purchase
+    uplift: {experiment: checkout-offer, treatment: treatment, control: control}
+    features:
+      device: {signal: device.type, values: [mobile, desktop]}
+    coefficients: {treatment: {bias: 0.0, weights: {}}, control: {bias: 0.0, weights: {}}}
+"""
 ALPHA = 0.05
 GOAL = "purchase"
 
@@ -148,16 +159,55 @@ def fdr(reports: int, days: int, per_day: int, base: float, lift: float, seed: i
             Figure("sequential", f"real comparisons found by day {days} (default report)", f"{found_real / (2 * reports):.0%}", "shown", None, {})], detail
 
 
+#: Strata that explain conversion (visitors with a cart at assignment: 10% of visits at 60%, the rest
+#: at 1%; R^2 about 0.49) and strata that do not (40% / 60% of visits, both at 5%).
+EXPLAINING = [(0.10, 0.60), (0.90, 0.01)]
+UNRELATED = [(0.40, 0.05), (0.60, 0.05)]
+
+
+def poststrat(runs: int, days: int, per_day: int, seed: int) -> tuple[list[Figure], dict[str, Any]]:
+    """Interval width of the post-stratified comparison over the unstratified one at the last of
+    ``days`` daily reads (A/A), and the share of A/A experiments it ever declares significant."""
+    from edge_server.harness.daily_counts import binomial
+
+    rng = random.Random(f"poststrat-{seed}")
+    detail: dict[str, Any] = {}
+    figs = []
+    for name, strata in (("explaining", EXPLAINING), ("unrelated", UNRELATED)):
+        ratios, ever = [], 0
+        for _ in range(runs):
+            cells = [(0, 0, 0, 0)] * len(strata)
+            hit = False
+            for _day in range(days):
+                new = []
+                for (share, rate), (x1, n1, x0, n0) in zip(strata, cells):
+                    a, b = binomial(rng, per_day, share / 2), binomial(rng, per_day, share / 2)
+                    new.append((x1 + binomial(rng, a, rate), n1 + a, x0 + binomial(rng, b, rate), n0 + b))
+                cells = new
+                hit = hit or sq.post_stratified(cells).significant
+            ever += hit
+            ps, un = sq.post_stratified(cells), sq.rates(*(sum(c[i] for c in cells) for i in range(4)))
+            ratios.append((ps.high - ps.low) / (un.high - un.low))  # type: ignore[operator]
+        narrower = 1 - sum(ratios) / len(ratios)
+        detail[name] = {"strata": strata, "narrower": narrower, "ever_significant_aa": ever / runs}
+        target, met = ("≥ 20% narrower", narrower >= 0.20) if name == "explaining" else ("no wider (≥ -1%)", narrower >= -0.01)
+        figs.append(Figure("sequential", f"post-stratified interval vs unstratified, strata that {'explain' if name == 'explaining' else 'do not explain'} "
+                           f"conversion ({runs} A/A runs, {days} days; ever significant {ever / runs:.1%})", f"{narrower:+.1%} narrower", target, met, detail[name]))
+    return figs, detail
+
+
 def servers(work: Path, visitors: int, rounds: int, seed: int) -> tuple[list[Figure], dict[str, Any]]:
     """Visitors through two real servers, snapshotted once a simulated day (the snapshots' time set
     to day k): ``strata report`` over them, and its always-valid figures against the true counts."""
     from compiler.harness.fixtures import AB_MEASUREMENT
     from edge_server.harness.server import RunningServer
     from edge_server.harness.visitors import cookie_keys_env, simulate, snapshots
+    from edge_server.reporting.counters import load
+    from edge_server.reporting.poststrat import post_stratify
     from edge_server.reporting.report import seq_text
 
     rs = work / "sim.yaml"
-    rs.write_text(AB_MEASUREMENT)
+    rs.write_text(AB_MEASUREMENT.replace("goals: [purchase]\n", "goals: [purchase]\n" + STRATA_MODEL))
     env = {"STRATA_COOKIE_KEYS": cookie_keys_env(), "STRATA_STATS_TOKEN": "sim-token"}
     fleet = [RunningServer([str(rs), "--insecure-cookie"], env=env) for _ in range(2)]
     urls = [s.url for s in fleet]
@@ -183,13 +233,22 @@ def servers(work: Path, visitors: int, rounds: int, seed: int) -> tuple[list[Fig
     html = work / "report.html"
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *paths, "--mde", "10%", "--html", str(html)],
                        cwd=ROOT, capture_output=True, text=True)
+    data = load(paths)
+    strata = {p.feature: p for p in post_stratify(data, "checkout-offer", GOAL)}
+    cells = {(arm, level): n for (model, _spec, arm, feature, level, event), n in data.models.items()
+             if model == "offer_strata" and feature == "device" and event == "entered"}
+    conv = {(arm, level): n for (model, _spec, arm, feature, level, event), n in data.models.items()
+            if model == "offer_strata" and feature == "device" and event == "converted"}
+    counted = {arm: (sum(n for (a, _), n in cells.items() if a == arm), sum(n for (a, _), n in conv.items() if a == arm)) for arm in ("treatment", "control")}
+    strata_ok = ("device" in strata and not strata["device"].reason and "post-stratified by device" in p.stdout
+                 and counted == {arm: (counts[arm], counts[f"{arm}_converted"]) for arm in ("treatment", "control")})
     truth = sq.rates(counts["treatment_converted"], counts["treatment"], counts["control_converted"], counts["control"])
     expected = seq_text(truth) if truth.lift_low is not None else ""
     verdict = next((ln for ln in p.stdout.splitlines() if ln.strip().startswith("checkout-offer ")), "")
     page = html.read_text() if html.exists() else ""
-    ok = (p.returncode == 0 and bool(verdict) and bool(expected) and expected in p.stdout and "visits a day" in p.stdout
+    ok = (strata_ok and p.returncode == 0 and bool(verdict) and bool(expected) and expected in p.stdout and "visits a day" in p.stdout
           and 'always-valid lift over time' in page and f"{day[0]} reads over {day[0] - 1:.1f} days" in page)
-    detail = {"visitors": visitors, "reads": day[0], "counts": counts, "verdict": verdict.strip(), "expected": expected,
+    detail = {"strata_counted": counted, "visitors": visitors, "reads": day[0], "counts": counts, "verdict": verdict.strip(), "expected": expected,
               "stderr": p.stderr[-500:], "html": str(html)}
     print(p.stdout)
     return [Figure("sequential", f"real servers: report over {day[0]} daily snapshots of 2 nodes equals the always-valid figures of "
@@ -210,6 +269,9 @@ def run(*, runs: int = 200, days: int = 30, per_day: int = 2_000, base: float = 
     figures += f
     progress(f"FDR: {fdr_reports} reports x 22 comparisons x {days} daily reads")
     f, detail["fdr"] = fdr(fdr_reports, days, per_day, base, fdr_lift, seed)
+    figures += f
+    progress(f"post-stratification: {runs} runs x {days} daily reads")
+    f, detail["poststrat"] = poststrat(runs, days, per_day, seed)
     figures += f
     if real_servers:
         progress(f"real servers: {visitors:,} visitors over {rounds} days")

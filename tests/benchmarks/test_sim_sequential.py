@@ -1,7 +1,8 @@
 """Always-valid results by simulation, small (benchmarks/sim_sequential.py; the full figures come from
 `python benchmarks/measurement_sim.py --scenario sequential`): A/A experiments read daily through the
 report's decision path, power on a true lift, the FDR of a report of 20 null and 2 real comparisons,
-and a few simulated days through two real servers."""
+post-stratification's interval width, and a few simulated days through two real servers (whose
+uplift-model counters post-stratify the experiment)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def test_sim_sequential_aa_power_and_fdr_meet_their_targets():
     assert fdr["worst_daily_fdr"]["default"] <= 0.05 and fdr["worst_daily_fdr"]["fixed"] > 0.2, fdr
     assert fdr["real_found_at_end"] >= 0.8, fdr
     assert figs[0].met is True
+    figs, ps = ss.poststrat(60, 30, 2_000, seed=3)
+    assert ps["explaining"]["narrower"] >= 0.2 and ps["unrelated"]["narrower"] >= -0.01, ps
 
 
 def test_sim_sequential_report_over_real_servers_equals_the_true_counts(tmp_path):

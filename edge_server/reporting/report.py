@@ -246,7 +246,8 @@ def _post_text(d: Data, e: ExperimentResult, goal: str, s: Settings) -> list[str
             out.append(f"{head}: not used — {p.reason}")
             continue
         ratio = p.width_ratio
-        gain = "" if ratio is None else f"; interval {abs(1 - ratio) * 100:.0f}% {'narrower' if ratio <= 1 else 'wider'} than the same visits unstratified"
+        gain = "" if ratio is None else ("; interval as wide as the same visits' unstratified" if abs(1 - ratio) < 0.005 else
+                                         f"; interval {abs(1 - ratio) * 100:.0f}% {'narrower' if ratio < 1 else 'wider'} than the same visits unstratified")
         out.append(f"{head}: treatment vs control {seq_text(p.stratified)}{gain}")
     return out
 
@@ -257,7 +258,7 @@ def _lift_of(t: object) -> str:
     return _lift(t.effect)  # type: ignore[attr-defined]
 
 
-def _allocation_text(a: Allocation) -> list[str]:
+def _allocation_text(a: Allocation, fixed: bool = True) -> list[str]:
     """Per-period table, stratified lift and suggested weights of one experiment."""
     if not a.periods:
         return [f"  suggested weights: none — {a.reason}"]
@@ -277,7 +278,7 @@ def _allocation_text(a: Allocation) -> list[str]:
             check = f"chi2 {p.srm_chi2:.2f}, p {p.srm_p:.4f} -> {'SAMPLE RATIO MISMATCH' if p.srm_flag else 'ok'}"
         lines.append(f"    {'':18} sample ratio: {check}")
     for v, c in zip(a.variants[1:], a.stratified[1:]):
-        lines.append(f"  stratified lift of {v} vs {a.variants[0]} (Mantel-Haenszel over periods): {_cmp(c)}")
+        lines.append(f"  stratified lift of {v} vs {a.variants[0]} (Mantel-Haenszel over periods): {_cmp(c)}{'' if fixed else ' (fixed-horizon)'}")
     if a.suggestion is None:
         lines.append(f"  suggested weights: none — {a.reason}")
     else:
@@ -320,7 +321,7 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
         else:
             lines.append(f"  sample ratio: {split} expected {expect}: chi2 {e.srm_chi2:.2f}, p {e.srm_p:.4f} -> {verdict}")
         if e.allocation is not None:
-            lines += _allocation_text(e.allocation)
+            lines += _allocation_text(e.allocation, fixed)
         lines.append("")
     lrows = layers(d, goal)
     if lrows:

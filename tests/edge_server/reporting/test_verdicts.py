@@ -136,3 +136,18 @@ def test_verdicts_cli_reads_guardrails_from_the_ruleset_with_located_errors(tmp_
     assert p.returncode != 0 and f"{rs}:15:14" in p.stderr and "did you mean returns?" in p.stderr
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", str(snap), "--mde", "ten"], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 2 and "--mde 'ten': give a percentage such as 10%" in p.stderr
+
+
+def test_verdicts_after_a_reweighting_compare_within_periods_not_pooled():
+    """No true effect; weights moved from 50/50 at a 3% base rate to 10/90 at 9%: pooled, the
+    treatment looks far better (Simpson's paradox); the report's always-valid comparison is made
+    within the periods and finds nothing, and the verdict does not stop for a winner."""
+    from tests.edge_server.reporting.test_allocation import data_with
+
+    d = data_with({"5000/5000": {"control": (50_000, 50_000, 1_500), "treatment": (50_000, 50_000, 1_500)},
+                   "1000/9000": {"control": (10_000, 10_000, 900), "treatment": (90_000, 90_000, 8_100)}})
+    exps, rv = analyse(d, "purchase")
+    t = exps[0].rows[1]
+    assert exps[0].per_period and t.vs_control.lift > 0.5  # the pooled fixed-horizon lift
+    assert abs(t.seq_control.diff) < 1e-12 and not t.seq_control.significant
+    assert "beats" not in rv.verdicts[0].reason and not rv.discoveries

@@ -85,6 +85,8 @@ def add_report_parser(sub: Any) -> None:
                    help="the effect you expect, which tunes the always-valid test (its mixing variance): smaller detects small effects sooner "
                    "and large ones later (default 10%%)")
     g.add_argument("--ruleset", metavar="YAML", help="the rule set whose guardrails: (goals that must not get worse) the report flags when harmed")
+    g.add_argument("--every", metavar="DURATION", help="with --prometheus: also read the fleet's totals every DURATION back from --until "
+                   "(e.g. 1d) for the confidence sequence over time and the traffic per day (snapshot files give them by themselves)")
     _allocation_args(r)
     _prometheus_args(r)
     r.set_defaults(func=cmd_report)

@@ -153,6 +153,11 @@ def _verdict(d: Data, e: ExperimentResult, goal: str, tested: list[Tested], s: S
         v.call = "STOP"
         v.reason = "; ".join(f"{t.variant} {'beats' if t.effect.above else 'loses to'} {t.against} on '{goal}': {_lift(t.effect)}" for t in found)
         return v
+    leading = [t for t in on_goal if t.effect.above or t.effect.below]
+    if leading:  # its own interval excludes 0, but not after the correction for the report's other comparisons
+        v.reason = "; ".join(f"{t.variant} {'leads' if t.effect.above else 'trails'} {t.against} on '{goal}' ({_lift(t.effect)})" for t in leading)
+        v.reason += f", not yet a discovery across the report's {len(tested)} comparisons (false-discovery control)"
+        return v
     band = s.mde if s.mde is not None else s.expected_lift
     if on_goal and all(t.effect.low is not None and t.effect.high is not None and -band < t.effect.low and t.effect.high < band for t in on_goal):
         v.call = "STOP"

@@ -151,3 +151,14 @@ def test_verdicts_after_a_reweighting_compare_within_periods_not_pooled():
     assert exps[0].per_period and t.vs_control.lift > 0.5  # the pooled fixed-horizon lift
     assert abs(t.seq_control.diff) < 1e-12 and not t.seq_control.significant
     assert "beats" not in rv.verdicts[0].reason and not rv.discoveries
+
+
+def test_verdicts_an_interval_off_zero_that_is_no_discovery_says_so():
+    """One comparison's always-valid interval excludes 0 (p = 0.022) but Benjamini-Hochberg over the
+    report's three comparisons does not declare it (0.022 > 0.05 / 3): the verdict continues and says
+    why, rather than 'no difference'."""
+    d = data({"control": {"purchase": (740, 17_912)}, "treatment": {"purchase": (883, 18_110)}}, holdout={"purchase": (166, 3_978)})
+    exps, rv = analyse(d, "purchase")
+    assert exps[0].rows[1].seq_control.significant and not rv.discoveries
+    v = rv.verdicts[0]
+    assert v.call == "CONTINUE" and "treatment leads control on 'purchase'" in v.reason and "not yet a discovery across the report's 3 comparisons" in v.reason

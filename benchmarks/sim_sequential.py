@@ -199,6 +199,8 @@ def poststrat(runs: int, days: int, per_day: int, seed: int) -> tuple[list[Figur
 def servers(work: Path, visitors: int, rounds: int, seed: int) -> tuple[list[Figure], dict[str, Any]]:
     """Visitors through two real servers, snapshotted once a simulated day (the snapshots' time set
     to day k): ``strata report`` over them, and its always-valid figures against the true counts."""
+    import httpx
+
     from compiler.harness.fixtures import AB_MEASUREMENT
     from edge_server.harness.server import RunningServer
     from edge_server.harness.visitors import cookie_keys_env, simulate, snapshots
@@ -227,12 +229,19 @@ def servers(work: Path, visitors: int, rounds: int, seed: int) -> tuple[list[Fig
     try:
         counts = simulate(urls, visitors, seed, every=max(1, visitors // rounds), on_batch=snapshot)
         snapshot()
+        scrapes = []
+        for i, u in enumerate(urls):  # /metrics carries the rows but not the models' description: --ruleset gives it
+            scrape = work / f"metrics{i}.txt"
+            scrape.write_text(httpx.get(u + "/metrics", headers={"Authorization": "Bearer sim-token"}).text)
+            scrapes.append(str(scrape))
     finally:
         for s in fleet:
             s.stop()
     html = work / "report.html"
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *paths, "--mde", "10%", "--html", str(html)],
                        cwd=ROOT, capture_output=True, text=True)
+    q = subprocess.run([sys.executable, "-m", "runtime.cli", "report", *scrapes, "--ruleset", str(rs)], cwd=ROOT, capture_output=True, text=True)
+    post_lines = [[ln for ln in out.splitlines() if "post-stratified by" in ln] for out in (p.stdout, q.stdout)]
     data = load(paths)
     strata = {p.feature: p for p in post_stratify(data, "checkout-offer", GOAL)}
     cells = {(arm, level): n for (model, _spec, arm, feature, level, event), n in data.models.items()
@@ -240,7 +249,7 @@ def servers(work: Path, visitors: int, rounds: int, seed: int) -> tuple[list[Fig
     conv = {(arm, level): n for (model, _spec, arm, feature, level, event), n in data.models.items()
             if model == "offer_strata" and feature == "device" and event == "converted"}
     counted = {arm: (sum(n for (a, _), n in cells.items() if a == arm), sum(n for (a, _), n in conv.items() if a == arm)) for arm in ("treatment", "control")}
-    strata_ok = ("device" in strata and not strata["device"].reason and "post-stratified by device" in p.stdout
+    strata_ok = (bool(post_lines[0]) and post_lines[0] == post_lines[1] and "device" in strata and not strata["device"].reason and "post-stratified by device" in p.stdout
                  and counted == {arm: (counts[arm], counts[f"{arm}_converted"]) for arm in ("treatment", "control")})
     truth = sq.rates(counts["treatment_converted"], counts["treatment"], counts["control_converted"], counts["control"])
     expected = seq_text(truth) if truth.lift_low is not None else ""

@@ -84,7 +84,8 @@ def add_report_parser(sub: Any) -> None:
     g.add_argument("--expected-lift", type=_fraction("--expected-lift"), default=None, metavar="LIFT",
                    help="the effect you expect, which tunes the always-valid test (its mixing variance): smaller detects small effects sooner "
                    "and large ones later (default 10%%)")
-    g.add_argument("--ruleset", metavar="YAML", help="the rule set whose guardrails: (goals that must not get worse) the report flags when harmed")
+    g.add_argument("--ruleset", metavar="YAML", help="the rule set whose guardrails: (goals that must not get worse) the report flags when "
+                   "harmed, and whose uplift models describe the strata where the counters do not (/metrics scrapes, Prometheus)")
     g.add_argument("--every", metavar="DURATION", help="with --prometheus: also read the fleet's totals every DURATION back from --until "
                    "(e.g. 1d) for the confidence sequence over time and the traffic per day (snapshot files give them by themselves)")
     _allocation_args(r)
@@ -120,6 +121,10 @@ def _settings(a: argparse.Namespace) -> Any:
             raise UserError(f"--ruleset {a.ruleset}: {e.strerror}") from None
         assert ctx.ruleset is not None
         guardrails = dict(ctx.ruleset.guardrails)
+        # the models as the rule set declares them: the strata of post-stratification where the counters
+        # come without a description (/metrics scrapes, Prometheus)
+        a.model_specs = {m.id: {"spec": m.spec, "fit": m.fit, "goal": m.goal, "uplift": m.uplift,
+                                "features": {f.id: list(f.levels) for f in m.features}} for m in ctx.ruleset.models}
     return Settings(expected_lift=a.expected_lift or sequential.EXPECTED_LIFT, mde=a.mde, guardrails=guardrails, fixed_horizon=a.fixed_horizon)
 
 
@@ -159,6 +164,8 @@ def cmd_report(a: argparse.Namespace) -> int:
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
+    for mid, spec in getattr(a, "model_specs", {}).items():
+        data.model_specs.setdefault(mid, spec)
     goal = _goal(a, data)
     print(text(data, goal, min_share=a.min_share, seed=a.seed, settings=settings), end="")
     if a.html:

@@ -12,8 +12,8 @@ the report can say how much narrower the interval is.
 Only a feature fixed within a visit is a valid stratum: a level that changes after the visit was
 exposed could be moved by the treatment itself. The counters show it — a visit moving between
 levels counts ``left`` on the old one — so a feature with any ``left`` in either arm is not used,
-and the report says why. Scrapes of ``/metrics`` carry no model description: post-stratification
-needs ``/v1/stats`` snapshots (or Prometheus with one snapshot for the description).
+and the report says why. Scrapes of ``/metrics`` and Prometheus carry no model description:
+``strata report --ruleset`` fills it from the rule set (``Data.model_specs``).
 """
 
 from __future__ import annotations

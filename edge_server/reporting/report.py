@@ -325,13 +325,13 @@ def text(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, settings
         lines.append("")
     lrows = layers(d, goal)
     if lrows:
-        lines.append("Layers (personalised exposures on the layer's slots vs the holdout on the same slots)")
+        lines.append("Layers (personalised exposures on the layer's slots vs the holdout on the same slots" + (")" if fixed else "; always-valid)"))
         for r in lrows:
             lines.append(f"  {r.label:10} {r.n:9,} exposed {r.x:7,} conv {_pct(r.rate):>7}  vs holdout {_cmp(r.vs_holdout) if fixed else seq_text(r.seq_holdout)}")
         lines.append("")
     orows = overall(d, goal)
     if orows:
-        lines.append("Populations (visitors converting at all)")
+        lines.append("Populations (visitors converting at all" + (")" if fixed else "; vs holdout always-valid)"))
         for r in orows:
             lines.append(f"  {r.label:13} {r.n:9,} visits  {r.x:7,} conv {_pct(r.rate):>7}  value {r.value:,.2f}  vs holdout "
                          f"{_cmp(r.vs_holdout) if fixed else seq_text(r.seq_holdout)}")
@@ -422,11 +422,15 @@ def _sequence_html(d: Data, e: ExperimentResult, goal: str, s: Settings) -> str:
         return top_pad + (h - top_pad - bottom) * (1 - (v - lo_v) / span_v)
 
     parts = [f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{esc(e.id)}: always-valid lift over time">']
-    for k in range(5):
-        v = lo_v + span_v * k / 4
+    step = next((st for st in (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0) if span_v / st <= 6), 5.0)
+    for k in range(math.ceil(lo_v / step), math.floor(hi_v / step) + 1):  # round ticks, 0 among them
+        v = k * step
         parts.append(f'<line x1="{left}" y1="{Y(v):.1f}" x2="{w - right}" y2="{Y(v):.1f}" stroke="#f3f4f6"/>'
-                     f'<text x="{left - 6}" y="{Y(v) + 4:.1f}" font-size="11" text-anchor="end" fill="#6b7280">{v * 100:+.0f}%</text>')
+                     f'<text x="{left - 6}" y="{Y(v) + 4:.1f}" font-size="11" text-anchor="end" fill="#6b7280">{f"{v * 100:+.0f}%" if k else "0%"}</text>')
     parts.append(f'<line x1="{left}" y1="{Y(0):.1f}" x2="{w - right}" y2="{Y(0):.1f}" stroke="#111827" stroke-width="1.5"/>')
+    edge = s.mde if s.mde is not None else s.expected_lift
+    for v in (edge, -edge):  # inside both for every variant: no effect of that size (a STOP)
+        parts.append(f'<line x1="{left}" y1="{Y(v):.1f}" x2="{w - right}" y2="{Y(v):.1f}" stroke="#6b7280" stroke-dasharray="4 4"/>')
     for i, r in enumerate(e.rows[1:]):
         color = _VARIANT_COLORS[(i + 1) % len(_VARIANT_COLORS)]
         band = [(X(t), c[i]) for t, c in pts if c[i].lift_low is not None and c[i].lift_high is not None]
@@ -442,7 +446,7 @@ def _sequence_html(d: Data, e: ExperimentResult, goal: str, s: Settings) -> str:
     span = f"{days:,.1f} days" if days >= 1 else f"{t1 - t0:,.0f} s"
     legend = " ".join(f'<tspan fill="{_VARIANT_COLORS[(i + 1) % len(_VARIANT_COLORS)]}">■ {esc(r.label)}</tspan>' for i, r in enumerate(e.rows[1:]))
     parts.append(f'<text x="{left}" y="{h - 12}" font-size="11" fill="#374151">{legend} vs {esc(e.rows[0].label)} — {len(pts)} reads over {span}; '
-                 f'band: always-valid 95% interval of the lift</text></svg>')
+                 f'band: always-valid 95% interval of the lift; dashed: ±{edge * 100:g}%</text></svg>')
     return f"<h3>Lift over time (always-valid)</h3>{''.join(parts)}"
 
 

@@ -16,7 +16,7 @@ from . import stats
 from .allocation import DRAWS, Allocation, allocation
 from .counters import Data
 from .poststrat import post_stratify
-from .verdicts import Review, Settings, pct, review
+from .verdicts import Review, Settings, Tested, lift_text, pct, review
 
 
 # ---------------------------------------------------------------------------------- analysis
@@ -252,10 +252,8 @@ def _post_text(d: Data, e: ExperimentResult, goal: str, s: Settings) -> list[str
     return out
 
 
-def _lift_of(t: object) -> str:
-    from .verdicts import _lift
-
-    return _lift(t.effect)  # type: ignore[attr-defined]
+def _lift_of(t: Tested) -> str:
+    return lift_text(t.effect)
 
 
 def _allocation_text(a: Allocation, fixed: bool = True) -> list[str]:

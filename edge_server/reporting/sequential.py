@@ -176,12 +176,12 @@ def stratified(strata: list[tuple[int, int, int, int]], *, alpha: float = ALPHA,
         return NONE
     var = 1 / ws
     d = wd / ws
-    w = half_width(var, tau2_difference(x_all / n_all, expected_lift), alpha)
+    tau2 = tau2_difference(x_all / n_all, expected_lift)
+    w = half_width(var, tau2, alpha)
     lift = lo = hi = None
     if wl > 0:
         lr, lw = wll / wl, half_width(1 / wl, tau2_log_ratio(expected_lift), alpha)
         lift, lo, hi = math.expm1(lr), _expm1(lr - lw), _expm1(lr + lw)
-    tau2 = tau2_difference(x_all / n_all, expected_lift)
     return Sequential(d, d - w, d + w, p_value(d, var, tau2), lift, lo, hi, var, tau2)
 
 
@@ -257,7 +257,7 @@ def _values(v1: float, x1: int, n1: int, v0: float, x0: int, n0: int, value_cv: 
     if var <= 0:
         return NONE
     pooled = (v1 + v0) / (n1 + n0)
-    tau2 = (pooled * math.log1p(expected_lift)) ** 2
+    tau2 = tau2_difference(pooled, expected_lift)  # the pooled value per visit in place of the rate
     d = m1 - m0
     w = half_width(var, tau2, alpha)
     lift = lo = hi = None

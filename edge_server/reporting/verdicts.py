@@ -146,24 +146,24 @@ def _verdict(d: Data, e: ExperimentResult, goal: str, tested: list[Tested], s: S
     on_goal = [t for t in mine if t.goal == goal]
     if harmed:
         v.call = "STOP"
-        v.reason = "; ".join(f"{t.variant} harms guardrail '{t.goal}' ({_lift(t.effect)} vs {t.against})" for t in harmed)
+        v.reason = "; ".join(f"{t.variant} harms guardrail '{t.goal}' ({lift_text(t.effect)} vs {t.against})" for t in harmed)
         return v
     found = [t for t in on_goal if t.discovery]
     if found:
         v.call = "STOP"
-        v.reason = "; ".join(f"{t.variant} {'beats' if t.effect.above else 'loses to'} {t.against} on '{goal}': {_lift(t.effect)}" for t in found)
+        v.reason = "; ".join(f"{t.variant} {'beats' if t.effect.above else 'loses to'} {t.against} on '{goal}': {lift_text(t.effect)}" for t in found)
         return v
     leading = [t for t in on_goal if t.effect.above or t.effect.below]
     if leading:  # its own interval excludes 0, but not after the correction for the report's other comparisons
-        v.reason = "; ".join(f"{t.variant} {'leads' if t.effect.above else 'trails'} {t.against} on '{goal}' ({_lift(t.effect)})" for t in leading)
+        v.reason = "; ".join(f"{t.variant} {'leads' if t.effect.above else 'trails'} {t.against} on '{goal}' ({lift_text(t.effect)})" for t in leading)
         v.reason += f", not yet a discovery across the report's {len(tested)} comparisons (false-discovery control)"
         return v
     band = s.mde if s.mde is not None else s.expected_lift
     if on_goal and all(t.effect.low is not None and t.effect.high is not None and -band < t.effect.low and t.effect.high < band for t in on_goal):
         v.call = "STOP"
-        v.reason = f"no effect of ±{band * 100:.0f}% or more on '{goal}': " + "; ".join(f"{t.variant} {_lift(t.effect)}" for t in on_goal)
+        v.reason = f"no effect of ±{band * 100:.0f}% or more on '{goal}': " + "; ".join(f"{t.variant} {lift_text(t.effect)}" for t in on_goal)
         return v
-    shown = "; ".join(f"{t.variant} {_lift(t.effect)}" for t in on_goal) or "no data yet"
+    shown = "; ".join(f"{t.variant} {lift_text(t.effect)}" for t in on_goal) or "no data yet"
     v.reason = f"no difference yet on '{goal}' ({shown})"
     return v
 
@@ -180,7 +180,8 @@ def pct(v: float | None, signed: bool = False) -> str:
     return "-inf" if v == -math.inf else f"{v * 100:+.1f}%"
 
 
-def _lift(f: Effect) -> str:
+def lift_text(f: Effect) -> str:
+    """A lift and its interval as the verdicts print them."""
     return f"{pct(f.lift, True)} [{pct(f.low, True)}, {pct(f.high, True)}]" if f.low is not None else pct(f.lift, True)
 
 

@@ -383,23 +383,21 @@ def _timeline(points: list[tuple[float, int]]) -> str:
 _VARIANT_COLORS = ("#3f6b47", "#d9622b", "#2b6cb0", "#a855f7", "#ca8a04", "#0d9488")
 
 
-def sequence(d: Data, e: ExperimentResult, goal: str, s: Settings) -> list[tuple[float, list[sq.Sequential]]]:
-    """The always-valid comparison of each variant against the control at every read of the
-    history (``counters.reads``): (time, one per non-control variant)."""
-    out = []
+def sequences(d: Data, goal: str, s: Settings) -> dict[str, list[tuple[float, list[sq.Sequential]]]]:
+    """Per experiment, the always-valid comparison of each variant against the control at every
+    read of the history (``counters.reads``): (time, one per non-control variant)."""
+    out: dict[str, list[tuple[float, list[sq.Sequential]]]] = {}
     for t, past in d.history:
-        ex = next((x for x in experiments(past, goal, expected_lift=s.expected_lift, alpha=s.alpha, suggest=False) if x.id == e.id), None)
-        if ex is not None:
-            out.append((t, [r.seq_control or sq.NONE for r in ex.rows[1:]]))
+        for ex in experiments(past, goal, expected_lift=s.expected_lift, alpha=s.alpha, suggest=False):
+            out.setdefault(ex.id, []).append((t, [r.seq_control or sq.NONE for r in ex.rows[1:]]))
     return out
 
 
-def _sequence_html(d: Data, e: ExperimentResult, goal: str, s: Settings) -> str:
+def _sequence_html(pts: list[tuple[float, list[sq.Sequential]]], e: ExperimentResult, s: Settings) -> str:
     """The confidence sequence over time: per variant, its lift against the control at every read,
     with the always-valid interval as a band; the zero line; the MDE band of the expected lift."""
     if len(e.rows) < 2:
         return ""
-    pts = sequence(d, e, goal, s)
     if len(pts) < 2:
         return ("<p class=muted>Always-valid intervals over time: one read so far. Take snapshots on a schedule (every day) and "
                 "report them together to see the intervals narrow.</p>")
@@ -431,12 +429,12 @@ def _sequence_html(d: Data, e: ExperimentResult, goal: str, s: Settings) -> str:
         parts.append(f'<line x1="{left}" y1="{Y(v):.1f}" x2="{w - right}" y2="{Y(v):.1f}" stroke="#6b7280" stroke-dasharray="4 4"/>')
     for i, r in enumerate(e.rows[1:]):
         color = _VARIANT_COLORS[(i + 1) % len(_VARIANT_COLORS)]
-        band = [(X(t), c[i]) for t, c in pts if c[i].lift_low is not None and c[i].lift_high is not None]
+        band = [(X(t), c[i]) for t, c in pts if i < len(c) and c[i].lift_low is not None and c[i].lift_high is not None]
         if len(band) >= 2:
             upper = " ".join(f"{x:.1f},{Y(c.lift_high or 0):.1f}" for x, c in band)
             lower = " ".join(f"{x:.1f},{Y(c.lift_low or 0):.1f}" for x, c in reversed(band))
             parts.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.18" stroke="none"/>')
-        line = [(X(t), c[i].lift) for t, c in pts if c[i].lift is not None]
+        line = [(X(t), c[i].lift) for t, c in pts if i < len(c) and c[i].lift is not None]  # (a variant added later: fewer before)
         if len(line) >= 2:
             path = " ".join(f"{'M' if j == 0 else 'L'}{x:.1f},{Y(v or 0):.1f}" for j, (x, v) in enumerate(line))
             parts.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2.5"><title>{esc(r.label)} vs {esc(e.rows[0].label)}</title></path>')
@@ -519,6 +517,7 @@ def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, s
     s = settings or Settings()
     fixed = s.fixed_horizon
     exps, rv = analyse(d, goal, min_share=min_share, seed=seed, settings=s)
+    over_time = {} if fixed else sequences(d, goal, s)
     body = [f"<h1>Strata report <small>goal “{e(goal)}”</small></h1>",
             f"<p class=muted>{d.sources} source(s): {e(', '.join(sorted(d.bundles)) or 'unknown bundle')}</p>", _review_html(rv)]
     for ex in exps:
@@ -541,7 +540,7 @@ def render_html(d: Data, goal: str, *, min_share: float = 0.05, seed: int = 0, s
                     f"<table><tr><th>variant</th><th>exposed</th><th>converted</th><th>rate</th><th>95% CI</th><th>lift vs control{kind}</th>"
                     f"<th>lift vs holdout{kind}</th></tr>{trs}</table>")
         if not fixed:
-            body.append(_sequence_html(d, ex, goal, s))
+            body.append(_sequence_html(over_time.get(ex.id, []), ex, s))
             post = _post_text(d, ex, goal, s)
             if post:
                 body.append("<h3>Post-stratified</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in post) + "</ul>")

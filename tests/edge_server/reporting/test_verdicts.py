@@ -162,3 +162,11 @@ def test_verdicts_an_interval_off_zero_that_is_no_discovery_says_so():
     assert exps[0].rows[1].seq_control.significant and not rv.discoveries
     v = rv.verdicts[0]
     assert v.call == "CONTINUE" and "treatment leads control on 'purchase'" in v.reason and "not yet a discovery across the report's 3 comparisons" in v.reason
+
+
+def test_verdicts_html_over_time_survives_a_variant_added_midway():
+    early = data({"control": {"purchase": (40, 1_000)}, "treatment": {"purchase": (45, 1_000)}})
+    late = data({"control": {"purchase": (80, 2_000)}, "treatment": {"purchase": (95, 2_000)}, "third": {"purchase": (10, 300)}})
+    late.history = [(0.0, early), (DAY, late)]
+    page = render_html(late, "purchase")
+    assert "always-valid lift over time" in page and page.count("<path d=") >= 1

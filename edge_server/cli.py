@@ -77,7 +77,7 @@ def add_report_parser(sub: Any) -> None:
     r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
     g = r.add_argument_group("always-valid results, power and guardrails (docs/measurement.md)")
     g.add_argument("--fixed-horizon", action="store_true",
-                   help="today's fixed-sample statistics (Wilson, delta-method lift, z-test) for a pre-registered analysis read once at its planned "
+                   help="the classic fixed-sample statistics (Wilson, delta-method lift, z-test) for a pre-registered analysis read once at its planned "
                    "sample, instead of the always-valid intervals and the verdicts")
     g.add_argument("--mde", type=_fraction("--mde"), metavar="LIFT",
                    help="also say how many more days each experiment needs to detect this relative lift at its observed traffic, e.g. 10%%")

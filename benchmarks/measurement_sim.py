@@ -2,7 +2,7 @@
 real edge servers, and the report computed from their aggregate counters.
 
     python benchmarks/measurement_sim.py --visitors 40000 [--servers 2] [--srm 0.3] [--html out.html]
-    python benchmarks/measurement_sim.py --scenario models|uplift|rebalance|all [--scale 0.1]
+    python benchmarks/measurement_sim.py --scenario models|uplift|rebalance|sequential|all [--scale 0.1]
 
 ``--scenario ab`` (the default) is described here; ``models``, ``uplift`` and ``rebalance`` are the
 one-to-one stage's loops (benchmarks/sim_models.py, sim_uplift.py, sim_rebalance.py; their figures
@@ -69,13 +69,14 @@ def run_ab(a: argparse.Namespace) -> list[Figure]:
                    {"low": t.low, "high": t.high, "visitors": a.visitors})]
 
 
-SCENARIOS = ("ab", "models", "uplift", "rebalance")
+SCENARIOS = ("ab", "models", "uplift", "rebalance", "sequential")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="ab",
-                    help="ab: the A/B measurement; models, uplift, rebalance: the one-to-one stage (docs/models.md#simulation)")
+                    help="ab: the A/B measurement; models, uplift, rebalance: the one-to-one stage (docs/models.md#simulation); "
+                    "sequential: always-valid results (docs/measurement.md#simulation)")
     ap.add_argument("--visitors", type=int, default=40_000, help="ab: visitors")
     ap.add_argument("--servers", type=int, default=2)
     ap.add_argument("--srm", type=float, default=0.0, help="ab: fraction of treatment visitors whose page never loads")
@@ -91,6 +92,11 @@ def main() -> int:
         print(f"== scenario {name}", flush=True)
         if name == "ab":
             figures += run_ab(a)
+            continue
+        if name == "sequential":  # always-valid results (benchmarks/sim_sequential.py; its own results file)
+            from benchmarks import sim_sequential
+
+            figures += sim_sequential.main(a)
             continue
         figs, detail = one_to_one(name, a)
         figures += figs

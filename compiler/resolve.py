@@ -195,12 +195,16 @@ class Builder:
                 start = m.end
 
         goals = list(d.get("goals", []))
+        guardrails = dict(d.get("guardrails", {}))
+        for g in guardrails:
+            if g not in goals:
+                self.err(("guardrails", g), E.unknown_reference("goal", g, goals), key=True)
         declared_models, diags = models.resolve(d, self.loc, signals, goals, exps, slots, holdout_bp, consent_requires)
         self.diags += diags
         return RuleSet(
             name=d["name"], version=d.get("version"), expires_after=seconds(d.get("expires_after", DEFAULT_EXPIRES_AFTER)),
             cost_limit=d.get("limits", {}).get("cost", DEFAULT_COST_LIMIT), records=records, signals=signals,
-            consent_requires=consent_requires, consent_without=d.get("consent", {}).get("without", "contextual"), holdout_bp=holdout_bp, holdout_salt=holdout_salt, goals=goals,
+            consent_requires=consent_requires, consent_without=d.get("consent", {}).get("without", "contextual"), holdout_bp=holdout_bp, holdout_salt=holdout_salt, goals=goals, guardrails=guardrails,
             segments=segs, slots=slots, experiments=exps, tests=list(d.get("tests", [])), doc=d,
             models=declared_models,
         )

@@ -163,6 +163,8 @@ class RuleSet:
     tests: list[dict[str, Any]]
     doc: dict[str, Any]
     models: list[ModelDecl] = field(default_factory=list)
+    #: goal -> must_not_decrease | must_not_increase (read by strata report, not in the bundle)
+    guardrails: dict[str, str] = field(default_factory=dict)
 
 
 def layer_rank(layer: str) -> int:

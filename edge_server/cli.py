@@ -12,9 +12,12 @@ from .logs import configure_logging
 
 
 def register(sub: Any) -> None:
-    """Add the server's commands (``serve``, ``report``, ``rebalance``) to the ``strata`` parser (``runtime/cli.py``)."""
+    """Add the server's commands (``serve``, ``report``, ``plan``, ``rebalance``) to the ``strata`` parser (``runtime/cli.py``)."""
+    from .reporting.plan import add_parser as add_plan_parser
+
     add_parser(sub)
     add_report_parser(sub)
+    add_plan_parser(sub)
     add_rebalance_parser(sub)
 
 
@@ -72,9 +75,57 @@ def add_report_parser(sub: Any) -> None:
     r.add_argument("snapshots", nargs="*", help="snapshot JSON files or /metrics scrapes (several nodes, several times); or --prometheus")
     r.add_argument("--goal", help="goal to analyse (default: purchase if present, else the first goal)")
     r.add_argument("--html", help="also write a self-contained HTML page with plots to this file")
+    g = r.add_argument_group("always-valid results, power and guardrails (docs/measurement.md)")
+    g.add_argument("--fixed-horizon", action="store_true",
+                   help="the classic fixed-sample statistics (Wilson, delta-method lift, z-test) for a pre-registered analysis read once at its planned "
+                   "sample, instead of the always-valid intervals and the verdicts")
+    g.add_argument("--mde", type=_fraction("--mde"), metavar="LIFT",
+                   help="also say how many more days each experiment needs to detect this relative lift at its observed traffic, e.g. 10%%")
+    g.add_argument("--expected-lift", type=_fraction("--expected-lift"), default=None, metavar="LIFT",
+                   help="the effect you expect, which tunes the always-valid test (its mixing variance): smaller detects small effects sooner "
+                   "and large ones later (default 10%%)")
+    g.add_argument("--ruleset", metavar="YAML", help="the rule set whose guardrails: (goals that must not get worse) the report flags when "
+                   "harmed, and whose uplift models describe the strata where the counters do not (/metrics scrapes, Prometheus)")
+    g.add_argument("--every", metavar="DURATION", help="with --prometheus: also read the fleet's totals every DURATION back from --until "
+                   "(e.g. 1d) for the confidence sequence over time and the traffic per day (snapshot files give them by themselves)")
     _allocation_args(r)
     _prometheus_args(r)
     r.set_defaults(func=cmd_report)
+
+
+def _fraction(flag: str) -> Any:
+    from .reporting.plan import fraction
+
+    return fraction(flag, high=10.0)
+
+
+def _settings(a: argparse.Namespace) -> Any:
+    """The report's statistics settings from its flags (the guardrails read from --ruleset)."""
+    from runtime.cli import UserError
+
+    from .reporting import sequential
+    from .reporting.verdicts import Settings
+
+    guardrails: dict[str, str] = {}
+    if a.ruleset:
+        try:
+            from compiler.errors import CompileError
+            from compiler.pipeline import Options, run
+        except ImportError as e:
+            raise UserError(f"--ruleset needs the [compiler] extra (missing module {e.name}): pip install 'strata-edge[compiler]'") from None
+        try:
+            ctx = run(a.ruleset, Options(stop_after="resolve"))
+        except CompileError as e:
+            raise UserError(f"{a.ruleset} does not load:\n" + "\n".join(d.display() for d in e.diagnostics)) from None
+        except OSError as e:
+            raise UserError(f"--ruleset {a.ruleset}: {e.strerror}") from None
+        assert ctx.ruleset is not None
+        guardrails = dict(ctx.ruleset.guardrails)
+        # the models as the rule set declares them: the strata of post-stratification where the counters
+        # come without a description (/metrics scrapes, Prometheus)
+        a.model_specs = {m.id: {"spec": m.spec, "fit": m.fit, "goal": m.goal, "uplift": m.uplift,
+                                "features": {f.id: list(f.levels) for f in m.features}} for m in ctx.ruleset.models}
+    return Settings(expected_lift=a.expected_lift or sequential.EXPECTED_LIFT, mde=a.mde, guardrails=guardrails, fixed_horizon=a.fixed_horizon)
 
 
 def _allocation_args(p: Any) -> None:
@@ -107,17 +158,20 @@ def cmd_report(a: argparse.Namespace) -> int:
     from .reporting.prometheus import load
     from .reporting.report import render_html, text
 
+    settings = _settings(a)
     try:
         data = load(a, a.snapshots)
     except ReportError as e:
         print(f"strata report: error: {e}", file=sys.stderr)
         return 1
+    for mid, spec in getattr(a, "model_specs", {}).items():
+        data.model_specs.setdefault(mid, spec)
     goal = _goal(a, data)
-    print(text(data, goal, min_share=a.min_share, seed=a.seed), end="")
+    print(text(data, goal, min_share=a.min_share, seed=a.seed, settings=settings), end="")
     if a.html:
         from pathlib import Path
 
-        Path(a.html).write_text(render_html(data, goal, min_share=a.min_share, seed=a.seed), encoding="utf-8")
+        Path(a.html).write_text(render_html(data, goal, min_share=a.min_share, seed=a.seed, settings=settings), encoding="utf-8")
         print(f"wrote {a.html}")
     return 0
 

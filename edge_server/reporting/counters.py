@@ -39,6 +39,9 @@ class Data:
     cohort_values: Tally[tuple[str, str, str, str]] = field(default_factory=Tally)  # experiment, variant, period, goal
     #: instance -> its latest snapshot (the rows summed above), for naming the instances behind a sum
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the fleet's totals at each earlier read (time, Data), oldest first, ending with these totals:
+    #: what the always-valid intervals over time are drawn from (``reads``); empty with one read
+    history: list[tuple[float, Data]] = field(default_factory=list)
 
 
 _PROM = re.compile(r'^(strata_slot_exposures_total|strata_conversions_total|strata_conversion_value_total|strata_experiment_variant_weight'
@@ -177,7 +180,33 @@ def source_of(inst: str, snap: dict[str, Any]) -> str:
     return f"{inst} ({src})" if src and src != inst else inst
 
 
-def merge(snaps: list[dict[str, Any]]) -> Data:
+#: Most reads kept in a history (evenly thinned beyond it; the latest always kept).
+MAX_READS = 120
+
+
+def reads(snaps: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The snapshots up to each **read** of the fleet, oldest read first. A read is a run of
+    snapshots in time order in which no instance appears twice (one sweep over the fleet: its
+    snapshots are taken seconds apart, the next sweep hours or a day later); snapshots without a
+    time (``/metrics`` scrapes) make no history. At most ``MAX_READS`` reads, evenly thinned."""
+    timed = sorted((s for s in snaps if s.get("generated") is not None), key=lambda s: float(s["generated"]))
+    ends: list[int] = []
+    seen: set[str] = set()
+    for i, s in enumerate(timed):
+        inst = s.get("instance") or s.get("source") or str(id(s))
+        if inst in seen:
+            ends.append(i)
+            seen = set()
+        seen.add(inst)
+    if timed:
+        ends.append(len(timed))
+    if len(ends) > MAX_READS:
+        step = (len(ends) - 1) / (MAX_READS - 1)
+        ends = [ends[round(j * step)] for j in range(MAX_READS)]
+    return [timed[:end] for end in ends]
+
+
+def merge(snaps: list[dict[str, Any]], *, history: bool = True) -> Data:
     """Sum a fleet of checked snapshots (``read``, ``validate.snapshot``; the Prometheus reader's
     are built from checked values): counters are cumulative per process, so per instance the latest
     snapshot counts, and instances add up; a sum beyond 2^53 is refused. Earlier snapshots of an
@@ -231,4 +260,8 @@ def merge(snaps: list[dict[str, Any]]) -> Data:
         now[inst] = n
         if i + 1 == len(points) or points[i + 1][0] != t:
             d.timeline.append((t, fleet))
+    if history:
+        prefixes = reads(snaps)
+        if len(prefixes) > 1:
+            d.history = [(float(p[-1]["generated"]), merge(p, history=False)) for p in prefixes[:-1]] + [(float(prefixes[-1][-1]["generated"]), d)]
     return d

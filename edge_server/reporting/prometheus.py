@@ -29,7 +29,7 @@ from typing import Any
 
 from ..contract import METRIC_LABELS, MODEL_EVENTS
 from . import validate
-from .counters import Data, ReportError, merge
+from .counters import MAX_READS, Data, ReportError, merge
 
 #: The families the offline tools read, with their own labels (every other label names the instance).
 FAMILIES: dict[str, tuple[str, ...]] = {name: METRIC_LABELS[name] for name in (
@@ -114,11 +114,11 @@ def _time(v: str, flag: str) -> float:
     return t.timestamp()
 
 
-def duration(v: str) -> float:
+def duration(v: str, flag: str = "--window") -> float:
     """Seconds of a Prometheus-style duration (``30d``, ``12h``, ``90m``)."""
     m = _DURATION.match(v.strip())
     if not m or int(m.group(1)) == 0:
-        raise PrometheusError(f"--window {v!r}: give a duration such as 7d, 12h or 90m")
+        raise PrometheusError(f"{flag} {v!r}: give a duration such as 7d, 12h or 90m")
     return int(m.group(1)) * _SECONDS[m.group(2)]
 
 
@@ -159,9 +159,10 @@ def load(a: argparse.Namespace, files: list[str]) -> Data:
 
     from .counters import load as load_files
 
+    every = getattr(a, "every", None)  # strata report only
     if a.prometheus is None:
-        if a.since or a.until or a.window or a.header or a.bearer_token_file:
-            raise PrometheusError("--since, --until, --window, --header and --bearer-token-file go with --prometheus URL")
+        if a.since or a.until or a.window or a.header or a.bearer_token_file or every:
+            raise PrometheusError("--since, --until, --window, --header, --bearer-token-file and --every go with --prometheus URL")
         if not files:
             raise PrometheusError("name stats snapshots or /metrics scrapes, or read them from Prometheus with --prometheus URL")
         return load_files(files)
@@ -172,7 +173,40 @@ def load(a: argparse.Namespace, files: list[str]) -> Data:
     if f.instances == 0:
         raise PrometheusError(f"{f.url}: no Strata series in {f.window.describe()} (widen --window; is Prometheus scraping the "
                               "replicas, and do the workers have STRATA_REMOTE_WRITE?)")
+    if every:
+        f.data.history = history(f, duration(every, "--every"), headers_of(a))
     return f.data
+
+
+def read_times(window: Window, every: float, most: int = MAX_READS) -> list[float]:
+    """The times of the reads over ``window``, every ``every`` seconds back from its end (at most
+    ``most``, the latest kept), oldest first.
+
+    >>> read_times(Window(0, 3 * 86400), 86400)
+    [86400.0, 172800.0, 259200.0]
+    """
+    times: list[float] = []
+    t = float(window.until)
+    while t > window.since and len(times) < most:
+        times.append(t)
+        t -= every
+    return times[::-1]
+
+
+def history(f: Fleet, every: float, headers: dict[str, str]) -> list[tuple[float, Data]]:
+    """The fleet's totals at each read time (``read_times``): what the fleet's cumulative counters
+    held then — each instance's last values in the window up to that time, as at the window's end
+    (an instant query at the read time). Earlier reads with no instance are left out. With fewer
+    than two reads, no history."""
+    times = read_times(f.window, every)
+    if len(times) < 2:
+        return []
+    out = []
+    for t in times[:-1]:
+        past = fleet(f.url, Window(f.window.since, t), headers)
+        if past.instances:
+            out.append((t, past.data))
+    return [*out, (times[-1], f.data)] if out else []
 
 
 # ---------------------------------------------------------------------------------- querying

@@ -75,6 +75,9 @@ CASES = [
     ("template_unknown_placeholder", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b>{headlin}</b>"}'), "13:46: template: template placeholder {headlin} names no field of this content block (did you mean headline?)"),
     ("template_script", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b>{headline}</b><script>x()</script>"}'), "13:46: template: template uses <script>, which templates may not contain (the edge server would remove it)"),
     ("template_event_handler", BASE.replace("content: {headline: Small}", 'content: {headline: Small, template: "<b onclick=\'x()\'>{headline}</b>"}'), "13:46: template: template uses the attribute 'onclick' on <b>, which templates may not contain (the edge server would remove it) (allowed on <b>: class, lang, title;"),
+    # ---- guardrail goals (docs/measurement.md, Many comparisons)
+    ("guardrail_unknown_goal", BASE + "goals: [purchase, returns]\nguardrails: {retruns: must_not_increase}\n", "15:14: unknown-goal: goal 'retruns' is not defined (did you mean returns?)"),
+    ("guardrail_bad_direction", BASE + "goals: [purchase, returns]\nguardrails:\n  returns: lower\n", "16:12: schema: guardrails.returns: 'lower' is not one of 'must_not_decrease', 'must_not_increase'"),
 ]
 
 
@@ -130,3 +133,8 @@ def test_errors_missing_file_is_reported_not_raised() -> None:
 
     with pytest.raises(CompileError, match=r"no/such.yaml:1:1: io: cannot read rule set"):
         run("no/such.yaml")
+
+
+def test_errors_guardrails_resolve_for_the_report():
+    ctx = compile_text(BASE + "goals: [purchase, returns]\nguardrails: {returns: must_not_increase, purchase: must_not_decrease}\n")
+    assert ctx.ruleset is not None and ctx.ruleset.guardrails == {"returns": "must_not_increase", "purchase": "must_not_decrease"}

@@ -50,8 +50,9 @@ def test_measurement_report_counts_exactly_what_happened(fleet, tmp_path):
     pops = {r.label: r for r in overall(data, "purchase")}
     assert pops["holdout"].n == counts["holdout"]
     page = render_html(data, "purchase")
-    # the experiment's bars, its per-period shares and rates (one period here), and the timeline
-    assert page.count("<svg") == 4 and 'aria-label="exposures over time"' in page and 'aria-label="assignment shares per period"' in page
+    # the experiment's bars, its always-valid lift over the reads, its per-period shares and rates (one period here), and the timeline
+    assert page.count("<svg") == 5 and 'aria-label="exposures over time"' in page and 'aria-label="assignment shares per period"' in page
+    assert 'aria-label="checkout-offer: always-valid lift over time"' in page and "3 reads over" in page
 
 
 def test_measurement_flags_induced_sample_ratio_mismatch(fleet, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PATH = Path(__file__).with_name("format.json")
 #: The table as JSON gives it (read-only by convention).
@@ -121,8 +121,23 @@ CATEGORIES: tuple[str, ...] = tuple(TABLE["categories"]["values"])
 #: variant weights and the holdout share are out of this many.
 BUCKETS: int = TABLE["BUCKETS"]["value"]
 
-#: Counting buckets of a score per unit of its range (docs/models.md, "Counting").
-SCORE_BUCKETS: int = TABLE["SCORE_BUCKETS"]["value"]
+class ScoreBuckets(NamedTuple):
+    """The counting buckets of a model's log-odds (docs/models.md, "Counting"): bucket ``i``
+    covers ``[low + i/per_unit, low + (i+1)/per_unit)`` (clamped to ``0..count-1``); a cookie stores
+    ``first + i``; an index below ``legacy`` is an old 0.05-wide bucket of the score."""
+
+    low: float
+    per_unit: int
+    count: int
+    first: int
+    legacy: int
+
+
+SCORE_BUCKETS = ScoreBuckets(*(TABLE["SCORE_BUCKETS"][k] for k in ScoreBuckets._fields))
+#: Knots of one coefficient set's calibration (docs/bundle-format.md, models).
+MAX_CALIBRATION_KNOTS: int = TABLE["CALIBRATION"]["max_knots"]
+#: Features one cross feature combines, at most (docs/models.md, Crosses).
+MAX_CROSS_PARTS: int = TABLE["CROSS"]["max_parts"]
 
 _OPS: dict[str, int] = {op["name"]: op["code"] for op in TABLE["ops"]}
 

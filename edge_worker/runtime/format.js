@@ -68,8 +68,13 @@ export const LAYERS = TABLE.layers.values;
 export const CATEGORIES = TABLE.categories.values;
 /** Buckets of experiment and holdout assignment; traffic ranges, weights and the holdout share are out of this many. */
 export const BUCKETS = TABLE.BUCKETS.value;
-/** Counting buckets of a score per unit of its range (docs/models.md, "Counting"). */
-export const SCORE_BUCKETS = TABLE.SCORE_BUCKETS.value;
+/** The counting buckets of a model's log-odds (docs/models.md, "Counting"): {low, per_unit, count, first, legacy}. */
+export const SCORE_BUCKETS = Object.freeze({ low: TABLE.SCORE_BUCKETS.low, per_unit: TABLE.SCORE_BUCKETS.per_unit,
+  count: TABLE.SCORE_BUCKETS.count, first: TABLE.SCORE_BUCKETS.first, legacy: TABLE.SCORE_BUCKETS.legacy });
+/** Knots of one coefficient set's calibration, at most. */
+export const MAX_CALIBRATION_KNOTS = TABLE.CALIBRATION.max_knots;
+/** Features one cross feature combines, at most. */
+export const MAX_CROSS_PARTS = TABLE.CROSS.max_parts;
 export const FEATURE_KINDS = TABLE.feature_kinds;
 
 /** IR opcodes by name ({LIT: 0, ULIT: 1, ...}). */

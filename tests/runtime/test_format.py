@@ -43,7 +43,9 @@ def test_format_lists_are_the_tables() -> None:
     assert fmt.CODECS == tuple(TABLE["codecs"])
     assert (fmt.FORMAT_VERSION, fmt.FORMAT_CODEC) == (TABLE["formats"]["FORMAT_VERSION"], TABLE["formats"]["FORMAT_CODEC"])
     assert fmt.SIGNATURE_DOMAIN == b"strata-bundle-v1\x00" and fmt.SIGNATURE_DOMAIN_V2 == b"strata-bundle-v2\x00"
-    assert (fmt.BUCKETS, fmt.SCORE_BUCKETS) == (TABLE["BUCKETS"]["value"], TABLE["SCORE_BUCKETS"]["value"])
+    assert fmt.BUCKETS == TABLE["BUCKETS"]["value"]
+    assert fmt.SCORE_BUCKETS._asdict() == {k: v for k, v in TABLE["SCORE_BUCKETS"].items() if k != "doc"}
+    assert (fmt.MAX_CALIBRATION_KNOTS, fmt.MAX_CROSS_PARTS) == (TABLE["CALIBRATION"]["max_knots"], TABLE["CROSS"]["max_parts"])
     assert fmt.TEMPLATE_TAGS == set(TABLE["template"]["tags"])
     assert fmt.TEMPLATE_ATTRIBUTES == {k: set(v) for k, v in TABLE["template"]["attributes"].items()}
     assert fmt.FIELDS == {k: set(v) for k, v in TABLE["fields"].items() if k != "doc"}

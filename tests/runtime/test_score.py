@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid, sigmoid_reference
+from runtime.format import SCORE_BUCKETS
+from runtime.score import SCORE_KEYS, Model, bucket_name, bucket_names, bucket_range, calibration, score_bucket, sigmoid, sigmoid_reference
 from runtime.values import UInt
 from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
 
@@ -134,11 +135,25 @@ def test_score_sigmoid_clamps_and_centre() -> None:
     assert ulp_distance(sigmoid(1e-300), 0.5) <= 1
 
 
-@given(st.floats(min_value=-1.0, max_value=1.0))
-def test_score_bucket_covers_the_range(x: float) -> None:
-    plain = score_bucket(abs(x), False)
-    assert 0 <= plain <= 19 and (plain == 19 if abs(x) >= 0.95 else plain == math.floor(abs(x) * 20))
-    assert 0 <= score_bucket(x, True) <= 39
+@given(st.floats(min_value=-4000.0, max_value=4000.0))
+def test_score_bucket_is_the_log_odds_bucket_clamped(z: float) -> None:
+    b = score_bucket(z)
+    low, per_unit, count, first, legacy = SCORE_BUCKETS
+    assert first <= b < first + count and first >= legacy
+    name = bucket_name(b)
+    assert name is not None
+    lo, hi = bucket_range(name)
+    if low <= z < low + count / per_unit:
+        assert lo - 1e-12 <= z < hi  # the bucket holds z (up to the rounding of z - low, as the contract computes it)
+    else:
+        assert b == (first if z < low else first + count - 1)
+
+
+def test_score_bucket_names_are_distinct_lower_bounds_and_legacy_has_none() -> None:
+    names = bucket_names()
+    assert len(set(names)) == SCORE_BUCKETS.count and [float(x) for x in names] == sorted(float(x) for x in names)
+    assert all(bucket_name(i) is None for i in range(SCORE_BUCKETS.legacy))
+    assert bucket_name(SCORE_BUCKETS.first + SCORE_BUCKETS.count) is None
 
 
 # ------------------------------------------------------------------ scores

@@ -72,6 +72,9 @@ MAX_LEVELS: int = _LIMITS["MAX_LEVELS"]
 MAX_FEATURE_ARGS: int = _LIMITS["MAX_FEATURE_ARGS"]
 #: Largest |bias| or |weight|.
 MAX_COEFFICIENT: float = _LIMITS["MAX_COEFFICIENT"]
+#: Knots of one coefficient set's calibration, and features one cross combines (docs/models.md).
+MAX_CALIBRATION_KNOTS: int = _LIMITS["MAX_CALIBRATION_KNOTS"]
+MAX_CROSS_PARTS: int = _LIMITS["MAX_CROSS_PARTS"]
 
 # Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
 _RUNTIME: dict[str, Any] = TABLE["runtime"]
@@ -134,10 +137,6 @@ class ScoreBuckets(NamedTuple):
 
 
 SCORE_BUCKETS = ScoreBuckets(*(TABLE["SCORE_BUCKETS"][k] for k in ScoreBuckets._fields))
-#: Knots of one coefficient set's calibration (docs/bundle-format.md, models).
-MAX_CALIBRATION_KNOTS: int = TABLE["CALIBRATION"]["max_knots"]
-#: Features one cross feature combines, at most (docs/models.md, Crosses).
-MAX_CROSS_PARTS: int = TABLE["CROSS"]["max_parts"]
 
 _OPS: dict[str, int] = {op["name"]: op["code"] for op in TABLE["ops"]}
 

@@ -7,8 +7,11 @@ import math
 from collections.abc import Iterable
 
 from edge_server.contract import SCORE
+from runtime.format import SCORE_BUCKETS
 
 from .auc import auc
+from .calibrate import Reliability
+from .calibrate import render as render_reliability
 from .counts import Fleet
 from .model_info import ModelInfo
 from .naive_bayes import ArmFit
@@ -58,14 +61,15 @@ def _uplift_by_level(fits: list[ArmFit]) -> Iterable[str]:
 
 
 def deployed_auc(fleet: Fleet, model: ModelInfo) -> Iterable[str]:
-    """AUC of each deployed fit on live traffic, from its ``@score`` bucket rows."""
+    """AUC of each deployed fit on live traffic, from its ``@logit`` bucket rows (a calibration is
+    monotone: it ties buckets at most, so the ranking is the log-odds')."""
     if model.uplift is not None:
         yield "  deployed AUC: not defined for an uplift score (it ranks the treatment's effect, not conversion)"
         return
     deployed = (fleet.specs.get(model.id) or {}).get("fit")
     fits = fleet.score_fits(model.id)
     if not fits:
-        yield "  deployed AUC: no @score rows in the counters (no fit deployed yet, or no consenting visits)"
+        yield f"  deployed AUC: no {SCORE} rows in the counters (no fit deployed yet, or no consenting visits)"
         return
     for fit in sorted(fits, key=lambda f: (f != model.fit, f != deployed, f)):
         table = fleet.table(model.id, fit, None, SCORE)
@@ -74,7 +78,7 @@ def deployed_auc(fleet: Fleet, model: ModelInfo) -> Iterable[str]:
         tags = [t for t, on in (("the rule set's coefficients", fit == model.fit), ("served by the newest snapshot", fit == deployed)) if on]
         tag = f" ({'; '.join(tags)})" if tags else " (an earlier fit)"
         yield (f"  deployed fit {fit}{tag}: AUC {_num(auc(rows), '.3f')} on {visits:,} live visits "
-               "(held out: fitted before these visits; scores in buckets of 0.05, ties within a bucket count half)")
+               f"(held out: fitted before these visits; log-odds in buckets of {1 / SCORE_BUCKETS.per_unit:g}, ties within a bucket count half)")
 
 
 def _is_number(s: str) -> bool:
@@ -85,6 +89,64 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def reliability_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]:
+    out: list[str] = []
+    for r in rels:
+        out.extend(render_reliability(r, model.id))
+    return out
+
+
+def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
+    """What each ``score.<model> OP t`` of the rule set selects on the deployed fit's live buckets:
+    the share of visits and their observed conversion rate, under the deployed map and the new one."""
+    if not model.thresholds:
+        return
+    if model.uplift is not None:
+        yield ("  thresholds: " + ", ".join(f"{t.op} {t.value:g} ({t.where})" for t in model.thresholds)
+               + ": an uplift score needs both arms' log-odds of a visit, and each arm counts its own; no selection figures")
+        return
+    if not rels or not rels[0].rows:
+        yield "  thresholds: no score buckets of the deployed fit yet (publish it and let the fleet count)"
+        return
+    rows = rels[0].rows
+    total = sum(r.visits for r in rows)
+    ops = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t, "<": lambda x, t: x < t, "<=": lambda x, t: x <= t}
+    yield "  thresholds (what each condition selects among the deployed fit's live visits; observed rate with 95% interval):"
+    for t in model.thresholds:
+        parts = []
+        for label, attr in (("deployed", "deployed"), ("new", "calibrated")):
+            if attr == "calibrated" and rows[0].calibrated is None:
+                continue
+            sel = [r for r in rows if ops[t.op](getattr(r, attr), t.value)]
+            n, c = sum(r.visits for r in sel), sum(r.converted for r in sel)
+            if n:
+                from .calibrate import _wilson
+
+                lo, hi = _wilson(c, n)
+                parts.append(f"{label}: {n / total:.1%} of visits, observed {c / n:.2%} [{lo:.2%}, {hi:.2%}]")
+            else:
+                parts.append(f"{label}: no visit")
+        yield f"    score.{model.id} {t.op} {t.value:g} ({t.where}): " + "; ".join(parts)
+
+
+def _crosses(model: ModelInfo) -> Iterable[str]:
+    for f in model.features:
+        if f.parts:
+            yield (f"  cross {f.id} = {' x '.join(f.parts)}: {len(f.levels)} levels, one counter row each per arm "
+                   f"and one cookie byte; its parts are scored through it (weight 0 on their own)")
+
+
+def render_calibrated(model: ModelInfo, rels: list[Reliability], fleet: Fleet) -> str:
+    """The summary of a calibration: the weights kept, the reliability table, AUC, thresholds."""
+    lines = [f"{model.id}: goal {model.goal}, spec {model.spec}; fit {model.fit} kept (weights unchanged) and calibrated from its live score buckets; "
+             f"counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
+    lines.extend(reliability_lines(model, rels))
+    lines.extend(deployed_auc(fleet, model))
+    lines.extend(threshold_lines(model, rels))
+    lines.extend(_crosses(model))
+    return "\n".join(lines)
+
+
 def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
     uplift = " uplift (one naive Bayes per arm)" if model.uplift is not None else ""
     lines = [f"{model.id}{uplift}: goal {model.goal}, spec {model.spec}; counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
@@ -93,5 +155,8 @@ def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
     if model.uplift is not None:
         lines.extend(_uplift_by_level(fits))
     lines.extend(deployed_auc(fleet, model))
+    lines.extend(_crosses(model))
     lines.append(f"  {JOINT_AUC_NOTE}")
+    lines.append("  not calibrated: these weights are new; publish them, and once the fleet has counted their score buckets "
+                 "strata train calibrates them (docs/models.md, Calibration)")
     return "\n".join(lines)

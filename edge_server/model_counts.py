@@ -11,7 +11,7 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   variant (arm ``treatment``/``control``); an uplift model over a rule: ``treatment`` when a
   personalised visit was shown that rule, ``control`` when a holdout visit's signals match the rule:
   - no entry yet: ``entered`` += 1 for the visit row (feature ``*``, level ``*``), each feature's
-    level and the score bucket (feature ``@score``, counted under the *fit* in the spec label);
+    level and the score bucket (feature ``@logit``, counted under the *fit* in the spec label);
   - an entry of the same spec, not frozen: for each feature whose level changed ``left`` += 1 on the
     old level and ``entered`` += 1 on the new one; likewise the score bucket (old bucket under the
     entry's fit, new bucket under the bundle's fit);

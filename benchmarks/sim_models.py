@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 
 from benchmarks.sim_fleet import Fleet, drive, stats
-from edge_server.contract import SCORE
 from benchmarks.sim_population import FEATURES_YAML, PURCHASE, Visitor, auc, browse, convert, visitors
 from benchmarks.sim_report import Figure
+from edge_server.contract import SCORE
 
 MODEL = "purchase_intent"
 UPLIFT = "high_intent_uplift"

@@ -15,14 +15,13 @@ counters are kept per spec and score buckets per fit, so a new bundle never mixe
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import itertools
 
 from runtime.format import FEATURE_KINDS, MAX_CALIBRATION_KNOTS, MAX_COEFFICIENT, MAX_CROSS_PARTS, MAX_LEVELS
 
@@ -402,7 +401,7 @@ def resolve(doc: dict[str, Any], loc: Locator, signals: Mapping[str, SignalDecl]
         if spec["goal"] not in goals:
             r.err(path + ("goal",), E.unknown_reference("goal", spec["goal"], goals))
             ok = False
-        features = []
+        features: list[Feature] = []
         for fid, fspec in spec["features"].items():
             f = r.feature(fid, fspec, path + ("features", fid), features)
             ok = ok and f is not None

@@ -209,9 +209,9 @@ class ModelCounter:
                     counts[(m.id, m.spec, arm, f.id, f.levels[was], LEFT)] += 1
                     counts[(m.id, m.spec, arm, f.id, f.levels[now], ENTERED)] += 1
         if entry.bucket != b or entry.fit != m.fit:
-            was = bucket_name(entry.bucket)
-            if was is not None:  # a legacy bucket was counted under the old naming: nothing to leave
-                counts[(m.id, entry.fit, arm, SCORE, was, LEFT)] += 1
+            old_name = bucket_name(entry.bucket)
+            if old_name is not None:  # a legacy bucket was counted under the old naming: nothing to leave
+                counts[(m.id, entry.fit, arm, SCORE, old_name, LEFT)] += 1
             counts[(m.id, m.fit, arm, SCORE, str(bucket_name(b)), ENTERED)] += 1
         return entry._replace(fit=m.fit, levels=levels, bucket=b)
 

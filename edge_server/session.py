@@ -276,7 +276,7 @@ class Session:
 def _bucket_ok(b: int) -> bool:
     """A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (a cookie written before
     the log-odds buckets; model_counts counts no row for it)."""
-    return 0 <= b < SCORE_BUCKETS.legacy or SCORE_BUCKETS.first <= b < SCORE_BUCKETS.first + SCORE_BUCKETS.count
+    return 0 <= b < SCORE_BUCKETS.legacy or SCORE_BUCKETS.first <= b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets
 
 
 def _models_ok(models: object) -> bool:

@@ -126,12 +126,12 @@ BUCKETS: int = TABLE["BUCKETS"]["value"]
 
 class ScoreBuckets(NamedTuple):
     """The counting buckets of a model's log-odds (docs/models.md, "Counting"): bucket ``i``
-    covers ``[low + i/per_unit, low + (i+1)/per_unit)`` (clamped to ``0..count-1``); a cookie stores
+    covers ``[low + i/per_unit, low + (i+1)/per_unit)`` (clamped to ``0..buckets-1``); a cookie stores
     ``first + i``; an index below ``legacy`` is an old 0.05-wide bucket of the score."""
 
     low: float
     per_unit: int
-    count: int
+    buckets: int
     first: int
     legacy: int
 

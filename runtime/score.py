@@ -107,12 +107,12 @@ def sigmoid_reference(z: float) -> float:
     return 1.0 / (1.0 + p)
 
 
-_B_LOW, _B_PER_UNIT, _B_COUNT, _B_FIRST, _B_LEGACY = SCORE_BUCKETS
+_B_LOW, _B_PER_UNIT, _B_COUNT, _B_FIRST, _B_LEGACY = SCORE_BUCKETS  # low, per_unit, buckets, first, legacy
 
 
 def score_bucket(z: float) -> int:
     """The counting bucket of a log-odds ``z`` as a cookie stores it (docs/models.md, "Counting"):
-    ``first + floor((z - low) * per_unit)``, clamped to the ``count`` buckets; the same IEEE
+    ``first + floor((z - low) * per_unit)``, clamped to the ``buckets``; the same IEEE
     operations as the JavaScript runtime, so the same bucket."""
     i = math.floor((z - _B_LOW) * _B_PER_UNIT)
     return _B_FIRST + (0 if i < 0 else _B_COUNT - 1 if i >= _B_COUNT else i)

@@ -71,9 +71,9 @@ export const LAYERS = TABLE.layers.values;
 export const CATEGORIES = TABLE.categories.values;
 /** Buckets of experiment and holdout assignment; traffic ranges, weights and the holdout share are out of this many. */
 export const BUCKETS = TABLE.BUCKETS.value;
-/** The counting buckets of a model's log-odds (docs/models.md, "Counting"): {low, per_unit, count, first, legacy}. */
+/** The counting buckets of a model's log-odds (docs/models.md, "Counting"): {low, per_unit, buckets, first, legacy}. */
 export const SCORE_BUCKETS = Object.freeze({ low: TABLE.SCORE_BUCKETS.low, per_unit: TABLE.SCORE_BUCKETS.per_unit,
-  count: TABLE.SCORE_BUCKETS.count, first: TABLE.SCORE_BUCKETS.first, legacy: TABLE.SCORE_BUCKETS.legacy });
+  buckets: TABLE.SCORE_BUCKETS.buckets, first: TABLE.SCORE_BUCKETS.first, legacy: TABLE.SCORE_BUCKETS.legacy });
 export const FEATURE_KINDS = TABLE.feature_kinds;
 
 /** IR opcodes by name ({LIT: 0, ULIT: 1, ...}). */

@@ -33,10 +33,10 @@ export function sigmoid(z) {
   return 1.0 / (1.0 + p);
 }
 
-const { low: B_LOW, per_unit: B_PER_UNIT, count: B_COUNT, first: B_FIRST } = SCORE_BUCKETS;
+const { low: B_LOW, per_unit: B_PER_UNIT, buckets: B_COUNT, first: B_FIRST } = SCORE_BUCKETS;
 
 /** The counting bucket of a log-odds z as a cookie stores it: first + floor((z - low) * per_unit),
- * clamped to the count buckets (runtime/score.py's score_bucket, the same IEEE operations). */
+ * clamped to the buckets (runtime/score.py's score_bucket, the same IEEE operations). */
 export function scoreBucket(z) {
   const i = Math.floor((z - B_LOW) * B_PER_UNIT);
   return B_FIRST + (i < 0 ? 0 : i >= B_COUNT ? B_COUNT - 1 : i);

@@ -142,7 +142,7 @@ function cohortRows(fleet) {
 
 // ------------------------------------------------------------------ score buckets
 test("models_bucket: log-odds buckets named by their lower bound, the ends clamped; a legacy index has no name", () => {
-  const { low, per_unit: perUnit, count, first, legacy } = SCORE_BUCKETS;
+  const { low, per_unit: perUnit, buckets: count, first, legacy } = SCORE_BUCKETS;
   assert.deepEqual([-100, low, -2.3, 0, 7.9, 100].map((z) => bucketName(scoreBucket(z))), ["-8.000", "-8.000", "-2.375", "0.000", "7.875", "7.875"]);
   assert.ok(legacy <= first);
   for (let i = 0; i < legacy; i++) assert.equal(bucketName(i), null);

@@ -210,7 +210,7 @@ export class Session {
 const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 /** A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (session.py's _bucket_ok). */
-const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.count);
+const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 

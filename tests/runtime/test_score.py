@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runtime.format import SCORE_BUCKETS
-from runtime.score import SCORE_KEYS, Model, bucket_name, bucket_names, bucket_range, calibration, score_bucket, sigmoid, sigmoid_reference
+from runtime.score import SCORE_KEYS, Model, bucket_name, bucket_names, bucket_range, score_bucket, sigmoid, sigmoid_reference
 from runtime.values import UInt
 from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
 
@@ -151,9 +151,9 @@ def test_score_bucket_is_the_log_odds_bucket_clamped(z: float) -> None:
 
 def test_score_bucket_names_are_distinct_lower_bounds_and_legacy_has_none() -> None:
     names = bucket_names()
-    assert len(set(names)) == SCORE_BUCKETS.count and [float(x) for x in names] == sorted(float(x) for x in names)
+    assert len(set(names)) == SCORE_BUCKETS.buckets and [float(x) for x in names] == sorted(float(x) for x in names)
     assert all(bucket_name(i) is None for i in range(SCORE_BUCKETS.legacy))
-    assert bucket_name(SCORE_BUCKETS.first + SCORE_BUCKETS.count) is None
+    assert bucket_name(SCORE_BUCKETS.first + SCORE_BUCKETS.buckets) is None
 
 
 # ------------------------------------------------------------------ scores

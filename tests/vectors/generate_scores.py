@@ -148,7 +148,7 @@ def bucket_cases() -> list[dict[str, Any]]:
 
     rng = random.Random(64)
     zs = [0.0, -0.0, 1e-300, -1e-300, 3250.0, -3250.0, -8.0, 8.0, 7.999999999999999]
-    for i in range(SCORE_BUCKETS.count + 1):
+    for i in range(SCORE_BUCKETS.buckets + 1):
         e = SCORE_BUCKETS.low + i / SCORE_BUCKETS.per_unit
         zs += [e, math.nextafter(e, math.inf), math.nextafter(e, -math.inf)]
     zs += [rng.uniform(-12.0, 12.0) for _ in range(200)]

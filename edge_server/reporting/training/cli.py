@@ -97,6 +97,8 @@ def _calibrate(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> tuple[l
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from edge_server.contract import LEGACY_SCORE, SCORE
+
     from . import summary, write
     from .counts import CountsError, load
     from .model_info import RuleSetError, models
@@ -138,14 +140,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     except CountsError as e:
         raise UserError(str(e)) from None
 
-    results: list[tuple[ModelInfo, Any, list[Reliability] | None]] = []
+    #: (model, the sets to write, their calibrations or None, lines printed after its summary)
+    results: list[tuple[ModelInfo, Any, list[Reliability] | None, list[str]]] = []
     refused: list[str] = []
     for m in chosen:
         trained = bool(m.current) and all(c.trained for c in m.current)
         counted = m.fit in fleet.score_fits(m.id)
-        rels, why_not = _calibrate(m, fleet, a) if trained and counted else ([], None)
+        tables, why_not = _calibrate(m, fleet, a) if trained and counted else ([], None)
         if trained and counted and why_not is None and not a.refit:
-            results.append((m, list(m.current), rels))  # the weights kept, calibrated
+            results.append((m, list(m.current), tables, []))  # the weights kept, calibrated
             continue
         if a.calibrate:
             refused.append(why_not or (f"{m.id}: the rule set's fit {m.fit} is " + ("untrained (every weight 0): train it first, without --calibrate"
@@ -156,23 +159,26 @@ def cmd_train(a: argparse.Namespace) -> int:
         except Refused as e:
             refused.append(str(e))
             continue
-        results.append((m, fits, None))
-        if rels:
-            print("\n".join(summary.reliability_lines(m, rels)))
+        after = summary.reliability_lines(m, tables) + summary.list_threshold_lines(m, tables)
         if why_not:
-            print(f"  not calibrated: {why_not}")
-    for m, fits, rels in results:
-        if rels is not None:
-            print(summary.render_calibrated(m, rels, fleet))
+            after.append(f"  not calibrated: {why_not}")
+        elif a.refit and tables:
+            after.append("  not calibrated: --refit: the new weights start a new fit; its score buckets calibrate it next time")
+        results.append((m, fits, None, after))
+    for m, fits, cal, after in results:
+        if cal is not None:
+            print(summary.render_calibrated(m, cal, fleet))
         else:
             print(summary.render(m, fits, fleet, a.k))
+        for line in after:
+            print(line)
         ignored = {s: n for s, n in fleet.specs_seen(m.id).items() if s != m.spec}
         if ignored:
             print(f"  ignored: counters of other specs ({', '.join(f'{s}: {n:,} visits' for s, n in sorted(ignored.items()))}); the features changed since")
         legacy = fleet.legacy_visits(m.id)
         if legacy:
-            print(f"  ignored: {legacy:,} visits in 0.05-wide @score rows counted before the log-odds buckets (old snapshots or series); "
-                  "calibration and AUC read the @logit rows")
+            print(f"  ignored: {legacy:,} visits in 0.05-wide {LEGACY_SCORE} rows counted before the log-odds buckets (old snapshots or series); "
+                  f"calibration and AUC read the {SCORE} rows")
     if refused:
         for r in refused:
             print(f"strata train: refused: {r}", file=sys.stderr)
@@ -180,12 +186,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 1
     if not a.dry_run:
         try:  # every target before any: a refusal writes nothing
-            for m, _, _ in results:
+            for m, _, _, _ in results:
                 write.check(targets[m.id])
         except write.NotWritable as e:
             raise UserError(str(e)) from None
-    for m, fits, rels in results:
-        text = write.render(m, fits, k=a.k, instances=fleet.instances, snapshots=fleet.snapshots, latest=fleet.latest, calibrations=rels)
+    for m, fits, cal, _ in results:
+        text = write.render(m, fits, k=a.k, instances=fleet.instances, snapshots=fleet.snapshots, latest=fleet.latest, calibrations=cal)
         if a.dry_run:
             print(f"  --dry-run: would write {targets[m.id]}")
         else:

@@ -129,6 +129,10 @@ def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
         yield f"    score.{model.id} {t.op} {t.value:g} ({t.where}): " + "; ".join(parts)
 
 
+def list_threshold_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]:
+    return list(threshold_lines(model, rels))
+
+
 def _crosses(model: ModelInfo) -> Iterable[str]:
     for f in model.features:
         if f.parts:

@@ -10,6 +10,7 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,11 @@ def _set(fit: ArmFit | CurrentSet, knots: tuple[tuple[float, float], ...] | None
     return out
 
 
-def _population(fit: ArmFit) -> str:
+def _population(fit: ArmFit | CurrentSet) -> str:
     return f"{fit.visits:,} visits, {fit.conversions:,} converting"
 
 
-def render(model: ModelInfo, fits: list[ArmFit] | list[CurrentSet], *, k: int, instances: int, snapshots: int, latest: float | None,
+def render(model: ModelInfo, fits: Sequence[ArmFit | CurrentSet], *, k: int, instances: int, snapshots: int, latest: float | None,
            calibrations: list[Reliability] | None = None) -> str:
     """The file: new naive-Bayes ``fits`` (uncalibrated), or the rule set's ``current`` sets kept
     with the new ``calibrations`` (one per arm) fitted from the deployed fit's score buckets."""

@@ -116,7 +116,8 @@ class _Resolver:
         cpath = path + ("cross",)
         other = [k for k in ("signal", *FEATURE_KINDS) if k in spec and k != "cross"]
         if other:
-            self.err(path + (other[0],), E.feature_kind(fid, f"is a cross and has {other[0]}: too (a cross reads its parts' signals)"), key=True)
+            self.err(path + (other[0],), E.feature_args(fid, f"a cross has no {other[0]}: (it reads its parts' signals)", f"remove {other[0]}: from {fid}"),
+                     key=True)
             return None
         names = spec["cross"]
         by_id = {f.id: f for f in earlier}

@@ -167,9 +167,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         results.append((m, fits, None, after))
     for m, fits, cal, after in results:
         if cal is not None:
-            print(summary.render_calibrated(m, cal, fleet))
+            print(summary.render_calibrated(m, cal, fleet, a.k, a.suggest_crosses))
         else:
-            print(summary.render(m, fits, fleet, a.k))
+            print(summary.render(m, fits, fleet, a.k, a.suggest_crosses))
         for line in after:
             print(line)
         ignored = {s: n for s, n in fleet.specs_seen(m.id).items() if s != m.spec}
@@ -223,6 +223,8 @@ def register(sub: Any) -> None:
     t.add_argument("--min-calibration-conversions", type=int, default=100,
                    help="... and at least this many converting visits (default: 100)")
     t.add_argument("--calibration-group", type=int, default=200, help="buckets are pooled into groups of at least this many visits, one knot each (default: 200)")
+    t.add_argument("--suggest-crosses", action="store_true",
+                   help="print each declared cross's cells against the additive prediction (keep or drop it); crosses are never added for you")
     t.add_argument("--out", metavar="FILE", help="write here instead of the file the model's coefficients: names (one model)")
     t.add_argument("--dry-run", action="store_true", help="print the summary, write nothing")
     from edge_server.reporting.prometheus import add_arguments

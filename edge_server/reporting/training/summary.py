@@ -133,25 +133,38 @@ def list_threshold_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]
     return list(threshold_lines(model, rels))
 
 
-def _crosses(model: ModelInfo) -> Iterable[str]:
+def cross_lines(model: ModelInfo, fleet: Fleet, k: int, detail: bool) -> Iterable[str]:
+    """Per declared cross: its cost, and whether its cells depart from the additive prediction
+    (crosses.py); with ``detail`` (--suggest-crosses) the cells, and the note on undeclared pairs."""
+    from .crosses import UNDECLARED, assess, render
+
     for f in model.features:
-        if f.parts:
-            yield (f"  cross {f.id} = {' x '.join(f.parts)}: {len(f.levels)} levels, one counter row each per arm "
-                   f"and one cookie byte; its parts are scored through it (weight 0 on their own)")
+        if not f.parts:
+            continue
+        yield (f"  cross {f.id} = {' x '.join(f.parts)}: {len(f.levels)} levels, one counter row each per arm "
+               f"and one cookie byte; its parts are scored through it (weight 0 on their own)")
+        for arm in model.arms:
+            v = assess(f.id, arm, fleet.table(model.id, model.spec, arm or None, f.id), len(f.parts))
+            if v is None:
+                yield f"  cross {f.id}{' (arm ' + arm + ')' if arm else ''}: no counts yet"
+            else:
+                yield from render(v, k, len(f.levels), detail)
+    if detail:
+        yield UNDECLARED
 
 
-def render_calibrated(model: ModelInfo, rels: list[Reliability], fleet: Fleet) -> str:
+def render_calibrated(model: ModelInfo, rels: list[Reliability], fleet: Fleet, k: int = 20, suggest: bool = False) -> str:
     """The summary of a calibration: the weights kept, the reliability table, AUC, thresholds."""
     lines = [f"{model.id}: goal {model.goal}, spec {model.spec}; fit {model.fit} kept (weights unchanged) and calibrated from its live score buckets; "
              f"counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
     lines.extend(reliability_lines(model, rels))
     lines.extend(deployed_auc(fleet, model))
     lines.extend(threshold_lines(model, rels))
-    lines.extend(_crosses(model))
+    lines.extend(cross_lines(model, fleet, k, suggest))
     return "\n".join(lines)
 
 
-def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
+def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int, suggest: bool = False) -> str:
     uplift = " uplift (one naive Bayes per arm)" if model.uplift is not None else ""
     lines = [f"{model.id}{uplift}: goal {model.goal}, spec {model.spec}; counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
     for fit in fits:
@@ -159,7 +172,7 @@ def render(model: ModelInfo, fits: list[ArmFit], fleet: Fleet, k: int) -> str:
     if model.uplift is not None:
         lines.extend(_uplift_by_level(fits))
     lines.extend(deployed_auc(fleet, model))
-    lines.extend(_crosses(model))
+    lines.extend(cross_lines(model, fleet, k, suggest))
     lines.append(f"  {JOINT_AUC_NOTE}")
     lines.append("  not calibrated: these weights are new; publish them, and once the fleet has counted their score buckets "
                  "strata train calibrates them (docs/models.md, Calibration)")

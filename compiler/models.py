@@ -275,21 +275,22 @@ class _Resolver:
         return out
 
     def calibration_knots(self, knots: list[Any], path: YPath, loc: Locator) -> list[list[float]] | None:
-        """Knots ``[z, p]``: finite, z strictly ascending, p in [0, 1] non-decreasing (what both
-        runtimes' validation requires), at most MAX_CALIBRATION_KNOTS."""
+        """Knots ``[z, l]``: finite, z strictly ascending, l (a calibrated log-odds) non-decreasing
+        with |l| <= MAX_COEFFICIENT (what both runtimes' validation requires), at most MAX_CALIBRATION_KNOTS."""
         if len(knots) > MAX_CALIBRATION_KNOTS:
             self.err(path, E.calibration(f"{len(knots)} knots, more than {MAX_CALIBRATION_KNOTS}"), loc=loc)
             return None
         out: list[list[float]] = []
-        for i, (z, p) in enumerate(knots):
-            if not (math.isfinite(z) and math.isfinite(p) and 0.0 <= p <= 1.0):
-                self.err(path + (i,), E.calibration(f"knot [{z!r}, {p!r}]: z must be finite and p a probability in [0, 1]"), loc=loc)
+        for i, (z, lo) in enumerate(knots):
+            if not (math.isfinite(z) and math.isfinite(lo) and abs(lo) <= MAX_COEFFICIENT):
+                self.err(path + (i,), E.calibration(f"knot [{z!r}, {lo!r}]: z must be finite and l a log-odds between "
+                                                    f"-{MAX_COEFFICIENT:g} and {MAX_COEFFICIENT:g}"), loc=loc)
                 return None
-            if out and not (out[-1][0] < z and out[-1][1] <= p):
-                self.err(path + (i,), E.calibration(f"knot [{z!r}, {p!r}] after [{out[-1][0]!r}, {out[-1][1]!r}]: "
-                                                    "knots must be strictly ascending in z and non-decreasing in p"), loc=loc)
+            if out and not (out[-1][0] < z and out[-1][1] <= lo):
+                self.err(path + (i,), E.calibration(f"knot [{z!r}, {lo!r}] after [{out[-1][0]!r}, {out[-1][1]!r}]: "
+                                                    "knots must be strictly ascending in z and non-decreasing in l"), loc=loc)
                 return None
-            out.append([float(z), float(p)])
+            out.append([float(z), float(lo)])
         return out
 
     def check_calibrations(self, m: ModelDecl) -> None:

@@ -145,9 +145,9 @@ def bucket_range(name: str) -> tuple[float, float]:
 
 
 def calibration(knots: Sequence[Sequence[float]]) -> Callable[[float], float]:
-    """The calibration map of validated knots ``[[z, p], ...]`` (z strictly ascending, p in [0, 1]
-    non-decreasing): ``p`` interpolated linearly in ``z`` between knots, the first or last ``p``
-    beyond them. The slopes are divided once, here; a score is one ``bisect``, one
+    """The calibration map of validated knots ``[[z, l], ...]`` (z strictly ascending, l a
+    calibrated log-odds, non-decreasing): ``l`` interpolated linearly in ``z`` between knots, the
+    first or last ``l`` beyond them (the score is then ``sigmoid(l + the crosses' weights)``). The slopes are divided once, here; a score is one ``bisect``, one
     subtraction, multiplication and addition and a ``min`` (never past the next knot), the same
     operations as the JavaScript runtime's ``calibration``."""
     zs = [float(k[0]) for k in knots]
@@ -326,7 +326,7 @@ class Model:
     """A model of a bundle: ``levels(s)`` (one byte per feature), ``score_of(levels)`` and
     ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
 
-    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "_levels", "score")
+    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "crosses", "_levels", "score")
 
     def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
         self.index = index
@@ -344,11 +344,13 @@ class Model:
         self.sets: tuple[tuple[float, tuple[tuple[float, ...], ...]], ...] = tuple(
             (float(st["bias"]), tuple(tuple(float(w) for w in ws) for ws in st["weights"])) for st in raw["sets"]
         )
-        #: per set, the map from its log-odds to its probability: the set's calibration (knots
-        #: shipped in the bundle, fitted by strata train from the live counters), else the sigmoid
-        self.calibrations: tuple[Callable[[float], float], ...] = tuple(
-            calibration(st["calibration"]) if st.get("calibration") else sigmoid for st in raw["sets"]
+        #: per set, its calibration (knots shipped in the bundle, fitted by strata train from the
+        #: live counters: the log-odds without the crosses -> a calibrated log-odds), else None
+        self.calibrations: tuple[Callable[[float], float] | None, ...] = tuple(
+            calibration(st["calibration"]) if st.get("calibration") else None for st in raw["sets"]
         )
+        #: the indexes of the cross features: their weights are added after the calibration
+        self.crosses: tuple[int, ...] = tuple(i for i, f in enumerate(self.features) if f.kind == "cross")
         self._levels = tuple(f.level for f in self.features)
         #: ``score(s)``: the score for the signal map ``s``, the same as ``score_of(levels(s))``
         #: without building the levels (a function generated for this model, :func:`_compile`)
@@ -360,19 +362,42 @@ class Model:
 
     def z_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
         """The log-odds of set ``arm`` (0: the plain model or the treatment, 1: the control) at a
-        level vector, summed left to right in feature order (the same rounding in every runtime):
-        what the score buckets count."""
+        level vector **without the crosses**: bias + the weights of the other features, left to
+        right in feature order (the same rounding in every runtime). What the score buckets count
+        and what a calibration maps."""
         bias, weights = self.sets[arm]
+        crosses = self.crosses
         z = bias
-        for w, lv in zip(weights, levels):
-            z = z + w[lv]
+        for i, (w, lv) in enumerate(zip(weights, levels)):
+            if i not in crosses:
+                z = z + w[lv]
         return z
 
+    def cross_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
+        """The crosses' weights of set ``arm`` at a level vector, left to right from 0.0."""
+        weights = self.sets[arm][1]
+        c = 0.0
+        for i in self.crosses:
+            c = c + weights[i][levels[i]]
+        return c
+
+    def p_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
+        """Set ``arm``'s probability: ``sigmoid(l + c)`` with ``l`` the calibration of ``z_of`` (or
+        ``z_of`` itself) and ``c`` the crosses' weights (added only when the model has crosses)."""
+        cal = self.calibrations[arm]
+        z = self.z_of(levels, arm)
+        if cal is not None:
+            z = cal(z)
+        if self.crosses:
+            z = z + self.cross_of(levels, arm)
+        return sigmoid(z)
+
     def score_of(self, levels: bytes | Sequence[int]) -> float:
-        """The score of a level vector: p(z) — the set's calibration, or sigmoid(z) — or for an
-        uplift model p_treatment(z_treatment) - p_control(z_control)."""
-        out = [cal(self.z_of(levels, j)) for j, cal in enumerate(self.calibrations)]
-        return out[0] if len(out) == 1 else out[0] - out[1]
+        """The score of a level vector: the set's probability, or for an uplift model the
+        treatment's minus the control's."""
+        if len(self.sets) == 1:
+            return self.p_of(levels)
+        return self.p_of(levels, 0) - self.p_of(levels, 1)
 
     def score_slow(self, s: Mapping[str, Any]) -> float:
         """``score_of(levels(s))``: what the generated ``score`` falls back to, and is tested against."""
@@ -403,11 +428,13 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
     #: features some cross reads: their level index is kept in ``l<i>``
     parts = {a for f in model.features if f.kind == "cross" for a in f.args}
     body = [f"z{j} = {k(bias)}" for j, (bias, _) in enumerate(model.sets)]
+    if model.crosses:  # the crosses' weights sum apart, from 0.0 (added after the calibration)
+        body += [f"c{j} = 0.0" for j in range(nsets)]
     for fi, f in enumerate(model.features):
         if f.kind == "cross":
             body.append("i = " + " + ".join(f"l{a} * {int(st)}" for a, st in zip(f.args, f.strides)))
             for j, (_, weights) in enumerate(model.sets):
-                body.append(f"z{j} = z{j} + {k(weights[fi])}[i]")
+                body.append(f"c{j} = c{j} + {k(weights[fi])}[i]")
             continue
         name, n = k(f.signal), len(f.args)
         level = k(f.level)  # the exact level function, for the cases the inline code leaves to it
@@ -450,9 +477,14 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
             body.append(f"l{fi} = i")
         for j, (_, weights) in enumerate(model.sets):
             body.append(f"z{j} = z{j} + {k(weights[fi])}[i]")
-    # each set's probability: its calibration, else the sigmoid
-    cals = [k(c) for c in model.calibrations]
-    body.append(f"return {cals[0]}(z0)" if nsets == 1 else f"return {cals[0]}(z0) - {cals[1]}(z1)")
+    # each set's probability: sigmoid(calibration(z) + crosses), the calibration and the crosses where there are any
+    ps = []
+    for j, cal in enumerate(model.calibrations):
+        inner = f"z{j}" if cal is None else f"{k(cal)}(z{j})"
+        if model.crosses:
+            inner = f"{inner} + c{j}"
+        ps.append(f"_sig({inner})")
+    body.append(f"return {ps[0]}" if nsets == 1 else f"return {ps[0]} - {ps[1]}")
     params = "".join(f", _k{i}" for i in range(len(consts)))
     lines = [f"def _factory(UInt, _bisect, _sig, _slow{params}):", "    def score(s):", "        try:"]
     lines += [f"            {line}" for line in body]

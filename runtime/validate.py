@@ -268,20 +268,18 @@ def _check_cross(f: dict[str, Any], path: str, earlier: list[tuple[str, int]]) -
 
 
 def _check_calibration(c: Any, path: str) -> None:
-    """A set's calibration: 1..MAX_CALIBRATION_KNOTS knots [z, p], z finite and strictly ascending,
-    p in [0, 1] and non-decreasing."""
+    """A set's calibration: 1..MAX_CALIBRATION_KNOTS knots [z, l], z finite and strictly ascending,
+    l (a calibrated log-odds) finite with |l| <= MAX_COEFFICIENT and non-decreasing."""
     if not isinstance(c, list) or not 1 <= len(c) <= MAX_CALIBRATION_KNOTS:
-        raise _fail(path, f"expected 1..{MAX_CALIBRATION_KNOTS} knots [z, p]")
+        raise _fail(path, f"expected 1..{MAX_CALIBRATION_KNOTS} knots [z, l]")
     prev: tuple[float, float] | None = None
     for j, k in enumerate(c):
         if not isinstance(k, list) or len(k) != 2 or any(type(x) is bool for x in k):
-            raise _fail(f"{path}[{j}]", "expected a knot [z, p] of two numbers")
-        z, p = _number(k[0], f"{path}[{j}][0]"), _number(k[1], f"{path}[{j}][1]")
-        if not 0.0 <= p <= 1.0:
-            raise _fail(f"{path}[{j}][1]", "a calibrated probability is in [0, 1]")
-        if prev is not None and not (prev[0] < z and prev[1] <= p):
-            raise _fail(f"{path}[{j}]", "knots must be strictly ascending in z and non-decreasing in p")
-        prev = (z, p)
+            raise _fail(f"{path}[{j}]", "expected a knot [z, l] of two numbers")
+        z, lo = _number(k[0], f"{path}[{j}][0]"), _number(k[1], f"{path}[{j}][1]", MAX_COEFFICIENT)
+        if prev is not None and not (prev[0] < z and prev[1] <= lo):
+            raise _fail(f"{path}[{j}]", "knots must be strictly ascending in z and non-decreasing in l")
+        prev = (z, lo)
 
 
 def _check_feature(f: Any, path: str, signals: list[Any], sigtypes: list[_T], earlier: list[tuple[str, int]] | None = None) -> int:

@@ -50,10 +50,10 @@ export function bucketName(b) {
   return (B_LOW + i / B_PER_UNIT).toFixed(3);
 }
 
-/** The calibration map of validated knots [[z, p], ...] (runtime/score.py's calibration): p
- * interpolated linearly in z between knots, the first or last p beyond them; the slopes divided
- * once, here; per score a binary search, one subtraction, multiplication and addition and a min,
- * the same operations as Python's. */
+/** The calibration map of validated knots [[z, l], ...] (runtime/score.py's calibration): the
+ * calibrated log-odds l interpolated linearly in z between knots, the first or last l beyond them;
+ * the slopes divided once, here; per score a binary search, one subtraction, multiplication and
+ * addition and a min, the same operations as Python's. */
 export function calibration(knots) {
   const n = knots.length;
   const zs = Float64Array.from(knots, (k) => dbl(k[0]));
@@ -210,11 +210,13 @@ export class Model {
     const features = [];
     for (const f of raw.features) features.push(f.kind === 'cross' ? new CrossFeature(f, features) : new Feature(f, signalTypes));
     this.features = Object.freeze(features);
-    this.crossed = features.some((f) => f.kind === 'cross');
+    // the indexes of the cross features: their weights are added after the calibration
+    this.crosses = Int32Array.from(features.flatMap((f, i) => (f.kind === 'cross' ? [i] : [])));
+    this.crossed = this.crosses.length > 0;
     // sets[j] = [bias, Float64Array per feature]
     this.sets = raw.sets.map((s) => [dbl(s.bias), s.weights.map((ws) => Float64Array.from(ws, dbl))]);
-    // per set, its log-odds -> probability: the shipped calibration, else the sigmoid
-    this.calibrations = raw.sets.map((s) => (s.calibration ? calibration(s.calibration) : sigmoid));
+    // per set, its calibration (the log-odds without the crosses -> a calibrated log-odds), else null
+    this.calibrations = raw.sets.map((s) => (s.calibration ? calibration(s.calibration) : null));
     this.signals = Int32Array.from(this.features, (f) => f.signal);
   }
 
@@ -235,27 +237,43 @@ export class Model {
     return out;
   }
 
-  /** z = bias + the weight of each feature's level, left to right. */
-  static z(set, levels) {
-    let z = set[0];
-    const w = set[1];
-    for (let j = 0; j < w.length; j++) z = z + w[j][levels[j]];
+  /** The log-odds of set `arm` (0: the plain model or the treatment, 1: the control) at `levels`
+   * without the crosses: bias + the other features' weights, left to right. What the score
+   * buckets count and a calibration maps (runtime/score.py's z_of). */
+  zOf(levels, arm = 0) {
+    const [bias, w] = this.sets[arm];
+    let z = bias;
+    if (!this.crossed) {
+      for (let j = 0; j < w.length; j++) z = z + w[j][levels[j]];
+      return z;
+    }
+    const fs = this.features;
+    for (let j = 0; j < w.length; j++) if (fs[j].kind !== 'cross') z = z + w[j][levels[j]];
     return z;
   }
 
-  /** The log-odds of set `arm` (0: the plain model or the treatment, 1: the control) at `levels`:
-   * what the score buckets count. */
-  zOf(levels, arm = 0) {
-    return Model.z(this.sets[arm], levels);
+  /** The crosses' weights of set `arm` at `levels`, left to right from 0.0 (cross_of). */
+  crossOf(levels, arm = 0) {
+    const w = this.sets[arm][1];
+    let c = 0.0;
+    for (const i of this.crosses) c = c + w[i][levels[i]];
+    return c;
   }
 
-  /** The score of `levels`: p(z) (the set's calibration, else the sigmoid), or for an uplift model
-   * p_treatment(z_treatment) - p_control(z_control). */
+  /** Set `arm`'s probability: sigmoid(l + c), l the calibration of zOf (or zOf itself), c the
+   * crosses' weights, added only when the model has crosses (p_of). */
+  pOf(levels, arm = 0) {
+    const cal = this.calibrations[arm];
+    let z = this.zOf(levels, arm);
+    if (cal !== null) z = cal(z);
+    if (this.crossed) z = z + this.crossOf(levels, arm);
+    return sigmoid(z);
+  }
+
+  /** The score of `levels`: the set's probability, or the treatment's minus the control's. */
   scoreOf(levels) {
-    const sets = this.sets;
-    const cal = this.calibrations;
-    if (sets.length === 1) return cal[0](Model.z(sets[0], levels));
-    return cal[0](Model.z(sets[0], levels)) - cal[1](Model.z(sets[1], levels));
+    if (this.sets.length === 1) return this.pOf(levels, 0);
+    return this.pOf(levels, 0) - this.pOf(levels, 1);
   }
 
   /** The score of the signals `s`: scoreOf(levels(s)), summing as it goes for a plain model
@@ -270,6 +288,7 @@ export class Model {
       const v = s[f.signal];
       z = z + w[j][v === undefined ? f.absent : f.level(v)];
     }
-    return this.calibrations[0](z);
+    const cal = this.calibrations[0];
+    return sigmoid(cal === null ? z : cal(z));
   }
 }

@@ -249,17 +249,17 @@ function validateCross(f, path, earlier) {
 }
 
 /** A set's calibration (runtime/validate.py's _check_calibration): 1..MAX_CALIBRATION_KNOTS knots
- * [z, p], z finite and strictly ascending, p in [0, 1] and non-decreasing. */
+ * [z, l], z finite and strictly ascending, l (a calibrated log-odds) with |l| <= MAX_COEFFICIENT and non-decreasing. */
 function validateCalibration(c, path) {
-  if (!Array.isArray(c) || c.length < 1 || c.length > MAX_CALIBRATION_KNOTS) throw fail(path, `expected 1..${MAX_CALIBRATION_KNOTS} knots [z, p]`);
+  if (!Array.isArray(c) || c.length < 1 || c.length > MAX_CALIBRATION_KNOTS) throw fail(path, `expected 1..${MAX_CALIBRATION_KNOTS} knots [z, l]`);
   let prev = null;
   c.forEach((k, j) => {
-    if (!Array.isArray(k) || k.length !== 2 || k.some((x) => typeof x === 'boolean')) throw fail(`${path}[${j}]`, 'expected a knot [z, p] of two numbers');
+    if (!Array.isArray(k) || k.length !== 2 || k.some((x) => typeof x === 'boolean')) throw fail(`${path}[${j}]`, 'expected a knot [z, l] of two numbers');
     const z = finiteNumber(k[0], `${path}[${j}][0]`);
-    const p = finiteNumber(k[1], `${path}[${j}][1]`);
-    if (!(p >= 0 && p <= 1)) throw fail(`${path}[${j}][1]`, 'a calibrated probability is in [0, 1]');
-    if (prev !== null && !(prev[0] < z && prev[1] <= p)) throw fail(`${path}[${j}]`, 'knots must be strictly ascending in z and non-decreasing in p');
-    prev = [z, p];
+    coefficient(k[1], `${path}[${j}][1]`);
+    const l = finiteNumber(k[1], `${path}[${j}][1]`);
+    if (prev !== null && !(prev[0] < z && prev[1] <= l)) throw fail(`${path}[${j}]`, 'knots must be strictly ascending in z and non-decreasing in l');
+    prev = [z, l];
   });
 }
 

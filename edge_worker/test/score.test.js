@@ -211,7 +211,7 @@ test('score_calibration_generated_maps_are_monotone_exact_at_knots_and_flat_beyo
   }
 });
 
-test('score_calibrated_set_replaces_the_sigmoid_and_a_cross_is_the_mixed_radix_of_its_parts', () => {
+test('score_calibrated_set_maps_the_log_odds_without_crosses_then_adds_them_and_a_cross_is_the_mixed_radix_of_its_parts', () => {
   const p = payload();
   const m = p.models[0];
   m.features.push({ id: 'device_tents', kind: 'cross', args: [0, 2], levels: ['mobile', 'desktop', 'tablet', '(other)', '(absent)'].flatMap((d) => ['no', 'yes', '(absent)'].map((t) => `${d}|${t}`)) });
@@ -227,8 +227,14 @@ test('score_calibrated_set_replaces_the_sigmoid_and_a_cross_is_the_mixed_radix_o
     const lv = model.levels(s);
     assert.equal(lv[5], lv[0] * 3 + lv[2]);
     assert.equal(model.features[5].levels[lv[5]], `${model.features[0].levels[lv[0]]}|${model.features[2].levels[lv[2]]}`);
-    assert.equal(model.score(s), cal(model.zOf(lv)));
-    assert.equal(model.scoreOf(lv), cal(model.zOf(lv)));
+    // the log-odds without the cross, calibrated, plus the cross's weight summed apart from 0.0, through the sigmoid
+    const [bias, w] = model.sets[0];
+    let z = bias;
+    for (let j = 0; j < 5; j++) z = z + w[j][lv[j]];
+    assert.equal(model.zOf(lv), z);
+    assert.equal(model.crossOf(lv), 0.0 + w[5][lv[5]]);
+    assert.equal(model.score(s), sigmoid(cal(z) + (0.0 + w[5][lv[5]])));
+    assert.equal(model.scoreOf(lv), model.score(s));
   }
 });
 

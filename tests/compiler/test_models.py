@@ -661,9 +661,9 @@ def test_models_calibration_ships_for_its_fit_and_is_refused_for_other_weights(t
 
 
 @pytest.mark.parametrize(("knots", "message"), [
-    ([[-1.0, 0.2], [-1.0, 0.3]], "knots must be strictly ascending in z and non-decreasing in p"),
-    ([[-1.0, 0.3], [0.0, 0.2]], "knots must be strictly ascending in z and non-decreasing in p"),
-    ([[-1.0, 1.2]], "p a probability in [0, 1]"),
+    ([[-1.0, 0.2], [-1.0, 0.3]], "knots must be strictly ascending in z and non-decreasing in l"),
+    ([[-1.0, 0.3], [0.0, 0.2]], "knots must be strictly ascending in z and non-decreasing in l"),
+    ([[-1.0, 51.0]], "l a log-odds between -50 and 50"),
 ])
 def test_models_calibration_knots_out_of_shape_are_errors_in_the_file(tmp_path: Path, knots: list[list[float]], message: str) -> None:
     body = {"model": "intent", "spec": spec_of_model(), "bias": -2.0, "calibration": {"fit": "0badc0de", "knots": knots}}

@@ -198,17 +198,22 @@ CAL, CAL_LIFT = _calibrated()
 
 @given(SIGNAL_MAPS)
 def test_score_calibrated_model_with_a_cross_scores_its_calibration_of_the_left_to_right_sum(s: dict[str, Any]) -> None:
-    """A calibrated set maps z through its knots (never the sigmoid); a cross's level is the
-    mixed-radix number of its parts' levels; the generated code equals the slow path."""
+    """A calibrated set maps z (the log-odds without the crosses) through its knots to a calibrated
+    log-odds, adds the crosses' weights (summed apart from 0.0) and takes the sigmoid; a cross's
+    level is the mixed-radix number of its parts' levels; the generated code equals the slow path."""
     levels = CAL.levels(s)
     cross = CAL.features[-1]
     assert cross.kind == "cross" and levels[-1] == levels[0] * 3 + levels[4]
     assert cross.levels[levels[-1]] == f"{CAL.features[0].levels[levels[0]]}|{CAL.features[4].levels[levels[4]]}"
-    z = CAL.z_of(levels)
-    assert CAL.score(s) == CAL.score_of(levels) == calibration(CAL_KNOTS)(z)
+    bias, weights = CAL.sets[0]
+    z = bias
+    for ws, lv in list(zip(weights, levels))[:-1]:  # every feature but the cross, left to right
+        z = z + ws[lv]
+    assert CAL.z_of(levels) == z and CAL.cross_of(levels) == 0.0 + weights[-1][levels[-1]]
+    assert CAL.score(s) == CAL.score_of(levels) == sigmoid(calibration(CAL_KNOTS)(z) + (0.0 + weights[-1][levels[-1]]))
     lv = CAL_LIFT.levels(s)
-    t, c = calibration(CAL_LIFT_KNOTS[0]), calibration(CAL_LIFT_KNOTS[1])
-    assert CAL_LIFT.score(s) == CAL_LIFT.score_of(lv) == t(CAL_LIFT.z_of(lv, 0)) - c(CAL_LIFT.z_of(lv, 1))
+    t, c = calibration(CAL_LIFT_KNOTS[0]), calibration(CAL_LIFT_KNOTS[1])  # no cross: sigmoid(l(z)) per arm
+    assert CAL_LIFT.score(s) == CAL_LIFT.score_of(lv) == sigmoid(t(CAL_LIFT.z_of(lv, 0))) - sigmoid(c(CAL_LIFT.z_of(lv, 1)))
 
 
 def _knots_of(m: Model) -> list[Any]:

@@ -14,7 +14,7 @@ from runtime.cli import UserError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .calibrate import Reliability
+    from .calibrate import Cells, Reliability
     from .counts import Fleet
     from .model_info import CurrentSet, ModelInfo
     from .naive_bayes import ArmFit
@@ -68,12 +68,32 @@ def through_crosses(fit: ArmFit, parts: set[str]) -> ArmFit:
 
 
 def _deployed_map(cur: CurrentSet | None) -> Callable[[float], float]:
-    """What the rule set's current set maps log-odds to: its calibration, else the sigmoid."""
-    from runtime.score import calibration, sigmoid
+    """What the rule set's current set maps its log-odds without crosses to: its calibration, else itself."""
+    from runtime.score import calibration
 
     if cur is not None and cur.knots:
         return calibration([list(k) for k in cur.knots])
-    return sigmoid
+    return lambda z: z
+
+
+def _cells(model: ModelInfo, fleet: Fleet, arm: str, cur: CurrentSet | None) -> Cells:
+    """The crosses' cells of one arm: per combination of the crosses' levels, its share of the
+    visits (each cross's own counters; several crosses taken as independent) and the sum of their
+    weights in the current set. [(1.0, 0.0)] for a model without crosses."""
+    from .calibrate import NO_CROSSES
+
+    cells = NO_CROSSES
+    for f in model.features:
+        if not f.parts:
+            continue
+        table = fleet.table(model.id, model.spec, arm or None, f.id)
+        total = sum(max(c.visits, 0) for c in table.values())
+        if total <= 0:
+            continue
+        weights = cur.weights.get(f.id, {}) if cur is not None else {}
+        own = [(max(c.visits, 0) / total, weights.get(level, 0.0)) for level, c in table.items() if c.visits > 0]
+        cells = [(w1 * w2, g1 + g2) for w1, g1 in cells for w2, g2 in own]
+    return cells
 
 
 def _calibrate(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> tuple[list[Reliability], str | None]:
@@ -89,7 +109,8 @@ def _calibrate(model: ModelInfo, fleet: Fleet, a: argparse.Namespace) -> tuple[l
         table = fleet.table(model.id, model.fit, arm or None, SCORE)
         try:
             rels.append(reliability(arm, model.fit, table, _deployed_map(cur), min_visits=a.min_calibration_visits,
-                                    min_conversions=a.min_calibration_conversions, min_group=a.calibration_group, model=model.id))
+                                    min_conversions=a.min_calibration_conversions, min_group=a.calibration_group, model=model.id,
+                                    cells=_cells(model, fleet, arm, cur)))
         except TooLittle as e:
             rels.append(e.args[1])
             refusal = refusal or str(e.args[0])

@@ -4,13 +4,14 @@ the learned weight with its 95% interval, the pooled levels, and AUC where the c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from functools import partial
+from collections.abc import Callable, Iterable
 
 from edge_server.contract import SCORE
 from runtime.format import SCORE_BUCKETS
 
 from .auc import auc
-from .calibrate import Reliability
+from .calibrate import NO_CROSSES, Reliability, _wilson, selected
 from .calibrate import render as render_reliability
 from .counts import Fleet
 from .model_info import ModelInfo
@@ -108,21 +109,21 @@ def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
     if not rels or not rels[0].rows:
         yield "  thresholds: no score buckets of the deployed fit yet (publish it and let the fleet count)"
         return
-    rows = rels[0].rows
-    total = sum(r.visits for r in rows)
-    ops = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t, "<": lambda x, t: x < t, "<=": lambda x, t: x <= t}
-    yield "  thresholds (what each condition selects among the deployed fit's live visits; observed rate with 95% interval):"
+    rel = rels[0]
+    total = sum(r.visits for r in rel.rows)
+    ops: dict[str, Callable[[float, float], bool]] = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t, "<": lambda x, t: x < t,
+                                                      "<=": lambda x, t: x <= t}
+    crossed = rel.cells != NO_CROSSES
+    yield ("  thresholds (what each condition selects among the deployed fit's live visits; observed rate with 95% interval"
+           + ("; a bucket's visits split over the crosses' cells by their shares" if crossed else "") + "):")
     for t in model.thresholds:
         parts = []
-        for label, attr in (("deployed", "deployed"), ("new", "calibrated")):
-            if attr == "calibrated" and rows[0].calibrated is None:
+        for label, new in (("deployed", False), ("new", True)):
+            if new and rel.knots is None:
                 continue
-            sel = [r for r in rows if ops[t.op](getattr(r, attr), t.value)]
-            n, c = sum(r.visits for r in sel), sum(r.converted for r in sel)
-            if n:
-                from .calibrate import _wilson
-
-                lo, hi = _wilson(c, n)
+            n, c = selected(rel, partial(ops[t.op], t=t.value), new)
+            if n >= 0.5:
+                lo, hi = _wilson(min(round(c), round(n)), round(n))
                 parts.append(f"{label}: {n / total:.1%} of visits, observed {c / n:.2%} [{lo:.2%}, {hi:.2%}]")
             else:
                 parts.append(f"{label}: no visit")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from edge_server.reporting.training.calibrate import fit_knots
 from edge_server.reporting.training.model_info import models
 from runtime.cli import main
-from runtime.score import bucket_name, calibration, score_bucket
+from runtime.score import bucket_name, calibration, score_bucket, sigmoid
 
 from .fleet import RULESET, snapshot, write_json
 from .test_cli import _fleet, _plain_rows, _specs
@@ -73,12 +73,12 @@ def test_calibrate_keeps_the_weights_writes_knots_for_the_fit_and_the_compiler_s
     assert (after["bias"], after["weights"]) == (before["bias"], before["weights"])
     cal = after["calibration"]
     assert cal["fit"] == fit and isinstance(cal["fit"], str)
-    zs, ps = [k[0] for k in cal["knots"]], [k[1] for k in cal["knots"]]
-    assert zs == sorted(set(zs)) and ps == sorted(ps) and 0 <= ps[0] and ps[-1] <= 1
-    # the calibrated map is close to the truth where the visits are (within 0.03 at -4..-1)
+    zs, ls = [k[0] for k in cal["knots"]], [k[1] for k in cal["knots"]]
+    assert zs == sorted(set(zs)) and ls == sorted(ls) and all(abs(x) <= 50 for x in ls)
+    # the calibrated map (a log-odds; no cross, so the score is its sigmoid) is close to the truth where the visits are
     m = calibration(cal["knots"])
     for z in (-4.0, -3.0, -2.0, -1.0):
-        assert abs(m(z) - over_confident(z)) < 0.03, (z, m(z), over_confident(z))
+        assert abs(sigmoid(m(z)) - over_confident(z)) < 0.03, (z, sigmoid(m(z)), over_confident(z))
     # the deployed Brier/ECE line reports an improvement
     line = next(x for x in out.splitlines() if "Brier score" in x)
     nums = [float(t.rstrip(",;")) for t in line.replace("(", " ").split() if t[0].isdigit()]
@@ -140,11 +140,23 @@ def test_calibrate_knots_are_a_valid_monotone_map_for_any_table(cells: list[tupl
         by[i] = (n, int(n * r))
     rows = sorted((-8.0 + i / 8, -8.0 + (i + 1) / 8, n, c) for i, (n, c) in by.items())
     knots = fit_knots(rows, group)
-    zs, ps = [k[0] for k in knots], [k[1] for k in knots]
+    zs, ls = [k[0] for k in knots], [k[1] for k in knots]
     assert 1 <= len(knots) <= len(rows)
-    assert all(a < b for a, b in zip(zs, zs[1:])) and all(a <= b for a, b in zip(ps, ps[1:]))
-    assert all(0.0 <= p <= 1.0 for p in ps)
-    # the map's visit-weighted mean equals the observed rate (isotonic regression preserves the total)
+    assert all(a < b for a, b in zip(zs, zs[1:])) and all(a <= b for a, b in zip(ls, ls[1:]))
+    assert all(abs(x) <= 36.0 for x in ls)  # finite log-odds: a group's rate is kept half a visit from 0 and 1
+    # the map's visit-weighted mean rate equals the observed rate (isotonic regression preserves the total)
     total_n = sum(r[2] for r in rows)
-    if group <= min(r[2] for r in rows) and len(rows) == len(knots):
-        assert abs(sum(p * r[2] for p, r in zip(ps, rows)) / total_n - sum(r[3] for r in rows) / total_n) < 1e-5
+    if group <= min(r[2] for r in rows) and len(rows) == len(knots) and all(0 < r[3] < r[2] for r in rows):
+        assert abs(sum(sigmoid(x) * r[2] for x, r in zip(ls, rows)) / total_n - sum(r[3] for r in rows) / total_n) < 1e-4
+
+
+def test_calibrate_with_crosses_the_mixture_over_cells_has_the_groups_rate() -> None:
+    """With crosses the knot's log-odds l is the one whose mixture over the cells has the group's
+    rate: the crosses keep their own effect on top of the calibration."""
+    from edge_server.reporting.training.calibrate import log_odds_for, mixture
+
+    cells = [(0.5, -1.0), (0.3, 0.4), (0.2, 1.8)]
+    for p in (0.001, 0.05, 0.3, 0.7, 0.99):
+        lo = log_odds_for(p, cells)
+        assert abs(mixture(cells)(lo) - p) < 1e-8
+    assert log_odds_for(0.2, [(1.0, 0.0)]) == pytest.approx(math.log(0.25))

@@ -4,8 +4,8 @@ the learned weight with its 95% interval, the pooled levels, and AUC where the c
 from __future__ import annotations
 
 import math
-from functools import partial
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from edge_server.contract import SCORE
 from runtime.format import SCORE_BUCKETS
@@ -111,8 +111,9 @@ def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
         return
     rel = rels[0]
     total = sum(r.visits for r in rel.rows)
-    ops: dict[str, Callable[[float, float], bool]] = {">": lambda x, t: x > t, ">=": lambda x, t: x >= t, "<": lambda x, t: x < t,
-                                                      "<=": lambda x, t: x <= t}
+    import operator
+
+    ops: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
     crossed = rel.cells != NO_CROSSES
     yield ("  thresholds (what each condition selects among the deployed fit's live visits; observed rate with 95% interval"
            + ("; a bucket's visits split over the crosses' cells by their shares" if crossed else "") + "):")
@@ -121,13 +122,17 @@ def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
         for label, new in (("deployed", False), ("new", True)):
             if new and rel.knots is None:
                 continue
-            n, c = selected(rel, partial(ops[t.op], t=t.value), new)
+            n, c = selected(rel, partial(_against, ops[t.op], t.value), new)
             if n >= 0.5:
                 lo, hi = _wilson(min(round(c), round(n)), round(n))
                 parts.append(f"{label}: {n / total:.1%} of visits, observed {c / n:.2%} [{lo:.2%}, {hi:.2%}]")
             else:
                 parts.append(f"{label}: no visit")
         yield f"    score.{model.id} {t.op} {t.value:g} ({t.where}): " + "; ".join(parts)
+
+
+def _against(op: Callable[[float, float], bool], value: float, x: float) -> bool:
+    return op(x, value)
 
 
 def list_threshold_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]:

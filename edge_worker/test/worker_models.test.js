@@ -281,6 +281,34 @@ test("models_count: an uplift model counts a visit under its experiment arm, or 
   }
 });
 
+test("models_count: a legacy 0.05-wide bucket of an old cookie is left nowhere, enters its log-odds bucket once, converts no score row", async () => {
+  const r = rng(41);
+  for (let k = 0; k < 12; k++) { // generated old entries: any legacy index, converting before or after the next decision
+    const fleet = await fleetOf([INTENT]);
+    const v = await new Visitor(fleet, sids(1)[0], { "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0" }).start();
+    await v.decide(); // page 1: depth <2, an entry in the log-odds bucket of -2
+    const s = await v.session();
+    const legacy = Math.floor(r() * SCORE_BUCKETS.legacy);
+    s.models.intent[3] = legacy; // as a cookie written before the log-odds buckets holds it
+    v.cookie = await fleet.codec.encode(s);
+    const before = modelRows(fleet);
+    const convertFirst = k % 2 === 0;
+    if (convertFirst) await v.convert();
+    else await v.decide(); // page 2: depth [2,4)
+    const after = modelRows(fleet);
+    const moved = Object.fromEntries(Object.keys(after).filter((key) => key.includes(`/${SCORE}/`))
+      .map((key) => [key, after[key].map((x, i) => x - (before[key] ?? [0, 0, 0])[i])]).filter(([, d]) => d.some((x) => x !== 0)));
+    if (convertFirst) {
+      assert.deepEqual(moved, {}); // no score row converts: the legacy bucket was counted under the old naming
+      assert.deepEqual(after["intent/s-intent//*/*"], [1, 0, 1]);
+    } else {
+      assert.deepEqual(moved, { [`intent/f-intent//${SCORE}/-1.000`]: [1, 0, 0] }); // entered once, nothing left
+      assert.equal((await v.session()).models.intent[3], B(-1));
+    }
+    for (const row of Object.values(after)) assert.ok(row[0] >= row[1]); // never more left than entered
+  }
+});
+
 test("models_count: an entry of other features is replaced and counted as a new visit; at most 4 models are counted", async () => {
   const six = ["a", "b", "c", "d", "e", "f"].map((id) => model(id, [depth], () => 0.5));
   const fleet = await fleetOf(six);

@@ -26,7 +26,7 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   frozen: later changes in this visit are not counted.
 
 Net visits of a level = entered − left; converting visits = converted. Score buckets
-(runtime.score.score_bucket) are buckets of the model's log-odds ``z`` before calibration (an
+(runtime.score.score_bucket) are buckets of the model's log-odds ``z`` without its crosses, before calibration (an
 uplift model: the ``z`` of the visit's arm), ``SCORE_BUCKETS`` of runtime/format.json, named by
 their lower bound (``"-3.125"``); the same IEEE operations in JavaScript give the same bucket. An
 entry of a cookie written before the log-odds buckets holds a legacy bucket index: it has no name,

@@ -190,7 +190,7 @@ def _calibrated() -> tuple[Model, Model]:
 
     raws = calibrated_models(SIGNALS)
     types = [s["type"] for s in P.signals]
-    return Model(0, raws[0], SIGNALS, types), Model(1, raws[1], SIGNALS, types)
+    return Model(0, raws[0], SIGNALS, types), Model(1, raws[1], SIGNALS, types)  # (and a third, intent_cal_flat, in the vectors)
 
 
 CAL, CAL_LIFT = _calibrated()

@@ -125,7 +125,8 @@ def calibration_knots(seed: int, n: int) -> list[list[float]]:
 
 def calibrated_models(signals: list[str]) -> list[dict[str, Any]]:
     """Models scoring through a calibration and a cross: ``intent_cal`` (the first five features
-    and ``tier x tents``, calibrated) and ``lift_cal`` (uplift, each arm calibrated)."""
+    and ``tier x tents``, calibrated), ``lift_cal`` (uplift, each arm calibrated) and
+    ``intent_cal_flat`` (calibrated, no cross: each runtime's fast path)."""
     from tests.runtime.model_payloads import FEATURES, model, weights_for
 
     feats = FEATURES[:5]
@@ -138,7 +139,9 @@ def calibrated_models(signals: list[str]) -> list[dict[str, Any]]:
     lift = model("lift_cal", feats[:3], [{"bias": 0.1, "weights": weights_for(feats[:3], 0.2), "calibration": calibration_knots(24, 12)},
                                          {"bias": -0.2, "weights": weights_for(feats[:3], -0.1), "calibration": calibration_knots(25, 1)}],
                  signals, uplift={"experiment": 0, "treatment": "a", "control": "b"})
-    return [plain, lift]
+    flat = model("intent_cal_flat", feats[:4], [{"bias": -0.6, "weights": weights_for(feats[:4], -0.05),
+                                                 "calibration": calibration_knots(28, 24)}], signals)
+    return [plain, lift, flat]
 
 
 def bucket_cases() -> list[dict[str, Any]]:

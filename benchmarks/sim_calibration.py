@@ -2,8 +2,9 @@
 "Crosses"; issue #23): a shop whose features are **correlated** — a hidden shopper type drives the
 page views, the tents browsed and the cart value together — whose purchase chance has an
 **interaction** (newsletter readers buy far more on mobile than on desktop), and a discount
-experiment whose **sleeping dogs** are defined by an interaction too (mobile visitors from facebook
-buy less with the discount).
+experiment that helps most visitors a little, newsletter readers more and big carts (sure things)
+not at all, and whose **sleeping dogs** are defined by an interaction too (mobile visitors from
+facebook buy less with the discount).
 
 The loop is the operator's: rounds of visitors browse two ``strata serve`` replicas; their
 ``/v1/stats`` are scraped; the real ``strata train`` fits the models (round 1: naive Bayes weights)

@@ -18,17 +18,17 @@ THIN = ["--min-visits", "50", "--min-conversions", "5", "--min-calibration-visit
 
 def test_sim_calibration_counts_every_cell_exactly_then_trains_and_calibrates_through_the_real_loop(tmp_path):
     with Fleet(tmp_path, ruleset(), extra_files=ZERO) as fleet:
-        first = drive(fleet.urls, population(240, 5), play(5), workers=2)
+        first = drive(fleet.urls, population(320, 5), play(5), workers=2)
         assert {r.arm for r in first} == {"treatment", "control"}
         assert counted(stats(u) for u in fleet.urls) == expected(first)
         fleet.strata("train", str(fleet.ruleset), *fleet.snapshots(), *THIN)
         fleet.publish()
         weights = yaml.safe_load((tmp_path / f"{PLAIN}.coefficients.yaml").read_text())
         assert "calibration" not in weights and set(weights["weights"]["device"].values()) == {0.0}  # a part of the cross: scored through it
-        second = drive(fleet.urls, population(240, 6, start=240), play(5), workers=2)
+        second = drive(fleet.urls, population(320, 6, start=320), play(5), workers=2)
         snaps = [stats(u) for u in fleet.urls]
         assert counted(snaps) == expected(first + second)  # every visit, once, the cross's cells included
-        assert score_rows(snaps, PLAIN) == 480 and score_rows(snaps, ADDITIVE) == 480
+        assert score_rows(snaps, PLAIN) == 640 and score_rows(snaps, ADDITIVE) == 640
         out = fleet.strata("train", str(fleet.ruleset), *fleet.snapshots(), *THIN).stdout
         assert out.count("kept (weights unchanged) and calibrated") == 3, [x for x in out.splitlines() if "calibrat" in x or "refused" in x]
         assert "reliability of the deployed fit" in out

@@ -2,7 +2,7 @@
 real edge servers, and the report computed from their aggregate counters.
 
     python benchmarks/measurement_sim.py --visitors 40000 [--servers 2] [--srm 0.3] [--html out.html]
-    python benchmarks/measurement_sim.py --scenario models|uplift|rebalance|sequential|all [--scale 0.1]
+    python benchmarks/measurement_sim.py --scenario models|uplift|rebalance|calibration|sequential|all [--scale 0.1]
 
 ``--scenario ab`` (the default) is described here; ``models``, ``uplift`` and ``rebalance`` are the
 one-to-one stage's loops (benchmarks/sim_models.py, sim_uplift.py, sim_rebalance.py; their figures
@@ -69,13 +69,13 @@ def run_ab(a: argparse.Namespace) -> list[Figure]:
                    {"low": t.low, "high": t.high, "visitors": a.visitors})]
 
 
-SCENARIOS = ("ab", "models", "uplift", "rebalance", "sequential")
+SCENARIOS = ("ab", "models", "uplift", "rebalance", "calibration", "sequential")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="ab",
-                    help="ab: the A/B measurement; models, uplift, rebalance: the one-to-one stage (docs/models.md#simulation); "
+                    help="ab: the A/B measurement; models, uplift, rebalance, calibration: the one-to-one stage (docs/models.md#simulation); "
                     "sequential: always-valid results (docs/measurement.md#simulation)")
     ap.add_argument("--visitors", type=int, default=40_000, help="ab: visitors")
     ap.add_argument("--servers", type=int, default=2)
@@ -111,7 +111,7 @@ def main() -> int:
 
 
 def one_to_one(name: str, a: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
-    from benchmarks import sim_models, sim_rebalance, sim_uplift
+    from benchmarks import sim_calibration, sim_models, sim_rebalance, sim_uplift
 
     k = a.scale
     work = Path(tempfile.mkdtemp(prefix=f"strata-sim-{name}-"))
@@ -121,6 +121,9 @@ def one_to_one(name: str, a: argparse.Namespace) -> tuple[list[Figure], dict[str
         figs, detail = sim_models.run(work, per_round=int(4000 * k), final=int(10000 * k), fresh=int(40000 * k), **common, **thin)
     elif name == "uplift":
         figs, detail = sim_uplift.run(work, per_round=int(8000 * k), fresh=int(40000 * k), **common, **thin)
+    elif name == "calibration":  # benchmarks/sim_calibration.py: calibrated scores, crosses, sleeping dogs (issue #23)
+        figs, detail = sim_calibration.run(work, per_round=int(8000 * k), fresh=int(40000 * k), **common, **thin,
+                                           min_calibration_visits=int(2000 * min(1.0, k)), min_calibration_conversions=int(100 * min(1.0, k)))
     else:
         figs, detail = sim_rebalance.run(work, per_round=int(3000 * k), **common)
     html = RESULTS.with_name(f"one_to_one_{name}.html")

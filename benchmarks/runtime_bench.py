@@ -19,7 +19,7 @@
 6. the in-process OpenFeature provider resolving one slot vs the direct runtime call
    (target: <= 2 us added per resolution).
 7. decide() for all slots of TrailBlazer plus one slot whose rule reads ``score.<model>`` of a
-   20-feature model, vs the same rule set whose rule reads a plain signal instead (without that model)
+   20-feature calibrated model, vs the same rule set whose rule reads a plain signal instead (without that model)
    (target: median <= 1.5x).
 
 Latencies are per call, timed with perf_counter_ns around each call (its own cost, ~50 ns, is
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
@@ -166,9 +167,15 @@ MODEL_SLOT = """
 """
 
 
+#: The benchmark model's calibration: 64 knots over the log-odds -8..8 (what strata train writes for
+#: a model whose visits spread over that range: one knot per group of buckets), p = sigmoid(z / 2).
+BENCH_KNOTS = [[-8.0 + i * 0.25, round(1 / (1 + math.exp(-(-8.0 + i * 0.25) / 2)), 6)] for i in range(64)]
+
+
 def model_bundles(key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
     """(with, without): TrailBlazer plus a slot whose rule reads ``score.bench_intent > 0.4`` of a
-    20-feature model (declared in ``models:`` with inline coefficients), and the same rule set
+    20-feature calibrated model (declared in ``models:`` with inline coefficients and 64 calibration
+    knots: the score is the calibration's interpolation, not the sigmoid), and the same rule set
     without that model, whose rule reads ``session.page_views > 4`` instead."""
     base = (ROOT / "rulesets" / "trailblazer.yaml").read_text()
     features, weights = {}, {}
@@ -185,10 +192,20 @@ def model_bundles(key: Ed25519PrivateKey) -> tuple[bytes, bytes]:
         weights[f["id"]] = {name: round(((i * 5 + j * 3) % 7 - 3) * 0.2, 2) for j, name in enumerate(names)}
     # TrailBlazer declares its own purchase_intent (5 features) since the demo uses models: the
     # benchmark's 20-feature model joins it under another id, in both bundles' models: block or not
-    model = yaml.safe_dump({"bench_intent": {"goal": "purchase", "features": features,
-                                             "coefficients": {"bias": -1.5, "weights": weights}}}, sort_keys=False)
-    model = "".join("  " + line + "\n" for line in model.splitlines())
+    coefficients: dict[str, Any] = {"bias": -1.5, "weights": weights}
+
+    def block() -> str:
+        text = yaml.safe_dump({"bench_intent": {"goal": "purchase", "features": features, "coefficients": coefficients}}, sort_keys=False)
+        return "".join("  " + line + "\n" for line in text.splitlines())
+
     assert "\nmodels:\n" in base, "TrailBlazer's models: block moved: update this benchmark"
+    # the model is calibrated as strata train calibrates one: knots fitted for its fit (one per log-odds bucket it reaches)
+    first = run(str(ROOT / "rulesets" / "trailblazer.yaml"), Options(key=key, created=int(NOW) - 60),
+                text=base.replace("\nmodels:\n", "\nmodels:\n" + block(), 1))
+    assert first.payload is not None
+    fit = next(m["fit"] for m in first.payload["models"] if m["id"] == "bench_intent")
+    coefficients["calibration"] = {"fit": fit, "knots": BENCH_KNOTS}
+    model = block()
     out = []
     for when, extra in (("score.bench_intent > 0.4", model), ("session.page_views > 4", "")):
         text = base.replace("\nexperiments:", MODEL_SLOT.replace("WHEN", when) + "\nexperiments:", 1).replace("\nmodels:\n", "\nmodels:\n" + extra, 1)

@@ -31,6 +31,7 @@ import httpx
 from benchmarks.sim_fleet import Fleet, drive, stats
 from benchmarks.sim_population import FEATURES_YAML, PURCHASE, Visitor, auc, browse, convert, visitors
 from benchmarks.sim_report import Figure
+from edge_server.contract import SCORE
 
 MODEL = "purchase_intent"
 UPLIFT = "high_intent_uplift"
@@ -113,7 +114,7 @@ def counted(snapshots: Iterable[dict[str, Any]]) -> dict[Key, list[int]]:
     out: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for snap in snapshots:
         for r in snap.get("models", []):
-            if r["feature"] == "@score":
+            if r["feature"] == SCORE:
                 continue
             c = out[(r["model"], r["arm"], r["feature"], r["level"])]
             c[0] += r["entered"] - r["left"]

@@ -282,6 +282,15 @@ def path_outside(name: str, why: str) -> tuple[str, str, str | None]:
             "move the file into the rule set's folder (or a subfolder) and name it relative to the rule set, e.g. coefficients: models/intent.yaml")
 
 
+def calibration(message: str) -> tuple[str, str, str | None]:
+    return ("calibration", message, "strata train writes the calibration; run it again rather than editing knots by hand")
+
+
+def stale_calibration(fitted: str, now: str) -> tuple[str, str, str | None]:
+    return ("stale-calibration", f"this calibration was fitted for other weights (fit {fitted}, the bias and weights now make fit {now})",
+            "run strata train again, or remove calibration: to publish the weights uncalibrated (the sigmoid of the log-odds)")
+
+
 def untrained_model(model: str, path: str | None) -> tuple[str, str, str | None]:
     if path is None:
         return ("untrained-model", f"model '{model}' has no coefficients: its score is 0.5 for every visitor",

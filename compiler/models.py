@@ -15,6 +15,7 @@ counters are kept per spec and score buckets per fit, so a new bundle never mixe
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runtime.format import FEATURE_KINDS, MAX_COEFFICIENT
+from runtime.format import FEATURE_KINDS, MAX_CALIBRATION_KNOTS, MAX_COEFFICIENT, MAX_CROSS_PARTS, MAX_LEVELS
 
 from . import errors as E
 from . import schema
@@ -74,7 +75,14 @@ def spec_hash(goal: str, features: list[Feature]) -> str:
 
 
 def sets_payload(sets: list[CoefficientSet]) -> list[dict[str, Any]]:
+    """The sets as the fit hashes them: bias and weights (a calibration is fitted *for* a fit)."""
     return [{"bias": s.bias, "weights": s.weights} for s in sets]
+
+
+def cross_levels(parts: list[Feature]) -> list[str]:
+    """A cross's level names: its parts' level names joined by ``|``, every combination, the first
+    part's level most significant (the runtimes' mixed-radix level index)."""
+    return ["|".join(c) for c in itertools.product(*(p.levels for p in parts))]
 
 
 def fit_hash(spec: str, sets: list[CoefficientSet]) -> str:
@@ -93,6 +101,8 @@ class _Resolver:
         self.signals = signals
         self.needs = set(consent_requires)
         self.diags: list[Diagnostic] = []
+        #: calibrations read for the model being resolved: (set, the fit they name, path, file) — checked once its fit is known
+        self.pending: list[tuple[CoefficientSet, str, YPath, Locator]] = []
 
     def err(self, path: YPath, parts: tuple[str, str, str | None], *, key: bool = False, loc: Locator | None = None,
             severity: str = "error") -> None:
@@ -100,10 +110,46 @@ class _Resolver:
         self.diags.append(at.diag(at.pos(path, key=key), parts, severity))
 
     # ---- features
-    def feature(self, fid: Any, spec: dict[str, Any], path: YPath) -> Feature | None:
+    def cross(self, fid: str, spec: dict[str, Any], path: YPath, earlier: list[Feature]) -> Feature | None:
+        """``cross: [a, b]``: features of this model declared above, no cross, 2..MAX_CROSS_PARTS of
+        them, at most MAX_LEVELS combinations."""
+        cpath = path + ("cross",)
+        other = [k for k in ("signal", *FEATURE_KINDS) if k in spec and k != "cross"]
+        if other:
+            self.err(path + (other[0],), E.feature_args(fid, f"a cross has no {other[0]}: (it reads its parts' signals)", f"remove {other[0]}: from {fid}"),
+                     key=True)
+            return None
+        names = spec["cross"]
+        by_id = {f.id: f for f in earlier}
+        parts: list[Feature] = []
+        for i, name in enumerate(names):
+            f = by_id.get(name)
+            if f is None:
+                self.err(cpath + (i,), E.feature_args(fid, f"the cross names '{name}', which is not a feature declared above it",
+                                                      f"features above it: {', '.join(by_id) or 'none'}"))
+                return None
+            if f.kind == "cross":
+                self.err(cpath + (i,), E.feature_args(fid, f"'{name}' is a cross itself", "cross the features it crosses instead (3 at most)"))
+                return None
+            parts.append(f)
+        if not 2 <= len(parts) <= MAX_CROSS_PARTS or len(set(names)) != len(names):
+            self.err(cpath, E.feature_args(fid, f"a cross combines 2 to {MAX_CROSS_PARTS} different features"), key=True)
+            return None
+        n = 1
+        for f in parts:
+            n *= len(f.levels)
+        if n > MAX_LEVELS:
+            self.err(cpath, E.feature_args(fid, f"the cross has {n} levels ({' x '.join(str(len(f.levels)) for f in parts)}), more than {MAX_LEVELS}",
+                                           "cross features with fewer levels (fewer values or edges)"), key=True)
+            return None
+        return Feature(fid, "", "cross", [f.id for f in parts], cross_levels(parts), path)
+
+    def feature(self, fid: Any, spec: dict[str, Any], path: YPath, earlier: list[Feature] | None = None) -> Feature | None:
         if not isinstance(fid, str):
             self.err(path, E.schema(f"feature id {fid!r} must be a name", "quote it, or pick a name of lower-case letters, digits and '_'"), key=True)
             return None
+        if "cross" in spec:
+            return self.cross(fid, spec, path, earlier or [])
         kinds = [k for k in FEATURE_KINDS if k in spec]
         sig_name = spec["signal"]
         decl = self.signals.get(sig_name)
@@ -221,7 +267,39 @@ class _Resolver:
                     continue
                 if self._coefficient_ok(w, f"weight {f.id}/{name}", fpath + (lname,), loc):
                     out.weights[by_id[fid]][f.levels.index(name)] = float(w)
+        cal = data.get("calibration")
+        if cal is not None:
+            out.calibration = self.calibration_knots(cal["knots"], path + ("calibration", "knots"), loc)
+            if out.calibration is not None:
+                self.pending.append((out, cal["fit"], path + ("calibration", "fit"), loc))
         return out
+
+    def calibration_knots(self, knots: list[Any], path: YPath, loc: Locator) -> list[list[float]] | None:
+        """Knots ``[z, l]``: finite, z strictly ascending, l (a calibrated log-odds) non-decreasing
+        with |l| <= MAX_COEFFICIENT (what both runtimes' validation requires), at most MAX_CALIBRATION_KNOTS."""
+        if len(knots) > MAX_CALIBRATION_KNOTS:
+            self.err(path, E.calibration(f"{len(knots)} knots, more than {MAX_CALIBRATION_KNOTS}"), loc=loc)
+            return None
+        out: list[list[float]] = []
+        for i, (z, lo) in enumerate(knots):
+            if not (math.isfinite(z) and math.isfinite(lo) and abs(lo) <= MAX_COEFFICIENT):
+                self.err(path + (i,), E.calibration(f"knot [{z!r}, {lo!r}]: z must be finite and l a log-odds between "
+                                                    f"-{MAX_COEFFICIENT:g} and {MAX_COEFFICIENT:g}"), loc=loc)
+                return None
+            if out and not (out[-1][0] < z and out[-1][1] <= lo):
+                self.err(path + (i,), E.calibration(f"knot [{z!r}, {lo!r}] after [{out[-1][0]!r}, {out[-1][1]!r}]: "
+                                                    "knots must be strictly ascending in z and non-decreasing in l"), loc=loc)
+                return None
+            out.append([float(z), float(lo)])
+        return out
+
+    def check_calibrations(self, m: ModelDecl) -> None:
+        """A calibration fitted for other weights would map the wrong log-odds: an error naming both fits."""
+        for st, fitted, path, loc in self.pending:
+            if fitted != m.fit:
+                self.err(path, E.stale_calibration(fitted, m.fit), loc=loc)
+                st.calibration = None
+        self.pending.clear()
 
     def _coefficient_ok(self, x: Any, what: str, path: YPath, loc: Locator) -> bool:
         if type(x) in (int, float) and math.isfinite(x) and abs(x) <= MAX_COEFFICIENT:
@@ -325,9 +403,9 @@ def resolve(doc: dict[str, Any], loc: Locator, signals: Mapping[str, SignalDecl]
         if spec["goal"] not in goals:
             r.err(path + ("goal",), E.unknown_reference("goal", spec["goal"], goals))
             ok = False
-        features = []
+        features: list[Feature] = []
         for fid, fspec in spec["features"].items():
-            f = r.feature(fid, fspec, path + ("features", fid))
+            f = r.feature(fid, fspec, path + ("features", fid), features)
             ok = ok and f is not None
             if f is not None:
                 features.append(f)
@@ -363,9 +441,10 @@ def resolve(doc: dict[str, Any], loc: Locator, signals: Mapping[str, SignalDecl]
             continue
         m = ModelDecl(mid, spec["goal"], spec.get("description", ""), features, [], dict(uplift) if uplift else None, None,
                       spec_hash(spec["goal"], features), "", path, index=len(out),
-                      consent=any(signals[f.signal].category in r.needs for f in features))
+                      consent=any(signals[f.signal].category in r.needs for f in features if f.kind != "cross"))
         r.coefficients(m, spec.get("coefficients"), base)
         m.fit = fit_hash(m.spec, m.sets)
+        r.check_calibrations(m)
         out.append(m)
     return out, r.diags
 
@@ -381,9 +460,15 @@ def payload(models: list[ModelDecl], signal_index: Mapping[str, int], experiment
             uplift = {"slot": m.uplift["slot"], "rule": m.uplift["rule"]}
         out.append({
             "id": m.id, "goal": m.goal, "spec": m.spec, "fit": m.fit,
-            "features": [{"id": f.id, "signal": signal_index[f.signal], "kind": f.kind, "args": list(f.args), "levels": list(f.levels)}
-                         for f in m.features],
-            "sets": sets_payload(m.sets),
+            "features": [_feature_payload(f, signal_index, m.features) for f in m.features],
+            "sets": [{"bias": st.bias, "weights": st.weights} | ({"calibration": st.calibration} if st.calibration else {}) for st in m.sets],
             "uplift": uplift,
         })
     return out
+
+
+def _feature_payload(f: Feature, signal_index: Mapping[str, int], features: list[Feature]) -> dict[str, Any]:
+    if f.kind == "cross":  # no signal; its parts by index
+        ids = [g.id for g in features]
+        return {"id": f.id, "kind": f.kind, "args": [ids.index(a) for a in f.args], "levels": list(f.levels)}
+    return {"id": f.id, "signal": signal_index[f.signal], "kind": f.kind, "args": list(f.args), "levels": list(f.levels)}

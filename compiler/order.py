@@ -62,7 +62,7 @@ def reads(rs: RuleSet, cond: Condition) -> set[str]:
     out = set(cond.signals)
     for m in rs.models:
         if m.id in cond.models:
-            out.update(f.signal for f in m.features)
+            out.update(f.signal for f in m.features if f.kind != "cross")
     return out
 
 

@@ -111,7 +111,7 @@ class Feature:
 
     id: str
     signal: str
-    kind: str  # values | edges | contains
+    kind: str  # values | edges | contains | cross (signal "", args the parts' feature ids)
     args: list[Any]
     levels: list[str]
     path: YPath
@@ -123,6 +123,8 @@ class CoefficientSet:
 
     bias: float
     weights: list[list[float]]
+    #: knots [[z, p], ...] fitted by strata train for these weights, or None (the sigmoid)
+    calibration: list[list[float]] | None = None
 
 
 @dataclass

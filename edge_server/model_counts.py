@@ -11,7 +11,7 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   variant (arm ``treatment``/``control``); an uplift model over a rule: ``treatment`` when a
   personalised visit was shown that rule, ``control`` when a holdout visit's signals match the rule:
   - no entry yet: ``entered`` += 1 for the visit row (feature ``*``, level ``*``), each feature's
-    level and the score bucket (feature ``@score``, counted under the *fit* in the spec label);
+    level and the score bucket (feature ``@logit``, counted under the *fit* in the spec label);
   - an entry of the same spec, not frozen: for each feature whose level changed ``left`` += 1 on the
     old level and ``entered`` += 1 on the new one; likewise the score bucket (old bucket under the
     entry's fit, new bucket under the bundle's fit);
@@ -26,9 +26,11 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   frozen: later changes in this visit are not counted.
 
 Net visits of a level = entered − left; converting visits = converted. Score buckets
-(runtime.score.score_bucket) are ``floor(score * 20)`` (plain, 20 buckets named ``"0.00"`` …
-``"0.95"``) or ``floor((score + 1) * 20)`` (uplift, 40 buckets ``"-1.00"`` … ``"0.95"``), clamped to
-the range; the same IEEE operations in JavaScript give the same bucket.
+(runtime.score.score_bucket) are buckets of the model's log-odds ``z`` without its crosses, before calibration (an
+uplift model: the ``z`` of the visit's arm), ``SCORE_BUCKETS`` of runtime/format.json, named by
+their lower bound (``"-3.125"``); the same IEEE operations in JavaScript give the same bucket. An
+entry of a cookie written before the log-odds buckets holds a legacy bucket index: it has no name,
+so its score row is neither left nor converted (its visit enters the new bucket at its next decision).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runtime.format import SCORE_BUCKETS
+from runtime.score import bucket_name
 from runtime.score import score_bucket as bucket
 
 from .contract import ALL, MODEL_EVENTS
@@ -49,7 +52,9 @@ VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
 ENTERED, LEFT, CONVERTED = MODEL_EVENTS
 
-#: model, spec (fit for ``@score`` rows), arm, feature, level, event
+_LEGACY = SCORE_BUCKETS.legacy  # bucket indexes below it: the old 0.05-wide buckets of the score
+
+#: model, spec (fit for ``@logit`` rows), arm, feature, level, event
 Key = tuple[str, str, str, str, str, str]
 
 
@@ -76,19 +81,7 @@ class ModelLike(Protocol):
     @property
     def features(self) -> Sequence[FeatureLike]: ...
     def score_of(self, levels: bytes) -> float: ...
-
-
-def bucket_name(i: int, uplift: bool) -> str:
-    """The level name of a score bucket: its lower bound with two decimals.
-
-    >>> bucket_name(0, False), bucket_name(19, False), bucket_name(0, True), bucket_name(19, True)
-    ('0.00', '0.95', '-1.00', '-0.05')
-    """
-    return f"{(i * (100 // SCORE_BUCKETS) - (100 if uplift else 0)) / 100:.2f}"
-
-
-def bucket_names(uplift: bool) -> tuple[str, ...]:
-    return tuple(bucket_name(i, uplift) for i in range(SCORE_BUCKETS * (2 if uplift else 1)))
+    def z_of(self, levels: bytes, arm: int = 0) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,14 +168,14 @@ class ModelCounter:
                 all_levels = prepared.levels(signals)
             levels = all_levels[p.index]
             if entry is not None:
-                if entry.levels == levels and entry.fit == m.fit and entry.arm == arm:
+                if entry.levels == levels and entry.fit == m.fit and entry.arm == arm and entry.bucket >= _LEGACY:
                     continue  # nothing changed (the usual case: no score to compute)
                 if not _valid(entry, p):
                     del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
                     entry = None
             if entry is None and m.goal in session.converted:
                 continue  # converted before being counted: would count as a visit that did not
-            b = bucket(m.score_of(levels), p.uplift)
+            b = bucket(m.z_of(levels, 1 if arm == CONTROL else 0))  # the log-odds of the visit's arm
             if entry is None:
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
                 entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
@@ -216,8 +209,10 @@ class ModelCounter:
                     counts[(m.id, m.spec, arm, f.id, f.levels[was], LEFT)] += 1
                     counts[(m.id, m.spec, arm, f.id, f.levels[now], ENTERED)] += 1
         if entry.bucket != b or entry.fit != m.fit:
-            counts[(m.id, entry.fit, arm, SCORE, bucket_name(entry.bucket, p.uplift), LEFT)] += 1
-            counts[(m.id, m.fit, arm, SCORE, bucket_name(b, p.uplift), ENTERED)] += 1
+            old_name = bucket_name(entry.bucket)
+            if old_name is not None:  # a legacy bucket was counted under the old naming: nothing to leave
+                counts[(m.id, entry.fit, arm, SCORE, old_name, LEFT)] += 1
+            counts[(m.id, m.fit, arm, SCORE, str(bucket_name(b)), ENTERED)] += 1
         return entry._replace(fit=m.fit, levels=levels, bucket=b)
 
     def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
@@ -226,7 +221,9 @@ class ModelCounter:
         counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
         for f, i in zip(m.features, levels):
             counts[(m.id, spec, arm, f.id, f.levels[i], event)] += 1
-        counts[(m.id, fit, arm, SCORE, bucket_name(b, p.uplift), event)] += 1
+        name = bucket_name(b)
+        if name is not None:  # a legacy bucket (an entry of a cookie from before the log-odds buckets): no row
+            counts[(m.id, fit, arm, SCORE, name, event)] += 1
 
     # ------------------------------------------------------------------ at a conversion
     def converted(self, prepared: Any, session: Session, goal: str) -> None:
@@ -251,7 +248,7 @@ def _valid(entry: ModelEntry, p: CountedModel) -> bool:
     if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
         return False
     plain = entry.arm == PLAIN
-    return plain != p.uplift and bool(entry.bucket < SCORE_BUCKETS * (2 if p.uplift else 1))
+    return plain != p.uplift and (entry.bucket < SCORE_BUCKETS.legacy or bucket_name(entry.bucket) is not None)
 
 
 def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:

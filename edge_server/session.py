@@ -273,6 +273,12 @@ class Session:
                    shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, {k: ModelEntry(*e) for k, e in models.items()}, is_new=False)
 
 
+def _bucket_ok(b: int) -> bool:
+    """A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (a cookie written before
+    the log-odds buckets; model_counts counts no row for it)."""
+    return 0 <= b < SCORE_BUCKETS.legacy or SCORE_BUCKETS.first <= b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets
+
+
 def _models_ok(models: object) -> bool:
     """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_SESSION_MODELS
     entries ``id -> [spec, fit, levels, bucket, frozen, arm]``."""
@@ -284,7 +290,7 @@ def _models_ok(models: object) -> bool:
         spec, fit, levels, bucket, frozen, arm = e
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
             return False
-        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not 0 <= bucket < 2 * SCORE_BUCKETS:
+        if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not _bucket_ok(bucket):
             return False
         if type(frozen) is not bool or type(arm) is not str or len(arm) > 16:
             return False

@@ -201,7 +201,7 @@ def _norm(item: dict[str, Any], payload: dict[str, Any]) -> Any:
     if "when" in out:
         out["when"] = _seg_names(out["when"], payload)
     if "features" in out:  # a model: signals by name, its experiment by id
-        out["features"] = [f | {"signal": payload["signals"][f["signal"]]["name"]} for f in out["features"]]
+        out["features"] = [f | {"signal": payload["signals"][f["signal"]]["name"]} if "signal" in f else f for f in out["features"]]
         u = out.get("uplift")
         if u and "experiment" in u:
             out["uplift"] = u | {"experiment": payload["experiments"][u["experiment"]]["id"]}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PATH = Path(__file__).with_name("format.json")
 #: The table as JSON gives it (read-only by convention).
@@ -72,6 +72,9 @@ MAX_LEVELS: int = _LIMITS["MAX_LEVELS"]
 MAX_FEATURE_ARGS: int = _LIMITS["MAX_FEATURE_ARGS"]
 #: Largest |bias| or |weight|.
 MAX_COEFFICIENT: float = _LIMITS["MAX_COEFFICIENT"]
+#: Knots of one coefficient set's calibration, and features one cross combines (docs/models.md).
+MAX_CALIBRATION_KNOTS: int = _LIMITS["MAX_CALIBRATION_KNOTS"]
+MAX_CROSS_PARTS: int = _LIMITS["MAX_CROSS_PARTS"]
 
 # Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
 _RUNTIME: dict[str, Any] = TABLE["runtime"]
@@ -121,8 +124,19 @@ CATEGORIES: tuple[str, ...] = tuple(TABLE["categories"]["values"])
 #: variant weights and the holdout share are out of this many.
 BUCKETS: int = TABLE["BUCKETS"]["value"]
 
-#: Counting buckets of a score per unit of its range (docs/models.md, "Counting").
-SCORE_BUCKETS: int = TABLE["SCORE_BUCKETS"]["value"]
+class ScoreBuckets(NamedTuple):
+    """The counting buckets of a model's log-odds (docs/models.md, "Counting"): bucket ``i``
+    covers ``[low + i/per_unit, low + (i+1)/per_unit)`` (clamped to ``0..buckets-1``); a cookie stores
+    ``first + i``; an index below ``legacy`` is an old 0.05-wide bucket of the score."""
+
+    low: float
+    per_unit: int
+    buckets: int
+    first: int
+    legacy: int
+
+
+SCORE_BUCKETS = ScoreBuckets(*(TABLE["SCORE_BUCKETS"][k] for k in ScoreBuckets._fields))
 
 _OPS: dict[str, int] = {op["name"]: op["code"] for op in TABLE["ops"]}
 

@@ -30,7 +30,7 @@ from typing import Any
 from .format import SCORE_BUCKETS
 from .values import UInt
 
-__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "build_models", "score_bucket", "sigmoid"]
+__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "bucket_name", "build_models", "calibration", "score_bucket", "sigmoid"]
 
 #: The decision memo (``decide.py``) keeps model ``i``'s score under ``SCORE_KEYS + i``: far below
 #: the segment keys (``i`` and ``~i`` for segment ``i``, never 2**40 segments) and the budget's
@@ -107,12 +107,66 @@ def sigmoid_reference(z: float) -> float:
     return 1.0 / (1.0 + p)
 
 
-def score_bucket(score: float, uplift: bool) -> int:
-    """The counting bucket of a score (docs/models.md, "Counting"): 20 buckets of width 0.05 over
-    [0, 1) for a plain model (1.0 in the last), 40 over [-1, 1) for an uplift model."""
-    if uplift:
-        return min(max(math.floor((score + 1.0) * SCORE_BUCKETS), 0), 2 * SCORE_BUCKETS - 1)
-    return min(max(math.floor(score * SCORE_BUCKETS), 0), SCORE_BUCKETS - 1)
+_B_LOW, _B_PER_UNIT, _B_COUNT, _B_FIRST, _B_LEGACY = SCORE_BUCKETS  # low, per_unit, buckets, first, legacy
+
+
+def score_bucket(z: float) -> int:
+    """The counting bucket of a log-odds ``z`` as a cookie stores it (docs/models.md, "Counting"):
+    ``first + floor((z - low) * per_unit)``, clamped to the ``buckets``; the same IEEE
+    operations as the JavaScript runtime, so the same bucket."""
+    i = math.floor((z - _B_LOW) * _B_PER_UNIT)
+    return _B_FIRST + (0 if i < 0 else _B_COUNT - 1 if i >= _B_COUNT else i)
+
+
+def bucket_name(b: int) -> str | None:
+    """The level name of a stored bucket: its lower bound in log-odds with three decimals (exact:
+    multiples of 1/per_unit), ``None`` for a legacy index (an old 0.05-wide bucket of the score,
+    counted nowhere any more) or one out of range.
+
+    >>> bucket_name(score_bucket(-100.0)), bucket_name(score_bucket(0.0)), bucket_name(score_bucket(-2.3)), bucket_name(3)
+    ('-8.000', '0.000', '-2.375', None)
+    """
+    i = b - _B_FIRST
+    if not 0 <= i < _B_COUNT:
+        return None
+    return f"{_B_LOW + i / _B_PER_UNIT:.3f}"
+
+
+def bucket_names() -> tuple[str, ...]:
+    """Every bucket's name, lowest first."""
+    return tuple(f"{_B_LOW + i / _B_PER_UNIT:.3f}" for i in range(_B_COUNT))
+
+
+def bucket_range(name: str) -> tuple[float, float]:
+    """The log-odds interval ``[lo, hi)`` a bucket name stands for (the first and the last bucket
+    also hold everything below and above)."""
+    lo = float(name)
+    return lo, lo + 1.0 / _B_PER_UNIT
+
+
+def calibration(knots: Sequence[Sequence[float]]) -> Callable[[float], float]:
+    """The calibration map of validated knots ``[[z, l], ...]`` (z strictly ascending, l a
+    calibrated log-odds, non-decreasing): ``l`` interpolated linearly in ``z`` between knots, the
+    first or last ``l`` beyond them (the score is then ``sigmoid(l + the crosses' weights)``). The slopes are divided once, here; a score is one ``bisect``, one
+    subtraction, multiplication and addition and a ``min`` (never past the next knot), the same
+    operations as the JavaScript runtime's ``calibration``."""
+    zs = [float(k[0]) for k in knots]
+    ps = [float(k[1]) for k in knots]
+    n = len(zs)
+    slopes = [(ps[j + 1] - ps[j]) / (zs[j + 1] - zs[j]) for j in range(n - 1)]
+    z_lo, z_hi, p_lo, p_hi = zs[0], zs[-1], ps[0], ps[-1]
+
+    def calibrated(z: float) -> float:
+        if z <= z_lo:
+            return p_lo
+        if z >= z_hi:
+            return p_hi
+        j = bisect_right(zs, z) - 1
+        p = ps[j] + (z - zs[j]) * slopes[j]
+        q = ps[j + 1]
+        return p if p < q else q
+
+    return calibrated
 
 
 #: Python types of a value whose declared CEL type is the key (a uint signal may hold plain ints:
@@ -222,9 +276,10 @@ def _element_type(declared: str, kind: str) -> str | None:
 class Feature:
     """One feature of a model: its signal, kind, literals and level names, and ``level(s)``."""
 
-    __slots__ = ("id", "signal", "kind", "args", "levels", "level", "types")
+    __slots__ = ("id", "signal", "kind", "args", "levels", "level", "types", "strides")
 
     def __init__(self, raw: Mapping[str, Any], signal_name: str, signal_type: str):
+        self.strides: tuple[int, ...] = ()
         self.id: str = raw["id"]
         self.signal = signal_name
         self.kind: str = raw["kind"]
@@ -241,11 +296,37 @@ class Feature:
             self.level = _contains_level(signal_name, self.args[0], self.types)
 
 
+def cross_feature(raw: Mapping[str, Any], earlier: Sequence[Feature]) -> Feature:
+    """A cross (docs/models.md, "Crosses"): its level is the mixed-radix number of its parts'
+    levels, the first part most significant — ``(l0 * n1 + l1) * n2 + l2`` for parts of ``n0, n1,
+    n2`` levels — so its level names are the parts' combinations in ``itertools.product`` order."""
+    f = Feature.__new__(Feature)
+    f.id, f.signal, f.kind, f.types = raw["id"], "", "cross", ()
+    f.args = tuple(int(a) for a in raw["args"])
+    f.levels = tuple(raw["levels"])
+    parts = [earlier[a] for a in f.args]
+    strides, m = [], 1
+    for p in reversed(parts):
+        strides.append(m)
+        m *= len(p.levels)
+    f.strides = tuple(reversed(strides))
+    pairs = tuple((p.level, st) for p, st in zip(parts, f.strides))
+
+    def level(s: Mapping[str, Any]) -> int:
+        i = 0
+        for lv, st in pairs:
+            i += lv(s) * st
+        return i
+
+    f.level = level
+    return f
+
+
 class Model:
     """A model of a bundle: ``levels(s)`` (one byte per feature), ``score_of(levels)`` and
     ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
 
-    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "_levels", "score")
+    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "crosses", "_levels", "score")
 
     def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
         self.index = index
@@ -254,13 +335,22 @@ class Model:
         self.spec: str = raw["spec"]
         self.fit: str = raw["fit"]
         self.uplift: dict[str, Any] | None = raw.get("uplift")
-        self.features: tuple[Feature, ...] = tuple(
-            Feature(f, signal_names[f["signal"]], signal_types[f["signal"]]) for f in raw["features"]
-        )
+        features: list[Feature] = []
+        for f in raw["features"]:
+            features.append(cross_feature(f, features) if f["kind"] == "cross"
+                            else Feature(f, signal_names[f["signal"]], signal_types[f["signal"]]))
+        self.features: tuple[Feature, ...] = tuple(features)
         #: (bias, weights per feature per level) per set: one set, or treatment then control
         self.sets: tuple[tuple[float, tuple[tuple[float, ...], ...]], ...] = tuple(
             (float(st["bias"]), tuple(tuple(float(w) for w in ws) for ws in st["weights"])) for st in raw["sets"]
         )
+        #: per set, its calibration (knots shipped in the bundle, fitted by strata train from the
+        #: live counters: the log-odds without the crosses -> a calibrated log-odds), else None
+        self.calibrations: tuple[Callable[[float], float] | None, ...] = tuple(
+            calibration(st["calibration"]) if st.get("calibration") else None for st in raw["sets"]
+        )
+        #: the indexes of the cross features: their weights are added after the calibration
+        self.crosses: tuple[int, ...] = tuple(i for i, f in enumerate(self.features) if f.kind == "cross")
         self._levels = tuple(f.level for f in self.features)
         #: ``score(s)``: the score for the signal map ``s``, the same as ``score_of(levels(s))``
         #: without building the levels (a function generated for this model, :func:`_compile`)
@@ -270,16 +360,44 @@ class Model:
         """The level index of each feature for the signal map ``s``, one byte each."""
         return bytes([lv(s) for lv in self._levels])
 
-    def score_of(self, levels: bytes | Sequence[int]) -> float:
-        """The score of a level vector: sigmoid(z), or sigmoid(z_treatment) - sigmoid(z_control).
-        ``z`` is summed left to right in feature order (the same rounding in every runtime)."""
-        out = []
-        for bias, weights in self.sets:
-            z = bias
-            for w, lv in zip(weights, levels):
+    def z_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
+        """The log-odds of set ``arm`` (0: the plain model or the treatment, 1: the control) at a
+        level vector **without the crosses**: bias + the weights of the other features, left to
+        right in feature order (the same rounding in every runtime). What the score buckets count
+        and what a calibration maps."""
+        bias, weights = self.sets[arm]
+        crosses = self.crosses
+        z = bias
+        for i, (w, lv) in enumerate(zip(weights, levels)):
+            if i not in crosses:
                 z = z + w[lv]
-            out.append(sigmoid(z))
-        return out[0] if len(out) == 1 else out[0] - out[1]
+        return z
+
+    def cross_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
+        """The crosses' weights of set ``arm`` at a level vector, left to right from 0.0."""
+        weights = self.sets[arm][1]
+        c = 0.0
+        for i in self.crosses:
+            c = c + weights[i][levels[i]]
+        return c
+
+    def p_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
+        """Set ``arm``'s probability: ``sigmoid(l + c)`` with ``l`` the calibration of ``z_of`` (or
+        ``z_of`` itself) and ``c`` the crosses' weights (added only when the model has crosses)."""
+        cal = self.calibrations[arm]
+        z = self.z_of(levels, arm)
+        if cal is not None:
+            z = cal(z)
+        if self.crosses:
+            z = z + self.cross_of(levels, arm)
+        return sigmoid(z)
+
+    def score_of(self, levels: bytes | Sequence[int]) -> float:
+        """The score of a level vector: the set's probability, or for an uplift model the
+        treatment's minus the control's."""
+        if len(self.sets) == 1:
+            return self.p_of(levels)
+        return self.p_of(levels, 0) - self.p_of(levels, 1)
 
     def score_slow(self, s: Mapping[str, Any]) -> float:
         """``score_of(levels(s))``: what the generated ``score`` falls back to, and is tested against."""
@@ -307,17 +425,27 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
         return f"_k{len(consts) - 1}"
 
     nsets = len(model.sets)
+    #: features some cross reads: their level index is kept in ``l<i>``
+    parts = {a for f in model.features if f.kind == "cross" for a in f.args}
     body = [f"z{j} = {k(bias)}" for j, (bias, _) in enumerate(model.sets)]
+    if model.crosses:  # the crosses' weights sum apart, from 0.0 (added after the calibration)
+        body += [f"c{j} = 0.0" for j in range(nsets)]
     for fi, f in enumerate(model.features):
+        if f.kind == "cross":
+            body.append("i = " + " + ".join(f"l{a} * {int(st)}" for a, st in zip(f.args, f.strides)))
+            for j, (_, weights) in enumerate(model.sets):
+                body.append(f"c{j} = c{j} + {k(weights[fi])}[i]")
+            continue
         name, n = k(f.signal), len(f.args)
         level = k(f.level)  # the exact level function, for the cases the inline code leaves to it
         # a test that v has the feature's type (its Python type names written here, not the bundle's)
         is_type = " or ".join(f"type(v) is {_TYPE_NAMES[t]}" for t in f.types)
+        direct = nsets == 1 and fi not in parts  # the weight straight from the value, no index
         if f.kind == "values":
             table: dict[Any, int] = {}
             for i, a in enumerate(f.args):
                 table.setdefault(a, i)
-            if nsets == 1:  # value -> its weight directly: one lookup, no index
+            if direct:  # value -> its weight directly: one lookup, no index
                 ws = model.sets[0][1][fi]
                 weight_of, other = k({v: ws[i] for v, i in table.items()}), k(ws[n])
                 if f.types == (str,):
@@ -337,7 +465,7 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
                 body.append(f"i = _bisect({k(list(f.args))}, v) if type(v) is int or type(v) is float else {level}(s)")
         elif f.types == (str,):
             body.append(f"v = s[{name}]")
-            if nsets == 1:
+            if direct:
                 ws = model.sets[0][1][fi]
                 body.append(f"z0 = z0 + (({k(ws[1])} if {k(f.args[0])} in v else {k(ws[0])}) if type(v) is list or type(v) is dict "
                             f"else {k(ws)}[{level}(s)])")
@@ -345,9 +473,18 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
             body.append(f"i = (1 if {k(f.args[0])} in v else 0) if type(v) is list or type(v) is dict else {level}(s)")
         else:
             body.append(f"i = {level}(s)")
+        if fi in parts:
+            body.append(f"l{fi} = i")
         for j, (_, weights) in enumerate(model.sets):
             body.append(f"z{j} = z{j} + {k(weights[fi])}[i]")
-    body.append("return _sig(z0)" if nsets == 1 else "return _sig(z0) - _sig(z1)")
+    # each set's probability: sigmoid(calibration(z) + crosses), the calibration and the crosses where there are any
+    ps = []
+    for j, cal in enumerate(model.calibrations):
+        inner = f"z{j}" if cal is None else f"{k(cal)}(z{j})"
+        if model.crosses:
+            inner = f"{inner} + c{j}"
+        ps.append(f"_sig({inner})")
+    body.append(f"return {ps[0]}" if nsets == 1 else f"return {ps[0]} - {ps[1]}")
     params = "".join(f", _k{i}" for i in range(len(consts)))
     lines = [f"def _factory(UInt, _bisect, _sig, _slow{params}):", "    def score(s):", "        try:"]
     lines += [f"            {line}" for line in body]

@@ -27,7 +27,9 @@ from .format import (
     FEATURE_KINDS,
     FIELDS,
     LAYERS,
+    MAX_CALIBRATION_KNOTS,
     MAX_COEFFICIENT,
+    MAX_CROSS_PARTS,
     MAX_FEATURE_ARGS,
     MAX_FEATURES,
     MAX_IR_NODES,
@@ -247,10 +249,50 @@ def _number(v: Any, path: str, bound: float | None = None) -> float:
     return float(v)
 
 
-def _check_feature(f: Any, path: str, signals: list[Any], sigtypes: list[_T]) -> int:
-    """Check one feature of a model; return its number of levels."""
+def _check_cross(f: dict[str, Any], path: str, earlier: list[tuple[str, int]]) -> int:
+    """A cross feature: 2..MAX_CROSS_PARTS distinct indexes of earlier features that are no crosses,
+    no signal; its levels are the product of theirs (at most MAX_LEVELS)."""
+    if "signal" in f:
+        raise _fail(f"{path}.signal", "a cross feature reads no signal (its parts do)")
+    args = _req(f, "args", list, path)
+    if not 2 <= len(args) <= MAX_CROSS_PARTS or any(type(a) is not int for a in args) or len(set(args)) != len(args):
+        raise _fail(f"{path}.args", f"a cross combines 2..{MAX_CROSS_PARTS} distinct features, by index")
+    nlevels = 1
+    for a in args:
+        if not 0 <= a < len(earlier) or earlier[a][0] == "cross":
+            raise _fail(f"{path}.args", "a cross combines features declared before it, and no cross")
+        nlevels *= earlier[a][1]
+    if nlevels > MAX_LEVELS:
+        raise _fail(f"{path}.args", f"a cross of {nlevels} levels, more than {MAX_LEVELS}")
+    return nlevels
+
+
+def _check_calibration(c: Any, path: str) -> None:
+    """A set's calibration: 1..MAX_CALIBRATION_KNOTS knots [z, l], z finite and strictly ascending,
+    l (a calibrated log-odds) finite with |l| <= MAX_COEFFICIENT and non-decreasing."""
+    if not isinstance(c, list) or not 1 <= len(c) <= MAX_CALIBRATION_KNOTS:
+        raise _fail(path, f"expected 1..{MAX_CALIBRATION_KNOTS} knots [z, l]")
+    prev: tuple[float, float] | None = None
+    for j, k in enumerate(c):
+        if not isinstance(k, list) or len(k) != 2 or any(type(x) is bool for x in k):
+            raise _fail(f"{path}[{j}]", "expected a knot [z, l] of two numbers")
+        z, lo = _number(k[0], f"{path}[{j}][0]"), _number(k[1], f"{path}[{j}][1]", MAX_COEFFICIENT)
+        if prev is not None and not (prev[0] < z and prev[1] <= lo):
+            raise _fail(f"{path}[{j}]", "knots must be strictly ascending in z and non-decreasing in l")
+        prev = (z, lo)
+
+
+def _check_feature(f: Any, path: str, signals: list[Any], sigtypes: list[_T], earlier: list[tuple[str, int]] | None = None) -> int:
+    """Check one feature of a model (``earlier``: the kind and number of levels of the features
+    before it); return its number of levels."""
     _only(f, FIELDS["feature"], path)
     _req(f, "id", str, path)
+    if f.get("kind") == "cross":
+        nlevels = _check_cross(f, path, earlier or [])
+        levels = _req(f, "levels", list, path)
+        if len(levels) != nlevels or not all(isinstance(x, str) for x in levels) or len(set(levels)) != len(levels):
+            raise _fail(f"{path}.levels", f"a cross of {nlevels} levels needs {nlevels} distinct level names")
+        return nlevels
     si = _req(f, "signal", int, path)
     if not 0 <= si < len(signals):
         raise _fail(f"{path}.signal", "signal index out of range")
@@ -316,7 +358,10 @@ def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goa
         features = _req(m, "features", list, path)
         if len(features) > MAX_FEATURES:
             raise _fail(f"{path}.features", f"{len(features)} features, more than {MAX_FEATURES}")
-        nlevels = [_check_feature(f, f"{path}.features[{j}]", signals, sigtypes) for j, f in enumerate(features)]
+        earlier: list[tuple[str, int]] = []
+        for j, f in enumerate(features):
+            earlier.append((f["kind"], _check_feature(f, f"{path}.features[{j}]", signals, sigtypes, earlier)))
+        nlevels = [n for _, n in earlier]
         if len({f["id"] for f in features}) != len(features):
             raise _fail(f"{path}.features", "feature ids are not distinct")
         uplift = m.get("uplift")
@@ -341,6 +386,8 @@ def _check_models(models: list[Any], signals: list[Any], sigtypes: list[_T], goa
                     if type(w) is bool:
                         raise _fail(f"{sp}.weights[{fi}][{li}]", "expected a finite number")
                     _number(w, f"{sp}.weights[{fi}][{li}]", MAX_COEFFICIENT)
+            if st.get("calibration") is not None:
+                _check_calibration(st["calibration"], f"{sp}.calibration")
 
 
 def _check_uplift(u: Any, path: str, experiments: list[Any], slots: list[Any]) -> None:

@@ -20,7 +20,7 @@ def model_counts(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
 
     ``rows``: every counter row of the model, all specs, sorted — ``{"spec", "arm", "feature",
     "level", "entered", "left", "converted"}`` (feature ``*`` level ``*``: the visits; feature
-    ``@score``: score buckets, whose ``spec`` is the fit). Net visits of a level are entered − left.
+    ``@logit``: buckets of the log-odds, whose ``spec`` is the fit). Net visits of a level are entered − left.
     ``spec``, ``fit``, ``goal``, ``uplift`` (None, ``{"experiment": id, "treatment", "control"}`` or
     ``{"slot", "rule"}``) and ``features`` (feature id → level names) describe the model as the
     newest snapshot's bundle declares it; they are None (``features`` empty) when only ``/metrics``

@@ -1,5 +1,5 @@
 // The decide benchmark's model row, as benchmarks/runtime_bench.py builds it: TrailBlazer plus a
-// slot `nudge` whose rule reads `score.purchase_intent > 0.4` of a 20-feature model ("with"), and
+// slot `nudge` whose rule reads `score.purchase_intent > 0.4` of a 20-feature calibrated model ("with"), and
 // the same bundle whose rule reads `session.page_views > 4` instead ("without"). Built from the
 // verified TrailBlazer payload by hand (same features, level names, weights and bias as the Python
 // benchmark), so it needs nothing but the TrailBlazer fixture.
@@ -60,7 +60,12 @@ export function withNudge(payload, model) {
   if (model) {
     const features = MODEL_FEATURES.map(([id, signal, kind, args]) => ({ id, signal: index.get(signal), kind, args, levels: levels(kind, args) }));
     const weights = features.map((f, i) => f.levels.map((_, j) => F((((i * 5 + j * 3) % 7) - 3) * 0.2)));
-    payload.models = [{ id: 'purchase_intent', goal: 'purchase', spec: '0b1e55ed', fit: 'f17f17f1', uplift: null, features, sets: [{ bias: F(-1.5), weights }] }];
+    // calibrated as benchmarks/runtime_bench.py's BENCH_KNOTS: 64 knots over the log-odds -8..8, p = sigmoid(z / 2)
+    const calibration = Array.from({ length: 64 }, (_, i) => {
+      const z = -8 + i * 0.25;
+      return [F(z), F(Number((1 / (1 + Math.exp(-z / 2))).toFixed(6)))];
+    });
+    payload.models = [{ id: 'purchase_intent', goal: 'purchase', spec: '0b1e55ed', fit: 'f17f17f1', uplift: null, features, sets: [{ bias: F(-1.5), weights, calibration }] }];
   }
   return payload;
 }

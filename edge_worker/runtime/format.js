@@ -51,6 +51,9 @@ export const MAX_FEATURES = LIMITS.MAX_FEATURES;
 export const MAX_LEVELS = LIMITS.MAX_LEVELS;
 export const MAX_FEATURE_ARGS = LIMITS.MAX_FEATURE_ARGS;
 export const MAX_COEFFICIENT = LIMITS.MAX_COEFFICIENT;
+/** Knots of one coefficient set's calibration, and features one cross combines (docs/models.md). */
+export const MAX_CALIBRATION_KNOTS = LIMITS.MAX_CALIBRATION_KNOTS;
+export const MAX_CROSS_PARTS = LIMITS.MAX_CROSS_PARTS;
 
 // Constants every runtime applies (no bundle carries them); each one's reason is its "doc" in format.json.
 /** Work units one condition may use in one decision, and characters of a string result per unit (budget.js). */
@@ -68,8 +71,9 @@ export const LAYERS = TABLE.layers.values;
 export const CATEGORIES = TABLE.categories.values;
 /** Buckets of experiment and holdout assignment; traffic ranges, weights and the holdout share are out of this many. */
 export const BUCKETS = TABLE.BUCKETS.value;
-/** Counting buckets of a score per unit of its range (docs/models.md, "Counting"). */
-export const SCORE_BUCKETS = TABLE.SCORE_BUCKETS.value;
+/** The counting buckets of a model's log-odds (docs/models.md, "Counting"): {low, per_unit, buckets, first, legacy}. */
+export const SCORE_BUCKETS = Object.freeze({ low: TABLE.SCORE_BUCKETS.low, per_unit: TABLE.SCORE_BUCKETS.per_unit,
+  buckets: TABLE.SCORE_BUCKETS.buckets, first: TABLE.SCORE_BUCKETS.first, legacy: TABLE.SCORE_BUCKETS.legacy });
 export const FEATURE_KINDS = TABLE.feature_kinds;
 
 /** IR opcodes by name ({LIT: 0, ULIT: 1, ...}). */

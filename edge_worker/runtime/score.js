@@ -4,6 +4,7 @@
 // plain model, sigmoid(treatment) - sigmoid(control) for an uplift model. Built once per bundle
 // from the validated payload; scoring uses only + - * / and Math.floor, in Python's order.
 
+import { SCORE_BUCKETS } from './format.js';
 import { Float } from './signals.js';
 import { CelUint } from './values.js';
 
@@ -30,6 +31,49 @@ export function sigmoid(z) {
   for (let i = 0; i < k; i++) p = p * 2.0;
   for (let i = 0; i < -k; i++) p = p * 0.5;
   return 1.0 / (1.0 + p);
+}
+
+const { low: B_LOW, per_unit: B_PER_UNIT, buckets: B_COUNT, first: B_FIRST } = SCORE_BUCKETS;
+
+/** The counting bucket of a log-odds z as a cookie stores it: first + floor((z - low) * per_unit),
+ * clamped to the buckets (runtime/score.py's score_bucket, the same IEEE operations). */
+export function scoreBucket(z) {
+  const i = Math.floor((z - B_LOW) * B_PER_UNIT);
+  return B_FIRST + (i < 0 ? 0 : i >= B_COUNT ? B_COUNT - 1 : i);
+}
+
+/** The level name of a stored bucket: its lower bound in log-odds with three decimals, null for a
+ * legacy index (an old 0.05-wide bucket of the score, counted nowhere any more) or one out of range. */
+export function bucketName(b) {
+  const i = b - B_FIRST;
+  if (!(i >= 0 && i < B_COUNT)) return null;
+  return (B_LOW + i / B_PER_UNIT).toFixed(3);
+}
+
+/** The calibration map of validated knots [[z, l], ...] (runtime/score.py's calibration): the
+ * calibrated log-odds l interpolated linearly in z between knots, the first or last l beyond them;
+ * the slopes divided once, here; per score a binary search, one subtraction, multiplication and
+ * addition and a min, the same operations as Python's. */
+export function calibration(knots) {
+  const n = knots.length;
+  const zs = Float64Array.from(knots, (k) => dbl(k[0]));
+  const ps = Float64Array.from(knots, (k) => dbl(k[1]));
+  const slopes = new Float64Array(Math.max(n - 1, 0));
+  for (let j = 0; j < n - 1; j++) slopes[j] = (ps[j + 1] - ps[j]) / (zs[j + 1] - zs[j]);
+  const zLo = zs[0], zHi = zs[n - 1], pLo = ps[0], pHi = ps[n - 1];
+  return (z) => {
+    if (z <= zLo) return pLo;
+    if (z >= zHi) return pHi;
+    let lo = 0, hi = n - 1; // zs[lo] <= z < zs[hi]: the last knot at or below z (Python's bisect_right - 1)
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (zs[mid] <= z) lo = mid;
+      else hi = mid;
+    }
+    const p = ps[lo] + (z - zs[lo]) * slopes[lo];
+    const q = ps[lo + 1];
+    return p < q ? p : q;
+  };
 }
 
 /** The CEL value of a feature's literal argument for a value of CEL type `t` ('uint' makes a
@@ -128,6 +172,32 @@ export class Feature {
   }
 }
 
+/** A cross (docs/models.md, "Crosses"): its level is the mixed-radix number of its parts' levels,
+ * the first part most significant (runtime/score.py's cross_feature). Parts precede it. */
+export class CrossFeature {
+  constructor(raw, earlier) {
+    this.id = raw.id;
+    this.kind = 'cross';
+    this.signal = -1;
+    this.levels = Object.freeze(raw.levels.slice());
+    this.args = raw.args.map(num);
+    const strides = [];
+    let m = 1;
+    for (let j = this.args.length - 1; j >= 0; j--) {
+      strides.unshift(m);
+      m *= earlier[this.args[j]].levels.length;
+    }
+    this.strides = strides;
+  }
+
+  /** The level from the levels of the features before it (`out`, indexed like the features). */
+  combine(out) {
+    let i = 0;
+    for (let j = 0; j < this.args.length; j++) i += out[this.args[j]] * this.strides[j];
+    return i;
+  }
+}
+
 /** One model of the bundle (payload.models[i]). */
 export class Model {
   constructor(raw, signalTypes) {
@@ -137,9 +207,16 @@ export class Model {
     this.fit = raw.fit;
     this.uplift = raw.uplift === null || raw.uplift === undefined ? null : { ...raw.uplift };
     if (this.uplift !== null && 'experiment' in this.uplift) this.uplift.experiment = num(this.uplift.experiment);
-    this.features = Object.freeze(raw.features.map((f) => new Feature(f, signalTypes)));
+    const features = [];
+    for (const f of raw.features) features.push(f.kind === 'cross' ? new CrossFeature(f, features) : new Feature(f, signalTypes));
+    this.features = Object.freeze(features);
+    // the indexes of the cross features: their weights are added after the calibration
+    this.crosses = Int32Array.from(features.flatMap((f, i) => (f.kind === 'cross' ? [i] : [])));
+    this.crossed = this.crosses.length > 0;
     // sets[j] = [bias, Float64Array per feature]
     this.sets = raw.sets.map((s) => [dbl(s.bias), s.weights.map((ws) => Float64Array.from(ws, dbl))]);
+    // per set, its calibration (the log-odds without the crosses -> a calibrated log-odds), else null
+    this.calibrations = raw.sets.map((s) => (s.calibration ? calibration(s.calibration) : null));
     this.signals = Int32Array.from(this.features, (f) => f.signal);
   }
 
@@ -150,31 +227,59 @@ export class Model {
     const out = new Uint8Array(fs.length);
     for (let j = 0; j < fs.length; j++) {
       const f = fs[j];
+      if (f.kind === 'cross') {
+        out[j] = f.combine(out);
+        continue;
+      }
       const v = s[f.signal];
       out[j] = v === undefined ? f.absent : f.level(v);
     }
     return out;
   }
 
-  /** z = bias + the weight of each feature's level, left to right. */
-  static z(set, levels) {
-    let z = set[0];
-    const w = set[1];
-    for (let j = 0; j < w.length; j++) z = z + w[j][levels[j]];
+  /** The log-odds of set `arm` (0: the plain model or the treatment, 1: the control) at `levels`
+   * without the crosses: bias + the other features' weights, left to right. What the score
+   * buckets count and a calibration maps (runtime/score.py's z_of). */
+  zOf(levels, arm = 0) {
+    const [bias, w] = this.sets[arm];
+    let z = bias;
+    if (!this.crossed) {
+      for (let j = 0; j < w.length; j++) z = z + w[j][levels[j]];
+      return z;
+    }
+    const fs = this.features;
+    for (let j = 0; j < w.length; j++) if (fs[j].kind !== 'cross') z = z + w[j][levels[j]];
     return z;
   }
 
-  /** The score of `levels`: sigmoid(z), or sigmoid(z_treatment) - sigmoid(z_control). */
+  /** The crosses' weights of set `arm` at `levels`, left to right from 0.0 (cross_of). */
+  crossOf(levels, arm = 0) {
+    const w = this.sets[arm][1];
+    let c = 0.0;
+    for (const i of this.crosses) c = c + w[i][levels[i]];
+    return c;
+  }
+
+  /** Set `arm`'s probability: sigmoid(l + c), l the calibration of zOf (or zOf itself), c the
+   * crosses' weights, added only when the model has crosses (p_of). */
+  pOf(levels, arm = 0) {
+    const cal = this.calibrations[arm];
+    let z = this.zOf(levels, arm);
+    if (cal !== null) z = cal(z);
+    if (this.crossed) z = z + this.crossOf(levels, arm);
+    return sigmoid(z);
+  }
+
+  /** The score of `levels`: the set's probability, or the treatment's minus the control's. */
   scoreOf(levels) {
-    const sets = this.sets;
-    if (sets.length === 1) return sigmoid(Model.z(sets[0], levels));
-    return sigmoid(Model.z(sets[0], levels)) - sigmoid(Model.z(sets[1], levels));
+    if (this.sets.length === 1) return this.pOf(levels, 0);
+    return this.pOf(levels, 0) - this.pOf(levels, 1);
   }
 
   /** The score of the signals `s`: scoreOf(levels(s)), summing as it goes for a plain model
-   * (no level bytes built; the same additions in the same order). */
+   * without crosses (no level bytes built; the same additions in the same order). */
   score(s) {
-    if (this.sets.length !== 1) return this.scoreOf(this.levels(s));
+    if (this.sets.length !== 1 || this.crossed) return this.scoreOf(this.levels(s));
     const fs = this.features;
     let z = this.sets[0][0];
     const w = this.sets[0][1];
@@ -183,6 +288,7 @@ export class Model {
       const v = s[f.signal];
       z = z + w[j][v === undefined ? f.absent : f.level(v)];
     }
-    return sigmoid(z);
+    const cal = this.calibrations[0];
+    return sigmoid(cal === null ? z : cal(z));
   }
 }

@@ -4,7 +4,8 @@
 
 import { InvalidIR } from './errors.js';
 import {
-  ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_COEFFICIENT, MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
+  ARITY, BUCKETS, CATEGORIES, COMPREHENSIONS, FEATURE_KINDS, FIELDS, LAYERS, MAX_CALIBRATION_KNOTS, MAX_COEFFICIENT, MAX_CROSS_PARTS,
+  MAX_FEATURES, MAX_FEATURE_ARGS, MAX_LEVELS,
   MAX_MODELS, MAX_IR_NODES, MAX_LITERAL_BYTES, MAX_LITERAL_ITEMS, MAX_NESTING, MAX_OVERLOAD_LENGTH, MAX_SIGNAL_BOUND, MAX_VARIANTS, Op,
 } from './format.js';
 import { Float, INVALID, makeConverter, splitArgs } from './signals.js';
@@ -218,6 +219,50 @@ function coefficient(v, path) {
   if (Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `|${v instanceof Float ? reprFloat(x) : String(v)}| is over ${reprFloat(MAX_COEFFICIENT)}`);
 }
 
+/** A finite number (a double, or an int below 2^64 in magnitude), as runtime/validate.py's _number. */
+function finiteNumber(v, path) {
+  const x = v instanceof Float ? v.v : isInt(v) && BigInt(v) < 2n ** 64n && BigInt(v) > -(2n ** 64n) ? Number(v) : null;
+  if (x === null || !Number.isFinite(x)) throw fail(path, 'expected a finite number');
+  return x;
+}
+
+/** A cross feature (runtime/validate.py's _check_cross): 2..MAX_CROSS_PARTS distinct indexes of
+ * earlier features that are no crosses, no signal; its levels are the product of theirs. */
+function validateCross(f, path, earlier) {
+  if (has(f, 'signal')) throw fail(`${path}.signal`, 'a cross feature reads no signal (its parts do)');
+  const args = req(f, 'args', 'list', path);
+  if (args.length < 2 || args.length > MAX_CROSS_PARTS || !args.every((a) => isInt(a)) || new Set(args.map((a) => Number(a))).size !== args.length) {
+    throw fail(`${path}.args`, `a cross combines 2..${MAX_CROSS_PARTS} distinct features, by index`);
+  }
+  let n = 1;
+  for (const a of args) {
+    const e = earlier[Number(a)];
+    if (!(a >= 0 && a < earlier.length) || e[0] === 'cross') throw fail(`${path}.args`, 'a cross combines features declared before it, and no cross');
+    n *= e[1];
+  }
+  if (n > MAX_LEVELS) throw fail(`${path}.args`, `a cross of ${n} levels, more than ${MAX_LEVELS}`);
+  const levels = req(f, 'levels', 'list', path);
+  if (levels.length !== n || !levels.every((l) => typeof l === 'string') || new Set(levels).size !== levels.length) {
+    throw fail(`${path}.levels`, `a cross of ${n} levels needs ${n} distinct level names`);
+  }
+  return n;
+}
+
+/** A set's calibration (runtime/validate.py's _check_calibration): 1..MAX_CALIBRATION_KNOTS knots
+ * [z, l], z finite and strictly ascending, l (a calibrated log-odds) with |l| <= MAX_COEFFICIENT and non-decreasing. */
+function validateCalibration(c, path) {
+  if (!Array.isArray(c) || c.length < 1 || c.length > MAX_CALIBRATION_KNOTS) throw fail(path, `expected 1..${MAX_CALIBRATION_KNOTS} knots [z, l]`);
+  let prev = null;
+  c.forEach((k, j) => {
+    if (!Array.isArray(k) || k.length !== 2 || k.some((x) => typeof x === 'boolean')) throw fail(`${path}[${j}]`, 'expected a knot [z, l] of two numbers');
+    const z = finiteNumber(k[0], `${path}[${j}][0]`);
+    coefficient(k[1], `${path}[${j}][1]`);
+    const l = finiteNumber(k[1], `${path}[${j}][1]`);
+    if (prev !== null && !(prev[0] < z && prev[1] <= l)) throw fail(`${path}[${j}]`, 'knots must be strictly ascending in z and non-decreasing in l');
+    prev = [z, l];
+  });
+}
+
 /** Does raw literal `v` have the (scalar) CEL type `t` (a parsed type; null = dyn: any scalar)? */
 function literalOf(v, t) {
   if (t === null) return typeof v === 'string' || typeof v === 'boolean' || v instanceof Float || v instanceof Uint8Array || (isInt(v) && BigInt(v) >= INT64_MIN && BigInt(v) <= UINT64_MAX);
@@ -235,9 +280,10 @@ function literalOf(v, t) {
 /** The literal's identity for the distinctness check. */
 const litKey = (v) => (typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : isInt(v) ? `i${BigInt(v)}` : `d${v.v}`);
 
-function validateFeature(f, path, sigtypes) {
+function validateFeature(f, path, sigtypes, earlier = []) {
   only(f, FIELDS.feature, path);
   req(f, 'id', 'str', path);
+  if (get(f, 'kind') === 'cross') return validateCross(f, path, earlier);
   const si = req(f, 'signal', 'int', path);
   if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
   const t = sigtypes[Number(si)];
@@ -289,7 +335,9 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
     for (const k of ['spec', 'fit']) if (!HEX8.test(req(m, k, 'str', path))) throw fail(`${path}.${k}`, 'expected 8 lower-case hex digits');
     const features = req(m, 'features', 'list', path);
     if (features.length > MAX_FEATURES) throw fail(`${path}.features`, `${features.length} features, more than ${MAX_FEATURES}`);
-    const nlevels = features.map((f, j) => validateFeature(f, `${path}.features[${j}]`, sigtypes));
+    const earlier = [];
+    features.forEach((f, j) => earlier.push([get(f, 'kind'), validateFeature(f, `${path}.features[${j}]`, sigtypes, earlier)]));
+    const nlevels = earlier.map((e) => e[1]);
     if (new Set(features.map((f) => f.id)).size !== features.length) throw fail(`${path}.features`, 'feature ids are not distinct');
     const up = has(m, 'uplift') ? m.uplift : null;
     if (up !== null) {
@@ -323,6 +371,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
         if (!Array.isArray(w) || w.length !== nlevels[f]) throw fail(`${sp}.weights[${f}]`, `expected ${nlevels[f]} weights, one per level`);
         w.forEach((x, l) => coefficient(x, `${sp}.weights[${f}][${l}]`));
       });
+      if (has(s, 'calibration') && s.calibration !== null) validateCalibration(s.calibration, `${sp}.calibration`);
     });
   });
 }

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { InvalidIR } from '../runtime/errors.js';
 import { Op } from '../runtime/format.js';
 import { Prepared } from '../runtime/decide.js';
-import { Feature, Model, sigmoid } from '../runtime/score.js';
+import { Feature, Model, calibration, sigmoid } from '../runtime/score.js';
 import { Float } from '../runtime/signals.js';
 import { validatePayload } from '../runtime/validate.js';
 import { CelUint } from '../runtime/values.js';
@@ -180,6 +180,61 @@ test('score_uplift_model_is_treatment_sigmoid_minus_control_sigmoid', () => {
     const z = (set) => set[1].reduce((acc, w, j) => acc + w[lv[j]], set[0]);
     assert.equal(up.scoreOf(lv), sigmoid(z(up.sets[0])) - sigmoid(z(up.sets[1])));
     assert.ok(up.scoreOf(lv) >= -1 && up.scoreOf(lv) <= 1);
+  }
+});
+
+// ------------------------------------------------------------------ calibration and crosses
+test('score_calibration_generated_maps_are_monotone_exact_at_knots_and_flat_beyond', () => {
+  const r = floats(29);
+  for (let n = 0; n < 200; n++) {
+    const knots = [];
+    let z = -10 * r();
+    let p = 0;
+    for (let k = 1 + Math.floor(r() * 40); k > 0; k--) {
+      knots.push([F(z), F(p)]);
+      z += 0.001 + 2 * r();
+      p = Math.min(p + (r() < 0.3 ? 0 : 0.2 * r()), 1);
+    }
+    const m = calibration(knots);
+    const zs = knots.map((k) => k[0].v);
+    const ps = knots.map((k) => k[1].v);
+    zs.forEach((kz, j) => assert.equal(m(kz), ps[j]));
+    assert.equal(m(zs[0] - 1), ps[0]);
+    assert.equal(m(zs.at(-1) + 1), ps.at(-1));
+    for (let j = 0; j + 1 < zs.length; j++) {
+      const mid = (zs[j] + zs[j + 1]) / 2;
+      assert.ok(ps[j] <= m(mid) && m(mid) <= ps[j + 1]);
+    }
+    const a = -20 + 40 * r();
+    const b = -20 + 40 * r();
+    assert.ok(m(Math.min(a, b)) <= m(Math.max(a, b)));
+  }
+});
+
+test('score_calibrated_set_maps_the_log_odds_without_crosses_then_adds_them_and_a_cross_is_the_mixed_radix_of_its_parts', () => {
+  const p = payload();
+  const m = p.models[0];
+  m.features.push({ id: 'device_tents', kind: 'cross', args: [0, 2], levels: ['mobile', 'desktop', 'tablet', '(other)', '(absent)'].flatMap((d) => ['no', 'yes', '(absent)'].map((t) => `${d}|${t}`)) });
+  m.sets[0].weights.push(Array.from({ length: 15 }, (_, i) => F(i / 10 - 0.7)));
+  const knots = [[F(-30), F(0.001)], [F(-2), F(0.1)], [F(0), F(0.1)], [F(30), F(0.95)]];
+  m.sets[0].calibration = knots;
+  const prepared = prepare(p);
+  const model = prepared.models[0];
+  const cal = calibration(knots);
+  const r = rng(31);
+  for (let i = 0; i < 300; i++) {
+    const s = [['mobile', 'desktop', 'tablet', 'tv', undefined][r(5)], BigInt(r(10)), [[], ['tents'], undefined][r(3)], r(200) + 0.5, undefined];
+    const lv = model.levels(s);
+    assert.equal(lv[5], lv[0] * 3 + lv[2]);
+    assert.equal(model.features[5].levels[lv[5]], `${model.features[0].levels[lv[0]]}|${model.features[2].levels[lv[2]]}`);
+    // the log-odds without the cross, calibrated, plus the cross's weight summed apart from 0.0, through the sigmoid
+    const [bias, w] = model.sets[0];
+    let z = bias;
+    for (let j = 0; j < 5; j++) z = z + w[j][lv[j]];
+    assert.equal(model.zOf(lv), z);
+    assert.equal(model.crossOf(lv), 0.0 + w[5][lv[5]]);
+    assert.equal(model.score(s), sigmoid(cal(z) + (0.0 + w[5][lv[5]])));
+    assert.equal(model.scoreOf(lv), model.score(s));
   }
 });
 

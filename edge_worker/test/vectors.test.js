@@ -8,7 +8,7 @@ import { matches, regexError } from '../runtime/functions.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
 import { validateIr, validatePayload } from '../runtime/validate.js';
-import { Model, sigmoid } from '../runtime/score.js';
+import { Model, bucketName, calibration, scoreBucket, sigmoid } from '../runtime/score.js';
 import { Float } from '../runtime/signals.js';
 import { Err } from '../runtime/values.js';
 import { fromTagged, readJson, readVector, show, taggedEqual } from './vectors.js';
@@ -224,6 +224,16 @@ test('vectors_scores_sigmoid_is_bit_identical_to_python', () => {
   assert.ok(SCORES.sigmoid.length >= 500);
   const wrong = SCORES.sigmoid.filter((c) => !strict(sigmoid(Number(c.z)), Number(c.expect)));
   assert.deepEqual(wrong.map((c) => `${c.z}: ${sigmoid(Number(c.z))}, expected ${c.expect}`), []);
+});
+
+test('vectors_scores_buckets_and_calibration_are_bit_identical_to_python', () => {
+  assert.ok(SCORES.buckets.length > 300 && SCORES.calibration.cases.length > 200);
+  const wrongBuckets = SCORES.buckets.filter((c) => scoreBucket(Number(c.z)) !== c.bucket || bucketName(scoreBucket(Number(c.z))) !== c.name);
+  assert.deepEqual(wrongBuckets.map((c) => c.z), []);
+  const m = calibration(SCORES.calibration.knots);
+  const wrong = SCORES.calibration.cases.filter((c) => !strict(m(Number(c.z)), Number(c.expect)));
+  assert.deepEqual(wrong.map((c) => `${c.z}: ${m(Number(c.z))}, expected ${c.expect}`), []);
+  assert.ok(SCORES.models.some((mod) => mod.sets.some((s) => s.calibration)) && SCORES.models.some((mod) => mod.features.some((f) => f.kind === 'cross')));
 });
 
 test('vectors_scores_models_pass_validation_and_every_case_has_python_levels_and_scores', () => {

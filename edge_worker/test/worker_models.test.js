@@ -1,7 +1,7 @@
 // The worker's model training counters and experiment cohorts (worker/model_counts.js, measure.js,
 // server.js; docs/models.md "In the edge worker"), driven over the worker's HTTP API. The TrailBlazer
 // bundle of the vectors has no models: the tests give its prepared bundle models with the
-// runtime's model API (models, levels, ruleHolds; Model.scoreOf), so what is under test
+// runtime's model API (models, levels, ruleHolds; Model.zOf), so what is under test
 // is the counting, not the scores (the runtime's own tests cover those).
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -11,6 +11,7 @@ import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { StrataWorker } from "../worker/server.js";
 import { CookieCodec, Session, importCookieKeys } from "../worker/session.js";
 import { SCORE, bucketName, scoreBucket } from "../worker/model_counts.js";
+import { SCORE_BUCKETS } from "../runtime/format.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 5).toString("base64");
 const ENV = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok" };
@@ -25,14 +26,15 @@ const device = { id: "device", levels: ["mobile", "desktop", "tablet", "(other)"
 const depth = { id: "depth", levels: ["<2", "[2,4)", ">=4", "(absent)"],
   level: (s) => (s["session.page_views"] === undefined ? 3 : (s["session.page_views"] >= 2) + (s["session.page_views"] >= 4)) };
 
-function model(id, features, score, extra = {}) {
-  return { id, goal: "purchase", spec: `s-${id}`, fit: `f-${id}`, uplift: null, features, scoreOf: (lv) => score(lv), ...extra };
+function model(id, features, z, extra = {}) {
+  return { id, goal: "purchase", spec: `s-${id}`, fit: `f-${id}`, uplift: null, features, zOf: (lv, arm) => z(lv, arm), ...extra };
 }
-// depth level 0, 1, 2 -> buckets 2, 7, 12
-const INTENT = model("intent", [device, depth], (lv) => 0.1 + 0.25 * lv[1]);
+// depth level 0, 1, 2 -> log-odds -2, -1, 0: buckets named "-2.000", "-1.000", "0.000"
+const INTENT = model("intent", [device, depth], (lv) => -2 + lv[1]);
+const B = (z) => SCORE_BUCKETS.first + (z - SCORE_BUCKETS.low) * SCORE_BUCKETS.per_unit; // the stored bucket of an exact z
 // an uplift model over the starter-kit experiment (index 0 in the bundle) and one over the welcome offer vs the holdout
 const KIT = model("kit", [depth], () => 0.3, { uplift: { experiment: 0, treatment: "bundle-discount", control: "free-shipping" } });
-const WELCOME = model("welcome", [depth], () => -0.5, { uplift: { slot: "offer", rule: "welcome-offer" } });
+const WELCOME = model("welcome", [depth], (lv, arm) => -0.5 - arm, { uplift: { slot: "offer", rule: "welcome-offer" } });
 
 /** The prepared bundle `p` with `models` (and, optionally, other allocation periods). */
 function withModels(p, models, periods = null) {
@@ -139,18 +141,20 @@ function cohortRows(fleet) {
 }
 
 // ------------------------------------------------------------------ score buckets
-test("models_bucket: 20 plain and 40 uplift buckets named by their lower bound, the ends clamped", () => {
-  assert.deepEqual([0, 0.05, 0.5, 0.9999, 1.0].map((x) => scoreBucket(x, false)), [0, 1, 10, 19, 19]);
-  assert.deepEqual([-1.0, -0.95, 0.0, 0.999, 1.0].map((x) => scoreBucket(x, true)), [0, 1, 20, 39, 39]);
-  assert.deepEqual([0, 1, 19].map((i) => bucketName(i, false)), ["0.00", "0.05", "0.95"]);
-  assert.deepEqual([0, 19, 20, 39].map((i) => bucketName(i, true)), ["-1.00", "-0.05", "0.00", "0.95"]);
+test("models_bucket: log-odds buckets named by their lower bound, the ends clamped; a legacy index has no name", () => {
+  const { low, per_unit: perUnit, buckets: count, first, legacy } = SCORE_BUCKETS;
+  assert.deepEqual([-100, low, -2.3, 0, 7.9, 100].map((z) => bucketName(scoreBucket(z))), ["-8.000", "-8.000", "-2.375", "0.000", "7.875", "7.875"]);
+  assert.ok(legacy <= first);
+  for (let i = 0; i < legacy; i++) assert.equal(bucketName(i), null);
+  assert.equal(bucketName(first + count), null);
   const r = rng(11);
-  for (let k = 0; k < 2000; k++) { // generated scores: the bucket's name is at most the score, the next bucket's above it
-    const uplift = r() < 0.5;
-    const score = uplift ? r() * 2 - 1 : r();
-    const i = scoreBucket(score, uplift);
-    assert.ok(Number(bucketName(i, uplift)) <= score + 1e-12, `${score} in ${bucketName(i, uplift)}`);
-    assert.ok(score < Number(bucketName(i, uplift)) + 0.05 + 1e-12);
+  for (let k = 0; k < 2000; k++) { // generated log-odds: the bucket's name is at most z, the next bucket's above it
+    const z = (r() * 2 - 1) * (k % 2 ? 12 : 3000);
+    const i = scoreBucket(z);
+    assert.ok(i >= first && i < first + count);
+    const lo = Number(bucketName(i));
+    if (z >= low && z < low + count / perUnit) assert.ok(lo - 1e-12 <= z && z < lo + 1 / perUnit, `${z} in ${lo}`);
+    else assert.equal(i, z < low ? first : first + count - 1);
   }
 });
 
@@ -161,7 +165,7 @@ test("models_count: a visit enters, moves between levels, converts once and is f
   await v.decide(); // page view 1: depth <2
   assert.deepEqual(modelRows(fleet), {
     "intent/s-intent//*/*": [1, 0, 0], "intent/s-intent//device/desktop": [1, 0, 0], "intent/s-intent//depth/<2": [1, 0, 0],
-    [`intent/f-intent//${SCORE}/0.10`]: [1, 0, 0],
+    [`intent/f-intent//${SCORE}/-2.000`]: [1, 0, 0],
   });
   await v.decide(); // 2: [2,4)
   await v.decide(); // 3: unchanged
@@ -169,10 +173,10 @@ test("models_count: a visit enters, moves between levels, converts once and is f
   assert.deepEqual(modelRows(fleet), {
     "intent/s-intent//*/*": [1, 0, 0], "intent/s-intent//device/desktop": [1, 0, 0],
     "intent/s-intent//depth/<2": [1, 1, 0], "intent/s-intent//depth/[2,4)": [1, 1, 0], "intent/s-intent//depth/>=4": [1, 0, 0],
-    [`intent/f-intent//${SCORE}/0.10`]: [1, 1, 0], [`intent/f-intent//${SCORE}/0.35`]: [1, 1, 0], [`intent/f-intent//${SCORE}/0.60`]: [1, 0, 0],
+    [`intent/f-intent//${SCORE}/-2.000`]: [1, 1, 0], [`intent/f-intent//${SCORE}/-1.000`]: [1, 1, 0], [`intent/f-intent//${SCORE}/0.000`]: [1, 0, 0],
   });
   const entry = (await v.session()).models.intent;
-  assert.deepEqual([entry[0], entry[1], [...entry[2]], entry[3], entry[4], entry[5]], ["s-intent", "f-intent", [1, 2], 12, false, ""]);
+  assert.deepEqual([entry[0], entry[1], [...entry[2]], entry[3], entry[4], entry[5]], ["s-intent", "f-intent", [1, 2], B(0), false, ""]);
   await v.convert("newsletter_signup"); // another goal: not this model's
   await v.convert();
   await v.convert(); // the visit converted already
@@ -181,7 +185,7 @@ test("models_count: a visit enters, moves between levels, converts once and is f
   assert.deepEqual(after["intent/s-intent//*/*"], [1, 0, 1]);
   assert.deepEqual(after["intent/s-intent//depth/>=4"], [1, 0, 1]);
   assert.deepEqual(after["intent/s-intent//depth/<2"], [1, 1, 0]);
-  assert.deepEqual(after[`intent/f-intent//${SCORE}/0.60`], [1, 0, 1]);
+  assert.deepEqual(after[`intent/f-intent//${SCORE}/0.000`], [1, 0, 1]);
   assert.equal((await v.session()).models.intent[4], true);
   await v.leave(); // a new visit: the entry is emptied, and the visit enters again
   await v.decide();
@@ -273,7 +277,35 @@ test("models_count: an uplift model counts a visit under its experiment arm, or 
     assert.equal(third.slots.offer.reason, holdout ? "holdout" : "rule");
     assert.equal((await v.session()).models.welcome[5], arm);
     assert.deepEqual(modelRows(fleet)[`welcome/s-welcome/${arm}/*/*`], [1, 0, 0]);
-    assert.deepEqual(modelRows(fleet)[`welcome/f-welcome/${arm}/${SCORE}/-0.50`], [1, 0, 0]);
+    assert.deepEqual(modelRows(fleet)[`welcome/f-welcome/${arm}/${SCORE}/${arm === "control" ? "-1.500" : "-0.500"}`], [1, 0, 0]);
+  }
+});
+
+test("models_count: a legacy 0.05-wide bucket of an old cookie is left nowhere, enters its log-odds bucket once, converts no score row", async () => {
+  const r = rng(41);
+  for (let k = 0; k < 12; k++) { // generated old entries: any legacy index, converting before or after the next decision
+    const fleet = await fleetOf([INTENT]);
+    const v = await new Visitor(fleet, sids(1)[0], { "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0" }).start();
+    await v.decide(); // page 1: depth <2, an entry in the log-odds bucket of -2
+    const s = await v.session();
+    const legacy = Math.floor(r() * SCORE_BUCKETS.legacy);
+    s.models.intent[3] = legacy; // as a cookie written before the log-odds buckets holds it
+    v.cookie = await fleet.codec.encode(s);
+    const before = modelRows(fleet);
+    const convertFirst = k % 2 === 0;
+    if (convertFirst) await v.convert();
+    else await v.decide(); // page 2: depth [2,4)
+    const after = modelRows(fleet);
+    const moved = Object.fromEntries(Object.keys(after).filter((key) => key.includes(`/${SCORE}/`))
+      .map((key) => [key, after[key].map((x, i) => x - (before[key] ?? [0, 0, 0])[i])]).filter(([, d]) => d.some((x) => x !== 0)));
+    if (convertFirst) {
+      assert.deepEqual(moved, {}); // no score row converts: the legacy bucket was counted under the old naming
+      assert.deepEqual(after["intent/s-intent//*/*"], [1, 0, 1]);
+    } else {
+      assert.deepEqual(moved, { [`intent/f-intent//${SCORE}/-1.000`]: [1, 0, 0] }); // entered once, nothing left
+      assert.equal((await v.session()).models.intent[3], B(-1));
+    }
+    for (const row of Object.values(after)) assert.ok(row[0] >= row[1]); // never more left than entered
   }
 });
 
@@ -339,7 +371,7 @@ test("metrics: /metrics exports the model and cohort counters; /v1/stats has mod
   const text = await (await fleet.worker.fetch(new Request("https://shop.example/metrics", { headers: auth }), ctx)).text();
   assert.match(text, /^strata_model_visits_total\{model="intent",spec="s-intent",arm="",feature="\*",level="\*",event="entered"\} 1$/m);
   assert.match(text, /^strata_model_visits_total\{model="intent",spec="s-intent",arm="",feature="\*",level="\*",event="converted"\} 1$/m);
-  assert.match(text, /^strata_model_visits_total\{model="intent",spec="f-intent",arm="",feature="@score",level="0.10",event="entered"\} 1$/m);
+  assert.match(text, /^strata_model_visits_total\{model="intent",spec="f-intent",arm="",feature="@logit",level="-2.000",event="entered"\} 1$/m);
   assert.match(text, /^strata_experiment_cohort_total\{experiment="starter-kit",variant="[a-z-]+",period="5000\/5000",event="assigned",goal=""\} 1$/m);
   assert.match(text, /^strata_experiment_cohort_total\{experiment="starter-kit",variant="[a-z-]+",period="5000\/5000",event="converted",goal="purchase"\} 1$/m);
   assert.match(text, /^strata_experiment_cohort_value_total\{experiment="starter-kit",variant="[a-z-]+",period="5000\/5000",goal="purchase"\} 4$/m);

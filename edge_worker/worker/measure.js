@@ -32,7 +32,7 @@ export class Measurement {
     this.conversions = new Map(); // goal, slot, arm, layer, population
     this.values = new Map();
     this.decisions = new Map(); // slot, reason, layer (strata_decisions)
-    this.models = new Map(); // model, spec (fit for @score), arm, feature, level -> [entered, left, converted]
+    this.models = new Map(); // model, spec (fit for @logit), arm, feature, level -> [entered, left, converted]
     this.cohorts = new Map(); // experiment, variant, period, event, goal -> [count, value]
     this.flushedAt = 0;
   }

@@ -7,6 +7,7 @@
 // is no session then), and the server keeps only the sums (measure.js).
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
+import { bucketName, scoreBucket } from "../runtime/score.js";
 import { ALL, SCORE } from "./contract.js";
 import { ExposureEntry as X, MAX_SESSION_MODELS, ModelEntry as M } from "./session.js";
 
@@ -22,8 +23,8 @@ export const VISIT = ALL;
 export const modelsOf = (prepared) => prepared?.models ?? [];
 /** One Uint8Array of levels per model, from the signal values the decision's conditions read (Outcome.signals). */
 const levelsOf = (prepared, signals) => prepared.levels(signals);
-/** The model's score for its levels (a double; uplift: in [-1, 1]). */
-const scoreOf = (model, levels) => model.scoreOf(levels);
+/** The model's log-odds for its levels, of set `arm` (0: plain or treatment, 1: control): what the buckets count. */
+const zOf = (model, levels, arm) => model.zOf(levels, arm);
 /** Whether a rule's condition holds for the decision's signal values (holdout ignored), reusing its memo. */
 const ruleHolds = (prepared, slot, rule, signals, memo) => prepared.ruleHolds(slot, rule, signals, memo);
 
@@ -34,20 +35,10 @@ export function upliftExperiment(prepared, uplift) {
 }
 
 // ------------------------------------------------------------------ score buckets
-/** Bucket index of a score: 20 of width 0.05 over [0, 1) (1.0 in the last), or for an uplift
- * model 40 over [-1, 1) (an uplift of 1.0 in the last). */
-export function scoreBucket(score, uplift) {
-  const i = uplift ? Math.floor((score + 1) * SCORE_BUCKETS) : Math.floor(score * SCORE_BUCKETS);
-  return Math.min(Math.max(i, 0), (uplift ? 2 : 1) * SCORE_BUCKETS - 1);
-}
-
-/** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
- * from integer hundredths so that no float formatting is involved. */
-export function bucketName(i, uplift) {
-  const h = (uplift ? -100 : 0) + (100 / SCORE_BUCKETS) * i;
-  const a = Math.abs(h);
-  return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
-}
+// Buckets of the model's log-odds before calibration (the visit's arm's, for an uplift model):
+// the runtime's scoreBucket and bucketName (runtime/score.py's score_bucket and bucket_name). A
+// legacy index (a cookie from before the log-odds buckets) has no name: no row is left or converted.
+export { scoreBucket, bucketName };
 
 // ------------------------------------------------------------------ counting
 /** The arm `model` counts under in this visit: "" for a plain model; for an uplift model
@@ -67,10 +58,10 @@ export function armOf(prepared, model, session, holdout, signals, memo = null) {
 }
 
 function rows(measure, model, spec, arm, levels, bucket, fit, event) {
-  const up = Boolean(model.uplift);
   measure.modelEvent(model.id, spec, arm, VISIT, VISIT, event);
   model.features.forEach((f, j) => measure.modelEvent(model.id, spec, arm, f.id, f.levels[levels[j]], event));
-  measure.modelEvent(model.id, fit, arm, SCORE, bucketName(bucket, up), event);
+  const name = bucketName(bucket);
+  if (name !== null) measure.modelEvent(model.id, fit, arm, SCORE, name, event); // none for a legacy bucket
 }
 
 /** Whether an entry of this model's spec fits it (one level index per feature, in range; a bucket
@@ -82,7 +73,7 @@ function fits(entry, model) {
   if (levels.length !== features.length) return false;
   for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
-  return (entry[M.arm] === "") !== uplift && entry[M.bucket] < (uplift ? 2 : 1) * SCORE_BUCKETS;
+  return (entry[M.arm] === "") !== uplift && (entry[M.bucket] < SCORE_BUCKETS.legacy || bucketName(entry[M.bucket]) !== null);
 }
 
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
@@ -111,8 +102,7 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
     if (entry === undefined && session.converted.includes(m.goal)) return; // converted before being counted: it would count as a visit that did not
     levels ??= levelsOf(prepared, signals);
     const lv = new Uint8Array(levels[i]); // a copy: the cookie keeps it
-    const uplift = Boolean(m.uplift);
-    const b = scoreBucket(scoreOf(m, lv), uplift);
+    const b = scoreBucket(zOf(m, lv, arm === "control" ? 1 : 0)); // the log-odds of the visit's arm
     if (entry === undefined) {
       rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
@@ -130,8 +120,9 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
       }
       entry[M.levels] = lv;
       if (entry[M.bucket] !== b || entry[M.fit] !== m.fit) {
-        measure.modelEvent(m.id, entry[M.fit], arm, SCORE, bucketName(entry[M.bucket], uplift), "left");
-        measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b, uplift), "entered");
+        const was = bucketName(entry[M.bucket]);
+        if (was !== null) measure.modelEvent(m.id, entry[M.fit], arm, SCORE, was, "left"); // a legacy bucket left nowhere
+        measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b), "entered");
         entry[M.fit] = m.fit;
         entry[M.bucket] = b;
       }

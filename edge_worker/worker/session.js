@@ -209,18 +209,20 @@ export class Session {
 
 const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
+/** A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (session.py's _bucket_ok). */
+const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (0..39), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (a log-odds bucket first..first+count-1, or a legacy one below SCORE_BUCKETS.legacy), frozen, arm]. */
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
     if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || e.length !== 6) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
-    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || bucket < 0 || bucket >= 2 * SCORE_BUCKETS) return false;
+    if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || !bucketOk(bucket)) return false;
     if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
   }
   return true;

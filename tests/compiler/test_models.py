@@ -590,3 +590,83 @@ def test_models_compiled_uplift_bundle_loads_and_scores_the_difference(uplift: s
     out = rt.decide({"session.recent_categories": ["tents"]}, ["hero"], session_id="s", now=CREATED + 60, explain=True)
     # treatment: 0.5 + tents yes 1; control: -0.5 (the other features weigh 0)
     assert out.scores == {"intent": sigmoid(0.5 + 1.0) - sigmoid(-0.5)}
+
+
+# ------------------------------------------------------------------------------- crosses
+CROSSED = MODEL.replace("      bought: {signal: session.purchased}\n",
+                        "      bought: {signal: session.purchased}\n      device_tents: {cross: [device, tents]}\n")
+
+
+def test_models_cross_levels_are_the_combinations_and_its_parts_go_by_index() -> None:
+    (m,) = payload_models(compile_text(CROSSED))
+    cross = m["features"][4]
+    assert cross == {"id": "device_tents", "kind": "cross", "args": [0, 2],
+                     "levels": [f"{d}|{t}" for d in ("mobile", "desktop", "tablet", "(other)", "(absent)") for t in ("no", "yes", "(absent)")]}
+    assert len(m["sets"][0]["weights"][4]) == 15
+
+
+def test_models_cross_weights_by_level_name_and_the_runtime_scores_them() -> None:
+    text = CROSSED.replace("depth: {\">=8\": 2, \"[2,4)\": 0.5}}", "depth: {\">=8\": 2, \"[2,4)\": 0.5}, device_tents: {\"mobile|yes\": 0.9}}")
+    ctx = compile_text(text)
+    (m,) = payload_models(ctx)
+    assert m["sets"][0]["weights"][4][1] == 0.9  # mobile (0) x yes (1) = level 0 * 3 + 1
+    from runtime.score import build_models
+
+    assert ctx.payload is not None
+    sigs = ctx.payload["signals"]
+    (model,) = build_models(ctx.payload["models"], [s["name"] for s in sigs], [s["type"] for s in sigs])
+    s = {"device.type": "mobile", "session.page_views": 1, "session.recent_categories": ["tents"], "session.purchased": False}
+    assert list(model.levels(s)) == [0, 0, 1, 0, 1]
+    assert model.score(s) == sigmoid(-3.2 + 0.3 + 0.0 + 1.2 + 0.0 + 0.9)
+
+
+@pytest.mark.parametrize(("cross", "expected"), [
+    ("[device, nope]", "13:38: feature: feature 'device_tents': the cross names 'nope', which is not a feature declared above it (features above it: device, depth, tents, bought)"),
+    ("[device]", "13:29: schema: models.intent.features.device_tents.cross: ['device'] is too short"),
+    ("[device, device]", "13:29: schema: models.intent.features.device_tents.cross: ['device', 'device'] has non-unique elements"),
+    ("[device, depth, tents, bought]", "13:29: schema: models.intent.features.device_tents.cross: ['device', 'depth', 'tents', 'bought'] is too long"),
+])
+def test_models_cross_errors_point_at_the_part(cross: str, expected: str) -> None:
+    assert first_error(CROSSED.replace("{cross: [device, tents]}", f"{{cross: {cross}}}")).startswith(expected)
+
+
+def test_models_cross_of_a_cross_and_with_a_signal_are_errors() -> None:
+    twice = CROSSED.replace("      device_tents: {cross: [device, tents]}\n",
+                            "      device_tents: {cross: [device, tents]}\n      again: {cross: [device_tents, depth]}\n")
+    assert first_error(twice).startswith("14:23: feature: feature 'again': 'device_tents' is a cross itself")
+    both = CROSSED.replace("{cross: [device, tents]}", "{cross: [device, tents], signal: device.type}")
+    assert first_error(both) == ("13:46: feature: feature 'device_tents': a cross has no signal: (it reads its parts' signals) "
+                                 "(remove signal: from device_tents)")
+
+
+def test_models_cross_of_more_than_256_levels_is_an_error() -> None:
+    text = MODEL.replace("      bought: {signal: session.purchased}\n",
+                         "      bought: {signal: session.purchased}\n      big: {signal: session.page_views, edges: [" + ", ".join(str(i) for i in range(1, 60))
+                         + "]}\n      x: {cross: [device, big]}\n")
+    assert first_error(text).startswith("14:11: feature: feature 'x': the cross has 305 levels (5 x 61), more than 256")
+
+
+# ------------------------------------------------------------------------------- calibration in a coefficient file
+def test_models_calibration_ships_for_its_fit_and_is_refused_for_other_weights(tmp_path: Path) -> None:
+    body = {"model": "intent", "spec": spec_of_model(), "bias": -2.0, "weights": {"tents": {"yes": 0.8}}}
+    rs = write_model(tmp_path, "intent.coefficients.yaml", body)
+    (m,) = payload_models(run(str(rs), Options()))
+    knots = [[-3.0, 0.01], [-1.0, 0.2], [0.5, 0.2], [2.0, 0.9]]
+    write_model(tmp_path, "intent.coefficients.yaml", body | {"calibration": {"fit": m["fit"], "knots": knots}})
+    (c,) = payload_models(run(str(rs), Options()))
+    assert c["fit"] == m["fit"] and c["sets"][0]["calibration"] == knots  # the fit is the weights'; the knots ride along
+    write_model(tmp_path, "intent.coefficients.yaml", body | {"bias": -2.5, "calibration": {"fit": m["fit"], "knots": knots}})
+    (d,) = file_errors(rs)
+    assert d.code == "stale-calibration" and (d.pos.line, d.pos.col) == (8, 8) and f"fit {m['fit']}" in d.message
+
+
+@pytest.mark.parametrize(("knots", "message"), [
+    ([[-1.0, 0.2], [-1.0, 0.3]], "knots must be strictly ascending in z and non-decreasing in l"),
+    ([[-1.0, 0.3], [0.0, 0.2]], "knots must be strictly ascending in z and non-decreasing in l"),
+    ([[-1.0, 51.0]], "l a log-odds between -50 and 50"),
+])
+def test_models_calibration_knots_out_of_shape_are_errors_in_the_file(tmp_path: Path, knots: list[list[float]], message: str) -> None:
+    body = {"model": "intent", "spec": spec_of_model(), "bias": -2.0, "calibration": {"fit": "0badc0de", "knots": knots}}
+    rs = write_model(tmp_path, "intent.coefficients.yaml", body)
+    (d,) = file_errors(rs)
+    assert d.code == "calibration" and message in d.message and d.pos.path.endswith("intent.coefficients.yaml")

@@ -20,10 +20,11 @@ from edge_server.model_counts import (
     VISIT,
     Key,
     ModelCounter,
-    bucket_name,
     rows,
 )
 from edge_server.session import MAX_SESSION_MODELS, ModelEntry, Session
+from runtime.format import SCORE_BUCKETS
+from runtime.score import bucket_name
 from runtime.score import score_bucket as bucket
 
 
@@ -57,9 +58,12 @@ class FakeModel:
     def levels(self, s: dict[str, Any]) -> bytes:
         return bytes(f.level(s) for f in self.features)
 
+    def z_of(self, levels: bytes, arm: int = 0) -> float:
+        return -2 + self.weight * sum(levels) - arm  # the control arm's log-odds one lower
+
     def score_of(self, levels: bytes) -> float:
-        p = 1 / (1 + math.exp(-(-2 + self.weight * sum(levels))))
-        return p - 0.5 if self.uplift else p
+        p = 1 / (1 + math.exp(-self.z_of(levels)))
+        return p - 1 / (1 + math.exp(-self.z_of(levels, 1))) if self.uplift else p
 
 
 @dataclass
@@ -121,10 +125,10 @@ def test_model_counter_counts_a_new_visit_once_on_every_row():
     sig = {"device.type": "mobile", "utm.source": "google"}
     mc.decided(p, s, sig, holdout=False)
     mc.decided(p, s, sig, holdout=False)  # the same levels again: nothing new
-    b = bucket_name(bucket(PLAIN.score_of(bytes([0, 1])), False), False)
+    b = bucket_name(bucket(PLAIN.z_of(bytes([0, 1]))))
     assert counted(c) == {("aaaaaaaa", VISIT, VISIT, ENTERED): 1, ("aaaaaaaa", "device", "mobile", ENTERED): 1,
                           ("aaaaaaaa", "source", "google", ENTERED): 1, ("ffffffff", SCORE, b, ENTERED): 1}
-    assert s.models["intent"] == ModelEntry("aaaaaaaa", "ffffffff", bytes([0, 1]), bucket(PLAIN.score_of(bytes([0, 1])), False), False, "")
+    assert s.models["intent"] == ModelEntry("aaaaaaaa", "ffffffff", bytes([0, 1]), bucket(PLAIN.z_of(bytes([0, 1]))), False, "")
 
 
 def test_model_counter_moves_a_visit_between_levels_when_a_signal_changes():
@@ -184,8 +188,8 @@ def test_model_counter_moves_the_score_bucket_to_a_new_fit():
     refit = FakeModel("intent", "purchase", (DEVICE, SOURCE), fit="11111111", weight=2.0)
     mc.decided(FakePrepared((refit,)), s, {"device.type": "mobile"}, holdout=False)
     got = counted(c)
-    old = bucket_name(bucket(PLAIN.score_of(bytes([0, 3])), False), False)
-    new = bucket_name(bucket(refit.score_of(bytes([0, 3])), False), False)
+    old = bucket_name(bucket(PLAIN.z_of(bytes([0, 3]))))
+    new = bucket_name(bucket(refit.z_of(bytes([0, 3]))))
     assert got[("ffffffff", SCORE, old, LEFT)] == 1 and got[("11111111", SCORE, new, ENTERED)] == 1
     assert got[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1 and ("aaaaaaaa", VISIT, VISIT, LEFT) not in got
 
@@ -206,7 +210,7 @@ def test_model_counter_counts_experiment_uplift_by_the_visit_s_exposed_arm():
     mc.converted(p, s2, "purchase")
     ctrl = counted(c, "discount", "control")
     assert ctrl[("aaaaaaaa", "device", "(absent)", CONVERTED)] == 1
-    assert ctrl[("ffffffff", SCORE, bucket_name(bucket(up.score_of(bytes([3])), True), True), CONVERTED)] == 1  # an uplift bucket
+    assert ctrl[("ffffffff", SCORE, bucket_name(bucket(up.z_of(bytes([3]), 1))), CONVERTED)] == 1  # the control arm's log-odds
     s2.touch(1000 + 1801, 1800, "", "", True)  # next visit: the exposure belongs to the last visit
     mc.decided(p, s2, {}, holdout=False)
     assert counted(c, "discount", "control")[("aaaaaaaa", VISIT, VISIT, ENTERED)] == 1
@@ -308,19 +312,24 @@ def test_model_counter_net_visits_per_level_are_each_visit_s_last_counted_levels
     assert score_net == expect_net[(VISIT, VISIT)]
 
 
-@given(st.floats(min_value=0.0, max_value=1.0))
-def test_bucket_plain_holds_the_score_between_its_bounds(score: float):
-    i = bucket(score, False)
-    assert 0 <= i < 20 and float(bucket_name(i, False)) <= score + 1e-12
-    assert score < float(bucket_name(i, False)) + 0.05 + 1e-12 or i == 19
-
-
-@given(st.floats(min_value=-1.0, max_value=1.0))
-def test_bucket_uplift_holds_the_score_between_its_bounds(score: float):
-    i = bucket(score, True)
-    assert 0 <= i < 40 and float(bucket_name(i, True)) <= score + 1e-12
-    assert score < float(bucket_name(i, True)) + 0.05 + 1e-12 or i == 39
-    assert len({bucket_name(j, True) for j in range(40)}) == 40
+def test_model_counter_legacy_bucket_of_an_old_cookie_is_left_nowhere_and_enters_the_log_odds_bucket():
+    """A cookie written before the log-odds buckets holds a 0.05-wide bucket index (below
+    SCORE_BUCKETS.legacy): its visit is not counted again, no old-named row is left, and the
+    score row it moves to is entered once; a conversion before that counts no score row."""
+    c: Counter[Key] = Counter()
+    mc, p, s = ModelCounter(c), FakePrepared((PLAIN,)), visit()
+    s.models["intent"] = ModelEntry("aaaaaaaa", "ffffffff", bytes([0, 3]), 7, False, "")  # an old 0.05-wide bucket
+    mc.decided(p, s, {"device.type": "mobile"}, holdout=False)
+    got = counted(c)
+    assert got == {("ffffffff", SCORE, bucket_name(bucket(PLAIN.z_of(bytes([0, 3])))), ENTERED): 1}
+    assert all(n >= 0 for n in got.values())
+    c2: Counter[Key] = Counter()
+    s2 = visit()
+    s2.models["intent"] = ModelEntry("aaaaaaaa", "ffffffff", bytes([0, 3]), 7, False, "")
+    ModelCounter(c2).converted(p, s2, "purchase")
+    assert counted(c2) == {("aaaaaaaa", VISIT, VISIT, CONVERTED): 1, ("aaaaaaaa", "device", "mobile", CONVERTED): 1,
+                           ("aaaaaaaa", "source", "(absent)", CONVERTED): 1}
+    assert SCORE_BUCKETS.legacy <= SCORE_BUCKETS.first
 
 
 def test_model_counter_rows_add_up_across_worker_processes():

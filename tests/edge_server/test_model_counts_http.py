@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from compiler.harness.fixtures import MODEL_COUNTING
+from edge_server.contract import SCORE
 from edge_server.harness.ports import wait_for
 from edge_server.harness.server import RunningServer
 from edge_server.reporting.models import model_counts
@@ -25,8 +26,8 @@ KEYS = "m1:" + base64.b64encode(b"\x05" * 32).decode()
 MOBILE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 PAGE = '<!DOCTYPE html><html lang="en"><body><section data-strata-slot="hero"><h2>Hi</h2></section></body></html>'
-# sigmoid(-1) = 0.2689 (desktop), sigmoid(-0.5) = 0.3775 (mobile): the score depends on the device only
-BUCKET = {"mobile": "0.35", "desktop": "0.25"}
+# log-odds -1 (desktop), -0.5 (mobile): the score depends on the device only; its bucket is named by its lower bound
+BUCKET = {"mobile": "-0.500", "desktop": "-1.000"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_model_counts_exact_rows_from_two_replicas(fleet, tmp_path):
                 assert r.status_code == 200
                 if buy_after is None or p <= buy_after:
                     levels = {"device": device, "source": source if source in ("google", "newsletter") else "(other)", "depth": depth(p),
-                              "@score": BUCKET[device]}
+                              SCORE: BUCKET[device]}
                 if p == buy_after:
                     assert c.post(rng.choice(fleet).url + "/v1/events", json={"goal": "purchase", "value": 10}).status_code == 202
                     for f, level in {**levels, "*": "*"}.items():
@@ -110,13 +111,13 @@ def test_model_counts_exact_rows_from_two_replicas(fleet, tmp_path):
                                                                    for f, level in intent}
         crows = net(got["carts"]["rows"])
         cold = net(before.get("carts", {"rows": []})["rows"])
-        cnet = {k[1:]: crows[k][0] - cold.get(k, (0, 0))[0] for k in crows if k[1] != "@score"}
+        cnet = {k[1:]: crows[k][0] - cold.get(k, (0, 0))[0] for k in crows if k[1] != SCORE}
         assert {k: n for k, n in cnet.items() if n} == dict(carts)
     specs = model_counts(js)["intent"]
     assert specs["goal"] == "purchase" and specs["uplift"] is None and len(specs["spec"]) == 8 and len(specs["fit"]) == 8
     assert specs["features"]["depth"] == ["<2", "[2,4)", ">=4", "(absent)"]
-    assert {r["spec"] for r in specs["rows"] if r["feature"] == "@score"} == {specs["fit"]}
-    assert {r["spec"] for r in specs["rows"] if r["feature"] != "@score"} == {specs["spec"]}
+    assert {r["spec"] for r in specs["rows"] if r["feature"] == SCORE} == {specs["fit"]}
+    assert {r["spec"] for r in specs["rows"] if r["feature"] != SCORE} == {specs["spec"]}
 
 
 def test_model_counts_uplift_arms_follow_what_each_visit_was_shown(fleet, tmp_path):
@@ -154,7 +155,7 @@ def test_model_counts_uplift_arms_follow_what_each_visit_was_shown(fleet, tmp_pa
         visits: Counter[tuple[str, str]] = Counter()
         conv: Counter[tuple[str, str]] = Counter()
         for r in got[model]["rows"]:
-            if r["feature"] == "@score":
+            if r["feature"] == SCORE:
                 continue
             o = old.get((r["arm"], r["feature"], r["level"]), {"entered": 0, "left": 0, "converted": 0})
             key = (r["arm"], r["level"] if r["feature"] == "device" else "*")
@@ -163,7 +164,8 @@ def test_model_counts_uplift_arms_follow_what_each_visit_was_shown(fleet, tmp_pa
         assert +visits == expected[model] and +conv == converted[model], model
         assert {a for a, _ in expected[model]} == {"treatment", "control"}  # both arms were exercised
     assert got["discount"]["uplift"] == {"experiment": "offer-test", "treatment": "bundle-discount", "control": "free-shipping"}
-    assert {r["level"] for r in got["discount"]["rows"] if r["feature"] == "@score"} == {"0.00"}  # sigmoid(1) - sigmoid(1)
+    # each arm's own log-odds (1 in both: the model's two sets are equal), not their difference
+    assert {(r["arm"], r["level"]) for r in got["discount"]["rows"] if r["feature"] == SCORE} == {("treatment", "1.000"), ("control", "1.000")}
 
 
 def test_model_counts_add_up_across_worker_processes(tmp_path):

@@ -402,7 +402,7 @@ def test_workerd_mixed_fleet_model_counters_count_a_visit_once(fleet: dict[str, 
         assert rows[("tents", "no")] == [2, 2, 0]
         assert rows[("tents", "yes")] == [2, 0, 2]
         assert rows[("visits", "<2")] == [2, 0, 2]
-        for feature in ("depth", "visits", "tents", "source", "device", "@score"):  # one server enters a level, the other leaves it
+        for feature in ("depth", "visits", "tents", "source", "device", "@logit"):  # one server enters a level, the other leaves it
             assert sum(e - lf for (f, _), (e, lf, _) in rows.items() if f == feature) == 2, feature
             assert sum(cv for (f, _), (_, _, cv) in rows.items() if f == feature) == 2, feature
     finally:

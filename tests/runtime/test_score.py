@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.score import SCORE_KEYS, Model, score_bucket, sigmoid, sigmoid_reference
+from runtime.format import SCORE_BUCKETS
+from runtime.score import SCORE_KEYS, Model, bucket_name, bucket_names, bucket_range, calibration, score_bucket, sigmoid, sigmoid_reference
 from runtime.values import UInt
 from tests.runtime.model_payloads import FEATURES, NOW, SIGNALS, load, model, models_payload, weights_for
 
@@ -134,11 +135,25 @@ def test_score_sigmoid_clamps_and_centre() -> None:
     assert ulp_distance(sigmoid(1e-300), 0.5) <= 1
 
 
-@given(st.floats(min_value=-1.0, max_value=1.0))
-def test_score_bucket_covers_the_range(x: float) -> None:
-    plain = score_bucket(abs(x), False)
-    assert 0 <= plain <= 19 and (plain == 19 if abs(x) >= 0.95 else plain == math.floor(abs(x) * 20))
-    assert 0 <= score_bucket(x, True) <= 39
+@given(st.floats(min_value=-4000.0, max_value=4000.0))
+def test_score_bucket_is_the_log_odds_bucket_clamped(z: float) -> None:
+    b = score_bucket(z)
+    low, per_unit, count, first, legacy = SCORE_BUCKETS
+    assert first <= b < first + count and first >= legacy
+    name = bucket_name(b)
+    assert name is not None
+    lo, hi = bucket_range(name)
+    if low <= z < low + count / per_unit:
+        assert lo - 1e-12 <= z < hi  # the bucket holds z (up to the rounding of z - low, as the contract computes it)
+    else:
+        assert b == (first if z < low else first + count - 1)
+
+
+def test_score_bucket_names_are_distinct_lower_bounds_and_legacy_has_none() -> None:
+    names = bucket_names()
+    assert len(set(names)) == SCORE_BUCKETS.buckets and [float(x) for x in names] == sorted(float(x) for x in names)
+    assert all(bucket_name(i) is None for i in range(SCORE_BUCKETS.legacy))
+    assert bucket_name(SCORE_BUCKETS.first + SCORE_BUCKETS.buckets) is None
 
 
 # ------------------------------------------------------------------ scores
@@ -161,6 +176,72 @@ def test_score_score_is_sigmoid_of_the_left_to_right_sum(s: dict[str, Any]) -> N
         zt, zc = zt + a[lv], zc + b[lv]
     assert lift == LIFT.score(s) == sigmoid(zt) - sigmoid(zc)
     assert -1.0 <= lift <= 1.0
+
+
+SIGNAL_MAPS = st.fixed_dictionaries({}, optional={
+    "tier": st.sampled_from(["gold", "silver", "x"]), "n": st.integers(-5, 10), "d": st.floats(allow_nan=True),
+    "flag": st.booleans(), "tags": st.lists(st.sampled_from(["tents", "x"]), max_size=3), "nums": st.lists(st.integers(5, 8), max_size=3),
+    "anys": st.lists(st.one_of(st.integers(0, 2), st.booleans()), max_size=3), "m": st.dictionaries(st.sampled_from(["k", "j"]), st.integers(), max_size=2),
+    "u": st.integers(0, 5), "beh": st.integers(-2, 3)})
+
+
+def _calibrated() -> tuple[Model, Model]:
+    from tests.vectors.generate_scores import calibrated_models
+
+    raws = calibrated_models(SIGNALS)
+    types = [s["type"] for s in P.signals]
+    return Model(0, raws[0], SIGNALS, types), Model(1, raws[1], SIGNALS, types)  # (and a third, intent_cal_flat, in the vectors)
+
+
+CAL, CAL_LIFT = _calibrated()
+
+
+@given(SIGNAL_MAPS)
+def test_score_calibrated_model_with_a_cross_scores_its_calibration_of_the_left_to_right_sum(s: dict[str, Any]) -> None:
+    """A calibrated set maps z (the log-odds without the crosses) through its knots to a calibrated
+    log-odds, adds the crosses' weights (summed apart from 0.0) and takes the sigmoid; a cross's
+    level is the mixed-radix number of its parts' levels; the generated code equals the slow path."""
+    levels = CAL.levels(s)
+    cross = CAL.features[-1]
+    assert cross.kind == "cross" and levels[-1] == levels[0] * 3 + levels[4]
+    assert cross.levels[levels[-1]] == f"{CAL.features[0].levels[levels[0]]}|{CAL.features[4].levels[levels[4]]}"
+    bias, weights = CAL.sets[0]
+    z = bias
+    for ws, lv in list(zip(weights, levels))[:-1]:  # every feature but the cross, left to right
+        z = z + ws[lv]
+    assert CAL.z_of(levels) == z and CAL.cross_of(levels) == 0.0 + weights[-1][levels[-1]]
+    assert CAL.score(s) == CAL.score_of(levels) == sigmoid(calibration(CAL_KNOTS)(z) + (0.0 + weights[-1][levels[-1]]))
+    lv = CAL_LIFT.levels(s)
+    t, c = calibration(CAL_LIFT_KNOTS[0]), calibration(CAL_LIFT_KNOTS[1])  # no cross: sigmoid(l(z)) per arm
+    assert CAL_LIFT.score(s) == CAL_LIFT.score_of(lv) == sigmoid(t(CAL_LIFT.z_of(lv, 0))) - sigmoid(c(CAL_LIFT.z_of(lv, 1)))
+
+
+def _knots_of(m: Model) -> list[Any]:
+    from tests.vectors.generate_scores import calibrated_models
+
+    raw = next(r for r in calibrated_models(SIGNALS) if r["id"] == m.id)
+    return [st_["calibration"] for st_ in raw["sets"]]
+
+
+CAL_KNOTS = _knots_of(CAL)[0]
+CAL_LIFT_KNOTS = _knots_of(CAL_LIFT)
+
+
+@given(st.lists(st.tuples(st.floats(0.001, 2.0), st.floats(0.0, 0.2)), min_size=1, max_size=40),
+       st.floats(-20.0, 20.0), st.floats(-20.0, 20.0), st.floats(-10.0, 0.0))
+def test_score_calibration_is_monotone_exact_at_knots_and_flat_beyond(steps: list[tuple[float, float]], a: float, b: float, z0: float) -> None:
+    knots, z, p = [], z0, 0.0
+    for dz, dp in steps:
+        knots.append([z, p])
+        z, p = z + dz, min(p + dp, 1.0)
+    m = calibration(knots)
+    lo, hi = min(a, b), max(a, b)
+    assert m(lo) <= m(hi)  # monotone
+    assert all(m(kz) == kp for kz, kp in knots)  # exact at every knot
+    assert m(knots[0][0] - 1.0) == knots[0][1] and m(knots[-1][0] + 1.0) == knots[-1][1]
+    for (za, pa), (zb, pb) in zip(knots, knots[1:]):
+        mid = (za + zb) / 2
+        assert pa <= m(mid) <= pb  # never past the next knot
 
 
 def test_score_model_without_features_is_its_bias() -> None:

@@ -10,8 +10,11 @@ boundaries where the power of two of the range reduction changes, and random val
 
 ``signals``: ``[{"name", "type"}]`` - the signal table the models' ``signal`` indexes refer to.
 ``models``: the payload's ``models`` exactly as in a bundle (docs/bundle-format.md).
+``buckets``: ``[{"z": repr, "bucket", "name"}]`` - the counting bucket of a log-odds as a cookie
+stores it, and its row name (runtime/score.py ``score_bucket``, ``bucket_name``).
+``calibration``: ``{"knots", "cases": [{"z": repr, "expect": repr}]}`` - one calibration map.
 ``cases``: ``[{"name", "signals": {name: tagged value}, "levels": [[level index per feature] per
-model], "scores": [repr per model]}]`` - ``signals`` is the map conditions read (defaults merged,
+model], "scores": [repr per model]}]`` (models with a calibration and a cross among them) - ``signals`` is the map conditions read (defaults merged,
 consent-stripped: a signal not listed is absent) in the tagged form of cel.json's bindings
 (``{"int": "5"}``, ``{"uint": "5"}``, ``{"double": 2.5}``, ``{"list": [...]}``, ``{"map": [[k, v]]}``).
 """
@@ -109,11 +112,72 @@ def level_signal_sets() -> list[tuple[str, dict[str, Any]]]:
     return sets
 
 
+def calibration_knots(seed: int, n: int) -> list[list[float]]:
+    """Knots as strata train writes them: z ascending at 4 decimals, p non-decreasing at 6, with flat runs."""
+    rng = random.Random(seed)
+    z, p, out = -6.0 + rng.random(), rng.random() * 0.01, []
+    for _ in range(n):
+        out.append([round(z, 4), round(p, 6)])
+        z += 0.125 + rng.random() * 0.4
+        p = min(p + (0.0 if rng.random() < 0.25 else rng.random() * 0.06), 1.0)
+    return out
+
+
+def calibrated_models(signals: list[str]) -> list[dict[str, Any]]:
+    """Models scoring through a calibration and a cross: ``intent_cal`` (the first five features
+    and ``tier x tents``, calibrated), ``lift_cal`` (uplift, each arm calibrated) and
+    ``intent_cal_flat`` (calibrated, no cross: each runtime's fast path)."""
+    from tests.runtime.model_payloads import FEATURES, model, weights_for
+
+    feats = FEATURES[:5]
+    tier_tents = {"id": "tier_tents", "kind": "cross", "args": [0, 4],
+                  "levels": [f"{a}|{b}" for a in ("gold", "silver", "(other)", "(absent)") for b in ("no", "yes", "(absent)")]}
+    cross_w = [round(((j * 5) % 7 - 3) * 0.21, 6) for j in range(12)]
+    plain = model("intent_cal", feats, [{"bias": -1.1, "weights": weights_for(feats, 0.05) + [cross_w],
+                                         "calibration": calibration_knots(23, 40)}], signals)
+    plain["features"].append(tier_tents)
+    lift = model("lift_cal", feats[:3], [{"bias": 0.1, "weights": weights_for(feats[:3], 0.2), "calibration": calibration_knots(24, 12)},
+                                         {"bias": -0.2, "weights": weights_for(feats[:3], -0.1), "calibration": calibration_knots(25, 1)}],
+                 signals, uplift={"experiment": 0, "treatment": "a", "control": "b"})
+    flat = model("intent_cal_flat", feats[:4], [{"bias": -0.6, "weights": weights_for(feats[:4], -0.05),
+                                                 "calibration": calibration_knots(28, 24)}], signals)
+    return [plain, lift, flat]
+
+
+def bucket_cases() -> list[dict[str, Any]]:
+    """The log-odds bucket (and its name) of z at and beside every bucket edge, the clamps and random z."""
+    from runtime.format import SCORE_BUCKETS
+    from runtime.score import bucket_name, score_bucket
+
+    rng = random.Random(64)
+    zs = [0.0, -0.0, 1e-300, -1e-300, 3250.0, -3250.0, -8.0, 8.0, 7.999999999999999]
+    for i in range(SCORE_BUCKETS.buckets + 1):
+        e = SCORE_BUCKETS.low + i / SCORE_BUCKETS.per_unit
+        zs += [e, math.nextafter(e, math.inf), math.nextafter(e, -math.inf)]
+    zs += [rng.uniform(-12.0, 12.0) for _ in range(200)]
+    return [{"z": repr(z), "bucket": score_bucket(z), "name": bucket_name(score_bucket(z))} for z in zs]
+
+
+def calibration_cases() -> dict[str, Any]:
+    """One calibration map at its knots, beside them, between and beyond them."""
+    from runtime.score import calibration
+
+    knots = calibration_knots(26, 30)
+    m = calibration(knots)
+    rng = random.Random(27)
+    zs = [-1000.0, 1000.0]
+    for z, _ in knots:
+        zs += [z, math.nextafter(z, math.inf), math.nextafter(z, -math.inf)]
+    zs += [rng.uniform(knots[0][0] - 1, knots[-1][0] + 1) for _ in range(200)]
+    return {"knots": knots, "cases": [{"z": repr(z), "expect": repr(m(z))} for z in zs]}
+
+
 def score_vectors() -> dict[str, Any]:
     from runtime.score import build_models
-    from tests.runtime.model_payloads import BASE_PAYLOAD, models_payload
+    from tests.runtime.model_payloads import BASE_PAYLOAD, SIGNALS, models_payload
 
     payload = models_payload()
+    payload["models"] += calibrated_models(SIGNALS)
     signals = [{"name": s["name"], "type": s["type"]} for s in BASE_PAYLOAD["signals"]]
     models = build_models(payload["models"], [s["name"] for s in signals], [s["type"] for s in signals])
     cases = []
@@ -123,7 +187,8 @@ def score_vectors() -> dict[str, Any]:
         assert scores == [m.score(s) for m in models], name
         cases.append({"name": name, "signals": {k: tagged(v) for k, v in s.items()},
                       "levels": [list(lv) for lv in levels], "scores": [repr(x) for x in scores]})
-    return {"sigmoid": sigmoid_cases(), "signals": signals, "models": payload["models"], "cases": cases}
+    return {"sigmoid": sigmoid_cases(), "buckets": bucket_cases(), "calibration": calibration_cases(),
+            "signals": signals, "models": payload["models"], "cases": cases}
 
 
 def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], str]]:
@@ -159,6 +224,14 @@ def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, 
     def feature(i: int, **kv: Any) -> Any:
         return lambda m, p: m["features"][i].update(kv)
 
+    def cross(m: dict[str, Any], fid: str = "text_hour", **kv: Any) -> None:
+        """Append a cross of features 0 and 1 (text x hour: 4 x 4 levels) and its weights."""
+        f = {"id": fid, "kind": "cross", "args": [0, 1], "levels": [f"{a}|{b}" for a in level_names("values", ["x", "y"])
+                                                                       for b in level_names("edges", [6, 18])]} | kv
+        m["features"].append(f)
+        for st in m["sets"]:
+            st["weights"].append([0.1] * 16)
+
     def uplift(u: Any) -> Any:
         def f(m: dict[str, Any], p: dict[str, Any]) -> None:
             m["uplift"] = u
@@ -193,6 +266,20 @@ def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, 
         ("uplift treatment not a variant", with_model(uplift({"experiment": exp, "treatment": "z", "control": "b"})), {}, "invalid_ir"),
         ("uplift of a rule that does not exist", with_model(uplift({"slot": "s", "rule": "nope"})), {}, "invalid_ir"),
         ("17 models", with_model(lambda m, p: p.update(models=[dict(m, id=f"m{i}") for i in range(17)])), {}, "invalid_ir"),
+        ("accepted: a calibrated model with a cross", with_model(lambda m, p: (m["sets"][0].update(calibration=[[-2.0, 0.1], [0.0, 0.1], [1.5, 0.7]]),
+                                                                               cross(m))), {}, "accepted"),
+        ("a calibration log-odds over 50", with_model(lambda m, p: m["sets"][0].update(calibration=[[-2.0, 0.1], [0.0, 50.5]])), {}, "invalid_ir"),
+        ("a calibration log-odds decreasing", with_model(lambda m, p: m["sets"][0].update(calibration=[[-2.0, 0.3], [0.0, 0.2]])), {}, "invalid_ir"),
+        ("a calibration z not ascending", with_model(lambda m, p: m["sets"][0].update(calibration=[[0.0, 0.1], [0.0, 0.2]])), {}, "invalid_ir"),
+        ("a calibration knot of three numbers", with_model(lambda m, p: m["sets"][0].update(calibration=[[0.0, 0.1, 0.2]])), {}, "invalid_ir"),
+        ("a calibration of no knot", with_model(lambda m, p: m["sets"][0].update(calibration=[])), {}, "invalid_ir"),
+        ("a calibration of 257 knots", with_model(lambda m, p: m["sets"][0].update(calibration=[[i * 0.01, 0.5] for i in range(257)])), {}, "invalid_ir"),
+        ("a calibration z not finite", with_model(lambda m, p: m["sets"][0].update(calibration=[[-math.inf, 0.1], [0.0, 0.2]])), {}, "invalid_ir"),
+        ("a cross of a later feature", with_model(lambda m, p: cross(m, args=[0, 5])), {}, "invalid_ir"),
+        ("a cross of one feature", with_model(lambda m, p: cross(m, args=[0])), {}, "invalid_ir"),
+        ("a cross with a signal", with_model(lambda m, p: cross(m, signal=0)), {}, "invalid_ir"),
+        ("a cross with a level name short", with_model(lambda m, p: cross(m, levels=[f"l{i}" for i in range(15)])), {}, "invalid_ir"),
+        ("a cross of a cross", with_model(lambda m, p: (cross(m), cross(m, args=[0, 5], fid="again"))), {}, "invalid_ir"),
     ]
 
 

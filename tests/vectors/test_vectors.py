@@ -119,6 +119,20 @@ def _untag(t: Any) -> Any:
     return v  # string, bool
 
 
+def test_vectors_python_runtime_passes_every_bucket_and_calibration_case():
+    from runtime.score import bucket_name, calibration, score_bucket
+
+    spec = json.loads((HERE / "scores.json").read_text())
+    assert len(spec["buckets"]) > 300 and len(spec["calibration"]["cases"]) > 200
+    for c in spec["buckets"]:
+        assert (score_bucket(float(c["z"])), bucket_name(score_bucket(float(c["z"])))) == (c["bucket"], c["name"]), c["z"]
+    m = calibration(spec["calibration"]["knots"])
+    for c in spec["calibration"]["cases"]:
+        assert repr(m(float(c["z"]))) == c["expect"], c["z"]
+    assert any(x.get("calibration") for mod in spec["models"] for x in mod["sets"])
+    assert any(f["kind"] == "cross" for mod in spec["models"] for f in mod["features"])
+
+
 def test_vectors_python_runtime_passes_every_score_case():
     from runtime.score import build_models, sigmoid
 

@@ -4,7 +4,7 @@ Reading is ``strata report``'s (``edge_server/reporting``: ``counters.load`` kee
 snapshot per instance and adds the instances up, from ``GET /v1/stats`` JSON or ``/metrics``
 scrapes; ``models.group`` gathers the ``models`` rows by model). This module only indexes them for
 fitting: a level's visits are its *net* visits (entered - left), its converting visits
-``converted``. Feature ``*`` level ``*`` is the visit total; feature ``@score`` rows carry the fit
+``converted``. Feature ``*`` level ``*`` is the visit total; feature ``@logit`` rows (log-odds buckets) carry the fit
 (not the spec) in their ``spec`` field.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_server.contract import ALL, MODEL_EVENTS, SCORE
+from edge_server.contract import ALL, LEGACY_SCORE, MODEL_EVENTS, SCORE
 from edge_server.reporting.counters import Data, ReportError, source_of
 from edge_server.reporting.counters import load as load_stats
 from edge_server.reporting.models import group
@@ -60,6 +60,10 @@ class Fleet:
 
     def score_fits(self, model: str) -> list[str]:
         return sorted({s for (m, s, _a, f, _l) in self.cells if m == model and f == SCORE})
+
+    def legacy_visits(self, model: str) -> int:
+        """Visits in the old 0.05-wide ``@score`` rows (counted before the log-odds buckets; not read)."""
+        return sum(c.visits for (m, _s, _a, f, _l), c in self.cells.items() if m == model and f == LEGACY_SCORE)
 
 
 #: Rows and instances named in a refusal of impossible counts (the rest are counted, not listed).

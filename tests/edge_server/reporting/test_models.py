@@ -17,7 +17,7 @@ from edge_server.reporting.models import model_counts
 
 LABEL = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=0, max_size=8) | st.sampled_from(['a"b', "c\\d", "ü", "≥4"])
 KEY = st.tuples(st.sampled_from(["intent", "discount"]), st.sampled_from(["aaaaaaaa", "bbbbbbbb"]), st.sampled_from(["", "treatment", "control"]),
-                st.sampled_from(["*", "device", "@score"]), LABEL, st.sampled_from(["entered", "left", "converted"]))
+                st.sampled_from(["*", "device", "@logit"]), LABEL, st.sampled_from(["entered", "left", "converted"]))
 COUNTS = st.dictionaries(KEY, st.integers(1, 10**6), max_size=30)
 
 

@@ -117,10 +117,14 @@ def test_train_out_writes_the_named_file(tmp_path: Path, ruleset: Path) -> None:
 def test_train_reports_the_deployed_fit_auc_from_score_rows(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     r = _plain_rows(_specs(ruleset)["purchase_intent"], 1)
     for i, (n, x) in enumerate([(9000, 90), (6000, 300), (5000, 610)]):
-        r.append({"model": "purchase_intent", "spec": "feedf00d", "arm": "", "feature": "@score", "level": f"{i * 0.05:.2f}", "entered": n, "left": 0, "converted": x})
+        r.append({"model": "purchase_intent", "spec": "feedf00d", "arm": "", "feature": "@logit", "level": f"{-3 + i:.3f}", "entered": n, "left": 0, "converted": x})
+    # rows of the old 0.05-wide buckets (a snapshot from before the log-odds buckets): noted, not read
+    r.append({"model": "purchase_intent", "spec": "feedf00d", "arm": "", "feature": "@score", "level": "0.95", "entered": 700, "left": 0, "converted": 0})
     stats = write_json(tmp_path / "s.json", snapshot(r, specs={"purchase_intent": {"spec": "x", "fit": "feedf00d"}}))
     assert main(["train", str(ruleset), stats, "--model", "purchase_intent", "--dry-run"]) == 0
-    assert "deployed fit feedf00d (served by the newest snapshot): AUC 0.7" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "deployed fit feedf00d (served by the newest snapshot): AUC 0.7" in out
+    assert "ignored: 700 visits in 0.05-wide @score rows counted before the log-odds buckets" in out
 
 
 @pytest.mark.parametrize(
@@ -207,8 +211,8 @@ def test_train_writes_files_the_compiler_accepts_for_the_model(tmp_path: Path, r
 def test_train_names_the_rule_sets_own_fit_among_deployed_fits(tmp_path: Path, ruleset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fit = next(m.fit for m in models(str(ruleset)) if m.id == "purchase_intent")
     r = _plain_rows(_specs(ruleset)["purchase_intent"], 1)
-    r.append({"model": "purchase_intent", "spec": fit, "arm": "", "feature": "@score", "level": "0.50", "entered": 100, "left": 0, "converted": 5})
-    r.append({"model": "purchase_intent", "spec": "0ldf1t00", "arm": "", "feature": "@score", "level": "0.50", "entered": 100, "left": 0, "converted": 5})
+    r.append({"model": "purchase_intent", "spec": fit, "arm": "", "feature": "@logit", "level": "0.000", "entered": 100, "left": 0, "converted": 5})
+    r.append({"model": "purchase_intent", "spec": "0ldf1t00", "arm": "", "feature": "@logit", "level": "0.000", "entered": 100, "left": 0, "converted": 5})
     stats = write_json(tmp_path / "s.json", snapshot(r))
     assert main(["train", str(ruleset), stats, "--model", "purchase_intent", "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 // The control worker of workerd_bench.py: the I/O a Strata request needs and none of Strata's work,
 // so that "route − control" in one workerd process is Strata's own CPU per request (issue #26).
-// Written once, here; it runs beside the edge worker in the same workerd process, on its own socket.
+// Written once, here; it runs beside the edge worker in the same workerd process, on its own socket
+// (bundled by esbuild, as the worker is), and in node beside its fetch handler (request_cpu.js).
 //
 //   POST /v1/decide: read the JSON body, parse the page URL, open the session cookie (AES-GCM with
 //     WebCrypto, the edge worker's `s1.<kid>.<base64url(nonce || ciphertext)>` format and associated
@@ -11,6 +12,8 @@
 //   any other GET (page mode): fetch the page from the origin, open and seal the cookie, and pass the
 //     page through HTMLRewriter untouched (a no-op handler on the elements page mode rewrites).
 // A request with Sec-GPC: 1 carries no consent: no cookie is opened or sealed, as in the edge worker.
+
+import { b64url, b64urlDecode } from "../worker/base64url.js"; // the cookie's encoding, as the edge worker's
 
 const enc = new TextEncoder();
 const PREFIX = "s1";
@@ -25,23 +28,13 @@ async function setup(env) {
   return { key, kid, aad: enc.encode(`${PREFIX}|strata_session|${kid}`), body: body.replace('"pad":""', `"pad":"${"x".repeat(Math.max(0, n - body.length))}"`) };
 }
 
-function b64url(bytes) {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-function b64urlDecode(s) {
-  const clean = s.replaceAll("-", "+").replaceAll("_", "/");
-  return Uint8Array.from(atob(clean + "=".repeat((4 - (clean.length % 4)) % 4)), (c) => c.charCodeAt(0));
-}
-
 /** The cookie opened and sealed again ("strata_session=..." for Set-Cookie), or null without consent. */
 async function cookie(request) {
   if (request.headers.get("sec-gpc") === "1") return null;
   const header = request.headers.get("cookie") ?? "";
   const m = /(?:^|;\s*)strata_session=([^;]*)/.exec(header);
   let plain = new Uint8Array(240); // a first visit's session is about this size
+  if (!m && new URL(request.url).pathname === "/v1/events") return null; // events seals no session it did not get
   if (m) {
     const parts = m[1].split(".");
     const blob = b64urlDecode(parts[2]);

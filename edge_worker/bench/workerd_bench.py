@@ -163,7 +163,7 @@ def workerd(tmp: Path, bundle: bytes, pub: str, minify: bool = True, extra: tupl
     (tmp / "site.json").write_text(json.dumps(site))
     (tmp / "bundle.data").write_bytes(bundle)
     (tmp / "origin.js").write_text(ORIGIN_JS)
-    shutil.copy(CONTROL_JS, tmp / "control.js")
+    bundle_worker(tmp / "control.js", minify, entry=CONTROL_JS.relative_to(ROOT / "edge_worker").as_posix())
     vary = json.loads((ROOT / "edge_server" / "edge_contract.json").read_text())["http"]["VARY"]["value"]
     port, control_port = free_port(), free_port()
     bindings = {"STRATA_BUNDLE": "http://origin/trailblazer.bundle", "STRATA_PUB": pub, "STRATA_ORIGIN": "http://origin",

@@ -44,10 +44,18 @@ export function scoreBucket(score, uplift) {
 /** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
  * from integer hundredths so that no float formatting is involved. */
 export function bucketName(i, uplift) {
+  return (uplift ? UPLIFT_BUCKET_NAMES : BUCKET_NAMES)[i] ?? nameOf(i, uplift);
+}
+
+function nameOf(i, uplift) {
   const h = (uplift ? -100 : 0) + (100 / SCORE_BUCKETS) * i;
   const a = Math.abs(h);
   return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
 }
+
+// every bucket's name, made once (counting names a bucket on every decide with consent)
+const BUCKET_NAMES = Array.from({ length: SCORE_BUCKETS }, (_, i) => nameOf(i, false));
+const UPLIFT_BUCKET_NAMES = Array.from({ length: 2 * SCORE_BUCKETS }, (_, i) => nameOf(i, true));
 
 // ------------------------------------------------------------------ counting
 /** The arm `model` counts under in this visit: "" for a plain model; for an uplift model

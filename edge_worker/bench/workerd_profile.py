@@ -87,6 +87,36 @@ def breakdown(profile: dict, modules: list[tuple[int, str]] | None, requests: in
     return [(g, us / max(1, requests)) for g, us in total.most_common()]
 
 
+#: The concerns of issue #26's breakdown: a group of breakdown() -> the concern it belongs to.
+CONCERNS = [
+    ("the decision (runtime/, SHA-256 bucketing)", lambda g: g.startswith("runtime/") or g == "@noble/hashes"),
+    ("session cookie state (session.js, msgpack, base64url)", lambda g: g in ("worker/session.js", "@msgpack/msgpack", "worker/base64url.js")),
+    ("request signals (signals.js, device.js, caches)", lambda g: g in ("worker/signals.js", "worker/device.js", "worker/bounded_cache.js")),
+    ("counting (model_counts.js, measure.js, metrics.js)", lambda g: g in ("worker/model_counts.js", "worker/measure.js", "worker/metrics.js")),
+    ("body and response JSON (decide.js, body.js, json_syntax.js, errors.js)",
+     lambda g: g in ("worker/decide.js", "worker/body.js", "worker/json_syntax.js", "worker/errors.js", "worker/bounded_read.js")),
+    ("routing, consent, bundle (server.js, worker.js, bundles.js, events.js, pages.js, rewrite.js)",
+     lambda g: g.startswith("worker/") or g == "worker.js"),
+    ("the control's own code (control.js)", lambda g: g.startswith("control.js")),
+    ("WebCrypto (AES-GCM, random)", lambda g: g in ("platform: encrypt", "platform: decrypt", "platform: getRandomValues", "platform: digest")),
+    ("platform objects (Request, Headers, Response, URL, body reads, text codecs)", lambda g: g.startswith("platform: ") and g not in (
+        "platform: (garbage collector)", "platform: (program)", "platform: (anonymous)", "platform: (idle)", "platform: (root)")),
+    ("garbage collector", lambda g: g == "platform: (garbage collector)"),
+    ("workerd and V8 outside JS functions (event loop, HTTP, promise jobs)", lambda g: g in ("platform: (program)", "platform: (anonymous)", "platform: (root)")),
+]
+
+
+def by_concern(rows: list[tuple[str, float]]) -> dict[str, float]:
+    """breakdown()'s rows summed per concern (idle left out)."""
+    out = dict.fromkeys([c for c, _ in CONCERNS], 0.0)
+    for g, us in rows:
+        for c, match in CONCERNS:
+            if match(g):
+                out[c] += us
+                break
+    return out
+
+
 def profile_route(ws_url: str, url: str, pid: int, seconds: int, connections: int, cookie: str, mode: str) -> tuple[dict, int]:
     """A CPU profile of one isolate while wrk drives ``mode``'s mix at ``url``; returns it and the requests completed."""
     ins = Inspector(ws_url)
@@ -125,17 +155,26 @@ def main() -> None:
         cookie = warm(url)
         modules = modules_of((tmp / "worker.js").read_text())
         print(f"load average before: {load()}; V8 CPU profile, sampling every 100 µs, wrk -c{a.connections} {a.seconds}s, {SCRIPTS[a.route]}\n")
+        concerns = {}
         for name, ws, target, mods in (("strata", targets["strata"], url, modules), ("control", targets["control"], control, None)):
             prof, n = profile_route(ws, target, proc.pid, a.seconds, a.connections, cookie, a.route)
             path = out_dir / f"workerd-{a.route}-{name}.cpuprofile"
             path.write_text(json.dumps(prof))
             rows = breakdown(prof, mods, n)
+            concerns[name] = by_concern(rows)
             busy = sum(us for g, us in rows if g not in ("platform: (idle)",))
             print(f"{name}: {n:,} requests; isolate busy {busy:.1f} µs per request (self time, excluding idle); {path.name}")
             print("| where | µs per request |\n|---|---|")
             for g, us in rows[: a.top]:
                 print(f"| {g} | {us:.1f} |")
             print()
+        print("By concern, µs per request (profiled: the sampling itself slows the isolate):\n")
+        print("| concern | edge worker | control | difference |\n|---|---|---|---|")
+        for c, _ in CONCERNS:
+            st, ct = concerns["strata"][c], concerns["control"][c]
+            print(f"| {c} | {st:.1f} | {ct:.1f} | {st - ct:+.1f} |")
+        st, ct = sum(concerns["strata"].values()), sum(concerns["control"].values())
+        print(f"| **busy, in all** | **{st:.1f}** | **{ct:.1f}** | **{st - ct:+.1f}** |\n")
         print(f"load average after: {load()}")
 
 

@@ -17,6 +17,7 @@ import { clientSignals } from "./signals.js";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const UTF8 = new TextEncoder();
+const PAGE_TEXT = new TextDecoder(); // a page's bytes as text (U+FFFD for what is not UTF-8; a BOM dropped)
 /** Request headers not forwarded to the origin: hop-by-hop ones, and Host (the origin's own). */
 const NOT_FORWARDED = new Set([...HOP_HEADERS, "host"]);
 
@@ -37,7 +38,7 @@ export async function pageEndpoint(srv, request, url, ctx) {
   const prepared = await srv.prepared(ctx);
   const fetched = await originPage(srv, request, url);
   if (fetched.passthrough) return fetched.passthrough;
-  const doc = await readPage(fetched.html);
+  const doc = await readPage(fetched.html, fetched.bytes);
   if (doc.mode === "client") return passthrough(fetched.response, fetched.bytes, fetched.credentialed); // the page fills its own slots: the origin's bytes
   const cookies = parseCookies(request.headers.get("cookie"));
   const client = cookieSignals(cookies, prepared, srv.config.maxClientSignals);
@@ -99,7 +100,7 @@ async function originPage(srv, request, url) {
   if (r.status !== 200 || !ctype.includes("text/html") || length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, r.body, credentialed) };
   const bytes = new Uint8Array(await r.arrayBuffer());
   if (bytes.length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, bytes, credentialed) };
-  return { html: new TextDecoder().decode(bytes), bytes, status: r.status, response: r, credentialed };
+  return { html: PAGE_TEXT.decode(bytes), bytes, status: r.status, response: r, credentialed };
 }
 
 /** The origin's response `r` with `body` as it sent it, its end-to-end headers, the cache directive

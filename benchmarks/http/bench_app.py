@@ -18,7 +18,6 @@ import re
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route

@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from edge_server.harness.ports import free_port  # noqa: E402
 from workerd_bench import SCRIPTS, load, warm, wrk  # noqa: E402
 from workerd_bench import workerd as start_workerd  # noqa: E402
+
+from edge_server.harness.ports import free_port  # noqa: E402
 
 
 class Inspector:

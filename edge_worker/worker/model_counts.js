@@ -99,9 +99,8 @@ function fits(entry, model) {
  * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
  * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again). */
 export function countDecide(measure, prepared, session, signals, holdout, memo = null) {
-  const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
+  const { models, counted } = countedOf(prepared);
   const entries = session.models;
-  const counted = new Set(models.map((m) => m.id));
   for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
   let levels = null;
   models.forEach((m, i) => {
@@ -145,6 +144,21 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
       }
     }
   });
+}
+
+/** {models, counted}: the bundle's first MAX_SESSION_MODELS models and their ids, made once per
+ * models list (a bundle's is immutable). */
+const countedModels = new WeakMap();
+const NONE = { models: [], counted: new Set() };
+function countedOf(prepared) {
+  const all = modelsOf(prepared);
+  if (!all.length) return NONE;
+  let c = countedModels.get(all);
+  if (c === undefined) {
+    const models = all.slice(0, MAX_SESSION_MODELS);
+    countedModels.set(all, (c = { models, counted: new Set(models.map((m) => m.id)) }));
+  }
+  return c;
 }
 
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every

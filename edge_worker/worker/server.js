@@ -184,10 +184,11 @@ export class StrataWorker {
       }
     }
     const population = POPULATIONS[!consent ? 2 : outcome.holdout ? 1 : 0];
-    for (const d of Object.values(outcome.decisions)) {
-      const [arm, layer] = armOf(d);
+    for (const slot in outcome.decisions) {
+      const d = outcome.decisions[slot];
+      const [arm, layer, key] = armKeys(d);
       this.measure.decision(d.slot, d.reason, layer);
-      if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
+      if (session === null || session.firstExposure(key)) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
     if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo);
@@ -205,6 +206,19 @@ export class StrataWorker {
     const codec = this.codec ?? await this.cookieCodec();
     return `${this.config.cookieName}=${await codec.encode(session)}${this.cookieAttrs}`;
   }
+}
+
+/** [arm, layer, exposure key "slot|arm|layer"] of a decision (measure.py's Arm), made once per
+ * decision object (the bundle's immutable decisions; an explained one is made per request). */
+const arms = new WeakMap();
+function armKeys(d) {
+  let a = arms.get(d);
+  if (a === undefined) {
+    const [arm, layer] = armOf(d);
+    a = [arm, layer, `${d.slot}|${arm}|${layer}`];
+    if (d.trace === null) arms.set(d, a);
+  }
+  return a;
 }
 
 /** A loaded bundle, or 503 not_ready for none (StrataWorker.prepared). */

@@ -44,18 +44,10 @@ export function scoreBucket(score, uplift) {
 /** The level name of bucket `i`: its lower bound with two decimals ("0.00".."0.95", "-1.00".."0.95"),
  * from integer hundredths so that no float formatting is involved. */
 export function bucketName(i, uplift) {
-  return (uplift ? UPLIFT_BUCKET_NAMES : BUCKET_NAMES)[i] ?? nameOf(i, uplift);
-}
-
-function nameOf(i, uplift) {
   const h = (uplift ? -100 : 0) + (100 / SCORE_BUCKETS) * i;
   const a = Math.abs(h);
   return `${h < 0 ? "-" : ""}${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
 }
-
-// every bucket's name, made once (counting names a bucket on every decide with consent)
-const BUCKET_NAMES = Array.from({ length: SCORE_BUCKETS }, (_, i) => nameOf(i, false));
-const UPLIFT_BUCKET_NAMES = Array.from({ length: 2 * SCORE_BUCKETS }, (_, i) => nameOf(i, true));
 
 // ------------------------------------------------------------------ counting
 /** The arm `model` counts under in this visit: "" for a plain model; for an uplift model
@@ -99,8 +91,9 @@ function fits(entry, model) {
  * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
  * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again). */
 export function countDecide(measure, prepared, session, signals, holdout, memo = null) {
-  const { models, counted } = countedOf(prepared);
+  const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
   const entries = session.models;
+  const counted = new Set(models.map((m) => m.id));
   for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
   let levels = null;
   models.forEach((m, i) => {
@@ -144,21 +137,6 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
       }
     }
   });
-}
-
-/** {models, counted}: the bundle's first MAX_SESSION_MODELS models and their ids, made once per
- * models list (a bundle's is immutable). */
-const countedModels = new WeakMap();
-const NONE = { models: [], counted: new Set() };
-function countedOf(prepared) {
-  const all = modelsOf(prepared);
-  if (!all.length) return NONE;
-  let c = countedModels.get(all);
-  if (c === undefined) {
-    const models = all.slice(0, MAX_SESSION_MODELS);
-    countedModels.set(all, (c = { models, counted: new Set(models.map((m) => m.id)) }));
-  }
-  return c;
 }
 
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every

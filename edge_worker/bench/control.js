@@ -54,13 +54,13 @@ export default {
     const url = new URL(request.url);
     if (request.method === "POST") {
       const body = JSON.parse(await request.text());
-      const page = new URL(body.page?.url ?? "/", url); // the page URL, parsed
+      new URL(body.page?.url ?? "/", url); // the page URL, parsed (the result is not needed)
       const headers = { "content-type": "application/json", "cache-control": url.pathname === "/v1/events" ? "no-store" : "private, no-store" };
       if (url.pathname === "/v1/decide") headers.vary = env.CONTROL_VARY; // edge_contract.json's VARY, from the bench
       const c = await cookie(request);
       if (c !== null) headers["set-cookie"] = c;
       if (url.pathname === "/v1/events") return new Response(`{"accepted":true,"population":"personalized"}`, { status: 202, headers });
-      return new Response(page.pathname ? state.body : "", { headers });
+      return new Response(state.body, { headers });
     }
     const origin = await fetch("http://origin" + url.pathname + url.search);
     const c = await cookie(request);

@@ -1,7 +1,7 @@
 """HTTP benchmark: /v1/decide against a bare Starlette route on the same server configuration.
 
     python benchmarks/http_bench.py [--seconds 10] [--http httptools|h11] [--log-level info|warning]
-                                    [--control] [--out benchmarks/results/http.json]
+                                    [--control [--rounds 5]] [--out benchmarks/results/http.json]
 
 Starts the server as `strata serve` runs it (uvicorn, 1 worker, 127.0.0.1, the trailblazer bundle,
 `--log-level info` by default: one access line per request, written to a log file) with one more
@@ -12,9 +12,12 @@ four pages including a cart with client signals):
   1. saturation: 32 connections for --seconds against the bare route, then /v1/decide, then OFREP's
      single-flag route (/ofrep/v1/evaluate/flags/hero, benchmarks/http/ofrep.lua: the same mix);
   2. latency at 70% of /v1/decide's saturation rate (paced connections): p50/p99, errors.
-With --control, also a control route doing a decide request's I/O and none of its work (reads the
-body, answers decide's headers, a session-sized cookie and a decide-sized body), and the server's
-CPU time per request (user and system, from /proc) on each route: where decide's time goes.
+With --control, also a control route doing a decide request's I/O and none of Strata's work
+(bench_app.py's /bench/shape: reads the body, parses the page URL, opens and seals the AES-GCM
+session cookie, answers decide's headers, the Set-Cookie and a decide-sized body), and the server's
+CPU time per request (user and system, from /proc) on each route; control and /v1/decide run
+alternately, --rounds pairs in the same process and minutes, and Strata's own CPU per request is
+the median of the pairs' differences (decide − control), the machine's load average beside it.
 Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's, OFREP's
 single flag >= 90% of decide's,
 p99 < 10 ms at 70% of saturation, zero errors. Every run is bounded in time.
@@ -27,6 +30,7 @@ import base64
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,6 +91,12 @@ def wrk_cpu(pid: int, url: str, seconds: int, connections: int, **kw: Any) -> di
     return {**r, "user_us": (u1 - u0) / n * 1e6, "sys_us": (s1 - s0) / n * 1e6}
 
 
+def median_run(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over ``runs`` of one route (requests and errors: their sums)."""
+    out = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms", "user_us", "sys_us")}
+    return {**out, **{k: sum(r[k] for r in runs) for k in ("requests", "non_2xx", "socket_errors")}}
+
+
 def stop_bench_server(server: subprocess.Popen[bytes]) -> int:
     """Stop the server, remove its temporary directory; returns how many access lines it wrote."""
     server.terminate()
@@ -132,6 +142,7 @@ def main() -> int:
                     help="the server's log level as in strata serve: info (default) writes one access line per request")
     ap.add_argument("--control", action="store_true",
                     help="also measure a control route doing a decide request's I/O without its work (bench_app.py's /bench/shape)")
+    ap.add_argument("--rounds", type=int, default=5, help="with --control: alternating control / decide pairs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "http.json"))
     a = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -142,13 +153,26 @@ def main() -> int:
     try:
         cookies = mint_cookies(base)
         wrk(base + "/v1/decide", 2, 16, cookies=cookies)  # warm-up
+        load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
         bare = wrk_cpu(server.pid, base + "/bench/constant", a.seconds, 32, cookies=cookies)
-        shape = wrk_cpu(server.pid, base + "/bench/shape", a.seconds, 32, cookies=cookies) if a.control else None
-        decide = wrk_cpu(server.pid, base + "/v1/decide", a.seconds, 32, cookies=cookies)
+        shape, split = None, None
+        if a.control:
+            pairs = []
+            for i in range(a.rounds):  # alternate which runs first, so a trend in the machine's load falls on both alike
+                runs = [("control", "/bench/shape"), ("decide", "/v1/decide")][:: 1 if i % 2 == 0 else -1]
+                pair = {name: wrk_cpu(server.pid, base + path, a.seconds, 32, cookies=cookies) for name, path in runs}
+                pairs.append(pair)
+            cpu = lambda r: r["user_us"] + r["sys_us"]  # noqa: E731
+            shape, decide = (median_run([p[k] for p in pairs]) for k in ("control", "decide"))
+            own = [cpu(p["decide"]) - cpu(p["control"]) for p in pairs]
+            split = {"own_cpu_us": statistics.median(own), "own_cpu_us_runs": own}
+        else:
+            decide = wrk_cpu(server.pid, base + "/v1/decide", a.seconds, 32, cookies=cookies)
         wrk(base + "/ofrep/v1/evaluate/flags/hero", 2, 16, cookies=cookies, script="ofrep.lua")  # warm-up
         ofrep = wrk_cpu(server.pid, base + "/ofrep/v1/evaluate/flags/hero", a.seconds, 32, cookies=cookies, script="ofrep.lua")
         conns = paced_connections(base, 0.7 * decide["rps"], cookies)
         paced = wrk(base + "/v1/decide", a.seconds, conns, delay_ms=PAUSE_MS, cookies=cookies)
+        load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     finally:
         log_lines = stop_bench_server(server)
     ratio = decide["rps"] / bare["rps"]
@@ -160,11 +184,16 @@ def main() -> int:
         if r is not None:
             cpu = f"  {r['user_us']:.1f} + {r['sys_us']:.1f} = {r['user_us'] + r['sys_us']:.1f} us" if "user_us" in r else ""
             print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}{cpu}")
+    if split is not None:
+        runs = ", ".join(f"{x:.1f}" for x in split["own_cpu_us_runs"])
+        print(f"Strata's own CPU per /v1/decide request (decide − control, median of {a.rounds} alternating pairs): "
+              f"{split['own_cpu_us']:.1f} us ({runs}); load average before / after: {load_before} / {load_after}")
     print(f"decide / bare throughput: {ratio:.0%} (target >= 70%); p99 at {paced['rps']:.0f} req/s: {paced['p99_ms']:.2f} ms (target < 10 ms)")
     print(f"OFREP single flag / decide throughput: {ofrep['rps'] / decide['rps']:.0%} (target >= 90%)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"http": a.http, "loop": loop, "log_level": a.log_level, "access_lines": log_lines, "seconds": a.seconds,
+                               "load_before": load_before, "load_after": load_after, "split": split,
                                "bare": bare, "control": shape, "decide": decide, "paced_70": paced, "ratio": ratio,
                                "ofrep_flag": ofrep, "ofrep_ratio": ofrep["rps"] / decide["rps"]}, indent=2))
     print(f"wrote {out}")

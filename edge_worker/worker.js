@@ -9,7 +9,7 @@ import { ConfigError } from "./worker/config.js";
 let worker = null;
 
 export default {
-  async fetch(request, env, ctx) {
+  fetch(request, env, ctx) { // not async: the worker's promise is returned as it is, without another turn
     if (worker === null) {
       try {
         worker = new StrataWorker(runtime, env);

@@ -3,14 +3,21 @@ environment) with ``strata serve``'s logging (``BENCH_LOG_LEVEL``, default info:
 per request, as in production), plus one bare Starlette route returning a constant JSON body,
 mounted on the same router behind the same middleware, so both go through the same server
 configuration; and a control route (``http_bench.py --control``) that does the I/O of a decide
-request and none of its work: it reads the JSON body and answers with /v1/decide's headers, a
-session-cookie-sized Set-Cookie and a decide-sized constant body."""
+request and none of Strata's work, as the edge worker bench's control (edge_worker/bench/control.js):
+it reads the JSON body, parses the page URL, opens the session cookie (AES-GCM, the server's
+``s1.<kid>.<base64url(nonce || ciphertext)>`` format and associated data, so it opens the real
+cookies the bench mints) and seals it again with a fresh nonce (a first visit seals a session-sized
+plaintext; a request with Sec-GPC: 1 has no consent and no cookie), and answers with /v1/decide's
+headers, the Set-Cookie and a decide-sized constant body."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
+from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -28,18 +35,43 @@ async def constant(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "bundle": {"name": "constant", "version": 1}})
 
 
-#: A decide response's shape in the bench mix: ~950-byte body, ~400-byte session cookie.
+#: A decide response's shape in the bench mix: ~950-byte body.
 _SHAPE_BODY = b'{"bundle":{"name":"constant","version":1},"pad":"' + b"x" * 898 + b'"}'
-_SHAPE_HEADERS = [*RESPONSE_HEADERS, (b"content-length", str(len(_SHAPE_BODY)).encode()),
-                  (b"set-cookie", b"strata_session=s1.bench." + b"A" * 380 + b"; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax")]
+_SHAPE_HEADERS = [*RESPONSE_HEADERS, (b"content-length", str(len(_SHAPE_BODY)).encode())]
+_COOKIE = re.compile(r"(?:^|;\s*)strata_session=([^;]*)")
 
 
 class Shape:
-    """The control route: a decide request's I/O (body read, response headers and size), no work."""
+    """The control route: a decide request's I/O (body read, page URL parsed, the cookie opened
+    and sealed, response headers and size), none of Strata's work."""
+
+    def __init__(self, key: bytes, kid: str) -> None:
+        self.aead = AESGCM(key)
+        self.kid = kid
+        self.aad = f"s1|strata_session|{kid}".encode()
+
+    def cookie(self, h: dict[str, str]) -> bytes | None:
+        if h.get("sec-gpc") == "1":
+            return None
+        m = _COOKIE.search(h.get("cookie", ""))
+        plain = bytes(240)  # a first visit's session is about this size
+        if m:
+            body = m.group(1).split(".")[2]
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            plain = self.aead.decrypt(blob[:12], blob[12:], self.aad)
+        nonce = os.urandom(12)
+        value = base64.urlsafe_b64encode(nonce + self.aead.encrypt(nonce, plain, self.aad)).rstrip(b"=")
+        return b"strata_session=s1." + self.kid.encode() + b"." + value + b"; Path=/; Max-Age=15552000; HttpOnly; SameSite=Lax"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await read_json(headers_of(scope), receive, config.max_body_bytes)  # the limit decide reads under
-        await send({"type": "http.response.start", "status": 200, "headers": list(_SHAPE_HEADERS)})
+        h = headers_of(scope)
+        body = await read_json(h, receive, config.max_body_bytes)  # the limit decide reads under
+        urlsplit((body.get("page") or {}).get("url", "/"))  # the page URL, parsed
+        headers = list(_SHAPE_HEADERS)
+        cookie = self.cookie(h)
+        if cookie is not None:
+            headers.append((b"set-cookie", cookie))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": _SHAPE_BODY})
 
 
@@ -55,4 +87,4 @@ app = create_app(config)
 # first on the router: the bare route is matched first, /v1/decide second (the conservative order)
 app.app.router.routes.insert(0, Route("/bench/constant", constant, methods=["GET", "POST"]))  # type: ignore[attr-defined]
 # the control route after /v1/decide, so decide is still matched second
-app.app.router.routes.insert(2, Route("/bench/shape", Shape(), methods=["POST"]))  # type: ignore[attr-defined]
+app.app.router.routes.insert(2, Route("/bench/shape", Shape(config.cookie_keys["bench"], "bench"), methods=["POST"]))  # type: ignore[attr-defined]

@@ -55,11 +55,14 @@ def npm_ci() -> None:
         raise ToolMissing(f"npm ci in edge_worker failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
 
-def bundle_worker(out: Path) -> Path:
-    """edge_worker/worker.js with its dependencies in one ES module (what `wrangler deploy` uploads)."""
+def bundle_worker(out: Path, minify: bool = True, entry: str = "worker.js") -> Path:
+    """edge_worker/worker.js with its dependencies in one ES module (what `wrangler deploy` uploads);
+    ``minify`` False keeps the names, for a CPU profile (edge_worker/bench/workerd_profile.py);
+    ``entry``: another module of edge_worker/ (the bench's control worker)."""
     npm_ci()
-    r = subprocess.run([str(ESBUILD), "worker.js", "--bundle", "--format=esm", "--platform=neutral", "--main-fields=module,main",
-                        "--conditions=worker,browser", "--minify", f"--outfile={out}"], cwd=EDGE_WORKER, capture_output=True, text=True)
+    r = subprocess.run([str(ESBUILD), entry, "--bundle", "--format=esm", "--platform=neutral", "--main-fields=module,main",
+                        "--conditions=worker,browser", *(["--minify"] if minify else []), f"--outfile={out}"], cwd=EDGE_WORKER,
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"esbuild failed:\n{r.stderr}")
     return out

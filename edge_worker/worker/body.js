@@ -8,17 +8,21 @@ import { jsonProblem, jsonValue } from "./json_syntax.js";
 /** Whether a parsed JSON value is an object (not null, not an array). */
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** The JSON body of a request under a size limit ({} when empty); 400 / 413 as body.py. */
-export async function readJson(request, limit) {
-  const cl = request.headers.get("content-length");
-  if (cl !== null) {
-    if (!/^[0-9]+$/.test(cl)) throw new ApiError(400, "bad_request", "Content-Length is not a number");
-    if (Number(cl) > limit) throw new ApiError(413, "too_large", `request body over ${limit} bytes`);
+/** The JSON body of a request under a size limit ({} when empty); 400 / 413 as body.py. A promise
+ * (a chain, not an async function: one promise turn fewer on every request with a body). */
+export function readJson(request, limit) {
+  try {
+    const cl = request.headers.get("content-length");
+    if (cl !== null) {
+      if (!/^[0-9]+$/.test(cl)) throw new ApiError(400, "bad_request", "Content-Length is not a number");
+      if (Number(cl) > limit) throw new ApiError(413, "too_large", `request body over ${limit} bytes`);
+      return request.arrayBuffer().then((b) => parseJson(new Uint8Array(b))); // announced and within the limit: one native read
+    }
+    if (!request.body) return Promise.resolve(parseJson(new Uint8Array(0)));
+    return readBounded(request.body, limit, () => new ApiError(413, "too_large", `request body over ${limit} bytes`)).then(parseJson);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  if (cl !== null) return parseJson(new Uint8Array(await request.arrayBuffer())); // announced and within the limit: one native read
-  if (!request.body) return parseJson(new Uint8Array(0));
-  const raw = await readBounded(request.body, limit, () => new ApiError(413, "too_large", `request body over ${limit} bytes`));
-  return parseJson(raw);
 }
 
 /** body.py's bytes.strip(): ASCII whitespace, vertical tab and form feed included. */

@@ -69,14 +69,14 @@ export class BundleSource {
     this.maxBytes = MAX_ENVELOPE_BYTES;
   }
 
-  /** The prepared bundle to serve now, or null when none could be loaded yet. */
-  async get(ctx, now = Date.now()) {
+  /** The prepared bundle to serve now, or null when none could be loaded yet; once one is loaded,
+   * the value itself (no promise, so a request costs no promise turn here), before that a promise. */
+  get(ctx, now = Date.now()) {
     if (this.current === null) {
       // no bundle yet: wait for a look at the source, but look at most once per poll interval
       // (an origin that is down is not asked by every request; they get 503 not_ready meanwhile)
       if (this.loading === null && this.checkedAt && now - this.checkedAt < this.config.pollInterval * 1000) return null;
-      await this.refresh(now);
-      return this.current;
+      return this.refresh(now).then(() => this.current);
     }
     if (now - this.checkedAt >= this.config.pollInterval * 1000 && this.loading === null) {
       const p = this.refresh(now);

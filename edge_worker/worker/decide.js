@@ -5,7 +5,7 @@ import * as py from "../runtime/python.js";
 import { compareStrings } from "../runtime/values.js";
 import { isObject, readJson } from "./body.js";
 import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
-import { ApiError, json } from "./errors.js";
+import { ApiError } from "./errors.js";
 import { parseCookies } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
@@ -48,7 +48,8 @@ export function checkSlots(slots, prepared) {
 
 /** POST /v1/decide on the worker `srv` (server.js's StrataWorker): decide.py's DecideEndpoint. */
 export async function decideEndpoint(srv, request, url, ctx) {
-  const prepared = await srv.prepared(ctx);
+  let prepared = srv.prepared(ctx);
+  if (prepared instanceof Promise) prepared = await prepared; // only before the first bundle is loaded: no promise turn after
   const body = await readJson(request, srv.config.maxBodyBytes);
   const f = decideFields(body);
   checkSlots(f.slots, prepared);
@@ -63,26 +64,60 @@ export async function decideEndpoint(srv, request, url, ctx) {
   const cookies = parseCookies(request.headers.get("cookie"));
   let decided;
   try {
-    decided = await srv.decide(request, cookies, prepared, f.url, f.ref, f.cat, f.slots, client, f.pageView, explain);
+    decided = srv.decide(request, cookies, prepared, f.url, f.ref, f.cat, f.slots, client, f.pageView, explain);
+    if (decided instanceof Promise) decided = await decided; // a cookie to open; none: no turn
   } catch (e) {
     if (e instanceof URIError) throw new ApiError(422, "invalid_url", `page.url is not a URL: ${e.message}`, "page.url");
     throw e;
   }
   const { outcome, session, consent } = decided;
-  const slots = {};
-  for (const [slot, d] of Object.entries(outcome.decisions)) {
-    const j = d.toJSON();
-    if (f.html) j.html = srv.htmlOf(d.content);
-    slots[slot] = j;
-  }
-  const out = { bundle: { name: prepared.name, version: prepared.version }, slots };
-  if (outcome.segments !== null && outcome.segments !== undefined) {
-    out.segments = outcome.segments;
-    out.scores = outcome.scores ?? {}; // as edge_server/decide.py: always with segments when explained
-  }
-  out.consent = consent;
-  const headers = { "cache-control": "private, no-store", vary: VARY };
-  const cookie = await srv.setCookie(cookies, session, consent);
+  const headers = { "content-type": "application/json", "cache-control": "private, no-store", vary: VARY };
+  let cookie = srv.setCookie(cookies, session, consent);
+  if (cookie instanceof Promise) cookie = await cookie; // a session to seal; none without consent: no turn
   if (cookie !== null) headers["set-cookie"] = cookie;
-  return json(out, 200, headers);
+  return new Response(decideBody(srv, prepared, outcome, consent, f.html), { status: 200, headers });
+}
+
+/** The JSON text of a decide response: {"bundle", "slots", "segments"?, "scores"?, "consent"} (decide.py's
+ * body). Without an explanation it is a concatenation of cached fragments, byte for byte the text
+ * JSON.stringify would write: each prebuilt decision's JSON (with or without its HTML) is made once
+ * per decision object (decisions are the bundle's immutable objects), as the Python server caches them. */
+export function decideBody(srv, prepared, outcome, consent, html) {
+  if (outcome.segments !== null && outcome.segments !== undefined) {
+    const slots = {};
+    for (const [slot, d] of Object.entries(outcome.decisions)) {
+      const j = d.toJSON();
+      if (html) j.html = srv.htmlOf(d.content);
+      slots[slot] = j;
+    }
+    // as edge_server/decide.py: scores always with segments when explained
+    return JSON.stringify({ bundle: { name: prepared.name, version: prepared.version }, slots, segments: outcome.segments, scores: outcome.scores ?? {}, consent });
+  }
+  let out = bundleJson(prepared) + ',"slots":{';
+  let first = true;
+  for (const slot in outcome.decisions) {
+    const d = outcome.decisions[slot];
+    out += (first ? "" : ",") + JSON.stringify(slot) + ":" + decisionJson(srv, d, html);
+    first = false;
+  }
+  return out + '},"consent":' + (consent ? "true}" : "false}");
+}
+
+/** '{"bundle":{"name":...,"version":...}' of a prepared bundle, made once per bundle. */
+const bundleJsons = new WeakMap();
+function bundleJson(prepared) {
+  let s = bundleJsons.get(prepared);
+  if (s === undefined) bundleJsons.set(prepared, (s = '{"bundle":' + JSON.stringify({ name: prepared.name, version: prepared.version })));
+  return s;
+}
+
+/** A decision's JSON ([without, with] its HTML), made once per decision object; a traced decision is made per request. */
+const decisionJsons = new WeakMap();
+function decisionJson(srv, d, html) {
+  if (d.trace !== null) return JSON.stringify(html ? { ...d.toJSON(), html: srv.htmlOf(d.content) } : d);
+  let pair = decisionJsons.get(d);
+  if (pair === undefined) decisionJsons.set(d, (pair = [JSON.stringify(d), null]));
+  if (!html) return pair[0];
+  if (pair[1] === null) pair[1] = pair[0].slice(0, -1) + ',"html":' + JSON.stringify(srv.htmlOf(d.content)) + "}";
+  return pair[1];
 }

@@ -47,8 +47,21 @@ export function restrictiveCacheControl(origin, { personalised, credentialed }) 
   return ["private", ...kept].join(", ");
 }
 
-/** The origin's Vary values and `extra`, each name once (`*` stays `*`). */
+/** The origin's Vary values and `extra`, each name once (`*` stays `*`); remembered per combination
+ * (an origin sends the same few Vary values on every page). */
 export function mergeVary(origin, extra) {
+  const key = origin.length ? `${origin.join("\n")}\u0000${extra}` : extra;
+  let out = merged.get(key);
+  if (out === undefined) {
+    if (merged.size >= 256) merged.clear();
+    merged.set(key, (out = merge(origin, extra)));
+  }
+  return out;
+}
+
+const merged = new Map(); // Vary values and extra -> mergeVary's answer, at most 256 (a key is at most the headers' size)
+
+function merge(origin, extra) {
   const names = new Map();
   for (const value of [...origin, extra]) for (let t of value.split(",")) if ((t = t.trim()) && !names.has(t.toLowerCase())) names.set(t.toLowerCase(), t);
   return names.has("*") ? "*" : [...names.values()].join(", ");
@@ -83,9 +96,7 @@ export function pageHeaders(origin, { personalised, credentialed, bodyChanged, c
   return out;
 }
 
-/** Pairs as a Headers object (repeated names appended). */
+/** Pairs as a Headers object (repeated names appended: the constructor appends each pair, in one call). */
 export function toHeaders(pairs) {
-  const h = new Headers();
-  for (const [k, v] of pairs) h.append(k, v);
-  return h;
+  return new Headers(pairs);
 }

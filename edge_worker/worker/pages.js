@@ -17,6 +17,7 @@ import { clientSignals } from "./signals.js";
 
 const CONTROL = /[\x00-\x1f\x7f]/;
 const UTF8 = new TextEncoder();
+const PAGE_TEXT = new TextDecoder(); // a page's bytes as text (U+FFFD for what is not UTF-8; a BOM dropped)
 /** Request headers not forwarded to the origin: hop-by-hop ones, and Host (the origin's own). */
 const NOT_FORWARDED = new Set([...HOP_HEADERS, "host"]);
 
@@ -35,11 +36,11 @@ export function checkPagePath(path) {
 export async function pageEndpoint(srv, request, url, ctx) {
   checkPagePath(py.unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
   const prepared = await srv.prepared(ctx);
-  const fetched = await originPage(srv, request, url);
-  if (fetched.passthrough) return fetched.passthrough;
-  const doc = await readPage(fetched.html);
-  if (doc.mode === "client") return passthrough(fetched.response, fetched.bytes, fetched.credentialed); // the page fills its own slots: the origin's bytes
   const cookies = parseCookies(request.headers.get("cookie"));
+  const fetched = await originPage(srv, request, url, cookies);
+  if (fetched.passthrough) return fetched.passthrough;
+  const doc = await readPage(fetched.html, fetched.bytes);
+  if (doc.mode === "client") return passthrough(fetched.response, fetched.bytes, fetched.credentialed); // the page fills its own slots: the origin's bytes
   const client = cookieSignals(cookies, prepared, srv.config.maxClientSignals);
   const pageUrl = py.unquote(url.pathname) + url.search; // the path percent-decoded, as the Python server's (ASGI) path is
   const explain = srv.config.debug;
@@ -79,14 +80,15 @@ function cookieSignals(cookies, prepared, limit) {
 
 /** The page from the origin: {html, bytes, status, response, credentialed} (credentialed: the request
  * carried the visitor's Cookie or Authorization), or {passthrough: response} for anything not
- * rewritten (pages.py's _origin_page). */
-async function originPage(srv, request, url) {
+ * rewritten (pages.py's _origin_page). `cookies`: the request's (parseCookies). */
+async function originPage(srv, request, url, cookies) {
   const target = srv.config.origin.replace(/\/+$/, "") + url.pathname + url.search;
-  const headers = new Headers();
-  const drop = new Set([...NOT_FORWARDED, ...hopByHop([...request.headers])]);
-  for (const [k, v] of request.headers) if (!drop.has(k) && k !== "cookie") headers.set(k, v);
-  const forwarded = [...parseCookies(request.headers.get("cookie"))].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
-  if (forwarded) headers.set("cookie", forwarded);
+  const pairs = [...request.headers]; // one pass over the request's headers (names lower case, each once)
+  const drop = hopByHop(pairs);
+  const kept = pairs.filter(([k]) => !drop.has(k) && !NOT_FORWARDED.has(k) && k !== "cookie");
+  const forwarded = [...cookies].filter(([k]) => k !== srv.config.cookieName).map(([k, v]) => `${k}=${v}`).join("; ");
+  if (forwarded) kept.push(["cookie", forwarded]);
+  const headers = new Headers(kept);
   const credentialed = headers.has("cookie") || headers.has("authorization");
   let r;
   try {
@@ -99,7 +101,7 @@ async function originPage(srv, request, url) {
   if (r.status !== 200 || !ctype.includes("text/html") || length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, r.body, credentialed) };
   const bytes = new Uint8Array(await r.arrayBuffer());
   if (bytes.length > MAX_PAGE_BYTES) return { passthrough: passthrough(r, bytes, credentialed) };
-  return { html: new TextDecoder().decode(bytes), bytes, status: r.status, response: r, credentialed };
+  return { html: PAGE_TEXT.decode(bytes), bytes, status: r.status, response: r, credentialed };
 }
 
 /** The origin's response `r` with `body` as it sent it, its end-to-end headers, the cache directive

@@ -7,31 +7,31 @@
 
 import * as py from "../runtime/python.js";
 import { MAX_NAME, MAX_PAGE_BYTES } from "./contract.js";
+import { b64url } from "./base64url.js";
 import { BoundedCache } from "./bounded_cache.js";
 
 // Pages larger than MAX_PAGE_BYTES (edge_server/edge_contract.json) are served untouched.
 export { MAX_PAGE_BYTES };
 
 const strip = (s) => py.strip(s ?? "");
+const UTF8_OUT = new TextEncoder();
+const DOCTYPE = UTF8_OUT.encode("<!DOCTYPE html>\n");
+const DOCTYPE_AT_START = /^\s*<!doctype/i;
 
 // Pages repeat (an origin serves the same HTML to every visitor): the first pass is cached per
-// page, keyed by the SHA-256 of its text (the key never pins a page), bounded by bytes.
+// page, keyed by the SHA-256 of its bytes (the key never pins a page), bounded by bytes.
 const scans = new BoundedCache(4 * 1024 * 1024);
 
-/** {slots, category, mode} of a page (rewrite.py's Page); treat the result as read-only. */
-export async function readPage(html) {
-  const key = await sha256Hex(html);
+/** {slots, category, mode} of a page (rewrite.py's Page); treat the result as read-only. `bytes`:
+ * the page as the origin sent it (`html` is their UTF-8 decoding), hashed as they are. */
+export async function readPage(html, bytes = UTF8_OUT.encode(html)) {
+  const key = b64url(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
   let scan = scans.get(key);
   if (scan === undefined) {
     scan = await scanPage(html);
     scans.set(key, scan);
   }
   return scan;
-}
-
-async function sha256Hex(text) {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function scanPage(html) {
@@ -60,8 +60,10 @@ async function scanPage(html) {
   return { slots, category, mode };
 }
 
-/** The page with each decided slot filled: `decisions` slot -> Decision, `html(d)` its rendered
- * content; `overlay` (debug) is appended at the end of <body>. */
+/** The page with each decided slot filled, as UTF-8 bytes: `decisions` slot -> Decision, `html(d)`
+ * its rendered content; `overlay` (debug) is appended at the end of <body>. (Bytes, not text: the
+ * rewriter's output goes to the response without a decode and an encode of the whole page; text
+ * only for a page starting with a byte order mark.) */
 export async function fillPage(html, decisions, htmlOf, overlay = null) {
   let bodySeen = false;
   let rewriter = new HTMLRewriter().on("[data-strata-slot]", {
@@ -89,7 +91,16 @@ export async function fillPage(html, decisions, htmlOf, overlay = null) {
         },
       });
   }
-  let out = await rewriter.transform(new Response(html)).text();
-  if (!/^\s*<!doctype/i.test(out)) out = "<!DOCTYPE html>\n" + out;
-  return out;
+  const filled = rewriter.transform(new Response(html));
+  if (html.charCodeAt(0) === 0xfeff) { // a second byte order mark: text() drops it, as this page has always been served
+    const text = await filled.text();
+    return DOCTYPE_AT_START.test(text) ? text : "<!DOCTYPE html>\n" + text;
+  }
+  const out = new Uint8Array(await filled.arrayBuffer());
+  // the rewriter changes slots' content and attributes only, so the output starts as the page does
+  if (DOCTYPE_AT_START.test(html)) return out;
+  const withDoctype = new Uint8Array(DOCTYPE.length + out.length);
+  withDoctype.set(DOCTYPE, 0);
+  withDoctype.set(out, DOCTYPE.length);
+  return withDoctype;
 }

@@ -93,7 +93,8 @@ export class StrataWorker {
     return response;
   }
 
-  async route(request, url, ctx) {
+  /** The route's response (a promise, or a Response); throws ApiError synchronously or through the promise. */
+  route(request, url, ctx) {
     const path = url.pathname;
     const r = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
     if (r !== undefined) {
@@ -108,16 +109,16 @@ export class StrataWorker {
   }
 
   // ------------------------------------------------------------------ helpers
-  /** The prepared bundle, or 503 not_ready before the first one is loaded. */
-  async prepared(ctx) {
-    const p = await this.bundles.get(ctx);
-    if (p === null) throw new ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the worker log");
-    return p;
+  /** The prepared bundle, or 503 not_ready before the first one is loaded: the bundle itself once
+   * one is loaded (callers write `await`, which costs one turn; `preparedNow` none), a promise before. */
+  prepared(ctx) {
+    const p = this.bundles.get(ctx);
+    return p instanceof Promise ? p.then(loaded) : loaded(p);
   }
 
-  async cookieCodec() {
-    if (this.codec === null) this.codec = new CookieCodec(await importCookieKeys(this.config.cookieKeys), this.config.cookieName);
-    return this.codec;
+  /** The cookie codec: itself once its keys are imported, a promise before (the first request). */
+  cookieCodec() {
+    return this.codec ?? importCookieKeys(this.config.cookieKeys).then((keys) => (this.codec ??= new CookieCodec(keys, this.config.cookieName)));
   }
 
   consent(headers, cookies) {
@@ -137,17 +138,27 @@ export class StrataWorker {
     return out;
   }
 
-  /** server.py's Server.decide: request -> signals -> runtime -> session and counters. */
-  async decide(request, cookies, prepared, pageUrl, referrer, category, slots, client, pageView, explain) {
+  /** server.py's Server.decide: request -> signals -> runtime -> session and counters. {outcome,
+   * session, consent}, or a promise of it when a session cookie is to be opened (WebCrypto is
+   * asynchronous): a request without one costs no promise turn. Callers `await` it. */
+  decide(request, cookies, prepared, pageUrl, referrer, category, slots, client, pageView, explain) {
     const now = Date.now() / 1000;
     const headers = request.headers;
     const consent = this.consent(headers, cookies);
     const signals = this.context.signals(pageUrl, (n) => headers.get(n), referrer, now);
     if (category) signals["page.category"] = category;
-    let session = null;
-    if (consent) {
-      const codec = await this.cookieCodec();
-      session = (await codec.decode(cookies.get(this.config.cookieName))) ?? Session.fresh();
+    const finish = (session) => this.decided(prepared, now, signals, consent, session, category, slots, client, pageView, explain);
+    if (!consent) return finish(null);
+    const open = (codec) => {
+      const session = codec.decode(cookies.get(this.config.cookieName)); // null without a cookie to open
+      return session === null ? finish(Session.fresh()) : session.then((s) => finish(s ?? Session.fresh()));
+    };
+    return this.codec !== null ? open(this.codec) : this.cookieCodec().then(open);
+  }
+
+  /** decide's second half, once the session (null without consent) is known. */
+  decided(prepared, now, signals, consent, session, category, slots, client, pageView, explain) {
+    if (session !== null) {
       const previous = session.lastSeen;
       session.touch(Math.floor(now), this.config.visitTimeout, signals["utm.source"], category, pageView);
       session.addSignals(signals, previous);
@@ -173,18 +184,45 @@ export class StrataWorker {
       }
     }
     const population = POPULATIONS[!consent ? 2 : outcome.holdout ? 1 : 0];
-    for (const d of Object.values(outcome.decisions)) {
-      const [arm, layer] = armOf(d);
+    for (const slot in outcome.decisions) {
+      const d = outcome.decisions[slot];
+      const [arm, layer, key] = armKeys(d);
       this.measure.decision(d.slot, d.reason, layer);
-      if (session === null || session.firstExposure(`${d.slot}|${arm}|${layer}`)) this.measure.exposure(d.slot, arm, layer, population);
+      if (session === null || session.firstExposure(key)) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
     if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo);
   }
 
-  async setCookie(cookies, session, consent) {
-    if (session !== null) return `${this.config.cookieName}=${await (await this.cookieCodec()).encode(session)}${this.cookieAttrs}`;
+  /** The Set-Cookie value after a request (the sealed session; the expired cookie when consent was
+   * withdrawn; null): a promise only when a session is sealed, so a request without one costs no turn. */
+  setCookie(cookies, session, consent) {
+    if (session !== null) return this.sealed(session);
     if (!consent && cookies.has(this.config.cookieName)) return this.cookieExpired;
     return null;
   }
+
+  async sealed(session) {
+    const codec = this.codec ?? await this.cookieCodec();
+    return `${this.config.cookieName}=${await codec.encode(session)}${this.cookieAttrs}`;
+  }
+}
+
+/** [arm, layer, exposure key "slot|arm|layer"] of a decision (measure.py's Arm), made once per
+ * decision object (the bundle's immutable decisions; an explained one is made per request). */
+const arms = new WeakMap();
+function armKeys(d) {
+  let a = arms.get(d);
+  if (a === undefined) {
+    const [arm, layer] = armOf(d);
+    a = [arm, layer, `${d.slot}|${arm}|${layer}`];
+    if (d.trace === null) arms.set(d, a);
+  }
+  return a;
+}
+
+/** A loaded bundle, or 503 not_ready for none (StrataWorker.prepared). */
+function loaded(p) {
+  if (p === null) throw new ApiError(503, "not_ready", "no verified bundle is loaded yet; see /readyz and the worker log");
+  return p;
 }

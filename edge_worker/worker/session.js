@@ -12,9 +12,10 @@
 // forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
-import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
+import { b64url, b64urlDecode } from "./base64url.js";
 import { MAX_NAME, TABLE } from "./contract.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
@@ -34,6 +35,12 @@ export const MAX_MODEL_LEVELS = MAX_FEATURES;
 export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
+// One msgpack encoder and decoder per isolate (the library's encode() and decode() build new ones,
+// with a 2 KB buffer, per call); encode() returns a copy, decode() clones itself if re-entered.
+const packer = new Encoder();
+const unpacker = new Decoder();
+const mpEncode = (v) => packer.encode(v);
+const mpDecode = (raw) => unpacker.decode(raw);
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
@@ -294,25 +301,26 @@ export class CookieCodec {
     return new CookieCodec(await importCookieKeys(spec), cookieName);
   }
 
-  /** Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES. `nonce` is for test vectors only. */
-  async encode(session, nonce) {
-    for (;;) {
-      const value = await this.seal(session.pack(), nonce);
-      if (value.length <= MAX_COOKIE_BYTES || !shrink(session)) return value;
-    }
+  /** Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES. `nonce` is for test vectors only.
+   * (Promise chains rather than async functions here and below: each async layer would cost the
+   * request a promise and a turn, and the cookie is sealed and opened on every request with consent.) */
+  encode(session, nonce) {
+    return this.seal(session.pack(), nonce).then((value) => (value.length <= MAX_COOKIE_BYTES || !shrink(session) ? value : this.encode(session, nonce)));
   }
 
-  async seal(plain, nonce = crypto.getRandomValues(new Uint8Array(12))) {
+  seal(plain, nonce = crypto.getRandomValues(new Uint8Array(12))) {
     const key = this.keys.get(this.current);
-    const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain));
-    const blob = new Uint8Array(12 + ct.length);
-    blob.set(nonce, 0);
-    blob.set(ct, 12);
-    return this.head + b64url(blob);
+    return crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain).then((ct) => {
+      const blob = new Uint8Array(12 + ct.byteLength);
+      blob.set(nonce, 0);
+      blob.set(new Uint8Array(ct), 12);
+      return this.head + b64url(blob);
+    });
   }
 
-  /** The authenticated plaintext of `value`, or null. */
-  async open(value) {
+  /** The authenticated plaintext of `value`, or null: null itself when there is nothing to decrypt
+   * (no cookie, a malformed one), else a promise. */
+  open(value) {
     if (!value || value.length > 4096) return null;
     const parts = value.split(".");
     if (parts.length !== 3 || parts[0] !== PREFIX) return null;
@@ -320,19 +328,15 @@ export class CookieCodec {
     if (key === undefined) return null;
     const blob = b64urlDecode(parts[2]);
     if (blob === null || blob.length < 12 + 16) return null;
-    try {
-      const plain = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: blob.subarray(0, 12), additionalData: this.aads.get(parts[1]) }, key, blob.subarray(12));
-      return new Uint8Array(plain);
-    } catch {
-      return null;
-    }
+    return crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12), additionalData: this.aads.get(parts[1]) }, key, blob.subarray(12))
+      .then((plain) => new Uint8Array(plain), () => null);
   }
 
-  /** The session in `value`, or null when it is absent or not trustworthy. */
-  async decode(value) {
-    const plain = await this.open(value);
-    return plain === null ? null : Session.unpack(plain);
+  /** The session in `value`, or null when it is absent or not trustworthy: null itself when there
+   * is nothing to decrypt, else a promise. */
+  decode(value) {
+    const plain = this.open(value);
+    return plain === null ? null : plain.then((p) => (p === null ? null : Session.unpack(p)));
   }
 }
 
@@ -369,21 +373,6 @@ export function parseCookies(header) {
 }
 
 // ------------------------------------------------------------------ base64url
-export function b64url(bytes) {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-/** Python's urlsafe_b64decode(body + padding), which skips characters outside the alphabet. */
-export function b64urlDecode(body) {
-  const clean = body.replaceAll("-", "+").replaceAll("_", "/").replace(/[^A-Za-z0-9+/]/g, "");
-  if (clean.length % 4 === 1) return null;
-  try {
-    return Uint8Array.from(atob(clean + "=".repeat((4 - (clean.length % 4)) % 4)), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
-}
+export { b64url, b64urlDecode }; // base64url.js: the cookie's encoding
 
 export { enc as utf8 };

@@ -1,0 +1,165 @@
+"""Strata's own CPU per /v1/decide request in the Python server, in process (no network, no HTTP
+parser): the app as benchmarks/http/bench_app.py builds it (the production app plus the control
+route, /bench/shape: a decide request's I/O and none of Strata's work) called through ASGI in
+alternating batches of /v1/decide and the control with post.lua's visitor mix (first visits,
+returning visitors with real session cookies, 20% with Sec-GPC, four bodies including a cart).
+
+    python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--profile N]
+
+CPU is time.process_time() over a batch divided by its requests; own CPU = the median over the
+rounds of (decide − control). --profile N also runs cProfile over N decide requests and prints the
+functions with the most own time per request: where Strata's own CPU goes (docs/server.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks" / "http"))
+
+BODIES = [
+    b'{"page":{"url":"/"},"slots":["hero","banner","offer","recs"]}',
+    b'{"page":{"url":"/?utm_source=newsletter&utm_medium=email"},"slots":["hero","banner","offer","recs"]}',
+    b'{"page":{"url":"/tents.html","category":"tents"},"slots":["hero","banner","offer","recs"]}',
+    b'{"page":{"url":"/cart.html"},"slots":["hero","banner","offer","recs"],"signals":{"cart.items":[{"sku":"TB-1","category":"tents",'
+    b'"price":249.0,"quantity":1}],"cart.value":249.0}}',
+]
+UAS = [b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+       b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"]
+
+
+def app_of() -> object:
+    """bench_app's app, on a fresh key and the trailblazer bundle."""
+    from compiler.keys import keygen, load_private_key
+    from compiler.pipeline import Options, run
+
+    tmp = Path(tempfile.mkdtemp(prefix="strata-request-cpu-"))
+    priv, pub, _ = keygen(tmp / "k")
+    bundle = tmp / "trailblazer.bundle"
+    bundle.write_bytes(run(ROOT / "rulesets" / "trailblazer.yaml", Options(key=load_private_key(priv))).bundle)
+    os.environ.update(BENCH_BUNDLE=str(bundle), BENCH_PUB=str(pub), BENCH_COOKIE_KEY=base64.b64encode(os.urandom(32)).decode(),
+                      BENCH_LOG_LEVEL="warning")
+    import bench_app
+
+    return bench_app.app
+
+
+class Client:
+    """ASGI calls of one app: lifespan started, one request at a time."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    async def start(self) -> None:
+        q: asyncio.Queue = asyncio.Queue()
+        await q.put({"type": "lifespan.startup"})
+        self.started = asyncio.Event()
+
+        async def send(m: dict) -> None:
+            if m["type"] == "lifespan.startup.complete":
+                self.started.set()
+
+        self.lifespan = asyncio.ensure_future(self.app({"type": "lifespan", "asgi": {"version": "3.0"}}, q.get, send))  # type: ignore[operator]
+        await self.started.wait()
+
+    async def post(self, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, list, bytes]:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+                 "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+                 "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()), *headers]}
+        sent = False
+        out: dict = {}
+
+        async def receive() -> dict:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(m: dict) -> None:
+            if m["type"] == "http.response.start":
+                out["status"], out["headers"] = m["status"], m["headers"]
+            else:
+                out["body"] = out.get("body", b"") + m.get("body", b"")
+
+        await self.app(scope, receive, send)  # type: ignore[operator]
+        return out["status"], out["headers"], out["body"]
+
+
+def request_of(n: int, cookies: list[bytes]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """post.lua's n-th request: body and headers."""
+    headers = [(b"content-type", b"application/json"), (b"user-agent", UAS[n % 2]), (b"cf-ipcountry", b"US")]
+    if n % 5 == 0:
+        headers.append((b"sec-gpc", b"1"))
+    elif n % 2 == 0:
+        headers.append((b"cookie", cookies[(n // 2) % len(cookies)]))
+    return BODIES[n % 4], headers
+
+
+async def batch(c: Client, path: str, cookies: list[bytes], seconds: float) -> float:
+    """CPU µs per request of ``path`` over about ``seconds``."""
+    n = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(50):
+            body, headers = request_of(n, cookies)
+            status, _, out = await c.post(path, body, headers)
+            assert status == 200, out[:300]
+            n += 1
+    return (time.process_time() - c0) / n * 1e6
+
+
+async def main_async(a: argparse.Namespace) -> None:
+    c = Client(app_of())
+    await c.start()
+    cookies = []
+    for i in range(16):
+        _, headers, _ = await c.post("/v1/decide", BODIES[2 if i % 2 else 0], [(b"content-type", b"application/json")])
+        cookies.append(dict(headers)[b"set-cookie"].split(b";")[0])
+    await batch(c, "/v1/decide", cookies, 1.0)  # warm-up
+    await batch(c, "/bench/shape", cookies, 1.0)
+    pairs = []
+    for i in range(a.rounds):
+        order = ["/bench/shape", "/v1/decide"][:: 1 if i % 2 == 0 else -1]
+        r = {p: await batch(c, p, cookies, a.seconds) for p in order}
+        pairs.append((r["/v1/decide"], r["/bench/shape"]))
+    own = [d - s for d, s in pairs]
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; in process, {a.rounds} alternating pairs of {a.seconds} s")
+    print(f"/v1/decide {statistics.median(d for d, _ in pairs):.1f} µs, control {statistics.median(s for _, s in pairs):.1f} µs, "
+          f"own {statistics.median(own):.1f} µs ({', '.join(f'{x:.1f}' for x in own)})")
+    if a.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for n in range(a.profile):
+            body, headers = request_of(n, cookies)
+            await c.post("/v1/decide", body, headers)
+        prof.disable()
+        st = pstats.Stats(prof)
+        rows = sorted(((v[2], k) for k, v in st.stats.items()), reverse=True)[:40]  # type: ignore[attr-defined]
+        print(f"\ncProfile over {a.profile} decide requests: own time per request (cProfile's overhead included)")
+        for tt, (file, line, fn) in rows:
+            print(f"{tt / a.profile * 1e6:7.2f} µs  {Path(file).name}:{line} {fn}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--profile", type=int, default=0, help="cProfile this many decide requests")
+    asyncio.run(main_async(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

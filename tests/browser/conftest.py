@@ -49,3 +49,32 @@ def context(browser: Any, site: StaticSite) -> Iterator[Any]:
     ctx = browser.new_context(base_url=site.url)
     yield ctx
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def trailblazer(site: StaticSite) -> dict[str, Any]:
+    """The TrailBlazer rule set (no holdout) compiled and signed with a fresh key, at /trailblazer.strata;
+    ``pem``: its public key, ``key``: the base64 body a page's data-key carries."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.edge_worker.page_runtimes import signed_bundle
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    site.files["/trailblazer.strata"] = signed_bundle(key)
+    return {"pem": pem, "key": "".join(pem.strip().splitlines()[1:-1]), "private": key, "url": "/trailblazer.strata"}
+
+
+SITE = VECTORS.parent.parent / "rulesets" / "trailblazer" / "site"
+
+
+def serve_trailblazer(site: StaticSite, trailblazer: dict[str, Any], attrs: str = "", src: str = "/strata.js") -> None:
+    """The TrailBlazer demo site as plain static files, each page loading the classic script from
+    its <head> (``attrs``: more data- attributes) with the bundle URL and the public key."""
+    tag = f'<script src="{src}" data-bundle="{trailblazer["url"]}" data-key="{trailblazer["key"]}"{attrs}></script>'
+    for f in SITE.iterdir():
+        if f.suffix == ".html" and f.name != "client.html":  # client.html asks a server (/v1/client.js)
+            html = f.read_text().replace("</head>", tag + "\n</head>", 1)
+            site.files["/" + f.name] = html.encode()
+    site.dirs["/static/"] = SITE / "static"

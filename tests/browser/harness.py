@@ -59,7 +59,7 @@ class StaticSite:
                     extra: list[tuple[str, str]] = []
                 else:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-                    extra = [("ETag", etag), ("Cache-Control", "no-cache"), ("Content-Type", TYPES.get(Path(path).suffix, "application/octet-stream"))]
+                    extra = [("ETag", etag), ("Cache-Control", "no-cache"), ("Content-Type", TYPES.get(Path(path).suffix or ".html", "application/octet-stream"))]
                     status, out = (304, b"") if headers.get("if-none-match") == etag else (200, body)
                 site.requests.append(Request(path, headers, status))
                 self.send_response(status)

@@ -129,10 +129,15 @@ export class Strata {
 /** Personalise this page: see the file's head. Resolves to the Strata instance. */
 export async function start(options = {}) {
   const strata = new Strata(options);
-  const reveal = strata.options.antiFlicker && document.querySelector('[data-strata-slot]') ? conceal(document, strata.options.timeout) : () => {};
+  let late = false; // past the anti-flicker timeout the page's own markup has shown: it stays, and this page view is not decided
+  const o = strata.options;
+  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; }) : () => {};
   try {
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
-    if (await strata.load()) strata.decide();
+    if (await strata.load()) {
+      if (!late) strata.decide();
+      else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
+    }
   } catch (e) {
     console.error(`strata: ${e && e.message}; the page's own content is shown`);
   } finally {

@@ -29,8 +29,9 @@ function adopt(doc, sheet, on) {
   doc.adoptedStyleSheets = on ? rest.concat([sheet]) : rest;
 }
 
-/** Hide the slots until reveal() is called or `timeout` ms pass; returns reveal. */
-export function conceal(doc = document, timeout = 300) {
+/** Hide the slots until reveal() is called or `timeout` ms pass (then `onTimeout()` runs and the
+ * page's own markup shows); returns reveal. */
+export function conceal(doc = document, timeout = 300, onTimeout = () => {}) {
   const sheet = sheetOf(HIDE);
   adopt(doc, sheet, true);
   let timer = null;
@@ -39,7 +40,11 @@ export function conceal(doc = document, timeout = 300) {
     timer = null;
     adopt(doc, sheet, false);
   };
-  timer = setTimeout(reveal, timeout);
+  timer = setTimeout(() => {
+    timer = null;
+    onTimeout();
+    reveal();
+  }, timeout);
   return reveal;
 }
 

@@ -69,10 +69,13 @@ def trailblazer(site: StaticSite) -> dict[str, Any]:
 SITE = VECTORS.parent.parent / "rulesets" / "trailblazer" / "site"
 
 
-def serve_trailblazer(site: StaticSite, trailblazer: dict[str, Any], attrs: str = "", src: str = "/strata.js") -> None:
+def serve_trailblazer(site: StaticSite, trailblazer: dict[str, Any], attrs: str = "", bundle: str | None = None, timeout: int = 10_000) -> None:
     """The TrailBlazer demo site as plain static files, each page loading the classic script from
-    its <head> (``attrs``: more data- attributes) with the bundle URL and the public key."""
-    tag = f'<script src="{src}" data-bundle="{trailblazer["url"]}" data-key="{trailblazer["key"]}"{attrs}></script>'
+    its <head> (``attrs``: more data- attributes) with the bundle URL and the public key. The
+    anti-flicker timeout is long by default: a loaded test machine must not turn a test of
+    decisions into one of speed (tests/browser/test_browser_page.py tests the timeout itself)."""
+    tag = (f'<script src="/strata.js" data-bundle="{bundle or trailblazer["url"]}" data-key="{trailblazer["key"]}" data-timeout="{timeout}"{attrs}>'
+           "</script>")
     for f in SITE.iterdir():
         if f.suffix == ".html" and f.name != "client.html":  # client.html asks a server (/v1/client.js)
             html = f.read_text().replace("</head>", tag + "\n</head>", 1)

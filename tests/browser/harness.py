@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,22 +45,28 @@ class StaticSite:
 
     files: dict[str, bytes] = field(default_factory=dict)
     dirs: dict[str, Path] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering (a slow CDN)
+    cache_control: str = "no-cache"
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 path = self.path.split("?", 1)[0].split("#", 1)[0]
                 body = site.lookup(path)
+                if path in site.delays:
+                    time.sleep(site.delays[path])
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if body is None:
                     status, out = 404, b"not found"
                     extra: list[tuple[str, str]] = []
                 else:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-                    extra = [("ETag", etag), ("Cache-Control", "no-cache"), ("Content-Type", TYPES.get(Path(path).suffix or ".html", "application/octet-stream"))]
+                    extra = [("ETag", etag), ("Cache-Control", site.cache_control), ("Content-Type", TYPES.get(Path(path).suffix or ".html", "application/octet-stream"))]
                     status, out = (304, b"") if headers.get("if-none-match") == etag else (200, body)
                 site.requests.append(Request(path, headers, status))
                 self.send_response(status)

@@ -36,6 +36,7 @@ export const DEFAULTS = Object.freeze({
   debug: false, // the explain overlay (as --debug on the servers)
   storageKey: STORAGE_KEY, // localStorage entry of the session (consent only)
   visitTimeout: 30 * 60, // seconds of inactivity that end a visit (STRATA_VISIT_TIMEOUT)
+  events: null, // an edge's POST /v1/events URL that track() sends goals to (none: track() sends nothing)
   ...CONSENT_DEFAULTS,
 });
 
@@ -114,6 +115,17 @@ export class Strata {
     fillSlots(elements, outcome.decisions);
     if (o.debug) showOverlay(outcome);
     return outcome;
+  }
+
+  /** Send a goal (and its value) to the configured events endpoint with navigator.sendBeacon, as
+   * the server-side client script's track() does; false when nothing was sent. The browser's own
+   * exposures are not reported yet (docs/client-side.md, "Measurement"). */
+  track(goal, value) {
+    const url = this.options.events;
+    if (!url || typeof navigator === 'undefined' || typeof navigator.sendBeacon !== 'function') return false;
+    const body = { goal };
+    if (typeof value === 'number') body.value = value;
+    return navigator.sendBeacon(url, new Blob([JSON.stringify(body)], { type: 'application/json' }));
   }
 
   /** The visitor's consent answer (a consent banner's callback): recorded in the consent cookie,

@@ -37,6 +37,7 @@ class Request:
     path: str
     headers: dict[str, str]
     status: int
+    body: bytes = b""
 
 
 @dataclass
@@ -76,6 +77,13 @@ class StaticSite:
                     self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name): recorded and accepted, as an events endpoint
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+                site.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, 202, body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -1,10 +1,12 @@
 """The page around the decisions (docs/client-side.md), in real Chromium on the static TrailBlazer
 site: the bundle revalidated with If-None-Match (a 304, still decided); the slots hidden until
 decided and, past the anti-flicker timeout, the page's own markup shown and kept; a tampered bundle
-refused in the page (the page's own markup, the refusal in the console); the debug overlay."""
+refused in the page (the page's own markup, the refusal in the console); the debug overlay; a
+goal sent to the events endpoint with sendBeacon."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from tests.browser.conftest import serve_trailblazer
 WATCH = """window.__visibility = [];
 document.addEventListener('DOMContentLoaded', () => {
   const hero = document.querySelector('[data-strata-slot="hero"]');
-  window.__visibility.push(getComputedStyle(hero).visibility);
+  if (hero) window.__visibility.push(getComputedStyle(hero).visibility);
 });"""
 NEWSLETTER_HERO = "Spring camping picks"  # the newsletter page's own hero markup
 
@@ -120,3 +122,23 @@ def test_browser_page_debug_overlay_explains_the_decision(page_of: Any, site: An
     finally:
         serve_trailblazer(site, trailblazer)
     assert "tent-hero" in overlay and "trailblazer" in overlay and "segments:" in overlay
+
+
+def test_browser_page_track_sends_the_goal_with_send_beacon(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"')
+    try:
+        page, _ = page_of()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto("/product.html")
+        page.wait_for_function("window.strata && window.strata.ready")
+        page.evaluate("window.strata.ready")
+        page.click("[data-add-to-cart]")  # the shop's own script calls window.strata.track("add_to_cart")
+        page.wait_for_function("document.querySelector('[data-add-to-cart]').textContent.includes('Added')")
+        page.wait_for_timeout(300)
+    finally:
+        serve_trailblazer(site, trailblazer)
+    posts = [r for r in site.requests if r.path == "/v1/events"]
+    assert errors == []
+    assert [json.loads(r.body) for r in posts] == [{"goal": "add_to_cart"}]
+    assert posts[0].headers["content-type"] == "application/json"

@@ -51,11 +51,11 @@ export class Strata {
     this.given = null; // a consent(granted) answer of this page
   }
 
-  /** Whether this visitor consents now (consent.js). */
+  /** Whether this visitor consents now (consent.js); a consent(true) answer of this page counts
+   * as the opt-in even where the consent cookie could not be written, GPC and DNT still refuse. */
   get consent() {
     if (this.given === false) return false;
-    const c = consentOf(this.options);
-    return this.given === true ? c || (this.options.requireConsent && consentOf({ ...this.options, requireConsent: false })) : c;
+    return consentOf(this.given === true ? { ...this.options, requireConsent: false } : this.options);
   }
 
   /** Fetch, verify and prepare the bundle; on refusal `error` is set and null returned. */

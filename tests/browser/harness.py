@@ -76,7 +76,10 @@ class StaticSite:
                 if status != 304:
                     self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
-                self.wfile.write(out)
+                try:
+                    self.wfile.write(out)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the browser went away (a context closed mid-load)
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's name): recorded and accepted, as an events endpoint
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from edge_server.harness.workerd import EDGE_WORKER, npm_ci
 
+__all__ = ["EDGE_WORKER", "ARGS", "VECTORS", "StaticSite", "build_browser"]
+
 ROOT = EDGE_WORKER.parent
 VECTORS = ROOT / "tests" / "vectors"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

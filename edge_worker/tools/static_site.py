@@ -45,7 +45,7 @@ def inject(page: str, tag: str) -> str:
 
 
 def build_script(out: Path) -> None:
-    r = subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=EDGE_WORKER, capture_output=True, text=True)
+    r = subprocess.run(["node", "tools/build_browser.js", str(out.resolve())], cwd=EDGE_WORKER, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"building the browser script failed (cd edge_worker && npm ci first?):\n{r.stdout}{r.stderr}")
 

@@ -1,4 +1,4 @@
-"""Fixtures of the browser runtime's tests: one build and one headless Chromium (Debian's package,
+"""Fixtures of the browser runtime's tests: one build per run, one headless Chromium (Debian's package,
 driven by playwright) per test module; a static site on 127.0.0.1 serving the build, the shared
 vectors and each test's pages."""
 
@@ -18,7 +18,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from tests.edge_worker.workerd import require_node
 

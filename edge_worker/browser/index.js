@@ -36,6 +36,7 @@ export const DEFAULTS = Object.freeze({
   debug: false, // the explain overlay (as --debug on the servers)
   storageKey: STORAGE_KEY, // localStorage entry of the session (consent only)
   visitTimeout: 30 * 60, // seconds of inactivity that end a visit (STRATA_VISIT_TIMEOUT)
+  maxClientSignals: 32, // client signals a page may set (STRATA_MAX_CLIENT_SIGNALS)
   events: null, // an edge's POST /v1/events URL that track() sends goals to (none: track() sends nothing)
   ...CONSENT_DEFAULTS,
 });
@@ -85,7 +86,7 @@ export class Strata {
     for (const n of names) if (!slots.includes(n)) console.warn(`strata: slot '${n}' is not in bundle ${p.name} v${p.version}; its markup stays`);
     let client;
     try {
-      client = clientSignals(o.signals ?? globalThis.strataSignals ?? null, p, 64);
+      client = clientSignals(o.signals ?? globalThis.strataSignals ?? null, p, o.maxClientSignals);
     } catch (e) {
       console.warn(`strata: ${e.message}; the page's own content is shown`);
       return null;

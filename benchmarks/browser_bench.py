@@ -25,13 +25,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import serve_trailblazer  # noqa: E402
-from tests.browser.harness import ARGS, StaticSite, build_browser  # noqa: E402
+from compiler.harness.fixtures import trailblazer_without_holdout  # noqa: E402
+from edge_server.harness.browser import ARGS, StaticSite, build_browser, serve_site, static_site_tool  # noqa: E402
 
 EDGE = ROOT / "edge_worker"
 GROWTHBOOK = EDGE / "node_modules" / "@growthbook" / "growthbook" / "dist" / "bundles" / "index.min.js"
@@ -99,7 +100,7 @@ def main() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from playwright.sync_api import sync_playwright
 
-    from tests.edge_worker.page_runtimes import signed_bundle
+    from compiler.pipeline import Options, run
 
     out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
     built = build_browser(out)
@@ -108,10 +109,12 @@ def main() -> None:
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     site = StaticSite()
     site.files["/strata.js"] = built["script"].read_bytes()
-    site.files["/trailblazer.strata"] = signed_bundle(key)
+    compiled = run("trailblazer.yaml", Options(key=key, created=int(time.time()) - 60, version=1, codec="gzip"), text=trailblazer_without_holdout())
+    assert compiled.bundle is not None
+    site.files["/trailblazer.strata"] = compiled.bundle
     site.files["/growthbook.js"] = GROWTHBOOK.read_bytes()
-    tb = {"url": "/trailblazer.strata", "key": "".join(pem.strip().splitlines()[1:-1])}
-    serve_trailblazer(site, tb)
+    tool = static_site_tool()
+    serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"'))
     for name, body in list(site.files.items()):
         if name.endswith(".html"):
             site.files[name] = body.replace(b'<script src="/strata.js"', MARK.encode() + b'<script src="/growthbook.js"></script><script src="/strata.js"', 1)

@@ -4,15 +4,13 @@ vectors and each test's pages."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.browser.harness import ARGS, EDGE_WORKER, VECTORS, StaticSite, build_browser
+from tests.browser.harness import ARGS, VECTORS, StaticSite, build_browser, serve_site, static_site_tool
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -71,23 +69,10 @@ def trailblazer(site: StaticSite) -> dict[str, Any]:
 SITE = VECTORS.parent.parent / "rulesets" / "trailblazer" / "site"
 
 
-def static_site_tool() -> ModuleType:
-    """edge_worker/tools/static_site.py (a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("static_site", EDGE_WORKER / "tools" / "static_site.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def serve_trailblazer(site: StaticSite, trailblazer: dict[str, Any], attrs: str = "", bundle: str | None = None, timeout: int = 10_000) -> None:
     """The TrailBlazer demo site as plain static files, each page with the script tag of
     edge_worker/tools/static_site.py (``attrs``: more data- attributes). The anti-flicker timeout
     is long by default: a loaded test machine must not turn a test of decisions into one of speed
     (tests/browser/test_browser_page.py tests the timeout itself)."""
-    tool = static_site_tool()
-    tag = tool.script_tag(bundle or trailblazer["url"], trailblazer["key"], f' data-timeout="{timeout}"{attrs}')
-    for f in SITE.iterdir():
-        if f.suffix == ".html" and f.name != "client.html":  # client.html asks a server (/v1/client.js)
-            site.files["/" + f.name] = tool.inject(f.read_text(), tag).encode()
-    site.dirs["/static/"] = SITE / "static"
+    tag = static_site_tool().script_tag(bundle or trailblazer["url"], trailblazer["key"], f' data-timeout="{timeout}"{attrs}')
+    serve_site(site, SITE, tag)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from edge_server.harness.origin import StaticOrigin
-from tests.browser.conftest import SITE, static_site_tool
-from tests.browser.harness import ROOT
+from tests.browser.conftest import SITE
+from tests.browser.harness import ROOT, static_site_tool
 
 OUT = ROOT / "test-output" / "browser"
 NEWSLETTER = "/newsletter.html?utm_source=newsletter&utm_medium=email&utm_campaign=camping-spring"

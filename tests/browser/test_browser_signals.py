@@ -16,7 +16,7 @@ NOW = 1_790_000_000.5
 PAGE = b"<!DOCTYPE html><html><head><title>p</title></head><body><p>page</p></body></html>"
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.4 Mobile/15E148 Safari/604.1")
-VISITORS = {
+VISITORS: dict[str, dict[str, Any]] = {
     "desktop": {"url": "/shop/tents.html?utm_source=newsletter&utm_medium=email&utm_campaign=camping-spring&x=1", "context": {}},
     "swiss-phone": {"url": "/p/summit?q=tent&utm_source=ig", "referer": "https://www.instagram.com/",
                     "context": {"locale": "de-CH", "timezone_id": "Europe/Zurich", "user_agent": IPHONE}},

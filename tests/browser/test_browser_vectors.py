@@ -73,8 +73,11 @@ NO_ED25519 = """(() => {
 })();"""
 
 
+def load(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text())
+
+
 def expected() -> dict[str, Any]:
-    load = lambda name: json.loads((VECTORS / name).read_text())  # noqa: E731
     return {"decisions": load("decisions.json")["cases"], "refused": load("refused.json")["cases"], "bucketing": load("bucketing.json")}
 
 

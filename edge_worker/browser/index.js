@@ -11,6 +11,7 @@
 
 import { refusal } from '../runtime/errors.js';
 import { BundleError } from '../runtime/index.js';
+import { armOf } from '../worker/measure.js';
 import { clientSignals } from '../worker/signals.js';
 import { loadBundle } from './bundles.js';
 import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
@@ -108,7 +109,14 @@ export class Strata {
     const outcome = p.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
       assignments: session ? session.assignments() : null, consent, now: t, explain: o.debug });
     if (session !== null) {
+      // the state the servers' decision path writes (worker/server.js count): caps, sticky
+      // variants, and the exposure keys shown in this visit (the model entries are not kept: no
+      // edge counts a browser's visits yet)
       session.record(outcome.capHits, outcome.exposures, Math.floor(t), p.periods);
+      for (const d of Object.values(outcome.decisions)) {
+        const [arm, layer] = armOf(d);
+        session.firstExposure(`${d.slot}|${arm}|${layer}`);
+      }
       saveSession(session, o.storageKey);
     }
     this.session = session;

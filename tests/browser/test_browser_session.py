@@ -53,6 +53,9 @@ def test_browser_session_welcome_offer_on_third_view_then_capped_and_cleared_sto
     assert slot(page, "offer") == {"reason": "capped", "rule": None, "variant": None, "text": ""}
     assert page.evaluate("Object.keys(localStorage)") == ["strata_session"]
     assert page.evaluate("window.strata.ready.then((s) => s.session.pageViews)") == 4
+    # the exposure keys of the visit, as the servers' cookie keeps them (slot|arm|layer, first showing only)
+    assert page.evaluate("window.strata.ready.then((s) => s.session.shown)") == [
+        "banner|default|", "hero|default|", "offer|default|", "recs|default|", "offer|welcome-offer|mid"]
     page.evaluate("localStorage.clear()")  # a visitor who clears storage is a new visitor
     page.goto("/")
     assert page.evaluate("window.strata.ready.then((s) => [s.session.pageViews, s.session.visitCount])") == [1, 1]

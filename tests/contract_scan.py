@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Source trees of both languages that could hold a copy of a shared table.
-SOURCES = ("compiler", "runtime", "edge_server", "edge_worker/runtime", "edge_worker/worker", "edge_worker/worker.js")
+SOURCES = ("compiler", "runtime", "edge_server", "edge_worker/runtime", "edge_worker/worker", "edge_worker/worker.js", "edge_worker/browser")
 #: Generated from data other than the contract tables (uap-core, client.js): not consumers.
 GENERATED = {"edge_worker/worker/uap_regexes.js", "edge_worker/worker/client_js.js"}
 

@@ -2,6 +2,7 @@
 // the first 8 bytes of SHA-256 over the raw 32-byte public key, in hex.
 
 import { sha256 } from '@noble/hashes/sha2.js';
+import { importPublicKey } from './ed25519.js';
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
 const SPKI_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
@@ -38,12 +39,12 @@ export function rawPublicKey(pub) {
   return der.subarray(12);
 }
 
-/** Map key id -> CryptoKey for the given public keys (PEM text or raw 32 bytes each). */
+/** Map key id -> verification key (ed25519.js: a CryptoKey where WebCrypto has Ed25519) for the given public keys (PEM text or raw 32 bytes each). */
 export async function importKeys(pubs) {
   const out = new Map();
   for (const pub of pubs) {
     const raw = rawPublicKey(pub);
-    const key = await crypto.subtle.importKey('raw', raw, { name: 'Ed25519' }, false, ['verify']);
+    const key = await importPublicKey(raw);
     out.set(keyId(raw), key);
   }
   return out;

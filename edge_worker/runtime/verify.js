@@ -1,6 +1,6 @@
 // Bundle verification, step by step as runtime/verify.py (docs/bundle-format.md):
 // size -> envelope -> format/codec -> key id known -> signature -> inflate -> payload shape ->
-// time window -> version. The signature is checked (WebCrypto Ed25519) before the payload is
+// time window -> version. The signature is checked (WebCrypto Ed25519, ed25519.js) before the payload is
 // inflated or parsed.
 
 import {
@@ -13,6 +13,7 @@ import {
 } from './format.js';
 import { BoundsExceeded, checkBounds } from './bounds.js';
 import { fromColumns } from './codec.js';
+import { verifySignature } from './ed25519.js';
 import { unpack, unpackEnvelope } from './msgpack.js';
 import { isInt, isMap, validatePayload } from './validate.js';
 
@@ -148,12 +149,7 @@ async function verify(bytes, keys, now, clockSkew, held, name) {
     const known = Array.from(keys.keys()).sort().join(', ') || 'none';
     throw new UnknownKey(`bundle is signed by key '${kid}', which is not trusted here (trusted: ${known}); add its public key with --pub`);
   }
-  let ok = false;
-  try {
-    ok = await crypto.subtle.verify({ name: 'Ed25519' }, key, sig, signedMessage(fmt, codec, payload));
-  } catch {
-    ok = false;
-  }
+  const ok = await verifySignature(key, sig, signedMessage(fmt, codec, payload));
   if (!ok) throw new BadSignature(`signature does not match the payload for key ${kid}: the bundle was modified after signing, or signed by another key`);
 
   let body = unpackPayload(await gunzip(payload));

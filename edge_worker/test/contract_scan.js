@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SOURCES = ["edge_worker/runtime", "edge_worker/worker", "edge_worker/worker.js"];
+const SOURCES = ["edge_worker/runtime", "edge_worker/worker", "edge_worker/worker.js", "edge_worker/browser"];
 const GENERATED = new Set(["edge_worker/worker/uap_regexes.js", "edge_worker/worker/client_js.js"]);
 
 /** path (from the repository root) -> text of every worker source. */

@@ -1,0 +1,49 @@
+// The signed bundle in the browser (the counterpart of worker/bundles.js): fetched from any static
+// URL, revalidated by the browser's HTTP cache with If-None-Match (an unchanged bundle costs a 304),
+// read under the envelope limit, verified against the public keys the page itself gives (never
+// fetched from beside the bundle: whoever can change the bundle could change those too), and
+// prepared by the same runtime as the worker's.
+
+import './ed25519.js';
+import { BundleTooLarge, importKeys, prepareBundle } from '../runtime/index.js';
+import { MAX_ENVELOPE_BYTES } from '../runtime/format.js';
+import { readBounded } from '../worker/bounded_read.js';
+
+/** The bundle URL answered with an error, or not at all. */
+export class BundleFetchError extends Error {
+  constructor(message) {
+    super(message);
+    this.code = 'fetch_failed';
+  }
+}
+
+/** The PEM public keys in `text`: one or more `-----BEGIN PUBLIC KEY-----` blocks (the .pub file
+ * of `strata keygen`), or their base64 bodies separated by spaces or commas; or an array of those. */
+export function publicKeys(text) {
+  if (Array.isArray(text)) return text.flatMap(publicKeys);
+  if (typeof text !== 'string' || !text.trim()) {
+    throw new TypeError("strata: no public key given: pass the text of the .pub file written by 'strata keygen' (keys, or data-key on the script)");
+  }
+  const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g);
+  if (blocks) return blocks;
+  return text.split(/[\s,]+/).filter(Boolean).map((b) => `-----BEGIN PUBLIC KEY-----\n${b}\n-----END PUBLIC KEY-----`);
+}
+
+/** The bytes at `url` (cache: revalidated by If-None-Match), at most MAX_ENVELOPE_BYTES. */
+export async function fetchBundle(url) {
+  let r;
+  try {
+    r = await fetch(url, { cache: 'no-cache', credentials: 'same-origin' });
+  } catch (e) {
+    throw new BundleFetchError(`fetching the bundle ${url} failed (${e && e.message}); check the URL and that its host allows this page (CORS)`);
+  }
+  if (!r.ok) throw new BundleFetchError(`fetching the bundle ${url} answered ${r.status}; check the URL`);
+  return readBounded(r.body, MAX_ENVELOPE_BYTES, () => new BundleTooLarge(`bundle at ${url} is over the ${MAX_ENVELOPE_BYTES}-byte limit`));
+}
+
+/** The prepared bundle at `url`, verified against `keys` (publicKeys' forms); throws a BundleError
+ * (with `.code`, as the worker's /readyz words it) or BundleFetchError. */
+export async function loadBundle(url, keys, { now = null } = {}) {
+  const trusted = await importKeys(publicKeys(keys));
+  return prepareBundle(await fetchBundle(url), { keys: trusted, now });
+}

@@ -1,0 +1,168 @@
+// Strata in the visitor's browser: the same signed bundle, verified and decided on the device by the
+// same runtime (edge_worker/runtime/), signals and session never leaving it. See docs/client-side.md.
+//
+//   import { start } from './strata.mjs';
+//   const strata = await start({ bundle: '/rules/site.strata', keys: PEM_TEXT });
+//
+// start() hides the page's slots (at most 300 ms), fetches and verifies the bundle, derives the
+// signals (worker/signals.js), reads the session from localStorage with consent (storage.js),
+// decides, fills the slots (rewrite.js) and shows them. A bundle that is refused, or cannot be
+// fetched, leaves the page's own markup and says why in the console.
+
+import { refusal } from '../runtime/errors.js';
+import { BundleError } from '../runtime/index.js';
+import { armOf } from '../worker/measure.js';
+import { clientSignals } from '../worker/signals.js';
+import { loadBundle } from './bundles.js';
+import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
+import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
+import { pageSignals } from './signals.js';
+import { STORAGE_KEY, forgetSession, loadSession, saveSession } from './storage.js';
+
+export * from '../runtime/index.js';
+export { render } from '../worker/render.js';
+export { BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles.js';
+export { consentOf, recordConsent } from './consent.js';
+export { pageSignals, browserHeaders } from './signals.js';
+export { loadSession, saveSession, forgetSession } from './storage.js';
+
+/** start()'s options and their defaults. */
+export const DEFAULTS = Object.freeze({
+  bundle: null, // URL of the signed bundle (required)
+  keys: null, // the trusted public key(s): the .pub text of `strata keygen`, or its base64 body (required)
+  signals: null, // client signals (docs/signals.md, source client); default window.strataSignals
+  category: null, // page.category; default <html data-strata-category>
+  antiFlicker: true, // hide the slots until decided ...
+  timeout: 300, // ... at most this many ms, then the page's own markup shows
+  debug: false, // the explain overlay (as --debug on the servers)
+  storageKey: STORAGE_KEY, // localStorage entry of the session (consent only)
+  visitTimeout: 30 * 60, // seconds of inactivity that end a visit (STRATA_VISIT_TIMEOUT)
+  maxClientSignals: 32, // client signals a page may set (STRATA_MAX_CLIENT_SIGNALS)
+  events: null, // an edge's POST /v1/events URL that track() sends goals to (none: track() sends nothing)
+  ...CONSENT_DEFAULTS,
+});
+
+/** One page's Strata: the prepared bundle, consent, the last outcome. */
+export class Strata {
+  constructor(options = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.prepared = null;
+    this.outcome = null;
+    this.error = null;
+    this.session = null;
+    this.given = null; // a consent(granted) answer of this page
+  }
+
+  /** Whether this visitor consents now (consent.js); a consent(true) answer of this page counts
+   * as the opt-in even where the consent cookie could not be written, GPC and DNT still refuse. */
+  get consent() {
+    if (this.given === false) return false;
+    return consentOf(this.given === true ? { ...this.options, requireConsent: false } : this.options);
+  }
+
+  /** Fetch, verify and prepare the bundle; on refusal `error` is set and null returned. */
+  async load() {
+    const o = this.options;
+    try {
+      this.prepared = await loadBundle(o.bundle, o.keys);
+      this.error = null;
+    } catch (e) {
+      this.prepared = null;
+      this.error = e;
+      const code = e && e.code ? e.code : 'load_failed';
+      console.error(`strata: bundle ${o.bundle} refused (${code}): ${e instanceof BundleError ? refusal(e) : e && e.message}; the page's own content is shown`);
+    }
+    return this.prepared;
+  }
+
+  /** Decide the page's slots and fill them; returns the Outcome, or null (no bundle, or client
+   * signals the bundle refuses: the page's own content stays). */
+  decide({ pageView = true, now = null } = {}) {
+    const p = this.prepared;
+    if (p === null) return null;
+    const o = this.options;
+    const t = now ?? Date.now() / 1000;
+    const { elements, names } = pageSlots();
+    const slots = names.filter((n) => p.slot(n) !== undefined);
+    for (const n of names) if (!slots.includes(n)) console.warn(`strata: slot '${n}' is not in bundle ${p.name} v${p.version}; its markup stays`);
+    let client;
+    try {
+      client = clientSignals(o.signals ?? globalThis.strataSignals ?? null, p, o.maxClientSignals);
+    } catch (e) {
+      console.warn(`strata: ${e.message}; the page's own content is shown`);
+      return null;
+    }
+    const consent = this.consent;
+    const signals = pageSignals(t);
+    const category = o.category ?? pageCategory();
+    if (category) signals['page.category'] = category;
+    let session = null;
+    if (consent) {
+      session = loadSession(o.storageKey);
+      const previous = session.lastSeen;
+      session.touch(Math.floor(t), o.visitTimeout, signals['utm.source'], category, pageView);
+      session.addSignals(signals, previous);
+    } else {
+      forgetSession(o.storageKey);
+    }
+    Object.assign(signals, client);
+    const outcome = p.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
+      assignments: session ? session.assignments() : null, consent, now: t, explain: o.debug });
+    if (session !== null) {
+      // the state the servers' decision path writes (worker/server.js count): caps, sticky
+      // variants, and the exposure keys shown in this visit (the model entries are not kept: no
+      // edge counts a browser's visits yet)
+      session.record(outcome.capHits, outcome.exposures, Math.floor(t), p.periods);
+      for (const d of Object.values(outcome.decisions)) {
+        const [arm, layer] = armOf(d);
+        session.firstExposure(`${d.slot}|${arm}|${layer}`);
+      }
+      saveSession(session, o.storageKey);
+    }
+    this.session = session;
+    this.outcome = outcome;
+    fillSlots(elements, outcome.decisions);
+    if (o.debug) showOverlay(outcome);
+    return outcome;
+  }
+
+  /** Send a goal (and its value) to the configured events endpoint with navigator.sendBeacon, as
+   * the server-side client script's track() does; false when nothing was sent. The browser's own
+   * exposures are not reported yet (docs/client-side.md, "Measurement"). */
+  track(goal, value) {
+    const url = this.options.events;
+    if (!url || typeof navigator === 'undefined' || typeof navigator.sendBeacon !== 'function') return false;
+    const body = { goal };
+    if (typeof value === 'number') body.value = value;
+    return navigator.sendBeacon(url, new Blob([JSON.stringify(body)], { type: 'application/json' }));
+  }
+
+  /** The visitor's consent answer (a consent banner's callback): recorded in the consent cookie,
+   * the session forgotten on a refusal, and the slots decided again (no page view counted). */
+  setConsent(granted) {
+    this.given = Boolean(granted);
+    recordConsent(this.given, this.options);
+    if (!this.given) forgetSession(this.options.storageKey);
+    return this.decide({ pageView: false });
+  }
+}
+
+/** Personalise this page: see the file's head. Resolves to the Strata instance. */
+export async function start(options = {}) {
+  const strata = new Strata(options);
+  let late = false; // past the anti-flicker timeout the page's own markup has shown: it stays, and this page view is not decided
+  const o = strata.options;
+  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; }) : () => {};
+  try {
+    if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
+    if (await strata.load()) {
+      if (!late) strata.decide();
+      else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
+    }
+  } catch (e) {
+    console.error(`strata: ${e && e.message}; the page's own content is shown`);
+  } finally {
+    reveal();
+  }
+  return strata;
+}

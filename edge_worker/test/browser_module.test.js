@@ -1,0 +1,54 @@
+// Other runtimes for free (docs/client-side.md): the built browser module (tools/build_browser.js,
+// dist/strata.mjs) imported unchanged by Node and by Deno (the deno binary from npm) decides and
+// refuses every shared vector as the Python runtime did (test/built_module_vectors.js). In real
+// Chromium: tests/browser/test_browser_vectors.py.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildBrowser } from '../tools/build_browser.js';
+import { VECTORS, readJson } from './vectors.js';
+import { vectorMismatches } from './built_module_vectors.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const DENO = path.join(HERE, '..', 'node_modules', '.bin', 'deno');
+let dir;
+let built;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'strata-built-'));
+  built = await buildBrowser(dir);
+  // the bundles as base64 text, so the runner needs nothing but text reads on every runtime
+  const v = path.join(dir, 'vectors');
+  mkdirSync(path.join(v, 'bundles'), { recursive: true });
+  for (const f of ['decisions.json', 'refused.json', 'vectors.pub']) writeFileSync(path.join(v, f), readFileSync(path.join(VECTORS, f)));
+  for (const rel of Object.values(readJson('decisions.json').bundles)) writeFileSync(path.join(v, `${rel}.b64`), readFileSync(path.join(VECTORS, rel)).toString('base64'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('browser module: imported unchanged by Node, every decision and refusal vector equals Python', async () => {
+  const S = await import(pathToFileURL(built.module).href);
+  assert.equal(typeof S.start, 'function');
+  const { wrong, checked } = await vectorMismatches(S, async (rel) => readFileSync(path.join(dir, 'vectors', rel), 'utf8'));
+  assert.ok(checked > 300, `${checked} cases`);
+  assert.deepEqual(wrong, []);
+});
+
+test('browser module: run unchanged by Deno, every decision and refusal vector equals Python', () => {
+  const script = path.join(dir, 'deno_vectors.mjs');
+  writeFileSync(script, `import * as S from ${JSON.stringify(pathToFileURL(built.module).href)};
+import { vectorMismatches } from ${JSON.stringify(pathToFileURL(path.join(HERE, 'built_module_vectors.js')).href)};
+const base = ${JSON.stringify(path.join(dir, 'vectors'))};
+console.log(JSON.stringify(await vectorMismatches(S, (rel) => Deno.readTextFile(base + '/' + rel))));
+`);
+  const out = execFileSync(DENO, ['run', '--no-config', '--no-lock', `--allow-read=${dir},${HERE}`, script], { encoding: 'utf8', timeout: 120_000,
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: path.join(dir, 'deno-cache'), NO_COLOR: '1' } });
+  const { wrong, checked } = JSON.parse(out.trim().split('\n').pop());
+  assert.ok(checked > 300, `${checked} cases`);
+  assert.deepEqual(wrong, []);
+});

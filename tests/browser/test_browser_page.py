@@ -1,0 +1,144 @@
+"""The page around the decisions (docs/client-side.md), in real Chromium on the static TrailBlazer
+site: the bundle revalidated with If-None-Match (a 304, still decided); the slots hidden until
+decided and, past the anti-flicker timeout, the page's own markup shown and kept; a tampered bundle
+refused in the page (the page's own markup, the refusal in the console); the debug overlay; a
+goal sent to the events endpoint with sendBeacon."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import serve_trailblazer
+
+#: The hero's visibility when the DOM is ready (the bundle still on its way) and console messages.
+WATCH = """window.__visibility = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const hero = document.querySelector('[data-strata-slot="hero"]');
+  if (hero) window.__visibility.push(getComputedStyle(hero).visibility);
+});"""
+NEWSLETTER_HERO = "Spring camping picks"  # the newsletter page's own hero markup
+
+
+@pytest.fixture
+def page_of(browser: Any, site: Any) -> Any:
+    contexts = []
+
+    def open_page() -> tuple[Any, list[str]]:
+        ctx = browser.new_context(base_url=site.url)
+        contexts.append(ctx)
+        ctx.add_init_script(WATCH)
+        page = ctx.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        return page, console
+
+    yield open_page
+    for c in contexts:
+        c.close()
+
+
+def hero(page: Any) -> dict[str, Any]:
+    page.wait_for_function("window.strata && window.strata.ready")
+    page.evaluate("window.strata.ready")
+    el = page.locator('[data-strata-slot="hero"]')
+    return {"reason": el.get_attribute("data-strata-reason"), "rule": el.get_attribute("data-strata-rule"), "text": el.inner_text(),
+            "visibility": el.evaluate("(e) => getComputedStyle(e).visibility")}
+
+
+def test_browser_page_bundle_is_revalidated_with_if_none_match_and_still_decides(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer)
+    start = len(site.requests)
+    page, _ = page_of()
+    page.goto("/")
+    assert hero(page)["reason"] == "default"
+    page.goto("/tents.html")
+    assert hero(page)["reason"] == "rule"  # decided with the revalidated copy
+    fetched = [r for r in site.requests[start:] if r.path == trailblazer["url"]]
+    assert [r.status for r in fetched] == [200, 304]
+    assert "if-none-match" not in fetched[0].headers and fetched[1].headers["if-none-match"].startswith('"')
+
+
+def test_browser_page_slots_hidden_until_decided_then_shown(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer)
+    site.delays[trailblazer["url"]] = 0.5
+    try:
+        page, _ = page_of()
+        page.goto("/newsletter.html?utm_source=newsletter&utm_medium=email&utm_campaign=camping-spring")
+        h = hero(page)
+    finally:
+        del site.delays[trailblazer["url"]]
+    assert page.evaluate("window.__visibility") == ["hidden"]  # the DOM was ready, the bundle was not
+    assert (h["rule"], h["visibility"]) == ("camping-welcome", "visible")
+
+
+def test_browser_page_past_the_timeout_the_page_markup_shows_and_stays(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer, timeout=300)
+    site.delays[trailblazer["url"]] = 1.5
+    try:
+        page, console = page_of()
+        page.goto("/newsletter.html?utm_source=newsletter&utm_medium=email&utm_campaign=camping-spring")
+        page.wait_for_timeout(800)  # past the timeout, the bundle still on its way
+        early = page.locator('[data-strata-slot="hero"]').evaluate("(e) => getComputedStyle(e).visibility")
+        h = hero(page)  # the bundle has arrived
+    finally:
+        del site.delays[trailblazer["url"]]
+        serve_trailblazer(site, trailblazer)
+    assert page.evaluate("window.__visibility") == ["hidden"] and early == "visible"
+    assert h["reason"] is None and h["text"].startswith(NEWSLETTER_HERO)  # not swapped in late: no flicker
+    assert page.evaluate("Object.keys(localStorage)") == []  # this page view was not decided, nothing recorded
+    assert any("anti-flicker timeout" in m for m in console)
+
+
+def test_browser_page_tampered_bundle_is_refused_page_markup_shown_and_reported(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    good = site.files[trailblazer["url"]]
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x01
+    site.files["/tampered.strata"] = bytes(bad)
+    serve_trailblazer(site, trailblazer, bundle="/tampered.strata")
+    try:
+        page, console = page_of()
+        page.goto("/newsletter.html?utm_source=newsletter&utm_medium=email&utm_campaign=camping-spring")
+        h = hero(page)
+        error = page.evaluate("window.strata.ready.then((s) => s.error && s.error.code)")
+    finally:
+        serve_trailblazer(site, trailblazer)
+    assert (h["reason"], h["visibility"], error) == (None, "visible", "bad_signature")
+    assert h["text"].startswith(NEWSLETTER_HERO)
+    assert any(m.startswith("error: strata: bundle /tampered.strata refused (bad_signature)") for m in console), console
+
+
+def test_browser_page_debug_overlay_explains_the_decision(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer, " data-debug")
+    try:
+        page, _ = page_of()
+        page.goto("/tents.html")
+        hero(page)
+        page.goto("/")
+        assert hero(page)["rule"] == "tent-hero"
+        overlay = page.inner_text("#strata-debug")
+    finally:
+        serve_trailblazer(site, trailblazer)
+    assert "tent-hero" in overlay and "trailblazer" in overlay and "segments:" in overlay
+
+
+def test_browser_page_track_sends_the_goal_with_send_beacon(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"')
+    try:
+        page, _ = page_of()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto("/product.html")
+        page.wait_for_function("window.strata && window.strata.ready")
+        page.evaluate("window.strata.ready")
+        page.click("[data-add-to-cart]")  # the shop's own script calls window.strata.track("add_to_cart")
+        page.wait_for_function("document.querySelector('[data-add-to-cart]').textContent.includes('Added')")
+        page.wait_for_timeout(300)
+    finally:
+        serve_trailblazer(site, trailblazer)
+    posts = [r for r in site.requests if r.path == "/v1/events"]
+    assert errors == []
+    assert [json.loads(r.body) for r in posts] == [{"goal": "add_to_cart"}]
+    assert posts[0].headers["content-type"] == "application/json"

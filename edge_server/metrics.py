@@ -39,6 +39,8 @@ class _Family:
         for labels, v in extra:
             merged[tuple(labels)] += v
         f = CounterMetricFamily(self.name, self.doc, labels=list(self.labels))
+        if not self.labels and not merged:
+            merged[()] += 0  # a counter without labels is 0 before its first count, as in the worker
         for labels, v in sorted(merged.items()):
             f.add_metric(list(labels), v)
         return f

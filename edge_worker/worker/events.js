@@ -1,7 +1,7 @@
 // POST /v1/events: goal conversions, counted in aggregate (docs/measurement.md), as
 // edge_server/events.py: application/json bodies only (415), browsers only from this site or an
 // allowed origin (403), a goal value finite, non-negative and within the limit (422), a conversion
-// counted once per visit and goal (the cookie and the ConversionLedger of dedup.js).
+// counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js).
 
 import * as py from "../runtime/python.js";
 import { isObject, readJson } from "./body.js";
@@ -102,11 +102,11 @@ export async function eventsEndpoint(srv, request, ctx) {
   } else {
     const held = prepared.holdoutBp > 0 && srv.runtime.bucket(prepared.holdoutSeed, session.sid) < prepared.holdoutBp;
     population = held ? "holdout" : "personalized";
-    if (session.firstConversion(goal) && srv.ledger.first(session.visitNonce, goal, now)) {
+    if (session.firstConversion(goal) && srv.ledger.firstConversion(session.visitNonce, goal, now)) {
       for (const key of session.shown) srv.measure.conversion(goal, key.split("|"), population, value, true);
       srv.measure.conversion(goal, overall, population, value, true);
       for (const [exp, variant, period] of session.exposedThisVisit()) srv.measure.cohort(exp, variant, period, "converted", goal, value);
-      countConversion(srv.measure, prepared, session, goal);
+      countConversion(srv.measure, prepared, session, goal, srv.ledger, now);
     }
   }
   if (session !== null) {

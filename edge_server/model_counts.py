@@ -61,7 +61,7 @@ from runtime.score import score_bucket as bucket
 
 from .contract import ALL, MODEL_EVENTS
 from .contract import SCORE as SCORE
-from .session import LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry, Session
+from .session import LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry, Session, pack_models, unpack_models
 from .visit_ledger import ModelState, VisitLedger, VisitRecord
 
 VISIT = ALL  # feature and level of the visit rows
@@ -175,7 +175,10 @@ class ModelCounter:
         visit = self.ledger.record(session.visit_nonce, time.time() if now is None else now)
         own = visit.models
         if own is not None and not _descends(session.lineage, own.lineage):
-            session.models, session.entered, session.lineage = dict(own.entries), own.entered, own.lineage
+            t = LINEAGE_TAG_BYTES
+            if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.count:  # not this process's latest state, whole
+                session.models = unpack_models(own.entries)
+            session.entered, session.lineage = own.entered, own.lineage
         return visit
 
     @staticmethod
@@ -185,7 +188,7 @@ class ModelCounter:
             return
         session.lineage = (session.lineage + os.urandom(LINEAGE_TAG_BYTES))[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
         if visit is not None:
-            visit.models = ModelState(session.lineage, dict(session.models), session.entered)
+            visit.models = ModelState(session.lineage, pack_models(session.models), len(session.models), session.entered)
 
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
                 memo: dict[int, Any] | None = None, now: float | None = None) -> None:

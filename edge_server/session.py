@@ -308,6 +308,18 @@ def _models_ok(models: object) -> bool:
     return True
 
 
+def pack_models(models: Mapping[str, ModelEntry]) -> bytes:
+    """A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
+    them compactly (edge_server/visit_ledger.py)."""
+    packed: bytes = msgpack.packb(models, use_bin_type=True)
+    return packed
+
+
+def unpack_models(raw: bytes) -> dict[str, ModelEntry]:
+    """The model entries :func:`pack_models` packed."""
+    return {k: ModelEntry(*e) for k, e in msgpack.unpackb(raw, raw=False).items()}
+
+
 def _lineage_ok(entered: object, lineage: object) -> bool:
     """Whether ``entered`` is a bitmask of MAX_SESSION_MODELS bits and ``lineage`` whole tags, at most LINEAGE_STATES."""
     if type(entered) is not int or not 0 <= entered < 1 << MAX_SESSION_MODELS or type(lineage) is not bytes:

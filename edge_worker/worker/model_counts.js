@@ -15,7 +15,7 @@
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
 import { ALL, SCORE } from "./contract.js";
-import { ExposureEntry as X, LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry as M } from "./session.js";
+import { ExposureEntry as X, LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry as M, packModels, unpackModels } from "./session.js";
 
 /** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
  * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
@@ -93,7 +93,6 @@ function fits(entry, model) {
 }
 
 // ------------------------------------------------------------------ the state counted from
-const copyEntries = (entries) => Object.fromEntries(Object.entries(entries).map(([id, e]) => [id, [...e]]));
 
 /** Whether a cookie's `lineage` descends from the state tagged last in `own` (model_counts.py's _descends). */
 function descends(lineage, own) {
@@ -109,7 +108,9 @@ function fromState(ledger, session, now) {
   const visit = ledger.record(session.visitNonce, now);
   const own = visit.models;
   if (own !== null && !descends(session.lineage, own.lineage)) {
-    session.models = copyEntries(own.entries);
+    const t = LINEAGE_TAG_BYTES;
+    const sameTag = session.lineage.length >= t && own.lineage.subarray(own.lineage.length - t).every((b, j) => session.lineage[session.lineage.length - t + j] === b);
+    if (!sameTag || Object.keys(session.models).length !== own.count) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
     session.entered = own.entered;
     session.lineage = own.lineage;
   }
@@ -124,7 +125,9 @@ function counted(visit, session, changed) {
   next.set(session.lineage, 0);
   next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
   session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
-  if (visit !== null) visit.models = { lineage: session.lineage, entries: copyEntries(session.models), entered: session.entered };
+  if (visit !== null) {
+    visit.models = { lineage: session.lineage, entries: packModels(session.models), count: Object.keys(session.models).length, entered: session.entered };
+  }
 }
 
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):

@@ -244,6 +244,12 @@ function lineageOk(entered, lineage) {
   return lineage.length <= LINEAGE_STATES * LINEAGE_TAG_BYTES && lineage.length % LINEAGE_TAG_BYTES === 0;
 }
 
+/** A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
+ * them compactly (session.py's pack_models). */
+export const packModels = (models) => mpEncode(models).slice(); // a copy: encode returns a view of a 2 KB buffer
+/** The model entries packModels packed (fresh arrays: the caller may change them). */
+export const unpackModels = (raw) => mpDecode(raw);
+
 /** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written). */
 const noneWritten = () => ({ caps: new Set(), exposures: new Set(), shown: new Set() });
 

@@ -12,33 +12,34 @@ import { VISIT_LEDGER_CAPACITY } from "./contract.js";
 export class VisitRecord {
   constructor(seen) {
     this.seen = seen; // the last request of the visit here
-    this.goals = null; // Set of goals converted
-    this.shown = null; // Set of exposure keys counted
-    this.experiments = null; // Map experiment -> the variant whose exposure counted
-    this.models = null; // {lineage: Uint8Array, entries: {model id -> ModelEntry (the ledger's own copies)}, entered: bitmask}
+    // arrays rather than Sets and Maps (as visit_ledger.py's tuples): a visit converts a few goals
+    // and is shown a few keys, and an empty Set alone takes more than a short array
+    this.goals = []; // goals converted
+    this.shown = []; // exposure keys counted
+    this.experiments = []; // [experiment, the variant whose exposure counted]
+    this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), count, entered: bitmask}
   }
 
   /** True once per goal (it is then remembered). */
   firstConversion(goal) {
-    this.goals ??= new Set();
-    if (this.goals.has(goal)) return false;
-    this.goals.add(goal);
+    if (this.goals.includes(goal)) return false;
+    this.goals.push(goal);
     return true;
   }
 
   /** True once per exposure key (it is then remembered). */
   firstExposure(key) {
-    this.shown ??= new Set();
-    if (this.shown.has(key)) return false;
-    this.shown.add(key);
+    if (this.shown.includes(key)) return false;
+    this.shown.push(key);
     return true;
   }
 
   /** True once per experiment and variant in a row (a reassignment to another variant counts). */
   firstCohortExposure(experiment, variant) {
-    this.experiments ??= new Map();
-    if (this.experiments.get(experiment) === variant) return false;
-    this.experiments.set(experiment, variant);
+    const i = this.experiments.findIndex(([e]) => e === experiment);
+    if (i >= 0 && this.experiments[i][1] === variant) return false;
+    if (i >= 0) this.experiments.splice(i, 1);
+    this.experiments.push([experiment, variant]);
     return true;
   }
 }

@@ -176,7 +176,7 @@ class ModelCounter:
         own = visit.models
         if own is not None and not _descends(session.lineage, own.lineage):
             t = LINEAGE_TAG_BYTES
-            if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.count:  # not this process's latest state, whole
+            if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.entry_count:  # not this process's latest state, whole
                 session.models = unpack_models(own.entries)
             session.entered, session.lineage = own.entered, own.lineage
         return visit

@@ -9,9 +9,9 @@ unknown key, expired or otherwise unreadable starts a fresh session; it never ca
 What is inside: a random session id, visit and page-view counters, first/last seen, recent
 categories, the acquisition source of the visit, a purchase flag, frequency-cap counters,
 experiment exposures, the exposure keys and goals counted in this visit, and a random visit nonce
-(new at every visit; the server remembers which goals each nonce converted, so a replayed cookie
-converts once: edge_server/dedup.py), and per declared model the visit's feature level indexes
-(``models``: what model training counts, edge_server/model_counts.py), which models the visit
+(new at every visit; each process remembers what it counted per nonce, so a replayed cookie counts
+its visit once per process: edge_server/visit_ledger.py), and per declared model the visit's feature
+level indexes (``models``: what model training counts, edge_server/model_counts.py), which models the visit
 entered (``entered``) and the lineage of its model state (``lineage``). No IP, no user id, no
 e-mail, no signal values from the page.
 

@@ -44,7 +44,7 @@ class ModelState(NamedTuple):
 
     lineage: bytes  # the cookie's lineage when it was written: this state's tag last
     entries: bytes  # the model entries, packed as the cookie packs them (session.pack_models): ~4 times smaller than the objects
-    count: int  # how many entries
+    entry_count: int  # how many entries
     entered: int  # bit i: the visit entered the bundle's i-th counted model
 
 

@@ -1,5 +1,5 @@
 // The worker after the hardening of issue #12, as the Python server (edge_server/events.py,
-// dedup.py, decide.py, app.py): what /v1/events accepts and how often a conversion counts,
+// visit_ledger.py, decide.py, app.py): what /v1/events accepts and how often a conversion counts,
 // /metrics behind the stats token, unknown slots and malformed URLs refused, page paths checked.
 // Page mode itself needs HTMLRewriter (tests/edge_worker/test_workerd.py); the path check comes first.
 import assert from "node:assert/strict";

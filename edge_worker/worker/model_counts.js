@@ -110,7 +110,7 @@ function fromState(ledger, session, now) {
   if (own !== null && !descends(session.lineage, own.lineage)) {
     const t = LINEAGE_TAG_BYTES;
     const sameTag = session.lineage.length >= t && own.lineage.subarray(own.lineage.length - t).every((b, j) => session.lineage[session.lineage.length - t + j] === b);
-    if (!sameTag || Object.keys(session.models).length !== own.count) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
+    if (!sameTag || Object.keys(session.models).length !== own.entryCount) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
     session.entered = own.entered;
     session.lineage = own.lineage;
   }
@@ -126,7 +126,7 @@ function counted(visit, session, changed) {
   next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
   session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
   if (visit !== null) {
-    visit.models = { lineage: session.lineage, entries: packModels(session.models), count: Object.keys(session.models).length, entered: session.entered };
+    visit.models = { lineage: session.lineage, entries: packModels(session.models), entryCount: Object.keys(session.models).length, entered: session.entered };
   }
 }
 

@@ -17,7 +17,7 @@ export class VisitRecord {
     this.goals = []; // goals converted
     this.shown = []; // exposure keys counted
     this.experiments = []; // [experiment, the variant whose exposure counted]
-    this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), count, entered: bitmask}
+    this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), entryCount, entered: bitmask}
   }
 
   /** True once per goal (it is then remembered). */

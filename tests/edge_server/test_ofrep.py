@@ -283,8 +283,10 @@ def test_ofrep_answers_and_counts_as_decide_along_the_journeys(server, name, ste
     cookies = {"strata_session": start.cookies["strata_session"]}
     for i, (page, signals, headers) in enumerate(steps):
         context = {f"page.{k}": v for k, v in page.items()} | signals
-        calls = [lambda: httpx.post(server.url + "/v1/decide", json={"page": page, "signals": signals, "page_view": False}, headers=headers, cookies=cookies),
-                 lambda: httpx.post(server.url + FLAGS, json={"context": context}, headers=headers, cookies=cookies)]
+        decide = {"page": page, "signals": signals, "page_view": False}
+        calls = [lambda decide=decide, headers=headers, cookies=cookies: httpx.post(server.url + "/v1/decide", json=decide, headers=headers, cookies=cookies),
+                 lambda context=context, headers=headers, cookies=cookies: httpx.post(server.url + FLAGS, json={"context": context}, headers=headers,
+                                                                                       cookies=cookies)]
         before = _counters(server.url)
         first = calls[i % 2]()
         mid = _counters(server.url)

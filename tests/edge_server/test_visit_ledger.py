@@ -29,7 +29,7 @@ def test_visit_ledger_counts_each_key_once_while_the_visit_is_served(seq):
         counted[nonce].add((what, key))
         rec = ledger.record(f"nonce{nonce}", now)
         got = {"conversion": rec.first_conversion, "exposure": rec.first_exposure,
-               "cohort": lambda k: rec.first_cohort_exposure(k, "variant")}[what](key)
+               "cohort": lambda k, rec=rec: rec.first_cohort_exposure(k, "variant")}[what](key)
         assert got is expected
     assert len(ledger) == len({n for n, t in touched.items() if now - t <= TTL})  # expired visits are gone
 

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from compiler.harness.fixtures import MODEL_COUNTING
-from edge_server.harness.server import RunningServer, metric
 from edge_server.contract import MAX_UTM
+from edge_server.harness.server import RunningServer, metric
 from edge_server.session import CookieCodec
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
 

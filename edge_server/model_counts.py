@@ -167,26 +167,33 @@ class ModelCounter:
 
     # ------------------------------------------------------------------ at a decision
     # ------------------------------------------------------------------ the state counted from
-    def _from_state(self, session: Session, now: float | None) -> VisitRecord | None:
+    def _from_state(self, session: Session, now: float | None) -> tuple[VisitRecord | None, bool]:
         """Make ``session``'s model fields the state to count from (the module's docstring); the
-        visit's ledger record, or None without a ledger."""
+        visit's ledger record (None without a ledger), and whether the cookie's state is a later one
+        than this process's (it then becomes this process's latest, counted or not)."""
         if self.ledger is None:
-            return None
+            return None, False
         visit = self.ledger.record(session.visit_nonce, time.time() if now is None else now)
         own = visit.models
-        if own is not None and not _descends(session.lineage, own.lineage):
-            t = LINEAGE_TAG_BYTES
-            if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.entry_count:  # not this process's latest state, whole
-                session.models = unpack_models(own.entries)
-            session.entered, session.lineage = own.entered, own.lineage
-        return visit
+        if own is None:
+            return visit, False
+        if _descends(session.lineage, own.lineage):
+            return visit, True
+        t = LINEAGE_TAG_BYTES
+        if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.entry_count:  # not this process's latest state, whole
+            session.models = unpack_models(own.entries)
+        session.entered, session.lineage = own.entered, own.lineage
+        return visit, False
 
     @staticmethod
-    def _counted(visit: VisitRecord | None, session: Session, before: tuple[dict[str, ModelEntry], int]) -> None:
-        """After counting: a state that changed gets a new tag, and the ledger keeps it."""
-        if (session.models, session.entered) == before:
+    def _counted(visit: VisitRecord | None, session: Session, before: tuple[dict[str, ModelEntry], int], later: bool) -> None:
+        """After counting: a state that changed gets a new tag, and the ledger keeps it; so does a later
+        state taken from the cookie (this process's latest then follows the visit: an honest visit
+        that changed elsewhere is recognised as long as its lineage reaches back to it)."""
+        if (session.models, session.entered) != before:
+            session.lineage = (session.lineage + os.urandom(LINEAGE_TAG_BYTES))[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
+        elif not later:
             return
-        session.lineage = (session.lineage + os.urandom(LINEAGE_TAG_BYTES))[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
         if visit is not None:
             visit.models = ModelState(session.lineage, pack_models(session.models), len(session.models), session.entered)
 
@@ -197,10 +204,10 @@ class ModelCounter:
         condition read what the decision read, without merging it again, and reuse its segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
         counted = self.models(prepared)
-        visit = self._from_state(session, now)
+        visit, later = self._from_state(session, now)
         before = (dict(session.models), session.entered)
         self._decided(prepared, counted, session, signals, holdout, consent, memo)
-        self._counted(visit, session, before)
+        self._counted(visit, session, before, later)
 
     def _decided(self, prepared: Any, counted: tuple[CountedModel, ...], session: Session, signals: Mapping[str, Any], holdout: bool,
                  consent: bool, memo: dict[int, Any] | None) -> None:
@@ -291,10 +298,10 @@ class ModelCounter:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
         counts as converted, and is frozen."""
         self.models(prepared)
-        visit = self._from_state(session, now)
+        visit, later = self._from_state(session, now)
         before = (dict(session.models), session.entered)
         self._converted(session, goal)
-        self._counted(visit, session, before)
+        self._counted(visit, session, before, later)
 
     def _converted(self, session: Session, goal: str) -> None:
         entries = session.models

@@ -102,29 +102,34 @@ function descends(lineage, own) {
   return false;
 }
 
-/** Make `session`'s model fields the state to count from; the visit's ledger record (null without a ledger). */
+/** Make `session`'s model fields the state to count from (model_counts.py's _from_state): [the visit's
+ * ledger record (null without a ledger), whether the cookie's state is a later one than this isolate's]. */
 function fromState(ledger, session, now) {
-  if (ledger === null) return null;
+  if (ledger === null) return [null, false];
   const visit = ledger.record(session.visitNonce, now);
   const own = visit.models;
-  if (own !== null && !descends(session.lineage, own.lineage)) {
-    const t = LINEAGE_TAG_BYTES;
-    const sameTag = session.lineage.length >= t && own.lineage.subarray(own.lineage.length - t).every((b, j) => session.lineage[session.lineage.length - t + j] === b);
-    if (!sameTag || Object.keys(session.models).length !== own.entryCount) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
-    session.entered = own.entered;
-    session.lineage = own.lineage;
-  }
-  return visit;
+  if (own === null) return [visit, false];
+  if (descends(session.lineage, own.lineage)) return [visit, true];
+  const t = LINEAGE_TAG_BYTES;
+  const sameTag = session.lineage.length >= t && own.lineage.subarray(own.lineage.length - t).every((b, j) => session.lineage[session.lineage.length - t + j] === b);
+  if (!sameTag || Object.keys(session.models).length !== own.entryCount) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
+  session.entered = own.entered;
+  session.lineage = own.lineage;
+  return [visit, false];
 }
 
-/** After counting: a state that changed gets a new random tag, and the ledger keeps a copy. */
-function counted(visit, session, changed) {
-  if (!changed) return;
-  const t = LINEAGE_TAG_BYTES;
-  const next = new Uint8Array(session.lineage.length + t);
-  next.set(session.lineage, 0);
-  next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
-  session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
+/** After counting: a state that changed gets a new random tag, and the ledger keeps a copy; so does a
+ * later state taken from the cookie (model_counts.py's _counted). */
+function counted([visit, later], session, changed) {
+  if (changed) {
+    const t = LINEAGE_TAG_BYTES;
+    const next = new Uint8Array(session.lineage.length + t);
+    next.set(session.lineage, 0);
+    next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
+    session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
+  } else if (!later) {
+    return;
+  }
   if (visit !== null) {
     visit.models = { lineage: session.lineage, entries: packModels(session.models), entryCount: Object.keys(session.models).length, entered: session.entered };
   }
@@ -137,8 +142,8 @@ function counted(visit, session, changed) {
  * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again).
  * `ledger`: the isolate's visit ledger (null: the cookie's entries are the state counted from). */
 export function countDecide(measure, prepared, session, signals, holdout, memo = null, ledger = null, now = Date.now() / 1000) {
-  const visit = fromState(ledger, session, now);
-  counted(visit, session, decideChanges(measure, prepared, session, signals, holdout, memo));
+  const from = fromState(ledger, session, now);
+  counted(from, session, decideChanges(measure, prepared, session, signals, holdout, memo));
 }
 
 /** Count the decision; whether the visit's model state changed. */
@@ -210,7 +215,7 @@ function decideChanges(measure, prepared, session, signals, holdout, memo) {
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
 export function countConversion(measure, prepared, session, goal, ledger = null, now = Date.now() / 1000) {
-  const visit = fromState(ledger, session, now);
+  const from = fromState(ledger, session, now);
   const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
   let changed = false;
   for (const [id, e] of Object.entries(session.models)) {
@@ -220,7 +225,7 @@ export function countConversion(measure, prepared, session, goal, ledger = null,
     changed = true;
     if (e[M.spec] === m.spec && fits(e, m)) rows(measure, m, e[M.spec], e[M.arm], e[M.levels], e[M.bucket], e[M.fit], "converted");
   }
-  counted(visit, session, changed);
+  counted(from, session, changed);
 }
 
 /** `model_specs` of the stats snapshot: what each row's model, spec and level names mean. */

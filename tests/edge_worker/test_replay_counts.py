@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from compiler.harness.fixtures import MODEL_COUNTING
 from edge_server.contract import MAX_UTM
 from edge_server.harness.server import RunningServer, metric
-from edge_server.session import CookieCodec
+from edge_server.session import LINEAGE_STATES, CookieCodec
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
 
 KEY = b"\x0b" * 32
@@ -225,24 +225,33 @@ def test_replay_counts_an_oversized_source_never_enters_a_model_twice(runtimes: 
 
 def test_replay_counts_honest_visits_alternating_runtimes_are_counted_exactly(runtimes: dict[str, str]) -> None:
     """Honest visits (each request with the cookie the last response set) served by either runtime at
-    random, their depth level moving with each page: the fleet counts each visit once, at its last
-    levels, converted once — what the model rows hold is exactly the visits' (the lineage lets a process
-    count from a newer cookie than its own state)."""
+    random (never more than LINEAGE_STATES - 1 pages in a row by one), their depth and source levels
+    moving with the pages: the fleet counts each visit once, at its last levels, converted once — what
+    the model rows hold is exactly the visits' (the lineage lets a process count from a newer cookie
+    than its own state)."""
     rng = random.Random(2202)
     urls = list(runtimes.values())
     assert len(urls) == 2
     before = counts(urls)
     expected: Counter[tuple[str, str, str]] = Counter()
     converted: Counter[tuple[str, str, str]] = Counter()
-    for _ in range(12):
+    for _ in range(24):
         device, source = rng.choice(list(UAS)), rng.choice(SOURCES)
-        pages = rng.randint(1, 6)
+        pages = rng.randint(1, 9)
         buy = rng.choice([None, rng.randint(1, pages)])
         cookie = None
         levels: dict[str, str] = {}
+        served: list[str] = []
         for p in range(1, pages + 1):
-            src = source if p == 1 else rng.choice(SOURCES)  # utm.source: the page's own
-            cookie = decide(rng.choice(urls), cookie, UAS[device], src, None)
+            # utm.source: the page's own, often the previous page's (a page that changes nothing here
+            # while the other runtime counted changes: it must still recognise the visit's later state)
+            src = source if p == 1 or rng.random() < 0.6 else rng.choice(SOURCES)
+            source = src
+            url = rng.choice(urls)
+            if served[-(LINEAGE_STATES - 1):] == [url] * (LINEAGE_STATES - 1):
+                url = urls[1 - urls.index(url)]  # the other runtime's state is at most 3 changes behind
+            served.append(url)
+            cookie = decide(url, cookie, UAS[device], src, None)
             if buy is None or p <= buy:
                 levels = {"*": "*", "device": device, "source": src if src in ("google", "newsletter") else "(other)",
                           "depth": "<2" if p < 2 else "[2,4)" if p < 4 else ">=4", "@score": BUCKET[device]}
@@ -250,6 +259,14 @@ def test_replay_counts_honest_visits_alternating_runtimes_are_counted_exactly(ru
                 cookie = event(rng.choice(urls), cookie, "purchase")
                 converted.update(("intent", f, lv) for f, lv in levels.items())
         expected.update(("intent", f, lv) for f, lv in levels.items())
+    for first in (0, 1):  # strictly alternating, the levels changing only on the other runtime's pages: four changes
+        cookie, sources = None, ["google", "newsletter", "newsletter", "ads", "ads", "google", "google", "newsletter", "newsletter"]
+        for p, src in enumerate(sources, 1):  # since the first runtime last counted, which must still recognise the visit's state
+            cookie = decide(urls[(first + p - 1) % 2], cookie, UAS["desktop"], src, None)
+        cookie = event(urls[first], cookie, "purchase")
+        last = {"*": "*", "device": "desktop", "source": "newsletter", "depth": ">=4", "@score": BUCKET["desktop"]}
+        expected.update(("intent", f, lv) for f, lv in last.items())
+        converted.update(("intent", f, lv) for f, lv in last.items())
     delta = minus(counts(urls), before)
     got_net = {k[1:2] + k[3:5]: delta[k] - delta[k[:5] + ("left",)] for k in delta if k[0] == "model" and k[1] == "intent" and k[5] == "entered"}
     got_conv = {k[1:2] + k[3:5]: delta[k] for k in delta if k[0] == "model" and k[1] == "intent" and k[5] == "converted"}

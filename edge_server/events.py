@@ -70,6 +70,7 @@ class EventsEndpoint:
             # a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
             # yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
             session.touch(int(now), srv.config.visit_timeout, "", "", False)
+            visit = srv.ledger.record(session.visit_nonce, now)  # touched: it outlives every cookie this process wrote
         if session is None or not session.shown:
             # consenting, but no decision in this visit yet (no cookie, or the event itself started the visit):
             # nothing to attribute to, and no visit among the exposures the rates divide by
@@ -77,7 +78,7 @@ class EventsEndpoint:
             measure.conversion(goal, overall, population, value)
         else:
             population = POPULATIONS[population_of(prepared, session.sid, consent)]
-            if session.first_conversion(goal) and srv.ledger.first_conversion(session.visit_nonce, goal, now):
+            if session.first_conversion(goal) and visit.first_conversion(goal):
                 measure.attribute(goal, session.shown, population, value)
                 srv.model_counter.converted(prepared, session, goal, now)  # the visit's model entries of this goal
                 measure.cohort_conversion(goal, session.exposed_this_visit(), value)

@@ -198,7 +198,8 @@ class Server:
             if outcome.budget_exceeded:
                 m.budget_exceeded.inc(by=outcome.budget_exceeded)
         self._caches_for(prepared)
-        visit = self.ledger.record(session.visit_nonce, now) if session is not None and outcome.decisions else None
+        # every request of a visit touches its record, so the record outlives every cookie this process wrote
+        visit = self.ledger.record(session.visit_nonce, now) if session is not None else None
         if session is not None and (outcome.cap_hits or outcome.exposures):
             cohort = self.measure.cohort_exposure
             for exp, variant, period, assigned in session.record(outcome.cap_hits, outcome.exposures, int(now), self._periods):

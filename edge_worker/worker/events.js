@@ -95,6 +95,7 @@ export async function eventsEndpoint(srv, request, ctx) {
   // a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
   // yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
   if (session !== null) session.touch(Math.floor(now), srv.config.visitTimeout, "", "", false);
+  const visit = session !== null ? srv.ledger.record(session.visitNonce, now) : null; // touched: it outlives every cookie this isolate wrote
   let population;
   if (session === null || !session.shown.length) {
     population = "unattributed"; // no decision in this visit yet: nothing to attribute to
@@ -102,7 +103,7 @@ export async function eventsEndpoint(srv, request, ctx) {
   } else {
     const held = prepared.holdoutBp > 0 && srv.runtime.bucket(prepared.holdoutSeed, session.sid) < prepared.holdoutBp;
     population = held ? "holdout" : "personalized";
-    if (session.firstConversion(goal) && srv.ledger.firstConversion(session.visitNonce, goal, now)) {
+    if (session.firstConversion(goal) && visit.firstConversion(goal)) {
       for (const key of session.shown) srv.measure.conversion(goal, key.split("|"), population, value, true);
       srv.measure.conversion(goal, overall, population, value, true);
       for (const [exp, variant, period] of session.exposedThisVisit()) srv.measure.cohort(exp, variant, period, "converted", goal, value);

@@ -170,7 +170,8 @@ export class StrataWorker {
     m.evalErrors += outcome.errors;
     m.budgetExceeded += outcome.budgetExceeded ?? 0;
     const decided = Object.keys(outcome.decisions).length > 0;
-    const visit = session !== null && decided ? this.ledger.record(session.visitNonce, now) : null;
+    // every request of a visit touches its record, so the record outlives every cookie this isolate wrote
+    const visit = session !== null ? this.ledger.record(session.visitNonce, now) : null;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
       for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, Math.floor(now), prepared.periods)) {
         if (visit !== null && !visit.firstCohortExposure(exp, variant)) continue;

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from compiler.harness.fixtures import CREATED, MODEL_COUNTING  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from edge_server.model_counts import ModelCounter  # noqa: E402
+from edge_server.visit_ledger import VisitLedger  # noqa: E402
 from edge_server.session import Session  # noqa: E402
 from runtime import key_id  # noqa: E402
 from runtime.decide import Prepared  # noqa: E402
@@ -86,7 +87,21 @@ def main() -> None:
         session.models = dict(entries)
 
     def fresh() -> None:
-        session.models = {}
+        session.models, session.entered = {}, 0
+
+    # with the process's visit ledger (edge_server/visit_ledger.py), as the server counts: the ledger holds
+    # the state this process counted last, the cookie is that state (its usual case on one process)
+    ledger = VisitLedger(1800)
+    lc = ModelCounter(Counter(), ledger)
+    held = Session.fresh()
+    held.touch(CREATED, 1800, "", "", True)
+    held.shown, held.exposures = list(session.shown), dict(session.exposures)
+    lc.decided(p, held, merged, out.holdout, True, out.memo, now=CREATED)
+    record = ledger.record(held.visit_nonce, CREATED)
+    state, held_entries, held_lineage, held_entered = record.models, dict(held.models), held.lineage, held.entered
+
+    def reset_held() -> None:
+        held.models, held.lineage, held.entered, record.models = dict(held_entries), held_lineage, held_entered, state
 
     rows = [
         ("decide (all slots, 4 models declared)", median_ns(lambda: p.decide(signals, None, session_id=session.sid, consent=True,
@@ -95,6 +110,10 @@ def main() -> None:
         ("count: one feature moved", median_ns(lambda: mc.decided(p, session, moved, out.holdout, True, out.memo), n, reset)),
         (f"count: a visit's first decision ({counted} entries)", median_ns(lambda: mc.decided(p, session, merged, out.holdout, True, out.memo),
                                                                           n, fresh)),
+        ("ledger: levels unchanged (usual)", median_ns(lambda: lc.decided(p, held, merged, out.holdout, True, out.memo, now=CREATED), n, reset_held)),
+        ("ledger: one feature moved", median_ns(lambda: lc.decided(p, held, moved, out.holdout, True, out.memo, now=CREATED), n, reset_held)),
+        ("ledger: a replayed older cookie (entries unpacked)", median_ns(lambda: lc.decided(p, held, merged, out.holdout, True, out.memo, now=CREATED),
+                                                                        n, lambda: (reset_held(), setattr(held, "lineage", b"\0\0\0")))),
     ]
     print(f"Model counting, median per call over {n:,} calls ({platform.python_implementation()} {platform.python_version()})")
     print(f"  {'what':48} {'median':>10}")

@@ -73,8 +73,8 @@ HOP_HEADERS: frozenset[str] = frozenset(_HTTP["hop_headers"]["values"])
 VALIDATORS: frozenset[str] = frozenset(_HTTP["validators"]["values"])
 SHARED_CACHE_DIRECTIVES: frozenset[str] = frozenset(_HTTP["shared_cache_directives"]["values"])
 OVERLAY_CSS: str = _HTTP["OVERLAY_CSS"]["value"]
-#: (visit nonce, goal) pairs the conversion ledger keeps at most.
-LEDGER_CAPACITY: int = _HTTP["LEDGER_CAPACITY"]["value"]
+#: Visits the visit ledger remembers at most (edge_server/visit_ledger.py).
+VISIT_LEDGER_CAPACITY: int = _HTTP["VISIT_LEDGER_CAPACITY"]["value"]
 #: Consent cookie values that refuse consent.
 CONSENT_REFUSALS: frozenset[str] = frozenset(_HTTP["consent_refusals"]["values"])
 

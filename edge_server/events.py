@@ -9,7 +9,7 @@ What keeps the counts honest (docs/security.md, "Measurement"):
   Clients that are not browsers send neither header and are accepted;
 - a goal value is finite, non-negative and at most ``--max-goal-value`` (422 otherwise);
 - a conversion (its count and its value) counts once per visit and goal: the cookie remembers the
-  goals of its visit, and this process's :class:`ConversionLedger` remembers which visit nonces
+  goals of its visit, and this process's :class:`VisitLedger` remembers which visit nonces
   converted, so replaying an older cookie converts nothing more;
 - only visits with a decision (an exposure) count as ``personalized`` or ``holdout``; an event in a
   visit that has shown nothing (no cookie, or a cookie idle past the visit timeout, which the event
@@ -30,7 +30,6 @@ from starlette.responses import JSONResponse, Response
 from .body import read_json
 from .config import normalise_origin
 from .contract import EVENTS_FIELDS, error
-from .dedup import ConversionLedger
 from .errors import ApiError
 from .measure import ALL, POPULATIONS, population_of
 from .server import Server, cookies_of, headers_of
@@ -43,8 +42,6 @@ class EventsEndpoint:
 
     def __init__(self, srv: Server):
         self.srv = srv
-        # +2 s: visits are judged on whole-second timestamps (Session.touch)
-        self.ledger = ConversionLedger(ttl=srv.config.visit_timeout + 2)
         self.origins = frozenset(normalise_origin(o) for o in srv.config.events_origins)
 
     async def handle(self, request: Request) -> Response:
@@ -73,6 +70,7 @@ class EventsEndpoint:
             # a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
             # yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
             session.touch(int(now), srv.config.visit_timeout, "", "", False)
+            visit = srv.ledger.record(session.visit_nonce, now)  # touched: it outlives every cookie this process wrote
         if session is None or not session.shown:
             # consenting, but no decision in this visit yet (no cookie, or the event itself started the visit):
             # nothing to attribute to, and no visit among the exposures the rates divide by
@@ -80,9 +78,9 @@ class EventsEndpoint:
             measure.conversion(goal, overall, population, value)
         else:
             population = POPULATIONS[population_of(prepared, session.sid, consent)]
-            if session.first_conversion(goal) and self.ledger.first(session.visit_nonce, goal, now):
+            if session.first_conversion(goal) and visit.first_conversion(goal):
                 measure.attribute(goal, session.shown, population, value)
-                srv.model_counter.converted(prepared, session, goal)  # the visit's model entries of this goal
+                srv.model_counter.converted(prepared, session, goal, now)  # the visit's model entries of this goal
                 measure.cohort_conversion(goal, session.exposed_this_visit(), value)
         if session is not None:
             if goal == "purchase":

@@ -39,6 +39,8 @@ class _Family:
         for labels, v in extra:
             merged[tuple(labels)] += v
         f = CounterMetricFamily(self.name, self.doc, labels=list(self.labels))
+        if not self.labels and not merged:
+            merged[()] += 0  # a counter without labels is 0 before its first count, as in the worker
         for labels, v in sorted(merged.items()):
             f.add_metric(list(labels), v)
         return f
@@ -106,13 +108,16 @@ class Metrics:
         self.budget_exceeded = _Family("strata_eval_budget_exceeded", "Conditions stopped by the evaluation budget (also counted as evaluation errors)", ())
         self.requests = _Family("strata_requests", "HTTP requests", ("route", "status"))
         self.reloads = _Family("strata_bundle_reloads", "Bundle loads by result", ("result",))
-        self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent", ("consent",))
+        self.consent = _Family("strata_decide_requests_by_consent", "Decide and page requests by consent",
+                               METRIC_LABELS["strata_decide_requests_by_consent_total"])
+        self.ledger_evictions = _Family("strata_visit_ledger_evictions", "Visits the visit ledger forgot before the visit timeout because it "
+                                        "was full (each lets a replay of that visit count once more)", ())
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
         self.batches = _Family("strata_counter_batches", "Counter batches pushed to POST /v1/counters, by result (ok, duplicate, "
                                "unauthorized, invalid, expired, too_large, too_many_series, busy)", ("result",))
         self.latency = _Latency()
         self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected,
-                          self.batches]
+                          self.batches, self.ledger_evictions]
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)

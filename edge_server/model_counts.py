@@ -25,6 +25,22 @@ only the sums, keyed ``(model, spec, arm, feature, level, event)``:
   that goal counts ``converted`` += 1 on the visit row, its levels and its score bucket, and is
   frozen: later changes in this visit are not counted.
 
+Which state a change is counted from (docs/security.md, "Measurement integrity"): a client can replay
+an older cookie, or change what a decision reads (another User-Agent), as often as it likes, so the
+cookie's entries alone cannot be the "from" state. This process's visit ledger
+(edge_server/visit_ledger.py) keeps the state it counted last, with the random tag it gave that
+state; the cookie carries the tags of the visit's last LINEAGE_STATES states (``Session.lineage``).
+The cookie's entries are the "from" state only when this process has no state for the visit, or its
+state's tag is among the cookie's earlier tags (the cookie descends from it: another process counted
+the visit since, from this process's state or a later one); otherwise (an older cookie, another
+branch of a replayed one, or this process's own) the ledger's state is, and the response's cookie
+carries it. So every change this process counts starts from the state it counted last: on one
+process any sequence of requests leaves the visit counted once, at one level per feature; across
+processes an honest visit moving between them is counted exactly, and a replay reaching several
+processes moves their sum by at most one visit per process (docs/security.md). Every counted
+change gives the state a new tag. ``Session.entered`` says which models the visit entered: a model
+whose entry the cookie's size shrink dropped is never entered again in the visit.
+
 Net visits of a level = entered − left; converting visits = converted. Score buckets
 (runtime.score.score_bucket) are buckets of the model's log-odds ``z`` without its crosses, before calibration (an
 uplift model: the ``z`` of the visit's arm), ``SCORE_BUCKETS`` of runtime/format.json, named by
@@ -35,6 +51,8 @@ so its score row is neither left nor converted (its visit enters the new bucket 
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,7 +64,8 @@ from runtime.score import score_bucket as bucket
 
 from .contract import ALL, MODEL_EVENTS
 from .contract import SCORE as SCORE
-from .session import MAX_SESSION_MODELS, ModelEntry, Session
+from .session import LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry, Session, pack_models, unpack_models
+from .visit_ledger import ModelState, VisitLedger, VisitRecord
 
 VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
@@ -122,10 +141,12 @@ def counted_models(prepared: Any) -> tuple[CountedModel, ...]:
 
 
 class ModelCounter:
-    """Counts into ``counts`` (``Measurement.models``); its counted models cached for the current bundle."""
+    """Counts into ``counts`` (``Measurement.models``); its counted models cached for the current bundle.
+    ``ledger``: the process's visit ledger (None: the cookie's entries are always the "from" state)."""
 
-    def __init__(self, counts: Counter[Key]):
+    def __init__(self, counts: Counter[Key], ledger: VisitLedger | None = None):
         self.counts = counts
+        self.ledger = ledger
         self._for: Any = None
         self._models: tuple[CountedModel, ...] = ()
         self._by_id: dict[str, CountedModel] = {}
@@ -138,16 +159,57 @@ class ModelCounter:
         return self._models
 
     # ------------------------------------------------------------------ at a decision
+    # ------------------------------------------------------------------ the state counted from
+    def _from_state(self, session: Session, now: float | None) -> tuple[VisitRecord | None, bool]:
+        """Make ``session``'s model fields the state to count from (the module's docstring); the
+        visit's ledger record (None without a ledger), and whether the cookie's state is a later one
+        than this process's (it then becomes this process's latest, counted or not)."""
+        if self.ledger is None:
+            return None, False
+        visit = self.ledger.record(session.visit_nonce, time.time() if now is None else now)
+        own = visit.models
+        if own is None:
+            return visit, False
+        if _descends(session.lineage, own.lineage):
+            return visit, True
+        t = LINEAGE_TAG_BYTES
+        if session.lineage[-t:] != own.lineage[-t:] or len(session.models) != own.entry_count:  # not this process's latest state, whole
+            session.models = unpack_models(own.entries)
+        session.entered, session.lineage = own.entered, own.lineage
+        return visit, False
+
+    @staticmethod
+    def _counted(visit: VisitRecord | None, session: Session, before: tuple[dict[str, ModelEntry], int], later: bool) -> None:
+        """After counting: a state that changed gets a new tag, and the ledger keeps it; so does a later
+        state taken from the cookie (this process's latest then follows the visit: an honest visit
+        that changed elsewhere is recognised as long as its lineage reaches back to it)."""
+        if (session.models, session.entered) != before:
+            session.lineage = (session.lineage + os.urandom(LINEAGE_TAG_BYTES))[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
+        elif not later:
+            return
+        if visit is not None:
+            visit.models = ModelState(session.lineage, pack_models(session.models), len(session.models), session.entered)
+
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
-                memo: dict[int, Any] | None = None) -> None:
+                memo: dict[int, Any] | None = None, now: float | None = None) -> None:
         """Count one decision of a consenting visit: ``signals``, ``holdout``, ``memo`` are the
         Outcome's (``Outcome.signals`` is the map the conditions read, so levels and a rule's
         condition read what the decision read, without merging it again, and reuse its segment
         results). Call it after the session recorded the decision's exposures and shown keys."""
         counted = self.models(prepared)
+        visit, later = self._from_state(session, now)
+        before = (dict(session.models), session.entered)
+        self._decided(prepared, counted, session, signals, holdout, consent, memo)
+        self._counted(visit, session, before, later)
+
+    def _decided(self, prepared: Any, counted: tuple[CountedModel, ...], session: Session, signals: Mapping[str, Any], holdout: bool,
+                 consent: bool, memo: dict[int, Any] | None) -> None:
         entries = session.models
-        for stale in [k for k in entries if k not in self._by_id]:
-            del entries[stale]  # a model the bundle no longer counts
+        stale = [k for k in entries if k not in self._by_id]
+        if stale:  # models the bundle no longer counts: ``entered`` was written for another bundle's models
+            for k in stale:
+                del entries[k]
+            session.entered = sum(1 << self._by_id[k].index for k in entries)
         if not counted:
             return
         all_levels: list[bytes] | None = None
@@ -157,6 +219,8 @@ class ModelCounter:
             if entry is not None and entry.spec != m.spec:
                 del entries[m.id]  # the features changed: a new entry
                 entry = None
+            elif entry is None and session.entered >> p.index & 1:
+                continue  # entered in this visit, its entry dropped by the cookie's size shrink: not entered again
             if entry is not None and entry.frozen:
                 continue  # frozen: the visit converted
             arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
@@ -179,6 +243,7 @@ class ModelCounter:
             if entry is None:
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
                 entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
+                session.entered |= 1 << p.index
             elif entry.arm != arm:
                 self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, LEFT)
                 self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
@@ -226,10 +291,16 @@ class ModelCounter:
             counts[(m.id, fit, arm, SCORE, name, event)] += 1
 
     # ------------------------------------------------------------------ at a conversion
-    def converted(self, prepared: Any, session: Session, goal: str) -> None:
+    def converted(self, prepared: Any, session: Session, goal: str, now: float | None = None) -> None:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
         counts as converted, and is frozen."""
         self.models(prepared)
+        visit, later = self._from_state(session, now)
+        before = (dict(session.models), session.entered)
+        self._converted(session, goal)
+        self._counted(visit, session, before, later)
+
+    def _converted(self, session: Session, goal: str) -> None:
         entries = session.models
         for mid, entry in entries.items():
             p = self._by_id.get(mid)
@@ -238,6 +309,14 @@ class ModelCounter:
             entries[mid] = entry._replace(frozen=True)
             if entry.spec == p.model.spec and _valid(entry, p):
                 self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, CONVERTED)
+
+
+def _descends(lineage: bytes, own: bytes) -> bool:
+    """Whether a cookie's ``lineage`` descends from the state tagged last in ``own``: that tag is among
+    its earlier tags (so the cookie's state is a later one). An equal last tag is the same state."""
+    t = LINEAGE_TAG_BYTES
+    tag = own[-t:]
+    return any(lineage[i:i + t] == tag for i in range(0, len(lineage) - t, t))
 
 
 def _valid(entry: ModelEntry, p: CountedModel) -> bool:

@@ -31,6 +31,7 @@ from .metrics import Metrics
 from .model_counts import ModelCounter
 from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
+from .visit_ledger import VisitLedger
 
 log = logging.getLogger("strata.server")
 
@@ -62,8 +63,11 @@ class Server:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {config.timezone!r} (use an IANA name such as Europe/Berlin)") from None
         self.measure = Measurement()
-        self.model_counter = ModelCounter(self.measure.models)
         self.metrics = Metrics(lambda: self.bundles.current, self.measure, config.metrics_dir)
+        # what this process counted per visit, against replayed and altered cookies (visit_ledger.py);
+        # +2 s: visits are judged on whole-second timestamps (Session.touch)
+        self.ledger = VisitLedger(config.visit_timeout + 2, on_evict=self.metrics.ledger_evictions.inc)
+        self.model_counter = ModelCounter(self.measure.models, self.ledger)
         self.bundles: BundleManager = BundleManager(config, self.metrics)
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")
@@ -178,13 +182,15 @@ class Server:
         outcome = prepared.decide(signals, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
                                   consent=consent, now=now, explain=req.explain, checked=True,
                                   assignments=session.assignments() if session is not None and session.exposures else None)
-        self._count(prepared, outcome, session, consent, int(now))
+        self._count(prepared, outcome, session, consent, now)
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
-            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo)
+            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo, now)
         return outcome, session, consent
 
-    def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: int) -> None:
-        """Metrics and measurement of one decision; the session remembers what it was shown."""
+    def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: float) -> None:
+        """Metrics and measurement of one decision; the session remembers what it was shown. An
+        exposure or a cohort counts when it is new to the visit by its cookie and by this process's
+        visit ledger (a replayed older cookie does not know what the visit was shown since)."""
         m = self.metrics
         m.consent.values[_YES if consent else _NO] += 1
         if outcome.errors:
@@ -192,11 +198,14 @@ class Server:
             if outcome.budget_exceeded:
                 m.budget_exceeded.inc(by=outcome.budget_exceeded)
         self._caches_for(prepared)
+        # every request of a visit touches its record, so the record outlives every cookie this process wrote
+        visit = self.ledger.record(session.visit_nonce, now) if session is not None else None
         if session is not None and (outcome.cap_hits or outcome.exposures):
             cohort = self.measure.cohort_exposure
-            for exp, variant, period, assigned in session.record(outcome.cap_hits, outcome.exposures, now, self._periods):
-                m.exposures.inc(exp, variant)
-                cohort(exp, variant, period, assigned)
+            for exp, variant, period, assigned in session.record(outcome.cap_hits, outcome.exposures, int(now), self._periods):
+                if visit is None or visit.first_cohort_exposure(exp, variant):
+                    m.exposures.inc(exp, variant)
+                    cohort(exp, variant, period, assigned)
         population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
         for d in outcome.decisions.values():
@@ -206,7 +215,7 @@ class Server:
                 if d.trace is None:  # the bundle's own decision (an explained one is built per request)
                     arms[d] = a
             counted[a.labels] += 1
-            if session is None or session.first_exposure(a.key):
+            if session is None or (session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key))):
                 exposed[a.exposure[population]] += 1
 
     def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:

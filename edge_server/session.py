@@ -9,17 +9,26 @@ unknown key, expired or otherwise unreadable starts a fresh session; it never ca
 What is inside: a random session id, visit and page-view counters, first/last seen, recent
 categories, the acquisition source of the visit, a purchase flag, frequency-cap counters,
 experiment exposures, the exposure keys and goals counted in this visit, and a random visit nonce
-(new at every visit; the server remembers which goals each nonce converted, so a replayed cookie
-converts once: edge_server/dedup.py), and per declared model the visit's feature level indexes
-(``models``: what model training counts, edge_server/model_counts.py). No IP, no user id, no e-mail,
-no signal values from the page.
+(new at every visit; each process remembers what it counted per nonce, so a replayed cookie counts
+its visit once per process: edge_server/visit_ledger.py), and per declared model the visit's feature
+level indexes (``models``: what model training counts, edge_server/model_counts.py), which models the visit
+entered (``entered``) and the lineage of its model state (``lineage``). No IP, no user id, no
+e-mail, no signal values from the page.
 
-Plaintext layout (docs/server.md, for other implementations): a msgpack array of 15 —
+Plaintext layout (docs/server.md, for other implementations): a msgpack array of 17 —
 ``[sid, visit_count, page_views, total_page_views, first_seen, last_seen, recent_categories,
-utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models]``. A 13-element array
-(written before the nonce existed) is read with an empty nonce: its visit's measurement state
-(``shown``, ``converted``) restarts under a fresh nonce at the next request; its counters are kept.
-A 14-element array (written before models) is read with no model entries.
+utm_source, purchased, caps, exposures, shown, converted, visit_nonce, models, entered, lineage]``.
+A 13-element array (written before the nonce existed) is read with an empty nonce: its visit's
+measurement state (``shown``, ``converted``) restarts under a fresh nonce at the next request; its
+counters are kept. A 14-element array (written before models) is read with no model entries, a
+15-element one (written before ``entered`` and ``lineage``) with none entered and an empty lineage.
+
+``entered`` (an integer) has bit *i* set once the visit entered the bundle's *i*-th counted model:
+the size shrink never drops it, so a model whose entry was dropped is not entered again in the visit.
+``lineage`` (bytes) holds the random tags of the visit's last LINEAGE_STATES model states,
+LINEAGE_TAG_BYTES each, the current state's last: a process counts a model's changes from the
+cookie's entries only when they descend from the state it counted last itself
+(edge_server/model_counts.py, edge_server/visit_ledger.py).
 
 Each entry is an array; Python reads it as a named tuple (``CapEntry``, ``ExposureEntry``,
 ``ModelEntry``). A ``caps`` entry is ``"slot/rule" -> [shown, last_shown]``. An ``exposures`` entry
@@ -56,6 +65,9 @@ MAX_SHOWN: int = _BOUNDS["MAX_SHOWN"]
 MAX_CONVERTED: int = _BOUNDS["MAX_CONVERTED"]
 #: Model entries per visit (``Session.models``; the bundle's first models, in declaration order).
 MAX_SESSION_MODELS: int = _BOUNDS["MAX_SESSION_MODELS"]
+#: The lineage of a visit's model state: the tags of its last LINEAGE_STATES states, LINEAGE_TAG_BYTES each.
+LINEAGE_STATES: int = _BOUNDS["LINEAGE_STATES"]
+LINEAGE_TAG_BYTES: int = _BOUNDS["LINEAGE_TAG_BYTES"]
 #: The reader's other bounds come from the limits the compiler and the edge enforce, so every state a
 #: decision writes is read back (tests/edge_server/test_limits.py compiles rule sets at every limit
 #: and reads back what their decisions write, here and in the worker): a page category is at most
@@ -110,6 +122,8 @@ class Session:
     converted: list[str] = field(default_factory=list)  # goals counted in this visit
     visit_nonce: str = ""  # random, new at every visit ("" in a cookie written before nonces: see touch)
     models: dict[str, ModelEntry] = field(default_factory=dict)  # model id ->, this visit only
+    entered: int = 0  # bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
+    lineage: bytes = b""  # tags of the visit's last model states, the current one last (model_counts.py)
     is_new: bool = True
     #: What this request's decision wrote (not in the cookie): "caps", "exposures" and "shown" ->
     #: their keys. Shrinking drops these last (_shrink); touch() starts a request with none.
@@ -150,7 +164,7 @@ class Session:
         """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
         session id, so the server's record of converted nonces says nothing about a visitor)."""
         self.visit_nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
-        self.shown, self.converted, self.models = [], [], {}
+        self.shown, self.converted, self.models, self.entered, self.lineage = [], [], {}, 0, b""
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
         """Write the session signals (docs/signals.md) into ``out``."""
@@ -223,7 +237,7 @@ class Session:
         packed: bytes = msgpack.packb(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
              self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce,
-             self.models],
+             self.models, self.entered, self.lineage],
             use_bin_type=True,
         )
         return packed
@@ -236,14 +250,16 @@ class Session:
             fields = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             return None  # not msgpack
-        if type(fields) is not list or len(fields) not in (13, 14, 15):
+        if type(fields) is not list or len(fields) not in (13, 14, 15, 17):
             return None
         if len(fields) == 13:
             fields.append("")  # written before visit nonces: no nonce (touch starts one)
         if len(fields) == 14:
             fields.append({})  # written before models: no model entries
-        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models = fields
-        if type(nonce) is not str or len(nonce) > 64 or not _models_ok(models):
+        if len(fields) == 15:
+            fields += [0, b""]  # written before entered and lineage: none entered, no lineage
+        sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models, entered, lineage = fields
+        if type(nonce) is not str or len(nonce) > 64 or not _models_ok(models) or not _lineage_ok(entered, lineage):
             return None
         if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
@@ -270,7 +286,8 @@ class Session:
                 return None
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought,
                    {k: CapEntry(*c) for k, c in caps.items()}, {k: ExposureEntry(*e) for k, e in exps.items()},
-                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, {k: ModelEntry(*e) for k, e in models.items()}, is_new=False)
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, {k: ModelEntry(*e) for k, e in models.items()}, entered, lineage,
+                   is_new=False)
 
 
 def _bucket_ok(b: int) -> bool:
@@ -295,6 +312,25 @@ def _models_ok(models: object) -> bool:
         if type(frozen) is not bool or type(arm) is not str or len(arm) > 16:
             return False
     return True
+
+
+def pack_models(models: Mapping[str, ModelEntry]) -> bytes:
+    """A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
+    them compactly (edge_server/visit_ledger.py)."""
+    packed: bytes = msgpack.packb(models, use_bin_type=True)
+    return packed
+
+
+def unpack_models(raw: bytes) -> dict[str, ModelEntry]:
+    """The model entries :func:`pack_models` packed."""
+    return {k: ModelEntry(*e) for k, e in msgpack.unpackb(raw, raw=False).items()}
+
+
+def _lineage_ok(entered: object, lineage: object) -> bool:
+    """Whether ``entered`` is a bitmask of MAX_SESSION_MODELS bits and ``lineage`` whole tags, at most LINEAGE_STATES."""
+    if type(entered) is not int or not 0 <= entered < 1 << MAX_SESSION_MODELS or type(lineage) is not bytes:
+        return False
+    return len(lineage) <= LINEAGE_STATES * LINEAGE_TAG_BYTES and len(lineage) % LINEAGE_TAG_BYTES == 0
 
 
 class CookieCodec:
@@ -362,8 +398,9 @@ def _shrink(s: Session) -> bool:
 def _drop_one(s: Session, keep: dict[str, set[str]] | None) -> bool:
     """Drop the first of, leaving the entries in ``keep`` alone: the oldest entry of the larger of
     caps and exposures (so both keep their newest entries), a category (the oldest), a model entry
-    (the newest: a model whose entry is dropped enters again at the visit's next decision, so its
-    visit would count twice), a shown exposure key (the oldest)."""
+    (the newest: ``entered`` still says the visit entered it, so it is not entered again; the process
+    that counted it last keeps its state in its visit ledger, others count it no further in this
+    visit), a shown exposure key (the oldest). ``entered`` and ``lineage`` are never dropped."""
     caps = [k for k in s.caps if keep is None or k not in keep["caps"]]
     exps = [k for k in s.exposures if keep is None or k not in keep["exposures"]]
     if caps and len(caps) >= len(exps):

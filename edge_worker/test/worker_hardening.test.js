@@ -1,5 +1,5 @@
 // The worker after the hardening of issue #12, as the Python server (edge_server/events.py,
-// dedup.py, decide.py, app.py): what /v1/events accepts and how often a conversion counts,
+// visit_ledger.py, decide.py, app.py): what /v1/events accepts and how often a conversion counts,
 // /metrics behind the stats token, unknown slots and malformed URLs refused, page paths checked.
 // Page mode itself needs HTMLRewriter (tests/edge_worker/test_workerd.py); the path check comes first.
 import assert from "node:assert/strict";
@@ -10,7 +10,7 @@ import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { sameHost } from "../worker/events.js";
 import { StrataWorker } from "../worker/server.js";
 import { CookieCodec, importCookieKeys } from "../worker/session.js";
-import { ConversionLedger } from "../worker/dedup.js";
+import { VisitLedger } from "../worker/visit_ledger.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 7).toString("base64");
 const ENV = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok",
@@ -122,15 +122,20 @@ test("worker_same_host_compares_host_and_port_by_scheme_as_events_py", () => {
   assert.equal(sameHost("https://a/x", "a"), false);
 });
 
-test("worker_ledger_forgets_after_its_ttl_and_is_bounded", () => {
-  const l = new ConversionLedger(10, 3);
-  assert.equal(l.first("n1", "purchase", 100), true);
-  assert.equal(l.first("n1", "purchase", 105), false);
-  assert.equal(l.first("n1", "signup", 105), true);
-  assert.equal(l.first("n1", "purchase", 111), true); // 100 + 10 < 111: forgotten
-  for (const n of ["a", "b", "c", "d"]) l.first(n, "g", 112);
+test("worker_visit_ledger_counts_once_forgets_after_its_ttl_since_the_last_request_and_is_bounded", () => {
+  const l = new VisitLedger(10, 3);
+  assert.equal(l.firstConversion("n1", "purchase", 100), true);
+  assert.equal(l.firstConversion("n1", "purchase", 105), false);
+  assert.equal(l.firstConversion("n1", "signup", 105), true);
+  assert.equal(l.firstConversion("n1", "purchase", 114), false); // touched at 105: remembered until 115
+  assert.equal(l.firstConversion("n1", "purchase", 125), true); // 114 + 10 < 125: forgotten
+  const r = l.record("n2", 125);
+  assert.deepEqual(["k", "k", "j"].map((k) => r.firstExposure(k)), [true, false, true]);
+  assert.deepEqual(["a", "a", "b", "a"].map((v) => r.firstCohortExposure("e", v)), [true, false, true, true]);
+  for (const n of ["a", "b", "c", "d"]) l.firstConversion(n, "g", 126);
   assert.equal(l.size, 3);
-  assert.ok(l.evicted >= 1);
+  assert.equal(l.evicted, 3); // n1, n2 and a, the least recently served
+  assert.equal(l.firstConversion("b", "g", 126), false);
 });
 
 test("worker_metrics_need_the_stats_token_when_one_is_set", async () => {

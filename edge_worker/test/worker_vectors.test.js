@@ -25,7 +25,7 @@ function sessionOf(d) {
     visitCount: d.visit_count, pageViews: d.page_views, totalPageViews: d.total_page_views, firstSeen: d.first_seen,
     lastSeen: d.last_seen, recentCategories: [...d.recent_categories], utmSource: d.utm_source, purchased: d.purchased,
     caps: structuredClone(d.caps), exposures: structuredClone(d.exposures), shown: [...d.shown], converted: [...d.converted], visitNonce: d.visit_nonce,
-    models: modelsOf(d.models), isNew: false,
+    models: modelsOf(d.models), entered: d.entered ?? 0, lineage: hex(d.lineage ?? ""), isNew: false,
   });
   return s;
 }
@@ -35,6 +35,7 @@ function jsonOf(s) {
     sid: s.sid, visit_count: s.visitCount, page_views: s.pageViews, total_page_views: s.totalPageViews, first_seen: s.firstSeen,
     last_seen: s.lastSeen, recent_categories: s.recentCategories, utm_source: s.utmSource, purchased: s.purchased, caps: s.caps,
     exposures: s.exposures, shown: s.shown, converted: s.converted, visit_nonce: s.visitNonce, models: modelsJson(s.models),
+    entered: s.entered, lineage: toHex(s.lineage),
   };
 }
 
@@ -75,6 +76,18 @@ test("cookie vectors: the worker opens every 14-field cookie written before mode
     assert.ok(s, `before_models case ${i} did not open`);
     assert.deepEqual(jsonOf(s), v.decoded, `before_models case ${i}`);
     assert.deepEqual(s.models, {});
+  }
+});
+
+test("cookie vectors: the worker opens every 15-field cookie written before entered and lineage, with none", async () => {
+  assert.ok(cookies.before_lineage.length >= 3);
+  for (const [i, v] of cookies.before_lineage.entries()) {
+    const codec = new CookieCodec(await importCookieKeys(spec(v.keys)), v.cookie_name);
+    const s = await codec.decode(v.value);
+    assert.ok(s, `before_lineage case ${i} did not open`);
+    assert.deepEqual(jsonOf(s), v.decoded, `before_lineage case ${i}`);
+    assert.equal(s.entered, 0);
+    assert.equal(s.lineage.length, 0);
   }
 });
 

@@ -45,8 +45,8 @@ export const HOP_HEADERS = new Set(HTTP.hop_headers.values);
 export const VALIDATORS = new Set(HTTP.validators.values);
 export const SHARED_CACHE_DIRECTIVES = new Set(HTTP.shared_cache_directives.values);
 export const OVERLAY_CSS = HTTP.OVERLAY_CSS.value;
-/** (visit nonce, goal) pairs the conversion ledger keeps at most. */
-export const LEDGER_CAPACITY = HTTP.LEDGER_CAPACITY.value;
+/** Visits the visit ledger remembers at most (worker/visit_ledger.js). */
+export const VISIT_LEDGER_CAPACITY = HTTP.VISIT_LEDGER_CAPACITY.value;
 /** Consent cookie values that refuse consent. */
 export const CONSENT_REFUSALS = new Set(HTTP.consent_refusals.values);
 

@@ -1,7 +1,7 @@
 // POST /v1/events: goal conversions, counted in aggregate (docs/measurement.md), as
 // edge_server/events.py: application/json bodies only (415), browsers only from this site or an
 // allowed origin (403), a goal value finite, non-negative and within the limit (422), a conversion
-// counted once per visit and goal (the cookie and the ConversionLedger of dedup.js).
+// counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js).
 
 import * as py from "../runtime/python.js";
 import { isObject, readJson } from "./body.js";
@@ -95,6 +95,7 @@ export async function eventsEndpoint(srv, request, ctx) {
   // a cookie idle for longer than the visit timeout starts a new visit (a new nonce, nothing shown
   // yet), so a visit's nonce is only ever presented while the ledger remembers its conversions
   if (session !== null) session.touch(Math.floor(now), srv.config.visitTimeout, "", "", false);
+  const visit = session !== null ? srv.ledger.record(session.visitNonce, now) : null; // touched: it outlives every cookie this isolate wrote
   let population;
   if (session === null || !session.shown.length) {
     population = "unattributed"; // no decision in this visit yet: nothing to attribute to
@@ -102,11 +103,11 @@ export async function eventsEndpoint(srv, request, ctx) {
   } else {
     const held = prepared.holdoutBp > 0 && srv.runtime.bucket(prepared.holdoutSeed, session.sid) < prepared.holdoutBp;
     population = held ? "holdout" : "personalized";
-    if (session.firstConversion(goal) && srv.ledger.first(session.visitNonce, goal, now)) {
+    if (session.firstConversion(goal) && visit.firstConversion(goal)) {
       for (const key of session.shown) srv.measure.conversion(goal, key.split("|"), population, value, true);
       srv.measure.conversion(goal, overall, population, value, true);
       for (const [exp, variant, period] of session.exposedThisVisit()) srv.measure.cohort(exp, variant, period, "converted", goal, value);
-      countConversion(srv.measure, prepared, session, goal);
+      countConversion(srv.measure, prepared, session, goal, srv.ledger, now);
     }
   }
   if (session !== null) {

@@ -28,6 +28,7 @@ export class Metrics {
     this.rejected = new Map(); // error code -> count
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
     this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
+    this.visitLedger = null; // visit_ledger.js's VisitLedger: its evictions are exported
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
@@ -56,6 +57,11 @@ export class Metrics {
       [[{}, this.budgetExceeded]]);
     family("strata_requests_total", "HTTP requests", split(this.requests, METRIC_LABELS.strata_requests_total));
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, METRIC_LABELS.strata_rejected_requests_total));
+    const [consentLabel] = METRIC_LABELS.strata_decide_requests_by_consent_total;
+    family("strata_decide_requests_by_consent_total", "Decide and page requests by consent",
+      [["yes", this.consent[0]], ["no", this.consent[1]]].filter(([, n]) => n > 0).map(([v, n]) => [{ [consentLabel]: v }, n]));
+    family("strata_visit_ledger_evictions_total", "Visits the visit ledger forgot before the visit timeout because it was full "
+      + "(each lets a replay of that visit count once more)", [[{}, this.visitLedger?.evicted ?? 0]]);
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];

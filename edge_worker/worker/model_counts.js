@@ -5,11 +5,18 @@
 // first conversion of a model's goal counts `converted` on every level the visit holds and freezes
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
 // is no session then), and the server keeps only the sums (measure.js).
+//
+// The state a change counts from (model_counts.py's docstring has the reasons): the isolate's visit
+// ledger (visit_ledger.js) keeps the model state it counted last with its random tag; the cookie's
+// entries are the "from" state only when the isolate has none for the visit or the cookie's lineage
+// descends from it (the tag is among its earlier ones), else the ledger's state is, and the response
+// carries it. Session.entered says which models the visit entered: an entry the cookie's size shrink
+// dropped is never entered again in the visit.
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
 import { bucketName, scoreBucket } from "../runtime/score.js";
 import { ALL, SCORE } from "./contract.js";
-import { ExposureEntry as X, MAX_SESSION_MODELS, ModelEntry as M } from "./session.js";
+import { ExposureEntry as X, LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry as M, packModels, unpackModels } from "./session.js";
 
 /** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
  * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
@@ -76,22 +83,82 @@ function fits(entry, model) {
   return (entry[M.arm] === "") !== uplift && (entry[M.bucket] < SCORE_BUCKETS.legacy || bucketName(entry[M.bucket]) !== null);
 }
 
+// ------------------------------------------------------------------ the state counted from
+
+/** Whether a cookie's `lineage` descends from the state tagged last in `own` (model_counts.py's _descends). */
+function descends(lineage, own) {
+  const t = LINEAGE_TAG_BYTES;
+  const tag = own.subarray(own.length - t);
+  for (let i = 0; i + t < lineage.length; i += t) if (tag.every((b, j) => lineage[i + j] === b)) return true;
+  return false;
+}
+
+/** Make `session`'s model fields the state to count from (model_counts.py's _from_state): [the visit's
+ * ledger record (null without a ledger), whether the cookie's state is a later one than this isolate's]. */
+function fromState(ledger, session, now) {
+  if (ledger === null) return [null, false];
+  const visit = ledger.record(session.visitNonce, now);
+  const own = visit.models;
+  if (own === null) return [visit, false];
+  if (descends(session.lineage, own.lineage)) return [visit, true];
+  const t = LINEAGE_TAG_BYTES;
+  const sameTag = session.lineage.length >= t && own.lineage.subarray(own.lineage.length - t).every((b, j) => session.lineage[session.lineage.length - t + j] === b);
+  if (!sameTag || Object.keys(session.models).length !== own.entryCount) session.models = unpackModels(own.entries); // not this isolate's latest state, whole
+  session.entered = own.entered;
+  session.lineage = own.lineage;
+  return [visit, false];
+}
+
+/** After counting: a state that changed gets a new random tag, and the ledger keeps a copy; so does a
+ * later state taken from the cookie (model_counts.py's _counted). */
+function counted([visit, later], session, changed) {
+  if (changed) {
+    const t = LINEAGE_TAG_BYTES;
+    const next = new Uint8Array(session.lineage.length + t);
+    next.set(session.lineage, 0);
+    next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
+    session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
+  } else if (!later) {
+    return;
+  }
+  if (visit !== null) {
+    visit.models = { lineage: session.lineage, entries: packModels(session.models), entryCount: Object.keys(session.models).length, entered: session.entered };
+  }
+}
+
 /** After a consenting decide with decisions (its exposures and shown keys recorded in `session`):
  * count each of the bundle's first MAX_SESSION_MODELS models that this visit is in, and keep their
  * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
  * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
- * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again). */
-export function countDecide(measure, prepared, session, signals, holdout, memo = null) {
+ * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again).
+ * `ledger`: the isolate's visit ledger (null: the cookie's entries are the state counted from). */
+export function countDecide(measure, prepared, session, signals, holdout, memo = null, ledger = null, now = Date.now() / 1000) {
+  const from = fromState(ledger, session, now);
+  counted(from, session, decideChanges(measure, prepared, session, signals, holdout, memo));
+}
+
+/** Count the decision; whether the visit's model state changed. */
+function decideChanges(measure, prepared, session, signals, holdout, memo) {
   const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
   const entries = session.models;
-  const counted = new Set(models.map((m) => m.id));
-  for (const id of Object.keys(entries)) if (!counted.has(id)) delete entries[id]; // a model the bundle no longer counts
+  const countedIds = new Set(models.map((m) => m.id));
+  let changed = false;
+  const stale = Object.keys(entries).filter((id) => !countedIds.has(id));
+  if (stale.length) { // models the bundle no longer counts: `entered` was written for another bundle's models
+    for (const id of stale) delete entries[id];
+    const entered = models.reduce((bits, m, i) => (Object.hasOwn(entries, m.id) ? bits | (1 << i) : bits), 0);
+    changed = true;
+    session.entered = entered;
+  }
   let levels = null;
   models.forEach((m, i) => {
     let entry = entries[m.id];
     if (entry !== undefined && (entry[M.spec] !== m.spec || !fits(entry, m))) {
       delete entries[m.id]; // the features changed: a new entry
       entry = undefined;
+      changed = true;
+    } else if (entry === undefined && (session.entered >> i) & 1) {
+      return; // entered in this visit, its entry dropped by the cookie's size shrink: not entered again
     }
     if (entry !== undefined && entry[M.frozen]) return; // frozen: the visit converted
     let arm = armOf(prepared, m, session, holdout, signals, memo);
@@ -106,10 +173,13 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
     if (entry === undefined) {
       rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+      session.entered |= 1 << i;
+      changed = true;
     } else if (entry[M.arm] !== arm) { // another variant within the visit: it leaves the old arm
       rows(measure, m, entry[M.spec], entry[M.arm], entry[M.levels], entry[M.bucket], entry[M.fit], "left");
       rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
       entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+      changed = true;
     } else {
       const old = entry[M.levels];
       for (let j = 0; j < lv.length; j++) {
@@ -117,9 +187,11 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
         const f = m.features[j];
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[old[j]], "left");
         measure.modelEvent(m.id, m.spec, arm, f.id, f.levels[lv[j]], "entered");
+        changed = true;
       }
       entry[M.levels] = lv;
       if (entry[M.bucket] !== b || entry[M.fit] !== m.fit) {
+        changed = true;
         const was = bucketName(entry[M.bucket]);
         if (was !== null) measure.modelEvent(m.id, entry[M.fit], arm, SCORE, was, "left"); // a legacy bucket left nowhere
         measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b), "entered");
@@ -128,18 +200,23 @@ export function countDecide(measure, prepared, session, signals, holdout, memo =
       }
     }
   });
+  return changed;
 }
 
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
-export function countConversion(measure, prepared, session, goal) {
+export function countConversion(measure, prepared, session, goal, ledger = null, now = Date.now() / 1000) {
+  const from = fromState(ledger, session, now);
   const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
+  let changed = false;
   for (const [id, e] of Object.entries(session.models)) {
     const m = byId.get(id);
     if (m === undefined || e[M.frozen] || m.goal !== goal) continue;
     e[M.frozen] = true;
+    changed = true;
     if (e[M.spec] === m.spec && fits(e, m)) rows(measure, m, e[M.spec], e[M.arm], e[M.levels], e[M.bucket], e[M.fit], "converted");
   }
+  counted(from, session, changed);
 }
 
 /** `model_specs` of the stats snapshot: what each row's model, spec and level names mean. */

@@ -14,7 +14,6 @@ import { configFrom, normaliseOrigin } from "./config.js";
 import { CONSENT_REFUSALS } from "./contract.js";
 import { BundleSource } from "./bundles.js";
 import { decideEndpoint } from "./decide.js";
-import { ConversionLedger } from "./dedup.js";
 import { ApiError, errorResponse } from "./errors.js";
 import { eventsEndpoint } from "./events.js";
 import { Measurement, POPULATIONS, armOf } from "./measure.js";
@@ -27,6 +26,7 @@ import { CounterBatches } from "./counter_batches.js";
 import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
+import { VisitLedger } from "./visit_ledger.js";
 
 
 /** The API: path -> the methods it accepts and its handler (srv, request, url, ctx). Every other
@@ -55,11 +55,13 @@ export class StrataWorker {
     const secure = c.cookieSecure ? "; Secure" : "";
     this.cookieAttrs = `; Path=/; Max-Age=${c.cookieMaxAge}; HttpOnly; SameSite=Lax${secure}`;
     this.cookieExpired = `${c.cookieName}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure}`;
+    // what this isolate counted per visit, against replayed and altered cookies (visit_ledger.js);
     // +2 s: visits are judged on whole-second timestamps (Session.touch)
-    this.ledger = new ConversionLedger(this.config.visitTimeout + 2);
+    this.ledger = new VisitLedger(this.config.visitTimeout + 2);
     this.eventsOrigins = new Set(this.config.eventsOrigins.map(normaliseOrigin));
     this.html = new WeakMap(); // content block -> rendered HTML (blocks are the bundle's immutable objects)
     this.metrics = new Metrics();
+    this.metrics.visitLedger = this.ledger;
     this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
     this.counterBatches = this.config.countersUrl ? (this.metrics.counterBatches = new CounterBatches(this.config, this.measure.instance)) : null;
     if (!this.config.statsToken) {
@@ -167,17 +169,23 @@ export class StrataWorker {
     // a variant recorded in the cookie stays the visitor's while it exists (adaptive allocation changes weights, not arms)
     const outcome = prepared.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
       assignments: session ? session.assignments() : null, consent, now, explain, checked: true });
-    this.count(prepared, outcome, session, consent, signals, Math.floor(now));
+    this.count(prepared, outcome, session, consent, signals, now);
     return { outcome, session, consent };
   }
 
+  /** Metrics and measurement of one decision (server.py's Server._count): an exposure or a cohort
+   * counts when it is new to the visit by its cookie and by this isolate's visit ledger. */
   count(prepared, outcome, session, consent, signals, now) {
     const m = this.metrics;
     m.consent[consent ? 0 : 1] += 1;
     m.evalErrors += outcome.errors;
     m.budgetExceeded += outcome.budgetExceeded ?? 0;
+    const decided = Object.keys(outcome.decisions).length > 0;
+    // every request of a visit touches its record, so the record outlives every cookie this isolate wrote
+    const visit = session !== null ? this.ledger.record(session.visitNonce, now) : null;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
-      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, now, prepared.periods)) {
+      for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, Math.floor(now), prepared.periods)) {
+        if (visit !== null && !visit.firstCohortExposure(exp, variant)) continue;
         bump(m.variantExposures, `${exp}\u0000${variant}`);
         if (assigned) this.measure.cohort(exp, variant, period, "assigned");
         this.measure.cohort(exp, variant, period, "exposed");
@@ -188,10 +196,10 @@ export class StrataWorker {
       const d = outcome.decisions[slot];
       const [arm, layer, key] = armKeys(d);
       this.measure.decision(d.slot, d.reason, layer);
-      if (session === null || session.firstExposure(key)) this.measure.exposure(d.slot, arm, layer, population);
+      if (session === null || (session.firstExposure(key) && (visit === null || visit.firstExposure(key)))) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
-    if (session !== null && Object.keys(outcome.decisions).length) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo);
+    if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, this.ledger, now);
   }
 
   /** The Set-Cookie value after a request (the sealed session; the expired cookie when consent was

@@ -3,12 +3,15 @@
 //
 // Value: `s1.<key id>.<base64url(nonce || ciphertext)>`, AES-GCM (WebCrypto) with a random 96-bit
 // nonce; the associated data `s1|<cookie name>|<key id>` binds format, cookie name and key id. The
-// first key encrypts, every key decrypts. Plaintext: msgpack of a 15-element list (see pack()): the
-// 14th a random visit nonce (new at every visit; the dedup ledger in worker/dedup.js counts a goal
-// once per nonce), the 15th the visit's model entries (worker/model_counts.js; emptied at every visit).
+// first key encrypts, every key decrypts. Plaintext: msgpack of a 17-element list (see pack()): the
+// 14th a random visit nonce (new at every visit; the visit ledger in worker/visit_ledger.js counts a
+// visit once per nonce), the 15th the visit's model entries (worker/model_counts.js; emptied at every
+// visit), the 16th which models the visit entered (a bitmask the shrink never drops), the 17th the
+// lineage of its model state (session.py's layout says why).
 // Exposure entries are [variant, visit counted, period] (the allocation period the visitor was
 // assigned in); a 2-element entry reads with period "". A 13-element list (written before nonces)
-// reads with an empty nonce, a 13- or 14-element one with no model entries. A cookie that is
+// reads with an empty nonce, a 13- or 14-element one with no model entries, a 15-element one with
+// none entered and an empty lineage. A cookie that is
 // forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
@@ -26,6 +29,9 @@ export const MAX_SHOWN = BOUNDS.MAX_SHOWN;
 export const MAX_CONVERTED = BOUNDS.MAX_CONVERTED;
 /** Model entries a cookie holds (the first models of the bundle, in declaration order). */
 export const MAX_SESSION_MODELS = BOUNDS.MAX_SESSION_MODELS;
+/** The lineage of a visit's model state: the tags of its last LINEAGE_STATES states, LINEAGE_TAG_BYTES each. */
+export const LINEAGE_STATES = BOUNDS.LINEAGE_STATES;
+export const LINEAGE_TAG_BYTES = BOUNDS.LINEAGE_TAG_BYTES;
 /** The reader's other bounds come from the limits the compiler and the edge enforce (session.py):
  * a page category (MAX_NAME), an exposure's period (MAX_PERIOD), a model id (MAX_ID_LENGTH), its
  * levels (one byte per feature: MAX_FEATURES), so every state a decision writes is read back
@@ -66,6 +72,8 @@ export class Session {
     this.converted = []; // goals counted in this visit
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
     this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
+    this.entered = 0; // bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
+    this.lineage = new Uint8Array(0); // tags of the visit's last model states, the current one last (model_counts.js)
     this.isNew = true;
     this.written = noneWritten(); // what this request's decision wrote (not in the cookie): shrink drops it last
   }
@@ -106,6 +114,8 @@ export class Session {
     this.shown = [];
     this.converted = [];
     this.models = {};
+    this.entered = 0;
+    this.lineage = new Uint8Array(0);
   }
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
@@ -177,7 +187,8 @@ export class Session {
 
   pack() {
     return mpEncode([this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
-      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce, this.models]);
+      this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce, this.models,
+      this.entered, this.lineage]);
   }
 
   /** The session in an authenticated plaintext, or null when its shape is not one this version writes. */
@@ -188,11 +199,12 @@ export class Session {
     } catch {
       return null;
     }
-    if (!Array.isArray(v) || v.length < 13 || v.length > 15) return null;
+    if (!Array.isArray(v) || v.length < 13 || v.length > 17 || v.length === 16) return null;
     if (v.length === 13) v.push(""); // written before visit nonces: no nonce (touch starts one)
     if (v.length === 14) v.push({}); // written before models: no model entries
-    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models] = v;
-    if (typeof nonce !== "string" || py.len(nonce) > 64 || !modelsOk(models)) return null;
+    if (v.length === 15) v.push(0, new Uint8Array(0)); // written before entered and lineage: none entered, no lineage
+    const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models, entered, lineage] = v;
+    if (typeof nonce !== "string" || py.len(nonce) > 64 || !modelsOk(models) || !lineageOk(entered, lineage)) return null;
     if (typeof sid !== "string" || py.len(sid) < 8 || py.len(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
     for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
@@ -208,7 +220,7 @@ export class Session {
     Object.assign(s, {
       visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
       recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: py.slice(us, 128), purchased: bought,
-      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, models, isNew: false,
+      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, models, entered, lineage, isNew: false,
     });
     return s;
   }
@@ -235,6 +247,18 @@ function modelsOk(models) {
   return true;
 }
 
+/** Whether `entered` is a bitmask of MAX_SESSION_MODELS bits and `lineage` whole tags, at most LINEAGE_STATES (session.py's _lineage_ok). */
+function lineageOk(entered, lineage) {
+  if (!isInt(entered) || entered < 0 || entered >= 2 ** MAX_SESSION_MODELS || !(lineage instanceof Uint8Array)) return false;
+  return lineage.length <= LINEAGE_STATES * LINEAGE_TAG_BYTES && lineage.length % LINEAGE_TAG_BYTES === 0;
+}
+
+/** A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
+ * them compactly (session.py's pack_models). */
+export const packModels = (models) => mpEncode(models).slice(); // a copy: encode returns a view of a 2 KB buffer
+/** The model entries packModels packed (fresh arrays: the caller may change them). */
+export const unpackModels = (raw) => mpDecode(raw);
+
 /** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written). */
 const noneWritten = () => ({ caps: new Set(), exposures: new Set(), shown: new Set() });
 
@@ -247,9 +271,9 @@ function shrink(s) {
 }
 
 /** Drop the first of, leaving the entries in `keep` alone (session.py's _drop_one): the oldest entry of
- * the larger of caps and exposures, a category (the oldest), a model entry (the newest: a model whose
- * entry is dropped enters again at the visit's next decision, so its visit would count twice), a shown
- * exposure key (the oldest). */
+ * the larger of caps and exposures, a category (the oldest), a model entry (the newest: `entered` still
+ * says the visit entered it, so it is not entered again), a shown exposure key (the oldest). `entered`
+ * and `lineage` are never dropped. */
 function dropOne(s, keep) {
   const caps = Object.keys(s.caps).filter((k) => keep === null || !keep.caps.has(k));
   const exps = Object.keys(s.exposures).filter((k) => keep === null || !keep.exposures.has(k));

@@ -34,7 +34,18 @@ from compiler.errors import CompileError
 from compiler.pipeline import Options, run
 from edge_server.config import Config
 from edge_server.server import DecideRequest, Server
-from edge_server.session import MAX_CATEGORY, MAX_SHOWN, CapEntry, CookieCodec, ExposureEntry, ModelEntry, Session
+from edge_server.session import (
+    LINEAGE_STATES,
+    LINEAGE_TAG_BYTES,
+    MAX_CATEGORY,
+    MAX_SESSION_MODELS,
+    MAX_SHOWN,
+    CapEntry,
+    CookieCodec,
+    ExposureEntry,
+    ModelEntry,
+    Session,
+)
 from runtime import Runtime
 from runtime.format import MAX_DECISION_STATE, MAX_FEATURES, MAX_ID_LENGTH, MAX_MODELS, MAX_PERIOD, MAX_VARIANTS, period_length
 from tests.edge_worker.workerd import require_node
@@ -428,12 +439,14 @@ def test_limits_the_compiler_refuses_more_decision_state_with_the_limit_and_loca
 def test_limits_max_decision_state_fits_beside_what_the_cookie_never_drops():
     """MAX_DECISION_STATE bytes of exposure entries at their largest fit in MAX_COOKIE_BYTES beside
     what the cookie never drops, at the sizes the guarantee names (docs/security.md, "Limits"): a
-    key id of 16 characters, a source of 128, one converted goal of MAX_ID_LENGTH, counters of 32 bits."""
+    key id of 16 characters, a source of 128, one converted goal of MAX_ID_LENGTH, counters of 32 bits,
+    every model entered and a full lineage (neither is ever dropped)."""
     codec = CookieCodec({"k" * 16: KEYS["k1"]}, "strata_session")
     s = Session.fresh()
     s.touch(4_000_000_000, 1800, "s" * 128, "", True)
     s.visit_count = s.page_views = s.total_page_views = s.first_seen = 4_000_000_000
     s.converted = [name("goal", 0)]
+    s.entered, s.lineage = (1 << MAX_SESSION_MODELS) - 1, bytes(LINEAGE_STATES * LINEAGE_TAG_BYTES)
     exposure = ExposureEntry(name("var", 0), 4_000_000_000, "x" * MAX_PERIOD)
     one = 1 + 66 + 66 + 5 + 121  # msgpack bytes of one such entry (key included)
     s.exposures = {name("exp", i): exposure for i in range(MAX_DECISION_STATE // one)}

@@ -52,6 +52,12 @@ def test_vectors_python_opens_each_cookie_written_before_model_entries(case: dic
     assert back is not None and gen.session_to_json(back) == case["decoded"] and back.models == {}
 
 
+@pytest.mark.parametrize("case", COOKIES["before_lineage"], ids=lambda c: c["decoded"]["sid"][:10])
+def test_vectors_python_opens_each_cookie_written_before_entered_and_lineage(case: dict[str, Any]) -> None:
+    back = _codec(case).decode(case["value"])
+    assert back is not None and gen.session_to_json(back) == case["decoded"] and back.entered == 0 and back.lineage == b""
+
+
 @pytest.mark.parametrize("case", COOKIES["rejected"], ids=lambda c: c["why"])
 def test_vectors_python_refuses_each_bad_cookie(case: dict[str, Any]) -> None:
     assert _codec(case).decode(case["value"]) is None

@@ -65,14 +65,16 @@ def session_to_json(s: Session) -> dict[str, Any]:
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
             "utm_source": s.utm_source, "purchased": s.purchased, "caps": {k: list(e) for k, e in s.caps.items()}, "exposures": {k: list(e) for k, e in s.exposures.items()},
             "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce,
-            "models": {k: [e.spec, e.fit, e.levels.hex(), e.bucket, e.frozen, e.arm] for k, e in s.models.items()}}
+            "models": {k: [e.spec, e.fit, e.levels.hex(), e.bucket, e.frozen, e.arm] for k, e in s.models.items()},
+            "entered": s.entered, "lineage": s.lineage.hex()}
 
 
 def session_from_json(d: dict[str, Any]) -> Session:
     return Session(d["sid"], d["visit_count"], d["page_views"], d["total_page_views"], d["first_seen"], d["last_seen"],
                    list(d["recent_categories"]), d["utm_source"], d["purchased"], {k: CapEntry(*v) for k, v in d["caps"].items()},
                    {k: ExposureEntry(*v) for k, v in d["exposures"].items()}, list(d["shown"]), list(d["converted"]), d["visit_nonce"],
-                   {k: ModelEntry(e[0], e[1], bytes.fromhex(e[2]), *e[3:]) for k, e in d.get("models", {}).items()}, is_new=False)
+                   {k: ModelEntry(e[0], e[1], bytes.fromhex(e[2]), *e[3:]) for k, e in d.get("models", {}).items()},
+                   d.get("entered", 0), bytes.fromhex(d.get("lineage", "")), is_new=False)
 
 
 def _models(rng: random.Random, n: int) -> dict[str, ModelEntry]:
@@ -115,6 +117,9 @@ def _sessions(rng: random.Random) -> list[Session]:
         s.converted = rng.sample(["purchase", "signup", "newsletter"], rng.randint(0, 3))
         s.visit_nonce = base64.urlsafe_b64encode(rng.randbytes(12)).decode()
         s.models = _models(rng, rng.randint(0, 4) if i < 10 else 4)
+        mine = random.Random(i)  # its own generator: the other fields stay as they were before these two existed
+        s.entered = mine.randrange(16) | ((1 << len(s.models)) - 1)
+        s.lineage = mine.randbytes(3 * mine.randint(0, 4))
         if i == 11:  # full model entries and exposure keys: shrinking drops model entries too (the newest first)
             s.shown = [f"slot{j:02}|rule-{j:02}|mid" for j in range(24)]
             for k, e in s.models.items():
@@ -170,6 +175,12 @@ def cookie_vectors() -> dict[str, Any]:
         with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
             value = codec._seal(msgpack.packb([*fields[:14], models], use_bin_type=True))
         rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": f"model entries: {why}"})
+    bad_lineage = {"entered over 4 bits": [16, b""], "entered negative": [-1, b""], "entered not an integer": [True, b""],
+                   "a partial tag": [1, bytes(4)], "five tags": [1, bytes(15)], "lineage as text": [1, "abc"], "16 fields": None}
+    for why, tail in bad_lineage.items():
+        with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
+            value = codec._seal(msgpack.packb([*fields[:15], *(tail or [0])], use_bin_type=True))
+        rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": f"entered and lineage: {why}"})
     for r in rejected:
         assert CookieCodec({k: base64.b64decode(b) for k, b in r["keys"]}, r["cookie_name"]).decode(r["value"]) is None, r["why"]
     legacy = []  # 13 fields, written before visit nonces: they open with an empty nonce (touch gives them one)
@@ -194,7 +205,19 @@ def cookie_vectors() -> dict[str, Any]:
         back = codec.decode(value)
         assert back is not None and back.models == {}
         before_models.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
-    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "before_models": before_models, "rejected": rejected,
+    before_lineage = []  # 15 fields, written before entered and lineage: they open with none entered and no lineage
+    for case in sealed[:4]:
+        codec = CookieCodec({k: base64.b64decode(b) for k, b in case["keys"]}, case["cookie_name"])
+        fields = session_from_json(case["decoded"])._pack()
+        plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:15], use_bin_type=True)
+        nonce = random.Random(case["nonce"]).randbytes(12)
+        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+            value = codec._seal(plain)
+        back = codec.decode(value)
+        assert back is not None and back.entered == 0 and back.lineage == b""
+        before_lineage.append({"keys": case["keys"], "cookie_name": case["cookie_name"], "value": value, "decoded": session_to_json(back)})
+    return {"format": "strata-cookie-vectors/1", "sealed": sealed, "legacy": legacy, "before_models": before_models,
+            "before_lineage": before_lineage, "rejected": rejected,
             "lifecycle": lifecycle_vectors(rng), "crowded": crowded_vectors(rng)}
 
 

@@ -1,0 +1,91 @@
+// What this isolate counted for each visit it served: one record per visit nonce, forgotten after
+// the visit timeout — edge_server/visit_ledger.py's VisitLedger (the reasons are there). Per nonce:
+// the goals converted, the exposure keys counted, per experiment the variant whose exposure counted,
+// and the visit's model state this isolate last counted ({lineage, entries, entered}), which
+// model_counts.js counts changes from unless the cookie descends from it. So on one isolate any
+// sequence of replayed or altered cookies counts a visit once. Nothing personal is kept (the nonce
+// is random, not the session id); memory is bounded by `capacity` visits (the least recently served
+// is forgotten first, counted in `evicted`: strata_visit_ledger_evictions_total).
+
+import { VISIT_LEDGER_CAPACITY } from "./contract.js";
+
+export class VisitRecord {
+  constructor(seen) {
+    this.seen = seen; // the last request of the visit here
+    // arrays rather than Sets and Maps (as visit_ledger.py's tuples): a visit converts a few goals
+    // and is shown a few keys, and an empty Set alone takes more than a short array
+    this.goals = []; // goals converted
+    this.shown = []; // exposure keys counted
+    this.experiments = []; // [experiment, the variant whose exposure counted]
+    this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), entryCount, entered: bitmask}
+  }
+
+  /** True once per goal (it is then remembered). */
+  firstConversion(goal) {
+    if (this.goals.includes(goal)) return false;
+    this.goals.push(goal);
+    return true;
+  }
+
+  /** True once per exposure key (it is then remembered). */
+  firstExposure(key) {
+    if (this.shown.includes(key)) return false;
+    this.shown.push(key);
+    return true;
+  }
+
+  /** True once per experiment and variant in a row (a reassignment to another variant counts). */
+  firstCohortExposure(experiment, variant) {
+    const i = this.experiments.findIndex(([e]) => e === experiment);
+    if (i >= 0 && this.experiments[i][1] === variant) return false;
+    if (i >= 0) this.experiments.splice(i, 1);
+    this.experiments.push([experiment, variant]);
+    return true;
+  }
+}
+
+export class VisitLedger {
+  constructor(ttl, capacity = VISIT_LEDGER_CAPACITY) {
+    if (capacity < 1) throw new Error("capacity must be at least 1");
+    this.ttl = ttl;
+    this.capacity = capacity;
+    this.evicted = 0; // visits forgotten before their time because the ledger was full
+    this.visits = new Map(); // nonce -> VisitRecord; a Map iterates in insertion order: least recently touched first
+  }
+
+  get size() {
+    return this.visits.size;
+  }
+
+  /** The record of `nonce`, touched at `now` (new when this isolate has none). */
+  record(nonce, now) {
+    this.expire(now);
+    let rec = this.visits.get(nonce);
+    if (rec === undefined) {
+      rec = new VisitRecord(now);
+      this.visits.set(nonce, rec);
+      if (this.visits.size > this.capacity) {
+        this.visits.delete(this.visits.keys().next().value);
+        this.evicted += 1;
+      }
+    } else {
+      rec.seen = now;
+      this.visits.delete(nonce); // to the end: the most recently touched
+      this.visits.set(nonce, rec);
+    }
+    return rec;
+  }
+
+  /** True when (nonce, goal) has not converted here within the visit (it is then remembered). */
+  firstConversion(nonce, goal, now) {
+    return this.record(nonce, now).firstConversion(goal);
+  }
+
+  expire(now) {
+    const limit = now - this.ttl;
+    for (const [nonce, rec] of this.visits) {
+      if (rec.seen >= limit) return;
+      this.visits.delete(nonce);
+    }
+  }
+}

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from compiler.harness.fixtures import CREATED, MODEL_COUNTING  # noqa: E402
 from compiler.pipeline import Options, run  # noqa: E402
 from edge_server.model_counts import ModelCounter  # noqa: E402
-from edge_server.visit_ledger import VisitLedger  # noqa: E402
 from edge_server.session import Session  # noqa: E402
+from edge_server.visit_ledger import VisitLedger  # noqa: E402
 from runtime import key_id  # noqa: E402
 from runtime.decide import Prepared  # noqa: E402
 from runtime.verify import verify_bundle  # noqa: E402

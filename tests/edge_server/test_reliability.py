@@ -63,16 +63,18 @@ def test_reliability_swap_100_versions_under_load(site_keys, tmp_path):
         t.start()
     corrupt = 0
     try:
+        # each publication is waited for until the server took it (a fixed pause made the test depend on
+        # the machine's load: at load 5 the server polled past a fifth of the versions)
         for v in versions[1:]:
             if v % 3 == 0:  # interleave a corrupt bundle before every third version
                 bad = bytearray(bundles[v])
                 bad[len(bad) // 2] ^= 0xFF
+                refused = metric(s.url, 'strata_bundle_reloads_total{result="failure"}')
                 publish(path, bytes(bad))
                 corrupt += 1
-                time.sleep(0.08)
+                wait_for(lambda r=refused: metric(s.url, 'strata_bundle_reloads_total{result="failure"}') > r, interval=0.01)
             publish(path, bundles[v])
-            time.sleep(0.08)
-        wait_for(lambda: metric(s.url, "strata_bundle_version") == 101)
+            wait_for(lambda v=v: metric(s.url, "strata_bundle_version") == v, interval=0.01)
     finally:
         stop.set()
         for t in threads:
@@ -84,8 +86,8 @@ def test_reliability_swap_100_versions_under_load(site_keys, tmp_path):
         for vs in seen:
             assert set(vs) <= set(versions)  # only validly signed versions ever answered
             assert vs == sorted(vs)  # a client never sees a version go backwards
-        assert metric(s.url, 'strata_bundle_reloads_total{result="failure"}') >= corrupt * 0.8
-        assert metric(s.url, 'strata_bundle_reloads_total{result="success"}') >= 90
+        assert metric(s.url, 'strata_bundle_reloads_total{result="failure"}') >= corrupt
+        assert metric(s.url, 'strata_bundle_reloads_total{result="success"}') >= len(versions) - 1  # every version after the first
     finally:
         s.stop()
 

@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from compiler.harness.fixtures import MODEL_COUNTING
-from edge_server.contract import MAX_UTM
+from edge_server.contract import MAX_UTM, SCORE
 from edge_server.harness.server import RunningServer, metric
 from edge_server.session import LINEAGE_STATES, CookieCodec
+from runtime.score import bucket_name, score_bucket
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
 
 KEY = b"\x0b" * 32
@@ -38,8 +39,8 @@ UAS = {"mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWe
 SOURCES = ["", "google", "newsletter", "ads"]
 SLOTS = [None, ["hero"], ["offer"]]
 GOALS = ["purchase", "add_to_cart"]
-# sigmoid(-1) = 0.2689 (desktop, tablet), sigmoid(-0.5) = 0.3775 (mobile): the intent score's bucket
-BUCKET = {"mobile": "0.35", "desktop": "0.25", "tablet": "0.25"}
+# the intent model's log-odds: -1 (desktop, tablet), -0.5 (mobile); their counting buckets' names
+BUCKET = {d: str(bucket_name(score_bucket(z))) for d, z in (("mobile", -0.5), ("desktop", -1.0), ("tablet", -1.0))}
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +255,7 @@ def test_replay_counts_honest_visits_alternating_runtimes_are_counted_exactly(ru
             cookie = decide(url, cookie, UAS[device], src, None)
             if buy is None or p <= buy:
                 levels = {"*": "*", "device": device, "source": src if src in ("google", "newsletter") else "(other)",
-                          "depth": "<2" if p < 2 else "[2,4)" if p < 4 else ">=4", "@score": BUCKET[device]}
+                          "depth": "<2" if p < 2 else "[2,4)" if p < 4 else ">=4", SCORE: BUCKET[device]}
             if p == buy:
                 cookie = event(rng.choice(urls), cookie, "purchase")
                 converted.update(("intent", f, lv) for f, lv in levels.items())
@@ -264,7 +265,7 @@ def test_replay_counts_honest_visits_alternating_runtimes_are_counted_exactly(ru
         for p, src in enumerate(sources, 1):  # since the first runtime last counted, which must still recognise the visit's state
             cookie = decide(urls[(first + p - 1) % 2], cookie, UAS["desktop"], src, None)
         cookie = event(urls[first], cookie, "purchase")
-        last = {"*": "*", "device": "desktop", "source": "newsletter", "depth": ">=4", "@score": BUCKET["desktop"]}
+        last = {"*": "*", "device": "desktop", "source": "newsletter", "depth": ">=4", SCORE: BUCKET["desktop"]}
         expected.update(("intent", f, lv) for f, lv in last.items())
         converted.update(("intent", f, lv) for f, lv in last.items())
     delta = minus(counts(urls), before)

@@ -8,7 +8,8 @@ entries. They count as aggregate exposures with the rules of a server-side decis
 once per visit by this process's :class:`~edge_server.visit_ledger.VisitLedger` (so a replayed beacon
 counts nothing more), only keys the loaded bundle can decide (422 ``unknown_exposure`` otherwise) and
 only the populations a consenting visit counts in. A visit's population is the one its first counted
-exposure named. A conversion ``{goal, value?, visit}`` is attributed to the keys the ledger counted
+exposure named, and it counts at most ``MAX_SHOWN`` keys (the cookie's bound of a visit), so a
+forged nonce holds no more ledger memory than an honest visit. A conversion ``{goal, value?, visit}`` is attributed to the keys the ledger counted
 for that nonce, once per visit and goal (events.py).
 
 ``{refused: reason}``: the browser refused its bundle (a bad signature, an expired bundle...): counted
@@ -21,10 +22,14 @@ reports, bounded by the ledger, the bundle's keys and the body's size.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from runtime.decide import Prepared
 
 from .contract import BUNDLE_REFUSALS, MAX_BEACON_EXPOSURES, POPULATIONS, VISIT_NONCE_LENGTH, error
-from .measure import HOLDOUT, PERSONALIZED, arm_of
+from .measure import HOLDOUT, PERSONALIZED, arm_of, exposure_key
+from .session import MAX_SHOWN
+from .visit_ledger import VisitRecord
 
 _NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 #: The populations a browser's exposure may name: a beacon is only sent with consent.
@@ -76,3 +81,18 @@ def exposures_of(body: dict[str, object], known: frozenset[tuple[str, str, str]]
             raise error("unknown_exposure", index=i, bundle=bundle)
         out.append((e[0], e[1], e[2], e[3]))
     return nonce, out
+
+
+def count_exposures(visit: VisitRecord, entries: list[tuple[str, str, str, str]], exposures: Counter[tuple[str, str, str, str]]) -> int:
+    """Count ``entries`` of the visit ``visit`` (its ledger record) in ``exposures``: each key new to the
+    visit, in the visit's population, up to ``MAX_SHOWN`` keys a visit; how many counted."""
+    counted = 0
+    for slot, arm, layer, population in entries:
+        if visit.population is None:
+            visit.population = population
+        if population != visit.population or len(visit.shown) >= MAX_SHOWN:
+            continue
+        if visit.first_exposure(exposure_key(slot, arm, layer)):
+            exposures[(slot, arm, layer, population)] += 1
+            counted += 1
+    return counted

@@ -29,12 +29,12 @@ from starlette.responses import JSONResponse, Response
 
 from runtime.decide import Prepared
 
-from .beacons import exposures_of, known_exposures, refusal_of, visit_of
+from .beacons import count_exposures, exposures_of, known_exposures, refusal_of, visit_of
 from .body import read_json
 from .config import normalise_origin
 from .contract import EVENTS_FIELDS, error
 from .errors import ApiError
-from .measure import ALL, POPULATIONS, exposure_key, population_of
+from .measure import ALL, POPULATIONS, population_of
 from .server import Server, cookies_of, headers_of
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -112,13 +112,7 @@ class EventsEndpoint:
         if not self.srv.consent(h, cookies_of(h)):
             return JSONResponse({"accepted": True, "counted": 0, "population": "no_consent"}, status_code=202, headers=headers)
         visit = self.srv.ledger.record(nonce, time.time())
-        counted = 0
-        for slot, arm, layer, population in entries:
-            if visit.population is None:
-                visit.population = population
-            if population == visit.population and visit.first_exposure(exposure_key(slot, arm, layer)):
-                self.srv.measure.exposures[(slot, arm, layer, population)] += 1
-                counted += 1
+        counted = count_exposures(visit, entries, self.srv.measure.exposures)
         return JSONResponse({"accepted": True, "counted": counted, "population": visit.population}, status_code=202, headers=headers)
 
     def browser_conversion(self, nonce: str, goal: str, value: float) -> str:

@@ -6,6 +6,7 @@
 
 import { BUNDLE_REFUSALS, MAX_BEACON_EXPOSURES, POPULATIONS, VISIT_NONCE_LENGTH, error } from "./contract.js";
 import { armOf } from "./measure.js";
+import { MAX_SHOWN } from "./session.js";
 
 const NONCE = /^[A-Za-z0-9_-]*$/;
 /** The populations a browser's exposure may name (a beacon is only sent with consent): personalized, holdout. */
@@ -54,4 +55,20 @@ export function exposuresOf(body, known, bundle) {
       || !BEACON_POPULATIONS.includes(e[3])) throw error("unknown_exposure", { index, bundle });
   });
   return [nonce, entries];
+}
+
+/** Count `entries` of the visit `visit` (its ledger record) in `measure` (measure.js): each key new
+ * to the visit, in the visit's population, up to MAX_SHOWN keys a visit (the cookie's bound: a
+ * forged nonce holds no more ledger memory than an honest visit); how many counted. */
+export function countExposures(visit, entries, measure) {
+  let counted = 0;
+  for (const [slot, arm, layer, population] of entries) {
+    if (visit.population === null) visit.population = population;
+    if (population !== visit.population || visit.shown.length >= MAX_SHOWN) continue;
+    if (visit.firstExposure(`${slot}|${arm}|${layer}`)) {
+      measure.exposure(slot, arm, layer, population);
+      counted += 1;
+    }
+  }
+  return counted;
 }

@@ -4,7 +4,7 @@
 // counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js).
 
 import * as py from "../runtime/python.js";
-import { exposuresOf, knownExposures, refusalOf, visitOf } from "./beacons.js";
+import { countExposures, exposuresOf, knownExposures, refusalOf, visitOf } from "./beacons.js";
 import { isObject, readJson } from "./body.js";
 import { normaliseOrigin } from "./config.js";
 import { EVENTS_FIELDS, error } from "./contract.js";
@@ -142,14 +142,7 @@ function browserExposures(srv, request, body, prepared, headers) {
     return json({ accepted: true, counted: 0, population: "no_consent" }, 202, headers);
   }
   const visit = srv.ledger.record(nonce, Date.now() / 1000);
-  let counted = 0;
-  for (const [slot, arm, layer, population] of entries) {
-    if (visit.population === null) visit.population = population;
-    if (population === visit.population && visit.firstExposure(`${slot}|${arm}|${layer}`)) {
-      srv.measure.exposure(slot, arm, layer, population);
-      counted += 1;
-    }
-  }
+  const counted = countExposures(visit, entries, srv.measure);
   return json({ accepted: true, counted, population: visit.population }, 202, headers);
 }
 

@@ -65,6 +65,11 @@ MAX_NAME: int = _HTTP["MAX_NAME"]["value"]
 #: Fields of a decide body and of an events body.
 DECIDE_FIELDS: tuple[str, ...] = tuple(_HTTP["decide_fields"]["values"])
 EVENTS_FIELDS: tuple[str, ...] = tuple(_HTTP["events_fields"]["values"])
+#: Browser beacons (docs/client-side.md, Measurement): a visit nonce's length, exposures per body,
+#: the reasons of a browser's bundle refusal.
+VISIT_NONCE_LENGTH: int = _HTTP["VISIT_NONCE_LENGTH"]["value"]
+MAX_BEACON_EXPOSURES: int = _HTTP["MAX_BEACON_EXPOSURES"]["value"]
+BUNDLE_REFUSALS: tuple[str, ...] = tuple(_HTTP["bundle_refusals"]["values"])
 #: Page mode: pages larger than this are served untouched; the cookie of a page's client signals;
 #: headers never passed between visitor and origin.
 MAX_PAGE_BYTES: int = _HTTP["MAX_PAGE_BYTES"]["value"]

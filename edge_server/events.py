@@ -27,6 +27,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from runtime.decide import Prepared
+
+from .beacons import count_exposures, exposures_of, known_exposures, refusal_of, visit_of
 from .body import read_json
 from .config import normalise_origin
 from .contract import EVENTS_FIELDS, error
@@ -43,6 +46,7 @@ class EventsEndpoint:
     def __init__(self, srv: Server):
         self.srv = srv
         self.origins = frozenset(normalise_origin(o) for o in srv.config.events_origins)
+        self._known: tuple[Prepared | None, frozenset[tuple[str, str, str]]] = (None, frozenset())  # the bundle's exposure keys
 
     async def handle(self, request: Request) -> Response:
         srv = self.srv
@@ -51,12 +55,20 @@ class EventsEndpoint:
         check_browser_origin(h, self.origins)
         prepared = srv.prepared()
         body = await read_json(h, request.receive, srv.config.max_body_bytes)
+        headers = {"cache-control": "no-store"}
+        if isinstance(body, dict) and "refused" in body:  # a browser refused its bundle: nothing of the visitor is read
+            srv.metrics.client_refusals.inc(refusal_of(body))
+            return JSONResponse({"accepted": True}, status_code=202, headers=headers)
+        if isinstance(body, dict) and "exposures" in body:
+            return self.exposures(h, body, prepared, headers)
         goal, value = self.fields(body, prepared.goals)
         cookies = cookies_of(h)
         consent = srv.consent(h, cookies)
-        headers = {"cache-control": "no-store"}
         overall = (ALL, ALL, "")
         measure = srv.measure
+        if consent and "visit" in body:  # a conversion of a visit the browser decided (beacons.py)
+            population = self.browser_conversion(visit_of(body["visit"]), goal, value)
+            return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
         if not consent:
             population = "no_consent"
             measure.conversion(goal, overall, population, value)
@@ -90,9 +102,33 @@ class EventsEndpoint:
                 headers["set-cookie"] = cookie
         return JSONResponse({"accepted": True, "population": population}, status_code=202, headers=headers)
 
+    def exposures(self, h: dict[str, str], body: dict[str, object], prepared: Prepared, headers: dict[str, str]) -> Response:
+        """A browser's ``{visit, exposures}`` (beacons.py): each key counted once per visit by this
+        process's ledger, in the population the visit's first counted exposure named; nothing
+        without consent."""
+        if self._known[0] is not prepared:
+            self._known = (prepared, known_exposures(prepared))
+        nonce, entries = exposures_of(body, self._known[1], f"{prepared.name} v{prepared.version}")
+        if not self.srv.consent(h, cookies_of(h)):
+            return JSONResponse({"accepted": True, "counted": 0, "population": "no_consent"}, status_code=202, headers=headers)
+        visit = self.srv.ledger.record(nonce, time.time())
+        counted = count_exposures(visit, entries, self.srv.measure.exposures)
+        return JSONResponse({"accepted": True, "counted": counted, "population": visit.population}, status_code=202, headers=headers)
+
+    def browser_conversion(self, nonce: str, goal: str, value: float) -> str:
+        """A consenting browser's conversion: attributed to the exposure keys this process counted for
+        the visit nonce, once per visit and goal; unattributed when it counted none here."""
+        visit = self.srv.ledger.record(nonce, time.time())
+        if visit.population is None or not visit.shown:
+            self.srv.measure.conversion(goal, (ALL, ALL, ""), "unattributed", value)
+            return "unattributed"
+        if visit.first_conversion(goal):
+            self.srv.measure.attribute(goal, list(visit.shown), visit.population, value)
+        return visit.population
+
     def fields(self, body: object, goals: tuple[str, ...]) -> tuple[str, float]:
         """(goal, value) of an events body, or 422 naming the field."""
-        if not isinstance(body, dict) or set(body) - set(EVENTS_FIELDS):
+        if not isinstance(body, dict) or set(body) - set(EVENTS_FIELDS[:3]):  # a conversion's: goal, value, visit
             raise error("events_body")
         goal = body.get("goal")
         if not isinstance(goal, str) or goal not in goals:

@@ -112,12 +112,14 @@ class Metrics:
                                METRIC_LABELS["strata_decide_requests_by_consent_total"])
         self.ledger_evictions = _Family("strata_visit_ledger_evictions", "Visits the visit ledger forgot before the visit timeout because it "
                                         "was full (each lets a replay of that visit count once more)", ())
+        self.client_refusals = _Family("strata_client_bundle_refused", "Bundles refused by visitors' browsers, by reason (reported with "
+                                       "{refused} on POST /v1/events)", METRIC_LABELS["strata_client_bundle_refused_total"])
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))
         self.batches = _Family("strata_counter_batches", "Counter batches pushed to POST /v1/counters, by result (ok, duplicate, "
                                "unauthorized, invalid, expired, too_large, too_many_series, busy)", ("result",))
         self.latency = _Latency()
         self._families = [self.decisions, self.exposures, self.eval_errors, self.budget_exceeded, self.requests, self.reloads, self.consent, self.rejected,
-                          self.batches, self.ledger_evictions]
+                          self.batches, self.ledger_evictions, self.client_refusals]
         self.bundle_status = bundle_status
         self.measure = measure
         self.registry = CollectorRegistry(auto_describe=False)

@@ -51,7 +51,7 @@ class ModelState(NamedTuple):
 class VisitRecord:
     """What one process counted for one visit."""
 
-    __slots__ = ("seen", "goals", "shown", "experiments", "models")
+    __slots__ = ("seen", "goals", "shown", "experiments", "models", "population")
 
     def __init__(self, seen: float):
         self.seen = seen  # the last request of the visit here
@@ -61,6 +61,7 @@ class VisitRecord:
         self.shown: tuple[str, ...] = ()
         self.experiments: tuple[tuple[str, str], ...] = ()  # (experiment, the variant whose exposure counted)
         self.models: ModelState | None = None
+        self.population: str | None = None  # a browser's visit (beacons.py): the population its first counted exposure named
 
     def first_conversion(self, goal: str) -> bool:
         """True once per goal (it is then remembered)."""

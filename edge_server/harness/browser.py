@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
+import httpx
+
 from .workerd import EDGE_WORKER, npm_ci
 
 __all__ = ["ARGS", "EDGE_WORKER", "Request", "StaticSite", "build_browser", "serve_site", "static_site_tool"]
@@ -53,6 +55,9 @@ class StaticSite:
     delays: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering (a slow CDN)
     cache_control: str = "no-cache"
     requests: list[Request] = field(default_factory=list)
+    #: an edge's URL (``strata serve``, workerd) that POSTs are passed to, as a CDN routes ``/v1/events``
+    #: to the site's own edge: the browser's beacons stay same-origin; None: POSTs are recorded and accepted
+    forward: str | None = None
 
     def __post_init__(self) -> None:
         site = self
@@ -85,12 +90,20 @@ class StaticSite:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the browser went away (a context closed mid-load)
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name): recorded and accepted, as an events endpoint
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name): recorded and accepted (or forwarded), as an events endpoint
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-                site.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, 202, body))
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, out = 202, b""
+                if site.forward is not None:
+                    passed = {k: v for k, v in headers.items() if k not in ("host", "content-length", "connection")}
+                    passed["x-forwarded-host"] = headers.get("host", "")
+                    r = httpx.post(site.forward + self.path, content=body, headers=passed, timeout=10)
+                    status, out = r.status_code, r.content
+                site.requests.append(Request(self.path, headers, status, body))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
+                self.wfile.write(out)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -13,6 +13,7 @@ import { refusal } from '../runtime/errors.js';
 import { BundleError } from '../runtime/index.js';
 import { armOf } from '../worker/measure.js';
 import { clientSignals } from '../worker/signals.js';
+import { beacon, goalBody, populationOf, reportRefusal, sendExposures } from './beacon.js';
 import { loadBundle } from './bundles.js';
 import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
@@ -38,7 +39,7 @@ export const DEFAULTS = Object.freeze({
   storageKey: STORAGE_KEY, // localStorage entry of the session (consent only)
   visitTimeout: 30 * 60, // seconds of inactivity that end a visit (STRATA_VISIT_TIMEOUT)
   maxClientSignals: 32, // client signals a page may set (STRATA_MAX_CLIENT_SIGNALS)
-  events: null, // an edge's POST /v1/events URL that track() sends goals to (none: track() sends nothing)
+  events: null, // an edge's POST /v1/events URL: exposures (with consent), track()'s goals and a refused bundle are sent there (none: nothing is sent)
   ...CONSENT_DEFAULTS,
 });
 
@@ -71,6 +72,7 @@ export class Strata {
       this.error = e;
       const code = e && e.code ? e.code : 'load_failed';
       console.error(`strata: bundle ${o.bundle} refused (${code}): ${e instanceof BundleError ? refusal(e) : e && e.message}; the page's own content is shown`);
+      reportRefusal(o.events, code);
     }
     return this.prepared;
   }
@@ -110,14 +112,17 @@ export class Strata {
       assignments: session ? session.assignments() : null, consent, now: t, explain: o.debug });
     if (session !== null) {
       // the state the servers' decision path writes (worker/server.js count): caps, sticky
-      // variants, and the exposure keys shown in this visit (the model entries are not kept: no
-      // edge counts a browser's visits yet)
+      // variants, and the exposure keys shown in this visit, each new one sent to the events
+      // endpoint (beacon.js; the model entries are not kept: no edge counts a browser's models yet)
       session.record(outcome.capHits, outcome.exposures, Math.floor(t), p.periods);
+      const population = populationOf(outcome);
+      const fresh = [];
       for (const d of Object.values(outcome.decisions)) {
         const [arm, layer] = armOf(d);
-        session.firstExposure(`${d.slot}|${arm}|${layer}`);
+        if (session.firstExposure(`${d.slot}|${arm}|${layer}`)) fresh.push([d.slot, arm, layer, population]);
       }
       saveSession(session, o.storageKey);
+      sendExposures(o.events, session.visitNonce, fresh);
     }
     this.session = session;
     this.outcome = outcome;
@@ -127,14 +132,10 @@ export class Strata {
   }
 
   /** Send a goal (and its value) to the configured events endpoint with navigator.sendBeacon, as
-   * the server-side client script's track() does; false when nothing was sent. The browser's own
-   * exposures are not reported yet (docs/client-side.md, "Measurement"). */
+   * the server-side client script's track() does, with consent with the visit nonce the edge
+   * attributes it by (beacon.js); false when nothing was sent. */
   track(goal, value) {
-    const url = this.options.events;
-    if (!url || typeof navigator === 'undefined' || typeof navigator.sendBeacon !== 'function') return false;
-    const body = { goal };
-    if (typeof value === 'number') body.value = value;
-    return navigator.sendBeacon(url, new Blob([JSON.stringify(body)], { type: 'application/json' }));
+    return beacon(this.options.events, goalBody(goal, value, this.session && this.consent ? this.session.visitNonce : null));
   }
 
   /** The visitor's consent answer (a consent banner's callback): recorded in the consent cookie,

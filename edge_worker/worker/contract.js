@@ -39,6 +39,11 @@ export const DECIDE_FIELDS = HTTP.decide_fields.values;
 export const EVENTS_FIELDS = HTTP.events_fields.values;
 /** Page mode: pages larger than this are served untouched; the cookie of a page's client signals;
  * headers never passed between visitor and origin. */
+// browser beacons (docs/client-side.md, Measurement): a visit nonce's length, exposures per body,
+// the reasons of a browser's bundle refusal
+export const VISIT_NONCE_LENGTH = HTTP.VISIT_NONCE_LENGTH.value;
+export const MAX_BEACON_EXPOSURES = HTTP.MAX_BEACON_EXPOSURES.value;
+export const BUNDLE_REFUSALS = HTTP.bundle_refusals.values;
 export const MAX_PAGE_BYTES = HTTP.MAX_PAGE_BYTES.value;
 export const SIGNALS_COOKIE = HTTP.SIGNALS_COOKIE.value;
 export const HOP_HEADERS = new Set(HTTP.hop_headers.values);

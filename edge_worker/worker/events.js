@@ -4,6 +4,7 @@
 // counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js).
 
 import * as py from "../runtime/python.js";
+import { countExposures, exposuresOf, knownExposures, refusalOf, visitOf } from "./beacons.js";
 import { isObject, readJson } from "./body.js";
 import { normaliseOrigin } from "./config.js";
 import { EVENTS_FIELDS, error } from "./contract.js";
@@ -60,7 +61,7 @@ export function sameHost(origin, host) {
 /** (events.py's EventsEndpoint.fields) [goal, value] of an events body, or 422 naming the field;
  * `limit`: the largest goal value accepted (STRATA_MAX_GOAL_VALUE). */
 export function eventFields(body, goals, limit) {
-  if (!isObject(body) || Object.keys(body).some((k) => !EVENTS_FIELDS.includes(k))) throw error("events_body");
+  if (!isObject(body) || Object.keys(body).some((k) => !EVENTS_FIELDS.slice(0, 3).includes(k))) throw error("events_body"); // a conversion's: goal, value, visit
   const goal = py.get(body, "goal");
   if (typeof goal !== "string" || !goals.includes(goal)) throw error("unknown_goal", { goals: goals.join(", ") || "(none declared)" });
   // as Python's body.get("value", 0): an explicit null is refused. JSON has no NaN or Infinity; a
@@ -78,11 +79,21 @@ export async function eventsEndpoint(srv, request, ctx) {
   checkBrowserOrigin(request.headers, srv.eventsOrigins, new URL(request.url).host);
   const prepared = await srv.prepared(ctx);
   const body = await readJson(request, srv.config.maxBodyBytes);
+  const headers = { "cache-control": "no-store" };
+  if (isObject(body) && Object.hasOwn(body, "refused")) { // a browser refused its bundle: nothing of the visitor is read
+    const reason = refusalOf(body);
+    srv.metrics.clientRefusals.set(reason, (srv.metrics.clientRefusals.get(reason) ?? 0) + 1);
+    return json({ accepted: true }, 202, headers);
+  }
+  if (isObject(body) && Object.hasOwn(body, "exposures")) return browserExposures(srv, request, body, prepared, headers);
   const [goal, value] = eventFields(body, prepared.goals, srv.config.maxGoalValue);
   const cookies = parseCookies(request.headers.get("cookie"));
   const consent = srv.consent(request.headers, cookies);
   const overall = [ALL, ALL, ""];
-  const headers = { "cache-control": "no-store" };
+  if (consent && Object.hasOwn(body, "visit")) { // a conversion of a visit the browser decided (beacons.js)
+    const population = browserConversion(srv, visitOf(body.visit), goal, value);
+    return json({ accepted: true, population }, 202, headers);
+  }
   if (!consent) {
     const population = "no_consent";
     srv.measure.conversion(goal, overall, population, value, true);
@@ -116,4 +127,36 @@ export async function eventsEndpoint(srv, request, ctx) {
     if (cookie !== null) headers["set-cookie"] = cookie;
   }
   return json({ accepted: true, population }, 202, headers);
+}
+
+const known = new WeakMap(); // prepared bundle -> its exposure keys (beacons.js)
+
+/** A browser's {visit, exposures} (events.py's EventsEndpoint.exposures): each key counted once per
+ * visit by this isolate's ledger, in the population the visit's first counted exposure named;
+ * nothing without consent. */
+function browserExposures(srv, request, body, prepared, headers) {
+  let keys = known.get(prepared);
+  if (keys === undefined) known.set(prepared, (keys = knownExposures(prepared)));
+  const [nonce, entries] = exposuresOf(body, keys, `${prepared.name} v${prepared.version}`);
+  if (!srv.consent(request.headers, parseCookies(request.headers.get("cookie")))) {
+    return json({ accepted: true, counted: 0, population: "no_consent" }, 202, headers);
+  }
+  const visit = srv.ledger.record(nonce, Date.now() / 1000);
+  const counted = countExposures(visit, entries, srv.measure);
+  return json({ accepted: true, counted, population: visit.population }, 202, headers);
+}
+
+/** A consenting browser's conversion (events.py's browser_conversion): attributed to the exposure
+ * keys this isolate counted for the visit nonce, once per visit and goal. */
+function browserConversion(srv, nonce, goal, value) {
+  const visit = srv.ledger.record(nonce, Date.now() / 1000);
+  if (visit.population === null || !visit.shown.length) {
+    srv.measure.conversion(goal, [ALL, ALL, ""], "unattributed", value, true);
+    return "unattributed";
+  }
+  if (visit.firstConversion(goal)) {
+    for (const key of visit.shown) srv.measure.conversion(goal, key.split("|"), visit.population, value, true);
+    srv.measure.conversion(goal, [ALL, ALL, ""], visit.population, value, true);
+  }
+  return visit.population;
 }

@@ -26,6 +26,7 @@ export class Metrics {
     this.variantExposures = new Map(); // "experiment\0variant" -> count
     this.requests = new Map(); // "route\0status" -> count
     this.rejected = new Map(); // error code -> count
+    this.clientRefusals = new Map(); // reason -> bundles refused by visitors' browsers ({refused} on POST /v1/events)
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
     this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
     this.visitLedger = null; // visit_ledger.js's VisitLedger: its evictions are exported
@@ -56,6 +57,8 @@ export class Metrics {
     family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
       [[{}, this.budgetExceeded]]);
     family("strata_requests_total", "HTTP requests", split(this.requests, METRIC_LABELS.strata_requests_total));
+    family("strata_client_bundle_refused_total", "Bundles refused by visitors' browsers, by reason (reported with {refused} on POST /v1/events)",
+      split(this.clientRefusals, METRIC_LABELS.strata_client_bundle_refused_total));
     family("strata_rejected_requests_total", "Requests refused with a 4xx", split(this.rejected, METRIC_LABELS.strata_rejected_requests_total));
     const [consentLabel] = METRIC_LABELS.strata_decide_requests_by_consent_total;
     family("strata_decide_requests_by_consent_total", "Decide and page requests by consent",

@@ -17,6 +17,7 @@ export class VisitRecord {
     this.goals = []; // goals converted
     this.shown = []; // exposure keys counted
     this.experiments = []; // [experiment, the variant whose exposure counted]
+    this.population = null; // a browser's visit (beacons.js): the population its first counted exposure named
     this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), entryCount, entered: bitmask}
   }
 

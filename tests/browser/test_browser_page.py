@@ -140,5 +140,10 @@ def test_browser_page_track_sends_the_goal_with_send_beacon(page_of: Any, site: 
         serve_trailblazer(site, trailblazer)
     posts = [r for r in site.requests if r.path == "/v1/events"]
     assert errors == []
-    assert [json.loads(r.body) for r in posts] == [{"goal": "add_to_cart"}]
-    assert posts[0].headers["content-type"] == "application/json"
+    bodies = [json.loads(r.body) for r in posts]
+    goals = [b for b in bodies if "goal" in b]
+    exposures = [b for b in bodies if "exposures" in b]
+    # the goal carries the visit nonce of the page's exposures (beacon.js), never a visitor id
+    assert [g["goal"] for g in goals] == ["add_to_cart"] and set(goals[0]) == {"goal", "visit"}
+    assert exposures and all(e["visit"] == goals[0]["visit"] for e in exposures) and len(bodies) == len(goals) + len(exposures)
+    assert all(r.headers["content-type"] == "application/json" for r in posts)

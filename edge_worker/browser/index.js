@@ -18,6 +18,8 @@ import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
 import { pageSignals } from './signals.js';
 import { STORAGE_KEY, forgetSession, loadSession, saveSession } from './storage.js';
+import { loadSanitizer } from './sanitize.js';
+import { loadDeviceRules } from './uap_regexes.js';
 
 export * from '../runtime/index.js';
 export { render } from '../worker/render.js';
@@ -25,6 +27,10 @@ export { BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles
 export { consentOf, recordConsent } from './consent.js';
 export { pageSignals, browserHeaders } from './signals.js';
 export { loadSession, saveSession, forgetSession } from './storage.js';
+// the lazily loaded parts (parts.js): load() awaits those the bundle and the page need
+export { loadRegexEngine } from './regex_engine.js';
+export { loadDeviceRules } from './uap_regexes.js';
+export { loadSanitizer } from './sanitize.js';
 
 /** start()'s options and their defaults. */
 export const DEFAULTS = Object.freeze({
@@ -64,7 +70,9 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      this.prepared = await loadBundle(o.bundle, o.keys);
+      const [prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
+      if (prepared.content.some((c) => c !== null && typeof c === 'object' && typeof c.template === 'string')) await loadSanitizer();
+      this.prepared = prepared;
       this.error = null;
     } catch (e) {
       this.prepared = null;

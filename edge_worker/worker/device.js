@@ -8,18 +8,12 @@ import { BoundedCache } from "./bounded_cache.js";
 import { DEVICE, OS, UA } from "./uap_regexes.js";
 
 
-// Compiled on first use: an isolate that never sees a new User-Agent never pays for 1,000 regexes.
-let compiled = null;
-function parsers() {
-  if (compiled === null) {
-    compiled = {
-      ua: UA.map(([re, family]) => [new RegExp(re), family]),
-      os: OS.map(([re, family]) => [new RegExp(re), family]),
-      device: DEVICE.map(([re, flags, spider]) => [new RegExp(re, flags), spider]),
-    };
-  }
-  return compiled;
-}
+// Each regex compiled on its first use: the lists are searched in order up to the first match, so
+// an isolate (or a browser page) compiles the few patterns before its visitors' matches, not 1,000.
+const compiled = { ua: [], os: [], device: [] };
+const uaRe = (i) => (compiled.ua[i] ??= new RegExp(UA[i][0]));
+const osRe = (i) => (compiled.os[i] ??= new RegExp(OS[i][0]));
+const deviceRe = (i) => (compiled.device[i] ??= new RegExp(DEVICE[i][0], DEVICE[i][1]));
 
 /** ua-parser's replacer(): `$n` from the groups, stripped; null when empty. */
 function replace(template, m) {
@@ -28,23 +22,24 @@ function replace(template, m) {
 }
 
 function browserFamily(ua) {
-  for (const [re, family] of parsers().ua) {
-    const m = re.exec(ua);
+  for (let i = 0; i < UA.length; i++) {
+    const m = uaRe(i).exec(ua);
+    const family = UA[i][1];
     if (m) return family.includes("$1") ? family.replaceAll("$1", m[1] ?? "") : family;
   }
   return "";
 }
 
 function osFamily(ua) {
-  for (const [re, family] of parsers().os) {
-    const m = re.exec(ua);
-    if (m) return replace(family, m) ?? "";
+  for (let i = 0; i < OS.length; i++) {
+    const m = osRe(i).exec(ua);
+    if (m) return replace(OS[i][1], m) ?? "";
   }
   return "";
 }
 
 function isSpider(ua) {
-  for (const [re, spider] of parsers().device) if (re.test(ua)) return spider;
+  for (let i = 0; i < DEVICE.length; i++) if (deviceRe(i).test(ua)) return DEVICE[i][2];
   return false;
 }
 
@@ -64,8 +59,7 @@ export function device(userAgent, chMobile, chPlatform) {
 function derive(userAgent, chMobile, chPlatform) {
   const ua = userAgent.slice(0, LENGTHS.MAX_USER_AGENT); // latin-1 header text: one code unit per character, as in Python
   const browser = browserFamily(ua);
-  let os = osFamily(ua);
-  if (chPlatform) os = chPlatform.replace(/^"+|"+$/g, "");
+  const os = chPlatform ? chPlatform.replace(/^"+|"+$/g, "") : osFamily(ua); // the client hint wins (no OS regex run)
   let kind;
   if (isSpider(ua) || BOT.test(ua)) kind = "bot";
   else if (chMobile === "?1") kind = "mobile";

@@ -1,0 +1,17 @@
+// worker/sanitize.js in the browser build (tools/build_browser.js puts it in its place): the same
+// sanitiser and parse5, imported from strata-sanitize.mjs (browser/parts.js) only when a decided
+// content block has a template (rewrite.js awaits loadSanitizer() before filling such a slot).
+
+import { loadPart, notLoaded } from './parts.js';
+
+let impl = null;
+
+export function sanitize(fragment) {
+  if (impl === null) throw notLoaded('sanitize', 'loadSanitizer');
+  return impl(fragment);
+}
+
+/** Load the sanitiser (once). */
+export async function loadSanitizer() {
+  impl ??= (await loadPart('sanitize')).sanitize;
+}

@@ -18,7 +18,6 @@ import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
 import { pageSignals } from './signals.js';
 import { STORAGE_KEY, forgetSession, loadSession, saveSession } from './storage.js';
-import { loadSanitizer } from './sanitize.js';
 import { loadDeviceRules } from './uap_regexes.js';
 
 export * from '../runtime/index.js';
@@ -55,6 +54,7 @@ export class Strata {
     this.prepared = null;
     this.outcome = null;
     this.error = null;
+    this.filled = Promise.resolve(); // settles when the last decide()'s slots are filled (a template may wait for the sanitiser)
     this.session = null;
     this.given = null; // a consent(granted) answer of this page
   }
@@ -70,9 +70,7 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      const [prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
-      if (prepared.content.some((c) => c !== null && typeof c === 'object' && typeof c.template === 'string')) await loadSanitizer();
-      this.prepared = prepared;
+      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
       this.error = null;
     } catch (e) {
       this.prepared = null;
@@ -129,7 +127,7 @@ export class Strata {
     }
     this.session = session;
     this.outcome = outcome;
-    fillSlots(elements, outcome.decisions);
+    this.filled = fillSlots(elements, outcome.decisions);
     if (o.debug) showOverlay(outcome);
     return outcome;
   }
@@ -164,7 +162,10 @@ export async function start(options = {}) {
   try {
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
     if (await strata.load()) {
-      if (!late) strata.decide();
+      if (!late) {
+        strata.decide();
+        await strata.filled;
+      }
       else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
     }
   } catch (e) {

@@ -160,8 +160,9 @@ export async function start(options = {}) {
   const o = strata.options;
   const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; }) : () => {};
   try {
+    const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
-    if (await strata.load()) {
+    if (await loading) {
       if (!late) {
         strata.decide();
         await strata.filled;

@@ -38,8 +38,18 @@ function osFamily(ua) {
   return "";
 }
 
+let spiders = null; // the indexes of the Spider parsers (7 of some 600)
+
+/** Whether the first device parser that matches is a Spider one. Only a Spider match can make it
+ * so: look for the first one, then run only the parsers before it (the same answer as running the
+ * list in order, with 7 regexes instead of 600 for a visitor who is no spider). */
 function isSpider(ua) {
-  for (let i = 0; i < DEVICE.length; i++) if (deviceRe(i).test(ua)) return DEVICE[i][2];
+  spiders ??= DEVICE.flatMap((d, i) => (d[2] ? [i] : []));
+  for (const i of spiders) {
+    if (!deviceRe(i).test(ua)) continue;
+    for (let j = 0; j < i; j++) if (!DEVICE[j][2] && deviceRe(j).test(ua)) return false;
+    return true;
+  }
   return false;
 }
 
@@ -61,7 +71,7 @@ function derive(userAgent, chMobile, chPlatform) {
   const browser = browserFamily(ua);
   const os = chPlatform ? chPlatform.replace(/^"+|"+$/g, "") : osFamily(ua); // the client hint wins (no OS regex run)
   let kind;
-  if (isSpider(ua) || BOT.test(ua)) kind = "bot";
+  if (BOT.test(ua) || isSpider(ua)) kind = "bot";
   else if (chMobile === "?1") kind = "mobile";
   else if (TABLET.test(ua)) kind = "tablet";
   else if (MOBILE.test(ua)) kind = "mobile";

@@ -1,7 +1,7 @@
 // Builds the browser runtime (browser/index.js, the same runtime/ and worker/ modules) with esbuild:
 //   dist/strata.mjs  an ES module (import { start } from './strata.mjs')
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
-//   dist/strata-re2.mjs, strata-device.mjs, strata-sanitize.mjs  the parts both load with import()
+//   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR]   (npm run build:browser). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
@@ -19,7 +19,7 @@ export const TARGET = ['chrome100', 'firefox113', 'safari16.4'];
  * runtime/ or worker/ resolves, in strata.mjs and strata.js only, to its browser/ counterpart
  * (the same exports, the dependency imported from a part). */
 const LAZY = { 'regex_engine.js': 'regex_engine.js', 'uap_regexes.js': 'uap_regexes.js', 'sanitize.js': 'sanitize.js' };
-const PARTS = ['re2', 'device', 'sanitize'];
+const PARTS = ['re2', 'device', 'sanitize', 'ed25519'];
 
 const lazyParts = {
   name: 'strata-lazy-parts',

@@ -55,6 +55,7 @@ export class Strata {
     this.outcome = null;
     this.error = null;
     this.filled = Promise.resolve(); // settles when the last decide()'s slots are filled (a template may wait for the sanitiser)
+    this.fills = 0; // decide()s so far: a fill still waiting for the sanitiser is dropped when this moves on
     this.session = null;
     this.given = null; // a consent(granted) answer of this page
   }
@@ -127,7 +128,8 @@ export class Strata {
     }
     this.session = session;
     this.outcome = outcome;
-    this.filled = fillSlots(elements, outcome.decisions);
+    const fill = ++this.fills;
+    this.filled = fillSlots(elements, outcome.decisions, () => this.fills === fill);
     if (o.debug) showOverlay(outcome);
     return outcome;
   }
@@ -158,7 +160,7 @@ export async function start(options = {}) {
   const strata = new Strata(options);
   let late = false; // past the anti-flicker timeout the page's own markup has shown: it stays, and this page view is not decided
   const o = strata.options;
-  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; }) : () => {};
+  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; strata.fills++; }) : () => {};
   try {
     const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));

@@ -83,10 +83,13 @@ const hasTemplate = (c) => c !== null && typeof c === 'object' && typeof c.templ
 
 /** Fill each slot element with its decision (`decisions`: slot -> Decision); a promise of the
  * filled slots: at once, or once the sanitiser (a lazily loaded part) is there when a decided
- * content block has a template. */
-export function fillSlots(elements, decisions) {
+ * content block has a template — then only if `wanted()` still says so (not past the
+ * anti-flicker timeout, no newer decision). */
+export function fillSlots(elements, decisions, wanted = () => true) {
   if (!sanitizerLoaded() && Object.values(decisions).some((d) => hasTemplate(d.content))) {
-    return loadSanitizer().then(() => fillNow(elements, decisions));
+    return loadSanitizer().then(() => {
+      if (wanted()) fillNow(elements, decisions);
+    });
   }
   fillNow(elements, decisions);
   return Promise.resolve();

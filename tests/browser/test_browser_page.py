@@ -77,6 +77,27 @@ def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site
     assert page.evaluate("async () => (await window.strata.ready).prepared.content.some((c) => c && typeof c.template === 'string')")
 
 
+def test_browser_page_a_template_whose_parse5_arrives_past_the_timeout_keeps_the_page_markup(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    # the welcome offer (a template) is decided on the third page view; its sanitiser arrives after
+    # the anti-flicker timeout, when the page's own markup has shown: that markup stays
+    serve_trailblazer(site, trailblazer)
+    page, _ = page_of()
+    for _ in range(2):
+        page.goto("/")
+        hero(page)
+    serve_trailblazer(site, trailblazer, timeout=1500)
+    site.delays["/strata-sanitize.mjs"] = 3.0
+    try:
+        page.goto("/")
+        page.wait_for_function("window.strata && window.strata.ready")
+        decided = page.evaluate("async () => { const s = await window.strata.ready; return s.outcome && s.outcome.decisions.offer.rule; }")
+    finally:
+        del site.delays["/strata-sanitize.mjs"]
+    offer = page.locator('[data-strata-slot="offer"]')
+    assert decided == "welcome-offer"  # decided in time ...
+    assert offer.get_attribute("data-strata-reason") is None and "Take 15% off" not in offer.inner_text()  # ... but never filled late
+
+
 def test_browser_page_slots_hidden_until_decided_then_shown(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
     serve_trailblazer(site, trailblazer)
     site.delays[trailblazer["url"]] = 0.5

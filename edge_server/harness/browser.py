@@ -30,12 +30,13 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": 
 
 
 def build_browser(out: Path) -> dict[str, Path]:
-    """dist/strata.mjs and dist/strata.js, built from edge_worker/browser/ into ``out``."""
+    """dist/strata.mjs, dist/strata.js and their lazily loaded parts (``parts``: name -> strata-NAME.mjs,
+    served beside them), built from edge_worker/browser/ into ``out``."""
     npm_ci()
     r = subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=EDGE_WORKER, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError(f"building the browser runtime failed:\n{r.stdout}\n{r.stderr}")
-    return {"module": out / "strata.mjs", "script": out / "strata.js"}
+    return {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {p.stem.removeprefix("strata-"): p for p in sorted(out.glob("strata-*.mjs"))}}
 
 
 @dataclass

@@ -19,6 +19,7 @@ import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
 import { pageSignals } from './signals.js';
 import { STORAGE_KEY, forgetSession, loadSession, saveSession } from './storage.js';
+import { loadDeviceRules } from './uap_regexes.js';
 
 export * from '../runtime/index.js';
 export { render } from '../worker/render.js';
@@ -26,6 +27,10 @@ export { BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles
 export { consentOf, recordConsent } from './consent.js';
 export { pageSignals, browserHeaders } from './signals.js';
 export { loadSession, saveSession, forgetSession } from './storage.js';
+// the lazily loaded parts (parts.js): load() awaits those the bundle and the page need
+export { loadRegexEngine } from './regex_engine.js';
+export { loadDeviceRules } from './uap_regexes.js';
+export { loadSanitizer } from './sanitize.js';
 
 /** start()'s options and their defaults. */
 export const DEFAULTS = Object.freeze({
@@ -50,6 +55,8 @@ export class Strata {
     this.prepared = null;
     this.outcome = null;
     this.error = null;
+    this.filled = Promise.resolve(); // settles when the last decide()'s slots are filled (a template may wait for the sanitiser)
+    this.fills = 0; // decide()s so far: a fill still waiting for the sanitiser is dropped when this moves on
     this.session = null;
     this.given = null; // a consent(granted) answer of this page
   }
@@ -65,7 +72,7 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      this.prepared = await loadBundle(o.bundle, o.keys);
+      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
       this.error = null;
     } catch (e) {
       this.prepared = null;
@@ -126,7 +133,8 @@ export class Strata {
     }
     this.session = session;
     this.outcome = outcome;
-    fillSlots(elements, outcome.decisions);
+    const fill = ++this.fills;
+    this.filled = fillSlots(elements, outcome.decisions, () => this.fills === fill);
     if (o.debug) showOverlay(outcome);
     return outcome;
   }
@@ -153,11 +161,15 @@ export async function start(options = {}) {
   const strata = new Strata(options);
   let late = false; // past the anti-flicker timeout the page's own markup has shown: it stays, and this page view is not decided
   const o = strata.options;
-  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; }) : () => {};
+  const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; strata.fills++; }) : () => {};
   try {
+    const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
-    if (await strata.load()) {
-      if (!late) strata.decide();
+    if (await loading) {
+      if (!late) {
+        strata.decide();
+        await strata.filled;
+      }
       else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
     }
   } catch (e) {

@@ -10,6 +10,7 @@ import { MAX_NAME, OVERLAY_CSS } from '../worker/contract.js';
 import { overlay } from '../worker/pages.js';
 import { render } from '../worker/render.js';
 import * as py from '../runtime/python.js';
+import { loadSanitizer, sanitizerLoaded } from './sanitize.js';
 
 const HIDE = '[data-strata-slot]{visibility:hidden}';
 
@@ -78,8 +79,23 @@ export function htmlOf(content) {
   return html;
 }
 
-/** Fill each slot element with its decision (`decisions`: slot -> Decision). */
-export function fillSlots(elements, decisions) {
+const hasTemplate = (c) => c !== null && typeof c === 'object' && typeof c.template === 'string';
+
+/** Fill each slot element with its decision (`decisions`: slot -> Decision); a promise of the
+ * filled slots: at once, or once the sanitiser (a lazily loaded part) is there when a decided
+ * content block has a template — then only if `wanted()` still says so (not past the
+ * anti-flicker timeout, no newer decision). */
+export function fillSlots(elements, decisions, wanted = () => true) {
+  if (!sanitizerLoaded() && Object.values(decisions).some((d) => hasTemplate(d.content))) {
+    return loadSanitizer().then(() => {
+      if (wanted()) fillNow(elements, decisions);
+    });
+  }
+  fillNow(elements, decisions);
+  return Promise.resolve();
+}
+
+function fillNow(elements, decisions) {
   for (const el of elements) {
     const name = py.strip(el.getAttribute('data-strata-slot') ?? '');
     const d = Object.hasOwn(decisions, name) ? decisions[name] : undefined;

@@ -6,8 +6,10 @@
 // consent(granted) and track(goal, value).
 
 import * as strata from './index.js';
+import { setPartsBase } from './parts.js';
 
 const script = document.currentScript;
+setPartsBase(script && script.src ? script.src : document.baseURI); // the strata-*.mjs parts are beside the script
 const api = { ...strata, ready: null };
 if (script && script.dataset.bundle) {
   const d = script.dataset;

@@ -5,6 +5,7 @@
 // device); time.hour and time.weekday are the visitor's own time zone.
 
 import { RequestContext } from '../worker/signals.js';
+import { requireDeviceRules } from './uap_regexes.js';
 
 /** Accept-Language as Chromium builds it from the language list: q falls by 0.1 per tag. */
 export function acceptLanguage(langs) {
@@ -39,6 +40,7 @@ let context = null;
 
 /** The request signals of this page view at `now` (Unix seconds). */
 export function pageSignals(now, { nav = navigator, loc = location, referrer = document.referrer } = {}) {
+  requireDeviceRules(); // the uap regexes are a lazily loaded part (loadDeviceRules)
   context ??= new RequestContext('x-no-country', timeZone());
   const headers = browserHeaders(nav, loc);
   return context.signals(loc.pathname + loc.search, (n) => headers.get(n) ?? null, referrer || null, now);

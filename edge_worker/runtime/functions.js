@@ -7,7 +7,7 @@
 // dispatch on run-time types, so they are correct for dyn operands; SPECIALISED holds exact
 // shortcuts for argument types the checker proved.
 
-import { RE2JS } from 're2js';
+import { regexEngine } from './regex_engine.js';
 import {
   CelError, CelType, CelUint, INT64_MAX, UINT64_MAX, checkInt, checkUint, compareStrings, cpLength,
   cpToUnit, isBmp, kind, typeName, unitToCp,
@@ -366,7 +366,7 @@ function compileChecked(pattern) {
   if (hasAnyByteEscape(pattern)) return [null, '\\C (any byte) is not supported: it can split a character'];
   let rx;
   try {
-    rx = RE2JS.compile(pattern);
+    rx = regexEngine().compile(pattern);
   } catch (e) {
     return [null, re2Text(e && e.message)];
   }

@@ -15,6 +15,7 @@ import { BoundsExceeded, checkBounds } from './bounds.js';
 import { fromColumns } from './codec.js';
 import { verifySignature } from './ed25519.js';
 import { unpack, unpackEnvelope } from './msgpack.js';
+import { loadRegexEngineFor } from './regex_engine.js';
 import { isInt, isMap, validatePayload } from './validate.js';
 
 const ENVELOPE_KEYS = ['format', 'key_id', 'payload', 'signature'];
@@ -158,6 +159,7 @@ async function verify(bytes, keys, now, clockSkew, held, name) {
   } catch (e) {
     throw new InvalidIR(`payload candidate columns: ${e.message}; recompile the bundle with this version of strata`);
   }
+  await loadRegexEngineFor(body); // the seam of regex_engine.js: the browser loads re2js only for a bundle that needs it
   validatePayload(body);
 
   const t = now === null ? Date.now() / 1000 : now;

@@ -1,6 +1,8 @@
 // Builds the browser runtime (browser/index.js, the same runtime/ and worker/ modules) with esbuild:
 //   dist/strata.mjs  an ES module (import { start } from './strata.mjs')
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
+//   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
+//                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR]   (npm run build:browser). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
@@ -13,11 +15,33 @@ const ROOT = path.join(HERE, '..');
 /** Browsers with BigInt, class fields, ??, Object.hasOwn and DecompressionStream. */
 export const TARGET = ['chrome100', 'firefox113', 'safari16.4'];
 
+/** The shared modules whose large dependency the browser loads lazily: each import of one from
+ * runtime/ or worker/ resolves, in strata.mjs and strata.js only, to its browser/ counterpart
+ * (the same exports, the dependency imported from a part). */
+const LAZY = { 'regex_engine.js': 'regex_engine.js', 'uap_regexes.js': 'uap_regexes.js', 'sanitize.js': 'sanitize.js' };
+const PARTS = ['re2', 'device', 'sanitize', 'ed25519'];
+
+const lazyParts = {
+  name: 'strata-lazy-parts',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(regex_engine|uap_regexes|sanitize)\.js$/ }, (args) => {
+      const dir = path.basename(args.resolveDir);
+      if (dir !== 'runtime' && dir !== 'worker') return undefined;
+      return { path: path.join(ROOT, 'browser', LAZY[path.basename(args.path)]) };
+    });
+  },
+};
+
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
-  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'index.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs') });
-  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js') });
-  return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js') };
+  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts] });
+  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts] });
+  const parts = {};
+  for (const name of PARTS) {
+    parts[name] = path.join(outdir, `strata-${name}.mjs`);
+    await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name] });
+  }
+  return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

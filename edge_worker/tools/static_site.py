@@ -1,7 +1,7 @@
 """Write a static copy of a site that Strata personalises in the visitor's browser
 (docs/client-side.md): every HTML page of SITE with the script tag in its <head> (the bundle's URL
-and the public key written in), the built script (tools/build_browser.js: strata.js and
-strata.mjs) and the signed bundle beside them. Any static host serves the result, e.g.
+and the public key written in), the built script (tools/build_browser.js: strata.js,
+strata.mjs and their strata-*.mjs parts) and the signed bundle beside them. Any static host serves the result, e.g.
 
     python edge_worker/tools/static_site.py rulesets/trailblazer/site --bundle build/trailblazer.strata \\
         --pub keys/site.pub --out build/static

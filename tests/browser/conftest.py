@@ -29,6 +29,8 @@ def site(built: dict[str, Any]) -> Iterator[StaticSite]:
     s = StaticSite(dirs={"/vectors/": VECTORS})
     s.files["/strata.mjs"] = built["module"].read_bytes()
     s.files["/strata.js"] = built["script"].read_bytes()
+    for part in built["parts"].values():
+        s.files["/" + part.name] = part.read_bytes()
     s.files["/blank.html"] = b"<!DOCTYPE html><html><head><title>blank</title></head><body></body></html>"
     yield s
     s.stop()

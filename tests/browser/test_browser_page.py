@@ -2,7 +2,8 @@
 site: the bundle revalidated with If-None-Match (a 304, still decided); the slots hidden until
 decided and, past the anti-flicker timeout, the page's own markup shown and kept; a tampered bundle
 refused in the page (the page's own markup, the refusal in the console); the debug overlay; a
-goal sent to the events endpoint with sendBeacon."""
+goal sent to the events endpoint with sendBeacon; the lazily loaded parts (strata-*.mjs) fetched only
+when needed."""
 
 from __future__ import annotations
 
@@ -59,6 +60,42 @@ def test_browser_page_bundle_is_revalidated_with_if_none_match_and_still_decides
     fetched = [r for r in site.requests[start:] if r.path == trailblazer["url"]]
     assert [r.status for r in fetched] == [200, 304]
     assert "if-none-match" not in fetched[0].headers and fetched[1].headers["if-none-match"].startswith('"')
+
+
+def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    # TrailBlazer calls no `matches`: re2js is never fetched; its one template (the welcome offer)
+    # is not decided on a first page view, so parse5 waits until a page shows it
+    serve_trailblazer(site, trailblazer)
+    start = len(site.requests)
+    page, _ = page_of()
+    page.goto("/")
+    assert hero(page)["reason"] == "default"
+    fetched = {r.path for r in site.requests[start:]}
+    assert "/strata-device.mjs" in fetched
+    assert "/strata-re2.mjs" not in fetched and "/strata-sanitize.mjs" not in fetched
+    # the bundle does hold a template: parse5 was left out because no decided slot shows it
+    assert page.evaluate("async () => (await window.strata.ready).prepared.content.some((c) => c && typeof c.template === 'string')")
+
+
+def test_browser_page_a_template_whose_parse5_arrives_past_the_timeout_keeps_the_page_markup(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    # the welcome offer (a template) is decided on the third page view; its sanitiser arrives after
+    # the anti-flicker timeout, when the page's own markup has shown: that markup stays
+    serve_trailblazer(site, trailblazer)
+    page, _ = page_of()
+    for _ in range(2):
+        page.goto("/")
+        hero(page)
+    serve_trailblazer(site, trailblazer, timeout=1500)
+    site.delays["/strata-sanitize.mjs"] = 3.0
+    try:
+        page.goto("/")
+        page.wait_for_function("window.strata && window.strata.ready")
+        decided = page.evaluate("async () => { const s = await window.strata.ready; return s.outcome && s.outcome.decisions.offer.rule; }")
+    finally:
+        del site.delays["/strata-sanitize.mjs"]
+    offer = page.locator('[data-strata-slot="offer"]')
+    assert decided == "welcome-offer"  # decided in time ...
+    assert offer.get_attribute("data-strata-reason") is None and "Take 15% off" not in offer.inner_text()  # ... but never filled late
 
 
 def test_browser_page_slots_hidden_until_decided_then_shown(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ _SEED = os.environ.get("STRATA_FUZZ_SEED", "20")
 SEED = random.SystemRandom().randrange(2**32) if _SEED == "random" else int(_SEED)
 FRESH = 1500
 
-RENDER = "async (blocks) => { const S = await import('/strata.mjs'); return blocks.map((b) => S.render(b)); }"
+RENDER = "async (blocks) => { const S = await import('/strata.mjs'); await S.loadSanitizer(); return blocks.map((b) => S.render(b)); }"
 
 #: Each HTML put into a slot of the live page; then what is left that could run or navigate away.
 INSERT = """async (htmls) => {

@@ -34,7 +34,7 @@ def test_browser_signals_equal_what_the_python_server_derives_from_the_same_requ
     try:
         page = ctx.new_page()
         page.goto(v["url"], referer=v.get("referer"))
-        got = page.evaluate("async (now) => { const S = await import('/strata.mjs'); return [S.pageSignals(now), Intl.DateTimeFormat().resolvedOptions().timeZone]; }", NOW)
+        got = page.evaluate("async (now) => { const S = await import('/strata.mjs'); await S.loadDeviceRules(); return [S.pageSignals(now), Intl.DateTimeFormat().resolvedOptions().timeZone]; }", NOW)
     finally:
         ctx.close()
     signals, tz = got

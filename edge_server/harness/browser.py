@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
+from typing import TypedDict
 
 import httpx
 
@@ -29,7 +30,13 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": 
          ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml", ".pub": "text/plain", ".strata": "application/octet-stream"}
 
 
-def build_browser(out: Path) -> dict[str, Path]:
+class BrowserBuild(TypedDict):
+    module: Path  # strata.mjs
+    script: Path  # strata.js
+    parts: dict[str, Path]  # name -> strata-NAME.mjs, loaded lazily from beside the module or script
+
+
+def build_browser(out: Path) -> BrowserBuild:
     """dist/strata.mjs, dist/strata.js and their lazily loaded parts (``parts``: name -> strata-NAME.mjs,
     served beside them), built from edge_worker/browser/ into ``out``."""
     npm_ci()

@@ -55,7 +55,7 @@ export class Strata {
     this.prepared = null;
     this.outcome = null;
     this.error = null;
-    this.filled = Promise.resolve(); // settles when the last decide()'s slots are filled (a template may wait for the sanitiser)
+    this.filled = Promise.resolve(true); // settles when the last decide()'s slots are filled (true) or the fill was dropped (false; a template may wait for the sanitiser)
     this.fills = 0; // decide()s so far: a fill still waiting for the sanitiser is dropped when this moves on
     this.session = null;
     this.given = null; // a consent(granted) answer of this page
@@ -117,24 +117,29 @@ export class Strata {
     Object.assign(signals, client);
     const outcome = p.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
       assignments: session ? session.assignments() : null, consent, now: t, explain: o.debug });
+    const fresh = [];
     if (session !== null) {
       // the state the servers' decision path writes (worker/server.js count): caps, sticky
       // variants, and the exposure keys shown in this visit, each new one sent to the events
-      // endpoint (beacon.js; the model entries are not kept: no edge counts a browser's models yet)
+      // endpoint once the slots show it (beacon.js; the model entries are not kept: no edge counts
+      // a browser's models yet)
       session.record(outcome.capHits, outcome.exposures, Math.floor(t), p.periods);
       const population = populationOf(outcome);
-      const fresh = [];
       for (const d of Object.values(outcome.decisions)) {
         const [arm, layer] = armOf(d);
         if (session.firstExposure(`${d.slot}|${arm}|${layer}`)) fresh.push([d.slot, arm, layer, population]);
       }
       saveSession(session, o.storageKey);
-      sendExposures(o.events, session.visitNonce, fresh);
     }
     this.session = session;
     this.outcome = outcome;
     const fill = ++this.fills;
     this.filled = fillSlots(elements, outcome.decisions, () => this.fills === fill);
+    if (fresh.length) {
+      const nonce = session.visitNonce;
+      // a fill dropped (its sanitiser arrived past the anti-flicker timeout) showed nothing: nothing to count
+      this.filled.then((shown) => { if (shown) sendExposures(o.events, nonce, fresh); });
+    }
     if (o.debug) showOverlay(outcome);
     return outcome;
   }

@@ -88,11 +88,13 @@ const hasTemplate = (c) => c !== null && typeof c === 'object' && typeof c.templ
 export function fillSlots(elements, decisions, wanted = () => true) {
   if (!sanitizerLoaded() && Object.values(decisions).some((d) => hasTemplate(d.content))) {
     return loadSanitizer().then(() => {
-      if (wanted()) fillNow(elements, decisions);
+      if (!wanted()) return false; // too late (the anti-flicker timeout) or decided again since
+      fillNow(elements, decisions);
+      return true;
     });
   }
   fillNow(elements, decisions);
-  return Promise.resolve();
+  return Promise.resolve(true);
 }
 
 function fillNow(elements, decisions) {

@@ -80,22 +80,27 @@ def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site
 def test_browser_page_a_template_whose_parse5_arrives_past_the_timeout_keeps_the_page_markup(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
     # the welcome offer (a template) is decided on the third page view; its sanitiser arrives after
     # the anti-flicker timeout, when the page's own markup has shown: that markup stays
-    serve_trailblazer(site, trailblazer)
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"')
+    site.requests.clear()
     page, _ = page_of()
     for _ in range(2):
         page.goto("/")
         hero(page)
-    serve_trailblazer(site, trailblazer, timeout=1500)
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"', timeout=1500)
     site.delays["/strata-sanitize.mjs"] = 3.0
     try:
         page.goto("/")
         page.wait_for_function("window.strata && window.strata.ready")
         decided = page.evaluate("async () => { const s = await window.strata.ready; return s.outcome && s.outcome.decisions.offer.rule; }")
+        filled = page.evaluate("async () => (await window.strata.ready).filled")  # settles once the late sanitiser arrived
     finally:
         del site.delays["/strata-sanitize.mjs"]
     offer = page.locator('[data-strata-slot="offer"]')
-    assert decided == "welcome-offer"  # decided in time ...
+    assert decided == "welcome-offer" and filled is False  # decided in time, the fill dropped ...
     assert offer.get_attribute("data-strata-reason") is None and "Take 15% off" not in offer.inner_text()  # ... but never filled late
+    # ... and so never reported shown: no exposure beacon names it (the first two page views' did send theirs)
+    beacons = [r.body.decode() for r in site.seen("/v1/events")]
+    assert any("exposures" in b for b in beacons) and not any("welcome-offer" in b for b in beacons), beacons
 
 
 def test_browser_page_slots_hidden_until_decided_then_shown(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
@@ -163,6 +168,7 @@ def test_browser_page_debug_overlay_explains_the_decision(page_of: Any, site: An
 
 def test_browser_page_track_sends_the_goal_with_send_beacon(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
     serve_trailblazer(site, trailblazer, ' data-events="/v1/events"')
+    site.requests.clear()  # another test's beacons
     try:
         page, _ = page_of()
         errors: list[str] = []

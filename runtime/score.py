@@ -27,10 +27,10 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .format import SCORE_BUCKETS
+from .format import SCORE_BUCKETS, UPLIFT_BUCKETS
 from .values import UInt
 
-__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "bucket_name", "build_models", "calibration", "score_bucket", "sigmoid"]
+__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "bucket_name", "build_models", "calibration", "score_bucket", "sigmoid", "uplift_bucket", "uplift_bucket_name"]
 
 #: The decision memo (``decide.py``) keeps model ``i``'s score under ``SCORE_KEYS + i``: far below
 #: the segment keys (``i`` and ``~i`` for segment ``i``, never 2**40 segments) and the budget's
@@ -142,6 +142,37 @@ def bucket_range(name: str) -> tuple[float, float]:
     also hold everything below and above)."""
     lo = float(name)
     return lo, lo + 1.0 / _B_PER_UNIT
+
+
+_U_LOW, _U_PER_UNIT, _U_COUNT, _U_FIRST = UPLIFT_BUCKETS  # low, per_unit, buckets, first
+
+
+def uplift_bucket(u: float) -> int:
+    """The counting bucket of an uplift score ``u`` (the calibrated uplift ``score_of`` returns) as a
+    cookie stores it (docs/models.md, "Thresholds of an uplift score"): ``first + floor((u - low) *
+    per_unit)``, clamped to the ``buckets``; the same IEEE operations as the JavaScript runtime."""
+    i = math.floor((u - _U_LOW) * _U_PER_UNIT)
+    return _U_FIRST + (0 if i < 0 else _U_COUNT - 1 if i >= _U_COUNT else i)
+
+
+def uplift_bucket_name(b: int) -> str | None:
+    """The level name of a stored uplift bucket: its lower bound with two decimals, ``None`` for 0
+    (no uplift bucket: an entry written before them) or an index out of range.
+
+    >>> uplift_bucket_name(uplift_bucket(-2.0)), uplift_bucket_name(uplift_bucket(0.055)), uplift_bucket_name(uplift_bucket(-0.001))
+    ('-0.50', '0.05', '-0.01')
+    """
+    i = b - _U_FIRST
+    if not 0 <= i < _U_COUNT:
+        return None
+    return f"{_U_LOW + i / _U_PER_UNIT:.2f}"
+
+
+def uplift_bucket_range(name: str) -> tuple[float, float]:
+    """The uplift interval ``[lo, hi)`` a bucket name stands for (the first and the last bucket also
+    hold everything below and above)."""
+    lo = float(name)
+    return lo, lo + 1.0 / _U_PER_UNIT
 
 
 def calibration(knots: Sequence[Sequence[float]]) -> Callable[[float], float]:

@@ -4,7 +4,7 @@
 // plain model, sigmoid(treatment) - sigmoid(control) for an uplift model. Built once per bundle
 // from the validated payload; scoring uses only + - * / and Math.floor, in Python's order.
 
-import { SCORE_BUCKETS } from './format.js';
+import { SCORE_BUCKETS, UPLIFT_BUCKETS } from './format.js';
 import { Float } from './signals.js';
 import { CelUint } from './values.js';
 
@@ -48,6 +48,24 @@ export function bucketName(b) {
   const i = b - B_FIRST;
   if (!(i >= 0 && i < B_COUNT)) return null;
   return (B_LOW + i / B_PER_UNIT).toFixed(3);
+}
+
+const { low: U_LOW, per_unit: U_PER_UNIT, buckets: U_COUNT, first: U_FIRST } = UPLIFT_BUCKETS;
+
+/** The counting bucket of an uplift score u (the calibrated uplift Model.scoreOf returns) as a
+ * cookie stores it: first + floor((u - low) * per_unit), clamped to the buckets (runtime/score.py's
+ * uplift_bucket, the same IEEE operations). */
+export function upliftBucket(u) {
+  const i = Math.floor((u - U_LOW) * U_PER_UNIT);
+  return U_FIRST + (i < 0 ? 0 : i >= U_COUNT ? U_COUNT - 1 : i);
+}
+
+/** The level name of a stored uplift bucket: its lower bound with two decimals, null for 0 (none)
+ * or an index out of range (runtime/score.py's uplift_bucket_name). */
+export function upliftBucketName(b) {
+  const i = b - U_FIRST;
+  if (!(i >= 0 && i < U_COUNT)) return null;
+  return (U_LOW + i / U_PER_UNIT).toFixed(2);
 }
 
 /** The calibration map of validated knots [[z, l], ...] (runtime/score.py's calibration): the

@@ -8,7 +8,7 @@ import { matches, regexError } from '../runtime/functions.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
 import { validateIr, validatePayload } from '../runtime/validate.js';
-import { Model, bucketName, calibration, scoreBucket, sigmoid } from '../runtime/score.js';
+import { Model, bucketName, calibration, scoreBucket, sigmoid, upliftBucket, upliftBucketName } from '../runtime/score.js';
 import { Float } from '../runtime/signals.js';
 import { Err } from '../runtime/values.js';
 import { fromTagged, readJson, readVector, show, taggedEqual } from './vectors.js';
@@ -224,6 +224,12 @@ test('vectors_scores_sigmoid_is_bit_identical_to_python', () => {
   assert.ok(SCORES.sigmoid.length >= 500);
   const wrong = SCORES.sigmoid.filter((c) => !strict(sigmoid(Number(c.z)), Number(c.expect)));
   assert.deepEqual(wrong.map((c) => `${c.z}: ${sigmoid(Number(c.z))}, expected ${c.expect}`), []);
+});
+
+test('vectors_uplift_buckets_are_identical_to_python', () => {
+  assert.ok(SCORES.uplift_buckets.length > 500);
+  const wrong = SCORES.uplift_buckets.filter((c) => upliftBucket(Number(c.u)) !== c.bucket || upliftBucketName(upliftBucket(Number(c.u))) !== c.name);
+  assert.deepEqual(wrong, []);
 });
 
 test('vectors_scores_buckets_and_calibration_are_bit_identical_to_python', () => {

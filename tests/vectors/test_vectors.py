@@ -119,6 +119,18 @@ def _untag(t: Any) -> Any:
     return v  # string, bool
 
 
+def test_vectors_python_runtime_passes_every_uplift_bucket_case():
+    from runtime.format import UPLIFT_BUCKETS
+    from runtime.score import uplift_bucket, uplift_bucket_name
+
+    cases = json.loads((HERE / "scores.json").read_text())["uplift_buckets"]
+    assert len(cases) > 500
+    assert {c["bucket"] for c in cases} == set(range(UPLIFT_BUCKETS.first, UPLIFT_BUCKETS.first + UPLIFT_BUCKETS.buckets))  # every bucket
+    for c in cases:
+        b = uplift_bucket(float(c["u"]))
+        assert (b, uplift_bucket_name(b)) == (c["bucket"], c["name"]), c["u"]
+
+
 def test_vectors_python_runtime_passes_every_bucket_and_calibration_case():
     from runtime.score import bucket_name, calibration, score_bucket
 

@@ -68,6 +68,30 @@ export function upliftBucketName(b) {
   return (U_LOW + i / U_PER_UNIT).toFixed(2);
 }
 
+/** A 16-bit tag of a model's calibrations (one knot list or null per set), 0 when no set is
+ * calibrated (runtime/score.py's calibration_tag: FNV-1a over a byte per set and its knots as
+ * little-endian doubles, folded to 16 bits, 1 if that is 0). */
+export function calibrationTag(calibrations) {
+  if (!calibrations.some((k) => k && k.length)) return 0;
+  let h = 0x811c9dc5;
+  const mix = (byte) => { h = Math.imul(h ^ byte, 0x01000193) >>> 0; };
+  const view = new DataView(new ArrayBuffer(8));
+  for (const knots of calibrations) {
+    if (!knots || !knots.length) { mix(0); continue; }
+    mix(1);
+    for (const k of knots) {
+      for (const x of [k[0], k[1]]) {
+        view.setFloat64(0, dbl(x), true);
+        for (let i = 0; i < 8; i++) mix(view.getUint8(i));
+      }
+    }
+  }
+  return ((h >>> 16) ^ (h & 0xffff)) || 1;
+}
+
+/** The spec label of an uplift model's @uplift rows: its fit, and the calibration tag when calibrated (runtime/score.py's uplift_label). */
+export const upliftLabel = (fit, tag) => (tag ? `${fit}~${tag.toString(16).padStart(4, "0")}` : fit);
+
 /** The calibration map of validated knots [[z, l], ...] (runtime/score.py's calibration): the
  * calibrated log-odds l interpolated linearly in z between knots, the first or last l beyond them;
  * the slopes divided once, here; per score a binary search, one subtraction, multiplication and
@@ -236,6 +260,8 @@ export class Model {
     // per set, its calibration (the log-odds without the crosses -> a calibrated log-odds), else null
     this.calibrations = raw.sets.map((s) => (s.calibration ? calibration(s.calibration) : null));
     this.signals = Int32Array.from(this.features, (f) => f.signal);
+    // the tag of the calibrations (0: none), labelling the uplift rows (calibrationTag)
+    this.calibrationTag = calibrationTag(raw.sets.map((s) => s.calibration ?? null));
   }
 
   /** One byte per feature: the level of each feature's signal in `s` (signal values by index,

@@ -13,7 +13,8 @@ boundaries where the power of two of the range reduction changes, and random val
 ``buckets``: ``[{"z": repr, "bucket", "name"}]`` - the counting bucket of a log-odds as a cookie
 stores it, and its row name (runtime/score.py ``score_bucket``, ``bucket_name``).
 ``uplift_buckets``: ``[{"u": repr, "bucket", "name"}]`` - the same for an uplift score
-(``uplift_bucket``, ``uplift_bucket_name``).
+(``uplift_bucket``, ``uplift_bucket_name``). ``calibration_tags``, ``uplift_labels``: per model of
+``models``, its ``calibration_tag`` and the label of its ``@uplift`` rows.
 ``calibration``: ``{"knots", "cases": [{"z": repr, "expect": repr}]}`` - one calibration map.
 ``cases``: ``[{"name", "signals": {name: tagged value}, "levels": [[level index per feature] per
 model], "scores": [repr per model]}]`` (models with a calibration and a cross among them) - ``signals`` is the map conditions read (defaults merged,
@@ -191,7 +192,7 @@ def calibration_cases() -> dict[str, Any]:
 
 
 def score_vectors() -> dict[str, Any]:
-    from runtime.score import build_models
+    from runtime.score import build_models, uplift_label
     from tests.runtime.model_payloads import BASE_PAYLOAD, SIGNALS, models_payload
 
     payload = models_payload()
@@ -206,7 +207,8 @@ def score_vectors() -> dict[str, Any]:
         cases.append({"name": name, "signals": {k: tagged(v) for k, v in s.items()},
                       "levels": [list(lv) for lv in levels], "scores": [repr(x) for x in scores]})
     return {"sigmoid": sigmoid_cases(), "buckets": bucket_cases(), "uplift_buckets": uplift_bucket_cases(), "calibration": calibration_cases(),
-            "signals": signals, "models": payload["models"], "cases": cases}
+            "signals": signals, "models": payload["models"], "cases": cases,
+            "calibration_tags": [m.calibration_tag for m in models], "uplift_labels": [uplift_label(m.fit, m.calibration_tag) for m in models]}
 
 
 def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], str]]:

@@ -28,7 +28,7 @@ from .counts import Cell, Fleet
 from .model_info import ModelInfo
 
 Z95 = 1.959963984540054
-OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _rows(table: dict[str, Cell]) -> list[tuple[float, float, int, int]]:
 
 def select(treated: dict[str, Cell], control: dict[str, Cell], op: str, t: float) -> Selection:
     """The visits of each arm whose uplift bucket's centre passes ``OP t``."""
-    cmp = OPS[op]
+    cmp = COMPARISONS[op]
     arms = []
     total = 0
     weighted = 0.0

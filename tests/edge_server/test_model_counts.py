@@ -408,3 +408,52 @@ def test_model_counter_moves_the_uplift_row_to_a_new_calibration_or_fit():
     c2.clear()
     ModelCounter(c2).decided(FakePrepared((DISCOUNT,)), old, {}, holdout=False)
     assert _uplift_rows(c2, "treatment") == {("ffffffff", u, ENTERED): 1} and len(c2) == 1
+
+
+UPLIFT_STEP = st.one_of(st.tuples(st.just("decide"), SIGNALS), st.tuples(st.just("convert"), st.just("purchase")),
+                        st.tuples(st.just("bundle"), st.sampled_from([(0, "ffffffff"), (0x2930, "ffffffff"), (0x2930, "12345678")])))
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["bundle-discount", "free-shipping"]), st.lists(UPLIFT_STEP, min_size=1, max_size=8)),
+                min_size=1, max_size=12))
+def test_model_counter_uplift_rows_hold_each_visit_once_at_its_last_counted_uplift_score(visits: list[tuple[str, list[tuple[str, Any]]]]):
+    """Generated visits of both arms, with decisions, conversions and new bundles (a recalibration,
+    a new fit) between them: per arm, each visit is in exactly one @uplift row — the bucket of its
+    last counted uplift score under the label of the bundle it was last counted with — converting
+    ones converted there; no row is ever left more than entered."""
+    from dataclasses import replace
+
+    c: Counter[Key] = Counter()
+    mc = ModelCounter(c)
+    model = DISCOUNT
+    expect_net: Counter[tuple[str, str, str]] = Counter()
+    expect_conv: Counter[tuple[str, str, str]] = Counter()
+    for variant, steps in visits:
+        s = _exposed(variant)
+        arm = "treatment" if variant == "bundle-discount" else "control"
+        last: tuple[str, str] | None = None
+        frozen = purchased = False
+        for kind, arg in steps:
+            if kind == "bundle":
+                model = replace(DISCOUNT, calibration_tag=arg[0], fit=arg[1])
+            elif kind == "decide":
+                mc.decided(FakePrepared((model,)), s, arg, holdout=False)
+                if not frozen and not (last is None and purchased):  # converted before it entered: never counted
+                    last = (uplift_label(model.fit, model.calibration_tag), str(uplift_bucket_name(uplift_bucket(model.score_of(model.levels(arg))))))
+            elif s.first_conversion(arg):
+                mc.converted(FakePrepared((model,)), s, arg)
+                purchased = True
+                if last is not None and not frozen:
+                    frozen = True
+                    expect_conv[(arm, *last)] += 1
+        if last is not None:
+            expect_net[(arm, *last)] += 1
+    net: Counter[tuple[str, str, str]] = Counter()
+    conv: Counter[tuple[str, str, str]] = Counter()
+    for r in rows(c):
+        assert r[ENTERED] >= r[LEFT] >= 0
+        if r["feature"] == UPLIFT:
+            net[(r["arm"], r["spec"], r["level"])] += r[ENTERED] - r[LEFT]
+            conv[(r["arm"], r["spec"], r["level"])] += r[CONVERTED]
+    assert +net == expect_net and +conv == expect_conv

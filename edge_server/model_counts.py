@@ -2,7 +2,7 @@
 the visits that entered and left the level and the visits that converted the model's goal.
 
 A visit's entry for a model lives in the visitor's own cookie (``Session.models``: spec, fit, one
-level index per feature, the score bucket, frozen, arm) and only for that visit; the server keeps
+level index per feature, the score bucket, frozen, arm, the uplift row) and only for that visit; the server keeps
 only the sums, keyed ``(model, spec, arm, feature, level, event)``:
 
 - at each decision of a consenting visit (the server calls :meth:`ModelCounter.decided` only when
@@ -47,6 +47,14 @@ uplift model: the ``z`` of the visit's arm), ``SCORE_BUCKETS`` of runtime/format
 their lower bound (``"-3.125"``); the same IEEE operations in JavaScript give the same bucket. An
 entry of a cookie written before the log-odds buckets holds a legacy bucket index: it has no name,
 so its score row is neither left nor converted (its visit enters the new bucket at its next decision).
+
+An uplift model also counts each visit, in its arm, in the ``@uplift`` row of its uplift score
+(``score_of``: the calibrated uplift a rule compares, the same in both arms; ``UPLIFT_BUCKETS``),
+labelled ``fit`` or ``fit~tag`` (runtime.score.uplift_label: a recalibration keeps the fit but
+changes every uplift score). The entry stores ``tag * 128 + bucket`` (:func:`uplift_row`): a new
+calibration or fit moves the visit at its next decision (left under the old label, entered under
+the new one); an entry without one (0: a cookie written before the uplift rows) enters its row at
+its next decision and leaves nothing (docs/models.md, "Uplift buckets").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 // The visit side of the model training counters (docs/models.md "Counting"), as the Python
 // server counts them: a consenting visit's feature levels and score bucket per model travel in its
-// own cookie (Session.models: model id -> ModelEntry [spec, fit, levels, score bucket, frozen, arm]); each
+// own cookie (Session.models: model id -> ModelEntry [spec, fit, levels, score bucket, frozen, arm, uplift row]); each
 // decide counts what changed (`entered` on the new level, `left` on the old one), and the visit's
 // first conversion of a model's goal counts `converted` on every level the visit holds and freezes
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there

@@ -39,7 +39,7 @@ def _cells(rows: dict[str, tuple[int, int]]) -> dict[str, Cell]:
     return {name: Cell(n, c) for name, (n, c) in rows.items()}
 
 
-def test_select_sums_the_buckets_past_the_threshold_in_each_arm():
+def test_select_sums_the_buckets_past_the_threshold_in_each_arm() -> None:
     treated = _cells({"-0.05": (100, 5), "0.00": (300, 30), "0.05": (200, 40), "0.10": (100, 30)})
     control = _cells({"-0.05": (100, 10), "0.00": (300, 27), "0.05": (200, 20), "0.10": (100, 15)})
     sel = select(treated, control, ">", 0.05)
@@ -58,7 +58,7 @@ def test_select_sums_the_buckets_past_the_threshold_in_each_arm():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(-10, 110), st.floats(-0.45, 0.45), st.booleans(), st.booleans()), min_size=1, max_size=300),
        st.sampled_from([">", ">=", "<", "<="]), st.integers(1, UPLIFT_BUCKETS.buckets - 1))
-def test_select_on_a_bucket_edge_equals_counting_the_visits_themselves(visits: list[tuple[int, float, bool, bool]], op: str, edge: int):
+def test_select_on_a_bucket_edge_equals_counting_the_visits_themselves(visits: list[tuple[int, float, bool, bool]], op: str, edge: int) -> None:
     """Generated visits (uplift score anywhere in a bucket or beyond the ends, arm, converted),
     counted in their uplift buckets as the edge counts them: a threshold on a bucket edge selects
     exactly the visits whose score passes it, in each arm."""
@@ -141,3 +141,29 @@ def test_train_reads_only_the_rows_of_the_rule_set_s_calibration(tmp_path: Path,
 
     lines = summary.list_threshold_lines(m, [], load(files))
     assert len(lines) == 1 and f"no {UPLIFT} rows of both arms under {m.fit}" in lines[0] and f"{m.fit}~2930" in lines[0]
+
+
+def test_the_rows_strata_train_reads_are_the_ones_the_compiled_bundle_counts(tmp_path: Path) -> None:
+    """Train and calibrate the uplift model, compile the rule set: the label strata train reads
+    (the rule set's fit and its calibrations' tag) is the one the bundle's model counts under."""
+    from compiler.pipeline import Options, run
+    from runtime.score import build_models, uplift_label
+
+    from .fleet import RULESET
+    from .test_calibrate import logit_rows, over_confident
+    from .test_cli import _fleet
+
+    ruleset = tmp_path / "shop.yaml"
+    ruleset.write_text(RULESET, encoding="utf-8")
+    assert main(["train", str(ruleset), *_fleet(tmp_path, ruleset), "--model", "discount_uplift"]) == 0
+    fit = next(m.fit for m in models(str(ruleset)) if m.id == "discount_uplift")
+    rows = (logit_rows("discount_uplift", fit, 4, 20_000, lambda z: over_confident(z + 0.5), "treatment")
+            + logit_rows("discount_uplift", fit, 5, 20_000, over_confident, "control"))
+    assert main(["train", str(ruleset), write_json(tmp_path / "live.json", snapshot(rows)), "--model", "discount_uplift"]) == 0
+    m = next(x for x in models(str(ruleset)) if x.id == "discount_uplift")
+    ctx = run(str(ruleset), Options())
+    assert ctx.payload is not None
+    sigs = ctx.payload["signals"]
+    built = build_models(ctx.payload["models"], [s["name"] for s in sigs], [s["type"] for s in sigs])
+    served = next(x for x in built if x.id == "discount_uplift")
+    assert served.calibration_tag != 0 and label(m) == uplift_label(served.fit, served.calibration_tag) == f"{fit}~{served.calibration_tag:04x}"

@@ -362,7 +362,7 @@ def _exposed(variant: str) -> Session:
     return s
 
 
-def test_model_counter_counts_the_uplift_score_of_each_visit_in_both_arms():
+def test_model_counter_counts_the_uplift_score_of_each_visit_in_both_arms() -> None:
     """An uplift model's visit enters the @uplift row of its uplift score (score_of: the same in both
     arms) under the fit, moves with its levels, converts there; a plain model has no such row."""
     c: Counter[Key] = Counter()
@@ -383,7 +383,7 @@ def test_model_counter_counts_the_uplift_score_of_each_visit_in_both_arms():
     assert t.models["intent"].uplift == 0 and not any(k[3] == UPLIFT for k in c if k[0] == "intent")
 
 
-def test_model_counter_moves_the_uplift_row_to_a_new_calibration_or_fit():
+def test_model_counter_moves_the_uplift_row_to_a_new_calibration_or_fit() -> None:
     """A recalibration keeps the fit but changes every uplift score: the visit leaves the row of the
     old calibration (fit~tag) and enters the new one's at its next decision; a new fit likewise. An
     entry of a cookie written before the uplift rows (uplift 0) enters without leaving anything."""
@@ -417,7 +417,7 @@ UPLIFT_STEP = st.one_of(st.tuples(st.just("decide"), SIGNALS), st.tuples(st.just
 @settings(deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["bundle-discount", "free-shipping"]), st.lists(UPLIFT_STEP, min_size=1, max_size=8)),
                 min_size=1, max_size=12))
-def test_model_counter_uplift_rows_hold_each_visit_once_at_its_last_counted_uplift_score(visits: list[tuple[str, list[tuple[str, Any]]]]):
+def test_model_counter_uplift_rows_hold_each_visit_once_at_its_last_counted_uplift_score(visits: list[tuple[str, list[tuple[str, Any]]]]) -> None:
     """Generated visits of both arms, with decisions, conversions and new bundles (a recalibration,
     a new fit) between them: per arm, each visit is in exactly one @uplift row — the bucket of its
     last counted uplift score under the label of the bundle it was last counted with — converting

@@ -43,6 +43,7 @@ from benchmarks.sim_models import scores
 from benchmarks.sim_population import OTHER_CATEGORIES, Visitor, auc, browse, convert
 from benchmarks.sim_report import Figure
 from edge_server.contract import SCORE
+from edge_server.contract import UPLIFT as UPLIFT_ROWS
 
 PLAIN, ADDITIVE, UPLIFT = "purchase_intent", "intent_additive", "discount_uplift"
 EXPERIMENT, OFFER, HERO, RULE = "discount", "offer", "hero", "high-intent"
@@ -229,11 +230,11 @@ Key = tuple[str, str, str, str]  # model, arm, feature, level
 
 def counted(snapshots: Iterable[dict[str, Any]]) -> dict[Key, list[int]]:
     """``{(model, arm, feature, level): [net visits, converting visits]}`` summed over replicas
-    (score-bucket rows left out), zeros dropped."""
+    (score- and uplift-bucket rows left out), zeros dropped."""
     out: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for snap in snapshots:
         for r in snap.get("models", []):
-            if r["feature"] == SCORE:
+            if r["feature"] in (SCORE, UPLIFT_ROWS):
                 continue
             c = out[(r["model"], r["arm"], r["feature"], r["level"])]
             c[0] += r["entered"] - r["left"]

@@ -32,6 +32,7 @@ from benchmarks.sim_fleet import Fleet, drive, stats
 from benchmarks.sim_population import FEATURES_YAML, PURCHASE, Visitor, auc, browse, convert, visitors
 from benchmarks.sim_report import Figure
 from edge_server.contract import SCORE
+from edge_server.contract import UPLIFT as UPLIFT_ROWS
 
 MODEL = "purchase_intent"
 UPLIFT = "high_intent_uplift"
@@ -110,11 +111,11 @@ Key = tuple[str, str, str, str]  # model, arm, feature, level
 
 def counted(snapshots: Iterable[dict[str, Any]]) -> dict[Key, list[int]]:
     """``{(model, arm, feature, level): [net visits, converting visits]}`` summed over replicas
-    (score-bucket rows left out)."""
+    (score- and uplift-bucket rows left out)."""
     out: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
     for snap in snapshots:
         for r in snap.get("models", []):
-            if r["feature"] == SCORE:
+            if r["feature"] in (SCORE, UPLIFT_ROWS):
                 continue
             c = out[(r["model"], r["arm"], r["feature"], r["level"])]
             c[0] += r["entered"] - r["left"]

@@ -90,6 +90,8 @@ STATS_FORMAT: str = _STATS["STATS_FORMAT"]["value"]
 ALL: str = _STATS["ALL"]["value"]
 #: The feature of a model's score-bucket rows.
 SCORE: str = _STATS["SCORE"]["value"]
+#: The feature of an uplift model's uplift-bucket rows (both arms).
+UPLIFT: str = _STATS["UPLIFT"]["value"]
 #: The feature of the old 0.05-wide score-bucket rows (old snapshots and series; skipped by training).
 LEGACY_SCORE: str = _STATS["LEGACY_SCORE"]["value"]
 POPULATIONS: tuple[str, ...] = tuple(_STATS["populations"]["values"])

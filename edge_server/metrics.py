@@ -195,7 +195,7 @@ def _measure_families(m: Any) -> Any:
         conv.add_metric(list(labels), m.conversions.get(labels, 0))
         val.add_metric(list(labels), v)
     models = CounterMetricFamily("strata_model_visits", "Model training counters: visits entering, leaving and converting per feature level "
-                                 "(feature * = the visit, @logit = log-odds bucket under the fit)", labels=list(METRIC_LABELS["strata_model_visits_total"]))
+                                 "(feature * = the visit, @logit = log-odds bucket under the fit, @uplift = uplift-score bucket)", labels=list(METRIC_LABELS["strata_model_visits_total"]))
     for labels, n in sorted(m.models.items()):
         models.add_metric(list(labels), n)
     cohort = CounterMetricFamily("strata_experiment_cohort", "Experiment cohorts: sessions assigned, visits exposed and converting, "

@@ -2,7 +2,7 @@
 the visits that entered and left the level and the visits that converted the model's goal.
 
 A visit's entry for a model lives in the visitor's own cookie (``Session.models``: spec, fit, one
-level index per feature, the score bucket, frozen, arm) and only for that visit; the server keeps
+level index per feature, the score bucket, frozen, arm, the uplift row) and only for that visit; the server keeps
 only the sums, keyed ``(model, spec, arm, feature, level, event)``:
 
 - at each decision of a consenting visit (the server calls :meth:`ModelCounter.decided` only when
@@ -47,6 +47,14 @@ uplift model: the ``z`` of the visit's arm), ``SCORE_BUCKETS`` of runtime/format
 their lower bound (``"-3.125"``); the same IEEE operations in JavaScript give the same bucket. An
 entry of a cookie written before the log-odds buckets holds a legacy bucket index: it has no name,
 so its score row is neither left nor converted (its visit enters the new bucket at its next decision).
+
+An uplift model also counts each visit, in its arm, in the ``@uplift`` row of its uplift score
+(``score_of``: the calibrated uplift a rule compares, the same in both arms; ``UPLIFT_BUCKETS``),
+labelled ``fit`` or ``fit~tag`` (runtime.score.uplift_label: a recalibration keeps the fit but
+changes every uplift score). The entry stores ``tag * 128 + bucket`` (:func:`uplift_row`): a new
+calibration or fit moves the visit at its next decision (left under the old label, entered under
+the new one); an entry without one (0: a cookie written before the uplift rows) enters its row at
+its next decision and leaves nothing (docs/models.md, "Uplift buckets").
 """
 
 from __future__ import annotations
@@ -59,11 +67,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runtime.format import SCORE_BUCKETS
-from runtime.score import bucket_name
+from runtime.score import bucket_name, uplift_bucket, uplift_bucket_name, uplift_label
 from runtime.score import score_bucket as bucket
 
 from .contract import ALL, MODEL_EVENTS
 from .contract import SCORE as SCORE
+from .contract import UPLIFT as UPLIFT
 from .session import LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry, Session, pack_models, unpack_models
 from .visit_ledger import ModelState, VisitLedger, VisitRecord
 
@@ -100,6 +109,8 @@ class ModelLike(Protocol):
     @property
     def features(self) -> Sequence[FeatureLike]: ...
     def score_of(self, levels: bytes) -> float: ...
+    @property
+    def calibration_tag(self) -> int: ...
     def z_of(self, levels: bytes, arm: int = 0) -> float: ...
 
 
@@ -232,7 +243,8 @@ class ModelCounter:
                 all_levels = prepared.levels(signals)
             levels = all_levels[p.index]
             if entry is not None:
-                if entry.levels == levels and entry.fit == m.fit and entry.arm == arm and entry.bucket >= _LEGACY:
+                if (entry.levels == levels and entry.fit == m.fit and entry.arm == arm and entry.bucket >= _LEGACY
+                        and (not p.uplift or entry.uplift >> 7 == m.calibration_tag and entry.uplift)):
                     continue  # nothing changed (the usual case: no score to compute)
                 if not _valid(entry, p):
                     del entries[m.id]  # not this model's shape (a cookie of another bundle): a new entry
@@ -240,16 +252,17 @@ class ModelCounter:
             if entry is None and m.goal in session.converted:
                 continue  # converted before being counted: would count as a visit that did not
             b = bucket(m.z_of(levels, 1 if arm == CONTROL else 0))  # the log-odds of the visit's arm
+            u = uplift_row(m, levels) if p.uplift else 0  # its uplift score (the same in both arms)
             if entry is None:
-                self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
+                self._all(p, m.spec, m.fit, arm, levels, b, u, ENTERED)
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm, u)
                 session.entered |= 1 << p.index
             elif entry.arm != arm:
-                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, LEFT)
-                self._all(p, m.spec, m.fit, arm, levels, b, ENTERED)
-                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm)
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, entry.uplift, LEFT)
+                self._all(p, m.spec, m.fit, arm, levels, b, u, ENTERED)
+                entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm, u)
             else:
-                entries[m.id] = self._changes(p, entry, arm, levels, b)
+                entries[m.id] = self._changes(p, entry, arm, levels, b, u)
 
     def _arm(self, p: CountedModel, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool,
              memo: dict[int, Any] | None) -> str | None:
@@ -265,8 +278,8 @@ class ModelCounter:
             return TREATMENT if any(k.startswith(prefix) for k in session.shown) else None
         return CONTROL if prepared.rule_holds(p.slot, p.rule, signals, memo, consent=consent) else None
 
-    def _changes(self, p: CountedModel, entry: ModelEntry, arm: str, levels: bytes, b: int) -> ModelEntry:
-        """Count the levels and the score bucket that moved since ``entry``; the entry as it is now."""
+    def _changes(self, p: CountedModel, entry: ModelEntry, arm: str, levels: bytes, b: int, u: int) -> ModelEntry:
+        """Count the levels, the score bucket and the uplift row that moved since ``entry``; the entry as it is now."""
         m, counts, old = p.model, self.counts, entry.levels
         if old != levels:
             for f, (was, now) in zip(m.features, zip(old, levels)):
@@ -278,10 +291,15 @@ class ModelCounter:
             if old_name is not None:  # a legacy bucket was counted under the old naming: nothing to leave
                 counts[(m.id, entry.fit, arm, SCORE, old_name, LEFT)] += 1
             counts[(m.id, m.fit, arm, SCORE, str(bucket_name(b)), ENTERED)] += 1
-        return entry._replace(fit=m.fit, levels=levels, bucket=b)
+        if entry.uplift != u or entry.fit != m.fit:
+            if entry.uplift:  # none in an entry written before the uplift buckets: nothing to leave
+                counts[(m.id, uplift_label(entry.fit, entry.uplift >> 7), arm, UPLIFT, str(uplift_bucket_name(entry.uplift & 127)), LEFT)] += 1
+            if u:
+                counts[(m.id, uplift_label(m.fit, u >> 7), arm, UPLIFT, str(uplift_bucket_name(u & 127)), ENTERED)] += 1
+        return entry._replace(fit=m.fit, levels=levels, bucket=b, uplift=u)
 
-    def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, event: str) -> None:
-        """``event`` += 1 on the visit row, every feature's level and the score bucket."""
+    def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, u: int, event: str) -> None:
+        """``event`` += 1 on the visit row, every feature's level, the score bucket and the uplift row."""
         m, counts = p.model, self.counts
         counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
         for f, i in zip(m.features, levels):
@@ -289,6 +307,8 @@ class ModelCounter:
         name = bucket_name(b)
         if name is not None:  # a legacy bucket (an entry of a cookie from before the log-odds buckets): no row
             counts[(m.id, fit, arm, SCORE, name, event)] += 1
+        if u:  # an uplift model's (none in an entry written before the uplift buckets)
+            counts[(m.id, uplift_label(fit, u >> 7), arm, UPLIFT, str(uplift_bucket_name(u & 127)), event)] += 1
 
     # ------------------------------------------------------------------ at a conversion
     def converted(self, prepared: Any, session: Session, goal: str, now: float | None = None) -> None:
@@ -308,7 +328,7 @@ class ModelCounter:
                 continue
             entries[mid] = entry._replace(frozen=True)
             if entry.spec == p.model.spec and _valid(entry, p):
-                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, CONVERTED)
+                self._all(p, entry.spec, entry.fit, entry.arm, entry.levels, entry.bucket, entry.uplift, CONVERTED)
 
 
 def _descends(lineage: bytes, own: bytes) -> bool:
@@ -327,7 +347,14 @@ def _valid(entry: ModelEntry, p: CountedModel) -> bool:
     if len(levels) != len(features) or any(i >= len(f.levels) for f, i in zip(features, levels)):
         return False
     plain = entry.arm == PLAIN
-    return plain != p.uplift and (entry.bucket < SCORE_BUCKETS.legacy or bucket_name(entry.bucket) is not None)
+    return (plain != p.uplift and (entry.bucket < SCORE_BUCKETS.legacy or bucket_name(entry.bucket) is not None)
+            and (entry.uplift == 0 or p.uplift and uplift_bucket_name(entry.uplift & 127) is not None))
+
+
+def uplift_row(m: ModelLike, levels: bytes) -> int:
+    """An uplift model's uplift row for a level vector, as an entry stores it: its calibration tag *
+    128 + the bucket of its uplift score (``score_of``: the calibrated uplift a rule compares)."""
+    return m.calibration_tag << 7 | uplift_bucket(m.score_of(levels))
 
 
 def rows(counts: Mapping[Key, float]) -> list[dict[str, Any]]:

@@ -52,7 +52,7 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS
+from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS
 
 from . import contract
 
@@ -103,6 +103,9 @@ class ModelEntry(NamedTuple):
     bucket: int  # the score bucket
     frozen: bool  # the visit converted: nothing more is counted for it
     arm: str  # "" for a plain model, else the uplift arm followed
+    #: an uplift model's uplift row: calibration tag * 128 + uplift bucket (runtime/score.py); 0: none
+    #: (a plain model, or an entry of a cookie written before the uplift buckets: 6 fields)
+    uplift: int = 0
 
 
 @dataclass(slots=True)
@@ -296,15 +299,24 @@ def _bucket_ok(b: int) -> bool:
     return 0 <= b < SCORE_BUCKETS.legacy or SCORE_BUCKETS.first <= b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets
 
 
+def uplift_ok(u: int) -> bool:
+    """A stored uplift row: 0 (none), or a 16-bit calibration tag * 128 + an uplift bucket."""
+    b = u & 127
+    return u == 0 or (0 <= u < 1 << 23 and UPLIFT_BUCKETS.first <= b < UPLIFT_BUCKETS.first + UPLIFT_BUCKETS.buckets)
+
+
 def _models_ok(models: object) -> bool:
     """Whether a cookie's ``models`` field has the shape this version writes: at most MAX_SESSION_MODELS
-    entries ``id -> [spec, fit, levels, bucket, frozen, arm]``."""
+    entries ``id -> [spec, fit, levels, bucket, frozen, arm, uplift]`` (or the first six, as written
+    before the uplift buckets)."""
     if type(models) is not dict or len(models) > MAX_SESSION_MODELS:
         return False
     for k, e in models.items():
-        if type(k) is not str or len(k) > MAX_ID_LENGTH or type(e) is not list or len(e) != 6:
+        if type(k) is not str or len(k) > MAX_ID_LENGTH or type(e) is not list or len(e) not in (6, 7):
             return False
-        spec, fit, levels, bucket, frozen, arm = e
+        if len(e) == 7 and (type(e[6]) is not int or not uplift_ok(e[6])):
+            return False
+        spec, fit, levels, bucket, frozen, arm = e[:6]
         if type(spec) is not str or len(spec) > 16 or type(fit) is not str or len(fit) > 16:
             return False
         if type(levels) is not bytes or len(levels) > MAX_MODEL_LEVELS or type(bucket) is not int or not _bucket_ok(bucket):

@@ -138,6 +138,20 @@ class ScoreBuckets(NamedTuple):
 
 SCORE_BUCKETS = ScoreBuckets(*(TABLE["SCORE_BUCKETS"][k] for k in ScoreBuckets._fields))
 
+
+class UpliftBuckets(NamedTuple):
+    """The counting buckets of an uplift model's score (docs/models.md, "Thresholds of an uplift
+    score"): bucket ``i`` covers ``[low + i/per_unit, low + (i+1)/per_unit)`` of the calibrated
+    uplift (clamped to ``0..buckets-1``); a cookie's entry stores ``first + i``, 0 for none."""
+
+    low: float
+    per_unit: int
+    buckets: int
+    first: int
+
+
+UPLIFT_BUCKETS = UpliftBuckets(*(TABLE["UPLIFT_BUCKETS"][k] for k in UpliftBuckets._fields))
+
 _OPS: dict[str, int] = {op["name"]: op["code"] for op in TABLE["ops"]}
 
 

@@ -23,14 +23,15 @@ runtime computes the same bits (tests/vectors/scores.json).
 from __future__ import annotations
 
 import math
+import struct
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .format import SCORE_BUCKETS
+from .format import SCORE_BUCKETS, UPLIFT_BUCKETS
 from .values import UInt
 
-__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "bucket_name", "build_models", "calibration", "score_bucket", "sigmoid"]
+__all__ = ["ABSENT", "Feature", "Model", "SCORE_KEYS", "bucket_name", "build_models", "calibration", "calibration_tag", "score_bucket", "sigmoid", "uplift_bucket", "uplift_bucket_name"]
 
 #: The decision memo (``decide.py``) keeps model ``i``'s score under ``SCORE_KEYS + i``: far below
 #: the segment keys (``i`` and ``~i`` for segment ``i``, never 2**40 segments) and the budget's
@@ -142,6 +143,59 @@ def bucket_range(name: str) -> tuple[float, float]:
     also hold everything below and above)."""
     lo = float(name)
     return lo, lo + 1.0 / _B_PER_UNIT
+
+
+_U_LOW, _U_PER_UNIT, _U_COUNT, _U_FIRST = UPLIFT_BUCKETS  # low, per_unit, buckets, first
+
+
+def uplift_bucket(u: float) -> int:
+    """The counting bucket of an uplift score ``u`` (the calibrated uplift ``score_of`` returns) as a
+    cookie stores it (docs/models.md, "Thresholds of an uplift score"): ``first + floor((u - low) *
+    per_unit)``, clamped to the ``buckets``; the same IEEE operations as the JavaScript runtime."""
+    i = math.floor((u - _U_LOW) * _U_PER_UNIT)
+    return _U_FIRST + (0 if i < 0 else _U_COUNT - 1 if i >= _U_COUNT else i)
+
+
+def uplift_bucket_name(b: int) -> str | None:
+    """The level name of a stored uplift bucket: its lower bound with two decimals, ``None`` for 0
+    (no uplift bucket: an entry written before them) or an index out of range.
+
+    >>> uplift_bucket_name(uplift_bucket(-2.0)), uplift_bucket_name(uplift_bucket(0.055)), uplift_bucket_name(uplift_bucket(-0.001))
+    ('-0.50', '0.05', '-0.01')
+    """
+    i = b - _U_FIRST
+    if not 0 <= i < _U_COUNT:
+        return None
+    return f"{_U_LOW + i / _U_PER_UNIT:.2f}"
+
+
+def uplift_bucket_range(name: str) -> tuple[float, float]:
+    """The uplift interval ``[lo, hi)`` a bucket name stands for (the first and the last bucket also
+    hold everything below and above)."""
+    lo = float(name)
+    return lo, lo + 1.0 / _U_PER_UNIT
+
+
+def calibration_tag(calibrations: Sequence[Sequence[Sequence[float]] | None]) -> int:
+    """A 16-bit tag of a model's calibrations (one knot list or None per set), 0 when no set is
+    calibrated: FNV-1a (32-bit) over, per set, a byte 0 (none) or 1 followed by each knot's ``z`` and
+    ``l`` as little-endian IEEE doubles, folded to 16 bits (``hi ^ lo``; 1 if that is 0). It tells
+    the uplift rows of one fit's calibrations apart (model_counts.py: a recalibration keeps the fit
+    but changes every uplift score); the JavaScript runtime's ``calibrationTag`` is the same."""
+    if not any(calibrations):
+        return 0
+    h = 0x811C9DC5
+    for knots in calibrations:
+        data = b"\x01" + b"".join(struct.pack("<dd", float(k[0]), float(k[1])) for k in knots) if knots else b"\x00"
+        for byte in data:
+            h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return ((h >> 16) ^ (h & 0xFFFF)) or 1
+
+
+def uplift_label(fit: str, tag: int) -> str:
+    """The ``spec`` label of an uplift model's ``@uplift`` rows: its fit, and the calibration tag
+    (:func:`calibration_tag`) when the sets are calibrated (``"1a2b3c4d~0f3e"``)."""
+    return f"{fit}~{tag:04x}" if tag else fit
 
 
 def calibration(knots: Sequence[Sequence[float]]) -> Callable[[float], float]:
@@ -326,7 +380,8 @@ class Model:
     """A model of a bundle: ``levels(s)`` (one byte per feature), ``score_of(levels)`` and
     ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
 
-    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "crosses", "_levels", "score")
+    __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "calibration_tag", "crosses", "_levels",
+                 "score")
 
     def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
         self.index = index
@@ -349,6 +404,8 @@ class Model:
         self.calibrations: tuple[Callable[[float], float] | None, ...] = tuple(
             calibration(st["calibration"]) if st.get("calibration") else None for st in raw["sets"]
         )
+        #: the tag of the calibrations (0: none), labelling the uplift rows (:func:`calibration_tag`)
+        self.calibration_tag: int = calibration_tag([st.get("calibration") for st in raw["sets"]])
         #: the indexes of the cross features: their weights are added after the calibration
         self.crosses: tuple[int, ...] = tuple(i for i, f in enumerate(self.features) if f.kind == "cross")
         self._levels = tuple(f.level for f in self.features)

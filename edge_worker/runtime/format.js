@@ -74,6 +74,9 @@ export const BUCKETS = TABLE.BUCKETS.value;
 /** The counting buckets of a model's log-odds (docs/models.md, "Counting"): {low, per_unit, buckets, first, legacy}. */
 export const SCORE_BUCKETS = Object.freeze({ low: TABLE.SCORE_BUCKETS.low, per_unit: TABLE.SCORE_BUCKETS.per_unit,
   buckets: TABLE.SCORE_BUCKETS.buckets, first: TABLE.SCORE_BUCKETS.first, legacy: TABLE.SCORE_BUCKETS.legacy });
+/** The counting buckets of an uplift model's score (docs/models.md, "Thresholds of an uplift score"): {low, per_unit, buckets, first}. */
+export const UPLIFT_BUCKETS = Object.freeze({ low: TABLE.UPLIFT_BUCKETS.low, per_unit: TABLE.UPLIFT_BUCKETS.per_unit,
+  buckets: TABLE.UPLIFT_BUCKETS.buckets, first: TABLE.UPLIFT_BUCKETS.first });
 export const FEATURE_KINDS = TABLE.feature_kinds;
 
 /** IR opcodes by name ({LIT: 0, ULIT: 1, ...}). */

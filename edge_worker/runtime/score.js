@@ -4,7 +4,7 @@
 // plain model, sigmoid(treatment) - sigmoid(control) for an uplift model. Built once per bundle
 // from the validated payload; scoring uses only + - * / and Math.floor, in Python's order.
 
-import { SCORE_BUCKETS } from './format.js';
+import { SCORE_BUCKETS, UPLIFT_BUCKETS } from './format.js';
 import { Float } from './signals.js';
 import { CelUint } from './values.js';
 
@@ -49,6 +49,48 @@ export function bucketName(b) {
   if (!(i >= 0 && i < B_COUNT)) return null;
   return (B_LOW + i / B_PER_UNIT).toFixed(3);
 }
+
+const { low: U_LOW, per_unit: U_PER_UNIT, buckets: U_COUNT, first: U_FIRST } = UPLIFT_BUCKETS;
+
+/** The counting bucket of an uplift score u (the calibrated uplift Model.scoreOf returns) as a
+ * cookie stores it: first + floor((u - low) * per_unit), clamped to the buckets (runtime/score.py's
+ * uplift_bucket, the same IEEE operations). */
+export function upliftBucket(u) {
+  const i = Math.floor((u - U_LOW) * U_PER_UNIT);
+  return U_FIRST + (i < 0 ? 0 : i >= U_COUNT ? U_COUNT - 1 : i);
+}
+
+/** The level name of a stored uplift bucket: its lower bound with two decimals, null for 0 (none)
+ * or an index out of range (runtime/score.py's uplift_bucket_name). */
+export function upliftBucketName(b) {
+  const i = b - U_FIRST;
+  if (!(i >= 0 && i < U_COUNT)) return null;
+  return (U_LOW + i / U_PER_UNIT).toFixed(2);
+}
+
+/** A 16-bit tag of a model's calibrations (one knot list or null per set), 0 when no set is
+ * calibrated (runtime/score.py's calibration_tag: FNV-1a over a byte per set and its knots as
+ * little-endian doubles, folded to 16 bits, 1 if that is 0). */
+export function calibrationTag(calibrations) {
+  if (!calibrations.some((k) => k && k.length)) return 0;
+  let h = 0x811c9dc5;
+  const mix = (byte) => { h = Math.imul(h ^ byte, 0x01000193) >>> 0; };
+  const view = new DataView(new ArrayBuffer(8));
+  for (const knots of calibrations) {
+    if (!knots || !knots.length) { mix(0); continue; }
+    mix(1);
+    for (const k of knots) {
+      for (const x of [k[0], k[1]]) {
+        view.setFloat64(0, dbl(x), true);
+        for (let i = 0; i < 8; i++) mix(view.getUint8(i));
+      }
+    }
+  }
+  return ((h >>> 16) ^ (h & 0xffff)) || 1;
+}
+
+/** The spec label of an uplift model's @uplift rows: its fit, and the calibration tag when calibrated (runtime/score.py's uplift_label). */
+export const upliftLabel = (fit, tag) => (tag ? `${fit}~${tag.toString(16).padStart(4, "0")}` : fit);
 
 /** The calibration map of validated knots [[z, l], ...] (runtime/score.py's calibration): the
  * calibrated log-odds l interpolated linearly in z between knots, the first or last l beyond them;
@@ -218,6 +260,8 @@ export class Model {
     // per set, its calibration (the log-odds without the crosses -> a calibrated log-odds), else null
     this.calibrations = raw.sets.map((s) => (s.calibration ? calibration(s.calibration) : null));
     this.signals = Int32Array.from(this.features, (f) => f.signal);
+    // the tag of the calibrations (0: none), labelling the uplift rows (calibrationTag)
+    this.calibrationTag = calibrationTag(raw.sets.map((s) => s.calibration ?? null));
   }
 
   /** One byte per feature: the level of each feature's signal in `s` (signal values by index,

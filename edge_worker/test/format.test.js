@@ -40,6 +40,8 @@ test("format.js lists are the table's", () => {
   assert.equal(format.BUCKETS, TABLE.BUCKETS.value);
   const { doc: _doc, ...buckets } = TABLE.SCORE_BUCKETS;
   assert.deepEqual({ ...format.SCORE_BUCKETS }, buckets);
+  const { doc: _udoc, ...uplift } = TABLE.UPLIFT_BUCKETS;
+  assert.deepEqual({ ...format.UPLIFT_BUCKETS }, uplift);
   assert.equal(new TextDecoder().decode(format.SIGNATURE_DOMAIN), "strata-bundle-v1\0");
   assert.equal(new TextDecoder().decode(format.SIGNATURE_DOMAIN_V2), "strata-bundle-v2\0");
   assert.deepEqual([...format.TEMPLATE_TAGS].sort(), [...TABLE.template.tags].sort());

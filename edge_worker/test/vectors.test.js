@@ -8,7 +8,7 @@ import { matches, regexError } from '../runtime/functions.js';
 import { Activation, Builder } from '../runtime/interp.js';
 import { unpack } from '../runtime/msgpack.js';
 import { validateIr, validatePayload } from '../runtime/validate.js';
-import { Model, bucketName, calibration, scoreBucket, sigmoid } from '../runtime/score.js';
+import { Model, bucketName, calibration, scoreBucket, sigmoid, upliftBucket, upliftBucketName, upliftLabel } from '../runtime/score.js';
 import { Float } from '../runtime/signals.js';
 import { Err } from '../runtime/values.js';
 import { fromTagged, readJson, readVector, show, taggedEqual } from './vectors.js';
@@ -226,6 +226,12 @@ test('vectors_scores_sigmoid_is_bit_identical_to_python', () => {
   assert.deepEqual(wrong.map((c) => `${c.z}: ${sigmoid(Number(c.z))}, expected ${c.expect}`), []);
 });
 
+test('vectors_uplift_buckets_are_identical_to_python', () => {
+  assert.ok(SCORES.uplift_buckets.length > 500);
+  const wrong = SCORES.uplift_buckets.filter((c) => upliftBucket(Number(c.u)) !== c.bucket || upliftBucketName(upliftBucket(Number(c.u))) !== c.name);
+  assert.deepEqual(wrong, []);
+});
+
 test('vectors_scores_buckets_and_calibration_are_bit_identical_to_python', () => {
   assert.ok(SCORES.buckets.length > 300 && SCORES.calibration.cases.length > 200);
   const wrongBuckets = SCORES.buckets.filter((c) => scoreBucket(Number(c.z)) !== c.bucket || bucketName(scoreBucket(Number(c.z))) !== c.name);
@@ -234,6 +240,14 @@ test('vectors_scores_buckets_and_calibration_are_bit_identical_to_python', () =>
   const wrong = SCORES.calibration.cases.filter((c) => !strict(m(Number(c.z)), Number(c.expect)));
   assert.deepEqual(wrong.map((c) => `${c.z}: ${m(Number(c.z))}, expected ${c.expect}`), []);
   assert.ok(SCORES.models.some((mod) => mod.sets.some((s) => s.calibration)) && SCORES.models.some((mod) => mod.features.some((f) => f.kind === 'cross')));
+});
+
+test('vectors_calibration_tags_and_uplift_labels_equal_python', () => {
+  const types = SCORES.signals.map((s) => s.type);
+  const models = SCORES.models.map((m) => new Model(m, types));
+  assert.deepEqual(models.map((m) => m.calibrationTag), SCORES.calibration_tags);
+  assert.deepEqual(models.map((m) => upliftLabel(m.fit, m.calibrationTag)), SCORES.uplift_labels);
+  assert.ok(SCORES.calibration_tags.includes(0) && new Set(SCORES.calibration_tags.filter((t) => t)).size >= 2);
 });
 
 test('vectors_scores_models_pass_validation_and_every_case_has_python_levels_and_scores', () => {

@@ -15,7 +15,7 @@ const FIELDS = (s) => [s.sid, s.visitCount, s.pageViews, s.totalPageViews, s.fir
   s.caps, s.exposures, s.shown, s.converted, s.visitNonce, s.models];
 /** A cookie value of an arbitrary plaintext list (what another version may have written). */
 const sealed = (fields) => codec.seal(mpEncode(fields));
-const entry = (n, bucket = 3, frozen = false, arm = "") => ["0123abcd", "89abcdef", Uint8Array.from({ length: n }, (_, i) => i % 5), bucket, frozen, arm];
+const entry = (n, bucket = 3, frozen = false, arm = "", uplift = 0) => ["0123abcd", "89abcdef", Uint8Array.from({ length: n }, (_, i) => i % 5), bucket, frozen, arm, uplift];
 
 function visited() {
   const s = new Session("AAAAAAAAAAAAAAAAAAAAAA");
@@ -25,7 +25,7 @@ function visited() {
 
 test("cookie_models: model entries and exposure periods round-trip in the 15-field layout", async () => {
   const s = visited();
-  s.models = { intent: entry(3), uplift: entry(2, 25, true, "treatment") };
+  s.models = { intent: entry(3), uplift: entry(2, 25, true, "treatment", 0x2930 * 128 + 56) };
   s.exposures = { "starter-kit": ["bundle-discount", 1, "7300/2700"] };
   const back = await codec.decode(await codec.encode(s));
   assert.deepEqual(back.models, s.models);
@@ -47,6 +47,13 @@ test("cookie_models: 13- and 14-field cookies read with no model entries, 2-elem
   for (const n of [12, 16]) assert.equal(await codec.decode(await sealed([...FIELDS(s), "x"].slice(0, n))), null, `${n} fields`);
 });
 
+test("cookie_models: a six-field model entry (written before the uplift rows) reads with uplift 0", async () => {
+  const s = visited();
+  s.models = { intent: entry(3).slice(0, 6) };
+  const back = await codec.decode(await codec.encode(s));
+  assert.deepEqual(back.models, { intent: entry(3) });
+});
+
 test("cookie_models: generated malformed model entries and periods open to no session", async () => {
   const r = rng(17);
   const bad = [
@@ -54,6 +61,10 @@ test("cookie_models: generated malformed model entries and periods open to no se
     () => Object.assign(entry(2), { 0: "x".repeat(17) }), () => Object.assign(entry(2), { 1: 7 }), () => Object.assign(entry(2), { 2: [0, 1] }),
     () => Object.assign(entry(2), { 3: 40 }), () => Object.assign(entry(2), { 3: -1 }), () => Object.assign(entry(2), { 3: 1.5 }),
     () => Object.assign(entry(2), { 4: 0 }), () => Object.assign(entry(2), { 5: "t".repeat(17) }), () => Object.assign(entry(2), { 5: null }),
+    // the uplift row: 0, or a 16-bit calibration tag * 128 + an uplift bucket 1..100
+    () => Object.assign(entry(2), { 6: -1 }), () => Object.assign(entry(2), { 6: 128 }), () => Object.assign(entry(2), { 6: 101 }),
+    () => Object.assign(entry(2), { 6: 2 ** 23 + 1 }), () => Object.assign(entry(2), { 6: 1.5 }), () => Object.assign(entry(2), { 6: "1" }),
+    () => Object.assign(entry(2), { 6: true }),
   ];
   const s = visited();
   for (let i = 0; i < 60; i++) {

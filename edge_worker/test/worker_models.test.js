@@ -10,7 +10,8 @@ import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { StrataWorker } from "../worker/server.js";
 import { CookieCodec, Session, importCookieKeys } from "../worker/session.js";
-import { SCORE, bucketName, scoreBucket } from "../worker/model_counts.js";
+import { SCORE, UPLIFT, bucketName, scoreBucket } from "../worker/model_counts.js";
+import { sigmoid, upliftBucket, upliftBucketName } from "../runtime/score.js";
 import { SCORE_BUCKETS } from "../runtime/format.js";
 
 const KEYS = "k1:" + Buffer.alloc(32, 5).toString("base64");
@@ -27,7 +28,10 @@ const depth = { id: "depth", levels: ["<2", "[2,4)", ">=4", "(absent)"],
   level: (s) => (s["session.page_views"] === undefined ? 3 : (s["session.page_views"] >= 2) + (s["session.page_views"] >= 4)) };
 
 function model(id, features, z, extra = {}) {
-  return { id, goal: "purchase", spec: `s-${id}`, fit: `f-${id}`, uplift: null, features, zOf: (lv, arm) => z(lv, arm), ...extra };
+  const m = { id, goal: "purchase", spec: `s-${id}`, fit: `f-${id}`, uplift: null, features, zOf: (lv, arm) => z(lv, arm), calibrationTag: 0, ...extra };
+  // the score as runtime/score.js's Model.scoreOf computes it without calibration: an uplift model's is the arms' difference
+  m.scoreOf ??= (lv) => (m.uplift ? sigmoid(z(lv, 0)) - sigmoid(z(lv, 1)) : sigmoid(z(lv, 0)));
+  return m;
 }
 // depth level 0, 1, 2 -> log-odds -2, -1, 0: buckets named "-2.000", "-1.000", "0.000"
 const INTENT = model("intent", [device, depth], (lv) => -2 + lv[1]);
@@ -264,6 +268,8 @@ test("models_count: an uplift model counts a visit under its experiment arm, or 
     await v.decide(); // no cart now: the visit stays counted under its arm
     await v.convert();
     assert.deepEqual(modelRows(fleet)[`kit/s-kit/${arm}/*/*`], [1, 0, 1]);
+    assert.deepEqual(modelRows(fleet)[`kit/f-kit/${arm}/${UPLIFT}/0.00`], [1, 0, 1]); // its uplift score 0, in either arm
+    assert.equal((await v.session()).models.kit[6], upliftBucket(0));
   }
   // the welcome offer shows on a first visit's third page view: a personalised visit is treatment,
   // a holdout visit whose signals match the rule is control
@@ -278,7 +284,32 @@ test("models_count: an uplift model counts a visit under its experiment arm, or 
     assert.equal((await v.session()).models.welcome[5], arm);
     assert.deepEqual(modelRows(fleet)[`welcome/s-welcome/${arm}/*/*`], [1, 0, 0]);
     assert.deepEqual(modelRows(fleet)[`welcome/f-welcome/${arm}/${SCORE}/${arm === "control" ? "-1.500" : "-0.500"}`], [1, 0, 0]);
+    const u = upliftBucketName(upliftBucket(sigmoid(-0.5) - sigmoid(-1.5))); // the same uplift row in both arms
+    assert.deepEqual(modelRows(fleet)[`welcome/f-welcome/${arm}/${UPLIFT}/${u}`], [1, 0, 0]);
   }
+});
+
+test("models_count: a recalibration or a new fit moves the visit's uplift row; a six-field entry enters it without leaving", async () => {
+  const fleet = await fleetOf([WELCOME]);
+  const v = await new Visitor(fleet, sids(1)[0]).start();
+  for (let k = 0; k < 3; k++) await v.decide(); // the third page view shows the welcome offer: treatment
+  const u = upliftBucketName(upliftBucket(sigmoid(-0.5) - sigmoid(-1.5)));
+  fleet.q.models = [{ ...WELCOME, calibrationTag: 0x2930 }]; // a new bundle: the same fit, calibrated
+  await v.decide();
+  fleet.q.models = [{ ...WELCOME, calibrationTag: 0x2930, fit: "f-new" }];
+  await v.decide();
+  const rows = Object.fromEntries(Object.entries(modelRows(fleet)).filter(([key]) => key.includes(`/${UPLIFT}/`)));
+  assert.deepEqual(rows, { [`welcome/f-welcome/treatment/${UPLIFT}/${u}`]: [1, 1, 0], [`welcome/f-welcome~2930/treatment/${UPLIFT}/${u}`]: [1, 1, 0],
+    [`welcome/f-new~2930/treatment/${UPLIFT}/${u}`]: [1, 0, 0] });
+  const s = await v.session();
+  assert.equal(s.models.welcome[6], 0x2930 * 128 + upliftBucket(sigmoid(-0.5) - sigmoid(-1.5)));
+  s.models.welcome.length = 6; // as a cookie written before the uplift rows holds it
+  v.cookie = await fleet.codec.encode(s);
+  fleet.q.models = [{ ...WELCOME, calibrationTag: 0, fit: "f-new" }];
+  const before = modelRows(fleet);
+  await v.decide();
+  const moved = Object.entries(modelRows(fleet)).filter(([key, n]) => JSON.stringify(n) !== JSON.stringify(before[key] ?? [0, 0, 0]));
+  assert.deepEqual(moved, [[`welcome/f-new/treatment/${UPLIFT}/${u}`, [1, 0, 0]]]); // entered, nothing left
 });
 
 test("models_count: a legacy 0.05-wide bucket of an old cookie is left nowhere, enters its log-odds bucket once, converts no score row", async () => {

@@ -148,8 +148,8 @@ test("session lifecycle vectors: the worker updates a session (visits, caps, exp
       if (name === "first_exposure") return s.firstExposure(args[0]);
       if (name === "first_conversion") return s.firstConversion(args[0]);
       if (name === "enter_model") { // what the model counting writes (worker/model_counts.js); a new visit empties it
-        const [mid, [spec, fit, levels, b, frozen, arm]] = args;
-        s.models[mid] = [spec, fit, hex(levels), b, frozen, arm];
+        const [mid, [spec, fit, levels, b, frozen, arm, u]] = args;
+        s.models[mid] = [spec, fit, hex(levels), b, frozen, arm, u];
         return null;
       }
       const out = {};

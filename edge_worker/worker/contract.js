@@ -61,6 +61,8 @@ export const STATS_FORMAT = TABLE.stats.STATS_FORMAT.value;
 export const ALL = TABLE.stats.ALL.value;
 /** The feature of a model's score-bucket rows. */
 export const SCORE = TABLE.stats.SCORE.value;
+/** The feature of an uplift model's uplift-bucket rows (both arms). */
+export const UPLIFT = TABLE.stats.UPLIFT.value;
 /** The feature of the old 0.05-wide score-bucket rows (old snapshots and series): read by nobody. */
 export const LEGACY_SCORE = TABLE.stats.LEGACY_SCORE.value;
 export const POPULATIONS = TABLE.stats.populations.values;

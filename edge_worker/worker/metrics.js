@@ -46,7 +46,7 @@ export class Metrics {
     family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
     family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
     family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, METRIC_LABELS.strata_variant_exposures_total));
-    family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @logit: the log-odds bucket, spec = fit)",
+    family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @logit: the log-odds bucket, spec = fit; @uplift: the uplift-score bucket)",
       snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
         .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
     family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted",

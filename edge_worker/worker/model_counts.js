@@ -1,6 +1,6 @@
 // The visit side of the model training counters (docs/models.md "Counting"), as the Python
 // server counts them: a consenting visit's feature levels and score bucket per model travel in its
-// own cookie (Session.models: model id -> ModelEntry [spec, fit, levels, score bucket, frozen, arm]); each
+// own cookie (Session.models: model id -> ModelEntry [spec, fit, levels, score bucket, frozen, arm, uplift row]); each
 // decide counts what changed (`entered` on the new level, `left` on the old one), and the visit's
 // first conversion of a model's goal counts `converted` on every level the visit holds and freezes
 // the entry. Net visits of a level are entered - left. Nothing is counted without consent (there
@@ -14,13 +14,13 @@
 // dropped is never entered again in the visit.
 
 import { SCORE_BUCKETS } from "../runtime/format.js";
-import { bucketName, scoreBucket } from "../runtime/score.js";
-import { ALL, SCORE } from "./contract.js";
+import { bucketName, scoreBucket, upliftBucket, upliftBucketName, upliftLabel } from "../runtime/score.js";
+import { ALL, SCORE, UPLIFT } from "./contract.js";
 import { ExposureEntry as X, LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry as M, packModels, unpackModels } from "./session.js";
 
 /** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
  * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
-export { SCORE };
+export { SCORE, UPLIFT };
 export const VISIT = ALL;
 
 // ------------------------------------------------------------------ the runtime's model API
@@ -32,6 +32,8 @@ export const modelsOf = (prepared) => prepared?.models ?? [];
 const levelsOf = (prepared, signals) => prepared.levels(signals);
 /** The model's log-odds for its levels, of set `arm` (0: plain or treatment, 1: control): what the buckets count. */
 const zOf = (model, levels, arm) => model.zOf(levels, arm);
+/** The model's score at `levels` (an uplift model: the calibrated uplift, treatment - control). */
+const scoreOf = (model, levels) => model.scoreOf(levels);
 /** Whether a rule's condition holds for the decision's signal values (holdout ignored), reusing its memo. */
 const ruleHolds = (prepared, slot, rule, signals, memo) => prepared.ruleHolds(slot, rule, signals, memo);
 
@@ -64,11 +66,21 @@ export function armOf(prepared, model, session, holdout, signals, memo = null) {
   return session.shown.some((key) => key.startsWith(prefix)) ? "treatment" : null;
 }
 
-function rows(measure, model, spec, arm, levels, bucket, fit, event) {
+/** An uplift model's uplift row for `levels`, as an entry stores it: calibration tag * 128 + the
+ * bucket of its uplift score (the calibrated uplift a rule compares; model_counts.py's uplift_row). */
+export const upliftRow = (model, levels) => model.calibrationTag * 128 + upliftBucket(scoreOf(model, levels));
+
+/** `event` on an entry's uplift row (none: 0, an entry written before the uplift buckets). */
+function upliftEvent(measure, model, fit, arm, u, event) {
+  if (u) measure.modelEvent(model.id, upliftLabel(fit, Math.floor(u / 128)), arm, UPLIFT, upliftBucketName(u & 127), event);
+}
+
+function rows(measure, model, spec, arm, levels, bucket, fit, u, event) {
   measure.modelEvent(model.id, spec, arm, VISIT, VISIT, event);
   model.features.forEach((f, j) => measure.modelEvent(model.id, spec, arm, f.id, f.levels[levels[j]], event));
   const name = bucketName(bucket);
   if (name !== null) measure.modelEvent(model.id, fit, arm, SCORE, name, event); // none for a legacy bucket
+  upliftEvent(measure, model, fit, arm, u, event);
 }
 
 /** Whether an entry of this model's spec fits it (one level index per feature, in range; a bucket
@@ -80,7 +92,9 @@ function fits(entry, model) {
   if (levels.length !== features.length) return false;
   for (let j = 0; j < levels.length; j++) if (levels[j] >= features[j].levels.length) return false;
   const uplift = Boolean(model.uplift);
-  return (entry[M.arm] === "") !== uplift && (entry[M.bucket] < SCORE_BUCKETS.legacy || bucketName(entry[M.bucket]) !== null);
+  const u = entry[M.uplift];
+  return (entry[M.arm] === "") !== uplift && (entry[M.bucket] < SCORE_BUCKETS.legacy || bucketName(entry[M.bucket]) !== null)
+    && (u === 0 || (uplift && upliftBucketName(u & 127) !== null));
 }
 
 // ------------------------------------------------------------------ the state counted from
@@ -170,15 +184,16 @@ function decideChanges(measure, prepared, session, signals, holdout, memo) {
     levels ??= levelsOf(prepared, signals);
     const lv = new Uint8Array(levels[i]); // a copy: the cookie keeps it
     const b = scoreBucket(zOf(m, lv, arm === "control" ? 1 : 0)); // the log-odds of the visit's arm
+    const u = m.uplift ? upliftRow(m, lv) : 0; // its uplift score (the same in both arms)
     if (entry === undefined) {
-      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
-      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+      rows(measure, m, m.spec, arm, lv, b, m.fit, u, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm, u];
       session.entered |= 1 << i;
       changed = true;
     } else if (entry[M.arm] !== arm) { // another variant within the visit: it leaves the old arm
-      rows(measure, m, entry[M.spec], entry[M.arm], entry[M.levels], entry[M.bucket], entry[M.fit], "left");
-      rows(measure, m, m.spec, arm, lv, b, m.fit, "entered");
-      entries[m.id] = [m.spec, m.fit, lv, b, false, arm];
+      rows(measure, m, entry[M.spec], entry[M.arm], entry[M.levels], entry[M.bucket], entry[M.fit], entry[M.uplift], "left");
+      rows(measure, m, m.spec, arm, lv, b, m.fit, u, "entered");
+      entries[m.id] = [m.spec, m.fit, lv, b, false, arm, u];
       changed = true;
     } else {
       const old = entry[M.levels];
@@ -195,9 +210,15 @@ function decideChanges(measure, prepared, session, signals, holdout, memo) {
         const was = bucketName(entry[M.bucket]);
         if (was !== null) measure.modelEvent(m.id, entry[M.fit], arm, SCORE, was, "left"); // a legacy bucket left nowhere
         measure.modelEvent(m.id, m.fit, arm, SCORE, bucketName(b), "entered");
-        entry[M.fit] = m.fit;
-        entry[M.bucket] = b;
       }
+      if (entry[M.uplift] !== u || entry[M.fit] !== m.fit) {
+        changed = true;
+        upliftEvent(measure, m, entry[M.fit], arm, entry[M.uplift], "left"); // none in an entry written before the uplift buckets
+        upliftEvent(measure, m, m.fit, arm, u, "entered");
+        entry[M.uplift] = u;
+      }
+      entry[M.fit] = m.fit;
+      entry[M.bucket] = b;
     }
   });
   return changed;
@@ -214,7 +235,7 @@ export function countConversion(measure, prepared, session, goal, ledger = null,
     if (m === undefined || e[M.frozen] || m.goal !== goal) continue;
     e[M.frozen] = true;
     changed = true;
-    if (e[M.spec] === m.spec && fits(e, m)) rows(measure, m, e[M.spec], e[M.arm], e[M.levels], e[M.bucket], e[M.fit], "converted");
+    if (e[M.spec] === m.spec && fits(e, m)) rows(measure, m, e[M.spec], e[M.arm], e[M.levels], e[M.bucket], e[M.fit], e[M.uplift], "converted");
   }
   counted(from, session, changed);
 }

@@ -16,7 +16,7 @@
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS } from "../runtime/format.js";
+import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
 import { b64url, b64urlDecode } from "./base64url.js";
 import { MAX_NAME, TABLE } from "./contract.js";
@@ -52,7 +52,7 @@ const mpDecode = (raw) => unpacker.decode(raw);
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
 export const CapEntry = Object.freeze({ shown: 0, lastShown: 1 });
 export const ExposureEntry = Object.freeze({ variant: 0, visit: 1, period: 2 });
-export const ModelEntry = Object.freeze({ spec: 0, fit: 1, levels: 2, bucket: 3, frozen: 4, arm: 5 });
+export const ModelEntry = Object.freeze({ spec: 0, fit: 1, levels: 2, bucket: 3, frozen: 4, arm: 5, uplift: 6 });
 const C = CapEntry, X = ExposureEntry;
 
 export class Session {
@@ -71,7 +71,7 @@ export class Session {
     this.shown = []; // exposure keys counted in this visit ("slot|arm|layer")
     this.converted = []; // goals counted in this visit
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
-    this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm]; this visit's only
+    this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm, uplift row]; this visit's only
     this.entered = 0; // bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
     this.lineage = new Uint8Array(0); // tags of the visit's last model states, the current one last (model_counts.js)
     this.isNew = true;
@@ -233,16 +233,22 @@ const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCK
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
 const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
 
+/** A stored uplift row: 0 (none), or a 16-bit calibration tag * 128 + an uplift bucket (session.py's uplift_ok). */
+export const upliftOk = (u) => isInt(u) && (u === 0 || (u > 0 && u < 2 ** 23 && (u & 127) >= UPLIFT_BUCKETS.first && (u & 127) < UPLIFT_BUCKETS.first + UPLIFT_BUCKETS.buckets));
+
 /** Whether a cookie's `models` field has the shape this version writes (session.py's _models_ok):
- * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (a log-odds bucket first..first+count-1, or a legacy one below SCORE_BUCKETS.legacy), frozen, arm]. */
+ * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (a log-odds bucket first..first+count-1, or a legacy one below SCORE_BUCKETS.legacy), frozen, arm, uplift]
+ * (or the first six, as written before the uplift buckets: uplift 0 is appended). */
 function modelsOk(models) {
   if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
   for (const [k, e] of Object.entries(models)) {
-    if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || e.length !== 6) return false;
+    if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || (e.length !== 6 && e.length !== 7)) return false;
+    if (e.length === 7 && !upliftOk(e[6])) return false;
     const [spec, fit, levels, bucket, frozen, arm] = e;
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
     if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || !bucketOk(bucket)) return false;
     if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
+    if (e.length === 6) e.push(0); // written before the uplift buckets: no uplift row
   }
   return true;
 }

@@ -203,7 +203,7 @@ def fields(s: Session | None) -> list[Any] | None:
     """A session as the worker's script reports it (session.py's field order, bytes as lists)."""
     if s is None:
         return None
-    models = {k: [e[0], e[1], list(e[2]), e[3], e[4], e[5]] for k, e in s.models.items()}
+    models = {k: [e[0], e[1], list(e[2]), e[3], e[4], e[5], e[6]] for k, e in s.models.items()}
     caps = {k: list(e) for k, e in s.caps.items()}  # named tuples (CapEntry, ExposureEntry) as the worker's arrays
     exposures = {k: list(e) for k, e in s.exposures.items()}
     return [s.sid, s.visit_count, s.page_views, s.total_page_views, s.first_seen, s.last_seen, s.recent_categories, s.utm_source,
@@ -317,7 +317,8 @@ def test_limits_what_the_cookie_cannot_drop_stays_readable():
     s.touch(1_800_000_000, 1800, "s" * 128, name("cat", 0, MAX_CATEGORY), True)
     s.converted = [name("goal", i) for i in range(MAX_CONVERTED)]
     s.shown = [f"{name('slot', i)}|{name('var', i)}|specific" for i in range(MAX_SHOWN)]
-    s.models = {name("model", i): ["0" * 8, "0" * 8, b"\x01" * MAX_FEATURES, 39, False, "treatment"] for i in range(4)}
+    s.models = {name("model", i): ModelEntry("0" * 8, "0" * 8, b"\x01" * MAX_FEATURES, 191, False, "treatment", 65535 * 128 + 100)
+                for i in range(4)}  # the largest bucket and uplift row (a 16-bit calibration tag): 2 and 5 msgpack bytes
     value = codec.encode(s)
     back = codec.decode(value)
     assert back is not None and back.sid == s.sid and back.converted == s.converted and len(value) <= 4096

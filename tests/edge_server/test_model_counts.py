@@ -17,6 +17,7 @@ from edge_server.model_counts import (
     ENTERED,
     LEFT,
     SCORE,
+    UPLIFT,
     VISIT,
     Key,
     ModelCounter,
@@ -24,7 +25,7 @@ from edge_server.model_counts import (
 )
 from edge_server.session import MAX_SESSION_MODELS, ModelEntry, Session
 from runtime.format import SCORE_BUCKETS
-from runtime.score import bucket_name
+from runtime.score import bucket_name, uplift_bucket, uplift_bucket_name, uplift_label
 from runtime.score import score_bucket as bucket
 
 
@@ -54,6 +55,7 @@ class FakeModel:
     fit: str = "ffffffff"
     uplift: dict[str, Any] | None = None
     weight: float = 1.0  # per level index: z = -2 + weight * sum(levels)
+    calibration_tag: int = 0
 
     def levels(self, s: dict[str, Any]) -> bytes:
         return bytes(f.level(s) for f in self.features)
@@ -344,3 +346,114 @@ def test_model_counter_rows_add_up_across_worker_processes():
     merged = a.merged([json.loads(json.dumps(b.state()))])  # through JSON, as the share directory holds it
     assert merged.models == Counter({k1: 7, k2: 1})
     assert {(r["feature"], r[ENTERED], r[CONVERTED]) for r in merged.snapshot(None)["models"]} == {("device", 7, 0), (SCORE, 0, 1)}
+
+
+DISCOUNT = FakeModel("discount", "purchase", (DEVICE, SOURCE), uplift={"experiment": 0, "treatment": "bundle-discount", "control": "free-shipping"})
+
+
+def _uplift_rows(c: Counter[Key], arm: str) -> dict[tuple[str, str, str], int]:
+    """(label, bucket, event) -> count of the discount model's @uplift rows in one arm."""
+    return {(k[1], k[4], k[5]): n for k, n in c.items() if k[0] == "discount" and k[2] == arm and k[3] == UPLIFT and n}
+
+
+def _exposed(variant: str) -> Session:
+    s = visit()
+    s.record([], [("starter-kit", variant)], 1000)
+    return s
+
+
+def test_model_counter_counts_the_uplift_score_of_each_visit_in_both_arms() -> None:
+    """An uplift model's visit enters the @uplift row of its uplift score (score_of: the same in both
+    arms) under the fit, moves with its levels, converts there; a plain model has no such row."""
+    c: Counter[Key] = Counter()
+    mc, p = ModelCounter(c), FakePrepared((DISCOUNT, PLAIN))
+    mob, news = {"device.type": "mobile"}, {"device.type": "mobile", "utm.source": "newsletter"}
+    u_mob = uplift_bucket_name(uplift_bucket(DISCOUNT.score_of(bytes([0, 3]))))
+    u_news = uplift_bucket_name(uplift_bucket(DISCOUNT.score_of(bytes([0, 0]))))
+    assert u_mob != u_news
+    t, k = _exposed("bundle-discount"), _exposed("free-shipping")
+    for s in (t, k):
+        mc.decided(p, s, mob, holdout=False)
+    assert _uplift_rows(c, "treatment") == _uplift_rows(c, "control") == {("ffffffff", u_mob, ENTERED): 1}
+    mc.decided(p, t, news, holdout=False)  # the treatment visit's source changes: its uplift row moves
+    mc.converted(p, t, "purchase")
+    assert _uplift_rows(c, "treatment") == {("ffffffff", u_mob, ENTERED): 1, ("ffffffff", u_mob, LEFT): 1,
+                                            ("ffffffff", u_news, ENTERED): 1, ("ffffffff", u_news, CONVERTED): 1}
+    assert t.models["discount"].uplift == uplift_bucket(DISCOUNT.score_of(bytes([0, 0])))  # tag 0: uncalibrated
+    assert t.models["intent"].uplift == 0 and not any(k[3] == UPLIFT for k in c if k[0] == "intent")
+
+
+def test_model_counter_moves_the_uplift_row_to_a_new_calibration_or_fit() -> None:
+    """A recalibration keeps the fit but changes every uplift score: the visit leaves the row of the
+    old calibration (fit~tag) and enters the new one's at its next decision; a new fit likewise. An
+    entry of a cookie written before the uplift rows (uplift 0) enters without leaving anything."""
+    from dataclasses import replace
+
+    c: Counter[Key] = Counter()
+    mc, s = ModelCounter(c), _exposed("bundle-discount")
+    mc.decided(FakePrepared((DISCOUNT,)), s, {}, holdout=False)
+    u = uplift_bucket_name(uplift_bucket(DISCOUNT.score_of(bytes([3, 3]))))
+    recal = replace(DISCOUNT, calibration_tag=0x2930)
+    mc.decided(FakePrepared((recal,)), s, {}, holdout=False)
+    refit = replace(recal, fit="12345678")
+    mc.decided(FakePrepared((refit,)), s, {}, holdout=False)
+    assert _uplift_rows(c, "treatment") == {("ffffffff", u, ENTERED): 1, ("ffffffff", u, LEFT): 1,
+                                            (uplift_label("ffffffff", 0x2930), u, ENTERED): 1, ("ffffffff~2930", u, LEFT): 1,
+                                            ("12345678~2930", u, ENTERED): 1}
+    assert s.models["discount"].uplift >> 7 == 0x2930
+    c2: Counter[Key] = Counter()
+    old = _exposed("bundle-discount")
+    ModelCounter(c2).decided(FakePrepared((DISCOUNT,)), old, {}, holdout=False)
+    old.models["discount"] = old.models["discount"]._replace(uplift=0)  # as a six-field entry reads
+    c2.clear()
+    ModelCounter(c2).decided(FakePrepared((DISCOUNT,)), old, {}, holdout=False)
+    assert _uplift_rows(c2, "treatment") == {("ffffffff", u, ENTERED): 1} and len(c2) == 1
+
+
+UPLIFT_STEP = st.one_of(st.tuples(st.just("decide"), SIGNALS), st.tuples(st.just("convert"), st.just("purchase")),
+                        st.tuples(st.just("bundle"), st.sampled_from([(0, "ffffffff"), (0x2930, "ffffffff"), (0x2930, "12345678")])))
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["bundle-discount", "free-shipping"]), st.lists(UPLIFT_STEP, min_size=1, max_size=8)),
+                min_size=1, max_size=12))
+def test_model_counter_uplift_rows_hold_each_visit_once_at_its_last_counted_uplift_score(visits: list[tuple[str, list[tuple[str, Any]]]]) -> None:
+    """Generated visits of both arms, with decisions, conversions and new bundles (a recalibration,
+    a new fit) between them: per arm, each visit is in exactly one @uplift row — the bucket of its
+    last counted uplift score under the label of the bundle it was last counted with — converting
+    ones converted there; no row is ever left more than entered."""
+    from dataclasses import replace
+
+    c: Counter[Key] = Counter()
+    mc = ModelCounter(c)
+    model = DISCOUNT
+    expect_net: Counter[tuple[str, str, str]] = Counter()
+    expect_conv: Counter[tuple[str, str, str]] = Counter()
+    for variant, steps in visits:
+        s = _exposed(variant)
+        arm = "treatment" if variant == "bundle-discount" else "control"
+        last: tuple[str, str] | None = None
+        frozen = purchased = False
+        for kind, arg in steps:
+            if kind == "bundle":
+                model = replace(DISCOUNT, calibration_tag=arg[0], fit=arg[1])
+            elif kind == "decide":
+                mc.decided(FakePrepared((model,)), s, arg, holdout=False)
+                if not frozen and not (last is None and purchased):  # converted before it entered: never counted
+                    last = (uplift_label(model.fit, model.calibration_tag), str(uplift_bucket_name(uplift_bucket(model.score_of(model.levels(arg))))))
+            elif s.first_conversion(arg):
+                mc.converted(FakePrepared((model,)), s, arg)
+                purchased = True
+                if last is not None and not frozen:
+                    frozen = True
+                    expect_conv[(arm, *last)] += 1
+        if last is not None:
+            expect_net[(arm, *last)] += 1
+    net: Counter[tuple[str, str, str]] = Counter()
+    conv: Counter[tuple[str, str, str]] = Counter()
+    for r in rows(c):
+        assert r[ENTERED] >= r[LEFT] >= 0
+        if r["feature"] == UPLIFT:
+            net[(r["arm"], r["spec"], r["level"])] += r[ENTERED] - r[LEFT]
+            conv[(r["arm"], r["spec"], r["level"])] += r[CONVERTED]
+    assert +net == expect_net and +conv == expect_conv

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from compiler.harness.fixtures import MODEL_COUNTING
-from edge_server.contract import SCORE
+from edge_server.contract import SCORE, UPLIFT
 from edge_server.harness.ports import wait_for
 from edge_server.harness.server import RunningServer
 from edge_server.reporting.models import model_counts
@@ -154,18 +154,25 @@ def test_model_counts_uplift_arms_follow_what_each_visit_was_shown(fleet, tmp_pa
         old = {(r["arm"], r["feature"], r["level"]): r for r in before.get(model, {"rows": []})["rows"]}
         visits: Counter[tuple[str, str]] = Counter()
         conv: Counter[tuple[str, str]] = Counter()
+        lifts: Counter[tuple[str, str]] = Counter()
         for r in got[model]["rows"]:
-            if r["feature"] == SCORE:
+            o = old.get((r["arm"], r["feature"], r["level"]), {"entered": 0, "left": 0, "converted": 0})
+            if r["feature"] == UPLIFT:  # each visit in its uplift row too, in both arms
+                lifts[(r["arm"], "*")] += (r["entered"] - r["left"]) - (o["entered"] - o["left"])
+            if r["feature"] in (SCORE, UPLIFT):
                 continue
             o = old.get((r["arm"], r["feature"], r["level"]), {"entered": 0, "left": 0, "converted": 0})
             key = (r["arm"], r["level"] if r["feature"] == "device" else "*")
             visits[key] += (r["entered"] - r["left"]) - (o["entered"] - o["left"])
             conv[key] += r["converted"] - o["converted"]
         assert +visits == expected[model] and +conv == converted[model], model
+        assert +lifts == Counter({k: n for k, n in expected[model].items() if k[1] == "*"}), model
         assert {a for a, _ in expected[model]} == {"treatment", "control"}  # both arms were exercised
     assert got["discount"]["uplift"] == {"experiment": "offer-test", "treatment": "bundle-discount", "control": "free-shipping"}
     # each arm's own log-odds (1 in both: the model's two sets are equal), not their difference
     assert {(r["arm"], r["level"]) for r in got["discount"]["rows"] if r["feature"] == SCORE} == {("treatment", "1.000"), ("control", "1.000")}
+    # and the visit's uplift score (0: the sets are equal) in its uplift row, in both arms
+    assert {(r["arm"], r["level"]) for r in got["discount"]["rows"] if r["feature"] == UPLIFT} == {("treatment", "0.00"), ("control", "0.00")}
 
 
 def test_model_counts_add_up_across_worker_processes(tmp_path):

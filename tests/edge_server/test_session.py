@@ -167,8 +167,10 @@ def test_session_cookie_from_before_models_reads_without_entries():
 
 def _bad_models() -> list[object]:
     """Every way a models field can break the shape this version writes, one change each."""
-    out: list[object] = [[], 5, {"m": GOOD_ENTRY[:5]}, {"m": [*GOOD_ENTRY, 1]}, {1: GOOD_ENTRY}, {"m" * 65: GOOD_ENTRY},
+    out: list[object] = [[], 5, {"m": GOOD_ENTRY[:5]}, {"m": [*GOOD_ENTRY, 1, 1]}, {1: GOOD_ENTRY}, {"m" * 65: GOOD_ENTRY},
                          {f"m{i}": GOOD_ENTRY for i in range(5)}]  # more than MAX_SESSION_MODELS
+    # the uplift row: an int, 0 or a 16-bit tag * 128 + an uplift bucket (1..100)
+    out += [{"m": [*GOOD_ENTRY, v]} for v in (-1, 128, 101, 127, 65536 * 128 + 1, "1", 1.0, None, True)]
     wrong = {0: [5, None, "x" * 17], 1: [5, None, "x" * 17], 2: ["abc", [0, 1], bytes(65)], 3: [-1, 40, True, 1.0],
              4: [0, 1, None], 5: [None, 1, "x" * 17]}
     for i, values in wrong.items():
@@ -185,6 +187,10 @@ def test_session_refuses_each_malformed_models_field():
     c = CookieCodec(K1, "s")
     base = ["A" * 22, 2, 3, 9, 100, 150, [], "", False, {}, {}, [], [], "n" * 16]
     assert c.decode(c._seal(msgpack.packb([*base, {"m": GOOD_ENTRY}], use_bin_type=True))) is not None
+    for u in (0, 1, 100, 65535 * 128 + 100):  # a seventh field: the uplift row (six: written before it, read as 0)
+        s = c.decode(c._seal(msgpack.packb([*base, {"m": [*GOOD_ENTRY, u]}], use_bin_type=True)))
+        assert s is not None and s.models["m"].uplift == u
+    assert c.decode(c._seal(msgpack.packb([*base, {"m": GOOD_ENTRY}], use_bin_type=True))).models["m"].uplift == 0
     for bad in _bad_models():
         assert c.decode(c._seal(msgpack.packb([*base, bad], use_bin_type=True))) is None, bad
 

@@ -19,7 +19,7 @@ const ctx = { waitUntil() {} };
 /** A session as plain JSON, in session.py's field order (bytes as arrays). */
 function plain(s) {
   if (s === null) return null;
-  const models = Object.fromEntries(Object.entries(s.models).map(([k, e]) => [k, [e[0], e[1], [...e[2]], e[3], e[4], e[5]]]));
+  const models = Object.fromEntries(Object.entries(s.models).map(([k, e]) => [k, [e[0], e[1], [...e[2]], e[3], e[4], e[5], e[6]]]));
   return [s.sid, s.visitCount, s.pageViews, s.totalPageViews, s.firstSeen, s.lastSeen, s.recentCategories, s.utmSource, s.purchased,
     s.caps, s.exposures, s.shown, s.converted, s.visitNonce, models];
 }

@@ -45,6 +45,7 @@ def test_format_lists_are_the_tables() -> None:
     assert fmt.SIGNATURE_DOMAIN == b"strata-bundle-v1\x00" and fmt.SIGNATURE_DOMAIN_V2 == b"strata-bundle-v2\x00"
     assert fmt.BUCKETS == TABLE["BUCKETS"]["value"]
     assert fmt.SCORE_BUCKETS._asdict() == {k: v for k, v in TABLE["SCORE_BUCKETS"].items() if k != "doc"}
+    assert fmt.UPLIFT_BUCKETS._asdict() == {k: v for k, v in TABLE["UPLIFT_BUCKETS"].items() if k != "doc"}
     assert fmt.TEMPLATE_TAGS == set(TABLE["template"]["tags"])
     assert fmt.TEMPLATE_ATTRIBUTES == {k: set(v) for k, v in TABLE["template"]["attributes"].items()}
     assert fmt.FIELDS == {k: set(v) for k, v in TABLE["fields"].items() if k != "doc"}

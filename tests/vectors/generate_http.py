@@ -65,7 +65,7 @@ def session_to_json(s: Session) -> dict[str, Any]:
             "first_seen": s.first_seen, "last_seen": s.last_seen, "recent_categories": s.recent_categories,
             "utm_source": s.utm_source, "purchased": s.purchased, "caps": {k: list(e) for k, e in s.caps.items()}, "exposures": {k: list(e) for k, e in s.exposures.items()},
             "shown": s.shown, "converted": s.converted, "visit_nonce": s.visit_nonce,
-            "models": {k: [e.spec, e.fit, e.levels.hex(), e.bucket, e.frozen, e.arm] for k, e in s.models.items()},
+            "models": {k: [e.spec, e.fit, e.levels.hex(), e.bucket, e.frozen, e.arm, e.uplift] for k, e in s.models.items()},
             "entered": s.entered, "lineage": s.lineage.hex()}
 
 
@@ -83,7 +83,8 @@ def _models(rng: random.Random, n: int) -> dict[str, ModelEntry]:
     for j in range(n):
         arm = rng.choice(["", "treatment", "control"])
         out[f"model_{j}"] = ModelEntry(rng.randbytes(4).hex(), rng.randbytes(4).hex(), bytes(rng.randrange(9) for _ in range(rng.randint(1, 64))),
-                                       rng.randrange(40 if arm else 20), rng.random() < 0.3, arm)
+                                       rng.randrange(40 if arm else 20), rng.random() < 0.3, arm,
+                                       rng.randrange(1 << 16) * 128 + rng.randint(1, 100) if arm else 0)  # the uplift row: tag * 128 + bucket
     return out
 
 
@@ -170,7 +171,10 @@ def cookie_vectors() -> dict[str, Any]:
     entry = ["3f2a9c1e", "9b0c11d2", bytes([0, 4]), 7, False, ""]
     bad_models = {"five models": {f"m{j}": entry for j in range(5)}, "levels over 64 bytes": {"m": [*entry[:2], bytes(65), *entry[3:]]},
                   "bucket over 39": {"m": [*entry[:3], 40, *entry[4:]]}, "levels as text": {"m": [*entry[:2], "0004", *entry[3:]]},
-                  "entry of 5": {"m": entry[:5]}, "frozen not a bool": {"m": [*entry[:4], 0, entry[5]]}, "models not a map": [entry]}
+                  "entry of 5": {"m": entry[:5]}, "frozen not a bool": {"m": [*entry[:4], 0, entry[5]]}, "models not a map": [entry],
+                  "entry of 8": {"m": [*entry, 0, 0]}, "uplift bucket 0 under a tag": {"m": [*entry, 0x2930 * 128]},
+                  "uplift bucket over 100": {"m": [*entry, 101]}, "uplift tag over 16 bits": {"m": [*entry, (1 << 16) * 128 + 1]},
+                  "uplift not an integer": {"m": [*entry, "1"]}}
     for why, models in bad_models.items():
         with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
             value = codec._seal(msgpack.packb([*fields[:14], models], use_bin_type=True))
@@ -276,8 +280,8 @@ def apply_op(s: Session, op: list[Any]) -> Any:
     if name == "first_conversion":
         return s.first_conversion(args[0])
     if name == "enter_model":  # what the model counting writes (edge_server/model_counts.py); a new visit empties it
-        mid, (spec, fit, levels, b, frozen, arm) = args
-        s.models[mid] = ModelEntry(spec, fit, bytes.fromhex(levels), b, frozen, arm)
+        mid, (spec, fit, levels, b, frozen, arm, u) = args
+        s.models[mid] = ModelEntry(spec, fit, bytes.fromhex(levels), b, frozen, arm, u)
         return None
     if name == "add_signals":
         out: dict[str, Any] = {}
@@ -315,7 +319,7 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
                 ops.append(["first_conversion", rng.choice(["purchase", "signup"])])
             elif kind < 0.9:
                 ops.append(["enter_model", rng.choice(["intent", "uplift"]), [rng.randbytes(4).hex(), rng.randbytes(4).hex(),
-                                                                               rng.randbytes(rng.randint(1, 6)).hex(), rng.randrange(20), False, ""]])
+                                                                               rng.randbytes(rng.randint(1, 6)).hex(), rng.randrange(20), False, "", 0]])
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
         nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them

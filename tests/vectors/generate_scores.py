@@ -12,6 +12,9 @@ boundaries where the power of two of the range reduction changes, and random val
 ``models``: the payload's ``models`` exactly as in a bundle (docs/bundle-format.md).
 ``buckets``: ``[{"z": repr, "bucket", "name"}]`` - the counting bucket of a log-odds as a cookie
 stores it, and its row name (runtime/score.py ``score_bucket``, ``bucket_name``).
+``uplift_buckets``: ``[{"u": repr, "bucket", "name"}]`` - the same for an uplift score
+(``uplift_bucket``, ``uplift_bucket_name``). ``calibration_tags``, ``uplift_labels``: per model of
+``models``, its ``calibration_tag`` and the label of its ``@uplift`` rows.
 ``calibration``: ``{"knots", "cases": [{"z": repr, "expect": repr}]}`` - one calibration map.
 ``cases``: ``[{"name", "signals": {name: tagged value}, "levels": [[level index per feature] per
 model], "scores": [repr per model]}]`` (models with a calibration and a cross among them) - ``signals`` is the map conditions read (defaults merged,
@@ -158,6 +161,22 @@ def bucket_cases() -> list[dict[str, Any]]:
     return [{"z": repr(z), "bucket": score_bucket(z), "name": bucket_name(score_bucket(z))} for z in zs]
 
 
+def uplift_bucket_cases() -> list[dict[str, Any]]:
+    """The uplift bucket (and its name) of u at and beside every bucket edge, the clamps, the sums
+    a calibrated uplift can be (differences of two probabilities) and random u."""
+    from runtime.format import UPLIFT_BUCKETS
+    from runtime.score import sigmoid, uplift_bucket, uplift_bucket_name
+
+    rng = random.Random(65)
+    us = [0.0, -0.0, 1e-300, -1e-300, 1.0, -1.0, -0.5, 0.5, 0.49999999999999994, 0.05, -0.05, 0.1, 0.3]
+    for i in range(UPLIFT_BUCKETS.buckets + 1):
+        e = UPLIFT_BUCKETS.low + i / UPLIFT_BUCKETS.per_unit
+        us += [e, math.nextafter(e, math.inf), math.nextafter(e, -math.inf), e + 0.5 / UPLIFT_BUCKETS.per_unit]  # edges, centre
+    us += [sigmoid(rng.uniform(-6.0, 6.0)) - sigmoid(rng.uniform(-6.0, 6.0)) for _ in range(200)]
+    us += [rng.uniform(-0.2, 0.2) for _ in range(100)]
+    return [{"u": repr(u), "bucket": uplift_bucket(u), "name": uplift_bucket_name(uplift_bucket(u))} for u in us]
+
+
 def calibration_cases() -> dict[str, Any]:
     """One calibration map at its knots, beside them, between and beyond them."""
     from runtime.score import calibration
@@ -173,7 +192,7 @@ def calibration_cases() -> dict[str, Any]:
 
 
 def score_vectors() -> dict[str, Any]:
-    from runtime.score import build_models
+    from runtime.score import build_models, uplift_label
     from tests.runtime.model_payloads import BASE_PAYLOAD, SIGNALS, models_payload
 
     payload = models_payload()
@@ -187,8 +206,9 @@ def score_vectors() -> dict[str, Any]:
         assert scores == [m.score(s) for m in models], name
         cases.append({"name": name, "signals": {k: tagged(v) for k, v in s.items()},
                       "levels": [list(lv) for lv in levels], "scores": [repr(x) for x in scores]})
-    return {"sigmoid": sigmoid_cases(), "buckets": bucket_cases(), "calibration": calibration_cases(),
-            "signals": signals, "models": payload["models"], "cases": cases}
+    return {"sigmoid": sigmoid_cases(), "buckets": bucket_cases(), "uplift_buckets": uplift_bucket_cases(), "calibration": calibration_cases(),
+            "signals": signals, "models": payload["models"], "cases": cases,
+            "calibration_tags": [m.calibration_tag for m in models], "uplift_labels": [uplift_label(m.fit, m.calibration_tag) for m in models]}
 
 
 def model_refusal_cases(base: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any], str]]:

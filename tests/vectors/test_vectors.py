@@ -119,6 +119,28 @@ def _untag(t: Any) -> Any:
     return v  # string, bool
 
 
+def test_vectors_python_runtime_passes_every_uplift_bucket_case():
+    from runtime.format import UPLIFT_BUCKETS
+    from runtime.score import uplift_bucket, uplift_bucket_name
+
+    cases = json.loads((HERE / "scores.json").read_text())["uplift_buckets"]
+    assert len(cases) > 500
+    assert {c["bucket"] for c in cases} == set(range(UPLIFT_BUCKETS.first, UPLIFT_BUCKETS.first + UPLIFT_BUCKETS.buckets))  # every bucket
+    for c in cases:
+        b = uplift_bucket(float(c["u"]))
+        assert (b, uplift_bucket_name(b)) == (c["bucket"], c["name"]), c["u"]
+
+
+def test_vectors_python_runtime_computes_every_calibration_tag():
+    from runtime.score import build_models, uplift_label
+
+    spec = json.loads((HERE / "scores.json").read_text())
+    models = build_models(spec["models"], [s["name"] for s in spec["signals"]], [s["type"] for s in spec["signals"]])
+    tags = [m.calibration_tag for m in models]
+    assert tags == spec["calibration_tags"] and [uplift_label(m.fit, t) for m, t in zip(models, tags)] == spec["uplift_labels"]
+    assert 0 in tags and len({t for t in tags if t}) >= 2  # uncalibrated models, and calibrated ones told apart
+
+
 def test_vectors_python_runtime_passes_every_bucket_and_calibration_case():
     from runtime.score import bucket_name, calibration, score_bucket
 

@@ -180,7 +180,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         except Refused as e:
             refused.append(str(e))
             continue
-        after = summary.reliability_lines(m, tables) + summary.list_threshold_lines(m, tables)
+        after = summary.reliability_lines(m, tables) + summary.list_threshold_lines(m, tables, fleet)
         if why_not:
             after.append(f"  not calibrated: {why_not}")
         elif a.refit and tables:

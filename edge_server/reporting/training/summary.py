@@ -97,14 +97,16 @@ def reliability_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]:
     return out
 
 
-def threshold_lines(model: ModelInfo, rels: list[Reliability]) -> Iterable[str]:
+def threshold_lines(model: ModelInfo, rels: list[Reliability], fleet: Fleet | None = None) -> Iterable[str]:
     """What each ``score.<model> OP t`` of the rule set selects on the deployed fit's live buckets:
-    the share of visits and their observed conversion rate, under the deployed map and the new one."""
+    the share of visits and their observed conversion rate, under the deployed map and the new one;
+    for an uplift model their observed uplift, from its ``@uplift`` rows (uplift_thresholds.py)."""
     if not model.thresholds:
         return
     if model.uplift is not None:
-        yield ("  thresholds: " + ", ".join(f"{t.op} {t.value:g} ({t.where})" for t in model.thresholds)
-               + ": an uplift score needs both arms' log-odds of a visit, and each arm counts its own; no selection figures")
+        from . import uplift_thresholds
+
+        yield from uplift_thresholds.lines(model, fleet)
         return
     if not rels or not rels[0].rows:
         yield "  thresholds: no score buckets of the deployed fit yet (publish it and let the fleet count)"
@@ -135,8 +137,8 @@ def _against(op: Callable[[float, float], bool], value: float, x: float) -> bool
     return op(x, value)
 
 
-def list_threshold_lines(model: ModelInfo, rels: list[Reliability]) -> list[str]:
-    return list(threshold_lines(model, rels))
+def list_threshold_lines(model: ModelInfo, rels: list[Reliability], fleet: Fleet | None = None) -> list[str]:
+    return list(threshold_lines(model, rels, fleet))
 
 
 def cross_lines(model: ModelInfo, fleet: Fleet, k: int, detail: bool) -> Iterable[str]:
@@ -165,7 +167,7 @@ def render_calibrated(model: ModelInfo, rels: list[Reliability], fleet: Fleet, k
              f"counters of {fleet.instances} instance(s) (the latest snapshot of each; {fleet.snapshots} read)"]
     lines.extend(reliability_lines(model, rels))
     lines.extend(deployed_auc(fleet, model))
-    lines.extend(threshold_lines(model, rels))
+    lines.extend(threshold_lines(model, rels, fleet))
     lines.extend(cross_lines(model, fleet, k, suggest))
     return "\n".join(lines)
 

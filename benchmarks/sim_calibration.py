@@ -39,11 +39,11 @@ from typing import Any
 import httpx
 
 from benchmarks.sim_fleet import Fleet, drive
+from benchmarks.sim_models import counted as model_rows
 from benchmarks.sim_models import scores
 from benchmarks.sim_population import OTHER_CATEGORIES, Visitor, auc, browse, convert
 from benchmarks.sim_report import Figure
 from edge_server.contract import SCORE
-from edge_server.contract import UPLIFT as UPLIFT_ROWS
 
 PLAIN, ADDITIVE, UPLIFT = "purchase_intent", "intent_additive", "discount_uplift"
 EXPERIMENT, OFFER, HERO, RULE = "discount", "offer", "hero", "high-intent"
@@ -229,17 +229,9 @@ Key = tuple[str, str, str, str]  # model, arm, feature, level
 
 
 def counted(snapshots: Iterable[dict[str, Any]]) -> dict[Key, list[int]]:
-    """``{(model, arm, feature, level): [net visits, converting visits]}`` summed over replicas
-    (score- and uplift-bucket rows left out), zeros dropped."""
-    out: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
-    for snap in snapshots:
-        for r in snap.get("models", []):
-            if r["feature"] in (SCORE, UPLIFT_ROWS):
-                continue
-            c = out[(r["model"], r["arm"], r["feature"], r["level"])]
-            c[0] += r["entered"] - r["left"]
-            c[1] += r["converted"]
-    return {k: v for k, v in out.items() if v != [0, 0]}
+    """sim_models.counted (net and converting visits per model, arm, feature and level, the score-
+    and uplift-bucket rows left out), zeros dropped."""
+    return {k: v for k, v in model_rows(snapshots).items() if v != [0, 0]}
 
 
 def expected(records: Sequence[Record]) -> dict[Key, list[int]]:

@@ -14,24 +14,20 @@ import base64
 import json
 import os
 import random
-import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.harness.fixtures import MODEL_COUNTING
 from edge_server.beacons import known_exposures
 from edge_server.contract import BUNDLE_REFUSALS, MAX_BEACON_EXPOSURES, VISIT_NONCE_LENGTH, message
-from edge_server.harness.server import RunningServer, metric
+from edge_server.harness.server import metric
 from runtime import Prepared, key_id, verify_bundle
-from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
+from tests.edge_worker.workerd import both_runtimes
 
 KEY = b"\x0c" * 32
 COOKIE_KEYS = "b1:" + base64.b64encode(KEY).decode()
@@ -42,31 +38,8 @@ JSON = {"content-type": "application/json"}
 @pytest.fixture(scope="module")
 def runtimes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], frozenset[tuple[str, str, str]]]]:
     """({"py": url, "wk": url}, the bundle's exposure keys): one `strata serve` and one workerd of the counting rule set."""
-    from compiler.pipeline import Options, run
-
-    require_node()
-    d: Path = tmp_path_factory.mktemp("beacons")
-    key = Ed25519PrivateKey.generate()
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    (d / "site.pub").write_text(pub)
-    (d / "bundles").mkdir()
-    ctx = run("counting.yaml", Options(key=key, created=int(time.time()) - 60, version=1, codec="gzip"), text=MODEL_COUNTING)
-    assert ctx.bundle is not None
-    (d / "bundles" / "counting.bundle").write_bytes(ctx.bundle)
-    known = known_exposures(Prepared(verify_bundle(ctx.bundle, {key_id(key.public_key()): key.public_key()})))
-    origin = StaticOrigin(d / "bundles")
-    server = worker = None
-    try:
-        server = RunningServer(["--bundle", str(d / "bundles" / "counting.bundle"), "--pub", str(d / "site.pub"), "--insecure-cookie",
-                                "--stats-token", TOKEN], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=d / "server.log")
-        worker = RunningWorkerd(d / "workerd", {"STRATA_BUNDLE": origin.url + "/counting.bundle", "STRATA_PUB": pub, "STRATA_COOKIE_KEYS": COOKIE_KEYS,
-                                                "STRATA_COOKIE_SECURE": "0", "STRATA_STATS_TOKEN": TOKEN})
-        yield {"py": server.url, "wk": worker.url}, known
-    finally:
-        for p in (worker, server):
-            if p is not None:
-                p.stop()
-        origin.stop()
+    with both_runtimes(tmp_path_factory.mktemp("beacons"), MODEL_COUNTING, COOKIE_KEYS, TOKEN) as (urls, bundle, pub):
+        yield urls, known_exposures(Prepared(verify_bundle(bundle, {key_id(pub): pub})))
 
 
 def nonce() -> str:

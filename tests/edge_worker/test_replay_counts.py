@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import base64
 import random
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from compiler.harness.fixtures import MODEL_COUNTING
 from edge_server.contract import MAX_UTM, SCORE
-from edge_server.harness.server import RunningServer, metric
+from edge_server.harness.server import metric
 from edge_server.session import LINEAGE_STATES, CookieCodec
 from runtime.score import bucket_name, score_bucket
-from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node
+from tests.edge_worker.workerd import both_runtimes
 
 KEY = b"\x0b" * 32
 COOKIE_KEYS = "r1:" + base64.b64encode(KEY).decode()
@@ -46,30 +42,8 @@ BUCKET = {d: str(bucket_name(score_bucket(z))) for d, z in (("mobile", -0.5), ("
 @pytest.fixture(scope="module")
 def runtimes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One `strata serve` and one workerd of the counting rule set, sharing the cookie key: name -> URL."""
-    from compiler.pipeline import Options, run
-
-    require_node()
-    d: Path = tmp_path_factory.mktemp("replay")
-    key = Ed25519PrivateKey.generate()
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    (d / "site.pub").write_text(pub)
-    (d / "bundles").mkdir()
-    ctx = run("counting.yaml", Options(key=key, created=int(time.time()) - 60, version=1, codec="gzip"), text=MODEL_COUNTING)
-    assert ctx.bundle is not None
-    (d / "bundles" / "counting.bundle").write_bytes(ctx.bundle)
-    origin = StaticOrigin(d / "bundles")
-    server = worker = None
-    try:
-        server = RunningServer(["--bundle", str(d / "bundles" / "counting.bundle"), "--pub", str(d / "site.pub"), "--insecure-cookie",
-                                "--stats-token", TOKEN], env={"STRATA_COOKIE_KEYS": COOKIE_KEYS}, log=d / "server.log")
-        worker = RunningWorkerd(d / "workerd", {"STRATA_BUNDLE": origin.url + "/counting.bundle", "STRATA_PUB": pub, "STRATA_COOKIE_KEYS": COOKIE_KEYS,
-                                                "STRATA_COOKIE_SECURE": "0", "STRATA_STATS_TOKEN": TOKEN})
-        yield {"py": server.url, "wk": worker.url}
-    finally:
-        for p in (worker, server):
-            if p is not None:
-                p.stop()
-        origin.stop()
+    with both_runtimes(tmp_path_factory.mktemp("replay"), MODEL_COUNTING, COOKIE_KEYS, TOKEN) as (urls, _, _pub):
+        yield urls
 
 
 # ------------------------------------------------------------------ what the runtimes counted

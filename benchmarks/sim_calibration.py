@@ -41,7 +41,7 @@ import httpx
 from benchmarks.sim_fleet import Fleet, drive
 from benchmarks.sim_models import counted as model_rows
 from benchmarks.sim_models import scores
-from benchmarks.sim_population import OTHER_CATEGORIES, Visitor, auc, browse, convert
+from benchmarks.sim_population import OTHER_CATEGORIES, Visitor, auc, browse, convert, pick
 from benchmarks.sim_report import Figure
 from edge_server.contract import SCORE
 
@@ -126,15 +126,6 @@ DEVICES = (("mobile", 0.5), ("desktop", 0.4), ("tablet", 0.1))
 SOURCES = (("", 0.4), ("google", 0.3), ("newsletter", 0.15), ("facebook", 0.15))
 
 
-def _pick(rng: random.Random, table: Sequence[tuple[Any, float]]) -> Any:
-    x = rng.random()
-    for v, p in table:
-        x -= p
-        if x < 0:
-            return v
-    return table[-1][0]
-
-
 def shopper_type(v: Visitor) -> str:
     """The hidden type a visitor was drawn with (its number encodes it: the simulation's bookkeeping)."""
     return ("browser", "planner", "buyer")[v.n % 3]
@@ -146,16 +137,16 @@ def population(count: int, seed: int, start: int = 0) -> list[Visitor]:
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        t = _pick(rng, [(k, v[0]) for k, v in TYPES.items()])
+        t = pick(rng, [(k, v[0]) for k, v in TYPES.items()])
         _, pages_t, p_tents, p_cart, (lo, hi) = TYPES[t]
-        pages = _pick(rng, pages_t)
+        pages = pick(rng, pages_t)
         tents = rng.random() < p_tents
         cart = round(rng.uniform(lo, hi), 2) if rng.random() < p_cart else 0.0
         cats = [rng.choice(OTHER_CATEGORIES) for _ in range(pages)]
         if tents:
             cats[rng.randrange(pages)] = "tents"
         n = 3 * (start + i) + ("browser", "planner", "buyer").index(t)
-        out.append(Visitor(n, _pick(rng, DEVICES), _pick(rng, SOURCES), pages, tents, cart, tuple(cats)))
+        out.append(Visitor(n, pick(rng, DEVICES), pick(rng, SOURCES), pages, tents, cart, tuple(cats)))
     return out
 
 

@@ -88,7 +88,7 @@ def _edge_level(v: float, edges: Sequence[float], fmt: Any) -> str:
     return f">={fmt(edges[-1])}"
 
 
-def _pick(rng: random.Random, table: Sequence[tuple[Any, float]]) -> Any:
+def pick(rng: random.Random, table: Sequence[tuple[Any, float]]) -> Any:
     x = rng.random()
     for v, p in table:
         x -= p
@@ -102,9 +102,9 @@ def visitors(count: int, seed: int, start: int = 0) -> list[Visitor]:
     rng = random.Random(seed)
     out = []
     for i in range(count):
-        device = _pick(rng, DEVICES)
-        source = _pick(rng, SOURCES)
-        pages = _pick(rng, PAGES)
+        device = pick(rng, DEVICES)
+        source = pick(rng, SOURCES)
+        pages = pick(rng, PAGES)
         tents = rng.random() < TENTS
         cart = round(rng.uniform(10, 300), 2) if rng.random() < CART else 0.0
         cats = [rng.choice(OTHER_CATEGORIES) for _ in range(pages)]

@@ -13,12 +13,9 @@ from typing import Any
 from ..contract import ALL, METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
 from ..tally import Tally
 from . import validate
+from .errors import ReportError
 
 __all__ = ["ALL", "Data", "ReportError", "load", "merge"]
-
-
-class ReportError(ValueError):
-    """A file that cannot be read as a snapshot or a scrape; the message names the file and why."""
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 from runtime.format import LAYERS
 
@@ -16,52 +15,11 @@ from . import stats
 from .allocation import DRAWS, Allocation, allocation
 from .counters import Data
 from .poststrat import post_stratify
+from .results import ExperimentResult, Row
 from .verdicts import Review, Settings, Tested, lift_text, pct, review
 
 
 # ---------------------------------------------------------------------------------- analysis
-@dataclass
-class Row:
-    label: str
-    n: int
-    x: int
-    value: float
-    rate: float
-    low: float
-    high: float
-    vs_control: stats.Comparison | None = None
-    vs_holdout: stats.Comparison | None = None
-    seq_control: sq.Sequential | None = None  # always-valid (sequential.py); per period once weights changed
-    seq_holdout: sq.Sequential | None = None
-    seq_value: sq.Sequential | None = None  # value per visit against the control
-
-
-@dataclass
-class ExperimentResult:
-    id: str
-    slot: str
-    rows: list[Row]
-    holdout: Row | None
-    srm_chi2: float
-    srm_p: float
-    expected: list[float]
-    allocation: Allocation | None = None
-
-    @property
-    def per_period(self) -> bool:
-        """Whether the split must be judged per period: sessions were assigned under other weights
-        than today's (the pooled exposures are then no sample of the current weights)."""
-        a = self.allocation
-        return a is not None and a.has_cohorts and not (len(a.periods) == 1 and a.periods[0].current)
-
-    @property
-    def srm_flag(self) -> bool:
-        """Sample-ratio mismatch: in any period's assignments, and, while all sessions were assigned
-        under today's weights, in the pooled exposures too."""
-        a = self.allocation
-        return (a is not None and a.srm_flag) or (not self.per_period and self.srm_p < stats.SRM_ALPHA)
-
-
 def _row(label: str, n: int, x: int, value: float) -> Row:
     lo, hi = stats.wilson(x, n)
     return Row(label, n, x, value, x / n if n else 0.0, lo, hi)

@@ -1,7 +1,7 @@
 """What a fleet's counters may hold, checked where they enter the offline tools: the one definition
 of a count (a whole number from 0 to 2^53) and of a goal-value sum (finite, >= 0) for ``GET
 /v1/stats`` snapshots, ``/metrics`` scrapes and Prometheus answers alike, and the shape of a
-``strata-stats/1`` snapshot. A value or row that is not is a :class:`~.counters.ReportError` naming
+``strata-stats/1`` snapshot. A value or row that is not is a :class:`~.errors.ReportError` naming
 where it is (file or instance), the row and the field — never a traceback, never a silent number.
 
 >>> count(3, "f: models[0].entered"), amount(2.5, "f: conversions[1].value")
@@ -9,7 +9,7 @@ where it is (file or instance), the row and the field — never a traceback, nev
 >>> count(1e300, "f: models[0].entered")
 Traceback (most recent call last):
 ...
-edge_server.reporting.counters.ReportError: f: models[0].entered: 1e+300 is not a count (a whole number from 0 to 2^53)
+edge_server.reporting.errors.ReportError: f: models[0].entered: 1e+300 is not a count (a whole number from 0 to 2^53)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from ..contract import METRIC_LABELS, MODEL_EVENTS, STATS_FORMAT
+from .errors import ReportError
 
 #: Largest count a float64 holds exactly (Prometheus keeps samples as float64).
 MAX_EXACT = 2**53
@@ -37,8 +38,6 @@ Where: TypeAlias = "str | Callable[[], str]"
 
 
 def _error(where: Where, message: str) -> Exception:
-    from .counters import ReportError  # counters imports this module
-
     return ReportError(f"{where() if callable(where) else where}: {message}")
 
 

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import sequential as sq
 from .counters import Data
-
-if TYPE_CHECKING:
-    from .report import ExperimentResult
+from .results import ExperimentResult
 
 #: Guardrail directions (rule set ``guardrails:``; rulesets/schema.json).
 MUST_NOT_DECREASE = "must_not_decrease"

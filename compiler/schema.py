@@ -15,7 +15,9 @@ from . import errors as E
 from .errors import Diagnostic
 from .source import Locator
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "rulesets" / "schema.json"
+#: rulesets/schema.json, where editors find it; compiler/schema.json links to it so an installed package
+#: (a wheel copies the link's target) carries it too.
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 
 @lru_cache(maxsize=1)

@@ -45,8 +45,15 @@ from urllib.parse import urlsplit
 import orjson
 
 from .beacons import visit_of
-from .contract import (FLEET_LEDGER_FALLBACKS, FLEET_LEDGER_FORMAT, FLEET_LEDGER_KEY_KINDS, FLEET_LEDGER_LIMITS, FLEET_LEDGER_PATH,
-                       FLEET_LEDGER_RESULTS,                        VISIT_LEDGER_CAPACITY)
+from .contract import (
+    FLEET_LEDGER_FALLBACKS,
+    FLEET_LEDGER_FORMAT,
+    FLEET_LEDGER_KEY_KINDS,
+    FLEET_LEDGER_LIMITS,
+    FLEET_LEDGER_PATH,
+    FLEET_LEDGER_RESULTS,
+    VISIT_LEDGER_CAPACITY,
+)
 from .counter_batches import CLOCK_SKEW, SIGNATURE, sign
 from .errors import ApiError
 from .visit_ledger import VisitLedger

@@ -187,6 +187,36 @@ def test_fleet_ledger_honest_visits_moving_between_processes_are_counted_exactly
     assert fallbacks(urls) == 0
 
 
+def test_fleet_ledger_a_browsers_conversion_reported_to_every_process_converts_once(fleet: dict[str, str]) -> None:
+    """The browser runtime's reports (beacons.py): generated visit nonces whose exposure and then
+    conversion (random goals, with and without values) reach every process in random order, some
+    twice: each goal converts once fleet-wide (each process's ledger counted the exposure itself)."""
+    rng = random.Random(2214)
+    names = list(fleet)
+    urls = list(fleet.values())
+    sent = claims_answered(urls)
+    before = counts(urls)
+    expected: Counter[str] = Counter()
+    for _ in range(4):
+        nonce = "".join(rng.choice(_B64) for _ in range(16))
+        goals = rng.sample(GOALS, rng.randint(1, 2))
+        claimed: set[tuple[str, str]] = set()
+        for name in rng.sample(names, len(names)) + rng.sample(names, 2):
+            r = httpx.post(fleet[name] + "/v1/events", json={"visit": nonce, "exposures": [["hero", "default", "", "personalized"]]}, timeout=10)
+            assert r.status_code == 202, r.text
+            goal = rng.choice(goals)
+            value = rng.choice([None, 12.5])
+            r = httpx.post(fleet[name] + "/v1/events", json={"goal": goal, "visit": nonce} | ({} if value is None else {"value": value}), timeout=10)
+            assert r.status_code == 202 and r.json()["population"] == "personalized", r.text
+            claimed.add((name, goal))
+        sent += len(claimed)
+        expected.update({g for _, g in claimed})
+    settle(urls, sent)
+    delta = minus(counts(urls), before)
+    assert {g: delta[("conversion", g, "*", "*", "", "personalized")] for g in GOALS} == {g: expected[g] for g in GOALS}, delta
+    assert fallbacks(urls) == 0
+
+
 # ------------------------------------------------------------------ what the replica refuses
 def _body(created_ms: int, claims: object, **extra: object) -> bytes:
     return json.dumps({"format": FORMAT, "created": created_ms, "claims": claims} | extra).encode()

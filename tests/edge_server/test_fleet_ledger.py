@@ -4,6 +4,7 @@ settings it needs. The fleet itself, with real replicas and workerd: tests/edge_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -11,7 +12,8 @@ from collections import Counter
 import pytest
 
 from edge_server.config import Config, ConfigError
-from edge_server.fleet_ledger import ClaimStore, ledger_urls, own_url, owner_of
+from edge_server.fleet_ledger import MAX_CLAIMS, MAX_PENDING, ClaimStore, DeferredCounts, FleetLedger, ledger_urls, own_url, owner_of
+from edge_server.measure import Measurement
 from tests.vectors import generate_fleet_ledger as gen
 
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -66,3 +68,55 @@ def test_fleet_ledger_claim_store_is_a_bounded_visit_ledger() -> None:
     for n in ("n2", "n3", "n4"):
         store.first(n, "goal:a", 63)
     assert len(evicted) == 1 and store.first("n1", "goal:a", 63)  # the least recently claimed went first
+
+
+class _Metrics:
+    """The two families FleetLedger counts into (metrics.py's _Family interface: inc(label))."""
+
+    def __init__(self) -> None:
+        self.fleet_fallbacks: Counter[str] = Counter()
+        self.fleet_claims: Counter[str] = Counter()
+        for c in (self.fleet_fallbacks, self.fleet_claims):
+            c.inc = lambda label, c=c: c.update([label])  # type: ignore[attr-defined]
+
+
+def _conversion(goal: str) -> DeferredCounts:
+    counts = DeferredCounts()
+    counts.attribute(goal, [], "personalized", 1.0)
+    return counts
+
+
+def test_fleet_ledger_refused_and_full_claims_count_from_the_local_ledger() -> None:
+    """An owner that refuses the body (a real local HTTP endpoint answering 401) is not retried: the
+    conversion counts locally as `refused`; beyond MAX_PENDING waiting claims, one counts at once as
+    `full`; aclose() settles what is pending before the process ends."""
+    async def run() -> tuple[Measurement, _Metrics, int]:
+        hits = 0
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal hits
+            hits += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)  # the whole body, so the refusal is read as one
+            writer.write(b'HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}')
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        measure, metrics = Measurement(), _Metrics()
+        ledger = FleetLedger([url], "s" * 16, measure, metrics)
+        for i in range(MAX_PENDING):
+            ledger.claim(f"nonce{i:011d}", "goal:purchase", _conversion("purchase"))
+        assert sum(measure.conversions.values()) == 0  # nothing counts before an answer
+        ledger.claim("one-more-nonce00", "goal:purchase", _conversion("purchase"))
+        assert metrics.fleet_fallbacks == {"full": 1}
+        await ledger.aclose()
+        server.close()
+        return measure, metrics, hits
+
+    measure, metrics, hits = asyncio.run(run())
+    assert metrics.fleet_fallbacks == {"full": 1, "refused": MAX_PENDING}
+    assert hits == -(-MAX_PENDING // MAX_CLAIMS)  # one body per MAX_CLAIMS claims, none sent twice
+    assert measure.conversions[("purchase", "*", "*", "", "personalized")] == MAX_PENDING + 1

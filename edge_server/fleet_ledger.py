@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections import Counter, defaultdict
@@ -54,7 +53,7 @@ from .contract import (
     FLEET_LEDGER_RESULTS,
     VISIT_LEDGER_CAPACITY,
 )
-from .counter_batches import CLOCK_SKEW, SIGNATURE, sign
+from .counter_batches import CLOCK_SKEW, SIGNATURE, sign, signed
 from .errors import ApiError
 from .visit_ledger import VisitLedger
 
@@ -195,7 +194,7 @@ class LedgerEndpoint:
             if len(body) > MAX_BODY:
                 raise ApiError(413, "too_large", f"POST {PATH}: a claim body is at most {MAX_BODY} bytes")
         given = request.headers.get(SIGNATURE, "")
-        if not hmac.compare_digest(given.encode(), sign(self.secret, bytes(body)).encode()):
+        if not signed(self.secret, bytes(body), given):
             raise ApiError(401, "unauthorized", f"POST {PATH} needs 'X-Strata-Signature: v1=<HMAC-SHA256 of the body with "
                            "STRATA_COUNTERS_SECRET>' (the fleet's shared secret)")
         now = time.time()

@@ -43,8 +43,10 @@ def cases(seed: int = 22) -> list[dict[str, object]]:
 
 
 def text() -> str:
-    return json.dumps({"about": "the owner of a visit nonce among a fleet ledger's replicas (tests/vectors/generate_fleet_ledger.py)",
-                       "cases": cases()}, ensure_ascii=False, indent=1) + "\n"
+    """The file: one case a line."""
+    about = json.dumps("the owner of a visit nonce among a fleet ledger's replicas (tests/vectors/generate_fleet_ledger.py)")
+    lines = ",\n  ".join(json.dumps(c, ensure_ascii=False) for c in cases())
+    return f'{{"about": {about},\n "cases": [\n  {lines}\n ]\n}}\n'
 
 
 if __name__ == "__main__":

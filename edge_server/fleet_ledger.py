@@ -104,11 +104,16 @@ def _weight(url: str, nonce: str) -> int:
 
 
 def owner_of(nonce: str, urls: Sequence[str]) -> str:
-    """The replica of ``urls`` that owns ``nonce``: the highest weight, the smaller URL on a tie.
-    Adding or removing a replica moves only the nonces it owns or comes to own."""
+    """The replica of ``urls`` that owns ``nonce``: the highest weight, on a tie the URL whose UTF-8
+    is smaller. Adding or removing a replica moves only the nonces it owns or comes to own."""
     if not urls:
         raise ValueError("a fleet ledger needs at least one replica URL")
-    return max(urls, key=lambda u: (_weight(u, nonce), [-ord(c) for c in u]))
+    best, bw = urls[0], _weight(urls[0], nonce)
+    for u in urls[1:]:
+        w = _weight(u, nonce)
+        if w > bw or (w == bw and u.encode() < best.encode()):
+            best, bw = u, w
+    return best
 
 
 # ------------------------------------------------------------------ the owner's side

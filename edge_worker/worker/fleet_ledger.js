@@ -46,14 +46,23 @@ function weight(url, nonce) {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** (fleet_ledger.py's owner_of) The replica of `urls` that owns `nonce`: the highest weight, the smaller URL on a tie. */
+/** Whether the UTF-8 of `a` sorts before that of `b` (Python's bytes order). */
+function utf8Before(a, b) {
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] < y[i];
+  return x.length < y.length;
+}
+
+/** (fleet_ledger.py's owner_of) The replica of `urls` that owns `nonce`: the highest weight, on a tie
+ * the URL whose UTF-8 is smaller. */
 export function ownerOf(nonce, urls) {
   if (!urls.length) throw new Error("a fleet ledger needs at least one replica URL");
-  let best = null;
-  let bw = -1;
-  for (const u of urls) {
+  let best = urls[0];
+  let bw = weight(best, nonce);
+  for (const u of urls.slice(1)) {
     const w = weight(u, nonce);
-    if (w > bw || (w === bw && u < best)) [best, bw] = [u, w];
+    if (w > bw || (w === bw && utf8Before(u, best))) [best, bw] = [u, w];
   }
   return best;
 }

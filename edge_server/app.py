@@ -26,6 +26,8 @@ from .counter_batches import CountersEndpoint, CounterStore
 from .decide import DecideEndpoint
 from .errors import ApiError, error_response
 from .events import EventsEndpoint
+from .fleet_ledger import PATH as FLEET_LEDGER_PATH
+from .fleet_ledger import ClaimStore, FleetLedger, LedgerEndpoint, own_url
 from .observe import Observe, RouteLabels
 from .ofrep import FlagEndpoint, FlagsEndpoint
 from .server import Server
@@ -39,6 +41,10 @@ def create_app(config: Config) -> Starlette:
         srv.metrics.instance_id = config.instance_id
     if config.counters_secret and config.state_dir:  # aggregated mode: the fleet's pushed counters
         srv.metrics.pushed = CounterStore(Path(config.state_dir) / "counters", config.counters_window)
+    claims = ClaimStore(config.visit_timeout + 2, on_evict=srv.metrics.ledger_evictions.inc)  # the fleet's claims this replica owns
+    if config.fleet_ledger and config.counters_secret:  # conversions once per visit across the fleet (fleet_ledger.py)
+        srv.fleet_ledger = FleetLedger(config.fleet_ledger, config.counters_secret, srv.measure, srv.metrics,
+                                       own_url(config.fleet_ledger, config.host, config.port), claims)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -53,6 +59,8 @@ def create_app(config: Config) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if srv.fleet_ledger is not None:
+                await srv.fleet_ledger.aclose()  # the claims still pending are answered (or counted locally) first
             srv.metrics.publish()
             await srv.bundles.aclose()
             if srv.origin is not None:
@@ -63,6 +71,7 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/events", EventsEndpoint(srv).handle, methods=["POST"]),
         Route("/v1/client.js", pages.client_js, methods=["GET"]),
         Route("/v1/counters", CountersEndpoint(srv.metrics.pushed, config.counters_secret, srv.metrics).handle, methods=["POST"]),
+        Route(FLEET_LEDGER_PATH, LedgerEndpoint(claims, config.counters_secret).handle, methods=["POST"]),
         *operations.routes(srv),
         Route("/ofrep/v1/evaluate/flags", FlagsEndpoint(srv), methods=["POST"]),
         Route("/ofrep/v1/evaluate/flags/{key:path}", FlagEndpoint(srv), methods=["POST"]),

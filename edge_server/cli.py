@@ -58,6 +58,10 @@ def add_parser(sub: Any) -> None:
                    help="browser origin (scheme://host[:port]) besides the server's own allowed to POST /v1/events (repeat)")
     s.add_argument("--counters-secret", help="aggregated fleet counting: accept POST /v1/counters batches signed with this secret, "
                    "the workers' STRATA_COUNTERS_SECRET (prefer STRATA_COUNTERS_SECRET; needs --state-dir)")
+    s.add_argument("--fleet-ledger", nargs="+", metavar="URL", default=None,
+                   help="conversions once per visit across the fleet: the base URLs of the strata serve replicas that hold the fleet's "
+                   "claims (this one's own URL included when it is one; the same list on every server and worker, STRATA_FLEET_LEDGER); "
+                   "claims are signed with --counters-secret")
     s.add_argument("--counters-window", type=float, help="seconds a pushed batch's id is remembered against replays (default 3600)")
     s.add_argument("--workers", type=int, help="worker processes on the one port (default 1); metrics add up across them")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -243,7 +247,7 @@ def build_config(a: argparse.Namespace, env: dict[str, str] | None = None) -> Co
         "cookie_name": a.cookie_name, "consent_cookie": a.consent_cookie, "bundle_name": a.bundle_name, "state_dir": a.state_dir,
         "state_file": a.state_file,
         "max_goal_value": a.max_goal_value, "counters_secret": a.counters_secret, "counters_window": a.counters_window,
-        "events_origins": a.events_origin,
+        "events_origins": a.events_origin, "fleet_ledger": a.fleet_ledger,
     }
     kw.update({k: v for k, v in flags.items() if v is not None})
     if a.cookie_keys:

@@ -100,6 +100,8 @@ class Config:
     # aggregated mode of fleet counting (counter_batches.py): the secret the fleet signs counter batches with
     counters_secret: str | None = field(default=None, repr=False)
     counters_window: float = 3600.0  # seconds a batch id is remembered (older batches are refused)
+    # conversions once per visit across the fleet (fleet_ledger.py): the replicas holding the fleet's claims
+    fleet_ledger: list[str] = field(default_factory=list)
     dev_key: bytes | None = field(default=None, repr=False)  # set by --workers in development: one throw-away signing key (raw Ed25519) for all
 
     def validate(self) -> None:
@@ -138,8 +140,25 @@ class Config:
                 raise ConfigError("--counters-secret needs --state-dir: a pushed batch is acknowledged once it is durable there")
         if not (math.isfinite(self.counters_window) and 60 <= self.counters_window <= 7 * 86400):
             raise ConfigError(f"--counters-window {self.counters_window!r}: give the seconds batch ids are remembered, 60 to 604800 (default 3600)")
+        if self.fleet_ledger:
+            self.check_fleet_ledger()
         if self.cookie_name == self.consent_cookie:
             raise ConfigError(f"--cookie-name and --consent-cookie are both {self.cookie_name!r}: the session and the consent answer need two cookies")
+
+
+    def check_fleet_ledger(self) -> None:
+        """--fleet-ledger: replica URLs, the secret that signs claims, and one process per replica that takes them."""
+        from .fleet_ledger import ledger_urls, own_url
+
+        try:
+            self.fleet_ledger = list(ledger_urls(self.fleet_ledger))
+        except ValueError as e:
+            raise ConfigError(f"--fleet-ledger: {e}") from None
+        if not self.counters_secret:
+            raise ConfigError("--fleet-ledger needs --counters-secret (STRATA_COUNTERS_SECRET): the fleet signs its claims with it")
+        if self.workers > 1 and own_url(self.fleet_ledger, self.host, self.port) is not None:
+            raise ConfigError(f"--fleet-ledger names this server ({own_url(self.fleet_ledger, self.host, self.port)}), so it takes claims: "
+                              "run it with --workers 1 (the claims of a visit must meet one process), or leave it out of the list")
 
 
 def parse_cookie_keys(spec: str) -> dict[str, bytes]:
@@ -174,6 +193,7 @@ ENV: dict[str, tuple[str, str]] = {
     "STRATA_STATE_FILE": ("state_file", "text"),
     "STRATA_MAX_GOAL_VALUE": ("max_goal_value", "float"), "STRATA_COUNTERS_SECRET": ("counters_secret", "text"),
     "STRATA_COUNTERS_WINDOW": ("counters_window", "float"), "STRATA_EVENTS_ORIGINS": ("events_origins", "list"),
+    "STRATA_FLEET_LEDGER": ("fleet_ledger", "list"),
 }
 
 

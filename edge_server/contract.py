@@ -128,3 +128,11 @@ METRIC_FAMILIES: dict[str, tuple[tuple[str, ...], bool]] = {
     name: (tuple(f["labels"]), bool(f["value_sum"])) for name, f in _FAMILIES.items() if f["type"] == "counter"}
 #: The format of a batch isolates push to replicas (counter_batches.py).
 COUNTER_BATCH_FORMAT: str = TABLE["counter_batches"]["FORMAT"]["value"]
+_LEDGER: dict[str, Any] = TABLE["fleet_ledger"]
+#: The fleet ledger (fleet_ledger.py): a claim body's format, where replicas take claims, and its bounds.
+FLEET_LEDGER_FORMAT: str = _LEDGER["FORMAT"]["value"]
+FLEET_LEDGER_PATH: str = _LEDGER["PATH"]["value"]
+FLEET_LEDGER_LIMITS: dict[str, float] = {k: v["value"] for k, v in _LEDGER.items() if k.isupper() and k not in ("FORMAT", "PATH")}
+FLEET_LEDGER_FALLBACKS: tuple[str, ...] = tuple(_LEDGER["fallback_reasons"]["value"])
+FLEET_LEDGER_KEY_KINDS: tuple[str, ...] = tuple(_LEDGER["key_kinds"]["value"])
+FLEET_LEDGER_RESULTS: tuple[str, ...] = tuple(_LEDGER["claim_results"]["value"])

@@ -75,6 +75,11 @@ def sign(secret: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def signed(secret: str, body: bytes, given: str) -> bool:
+    """Whether ``given`` (an ``X-Strata-Signature`` header) signs ``body`` with ``secret``, compared in constant time."""
+    return hmac.compare_digest(given.encode(), sign(secret, body).encode())
+
+
 class BatchError(ApiError):
     """A batch refused; ``result`` is how it is counted in strata_counter_batches_total."""
 
@@ -331,7 +336,7 @@ class CountersEndpoint:
                 if len(body) > MAX_BODY:
                     raise BatchError(413, "too_large", f"a batch is at most {MAX_BODY} bytes", "too_large")
             given = request.headers.get(SIGNATURE, "")
-            if not hmac.compare_digest(given.encode(), sign(self.secret, bytes(body)).encode()):
+            if not signed(self.secret, bytes(body), given):
                 raise BatchError(401, "unauthorized", "POST /v1/counters needs 'X-Strata-Signature: v1=<HMAC-SHA256 of the body "
                                  "with STRATA_COUNTERS_SECRET>' (the fleet's shared secret)", "unauthorized")
             added = self.store.accept(bytes(body))

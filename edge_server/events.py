@@ -10,7 +10,8 @@ What keeps the counts honest (docs/security.md, "Measurement"):
 - a goal value is finite, non-negative and at most ``--max-goal-value`` (422 otherwise);
 - a conversion (its count and its value) counts once per visit and goal: the cookie remembers the
   goals of its visit, and this process's :class:`VisitLedger` remembers which visit nonces
-  converted, so replaying an older cookie converts nothing more;
+  converted, so replaying an older cookie converts nothing more; with a fleet ledger
+  (``--fleet-ledger``), once per visit and goal across the fleet (fleet_ledger.py);
 - only visits with a decision (an exposure) count as ``personalized`` or ``holdout``; an event in a
   visit that has shown nothing (no cookie, or a cookie idle past the visit timeout, which the event
   turns into a new visit) counts in the ``unattributed`` overall row, like an event without cookie;
@@ -34,6 +35,7 @@ from .body import read_json
 from .config import normalise_origin
 from .contract import EVENTS_FIELDS, error
 from .errors import ApiError
+from .fleet_ledger import DeferredCounts, claim_key
 from .measure import ALL, POPULATIONS, population_of
 from .server import Server, cookies_of, headers_of
 
@@ -91,9 +93,11 @@ class EventsEndpoint:
         else:
             population = POPULATIONS[population_of(prepared, session.sid, consent)]
             if session.first_conversion(goal) and visit.first_conversion(goal):
-                measure.attribute(goal, session.shown, population, value)
-                srv.model_counter.converted(prepared, session, goal, now)  # the visit's model entries of this goal
-                measure.cohort_conversion(goal, session.exposed_this_visit(), value)
+                counts = DeferredCounts()
+                counts.attribute(goal, list(session.shown), population, value)
+                srv.model_counter.converted(prepared, session, goal, now, into=counts.models)  # the visit's model entries of this goal
+                counts.cohort_conversion(goal, session.exposed_this_visit(), value)
+                self.count(session.visit_nonce, goal, counts, now)
         if session is not None:
             if goal == "purchase":
                 session.purchased = True
@@ -123,8 +127,19 @@ class EventsEndpoint:
             self.srv.measure.conversion(goal, (ALL, ALL, ""), "unattributed", value)
             return "unattributed"
         if visit.first_conversion(goal):
-            self.srv.measure.attribute(goal, list(visit.shown), visit.population, value)
+            counts = DeferredCounts()
+            counts.attribute(goal, list(visit.shown), visit.population, value)
+            self.count(nonce, goal, counts, visit.seen)
         return visit.population
+
+    def count(self, nonce: str, goal: str, counts: DeferredCounts, now: float) -> None:
+        """A conversion new to this process's ledger: counted now, or, with a fleet ledger, once the
+        visit's owner answers that it is the fleet's first (fleet_ledger.py), after the response."""
+        fleet = self.srv.fleet_ledger
+        if fleet is None:
+            counts.apply(self.srv.measure)
+        else:
+            fleet.claim(nonce, claim_key("goal", goal), counts, now)
 
     def fields(self, body: object, goals: tuple[str, ...]) -> tuple[str, float]:
         """(goal, value) of an events body, or 422 naming the field."""

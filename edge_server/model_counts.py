@@ -311,13 +311,20 @@ class ModelCounter:
             counts[(m.id, uplift_label(fit, u >> 7), arm, UPLIFT, str(uplift_bucket_name(u & 127)), event)] += 1
 
     # ------------------------------------------------------------------ at a conversion
-    def converted(self, prepared: Any, session: Session, goal: str, now: float | None = None) -> None:
+    def converted(self, prepared: Any, session: Session, goal: str, now: float | None = None, into: Counter[Key] | None = None) -> None:
         """The visit's first conversion of ``goal``: each unfrozen entry of a model of that goal
-        counts as converted, and is frozen."""
+        counts as converted, and is frozen. ``into``: count the rows there instead (a conversion
+        counted once its fleet-wide claim is answered: fleet_ledger.py); the entries freeze now."""
         self.models(prepared)
         visit, later = self._from_state(session, now)
         before = (dict(session.models), session.entered)
-        self._converted(session, goal)
+        counts = self.counts
+        if into is not None:
+            self.counts = into
+        try:
+            self._converted(session, goal)
+        finally:
+            self.counts = counts
         self._counted(visit, session, before, later)
 
     def _converted(self, session: Session, goal: str) -> None:

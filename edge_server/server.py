@@ -68,6 +68,7 @@ class Server:
         # +2 s: visits are judged on whole-second timestamps (Session.touch)
         self.ledger = VisitLedger(config.visit_timeout + 2, on_evict=self.metrics.ledger_evictions.inc)
         self.model_counter = ModelCounter(self.measure.models, self.ledger)
+        self.fleet_ledger: Any = None  # fleet_ledger.FleetLedger with --fleet-ledger (app.py): conversions once per visit across the fleet
         self.bundles: BundleManager = BundleManager(config, self.metrics)
         if not config.cookie_keys:
             log.warning("no cookie keys configured (STRATA_COOKIE_KEYS): using a random key; sessions reset on restart")

@@ -4,6 +4,7 @@
 
 import { CLIENT_BODY_BYTES } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
+import { ledgerUrls } from "./fleet_ledger.js";
 
 const BOOL = { 1: true, true: true, yes: true, on: true, 0: false, false: false, no: false, off: false };
 const BUNDLE_NAME = /^\S(?:.{0,198}\S)?$/; // edge_server/config.py's _BUNDLE_NAME
@@ -77,6 +78,8 @@ export function configFrom(env) {
     countersUrl: text(env, "STRATA_COUNTERS_URL", null),
     countersSecret: text(env, "STRATA_COUNTERS_SECRET", null),
     countersMaxAge: number(env, "STRATA_COUNTERS_MAX_AGE", 3000, false),
+    // conversions once per visit across the fleet (fleet_ledger.js): the replicas that hold the fleet's claims
+    fleetLedger: text(env, "STRATA_FLEET_LEDGER", ""),
     maxGoalValue: number(env, "STRATA_MAX_GOAL_VALUE", 1_000_000, false), // a larger goal value is refused (422 value_too_large)
     // browser origins besides the worker's own host allowed to send events (comma-separated)
     eventsOrigins: text(env, "STRATA_EVENTS_ORIGINS", "").split(",").map((o) => o.trim()).filter(Boolean),
@@ -108,6 +111,14 @@ export function configFrom(env) {
     if (!c.countersSecret || c.countersSecret.length < 16) throw new ConfigError("STRATA_COUNTERS_SECRET: the secret shared with the replicas' --counters-secret (at least 16 characters), as a secret binding");
     if (c.remoteWrite !== null) throw new ConfigError("STRATA_REMOTE_WRITE and STRATA_COUNTERS_URL: choose one mode of fleet counting (direct or aggregated), or the fleet counts twice");
     if (!(c.countersMaxAge > 0)) throw new ConfigError(`STRATA_COUNTERS_MAX_AGE=${JSON.stringify(env.STRATA_COUNTERS_MAX_AGE)}: give the seconds a batch is retried, below the replicas' --counters-window (default 3000)`);
+  }
+  try {
+    c.fleetLedger = ledgerUrls(c.fleetLedger);
+  } catch (e) {
+    throw new ConfigError(`STRATA_FLEET_LEDGER: ${e.message}`);
+  }
+  if (c.fleetLedger.length && (!c.countersSecret || c.countersSecret.length < 16)) {
+    throw new ConfigError("STRATA_FLEET_LEDGER needs STRATA_COUNTERS_SECRET (a secret binding, at least 16 characters): the fleet signs its claims with it, as the replicas' --counters-secret");
   }
   if (!(c.pushInterval > 0)) throw new ConfigError(`STRATA_PUSH_INTERVAL=${JSON.stringify(env.STRATA_PUSH_INTERVAL)}: give the seconds between pushes, e.g. 10`);
   if (!(c.pushRefresh > 0)) throw new ConfigError(`STRATA_PUSH_REFRESH=${JSON.stringify(env.STRATA_PUSH_REFRESH)}: give the seconds after which an unchanged series is written again, e.g. 240 (inside Prometheus' 5-minute lookback; at most STRATA_PUSH_INTERVAL writes every series at every push)`);

@@ -100,3 +100,11 @@ export const METRIC_FAMILIES = Object.freeze(Object.fromEntries(FAMILIES.filter(
   .map(([name, f]) => [name, [f.labels, f.value_sum]])));
 /** The format of a batch isolates push to replicas (counter_batches.js). */
 export const COUNTER_BATCH_FORMAT = TABLE.counter_batches.FORMAT.value;
+const LEDGER = TABLE.fleet_ledger;
+/** The fleet ledger (fleet_ledger.js): a claim body's format, where replicas take claims, and its bounds. */
+export const FLEET_LEDGER_FORMAT = LEDGER.FORMAT.value;
+export const FLEET_LEDGER_PATH = LEDGER.PATH.value;
+export const FLEET_LEDGER_LIMITS = Object.freeze(Object.fromEntries(Object.entries(LEDGER)
+  .filter(([k]) => k === k.toUpperCase() && k !== "FORMAT" && k !== "PATH").map(([k, v]) => [k, v.value])));
+export const FLEET_LEDGER_FALLBACKS = Object.freeze([...LEDGER.fallback_reasons.value]);
+export const FLEET_LEDGER_RESULTS = Object.freeze([...LEDGER.claim_results.value]);

@@ -1,7 +1,8 @@
 // POST /v1/events: goal conversions, counted in aggregate (docs/measurement.md), as
 // edge_server/events.py: application/json bodies only (415), browsers only from this site or an
 // allowed origin (403), a goal value finite, non-negative and within the limit (422), a conversion
-// counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js).
+// counted once per visit and goal (the cookie and the VisitLedger of visit_ledger.js; with
+// STRATA_FLEET_LEDGER, once per visit and goal across the fleet: fleet_ledger.js).
 
 import * as py from "../runtime/python.js";
 import { countExposures, exposuresOf, knownExposures, refusalOf, visitOf } from "./beacons.js";
@@ -9,6 +10,7 @@ import { isObject, readJson } from "./body.js";
 import { normaliseOrigin } from "./config.js";
 import { EVENTS_FIELDS, error } from "./contract.js";
 import { ApiError, json } from "./errors.js";
+import { DeferredCounts, claimKey } from "./fleet_ledger.js";
 import { countConversion } from "./model_counts.js";
 import { ALL } from "./measure.js";
 import { parseCookies } from "./session.js";
@@ -115,10 +117,12 @@ export async function eventsEndpoint(srv, request, ctx) {
     const held = prepared.holdoutBp > 0 && srv.runtime.bucket(prepared.holdoutSeed, session.sid) < prepared.holdoutBp;
     population = held ? "holdout" : "personalized";
     if (session.firstConversion(goal) && visit.firstConversion(goal)) {
-      for (const key of session.shown) srv.measure.conversion(goal, key.split("|"), population, value, true);
-      srv.measure.conversion(goal, overall, population, value, true);
-      for (const [exp, variant, period] of session.exposedThisVisit()) srv.measure.cohort(exp, variant, period, "converted", goal, value);
-      countConversion(srv.measure, prepared, session, goal, srv.ledger, now);
+      const counts = new DeferredCounts();
+      for (const key of session.shown) counts.conversion(goal, key.split("|"), population, value, true);
+      counts.conversion(goal, overall, population, value, true);
+      for (const [exp, variant, period] of session.exposedThisVisit()) counts.cohort(exp, variant, period, "converted", goal, value);
+      countConversion(counts, prepared, session, goal, srv.ledger, now); // the model rows; the entries freeze now
+      count(srv, session.visitNonce, goal, counts);
     }
   }
   if (session !== null) {
@@ -155,8 +159,17 @@ function browserConversion(srv, nonce, goal, value) {
     return "unattributed";
   }
   if (visit.firstConversion(goal)) {
-    for (const key of visit.shown) srv.measure.conversion(goal, key.split("|"), visit.population, value, true);
-    srv.measure.conversion(goal, [ALL, ALL, ""], visit.population, value, true);
+    const counts = new DeferredCounts();
+    for (const key of visit.shown) counts.conversion(goal, key.split("|"), visit.population, value, true);
+    counts.conversion(goal, [ALL, ALL, ""], visit.population, value, true);
+    count(srv, nonce, goal, counts);
   }
   return visit.population;
+}
+
+/** (events.py's EventsEndpoint.count) A conversion new to this isolate's ledger: counted now, or, with a
+ * fleet ledger, once the visit's owner answers that it is the fleet's first (fleet_ledger.js), after the response. */
+function count(srv, nonce, goal, counts) {
+  if (srv.fleetLedger === null) counts.apply(srv.measure);
+  else srv.fleetLedger.claim(nonce, claimKey("goal", goal), counts);
 }

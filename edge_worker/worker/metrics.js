@@ -4,6 +4,7 @@
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
 import { METRIC_LABELS } from "./contract.js";
+import { FleetLedger } from "./fleet_ledger.js";
 
 /** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
  * arm, and the experiments' weights. GET /metrics serves them only to the stats token's bearer;
@@ -30,6 +31,7 @@ export class Metrics {
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
     this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
     this.visitLedger = null; // visit_ledger.js's VisitLedger: its evictions are exported
+    this.fleetLedger = null; // fleet_ledger.js's FleetLedger when STRATA_FLEET_LEDGER is set: its fallbacks are exported
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
@@ -65,6 +67,7 @@ export class Metrics {
       [["yes", this.consent[0]], ["no", this.consent[1]]].filter(([, n]) => n > 0).map(([v, n]) => [{ [consentLabel]: v }, n]));
     family("strata_visit_ledger_evictions_total", "Visits the visit ledger forgot before the visit timeout because it was full "
       + "(each lets a replay of that visit count once more)", [[{}, this.visitLedger?.evicted ?? 0]]);
+    out.push(...FleetLedger.families(this.fleetLedger));
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];

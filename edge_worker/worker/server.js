@@ -23,6 +23,7 @@ import { healthz, metrics, readyz, stats } from "./operations.js";
 import { clientJs, pageEndpoint } from "./pages.js";
 import { RemoteWrite } from "./remote_write.js";
 import { CounterBatches } from "./counter_batches.js";
+import { FleetLedger } from "./fleet_ledger.js";
 import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
@@ -63,6 +64,7 @@ export class StrataWorker {
     this.metrics = new Metrics();
     this.metrics.visitLedger = this.ledger;
     this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
+    this.fleetLedger = this.config.fleetLedger.length ? (this.metrics.fleetLedger = new FleetLedger(this.config, this.measure)) : null;
     this.counterBatches = this.config.countersUrl ? (this.metrics.counterBatches = new CounterBatches(this.config, this.measure.instance)) : null;
     if (!this.config.statsToken) {
       console.log("strata: no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, "
@@ -90,6 +92,8 @@ export class StrataWorker {
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
     const push = this.remoteWrite?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
     if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
+    const claims = this.fleetLedger?.maybeSend(); // conversions claimed at their visit's owner (fleet_ledger.js)
+    if (claims && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(claims);
     const batch = this.counterBatches?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
     if (batch && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(batch);
     return response;

@@ -60,6 +60,7 @@ export class CounterBatches {
     this.instance = instance;
     this.baseline = new Map(); // "family\u0001labels" -> the value already put in batches
     this.pending = []; // batches not yet acknowledged, oldest first: {id, created, body, rows}
+    this.full = true; // the first collect reads every row; later ones the rows changed since (measure.js's Changes)
     this.seq = 0;
     this.next = 0; // earliest time (ms) of the next attempt
     this.failures = 0;
@@ -79,15 +80,20 @@ export class CounterBatches {
     ];
   }
 
-  /** After a response: a promise for ctx.waitUntil when a push is due, else null (`collect()`:
-   * metrics.js's Metrics.families, called after the response was returned). */
+  /** After a response: a promise for ctx.waitUntil when a push is due, else null (`collect(full)`:
+   * metrics.js's Metrics.families, with `full` false at least the rows changed since the last
+   * collect (StrataWorker.pushFamilies); called after the response was returned). */
   maybePush(collect, now = Date.now()) {
     if (this.busy || now < this.next) return null;
     this.busy = true;
     return (async () => {
       try {
         await null; // the response goes first
-        if (this.pending.length === 0) this.batch(collect(), now);
+        if (this.pending.length === 0) {
+          const families = collect(this.full);
+          this.full = false;
+          this.batch(families, now);
+        }
         await this.send(now);
       } catch (e) {
         console.warn(`strata: counter push to ${this.url} failed: ${e.message}`);
@@ -97,7 +103,8 @@ export class CounterBatches {
     })();
   }
 
-  /** New batches holding what the counters gained since the last batches (the baseline moves on). */
+  /** New batches holding what the counters gained since the last batches (the baseline moves on):
+   * an unchanged row, or one missing from `families`, adds nothing. */
   batch(families, now) {
     const rows = [];
     for (const f of families) {

@@ -3,7 +3,7 @@
 // operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
-import { METRIC_LABELS } from "./contract.js";
+import { METRIC_LABELS, MODEL_EVENTS } from "./contract.js";
 
 /** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
  * arm, and the experiments' weights. GET /metrics serves them only to the stats token's bearer;
@@ -30,29 +30,83 @@ export class Metrics {
     this.remoteWrite = null; // remote_write.js's RemoteWrite when STRATA_REMOTE_WRITE is set: its own counters join these
     this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
     this.visitLedger = null; // visit_ledger.js's VisitLedger: its evictions are exported
+    this.rowLabels = new Map(); // family -> measurement row key -> its labels (changedRows: made once, the same object every push)
+  }
+
+  /** The label object of measurement row `key` in `family` (made by `make(key's parts)` once). */
+  labelsOf(family, key, make) {
+    let byKey = this.rowLabels.get(family);
+    if (byKey === undefined) this.rowLabels.set(family, (byKey = new Map()));
+    let l = byKey.get(key);
+    if (l === undefined) byKey.set(key, (l = make(key.split("\u0000"))));
+    return l;
+  }
+
+  /** The measurement families' rows of the keys in `changed` (measure.js's Changes.take()), each
+   * label object in the same key order as the snapshot's rows make it (the same series). */
+  changedRows(measure, changed) {
+    const round = (v) => Math.round(v * 1e6) / 1e6; // as the snapshot rounds sums of values
+    const rows = { decisions: [], exposures: [], conversions: [], values: [], models: [], cohorts: [], cohortValues: [] };
+    const [a, b, c] = METRIC_LABELS.strata_decisions_total;
+    for (const k of changed.decisions) rows.decisions.push([this.labelsOf("strata_decisions_total", k, (p) => ({ [a]: p[0], [b]: p[1], [c]: p[2] })), measure.decisions.get(k)]);
+    for (const k of changed.exposures) {
+      rows.exposures.push([this.labelsOf("strata_slot_exposures_total", k, ([slot, arm, layer, population]) => ({ slot, arm, layer, population })), measure.exposures.get(k)]);
+    }
+    const conversion = ([goal, slot, arm, layer, population]) => ({ goal, slot, arm, layer, population });
+    for (const k of changed.conversions) {
+      rows.conversions.push([this.labelsOf("strata_conversions_total", k, conversion), measure.conversions.get(k) ?? 0]);
+      rows.values.push([this.labelsOf("strata_conversion_value_total", k, conversion), round(measure.values.get(k))]);
+    }
+    for (const k of changed.models) {
+      const row = measure.models.get(k);
+      MODEL_EVENTS.forEach((event, i) => {
+        if (row[i] > 0) rows.models.push([this.labelsOf(`strata_model_visits_total/${event}`, k, ([model, spec, arm, feature, level]) => ({ model, spec, arm, feature, level, event })), row[i]]);
+      });
+    }
+    for (const k of changed.cohorts) {
+      const [count, value] = measure.cohorts.get(k);
+      rows.cohorts.push([this.labelsOf("strata_experiment_cohort_total", k, ([experiment, variant, period, event, goal]) => ({ experiment, variant, period, event, goal })), count]);
+      const l = this.labelsOf("strata_experiment_cohort_value_total", k, ([experiment, variant, period, event, goal]) => (event === "converted" ? { experiment, variant, period, goal } : null));
+      if (l !== null) rows.cohortValues.push([l, round(value)]);
+    }
+    return rows;
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
    * measure.js's Measurement; `current`: the bundle served): what GET /metrics renders as text and
-   * remote_write.js pushes. */
-  families(measure, current) {
+   * remote_write.js pushes. With `changed` (measure.js's Changes.take()), the measurement's families
+   * hold only the rows changed since (changedRows: what a push reads); the others are whole. */
+  families(measure, current, changed = null) {
     const out = [];
     const family = (name, help, rows, type = "counter") => out.push({ name, help, type, rows });
     const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
-    const snap = measure.snapshot(current);
-    family("strata_decisions_total", "Slot decisions", split(measure.decisions, METRIC_LABELS.strata_decisions_total));
-    family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)",
-      snap.exposures.map(({ count, ...l }) => [l, count]));
-    family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
-    family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
+    let rows, experiments;
+    if (changed === null) {
+      const snap = measure.snapshot(current);
+      experiments = snap.experiments;
+      rows = {
+        decisions: split(measure.decisions, METRIC_LABELS.strata_decisions_total),
+        exposures: snap.exposures.map(({ count, ...l }) => [l, count]),
+        conversions: snap.conversions.map(({ count, value, ...l }) => [l, count]),
+        values: snap.conversions.map(({ count, value, ...l }) => [l, value]),
+        models: snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
+          .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])),
+        cohorts: snap.cohorts.map(({ count, value, ...l }) => [l, count]),
+        cohortValues: snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]),
+      };
+    } else {
+      rows = this.changedRows(measure, changed);
+      experiments = measure.experiments(current);
+    }
+    family("strata_decisions_total", "Slot decisions", rows.decisions);
+    family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)", rows.exposures);
+    family("strata_conversions_total", "Goal conversions (once per visit and goal)", rows.conversions);
+    family("strata_conversion_value_total", "Sum of goal values", rows.values);
     family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, METRIC_LABELS.strata_variant_exposures_total));
     family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @logit: the log-odds bucket, spec = fit; @uplift: the uplift-score bucket)",
-      snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
-        .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
-    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted",
-      snap.cohorts.map(({ count, value, ...l }) => [l, count]));
-    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort",
-      snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]));
+      rows.models);
+    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted", rows.cohorts);
+    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort", rows.cohortValues);
     family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.evalErrors]]);
     family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
       [[{}, this.budgetExceeded]]);
@@ -68,7 +122,7 @@ export class Metrics {
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];
-    for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
+    for (const [id, e] of Object.entries(experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
     family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");
     family("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); index: the variant's position in the experiment, 0 = the control",
       weights, "gauge");

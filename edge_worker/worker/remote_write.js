@@ -21,6 +21,9 @@
 // Prometheus' active-series window. A query window shorter than the refresh can miss a live
 // isolate's unchanged series; the offline tools' windows are days. Each series' labels are encoded
 // once per isolate (the label set of a row never changes), so a push costs the changed rows.
+// It reads only those rows too: `collect(false)` gives the measurement's rows changed since the
+// last collect (measure.js's Changes), and the series due for the refresh or left over by a dropped
+// push are written with the value last queued (a series whose value changed since is a changed row).
 //
 // The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
 // here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
@@ -209,7 +212,11 @@ export class RemoteWrite {
     this.maxSamples = config.pushMaxSamples;
     this.instance = instance;
     this.refresh = (config.pushRefresh ?? PUSH_REFRESH) * 1000;
-    this.series = new Map(); // row key -> {encoded: its labels, last: the value last queued, at: when (ms)}
+    this.series = new Map(); // row key -> {encoded: its labels, last: the value last queued, at: when (ms), owed: its push was dropped}
+    this.byLabels = new Map(); // family -> WeakMap(labels object -> series): rows whose label object is kept (metrics.js's changedRows) skip the key
+    this.full = true; // the next collect reads every row (the first, and after the series cache started again)
+    this.written = []; // what each push queued, for the refresh: {ms, rows}, oldest first, the last `refresh` ms
+    this.owed = []; // series of dropped pushes, queued again at the next push
     this.queue = []; // pushes not yet delivered: {ms, rows: [[series, value]]}, oldest first
     this.queued = 0; // samples in the queue
     this.next = 0; // earliest time (ms) of the next attempt
@@ -231,15 +238,19 @@ export class RemoteWrite {
     ];
   }
 
-  /** After a response: a promise for ctx.waitUntil when a push is due, else null. `collect()` gives
-   * the families to push (metrics.js's Metrics.families); it runs after the response is returned. */
+  /** After a response: a promise for ctx.waitUntil when a push is due, else null. `collect(full)`
+   * gives the families to push (metrics.js's Metrics.families: with `full` false, at least the rows
+   * changed since the last collect; StrataWorker.pushFamilies); it runs after the response is returned. */
   maybePush(collect, now = Date.now()) {
     if (this.busy || now < this.next) return null;
     this.busy = true;
     return (async () => {
       try {
         await null; // the response goes first: the families are collected after fetch returned it
-        this.enqueue(collect(), now);
+        if (this.series.size > SERIES_CACHE) this.forget();
+        const families = collect(this.full);
+        this.full = false;
+        this.enqueue(families, now);
         if (this.queued === 0) { // nothing changed since the last push: nothing to write
           this.queue = [];
           this.next = now + this.interval;
@@ -254,23 +265,48 @@ export class RemoteWrite {
     })();
   }
 
-  /** Queue the rows of `families` that changed since they were last queued, or were last queued
-   * `refresh` ms or more before `ms`. */
+  /** Start the series cache again (past SERIES_CACHE): every series is written again once. */
+  forget() {
+    this.series.clear();
+    this.byLabels.clear();
+    this.written = [];
+    this.owed = [];
+    this.full = true;
+  }
+
+  /** Queue the rows of `families` that changed since they were last queued, the series last queued
+   * `refresh` ms or more before `ms` (a row of `families` or not), and those of dropped pushes. */
   enqueue(families, ms) {
     const rows = [];
-    if (this.series.size > SERIES_CACHE) this.series.clear();
+    const put = (s, v) => {
+      s.last = v;
+      s.at = ms;
+      s.owed = false;
+      rows.push([s, v]);
+    };
     for (const f of families) {
+      let known = this.byLabels.get(f.name);
+      if (known === undefined) this.byLabels.set(f.name, (known = new WeakMap()));
       for (const [labels, v] of f.rows) {
-        let key = f.name;
-        for (const k in labels) key += "\u0000" + k + "\u0001" + labels[k];
-        let s = this.series.get(key);
-        if (s === undefined) this.series.set(key, (s = { encoded: encodeLabels(labelsOf(f.name, labels, this.instance)), last: undefined, at: 0 }));
-        else if (s.last === v && ms - s.at < this.refresh) continue;
-        s.last = v;
-        s.at = ms;
-        rows.push([s, v]);
+        let s = known.get(labels);
+        if (s === undefined) {
+          let key = f.name;
+          for (const k in labels) key += "\u0000" + k + "\u0001" + labels[k];
+          s = this.series.get(key);
+          if (s === undefined) this.series.set(key, (s = { encoded: encodeLabels(labelsOf(f.name, labels, this.instance)), last: undefined, at: 0, owed: false }));
+          known.set(labels, s);
+        }
+        if (s.last === v && ms - s.at < this.refresh && !s.owed) continue;
+        put(s, v);
       }
     }
+    for (const s of this.owed) if (s.owed) put(s, s.last); // unchanged since (else written above)
+    this.owed = [];
+    while (this.written.length > 0 && ms - this.written[0].ms >= this.refresh) {
+      const { ms: at, rows: before } = this.written.shift();
+      for (const [s] of before) if (s.at === at) put(s, s.last); // not written since: unchanged
+    }
+    if (rows.length > 0) this.written.push({ ms, rows });
     this.metadata = families.map(({ name, type, help }) => ({ name, type, help }));
     this.queue.push({ ms, rows });
     this.queued += rows.length;
@@ -281,7 +317,10 @@ export class RemoteWrite {
   drop(push, reason) {
     this.queued -= push.rows.length;
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + push.rows.length);
-    for (const [s] of push.rows) s.last = undefined;
+    for (const [s] of push.rows) {
+      if (!s.owed) this.owed.push(s);
+      s.owed = true;
+    }
   }
 
   /** The WriteRequest of everything queued: one TimeSeries per label set, its samples in time order. */

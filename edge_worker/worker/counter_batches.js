@@ -58,7 +58,8 @@ export class CounterBatches {
     this.interval = config.pushInterval * 1000;
     this.maxAge = config.countersMaxAge * 1000;
     this.instance = instance;
-    this.baseline = new Map(); // "family\u0001labels" -> the value already put in batches
+    this.baseline = new Map(); // "family\u0000label values" -> {values: the label values, v: the value already put in batches}
+    this.byLabels = new Map(); // family -> WeakMap(labels object -> its baseline entry): kept label objects (metrics.js's changedRows) skip the key
     this.pending = []; // batches not yet acknowledged, oldest first: {id, created, body, rows}
     this.full = true; // the first collect reads every row; later ones the rows changed since (measure.js's Changes)
     this.seq = 0;
@@ -111,13 +112,20 @@ export class CounterBatches {
       const spec = METRIC_FAMILIES[f.name];
       if (spec === undefined || f.type !== "counter") continue;
       const names = spec[0];
+      let known = this.byLabels.get(f.name);
+      if (known === undefined) this.byLabels.set(f.name, (known = new WeakMap()));
       for (const [labels, v] of f.rows) {
-        let key = f.name; // the row's key, built without intermediate arrays: most rows are unchanged
-        for (const l of names) key += `\u0000${labels[l] ?? ""}`;
-        const before = this.baseline.get(key) ?? 0;
-        if (!(v > before)) continue;
-        this.baseline.set(key, v);
-        rows.push([f.name, names.map((l) => String(labels[l] ?? "")), v - before]);
+        let b = known.get(labels);
+        if (b === undefined) {
+          let key = f.name; // the row's key, built without intermediate arrays
+          for (const l of names) key += `\u0000${labels[l] ?? ""}`;
+          b = this.baseline.get(key);
+          if (b === undefined) this.baseline.set(key, (b = { values: names.map((l) => String(labels[l] ?? "")), v: 0 }));
+          known.set(labels, b);
+        }
+        if (!(v > b.v)) continue;
+        rows.push([f.name, b.values, v - b.v]);
+        b.v = v;
       }
     }
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {

@@ -26,9 +26,9 @@
 // push are written with the value last queued (a series whose value changed since is a changed row).
 //
 // The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
-// here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
+// here (five message types, three wire types), block-compressed with snappy (snappy.js).
 
-import snappy from "snappyjs";
+import { compress as snappyBlock } from "./snappy.js";
 
 export const HEADERS = {
   "content-encoding": "snappy",
@@ -182,7 +182,7 @@ export function encodeWriteRequest(series, metadata = []) {
 
 /** Snappy block compression (what remote write's Content-Encoding: snappy means, not the framed format). */
 export function compress(bytes) {
-  return new Uint8Array(snappy.compress(bytes));
+  return snappyBlock(bytes);
 }
 
 // ------------------------------------------------------------------ the pusher

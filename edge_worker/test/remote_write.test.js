@@ -11,7 +11,7 @@ import snappy from "snappyjs";
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { configFrom, ConfigError } from "../worker/config.js";
-import { HEADERS, JOB, RemoteWrite, compress, encodeWriteRequest } from "../worker/remote_write.js";
+import { HEADERS, JOB, RemoteWrite, compress, encodeOneSampleEach, encodeWriteRequest } from "../worker/remote_write.js";
 import { StrataWorker } from "../worker/server.js";
 import { MEASURED, counterHistory, rowId } from "./counter_history.js";
 
@@ -342,4 +342,21 @@ test("remote_write: generated histories pushed by their changed rows reach the e
     }
   }
   assert.ok(dropped > 0, "the histories include pushes dropped at the bound");
+});
+
+test("remote_write: a push of one sample per series is encodeWriteRequest's bytes, for generated series", () => {
+  const r = rng(31);
+  for (let round = 0; round < 200; round++) {
+    const ms = [0, 127, 128, 1_600_000_000_000 + Math.floor(r() * 1e12), 2 ** 53 - 1][Math.floor(r() * 5)];
+    const rows = Array.from({ length: Math.floor(r() * 8) }, () => {
+      const labels = Array.from({ length: 1 + Math.floor(r() * 6) }, (_, i) => [`l${i}`, "v".repeat(Math.floor(r() * (r() < 0.2 ? 300 : 20)))]);
+      const whole = encodeWriteRequest([{ labels, samples: [] }]); // the labels field alone: this TimeSeries without its tag and length
+      let i = 1;
+      while (whole[i] >= 128) i++;
+      return [{ encoded: whole.subarray(i + 1) }, [0, 1, 2.5, 2 ** 53, r() * 1e9][Math.floor(r() * 5)]];
+    });
+    const metadata = r() < 0.5 ? [] : [{ name: "strata_x_total", type: "counter", help: "h".repeat(Math.floor(r() * 200)) }];
+    const expected = encodeWriteRequest(rows.map(([s, v]) => ({ encoded: s.encoded, samples: [[v, ms]] })), metadata);
+    assert.deepEqual(encodeOneSampleEach(rows, ms, metadata), expected);
+  }
 });

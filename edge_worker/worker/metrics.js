@@ -33,42 +33,44 @@ export class Metrics {
     this.rowLabels = new Map(); // family -> measurement row key -> its labels (changedRows: made once, the same object every push)
   }
 
-  /** The label object of measurement row `key` in `family` (made by `make(key's parts)` once). */
-  labelsOf(family, key, make) {
+  /** The label objects of `family`'s measurement rows by row key (changedRows: made once each). */
+  labelsOf(family) {
     let byKey = this.rowLabels.get(family);
     if (byKey === undefined) this.rowLabels.set(family, (byKey = new Map()));
-    let l = byKey.get(key);
-    if (l === undefined) byKey.set(key, (l = make(key.split("\u0000"))));
-    return l;
+    return byKey;
   }
 
   /** The measurement families' rows of the keys in `changed` (measure.js's Changes.take()), each
-   * label object in the same key order as the snapshot's rows make it (the same series). */
+   * label object in the same key order as the snapshot's rows make it (the same series), made once
+   * per row and the same object at every push (remote_write.js and counter_batches.js find a row's
+   * state by it). */
   changedRows(measure, changed) {
     const round = (v) => Math.round(v * 1e6) / 1e6; // as the snapshot rounds sums of values
     const rows = { decisions: [], exposures: [], conversions: [], values: [], models: [], cohorts: [], cohortValues: [] };
+    const labels = (family, keys, make, each) => {
+      const byKey = this.labelsOf(family);
+      for (const k of keys) {
+        let l = byKey.get(k);
+        if (l === undefined) byKey.set(k, (l = make(k.split("\u0000"))));
+        each(l, k);
+      }
+    };
     const [a, b, c] = METRIC_LABELS.strata_decisions_total;
-    for (const k of changed.decisions) rows.decisions.push([this.labelsOf("strata_decisions_total", k, (p) => ({ [a]: p[0], [b]: p[1], [c]: p[2] })), measure.decisions.get(k)]);
-    for (const k of changed.exposures) {
-      rows.exposures.push([this.labelsOf("strata_slot_exposures_total", k, ([slot, arm, layer, population]) => ({ slot, arm, layer, population })), measure.exposures.get(k)]);
-    }
+    labels("strata_decisions_total", changed.decisions, (p) => ({ [a]: p[0], [b]: p[1], [c]: p[2] }), (l, k) => rows.decisions.push([l, measure.decisions.get(k)]));
+    labels("strata_slot_exposures_total", changed.exposures, ([slot, arm, layer, population]) => ({ slot, arm, layer, population }),
+      (l, k) => rows.exposures.push([l, measure.exposures.get(k)]));
     const conversion = ([goal, slot, arm, layer, population]) => ({ goal, slot, arm, layer, population });
-    for (const k of changed.conversions) {
-      rows.conversions.push([this.labelsOf("strata_conversions_total", k, conversion), measure.conversions.get(k) ?? 0]);
-      rows.values.push([this.labelsOf("strata_conversion_value_total", k, conversion), round(measure.values.get(k))]);
-    }
-    for (const k of changed.models) {
-      const row = measure.models.get(k);
-      MODEL_EVENTS.forEach((event, i) => {
-        if (row[i] > 0) rows.models.push([this.labelsOf(`strata_model_visits_total/${event}`, k, ([model, spec, arm, feature, level]) => ({ model, spec, arm, feature, level, event })), row[i]]);
-      });
-    }
-    for (const k of changed.cohorts) {
-      const [count, value] = measure.cohorts.get(k);
-      rows.cohorts.push([this.labelsOf("strata_experiment_cohort_total", k, ([experiment, variant, period, event, goal]) => ({ experiment, variant, period, event, goal })), count]);
-      const l = this.labelsOf("strata_experiment_cohort_value_total", k, ([experiment, variant, period, event, goal]) => (event === "converted" ? { experiment, variant, period, goal } : null));
-      if (l !== null) rows.cohortValues.push([l, round(value)]);
-    }
+    labels("strata_conversions_total", changed.conversions, conversion, (l, k) => rows.conversions.push([l, measure.conversions.get(k) ?? 0]));
+    labels("strata_conversion_value_total", changed.conversions, conversion, (l, k) => rows.values.push([l, round(measure.values.get(k))]));
+    MODEL_EVENTS.forEach((event, i) => labels(`strata_model_visits_total/${event}`, changed.models,
+      ([model, spec, arm, feature, level]) => ({ model, spec, arm, feature, level, event }), (l, k) => {
+        const n = measure.models.get(k)[i];
+        if (n > 0) rows.models.push([l, n]);
+      }));
+    labels("strata_experiment_cohort_total", changed.cohorts, ([experiment, variant, period, event, goal]) => ({ experiment, variant, period, event, goal }),
+      (l, k) => rows.cohorts.push([l, measure.cohorts.get(k)[0]]));
+    labels("strata_experiment_cohort_value_total", changed.cohorts, ([experiment, variant, period, event, goal]) => (event === "converted" ? { experiment, variant, period, goal } : null),
+      (l, k) => { if (l !== null) rows.cohortValues.push([l, round(measure.cohorts.get(k)[1])]); });
     return rows;
   }
 

@@ -180,6 +180,41 @@ export function encodeWriteRequest(series, metadata = []) {
   return w.done();
 }
 
+/** encodeWriteRequest's bytes for series of one sample each, all at `ms` (a push that went at its
+ * first attempt): `rows` [[{encoded: the labels field}, value]]. One buffer of the exact size,
+ * written byte by byte: the sample's timestamp bytes are the same in every series. */
+export function encodeOneSampleEach(rows, ms, metadata = []) {
+  const stamp = new Writer(12);
+  stamp.int(2, ms);
+  const ts = stamp.done(); // Sample's timestamp field
+  const sample = 9 + ts.length; // Sample: the value field (tag + 8 bytes) and the timestamp field
+  const meta = encodeWriteRequest([], metadata);
+  let size = meta.length;
+  for (const [s] of rows) {
+    const n = s.encoded.length + 2 + sample;
+    size += 1 + varintSize(n) + n;
+  }
+  const buf = new Uint8Array(size);
+  let o = 0;
+  for (const [s, v] of rows) {
+    const ls = s.encoded;
+    let n = ls.length + 2 + sample;
+    buf[o++] = (1 << 3) | 2; // WriteRequest.timeseries
+    for (; n >= 128; n = Math.floor(n / 128)) buf[o++] = (n % 128) | 128;
+    buf[o++] = n;
+    buf.set(ls, o);
+    o += ls.length;
+    buf[o++] = (2 << 3) | 2; // TimeSeries.samples
+    buf[o++] = sample;
+    buf[o++] = (1 << 3) | 1; // Sample.value
+    SCRATCH.setFloat64(0, v, true);
+    for (let i = 0; i < 8; i++) buf[o++] = SCRATCH_BYTES[i];
+    for (let i = 0; i < ts.length; i++) buf[o++] = ts[i];
+  }
+  buf.set(meta, o);
+  return buf;
+}
+
 /** Snappy block compression (what remote write's Content-Encoding: snappy means, not the framed format). */
 export function compress(bytes) {
   return snappyBlock(bytes);
@@ -325,6 +360,7 @@ export class RemoteWrite {
 
   /** The WriteRequest of everything queued: one TimeSeries per label set, its samples in time order. */
   body() {
+    if (this.queue.length === 1) return compress(encodeOneSampleEach(this.queue[0].rows, this.queue[0].ms, this.metadata));
     const series = new Map();
     for (const { ms, rows } of this.queue) {
       for (const [s, v] of rows) {

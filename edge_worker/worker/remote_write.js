@@ -92,6 +92,15 @@ class Writer {
     this.len += 8;
   }
 
+  /** A string field of utf8Of's result (the ASCII string itself, or bytes). */
+  text(field, t) {
+    if (typeof t !== "string") return this.bytes(field, t);
+    this.varint((field << 3) | 2);
+    this.varint(t.length);
+    this.reserve(t.length);
+    for (let i = 0; i < t.length; i++) this.buf[this.len++] = t.charCodeAt(i);
+  }
+
   int(field, n) {
     this.varint(field << 3);
     this.varint(n);
@@ -111,34 +120,41 @@ function varintSize(n) {
   return size;
 }
 
-/** Encoded Label messages by name and value: an isolate pushes the same label pairs every time
- * (they are bounded by the bundle; the cache is emptied should it ever grow past LABEL_CACHE). */
-const labels = new Map();
-const LABEL_CACHE = 20_000;
-
-/** Label {string name = 1; string value = 2}. */
-function label(name, value) {
-  const key = `${name}\u0000${value}`;
-  let b = labels.get(key);
-  if (b === undefined) {
-    const n = utf8.encode(name);
-    const v = utf8.encode(value);
-    const w = new Writer(n.length + v.length + 12);
-    w.bytes(1, n);
-    w.bytes(2, v);
-    b = w.done();
-    if (labels.size >= LABEL_CACHE) labels.clear();
-    labels.set(key, b);
-  }
-  return b;
+/** `s` as UTF-8: the string itself when it is ASCII (label names and most values: one byte per
+ * character, written without an intermediate buffer), else its bytes. Either way `.length` is the
+ * byte length. */
+function utf8Of(s) {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return utf8.encode(s);
+  return s;
 }
 
-/** A TimeSeries' labels field (repeated Label labels = 1) of [[name, value], ...], sorted by name. */
+const scratch = new Writer(4096);
+let slab = new Uint8Array(0); // encoded labels live in slabs of 64 KiB: one allocation per slab, not per series
+let slabUsed = 0;
+
+/** A TimeSeries' labels field (repeated Label labels = 1; Label {string name = 1; string value = 2})
+ * of [[name, value], ...], sorted by name: made once per series of an isolate. */
 function encodeLabels(pairs) {
-  const ls = pairs.map(([n, v]) => label(n, v));
-  const w = new Writer(ls.reduce((n, b) => n + b.length + 6, 0));
-  for (const b of ls) w.bytes(1, b);
-  return w.done();
+  const w = scratch;
+  w.len = 0;
+  for (const [name, value] of pairs) {
+    const n = utf8Of(name);
+    const v = utf8Of(value);
+    w.varint((1 << 3) | 2);
+    w.varint(2 + varintSize(n.length) + n.length + varintSize(v.length) + v.length);
+    w.text(1, n);
+    w.text(2, v);
+  }
+  const len = w.len;
+  if (len > 4096) return w.buf.slice(0, len);
+  if (slabUsed + len > slab.length) {
+    slab = new Uint8Array(65536);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + len);
+  for (let i = 0; i < len; i++) out[i] = w.buf[i];
+  slabUsed += len;
+  return out;
 }
 
 /** Size of Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */

@@ -13,7 +13,8 @@
 //   remembers the ids it added.
 // - Bounded memory: new batches are formed only when the previous ones are acknowledged; until
 //   then the counts wait in the counters themselves (the baseline of what was batched stays put),
-//   so memory is the counters, their baseline and one delta, whatever the endpoint does.
+//   so memory is the counters, their baseline, the keys of the rows changed since the last batch
+//   (measure.js's Changes: a batch reads only those rows) and one delta, whatever the endpoint does.
 // - Drops are counted (strata_counter_dropped_rows_total{reason}): a batch refused for good (a 4xx
 //   other than 408/429: wrong secret, invalid) or older than STRATA_COUNTERS_MAX_AGE (a replica no
 //   longer tells it from a replay) is dropped. These counters travel in the next batches too.

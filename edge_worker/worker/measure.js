@@ -3,7 +3,9 @@
 // experiment cohorts (per allocation period), nothing per visitor. GET /v1/stats answers the
 // same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
 // instances, taking each one's latest snapshot). For a fleet, STRATA_REMOTE_WRITE pushes the
-// counters to Prometheus (remote_write.js). With STRATA_COLLECTOR set, the worker also POSTs
+// counters to Prometheus (remote_write.js), or STRATA_COUNTERS_URL to replicas (counter_batches.js);
+// either reads only the rows changed since its last push (Changes: every increment marks its row,
+// at most one key per row is held). With STRATA_COLLECTOR set, the worker also POSTs
 // its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
 // isolates come and go and cannot be scraped one by one.
 

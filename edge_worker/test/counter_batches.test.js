@@ -189,3 +189,18 @@ test("counter_batches: generated histories batched by their changed rows add up 
     }
   }
 });
+
+test("counter_batches: a batch that fails after taking the changed rows makes the next one read every row", async () => {
+  const poisoned = fam([[{ get slot() { throw new Error("unreadable label"); } }, 1]]);
+  const cb = new CounterBatches(config("http://127.0.0.1:9/v1/counters"), "iso");
+  const asked = [];
+  await cb.maybePush((full) => { asked.push(full); return poisoned; }, 0); // the first batch: full, and it fails
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return fam([]); }, 10_000); // nothing changed: no batch
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return poisoned; }, 20_000);
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return fam([]); }, 30_000);
+  assert.deepEqual(asked, [true, true, false, true]);
+  assert.equal(cb.pending.length, 0);
+});

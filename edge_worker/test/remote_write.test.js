@@ -360,3 +360,15 @@ test("remote_write: a push of one sample per series is encodeWriteRequest's byte
     assert.deepEqual(encodeOneSampleEach(rows, ms, metadata), expected);
   }
 });
+
+test("remote_write: a push that fails after taking the changed rows makes the next one read every row", async () => {
+  const poisoned = [{ name: "strata_slot_exposures_total", help: "", type: "counter", rows: [[{ get slot() { throw new Error("unreadable label"); } }, 1]] }];
+  const pw = new RemoteWrite(config("http://127.0.0.1:9/api/v1/write"), "i1");
+  const asked = [];
+  await pw.maybePush((full) => { asked.push(full); return asked.length === 2 ? poisoned : []; }, 10_000); // the first push: full
+  pw.next = 0;
+  await pw.maybePush((full) => { asked.push(full); return poisoned; }, 20_000);
+  pw.next = 0;
+  await pw.maybePush((full) => { asked.push(full); return []; }, 30_000);
+  assert.deepEqual(asked, [true, false, true]);
+});

@@ -98,6 +98,7 @@ export class CounterBatches {
         }
         await this.send(now);
       } catch (e) {
+        if (this.pending.length === 0) this.full = true; // the changed rows taken may not be batched: the next batch reads every row
         console.warn(`strata: counter push to ${this.url} failed: ${e.message}`);
       } finally {
         this.busy = false;

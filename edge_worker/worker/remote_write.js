@@ -309,6 +309,7 @@ export class RemoteWrite {
         }
         await this.send(now);
       } catch (e) {
+        this.full = true; // the changed rows taken may not be queued: the next push reads every row
         console.warn(`strata: remote write to ${this.url} failed: ${e.message}`);
       } finally {
         this.busy = false;

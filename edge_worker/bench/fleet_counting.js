@@ -2,8 +2,9 @@
 // (TrailBlazer, the generated 10,000-rule set) a StrataWorker in node serves a stream of decide
 // requests from generated visitors, and a push runs every R requests (R = requests per push
 // interval), in direct mode (remote_write.js: collect, encode, snappy) and aggregated mode
-// (counter_batches.js: collect, delta, JSON, HMAC). Prints JSON: per-request CPU, per-push CPU,
-// series per isolate. With --write URL --instances N it instead remote-writes N instances' series
+// (counter_batches.js: collect, delta, JSON, HMAC), for up to an isolate's mean lifetime of pushes.
+// Prints JSON: per-request CPU, per-push CPU (the mean, the first, the median after the first
+// tenth: a long-lived isolate's), the rows changed per push, series per isolate. With --write URL --instances N it instead remote-writes N instances' series
 // (an isolate's TrailBlazer families, relabelled) to a Prometheus, for the report timing.
 //
 // The endpoint is an in-process stub (fetch answers 200 at once): the figures are the worker's
@@ -42,11 +43,22 @@ function stubFetch(bundle) {
 
 function workerFor(mode) {
   const env = { STRATA_BUNDLE: BUNDLE, STRATA_PUB: readFileSync(OUT + 'key.pub', 'utf8'), STRATA_COOKIE_KEYS: COOKIE_KEYS, STRATA_COOKIE_SECURE: '0',
-    STRATA_PUSH_INTERVAL: '1000000000' }; // pushes are driven by the bench, every R requests
+    STRATA_PUSH_INTERVAL: String(INTERVAL_S) }; // pushes are driven by the bench, every R requests
   if (mode === 'direct') env.STRATA_REMOTE_WRITE = 'http://prometheus.invalid/api/v1/write';
   if (mode === 'aggregated') Object.assign(env, { STRATA_COUNTERS_URL: 'http://strata.invalid/v1/counters', STRATA_COUNTERS_SECRET: 'bench-secret-0123456789' });
   return new StrataWorker(runtime, env);
 }
+
+/** The push interval (STRATA_PUSH_INTERVAL's default): the bench's clock advances by it from push to
+ * push, so the refresh of unchanged series (STRATA_PUSH_REFRESH, 240 s) comes every 24th push, as
+ * in an isolate pushing every 10 s. The clock starts far ahead of the real one, so that the worker
+ * never pushes by itself (after a request, at the real time): the bench's pushes are all. */
+const INTERVAL_S = 10;
+const CLOCK = 1e13;
+/** Pushes in a run at most: an isolate's mean lifetime (benchmarks/fleet_counting_bench.py's
+ * LIFETIME_MIN, 30 min) at INTERVAL_S, so that its first pushes (new series, a cold JIT) weigh as
+ * much as in an isolate's life; a run is also capped at BENCH_REQUESTS requests. */
+const LIFETIME_PUSHES = 180;
 
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
@@ -56,7 +68,9 @@ async function run(mode, bundleName, slotsOf, n, every) {
   const pusher = worker.remoteWrite ?? worker.counterBatches;
   const rnd = rng(22);
   const ctx = { waitUntil() {} };
-  let reqMs = 0, pushMs = 0, pushes = 0, fake = 1;
+  let reqMs = 0, pushMs = 0, pushes = 0, fake = CLOCK, changed = 0;
+  const each = []; // CPU ms of every push
+  if (pusher !== null) pusher.next = CLOCK; // not before the bench's first push
   for (let i = 0; i < n; i++) {
     const headers = { 'content-type': 'application/json', 'user-agent': UAS[Math.floor(rnd() * UAS.length)] };
     const body = JSON.stringify({ page: { url: PAGES[Math.floor(rnd() * PAGES.length)] }, slots: slotsOf(rnd) });
@@ -70,18 +84,24 @@ async function run(mode, bundleName, slotsOf, n, every) {
     }
     reqMs += cpuMs() - t;
     if (pusher !== null && (i + 1) % every === 0) {
+      changed += worker.changes.size;
       t = cpuMs();
-      fake += 2e12;
-      await pusher.maybePush(() => worker.metrics.families(worker.measure, worker.bundles.current), fake);
-      pushMs += cpuMs() - t;
+      await pusher.maybePush((full) => worker.pushFamilies(full), fake);
+      fake += INTERVAL_S * 1000;
+      each.push(cpuMs() - t);
+      pushMs += each.at(-1);
       pushes += 1;
     }
   }
   const families = worker.metrics.families(worker.measure, worker.bundles.current);
   const rows = families.reduce((s, f) => s + f.rows.length, 0);
   const counterRows = families.filter((f) => f.type === 'counter').reduce((s, f) => s + f.rows.length, 0);
+  const later = each.slice(Math.ceil(each.length / 10)).sort((a, b) => a - b); // the pushes after the first tenth of the run
+  const steady = later.length ? later[later.length >> 1] : 0;
   return { mode, bundle: bundleName, requests: n, push_every: every, request_cpu_ms: reqMs / n, pushes, push_cpu_ms: pushes ? pushMs / pushes : 0,
-    overhead: pushes ? pushMs / reqMs : 0, series: rows, counter_series: counterRows, families };
+    overhead: pushes ? pushMs / reqMs : 0, push_cpu_first_ms: each[0] ?? 0, push_cpu_steady_ms: steady,
+    steady_overhead: pushes ? steady / (every * reqMs / n) : 0, changed_rows_per_push: pushes ? changed / pushes : 0,
+    series: rows, counter_series: counterRows, families };
 }
 
 async function measure() {
@@ -90,13 +110,13 @@ async function measure() {
     ['trailblazer', fixture('trailblazer.strata'), () => null],
     ['bench10000', fixture('bench10000.strata'), (rnd) => Array.from({ length: 5 }, () => `slot${Math.floor(rnd() * 1000)}`)],
   ];
-  const n = Number(process.env.BENCH_REQUESTS ?? 3000);
+  const n = Number(process.env.BENCH_REQUESTS ?? 20000);
   for (const [name, bytes, slotsOf] of bundles) {
     stubFetch(bytes);
     for (const every of [100, 1000]) { // 10 and 100 requests/s per isolate at the default 10 s interval
       const base = await run('none', name, slotsOf, Math.min(n, every * 3), every);
       for (const mode of ['direct', 'aggregated']) {
-        const r = await run(mode, name, slotsOf, Math.max(n, every * 3), every);
+        const r = await run(mode, name, slotsOf, Math.min(every * LIFETIME_PUSHES, Math.max(n, every * 3)), every);
         delete r.families;
         out.push({ ...r, baseline_request_cpu_ms: base.request_cpu_ms });
       }

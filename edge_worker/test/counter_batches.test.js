@@ -11,7 +11,8 @@ import { test } from "node:test";
 
 import { BUNDLE_URL, VECTORS_PUB, rng } from "./vectors.js";
 import { configFrom, ConfigError } from "../worker/config.js";
-import { BATCH_ROWS, CounterBatches, FORMAT, replicaOf } from "../worker/counter_batches.js";
+import { BATCH_ROWS, CounterBatches, FAMILIES, FORMAT, replicaOf } from "../worker/counter_batches.js";
+import { MEASURED, counterHistory, rowId } from "./counter_history.js";
 
 const SECRET = "fleet-secret-0123456789";
 
@@ -136,4 +137,70 @@ test("counter_batches: an isolate sticks to one replica; bad settings are refuse
     [{ STRATA_COUNTERS_URL: "http://r/v1/counters", STRATA_COUNTERS_SECRET: SECRET, STRATA_REMOTE_WRITE: "http://p/api/v1/write" }, /choose one mode/],
   ]) assert.throws(() => configFrom({ ...base, ...env }), (e) => e instanceof ConfigError && msg.test(e.message));
   assert.equal(configFrom({ ...base, STRATA_COUNTERS_URL: "http://r/v1/counters", STRATA_COUNTERS_SECRET: SECRET }).countersMaxAge, 3000);
+});
+
+test("counter_batches: generated histories batched by their changed rows add up to the whole counters, and a batch reads only those rows", async () => {
+  for (let seed = 1; seed <= 12; seed++) {
+    const r = rng(seed);
+    let recovered = false;
+    const ep = await endpoint(() => (recovered || r() >= 0.3 ? [200, { accepted: true, duplicate: false }] : [503, { error: { code: "busy" } }]));
+    try {
+      const h = counterHistory();
+      const cb = new CounterBatches(config(ep.url, { countersMaxAge: 1e9 }), `iso${seed}`);
+      let t = 1_000_000;
+      let touched = new Set(); // rows changed since the last batch was formed
+      for (let step = 0; step < 40; step++) {
+        for (let k = Math.floor(r() * 12); k > 0; k--) touched.add(h.increment(Math.floor(r() * 5), Math.floor(r() * 40)));
+        t += 10_000;
+        const p = cb.maybePush((full) => {
+          const families = h.collect(full);
+          const read = families.filter((f) => MEASURED.has(f.name)).reduce((n, f) => n + f.rows.length, 0);
+          if (!full) assert.ok(read <= 2 * touched.size, `seed ${seed}: ${read} rows read for ${touched.size} changed`);
+          touched = new Set();
+          return families;
+        }, t);
+        if (p !== null) await p;
+      }
+      recovered = true;
+      for (let k = 0; k < 2; k++) {
+        t = Math.max(t + 10_000, cb.next);
+        await cb.maybePush((full) => h.collect(full), t);
+      }
+      assert.equal(cb.pending.length, 0);
+      const sum = new Map(); // what a replica adds: each acknowledged batch id once
+      const ids = new Set();
+      for (const { batch, signed } of ep.got) {
+        assert.ok(signed);
+        if (ids.has(batch.id)) continue;
+        ids.add(batch.id);
+        for (const [name, rows] of Object.entries(batch.families)) {
+          if (!MEASURED.has(name)) continue;
+          for (const [values, d] of rows) {
+            const id = rowId(name, Object.fromEntries(FAMILIES[name][0].map((l, i) => [l, values[i]])));
+            sum.set(id, (sum.get(id) ?? 0) + d);
+          }
+        }
+      }
+      const whole = new Map([...h.values()].filter(([, v]) => v > 0));
+      for (const [id, v] of sum) sum.set(id, Math.round(v * 1e6) / 1e6);
+      assert.deepEqual(sum, whole, `seed ${seed}: the batches add up to the counters`);
+    } finally {
+      ep.close();
+    }
+  }
+});
+
+test("counter_batches: a batch that fails after taking the changed rows makes the next one read every row", async () => {
+  const poisoned = fam([[{ get slot() { throw new Error("unreadable label"); } }, 1]]);
+  const cb = new CounterBatches(config("http://127.0.0.1:9/v1/counters"), "iso");
+  const asked = [];
+  await cb.maybePush((full) => { asked.push(full); return poisoned; }, 0); // the first batch: full, and it fails
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return fam([]); }, 10_000); // nothing changed: no batch
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return poisoned; }, 20_000);
+  cb.next = 0;
+  await cb.maybePush((full) => { asked.push(full); return fam([]); }, 30_000);
+  assert.deepEqual(asked, [true, true, false, true]);
+  assert.equal(cb.pending.length, 0);
 });

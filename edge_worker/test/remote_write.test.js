@@ -11,8 +11,9 @@ import snappy from "snappyjs";
 import * as runtime from "../runtime/index.js";
 import { BUNDLE_URL, VECTORS_PUB, rng, serveBundleOffline } from "./vectors.js";
 import { configFrom, ConfigError } from "../worker/config.js";
-import { HEADERS, JOB, RemoteWrite, compress, encodeWriteRequest } from "../worker/remote_write.js";
+import { HEADERS, JOB, RemoteWrite, compress, encodeOneSampleEach, encodeWriteRequest } from "../worker/remote_write.js";
 import { StrataWorker } from "../worker/server.js";
+import { MEASURED, counterHistory, rowId } from "./counter_history.js";
 
 // ------------------------------------------------------------------ an independent protobuf reader
 function fields(bytes) {
@@ -255,4 +256,119 @@ test("remote_write: the worker answers first and pushes its counters after, even
   } finally {
     hang.close();
   }
+});
+
+test("remote_write: a push after N increments reads only the N rows they changed (measure.js's Changes)", async () => {
+  const ep = await endpoint(() => 200);
+  try {
+    const h = counterHistory();
+    for (let i = 0; i < 300; i++) for (let kind = 0; kind < 5; kind++) h.increment(kind, i); // a large measurement
+    const pw = new RemoteWrite(config(ep.url), "i1");
+    const read = []; // the measured rows each push read
+    let last = null;
+    const collect = (full) => {
+      const families = (last = h.collect(full));
+      read.push(families.filter((f) => MEASURED.has(f.name)).flatMap((f) => f.rows.map(([labels]) => rowId(f.name, labels))));
+      return families;
+    };
+    let before = h.values();
+    await pw.maybePush(collect, 10_000);
+    assert.equal(read[0].length, before.size, "the first push reads every row");
+    const r = rng(7);
+    for (const n of [1, 5, 40]) {
+      const touched = new Set();
+      for (let k = 0; k < n; k++) touched.add(h.increment(Math.floor(r() * 5), Math.floor(r() * 300)));
+      assert.equal(h.changes.size, touched.size, "the changed rows are marked, once each");
+      const after = h.values();
+      const changed = [...after].filter(([id, v]) => before.get(id) !== v).map(([id]) => id);
+      await pw.maybePush(collect, 10_000 + 10_000 * read.length);
+      const rows = read.at(-1);
+      const whole = new Set(h.metrics.families(h.measure, null).flatMap((f) => f.rows.map(([l]) => JSON.stringify([f.name, l]))));
+      for (const f of last) for (const [l] of f.rows) assert.ok(whole.has(JSON.stringify([f.name, l])), `${f.name} ${JSON.stringify(l)}: labels as the snapshot orders them`);
+      // a conversion's row is read as its count and its value; nothing else is read
+      assert.ok(rows.length <= 2 * touched.size, `${rows.length} rows read after ${touched.size} changed`);
+      assert.deepEqual(new Set(rows.filter((id) => !after.has(id) || before.get(id) !== after.get(id))), new Set(changed));
+      const sent = decodeBody(ep.got.at(-1).body).filter((s) => MEASURED.has(s.labels[0][1]))
+        .map((s) => rowId(s.labels[0][1], Object.fromEntries(s.labels.filter(([k]) => !["__name__", "instance", "job"].includes(k)))));
+      assert.deepEqual(new Set(sent), new Set(changed), "the push writes the series whose value changed");
+      assert.equal(h.changes.size, 0, "taken by the push");
+      before = after;
+    }
+  } finally {
+    ep.close();
+  }
+});
+
+test("remote_write: generated histories pushed by their changed rows reach the endpoint as the whole counters (failures, drops at the bound, refreshes)", async () => {
+  let dropped = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const r = rng(seed);
+    let recovered = false;
+    const statuses = [];
+    const ep = await endpoint(() => statuses[statuses.push(recovered || r() >= 0.3 ? 200 : 503) - 1]);
+    try {
+      const h = counterHistory();
+      const refresh = 60_000;
+      const pw = new RemoteWrite(config(ep.url, { pushMaxSamples: 5 + Math.floor(r() * 60), pushRefresh: refresh / 1000 }), `iso${seed}`);
+      let t = 1_000_000;
+      for (let step = 0; step < 40; step++) {
+        for (let k = Math.floor(r() * 12); k > 0; k--) h.increment(Math.floor(r() * 5), Math.floor(r() * 40));
+        t += 10_000;
+        const p = pw.maybePush((full) => h.collect(full), t);
+        if (p === null) continue;
+        await p;
+        for (const s of pw.series.values()) assert.ok(t - s.at < refresh, `seed ${seed}: a series unwritten for ${t - s.at} ms`);
+      }
+      recovered = true; // what a dropped push held goes with the pushes after
+      for (let k = 0; k < 2; k++) {
+        t = Math.max(t + 10_000, pw.next);
+        await pw.maybePush((full) => h.collect(full), t);
+      }
+      assert.equal(pw.queued, 0);
+      dropped += pw.dropped.get("bound") ?? 0;
+      const latest = new Map(); // what Prometheus holds: each accepted series' sample with the latest timestamp
+      for (const [i, { body }] of ep.got.entries()) {
+        if (statuses[i] !== 200) continue;
+        for (const s of decodeBody(body)) {
+          if (!MEASURED.has(s.labels[0][1])) continue;
+          const id = rowId(s.labels[0][1], Object.fromEntries(s.labels.filter(([k]) => !["__name__", "instance", "job"].includes(k))));
+          for (const [v, ms] of s.samples) if (!(latest.get(id)?.[1] > ms)) latest.set(id, [v, ms]);
+        }
+      }
+      const delivered = new Map([...latest].map(([id, [v]]) => [id, v]));
+      assert.deepEqual(delivered, h.values(), `seed ${seed}: the endpoint's latest values are the counters`);
+    } finally {
+      ep.close();
+    }
+  }
+  assert.ok(dropped > 0, "the histories include pushes dropped at the bound");
+});
+
+test("remote_write: a push of one sample per series is encodeWriteRequest's bytes, for generated series", () => {
+  const r = rng(31);
+  for (let round = 0; round < 200; round++) {
+    const ms = [0, 127, 128, 1_600_000_000_000 + Math.floor(r() * 1e12), 2 ** 53 - 1][Math.floor(r() * 5)];
+    const rows = Array.from({ length: Math.floor(r() * 8) }, () => {
+      const labels = Array.from({ length: 1 + Math.floor(r() * 6) }, (_, i) => [`l${i}`, "v".repeat(Math.floor(r() * (r() < 0.2 ? 300 : 20)))]);
+      const whole = encodeWriteRequest([{ labels, samples: [] }]); // the labels field alone: this TimeSeries without its tag and length
+      let i = 1;
+      while (whole[i] >= 128) i++;
+      return [{ encoded: whole.subarray(i + 1) }, [0, 1, 2.5, 2 ** 53, r() * 1e9][Math.floor(r() * 5)]];
+    });
+    const metadata = r() < 0.5 ? [] : [{ name: "strata_x_total", type: "counter", help: "h".repeat(Math.floor(r() * 200)) }];
+    const expected = encodeWriteRequest(rows.map(([s, v]) => ({ encoded: s.encoded, samples: [[v, ms]] })), metadata);
+    assert.deepEqual(encodeOneSampleEach(rows, ms, metadata), expected);
+  }
+});
+
+test("remote_write: a push that fails after taking the changed rows makes the next one read every row", async () => {
+  const poisoned = [{ name: "strata_slot_exposures_total", help: "", type: "counter", rows: [[{ get slot() { throw new Error("unreadable label"); } }, 1]] }];
+  const pw = new RemoteWrite(config("http://127.0.0.1:9/api/v1/write"), "i1");
+  const asked = [];
+  await pw.maybePush((full) => { asked.push(full); return asked.length === 2 ? poisoned : []; }, 10_000); // the first push: full
+  pw.next = 0;
+  await pw.maybePush((full) => { asked.push(full); return poisoned; }, 20_000);
+  pw.next = 0;
+  await pw.maybePush((full) => { asked.push(full); return []; }, 30_000);
+  assert.deepEqual(asked, [true, false, true]);
 });

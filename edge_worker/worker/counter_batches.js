@@ -13,7 +13,8 @@
 //   remembers the ids it added.
 // - Bounded memory: new batches are formed only when the previous ones are acknowledged; until
 //   then the counts wait in the counters themselves (the baseline of what was batched stays put),
-//   so memory is the counters, their baseline and one delta, whatever the endpoint does.
+//   so memory is the counters, their baseline, the keys of the rows changed since the last batch
+//   (measure.js's Changes: a batch reads only those rows) and one delta, whatever the endpoint does.
 // - Drops are counted (strata_counter_dropped_rows_total{reason}): a batch refused for good (a 4xx
 //   other than 408/429: wrong secret, invalid) or older than STRATA_COUNTERS_MAX_AGE (a replica no
 //   longer tells it from a replay) is dropped. These counters travel in the next batches too.
@@ -58,8 +59,10 @@ export class CounterBatches {
     this.interval = config.pushInterval * 1000;
     this.maxAge = config.countersMaxAge * 1000;
     this.instance = instance;
-    this.baseline = new Map(); // "family\u0001labels" -> the value already put in batches
+    this.baseline = new Map(); // "family\u0000label values" -> {values: the label values, v: the value already put in batches}
+    this.byLabels = new Map(); // family -> WeakMap(labels object -> its baseline entry): kept label objects (metrics.js's changedRows) skip the key
     this.pending = []; // batches not yet acknowledged, oldest first: {id, created, body, rows}
+    this.full = true; // the first collect reads every row; later ones the rows changed since (measure.js's Changes)
     this.seq = 0;
     this.next = 0; // earliest time (ms) of the next attempt
     this.failures = 0;
@@ -79,17 +82,23 @@ export class CounterBatches {
     ];
   }
 
-  /** After a response: a promise for ctx.waitUntil when a push is due, else null (`collect()`:
-   * metrics.js's Metrics.families, called after the response was returned). */
+  /** After a response: a promise for ctx.waitUntil when a push is due, else null (`collect(full)`:
+   * metrics.js's Metrics.families, with `full` false at least the rows changed since the last
+   * collect (StrataWorker.pushFamilies); called after the response was returned). */
   maybePush(collect, now = Date.now()) {
     if (this.busy || now < this.next) return null;
     this.busy = true;
     return (async () => {
       try {
         await null; // the response goes first
-        if (this.pending.length === 0) this.batch(collect(), now);
+        if (this.pending.length === 0) {
+          const families = collect(this.full);
+          this.full = false;
+          this.batch(families, now);
+        }
         await this.send(now);
       } catch (e) {
+        if (this.pending.length === 0) this.full = true; // the changed rows taken may not be batched: the next batch reads every row
         console.warn(`strata: counter push to ${this.url} failed: ${e.message}`);
       } finally {
         this.busy = false;
@@ -97,20 +106,28 @@ export class CounterBatches {
     })();
   }
 
-  /** New batches holding what the counters gained since the last batches (the baseline moves on). */
+  /** New batches holding what the counters gained since the last batches (the baseline moves on):
+   * an unchanged row, or one missing from `families`, adds nothing. */
   batch(families, now) {
     const rows = [];
     for (const f of families) {
       const spec = METRIC_FAMILIES[f.name];
       if (spec === undefined || f.type !== "counter") continue;
       const names = spec[0];
+      let known = this.byLabels.get(f.name);
+      if (known === undefined) this.byLabels.set(f.name, (known = new WeakMap()));
       for (const [labels, v] of f.rows) {
-        let key = f.name; // the row's key, built without intermediate arrays: most rows are unchanged
-        for (const l of names) key += `\u0000${labels[l] ?? ""}`;
-        const before = this.baseline.get(key) ?? 0;
-        if (!(v > before)) continue;
-        this.baseline.set(key, v);
-        rows.push([f.name, names.map((l) => String(labels[l] ?? "")), v - before]);
+        let b = known.get(labels);
+        if (b === undefined) {
+          let key = f.name; // the row's key, built without intermediate arrays
+          for (const l of names) key += `\u0000${labels[l] ?? ""}`;
+          b = this.baseline.get(key);
+          if (b === undefined) this.baseline.set(key, (b = { values: names.map((l) => String(labels[l] ?? "")), v: 0 }));
+          known.set(labels, b);
+        }
+        if (!(v > b.v)) continue;
+        rows.push([f.name, b.values, v - b.v]);
+        b.v = v;
       }
     }
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {

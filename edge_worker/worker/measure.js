@@ -3,7 +3,9 @@
 // experiment cohorts (per allocation period), nothing per visitor. GET /v1/stats answers the
 // same `strata-stats/1` snapshot `strata report` reads; each isolate is one `instance` (report sums
 // instances, taking each one's latest snapshot). For a fleet, STRATA_REMOTE_WRITE pushes the
-// counters to Prometheus (remote_write.js). With STRATA_COLLECTOR set, the worker also POSTs
+// counters to Prometheus (remote_write.js), or STRATA_COUNTERS_URL to replicas (counter_batches.js);
+// either reads only the rows changed since its last push (Changes: every increment marks its row,
+// at most one key per row is held). With STRATA_COLLECTOR set, the worker also POSTs
 // its snapshot there (ctx.waitUntil, at most every STRATA_COLLECT_INTERVAL seconds), since
 // isolates come and go and cannot be scraped one by one.
 
@@ -23,6 +25,35 @@ function bump(map, key, by) {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
+/** The counter rows changed since a reader (remote_write.js, counter_batches.js) last took them:
+ * one Set of row keys per counter map (`conversions` covers the conversion values too). A push reads
+ * these rows, not every row: its cost follows what changed, not the bundle's size. */
+export class Changes {
+  constructor() {
+    this.clear();
+  }
+
+  clear() {
+    this.exposures = new Set();
+    this.conversions = new Set();
+    this.decisions = new Set();
+    this.models = new Set();
+    this.cohorts = new Set();
+  }
+
+  /** The rows changed so far (an object of the same Sets), and a fresh start. */
+  take() {
+    const { exposures, conversions, decisions, models, cohorts } = this;
+    this.clear();
+    return { exposures, conversions, decisions, models, cohorts };
+  }
+
+  /** How many rows changed. */
+  get size() {
+    return this.exposures.size + this.conversions.size + this.decisions.size + this.models.size + this.cohorts.size;
+  }
+}
+
 export class Measurement {
   constructor() {
     const rnd = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -35,20 +66,33 @@ export class Measurement {
     this.models = new Map(); // model, spec (fit for @logit), arm, feature, level -> [entered, left, converted]
     this.cohorts = new Map(); // experiment, variant, period, event, goal -> [count, value]
     this.flushedAt = 0;
+    this.trackers = []; // Changes of the readers that push these counters (track())
+  }
+
+  /** A Changes that every later increment marks its row in (a pusher's; one per reader). */
+  track() {
+    const c = new Changes();
+    this.trackers.push(c);
+    return c;
   }
 
   exposure(slot, arm, layer, population) {
-    bump(this.exposures, [slot, arm, layer, population].join(SEP), 1);
+    const k = [slot, arm, layer, population].join(SEP);
+    bump(this.exposures, k, 1);
+    for (const t of this.trackers) t.exposures.add(k);
   }
 
   decision(slot, reason, layer) {
-    bump(this.decisions, [slot, reason, layer].join(SEP), 1);
+    const k = [slot, reason, layer].join(SEP);
+    bump(this.decisions, k, 1);
+    for (const t of this.trackers) t.decisions.add(k);
   }
 
   conversion(goal, [slot, arm, layer], population, value, first) {
     const k = [goal, slot, arm, layer, population].join(SEP);
     if (first) bump(this.conversions, k, 1);
     bump(this.values, k, value);
+    for (const t of this.trackers) t.conversions.add(k);
   }
 
   /** One visit entering, leaving or converting on a model's row (event: entered | left | converted). */
@@ -57,6 +101,7 @@ export class Measurement {
     let row = this.models.get(k);
     if (row === undefined) this.models.set(k, (row = [0, 0, 0]));
     row[MODEL_EVENTS.indexOf(event)] += 1;
+    for (const t of this.trackers) t.models.add(k);
   }
 
   /** A cohort event (assigned | exposed | converted; goal "" except for converted) with its value. */
@@ -66,9 +111,11 @@ export class Measurement {
     if (row === undefined) this.cohorts.set(k, (row = [0, 0]));
     row[0] += 1;
     row[1] += value;
+    for (const t of this.trackers) t.cohorts.add(k);
   }
 
-  snapshot(prepared) {
+  /** The snapshot's `experiments`: per experiment of the bundle, its slot and the weights served now. */
+  experiments(prepared) {
     const experiments = {};
     for (const e of prepared?.experiments ?? []) {
       let slot = null;
@@ -83,6 +130,10 @@ export class Measurement {
       const variants = e.variants.map(([upper, vid]) => [vid, upper - below, (below = upper)].slice(0, 2));
       experiments[e.id] = { slot, variants, traffic_bp: e.end - e.start, period: prepared.periods[e.id] }; // the weights served now
     }
+    return experiments;
+  }
+
+  snapshot(prepared) {
     const rows = (map) => [...map.entries()].map(([k, n]) => [k.split(SEP), n]).sort((a, b) => cmp(a[0], b[0]));
     return {
       format: STATS_FORMAT,
@@ -91,7 +142,7 @@ export class Measurement {
       generated: Date.now() / 1000,
       bundle: prepared ? { name: prepared.name, version: prepared.version } : null,
       holdout_bp: prepared ? prepared.holdoutBp : 0,
-      experiments,
+      experiments: this.experiments(prepared),
       exposures: rows(this.exposures).map(([[slot, arm, layer, population], count]) => ({ slot, arm, layer, population, count })),
       conversions: rows(this.values).map(([[goal, slot, arm, layer, population], value]) => ({
         goal, slot, arm, layer, population, count: this.conversions.get([goal, slot, arm, layer, population].join(SEP)) ?? 0,

@@ -3,7 +3,7 @@
 // operations.js). Nothing here is per visitor: labels are slots, rules, reasons, layers,
 // experiments, variants, goals, routes and error codes, all bounded by the bundle.
 
-import { METRIC_LABELS } from "./contract.js";
+import { METRIC_LABELS, MODEL_EVENTS } from "./contract.js";
 import { FleetLedger } from "./fleet_ledger.js";
 
 /** The business families (edge_server/metrics.py's BUSINESS): what visitors were shown and did per
@@ -32,29 +32,85 @@ export class Metrics {
     this.counterBatches = null; // counter_batches.js's CounterBatches when STRATA_COUNTERS_URL is set: likewise
     this.visitLedger = null; // visit_ledger.js's VisitLedger: its evictions are exported
     this.fleetLedger = null; // fleet_ledger.js's FleetLedger when STRATA_FLEET_LEDGER is set: its fallbacks are exported
+    this.rowLabels = new Map(); // family -> measurement row key -> its labels (changedRows: made once, the same object every push)
+  }
+
+  /** The label objects of `family`'s measurement rows by row key (changedRows: made once each). */
+  labelsOf(family) {
+    let byKey = this.rowLabels.get(family);
+    if (byKey === undefined) this.rowLabels.set(family, (byKey = new Map()));
+    return byKey;
+  }
+
+  /** The measurement families' rows of the keys in `changed` (measure.js's Changes.take()), each
+   * label object in the same key order as the snapshot's rows make it (the same series), made once
+   * per row and the same object at every push (remote_write.js and counter_batches.js find a row's
+   * state by it). */
+  changedRows(measure, changed) {
+    const round = (v) => Math.round(v * 1e6) / 1e6; // as the snapshot rounds sums of values
+    const rows = { decisions: [], exposures: [], conversions: [], values: [], models: [], cohorts: [], cohortValues: [] };
+    const labels = (family, keys, make, each) => {
+      const byKey = this.labelsOf(family);
+      for (const k of keys) {
+        let l = byKey.get(k);
+        if (l === undefined) byKey.set(k, (l = make(k.split("\u0000"))));
+        each(l, k);
+      }
+    };
+    const [a, b, c] = METRIC_LABELS.strata_decisions_total;
+    labels("strata_decisions_total", changed.decisions, (p) => ({ [a]: p[0], [b]: p[1], [c]: p[2] }), (l, k) => rows.decisions.push([l, measure.decisions.get(k)]));
+    labels("strata_slot_exposures_total", changed.exposures, ([slot, arm, layer, population]) => ({ slot, arm, layer, population }),
+      (l, k) => rows.exposures.push([l, measure.exposures.get(k)]));
+    const conversion = ([goal, slot, arm, layer, population]) => ({ goal, slot, arm, layer, population });
+    labels("strata_conversions_total", changed.conversions, conversion, (l, k) => rows.conversions.push([l, measure.conversions.get(k) ?? 0]));
+    labels("strata_conversion_value_total", changed.conversions, conversion, (l, k) => rows.values.push([l, round(measure.values.get(k))]));
+    MODEL_EVENTS.forEach((event, i) => labels(`strata_model_visits_total/${event}`, changed.models,
+      ([model, spec, arm, feature, level]) => ({ model, spec, arm, feature, level, event }), (l, k) => {
+        const n = measure.models.get(k)[i];
+        if (n > 0) rows.models.push([l, n]);
+      }));
+    labels("strata_experiment_cohort_total", changed.cohorts, ([experiment, variant, period, event, goal]) => ({ experiment, variant, period, event, goal }),
+      (l, k) => rows.cohorts.push([l, measure.cohorts.get(k)[0]]));
+    labels("strata_experiment_cohort_value_total", changed.cohorts, ([experiment, variant, period, event, goal]) => (event === "converted" ? { experiment, variant, period, goal } : null),
+      (l, k) => { if (l !== null) rows.cohortValues.push([l, round(measure.cohorts.get(k)[1])]); });
+    return rows;
   }
 
   /** Every metric family of this isolate, as [{name, help, type, rows: [[labels, value]]}] (`measure`:
    * measure.js's Measurement; `current`: the bundle served): what GET /metrics renders as text and
-   * remote_write.js pushes. */
-  families(measure, current) {
+   * remote_write.js pushes. With `changed` (measure.js's Changes.take()), the measurement's families
+   * hold only the rows changed since (changedRows: what a push reads); the others are whole. */
+  families(measure, current, changed = null) {
     const out = [];
     const family = (name, help, rows, type = "counter") => out.push({ name, help, type, rows });
     const split = (map, names) => [...map.entries()].map(([k, v]) => [Object.fromEntries(k.split("\u0000").map((x, i) => [names[i], x])), v]);
-    const snap = measure.snapshot(current);
-    family("strata_decisions_total", "Slot decisions", split(measure.decisions, METRIC_LABELS.strata_decisions_total));
-    family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)",
-      snap.exposures.map(({ count, ...l }) => [l, count]));
-    family("strata_conversions_total", "Goal conversions (once per visit and goal)", snap.conversions.map(({ count, value, ...l }) => [l, count]));
-    family("strata_conversion_value_total", "Sum of goal values", snap.conversions.map(({ count, value, ...l }) => [l, value]));
+    let rows, experiments;
+    if (changed === null) {
+      const snap = measure.snapshot(current);
+      experiments = snap.experiments;
+      rows = {
+        decisions: split(measure.decisions, METRIC_LABELS.strata_decisions_total),
+        exposures: snap.exposures.map(({ count, ...l }) => [l, count]),
+        conversions: snap.conversions.map(({ count, value, ...l }) => [l, count]),
+        values: snap.conversions.map(({ count, value, ...l }) => [l, value]),
+        models: snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
+          .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])),
+        cohorts: snap.cohorts.map(({ count, value, ...l }) => [l, count]),
+        cohortValues: snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]),
+      };
+    } else {
+      rows = this.changedRows(measure, changed);
+      experiments = measure.experiments(current);
+    }
+    family("strata_decisions_total", "Slot decisions", rows.decisions);
+    family("strata_slot_exposures_total", "Exposures (once per visit with consent; per page view without)", rows.exposures);
+    family("strata_conversions_total", "Goal conversions (once per visit and goal)", rows.conversions);
+    family("strata_conversion_value_total", "Sum of goal values", rows.values);
     family("strata_variant_exposures_total", "Experiment variant exposures (once per visit)", split(this.variantExposures, METRIC_LABELS.strata_variant_exposures_total));
     family("strata_model_visits_total", "Model training counters: visits entering, leaving and converting on a feature level (feature @logit: the log-odds bucket, spec = fit; @uplift: the uplift-score bucket)",
-      snap.models.flatMap(({ entered, left, converted, ...l }) => [["entered", entered], ["left", left], ["converted", converted]]
-        .filter(([, n]) => n > 0).map(([event, n]) => [{ ...l, event }, n])));
-    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted",
-      snap.cohorts.map(({ count, value, ...l }) => [l, count]));
-    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort",
-      snap.cohorts.filter((c) => c.event === "converted").map(({ count, value, event, ...l }) => [l, value]));
+      rows.models);
+    family("strata_experiment_cohort_total", "Experiment visitors per allocation period (cohort): assigned, exposed, converted", rows.cohorts);
+    family("strata_experiment_cohort_value_total", "Sum of goal values of converting visits per experiment cohort", rows.cohortValues);
     family("strata_evaluation_errors_total", "Conditions that ended in a CEL evaluation error", [[{}, this.evalErrors]]);
     family("strata_eval_budget_exceeded_total", "Conditions stopped by the evaluation budget (also counted as evaluation errors)",
       [[{}, this.budgetExceeded]]);
@@ -71,7 +127,7 @@ export class Metrics {
     if (this.remoteWrite !== null) out.push(...this.remoteWrite.families());
     if (this.counterBatches !== null) out.push(...this.counterBatches.families());
     const weights = [];
-    for (const [id, e] of Object.entries(snap.experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
+    for (const [id, e] of Object.entries(experiments)) e.variants.forEach(([variant, bp], i) => weights.push([{ experiment: id, variant, slot: e.slot ?? "", index: String(i) }, bp]));
     family("strata_bundle_info", "Loaded bundle (value 1)", current ? [[{ name: current.name, version: String(current.version), key_id: current.keyId ?? "" }, 1]] : [], "gauge");
     family("strata_experiment_variant_weight", "Configured variant weight in basis points (for sample-ratio checks); index: the variant's position in the experiment, 0 = the control",
       weights, "gauge");

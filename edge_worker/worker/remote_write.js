@@ -21,11 +21,14 @@
 // Prometheus' active-series window. A query window shorter than the refresh can miss a live
 // isolate's unchanged series; the offline tools' windows are days. Each series' labels are encoded
 // once per isolate (the label set of a row never changes), so a push costs the changed rows.
+// It reads only those rows too: `collect(false)` gives the measurement's rows changed since the
+// last collect (measure.js's Changes), and the series due for the refresh or left over by a dropped
+// push are written with the value last queued (a series whose value changed since is a changed row).
 //
 // The wire format is protobuf prometheus.WriteRequest (prompb/remote.proto and types.proto), encoded
-// here (five message types, three wire types), block-compressed with snappy (the snappyjs package).
+// here (five message types, three wire types), block-compressed with snappy (snappy.js).
 
-import snappy from "snappyjs";
+import { compress as snappyBlock } from "./snappy.js";
 
 export const HEADERS = {
   "content-encoding": "snappy",
@@ -89,6 +92,15 @@ class Writer {
     this.len += 8;
   }
 
+  /** A string field of utf8Of's result (the ASCII string itself, or bytes). */
+  text(field, t) {
+    if (typeof t !== "string") return this.bytes(field, t);
+    this.varint((field << 3) | 2);
+    this.varint(t.length);
+    this.reserve(t.length);
+    for (let i = 0; i < t.length; i++) this.buf[this.len++] = t.charCodeAt(i);
+  }
+
   int(field, n) {
     this.varint(field << 3);
     this.varint(n);
@@ -108,34 +120,41 @@ function varintSize(n) {
   return size;
 }
 
-/** Encoded Label messages by name and value: an isolate pushes the same label pairs every time
- * (they are bounded by the bundle; the cache is emptied should it ever grow past LABEL_CACHE). */
-const labels = new Map();
-const LABEL_CACHE = 20_000;
-
-/** Label {string name = 1; string value = 2}. */
-function label(name, value) {
-  const key = `${name}\u0000${value}`;
-  let b = labels.get(key);
-  if (b === undefined) {
-    const n = utf8.encode(name);
-    const v = utf8.encode(value);
-    const w = new Writer(n.length + v.length + 12);
-    w.bytes(1, n);
-    w.bytes(2, v);
-    b = w.done();
-    if (labels.size >= LABEL_CACHE) labels.clear();
-    labels.set(key, b);
-  }
-  return b;
+/** `s` as UTF-8: the string itself when it is ASCII (label names and most values: one byte per
+ * character, written without an intermediate buffer), else its bytes. Either way `.length` is the
+ * byte length. */
+function utf8Of(s) {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return utf8.encode(s);
+  return s;
 }
 
-/** A TimeSeries' labels field (repeated Label labels = 1) of [[name, value], ...], sorted by name. */
+const scratch = new Writer(4096);
+let slab = new Uint8Array(0); // encoded labels live in slabs of 64 KiB: one allocation per slab, not per series
+let slabUsed = 0;
+
+/** A TimeSeries' labels field (repeated Label labels = 1; Label {string name = 1; string value = 2})
+ * of [[name, value], ...], sorted by name: made once per series of an isolate. */
 function encodeLabels(pairs) {
-  const ls = pairs.map(([n, v]) => label(n, v));
-  const w = new Writer(ls.reduce((n, b) => n + b.length + 6, 0));
-  for (const b of ls) w.bytes(1, b);
-  return w.done();
+  const w = scratch;
+  w.len = 0;
+  for (const [name, value] of pairs) {
+    const n = utf8Of(name);
+    const v = utf8Of(value);
+    w.varint((1 << 3) | 2);
+    w.varint(2 + varintSize(n.length) + n.length + varintSize(v.length) + v.length);
+    w.text(1, n);
+    w.text(2, v);
+  }
+  const len = w.len;
+  if (len > 4096) return w.buf.slice(0, len);
+  if (slabUsed + len > slab.length) {
+    slab = new Uint8Array(65536);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + len);
+  for (let i = 0; i < len; i++) out[i] = w.buf[i];
+  slabUsed += len;
+  return out;
 }
 
 /** Size of Sample {double value = 1; int64 timestamp = 2 (ms since the epoch)}. */
@@ -177,9 +196,44 @@ export function encodeWriteRequest(series, metadata = []) {
   return w.done();
 }
 
+/** encodeWriteRequest's bytes for series of one sample each, all at `ms` (a push that went at its
+ * first attempt): `rows` [[{encoded: the labels field}, value]]. One buffer of the exact size,
+ * written byte by byte: the sample's timestamp bytes are the same in every series. */
+export function encodeOneSampleEach(rows, ms, metadata = []) {
+  const stamp = new Writer(12);
+  stamp.int(2, ms);
+  const ts = stamp.done(); // Sample's timestamp field
+  const sample = 9 + ts.length; // Sample: the value field (tag + 8 bytes) and the timestamp field
+  const meta = encodeWriteRequest([], metadata);
+  let size = meta.length;
+  for (const [s] of rows) {
+    const n = s.encoded.length + 2 + sample;
+    size += 1 + varintSize(n) + n;
+  }
+  const buf = new Uint8Array(size);
+  let o = 0;
+  for (const [s, v] of rows) {
+    const ls = s.encoded;
+    let n = ls.length + 2 + sample;
+    buf[o++] = (1 << 3) | 2; // WriteRequest.timeseries
+    for (; n >= 128; n = Math.floor(n / 128)) buf[o++] = (n % 128) | 128;
+    buf[o++] = n;
+    buf.set(ls, o);
+    o += ls.length;
+    buf[o++] = (2 << 3) | 2; // TimeSeries.samples
+    buf[o++] = sample;
+    buf[o++] = (1 << 3) | 1; // Sample.value
+    SCRATCH.setFloat64(0, v, true);
+    for (let i = 0; i < 8; i++) buf[o++] = SCRATCH_BYTES[i];
+    for (let i = 0; i < ts.length; i++) buf[o++] = ts[i];
+  }
+  buf.set(meta, o);
+  return buf;
+}
+
 /** Snappy block compression (what remote write's Content-Encoding: snappy means, not the framed format). */
 export function compress(bytes) {
-  return new Uint8Array(snappy.compress(bytes));
+  return snappyBlock(bytes);
 }
 
 // ------------------------------------------------------------------ the pusher
@@ -209,7 +263,11 @@ export class RemoteWrite {
     this.maxSamples = config.pushMaxSamples;
     this.instance = instance;
     this.refresh = (config.pushRefresh ?? PUSH_REFRESH) * 1000;
-    this.series = new Map(); // row key -> {encoded: its labels, last: the value last queued, at: when (ms)}
+    this.series = new Map(); // row key -> {encoded: its labels, last: the value last queued, at: when (ms), owed: its push was dropped}
+    this.byLabels = new Map(); // family -> WeakMap(labels object -> series): rows whose label object is kept (metrics.js's changedRows) skip the key
+    this.full = true; // the next collect reads every row (the first, and after the series cache started again)
+    this.written = []; // what each push queued, for the refresh: {ms, rows}, oldest first, the last `refresh` ms
+    this.owed = []; // series of dropped pushes, queued again at the next push
     this.queue = []; // pushes not yet delivered: {ms, rows: [[series, value]]}, oldest first
     this.queued = 0; // samples in the queue
     this.next = 0; // earliest time (ms) of the next attempt
@@ -231,15 +289,19 @@ export class RemoteWrite {
     ];
   }
 
-  /** After a response: a promise for ctx.waitUntil when a push is due, else null. `collect()` gives
-   * the families to push (metrics.js's Metrics.families); it runs after the response is returned. */
+  /** After a response: a promise for ctx.waitUntil when a push is due, else null. `collect(full)`
+   * gives the families to push (metrics.js's Metrics.families: with `full` false, at least the rows
+   * changed since the last collect; StrataWorker.pushFamilies); it runs after the response is returned. */
   maybePush(collect, now = Date.now()) {
     if (this.busy || now < this.next) return null;
     this.busy = true;
     return (async () => {
       try {
         await null; // the response goes first: the families are collected after fetch returned it
-        this.enqueue(collect(), now);
+        if (this.series.size > SERIES_CACHE) this.forget();
+        const families = collect(this.full);
+        this.full = false;
+        this.enqueue(families, now);
         if (this.queued === 0) { // nothing changed since the last push: nothing to write
           this.queue = [];
           this.next = now + this.interval;
@@ -247,6 +309,7 @@ export class RemoteWrite {
         }
         await this.send(now);
       } catch (e) {
+        this.full = true; // the changed rows taken may not be queued: the next push reads every row
         console.warn(`strata: remote write to ${this.url} failed: ${e.message}`);
       } finally {
         this.busy = false;
@@ -254,23 +317,48 @@ export class RemoteWrite {
     })();
   }
 
-  /** Queue the rows of `families` that changed since they were last queued, or were last queued
-   * `refresh` ms or more before `ms`. */
+  /** Start the series cache again (past SERIES_CACHE): every series is written again once. */
+  forget() {
+    this.series.clear();
+    this.byLabels.clear();
+    this.written = [];
+    this.owed = [];
+    this.full = true;
+  }
+
+  /** Queue the rows of `families` that changed since they were last queued, the series last queued
+   * `refresh` ms or more before `ms` (a row of `families` or not), and those of dropped pushes. */
   enqueue(families, ms) {
     const rows = [];
-    if (this.series.size > SERIES_CACHE) this.series.clear();
+    const put = (s, v) => {
+      s.last = v;
+      s.at = ms;
+      s.owed = false;
+      rows.push([s, v]);
+    };
     for (const f of families) {
+      let known = this.byLabels.get(f.name);
+      if (known === undefined) this.byLabels.set(f.name, (known = new WeakMap()));
       for (const [labels, v] of f.rows) {
-        let key = f.name;
-        for (const k in labels) key += "\u0000" + k + "\u0001" + labels[k];
-        let s = this.series.get(key);
-        if (s === undefined) this.series.set(key, (s = { encoded: encodeLabels(labelsOf(f.name, labels, this.instance)), last: undefined, at: 0 }));
-        else if (s.last === v && ms - s.at < this.refresh) continue;
-        s.last = v;
-        s.at = ms;
-        rows.push([s, v]);
+        let s = known.get(labels);
+        if (s === undefined) {
+          let key = f.name;
+          for (const k in labels) key += "\u0000" + k + "\u0001" + labels[k];
+          s = this.series.get(key);
+          if (s === undefined) this.series.set(key, (s = { encoded: encodeLabels(labelsOf(f.name, labels, this.instance)), last: undefined, at: 0, owed: false }));
+          known.set(labels, s);
+        }
+        if (s.last === v && ms - s.at < this.refresh && !s.owed) continue;
+        put(s, v);
       }
     }
+    for (const s of this.owed) if (s.owed) put(s, s.last); // unchanged since (else written above)
+    this.owed = [];
+    while (this.written.length > 0 && ms - this.written[0].ms >= this.refresh) {
+      const { ms: at, rows: before } = this.written.shift();
+      for (const [s] of before) if (s.at === at) put(s, s.last); // not written since: unchanged
+    }
+    if (rows.length > 0) this.written.push({ ms, rows });
     this.metadata = families.map(({ name, type, help }) => ({ name, type, help }));
     this.queue.push({ ms, rows });
     this.queued += rows.length;
@@ -281,11 +369,15 @@ export class RemoteWrite {
   drop(push, reason) {
     this.queued -= push.rows.length;
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + push.rows.length);
-    for (const [s] of push.rows) s.last = undefined;
+    for (const [s] of push.rows) {
+      if (!s.owed) this.owed.push(s);
+      s.owed = true;
+    }
   }
 
   /** The WriteRequest of everything queued: one TimeSeries per label set, its samples in time order. */
   body() {
+    if (this.queue.length === 1) return compress(encodeOneSampleEach(this.queue[0].rows, this.queue[0].ms, this.metadata));
     const series = new Map();
     for (const { ms, rows } of this.queue) {
       for (const [s, v] of rows) {

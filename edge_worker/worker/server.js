@@ -66,6 +66,7 @@ export class StrataWorker {
     this.remoteWrite = this.config.remoteWrite ? (this.metrics.remoteWrite = new RemoteWrite(this.config, this.measure.instance)) : null;
     this.fleetLedger = this.config.fleetLedger.length ? (this.metrics.fleetLedger = new FleetLedger(this.config, this.measure)) : null;
     this.counterBatches = this.config.countersUrl ? (this.metrics.counterBatches = new CounterBatches(this.config, this.measure.instance)) : null;
+    this.changes = this.remoteWrite !== null || this.counterBatches !== null ? this.measure.track() : null; // the rows a push reads
     if (!this.config.statsToken) {
       console.log("strata: no stats token (STRATA_STATS_TOKEN): /metrics serves operational metrics only; exposures, conversions, "
         + "revenue, cohorts and model counters need the token (and then /metrics needs it too)");
@@ -90,13 +91,20 @@ export class StrataWorker {
     bump(this.metrics.requests, `${route}\u0000${response.status}`);
     const flush = this.measure.flush(this.config.collector, this.config.statsToken, this.bundles.current, this.config.collectInterval);
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
-    const push = this.remoteWrite?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
+    const push = this.remoteWrite?.maybePush((full) => this.pushFamilies(full));
     if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
     const claims = this.fleetLedger?.maybeSend(); // conversions claimed at their visit's owner (fleet_ledger.js)
     if (claims && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(claims);
-    const batch = this.counterBatches?.maybePush(() => this.metrics.families(this.measure, this.bundles.current));
+    const batch = this.counterBatches?.maybePush((full) => this.pushFamilies(full));
     if (batch && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(batch);
     return response;
+  }
+
+  /** The metric families a push reads (remote_write.js, counter_batches.js): the measurement's rows
+   * changed since the last call, or with `full` every row; the other families whole. */
+  pushFamilies(full = true) {
+    const changed = this.changes.take();
+    return this.metrics.families(this.measure, this.bundles.current, full ? null : changed);
   }
 
   /** The route's response (a promise, or a Response); throws ApiError synchronously or through the promise. */

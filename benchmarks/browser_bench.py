@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compiler.harness.fixtures import trailblazer_without_holdout  # noqa: E402
-from edge_server.harness.browser import ARGS, StaticSite, build_browser, serve_site, static_site_tool  # noqa: E402
+from edge_server.harness.browser import ARGS, BrowserBuild, StaticSite, build_browser, serve_site, static_site_tool  # noqa: E402
 
 EDGE = ROOT / "edge_worker"
 GROWTHBOOK = EDGE / "node_modules" / "@growthbook" / "growthbook" / "dist" / "bundles" / "index.min.js"
-MARK = "<script>window.__t0 = performance.now();</script>"
+MARK = "<script>window.__t0 = performance.mark('strata:t0').startTime;</script>"
 #: Right after Strata's tag: the time the slots are filled, taken in the page when start() resolves
 #: (reading performance.now() from page.evaluate after goto() would time the load event instead).
 DONE = "<script>window.strata.ready.then(() => { window.__t1 = performance.now(); });</script>"
@@ -85,21 +85,15 @@ def gz(path: Path) -> int:
     return len(gzip.compress(path.read_bytes(), 9))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
-    a = ap.parse_args()
+def trailblazer_site(built: BrowserBuild) -> StaticSite:
+    """A static TrailBlazer on 127.0.0.1 serving ``built`` (strata.js and its parts), a freshly
+    signed gzip bundle and GrowthBook's bundle; each page marks the clock's start just before
+    Strata's tag (window.__t0) and its end when start() resolves (window.__t1)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from playwright.sync_api import sync_playwright
 
     from compiler.pipeline import Options, run
 
-    out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
-    built = build_browser(out)
-    sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
-    sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
     key = Ed25519PrivateKey.generate()
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     site = StaticSite()
@@ -118,6 +112,21 @@ def main() -> None:
             end = body.index(b"</script>", at) + len(b"</script>")
             # the clock starts after GrowthBook's script, just before Strata's
             site.files[name] = body[:at] + b'<script src="/growthbook.js"></script>' + MARK.encode() + body[at:end] + DONE.encode() + body[end:]
+    return site
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
+    built = build_browser(out)
+    sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
+    sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
+    site = trailblazer_site(built)
     first, cached, third = [], [], []
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     elapsed = "window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => window.__t1 - window.__t0)"

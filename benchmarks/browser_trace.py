@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.browser_bench import trailblazer_site  # noqa: E402
-from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild, build_browser  # noqa: E402
+from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild  # noqa: E402
 
 CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute", "blink.user_timing", "loading", "blink"]
 #: main-thread trace events, named as DevTools' Performance panel groups them

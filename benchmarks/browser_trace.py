@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser_bench import trailblazer_site  # noqa: E402
+from benchmarks.browser_bench import settled_page, trailblazer_site  # noqa: E402
 from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild  # noqa: E402
 
 CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute", "blink.user_timing", "loading", "blink"]
@@ -141,7 +141,7 @@ def main() -> None:
         b = p.chromium.launch(executable_path=chromium, args=ARGS)
         for _ in range(a.runs):
             ctx = b.new_context(base_url=site.url)
-            page = ctx.new_page()
+            page = settled_page(ctx)
             cdp = ctx.new_cdp_session(page)
             cdp.send("Profiler.enable")
             cdp.send("Profiler.setSamplingInterval", {"interval": 50})

@@ -44,6 +44,24 @@ export async function fetchBundle(url) {
 /** The prepared bundle at `url`, verified against `keys` (publicKeys' forms); throws a BundleError
  * (with `.code`, as the worker's /readyz words it) or BundleFetchError. */
 export async function loadBundle(url, keys, { now = null } = {}) {
-  const trusted = await importKeys(publicKeys(keys));
-  return prepareBundle(await fetchBundle(url), { keys: trusted, now });
+  // the keys imported (WebCrypto, asynchronous) while the bundle is on its way; a bad key still
+  // refuses before any byte of the bundle is read
+  const trusted = importKeys(publicKeys(keys));
+  const bytes = fetchBundle(url);
+  bytes.catch(() => {}); // reported below, after the keys
+  const [k, b] = [await trusted, await bytes];
+  mark('strata:fetched');
+  const prepared = await prepareBundle(b, { keys: k, now });
+  mark('strata:verified');
+  return prepared;
+}
+
+/** A user-timing mark (DevTools' Performance panel, performance.getEntriesByType('mark')): the
+ * phases of start() (docs/client-side.md, "Where the time goes"). */
+export function mark(name) {
+  try {
+    globalThis.performance?.mark?.(name);
+  } catch {
+    // a runtime without user timing
+  }
 }

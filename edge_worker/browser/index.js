@@ -14,7 +14,7 @@ import { BundleError } from '../runtime/index.js';
 import { armOf } from '../worker/measure.js';
 import { clientSignals } from '../worker/signals.js';
 import { beacon, goalBody, populationOf, reportRefusal, sendExposures } from './beacon.js';
-import { loadBundle } from './bundles.js';
+import { loadBundle, mark } from './bundles.js';
 import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
 import { pageSignals } from './signals.js';
@@ -72,7 +72,7 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
+      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules().then(() => mark('strata:device'))]);
       this.error = null;
     } catch (e) {
       this.prepared = null;
@@ -168,12 +168,16 @@ export async function start(options = {}) {
   const o = strata.options;
   const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; strata.fills++; }) : () => {};
   try {
+    mark('strata:start');
     const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
+    mark('strata:dom');
     if (await loading) {
       if (!late) {
         strata.decide();
+        mark('strata:decided');
         await strata.filled;
+        mark('strata:filled');
       }
       else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
     }

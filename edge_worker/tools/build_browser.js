@@ -55,6 +55,24 @@ const contractTables = {
   },
 };
 
+/** strata-device.mjs: the uap-core regexes and each browser and OS pattern's required text
+ * (worker/device.js requiredText), computed here rather than on a visitor's first page view. */
+const deviceTexts = {
+  name: 'strata-device-texts',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]browser[\\/]parts[\\/]device\.js$/ }, async (args) => {
+      const { UA, OS } = await import('../worker/uap_regexes.js');
+      const { requiredText } = await import('../worker/device.js');
+      const source = await readFile(args.path, 'utf8');
+      return {
+        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`,
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+      };
+    });
+  },
+};
+
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
@@ -62,7 +80,7 @@ export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = 
   const parts = {};
   for (const name of PARTS) {
     parts[name] = path.join(outdir, `strata-${name}.mjs`);
-    await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name], plugins: [contractTables] });
+    await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name], plugins: [contractTables, deviceTexts] });
   }
   return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts };
 }

@@ -23,7 +23,7 @@ import { loadDeviceRules } from './uap_regexes.js';
 
 export * from '../runtime/index.js';
 export { render } from '../worker/render.js';
-export { BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles.js';
+export { BUNDLE_CACHE_MODES, BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles.js';
 export { consentOf, recordConsent } from './consent.js';
 export { pageSignals, browserHeaders } from './signals.js';
 export { loadSession, saveSession, forgetSession } from './storage.js';
@@ -35,6 +35,7 @@ export { loadSanitizer } from './sanitize.js';
 /** start()'s options and their defaults. */
 export const DEFAULTS = Object.freeze({
   bundle: null, // URL of the signed bundle (required)
+  bundleCache: 'no-cache', // 'no-cache': revalidated on every page view; 'default': as the host's Cache-Control says (bundles.js); verified either way
   keys: null, // the trusted public key(s): the .pub text of `strata keygen`, or its base64 body (required)
   signals: null, // client signals (docs/signals.md, source client); default window.strataSignals
   category: null, // page.category; default <html data-strata-category>
@@ -72,7 +73,7 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules().then(() => mark('strata:device'))]);
+      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys, { cache: o.bundleCache }), loadDeviceRules().then(() => mark('strata:device'))]);
       this.error = null;
     } catch (e) {
       this.prepared = null;

@@ -1,5 +1,6 @@
 """The page around the decisions (docs/client-side.md), in real Chromium on the static TrailBlazer
-site: the bundle revalidated with If-None-Match (a 304, still decided); the slots hidden until
+site: the bundle revalidated with If-None-Match (a 304, still decided), or cached as the host says
+and verified on every view; the slots hidden until
 decided and, past the anti-flicker timeout, the page's own markup shown and kept; a tampered bundle
 refused in the page (the page's own markup, the refusal in the console); the debug overlay; a
 goal sent to the events endpoint with sendBeacon; the lazily loaded parts (strata-*.mjs) fetched only
@@ -60,6 +61,36 @@ def test_browser_page_bundle_is_revalidated_with_if_none_match_and_still_decides
     fetched = [r for r in site.requests[start:] if r.path == trailblazer["url"]]
     assert [r.status for r in fetched] == [200, 304]
     assert "if-none-match" not in fetched[0].headers and fetched[1].headers["if-none-match"].startswith('"')
+
+
+def test_browser_page_bundle_cache_default_follows_max_age_and_still_verifies_every_view(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    """data-bundle-cache="default": a bundle the host serves with max-age comes from the HTTP cache
+    on the next view (no request), and is verified again there: a tampered bundle in the cache is
+    refused on every view, not only the one that fetched it."""
+    good = site.files[trailblazer["url"]]
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x01
+    site.files["/cached-good.strata"] = good
+    site.files["/cached-bad.strata"] = bytes(bad)
+    outcomes = {}
+    try:
+        for name in ("good", "bad"):
+            url = f"/cached-{name}.strata"
+            site.cache_controls[url] = "max-age=300"
+            serve_trailblazer(site, trailblazer, ' data-bundle-cache="default"', bundle=url)
+            start = len(site.requests)
+            page, _ = page_of()
+            views = []
+            for path in ("/", "/tents.html"):
+                page.goto(path)
+                h = hero(page)
+                views.append((h["reason"], page.evaluate("window.strata.ready.then((s) => s.error && s.error.code)")))
+            outcomes[name] = (views, [r.status for r in site.requests[start:] if r.path == url])
+    finally:
+        site.cache_controls.clear()
+        serve_trailblazer(site, trailblazer)
+    assert outcomes["good"] == ([("default", None), ("rule", None)], [200])  # one request: the second view decided from the cache
+    assert outcomes["bad"] == ([(None, "bad_signature"), (None, "bad_signature")], [200])
 
 
 def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:

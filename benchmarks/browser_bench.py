@@ -9,9 +9,10 @@ on 127.0.0.1 — a benchmark, not a timed test:
 2. from script start (an inline mark just before the script tag) to filled slots on the TrailBlazer
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
    script from the cache, the bundle revalidated with a 304) (budgets: <= 50 ms first, <= 15 ms cached);
-   and the page view after that (Chromium compiles from its code cache from the third load on); each
-   with strata.js served no-cache (revalidated per view) and as a versioned, immutable file; with
-   the phases of start() from its user-timing marks (benchmarks/browser_trace.py profiles them);
+   and the page view after that (Chromium compiles from its code cache from the third load on); for
+   three ways of hosting (HOSTING: strata.js revalidated per view or immutable, the bundle
+   revalidated or cached for 300 s with data-bundle-cache="default"); with the phases of start()
+   from its user-timing marks (benchmarks/browser_trace.py profiles them);
 3. decide() in the page, all 4 TrailBlazer slots, median per call (budget: <= 5 us);
 4. beside it in the same page, the GrowthBook browser SDK (@growthbook/growthbook's bundle)
    evaluating four features whose rules state TrailBlazer's slot rules as GrowthBook conditions.
@@ -84,9 +85,20 @@ DECIDE = """async (n) => {
 }"""
 
 
-#: How the site serves strata.js and its parts: revalidated on every view (as before), or as a
-#: versioned file (docs/client-side.md, "Hosting"); the bundle and the pages are always no-cache.
-SCRIPT_CACHE = ["no-cache", "public, max-age=31536000, immutable"]
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: How the site is hosted: (name, Cache-Control of strata.js and its parts, of the bundle, the tag's
+#: data-bundle-cache). The pages and the site's own files are always no-cache (revalidated).
+HOSTING = [
+    ("all no-cache", "no-cache", "no-cache", None),
+    ("strata.js immutable", IMMUTABLE, "no-cache", None),
+    ("+ bundle max-age=300", IMMUTABLE, "max-age=300", "default"),
+    ("+ preload links", IMMUTABLE, "max-age=300", "default"),
+]
+#: what a page may put before Strata's tag so that the bundle and the device part are fetched
+#: while strata.js is (docs/client-side.md, "Hosting"): the fetch() of a bundleCache 'default'
+#: bundle and the part's import() take the preloaded responses
+PRELOAD = ('<link rel="preload" href="/trailblazer.strata" as="fetch" crossorigin>'
+           '<link rel="modulepreload" href="/strata-device.mjs">')
 #: first: a fresh context, nothing cached; cached: the next view (the bundle revalidated, 304);
 #: third: the one after (Chromium compiles from its code cache from the third load of a script on)
 VIEWS = ["first", "cached", "third"]
@@ -128,15 +140,24 @@ def trailblazer_site(built: BrowserBuild) -> StaticSite:
     assert compiled.bundle is not None
     site.files["/trailblazer.strata"] = compiled.bundle
     site.files["/growthbook.js"] = GROWTHBOOK.read_bytes()
+    site.files["/key.pub"] = pem.encode()
+    tag_pages(site, "")
+    return site
+
+
+def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
+    """(Re)write the site's pages with Strata's tag (``attrs``: more data- attributes) between the
+    marks; with ``preload``, PRELOAD before them."""
     tool = static_site_tool()
-    serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"'))
+    pem = site.files["/key.pub"].decode()
+    serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"' + attrs))
     for name, body in list(site.files.items()):
         if name.endswith(".html"):
             at = body.index(b'<script src="/strata.js"')
             end = body.index(b"</script>", at) + len(b"</script>")
             # the clock starts after GrowthBook's script, just before Strata's
-            site.files[name] = body[:at] + b'<script src="/growthbook.js"></script>' + MARK.encode() + body[at:end] + DONE.encode() + body[end:]
-    return site
+            head = (PRELOAD if preload else "") + '<script src="/growthbook.js"></script>' + MARK
+            site.files[name] = body[:at] + head.encode() + body[at:end] + DONE.encode() + body[end:]
 
 
 def main() -> None:
@@ -152,22 +173,24 @@ def main() -> None:
     sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
     site = trailblazer_site(built)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    views: dict[str, dict[str, list[float]]] = {}
+    views: dict[str, list[float]] = {}
     phases: dict[str, dict[str, list[float]]] = {}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=ARGS)
-        for script_cache in SCRIPT_CACHE:
+        for hosting, script_cache, bundle_cache, mode in HOSTING:
             for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
                 site.cache_controls[path] = script_cache
+            site.cache_controls["/trailblazer.strata"] = bundle_cache
+            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting == "+ preload links")
             for _ in range(a.runs):
                 ctx = b.new_context(base_url=site.url)
                 page = settled_page(ctx)
                 for view in VIEWS:
                     page.goto("/")
                     total, marks = page.evaluate(ELAPSED)
-                    views.setdefault(f"{view} {script_cache}", []).append(total)
+                    views.setdefault(f"{view} {hosting}", []).append(total)
                     for name, t in marks:
-                        phases.setdefault(f"{view} {script_cache}", {}).setdefault(name, []).append(t)
+                        phases.setdefault(f"{view} {hosting}", {}).setdefault(name, []).append(t)
                 ctx.close()
         ctx = b.new_context(base_url=site.url)
         page = ctx.new_page()
@@ -188,12 +211,12 @@ def main() -> None:
     print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs} (budgets: first load 50 ms, cached 15 ms)")
     print("   and when each phase ended (user-timing marks of start(), ms from script start)")
     names = ["strata:start", "strata:fetched", "strata:device", "strata:verified", "strata:dom", "strata:decided", "strata:filled"]
-    print(f"   {'view':10} {'script Cache-Control':36} {'total':>6}  " + " ".join(f"{n.removeprefix('strata:'):>8}" for n in names))
-    for script_cache in SCRIPT_CACHE:
+    print(f"   {'view':7} {'hosting':21} {'total':>6}  " + " ".join(f"{n.removeprefix('strata:'):>8}" for n in names))
+    for hosting, *_ in HOSTING:
         for view in VIEWS:
-            k = f"{view} {script_cache}"
+            k = f"{view} {hosting}"
             ph = results["phases_ms"].get(k, {})
-            print(f"   {view:10} {script_cache:36} {results['views_ms'][k]:6.1f}  " + " ".join(f"{ph.get(n, float('nan')):8.1f}" for n in names))
+            print(f"   {view:7} {hosting:21} {results['views_ms'][k]:6.1f}  " + " ".join(f"{ph.get(n, float('nan')):8.1f}" for n in names))
     print("3./4. in the page, median per call")
     print(f"   Strata decide(), 4 slots               {peer['strata_us']:7.2f} us  (budget 5 us)")
     print(f"   GrowthBook, 4 equivalent features      {peer['growthbook_us']:7.2f} us")

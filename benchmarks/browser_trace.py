@@ -127,6 +127,7 @@ def main_thread(events: list[dict[str, Any]], t0: float, t1: float) -> tuple[dic
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-profile", action="store_true", help="no CPU profile: the main thread's timeline undisturbed by sampling")
     ap.add_argument("--out", type=Path, default=None, help="write the last load's trace (.json) and CPU profile (.cpuprofile) here")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -147,10 +148,11 @@ def main() -> None:
             cdp.send("Profiler.setSamplingInterval", {"interval": 50})
             for kind in ("first", "cached"):
                 b.start_tracing(page=page, categories=CATEGORIES)
-                cdp.send("Profiler.start")
+                if not a.no_profile:
+                    cdp.send("Profiler.start")
                 page.goto("/")
                 t0, t1 = page.evaluate(WAIT)
-                profile = cdp.send("Profiler.stop")["profile"]
+                profile = {"nodes": [], "samples": [], "timeDeltas": [], "startTime": 0} if a.no_profile else cdp.send("Profiler.stop")["profile"]
                 trace = json.loads(b.stop_tracing())
                 events = trace["traceEvents"] if isinstance(trace, dict) else trace
                 nav = page.evaluate("performance.timeOrigin")

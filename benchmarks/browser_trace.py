@@ -152,7 +152,7 @@ def main() -> None:
                     cdp.send("Profiler.start")
                 page.goto("/")
                 t0, t1 = page.evaluate(WAIT)
-                profile = {"nodes": [], "samples": [], "timeDeltas": [], "startTime": 0} if a.no_profile else cdp.send("Profiler.stop")["profile"]
+                profile: dict[str, Any] = {"nodes": [], "samples": [], "timeDeltas": [], "startTime": 0} if a.no_profile else cdp.send("Profiler.stop")["profile"]
                 trace = json.loads(b.stop_tracing())
                 events = trace["traceEvents"] if isinstance(trace, dict) else trace
                 nav = page.evaluate("performance.timeOrigin")
@@ -172,7 +172,8 @@ def main() -> None:
                         samples.append(s)
                         times.append(d)
                 windowed = {**profile, "samples": samples, "timeDeltas": times}
-                loads[kind].append({"total": t1 - t0, "main": kinds, "requests": requests, "js": self_times(windowed, sources)})
+                marks = {e["name"]: (e["ts"] - base) / 1000 - t0 for e in events if str(e.get("name", "")).startswith("strata:") and e.get("ph") in ("R", "I", "n", "b", "e")}
+                loads[kind].append({"total": t1 - t0, "main": kinds, "requests": requests, "js": self_times(windowed, sources), "marks": marks})
                 if a.out is not None:
                     a.out.mkdir(parents=True, exist_ok=True)
                     (a.out / f"{kind}.trace.json").write_text(json.dumps(trace))
@@ -184,6 +185,8 @@ def main() -> None:
     med = statistics.median
     for kind, runs in loads.items():
         print(f"{kind} load: script start -> filled slots {med(r['total'] for r in runs):.1f} ms (median of {len(runs)}, profiled, unminified)")
+        names = sorted({n for r in runs for n in r["marks"] if n != "strata:t0"}, key=lambda n: med(r["marks"].get(n, 0) for r in runs))
+        print("  start()'s phases ended at (ms from the mark, median): " + ", ".join(f"{n.removeprefix('strata:')} {med(r['marks'].get(n, 0) for r in runs):.1f}" for n in names))
         print("  requests (ms from the mark; last run):")
         for url, start, end in runs[-1]["requests"]:
             print(f"    {url[:40]:40} {start:7.1f} -> {end:7.1f}")

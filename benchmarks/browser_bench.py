@@ -26,6 +26,7 @@ import gzip
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -164,11 +165,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
+    ap.add_argument("--build-from", type=Path, default=None,
+                    help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
-    built = build_browser(out)
+    if a.build_from is None:
+        built = build_browser(out)
+    else:
+        subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=a.build_from, check=True, capture_output=True, timeout=120)
+        built = {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {f.stem.removeprefix("strata-"): f for f in sorted(out.glob("strata-*.mjs"))}}
     sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
     sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
     site = trailblazer_site(built)

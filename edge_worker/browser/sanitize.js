@@ -21,7 +21,11 @@ export const NEEDS_PARSE5 = /<noscript|\0|&#(?![0-9]|[xX][0-9a-fA-F])/i;
  * nested that deep, and goes to parse5 too. */
 export const MAX_NATIVE_TAGS = 256;
 
-const needsParse5 = (html) => NEEDS_PARSE5.test(html) || html.split('<', MAX_NATIVE_TAGS + 2).length > MAX_NATIVE_TAGS + 1;
+/** Whether this runtime has an HTML parser (Node and Deno, running the built module, have none:
+ * there every template goes to parse5). */
+const hasParser = () => typeof document !== 'undefined' && Boolean(document.implementation);
+
+const needsParse5 = (html) => !hasParser() || NEEDS_PARSE5.test(html) || html.split('<', MAX_NATIVE_TAGS + 2).length > MAX_NATIVE_TAGS + 1;
 
 let parse5 = null; // worker/sanitize.js's sanitize, once loaded
 let inert = null; // the inert document fragments are parsed in

@@ -70,3 +70,12 @@ test('browser build: the contract tables\' prose is left out, and no module of t
   }
   assert.deepEqual(found, []);
 });
+
+test('browser module in Node: without an HTML parser, templates go to parse5 (strata-sanitize.mjs) and render as the servers do', async () => {
+  const S = await import(pathToFileURL(built.module).href);
+  await S.loadSanitizer();
+  const cases = readJson('render.json').cases;
+  const wrong = cases.filter((c) => S.render(c.content) !== c.html).map((c) => JSON.stringify(c.content).slice(0, 200));
+  assert.ok(cases.length > 1000);
+  assert.deepEqual(wrong, []);
+});

@@ -61,7 +61,7 @@ def instants(tz: str, n: int, seed: int) -> list[float]:
     rng = random.Random(seed)
     zone = ZoneInfo(tz)
     out = [rng.uniform(946_684_800, 2_208_988_800) for _ in range(n // 2)]
-    changes = []
+    changes: list[float] = []
     t = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
     while t.year < 2040 and len(changes) < 200:
         u = t + timedelta(hours=6)

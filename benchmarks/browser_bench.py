@@ -9,7 +9,10 @@ on 127.0.0.1 — a benchmark, not a timed test:
 2. from script start (an inline mark just before the script tag) to filled slots on the TrailBlazer
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
    script from the cache, the bundle revalidated with a 304) (budgets: <= 50 ms first, <= 15 ms cached);
-   and the page view after that (Chromium compiles from its code cache from the third load on);
+   and the page view after that (Chromium compiles from its code cache from the third load on); for
+   three ways of hosting (HOSTING: strata.js revalidated per view or immutable, the bundle
+   revalidated or cached for 300 s with data-bundle-cache="default"); with the phases of start()
+   from its user-timing marks (benchmarks/browser_trace.py profiles them);
 3. decide() in the page, all 4 TrailBlazer slots, median per call (budget: <= 5 us);
 4. beside it in the same page, the GrowthBook browser SDK (@growthbook/growthbook's bundle)
    evaluating four features whose rules state TrailBlazer's slot rules as GrowthBook conditions.
@@ -23,20 +26,22 @@ import gzip
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compiler.harness.fixtures import trailblazer_without_holdout  # noqa: E402
-from edge_server.harness.browser import ARGS, StaticSite, build_browser, serve_site, static_site_tool  # noqa: E402
+from edge_server.harness.browser import ARGS, BrowserBuild, StaticSite, build_browser, serve_site, static_site_tool  # noqa: E402
 
 EDGE = ROOT / "edge_worker"
 GROWTHBOOK = EDGE / "node_modules" / "@growthbook" / "growthbook" / "dist" / "bundles" / "index.min.js"
-MARK = "<script>window.__t0 = performance.now();</script>"
+MARK = "<script>window.__t0 = performance.mark('strata:t0').startTime;</script>"
 #: Right after Strata's tag: the time the slots are filled, taken in the page when start() resolves
 #: (reading performance.now() from page.evaluate after goto() would time the load event instead).
 DONE = "<script>window.strata.ready.then(() => { window.__t1 = performance.now(); });</script>"
@@ -81,25 +86,51 @@ DECIDE = """async (n) => {
 }"""
 
 
+IMMUTABLE = "public, max-age=31536000, immutable"
+#: How the site is hosted: (name, Cache-Control of strata.js and its parts, of the bundle, the tag's
+#: data-bundle-cache). The pages and the site's own files are always no-cache (revalidated).
+HOSTING = [
+    ("all no-cache", "no-cache", "no-cache", None),
+    ("strata.js immutable", IMMUTABLE, "no-cache", None),
+    ("+ bundle max-age=300", IMMUTABLE, "max-age=300", "default"),
+    ("+ preload links", IMMUTABLE, "max-age=300", "default"),
+]
+#: what a page may put before Strata's tag so that the bundle and the device part are fetched
+#: while strata.js is (docs/client-side.md, "Hosting"): the fetch() of a bundleCache 'default'
+#: bundle and the part's import() take the preloaded responses
+PRELOAD = ('<link rel="preload" href="/trailblazer.strata" as="fetch" crossorigin>'
+           '<link rel="modulepreload" href="/strata-device.mjs">')
+#: first: a fresh context, nothing cached; cached: the next view (the bundle revalidated, 304);
+#: third: the one after (Chromium compiles from its code cache from the third load of a script on)
+VIEWS = ["first", "cached", "third"]
+ELAPSED = """window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => [window.__t1 - window.__t0,
+  performance.getEntriesByType('mark').filter((m) => m.name.startsWith('strata:') && m.name !== 'strata:t0').map((m) => [m.name, m.startTime - window.__t0])])"""
+
+
+def settled_page(ctx: Any) -> Any:
+    """A new page of ``ctx`` once Chromium's own start-up work is over: a new context's first page
+    makes this Chromium load its omnibox WebUI (some 100 chrome:// modules, 0.3-0.5 s of the 2 cores)
+    while the site loads; about:blank and a second let it finish. The HTTP cache stays empty: the
+    load that follows is still a first load of the site."""
+    page = ctx.new_page()
+    page.goto("about:blank")
+    page.wait_for_timeout(1500)
+    return page
+
+
 def gz(path: Path) -> int:
     return len(gzip.compress(path.read_bytes(), 9))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
-    a = ap.parse_args()
+def trailblazer_site(built: BrowserBuild) -> StaticSite:
+    """A static TrailBlazer on 127.0.0.1 serving ``built`` (strata.js and its parts), a freshly
+    signed gzip bundle and GrowthBook's bundle; each page marks the clock's start just before
+    Strata's tag (window.__t0) and its end when start() resolves (window.__t1)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from playwright.sync_api import sync_playwright
 
     from compiler.pipeline import Options, run
 
-    out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
-    built = build_browser(out)
-    sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
-    sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
     key = Ed25519PrivateKey.generate()
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     site = StaticSite()
@@ -110,29 +141,64 @@ def main() -> None:
     assert compiled.bundle is not None
     site.files["/trailblazer.strata"] = compiled.bundle
     site.files["/growthbook.js"] = GROWTHBOOK.read_bytes()
+    site.files["/key.pub"] = pem.encode()
+    tag_pages(site, "")
+    return site
+
+
+def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
+    """(Re)write the site's pages with Strata's tag (``attrs``: more data- attributes) between the
+    marks; with ``preload``, PRELOAD before them."""
     tool = static_site_tool()
-    serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"'))
+    pem = site.files["/key.pub"].decode()
+    serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"' + attrs))
     for name, body in list(site.files.items()):
         if name.endswith(".html"):
             at = body.index(b'<script src="/strata.js"')
             end = body.index(b"</script>", at) + len(b"</script>")
             # the clock starts after GrowthBook's script, just before Strata's
-            site.files[name] = body[:at] + b'<script src="/growthbook.js"></script>' + MARK.encode() + body[at:end] + DONE.encode() + body[end:]
-    first, cached, third = [], [], []
+            head = (PRELOAD if preload else "") + '<script src="/growthbook.js"></script>' + MARK
+            site.files[name] = body[:at] + head.encode() + body[at:end] + DONE.encode() + body[end:]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
+    ap.add_argument("--build-from", type=Path, default=None,
+                    help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
+    if a.build_from is None:
+        built = build_browser(out)
+    else:
+        subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=a.build_from, check=True, capture_output=True, timeout=120)
+        built = {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {f.stem.removeprefix("strata-"): f for f in sorted(out.glob("strata-*.mjs"))}}
+    sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
+    sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
+    site = trailblazer_site(built)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    elapsed = "window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => window.__t1 - window.__t0)"
+    views: dict[str, list[float]] = {}
+    phases: dict[str, dict[str, list[float]]] = {}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=ARGS)
-        for _ in range(a.runs):
-            ctx = b.new_context(base_url=site.url)
-            page = ctx.new_page()
-            page.goto("/")
-            first.append(page.evaluate(elapsed))
-            page.goto("/")
-            cached.append(page.evaluate(elapsed))
-            page.goto("/")
-            third.append(page.evaluate(elapsed))
-            ctx.close()
+        for hosting, script_cache, bundle_cache, mode in HOSTING:
+            for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
+                site.cache_controls[path] = script_cache
+            site.cache_controls["/trailblazer.strata"] = bundle_cache
+            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting == "+ preload links")
+            for _ in range(a.runs):
+                ctx = b.new_context(base_url=site.url)
+                page = settled_page(ctx)
+                for view in VIEWS:
+                    page.goto("/")
+                    total, marks = page.evaluate(ELAPSED)
+                    views.setdefault(f"{view} {hosting}", []).append(total)
+                    for name, t in marks:
+                        phases.setdefault(f"{view} {hosting}", {}).setdefault(name, []).append(t)
+                ctx.close()
         ctx = b.new_context(base_url=site.url)
         page = ctx.new_page()
         page.goto("/")
@@ -142,16 +208,22 @@ def main() -> None:
     site.stop()
     shutil.rmtree(out, ignore_errors=True)
     med = statistics.median
-    results = {"sizes_bytes": sizes, "first_load_ms": med(first), "cached_ms": med(cached), "third_view_ms": med(third),
-               "decide_us": peer["strata_us"],
-               "growthbook_us": peer["growthbook_us"], "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs}
+    results = {"sizes_bytes": sizes, "views_ms": {k: med(v) for k, v in views.items()},
+               "phases_ms": {k: {n: med(t) for n, t in v.items()} for k, v in phases.items()},
+               "decide_us": peer["strata_us"], "growthbook_us": peer["growthbook_us"],
+               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs}
     print("1. size, gzip -9 (budget: module <= 35 KB without RE2; the parts load only when needed)")
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
-    print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs}")
-    print(f"   first load (nothing cached)            {med(first):7.1f} ms  (budget 50 ms)")
-    print(f"   cached (script cached, bundle 304)     {med(cached):7.1f} ms  (budget 15 ms)")
-    print(f"   third view (V8 code cache)             {med(third):7.1f} ms")
+    print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs} (budgets: first load 50 ms, cached 15 ms)")
+    print("   and when each phase ended (user-timing marks of start(), ms from script start)")
+    names = ["strata:start", "strata:fetched", "strata:device", "strata:verified", "strata:dom", "strata:decided", "strata:filled"]
+    print(f"   {'view':7} {'hosting':21} {'total':>6}  " + " ".join(f"{n.removeprefix('strata:'):>8}" for n in names))
+    for hosting, *_ in HOSTING:
+        for view in VIEWS:
+            k = f"{view} {hosting}"
+            ph = results["phases_ms"].get(k, {})
+            print(f"   {view:7} {hosting:21} {results['views_ms'][k]:6.1f}  " + " ".join(f"{ph.get(n, float('nan')):8.1f}" for n in names))
     print("3./4. in the page, median per call")
     print(f"   Strata decide(), 4 slots               {peer['strata_us']:7.2f} us  (budget 5 us)")
     print(f"   GrowthBook, 4 equivalent features      {peer['growthbook_us']:7.2f} us")

@@ -62,6 +62,7 @@ class StaticSite:
     dirs: dict[str, Path] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)  # path -> seconds before answering (a slow CDN)
     cache_control: str = "no-cache"
+    cache_controls: dict[str, str] = field(default_factory=dict)  # path -> its own Cache-Control (a versioned script: immutable)
     requests: list[Request] = field(default_factory=list)
     #: an edge's URL (``strata serve``, workerd) that POSTs are passed to, as a CDN routes ``/v1/events``
     #: to the site's own edge: the browser's beacons stay same-origin; None: POSTs are recorded and accepted
@@ -84,7 +85,7 @@ class StaticSite:
                     extra: list[tuple[str, str]] = []
                 else:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-                    extra = [("ETag", etag), ("Cache-Control", site.cache_control), ("Content-Type", TYPES.get(Path(path).suffix or ".html", "application/octet-stream"))]
+                    extra = [("ETag", etag), ("Cache-Control", site.cache_controls.get(path, site.cache_control)), ("Content-Type", TYPES.get(Path(path).suffix or ".html", "application/octet-stream"))]
                     status, out = (304, b"") if headers.get("if-none-match") == etag else (200, body)
                 site.requests.append(Request(path, headers, status))
                 self.send_response(status)

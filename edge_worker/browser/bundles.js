@@ -1,5 +1,6 @@
 // The signed bundle in the browser (the counterpart of worker/bundles.js): fetched from any static
-// URL, revalidated by the browser's HTTP cache with If-None-Match (an unchanged bundle costs a 304),
+// URL, revalidated by the browser's HTTP cache with If-None-Match (an unchanged bundle costs a 304;
+// or, by the page's choice, cached as the host's Cache-Control says: BUNDLE_CACHE_MODES),
 // read under the envelope limit, verified against the public keys the page itself gives (never
 // fetched from beside the bundle: whoever can change the bundle could change those too), and
 // prepared by the same runtime as the worker's.
@@ -29,11 +30,18 @@ export function publicKeys(text) {
   return text.split(/[\s,]+/).filter(Boolean).map((b) => `-----BEGIN PUBLIC KEY-----\n${b}\n-----END PUBLIC KEY-----`);
 }
 
-/** The bytes at `url` (cache: revalidated by If-None-Match), at most MAX_ENVELOPE_BYTES. */
-export async function fetchBundle(url) {
+/** The fetch cache modes a page may choose for its bundle (start()'s bundleCache): 'no-cache'
+ * revalidates on every page view (If-None-Match: a 304 when unchanged, a new bundle at once);
+ * 'default' follows the host's Cache-Control (with max-age=N a cached view sends no request, and
+ * a new bundle shows within N seconds). Either way, the bytes are verified on every page view. */
+export const BUNDLE_CACHE_MODES = ['no-cache', 'default'];
+
+/** The bytes at `url` (`cache`: a BUNDLE_CACHE_MODES entry), at most MAX_ENVELOPE_BYTES. */
+export async function fetchBundle(url, cache = 'no-cache') {
+  if (!BUNDLE_CACHE_MODES.includes(cache)) throw new TypeError(`strata: bundleCache '${cache}' is not one of ${BUNDLE_CACHE_MODES.join(', ')}`);
   let r;
   try {
-    r = await fetch(url, { cache: 'no-cache', credentials: 'same-origin' });
+    r = await fetch(url, { cache, credentials: 'same-origin' });
   } catch (e) {
     throw new BundleFetchError(`fetching the bundle ${url} failed (${e && e.message}); check the URL and that its host allows this page (CORS)`);
   }
@@ -43,7 +51,25 @@ export async function fetchBundle(url) {
 
 /** The prepared bundle at `url`, verified against `keys` (publicKeys' forms); throws a BundleError
  * (with `.code`, as the worker's /readyz words it) or BundleFetchError. */
-export async function loadBundle(url, keys, { now = null } = {}) {
-  const trusted = await importKeys(publicKeys(keys));
-  return prepareBundle(await fetchBundle(url), { keys: trusted, now });
+export async function loadBundle(url, keys, { now = null, cache = 'no-cache' } = {}) {
+  // the keys imported (WebCrypto, asynchronous) while the bundle is on its way; a bad key still
+  // refuses before any byte of the bundle is read
+  const trusted = importKeys(publicKeys(keys));
+  const bytes = fetchBundle(url, cache);
+  bytes.catch(() => {}); // reported below, after the keys
+  const [k, b] = [await trusted, await bytes];
+  mark('strata:fetched');
+  const prepared = await prepareBundle(b, { keys: k, now });
+  mark('strata:verified');
+  return prepared;
+}
+
+/** A user-timing mark (DevTools' Performance panel, performance.getEntriesByType('mark')): the
+ * phases of start() (docs/client-side.md, "Where the time goes"). */
+export function mark(name) {
+  try {
+    globalThis.performance?.mark?.(name);
+  } catch {
+    // a runtime without user timing
+  }
 }

@@ -14,7 +14,7 @@ import { BundleError } from '../runtime/index.js';
 import { armOf } from '../worker/measure.js';
 import { clientSignals } from '../worker/signals.js';
 import { beacon, goalBody, populationOf, reportRefusal, sendExposures } from './beacon.js';
-import { loadBundle } from './bundles.js';
+import { loadBundle, mark } from './bundles.js';
 import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
 import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
 import { pageSignals } from './signals.js';
@@ -23,7 +23,7 @@ import { loadDeviceRules } from './uap_regexes.js';
 
 export * from '../runtime/index.js';
 export { render } from '../worker/render.js';
-export { BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles.js';
+export { BUNDLE_CACHE_MODES, BundleFetchError, fetchBundle, loadBundle, publicKeys } from './bundles.js';
 export { consentOf, recordConsent } from './consent.js';
 export { pageSignals, browserHeaders } from './signals.js';
 export { loadSession, saveSession, forgetSession } from './storage.js';
@@ -35,6 +35,7 @@ export { loadSanitizer } from './sanitize.js';
 /** start()'s options and their defaults. */
 export const DEFAULTS = Object.freeze({
   bundle: null, // URL of the signed bundle (required)
+  bundleCache: 'no-cache', // 'no-cache': revalidated on every page view; 'default': as the host's Cache-Control says (bundles.js); verified either way
   keys: null, // the trusted public key(s): the .pub text of `strata keygen`, or its base64 body (required)
   signals: null, // client signals (docs/signals.md, source client); default window.strataSignals
   category: null, // page.category; default <html data-strata-category>
@@ -72,7 +73,7 @@ export class Strata {
   async load() {
     const o = this.options;
     try {
-      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys), loadDeviceRules()]);
+      [this.prepared] = await Promise.all([loadBundle(o.bundle, o.keys, { cache: o.bundleCache }), loadDeviceRules().then(() => mark('strata:device'))]);
       this.error = null;
     } catch (e) {
       this.prepared = null;
@@ -168,12 +169,16 @@ export async function start(options = {}) {
   const o = strata.options;
   const reveal = o.antiFlicker && (document.readyState === 'loading' || document.querySelector('[data-strata-slot]')) ? conceal(document, o.timeout, () => { late = true; strata.fills++; }) : () => {};
   try {
+    mark('strata:start');
     const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
+    mark('strata:dom');
     if (await loading) {
       if (!late) {
         strata.decide();
+        mark('strata:decided');
         await strata.filled;
+        mark('strata:filled');
       }
       else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
     }

@@ -3,7 +3,8 @@
 // from the same directory, only when needed (docs/client-side.md, "Size"):
 //   strata-re2.mjs       re2js, for a bundle that calls `matches` (browser/regex_engine.js)
 //   strata-device.mjs    the uap-core device regexes, for device.os and device.browser (browser/uap_regexes.js)
-//   strata-sanitize.mjs  parse5 and the template sanitiser, for content with a template (browser/sanitize.js)
+//   strata-sanitize.mjs  parse5 and the template sanitiser, for the few templates the browser's own parser
+//                        does not take (browser/sanitize.js: <noscript>, a NUL, "&#x;", over 256 tags)
 //   strata-ed25519.mjs   @noble/ed25519, for a browser without Ed25519 in WebCrypto (browser/ed25519.js)
 
 let base = null;

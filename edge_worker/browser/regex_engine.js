@@ -17,22 +17,25 @@ export async function loadRegexEngine() {
   return engine;
 }
 
-/** Whether `tree` (a decoded payload: arrays, Maps, objects) holds the string 'matches' anywhere:
- * every `matches` call of the IR does (its CALL name); a literal 'matches' only loads re2js in vain. */
-export function mentionsMatches(tree) {
-  const stack = [tree];
-  while (stack.length) {
-    const v = stack.pop();
-    if (v === 'matches') return true;
-    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
-    if (Array.isArray(v)) stack.push(...v);
-    else if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
-    else for (const k of Object.keys(v)) stack.push(k, v[k]);
+const MATCHES = new TextEncoder().encode('matches');
+
+/** Whether the inflated payload `bytes` (msgpack) hold the UTF-8 bytes of 'matches' anywhere: every
+ * `matches` call of the IR does (its CALL name is a msgpack string, whatever its header); a literal
+ * or a name containing 'matches' only loads re2js in vain. A byte search, not a walk of the decoded
+ * tree: some 4 ms less on a page's first load. */
+export function mentionsMatches(bytes) {
+  const first = MATCHES[0];
+  const last = bytes.length - MATCHES.length;
+  for (let i = bytes.indexOf(first); i >= 0 && i <= last; i = bytes.indexOf(first, i + 1)) {
+    let j = 1;
+    while (j < MATCHES.length && bytes[i + j] === MATCHES[j]) j++;
+    if (j === MATCHES.length) return true;
   }
   return false;
 }
 
-/** verify.js's seam: before a payload is validated (its patterns compiled), load re2js if it needs it. */
-export async function loadRegexEngineFor(payload) {
-  if (engine === null && mentionsMatches(payload)) await loadRegexEngine();
+/** verify.js's seam: once the payload is verified and inflated (before it is decoded and
+ * validated, its patterns compiled), load re2js if it may need it. */
+export async function loadRegexEngineFor(payloadBytes) {
+  if (engine === null && mentionsMatches(payloadBytes)) await loadRegexEngine();
 }

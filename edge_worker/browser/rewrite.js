@@ -10,7 +10,7 @@ import { MAX_NAME, OVERLAY_CSS } from '../worker/contract.js';
 import { overlay } from '../worker/pages.js';
 import { render } from '../worker/render.js';
 import * as py from '../runtime/python.js';
-import { loadSanitizer, sanitizerLoaded } from './sanitize.js';
+import { canSanitize, loadSanitizer } from './sanitize.js';
 
 const HIDE = '[data-strata-slot]{visibility:hidden}';
 
@@ -79,14 +79,16 @@ export function htmlOf(content) {
   return html;
 }
 
-const hasTemplate = (c) => c !== null && typeof c === 'object' && typeof c.template === 'string';
+/** Whether a content block has a template the sanitiser cannot take yet (sanitize.js: a few need
+ * parse5, a lazily loaded part). */
+const waitsForParse5 = (c) => c !== null && typeof c === 'object' && !canSanitize(c);
 
 /** Fill each slot element with its decision (`decisions`: slot -> Decision); a promise of the
- * filled slots: at once, or once the sanitiser (a lazily loaded part) is there when a decided
- * content block has a template — then only if `wanted()` still says so (not past the
- * anti-flicker timeout, no newer decision). */
+ * filled slots: at once, or once parse5 (a lazily loaded part) is there when a decided content
+ * block's template needs it — then only if `wanted()` still says so (not past the anti-flicker
+ * timeout, no newer decision). */
 export function fillSlots(elements, decisions, wanted = () => true) {
-  if (!sanitizerLoaded() && Object.values(decisions).some((d) => hasTemplate(d.content))) {
+  if (Object.values(decisions).some((d) => waitsForParse5(d.content))) {
     return loadSanitizer().then(() => {
       if (!wanted()) return false; // too late (the anti-flicker timeout) or decided again since
       fillNow(elements, decisions);

@@ -1,7 +1,7 @@
 // The classic-script entry (dist/strata.js) for a plain <script> tag:
 //   <script src="/strata.js" data-bundle="/rules/site.strata" data-key="MCowBQYDK2VwAyEA..."></script>
 // starts Strata from the tag's data- attributes (data-debug, data-require-consent,
-// data-consent-cookie, data-timeout, data-anti-flicker="false", data-events) and exposes
+// data-consent-cookie, data-timeout, data-anti-flicker="false", data-events, data-bundle-cache) and exposes
 // window.strata: the module's exports, `ready` (a promise of the started instance),
 // consent(granted) and track(goal, value).
 
@@ -23,6 +23,7 @@ if (script && script.dataset.bundle) {
     ...(d.consentCookie ? { consentCookie: d.consentCookie } : {}),
     ...(d.timeout ? { timeout: Number(d.timeout) } : {}),
     ...(d.events ? { events: d.events } : {}),
+    ...(d.bundleCache ? { bundleCache: d.bundleCache } : {}),
   });
   api.consent = (granted) => api.ready.then((s) => s.setConsent(granted));
 }

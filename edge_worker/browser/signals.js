@@ -2,9 +2,9 @@
 // derives them as edge_server/signals.py) from what the browser would have sent a server: the page
 // URL and referrer, Accept-Language from navigator.languages, the User-Agent and its client hints
 // (navigator.userAgentData), and the page's host. geo.country stays "" (no CDN header on the
-// device); time.hour and time.weekday are the visitor's own time zone.
+// device); time.hour and time.weekday are in the visitor's own time zone (Date's local time).
 
-import { RequestContext } from '../worker/signals.js';
+import { LOCAL_TIME_ZONE, RequestContext } from '../worker/signals.js';
 import { requireDeviceRules } from './uap_regexes.js';
 
 /** Accept-Language as Chromium builds it from the language list: q falls by 0.1 per tag. */
@@ -27,21 +27,12 @@ export function browserHeaders(nav = navigator, loc = location) {
   return h;
 }
 
-/** The visitor's IANA time zone ("UTC" when the browser says none). */
-export function timeZone() {
-  try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-  } catch {
-    return 'UTC';
-  }
-}
-
 let context = null;
 
 /** The request signals of this page view at `now` (Unix seconds). */
 export function pageSignals(now, { nav = navigator, loc = location, referrer = document.referrer } = {}) {
   requireDeviceRules(); // the uap regexes are a lazily loaded part (loadDeviceRules)
-  context ??= new RequestContext('x-no-country', timeZone());
+  context ??= new RequestContext('x-no-country', LOCAL_TIME_ZONE); // time.hour and time.weekday in the browser's zone
   const headers = browserHeaders(nav, loc);
   return context.signals(loc.pathname + loc.search, (n) => headers.get(n) ?? null, referrer || null, now);
 }

@@ -1,7 +1,9 @@
 // worker/uap_regexes.js in the browser build (tools/build_browser.js puts it in its place): the
 // same uap-core regexes, imported from strata-device.mjs (browser/parts.js) by loadDeviceRules(),
-// which Strata.load() awaits beside the bundle; worker/device.js compiles each one on first use.
+// which Strata.load() awaits beside the bundle; worker/device.js compiles each one on first use,
+// skipping those whose required text (computed by the build) the User-Agent lacks.
 
+import { REQUIRED_TEXTS } from '../worker/device.js';
 import { loadPart, notLoaded } from './parts.js';
 
 export const UA = [];
@@ -17,6 +19,9 @@ export async function loadDeviceRules() {
     UA.push(...m.UA);
     OS.push(...m.OS);
     DEVICE.push(...m.DEVICE);
+    // the patterns' required texts, computed when the part was built (worker/device.js)
+    REQUIRED_TEXTS.ua.push(...m.UA_TEXTS);
+    REQUIRED_TEXTS.os.push(...m.OS_TEXTS);
     loaded = true;
   }
 }

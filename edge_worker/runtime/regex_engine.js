@@ -10,6 +10,6 @@ export function regexEngine() {
   return RE2JS;
 }
 
-/** Called by verify.js with a bundle's decoded payload before it is validated: here the engine
- * is always loaded, so nothing to do. */
-export async function loadRegexEngineFor(_payload) {}
+/** Called by verify.js with a verified bundle's inflated payload bytes, before they are decoded
+ * and validated: here the engine is always loaded, so nothing to do. */
+export async function loadRegexEngineFor(_payloadBytes) {}

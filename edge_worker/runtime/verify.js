@@ -153,13 +153,18 @@ async function verify(bytes, keys, now, clockSkew, held, name) {
   const ok = await verifySignature(key, sig, signedMessage(fmt, codec, payload));
   if (!ok) throw new BadSignature(`signature does not match the payload for key ${kid}: the bundle was modified after signing, or signed by another key`);
 
-  let body = unpackPayload(await gunzip(payload));
+  const raw = await gunzip(payload);
+  // the seam of regex_engine.js: the browser loads re2js only for a bundle that needs it, fetched
+  // while the payload is decoded (a failed load is reported by the await below)
+  const regexes = loadRegexEngineFor(raw);
+  regexes.catch(() => {});
+  let body = unpackPayload(raw);
   try {
     body = fromColumns(body);
   } catch (e) {
     throw new InvalidIR(`payload candidate columns: ${e.message}; recompile the bundle with this version of strata`);
   }
-  await loadRegexEngineFor(body); // the seam of regex_engine.js: the browser loads re2js only for a bundle that needs it
+  await regexes;
   validatePayload(body);
 
   const t = now === null ? Date.now() / 1000 : now;

@@ -5,12 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildBrowser } from '../tools/build_browser.js';
+import { PROSE, buildBrowser } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -50,5 +50,32 @@ console.log(JSON.stringify(await vectorMismatches(S, (rel) => Deno.readTextFile(
     env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: path.join(dir, 'deno-cache'), NO_COLOR: '1' } });
   const { wrong, checked } = JSON.parse(out.trim().split('\n').pop());
   assert.ok(checked > 300, `${checked} cases`);
+  assert.deepEqual(wrong, []);
+});
+
+test('browser build: the contract tables\' prose is left out, and no module of the runtime reads it', () => {
+  const source = readFileSync(built.module, 'utf8');
+  const table = JSON.parse(readFileSync(path.join(HERE, '..', '..', 'runtime', 'format.json'), 'utf8'));
+  assert.ok(table.about.length > 40 && !source.includes(table.about.slice(0, 40)), 'format.json\'s about text is in strata.mjs');
+  assert.ok(!source.includes(table.template.doc.slice(0, 40)), 'a doc text is in strata.mjs');
+  assert.ok(source.includes(table.template.tags[0]) && source.includes('MAX_ENVELOPE_BYTES'), 'the tables themselves are kept');
+  // the worker, Node and Deno read the tables whole: a module reading a prose key would work there and break here
+  const words = [...PROSE].join('|');
+  const reads = new RegExp(`\\.(${words})\\b|\\[\\s*['"\`](${words})['"\`]\\s*\\]`);
+  const found = [];
+  for (const dir of ['runtime', 'worker', 'browser', path.join('browser', 'parts')]) {
+    for (const f of readdirSync(path.join(HERE, '..', dir)).filter((n) => n.endsWith('.js'))) {
+      readFileSync(path.join(HERE, '..', dir, f), 'utf8').split('\n').forEach((line, i) => { if (reads.test(line)) found.push(`${dir}/${f}:${i + 1}: ${line.trim()}`); });
+    }
+  }
+  assert.deepEqual(found, []);
+});
+
+test('browser module in Node: without an HTML parser, templates go to parse5 (strata-sanitize.mjs) and render as the servers do', async () => {
+  const S = await import(pathToFileURL(built.module).href);
+  await S.loadSanitizer();
+  const cases = readJson('render.json').cases;
+  const wrong = cases.filter((c) => S.render(c.content) !== c.html).map((c) => JSON.stringify(c.content).slice(0, 200));
+  assert.ok(cases.length > 1000);
   assert.deepEqual(wrong, []);
 });

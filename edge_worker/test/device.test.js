@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { BOT, LENGTHS, MOBILE, TABLET } from "../worker/contract.js";
-import { device } from "../worker/device.js";
+import { device, requiredText } from "../worker/device.js";
 import { DEVICE, OS, UA } from "../worker/uap_regexes.js";
 
 function first(list, ua, flags) {
@@ -60,4 +60,51 @@ test("device(): the Spider and client-hint shortcuts answer as the in-order scan
     }
   }
   assert.ok(bots > 30, `the class holds crawlers (${bots} bot answers)`);
+});
+
+test("requiredText(): the literal text a pattern cannot match without, for each kind of syntax", () => {
+  const cases = {
+    "ArcGIS Client Using WinInet": "ArcGIS Client Using WinInet",
+    "(GeoEvent Server) (\\d+)(?:\\.(\\d+)|)": "GeoEvent Server",
+    "a?bc+d{0,2}ef": "bc", // optional characters dropped, a repeated one ends its run
+    "x(a|b)yzw": "yzw", // an alternation inside a group: the group gives nothing
+    "(?:Edge|Edg)/(\\d+)": "/",
+    "Firefox|Chrome": "", // alternation at the top: nothing is certain
+    "(?!Chrome)Safari": "Safari", // a lookaround gives nothing
+    "(?=Chromium)Chrome": "Chrome",
+    "[Cc]hrome\\/ab": "hrome/ab", // a class ends a run, an escaped '/' is literal
+    "Moz.*Firefox": "Firefox", // the longest run
+    "(Opera Mini)?Opera": "Opera", // an optional group gives nothing
+    "Mobi\\b(le)+x": "Mobi",
+    "\\x41BCD": "", // escapes naming other characters: not read
+    "ab{2}c": "ab",
+    "ab{0}cde": "cde",
+  };
+  for (const [p, want] of Object.entries(cases)) assert.equal(requiredText(p), want, p);
+});
+
+test("requiredText(): every User-Agent of the class that a browser or OS pattern matches contains that pattern's text", () => {
+  const extra = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Opera/9.80 (J2ME/MIDP; Opera Mini/9.80 (S60; SymbOS; Opera Mobi/23.348; U; en) Presto/2.5.25 Version/10.54",
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Roku/DVP-9.10 (519.10E04111A)",
+    "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)", "Dalvik/2.1.0 (Linux; U; Android 9; SM-G960F Build/PPR1.180610.011)"];
+  const agents = [...KNOWN, ...generated(400), ...generated(400, 7), ...extra];
+  let checked = 0;
+  let withText = 0;
+  for (const list of [UA, OS]) {
+    for (const [pattern] of list) {
+      const text = requiredText(pattern);
+      if (text) withText++;
+      const re = new RegExp(pattern);
+      for (const ua of agents) {
+        if (!re.test(ua)) continue;
+        checked++;
+        assert.ok(ua.includes(text), `${JSON.stringify(pattern)} matches ${JSON.stringify(ua)}, which lacks ${JSON.stringify(text)}`);
+      }
+    }
+  }
+  assert.ok(checked > 1000, `${checked} matches checked`);
+  assert.ok(withText > (UA.length + OS.length) * 0.8, `${withText} of ${UA.length + OS.length} patterns have a text`);
 });

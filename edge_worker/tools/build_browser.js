@@ -7,6 +7,7 @@
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,14 +33,54 @@ const lazyParts = {
   },
 };
 
+/** Keys of the contract tables (runtime/format.json, runtime/stdlib.json, edge_server/edge_contract.json)
+ * that are prose for readers, never read by the runtime: the browser build leaves them out (some
+ * 5 KB gzip); the worker, Node and Deno read the tables whole. test/browser_build.test.js checks
+ * that no module reads them. */
+export const PROSE = new Set(['doc', 'about', 'meaning']);
+
+function withoutProse(v) {
+  if (Array.isArray(v)) return v.map(withoutProse);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).filter(([k]) => !PROSE.has(k)).map(([k, x]) => [k, withoutProse(x)]));
+}
+
+const contractTables = {
+  name: 'strata-contract-tables',
+  setup(b) {
+    b.onLoad({ filter: /[\\/](format|stdlib|edge_contract)\.json$/ }, async (args) => ({
+      contents: JSON.stringify(withoutProse(JSON.parse(await readFile(args.path, 'utf8')))),
+      loader: 'json',
+    }));
+  },
+};
+
+/** strata-device.mjs: the uap-core regexes and each browser and OS pattern's required text
+ * (worker/device.js requiredText), computed here rather than on a visitor's first page view. */
+const deviceTexts = {
+  name: 'strata-device-texts',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]browser[\\/]parts[\\/]device\.js$/ }, async (args) => {
+      const { UA, OS } = await import('../worker/uap_regexes.js');
+      const { requiredText } = await import('../worker/device.js');
+      const source = await readFile(args.path, 'utf8');
+      return {
+        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`,
+        loader: 'js',
+        resolveDir: path.dirname(args.path),
+      };
+    });
+  },
+};
+
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
-  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts] });
-  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts] });
+  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
+  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
   const parts = {};
   for (const name of PARTS) {
     parts[name] = path.join(outdir, `strata-${name}.mjs`);
-    await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name] });
+    await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name], plugins: [contractTables, deviceTexts] });
   }
   return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts };
 }

@@ -15,6 +15,98 @@ const uaRe = (i) => (compiled.ua[i] ??= new RegExp(UA[i][0]));
 const osRe = (i) => (compiled.os[i] ??= new RegExp(OS[i][0]));
 const deviceRe = (i) => (compiled.device[i] ??= new RegExp(DEVICE[i][0], DEVICE[i][1]));
 
+// A text every match of a pattern contains: the longest run of literal characters that the pattern
+// cannot match without (outside classes, alternations, optional parts and lookarounds). A pattern
+// whose text is absent from the User-Agent cannot match it, so its regex is neither compiled nor
+// run: a Chrome User-Agent is matched by the 281st of 433 browser patterns, and compiling the 280
+// before it cost 10-30 ms of a browser page's first load (docs/client-side.md, "Where the time goes").
+// test/device.test.js checks the texts against every User-Agent each pattern matches.
+
+const LITERAL_ESCAPES = "/.-()[]{}+?*|^$ \\";
+
+/** {q: characters of the quantifier at `i` (0: none), optional: whether it allows zero}. */
+function quantifier(p, i) {
+  let q = 0;
+  let optional = false;
+  if (p[i] === "*" || p[i] === "?") [q, optional] = [1, true];
+  else if (p[i] === "+") q = 1;
+  else if (p[i] === "{") {
+    const m = /^\{(\d+)(?:,\d*)?\}/.exec(p.slice(i, i + 16));
+    if (m) [q, optional] = [m[0].length, Number(m[1]) === 0];
+  }
+  if (q && p[i + q] === "?") q++; // lazy
+  return { q, optional };
+}
+
+/** The literal runs a pattern's (or group's) every match contains, from `i` to the group's end. */
+function runsOf(p, i, nested) {
+  const runs = [];
+  let run = "";
+  let alt = false;
+  const flush = () => {
+    if (run) runs.push(run);
+    run = "";
+  };
+  while (i < p.length) {
+    const c = p[i];
+    if (c === ")" && nested) {
+      i++;
+      break;
+    }
+    if (c === "|") {
+      alt = true;
+      flush();
+      i++;
+    } else if (c === "(") {
+      flush();
+      const kind = p.startsWith("(?:", i) ? 3 : p[i + 1] === "?" ? -1 : 1; // -1: lookaround or named group (not kept)
+      const inner = runsOf(p, i + (kind === -1 ? 2 : kind), true);
+      const { q, optional } = quantifier(p, inner.end);
+      if (kind !== -1 && !optional && !inner.alt) runs.push(...inner.runs);
+      i = inner.end + q;
+    } else if (c === "[") {
+      flush();
+      let j = i + 1;
+      while (j < p.length && p[j] !== "]") j += p[j] === "\\" ? 2 : 1;
+      i = j + 1 + quantifier(p, j + 1).q;
+    } else if (c === "." || c === "^" || c === "$" || (c === "\\" && !LITERAL_ESCAPES.includes(p[i + 1]))) {
+      flush(); // \d, \s, \w, \b and the like: not a literal character
+      const n = c === "\\" ? 2 : 1;
+      i += n + quantifier(p, i + n).q;
+    } else {
+      const ch = c === "\\" ? p[i + 1] : c;
+      const n = c === "\\" ? 2 : 1;
+      const { q, optional } = quantifier(p, i + n);
+      if (!optional) run += ch;
+      if (q) flush();
+      i += n + q;
+    }
+  }
+  flush();
+  return { runs: alt ? [] : runs, alt, end: i };
+}
+
+/** The longest text every match of the flag-less `pattern` contains ("" when none is certain). */
+export function requiredText(pattern) {
+  if (/\\[xuc0-9]/.test(pattern)) return ""; // escapes spelling other characters: not read here
+  let best = "";
+  for (const r of runsOf(pattern, 0, false).runs) if (r.length > best.length) best = r;
+  return best;
+}
+
+/** Each pattern's text, found on first use; the browser build computes them when it is built
+ * (tools/build_browser.js) and browser/uap_regexes.js fills them in with the regexes. */
+export const REQUIRED_TEXTS = { ua: [], os: [] };
+const required = REQUIRED_TEXTS;
+const uaMay = (i, ua) => {
+  const t = (required.ua[i] ??= requiredText(UA[i][0]));
+  return t === "" || ua.includes(t);
+};
+const osMay = (i, ua) => {
+  const t = (required.os[i] ??= requiredText(OS[i][0]));
+  return t === "" || ua.includes(t);
+};
+
 /** ua-parser's replacer(): `$n` from the groups, stripped; null when empty. */
 function replace(template, m) {
   const out = template.replace(/\$(\d)/g, (_, n) => m[Number(n)] ?? "").trim();
@@ -23,6 +115,7 @@ function replace(template, m) {
 
 function browserFamily(ua) {
   for (let i = 0; i < UA.length; i++) {
+    if (!uaMay(i, ua)) continue;
     const m = uaRe(i).exec(ua);
     const family = UA[i][1];
     if (m) return family.includes("$1") ? family.replaceAll("$1", m[1] ?? "") : family;
@@ -32,6 +125,7 @@ function browserFamily(ua) {
 
 function osFamily(ua) {
   for (let i = 0; i < OS.length; i++) {
+    if (!osMay(i, ua)) continue;
     const m = osRe(i).exec(ua);
     if (m) return replace(OS[i][1], m) ?? "";
   }

@@ -1,5 +1,6 @@
 """The page around the decisions (docs/client-side.md), in real Chromium on the static TrailBlazer
-site: the bundle revalidated with If-None-Match (a 304, still decided); the slots hidden until
+site: the bundle revalidated with If-None-Match (a 304, still decided), or cached as the host says
+and verified on every view; the slots hidden until
 decided and, past the anti-flicker timeout, the page's own markup shown and kept; a tampered bundle
 refused in the page (the page's own markup, the refusal in the console); the debug overlay; a
 goal sent to the events endpoint with sendBeacon; the lazily loaded parts (strata-*.mjs) fetched only
@@ -8,6 +9,7 @@ when needed."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -62,9 +64,39 @@ def test_browser_page_bundle_is_revalidated_with_if_none_match_and_still_decides
     assert "if-none-match" not in fetched[0].headers and fetched[1].headers["if-none-match"].startswith('"')
 
 
+def test_browser_page_bundle_cache_default_follows_max_age_and_still_verifies_every_view(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    """data-bundle-cache="default": a bundle the host serves with max-age comes from the HTTP cache
+    on the next view (no request), and is verified again there: a tampered bundle in the cache is
+    refused on every view, not only the one that fetched it."""
+    good = site.files[trailblazer["url"]]
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x01
+    site.files["/cached-good.strata"] = good
+    site.files["/cached-bad.strata"] = bytes(bad)
+    outcomes = {}
+    try:
+        for name in ("good", "bad"):
+            url = f"/cached-{name}.strata"
+            site.cache_controls[url] = "max-age=300"
+            serve_trailblazer(site, trailblazer, ' data-bundle-cache="default"', bundle=url)
+            start = len(site.requests)
+            page, _ = page_of()
+            views = []
+            for path in ("/", "/tents.html"):
+                page.goto(path)
+                h = hero(page)
+                views.append((h["reason"], page.evaluate("window.strata.ready.then((s) => s.error && s.error.code)")))
+            outcomes[name] = (views, [r.status for r in site.requests[start:] if r.path == url])
+    finally:
+        site.cache_controls.clear()
+        serve_trailblazer(site, trailblazer)
+    assert outcomes["good"] == ([("default", None), ("rule", None)], [200])  # one request: the second view decided from the cache
+    assert outcomes["bad"] == ([(None, "bad_signature"), (None, "bad_signature")], [200])
+
+
 def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
-    # TrailBlazer calls no `matches`: re2js is never fetched; its one template (the welcome offer)
-    # is not decided on a first page view, so parse5 waits until a page shows it
+    # TrailBlazer calls no `matches`: re2js is never fetched; its one template (the welcome offer,
+    # decided on the third page view) is sanitised over the browser's own parser: no parse5 either
     serve_trailblazer(site, trailblazer)
     start = len(site.requests)
     page, _ = page_of()
@@ -73,20 +105,41 @@ def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site
     fetched = {r.path for r in site.requests[start:]}
     assert "/strata-device.mjs" in fetched
     assert "/strata-re2.mjs" not in fetched and "/strata-sanitize.mjs" not in fetched
-    # the bundle does hold a template: parse5 was left out because no decided slot shows it
-    assert page.evaluate("async () => (await window.strata.ready).prepared.content.some((c) => c && typeof c.template === 'string')")
+    for _ in range(2):
+        page.goto("/")
+        hero(page)
+    offer = page.locator('[data-strata-slot="offer"]')
+    assert offer.get_attribute("data-strata-rule") == "welcome-offer"
+    assert offer.inner_html() == "<strong>Welcome to TrailBlazer!</strong> <span>Take 15% off your first order with code <b>TRAIL15</b>.</span>"
+    assert "/strata-sanitize.mjs" not in {r.path for r in site.requests[start:]}
+
+
+def needs_parse5_bundle(site: Any, trailblazer: dict[str, Any]) -> str:
+    """TrailBlazer with a welcome offer whose template holds a character reference without digits
+    ("&#x;", text on every runtime), which the browser sanitises with parse5 (browser/sanitize.js)."""
+    from compiler.harness.fixtures import trailblazer_without_holdout
+    from compiler.pipeline import Options, run
+
+    text = trailblazer_without_holdout()
+    assert "<b>{code}</b>." in text
+    ctx = run("trailblazer.yaml", Options(key=trailblazer["private"], created=int(time.time()) - 60, version=int(time.time()) // 60, codec="gzip"),
+              text=text.replace("<b>{code}</b>.", "<b>{code}</b>&#x;."))
+    assert ctx.bundle is not None
+    site.files["/needs-parse5.strata"] = ctx.bundle
+    return "/needs-parse5.strata"
 
 
 def test_browser_page_a_template_whose_parse5_arrives_past_the_timeout_keeps_the_page_markup(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
-    # the welcome offer (a template) is decided on the third page view; its sanitiser arrives after
-    # the anti-flicker timeout, when the page's own markup has shown: that markup stays
-    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"')
+    # the welcome offer (a template needing parse5) is decided on the third page view; parse5
+    # arrives after the anti-flicker timeout, when the page's own markup has shown: that markup stays
+    bundle = needs_parse5_bundle(site, trailblazer)
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"', bundle=bundle)
     site.requests.clear()
     page, _ = page_of()
     for _ in range(2):
         page.goto("/")
         hero(page)
-    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"', timeout=1500)
+    serve_trailblazer(site, trailblazer, ' data-events="/v1/events"', bundle=bundle, timeout=1500)
     site.delays["/strata-sanitize.mjs"] = 3.0
     try:
         page.goto("/")

@@ -205,7 +205,7 @@ export class StrataWorker {
       if (session === null || (session.firstExposure(key) && (visit === null || visit.firstExposure(key)))) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
-    if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, this.ledger, now);
+    if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, visit);
   }
 
   /** The Set-Cookie value after a request (the sealed session; the expired cookie when consent was

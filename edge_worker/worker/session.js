@@ -15,10 +15,10 @@
 // forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
 import { b64url, b64urlDecode } from "./base64url.js";
+import { pack as mpEncode, unpack as mpDecode } from "./cookie_msgpack.js";
 import { MAX_NAME, TABLE } from "./contract.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
@@ -41,12 +41,6 @@ export const MAX_MODEL_LEVELS = MAX_FEATURES;
 export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
-// One msgpack encoder and decoder per isolate (the library's encode() and decode() build new ones,
-// with a 2 KB buffer, per call); encode() returns a copy, decode() clones itself if re-entered.
-const packer = new Encoder();
-const unpacker = new Decoder();
-const mpEncode = (v) => packer.encode(v);
-const mpDecode = (raw) => unpacker.decode(raw);
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
@@ -261,7 +255,7 @@ function lineageOk(entered, lineage) {
 
 /** A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
  * them compactly (session.py's pack_models). */
-export const packModels = (models) => mpEncode(models).slice(); // a copy: encode returns a view of a 2 KB buffer
+export const packModels = (models) => mpEncode(models); // a copy, the caller's
 /** The model entries packModels packed (fresh arrays: the caller may change them). */
 export const unpackModels = (raw) => mpDecode(raw);
 

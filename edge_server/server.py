@@ -193,20 +193,25 @@ class Server:
         ``cookies``: the request's cookies."""
         now = time.time()
         consent = self.consent(h, cookies)
-        signals = self.context.signals(req.url, h, req.referrer, now)
+        # the request's derived signals, shared by the requests of its shape, are checked once per
+        # bundle (Prepared.checked_of); this request's own — time.epoch, the page's category, the
+        # session's, the client's, in that order of precedence — are checked on top of them
+        derived = self.context.derived(req.url, h, req.referrer, now)
+        own: dict[str, Any] = {"time.epoch": int(now)}
         category = req.category
         if category:
-            signals["page.category"] = category
-        session, previous = self.visit(cookies, consent, signals["utm.source"], category, req.page_view, now, req.sid, req.create)
+            own["page.category"] = category
+        session, previous = self.visit(cookies, consent, derived["utm.source"], category, req.page_view, now, req.sid, req.create)
         if session is not None:
-            session.add_signals(signals, previous)
+            session.add_signals(own, previous)
         if req.client:
-            signals.update(req.client)
+            own.update(req.client)
         # every value here is typed by construction (request and cookie) or validated (client)
+        values = prepared.checked_signals(own, consent, prepared.checked_of(derived))
         # a session keeps the variant it was assigned while the variant exists, whatever the weights now
         # are (sticky assignment, docs/measurement.md "Adaptive allocation")
-        outcome = prepared.decide(signals, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=req.explain, checked=True,
+        outcome = prepared.decide(own, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
+                                  consent=consent, now=now, explain=req.explain, checked=True, values=values,
                                   assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, now)
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to

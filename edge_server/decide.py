@@ -104,12 +104,7 @@ class DecideEndpoint:
         cookies = cookies_of(h)
         outcome, session, consent = srv.decide(h, cookies, prepared, DecideRequest(f.url, f.referrer, f.category, f.slots, client, f.page_view, explain))
         # Outcome.to_dict() plus html and consent, joined from per-decision JSON (cached unless explained)
-        parts = [srv.bundle_json(prepared), b',"slots":{']
-        for slot, d in outcome.decisions.items():
-            parts += (orjson.dumps(slot), b":", srv.decision_json(prepared, d, f.html), b",")
-        if outcome.decisions:
-            parts.pop()
-        parts.append(b"}")
+        parts = [srv.bundle_json(prepared), b',"slots":', srv.slots_json(prepared, outcome.decisions, f.html)]
         if outcome.segments is not None:
             parts += (b',"segments":', orjson.dumps(outcome.segments), b',"scores":', orjson.dumps(outcome.scores or {}))
         parts.append(b',"consent":true}' if consent else b',"consent":false}')

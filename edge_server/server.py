@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ class Server:
         self._json: dict[Decision, bytes] = {}
         self._json_html: dict[Decision, bytes] = {}
         self._arms: dict[Decision, Arm] = {}
+        self._slots_json: dict[tuple[Any, ...], bytes] = {}
         self._periods: dict[str, str] = {}
         self._bundle_json = b""
 
@@ -96,7 +97,7 @@ class Server:
     def _caches_for(self, prepared: Prepared) -> None:
         """Caches keyed by content objects live exactly as long as the bundle holding them."""
         if self._per_bundle is not prepared:
-            self._per_bundle, self._html, self._json, self._json_html, self._arms = prepared, {}, {}, {}, {}
+            self._per_bundle, self._html, self._json, self._json_html, self._arms, self._slots_json = prepared, {}, {}, {}, {}, {}
             self._periods = periods_of(prepared)
             self._bundle_json = b'{"bundle":' + orjson.dumps({"name": prepared.name, "version": prepared.version})
 
@@ -128,6 +129,31 @@ class Server:
             out = orjson.dumps(body)
             if d.trace is None:
                 cache[d] = out
+        return out
+
+    #: Combinations of decisions whose slots' JSON is cached (slots_json); beyond, the cache starts afresh.
+    MAX_SLOTS_JSON = 4096
+
+    def slots_json(self, prepared: Prepared, decisions: Mapping[str, Decision], with_html: bool) -> bytes:
+        """``{"slot":decision,…}`` of a decide response (decision_json's, in the outcome's order).
+        The same combination of the bundle's own decisions repeats from request to request, so
+        its JSON is cached per bundle too, keyed by the decisions (by identity, in order: they
+        name their slots); a combination with an explained decision is joined per request."""
+        self._caches_for(prepared)
+        key = (with_html, *decisions.values())
+        out = self._slots_json.get(key)
+        if out is None:
+            parts = [b"{"]
+            for slot, d in decisions.items():
+                parts += (orjson.dumps(slot), b":", self.decision_json(prepared, d, with_html), b",")
+            if decisions:
+                parts.pop()
+            parts.append(b"}")
+            out = b"".join(parts)
+            if all(d.trace is None for d in decisions.values()):
+                if len(self._slots_json) >= self.MAX_SLOTS_JSON:
+                    self._slots_json.clear()
+                self._slots_json[key] = out
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -168,20 +194,25 @@ class Server:
         ``cookies``: the request's cookies."""
         now = time.time()
         consent = self.consent(h, cookies)
-        signals = self.context.signals(req.url, h, req.referrer, now)
+        # the request's derived signals, shared by the requests of its shape, are checked once per
+        # bundle (Prepared.checked_of); this request's own — time.epoch, the page's category, the
+        # session's, the client's, in that order of precedence — are checked on top of them
+        derived = self.context.derived(req.url, h, req.referrer, now)
+        own: dict[str, Any] = {"time.epoch": int(now)}
         category = req.category
         if category:
-            signals["page.category"] = category
-        session, previous = self.visit(cookies, consent, signals["utm.source"], category, req.page_view, now, req.sid, req.create)
+            own["page.category"] = category
+        session, previous = self.visit(cookies, consent, derived["utm.source"], category, req.page_view, now, req.sid, req.create)
         if session is not None:
-            session.add_signals(signals, previous)
+            session.add_signals(own, previous)
         if req.client:
-            signals.update(req.client)
+            own.update(req.client)
         # every value here is typed by construction (request and cookie) or validated (client)
+        values = prepared.checked_signals(own, consent, prepared.checked_of(derived))
         # a session keeps the variant it was assigned while the variant exists, whatever the weights now
         # are (sticky assignment, docs/measurement.md "Adaptive allocation")
-        outcome = prepared.decide(signals, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
-                                  consent=consent, now=now, explain=req.explain, checked=True,
+        outcome = prepared.decide(own, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
+                                  consent=consent, now=now, explain=req.explain, checked=True, values=values,
                                   assignments=session.assignments() if session is not None and session.exposures else None)
         self._count(prepared, outcome, session, consent, now)
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to

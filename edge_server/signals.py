@@ -224,6 +224,13 @@ class RequestContext:
 
     def signals(self, page_url: str, headers: Mapping[str, str], referrer: str | None, now: float) -> dict[str, Any]:
         """The signals of one request, a fresh dict. ``headers`` has lower-case names."""
+        out = self.derived(page_url, headers, referrer, now).copy()
+        out["time.epoch"] = int(now)
+        return out
+
+    def derived(self, page_url: str, headers: Mapping[str, str], referrer: str | None, now: float) -> dict[str, Any]:
+        """The signals of one request but time.epoch, the cache's own dict (the same for every
+        request of this shape in the minute: read it, never change it)."""
         get = headers.get
         minute = int(now // 60)
         # every part bounded, so is the cache's memory: a header can be kilobytes long
@@ -235,9 +242,7 @@ class RequestContext:
             if len(self._cache) >= self.MAX_CACHED:
                 self._cache.clear()
             cached = self._cache[key] = self._derive(*key)
-        out = cached.copy()
-        out["time.epoch"] = int(now)
-        return out
+        return cached
 
     def _derive(self, page_url: str, referrer: str, host_header: str, accept_language: str, country: str, user_agent: str,
                 ch_mobile: str, ch_platform: str, minute: int) -> dict[str, Any]:

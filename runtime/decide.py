@@ -62,6 +62,7 @@ class Prepared(Plan):
         explain: bool = False,
         checked: bool = False,
         assignments: Mapping[str, str] | None = None,
+        values: dict[str, Any] | None = None,
     ) -> Outcome:
         """Decide content for ``slots`` (all slots when None).
 
@@ -73,8 +74,12 @@ class Prepared(Plan):
         ``assignments`` maps experiment id to the variant id recorded in the visitor's cookie: a
         recorded variant that still exists wins over the hash when the experiment matches and the
         visitor is in its traffic (sticky assignment, docs/runtime.md), whatever its weight now.
+        ``values``: the signal map ``checked_signals`` made for ``signals`` with this consent, when
+        the caller made it (``signals`` is then not read).
         """
-        if checked:
+        if values is not None:
+            s = values
+        elif checked:
             s = self.checked_signals(signals, consent)
         else:
             s, _ = self.prepare_signals(signals, consent)
@@ -113,14 +118,32 @@ class Prepared(Plan):
             }
         return out
 
-    def checked_signals(self, signals: Mapping[str, Any], consent: bool = True) -> dict[str, Any]:
+    def checked_signals(self, signals: Mapping[str, Any], consent: bool = True, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The signal map conditions read, from signals that already conform to their types (what
-        the server passes to ``decide(..., checked=True)``): defaults merged, consent-stripped."""
-        s = {**self.defaults, **signals}
+        the server passes to ``decide(..., checked=True)``): defaults (or ``base``, a map this
+        method made before) merged, consent-stripped."""
+        s = {**(self.defaults if base is None else base), **signals}
         if not consent:
             for k in self.consent_signals.intersection(s):
                 del s[k]
         return s
+
+    #: Signal maps checked_of keeps (per bundle); beyond, it starts afresh.
+    MAX_CHECKED = 4096
+
+    def checked_of(self, signals: Mapping[str, Any]) -> dict[str, Any]:
+        """``checked_signals(signals)`` of a map that never changes (a server's derived request
+        signals, one map per request shape), made once per map: a request then checks only its own
+        signals on top of it (``checked_signals``'s ``base``). The JavaScript port's ``preparedOf``."""
+        made: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = self.__dict__.setdefault("_checked", {})
+        hit = made.get(id(signals))
+        if hit is not None and hit[0] is signals:  # the map itself kept alive beside it: its id is not reused
+            return hit[1]
+        if len(made) >= self.MAX_CHECKED:
+            made.clear()
+        out = self.checked_signals(signals)
+        made[id(signals)] = (signals, out)
+        return out
 
     # ------------------------------------------------------------------ models
     def model_levels(self, signals: Mapping[str, Any], consent: bool = True) -> list[bytes]:

@@ -53,9 +53,10 @@ export class Prepared extends Plan {
   }
 
   // ------------------------------------------------------------------ signals
-  /** Signal values by index: defaults merged with the provided signals that conform. */
-  prepareSignals(signals, consent) {
-    const s = this.defaults.slice();
+  /** Signal values by index: defaults (or `base`, values this method prepared before) merged with
+   * the provided signals that conform. */
+  prepareSignals(signals, consent, base = this.defaults) {
+    const s = base.slice();
     const index = this.signalIndex;
     const conv = this.converters;
     if (signals instanceof Map) {
@@ -77,6 +78,16 @@ export class Prepared extends Plan {
     return s;
   }
 
+  /** prepareSignals(signals, true) for a signals object that never changes (a server's derived
+   * request signals, one object per request shape), made once per object: a request then prepares
+   * only its own signals on top of it (prepareSignals's `base`). */
+  preparedOf(signals) {
+    const made = (this.preparedSignals ??= new WeakMap());
+    let s = made.get(signals);
+    if (s === undefined) made.set(signals, (s = this.prepareSignals(signals, true)));
+    return s;
+  }
+
   // ------------------------------------------------------------------ decide
   /**
    * Decide content for `slots` (all slots when null). Options: sessionId (random session id;
@@ -84,10 +95,12 @@ export class Prepared extends Plan {
    * (default true), now (Unix seconds), explain, checked (accepted for API parity: values are
    * converted to CEL values either way), assignments ({experiment id: variant id} or a Map: the
    * variants recorded in the visitor's session; a recorded variant that the experiment still
-   * has, whatever its weight, is shown instead of the hashed one).
+   * has, whatever its weight, is shown instead of the hashed one), values (the signal values
+   * prepareSignals made for `signals` with this consent, when the caller made them: `signals` is
+   * then not read).
    */
-  decide(signals, slots = null, { sessionId = null, caps = null, consent = true, now = null, explain = false, assignments = null } = {}) {
-    const s = this.prepareSignals(signals, consent);
+  decide(signals, slots = null, { sessionId = null, caps = null, consent = true, now = null, explain = false, assignments = null, values = null } = {}) {
+    const s = values ?? this.prepareSignals(signals, consent);
     if (!consent) sessionId = null;
     const t = now === null ? Date.now() / 1000 : now;
     const out = new Outcome(this.name, this.version);

@@ -107,11 +107,11 @@ function descends(lineage, own) {
   return false;
 }
 
-/** Make `session`'s model fields the state to count from (model_counts.py's _from_state): [the visit's
- * ledger record (null without a ledger), whether the cookie's state is a later one than this isolate's]. */
-function fromState(ledger, session, now) {
-  if (ledger === null) return [null, false];
-  const visit = ledger.record(session.visitNonce, now);
+/** Make `session`'s model fields the state to count from (model_counts.py's _from_state), given the
+ * visit's ledger record (null without a ledger): [that record, whether the cookie's state is a later
+ * one than this isolate's]. */
+function fromState(visit, session) {
+  if (visit === null) return [null, false];
   const own = visit.models;
   if (own === null) return [visit, false];
   if (descends(session.lineage, own.lineage)) return [visit, true];
@@ -145,20 +145,36 @@ function counted([visit, later], session, changed) {
  * entries in the cookie (model_counts.py's ModelCounter.decided, entry for entry and in the same
  * key order, so that both servers write the same cookie). `signals`, `holdout`, `memo`: the
  * Outcome's (Outcome.signals: the values its conditions read, so nothing is converted again).
- * `ledger`: the isolate's visit ledger (null: the cookie's entries are the state counted from). */
-export function countDecide(measure, prepared, session, signals, holdout, memo = null, ledger = null, now = Date.now() / 1000) {
-  const from = fromState(ledger, session, now);
+ * `visit`: the visit's record in the isolate's visit ledger, which the caller has just touched for
+ * this request (null: the cookie's entries are the state counted from). */
+export function countDecide(measure, prepared, session, signals, holdout, memo = null, visit = null) {
+  const from = fromState(visit, session);
   counted(from, session, decideChanges(measure, prepared, session, signals, holdout, memo));
+}
+
+/** [the models a cookie holds entries of (the bundle's first MAX_SESSION_MODELS), their ids], once
+ * per bundle's list of models (the bundle's immutable array). */
+const sessionModelsOf = new WeakMap();
+const NO_MODELS = [[], new Set()];
+function sessionModels(prepared) {
+  const all = modelsOf(prepared);
+  if (!all.length) return NO_MODELS;
+  let out = sessionModelsOf.get(all);
+  if (out === undefined) {
+    const models = all.slice(0, MAX_SESSION_MODELS);
+    sessionModelsOf.set(all, (out = [models, new Set(models.map((m) => m.id))]));
+  }
+  return out;
 }
 
 /** Count the decision; whether the visit's model state changed. */
 function decideChanges(measure, prepared, session, signals, holdout, memo) {
-  const models = modelsOf(prepared).slice(0, MAX_SESSION_MODELS);
+  const [models, countedIds] = sessionModels(prepared);
   const entries = session.models;
-  const countedIds = new Set(models.map((m) => m.id));
   let changed = false;
-  const stale = Object.keys(entries).filter((id) => !countedIds.has(id));
-  if (stale.length) { // models the bundle no longer counts: `entered` was written for another bundle's models
+  let stale = null;
+  for (const id in entries) if (!countedIds.has(id)) (stale ??= []).push(id);
+  if (stale !== null) { // models the bundle no longer counts: `entered` was written for another bundle's models
     for (const id of stale) delete entries[id];
     const entered = models.reduce((bits, m, i) => (Object.hasOwn(entries, m.id) ? bits | (1 << i) : bits), 0);
     changed = true;
@@ -227,7 +243,7 @@ function decideChanges(measure, prepared, session, signals, holdout, memo) {
 /** The visit's first conversion of `goal` (after the same dedup as the arms' conversions): every
  * unfrozen entry of a model with that goal counts `converted` on its levels, and is frozen. */
 export function countConversion(measure, prepared, session, goal, ledger = null, now = Date.now() / 1000) {
-  const from = fromState(ledger, session, now);
+  const from = fromState(ledger === null ? null : ledger.record(session.visitNonce, now), session);
   const byId = new Map(modelsOf(prepared).slice(0, MAX_SESSION_MODELS).map((m) => [m.id, m]));
   let changed = false;
   for (const [id, e] of Object.entries(session.models)) {

@@ -159,9 +159,8 @@ export class StrataWorker {
     const now = Date.now() / 1000;
     const headers = request.headers;
     const consent = this.consent(headers, cookies);
-    const signals = this.context.signals(pageUrl, (n) => headers.get(n), referrer, now);
-    if (category) signals["page.category"] = category;
-    const finish = (session) => this.decided(prepared, now, signals, consent, session, category, slots, client, pageView, explain);
+    const derived = this.context.derived(pageUrl, (n) => headers.get(n), referrer, now);
+    const finish = (session) => this.decided(prepared, now, derived, consent, session, category, slots, client, pageView, explain);
     if (!consent) return finish(null);
     const open = (codec) => {
       const session = codec.decode(cookies.get(this.config.cookieName)); // null without a cookie to open
@@ -170,24 +169,31 @@ export class StrataWorker {
     return this.codec !== null ? open(this.codec) : this.cookieCodec().then(open);
   }
 
-  /** decide's second half, once the session (null without consent) is known. */
-  decided(prepared, now, signals, consent, session, category, slots, client, pageView, explain) {
+  /** decide's second half, once the session (null without consent) is known. `derived`: the
+   * request's derived signals (RequestContext.derived, shared by the requests of its shape), whose
+   * values the bundle prepares once (Prepared.preparedOf); this request's own signals — time.epoch,
+   * the page's category, the session's, the client's, in that order of precedence as one object
+   * would have them — are prepared on top of those. */
+  decided(prepared, now, derived, consent, session, category, slots, client, pageView, explain) {
+    const own = { "time.epoch": Math.floor(now) };
+    if (category) own["page.category"] = category;
     if (session !== null) {
       const previous = session.lastSeen;
-      session.touch(Math.floor(now), this.config.visitTimeout, signals["utm.source"], category, pageView);
-      session.addSignals(signals, previous);
+      session.touch(Math.floor(now), this.config.visitTimeout, derived["utm.source"], category, pageView);
+      session.addSignals(own, previous);
     }
-    Object.assign(signals, client);
+    Object.assign(own, client);
+    const values = prepared.prepareSignals(own, consent, prepared.preparedOf(derived));
     // a variant recorded in the cookie stays the visitor's while it exists (adaptive allocation changes weights, not arms)
-    const outcome = prepared.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
-      assignments: session ? session.assignments() : null, consent, now, explain, checked: true });
-    this.count(prepared, outcome, session, consent, signals, now);
+    const outcome = prepared.decide(null, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
+      assignments: session ? session.assignments() : null, consent, now, explain, checked: true, values });
+    this.count(prepared, outcome, session, consent, now);
     return { outcome, session, consent };
   }
 
   /** Metrics and measurement of one decision (server.py's Server._count): an exposure or a cohort
    * counts when it is new to the visit by its cookie and by this isolate's visit ledger. */
-  count(prepared, outcome, session, consent, signals, now) {
+  count(prepared, outcome, session, consent, now) {
     const m = this.metrics;
     m.consent[consent ? 0 : 1] += 1;
     m.evalErrors += outcome.errors;
@@ -211,7 +217,7 @@ export class StrataWorker {
       if (session === null || (session.firstExposure(key) && (visit === null || visit.firstExposure(key)))) this.measure.exposure(d.slot, arm, layer, population);
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
-    if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, this.ledger, now);
+    if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, visit);
   }
 
   /** The Set-Cookie value after a request (the sealed session; the expired cookie when consent was

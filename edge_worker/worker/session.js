@@ -15,10 +15,10 @@
 // forged, truncated, from an unknown key or of another shape starts a fresh session.
 // tests/vectors/cookies.json holds the cases both implementations must reproduce.
 
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
 import { b64url, b64urlDecode } from "./base64url.js";
+import { pack as mpEncode, unpack as mpDecode } from "./cookie_msgpack.js";
 import { MAX_NAME, TABLE } from "./contract.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
@@ -41,12 +41,6 @@ export const MAX_MODEL_LEVELS = MAX_FEATURES;
 export { MAX_PERIOD };
 const PREFIX = "s1";
 const enc = new TextEncoder();
-// One msgpack encoder and decoder per isolate (the library's encode() and decode() build new ones,
-// with a 2 KB buffer, per call); encode() returns a copy, decode() clones itself if re-entered.
-const packer = new Encoder();
-const unpacker = new Decoder();
-const mpEncode = (v) => packer.encode(v);
-const mpDecode = (raw) => unpacker.decode(raw);
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
@@ -191,7 +185,9 @@ export class Session {
       this.entered, this.lineage]);
   }
 
-  /** The session in an authenticated plaintext, or null when its shape is not one this version writes. */
+  /** The session in an authenticated plaintext, or null when its shape is not one this version writes.
+   * (Checked field by field without temporary arrays or objects: a cookie is read on every request
+   * with consent.) */
   static unpack(raw) {
     let v;
     try {
@@ -204,34 +200,56 @@ export class Session {
     if (v.length === 14) v.push({}); // written before models: no model entries
     if (v.length === 15) v.push(0, new Uint8Array(0)); // written before entered and lineage: none entered, no lineage
     const [sid, vc, pv, tpv, fs, ls, cats, us, bought, caps, exps, shown, conv, nonce, models, entered, lineage] = v;
-    if (typeof nonce !== "string" || py.len(nonce) > 64 || !modelsOk(models) || !lineageOk(entered, lineage)) return null;
-    if (typeof sid !== "string" || py.len(sid) < 8 || py.len(sid) > 64 || typeof us !== "string" || typeof bought !== "boolean") return null;
-    for (const x of [vc, pv, tpv, fs, ls]) if (!isInt(x) || x < 0) return null;
+    if (typeof nonce !== "string" || longer(nonce, 64) || !modelsOk(models) || !lineageOk(entered, lineage)) return null;
+    if (typeof sid !== "string" || shorter(sid, 8) || longer(sid, 64) || typeof us !== "string" || typeof bought !== "boolean") return null;
+    if (!count(vc) || !count(pv) || !count(tpv) || !count(fs) || !count(ls)) return null;
     if (!Array.isArray(cats) || !Array.isArray(shown) || !Array.isArray(conv) || !isMap(caps) || !isMap(exps)) return null;
-    for (const x of cats) if (typeof x !== "string" || py.len(x) > MAX_CATEGORY) return null;
-    for (const x of [...shown, ...conv]) if (typeof x !== "string") return null;
-    for (const c of Object.values(caps)) if (!Array.isArray(c) || c.length !== 2 || !isInt(c[C.shown]) || !isInt(c[C.lastShown])) return null;
-    for (const e of Object.values(exps)) {
+    for (let i = 0; i < cats.length; i++) if (typeof cats[i] !== "string" || longer(cats[i], MAX_CATEGORY)) return null;
+    for (let i = 0; i < shown.length; i++) if (typeof shown[i] !== "string") return null;
+    for (let i = 0; i < conv.length; i++) if (typeof conv[i] !== "string") return null;
+    for (const k in caps) {
+      const c = caps[k];
+      if (!Array.isArray(c) || c.length !== 2 || !isInt(c[C.shown]) || !isInt(c[C.lastShown])) return null;
+    }
+    for (const k in exps) {
+      const e = exps[k];
       if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3) || typeof e[X.variant] !== "string" || !isInt(e[X.visit])) return null;
       if (e.length === 2) e.push(""); // written before periods: the cohort is unknown
-      else if (typeof e[X.period] !== "string" || py.len(e[X.period]) > MAX_PERIOD) return null;
+      else if (typeof e[X.period] !== "string" || longer(e[X.period], MAX_PERIOD)) return null;
     }
     const s = new Session(sid);
-    Object.assign(s, {
-      visitCount: vc, pageViews: pv, totalPageViews: tpv, firstSeen: fs, lastSeen: ls,
-      recentCategories: cats.slice(0, MAX_RECENT_CATEGORIES), utmSource: py.slice(us, 128), purchased: bought,
-      caps, exposures: exps, shown: shown.slice(-MAX_SHOWN), converted: conv.slice(-MAX_CONVERTED), visitNonce: nonce, models, entered, lineage, isNew: false,
-    });
+    s.visitCount = vc;
+    s.pageViews = pv;
+    s.totalPageViews = tpv;
+    s.firstSeen = fs;
+    s.lastSeen = ls;
+    s.recentCategories = cats.length > MAX_RECENT_CATEGORIES ? cats.slice(0, MAX_RECENT_CATEGORIES) : cats;
+    s.utmSource = py.slice(us, 128);
+    s.purchased = bought;
+    s.caps = caps;
+    s.exposures = exps;
+    s.shown = shown.length > MAX_SHOWN ? shown.slice(-MAX_SHOWN) : shown;
+    s.converted = conv.length > MAX_CONVERTED ? conv.slice(-MAX_CONVERTED) : conv;
+    s.visitNonce = nonce;
+    s.models = models;
+    s.entered = entered;
+    s.lineage = lineage;
+    s.isNew = false;
     return s;
   }
 }
 
 const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
+const count = (x) => isInt(x) && x >= 0;
+/** py.len(x) > n, and py.len(x) < n (code points, as Python counts them), reading the string only
+ * when its UTF-16 length cannot tell: a code point is one or two UTF-16 units. */
+const longer = (x, n) => x.length > n && (x.length > 2 * n || py.len(x) > n);
+const shorter = (x, n) => x.length < 2 * n && (x.length < n || py.len(x) < n);
 /** A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (session.py's _bucket_ok). */
 const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);
-const isStr = (x, n) => typeof x === "string" && py.len(x) <= n;
+const isStr = (x, n) => typeof x === "string" && !longer(x, n);
 
 /** A stored uplift row: 0 (none), or a 16-bit calibration tag * 128 + an uplift bucket (session.py's uplift_ok). */
 export const upliftOk = (u) => isInt(u) && (u === 0 || (u > 0 && u < 2 ** 23 && (u & 127) >= UPLIFT_BUCKETS.first && (u & 127) < UPLIFT_BUCKETS.first + UPLIFT_BUCKETS.buckets));
@@ -240,11 +258,14 @@ export const upliftOk = (u) => isInt(u) && (u === 0 || (u > 0 && u < 2 ** 23 && 
  * at most MAX_SESSION_MODELS entries id -> ModelEntry [spec, fit, levels (bin), bucket (a log-odds bucket first..first+count-1, or a legacy one below SCORE_BUCKETS.legacy), frozen, arm, uplift]
  * (or the first six, as written before the uplift buckets: uplift 0 is appended). */
 function modelsOk(models) {
-  if (!isMap(models) || Object.keys(models).length > MAX_SESSION_MODELS) return false;
-  for (const [k, e] of Object.entries(models)) {
-    if (py.len(k) > MAX_ID_LENGTH || !Array.isArray(e) || (e.length !== 6 && e.length !== 7)) return false;
+  if (!isMap(models)) return false;
+  let n = 0;
+  for (const k in models) {
+    if (++n > MAX_SESSION_MODELS) return false;
+    const e = models[k];
+    if (longer(k, MAX_ID_LENGTH) || !Array.isArray(e) || (e.length !== 6 && e.length !== 7)) return false;
     if (e.length === 7 && !upliftOk(e[6])) return false;
-    const [spec, fit, levels, bucket, frozen, arm] = e;
+    const spec = e[0], fit = e[1], levels = e[2], bucket = e[3], frozen = e[4], arm = e[5];
     if (!isStr(spec, 16) || !isStr(fit, 16)) return false;
     if (!(levels instanceof Uint8Array) || levels.length > MAX_MODEL_LEVELS || !isInt(bucket) || !bucketOk(bucket)) return false;
     if (typeof frozen !== "boolean" || !isStr(arm, 16)) return false;
@@ -261,7 +282,7 @@ function lineageOk(entered, lineage) {
 
 /** A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
  * them compactly (session.py's pack_models). */
-export const packModels = (models) => mpEncode(models).slice(); // a copy: encode returns a view of a 2 KB buffer
+export const packModels = (models) => mpEncode(models); // a copy, the caller's
 /** The model entries packModels packed (fresh arrays: the caller may change them). */
 export const unpackModels = (raw) => mpDecode(raw);
 

@@ -140,6 +140,12 @@ export class RequestContext {
 
   /** The signals of one request, a fresh object. `get(name)`: a request header (lower-case name) or null. */
   signals(pageUrl, get, referrer, now) {
+    return { ...this.derived(pageUrl, get, referrer, now), "time.epoch": Math.floor(now) };
+  }
+
+  /** The signals of one request but time.epoch, the cache's own object (the same for every request
+   * of this shape in the minute: read it, never change it). */
+  derived(pageUrl, get, referrer, now) {
     const h = (name, n) => py.slice(get(name) ?? "", n);
     const minute = Math.floor(now / 60);
     const key = [py.slice(pageUrl, MAX_URL), py.slice(referrer ?? "", MAX_URL), h("host", L.MAX_HOST_HEADER), h("accept-language", L.MAX_ACCEPT_LANGUAGE),
@@ -151,7 +157,7 @@ export class RequestContext {
       cached = this.derive(...key);
       this.cache.set(ck, cached);
     }
-    return { ...cached, "time.epoch": Math.floor(now) };
+    return cached;
   }
 
   derive(pageUrl, referrer, hostHeader, acceptLanguage, country, userAgent, chMobile, chPlatform, minute) {

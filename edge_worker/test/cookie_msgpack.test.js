@@ -1,0 +1,112 @@
+// worker/cookie_msgpack.js against the library it stands in for (@msgpack/msgpack): for every class
+// of value — the session cookie's own shapes, and values off its fast path (non-ASCII strings,
+// 64-bit and negative integers, floats, long strings and containers, dates, other typed arrays) —
+// the same bytes written, and for every class of input — those bytes, and the same bytes
+// truncated, extended or with a byte changed — the same value read, or a refusal from both. (The
+// Python server's agreement with both is tests/vectors/cookies.json, in worker_vectors.test.js.)
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { pack, unpack } from "../worker/cookie_msgpack.js";
+import { Session } from "../worker/session.js";
+import { rng } from "./vectors.js";
+
+const lib = { encode: (v) => new Encoder().encode(v), decode: (b) => new Decoder().decode(b) };
+const rand = rng(2026);
+const int = (n) => Math.floor(rand() * n);
+const pick = (xs) => xs[int(xs.length)];
+const ascii = (n) => Array.from({ length: n }, () => String.fromCharCode(0x20 + int(95))).join("");
+const STRINGS = [() => ascii(int(8)), () => ascii(int(40)), () => ascii(200 + int(300)), () => ascii(int(6)) + pick(["é", "€", "😀", "\ud800", "\u0080"]) + ascii(int(4)), () => ""];
+const NUMBERS = [() => int(128), () => int(1 << 16), () => int(2 ** 32), () => 2 ** 32 + int(1000), () => -int(40), () => -int(2 ** 31) - 1,
+  () => -(2 ** 40), () => rand() * 1000 - 500, () => Number.MAX_SAFE_INTEGER + 2, () => pick([NaN, Infinity, -0, 0.5])];
+
+/** A random value of any class, `depth` levels of containers at most. */
+function anyValue(depth) {
+  const kinds = ["str", "num", "bool", "nil", "bin"];
+  if (depth > 0) kinds.push("arr", "map", "arr", "map");
+  switch (pick(kinds)) {
+    case "str": return pick(STRINGS)();
+    case "num": return pick(NUMBERS)();
+    case "bool": return rand() < 0.5;
+    case "nil": return pick([null, undefined, new Date(1_800_000_000_000 + int(1000)), new Uint16Array([1, 2])]);
+    case "bin": return Uint8Array.from({ length: pick([0, 3, 12, 300]) }, () => int(256));
+    case "arr": return Array.from({ length: pick([0, 2, 5, 17]) }, () => anyValue(depth - 1));
+    default: {
+      const o = {};
+      for (let i = pick([0, 1, 4, 18]); i > 0; i--) o[pick([ascii(1 + int(10)), ascii(40), "ké" + i, String(int(100))])] = anyValue(depth - 1);
+      return o;
+    }
+  }
+}
+
+/** A random session as the worker keeps it: every field of the cookie's layout filled. */
+function aSession() {
+  const s = Session.fresh();
+  s.touch(1_790_000_000 + int(1e7), 1800, pick(["", "newsletter", ascii(int(60))]), pick(["", "tents", "zelte-für-alle"]), rand() < 0.8);
+  for (let i = int(4); i > 0; i--) s.caps[`slot${i}/rule${int(9)}`] = [1 + int(300), 1_790_000_000 + int(1e7)];
+  for (let i = int(4); i > 0; i--) s.exposures[`exp-${i}`] = [pick(["a", "b", "control"]), int(70000), pick(["", "7300/2700", ascii(30)])];
+  for (let i = int(6); i > 0; i--) s.firstExposure(`slot${i}|rule${int(9)}|${pick(["base", "exp"])}`);
+  for (let i = int(3); i > 0; i--) s.firstConversion(pick(["purchase", "signup", "add_to_cart"]));
+  for (let i = int(5); i > 0; i--) {
+    s.models[`m${i}`] = [ascii(8), ascii(8), Uint8Array.from({ length: int(12) }, () => int(9)), 64 + int(128), rand() < 0.3, pick(["", "treatment", "control"]), pick([0, 0x2930 * 128 + 1 + int(99)])];
+  }
+  s.entered = int(16);
+  s.lineage = Uint8Array.from({ length: 3 * int(5) }, () => int(256));
+  return s;
+}
+
+/** `f(x)`, or the error's class when it throws. */
+const outcome = (f, x) => {
+  try {
+    return { value: f(x) };
+  } catch (e) {
+    return { threw: e.constructor.name };
+  }
+};
+
+function sameRead(bytes, what) {
+  const mine = outcome(unpack, bytes);
+  const theirs = outcome(lib.decode, bytes);
+  assert.equal("threw" in mine, "threw" in theirs, `${what}: one reads, the other refuses`);
+  if ("value" in mine) assert.deepEqual(mine.value, theirs.value, what);
+}
+
+test("cookie_msgpack: sessions of every shape are written byte for byte as the library writes them, and read back as it reads them", () => {
+  for (let i = 0; i < 400; i++) {
+    const s = aSession();
+    const fields = [s.sid, s.visitCount, s.pageViews, s.totalPageViews, s.firstSeen, s.lastSeen, s.recentCategories, s.utmSource, s.purchased,
+      s.caps, s.exposures, s.shown, s.converted, s.visitNonce, s.models, s.entered, s.lineage];
+    const bytes = pack(fields);
+    assert.deepEqual(bytes, lib.encode(fields), `session ${i}`);
+    assert.deepEqual(s.pack(), bytes);
+    sameRead(bytes, `session ${i}`);
+    assert.ok(Session.unpack(bytes) !== null, `session ${i} reads back`);
+  }
+});
+
+test("cookie_msgpack: values of every class, on the fast path or off it, are written as the library writes them", () => {
+  for (let i = 0; i < 3000; i++) {
+    const v = anyValue(3);
+    const mine = outcome(pack, v);
+    const theirs = outcome(lib.encode, v);
+    assert.deepEqual(mine, theirs, `value ${i}`);
+  }
+});
+
+test("cookie_msgpack: any bytes — written, truncated, extended, or with a byte changed — read as the library reads them, or are refused by both", () => {
+  for (let i = 0; i < 3000; i++) {
+    const v = i % 2 ? anyValue(3) : [aSession().sid, int(1000), [ascii(5)], { [ascii(6)]: [int(9), int(2 ** 31)] }, Uint8Array.of(1, 2, 3)];
+    const bytes = lib.encode(v);
+    sameRead(bytes, `value ${i}`);
+    if (bytes.length > 1) sameRead(bytes.subarray(0, int(bytes.length)), `value ${i} truncated`);
+    sameRead(Uint8Array.of(...bytes, int(256)), `value ${i} extended`);
+    const changed = bytes.slice();
+    changed[int(changed.length)] = int(256);
+    sameRead(changed, `value ${i} changed`);
+  }
+  for (const b of [[], [0xc1], [0xcf, 0, 0, 0, 1, 0, 0, 0, 0], [0xd3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], [0xd4, 0, 1], [0x81, 0x01, 0x02],
+    [0x81, 0xa9, ...Buffer.from("__proto__"), 0x01], [0xdd, 0xff, 0xff, 0xff, 0xff], [0xc6, 0, 0, 1, 0, 1], [0xa2, 0xc3, 0xa9]]) {
+    sameRead(Uint8Array.from(b), `bytes ${b}`);
+  }
+});

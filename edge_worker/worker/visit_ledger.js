@@ -18,6 +18,9 @@ export class VisitRecord {
     this.shown = []; // exposure keys counted
     this.experiments = []; // [experiment, the variant whose exposure counted]
     this.population = null; // a browser's visit (beacons.js): the population its first counted exposure named
+    this.nonce = null; // the visit's nonce, and its neighbours in the ledger's order (VisitLedger)
+    this.older = null;
+    this.newer = null;
     this.models = null; // {lineage: Uint8Array, entries: the model entries packed as the cookie packs them (Uint8Array), entryCount, entered: bitmask}
   }
 
@@ -51,7 +54,12 @@ export class VisitLedger {
     this.ttl = ttl;
     this.capacity = capacity;
     this.evicted = 0; // visits forgotten before their time because the ledger was full
-    this.visits = new Map(); // nonce -> VisitRecord; a Map iterates in insertion order: least recently touched first
+    this.visits = new Map(); // nonce -> VisitRecord
+    // The records in a ring, least recently touched first (after `head`). Moving a record there is two
+    // pointer swaps; deleting and re-setting a Map key to move it (the Map's insertion order) costs V8
+    // 4 µs per touch at 20,000 visits and 12 µs near capacity (edge_worker/bench/decide_path.js).
+    this.head = { older: null, newer: null };
+    this.head.older = this.head.newer = this.head;
   }
 
   get size() {
@@ -64,17 +72,36 @@ export class VisitLedger {
     let rec = this.visits.get(nonce);
     if (rec === undefined) {
       rec = new VisitRecord(now);
+      rec.nonce = nonce;
       this.visits.set(nonce, rec);
       if (this.visits.size > this.capacity) {
-        this.visits.delete(this.visits.keys().next().value);
+        this.#forget(this.head.newer);
         this.evicted += 1;
       }
     } else {
       rec.seen = now;
-      this.visits.delete(nonce); // to the end: the most recently touched
-      this.visits.set(nonce, rec);
+      this.#unlink(rec);
     }
+    this.#link(rec); // the most recently touched
     return rec;
+  }
+
+  #link(rec) {
+    const last = this.head.older;
+    rec.older = last;
+    rec.newer = this.head;
+    last.newer = rec;
+    this.head.older = rec;
+  }
+
+  #unlink(rec) {
+    rec.older.newer = rec.newer;
+    rec.newer.older = rec.older;
+  }
+
+  #forget(rec) {
+    this.#unlink(rec);
+    this.visits.delete(rec.nonce);
   }
 
   /** True when (nonce, goal) has not converted here within the visit (it is then remembered). */
@@ -84,9 +111,6 @@ export class VisitLedger {
 
   expire(now) {
     const limit = now - this.ttl;
-    for (const [nonce, rec] of this.visits) {
-      if (rec.seen >= limit) return;
-      this.visits.delete(nonce);
-    }
+    for (let rec = this.head.newer; rec !== this.head && rec.seen < limit; rec = this.head.newer) this.#forget(rec);
   }
 }

@@ -86,12 +86,13 @@ export class Strata {
   }
 
   /** Decide the page's slots and fill them; returns the Outcome, or null (no bundle, or client
-   * signals the bundle refuses: the page's own content stays). */
-  decide({ pageView = true, now = null } = {}) {
+   * signals the bundle refuses: the page's own content stays). `context`: this page view's
+   * context() when start() took it already. */
+  decide({ pageView = true, now = null, context = null } = {}) {
     if (this.prepared === null) return null;
     const client = this.clientSignals();
     if (client === null) return null;
-    const context = this.context(now ?? Date.now() / 1000, pageView);
+    context ??= this.context(now ?? Date.now() / 1000, pageView);
     const { elements, names } = pageSlots();
     const outcome = this.decideIn(context, client, this.slotsOf(names));
     const fill = ++this.fills;
@@ -179,11 +180,12 @@ export class Strata {
    * (rewrite.js fillAsParsed) while `wanted()`; once the page is parsed, the slots it has decided
    * again with the client signals as they are then (the same inputs give the same decisions; a
    * slot whose decision changed, by client signals set after the script, is filled again) and
-   * that outcome kept (commit), as decide() keeps it. Returns that Outcome or null. */
-  async decideAsParsed(parsed, wanted) {
+   * that outcome kept (commit), as decide() keeps it. `context`: this page view's context()
+   * when already taken. Returns that Outcome or null. */
+  async decideAsParsed(parsed, wanted, context = null) {
     let client = this.clientSignals();
     if (client === null) return null;
-    const context = this.context(Date.now() / 1000, true);
+    context ??= this.context(Date.now() / 1000, true);
     const early = this.decideIn(context, client, null);
     const fill = ++this.fills;
     const finish = fillAsParsed(document, early.decisions, () => wanted() && this.fills === fill, () => mark('strata:filled'));
@@ -233,15 +235,22 @@ export async function start(options = {}) {
     mark('strata:start');
     const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
     const parsed = document.readyState === 'loading' ? new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true })) : null;
+    // this page view's signals and session, taken as soon as the device rules are there, while the
+    // bundle is still on its way or being verified (they do not depend on it)
+    const context = parsed === null ? null : loadDeviceRules().then(() => {
+      const c = strata.context(Date.now() / 1000, true);
+      mark('strata:context');
+      return c;
+    }, () => null);
     const prepared = await loading;
     if (!prepared) return strata;
     if (late) {
       console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
     } else if (parsed !== null && document.readyState === 'loading') {
-      await strata.decideAsParsed(parsed, () => !late); // the slots filled as the parser reaches them
+      await strata.decideAsParsed(parsed, () => !late, await context); // the slots filled as the parser reaches them
     } else {
       mark('strata:dom');
-      strata.decide();
+      strata.decide({ context: context === null ? null : await context });
       mark('strata:decided');
       await strata.filled;
       mark('strata:filled');

@@ -6,7 +6,8 @@ on 127.0.0.1 — a benchmark, not a timed test:
 1. size: dist/strata.mjs and dist/strata.js, minified and gzipped (-9) — re2js, the uap-core device
    regexes and parse5 are not in them but in the lazily loaded parts strata-re2.mjs, strata-device.mjs
    and strata-sanitize.mjs (browser/parts.js), measured too (budget: <= 35 KB gzip without RE2);
-2. from script start (an inline mark just before the script tag) to filled slots on the TrailBlazer
+2. from script start (an inline mark just before the script tag) to filled slots (the last slot
+   filled: start() fills each as the parser reaches it, and resolves at DOMContentLoaded) on the TrailBlazer
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
    script from the cache, the bundle revalidated with a 304) (budgets: <= 50 ms first, <= 15 ms cached);
    and the page view after that (Chromium compiles from its code cache from the third load on); for

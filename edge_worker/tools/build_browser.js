@@ -3,7 +3,8 @@
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
 //   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
-// Usage: node tools/build_browser.js [OUTDIR]   (npm run build:browser). The tests build into a
+// Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
+// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
-
 #: What the page looked like when DOMContentLoaded fired (recorded before Strata's own listener runs).
 WATCH = """window.__atDom = null;
 document.addEventListener('DOMContentLoaded', () => {
@@ -93,7 +91,9 @@ def test_browser_parsing_trailblazer_pages_decide_the_same_slots(browser: Any, s
             page.goto("/" + name)
             page.wait_for_function("window.strata && window.strata.ready")
             page.evaluate("window.strata.ready")
-            marked = page.evaluate("Array.from(document.querySelectorAll('[data-strata-slot]'), (e) => [e.getAttribute('data-strata-slot'), e.getAttribute('data-strata-reason')])")
+            marked = page.evaluate(
+                "Array.from(document.querySelectorAll('[data-strata-slot]'), (e) => [e.getAttribute('data-strata-slot'), e.getAttribute('data-strata-reason')])"
+            )
             decided = page.evaluate("window.strata.ready.then((s) => Object.keys(s.outcome.decisions))")
             expected = sorted(n for n, _ in marked)
             assert sorted(decided) == expected and all(r is not None for _, r in marked), (name, marked, decided)

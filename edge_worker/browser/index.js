@@ -5,9 +5,10 @@
 //   const strata = await start({ bundle: '/rules/site.strata', keys: PEM_TEXT });
 //
 // start() hides the page's slots (at most 300 ms), fetches and verifies the bundle, derives the
-// signals (worker/signals.js), reads the session from localStorage with consent (storage.js),
-// decides, fills the slots (rewrite.js) and shows them. A bundle that is refused, or cannot be
-// fetched, leaves the page's own markup and says why in the console.
+// signals (worker/signals.js) and reads the session from localStorage with consent (storage.js)
+// meanwhile, decides, and fills and shows each slot (rewrite.js) — while the page is still being
+// parsed, each as soon as the parser has closed it (decideAsParsed). A bundle that is refused, or
+// cannot be fetched, leaves the page's own markup and says why in the console.
 
 import { refusal } from '../runtime/errors.js';
 import { BundleError } from '../runtime/index.js';

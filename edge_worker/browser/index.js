@@ -188,13 +188,14 @@ export class Strata {
     if (client === null) return null;
     context ??= this.context(Date.now() / 1000, true);
     const early = this.decideIn(context, client, null);
+    const kept = this.outcome;
     const fill = ++this.fills;
     const finish = fillAsParsed(document, early.decisions, () => wanted() && this.fills === fill, () => mark('strata:filled'));
     mark('strata:decided');
     await parsed;
     const shown = finish();
     mark('strata:dom');
-    if (this.fills !== fill) return this.outcome; // decided again meanwhile (setConsent)
+    if (this.outcome !== kept) return this.outcome; // decided again meanwhile (setConsent): that decision stands
     // past the anti-flicker timeout, the slots not filled by then show the page's own markup: only
     // those filled are this page view's decision
     const names = wanted() ? pageSlots().names : [...new Set(shown.map(slotName))];

@@ -100,3 +100,37 @@ def test_browser_parsing_trailblazer_pages_decide_the_same_slots(browser: Any, s
             page.close()
     finally:
         ctx.close()
+
+
+def test_browser_parsing_a_slot_reached_after_the_timeout_keeps_its_markup_and_is_not_recorded(browser: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+    """The bundle in time, the parser not: the slot before the slow script is filled and shown; the one
+    the parser reaches after the anti-flicker timeout shows its own markup, and only the filled slot
+    is this page view's decision (one exposure in the session)."""
+    from tests.browser.harness import static_site_tool
+
+    tag = static_site_tool().script_tag(trailblazer["url"], trailblazer["key"], ' data-timeout="2500"')
+    page_html = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>late</title>{tag}</head><body>
+<section data-strata-slot="hero"><h2>Default hero</h2></section>
+<script src="/slow-late.js"></script>
+<div data-strata-slot="banner">Default banner after the timeout</div>
+</body></html>"""
+    site.files["/late.html"] = page_html.encode()
+    site.files["/slow-late.js"] = PROBE
+    site.delays["/slow-late.js"] = 3.5  # past the timeout, which leaves a loaded machine 2.5 s for the bundle
+    ctx = browser.new_context(base_url=site.url)
+    try:
+        page = ctx.new_page()
+        page.goto("/late.html?utm_source=newsletter&utm_medium=email")
+        page.wait_for_function("window.strata && window.strata.ready")
+        page.evaluate("window.strata.ready")
+        probe = dict((n, (r, v)) for n, r, v in page.evaluate("window.__probes")[0])
+        banner = page.locator('[data-strata-slot="banner"]')
+        banner_state = (banner.get_attribute("data-strata-reason"), banner.inner_text(), banner.evaluate("(e) => getComputedStyle(e).visibility"))
+        decided = page.evaluate("window.strata.ready.then((s) => s.outcome && Object.keys(s.outcome.decisions))")
+        shown = page.evaluate("window.strata.ready.then((s) => s.session && s.session.shown.length)")
+    finally:
+        site.delays.pop("/slow-late.js", None)
+        ctx.close()
+    assert probe["hero"][0] is not None and probe["hero"][1] == "visible", probe  # filled within the timeout
+    assert banner_state == (None, "Default banner after the timeout", "visible"), banner_state  # its own markup, not swapped in late
+    assert decided == ["hero"] and shown == 1, (decided, shown)

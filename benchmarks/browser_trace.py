@@ -3,7 +3,7 @@ of the static TrailBlazer home page in real headless Chromium, traced, a profile
 
     /work/heavy .venv/bin/python benchmarks/browser_trace.py [--runs 5] [--out DIR]
 
-Per load, from the page's mark just before Strata's tag (window.__t0) to filled slots (__t1):
+Per load, from the page's mark just before Strata's tag (window.__t0) to the last slot filled:
 - network: each request's start and end (the Chromium trace's Resource* events), relative to the mark;
 - main thread: script compile and evaluation per script, module compile, HTML parsing, style and
   layout, garbage collection (the trace's devtools.timeline and v8 events, summed inside the window);
@@ -40,7 +40,10 @@ MAIN = {"v8.compile": "script compile", "v8.compileModule": "module compile", "v
         "EvaluateScript": "script evaluate", "ParseHTML": "HTML parse", "UpdateLayoutTree": "style", "Layout": "layout",
         "Paint": "paint", "MinorGC": "GC", "MajorGC": "GC", "V8.GC_SCAVENGER": "GC", "FunctionCall": "callbacks (JS)",
         "RunMicrotasks": "microtasks (JS)", "ResourceReceivedData": "network data (main thread)"}
-WAIT = "window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => [window.__t0, window.__t1])"
+#: the window ends at the last slot filled (the last strata:filled mark: start() fills each slot as the
+#: parser reaches it and resolves at DOMContentLoaded), as benchmarks/browser_bench.py's total does
+WAIT = """window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => [window.__t0,
+  performance.getEntriesByName('strata:filled').at(-1)?.startTime ?? window.__t1])"""
 
 
 def unminified(out: Path) -> BrowserBuild:

@@ -5,9 +5,10 @@
 //   const strata = await start({ bundle: '/rules/site.strata', keys: PEM_TEXT });
 //
 // start() hides the page's slots (at most 300 ms), fetches and verifies the bundle, derives the
-// signals (worker/signals.js), reads the session from localStorage with consent (storage.js),
-// decides, fills the slots (rewrite.js) and shows them. A bundle that is refused, or cannot be
-// fetched, leaves the page's own markup and says why in the console.
+// signals (worker/signals.js) and reads the session from localStorage with consent (storage.js)
+// meanwhile, decides, and fills and shows each slot (rewrite.js) — while the page is still being
+// parsed, each as soon as the parser has closed it (decideAsParsed). A bundle that is refused, or
+// cannot be fetched, leaves the page's own markup and says why in the console.
 
 import { refusal } from '../runtime/errors.js';
 import { BundleError } from '../runtime/index.js';
@@ -16,7 +17,7 @@ import { clientSignals } from '../worker/signals.js';
 import { beacon, goalBody, populationOf, reportRefusal, sendExposures } from './beacon.js';
 import { loadBundle, mark } from './bundles.js';
 import { CONSENT_DEFAULTS, consentOf, recordConsent } from './consent.js';
-import { conceal, fillSlots, pageCategory, pageSlots, showOverlay } from './rewrite.js';
+import { conceal, fillAsParsed, fillSlots, pageCategory, pageSlots, showOverlay, slotName, slotWrites } from './rewrite.js';
 import { pageSignals } from './signals.js';
 import { STORAGE_KEY, forgetSession, loadSession, saveSession } from './storage.js';
 import { loadDeviceRules } from './uap_regexes.js';
@@ -86,22 +87,43 @@ export class Strata {
   }
 
   /** Decide the page's slots and fill them; returns the Outcome, or null (no bundle, or client
-   * signals the bundle refuses: the page's own content stays). */
-  decide({ pageView = true, now = null } = {}) {
-    const p = this.prepared;
-    if (p === null) return null;
-    const o = this.options;
-    const t = now ?? Date.now() / 1000;
+   * signals the bundle refuses: the page's own content stays). `context`: this page view's
+   * context() when start() took it already. */
+  decide({ pageView = true, now = null, context = null } = {}) {
+    if (this.prepared === null) return null;
+    const client = this.clientSignals();
+    if (client === null) return null;
+    context ??= this.context(now ?? Date.now() / 1000, pageView);
     const { elements, names } = pageSlots();
-    const slots = names.filter((n) => p.slot(n) !== undefined);
-    for (const n of names) if (!slots.includes(n)) console.warn(`strata: slot '${n}' is not in bundle ${p.name} v${p.version}; its markup stays`);
-    let client;
+    const outcome = this.decideIn(context, client, this.slotsOf(names));
+    const fill = ++this.fills;
+    this.commit(context, outcome, fillSlots(elements, outcome.decisions, () => this.fills === fill));
+    return outcome;
+  }
+
+  /** The page's client signals as the bundle accepts them, or null (refused: said in the console). */
+  clientSignals() {
+    const o = this.options;
     try {
-      client = clientSignals(o.signals ?? globalThis.strataSignals ?? null, p, o.maxClientSignals);
+      return clientSignals(o.signals ?? globalThis.strataSignals ?? null, this.prepared, o.maxClientSignals);
     } catch (e) {
       console.warn(`strata: ${e.message}; the page's own content is shown`);
       return null;
     }
+  }
+
+  /** The slots of `names` the bundle decides (the others keep their markup, said in the console). */
+  slotsOf(names) {
+    const p = this.prepared;
+    const slots = names.filter((n) => p.slot(n) !== undefined);
+    for (const n of names) if (!slots.includes(n)) console.warn(`strata: slot '${n}' is not in bundle ${p.name} v${p.version}; its markup stays`);
+    return slots;
+  }
+
+  /** What a decision at `t` (Unix seconds) starts from: consent, the page's signals and, with
+   * consent, the session read from localStorage and touched by this page view (once per view). */
+  context(t, pageView) {
+    const o = this.options;
     const consent = this.consent;
     const signals = pageSignals(t);
     const category = o.category ?? pageCategory();
@@ -115,9 +137,20 @@ export class Strata {
     } else {
       forgetSession(o.storageKey);
     }
-    Object.assign(signals, client);
-    const outcome = p.decide(signals, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
-      assignments: session ? session.assignments() : null, consent, now: t, explain: o.debug });
+    return { t, consent, signals, session };
+  }
+
+  /** The Outcome for `slots` (null: every slot of the bundle) in `context`; nothing recorded. */
+  decideIn({ t, consent, signals, session }, client, slots) {
+    return this.prepared.decide({ ...signals, ...client }, slots, { sessionId: session ? session.sid : null, caps: session ? session.caps : null,
+      assignments: session ? session.assignments() : null, consent, now: t, explain: this.options.debug });
+  }
+
+  /** Keep `outcome` as this page view's decision: the session records it (with consent), and once
+   * `filled` (a promise of fillSlots) shows the slots, each new exposure goes to the events endpoint. */
+  commit({ t, session }, outcome, filled) {
+    const p = this.prepared;
+    const o = this.options;
     const fresh = [];
     if (session !== null) {
       // the state the servers' decision path writes (worker/server.js count): caps, sticky
@@ -134,14 +167,45 @@ export class Strata {
     }
     this.session = session;
     this.outcome = outcome;
-    const fill = ++this.fills;
-    this.filled = fillSlots(elements, outcome.decisions, () => this.fills === fill);
+    this.filled = filled;
     if (fresh.length) {
       const nonce = session.visitNonce;
       // a fill dropped (its sanitiser arrived past the anti-flicker timeout) showed nothing: nothing to count
       this.filled.then((shown) => { if (shown) sendExposures(o.events, nonce, fresh); });
     }
     if (o.debug) showOverlay(outcome);
+  }
+
+  /** decide() for a page still being parsed, `parsed` resolving at DOMContentLoaded: every slot of
+   * the bundle decided at once, each slot element filled as soon as the parser has closed it
+   * (rewrite.js fillAsParsed) while `wanted()`; once the page is parsed, the slots it has decided
+   * again with the client signals as they are then (the same inputs give the same decisions; a
+   * slot whose decision changed, by client signals set after the script, is filled again) and
+   * that outcome kept (commit), as decide() keeps it. `context`: this page view's context()
+   * when already taken. Returns that Outcome or null. */
+  async decideAsParsed(parsed, wanted, context = null) {
+    let client = this.clientSignals();
+    if (client === null) return null;
+    context ??= this.context(Date.now() / 1000, true);
+    const early = this.decideIn(context, client, null);
+    const kept = this.outcome;
+    const fill = ++this.fills;
+    const finish = fillAsParsed(document, early.decisions, () => wanted() && this.fills === fill, () => mark('strata:filled'));
+    mark('strata:decided');
+    await parsed;
+    const shown = finish();
+    mark('strata:dom');
+    if (this.outcome !== kept) return this.outcome; // decided again meanwhile (setConsent): that decision stands
+    // past the anti-flicker timeout, the slots not filled by then show the page's own markup: only
+    // those filled are this page view's decision
+    const names = wanted() ? pageSlots().names : [...new Set(shown.map(slotName))];
+    if (names.length === 0) return null;
+    client = this.clientSignals() ?? client;
+    const outcome = this.decideIn(context, client, this.slotsOf(names));
+    const elements = wanted() ? pageSlots().elements : shown;
+    const before = slotWrites();
+    this.commit(context, outcome, fillSlots(elements, outcome.decisions, () => this.fills === fill));
+    if (await this.filled && slotWrites() !== before) mark('strata:filled'); // a slot filled again or only now
     return outcome;
   }
 
@@ -162,7 +226,8 @@ export class Strata {
   }
 }
 
-/** Personalise this page: see the file's head. Resolves to the Strata instance. */
+/** Personalise this page: see the file's head. Resolves to the Strata instance, once the page is
+ * parsed and its decision kept; the slots are filled before, each as soon as it is parsed. */
 export async function start(options = {}) {
   const strata = new Strata(options);
   let late = false; // past the anti-flicker timeout the page's own markup has shown: it stays, and this page view is not decided
@@ -171,16 +236,26 @@ export async function start(options = {}) {
   try {
     mark('strata:start');
     const loading = strata.load(); // the bundle and the device rules fetched while the page still parses
-    if (document.readyState === 'loading') await new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true }));
-    mark('strata:dom');
-    if (await loading) {
-      if (!late) {
-        strata.decide();
-        mark('strata:decided');
-        await strata.filled;
-        mark('strata:filled');
-      }
-      else console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
+    const parsed = document.readyState === 'loading' ? new Promise((r) => document.addEventListener('DOMContentLoaded', r, { once: true })) : null;
+    // this page view's signals and session, taken as soon as the device rules are there, while the
+    // bundle is still on its way or being verified (they do not depend on it)
+    const context = parsed === null ? null : loadDeviceRules().then(() => {
+      const c = strata.context(Date.now() / 1000, true);
+      mark('strata:context');
+      return c;
+    }, () => null);
+    const prepared = await loading;
+    if (!prepared) return strata;
+    if (late) {
+      console.info(`strata: the bundle arrived after the ${o.timeout} ms anti-flicker timeout; this page keeps its own content`);
+    } else if (parsed !== null && document.readyState === 'loading') {
+      await strata.decideAsParsed(parsed, () => !late, await context); // the slots filled as the parser reaches them
+    } else {
+      mark('strata:dom');
+      strata.decide({ context: context === null ? null : await context });
+      mark('strata:decided');
+      await strata.filled;
+      mark('strata:filled');
     }
   } catch (e) {
     console.error(`strata: ${e && e.message}; the page's own content is shown`);

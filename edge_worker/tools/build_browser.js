@@ -3,7 +3,8 @@
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
 //   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
-// Usage: node tools/build_browser.js [OUTDIR]   (npm run build:browser). The tests build into a
+// Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
+// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';
@@ -73,19 +74,29 @@ const deviceTexts = {
   },
 };
 
-export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true } = {}) {
+/** The inputs of a build's one output, biggest first: [bytes in the output, input path]. */
+export function biggestInputs(metafile) {
+  const [output] = Object.values(metafile.outputs);
+  return Object.entries(output.inputs).map(([file, v]) => [v.bytesInOutput, file]).sort((a, b) => b[0] - a[0]);
+}
+
+export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
-  await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
+  const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
   const parts = {};
   for (const name of PARTS) {
     parts[name] = path.join(outdir, `strata-${name}.mjs`);
     await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'parts', `${name}.js`)], format: 'esm', outfile: parts[name], plugins: [contractTables, deviceTexts] });
   }
-  return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts };
+  return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts, metafile: core.metafile ?? null };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const out = await buildBrowser(process.argv[2] ? path.resolve(process.argv[2]) : undefined);
+  const args = process.argv.slice(2);
+  const inputs = args.includes('--inputs'); // list strata.mjs's biggest inputs (esbuild's metafile)
+  const dir = args.find((a) => !a.startsWith('--'));
+  const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs });
   console.log(`built ${out.module} and ${out.script}`);
+  if (inputs) for (const [bytes, file] of biggestInputs(out.metafile).slice(0, 30)) console.log(`${String(bytes).padStart(7)}  ${file}`);
 }

@@ -13,7 +13,10 @@ Before the visit ledger, 50 replays to one process gave desktop -49, mobile +50.
 Then the conversions of one pre-conversion cookie sent ``--replays`` times to random processes of
 each fleet, without and with the fleet ledger (every `strata serve` of the fleet a ledger replica,
 ``--fleet-ledger``; the worker with STRATA_FLEET_LEDGER): without, one conversion per process
-reached; with it, one for the fleet (docs/deployment.md, "Replays across a fleet").
+reached; with it, one for the fleet (docs/deployment.md, "Replays across a fleet"). And the
+exposures of one pre-exposure cookie (a visit shown only the `hero` slot) sent ``--replays`` times to
+random processes, each deciding every slot: without the ledger, the `offer` slot's exposure and the
+experiment's cohort count once per process reached; with it, once for the fleet.
 
     python benchmarks/replay_bench.py [--replays 2000] [--servers 3]
 """
@@ -41,6 +44,9 @@ from edge_server.harness.origin import StaticOrigin  # noqa: E402
 from edge_server.harness.ports import free_port, wait_for  # noqa: E402
 from edge_server.harness.server import RunningServer  # noqa: E402
 from edge_server.harness.workerd import RunningWorkerd  # noqa: E402
+from edge_server.session import CookieCodec  # noqa: E402
+from runtime import Runtime  # noqa: E402
+from runtime.decide import Prepared  # noqa: E402
 
 KEYS = "b1:" + base64.b64encode(b"\x0c" * 32).decode()
 TOKEN = "bench-token"
@@ -64,6 +70,51 @@ def decide(url: str, cookie: str | None, ua: str) -> str | None:
                    headers={"User-Agent": ua} | ({"Cookie": f"strata_session={cookie}"} if cookie else {}))
     r.raise_for_status()
     return r.cookies.get("strata_session")
+
+
+def decide_shown(url: str, cookie: str | None, ua: str, slots: list[str] | None = None) -> tuple[str | None, int]:
+    """A decide: (the cookie set, how many exposure keys and experiment exposures the response showed)."""
+    r = httpx.post(url + "/v1/decide", json={"page": {"url": "/"}} | ({"slots": slots} if slots else {}), timeout=10,
+                   headers={"User-Agent": ua} | ({"Cookie": f"strata_session={cookie}"} if cookie else {}))
+    r.raise_for_status()
+    shown = r.json()["slots"].values()
+    return r.cookies.get("strata_session"), len(shown) + sum(1 for d in shown if d.get("variant"))
+
+
+def offer_exposures(urls: list[str]) -> tuple[int, int]:
+    """The fleet's exposures of the `offer` slot and the cohorts' "exposed" rows."""
+    exposed = cohorts = 0
+    for url in urls:
+        snap = httpx.get(url + "/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+        exposed += sum(r["count"] for r in snap["exposures"] if r["slot"] == "offer")
+        cohorts += sum(r["count"] for r in snap["cohorts"] if r["event"] == "exposed")
+    return exposed, cohorts
+
+
+def exposure_replays(urls: list[str], replays: int, rng: random.Random, ledger: bool, prepared: Prepared) -> tuple[int, int, int]:
+    """(offer exposures, cohort exposures, processes reached) for one pre-exposure cookie (shown the hero
+    slot only; a visit outside the holdout, so the experiment runs) sent ``replays`` times to random
+    processes, each deciding every slot."""
+    before, claims = offer_exposures(urls), answered(urls)
+    codec = CookieCodec({KEYS.split(":")[0]: base64.b64decode(KEYS.split(":")[1])}, "strata_session")
+    while True:
+        pre, n = decide_shown(urls[0], None, DESKTOP, ["hero"])
+        assert pre is not None
+        claims += n
+        s = codec.decode(pre)
+        if s is not None and not prepared.in_holdout(s.sid):
+            break
+    reached: set[str] = set()
+    for _ in range(replays):
+        url = rng.choice(urls)
+        _, shown = decide_shown(url, pre, DESKTOP)
+        if url not in reached:  # a process claims what its first response showed beyond the cookie's hero key
+            reached.add(url)
+            claims += shown - 1
+    if ledger:
+        wait_for(lambda: answered(urls) >= claims, timeout=60)
+    after = offer_exposures(urls)
+    return after[0] - before[0], after[1] - before[1], len(reached)
 
 
 def event(url: str, cookie: str) -> None:
@@ -114,8 +165,9 @@ def start(d: Path, pub: str, origin: StaticOrigin, servers: int, ledger: bool) -
 def conversion_replays(urls: list[str], replays: int, rng: random.Random, ledger: bool) -> tuple[int, int]:
     """(purchases counted, processes reached) for one pre-conversion cookie sent ``replays`` times to random processes."""
     before, claims = purchases(urls), answered(urls)
-    pre = decide(urls[0], None, DESKTOP)
+    pre, shown = decide_shown(urls[0], None, DESKTOP)
     assert pre is not None
+    claims += shown if ledger else 0  # its exposures are claimed too
     reached = set()
     for _ in range(replays):
         url = rng.choice(urls)
@@ -124,6 +176,17 @@ def conversion_replays(urls: list[str], replays: int, rng: random.Random, ledger
     if ledger:
         wait_for(lambda: answered(urls) >= claims + len(reached), timeout=60)
     return purchases(urls) - before, len(reached)
+
+
+def exposure_table(replays: int, lurls: list[str], plain: dict[int, tuple[int, int, int]], ledger: dict[int, tuple[int, int, int]]) -> None:
+    print()
+    print(f"{replays} decides of one pre-exposure cookie (shown the hero slot only), each to a random process of the fleet: "
+          "offer exposures / cohort exposures counted")
+    print(f"{'fleet':<34} {'without ledger':>15} {'with ledger':>12} {'processes':>10}")
+    for fleet in fleets_of(lurls):
+        (pe, pc, _), (le, lc, reached) = plain[len(fleet)], ledger[len(fleet)]
+        name = fleet_name(fleet, lurls[-1]).replace("strata serve", "strata serve (ledger)")
+        print(f"{name:<34} {f'{pe} / {pc}':>15} {f'{le} / {lc}':>12} {reached:>10}")
 
 
 def fleets_of(urls: list[str]) -> list[list[str]]:
@@ -138,6 +201,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--replays", type=int, default=2000)
     ap.add_argument("--servers", type=int, default=3)
+    ap.add_argument("--exposures-only", action="store_true", help="only the last table (pre-exposure cookies)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -147,14 +211,23 @@ def main() -> None:
         ctx = run("counting.yaml", Options(key=key, created=int(time.time()) - 60, version=1, codec="gzip"), text=MODEL_COUNTING)
         assert ctx.bundle is not None
         (d / "counting.bundle").write_bytes(ctx.bundle)
+        prepared = Runtime([key.public_key()]).load(ctx.bundle)
         origin = StaticOrigin(d)
         procs: list[RunningServer | RunningWorkerd] = []
         try:
             procs = start(d, pub, origin, args.servers, False)
             urls = [p.url for p in procs]
+            rng = random.Random(22)
+            if args.exposures_only:
+                plain_exposures = {len(f): exposure_replays(f, args.replays, rng, False, prepared) for f in fleets_of(urls)}
+                for p in procs:
+                    p.stop()
+                procs = start(d, pub, origin, args.servers, True)
+                lurls = [p.url for p in procs]
+                exposure_table(args.replays, lurls, plain_exposures, {len(f): exposure_replays(f, args.replays, rng, True, prepared) for f in fleets_of(lurls)})
+                return
             print(f"{args.replays} replays of one desktop visit's cookies as mobile, each to a random process of the fleet")
             print(f"{'fleet':<34} {'desktop':>8} {'mobile':>8} {'visits':>8} {'bound':>16} {'seconds':>8}")
-            rng = random.Random(22)
             for fleet in fleets_of(urls):
                 before = device_net(fleet)
                 t = time.perf_counter()
@@ -172,17 +245,21 @@ def main() -> None:
             print()
             print(f"{args.replays} conversions of one pre-conversion cookie, each to a random process of the fleet: purchases counted")
             print(f"{'fleet':<34} {'without ledger':>15} {'with ledger':>12} {'processes':>10}")
-            plain = {}
+            plain, plain_exposures = {}, {}
             for fleet in fleets_of(urls):
                 plain[len(fleet)] = conversion_replays(fleet, args.replays, rng, False)
+                plain_exposures[len(fleet)] = exposure_replays(fleet, args.replays, rng, False, prepared)
             for p in procs:
                 p.stop()
             procs = start(d, pub, origin, args.servers, True)
             lurls = [p.url for p in procs]
+            with_exposures = {}
             for fleet in fleets_of(lurls):
                 got, reached = conversion_replays(fleet, args.replays, rng, True)
+                with_exposures[len(fleet)] = exposure_replays(fleet, args.replays, rng, True, prepared)
                 name = fleet_name(fleet, lurls[-1]).replace("strata serve", "strata serve (ledger)")
                 print(f"{name:<34} {plain[len(fleet)][0]:>15} {got:>12} {reached:>10}")
+            exposure_table(args.replays, lurls, plain_exposures, with_exposures)
         finally:
             for p in procs:
                 p.stop()

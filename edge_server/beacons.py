@@ -6,7 +6,7 @@ A browser decides its slots itself, so no edge saw the decision: the page sends,
 session (never a visitor id) and up to ``MAX_BEACON_EXPOSURES`` ``[slot, arm, layer, population]``
 entries. They count as aggregate exposures with the rules of a server-side decision: an exposure key
 once per visit by this process's :class:`~edge_server.visit_ledger.VisitLedger` (so a replayed beacon
-counts nothing more), only keys the loaded bundle can decide (422 ``unknown_exposure`` otherwise) and
+counts nothing more; with a fleet ledger, once per visit across the fleet: fleet_ledger.py), only keys the loaded bundle can decide (422 ``unknown_exposure`` otherwise) and
 only the populations a consenting visit counts in. A visit's population is the one its first counted
 exposure named, and it counts at most ``MAX_SHOWN`` keys (the cookie's bound of a visit), so a
 forged nonce holds no more ledger memory than an honest visit. A conversion ``{goal, value?, visit}`` is attributed to the keys the ledger counted
@@ -23,6 +23,7 @@ reports, bounded by the ledger, the bundle's keys and the body's size.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from runtime.decide import Prepared
 
@@ -83,16 +84,23 @@ def exposures_of(body: dict[str, object], known: frozenset[tuple[str, str, str]]
     return nonce, out
 
 
-def count_exposures(visit: VisitRecord, entries: list[tuple[str, str, str, str]], exposures: Counter[tuple[str, str, str, str]]) -> int:
+def count_exposures(visit: VisitRecord, entries: list[tuple[str, str, str, str]], exposures: Counter[tuple[str, str, str, str]],
+                    claim: Callable[[str, tuple[str, str, str, str]], None] | None = None) -> int:
     """Count ``entries`` of the visit ``visit`` (its ledger record) in ``exposures``: each key new to the
-    visit, in the visit's population, up to ``MAX_SHOWN`` keys a visit; how many counted."""
+    visit, in the visit's population, up to ``MAX_SHOWN`` keys a visit; how many were new. With
+    ``claim`` (a fleet ledger: events.py), a new key is handed to ``claim(key, row)`` instead, which
+    counts the row once the visit's owner answers that it is the fleet's first."""
     counted = 0
     for slot, arm, layer, population in entries:
         if visit.population is None:
             visit.population = population
         if population != visit.population or len(visit.shown) >= MAX_SHOWN:
             continue
-        if visit.first_exposure(exposure_key(slot, arm, layer)):
-            exposures[(slot, arm, layer, population)] += 1
+        key = exposure_key(slot, arm, layer)
+        if visit.first_exposure(key):
+            if claim is None:
+                exposures[(slot, arm, layer, population)] += 1
+            else:
+                claim(key, (slot, arm, layer, population))
             counted += 1
     return counted

@@ -108,15 +108,19 @@ class EventsEndpoint:
 
     def exposures(self, h: dict[str, str], body: dict[str, object], prepared: Prepared, headers: dict[str, str]) -> Response:
         """A browser's ``{visit, exposures}`` (beacons.py): each key counted once per visit by this
-        process's ledger, in the population the visit's first counted exposure named; nothing
-        without consent."""
+        process's ledger (with a fleet ledger, once per visit across the fleet), in the population the
+        visit's first counted exposure named; nothing without consent."""
         if self._known[0] is not prepared:
             self._known = (prepared, known_exposures(prepared))
         nonce, entries = exposures_of(body, self._known[1], f"{prepared.name} v{prepared.version}")
         if not self.srv.consent(h, cookies_of(h)):
             return JSONResponse({"accepted": True, "counted": 0, "population": "no_consent"}, status_code=202, headers=headers)
-        visit = self.srv.ledger.record(nonce, time.time())
-        counted = count_exposures(visit, entries, self.srv.measure.exposures)
+        now = time.time()
+        visit = self.srv.ledger.record(nonce, now)
+        exposures, fleet = self.srv.measure.exposures, self.srv.fleet_ledger
+        claim = None if fleet is None else (  # each new key counts once the visit's owner answers first (fleet_ledger.py)
+            lambda key, row: fleet.claim(nonce, claim_key("exposure", key), DeferredCounts().increment(exposures, row), now))
+        counted = count_exposures(visit, entries, exposures, claim)
         return JSONResponse({"accepted": True, "counted": counted, "population": visit.population}, status_code=202, headers=headers)
 
     def browser_conversion(self, nonce: str, goal: str, value: float) -> str:

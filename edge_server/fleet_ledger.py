@@ -1,17 +1,20 @@
-"""Conversions once per visit **across the fleet** (docs/deployment.md, "Replays across a fleet";
-docs/security.md, "Measurement integrity"); worker/fleet_ledger.js is the port.
+"""Conversions, exposures and cohort exposures once per visit **across the fleet** (docs/deployment.md,
+"Replays across a fleet"; docs/security.md, "Measurement integrity"); worker/fleet_ledger.js is the port.
 
-Each process's :class:`~edge_server.visit_ledger.VisitLedger` counts a visit's conversion of a goal
-once *per process*: a replayed pre-conversion cookie sent to N processes would count N conversions.
-With a fleet ledger configured (``--fleet-ledger URL...`` on servers, ``STRATA_FLEET_LEDGER`` on
-workers: the same list of ``strata serve`` replicas everywhere), the fleet shares one claim per
-(visit nonce, goal):
+Each process's :class:`~edge_server.visit_ledger.VisitLedger` counts a visit's conversion of a goal,
+its exposure keys and its cohort exposures once *per process*: a replayed pre-conversion (or
+pre-exposure) cookie sent to N processes would count N conversions (or exposures). With a fleet
+ledger configured (``--fleet-ledger URL...`` on servers, ``STRATA_FLEET_LEDGER`` on workers: the same
+list of ``strata serve`` replicas everywhere), the fleet shares one claim per (visit nonce, key), the
+key one of ``goal:NAME``, ``exposure:SLOT|ARM|LAYER`` (server.py's and beacons.py's exposure keys) and
+``cohort:EXPERIMENT=VARIANT`` (a reassignment to another variant is another key, as
+``VisitRecord.first_cohort_exposure`` counts it):
 
 - **The owner** of a visit nonce is one replica of the list, chosen by rendezvous
   (highest-random-weight) hashing (:func:`owner_of`), the same on every process of either language
   (tests/vectors/fleet_ledger.json pins it).
-- **A claim.** When a process's own ledger sees a conversion as new, it does not count it yet: it
-  claims ``(nonce, "goal:NAME")`` at the owner (``POST /v1/ledger``, a ``strata-ledger/1`` body signed
+- **A claim.** When a process's own ledger sees a conversion (exposure, cohort exposure) as new, it
+  does not count it yet: it claims ``(nonce, key)`` at the owner (``POST /v1/ledger``, a ``strata-ledger/1`` body signed
   like a counter batch: ``X-Strata-Signature`` = HMAC-SHA256 of the body with the counters secret, its
   ``created`` inside the signature). The owner answers, per claim, whether it is the first; the
   process counts only those. A replica that owns the nonce answers from its own
@@ -209,14 +212,26 @@ class LedgerEndpoint:
 
 # ------------------------------------------------------------------ the claiming side
 class DeferredCounts:
-    """What one conversion would count, held until its claim is answered: the calls on Measurement
-    (``attribute``, ``cohort_conversion``) and the model rows (a Counter of ModelCounter's keys)."""
+    """What one claim would count, held until it is answered: the calls on Measurement (a conversion's
+    ``attribute``, ``cohort_conversion``), the model rows (a Counter of ModelCounter's keys) and any
+    other counter's increments (an exposure's row, a cohort's ``strata_variant_exposures_total``:
+    ``later``)."""
 
-    __slots__ = ("calls", "models")
+    __slots__ = ("calls", "models", "thunks")
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.models: Counter[Any] = Counter()
+        self.thunks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def later(self, fn: Callable[..., Any], *args: Any) -> DeferredCounts:
+        """Call ``fn(*args)`` when the claim counts."""
+        self.thunks.append((fn, args))
+        return self
+
+    def increment(self, counter: Counter[Any], key: Any) -> DeferredCounts:
+        """Add one to ``counter[key]`` when the claim counts (an exposure's row)."""
+        return self.later(_increment, counter, key)
 
     def attribute(self, *args: Any) -> None:
         self.calls.append(("attribute", args))
@@ -227,7 +242,10 @@ class DeferredCounts:
     def apply(self, measure: Any) -> None:
         for method, args in self.calls:
             getattr(measure, method)(*args)
-        measure.models.update(self.models)
+        if self.models:
+            measure.models.update(self.models)
+        for fn, args in self.thunks:
+            fn(*args)
 
 
 class FleetLedger:
@@ -251,6 +269,9 @@ class FleetLedger:
         self._client: Any = None
 
     def claim(self, nonce: str, key: str, counts: DeferredCounts, now: float | None = None) -> None:
+        if len(key) > MAX_KEY:  # the owner would refuse the whole batch: this one counts from the local ledger
+            self._fallback([counts], REFUSED)
+            return
         owner = owner_of(nonce, self.urls)
         if owner == self.own_url and self.store is not None:  # this replica owns the visit: no HTTP
             self._answered(counts, self.store.first(nonce, key, time.time() if now is None else now))
@@ -332,12 +353,16 @@ class FleetLedger:
         self._fallback([c for _, _, c in claims], reason)
 
     async def aclose(self) -> None:
-        """Send what is pending (the conversions are counted), then close the HTTP client."""
+        """Send what is pending (the claims are counted), then close the HTTP client."""
         while self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*self._tasks)
         if self._client is not None:
             await self._client.aclose()
+
+
+def _increment(counter: Counter[Any], key: Any) -> None:
+    counter[key] += 1
 
 
 def _answer(content: bytes, n: int) -> list[bool] | None:

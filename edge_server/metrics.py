@@ -112,11 +112,11 @@ class Metrics:
                                METRIC_LABELS["strata_decide_requests_by_consent_total"])
         self.ledger_evictions = _Family("strata_visit_ledger_evictions", "Visits the visit ledger forgot before the visit timeout because it "
                                         "was full (each lets a replay of that visit count once more)", ())
-        self.fleet_fallbacks = _Family("strata_fleet_ledger_fallbacks", "Conversions counted from this process's visit ledger alone because "
-                                       "the fleet ledger's owner could not be asked, by reason (unreachable, refused, full)",
+        self.fleet_fallbacks = _Family("strata_fleet_ledger_fallbacks", "Conversions, exposures and cohort exposures counted from this "
+                                       "process's visit ledger alone because the fleet ledger's owner could not be asked, by reason (unreachable, refused, full)",
                                        METRIC_LABELS["strata_fleet_ledger_fallbacks_total"])
-        self.fleet_claims = _Family("strata_fleet_ledger_claims", "Conversions claimed at their visit's owner in the fleet ledger, by the "
-                                    "owner's answer (first: counted; repeat: counted elsewhere already)", METRIC_LABELS["strata_fleet_ledger_claims_total"])
+        self.fleet_claims = _Family("strata_fleet_ledger_claims", "Conversions, exposures and cohort exposures claimed at their visit's "
+                                    "owner in the fleet ledger, by the owner's answer (first: counted; repeat: counted elsewhere already)", METRIC_LABELS["strata_fleet_ledger_claims_total"])
         self.client_refusals = _Family("strata_client_bundle_refused", "Bundles refused by visitors' browsers, by reason (reported with "
                                        "{refused} on POST /v1/events)", METRIC_LABELS["strata_client_bundle_refused_total"])
         self.rejected = _Family("strata_rejected_requests", "Requests refused with a 4xx", ("code",))

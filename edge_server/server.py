@@ -26,6 +26,7 @@ from .bundles import BundleManager
 from .config import Config, ConfigError
 from .contract import CONSENT_REFUSALS
 from .errors import ApiError
+from .fleet_ledger import DeferredCounts, claim_key
 from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement, periods_of
 from .metrics import Metrics
 from .model_counts import ModelCounter
@@ -222,7 +223,10 @@ class Server:
     def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: float) -> None:
         """Metrics and measurement of one decision; the session remembers what it was shown. An
         exposure or a cohort counts when it is new to the visit by its cookie and by this process's
-        visit ledger (a replayed older cookie does not know what the visit was shown since)."""
+        visit ledger (a replayed older cookie does not know what the visit was shown since); with a
+        fleet ledger, once the visit's owner answers that it is the fleet's first (fleet_ledger.py),
+        after the response. The visit ledger remembers the key either way, so a conversion here is
+        attributed to it wherever it was counted."""
         m = self.metrics
         m.consent.values[_YES if consent else _NO] += 1
         if outcome.errors:
@@ -232,12 +236,17 @@ class Server:
         self._caches_for(prepared)
         # every request of a visit touches its record, so the record outlives every cookie this process wrote
         visit = self.ledger.record(session.visit_nonce, now) if session is not None else None
+        fleet = self.fleet_ledger if visit is not None else None
         if session is not None and (outcome.cap_hits or outcome.exposures):
             cohort = self.measure.cohort_exposure
             for exp, variant, period, assigned in session.record(outcome.cap_hits, outcome.exposures, int(now), self._periods):
                 if visit is None or visit.first_cohort_exposure(exp, variant):
-                    m.exposures.inc(exp, variant)
-                    cohort(exp, variant, period, assigned)
+                    if fleet is None:
+                        m.exposures.inc(exp, variant)
+                        cohort(exp, variant, period, assigned)
+                    else:
+                        counts = DeferredCounts().later(m.exposures.inc, exp, variant).later(cohort, exp, variant, period, assigned)
+                        fleet.claim(session.visit_nonce, claim_key("cohort", f"{exp}={variant}"), counts, now)
         population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
         for d in outcome.decisions.values():
@@ -248,7 +257,10 @@ class Server:
                     arms[d] = a
             counted[a.labels] += 1
             if session is None or (session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key))):
-                exposed[a.exposure[population]] += 1
+                if fleet is None or session is None:
+                    exposed[a.exposure[population]] += 1
+                else:
+                    fleet.claim(session.visit_nonce, claim_key("exposure", a.key), DeferredCounts().increment(exposed, a.exposure[population]), now)
 
     def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:
         """The Set-Cookie header value for this response, or None."""
@@ -260,6 +272,8 @@ class Server:
 
 
 _YES, _NO = ("yes",), ("no",)
+
+
 def headers_of(scope: MutableMapping[str, Any]) -> dict[str, str]:
     """Request headers as a plain dict (lower-case names), built once per request: Starlette's
     Headers.get scans the raw list on every lookup. A repeated header keeps its last value."""

@@ -1,4 +1,5 @@
-// Conversions once per visit across the fleet, the worker's side (worker/fleet_ledger.js): the owner
+// Conversions, exposures and cohort exposures once per visit across the fleet, the worker's side
+// (worker/fleet_ledger.js, server.js, beacons.js): the owner
 // of a visit is the one tests/vectors/fleet_ledger.json pins for both languages; claims go out signed,
 // batched per owner, after the response; a conversion counts when the owner answers first, never on a
 // repeat, and from the local ledger when the owner refuses or cannot be reached (counted by reason),
@@ -8,7 +9,10 @@ import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { test } from "node:test";
 
-import { readJson } from "./vectors.js";
+import * as runtime from "../runtime/index.js";
+import { BUNDLE_URL, TRAILBLAZER_BUNDLE, VECTORS_PUB, readJson, rng } from "./vectors.js";
+import { knownExposures } from "../worker/beacons.js";
+import { StrataWorker } from "../worker/server.js";
 import { configFrom, ConfigError } from "../worker/config.js";
 import { FLEET_LEDGER_LIMITS } from "../worker/contract.js";
 import { DeferredCounts, FleetLedger, FORMAT, PATH, claimKey, ledgerUrls, ownerOf } from "../worker/fleet_ledger.js";
@@ -118,4 +122,150 @@ test("beyond MAX_PENDING waiting claims, a conversion counts from the local ledg
   assert.equal(total(measure, "purchase"), 1);
   assert.deepEqual(Object.fromEntries(ledger.fallbacks), { full: 1 });
   assert.equal(ledger.pending.length, FLEET_LEDGER_LIMITS.MAX_PENDING);
+});
+
+// ------------------------------------------------------------------ exposures and cohorts (server.js, beacons.js)
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (url, init) => String(url) === BUNDLE_URL ? new Response(TRAILBLAZER_BUNDLE, { headers: { etag: '"v100"' } }) : realFetch(url, init);
+const KEYS = "k1:" + Buffer.alloc(32, 5).toString("base64");
+const UAS = ["Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1",
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"];
+const CART = { "cart.items": [{ sku: "TB-SUMMIT2", category: "tents", price: 249.0, quantity: 1 }], "cart.value": 249.0 };
+
+/** `n` workers (isolates) whose fleet ledger is `ownerUrl` (null: none), each with a ctx whose
+ * waitUntil promises `settle()` awaits. */
+async function isolates(n, ownerUrl) {
+  const env = { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_STATS_TOKEN: "tok" };
+  const waits = [];
+  const ctx = { waitUntil: (p) => waits.push(p) };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const worker = new StrataWorker(runtime, ownerUrl ? { ...env, STRATA_FLEET_LEDGER: ownerUrl, STRATA_COUNTERS_SECRET: SECRET } : env);
+    await worker.bundles.get(ctx);
+    out.push(worker);
+  }
+  return { workers: out, ctx, settle: async () => { while (waits.length) await Promise.all(waits.splice(0)); } };
+}
+
+/** One decide of random slots, a random User-Agent and maybe a tent cart: [cookie set, exposure keys shown, "experiment=variant" pairs]. */
+async function decideOn(fleet, worker, cookie, r) {
+  const headers = { "content-type": "application/json", "user-agent": UAS[Math.floor(r() * UAS.length)] };
+  if (cookie) headers.cookie = `strata_session=${cookie}`;
+  const body = { page: { url: r() < 0.5 ? "/" : "/tents.html" }, signals: r() < 0.7 ? CART : {} };
+  const res = await worker.fetch(new Request("https://shop.example/v1/decide", { method: "POST", body: JSON.stringify(body), headers }), fleet.ctx);
+  assert.equal(res.status, 200);
+  const set = res.headers.get("set-cookie");
+  const out = await res.json();
+  const keys = new Set();
+  const pairs = new Set();
+  for (const [slot, d] of Object.entries(out.slots)) {
+    keys.add(`${slot}|${d.variant ? `${d.experiment}/${d.variant}` : d.rule || "default"}|${d.layer || ""}`);
+    if (d.variant) pairs.add(`${d.experiment}=${d.variant}`);
+  }
+  return [set ? set.split(";")[0].slice("strata_session=".length) : null, keys, pairs];
+}
+
+/** Exposures by "slot|arm|layer", variant exposures and cohort "exposed" rows by "experiment=variant", summed over the workers. */
+function fleetCounts(fleet) {
+  const add = (m, k, n) => m.set(k, (m.get(k) ?? 0) + n);
+  const exposures = new Map();
+  const variants = new Map();
+  const cohorts = new Map();
+  for (const w of fleet.workers) {
+    for (const [k, n] of w.measure.exposures) add(exposures, k.split("\u0000").slice(0, 3).join("|"), n);
+    for (const [k, n] of w.metrics.variantExposures) add(variants, k.replace("\u0000", "="), n);
+    for (const [k, [n]] of w.measure.cohorts) {
+      const [exp, variant, , event] = k.split("\u0000");
+      if (event === "exposed") add(cohorts, `${exp}=${variant}`, n);
+    }
+  }
+  return { exposures, variants, cohorts };
+}
+
+/** Generated visits: a first decide on a random worker, then the pre-exposure cookie (or, `honest`,
+ * the last cookie set) sent to every worker and random ones again; what each visit showed, once. */
+async function visits(fleet, r, n, honest) {
+  const add = (m, k) => m.set(k, (m.get(k) ?? 0) + 1);
+  const shown = new Map();
+  const exposed = new Map();
+  const ws = fleet.workers;
+  for (let v = 0; v < n; v++) {
+    const [pre, keys, pairs] = await decideOn(fleet, ws[Math.floor(r() * ws.length)], null, r);
+    let cookie = pre;
+    const order = [...ws].sort(() => r() - 0.5);
+    for (let i = Math.floor(r() * 5); i > 0; i--) order.push(ws[Math.floor(r() * ws.length)]);
+    for (const w of order) {
+      const [set, k, p] = await decideOn(fleet, w, honest ? cookie : pre, r);
+      for (const x of k) keys.add(x);
+      for (const x of p) pairs.add(x);
+      if (honest && set) cookie = set;
+    }
+    for (const k of keys) add(shown, k);
+    for (const p of pairs) add(exposed, p);
+  }
+  await fleet.settle();
+  return { shown, exposed };
+}
+
+const sorted = (m) => Object.fromEntries([...m].sort());
+
+for (const honest of [false, true]) {
+  test(`exposures and cohorts count once per visit across isolates sharing an owner (${honest ? "honest visits moving" : "a pre-exposure cookie replayed to every isolate"})`, async () => {
+    const o = await owner();
+    try {
+      const fleet = await isolates(3, o.url);
+      const { shown, exposed } = await visits(fleet, rng(2230 + honest), 30, honest);
+      const got = fleetCounts(fleet);
+      assert.deepEqual(sorted(got.exposures), sorted(shown));
+      assert.deepEqual(sorted(got.variants), sorted(exposed));
+      assert.deepEqual(sorted(got.cohorts), sorted(exposed));
+      assert.ok(exposed.size > 0, "the generated visits reach the experiment");
+      const first = fleet.workers.reduce((a, w) => a + (w.fleetLedger.claims.get("first") ?? 0), 0);
+      assert.equal(first, [...shown.values(), ...exposed.values()].reduce((a, b) => a + b, 0));
+      if (!honest) { // the same replays without a fleet ledger count once per isolate
+        const alone = await isolates(3, null);
+        const again = await visits(alone, rng(2230), 30, honest);
+        const total = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+        assert.ok(total(fleetCounts(alone).exposures) > total(again.shown));
+      }
+    } finally {
+      o.close();
+    }
+  });
+}
+
+test("a browser's exposures reported to two isolates count once; the conversion is attributed where they were not counted", async () => {
+  const o = await owner();
+  try {
+    const fleet = await isolates(2, o.url);
+    const r = rng(2232);
+    const keys = [...knownExposures(fleet.workers[0].bundles.current)].map((k) => k.split("\u0000"));
+    for (let v = 0; v < 15; v++) {
+      const nonce = Array.from({ length: 16 }, () => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[Math.floor(r() * 64)]).join("");
+      const shown = keys.filter(() => r() < 0.3).slice(0, 5);
+      if (!shown.length) shown.push(keys[0]);
+      const population = r() < 0.5 ? "personalized" : "holdout";
+      const before = sorted(fleetCounts(fleet).exposures);
+      for (const w of fleet.workers) {
+        const res = await w.fetch(new Request("https://shop.example/v1/events", { method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ visit: nonce, exposures: shown.map((k) => [...k, population]) }) }), fleet.ctx);
+        assert.equal(res.status, 202, await res.clone().text());
+        await fleet.settle();
+      }
+      const after = fleetCounts(fleet).exposures;
+      for (const k of shown) assert.equal((after.get(k.join("|")) ?? 0) - (before[k.join("|")] ?? 0), 1, k.join("|"));
+      const w = fleet.workers[1];
+      const was = new Map(w.measure.conversions);
+      const res = await w.fetch(new Request("https://shop.example/v1/events", { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ goal: "purchase", value: 5, visit: nonce }) }), fleet.ctx);
+      assert.equal((await res.json()).population, population);
+      await fleet.settle();
+      for (const k of shown) {
+        const row = ["purchase", ...k, population].join("\u0000");
+        assert.equal((w.measure.conversions.get(row) ?? 0) - (was.get(row) ?? 0), 1, row);
+      }
+    }
+  } finally {
+    o.close();
+  }
 });

@@ -59,14 +59,18 @@ export function exposuresOf(body, known, bundle) {
 
 /** Count `entries` of the visit `visit` (its ledger record) in `measure` (measure.js): each key new
  * to the visit, in the visit's population, up to MAX_SHOWN keys a visit (the cookie's bound: a
- * forged nonce holds no more ledger memory than an honest visit); how many counted. */
-export function countExposures(visit, entries, measure) {
+ * forged nonce holds no more ledger memory than an honest visit); how many were new. With `claim`
+ * (a fleet ledger: events.js), a new key is handed to claim(key, row) instead, which counts the row
+ * once the visit's owner answers that it is the fleet's first (beacons.py's count_exposures). */
+export function countExposures(visit, entries, measure, claim = null) {
   let counted = 0;
   for (const [slot, arm, layer, population] of entries) {
     if (visit.population === null) visit.population = population;
     if (population !== visit.population || visit.shown.length >= MAX_SHOWN) continue;
-    if (visit.firstExposure(`${slot}|${arm}|${layer}`)) {
-      measure.exposure(slot, arm, layer, population);
+    const key = `${slot}|${arm}|${layer}`;
+    if (visit.firstExposure(key)) {
+      if (claim === null) measure.exposure(slot, arm, layer, population);
+      else claim(key, [slot, arm, layer, population]);
       counted += 1;
     }
   }

@@ -136,7 +136,7 @@ export async function eventsEndpoint(srv, request, ctx) {
 const known = new WeakMap(); // prepared bundle -> its exposure keys (beacons.js)
 
 /** A browser's {visit, exposures} (events.py's EventsEndpoint.exposures): each key counted once per
- * visit by this isolate's ledger, in the population the visit's first counted exposure named;
+ * visit by this isolate's ledger (with a fleet ledger, once per visit across the fleet), in the population the visit's first counted exposure named;
  * nothing without consent. */
 function browserExposures(srv, request, body, prepared, headers) {
   let keys = known.get(prepared);
@@ -146,7 +146,10 @@ function browserExposures(srv, request, body, prepared, headers) {
     return json({ accepted: true, counted: 0, population: "no_consent" }, 202, headers);
   }
   const visit = srv.ledger.record(nonce, Date.now() / 1000);
-  const counted = countExposures(visit, entries, srv.measure);
+  const fleet = srv.fleetLedger;
+  const claim = fleet === null ? null // each new key counts once the visit's owner answers first (fleet_ledger.js)
+    : (key, row) => fleet.claim(nonce, claimKey("exposure", key), new DeferredCounts().exposure(...row));
+  const counted = countExposures(visit, entries, srv.measure, claim);
   return json({ accepted: true, counted, population: visit.population }, 202, headers);
 }
 

@@ -1,7 +1,9 @@
-// Conversions once per visit across the fleet (docs/deployment.md, "Replays across a fleet"): the
-// worker's side of edge_server/fleet_ledger.py (the reasons are there). With STRATA_FLEET_LEDGER
-// set (the base URLs of the strata serve replicas that hold the fleet's claims, the same list on
-// every server and worker), a conversion this isolate's visit ledger sees as new is claimed at the
+// Conversions, exposures and cohort exposures once per visit across the fleet (docs/deployment.md,
+// "Replays across a fleet"): the worker's side of edge_server/fleet_ledger.py (the reasons are
+// there). With STRATA_FLEET_LEDGER set (the base URLs of the strata serve replicas that hold the
+// fleet's claims, the same list on every server and worker), a conversion (goal:NAME), an exposure
+// key (exposure:SLOT|ARM|LAYER) or a cohort exposure (cohort:EXPERIMENT=VARIANT) this isolate's
+// visit ledger sees as new is claimed at the
 // replica that owns the visit nonce (rendezvous hashing: ownerOf, pinned by
 // tests/vectors/fleet_ledger.json) with a signed strata-ledger/1 body (POST /v1/ledger, signed with
 // STRATA_COUNTERS_SECRET as a counter batch), after the response, in ctx.waitUntil. It is counted
@@ -16,7 +18,7 @@ import { hmacKey, sign } from "./counter_batches.js";
 
 export const FORMAT = FLEET_LEDGER_FORMAT;
 export const PATH = FLEET_LEDGER_PATH;
-const { MAX_CLAIMS, MAX_PENDING, ATTEMPTS, TIMEOUT } = FLEET_LEDGER_LIMITS;
+const { MAX_CLAIMS, MAX_KEY, MAX_PENDING, ATTEMPTS, TIMEOUT } = FLEET_LEDGER_LIMITS;
 const [UNREACHABLE, REFUSED, FULL] = FLEET_LEDGER_FALLBACKS;
 const [FIRST, REPEAT] = FLEET_LEDGER_RESULTS;
 const utf8 = new TextEncoder();
@@ -70,11 +72,23 @@ export function ownerOf(nonce, urls) {
 /** (fleet_ledger.py's claim_key) "kind:name". */
 export const claimKey = (kind, name) => `${kind}:${name}`;
 
-/** What one conversion would count, held until its claim is answered: the calls on measure.js's
- * Measurement (conversion, cohort, modelEvent — the model rows of model_counts.js's countConversion). */
+/** What one claim would count, held until it is answered: the calls on measure.js's Measurement
+ * (conversion, exposure, cohort, modelEvent — the model rows of model_counts.js's countConversion)
+ * and any other counter's (later: a cohort's strata_variant_exposures_total). */
 export class DeferredCounts {
   constructor() {
     this.calls = [];
+  }
+
+  /** Call `fn()` when the claim counts. */
+  later(fn) {
+    this.calls.push([fn, null]);
+    return this;
+  }
+
+  exposure(...args) {
+    this.calls.push(["exposure", args]);
+    return this;
   }
 
   conversion(...args) {
@@ -83,6 +97,7 @@ export class DeferredCounts {
 
   cohort(...args) {
     this.calls.push(["cohort", args]);
+    return this;
   }
 
   modelEvent(...args) {
@@ -90,7 +105,10 @@ export class DeferredCounts {
   }
 
   apply(measure) {
-    for (const [method, args] of this.calls) measure[method](...args);
+    for (const [method, args] of this.calls) {
+      if (args === null) method();
+      else measure[method](...args);
+    }
   }
 }
 
@@ -110,6 +128,7 @@ export class FleetLedger {
 
   /** Count `counts` once the owner of `nonce` answers that (nonce, key) is the fleet's first. */
   claim(nonce, key, counts) {
+    if (key.length > MAX_KEY) return this.fallback([counts], REFUSED); // the owner would refuse the whole batch
     if (this.pending.length + this.inflight >= MAX_PENDING) return this.fallback([counts], FULL);
     this.pending.push([nonce, key, counts]);
   }
@@ -123,10 +142,10 @@ export class FleetLedger {
   static families(ledger) {
     return [
       { name: "strata_fleet_ledger_fallbacks_total", type: "counter",
-        help: "Conversions counted from this process's visit ledger alone because the fleet ledger's owner could not be asked, by reason (unreachable, refused, full)",
+        help: "Conversions, exposures and cohort exposures counted from this process's visit ledger alone because the fleet ledger's owner could not be asked, by reason (unreachable, refused, full)",
         rows: ledger ? [...ledger.fallbacks].map(([reason, n]) => [{ reason }, n]) : [] },
       { name: "strata_fleet_ledger_claims_total", type: "counter",
-        help: "Conversions claimed at their visit's owner in the fleet ledger, by the owner's answer (first: counted; repeat: counted elsewhere already)",
+        help: "Conversions, exposures and cohort exposures claimed at their visit's owner in the fleet ledger, by the owner's answer (first: counted; repeat: counted elsewhere already)",
         rows: ledger ? [...ledger.claims].map(([result, n]) => [{ result }, n]) : [] },
     ];
   }

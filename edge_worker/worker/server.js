@@ -23,7 +23,7 @@ import { healthz, metrics, readyz, stats } from "./operations.js";
 import { clientJs, pageEndpoint } from "./pages.js";
 import { RemoteWrite } from "./remote_write.js";
 import { CounterBatches } from "./counter_batches.js";
-import { FleetLedger } from "./fleet_ledger.js";
+import { DeferredCounts, FleetLedger, claimKey } from "./fleet_ledger.js";
 import { render } from "./render.js";
 import { CookieCodec, Session, importCookieKeys } from "./session.js";
 import { RequestContext } from "./signals.js";
@@ -93,7 +93,7 @@ export class StrataWorker {
     if (flush && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(flush);
     const push = this.remoteWrite?.maybePush((full) => this.pushFamilies(full));
     if (push && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(push);
-    const claims = this.fleetLedger?.maybeSend(); // conversions claimed at their visit's owner (fleet_ledger.js)
+    const claims = this.fleetLedger?.maybeSend(); // conversions, exposures, cohorts claimed at their visit's owner (fleet_ledger.js)
     if (claims && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(claims);
     const batch = this.counterBatches?.maybePush((full) => this.pushFamilies(full));
     if (batch && ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(batch);
@@ -192,7 +192,9 @@ export class StrataWorker {
   }
 
   /** Metrics and measurement of one decision (server.py's Server._count): an exposure or a cohort
-   * counts when it is new to the visit by its cookie and by this isolate's visit ledger. */
+   * counts when it is new to the visit by its cookie and by this isolate's visit ledger; with a fleet
+   * ledger, once the visit's owner answers that it is the fleet's first (fleet_ledger.js), after the
+   * response. The visit ledger remembers the key either way (a conversion here is attributed to it). */
   count(prepared, outcome, session, consent, now) {
     const m = this.metrics;
     m.consent[consent ? 0 : 1] += 1;
@@ -201,12 +203,16 @@ export class StrataWorker {
     const decided = Object.keys(outcome.decisions).length > 0;
     // every request of a visit touches its record, so the record outlives every cookie this isolate wrote
     const visit = session !== null ? this.ledger.record(session.visitNonce, now) : null;
+    const fleet = visit !== null ? this.fleetLedger : null;
     if (session !== null && (outcome.capHits.length || outcome.exposures.length)) {
       for (const [exp, variant, period, assigned] of session.record(outcome.capHits, outcome.exposures, Math.floor(now), prepared.periods)) {
         if (visit !== null && !visit.firstCohortExposure(exp, variant)) continue;
-        bump(m.variantExposures, `${exp}\u0000${variant}`);
-        if (assigned) this.measure.cohort(exp, variant, period, "assigned");
-        this.measure.cohort(exp, variant, period, "exposed");
+        const counts = fleet === null ? this.measure : new DeferredCounts();
+        if (fleet === null) bump(m.variantExposures, `${exp}\u0000${variant}`);
+        else counts.later(() => bump(m.variantExposures, `${exp}\u0000${variant}`));
+        if (assigned) counts.cohort(exp, variant, period, "assigned");
+        counts.cohort(exp, variant, period, "exposed");
+        if (fleet !== null) fleet.claim(session.visitNonce, claimKey("cohort", `${exp}=${variant}`), counts);
       }
     }
     const population = POPULATIONS[!consent ? 2 : outcome.holdout ? 1 : 0];
@@ -214,7 +220,10 @@ export class StrataWorker {
       const d = outcome.decisions[slot];
       const [arm, layer, key] = armKeys(d);
       this.measure.decision(d.slot, d.reason, layer);
-      if (session === null || (session.firstExposure(key) && (visit === null || visit.firstExposure(key)))) this.measure.exposure(d.slot, arm, layer, population);
+      if (session === null || (session.firstExposure(key) && (visit === null || visit.firstExposure(key)))) {
+        if (fleet === null) this.measure.exposure(d.slot, arm, layer, population);
+        else fleet.claim(session.visitNonce, claimKey("exposure", key), new DeferredCounts().exposure(d.slot, arm, layer, population));
+      }
     }
     // consent only (no session, nothing counted); decisions mean shown keys to attribute to, as server.py
     if (session !== null && decided) countDecide(this.measure, prepared, session, outcome.signals, outcome.holdout, outcome.memo, visit);

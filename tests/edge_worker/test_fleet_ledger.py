@@ -1,10 +1,12 @@
-"""Conversions once per visit across the fleet (issue #22, point 3; docs/deployment.md, "Replays across
-a fleet"; docs/security.md, "Measurement integrity"), with real parts: two `strata serve` replicas
-configured as the fleet ledger, another `strata serve` and two edge workers in real workerd, all
-claiming their conversions at the replica that owns the visit (edge_server/fleet_ledger.py,
-worker/fleet_ledger.js). Generated classes: a pre-conversion cookie replayed to every process (random
-processes, orders, goals, with and without values) converts each goal once fleet-wide; honest visits
-moving between processes count exactly; hostile claim bodies (unsigned, forged, stale, future,
+"""Conversions, exposures and cohort exposures once per visit across the fleet (issue #22, point 3;
+docs/deployment.md, "Replays across a fleet"; docs/security.md, "Measurement integrity"), with real
+parts: two `strata serve` replicas configured as the fleet ledger, another `strata serve` and two edge
+workers in real workerd, all claiming their conversions, exposure keys and cohort exposures at the
+replica that owns the visit (edge_server/fleet_ledger.py, worker/fleet_ledger.js). Generated classes:
+a pre-conversion cookie replayed to every process (random processes, orders, goals, with and without
+values) converts each goal once fleet-wide; a pre-exposure cookie replayed to every process (random
+slots, User-Agents, orders) counts each exposure and cohort once fleet-wide; honest visits moving
+between processes count exactly; hostile claim bodies (unsigned, forged, stale, future,
 oversized, malformed) are refused with a 4xx by the replica and change nothing; an owner that never
 answers leaves the conversion to the local ledger (counted in strata_fleet_ledger_fallbacks_total),
 and no response waits for it."""
@@ -27,7 +29,7 @@ from edge_server.fleet_ledger import FORMAT, MAX_AGE, MAX_BODY, MAX_CLAIMS, MAX_
 from edge_server.harness.ports import free_port, wait_for
 from edge_server.harness.server import RunningServer, without_instance
 from edge_server.session import CookieCodec
-from tests.edge_worker.test_replay_counts import COOKIE, COOKIE_KEYS, KEY, TOKEN, UAS, counts, decide, minus, within
+from tests.edge_worker.test_replay_counts import COOKIE, COOKIE_KEYS, KEY, TOKEN, UAS, counts, minus, within
 from tests.edge_worker.workerd import RunningWorkerd, StaticOrigin, require_node, serve_args, signed_bundle, worker_env
 
 SECRET = "fleet-ledger-secret-0123456789"
@@ -72,6 +74,48 @@ def convert(url: str, cookie: str, goal: str, value: float | None) -> str | None
                    headers={"Cookie": f"{COOKIE}={cookie}"})
     assert r.status_code == 202, r.text
     return r.cookies.get(COOKIE)
+
+
+def decide_shown(url: str, cookie: str | None, ua: str, slots: list[str] | None) -> tuple[str | None, set[str], set[str]]:
+    """A decide (random slots given as ``slots``): (the cookie set, the exposure keys "slot|arm|layer" the
+    response showed, the "experiment=variant" pairs it exposed)."""
+    r = httpx.post(url + "/v1/decide", json={"page": {"url": "/"}} | ({"slots": slots} if slots else {}), timeout=10,
+                   headers={"User-Agent": ua} | ({"Cookie": f"{COOKIE}={cookie}"} if cookie else {}))
+    assert r.status_code == 200, r.text
+    keys, pairs = set(), set()
+    for slot, d in r.json()["slots"].items():
+        arm = f"{d['experiment']}/{d['variant']}" if d.get("variant") else (d.get("rule") or "default")
+        keys.add(f"{slot}|{arm}|{d.get('layer') or ''}")
+        if d.get("variant"):
+            pairs.add(f"{d['experiment']}={d['variant']}")
+    return r.cookies.get(COOKIE), keys, pairs
+
+
+def new_to(cookie: str | None, keys: set[str], pairs: set[str]) -> int:
+    """How many of ``keys`` and ``pairs`` a process claims for a request with ``cookie`` (those the
+    cookie's visit was not shown yet), its own ledger aside."""
+    s = CookieCodec({"r1": KEY}, COOKIE).decode(cookie) if cookie else None
+    if s is None:
+        return len(keys) + len(pairs)
+    old = {f"{e}={x.variant}" for e, x in s.exposures.items() if x.visit == s.visit_count}
+    return len(keys - set(s.shown)) + len(pairs - old)
+
+
+def exposure_rows(delta: Counter[tuple[str, ...]]) -> Counter[str]:
+    """The exposure rows of a count delta as "slot|arm|layer" (every population)."""
+    out: Counter[str] = Counter()
+    for k, n in delta.items():
+        if k[0] == "exposure":
+            out["|".join(k[1:4])] += n
+    return +out
+
+
+def cohort_rows(delta: Counter[tuple[str, ...]], event: str) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for k, n in delta.items():
+        if k[0] == "cohort" and k[4] == event:
+            out[f"{k[1]}={k[2]}"] += n
+    return +out
 
 
 def ledger_samples(url: str) -> Counter[str]:
@@ -129,8 +173,9 @@ def test_fleet_ledger_a_pre_conversion_cookie_replayed_to_every_process_converts
     for _ in range(8):
         before, before_values = counts(urls), values(urls)
         start = rng.choice(names)
-        pre = decide(fleet[start], None, rng.choice(list(UAS.values())), "", None)
+        pre, keys, pairs = decide_shown(fleet[start], None, rng.choice(list(UAS.values())), None)
         assert pre is not None
+        sent += len(keys) + len(pairs)  # the first decide's exposures and cohort, claimed
         nonce = CookieCodec({"r1": KEY}, COOKIE).decode(pre).visit_nonce  # type: ignore[union-attr]
         goals = rng.sample(GOALS, rng.randint(1, 2))
         targets = rng.sample(names, len(names)) + [rng.choice(names) for _ in range(rng.randint(0, 6))]
@@ -155,6 +200,41 @@ def test_fleet_ledger_a_pre_conversion_cookie_replayed_to_every_process_converts
     assert fallbacks(urls) == 0
 
 
+def test_fleet_ledger_a_pre_exposure_cookie_replayed_to_every_process_counts_each_exposure_and_cohort_once(fleet: dict[str, str]) -> None:
+    """Generated visits started on a random process (random slots: the cookie may predate the
+    experiment's exposure), whose first cookie is then sent to every process of the mixed fleet and to
+    random ones again, in random order, each request with random slots and a random User-Agent: each
+    exposure key the visit was shown and each cohort it was exposed to counts once fleet-wide (the
+    processes claim exactly what is new to the cookie and to their own ledger, all answered by the
+    owner). Without the fleet ledger, the same replays count once per process (test_replay_counts.py)."""
+    rng = random.Random(2215)
+    names = list(fleet)
+    urls = list(fleet.values())
+    sent = claims_answered(urls)
+    for _ in range(8):
+        before = counts(urls)
+        pre, keys, pairs = decide_shown(fleet[rng.choice(names)], None, rng.choice(list(UAS.values())), rng.choice([["hero"], ["offer"], None]))
+        assert pre is not None
+        sent += len(keys) + len(pairs)
+        seen: dict[str, tuple[set[str], set[str]]] = {name: (set(), set()) for name in names}
+        targets = rng.sample(names, len(names)) + [rng.choice(names) for _ in range(rng.randint(0, 6))]
+        rng.shuffle(targets)
+        for name in targets:
+            _, k, p = decide_shown(fleet[name], pre, rng.choice(list(UAS.values())), rng.choice([["hero"], ["offer"], None]))
+            seen[name][0].update(k)
+            seen[name][1].update(p)
+            keys |= k
+            pairs |= p
+        sent += sum(new_to(pre, k, p) for k, p in seen.values())
+        settle(urls, sent)
+        delta = minus(counts(urls), before)
+        assert exposure_rows(delta) == Counter(keys), (targets, delta)
+        assert cohort_rows(delta, "exposed") == Counter(pairs), (targets, delta)
+        assert set(cohort_rows(delta, "assigned")) <= pairs and max(cohort_rows(delta, "assigned").values(), default=0) <= 1, delta
+        assert len({k[4] for k in delta if k[0] == "exposure"}) <= 1  # one population, the visit's
+    assert fallbacks(urls) == 0
+
+
 def test_fleet_ledger_honest_visits_moving_between_processes_are_counted_exactly(fleet: dict[str, str]) -> None:
     """Honest visits (each request with the cookie the last response set) browsing and converting on
     random processes of the mixed fleet, converting a goal again later (already in the cookie): each
@@ -165,14 +245,19 @@ def test_fleet_ledger_honest_visits_moving_between_processes_are_counted_exactly
     before = counts(urls)
     sent = claims_answered(urls)
     expected: Counter[str] = Counter()
+    rows: Counter[str] = Counter()
+    cohorts: Counter[str] = Counter()
     for _ in range(12):
         ua = rng.choice(list(UAS.values()))
-        cookie = decide(fleet[rng.choice(names)], None, ua, "", None)
+        cookie, keys, pairs = decide_shown(fleet[rng.choice(names)], None, ua, rng.choice([None, ["hero"], ["offer"]]))
         done: set[str] = set()
         for _ in range(rng.randint(1, 6)):
             url = fleet[rng.choice(names)]
             if rng.random() < 0.5:
-                cookie = decide(url, cookie, ua, "", None) or cookie
+                got, k, p = decide_shown(url, cookie, ua, rng.choice([None, ["hero"], ["offer"]]))
+                keys |= k
+                pairs |= p
+                cookie = got or cookie
             else:
                 goal = rng.choice(GOALS)
                 assert cookie is not None
@@ -181,16 +266,22 @@ def test_fleet_ledger_honest_visits_moving_between_processes_are_counted_exactly
                     done.add(goal)
                     sent += 1
         expected.update(done)
+        rows.update(keys)
+        cohorts.update(pairs)
+        sent += len(keys) + len(pairs)  # each claimed once: the cookie remembers it from then on
     settle(urls, sent)
     delta = minus(counts(urls), before)
     assert {g: conversions(delta, g) for g in GOALS} == {g: expected[g] for g in GOALS}
+    assert exposure_rows(delta) == rows
+    assert cohort_rows(delta, "exposed") == cohorts
     assert fallbacks(urls) == 0
 
 
 def test_fleet_ledger_a_browsers_conversion_reported_to_every_process_converts_once(fleet: dict[str, str]) -> None:
     """The browser runtime's reports (beacons.py): generated visit nonces whose exposure and then
     conversion (random goals, with and without values) reach every process in random order, some
-    twice: each goal converts once fleet-wide (each process's ledger counted the exposure itself)."""
+    twice: each goal and the exposure count once fleet-wide, and every process attributes the conversion
+to the exposure (its ledger remembers the key, wherever it was counted)."""
     rng = random.Random(2214)
     names = list(fleet)
     urls = list(fleet.values())
@@ -201,6 +292,7 @@ def test_fleet_ledger_a_browsers_conversion_reported_to_every_process_converts_o
         nonce = "".join(rng.choice(_B64) for _ in range(16))
         goals = rng.sample(GOALS, rng.randint(1, 2))
         claimed: set[tuple[str, str]] = set()
+        sent += len(names)  # each process claims the exposure once (its ledger remembers it)
         for name in rng.sample(names, len(names)) + rng.sample(names, 2):
             r = httpx.post(fleet[name] + "/v1/events", json={"visit": nonce, "exposures": [["hero", "default", "", "personalized"]]}, timeout=10)
             assert r.status_code == 202, r.text
@@ -214,6 +306,7 @@ def test_fleet_ledger_a_browsers_conversion_reported_to_every_process_converts_o
     settle(urls, sent)
     delta = minus(counts(urls), before)
     assert {g: delta[("conversion", g, "*", "*", "", "personalized")] for g in GOALS} == {g: expected[g] for g in GOALS}, delta
+    assert delta[("exposure", "hero", "default", "", "personalized")] == 4, delta  # once per visit, fleet-wide
     assert fallbacks(urls) == 0
 
 
@@ -251,7 +344,7 @@ def hostile_bodies(rng: random.Random, nonce: str) -> Iterator[tuple[str, bytes,
     ]
     for _ in range(12):
         bad_nonce = rng.choice([nonce[:-1], nonce + "A", nonce[:-1] + rng.choice("!/+= é"), 12345, None, ""])
-        bad_key = rng.choice(["purchase", "goal:", "exposure:hero|r1|", "cohort:x", "goal:" + "y" * MAX_KEY, 7, None, ["goal:purchase"]])
+        bad_key = rng.choice(["purchase", "goal:", "exposure:", "cohort:", "visit:hero", "Goal:purchase", "goal:" + "y" * MAX_KEY, 7, None, ["goal:purchase"]])
         entry = rng.choice([[bad_nonce, "goal:purchase"], [nonce, bad_key], [nonce], [nonce, "goal:purchase", "x"], nonce, {"n": nonce}])
         claims = good + [entry] if rng.random() < 0.5 else [entry] + good  # a good claim beside the bad one: nothing taken
         malformed.append(_body(now, claims))
@@ -311,28 +404,38 @@ def blackholed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 def test_fleet_ledger_an_owner_that_never_answers_falls_back_to_the_local_ledger(blackholed: dict[str, str]) -> None:
-    """On both runtimes, generated conversions whose owner accepts the connection and never answers:
-    each response is 202 before the claim is settled (the conversion is not counted yet, no fallback
-    yet: the response did not wait for the owner), then, after the bounded attempts, each conversion
-    counts once from the local ledger and strata_fleet_ledger_fallbacks_total{reason="unreachable"}
-    counts it; a replay of the same cookie to the same process adds nothing."""
+    """On both runtimes, generated visits and conversions whose owner accepts the connection and never
+    answers: each response comes before its claims are settled (the exposures and the conversion are
+    not counted yet, no fallback yet: the response did not wait for the owner), then, after the bounded
+    attempts, each exposure, cohort and conversion counts once from the local ledger and
+    strata_fleet_ledger_fallbacks_total{reason="unreachable"} counts it; a replay of the same cookie to
+    the same process adds nothing."""
     rng = random.Random(2213)
     urls = list(blackholed.values())
     before = {url: counts([url]) for url in urls}
     was = {url: ledger_samples(url)['fallbacks_total{reason="unreachable"}'] for url in urls}
     n = {url: rng.randint(2, 4) for url in urls}
+    shown = {url: Counter[str]() for url in urls}
+    claims = dict.fromkeys(urls, 0)
     for url in urls:
         for _ in range(n[url]):
-            pre = decide(url, None, rng.choice(list(UAS.values())), "", None)
+            pre, keys, pairs = decide_shown(url, None, rng.choice(list(UAS.values())), None)
             assert pre is not None
+            assert not exposure_rows(minus(counts([url]), before[url])), url  # the exposures wait for the owner too
+            visit = set(keys)
+            claims[url] += len(keys) + len(pairs) + 1  # the exposures, the cohort, the conversion
             convert(url, pre, "purchase", rng.choice([None, 25.0]))
             assert conversions(minus(counts([url]), before[url]), "purchase") == 0, url  # not before the owner answers or the attempts end
             convert(url, pre, "purchase", None)  # replayed to the same process: its ledger remembers
+            _, keys, pairs = decide_shown(url, pre, rng.choice(list(UAS.values())), None)  # its ledger remembers the exposures too:
+            claims[url] += new_to(pre, keys, pairs)  # only what the pre-conversion cookie had not been shown (another User-Agent's rule)
+            shown[url].update(visit | keys)
         assert ledger_samples(url)['fallbacks_total{reason="unreachable"}'] == was[url], url
     for url in urls:
-        wait_for(lambda: ledger_samples(url)['fallbacks_total{reason="unreachable"}'] == was[url] + n[url], timeout=40)  # noqa: B023
+        wait_for(lambda: ledger_samples(url)['fallbacks_total{reason="unreachable"}'] == was[url] + claims[url], timeout=40)  # noqa: B023
         delta = minus(counts([url]), before[url])
         assert conversions(delta, "purchase") == n[url], (url, delta)
+        assert exposure_rows(delta) == shown[url], (url, delta)
         within(delta, n[url])
 
 

@@ -68,8 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pub", type=Path, required=True, help="the public key (.pub of strata keygen)")
     ap.add_argument("--out", type=Path, required=True, help="the directory to write")
     ap.add_argument("--debug", action="store_true", help="the explain overlay on every page")
+    ap.add_argument("--timeout", type=int, metavar="MS", help="the anti-flicker timeout (data-timeout; the script's default: 300 ms)")
     a = ap.parse_args(argv)
-    write_site(a.site, a.out, a.bundle, a.pub.read_text(), " data-debug" if a.debug else "")
+    if a.timeout is not None and not 0 <= a.timeout <= 60_000:
+        ap.error(f"--timeout {a.timeout}: give the milliseconds a slot stays hidden, from 0 to 60000")
+    attrs = (" data-debug" if a.debug else "") + (f' data-timeout="{a.timeout}"' if a.timeout is not None else "")
+    write_site(a.site, a.out, a.bundle, a.pub.read_text(), attrs)
     sys.stdout.write(f"wrote {a.out}: serve it with python -m http.server -d {a.out}\n")
 
 

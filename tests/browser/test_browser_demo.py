@@ -34,7 +34,9 @@ def demo(built: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     bundle = d / "trailblazer.strata"
     bundle.write_bytes(signed_bundle(key))
     tool = static_site_tool()
-    tool.main([str(SITE), "--bundle", str(bundle), "--pub", str(pub), "--out", str(d / "static"), "--debug"])
+    # a long anti-flicker timeout: on a loaded machine the bundle can arrive after the default 300 ms,
+    # and these journeys test decisions, not speed (test_browser_page.py tests the timeout itself)
+    tool.main([str(SITE), "--bundle", str(bundle), "--pub", str(pub), "--out", str(d / "static"), "--debug", "--timeout", "10000"])
     tampered = d / "tampered"
     tool.write_site(SITE, tampered, bundle, pub.read_text())
     raw = bytearray((tampered / tool.BUNDLE_NAME).read_bytes())

@@ -35,3 +35,35 @@ test("body: '__proto__' is an own key, and nesting up to the limit is read, whic
     assert.deepEqual(v, extra ? [1, 9007199254740993n] : [1]);
   }
 });
+
+test("body: the plain path (one JSON.parse) reads only what the full check passes, and reads it alike", async () => {
+  const { jsonProblem, jsonValue, plainJson } = await import("../worker/json_syntax.js");
+  const { readFileSync } = await import("node:fs");
+  const vectors = JSON.parse(readFileSync(new URL("../../tests/vectors/bodies.json", import.meta.url), "utf8"));
+  const enc = new TextEncoder();
+  const bodies = vectors.cases.map((c) => Uint8Array.from(Buffer.from(c.body, "base64")));
+  assert.ok(bodies.length >= 400);
+  const random = rng(8259);
+  const atoms = ["0", "-0", "1.5", "1e400", "-1e400", "9007199254740993", "9007199254740992", "1e16", "12.0e1", "true", "null",
+    '"a"', '"\\ud800"', '"\\u00e9"', '"é"', '"\\n"', "[]", "{}", '"__proto__"'];
+  const value = (depth) => {
+    const r = random();
+    if (depth > 3 || r < 0.4) return atoms[Math.floor(random() * atoms.length)];
+    if (r < 0.7) return `[${Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1)).join(",")}]`;
+    return `{${Array.from({ length: Math.floor(random() * 3) }, (_, i) => `"k${i}": ${value(depth + 1)}`).join(",")}}`;
+  };
+  for (let k = 0; k < 2000; k++) bodies.push(enc.encode(value(0)));
+  for (const n of [MAX_DEPTH, MAX_DEPTH + 1]) bodies.push(enc.encode("[".repeat(n) + "]".repeat(n)));
+  bodies.push(Uint8Array.of(0xef, 0xbb, 0xbf, 0x7b, 0x7d), Uint8Array.of(0x22, 0xff, 0x22));
+  let plain = 0;
+  let vectorsPlain = 0;
+  for (const [i, b] of bodies.entries()) {
+    const v = plainJson(b);
+    if (v === undefined) continue;
+    plain++;
+    if (i < vectors.cases.length) vectorsPlain++;
+    assert.equal(jsonProblem(b), null, Buffer.from(b).toString());
+    assert.deepEqual(v, jsonValue(b, true), Buffer.from(b).toString());
+  }
+  assert.ok(plain > 500 && vectorsPlain > 10, `the plain path read ${plain} bodies, ${vectorsPlain} of the vectors`); // the common body takes it
+});

@@ -3,7 +3,7 @@
 
 import { readBounded } from "./bounded_read.js";
 import { ApiError } from "./errors.js";
-import { jsonProblem, jsonValue } from "./json_syntax.js";
+import { jsonProblem, jsonValue, plainJson } from "./json_syntax.js";
 
 /** Whether a parsed JSON value is an object (not null, not an array). */
 export const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -30,6 +30,8 @@ const BLANK = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
 
 /** The parsed body ({} when blank); 400 invalid_json with json_syntax.js's problem otherwise. */
 function parseJson(raw) {
+  const plain = plainJson(raw);
+  if (plain !== undefined) return plain;
   if (raw.every((c) => BLANK.has(c))) return {};
   const problem = jsonProblem(raw);
   if (problem !== null) throw new ApiError(400, "invalid_json", `request body is not JSON (UTF-8): ${problem}`);

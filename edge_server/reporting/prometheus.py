@@ -108,7 +108,8 @@ def _time(v: str, flag: str) -> float:
     try:
         t = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
-        raise PrometheusError(f"{flag} {v!r}: give RFC 3339 (2026-12-01T00:00:00Z) or seconds since the epoch") from None
+        hint = f" (for the last {v} ending at --until, give --window {v})" if flag == "--since" and _DURATION.match(v) else ""
+        raise PrometheusError(f"{flag} {v!r}: give RFC 3339 (2026-12-01T00:00:00Z) or seconds since the epoch{hint}") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.timestamp()

@@ -174,7 +174,8 @@ def test_window_and_header_flags(url: str, tmp_path: Path, capsys: pytest.Captur
     assert "0 instances summed (each one's last values in 2026-12-01T00:00:00Z .. 2026-12-05T" in err and "no Strata series" in err
     assert Answer.seen and all(h.get("X-Scope-OrgID") == "tenant-1" and h.get("Authorization") == "Bearer s3cret" for h in Answer.seen)
     for argv, message in ((["--since", "1", "--window", "1d"], "give one"), (["--window", "7 days"], "give a duration"),
-                          (["--since", "yesterday"], "RFC 3339"), (["--since", "20", "--until", "10"], "window is empty"),
+                          (["--since", "yesterday"], "RFC 3339"), (["--since", "12h"], "give --window 12h"),
+                          (["--since", "20", "--until", "10"], "window is empty"),
                           (["--header", "no colon"], "NAME: VALUE"), (["--bearer-token-file", str(tmp_path / "none")], "--bearer-token-file")):
         assert main(["report", "--prometheus", url, *argv]) == 1
         assert message in capsys.readouterr().err, argv

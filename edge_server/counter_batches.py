@@ -40,7 +40,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,22 @@ class BatchError(ApiError):
         self.result = result
 
 
+def created_at(d: dict[str, Any], now: float, max_age: float, body: str, subject: str,
+               bad: Callable[[str, str], ApiError], stale: Callable[[float], ApiError]) -> float:
+    """The ``created`` of a signed body (a counter batch, a ledger claim body) in seconds: whole
+    milliseconds since the epoch (else ``bad``), at most ``max_age`` seconds old (else ``stale(age)``:
+    the signature cannot tell an older body from a replay) and not beyond the clock skew ahead."""
+    created = d.get("created")
+    if type(created) is not int or created < 0:
+        raise bad(f"created must be the {body}'s creation time in whole milliseconds since the epoch", "created")
+    at = created / 1000
+    if at < now - max_age:
+        raise stale(now - at)
+    if at > now + CLOCK_SKEW:
+        raise bad(f"{subject} created {at - now:.0f} s in the future: check the clocks", "created")
+    return at
+
+
 def _bad(message: str, field: str | None = None) -> BatchError:
     return BatchError(422, "invalid_batch", message, "invalid", field)
 
@@ -108,15 +124,9 @@ def parse(body: bytes, now: float, window: float) -> tuple[str, float, dict[str,
         raise _bad("id must be 1 to 128 characters of letters, digits and _.:-", "id")
     if not isinstance(d.get("instance", ""), str) or len(d.get("instance", "")) > 128:
         raise _bad("instance must be a string of at most 128 characters", "instance")
-    created = d.get("created")
-    if type(created) is not int or created < 0:
-        raise _bad("created must be the batch's creation time in whole milliseconds since the epoch", "created")
-    at = created / 1000
-    if at < now - window:
-        raise BatchError(422, "batch_expired", f"batch {bid} was created {now - at:.0f} s ago, beyond the {window:.0f} s dedup window: "
-                         "it can no longer be told from a replay (the worker drops it and counts it)", "expired", "created")
-    if at > now + CLOCK_SKEW:
-        raise _bad(f"batch {bid} was created {at - now:.0f} s in the future: check the clocks", "created")
+    at = created_at(d, now, window, "batch", f"batch {bid} was", _bad, lambda age: BatchError(
+        422, "batch_expired", f"batch {bid} was created {age:.0f} s ago, beyond the {window:.0f} s dedup window: "
+        "it can no longer be told from a replay (the worker drops it and counts it)", "expired", "created"))
     fams = d.get("families")
     if not isinstance(fams, dict):
         raise _bad("families must be an object {family: [[label values], delta], ...}", "families")

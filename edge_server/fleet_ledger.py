@@ -56,7 +56,7 @@ from .contract import (
     FLEET_LEDGER_RESULTS,
     VISIT_LEDGER_CAPACITY,
 )
-from .counter_batches import CLOCK_SKEW, SIGNATURE, sign, signed
+from .counter_batches import SIGNATURE, created_at, sign, signed
 from .errors import ApiError
 from .visit_ledger import VisitLedger
 
@@ -151,15 +151,9 @@ def parse_claims(body: bytes, now: float) -> list[tuple[str, str]]:
     unknown = set(d) - {"format", "created", "claims"}
     if unknown:
         raise bad(f"unknown field {sorted(unknown)[0][:40]!r} (fields: format, created, claims)", sorted(unknown)[0][:40])
-    created = d.get("created")
-    if type(created) is not int or created < 0:
-        raise bad("created must be the body's creation time in whole milliseconds since the epoch", "created")
-    at = created / 1000
-    if at < now - MAX_AGE:
-        raise ApiError(422, "claims_expired", f"POST {PATH}: the claims were created {now - at:.0f} s ago, beyond {MAX_AGE:.0f} s: "
-                       "stale (the sender counts from its own ledger)", "created")
-    if at > now + CLOCK_SKEW:
-        raise bad(f"the claims were created {at - now:.0f} s in the future: check the clocks", "created")
+    created_at(d, now, MAX_AGE, "body", "the claims were", bad, lambda age: ApiError(
+        422, "claims_expired", f"POST {PATH}: the claims were created {age:.0f} s ago, beyond {MAX_AGE:.0f} s: "
+        "stale (the sender counts from its own ledger)", "created"))
     claims = d.get("claims")
     if not isinstance(claims, list) or not 1 <= len(claims) <= MAX_CLAIMS:
         raise bad(f"claims must be a list of 1 to {MAX_CLAIMS} [visit nonce, key] pairs", "claims")

@@ -256,7 +256,7 @@ class FleetLedger:
         self.claims = metrics.fleet_claims  # strata_fleet_ledger_claims_total{result}
         self.own_url = own_url
         self.store = store  # this replica's claim store, when it is one of the owners
-        self.pending: list[tuple[str, str, DeferredCounts]] = []
+        self.pending: list[tuple[str, str, str, DeferredCounts]] = []  # (owner, nonce, key, counts)
         self.inflight = 0  # claims sent and not yet answered
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduled = False
@@ -273,7 +273,7 @@ class FleetLedger:
         if len(self.pending) + self.inflight >= MAX_PENDING:
             self._fallback([counts], FULL)
             return
-        self.pending.append((nonce, key, counts))
+        self.pending.append((owner, nonce, key, counts))  # the owner found once: its hash is a loop in Python
         if not self._scheduled:
             self._scheduled = True
             self._spawn(self._tick())
@@ -300,8 +300,8 @@ class FleetLedger:
         self._scheduled = False
         batch, self.pending = self.pending, []
         by_owner: dict[str, list[tuple[str, str, DeferredCounts]]] = defaultdict(list)
-        for c in batch:
-            by_owner[owner_of(c[0], self.urls)].append(c)
+        for owner, nonce, key, counts in batch:
+            by_owner[owner].append((nonce, key, counts))
         for owner, claims in by_owner.items():
             for i in range(0, len(claims), MAX_CLAIMS):
                 part = claims[i:i + MAX_CLAIMS]

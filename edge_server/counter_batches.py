@@ -124,8 +124,8 @@ def parse(body: bytes, now: float, window: float) -> tuple[str, float, dict[str,
         raise _bad("id must be 1 to 128 characters of letters, digits and _.:-", "id")
     if not isinstance(d.get("instance", ""), str) or len(d.get("instance", "")) > 128:
         raise _bad("instance must be a string of at most 128 characters", "instance")
-    at = created_at(d, now, window, "batch", f"batch {bid} was", _bad, lambda age: BatchError(
-        422, "batch_expired", f"batch {bid} was created {age:.0f} s ago, beyond the {window:.0f} s dedup window: "
+    at = created_at(d, now, window, "batch", f"batch {bid} was", _bad, lambda age: BatchError(422, "batch_expired",
+        f"batch {bid} was created {age:.0f} s ago, beyond the {window:.0f} s dedup window: "
         "it can no longer be told from a replay (the worker drops it and counts it)", "expired", "created"))
     fams = d.get("families")
     if not isinstance(fams, dict):

@@ -151,8 +151,8 @@ def parse_claims(body: bytes, now: float) -> list[tuple[str, str]]:
     unknown = set(d) - {"format", "created", "claims"}
     if unknown:
         raise bad(f"unknown field {sorted(unknown)[0][:40]!r} (fields: format, created, claims)", sorted(unknown)[0][:40])
-    created_at(d, now, MAX_AGE, "body", "the claims were", bad, lambda age: ApiError(
-        422, "claims_expired", f"POST {PATH}: the claims were created {age:.0f} s ago, beyond {MAX_AGE:.0f} s: "
+    created_at(d, now, MAX_AGE, "body", "the claims were", bad, lambda age: ApiError(422, "claims_expired",
+        f"POST {PATH}: the claims were created {age:.0f} s ago, beyond {MAX_AGE:.0f} s: "
         "stale (the sender counts from its own ledger)", "created"))
     claims = d.get("claims")
     if not isinstance(claims, list) or not 1 <= len(claims) <= MAX_CLAIMS:

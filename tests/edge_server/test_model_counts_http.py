@@ -198,9 +198,14 @@ def test_model_counts_add_up_across_worker_processes(tmp_path):
         # both processes counted visits (each publishes its rows within a second): the totals above are sums across them
         wait_for(lambda: len([f for f in share.glob("worker-*.json") if json.loads(f.read_text())["measure"]["models"]]) == 2, timeout=10)
         scrape = tmp_path / "metrics.txt"
-        scrape.write_text(httpx.get(s.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}).text)
-        rows = model_counts([str(scrape)])["carts"]["rows"]
-        assert sum(r["entered"] - r["left"] for r in rows if r["feature"] == "*") == n
+
+        def scraped() -> int:  # the scrape may land on either worker: each sees its sibling's rows as last published
+            scrape.write_text(httpx.get(s.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}).text)
+            rows = model_counts([str(scrape)])["carts"]["rows"]
+            return sum(r["entered"] - r["left"] for r in rows if r["feature"] == "*")
+
+        wait_for(lambda: all(scraped() == n for _ in range(4)), timeout=10)
+        assert scraped() == n
     finally:
         s.stop()
 

@@ -171,13 +171,15 @@ class ModelCounter:
 
     # ------------------------------------------------------------------ at a decision
     # ------------------------------------------------------------------ the state counted from
-    def _from_state(self, session: Session, now: float | None) -> tuple[VisitRecord | None, bool]:
+    def _from_state(self, session: Session, now: float | None, visit: VisitRecord | None = None) -> tuple[VisitRecord | None, bool]:
         """Make ``session``'s model fields the state to count from (the module's docstring); the
         visit's ledger record (None without a ledger), and whether the cookie's state is a later one
-        than this process's (it then becomes this process's latest, counted or not)."""
+        than this process's (it then becomes this process's latest, counted or not). ``visit``: the
+        record this request already touched at ``now`` (the server's counting did), else it is looked up."""
         if self.ledger is None:
             return None, False
-        visit = self.ledger.record(session.visit_nonce, time.time() if now is None else now)
+        if visit is None:
+            visit = self.ledger.record(session.visit_nonce, time.time() if now is None else now)
         own = visit.models
         if own is None:
             return visit, False
@@ -202,13 +204,14 @@ class ModelCounter:
             visit.models = ModelState(session.lineage, pack_models(session.models), len(session.models), session.entered)
 
     def decided(self, prepared: Any, session: Session, signals: Mapping[str, Any], holdout: bool, consent: bool = True,
-                memo: dict[int, Any] | None = None, now: float | None = None) -> None:
+                memo: dict[int, Any] | None = None, now: float | None = None, visit: VisitRecord | None = None) -> None:
         """Count one decision of a consenting visit: ``signals``, ``holdout``, ``memo`` are the
         Outcome's (``Outcome.signals`` is the map the conditions read, so levels and a rule's
         condition read what the decision read, without merging it again, and reuse its segment
-        results). Call it after the session recorded the decision's exposures and shown keys."""
+        results). Call it after the session recorded the decision's exposures and shown keys.
+        ``visit``: the visit's ledger record as this request touched it at ``now``, when the caller has it."""
         counted = self.models(prepared)
-        visit, later = self._from_state(session, now)
+        visit, later = self._from_state(session, now, visit)
         before = (dict(session.models), session.entered)
         self._decided(prepared, counted, session, signals, holdout, consent, memo)
         self._counted(visit, session, before, later)

@@ -32,7 +32,7 @@ from .metrics import Metrics
 from .model_counts import ModelCounter
 from .session import CookieCodec, Session, ephemeral_keys
 from .signals import RequestContext
-from .visit_ledger import VisitLedger
+from .visit_ledger import VisitLedger, VisitRecord
 
 log = logging.getLogger("strata.server")
 
@@ -215,18 +215,19 @@ class Server:
         outcome = prepared.decide(own, req.slots, session_id=session.sid if session else None, caps=session.caps if session else None,
                                   consent=consent, now=now, explain=req.explain, checked=True, values=values,
                                   assignments=session.assignments() if session is not None and session.exposures else None)
-        self._count(prepared, outcome, session, consent, now)
+        visit = self._count(prepared, outcome, session, consent, now)
         if session is not None and outcome.decisions:  # a session means consent; decisions mean shown keys to attribute to
-            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo, now)
+            self.model_counter.decided(prepared, session, outcome.signals or {}, outcome.holdout, consent, outcome.memo, now, visit)
         return outcome, session, consent
 
-    def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: float) -> None:
+    def _count(self, prepared: Prepared, outcome: Outcome, session: Session | None, consent: bool, now: float) -> VisitRecord | None:
         """Metrics and measurement of one decision; the session remembers what it was shown. An
         exposure or a cohort counts when it is new to the visit by its cookie and by this process's
         visit ledger (a replayed older cookie does not know what the visit was shown since); with a
         fleet ledger, once the visit's owner answers that it is the fleet's first (fleet_ledger.py),
         after the response. The visit ledger remembers the key either way, so a conversion here is
-        attributed to it wherever it was counted."""
+        attributed to it wherever it was counted. Returns the visit's ledger record (None without a
+        session), which model counting then reads instead of looking it up again."""
         m = self.metrics
         m.consent.values[_YES if consent else _NO] += 1
         if outcome.errors:
@@ -249,6 +250,7 @@ class Server:
                         fleet.claim(session.visit_nonce, claim_key("cohort", f"{exp}={variant}"), counts, now)
         population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
         arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
+        shown = session.shown if session is not None else ()
         for d in outcome.decisions.values():
             a = arms.get(d)
             if a is None:
@@ -256,11 +258,14 @@ class Server:
                 if d.trace is None:  # the bundle's own decision (an explained one is built per request)
                     arms[d] = a
             counted[a.labels] += 1
-            if session is None or (session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key))):
-                if fleet is None or session is None:
+            if session is None:
+                exposed[a.exposure[population]] += 1
+            elif a.key not in shown and session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key)):
+                if fleet is None:
                     exposed[a.exposure[population]] += 1
                 else:
                     fleet.claim(session.visit_nonce, claim_key("exposure", a.key), DeferredCounts().increment(exposed, a.exposure[population]), now)
+        return visit
 
     def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:
         """The Set-Cookie header value for this response, or None."""

@@ -41,7 +41,7 @@ e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measureme
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import secrets
 from collections.abc import Mapping
@@ -77,6 +77,16 @@ LINEAGE_TAG_BYTES: int = _BOUNDS["LINEAGE_TAG_BYTES"]
 MAX_CATEGORY: int = contract.MAX_NAME
 MAX_MODEL_LEVELS: int = MAX_FEATURES
 _PREFIX = "s1"
+#: One msgpack packer for every cookie and ledger entry: ``msgpack.packb`` builds a new Packer per call.
+#: (It packs only lists, tuples, dicts, str, bytes, ints and bools, in C, without releasing the GIL.)
+_PACK = msgpack.Packer(use_bin_type=True).pack
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def b64url(raw: bytes) -> str:
+    """``base64.urlsafe_b64encode(raw).decode()`` in one C call and a translation (padding kept)."""
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).decode()
 
 
 class CapEntry(NamedTuple):
@@ -135,7 +145,7 @@ class Session:
 
     @classmethod
     def fresh(cls) -> Session:
-        return cls(sid=base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode())  # 128 random bits
+        return cls(sid=b64url(os.urandom(16)).rstrip("="))  # 128 random bits
 
     # --------------------------------------------------------------------- lifecycle
     def touch(self, now: int, visit_timeout: int, utm_source: str, category: str, page_view: bool) -> None:
@@ -166,7 +176,7 @@ class Session:
     def _new_visit_nonce(self) -> None:
         """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
         session id, so the server's record of converted nonces says nothing about a visitor)."""
-        self.visit_nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        self.visit_nonce = b64url(os.urandom(12))
         self.shown, self.converted, self.models, self.entered, self.lineage = [], [], {}, 0, b""
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
@@ -237,12 +247,10 @@ class Session:
     # --------------------------------------------------------------------- encoding
     def _pack(self) -> bytes:
         # the entries are tuples: msgpack writes each as the array the layout above names
-        packed: bytes = msgpack.packb(
+        packed: bytes = _PACK(
             [self.sid, self.visit_count, self.page_views, self.total_page_views, self.first_seen, self.last_seen,
              self.recent_categories, self.utm_source, self.purchased, self.caps, self.exposures, self.shown, self.converted, self.visit_nonce,
-             self.models, self.entered, self.lineage],
-            use_bin_type=True,
-        )
+             self.models, self.entered, self.lineage])
         return packed
 
     @classmethod
@@ -329,7 +337,7 @@ def _models_ok(models: object) -> bool:
 def pack_models(models: Mapping[str, ModelEntry]) -> bytes:
     """A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
     them compactly (edge_server/visit_ledger.py)."""
-    packed: bytes = msgpack.packb(models, use_bin_type=True)
+    packed: bytes = _PACK(models)
     return packed
 
 
@@ -367,7 +375,7 @@ class CookieCodec:
     def _seal(self, plain: bytes) -> str:
         nonce = os.urandom(12)
         ct = self.keys[self.current].encrypt(nonce, plain, self._aads[self.current])
-        return self._head + base64.urlsafe_b64encode(nonce + ct).rstrip(b"=").decode()
+        return self._head + b64url(nonce + ct).rstrip("=")
 
     def decode(self, value: str | None) -> Session | None:
         """The session in ``value``, or None when it is absent or not trustworthy."""
@@ -381,7 +389,8 @@ class CookieCodec:
         if key is None:
             return None
         try:
-            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            # base64.urlsafe_b64decode's steps, without its Python wrappers
+            blob = binascii.a2b_base64((body + "=" * (-len(body) % 4)).encode("ascii").translate(_FROM_URLSAFE))
         except (ValueError, TypeError):
             return None
         if len(blob) < 12 + 16:

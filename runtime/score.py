@@ -381,7 +381,7 @@ class Model:
     ``score(s)`` (the same as ``score_of(levels(s))``, without building the bytes)."""
 
     __slots__ = ("index", "id", "goal", "spec", "fit", "uplift", "features", "sets", "calibrations", "calibration_tag", "crosses", "_levels",
-                 "score")
+                 "score", "levels")
 
     def __init__(self, index: int, raw: Mapping[str, Any], signal_names: Sequence[str], signal_types: Sequence[str]):
         self.index = index
@@ -412,9 +412,13 @@ class Model:
         #: ``score(s)``: the score for the signal map ``s``, the same as ``score_of(levels(s))``
         #: without building the levels (a function generated for this model, :func:`_compile`)
         self.score: Callable[[Mapping[str, Any]], float] = _compile(self)
+        #: ``levels(s)``: the level index of each feature for the signal map ``s``, one byte each; the
+        #: same bytes as ``levels_slow(s)`` (a function generated for this model, :func:`_compile_levels`)
+        self.levels: Callable[[Mapping[str, Any]], bytes] = _compile_levels(self)
 
-    def levels(self, s: Mapping[str, Any]) -> bytes:
-        """The level index of each feature for the signal map ``s``, one byte each."""
+    def levels_slow(self, s: Mapping[str, Any]) -> bytes:
+        """The level index of each feature for the signal map ``s``, one byte each: each feature's own
+        ``level`` function (what the generated ``levels`` falls back to, and is tested against)."""
         return bytes([lv(s) for lv in self._levels])
 
     def z_of(self, levels: bytes | Sequence[int], arm: int = 0) -> float:
@@ -549,6 +553,52 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines) + "\n", f"<strata-model-{model.index}>", "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
     fn: Callable[[Mapping[str, Any]], float] = namespace["_factory"](UInt, bisect_right, sigmoid, model.score_slow, *consts)
+    return fn
+
+
+def _compile_levels(model: Model) -> Callable[[Mapping[str, Any]], bytes]:
+    """One straight-line function computing ``model``'s level vector: per feature the level index
+    inline, as :func:`_compile` computes it for the score (a dict lookup, comparisons, a membership
+    test; a cross from its parts), so the same bytes as ``levels_slow``. The same rules as there: no
+    bundle string becomes source text, signals are read as ``s[name]``, and an absent signal or an
+    unhashable value takes the slow path for the whole vector."""
+    consts: list[Any] = []
+
+    def k(v: Any) -> str:
+        consts.append(v)
+        return f"_k{len(consts) - 1}"
+
+    body = []
+    for fi, f in enumerate(model.features):
+        if f.kind == "cross":
+            body.append(f"l{fi} = " + " + ".join(f"l{a} * {int(st)}" for a, st in zip(f.args, f.strides)))
+            continue
+        name, n, level = k(f.signal), len(f.args), k(f.level)
+        body.append(f"v = s[{name}]")
+        if f.kind == "values":
+            table: dict[Any, int] = {}
+            for i, a in enumerate(f.args):
+                table.setdefault(a, i)
+            is_type = " or ".join(f"type(v) is {_TYPE_NAMES[t]}" for t in f.types)
+            body.append(f"l{fi} = {k(table)}.get(v, {n}) if {is_type} else {n}")
+        elif f.kind == "edges":
+            if n <= 8:  # count the edges at or below v (NaN compares false: 0)
+                count = " + ".join(f"(v >= {k(x)})" for x in f.args) or "0"
+                body.append(f"l{fi} = ({count}) if type(v) is int or type(v) is float else {level}(s)")
+            else:
+                body.append(f"l{fi} = _bisect({k(list(f.args))}, v) if type(v) is int or type(v) is float else {level}(s)")
+        elif f.types == (str,):
+            body.append(f"l{fi} = (1 if {k(f.args[0])} in v else 0) if type(v) is list or type(v) is dict else {level}(s)")
+        else:
+            body.append(f"l{fi} = {level}(s)")
+    body.append("return bytes((" + "".join(f"l{fi}, " for fi in range(len(model.features))) + "))")
+    params = "".join(f", _k{i}" for i in range(len(consts)))
+    lines = [f"def _factory(UInt, _bisect, _slow{params}):", "    def levels(s):", "        try:"]
+    lines += [f"            {line}" for line in body]
+    lines += ["        except (KeyError, TypeError):", "            return _slow(s)", "    return levels"]
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines) + "\n", f"<strata-levels-{model.index}>", "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
+    fn: Callable[[Mapping[str, Any]], bytes] = namespace["_factory"](UInt, bisect_right, model.levels_slow, *consts)
     return fn
 
 

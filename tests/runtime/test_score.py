@@ -382,6 +382,7 @@ def test_score_generated_score_equals_the_slow_path_on_any_values(s: dict[str, A
     # the generated straight-line score (unchecked, ill-typed, unhashable values included)
     for m in (INTENT, LIFT):
         assert m.score(s) == m.score_slow(s) == m.score_of(m.levels(s))
+        assert m.levels(s) == m.levels_slow(s)  # the generated level vector (runtime/score.py, _compile_levels)
 
 
 # ------------------------------------------------------------------ end to end, from YAML

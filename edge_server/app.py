@@ -28,6 +28,7 @@ from .errors import ApiError, error_response
 from .events import EventsEndpoint
 from .fleet_ledger import PATH as FLEET_LEDGER_PATH
 from .fleet_ledger import ClaimStore, FleetLedger, LedgerEndpoint, own_url
+from .hot_routes import HotRoutes
 from .observe import Observe, RouteLabels
 from .ofrep import FlagEndpoint, FlagsEndpoint
 from .server import Server
@@ -102,7 +103,7 @@ def create_app(config: Config) -> Starlette:
         log.exception("internal error on %s", str(request.scope.get("path", ""))[:200])
         return error_response(500, "internal", "internal error; it has been logged")
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error})
+    handlers = {ApiError: api_error, HTTPException: http_error, Exception: internal_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.server = srv
-    return Observe(app, srv, RouteLabels(routes))  # type: ignore[return-value]
+    return Observe(app, srv, RouteLabels(routes), HotRoutes(routes, handlers))  # type: ignore[return-value]

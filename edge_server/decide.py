@@ -63,25 +63,12 @@ def decide_fields(body: Any) -> DecideFields:
     if not isinstance(cat, str) or len(cat) > MAX_NAME:
         raise error("page_category_type", max_name=MAX_NAME)
     slots = body.get("slots")
-    if slots is not None and not _short_strings(slots):
+    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= MAX_NAME for s in slots)):
         raise error("slots_type", max_slots=MAX_SLOTS)
     pv = body.get("page_view", True)
     if not isinstance(pv, bool):
         raise error("page_view_not_bool")
     return DecideFields(url, ref, cat, slots, body.get("signals"), pv, html)
-
-
-_STR = frozenset({str})
-
-
-def _short_strings(slots: Any) -> bool:
-    """Whether ``slots`` is a list of at most MAX_SLOTS strings of at most MAX_NAME characters. A
-    parsed body's strings are plain ``str``: checked by C loops (``map``), not a Python step each."""
-    if not isinstance(slots, list) or len(slots) > MAX_SLOTS:
-        return False
-    if _STR.issuperset(map(type, slots)):
-        return max(map(len, slots), default=0) <= MAX_NAME
-    return all(isinstance(s, str) and len(s) <= MAX_NAME for s in slots)
 
 
 def check_slots(slots: list[str] | None, prepared: Prepared) -> None:

@@ -161,13 +161,33 @@ class ModelCounter:
         self._for: Any = None
         self._models: tuple[CountedModel, ...] = ()
         self._by_id: dict[str, CountedModel] = {}
+        self._entering: dict[tuple[int, str, bytes], tuple[int, int, tuple[Key, ...]]] = {}
 
     def models(self, prepared: Any) -> tuple[CountedModel, ...]:
         if self._for is not prepared:
             self._models = counted_models(prepared)
             self._by_id = {p.model.id: p for p in self._models}
+            self._entering = {}
             self._for = prepared
         return self._models
+
+    #: Level vectors whose entering rows are kept (per bundle); beyond, the cache starts afresh.
+    MAX_ENTERING = 4096
+
+    def _entering_rows(self, p: CountedModel, arm: str, levels: bytes) -> tuple[int, int, tuple[Key, ...]]:
+        """(score bucket, uplift row, the rows a new entry enters) of a visit entering model ``p`` in
+        ``arm`` at ``levels`` under the bundle's spec and fit: the same for every visit of those levels,
+        so computed once per bundle."""
+        key = (p.index, arm, levels)
+        hit = self._entering.get(key)
+        if hit is None:
+            m = p.model
+            b = bucket(m.z_of(levels, 1 if arm == CONTROL else 0))  # the log-odds of the visit's arm
+            u = uplift_row(m, levels) if p.uplift else 0  # its uplift score (the same in both arms)
+            if len(self._entering) >= self.MAX_ENTERING:
+                self._entering.clear()
+            hit = self._entering[key] = (b, u, self._rows(p, m.spec, m.fit, arm, levels, b, u, ENTERED))
+        return hit
 
     # ------------------------------------------------------------------ at a decision
     # ------------------------------------------------------------------ the state counted from
@@ -254,10 +274,11 @@ class ModelCounter:
                     entry = None
             if entry is None and m.goal in session.converted:
                 continue  # converted before being counted: would count as a visit that did not
-            b = bucket(m.z_of(levels, 1 if arm == CONTROL else 0))  # the log-odds of the visit's arm
-            u = uplift_row(m, levels) if p.uplift else 0  # its uplift score (the same in both arms)
+            b, u, rows = self._entering_rows(p, arm, levels)  # the log-odds bucket of the visit's arm; the uplift row
             if entry is None:
-                self._all(p, m.spec, m.fit, arm, levels, b, u, ENTERED)
+                counts = self.counts
+                for row in rows:
+                    counts[row] += 1
                 entries[m.id] = ModelEntry(m.spec, m.fit, levels, b, False, arm, u)
                 session.entered |= 1 << p.index
             elif entry.arm != arm:
@@ -303,15 +324,22 @@ class ModelCounter:
 
     def _all(self, p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, u: int, event: str) -> None:
         """``event`` += 1 on the visit row, every feature's level, the score bucket and the uplift row."""
-        m, counts = p.model, self.counts
-        counts[(m.id, spec, arm, VISIT, VISIT, event)] += 1
-        for f, i in zip(m.features, levels):
-            counts[(m.id, spec, arm, f.id, f.levels[i], event)] += 1
+        counts = self.counts
+        for k in self._rows(p, spec, fit, arm, levels, b, u, event):
+            counts[k] += 1
+
+    @staticmethod
+    def _rows(p: CountedModel, spec: str, fit: str, arm: str, levels: bytes, b: int, u: int, event: str) -> tuple[Key, ...]:
+        """The keys ``_all`` counts: the visit row, every feature's level, the score bucket and the uplift row."""
+        m = p.model
+        out: list[Key] = [(m.id, spec, arm, VISIT, VISIT, event)]
+        out += [(m.id, spec, arm, f.id, f.levels[i], event) for f, i in zip(m.features, levels)]
         name = bucket_name(b)
         if name is not None:  # a legacy bucket (an entry of a cookie from before the log-odds buckets): no row
-            counts[(m.id, fit, arm, SCORE, name, event)] += 1
+            out.append((m.id, fit, arm, SCORE, name, event))
         if u:  # an uplift model's (none in an entry written before the uplift buckets)
-            counts[(m.id, uplift_label(fit, u >> 7), arm, UPLIFT, str(uplift_bucket_name(u & 127)), event)] += 1
+            out.append((m.id, uplift_label(fit, u >> 7), arm, UPLIFT, str(uplift_bucket_name(u & 127)), event))
+        return tuple(out)
 
     # ------------------------------------------------------------------ at a conversion
     def converted(self, prepared: Any, session: Session, goal: str, now: float | None = None, into: Counter[Key] | None = None) -> None:

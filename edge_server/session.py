@@ -274,15 +274,17 @@ class Session:
             return None
         if type(sid) is not str or not 8 <= len(sid) <= 64 or type(us) is not str or type(bought) is not bool:
             return None
-        for x in (vc, pv, tpv, fs, ls):
-            if type(x) is not int or x < 0:
-                return None
+        if type(vc) is not int or type(pv) is not int or type(tpv) is not int or type(fs) is not int or type(ls) is not int or min(vc, pv, tpv, fs, ls) < 0:
+            return None
         if type(cats) is not list or type(shown) is not list or type(conv) is not list or type(caps) is not dict or type(exps) is not dict:
             return None
         for x in cats:
             if type(x) is not str or len(x) > MAX_CATEGORY:
                 return None
-        for x in shown + conv:
+        for x in shown:
+            if type(x) is not str:
+                return None
+        for x in conv:
             if type(x) is not str:
                 return None
         for k, c in caps.items():
@@ -295,10 +297,17 @@ class Session:
                 e.append("")  # written before periods: cohort unknown
             elif type(e[2]) is not str or len(e[2]) > MAX_PERIOD:
                 return None
+        # the entries as named tuples, built by tuple.__new__ from their checked lists (a named tuple's
+        # own __new__ is a Python call per entry); a 6-field model entry gets the uplift default
         return cls(sid, vc, pv, tpv, fs, ls, cats[:MAX_RECENT_CATEGORIES], us[:128], bought,
-                   {k: CapEntry(*c) for k, c in caps.items()}, {k: ExposureEntry(*e) for k, e in exps.items()},
-                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce, {k: ModelEntry(*e) for k, e in models.items()}, entered, lineage,
+                   {k: _tuple(CapEntry, c) for k, c in caps.items()} if caps else {},
+                   {k: _tuple(ExposureEntry, e) for k, e in exps.items()} if exps else {},
+                   shown[-MAX_SHOWN:], conv[-MAX_CONVERTED:], nonce,
+                   {k: _tuple(ModelEntry, e if len(e) == 7 else (*e, 0)) for k, e in models.items()} if models else {}, entered, lineage,
                    is_new=False)
+
+
+_tuple = tuple.__new__
 
 
 def _bucket_ok(b: int) -> bool:

@@ -16,8 +16,10 @@ With --control, also a control route doing a decide request's I/O and none of St
 (bench_app.py's /bench/shape: reads the body, parses the page URL, opens and seals the AES-GCM
 session cookie, answers decide's headers, the Set-Cookie and a decide-sized body), and the server's
 CPU time per request (user and system, from /proc) on each route; control and /v1/decide run
-alternately, --rounds pairs in the same process and minutes, and Strata's own CPU per request is
-the median of the pairs' differences (decide − control), the machine's load average beside it.
+alternately, --rounds rounds in the same process and minutes, and Strata's own CPU per request is
+the median of the rounds' differences (decide − control), the machine's load average beside it.
+The control runs twice a round: through Starlette's router (/bench/shape) and dispatched as
+/v1/decide is, without it (/bench/shape-hot, edge_server/hot_routes.py); both differences print.
 Targets on the 2-core reference machine: decide throughput >= 70% of the bare route's, OFREP's
 single flag >= 90% of decide's,
 p99 < 10 ms at 70% of saturation, zero errors. Every run is bounded in time.
@@ -155,17 +157,20 @@ def main() -> int:
         wrk(base + "/v1/decide", 2, 16, cookies=cookies)  # warm-up
         load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
         bare = wrk_cpu(server.pid, base + "/bench/constant", a.seconds, 32, cookies=cookies)
-        shape, split = None, None
+        shape, shape_hot, split = None, None, None
         if a.control:
             pairs = []
-            for i in range(a.rounds):  # alternate which runs first, so a trend in the machine's load falls on both alike
-                runs = [("control", "/bench/shape"), ("decide", "/v1/decide")][:: 1 if i % 2 == 0 else -1]
+            routes = [("control", "/bench/shape"), ("control_hot", "/bench/shape-hot"), ("decide", "/v1/decide")]
+            for i in range(a.rounds):  # rotate the order, so a trend in the machine's load falls on all alike
+                runs = routes[i % 3:] + routes[:i % 3]
                 pair = {name: wrk_cpu(server.pid, base + path, a.seconds, 32, cookies=cookies) for name, path in runs}
                 pairs.append(pair)
             cpu = lambda r: r["user_us"] + r["sys_us"]  # noqa: E731
-            shape, decide = (median_run([p[k] for p in pairs]) for k in ("control", "decide"))
+            shape, shape_hot, decide = (median_run([p[k] for p in pairs]) for k in ("control", "control_hot", "decide"))
             own = [cpu(p["decide"]) - cpu(p["control"]) for p in pairs]
-            split = {"own_cpu_us": statistics.median(own), "own_cpu_us_runs": own}
+            own_hot = [cpu(p["decide"]) - cpu(p["control_hot"]) for p in pairs]
+            split = {"own_cpu_us": statistics.median(own), "own_cpu_us_runs": own,
+                     "own_cpu_us_over_hot_control": statistics.median(own_hot), "own_cpu_us_over_hot_control_runs": own_hot}
         else:
             decide = wrk_cpu(server.pid, base + "/v1/decide", a.seconds, 32, cookies=cookies)
         wrk(base + "/ofrep/v1/evaluate/flags/hero", 2, 16, cookies=cookies, script="ofrep.lua")  # warm-up
@@ -178,7 +183,8 @@ def main() -> int:
     ratio = decide["rps"] / bare["rps"]
     print(f"server: uvicorn 1 worker, --http {a.http} --loop {loop}, --log-level {a.log_level} ({log_lines} access lines written)")
     print(f"{'route':28} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  {'server CPU per request (user + system)'}")
-    rows = [("bare Starlette route", bare), ("control: decide's I/O only", shape), ("/v1/decide (saturated)", decide),
+    rows = [("bare Starlette route", bare), ("control: decide's I/O only", shape), ("control, dispatched as decide", shape_hot),
+            ("/v1/decide (saturated)", decide),
             ("OFREP one flag (saturated)", ofrep), ("/v1/decide at 70% (paced)", paced)]
     for name, r in rows:
         if r is not None:
@@ -186,15 +192,18 @@ def main() -> int:
             print(f"{name:28} {r['rps']:9.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['non_2xx'] + r['socket_errors']:7d}{cpu}")
     if split is not None:
         runs = ", ".join(f"{x:.1f}" for x in split["own_cpu_us_runs"])
-        print(f"Strata's own CPU per /v1/decide request (decide − control, median of {a.rounds} alternating pairs): "
+        print(f"Strata's own CPU per /v1/decide request (decide − control, median of {a.rounds} rounds): "
               f"{split['own_cpu_us']:.1f} us ({runs}); load average before / after: {load_before} / {load_after}")
+        runs = ", ".join(f"{x:.1f}" for x in split["own_cpu_us_over_hot_control_runs"])
+        print(f"  over the control dispatched as /v1/decide is (without Starlette's router, edge_server/hot_routes.py): "
+              f"{split['own_cpu_us_over_hot_control']:.1f} us ({runs})")
     print(f"decide / bare throughput: {ratio:.0%} (target >= 70%); p99 at {paced['rps']:.0f} req/s: {paced['p99_ms']:.2f} ms (target < 10 ms)")
     print(f"OFREP single flag / decide throughput: {ofrep['rps'] / decide['rps']:.0%} (target >= 90%)")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"http": a.http, "loop": loop, "log_level": a.log_level, "access_lines": log_lines, "seconds": a.seconds,
                                "load_before": load_before, "load_after": load_after, "split": split,
-                               "bare": bare, "control": shape, "decide": decide, "paced_70": paced, "ratio": ratio,
+                               "bare": bare, "control": shape, "control_hot": shape_hot, "decide": decide, "paced_70": paced, "ratio": ratio,
                                "ofrep_flag": ofrep, "ofrep_ratio": ofrep["rps"] / decide["rps"]}, indent=2))
     print(f"wrote {out}")
     return 0

@@ -7,7 +7,10 @@ returning visitors with real session cookies, 20% with Sec-GPC, four bodies incl
     python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--profile N]
 
 CPU is time.process_time() over a batch divided by its requests; own CPU = the median over the
-rounds of (decide − control). --profile N also runs cProfile over N decide requests and prints the
+rounds of (decide − control). /v1/decide is dispatched without Starlette's middleware stack and router
+(edge_server/hot_routes.py); the control runs twice per round: through Starlette's router
+(/bench/shape, the figure of earlier sessions) and dispatched as /v1/decide is (/bench/shape-hot), so
+both differences are printed (docs/server.md, "Where a request's CPU goes"). --profile N also runs cProfile over N decide requests and prints the
 functions with the most own time per request: where Strata's own CPU goes (docs/server.md).
 """
 
@@ -128,17 +131,21 @@ async def main_async(a: argparse.Namespace) -> None:
     for i in range(16):
         _, headers, _ = await c.post("/v1/decide", BODIES[2 if i % 2 else 0], [(b"content-type", b"application/json")])
         cookies.append(dict(headers)[b"set-cookie"].split(b";")[0])
-    await batch(c, "/v1/decide", cookies, 1.0)  # warm-up
-    await batch(c, "/bench/shape", cookies, 1.0)
-    pairs = []
-    for i in range(a.rounds):
-        order = ["/bench/shape", "/v1/decide"][:: 1 if i % 2 == 0 else -1]
-        r = {p: await batch(c, p, cookies, a.seconds) for p in order}
-        pairs.append((r["/v1/decide"], r["/bench/shape"]))
-    own = [d - s for d, s in pairs]
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; in process, {a.rounds} alternating pairs of {a.seconds} s")
-    print(f"/v1/decide {statistics.median(d for d, _ in pairs):.1f} µs, control {statistics.median(s for _, s in pairs):.1f} µs, "
-          f"own {statistics.median(own):.1f} µs ({', '.join(f'{x:.1f}' for x in own)})")
+    paths = ["/bench/shape", "/bench/shape-hot", "/v1/decide"]
+    for p in paths:  # warm-up
+        await batch(c, p, cookies, 1.0)
+    rounds = []
+    for i in range(a.rounds):  # each round runs the three in another order, so a trend in the load falls on all alike
+        order = paths[i % 3:] + paths[:i % 3]
+        rounds.append({p: await batch(c, p, cookies, a.seconds) for p in (order if i % 2 == 0 else order[::-1])})
+    own = [r["/v1/decide"] - r["/bench/shape"] for r in rounds]
+    own_hot = [r["/v1/decide"] - r["/bench/shape-hot"] for r in rounds]
+    med = {p: statistics.median(r[p] for r in rounds) for p in paths}
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; in process, {a.rounds} rounds of {a.seconds} s per route")
+    print(f"/v1/decide {med['/v1/decide']:.1f} µs, control {med['/bench/shape']:.1f} µs (Starlette's router), "
+          f"{med['/bench/shape-hot']:.1f} µs (dispatched as /v1/decide is)")
+    print(f"own {statistics.median(own):.1f} µs ({', '.join(f'{x:.1f}' for x in own)}) over the routed control; "
+          f"{statistics.median(own_hot):.1f} µs ({', '.join(f'{x:.1f}' for x in own_hot)}) over the control dispatched alike")
     if a.profile:
         prof = cProfile.Profile()
         prof.enable()

@@ -246,7 +246,6 @@ class ModelCounter:
             session.entered = sum(1 << self._by_id[k].index for k in entries)
         if not counted:
             return
-        all_levels: list[bytes] | None = None
         for p in counted:
             m = p.model
             entry = entries.get(m.id)
@@ -262,9 +261,7 @@ class ModelCounter:
                 if entry is None:
                     continue  # not counted in this visit (yet)
                 arm = entry.arm  # counted since earlier in the visit: keep following it
-            if all_levels is None:
-                all_levels = prepared.levels(signals)
-            levels = all_levels[p.index]
+            levels = m.levels(signals)  # prepared.levels(signals)[p.index]: this model's alone
             if entry is not None:
                 if (entry.levels == levels and entry.fit == m.fit and entry.arm == arm and entry.bucket >= _LEGACY
                         and (not p.uplift or entry.uplift >> 7 == m.calibration_tag and entry.uplift)):

@@ -2,7 +2,8 @@
 environment) with ``strata serve``'s logging (``BENCH_LOG_LEVEL``, default info: one access line
 per request, as in production), plus one bare Starlette route returning a constant JSON body,
 mounted on the same router behind the same middleware, so both go through the same server
-configuration; and a control route (``http_bench.py --control``) that does the I/O of a decide
+configuration; and a control route (``http_bench.py --control``: ``/bench/shape`` through Starlette's
+router, ``/bench/shape-hot`` through the hot-route dispatch /v1/decide takes) that does the I/O of a decide
 request and none of Strata's work, as the edge worker bench's control (edge_worker/bench/control.js):
 it reads the JSON body, parses the page URL, opens the session cookie (AES-GCM, the server's
 ``s1.<kid>.<base64url(nonce || ciphertext)>`` format and associated data, so it opens the real
@@ -87,4 +88,9 @@ app = create_app(config)
 # first on the router: the bare route is matched first, /v1/decide second (the conservative order)
 app.app.router.routes.insert(0, Route("/bench/constant", constant, methods=["GET", "POST"]))  # type: ignore[attr-defined]
 # the control route after /v1/decide, so decide is still matched second
-app.app.router.routes.insert(2, Route("/bench/shape", Shape(config.cookie_keys["bench"], "bench"), methods=["POST"]))  # type: ignore[attr-defined]
+shape = Shape(config.cookie_keys["bench"], "bench")
+app.app.router.routes.insert(2, Route("/bench/shape", shape, methods=["POST"]))  # type: ignore[attr-defined]
+# the same control dispatched as /v1/decide is (edge_server/hot_routes.py): without Starlette's middleware
+# stack and router, so decide − this control is Strata's work after the dispatch both pay alike
+app.app.router.routes.insert(3, Route("/bench/shape-hot", shape, methods=["POST"]))  # type: ignore[attr-defined]
+app.hot.routes["/bench/shape-hot"] = ("POST", shape)  # type: ignore[attr-defined]

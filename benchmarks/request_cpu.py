@@ -43,6 +43,24 @@ UAS = [b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.
        b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"]
 
 
+#: The stages of a decide request --profile sums (docs/server.md, "Where a request's CPU goes").
+STAGES = [(("observe.py", "__call__"), "the whole request in the app (the observability middleware and everything below)"),
+          (("hot_routes.py", "call"), "the hot-route dispatch and the endpoint"),
+          (("body.py", "read_json"), "reading and parsing the body (the control's too)"),
+          (("server.py", "headers_of"), "the headers as a dict (the control's too)"),
+          (("decide.py", "decide_fields"), "the body's fields checked"),
+          (("signals.py", "client_signals"), "the client signals checked"),
+          (("server.py", "decide"), "Server.decide: consent, signals, session, decision, counting"),
+          (("signals.py", "derived"), "  the request's derived signals (cached per shape)"),
+          (("server.py", "visit"), "  the session: the cookie opened (AES-GCM, msgpack, checks) or a new one, touched"),
+          (("session.py", "decode"), "    CookieCodec.decode"),
+          (("decide.py", "decide"), "  Prepared.decide: holdout, conditions, bucketing, four slots"),
+          (("server.py", "_count"), "  counting: metrics, exposures, the visit ledger"),
+          (("model_counts.py", "decided"), "  model counting"),
+          (("server.py", "set_cookie"), "the cookie sealed (msgpack, AES-GCM, base64url)"),
+          (("server.py", "slots_json"), "the response's slots JSON (cached per combination)")]
+
+
 def app_of() -> object:
     """bench_app's app, on a fresh key and the trailblazer bundle."""
     from compiler.keys import keygen, load_private_key
@@ -154,8 +172,17 @@ async def main_async(a: argparse.Namespace) -> None:
             await c.post("/v1/decide", body, headers)
         prof.disable()
         st = pstats.Stats(prof)
-        rows = sorted(((v[2], k) for k, v in st.stats.items()), reverse=True)[:40]  # type: ignore[attr-defined]
-        print(f"\ncProfile over {a.profile} decide requests: own time per request (cProfile's overhead included)")
+        stats = st.stats  # type: ignore[attr-defined]
+        calls = sum(v[1] for v in stats.values()) / a.profile
+        print(f"\ncProfile over {a.profile} decide requests ({calls:.0f} Python calls each): the stages, cumulative time per "
+              "request (cProfile's overhead included: compare them with each other, not with the figures above)")
+        cum: dict[tuple[str, str], float] = {}
+        for (file, _, fn), v in stats.items():  # two functions of one name in a file (RouteLabels.__call__): the larger
+            cum[(Path(file).name, fn)] = max(cum.get((Path(file).name, fn), 0.0), v[3])
+        for (file, fn), what in STAGES:
+            print(f"{cum.get((file, fn), 0.0) / a.profile * 1e6:7.2f} µs  {file} {fn}: {what}")
+        rows = sorted(((v[2], k) for k, v in stats.items()), reverse=True)[:40]
+        print("\nown time per request, the top 40 functions")
         for tt, (file, line, fn) in rows:
             print(f"{tt / a.profile * 1e6:7.2f} µs  {Path(file).name}:{line} {fn}")
 

@@ -63,8 +63,12 @@ def decide_fields(body: Any) -> DecideFields:
     if not isinstance(cat, str) or len(cat) > MAX_NAME:
         raise error("page_category_type", max_name=MAX_NAME)
     slots = body.get("slots")
-    if slots is not None and (not isinstance(slots, list) or len(slots) > MAX_SLOTS or not all(isinstance(s, str) and len(s) <= MAX_NAME for s in slots)):
-        raise error("slots_type", max_slots=MAX_SLOTS)
+    if slots is not None:
+        if not isinstance(slots, list) or len(slots) > MAX_SLOTS:
+            raise error("slots_type", max_slots=MAX_SLOTS)
+        for s in slots:  # a loop, not all(<generator>): no generator frame resumed per slot
+            if not isinstance(s, str) or len(s) > MAX_NAME:
+                raise error("slots_type", max_slots=MAX_SLOTS)
     pv = body.get("page_view", True)
     if not isinstance(pv, bool):
         raise error("page_view_not_bool")

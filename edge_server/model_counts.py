@@ -62,7 +62,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,6 +109,8 @@ class ModelLike(Protocol):
     @property
     def features(self) -> Sequence[FeatureLike]: ...
     def score_of(self, levels: bytes) -> float: ...
+    @property
+    def levels(self) -> Callable[[Mapping[str, Any]], bytes]: ...  # the level vector of a signal map
     @property
     def calibration_tag(self) -> int: ...
     def z_of(self, levels: bytes, arm: int = 0) -> float: ...

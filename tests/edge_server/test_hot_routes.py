@@ -40,7 +40,7 @@ class App:
         await q.put({"type": "lifespan.startup"})
         started = asyncio.Event()
 
-        async def send(m: dict[str, Any]) -> None:
+        async def send(m: Any) -> None:
             if m["type"] == "lifespan.startup.complete":
                 started.set()
 

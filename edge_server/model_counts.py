@@ -258,7 +258,7 @@ class ModelCounter:
                 continue  # entered in this visit, its entry dropped by the cookie's size shrink: not entered again
             if entry is not None and entry.frozen:
                 continue  # frozen: the visit converted
-            arm = self._arm(p, prepared, session, signals, holdout, consent, memo)
+            arm = self._arm(p, prepared, session, signals, holdout, consent, memo) if p.uplift else PLAIN
             if arm is None:
                 if entry is None:
                     continue  # not counted in this visit (yet)
@@ -373,7 +373,12 @@ def _descends(lineage: bytes, own: bytes) -> bool:
     its earlier tags (so the cookie's state is a later one). An equal last tag is the same state."""
     t = LINEAGE_TAG_BYTES
     tag = own[-t:]
-    return any(lineage[i:i + t] == tag for i in range(0, len(lineage) - t, t))
+    if tag not in lineage[:-t]:  # the usual answer, by one substring search
+        return False
+    for i in range(0, len(lineage) - t, t):  # only at a tag's boundary
+        if lineage[i:i + t] == tag:
+            return True
+    return False
 
 
 def _valid(entry: ModelEntry, p: CountedModel) -> bool:

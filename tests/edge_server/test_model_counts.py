@@ -457,3 +457,17 @@ def test_model_counter_uplift_rows_hold_each_visit_once_at_its_last_counted_upli
             net[(r["arm"], r["spec"], r["level"])] += r[ENTERED] - r[LEFT]
             conv[(r["arm"], r["spec"], r["level"])] += r[CONVERTED]
     assert +net == expect_net and +conv == expect_conv
+
+
+@given(st.integers(0, 6), st.integers(0, 6), st.data())
+def test_descends_is_a_tag_of_own_at_a_tag_boundary_before_the_last(n: int, m: int, data: st.DataObject) -> None:
+    # _descends prefilters with one substring search: over a two-byte alphabet (unaligned matches
+    # everywhere) it answers as its definition, an aligned earlier tag equal to own's last
+    from edge_server.model_counts import _descends
+    from edge_server.session import LINEAGE_TAG_BYTES as t
+
+    two = st.sampled_from([b"\x00", b"\x01"])
+    lineage = b"".join(data.draw(st.lists(two, min_size=n * t, max_size=n * t)))
+    own = b"".join(data.draw(st.lists(two, min_size=m * t, max_size=m * t)))
+    tag = own[-t:]
+    assert _descends(lineage, own) == any(lineage[i:i + t] == tag for i in range(0, len(lineage) - t, t))

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PROSE, buildBrowser } from '../tools/build_browser.js';
+import { LEFT_OUT, PROSE, buildBrowser, buildRecorded, projectTable } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -69,6 +69,35 @@ test('browser build: the contract tables\' prose is left out, and no module of t
     }
   }
   assert.deepEqual(found, []);
+});
+
+test('browser build: its projection of the contract tables holds every key the built module reads, at load and over every vector and template', async () => {
+  const recorded = await buildRecorded(dir); // the same module, the tables whole and recording each key read
+  globalThis.__strataTableReads = new Set();
+  const S = await import(pathToFileURL(recorded).href);
+  const { wrong } = await vectorMismatches(S, async (rel) => readFileSync(path.join(dir, 'vectors', rel), 'utf8'));
+  assert.deepEqual(wrong, []);
+  await S.loadSanitizer();
+  for (const c of readJson('render.json').cases.slice(0, 300)) S.render(c.content);
+  const files = { 'edge_contract.json': ['edge_server', 'edge_contract.json'], 'format.json': ['runtime', 'format.json'], 'stdlib.json': ['runtime', 'stdlib.json'] };
+  const projected = Object.fromEntries(Object.entries(files).map(([name, at]) => [name, projectTable(name, JSON.parse(readFileSync(path.join(HERE, '..', '..', ...at), 'utf8')))]));
+  // (a prose key is read only by Object.entries over its table, filtered out: the test above proves
+  // no module reads one by name)
+  const reads = [...globalThis.__strataTableReads].filter((r) => !PROSE.has(r.split('.').pop()));
+  const missing = reads.filter((r) => {
+    const name = r.match(/^\w+\.json/)[0];
+    let v = projected[name];
+    for (const k of r.slice(name.length + 1).split('.')) {
+      if (v === null || typeof v !== 'object') return false; // a string's or number's method
+      if (!Object.hasOwn(v, k)) return !(k in v); // an array's or object's method (map, length...) is no key
+      v = v[k];
+    }
+    return false;
+  });
+  assert.ok(reads.length > 200, `${reads.length} keys read`);
+  assert.deepEqual(missing, []);
+  // and the tables left out are read by none of the module's code: not one of their keys was read
+  for (const [name, keys] of Object.entries(LEFT_OUT)) for (const k of keys) assert.ok(!reads.some((r) => r.startsWith(`${name}.${k}`)), `${name}.${k} is read`);
 });
 
 test('browser module in Node: without an HTML parser, templates go to parse5 (strata-sanitize.mjs) and render as the servers do', async () => {

@@ -36,9 +36,21 @@ const lazyParts = {
 
 /** Keys of the contract tables (runtime/format.json, runtime/stdlib.json, edge_server/edge_contract.json)
  * that are prose for readers, never read by the runtime: the browser build leaves them out (some
- * 5 KB gzip); the worker, Node and Deno read the tables whole. test/browser_build.test.js checks
+ * 5 KB gzip); the worker, Node and Deno read the tables whole. test/browser_module.test.js checks
  * that no module reads them. */
 export const PROSE = new Set(['doc', 'about', 'meaning']);
+
+/** Top-level tables the browser's modules never read, left out of its copy of each contract file:
+ * the server's metric families, counter batches and fleet ledger (worker/contract.js reads them only
+ * for the exports that use them, which the browser build drops), and the catalogue's definitions of
+ * its typing and cost words. One definition still: the browser build projects the one file.
+ * test/browser_module.test.js records every key the built module reads, at load and over the shared
+ * vectors, and checks that the projection holds it. */
+export const LEFT_OUT = {
+  'edge_contract.json': ['metric_families', 'counter_batches', 'fleet_ledger'],
+  'stdlib.json': ['typings', 'costs'],
+  'format.json': [],
+};
 
 function withoutProse(v) {
   if (Array.isArray(v)) return v.map(withoutProse);
@@ -46,12 +58,40 @@ function withoutProse(v) {
   return Object.fromEntries(Object.entries(v).filter(([k]) => !PROSE.has(k)).map(([k, x]) => [k, withoutProse(x)]));
 }
 
+/** The browser build's copy of a contract table (its file name, its parsed JSON): no prose, no
+ * LEFT_OUT tables. */
+export function projectTable(name, table) {
+  const out = withoutProse(table);
+  for (const key of LEFT_OUT[name] ?? []) delete out[key];
+  return out;
+}
+
+const TABLE_FILES = /[\\/](format|stdlib|edge_contract)\.json$/;
+
 const contractTables = {
   name: 'strata-contract-tables',
   setup(b) {
-    b.onLoad({ filter: /[\\/](format|stdlib|edge_contract)\.json$/ }, async (args) => ({
-      contents: JSON.stringify(withoutProse(JSON.parse(await readFile(args.path, 'utf8')))),
+    b.onLoad({ filter: TABLE_FILES }, async (args) => ({
+      contents: JSON.stringify(projectTable(path.basename(args.path), JSON.parse(await readFile(args.path, 'utf8')))),
       loader: 'json',
+    }));
+  },
+};
+
+/** For test/browser_module.test.js: the contract tables as they are, each wrapped in a Proxy that adds
+ * the path of every key read ('edge_contract.json.http.VARY') to globalThis.__strataTableReads. */
+export const recordedTables = {
+  name: 'strata-recorded-tables',
+  setup(b) {
+    b.onLoad({ filter: TABLE_FILES }, async (args) => ({
+      contents: `const reads = (globalThis.__strataTableReads ??= new Set());
+const wrap = (v, at) => (v === null || typeof v !== 'object' ? v : new Proxy(v, { get(t, k) {
+  if (typeof k !== 'string') return t[k];
+  reads.add(at + '.' + k);
+  return wrap(t[k], at + '.' + k);
+} }));
+export default wrap(${await readFile(args.path, 'utf8')}, ${JSON.stringify(path.basename(args.path))});`,
+      loader: 'js',
     }));
   },
 };
@@ -78,6 +118,14 @@ const deviceTexts = {
 export function biggestInputs(metafile) {
   const [output] = Object.values(metafile.outputs);
   return Object.entries(output.inputs).map(([file, v]) => [v.bytesInOutput, file]).sort((a, b) => b[0] - a[0]);
+}
+
+/** Only the module, strata-recorded.mjs, built with recordedTables instead of the projection (tests). */
+export async function buildRecorded(outdir) {
+  const outfile = path.join(outdir, 'strata-recorded.mjs');
+  await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, logLevel: 'error', charset: 'utf8', entryPoints: [path.join(ROOT, 'browser', 'module.js')],
+    format: 'esm', outfile, plugins: [lazyParts, recordedTables] });
+  return outfile;
 }
 
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {

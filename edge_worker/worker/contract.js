@@ -91,20 +91,24 @@ export function error(key, values = {}) {
   return new ApiError(e.status, e.code, text, field);
 }
 
-const FAMILIES = Object.entries(TABLE.metric_families).filter(([k]) => k !== "doc");
+// The server's tables below are read through `serverTable`, marked pure: a bundle that never uses
+// an export drops its read (esbuild), and the browser build (tools/build_browser.js SERVER_ONLY)
+// leaves these tables out of its copy of edge_contract.json. Everywhere else they are read here,
+// when the module loads, as the rest.
+const serverTable = (read) => read(TABLE);
+const families = (t) => Object.entries(t.metric_families).filter(([k]) => k !== "doc");
 /** The labels, in order, of each family both runtimes export and the offline tools read. */
-export const METRIC_LABELS = Object.freeze(Object.fromEntries(FAMILIES.map(([name, f]) => [name, f.labels])));
+export const METRIC_LABELS = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(families(t).map(([name, f]) => [name, f.labels]))));
 /** The counter families, which a counter batch may carry: family -> [labels in order, whether values
  * are sums of goal values rather than counts]. */
-export const METRIC_FAMILIES = Object.freeze(Object.fromEntries(FAMILIES.filter(([, f]) => f.type === "counter")
-  .map(([name, f]) => [name, [f.labels, f.value_sum]])));
+export const METRIC_FAMILIES = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(families(t).filter(([, f]) => f.type === "counter")
+  .map(([name, f]) => [name, [f.labels, f.value_sum]]))));
 /** The format of a batch isolates push to replicas (counter_batches.js). */
-export const COUNTER_BATCH_FORMAT = TABLE.counter_batches.FORMAT.value;
-const LEDGER = TABLE.fleet_ledger;
+export const COUNTER_BATCH_FORMAT = /* @__PURE__ */ serverTable((t) => t.counter_batches.FORMAT.value);
 /** The fleet ledger (fleet_ledger.js): a claim body's format, where replicas take claims, and its bounds. */
-export const FLEET_LEDGER_FORMAT = LEDGER.FORMAT.value;
-export const FLEET_LEDGER_PATH = LEDGER.PATH.value;
-export const FLEET_LEDGER_LIMITS = Object.freeze(Object.fromEntries(Object.entries(LEDGER)
-  .filter(([k]) => k === k.toUpperCase() && k !== "FORMAT" && k !== "PATH").map(([k, v]) => [k, v.value])));
-export const FLEET_LEDGER_FALLBACKS = Object.freeze([...LEDGER.fallback_reasons.value]);
-export const FLEET_LEDGER_RESULTS = Object.freeze([...LEDGER.claim_results.value]);
+export const FLEET_LEDGER_FORMAT = /* @__PURE__ */ serverTable((t) => t.fleet_ledger.FORMAT.value);
+export const FLEET_LEDGER_PATH = /* @__PURE__ */ serverTable((t) => t.fleet_ledger.PATH.value);
+export const FLEET_LEDGER_LIMITS = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(Object.entries(t.fleet_ledger)
+  .filter(([k]) => k === k.toUpperCase() && k !== "FORMAT" && k !== "PATH").map(([k, v]) => [k, v.value]))));
+export const FLEET_LEDGER_FALLBACKS = /* @__PURE__ */ serverTable((t) => Object.freeze([...t.fleet_ledger.fallback_reasons.value]));
+export const FLEET_LEDGER_RESULTS = /* @__PURE__ */ serverTable((t) => Object.freeze([...t.fleet_ledger.claim_results.value]));

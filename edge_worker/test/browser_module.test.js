@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LEFT_OUT, PROSE, buildBrowser, buildRecorded, projectTable } from '../tools/build_browser.js';
+import { LEFT_OUT, PROSE, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -80,7 +80,8 @@ test('browser build: its projection of the contract tables holds every key the b
   await S.loadSanitizer();
   for (const c of readJson('render.json').cases.slice(0, 300)) S.render(c.content);
   const files = { 'edge_contract.json': ['edge_server', 'edge_contract.json'], 'format.json': ['runtime', 'format.json'], 'stdlib.json': ['runtime', 'stdlib.json'] };
-  const projected = Object.fromEntries(Object.entries(files).map(([name, at]) => [name, projectTable(name, JSON.parse(readFileSync(path.join(HERE, '..', '..', ...at), 'utf8')))]));
+  const errors = await namedErrors();
+  const projected = Object.fromEntries(Object.entries(files).map(([name, at]) => [name, projectTable(name, JSON.parse(readFileSync(path.join(HERE, '..', '..', ...at), 'utf8')), errors)]));
   // (a prose key is read only by Object.entries over its table, filtered out: the test above proves
   // no module reads one by name)
   const reads = [...globalThis.__strataTableReads].filter((r) => !PROSE.has(r.split('.').pop()));
@@ -96,6 +97,16 @@ test('browser build: its projection of the contract tables holds every key the b
   });
   assert.ok(reads.length > 200, `${reads.length} keys read`);
   assert.deepEqual(missing, []);
+  // the error messages kept are those the modules name, and every call names its key (a literal)
+  assert.ok(errors.has('signal_value') && errors.has('unknown_signal') && !errors.has('goal_value'), [...errors].join());
+  const calls = [];
+  for (const dir of ['runtime', 'worker', 'browser']) {
+    for (const f of readdirSync(path.join(HERE, '..', dir)).filter((n) => n.endsWith('.js'))) {
+      const src = readFileSync(path.join(HERE, '..', dir, f), 'utf8');
+      for (const m of src.matchAll(/\b(?:error|message|ClientSignalError)\(\s*([^)\s,]+)/g)) if (!/^["'`]/.test(m[1])) calls.push(`${dir}/${f}: ${m[0]}`);
+    }
+  }
+  assert.deepEqual(calls.filter((c) => !/contract\.js: (message|errorOf|error)\(key|signals\.js: message\(key|decide\.js: error\(e\.key/.test(c)), []);
   // and the tables left out are read by none of the module's code: not one of their keys was read
   for (const [name, keys] of Object.entries(LEFT_OUT)) for (const k of keys) assert.ok(!reads.some((r) => r.startsWith(`${name}.${k}`)), `${name}.${k} is read`);
 });

@@ -59,24 +59,38 @@ function withoutProse(v) {
 }
 
 /** The browser build's copy of a contract table (its file name, its parsed JSON): no prose, no
- * LEFT_OUT tables. */
-export function projectTable(name, table) {
+ * LEFT_OUT tables, and of edge_contract.json's error messages only those in `errors` (namedErrors()). */
+export function projectTable(name, table, errors = null) {
   const out = withoutProse(table);
   for (const key of LEFT_OUT[name] ?? []) delete out[key];
+  if (name === 'edge_contract.json' && errors !== null) out.errors = Object.fromEntries(Object.entries(out.errors).filter(([k]) => errors.has(k)));
   return out;
 }
 
 const TABLE_FILES = /[\\/](format|stdlib|edge_contract)\.json$/;
+const ENTRIES = [path.join(ROOT, 'browser', 'module.js'), path.join(ROOT, 'browser', 'script.js'), ...PARTS.map((p) => path.join(ROOT, 'browser', 'parts', `${p}.js`))];
 
-const contractTables = {
+/** The keys of edge_contract.json's error messages that the browser build's modules name: quoted in
+ * the source of one of its inputs (every caller of worker/contract.js error() and message() names
+ * its key so; test/browser_module.test.js checks the calls). The browser's copy keeps only those. */
+export async function namedErrors() {
+  const scan = await build({ bundle: true, write: false, metafile: true, logLevel: 'error', platform: 'browser', format: 'esm', absWorkingDir: ROOT,
+    outdir: path.join(ROOT, 'scan'), entryPoints: ENTRIES, plugins: [lazyParts] });
+  const files = Object.keys(scan.metafile.inputs).filter((f) => f.endsWith('.js') && !f.includes('node_modules'));
+  const sources = await Promise.all(files.map((f) => readFile(path.join(ROOT, f), 'utf8')));
+  const { errors } = JSON.parse(await readFile(path.join(ROOT, '..', 'edge_server', 'edge_contract.json'), 'utf8'));
+  return new Set(Object.keys(errors).filter((k) => sources.some((s) => s.includes(`"${k}"`) || s.includes(`'${k}'`))));
+}
+
+const contractTablesOf = (errors) => ({
   name: 'strata-contract-tables',
   setup(b) {
     b.onLoad({ filter: TABLE_FILES }, async (args) => ({
-      contents: JSON.stringify(projectTable(path.basename(args.path), JSON.parse(await readFile(args.path, 'utf8')))),
+      contents: JSON.stringify(projectTable(path.basename(args.path), JSON.parse(await readFile(args.path, 'utf8')), errors)),
       loader: 'json',
     }));
   },
-};
+});
 
 /** For test/browser_module.test.js: the contract tables as they are, each wrapped in a Proxy that adds
  * the path of every key read ('edge_contract.json.http.VARY') to globalThis.__strataTableReads. */
@@ -130,6 +144,7 @@ export async function buildRecorded(outdir) {
 
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
+  const contractTables = contractTablesOf(await namedErrors());
   const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
   const parts = {};

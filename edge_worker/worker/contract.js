@@ -68,7 +68,12 @@ export const LEGACY_SCORE = TABLE.stats.LEGACY_SCORE.value;
 export const POPULATIONS = TABLE.stats.populations.values;
 export const MODEL_EVENTS = TABLE.stats.model_events.values;
 
-const ERRORS = new Map(Object.entries(TABLE.errors).filter(([k]) => k !== "doc"));
+/** The contract's error `key`, read when it is first asked for (the browser build's copy of the table
+ * holds only the errors its modules name: tools/build_browser.js namedErrors). */
+function errorOf(key) {
+  if (key === "doc" || !Object.hasOwn(TABLE.errors, key)) throw new Error(`edge_contract.json: no error ${key}; name it in edge_server/edge_contract.json errors`);
+  return TABLE.errors[key];
+}
 
 /** `{name}` replaced by String(values[name]); other braces stay (`{goal, value?}`). */
 function fill(template, values) {
@@ -80,19 +85,19 @@ function fill(template, values) {
 
 /** {message, field} of the contract's error `key` with its placeholders filled. */
 export function message(key, values = {}) {
-  const e = ERRORS.get(key);
+  const e = errorOf(key);
   return { message: fill(e.message, values), field: e.field === null ? null : fill(e.field, values) };
 }
 
 /** The ApiError of the contract's error `key` (status, code, message, field). */
 export function error(key, values = {}) {
   const { message: text, field } = message(key, values);
-  const e = ERRORS.get(key);
+  const e = errorOf(key);
   return new ApiError(e.status, e.code, text, field);
 }
 
 // The server's tables below are read through `serverTable`, marked pure: a bundle that never uses
-// an export drops its read (esbuild), and the browser build (tools/build_browser.js SERVER_ONLY)
+// an export drops its read (esbuild), and the browser build (tools/build_browser.js LEFT_OUT)
 // leaves these tables out of its copy of edge_contract.json. Everywhere else they are read here,
 // when the module loads, as the rest.
 const serverTable = (read) => read(TABLE);

@@ -119,3 +119,29 @@ test('browser module in Node: without an HTML parser, templates go to parse5 (st
   assert.ok(cases.length > 1000);
   assert.deepEqual(wrong, []);
 });
+
+test('browser module: the device part holds the Spider parsers only; a User-Agent one matches loads every parser (strata-crawler.mjs), and device.* equal the worker\'s', async () => {
+  const { device } = await import('../worker/device.js'); // the worker's, over the whole list
+  const S = await import(`${pathToFileURL(built.module).href}?device`); // an instance of its own: nothing loaded yet
+  const loc = new URL('https://shop.example/p?utm_source=x');
+  const signalsOf = (ua) => S.pageSignals(1_790_000_000, { nav: { userAgent: ua, languages: ['en'] }, loc, referrer: '' });
+  const deviceOf = (s) => [s['device.type'], s['device.os'], s['device.browser']];
+  const browsers = [
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+    'Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36',
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0', '',
+  ];
+  const crawlers = ['Java/17.0.2', 'Wget/1.21.4', 'Mozilla/5.0 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)', 'Apache-HttpClient/4.5.14 (Java/17.0.9)'];
+  await S.loadDeviceRules(browsers[0]);
+  for (const ua of browsers) assert.deepEqual(deviceOf(signalsOf(ua)), device(ua, null, null), ua);
+  // a crawler a Spider parser matches, the parsers before it not loaded: said, not guessed
+  assert.throws(() => signalsOf('Java/17.0.2'), /device parsers before a Spider match are not loaded; .*loadDeviceRules\(userAgent\)/);
+  for (const ua of crawlers) {
+    await S.loadDeviceRules(ua);
+    assert.deepEqual(deviceOf(signalsOf(ua)), device(ua, null, null), ua);
+  }
+  assert.deepEqual(deviceOf(signalsOf('Java/17.0.2')), ['bot', '', 'Java']);
+  const nokia = '(Nokia)([ _\\\\-]{0,5})'; // a device parser (DEVICE[300]), as esbuild writes it
+  assert.ok(!readFileSync(built.parts.device, 'utf8').includes(nokia) && readFileSync(built.parts.crawler, 'utf8').includes(nokia), 'the device parsers are in strata-crawler.mjs, not strata-device.mjs');
+});

@@ -1,7 +1,7 @@
 // Builds the browser runtime (browser/index.js, the same runtime/ and worker/ modules) with esbuild:
 //   dist/strata.mjs  an ES module (import { start } from './strata.mjs')
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
-//   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
+//   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
 // strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
@@ -21,7 +21,7 @@ export const TARGET = ['chrome100', 'firefox113', 'safari16.4'];
  * runtime/ or worker/ resolves, in strata.mjs and strata.js only, to its browser/ counterpart
  * (the same exports, the dependency imported from a part). */
 const LAZY = { 'regex_engine.js': 'regex_engine.js', 'uap_regexes.js': 'uap_regexes.js', 'sanitize.js': 'sanitize.js' };
-const PARTS = ['re2', 'device', 'sanitize', 'ed25519'];
+const PARTS = ['re2', 'device', 'crawler', 'sanitize', 'ed25519'];
 
 const lazyParts = {
   name: 'strata-lazy-parts',
@@ -110,17 +110,20 @@ export default wrap(${await readFile(args.path, 'utf8')}, ${JSON.stringify(path.
   },
 };
 
-/** strata-device.mjs: the uap-core regexes and each browser and OS pattern's required text
- * (worker/device.js requiredText), computed here rather than on a visitor's first page view. */
+/** strata-device.mjs: the uap-core regexes, each browser and OS pattern's required text
+ * (worker/device.js requiredText), computed here rather than on a visitor's first page view, and the
+ * Spider device parsers with their indexes in the whole list (strata-crawler.mjs). */
 const deviceTexts = {
   name: 'strata-device-texts',
   setup(b) {
     b.onLoad({ filter: /[\\/]browser[\\/]parts[\\/]device\.js$/ }, async (args) => {
-      const { UA, OS } = await import('../worker/uap_regexes.js');
+      const { UA, OS, DEVICE } = await import('../worker/uap_regexes.js');
       const { requiredText } = await import('../worker/device.js');
       const source = await readFile(args.path, 'utf8');
+      const spiders = DEVICE.flatMap((d, i) => (d[2] ? [[i, d[0], d[1]]] : []));
       return {
-        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`,
+        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`
+          + `export const SPIDERS = ${JSON.stringify(spiders)};\nexport const DEVICE_COUNT = ${DEVICE.length};\n`,
         loader: 'js',
         resolveDir: path.dirname(args.path),
       };

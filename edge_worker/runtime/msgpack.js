@@ -11,7 +11,7 @@
 import { Float } from './signals.js';
 
 /** Containers nested deeper than this are refused (msgpack-python's stack: StackError). */
-export const MAX_NESTING = 1024;
+export const STACK_LIMIT = 1024;
 const UINT32_MAX = 4294967295;
 
 // ------------------------------------------------------------------ reading
@@ -94,7 +94,7 @@ function binary(n) {
 
 function array(n, depth) {
   if (n > opt.maxArray) throw tooLong('array', n, opt.maxArray);
-  if (n > 0 && depth >= MAX_NESTING) throw new RangeError(`msgpack nested deeper than ${MAX_NESTING} containers`);
+  if (n > 0 && depth >= STACK_LIMIT) throw new RangeError(`msgpack nested deeper than ${STACK_LIMIT} containers`);
   need(n); // at least a byte per element
   const a = new Array(n);
   for (let i = 0; i < n; i++) a[i] = read(depth + 1);
@@ -103,7 +103,7 @@ function array(n, depth) {
 
 function map(n, depth) {
   if (n > opt.maxMap) throw tooLong('map', n, opt.maxMap);
-  if (n > 0 && depth >= MAX_NESTING) throw new RangeError(`msgpack nested deeper than ${MAX_NESTING} containers`);
+  if (n > 0 && depth >= STACK_LIMIT) throw new RangeError(`msgpack nested deeper than ${STACK_LIMIT} containers`);
   need(2 * n); // at least a byte per key and per value
   const o = {};
   for (let i = 0; i < n; i++) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { MAX_NESTING, reader, unpack, unpackEnvelope } from '../runtime/msgpack.js';
+import { STACK_LIMIT, reader, unpack, unpackEnvelope } from '../runtime/msgpack.js';
 import { Float } from '../runtime/signals.js';
 import { rng } from './vectors.js';
 
@@ -119,7 +119,7 @@ test('msgpack: the envelope reader refuses what the library refuses with the sam
 
 test('msgpack: containers nest 1024 deep at most, as in Python (msgpack StackError); empty ones do not count', () => {
   const nested = (n, inner = [0xc0]) => Uint8Array.from([...Array(n).fill(0x91), ...inner]);
-  assert.equal(MAX_NESTING, 1024);
+  assert.equal(STACK_LIMIT, 1024);
   assert.ok(Array.isArray(unpack(nested(1024))));
   assert.ok(Array.isArray(unpack(nested(1024, [0x90]))));
   assert.throws(() => unpack(nested(1025)), /nested deeper than 1024/);

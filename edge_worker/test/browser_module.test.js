@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PROSE, buildBrowser } from '../tools/build_browser.js';
+import { LEFT_OUT, PROSE, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -71,6 +71,46 @@ test('browser build: the contract tables\' prose is left out, and no module of t
   assert.deepEqual(found, []);
 });
 
+test('browser build: its projection of the contract tables holds every key the built module reads, at load and over every vector and template', async () => {
+  const recorded = await buildRecorded(dir); // the same module, the tables whole and recording each key read
+  globalThis.__strataTableReads = new Set();
+  const S = await import(pathToFileURL(recorded).href);
+  const { wrong } = await vectorMismatches(S, async (rel) => readFileSync(path.join(dir, 'vectors', rel), 'utf8'));
+  assert.deepEqual(wrong, []);
+  await S.loadSanitizer();
+  for (const c of readJson('render.json').cases.slice(0, 300)) S.render(c.content);
+  const files = { 'edge_contract.json': ['edge_server', 'edge_contract.json'], 'format.json': ['runtime', 'format.json'], 'stdlib.json': ['runtime', 'stdlib.json'] };
+  const errors = await namedErrors();
+  const projected = Object.fromEntries(Object.entries(files).map(([name, at]) => [name, projectTable(name, JSON.parse(readFileSync(path.join(HERE, '..', '..', ...at), 'utf8')), errors)]));
+  // (a prose key is read only by Object.entries over its table, filtered out: the test above proves
+  // no module reads one by name)
+  const reads = [...globalThis.__strataTableReads].filter((r) => !PROSE.has(r.split('.').pop()));
+  const missing = reads.filter((r) => {
+    const name = r.match(/^\w+\.json/)[0];
+    let v = projected[name];
+    for (const k of r.slice(name.length + 1).split('.')) {
+      if (v === null || typeof v !== 'object') return false; // a string's or number's method
+      if (!Object.hasOwn(v, k)) return !(k in v); // an array's or object's method (map, length...) is no key
+      v = v[k];
+    }
+    return false;
+  });
+  assert.ok(reads.length > 200, `${reads.length} keys read`);
+  assert.deepEqual(missing, []);
+  // the error messages kept are those the modules name, and every call names its key (a literal)
+  assert.ok(errors.has('signal_value') && errors.has('unknown_signal') && !errors.has('goal_value'), [...errors].join());
+  const calls = [];
+  for (const dir of ['runtime', 'worker', 'browser']) {
+    for (const f of readdirSync(path.join(HERE, '..', dir)).filter((n) => n.endsWith('.js'))) {
+      const src = readFileSync(path.join(HERE, '..', dir, f), 'utf8');
+      for (const m of src.matchAll(/\b(?:error|message|ClientSignalError)\(\s*([^)\s,]+)/g)) if (!/^["'`]/.test(m[1])) calls.push(`${dir}/${f}: ${m[0]}`);
+    }
+  }
+  assert.deepEqual(calls.filter((c) => !/contract\.js: (message|errorOf|error)\(key|signals\.js: message\(key|decide\.js: error\(e\.key/.test(c)), []);
+  // and the tables left out are read by none of the module's code: not one of their keys was read
+  for (const [name, keys] of Object.entries(LEFT_OUT)) for (const k of keys) assert.ok(!reads.some((r) => r.startsWith(`${name}.${k}`)), `${name}.${k} is read`);
+});
+
 test('browser module in Node: without an HTML parser, templates go to parse5 (strata-sanitize.mjs) and render as the servers do', async () => {
   const S = await import(pathToFileURL(built.module).href);
   await S.loadSanitizer();
@@ -78,4 +118,30 @@ test('browser module in Node: without an HTML parser, templates go to parse5 (st
   const wrong = cases.filter((c) => S.render(c.content) !== c.html).map((c) => JSON.stringify(c.content).slice(0, 200));
   assert.ok(cases.length > 1000);
   assert.deepEqual(wrong, []);
+});
+
+test('browser module: the device part holds the Spider parsers only; a User-Agent one matches loads every parser (strata-crawler.mjs), and device.* equal the worker\'s', async () => {
+  const { device } = await import('../worker/device.js'); // the worker's, over the whole list
+  const S = await import(`${pathToFileURL(built.module).href}?device`); // an instance of its own: nothing loaded yet
+  const loc = new URL('https://shop.example/p?utm_source=x');
+  const signalsOf = (ua) => S.pageSignals(1_790_000_000, { nav: { userAgent: ua, languages: ['en'] }, loc, referrer: '' });
+  const deviceOf = (s) => [s['device.type'], s['device.os'], s['device.browser']];
+  const browsers = [
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+    'Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36',
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0', '',
+  ];
+  const crawlers = ['Java/17.0.2', 'Wget/1.21.4', 'Mozilla/5.0 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)', 'Apache-HttpClient/4.5.14 (Java/17.0.9)'];
+  await S.loadDeviceRules(browsers[0]);
+  for (const ua of browsers) assert.deepEqual(deviceOf(signalsOf(ua)), device(ua, null, null), ua);
+  // a crawler a Spider parser matches, the parsers before it not loaded: said, not guessed
+  assert.throws(() => signalsOf('Java/17.0.2'), /device parsers before a Spider match are not loaded; .*loadDeviceRules\(userAgent\)/);
+  for (const ua of crawlers) {
+    await S.loadDeviceRules(ua);
+    assert.deepEqual(deviceOf(signalsOf(ua)), device(ua, null, null), ua);
+  }
+  assert.deepEqual(deviceOf(signalsOf('Java/17.0.2')), ['bot', '', 'Java']);
+  const nokia = '(Nokia)([ _\\\\-]{0,5})'; // a device parser (DEVICE[300]), as esbuild writes it
+  assert.ok(!readFileSync(built.parts.device, 'utf8').includes(nokia) && readFileSync(built.parts.crawler, 'utf8').includes(nokia), 'the device parsers are in strata-crawler.mjs, not strata-device.mjs');
 });

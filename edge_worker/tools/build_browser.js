@@ -1,7 +1,7 @@
 // Builds the browser runtime (browser/index.js, the same runtime/ and worker/ modules) with esbuild:
 //   dist/strata.mjs  an ES module (import { start } from './strata.mjs')
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
-//   dist/strata-re2.mjs, -device.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
+//   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
 // strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
@@ -21,7 +21,7 @@ export const TARGET = ['chrome100', 'firefox113', 'safari16.4'];
  * runtime/ or worker/ resolves, in strata.mjs and strata.js only, to its browser/ counterpart
  * (the same exports, the dependency imported from a part). */
 const LAZY = { 'regex_engine.js': 'regex_engine.js', 'uap_regexes.js': 'uap_regexes.js', 'sanitize.js': 'sanitize.js' };
-const PARTS = ['re2', 'device', 'sanitize', 'ed25519'];
+const PARTS = ['re2', 'device', 'crawler', 'sanitize', 'ed25519'];
 
 const lazyParts = {
   name: 'strata-lazy-parts',
@@ -36,9 +36,21 @@ const lazyParts = {
 
 /** Keys of the contract tables (runtime/format.json, runtime/stdlib.json, edge_server/edge_contract.json)
  * that are prose for readers, never read by the runtime: the browser build leaves them out (some
- * 5 KB gzip); the worker, Node and Deno read the tables whole. test/browser_build.test.js checks
+ * 5 KB gzip); the worker, Node and Deno read the tables whole. test/browser_module.test.js checks
  * that no module reads them. */
 export const PROSE = new Set(['doc', 'about', 'meaning']);
+
+/** Top-level tables the browser's modules never read, left out of its copy of each contract file:
+ * the server's metric families, counter batches and fleet ledger (worker/contract.js reads them only
+ * for the exports that use them, which the browser build drops), and the catalogue's definitions of
+ * its typing and cost words. One definition still: the browser build projects the one file.
+ * test/browser_module.test.js records every key the built module reads, at load and over the shared
+ * vectors, and checks that the projection holds it. */
+export const LEFT_OUT = {
+  'edge_contract.json': ['metric_families', 'counter_batches', 'fleet_ledger'],
+  'stdlib.json': ['typings', 'costs'],
+  'format.json': [],
+};
 
 function withoutProse(v) {
   if (Array.isArray(v)) return v.map(withoutProse);
@@ -46,27 +58,72 @@ function withoutProse(v) {
   return Object.fromEntries(Object.entries(v).filter(([k]) => !PROSE.has(k)).map(([k, x]) => [k, withoutProse(x)]));
 }
 
-const contractTables = {
+/** The browser build's copy of a contract table (its file name, its parsed JSON): no prose, no
+ * LEFT_OUT tables, and of edge_contract.json's error messages only those in `errors` (namedErrors()). */
+export function projectTable(name, table, errors = null) {
+  const out = withoutProse(table);
+  for (const key of LEFT_OUT[name] ?? []) delete out[key];
+  if (name === 'edge_contract.json' && errors !== null) out.errors = Object.fromEntries(Object.entries(out.errors).filter(([k]) => errors.has(k)));
+  return out;
+}
+
+const TABLE_FILES = /[\\/](format|stdlib|edge_contract)\.json$/;
+const ENTRIES = [path.join(ROOT, 'browser', 'module.js'), path.join(ROOT, 'browser', 'script.js'), ...PARTS.map((p) => path.join(ROOT, 'browser', 'parts', `${p}.js`))];
+
+/** The keys of edge_contract.json's error messages that the browser build's modules name: quoted in
+ * the source of one of its inputs (every caller of worker/contract.js error() and message() names
+ * its key so; test/browser_module.test.js checks the calls). The browser's copy keeps only those. */
+export async function namedErrors() {
+  const scan = await build({ bundle: true, write: false, metafile: true, logLevel: 'error', platform: 'browser', format: 'esm', absWorkingDir: ROOT,
+    outdir: path.join(ROOT, 'scan'), entryPoints: ENTRIES, plugins: [lazyParts] });
+  const files = Object.keys(scan.metafile.inputs).filter((f) => f.endsWith('.js') && !f.includes('node_modules'));
+  const sources = await Promise.all(files.map((f) => readFile(path.join(ROOT, f), 'utf8')));
+  const { errors } = JSON.parse(await readFile(path.join(ROOT, '..', 'edge_server', 'edge_contract.json'), 'utf8'));
+  return new Set(Object.keys(errors).filter((k) => sources.some((s) => s.includes(`"${k}"`) || s.includes(`'${k}'`))));
+}
+
+const contractTablesOf = (errors) => ({
   name: 'strata-contract-tables',
   setup(b) {
-    b.onLoad({ filter: /[\\/](format|stdlib|edge_contract)\.json$/ }, async (args) => ({
-      contents: JSON.stringify(withoutProse(JSON.parse(await readFile(args.path, 'utf8')))),
+    b.onLoad({ filter: TABLE_FILES }, async (args) => ({
+      contents: JSON.stringify(projectTable(path.basename(args.path), JSON.parse(await readFile(args.path, 'utf8')), errors)),
       loader: 'json',
+    }));
+  },
+});
+
+/** For test/browser_module.test.js: the contract tables as they are, each wrapped in a Proxy that adds
+ * the path of every key read ('edge_contract.json.http.VARY') to globalThis.__strataTableReads. */
+export const recordedTables = {
+  name: 'strata-recorded-tables',
+  setup(b) {
+    b.onLoad({ filter: TABLE_FILES }, async (args) => ({
+      contents: `const reads = (globalThis.__strataTableReads ??= new Set());
+const wrap = (v, at) => (v === null || typeof v !== 'object' ? v : new Proxy(v, { get(t, k) {
+  if (typeof k !== 'string') return t[k];
+  reads.add(at + '.' + k);
+  return wrap(t[k], at + '.' + k);
+} }));
+export default wrap(${await readFile(args.path, 'utf8')}, ${JSON.stringify(path.basename(args.path))});`,
+      loader: 'js',
     }));
   },
 };
 
-/** strata-device.mjs: the uap-core regexes and each browser and OS pattern's required text
- * (worker/device.js requiredText), computed here rather than on a visitor's first page view. */
+/** strata-device.mjs: the uap-core regexes, each browser and OS pattern's required text
+ * (worker/device.js requiredText), computed here rather than on a visitor's first page view, and the
+ * Spider device parsers with their indexes in the whole list (strata-crawler.mjs). */
 const deviceTexts = {
   name: 'strata-device-texts',
   setup(b) {
     b.onLoad({ filter: /[\\/]browser[\\/]parts[\\/]device\.js$/ }, async (args) => {
-      const { UA, OS } = await import('../worker/uap_regexes.js');
+      const { UA, OS, DEVICE } = await import('../worker/uap_regexes.js');
       const { requiredText } = await import('../worker/device.js');
       const source = await readFile(args.path, 'utf8');
+      const spiders = DEVICE.flatMap((d, i) => (d[2] ? [[i, d[0], d[1]]] : []));
       return {
-        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`,
+        contents: `${source}\nexport const UA_TEXTS = ${JSON.stringify(UA.map(([p]) => requiredText(p)))};\nexport const OS_TEXTS = ${JSON.stringify(OS.map(([p]) => requiredText(p)))};\n`
+          + `export const SPIDERS = ${JSON.stringify(spiders)};\nexport const DEVICE_COUNT = ${DEVICE.length};\n`,
         loader: 'js',
         resolveDir: path.dirname(args.path),
       };
@@ -80,8 +137,17 @@ export function biggestInputs(metafile) {
   return Object.entries(output.inputs).map(([file, v]) => [v.bytesInOutput, file]).sort((a, b) => b[0] - a[0]);
 }
 
+/** Only the module, strata-recorded.mjs, built with recordedTables instead of the projection (tests). */
+export async function buildRecorded(outdir) {
+  const outfile = path.join(outdir, 'strata-recorded.mjs');
+  await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, logLevel: 'error', charset: 'utf8', entryPoints: [path.join(ROOT, 'browser', 'module.js')],
+    format: 'esm', outfile, plugins: [lazyParts, recordedTables] });
+  return outfile;
+}
+
 export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
+  const contractTables = contractTablesOf(await namedErrors());
   const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
   const parts = {};

@@ -68,7 +68,12 @@ export const LEGACY_SCORE = TABLE.stats.LEGACY_SCORE.value;
 export const POPULATIONS = TABLE.stats.populations.values;
 export const MODEL_EVENTS = TABLE.stats.model_events.values;
 
-const ERRORS = new Map(Object.entries(TABLE.errors).filter(([k]) => k !== "doc"));
+/** The contract's error `key`, read when it is first asked for (the browser build's copy of the table
+ * holds only the errors its modules name: tools/build_browser.js namedErrors). */
+function errorOf(key) {
+  if (key === "doc" || !Object.hasOwn(TABLE.errors, key)) throw new Error(`edge_contract.json: no error ${key}; name it in edge_server/edge_contract.json errors`);
+  return TABLE.errors[key];
+}
 
 /** `{name}` replaced by String(values[name]); other braces stay (`{goal, value?}`). */
 function fill(template, values) {
@@ -80,31 +85,35 @@ function fill(template, values) {
 
 /** {message, field} of the contract's error `key` with its placeholders filled. */
 export function message(key, values = {}) {
-  const e = ERRORS.get(key);
+  const e = errorOf(key);
   return { message: fill(e.message, values), field: e.field === null ? null : fill(e.field, values) };
 }
 
 /** The ApiError of the contract's error `key` (status, code, message, field). */
 export function error(key, values = {}) {
   const { message: text, field } = message(key, values);
-  const e = ERRORS.get(key);
+  const e = errorOf(key);
   return new ApiError(e.status, e.code, text, field);
 }
 
-const FAMILIES = Object.entries(TABLE.metric_families).filter(([k]) => k !== "doc");
+// The server's tables below are read through `serverTable`, marked pure: a bundle that never uses
+// an export drops its read (esbuild), and the browser build (tools/build_browser.js LEFT_OUT)
+// leaves these tables out of its copy of edge_contract.json. Everywhere else they are read here,
+// when the module loads, as the rest.
+const serverTable = (read) => read(TABLE);
+const families = (t) => Object.entries(t.metric_families).filter(([k]) => k !== "doc");
 /** The labels, in order, of each family both runtimes export and the offline tools read. */
-export const METRIC_LABELS = Object.freeze(Object.fromEntries(FAMILIES.map(([name, f]) => [name, f.labels])));
+export const METRIC_LABELS = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(families(t).map(([name, f]) => [name, f.labels]))));
 /** The counter families, which a counter batch may carry: family -> [labels in order, whether values
  * are sums of goal values rather than counts]. */
-export const METRIC_FAMILIES = Object.freeze(Object.fromEntries(FAMILIES.filter(([, f]) => f.type === "counter")
-  .map(([name, f]) => [name, [f.labels, f.value_sum]])));
+export const METRIC_FAMILIES = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(families(t).filter(([, f]) => f.type === "counter")
+  .map(([name, f]) => [name, [f.labels, f.value_sum]]))));
 /** The format of a batch isolates push to replicas (counter_batches.js). */
-export const COUNTER_BATCH_FORMAT = TABLE.counter_batches.FORMAT.value;
-const LEDGER = TABLE.fleet_ledger;
+export const COUNTER_BATCH_FORMAT = /* @__PURE__ */ serverTable((t) => t.counter_batches.FORMAT.value);
 /** The fleet ledger (fleet_ledger.js): a claim body's format, where replicas take claims, and its bounds. */
-export const FLEET_LEDGER_FORMAT = LEDGER.FORMAT.value;
-export const FLEET_LEDGER_PATH = LEDGER.PATH.value;
-export const FLEET_LEDGER_LIMITS = Object.freeze(Object.fromEntries(Object.entries(LEDGER)
-  .filter(([k]) => k === k.toUpperCase() && k !== "FORMAT" && k !== "PATH").map(([k, v]) => [k, v.value])));
-export const FLEET_LEDGER_FALLBACKS = Object.freeze([...LEDGER.fallback_reasons.value]);
-export const FLEET_LEDGER_RESULTS = Object.freeze([...LEDGER.claim_results.value]);
+export const FLEET_LEDGER_FORMAT = /* @__PURE__ */ serverTable((t) => t.fleet_ledger.FORMAT.value);
+export const FLEET_LEDGER_PATH = /* @__PURE__ */ serverTable((t) => t.fleet_ledger.PATH.value);
+export const FLEET_LEDGER_LIMITS = /* @__PURE__ */ serverTable((t) => Object.freeze(Object.fromEntries(Object.entries(t.fleet_ledger)
+  .filter(([k]) => k === k.toUpperCase() && k !== "FORMAT" && k !== "PATH").map(([k, v]) => [k, v.value]))));
+export const FLEET_LEDGER_FALLBACKS = /* @__PURE__ */ serverTable((t) => Object.freeze([...t.fleet_ledger.fallback_reasons.value]));
+export const FLEET_LEDGER_RESULTS = /* @__PURE__ */ serverTable((t) => Object.freeze([...t.fleet_ledger.claim_results.value]));

@@ -141,7 +141,11 @@ function isSpider(ua) {
   spiders ??= DEVICE.flatMap((d, i) => (d[2] ? [i] : []));
   for (const i of spiders) {
     if (!deviceRe(i).test(ua)) continue;
-    for (let j = 0; j < i; j++) if (!DEVICE[j][2] && deviceRe(j).test(ua)) return false;
+    for (let j = 0; j < i; j++) {
+      const d = DEVICE[j];
+      if (d === undefined) throw new Error("device: the device parsers before a Spider match are not loaded; in the browser, await loadDeviceRules(userAgent) for this User-Agent first");
+      if (!d[2] && deviceRe(j).test(ua)) return false;
+    }
     return true;
   }
   return false;

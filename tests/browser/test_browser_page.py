@@ -94,9 +94,10 @@ def test_browser_page_bundle_cache_default_follows_max_age_and_still_verifies_ev
     assert outcomes["bad"] == ([(None, "bad_signature"), (None, "bad_signature")], [200])
 
 
-def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
+def test_browser_page_loads_re2js_parse5_and_the_crawler_parsers_only_when_needed(page_of: Any, site: Any, trailblazer: dict[str, Any]) -> None:
     # TrailBlazer calls no `matches`: re2js is never fetched; its one template (the welcome offer,
-    # decided on the third page view) is sanitised over the browser's own parser: no parse5 either
+    # decided on the third page view) is sanitised over the browser's own parser: no parse5 either;
+    # Chromium's User-Agent is no crawler's: of the device parsers only the Spider ones (strata-device.mjs)
     serve_trailblazer(site, trailblazer)
     start = len(site.requests)
     page, _ = page_of()
@@ -104,7 +105,7 @@ def test_browser_page_loads_re2js_and_parse5_only_when_needed(page_of: Any, site
     assert hero(page)["reason"] == "default"
     fetched = {r.path for r in site.requests[start:]}
     assert "/strata-device.mjs" in fetched
-    assert "/strata-re2.mjs" not in fetched and "/strata-sanitize.mjs" not in fetched
+    assert "/strata-re2.mjs" not in fetched and "/strata-sanitize.mjs" not in fetched and "/strata-crawler.mjs" not in fetched
     for _ in range(2):
         page.goto("/")
         hero(page)

@@ -1,7 +1,8 @@
 """Signals on the device (docs/client-side.md, "Signals"): what the browser runtime derives in real
 Chromium equals what the Python server derives (edge_server/signals.py) from the very request
 Chromium sent for the same page — URL, query, UTM, referrer, languages, device, local time — for
-several kinds of visitor (locale, time zone, a phone's User-Agent, a search referrer)."""
+several kinds of visitor (locale, time zone, a phone's User-Agent, a search referrer, a crawler only
+a Spider device parser recognises: its device parsers come from strata-crawler.mjs)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ VISITORS: dict[str, dict[str, Any]] = {
                     "context": {"locale": "de-CH", "timezone_id": "Europe/Zurich", "user_agent": IPHONE}},
     "search-tokyo": {"url": "/?utm_medium=cpc&utm_term=z%C3%A9lt", "referer": "https://www.google.co.jp/",
                      "context": {"locale": "ja-JP", "timezone_id": "Asia/Tokyo"}},
+    "crawler": {"url": "/crawled", "context": {"user_agent": "Java/17.0.2"}},
 }
 
 
@@ -46,6 +48,8 @@ def test_browser_signals_equal_what_the_python_server_derives_from_the_same_requ
         assert signals["referrer.host"] == v["referer"].split("/")[2]
     if visitor == "swiss-phone":
         assert (signals["device.type"], signals["request.language"]) == ("mobile", "de")
+    if visitor == "crawler":
+        assert signals["device.type"] == "bot"
 
 
 #: Zones with DST (both hemispheres), half- and three-quarter-hour offsets, a 30-minute DST shift, a

@@ -90,7 +90,7 @@ def breakdown(profile: dict, modules: list[tuple[int, str]] | None, requests: in
 
 #: The concerns of issue #26's breakdown: a group of breakdown() -> the concern it belongs to.
 CONCERNS = [
-    ("the decision (runtime/, SHA-256 bucketing)", lambda g: g.startswith("runtime/") or g == "@noble/hashes"),
+    ("the decision (runtime/, SHA-256 bucketing)", lambda g: g.startswith("runtime/")),
     ("session cookie state (session.js, msgpack, base64url)", lambda g: g in ("worker/session.js", "@msgpack/msgpack", "worker/base64url.js")),
     ("request signals (signals.js, device.js, caches)", lambda g: g in ("worker/signals.js", "worker/device.js", "worker/bounded_cache.js")),
     ("counting (model_counts.js, measure.js, metrics.js)", lambda g: g in ("worker/model_counts.js", "worker/measure.js", "worker/metrics.js")),

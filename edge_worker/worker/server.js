@@ -9,7 +9,6 @@
 // -> session and counters. ROUTES is the one route table (edge_server/app.py's routes); each
 // endpoint lives in the module named like its Python counterpart.
 
-import * as py from "../runtime/python.js";
 import { configFrom, normaliseOrigin } from "./config.js";
 import { CONSENT_REFUSALS } from "./contract.js";
 import { BundleSource } from "./bundles.js";
@@ -25,7 +24,7 @@ import { RemoteWrite } from "./remote_write.js";
 import { CounterBatches } from "./counter_batches.js";
 import { DeferredCounts, FleetLedger, claimKey } from "./fleet_ledger.js";
 import { render } from "./render.js";
-import { CookieCodec, Session, importCookieKeys } from "./session.js";
+import { CookieCodec, Session, importCookieKeys, stripped } from "./session.js";
 import { RequestContext } from "./signals.js";
 import { VisitLedger } from "./visit_ledger.js";
 
@@ -136,10 +135,10 @@ export class StrataWorker {
   }
 
   consent(headers, cookies) {
-    if (this.config.honourGpc && py.strip(headers.get("sec-gpc") ?? "") === "1") return false;
-    if (this.config.honourDnt && py.strip(headers.get("dnt") ?? "") === "1") return false;
+    if (this.config.honourGpc && isOne(headers.get("sec-gpc"))) return false;
+    if (this.config.honourDnt && isOne(headers.get("dnt"))) return false;
     const v = cookies.get(this.config.consentCookie);
-    return !(v !== undefined && CONSENT_REFUSALS.has(py.strip(v).toLowerCase()));
+    return !(v !== undefined && CONSENT_REFUSALS.has(stripped(v).toLowerCase()));
   }
 
   htmlOf(content) {
@@ -255,6 +254,9 @@ function armKeys(d) {
   }
   return a;
 }
+
+/** Whether a header's value (null: absent) is "1" once stripped, as py.strip(v) === "1". */
+const isOne = (v) => v !== null && (v === "1" || stripped(v) === "1");
 
 /** A loaded bundle, or 503 not_ready for none (StrataWorker.prepared). */
 function loaded(p) {

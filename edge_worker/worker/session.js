@@ -69,7 +69,7 @@ export class Session {
     this.entered = 0; // bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
     this.lineage = new Uint8Array(0); // tags of the visit's last model states, the current one last (model_counts.js)
     this.isNew = true;
-    this.written = noneWritten(); // what this request's decision wrote (not in the cookie): shrink drops it last
+    this.written = NONE_WRITTEN; // what this request's decision wrote (not in the cookie): shrink drops it last
   }
 
   static fresh() {
@@ -78,7 +78,7 @@ export class Session {
 
   /** Record a request (Session.touch in session.py). */
   touch(now, visitTimeout, utmSource, category, pageView) {
-    this.written = noneWritten(); // a request starts with nothing written by its decision
+    this.written = NONE_WRITTEN; // a request starts with nothing written by its decision
     const previous = this.lastSeen;
     if (this.visitCount === 0 || now - previous > visitTimeout) {
       this.visitCount += 1;
@@ -137,7 +137,7 @@ export class Session {
     for (const key of capHits) {
       const shown = this.caps[key] ? this.caps[key][C.shown] : 0;
       this.caps[key] = [shown + 1, now];
-      this.written.caps.add(key);
+      this.wrote().caps.add(key);
     }
     const fresh = [];
     for (const [exp, variant] of exposures) {
@@ -146,7 +146,7 @@ export class Session {
       const period = assigned ? periodIn(periods, exp) : prev[X.period];
       if (assigned || prev[X.visit] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
-      this.written.exposures.add(exp);
+      this.wrote().exposures.add(exp);
     }
     return fresh;
   }
@@ -167,9 +167,15 @@ export class Session {
   firstExposure(key) {
     if (this.shown.includes(key)) return false;
     this.shown.push(key);
-    this.written.shown.add(key);
+    this.wrote().shown.add(key);
     if (this.shown.length > MAX_SHOWN) this.shown.shift();
     return true;
+  }
+
+  /** This request's own `written` sets, made on its first write (most requests write nothing). */
+  wrote() {
+    if (this.written === NONE_WRITTEN) this.written = { caps: new Set(), exposures: new Set(), shown: new Set() };
+    return this.written;
   }
 
   firstConversion(goal) {
@@ -286,8 +292,9 @@ export const packModels = (models) => mpEncode(models); // a copy, the caller's
 /** The model entries packModels packed (fresh arrays: the caller may change them). */
 export const unpackModels = (raw) => mpDecode(raw);
 
-/** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written). */
-const noneWritten = () => ({ caps: new Set(), exposures: new Set(), shown: new Set() });
+/** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written):
+ * this one, shared and never added to, until the request writes (Session.wrote). */
+const NONE_WRITTEN = Object.freeze({ caps: new Set(), exposures: new Set(), shown: new Set() });
 
 /** Drop one entry to make the cookie smaller; false when nothing is left to drop (session.py's _shrink,
  * the same order: docs/security.md, "Limits"): first the state older than this request's decision, by
@@ -417,10 +424,25 @@ export function parseCookies(header) {
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
-    const name = py.strip(part.slice(0, eq));
-    if (name && !out.has(name)) out.set(name, py.strip(part.slice(eq + 1)));
+    const name = stripped(part, 0, eq);
+    if (name && !out.has(name)) out.set(name, stripped(part, eq + 1, part.length));
   }
   return out;
+}
+
+/** py.strip(s.slice(from, to)) (Python's str.strip(): Unicode whitespace), without its regex for the
+ * common text: spaces or tabs around characters that are printable ASCII at both ends, which no
+ * whitespace is. Anything else goes to py.strip. (A cookie header and the consent headers are read
+ * on every request.) */
+export function stripped(s, from = 0, to = s.length) {
+  let i = from;
+  let j = to;
+  while (i < j && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
+  while (j > i && (s.charCodeAt(j - 1) === 0x20 || s.charCodeAt(j - 1) === 0x09)) j--;
+  if (i === j) return "";
+  const a = s.charCodeAt(i);
+  const b = s.charCodeAt(j - 1);
+  return a > 0x20 && a < 0x7f && b > 0x20 && b < 0x7f ? s.slice(i, j) : py.strip(s.slice(from, to));
 }
 
 // ------------------------------------------------------------------ base64url

@@ -3,7 +3,7 @@
 
 import * as py from "../runtime/python.js";
 import { compareStrings } from "../runtime/values.js";
-import { isObject, readJson } from "./body.js";
+import { isObject, parseJson, readBody } from "./body.js";
 import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
 import { parseCookies } from "./session.js";
@@ -50,7 +50,7 @@ export function checkSlots(slots, prepared) {
 export async function decideEndpoint(srv, request, url, ctx) {
   let prepared = srv.prepared(ctx);
   if (prepared instanceof Promise) prepared = await prepared; // only before the first bundle is loaded: no promise turn after
-  const body = await readJson(request, srv.config.maxBodyBytes);
+  const body = parseJson(await readBody(request, srv.config.maxBodyBytes)); // one turn: the platform's read
   const f = decideFields(body);
   checkSlots(f.slots, prepared);
   let client;

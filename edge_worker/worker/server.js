@@ -162,8 +162,8 @@ export class StrataWorker {
     const finish = (session) => this.decided(prepared, now, derived, consent, session, category, slots, client, pageView, explain);
     if (!consent) return finish(null);
     const open = (codec) => {
-      const session = codec.decode(cookies.get(this.config.cookieName)); // null without a cookie to open
-      return session === null ? finish(Session.fresh()) : session.then((s) => finish(s ?? Session.fresh()));
+      const decided = codec.decodeThen(cookies.get(this.config.cookieName), (s) => finish(s ?? Session.fresh())); // in the decryption's turn
+      return decided === null ? finish(Session.fresh()) : decided; // null: no cookie to open
     };
     return this.codec !== null ? open(this.codec) : this.cookieCodec().then(open);
   }
@@ -236,9 +236,10 @@ export class StrataWorker {
     return null;
   }
 
-  async sealed(session) {
-    const codec = this.codec ?? await this.cookieCodec();
-    return `${this.config.cookieName}=${await codec.encode(session)}${this.cookieAttrs}`;
+  /** A promise of the Set-Cookie value of `session`, ready in the encryption's own turn. */
+  sealed(session) {
+    if (this.codec !== null) return this.codec.setCookie(session, this.cookieAttrs);
+    return this.cookieCodec().then((codec) => codec.setCookie(session, this.cookieAttrs));
   }
 }
 

@@ -360,25 +360,46 @@ export class CookieCodec {
   }
 
   /** Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES. `nonce` is for test vectors only.
-   * (Promise chains rather than async functions here and below: each async layer would cost the
-   * request a promise and a turn, and the cookie is sealed and opened on every request with consent.) */
+   * (Promise chains rather than async functions here and below, each a single reaction on the
+   * WebCrypto promise: every further layer would cost the request a promise and a turn, and the
+   * cookie is sealed and opened on every request with consent.) */
   encode(session, nonce) {
-    return this.seal(session.pack(), nonce).then((value) => (value.length <= MAX_COOKIE_BYTES || !shrink(session) ? value : this.encode(session, nonce)));
+    return this.encodeThen(session, nonce, same);
   }
 
-  seal(plain, nonce = crypto.getRandomValues(new Uint8Array(12))) {
+  /** The Set-Cookie value of `session` sealed: `<cookie name>=<value><attrs>`, in the same turn. */
+  setCookie(session, attrs) {
+    return this.encodeThen(session, undefined, (value) => `${this.cookieName}=${value}${attrs}`);
+  }
+
+  /** A promise of `then(the sealed value)`, with the shrink and `then` in the encryption's own turn. */
+  encodeThen(session, nonce, then) {
+    return this.sealThen(session.pack(), nonce, (value) => (value.length <= MAX_COOKIE_BYTES || !shrink(session) ? then(value) : this.encodeThen(session, nonce, then)));
+  }
+
+  seal(plain, nonce) {
+    return this.sealThen(plain, nonce, same);
+  }
+
+  sealThen(plain, nonce = crypto.getRandomValues(new Uint8Array(12)), then) {
     const key = this.keys.get(this.current);
     return crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain).then((ct) => {
       const blob = new Uint8Array(12 + ct.byteLength);
       blob.set(nonce, 0);
       blob.set(new Uint8Array(ct), 12);
-      return this.head + b64url(blob);
+      return then(this.head + b64url(blob));
     });
   }
 
   /** The authenticated plaintext of `value`, or null: null itself when there is nothing to decrypt
    * (no cookie, a malformed one), else a promise. */
   open(value) {
+    return this.openThen(value, same);
+  }
+
+  /** open(value), handing the plaintext (or null) to `then` in the decryption's own turn: null
+   * itself when there is nothing to decrypt, else a promise of what `then` returns. */
+  openThen(value, then) {
     if (!value || value.length > 4096) return null;
     const parts = value.split(".");
     if (parts.length !== 3 || parts[0] !== PREFIX) return null;
@@ -387,16 +408,23 @@ export class CookieCodec {
     const blob = b64urlDecode(parts[2]);
     if (blob === null || blob.length < 12 + 16) return null;
     return crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12), additionalData: this.aads.get(parts[1]) }, key, blob.subarray(12))
-      .then((plain) => new Uint8Array(plain), () => null);
+      .then((plain) => then(new Uint8Array(plain)), () => then(null));
   }
 
   /** The session in `value`, or null when it is absent or not trustworthy: null itself when there
    * is nothing to decrypt, else a promise. */
   decode(value) {
-    const plain = this.open(value);
-    return plain === null ? null : plain.then((p) => (p === null ? null : Session.unpack(p)));
+    return this.decodeThen(value, same);
+  }
+
+  /** decode(value), handing the session (or null) to `then` in the decryption's own turn: null itself
+   * when there is nothing to decrypt, else a promise of what `then` returns. */
+  decodeThen(value, then) {
+    return this.openThen(value, (p) => then(p === null ? null : Session.unpack(p)));
   }
 }
+
+const same = (x) => x;
 
 /** `KID:BASE64,...` -> Map key id -> AES-GCM CryptoKey (16, 24 or 32 bytes), in order. */
 export async function importCookieKeys(spec) {

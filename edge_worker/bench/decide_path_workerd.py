@@ -213,7 +213,7 @@ const config :Workerd.Config = (services = [{", ".join(services)}], sockets = [{
                         break
                     except httpx.TransportError:
                         if time.monotonic() > deadline or proc.poll() is not None:
-                            raise SystemExit("workerd did not start: " + (proc.stderr.read().decode() if proc.poll() is not None else ""))
+                            raise SystemExit("workerd did not start: " + (proc.stderr.read().decode() if proc.poll() is not None else "")) from None
                         time.sleep(0.2)
             load = os.getloadavg()
             if a.profile:

@@ -1,5 +1,6 @@
 // The request plumbing's shortcuts against what they stand for: session.js's `stripped` against
-// py.strip (Python's str.strip) over generated text with every kind of whitespace at its ends.
+// py.strip (Python's str.strip) over generated text with every kind of whitespace at its ends, and
+// measure.js's row keys against the parts joined.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -53,4 +54,35 @@ test("parse_cookies_reads_names_and_values_as_py_strip_would", () => {
     }
     assert.deepEqual([...parseCookies(header)], [...want], JSON.stringify(header));
   }
+});
+
+test("measurement_rows_are_keyed_as_their_parts_joined", async () => {
+  // measure.js finds a row's key through a tree of Maps over its parts: the rows must be those the
+  // parts joined by "\0" give, for parts that repeat, share prefixes, are empty or hold the separator
+  const { Measurement } = await import("../worker/measure.js");
+  const m = new Measurement();
+  const want = { exposures: new Map(), decisions: new Map(), models: new Map(), cohorts: new Map(), conversions: new Map() };
+  const bump = (map, parts, i = 0, by = 1, n = 1) => {
+    const k = parts.join("\u0000");
+    const row = map.get(k) ?? (n === 1 ? 0 : new Array(n).fill(0));
+    if (n === 1) map.set(k, row + by);
+    else {
+      row[i] += by;
+      map.set(k, row);
+    }
+  };
+  const r = rng(11);
+  const part = () => ["", "a", "b", "a\u0000b", "hero", "x/y", "1"][Math.floor(r() * 7)];
+  const events = ["entered", "left", "converted"];
+  for (let i = 0; i < 5000; i++) {
+    const p = Array.from({ length: 5 }, part);
+    switch (i % 5) {
+      case 0: m.exposure(p[0], p[1], p[2], p[3]); bump(want.exposures, p.slice(0, 4)); break;
+      case 1: m.decision(p[0], p[1], p[2]); bump(want.decisions, p.slice(0, 3)); break;
+      case 2: { const e = events[i % 3]; m.modelEvent(...p, e); bump(want.models, p, events.indexOf(e), 1, 3); break; }
+      case 3: m.cohort(p[0], p[1], p[2], p[3], p[4], 2); bump(want.cohorts, p, 0, 1, 2); bump(want.cohorts, p, 1, 2, 2); break;
+      default: m.conversion(p[0], [p[1], p[2], p[3]], p[4], 1, true); bump(want.conversions, p); break;
+    }
+  }
+  for (const name of Object.keys(want)) assert.deepEqual(new Map([...m[name]].sort()), new Map([...want[name]].sort()), name);
 });

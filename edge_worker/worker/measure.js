@@ -35,18 +35,34 @@ class RowKeys {
     this.tree = new Map();
   }
 
-  of(...parts) {
-    let m = this.tree;
-    const last = parts.length - 1;
-    for (let i = 0; i < last; i++) {
-      let next = m.get(parts[i]);
-      if (next === undefined) m.set(parts[i], (next = new Map()));
-      m = next;
-    }
-    let k = m.get(parts[last]);
-    if (k === undefined) m.set(parts[last], (k = parts.join(SEP)));
+  // one method per number of parts: no argument list built per call, the key joined on a miss only
+  of3(a, b, c) {
+    const m = below(below(this.tree, a), b);
+    let k = m.get(c);
+    if (k === undefined) m.set(c, (k = [a, b, c].join(SEP)));
     return k;
   }
+
+  of4(a, b, c, d) {
+    const m = below(below(below(this.tree, a), b), c);
+    let k = m.get(d);
+    if (k === undefined) m.set(d, (k = [a, b, c, d].join(SEP)));
+    return k;
+  }
+
+  of5(a, b, c, d, e) {
+    const m = below(below(below(below(this.tree, a), b), c), d);
+    let k = m.get(e);
+    if (k === undefined) m.set(e, (k = [a, b, c, d, e].join(SEP)));
+    return k;
+  }
+}
+
+/** The Map under `k` in `m`, made on first use. */
+function below(m, k) {
+  let next = m.get(k);
+  if (next === undefined) m.set(k, (next = new Map()));
+  return next;
 }
 
 /** The counter rows changed since a reader (remote_write.js, counter_batches.js) last took them:
@@ -102,19 +118,19 @@ export class Measurement {
   }
 
   exposure(slot, arm, layer, population) {
-    const k = this.keys.exposures.of(slot, arm, layer, population);
+    const k = this.keys.exposures.of4(slot, arm, layer, population);
     bump(this.exposures, k, 1);
     for (const t of this.trackers) t.exposures.add(k);
   }
 
   decision(slot, reason, layer) {
-    const k = this.keys.decisions.of(slot, reason, layer);
+    const k = this.keys.decisions.of3(slot, reason, layer);
     bump(this.decisions, k, 1);
     for (const t of this.trackers) t.decisions.add(k);
   }
 
   conversion(goal, [slot, arm, layer], population, value, first) {
-    const k = this.keys.conversions.of(goal, slot, arm, layer, population);
+    const k = this.keys.conversions.of5(goal, slot, arm, layer, population);
     if (first) bump(this.conversions, k, 1);
     bump(this.values, k, value);
     for (const t of this.trackers) t.conversions.add(k);
@@ -122,7 +138,7 @@ export class Measurement {
 
   /** One visit entering, leaving or converting on a model's row (event: entered | left | converted). */
   modelEvent(model, spec, arm, feature, level, event) {
-    const k = this.keys.models.of(model, spec, arm, feature, level);
+    const k = this.keys.models.of5(model, spec, arm, feature, level);
     let row = this.models.get(k);
     if (row === undefined) this.models.set(k, (row = [0, 0, 0]));
     row[MODEL_EVENTS.indexOf(event)] += 1;
@@ -131,7 +147,7 @@ export class Measurement {
 
   /** A cohort event (assigned | exposed | converted; goal "" except for converted) with its value. */
   cohort(experiment, variant, period, event, goal = "", value = 0) {
-    const k = this.keys.cohorts.of(experiment, variant, period, event, goal);
+    const k = this.keys.cohorts.of5(experiment, variant, period, event, goal);
     let row = this.cohorts.get(k);
     if (row === undefined) this.cohorts.set(k, (row = [0, 0]));
     row[0] += 1;

@@ -1,16 +1,22 @@
-"""Strata's own decide path inside real workerd, two checkouts side by side: decide_path.js's steps
-(StrataWorker.decide, setCookie, decideBody on reused Request objects, decide.lua's visitor mix)
-run in a loop inside each checkout's isolate, one workerd process, CPU time from /proc.
+"""Strata's own CPU per decide request inside real workerd, without wrk, two checkouts side by side.
 
-    python edge_worker/bench/decide_path_workerd.py [--root /other/checkout] [--rounds 12] [--n 2000]
+    python edge_worker/bench/decide_path_workerd.py [--root /other/checkout] [--rounds 12] [--n 2000] [--profile MODE]
 
-wrk-driven figures (workerd_bench.py) move by tens of µs with the machine's load; this one has no
-HTTP, no wrk and no scheduling between requests in the measured span: each measured request to an
-isolate runs `--n` decide paths back to back, and the process's time on a CPU over it (schedstat,
-in ns), per path, is one sample. The checkouts alternate round by round in the same process and the same
-minutes, so the load falls on both; the table gives each one's min, p25 and median and the
-median of the rounds' differences. What it leaves out: the body read, the Request and Response
-objects and the promise turns of a real request (workerd_bench.py has them).
+One workerd process, an isolate per checkout and one for the control (edge_worker/bench/control.js,
+this checkout's, alone in its isolate so that no other loop's garbage is collected in its time).
+Each measured request to an isolate runs a loop of `--n` of decide.lua's requests (four pages, half
+with a session cookie, 10% Sec-GPC), one of:
+  - request: a whole POST /v1/decide through the worker's fetch handler (a Request with its body and
+    Content-Length, the Response's body read);
+  - control: the same Requests through the control's handler;
+  - path: decide_path.js's steps alone (StrataWorker.decide, setCookie, decideBody on reused Requests);
+and the process's time on a CPU over the loop (its threads' /proc schedstat, in ns), per request, is
+one sample. Own CPU = request − control, round by round. The runs alternate round by round (their
+order reversed every other round) in the same process and minutes, so load from elsewhere falls on
+all; with --root the table ends with the medians of the rounds' differences between the checkouts.
+No HTTP, no wrk and no scheduling between requests in the measured span: it moves far less with
+the machine's load than workerd_bench.py's split, which has the real connections. --profile MODE
+records a V8 CPU profile of one such loop instead (this checkout; the control's isolate for control).
 """
 
 from __future__ import annotations
@@ -132,13 +138,13 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def profile(c: httpx.Client, inspector: int, port: int, mode: str, n: int, tmp: Path) -> None:
-    """A V8 CPU profile (sampling every 50 µs) of the first isolate over `n` of `mode`: self time per
+def profile(c: httpx.Client, inspector: int, target: str, port: int, mode: str, n: int, tmp: Path) -> None:
+    """A V8 CPU profile (sampling every 50 µs) of isolate `target` over `n` of `mode`: self time per
     function, µs per request, the top 40."""
     from workerd_profile import Inspector, breakdown, modules_of
 
     targets = {t["id"]: t["webSocketDebuggerUrl"] for t in httpx.get(f"http://127.0.0.1:{inspector}/json/list").json()}
-    ins = Inspector(targets["w0"])
+    ins = Inspector(targets[target])
     ins.call("Profiler.enable")
     ins.call("Profiler.setSamplingInterval", interval=50)
     ins.call("Profiler.start")
@@ -147,7 +153,7 @@ def profile(c: httpx.Client, inspector: int, port: int, mode: str, n: int, tmp: 
     ins.ws.close()
     (tmp / f"{mode}.cpuprofile").write_text(json.dumps(prof))
     print(f"{tmp / f'{mode}.cpuprofile'}; by module, then by function (self time, µs per request):")
-    for g, us in breakdown(prof, modules_of((tmp / "w0" / "worker.js").read_text()), n)[:25]:
+    for g, us in breakdown(prof, modules_of((tmp / target / "worker.js").read_text()), n)[:25]:
         print(f"{us:7.2f}  {g}")
     by_fn = collections.Counter()
     names = {nd["id"]: f"{nd['callFrame']['functionName'] or '(anonymous)'}:{nd['callFrame']['lineNumber']}" for nd in prof["nodes"]}
@@ -192,24 +198,32 @@ def main() -> None:
           (name = "bundle.data", data = embed "bundle.data"), (name = "vectors.pub", text = embed "vectors.pub")],
           compatibilityDate = "2024-09-23"))""")
         sockets.append(f'(name = "s{i}", address = "127.0.0.1:{port}", http = (), service = "w{i}")')
+    d = tmp / "wc"  # the control in an isolate of its own (no other mode's garbage), this checkout's, shared by both
+    d.mkdir()
+    build(ROOT, d / "worker.js", minify=a.profile is None)
+    ports.append(free_port())
+    services.append("""(name = "wc", worker = (modules = [(name = "worker.js", esModule = embed "wc/worker.js"),
+          (name = "bundle.data", data = embed "bundle.data"), (name = "vectors.pub", text = embed "vectors.pub")],
+          compatibilityDate = "2024-09-23"))""")
+    sockets.append(f'(name = "sc", address = "127.0.0.1:{ports[-1]}", http = (), service = "wc")')
     (tmp / "c.capnp").write_text(f"""using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (services = [{", ".join(services)}], sockets = [{", ".join(sockets)}]);
 """)
     inspector = free_port()
     extra = [f"--inspector-addr=127.0.0.1:{inspector}"] if a.profile else []
     proc = subprocess.Popen([str(WORKERD), "serve", str(tmp / "c.capnp"), *extra], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    modes = ("path", "request", "control")
-    samples: dict[tuple[int, str], list[float]] = {(i, m): [] for i in range(len(roots)) for m in modes}
+    # (isolate, mode): each checkout's path and request, then the shared control
+    runs = [(i, m) for i in range(len(roots)) for m in ("path", "request")] + [(len(roots), "control")]
+    samples: dict[tuple[int, str], list[float]] = {run: [] for run in runs}
     try:
         with httpx.Client(timeout=300) as c:
-            for port in ports:  # start-up and warm-up: JIT, caches, the ledger's first visits
+            for i, m in runs:  # start-up and warm-up: JIT, caches, the ledger's first visits
                 deadline = time.monotonic() + 30
                 while True:
                     try:
-                        for m in modes:
-                            r = c.get(f"http://127.0.0.1:{port}/?n=5000&mode={m}")
-                            if r.status_code != 200:
-                                raise SystemExit(f"workerd answered {r.status_code}: {r.text[:500]}")
+                        r = c.get(f"http://127.0.0.1:{ports[i]}/?n=5000&mode={m}")
+                        if r.status_code != 200:
+                            raise SystemExit(f"workerd answered {r.status_code}: {r.text[:500]}")
                         break
                     except httpx.TransportError:
                         if time.monotonic() > deadline or proc.poll() is not None:
@@ -217,27 +231,29 @@ const config :Workerd.Config = (services = [{", ".join(services)}], sockets = [{
                         time.sleep(0.2)
             load = os.getloadavg()
             if a.profile:
-                profile(c, inspector, ports[0], a.profile, a.n, tmp)
+                profile(c, inspector, "wc" if a.profile == "control" else "w0", ports[-1] if a.profile == "control" else ports[0], a.profile, a.n, tmp)
                 return
             for r in range(a.rounds):
-                order = list(range(len(roots))) if r % 2 == 0 else list(reversed(range(len(roots))))
-                for i in order:
-                    for m in modes if r % 2 == 0 else tuple(reversed(modes)):
-                        before = cpu_ns(proc.pid)
-                        resp = c.get(f"http://127.0.0.1:{ports[i]}/?n={a.n}&mode={m}")
-                        assert resp.status_code == 200, resp.text[:300]
-                        samples[(i, m)].append((cpu_ns(proc.pid) - before) / a.n / 1000)
+                for i, m in runs if r % 2 == 0 else list(reversed(runs)):  # which runs first alternates
+                    before = cpu_ns(proc.pid)
+                    resp = c.get(f"http://127.0.0.1:{ports[i]}/?n={a.n}&mode={m}")
+                    assert resp.status_code == 200, resp.text[:300]
+                    samples[(i, m)].append((cpu_ns(proc.pid) - before) / a.n / 1000)
     finally:
         proc.terminate()
         proc.wait()
     print(f"workerd, one process; {a.rounds} rounds of {a.n} per checkout and mode; load average {load[0]:.2f} -> {os.getloadavg()[0]:.2f}\n")
     print("| checkout | what | min | p25 | median | per round |\n|---|---|---|---|---|---|")
+    control = samples[(len(roots), "control")]
+    rows = [(f"control ({ROOT.name}, its own isolate)", "control", control)]
     own: list[list[float]] = []
     for i, root in enumerate(roots):
-        own.append([x - y for x, y in zip(samples[(i, "request")], samples[(i, "control")])])
-        for m, xs in [(m, samples[(i, m)]) for m in modes] + [("own = request − control", own[i])]:
-            q = sorted(xs)
-            print(f"| {root.name or root} | {m} | {q[0]:.1f} µs | {q[len(q) // 4]:.1f} µs | {statistics.median(q):.1f} µs | {', '.join(f'{x:.0f}' for x in xs)} |")
+        own.append([x - y for x, y in zip(samples[(i, "request")], control)])
+        rows += [(root.name or str(root), "path", samples[(i, "path")]), (root.name or str(root), "request", samples[(i, "request")]),
+                 (root.name or str(root), "own = request − control", own[i])]
+    for who, m, xs in rows:
+        q = sorted(xs)
+        print(f"| {who} | {m} | {q[0]:.1f} µs | {q[len(q) // 4]:.1f} µs | {statistics.median(q):.1f} µs | {', '.join(f'{x:.0f}' for x in xs)} |")
     if len(roots) == 2:
         for m, a0, a1 in [("path", samples[(0, "path")], samples[(1, "path")]), ("own", own[0], own[1])]:
             diffs = [x - y for x, y in zip(a0, a1)]

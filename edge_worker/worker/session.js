@@ -40,6 +40,9 @@ export const MAX_CATEGORY = MAX_NAME;
 export const MAX_MODEL_LEVELS = MAX_FEATURES;
 export { MAX_PERIOD };
 const PREFIX = "s1";
+/** The empty lineage, shared: a lineage is replaced, never written in place (a typed array per
+ * Session cost an allocation on every request). */
+const NO_LINEAGE = new Uint8Array(0);
 const enc = new TextEncoder();
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
@@ -67,7 +70,7 @@ export class Session {
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
     this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm, uplift row]; this visit's only
     this.entered = 0; // bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
-    this.lineage = new Uint8Array(0); // tags of the visit's last model states, the current one last (model_counts.js)
+    this.lineage = NO_LINEAGE; // tags of the visit's last model states, the current one last (model_counts.js; never written in place)
     this.isNew = true;
     this.written = NONE_WRITTEN; // what this request's decision wrote (not in the cookie): shrink drops it last
   }
@@ -109,7 +112,7 @@ export class Session {
     this.converted = [];
     this.models = {};
     this.entered = 0;
-    this.lineage = new Uint8Array(0);
+    this.lineage = NO_LINEAGE;
   }
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */

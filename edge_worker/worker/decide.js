@@ -102,7 +102,7 @@ export function decideBody(srv, prepared, outcome, consent, html) {
   let first = true;
   for (const slot in outcome.decisions) {
     const d = outcome.decisions[slot];
-    out += (first ? "" : ",") + JSON.stringify(slot) + ":" + decisionJson(srv, d, html);
+    out += (first ? "" : ",") + (slot === d.slot && d.trace === null ? slotJson(srv, d, html) : JSON.stringify(slot) + ":" + decisionJson(srv, d, html));
     first = false;
   }
   return out + '},"consent":' + (consent ? "true}" : "false}");
@@ -114,6 +114,15 @@ function bundleJson(prepared) {
   let s = bundleJsons.get(prepared);
   if (s === undefined) bundleJsons.set(prepared, (s = '{"bundle":' + JSON.stringify({ name: prepared.name, version: prepared.version })));
   return s;
+}
+
+/** '"<slot>":<decision's JSON>' ([without, with] its HTML) of an untraced decision under its own slot, made once per decision object. */
+const slotJsons = new WeakMap();
+function slotJson(srv, d, html) {
+  let pair = slotJsons.get(d);
+  if (pair === undefined) slotJsons.set(d, (pair = [null, null]));
+  const i = html ? 1 : 0;
+  return (pair[i] ??= JSON.stringify(d.slot) + ":" + decisionJson(srv, d, html));
 }
 
 /** A decision's JSON ([without, with] its HTML), made once per decision object; a traced decision is made per request. */

@@ -1,7 +1,7 @@
 // Ed25519 public keys through WebCrypto, and key ids as runtime/keys.py derives them:
 // the first 8 bytes of SHA-256 over the raw 32-byte public key, in hex.
 
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.js';
 import { importPublicKey } from './ed25519.js';
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.

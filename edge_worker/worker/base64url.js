@@ -31,15 +31,14 @@ export function b64url(bytes) {
     out[o++] = CODES[(v >> 12) & 63];
     if (i + 1 < n) out[o++] = CODES[(v >> 6) & 63];
   }
-  return latin1(out, o);
+  return ascii(out, o);
 }
 
-/** `n` character codes of `codes` as a string (in chunks: apply() has an argument limit). */
-function latin1(codes, n) {
-  let s = "";
-  for (let at = 0; at < n; at += 8192) s += String.fromCharCode.apply(null, codes.subarray(at, Math.min(n, at + 8192)));
-  return s;
-}
+/** The text of `n` character codes of the base64url alphabet: ASCII, so one native UTF-8 decode
+ * gives it (~10× faster than String.fromCharCode.apply over a cookie's ~340 codes in node, and no
+ * argument list built). */
+const ASCII = new TextDecoder();
+const ascii = (codes, n) => ASCII.decode(codes.subarray(0, n));
 
 /** Python's urlsafe_b64decode(body + padding), which skips characters outside the alphabet (`=`
  * included); null where it would fail (one character too many: a length of 4k + 1). */

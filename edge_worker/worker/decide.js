@@ -3,10 +3,10 @@
 
 import * as py from "../runtime/python.js";
 import { compareStrings } from "../runtime/values.js";
-import { isObject, readJson } from "./body.js";
+import { isObject, parseJson, readBody } from "./body.js";
 import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
-import { parseCookies } from "./session.js";
+import { longer, parseCookies } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
 const FIELDS = new Set(DECIDE_FIELDS);
@@ -14,21 +14,26 @@ const FIELDS = new Set(DECIDE_FIELDS);
 /** (decide.py's decide_fields) the parts of a decide body, or 422 naming the offending field. */
 export function decideFields(body) {
   if (!isObject(body)) throw error("body_not_object");
-  const unknown = Object.keys(body).filter((k) => !FIELDS.has(k)).sort(compareStrings); // by code point, as Python's sorted()
-  if (unknown.length) throw error("unknown_field", { name: py.repr(unknown[0]), fields: DECIDE_FIELDS.join(", "), field: unknown[0] });
+  const keys = Object.keys(body);
+  for (let i = 0; i < keys.length; i++) {
+    if (!FIELDS.has(keys[i])) {
+      const unknown = keys.filter((k) => !FIELDS.has(k)).sort(compareStrings); // by code point, as Python's sorted()
+      throw error("unknown_field", { name: py.repr(unknown[0]), fields: DECIDE_FIELDS.join(", "), field: unknown[0] });
+    }
+  }
   const html = py.get(body, "html", false); // as Python's body.get: an explicit null is refused, not the default
   if (typeof html !== "boolean") throw error("html_not_bool");
   const page = py.get(body, "page", {});
   if (!isObject(page)) throw error("page_not_object");
   const url = py.get(page, "url", "/");
-  if (typeof url !== "string" || py.len(url) > MAX_URL) throw error("page_url_type", { max_url: MAX_URL });
+  if (typeof url !== "string" || longer(url, MAX_URL)) throw error("page_url_type", { max_url: MAX_URL });
   if (splitUrl(url) === null) throw error("page_url_invalid");
   const ref = py.get(page, "referrer");
-  if (ref !== null && (typeof ref !== "string" || py.len(ref) > MAX_URL)) throw error("page_referrer_type");
+  if (ref !== null && (typeof ref !== "string" || longer(ref, MAX_URL))) throw error("page_referrer_type");
   const cat = py.get(page, "category", "");
-  if (typeof cat !== "string" || py.len(cat) > MAX_NAME) throw error("page_category_type", { max_name: MAX_NAME });
+  if (typeof cat !== "string" || longer(cat, MAX_NAME)) throw error("page_category_type", { max_name: MAX_NAME });
   const slots = py.get(body, "slots");
-  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && py.len(s) <= MAX_NAME))) {
+  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && !longer(s, MAX_NAME)))) {
     throw error("slots_type", { max_slots: MAX_SLOTS });
   }
   const pv = py.get(body, "page_view", true);
@@ -50,7 +55,7 @@ export function checkSlots(slots, prepared) {
 export async function decideEndpoint(srv, request, url, ctx) {
   let prepared = srv.prepared(ctx);
   if (prepared instanceof Promise) prepared = await prepared; // only before the first bundle is loaded: no promise turn after
-  const body = await readJson(request, srv.config.maxBodyBytes);
+  const body = parseJson(await readBody(request, srv.config.maxBodyBytes)); // one turn: the platform's read
   const f = decideFields(body);
   checkSlots(f.slots, prepared);
   let client;
@@ -97,7 +102,7 @@ export function decideBody(srv, prepared, outcome, consent, html) {
   let first = true;
   for (const slot in outcome.decisions) {
     const d = outcome.decisions[slot];
-    out += (first ? "" : ",") + JSON.stringify(slot) + ":" + decisionJson(srv, d, html);
+    out += (first ? "" : ",") + (slot === d.slot && d.trace === null ? slotJson(srv, d, html) : JSON.stringify(slot) + ":" + decisionJson(srv, d, html));
     first = false;
   }
   return out + '},"consent":' + (consent ? "true}" : "false}");
@@ -109,6 +114,15 @@ function bundleJson(prepared) {
   let s = bundleJsons.get(prepared);
   if (s === undefined) bundleJsons.set(prepared, (s = '{"bundle":' + JSON.stringify({ name: prepared.name, version: prepared.version })));
   return s;
+}
+
+/** '"<slot>":<decision's JSON>' ([without, with] its HTML) of an untraced decision under its own slot, made once per decision object. */
+const slotJsons = new WeakMap();
+function slotJson(srv, d, html) {
+  let pair = slotJsons.get(d);
+  if (pair === undefined) slotJsons.set(d, (pair = [null, null]));
+  const i = html ? 1 : 0;
+  return (pair[i] ??= JSON.stringify(d.slot) + ":" + decisionJson(srv, d, html));
 }
 
 /** A decision's JSON ([without, with] its HTML), made once per decision object; a traced decision is made per request. */

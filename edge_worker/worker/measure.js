@@ -25,6 +25,46 @@ function bump(map, key, by) {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
+/** Row keys: the parts joined by SEP, made once per combination. A request counts some ten rows
+ * (its decisions, exposures and model levels) whose parts are the bundle's and the contract's
+ * strings; looking them up in a tree of Maps reads those strings' cached hashes, where joining
+ * them would allocate an array and a new string and hash it for every increment. The tree holds a
+ * key per row the counters hold (rows are never dropped), so it grows with them and no further. */
+class RowKeys {
+  constructor() {
+    this.tree = new Map();
+  }
+
+  // one method per number of parts: no argument list built per call, the key joined on a miss only
+  of3(a, b, c) {
+    const m = below(below(this.tree, a), b);
+    let k = m.get(c);
+    if (k === undefined) m.set(c, (k = [a, b, c].join(SEP)));
+    return k;
+  }
+
+  of4(a, b, c, d) {
+    const m = below(below(below(this.tree, a), b), c);
+    let k = m.get(d);
+    if (k === undefined) m.set(d, (k = [a, b, c, d].join(SEP)));
+    return k;
+  }
+
+  of5(a, b, c, d, e) {
+    const m = below(below(below(below(this.tree, a), b), c), d);
+    let k = m.get(e);
+    if (k === undefined) m.set(e, (k = [a, b, c, d, e].join(SEP)));
+    return k;
+  }
+}
+
+/** The Map under `k` in `m`, made on first use. */
+function below(m, k) {
+  let next = m.get(k);
+  if (next === undefined) m.set(k, (next = new Map()));
+  return next;
+}
+
 /** The counter rows changed since a reader (remote_write.js, counter_batches.js) last took them:
  * one Set of row keys per counter map (`conversions` covers the conversion values too). A push reads
  * these rows, not every row: its cost follows what changed, not the bundle's size. */
@@ -67,6 +107,7 @@ export class Measurement {
     this.cohorts = new Map(); // experiment, variant, period, event, goal -> [count, value]
     this.flushedAt = 0;
     this.trackers = []; // Changes of the readers that push these counters (track())
+    this.keys = { exposures: new RowKeys(), conversions: new RowKeys(), decisions: new RowKeys(), models: new RowKeys(), cohorts: new RowKeys() };
   }
 
   /** A Changes that every later increment marks its row in (a pusher's; one per reader). */
@@ -77,19 +118,19 @@ export class Measurement {
   }
 
   exposure(slot, arm, layer, population) {
-    const k = [slot, arm, layer, population].join(SEP);
+    const k = this.keys.exposures.of4(slot, arm, layer, population);
     bump(this.exposures, k, 1);
     for (const t of this.trackers) t.exposures.add(k);
   }
 
   decision(slot, reason, layer) {
-    const k = [slot, reason, layer].join(SEP);
+    const k = this.keys.decisions.of3(slot, reason, layer);
     bump(this.decisions, k, 1);
     for (const t of this.trackers) t.decisions.add(k);
   }
 
   conversion(goal, [slot, arm, layer], population, value, first) {
-    const k = [goal, slot, arm, layer, population].join(SEP);
+    const k = this.keys.conversions.of5(goal, slot, arm, layer, population);
     if (first) bump(this.conversions, k, 1);
     bump(this.values, k, value);
     for (const t of this.trackers) t.conversions.add(k);
@@ -97,7 +138,7 @@ export class Measurement {
 
   /** One visit entering, leaving or converting on a model's row (event: entered | left | converted). */
   modelEvent(model, spec, arm, feature, level, event) {
-    const k = [model, spec, arm, feature, level].join(SEP);
+    const k = this.keys.models.of5(model, spec, arm, feature, level);
     let row = this.models.get(k);
     if (row === undefined) this.models.set(k, (row = [0, 0, 0]));
     row[MODEL_EVENTS.indexOf(event)] += 1;
@@ -106,7 +147,7 @@ export class Measurement {
 
   /** A cohort event (assigned | exposed | converted; goal "" except for converted) with its value. */
   cohort(experiment, variant, period, event, goal = "", value = 0) {
-    const k = [experiment, variant, period, event, goal].join(SEP);
+    const k = this.keys.cohorts.of5(experiment, variant, period, event, goal);
     let row = this.cohorts.get(k);
     if (row === undefined) this.cohorts.set(k, (row = [0, 0]));
     row[0] += 1;

@@ -130,8 +130,9 @@ function counted([visit, later], session, changed) {
     const t = LINEAGE_TAG_BYTES;
     const next = new Uint8Array(session.lineage.length + t);
     next.set(session.lineage, 0);
-    next.set(crypto.getRandomValues(new Uint8Array(t)), session.lineage.length);
-    session.lineage = next.slice(Math.max(0, next.length - LINEAGE_STATES * t));
+    crypto.getRandomValues(next.subarray(session.lineage.length)); // the new tag, drawn in place
+    const keep = LINEAGE_STATES * t;
+    session.lineage = next.length > keep ? next.slice(next.length - keep) : next; // the last LINEAGE_STATES tags
   } else if (!later) {
     return;
   }

@@ -35,7 +35,8 @@ export function checkPagePath(path) {
 /** A page (GET or HEAD of any path outside the API) on the worker `srv` (server.js's StrataWorker): pages.py's page_endpoint. */
 export async function pageEndpoint(srv, request, url, ctx) {
   checkPagePath(py.unquote(url.pathname)); // the path percent-decoded, as the Python server's (ASGI) path is
-  const prepared = await srv.prepared(ctx);
+  let prepared = srv.prepared(ctx);
+  if (prepared instanceof Promise) prepared = await prepared; // only before the first bundle is loaded: no promise turn after
   const cookies = parseCookies(request.headers.get("cookie"));
   const fetched = await originPage(srv, request, url, cookies);
   if (fetched.passthrough) return fetched.passthrough;
@@ -48,13 +49,15 @@ export async function pageEndpoint(srv, request, url, ctx) {
   try {
     // a slot the bundle lacks keeps the page's own markup (the page may be deployed ahead of its bundle), as pages.py's _known_slots
     const slots = doc.slots.filter((s) => prepared.slotTable.has(s));
-    decided = await srv.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, slots, client, true, explain);
+    decided = srv.decide(request, cookies, prepared, pageUrl, request.headers.get("referer"), doc.category, slots, client, true, explain);
+    if (decided instanceof Promise) decided = await decided; // a cookie to open; none: no turn
   } catch (e) {
     if (e instanceof URIError) throw new ApiError(400, "invalid_path", `the page path is not a URL path: ${e.message}`);
     throw e;
   }
   const { outcome, session, consent } = decided;
-  const cookie = await srv.setCookie(cookies, session, consent);
+  let cookie = srv.setCookie(cookies, session, consent);
+  if (cookie instanceof Promise) cookie = await cookie; // a session to seal; none without consent: no turn
   let headers = pageHeaders(headerPairs(fetched.response.headers), { personalised: true, credentialed: fetched.credentialed, bodyChanged: true,
     contentType: "text/html; charset=utf-8", setCookie: cookie });
   let panel = null;

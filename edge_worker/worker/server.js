@@ -9,7 +9,6 @@
 // -> session and counters. ROUTES is the one route table (edge_server/app.py's routes); each
 // endpoint lives in the module named like its Python counterpart.
 
-import * as py from "../runtime/python.js";
 import { configFrom, normaliseOrigin } from "./config.js";
 import { CONSENT_REFUSALS } from "./contract.js";
 import { BundleSource } from "./bundles.js";
@@ -25,7 +24,7 @@ import { RemoteWrite } from "./remote_write.js";
 import { CounterBatches } from "./counter_batches.js";
 import { DeferredCounts, FleetLedger, claimKey } from "./fleet_ledger.js";
 import { render } from "./render.js";
-import { CookieCodec, Session, importCookieKeys } from "./session.js";
+import { CookieCodec, Session, importCookieKeys, stripped } from "./session.js";
 import { RequestContext } from "./signals.js";
 import { VisitLedger } from "./visit_ledger.js";
 
@@ -136,10 +135,10 @@ export class StrataWorker {
   }
 
   consent(headers, cookies) {
-    if (this.config.honourGpc && py.strip(headers.get("sec-gpc") ?? "") === "1") return false;
-    if (this.config.honourDnt && py.strip(headers.get("dnt") ?? "") === "1") return false;
+    if (this.config.honourGpc && isOne(headers.get("sec-gpc"))) return false;
+    if (this.config.honourDnt && isOne(headers.get("dnt"))) return false;
     const v = cookies.get(this.config.consentCookie);
-    return !(v !== undefined && CONSENT_REFUSALS.has(py.strip(v).toLowerCase()));
+    return !(v !== undefined && CONSENT_REFUSALS.has(stripped(v).toLowerCase()));
   }
 
   htmlOf(content) {
@@ -163,8 +162,8 @@ export class StrataWorker {
     const finish = (session) => this.decided(prepared, now, derived, consent, session, category, slots, client, pageView, explain);
     if (!consent) return finish(null);
     const open = (codec) => {
-      const session = codec.decode(cookies.get(this.config.cookieName)); // null without a cookie to open
-      return session === null ? finish(Session.fresh()) : session.then((s) => finish(s ?? Session.fresh()));
+      const decided = codec.decodeThen(cookies.get(this.config.cookieName), (s) => finish(s ?? Session.fresh())); // in the decryption's turn
+      return decided === null ? finish(Session.fresh()) : decided; // null: no cookie to open
     };
     return this.codec !== null ? open(this.codec) : this.cookieCodec().then(open);
   }
@@ -237,9 +236,10 @@ export class StrataWorker {
     return null;
   }
 
-  async sealed(session) {
-    const codec = this.codec ?? await this.cookieCodec();
-    return `${this.config.cookieName}=${await codec.encode(session)}${this.cookieAttrs}`;
+  /** A promise of the Set-Cookie value of `session`, ready in the encryption's own turn. */
+  sealed(session) {
+    if (this.codec !== null) return this.codec.setCookie(session, this.cookieAttrs);
+    return this.cookieCodec().then((codec) => codec.setCookie(session, this.cookieAttrs));
   }
 }
 
@@ -255,6 +255,9 @@ function armKeys(d) {
   }
   return a;
 }
+
+/** Whether a header's value (null: absent) is "1" once stripped, as py.strip(v) === "1". */
+const isOne = (v) => v !== null && (v === "1" || stripped(v) === "1");
 
 /** A loaded bundle, or 503 not_ready for none (StrataWorker.prepared). */
 function loaded(p) {

@@ -40,6 +40,9 @@ export const MAX_CATEGORY = MAX_NAME;
 export const MAX_MODEL_LEVELS = MAX_FEATURES;
 export { MAX_PERIOD };
 const PREFIX = "s1";
+/** The empty lineage, shared: a lineage is replaced, never written in place (a typed array per
+ * Session cost an allocation on every request). */
+const NO_LINEAGE = new Uint8Array(0);
 const enc = new TextEncoder();
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
@@ -67,9 +70,9 @@ export class Session {
     this.visitNonce = ""; // random, new at every visit ("" in a cookie written before nonces: see touch)
     this.models = {}; // model id -> ModelEntry [spec, fit, levels (one byte per feature), score bucket, frozen, arm, uplift row]; this visit's only
     this.entered = 0; // bit i: the visit entered the bundle's i-th counted model (never dropped by the shrink)
-    this.lineage = new Uint8Array(0); // tags of the visit's last model states, the current one last (model_counts.js)
+    this.lineage = NO_LINEAGE; // tags of the visit's last model states, the current one last (model_counts.js; never written in place)
     this.isNew = true;
-    this.written = noneWritten(); // what this request's decision wrote (not in the cookie): shrink drops it last
+    this.written = NONE_WRITTEN; // what this request's decision wrote (not in the cookie): shrink drops it last
   }
 
   static fresh() {
@@ -78,7 +81,7 @@ export class Session {
 
   /** Record a request (Session.touch in session.py). */
   touch(now, visitTimeout, utmSource, category, pageView) {
-    this.written = noneWritten(); // a request starts with nothing written by its decision
+    this.written = NONE_WRITTEN; // a request starts with nothing written by its decision
     const previous = this.lastSeen;
     if (this.visitCount === 0 || now - previous > visitTimeout) {
       this.visitCount += 1;
@@ -109,7 +112,7 @@ export class Session {
     this.converted = [];
     this.models = {};
     this.entered = 0;
-    this.lineage = new Uint8Array(0);
+    this.lineage = NO_LINEAGE;
   }
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
@@ -137,7 +140,7 @@ export class Session {
     for (const key of capHits) {
       const shown = this.caps[key] ? this.caps[key][C.shown] : 0;
       this.caps[key] = [shown + 1, now];
-      this.written.caps.add(key);
+      this.wrote().caps.add(key);
     }
     const fresh = [];
     for (const [exp, variant] of exposures) {
@@ -146,7 +149,7 @@ export class Session {
       const period = assigned ? periodIn(periods, exp) : prev[X.period];
       if (assigned || prev[X.visit] !== this.visitCount) fresh.push([exp, variant, period, assigned]);
       this.exposures[exp] = [variant, this.visitCount, period];
-      this.written.exposures.add(exp);
+      this.wrote().exposures.add(exp);
     }
     return fresh;
   }
@@ -167,9 +170,15 @@ export class Session {
   firstExposure(key) {
     if (this.shown.includes(key)) return false;
     this.shown.push(key);
-    this.written.shown.add(key);
+    this.wrote().shown.add(key);
     if (this.shown.length > MAX_SHOWN) this.shown.shift();
     return true;
+  }
+
+  /** This request's own `written` sets, made on its first write (most requests write nothing). */
+  wrote() {
+    if (this.written === NONE_WRITTEN) this.written = { caps: new Set(), exposures: new Set(), shown: new Set() };
+    return this.written;
   }
 
   firstConversion(goal) {
@@ -244,7 +253,7 @@ const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 const count = (x) => isInt(x) && x >= 0;
 /** py.len(x) > n, and py.len(x) < n (code points, as Python counts them), reading the string only
  * when its UTF-16 length cannot tell: a code point is one or two UTF-16 units. */
-const longer = (x, n) => x.length > n && (x.length > 2 * n || py.len(x) > n);
+export const longer = (x, n) => x.length > n && (x.length > 2 * n || py.len(x) > n);
 const shorter = (x, n) => x.length < 2 * n && (x.length < n || py.len(x) < n);
 /** A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (session.py's _bucket_ok). */
 const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets);
@@ -286,8 +295,9 @@ export const packModels = (models) => mpEncode(models); // a copy, the caller's
 /** The model entries packModels packed (fresh arrays: the caller may change them). */
 export const unpackModels = (raw) => mpDecode(raw);
 
-/** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written). */
-const noneWritten = () => ({ caps: new Set(), exposures: new Set(), shown: new Set() });
+/** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written):
+ * this one, shared and never added to, until the request writes (Session.wrote). */
+const NONE_WRITTEN = Object.freeze({ caps: new Set(), exposures: new Set(), shown: new Set() });
 
 /** Drop one entry to make the cookie smaller; false when nothing is left to drop (session.py's _shrink,
  * the same order: docs/security.md, "Limits"): first the state older than this request's decision, by
@@ -353,25 +363,46 @@ export class CookieCodec {
   }
 
   /** Encrypt; drops the oldest entries until the value fits MAX_COOKIE_BYTES. `nonce` is for test vectors only.
-   * (Promise chains rather than async functions here and below: each async layer would cost the
-   * request a promise and a turn, and the cookie is sealed and opened on every request with consent.) */
+   * (Promise chains rather than async functions here and below, each a single reaction on the
+   * WebCrypto promise: every further layer would cost the request a promise and a turn, and the
+   * cookie is sealed and opened on every request with consent.) */
   encode(session, nonce) {
-    return this.seal(session.pack(), nonce).then((value) => (value.length <= MAX_COOKIE_BYTES || !shrink(session) ? value : this.encode(session, nonce)));
+    return this.encodeThen(session, nonce, same);
   }
 
-  seal(plain, nonce = crypto.getRandomValues(new Uint8Array(12))) {
+  /** The Set-Cookie value of `session` sealed: `<cookie name>=<value><attrs>`, in the same turn. */
+  setCookie(session, attrs) {
+    return this.encodeThen(session, undefined, (value) => `${this.cookieName}=${value}${attrs}`);
+  }
+
+  /** A promise of `then(the sealed value)`, with the shrink and `then` in the encryption's own turn. */
+  encodeThen(session, nonce, then) {
+    return this.sealThen(session.pack(), nonce, (value) => (value.length <= MAX_COOKIE_BYTES || !shrink(session) ? then(value) : this.encodeThen(session, nonce, then)));
+  }
+
+  seal(plain, nonce) {
+    return this.sealThen(plain, nonce, same);
+  }
+
+  sealThen(plain, nonce = crypto.getRandomValues(new Uint8Array(12)), then) {
     const key = this.keys.get(this.current);
     return crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain).then((ct) => {
       const blob = new Uint8Array(12 + ct.byteLength);
       blob.set(nonce, 0);
       blob.set(new Uint8Array(ct), 12);
-      return this.head + b64url(blob);
+      return then(this.head + b64url(blob));
     });
   }
 
   /** The authenticated plaintext of `value`, or null: null itself when there is nothing to decrypt
    * (no cookie, a malformed one), else a promise. */
   open(value) {
+    return this.openThen(value, same);
+  }
+
+  /** open(value), handing the plaintext (or null) to `then` in the decryption's own turn: null
+   * itself when there is nothing to decrypt, else a promise of what `then` returns. */
+  openThen(value, then) {
     if (!value || value.length > 4096) return null;
     const parts = value.split(".");
     if (parts.length !== 3 || parts[0] !== PREFIX) return null;
@@ -380,16 +411,23 @@ export class CookieCodec {
     const blob = b64urlDecode(parts[2]);
     if (blob === null || blob.length < 12 + 16) return null;
     return crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12), additionalData: this.aads.get(parts[1]) }, key, blob.subarray(12))
-      .then((plain) => new Uint8Array(plain), () => null);
+      .then((plain) => then(new Uint8Array(plain)), () => then(null));
   }
 
   /** The session in `value`, or null when it is absent or not trustworthy: null itself when there
    * is nothing to decrypt, else a promise. */
   decode(value) {
-    const plain = this.open(value);
-    return plain === null ? null : plain.then((p) => (p === null ? null : Session.unpack(p)));
+    return this.decodeThen(value, same);
+  }
+
+  /** decode(value), handing the session (or null) to `then` in the decryption's own turn: null itself
+   * when there is nothing to decrypt, else a promise of what `then` returns. */
+  decodeThen(value, then) {
+    return this.openThen(value, (p) => then(p === null ? null : Session.unpack(p)));
   }
 }
+
+const same = (x) => x;
 
 /** `KID:BASE64,...` -> Map key id -> AES-GCM CryptoKey (16, 24 or 32 bytes), in order. */
 export async function importCookieKeys(spec) {
@@ -417,10 +455,25 @@ export function parseCookies(header) {
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
-    const name = py.strip(part.slice(0, eq));
-    if (name && !out.has(name)) out.set(name, py.strip(part.slice(eq + 1)));
+    const name = stripped(part, 0, eq);
+    if (name && !out.has(name)) out.set(name, stripped(part, eq + 1, part.length));
   }
   return out;
+}
+
+/** py.strip(s.slice(from, to)) (Python's str.strip(): Unicode whitespace), without its regex for the
+ * common text: spaces or tabs around characters that are printable ASCII at both ends, which no
+ * whitespace is. Anything else goes to py.strip. (A cookie header and the consent headers are read
+ * on every request.) */
+export function stripped(s, from = 0, to = s.length) {
+  let i = from;
+  let j = to;
+  while (i < j && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
+  while (j > i && (s.charCodeAt(j - 1) === 0x20 || s.charCodeAt(j - 1) === 0x09)) j--;
+  if (i === j) return "";
+  const a = s.charCodeAt(i);
+  const b = s.charCodeAt(j - 1);
+  return a > 0x20 && a < 0x7f && b > 0x20 && b < 0x7f ? s.slice(i, j) : py.strip(s.slice(from, to));
 }
 
 // ------------------------------------------------------------------ base64url

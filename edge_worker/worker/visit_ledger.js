@@ -9,14 +9,19 @@
 
 import { VISIT_LEDGER_CAPACITY } from "./contract.js";
 
+/** The empty list every record starts with (frozen: a record writes only into its own). */
+const NONE = Object.freeze([]);
+
 export class VisitRecord {
   constructor(seen) {
     this.seen = seen; // the last request of the visit here
     // arrays rather than Sets and Maps (as visit_ledger.py's tuples): a visit converts a few goals
-    // and is shown a few keys, and an empty Set alone takes more than a short array
-    this.goals = []; // goals converted
-    this.shown = []; // exposure keys counted
-    this.experiments = []; // [experiment, the variant whose exposure counted]
+    // and is shown a few keys, and an empty Set alone takes more than a short array; until the
+    // first of each, the one frozen empty array (most visits convert nothing; a first request
+    // makes its record before it counts anything)
+    this.goals = NONE; // goals converted
+    this.shown = NONE; // exposure keys counted
+    this.experiments = NONE; // [experiment, the variant whose exposure counted]
     this.population = null; // a browser's visit (beacons.js): the population its first counted exposure named
     this.nonce = null; // the visit's nonce, and its neighbours in the ledger's order (VisitLedger)
     this.older = null;
@@ -27,6 +32,7 @@ export class VisitRecord {
   /** True once per goal (it is then remembered). */
   firstConversion(goal) {
     if (this.goals.includes(goal)) return false;
+    if (this.goals === NONE) this.goals = [];
     this.goals.push(goal);
     return true;
   }
@@ -34,6 +40,7 @@ export class VisitRecord {
   /** True once per exposure key (it is then remembered). */
   firstExposure(key) {
     if (this.shown.includes(key)) return false;
+    if (this.shown === NONE) this.shown = [];
     this.shown.push(key);
     return true;
   }
@@ -42,6 +49,7 @@ export class VisitRecord {
   firstCohortExposure(experiment, variant) {
     const i = this.experiments.findIndex(([e]) => e === experiment);
     if (i >= 0 && this.experiments[i][1] === variant) return false;
+    if (this.experiments === NONE) this.experiments = [];
     if (i >= 0) this.experiments.splice(i, 1);
     this.experiments.push([experiment, variant]);
     return true;

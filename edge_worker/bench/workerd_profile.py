@@ -90,9 +90,9 @@ def breakdown(profile: dict, modules: list[tuple[int, str]] | None, requests: in
 
 #: The concerns of issue #26's breakdown: a group of breakdown() -> the concern it belongs to.
 CONCERNS = [
-    ("the decision (runtime/, SHA-256 bucketing)", lambda g: g.startswith("runtime/")),
+    ("the decision (runtime/, SHA-256 bucketing)", lambda g: g.startswith("runtime/") and g != "runtime/msgpack.js"),
     ("session cookie state (session.js, msgpack, base64url)",
-     lambda g: g in ("worker/session.js", "worker/cookie_msgpack.js", "@msgpack/msgpack", "worker/base64url.js")),
+     lambda g: g in ("worker/session.js", "worker/cookie_msgpack.js", "runtime/msgpack.js", "worker/base64url.js")),
     ("request signals (signals.js, device.js, caches)", lambda g: g in ("worker/signals.js", "worker/device.js", "worker/bounded_cache.js")),
     ("counting (model_counts.js, measure.js, metrics.js, visit_ledger.js)",
      lambda g: g in ("worker/model_counts.js", "worker/measure.js", "worker/metrics.js", "worker/visit_ledger.js")),

@@ -7,7 +7,9 @@ is handed out once (a list iterator's ``next`` is one C call, so two threads nev
 The values are the OS's random bytes as before, only read earlier: an AES-GCM nonce is still 96
 random bits, never reused within a process. Across processes: a forked child must not hand out what
 its parent still holds, so ``os.register_at_fork`` empties every source in the child, which then
-reads its own (tests/edge_server/test_random_source.py forks a real child and compares).
+reads its own (tests/edge_server/test_random_source.py forks a real child and compares). While
+``os.urandom`` is replaced (tests/vectors/generate_http.py fixes the nonces of its vectors so),
+every value is one call of the replacement, exactly as before.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Iterator
 #: Values read from the OS at a time, per source.
 BATCH = 256
 
+#: The OS's random source as imported; while ``os.urandom`` is replaced, take() calls the replacement per value.
+_URANDOM = os.urandom
 _SOURCES: weakref.WeakSet[RandomSource] = weakref.WeakSet()
 
 
@@ -35,6 +39,8 @@ class RandomSource:
         _SOURCES.add(self)
 
     def take(self) -> bytes:
+        if os.urandom is not _URANDOM:  # replaced (the vector generators fix their nonces so): one call per value, as before
+            return os.urandom(self.size)
         v = next(self._values, None)
         if v is None:
             n = self.size

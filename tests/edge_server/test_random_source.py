@@ -99,3 +99,16 @@ def test_cookie_nonces_differ_per_seal() -> None:
     s = session.Session.fresh()
     values = {codec.encode(s) for _ in range(2 * BATCH)}
     assert len(values) == 2 * BATCH
+
+
+def test_a_replaced_urandom_is_called_per_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While os.urandom is replaced (the vector generators fix their nonces so), every value is one call
+    of the replacement with the value's size, whatever was read ahead; then batches resume."""
+    src = RandomSource(12)
+    src.take()
+    calls: list[int] = []
+    monkeypatch.setattr(os, "urandom", lambda n: calls.append(n) or bytes([len(calls)]) * n)
+    assert [src.take() for _ in range(3)] == [b"\x01" * 12, b"\x02" * 12, b"\x03" * 12]
+    assert calls == [12, 12, 12]
+    monkeypatch.undo()
+    assert len({src.take() for _ in range(BATCH)}) == BATCH

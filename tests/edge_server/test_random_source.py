@@ -107,7 +107,12 @@ def test_a_replaced_urandom_is_called_per_value(monkeypatch: pytest.MonkeyPatch)
     src = RandomSource(12)
     src.take()
     calls: list[int] = []
-    monkeypatch.setattr(os, "urandom", lambda n: calls.append(n) or bytes([len(calls)]) * n)
+
+    def replaced(n: int) -> bytes:
+        calls.append(n)
+        return bytes([len(calls)]) * n
+
+    monkeypatch.setattr(os, "urandom", replaced)
     assert [src.take() for _ in range(3)] == [b"\x01" * 12, b"\x02" * 12, b"\x03" * 12]
     assert calls == [12, 12, 12]
     monkeypatch.undo()

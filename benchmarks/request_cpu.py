@@ -4,10 +4,12 @@ route, /bench/shape: a decide request's I/O and none of Strata's work) called th
 alternating batches of /v1/decide and the control with post.lua's visitor mix (first visits,
 returning visitors with real session cookies, 20% with Sec-GPC, four bodies including a cart).
 
-    python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--profile N]
+    python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--fastest N] [--profile N]
 
 CPU is time.process_time() over a batch divided by its requests; own CPU = the median over the
-rounds of (decide − control). /v1/decide is dispatched without Starlette's middleware stack and router
+rounds of (decide − control). --fastest N then runs N batches of 0.25 s per route and prints the
+fastest of each: on a loaded machine the minimum moves least, so it is the figure to compare two
+checkouts with (copy this script into the other checkout's benchmarks/ and alternate). /v1/decide is dispatched without Starlette's middleware stack and router
 (edge_server/hot_routes.py); the control runs twice per round: through Starlette's router
 (/bench/shape, the figure of earlier sessions) and dispatched as /v1/decide is (/bench/shape-hot), so
 both differences are printed (docs/server.md, "Where a request's CPU goes"). --profile N also runs cProfile over N decide requests and prints the
@@ -46,10 +48,11 @@ UAS = [b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.
 #: The stages of a decide request --profile sums (docs/server.md, "Where a request's CPU goes").
 STAGES = [(("observe.py", "__call__"), "the whole request in the app (the observability middleware and everything below)"),
           (("hot_routes.py", "call"), "the hot-route dispatch and the endpoint"),
-          (("body.py", "read_json"), "reading and parsing the body (the control's too)"),
+          (("body.py", "read_body"), "reading the body"),
+          (("decide.py", "_checked"), "the body parsed and checked, or its result remembered (DecideEndpoint._checked)"),
           (("server.py", "headers_of"), "the headers as a dict (the control's too)"),
-          (("decide.py", "decide_fields"), "the body's fields checked"),
-          (("signals.py", "client_signals"), "the client signals checked"),
+          (("decide.py", "decide_fields"), "  the body's fields checked (a body not remembered)"),
+          (("signals.py", "client_signals"), "  the client signals checked (a body not remembered)"),
           (("server.py", "decide"), "Server.decide: consent, signals, session, decision, counting"),
           (("signals.py", "derived"), "  the request's derived signals (cached per shape)"),
           (("server.py", "visit"), "  the session: the cookie opened (AES-GCM, msgpack, checks) or a new one, touched"),
@@ -164,6 +167,15 @@ async def main_async(a: argparse.Namespace) -> None:
           f"{med['/bench/shape-hot']:.1f} µs (dispatched as /v1/decide is)")
     print(f"own {statistics.median(own):.1f} µs ({', '.join(f'{x:.1f}' for x in own)}) over the routed control; "
           f"{statistics.median(own_hot):.1f} µs ({', '.join(f'{x:.1f}' for x in own_hot)}) over the control dispatched alike")
+    if a.fastest:
+        fastest = {p: min(r[p] for r in rounds) for p in paths}
+        for i in range(a.fastest):
+            for p in paths[i % 3:] + paths[:i % 3]:
+                fastest[p] = min(fastest[p], await batch(c, p, cookies, 0.25))
+        print(f"fastest batch of {a.fastest} per route (0.25 s each; the figure the machine's load disturbs least): /v1/decide "
+              f"{fastest['/v1/decide']:.1f} µs, control {fastest['/bench/shape']:.1f} / {fastest['/bench/shape-hot']:.1f} µs; "
+              f"own {fastest['/v1/decide'] - fastest['/bench/shape']:.1f} µs over the routed control, "
+              f"{fastest['/v1/decide'] - fastest['/bench/shape-hot']:.1f} µs over the control dispatched alike")
     if a.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -192,6 +204,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", type=int, default=0, help="cProfile this many decide requests")
+    ap.add_argument("--fastest", type=int, default=0, help="then this many short batches per route: the fastest of each, and own CPU between them")
     asyncio.run(main_async(ap.parse_args()))
 
 

@@ -15,6 +15,11 @@ async def read_json(h: dict[str, str], receive: Receive, limit: int) -> Any:
     """The parsed body ({} when empty). 413 over ``limit`` bytes (announced or streamed), 400 for a
     bad Content-Length, or a body that is not JSON (json_syntax.py says what and where, as the
     worker does). ``h``: the request headers."""
+    return parse_json(await read_body(h, receive, limit))
+
+
+async def read_body(h: dict[str, str], receive: Receive, limit: int) -> bytes:
+    """The body's bytes: read_json's reading and its refusals (413, 400), without parsing."""
     cl = h.get("content-length")
     if cl is not None:
         if not cl.isdigit():
@@ -32,9 +37,12 @@ async def read_json(h: dict[str, str], receive: Receive, limit: int) -> Any:
         if size > limit:
             raise ApiError(413, "too_large", f"request body over {limit} bytes")
         if not message.get("more_body", False):
-            raw = b"".join([*chunks, chunk]) if chunks else chunk
-            break
+            return b"".join([*chunks, chunk]) if chunks else chunk
         chunks.append(chunk)
+
+
+def parse_json(raw: bytes) -> Any:
+    """read_json's parsing: {} for an empty body, else the JSON value, or 400 ``invalid_json``."""
     if not raw.strip():
         return {}
     try:

@@ -85,6 +85,18 @@ class Arm:
         self.exposure = tuple((d.slot, arm, layer, p) for p in POPULATIONS)  # by population index
 
 
+class Arms:
+    """The arms of one combination of decisions (a response's, in the outcome's order), built once
+    per combination and bundle: ``strata_decisions`` counts the combination once per request and
+    adds it to each of its arms' labels when read (metrics.py, ``_Family.combined``)."""
+
+    __slots__ = ("arms", "labels")
+
+    def __init__(self, arms: tuple[Arm, ...]):
+        self.arms = arms
+        self.labels = tuple(a.labels for a in arms)  # the strata_decisions labels counted once each
+
+
 class Measurement:
     def __init__(self) -> None:
         self.instance = f"{uuid.uuid4().hex[:12]}-{os.getpid()}"

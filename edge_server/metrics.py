@@ -30,12 +30,28 @@ class _Family:
     def __init__(self, name: str, doc: str, labels: tuple[str, ...]):
         self.name, self.doc, self.labels = name, doc, labels
         self.values: Tally[tuple[str, ...]] = Tally()
+        #: Counts of combinations of label tuples, each an object whose ``labels`` the combination adds
+        #: its count to (measure.Arms: one increment per request instead of one per decision), folded
+        #: into ``values`` whenever they are read. Everything runs on the event loop: nothing folds
+        #: while a request counts.
+        self.combined: Tally[Any] = Tally()
 
     def inc(self, *labels: str, by: float = 1.0) -> None:
         self.values[labels] += by
 
+    def folded(self) -> Tally[tuple[str, ...]]:
+        """``values``, with the combinations counted so far added to their labels (exact: each count once)."""
+        combined = self.combined
+        if combined:
+            values = self.values
+            for combination, n in combined.items():
+                for labels in combination.labels:
+                    values[labels] += n
+            combined.clear()
+        return self.values
+
     def family(self, extra: list[Any] = ()) -> CounterMetricFamily:  # type: ignore[assignment]
-        merged = Tally(self.values)
+        merged = Tally(self.folded())
         for labels, v in extra:
             merged[tuple(labels)] += v
         f = CounterMetricFamily(self.name, self.doc, labels=list(self.labels))
@@ -134,7 +150,7 @@ class Metrics:
 
     # ------------------------------------------------------------------ sharing between workers
     def state(self) -> dict[str, Any]:
-        return {"families": {f.name: [[list(k), v] for k, v in f.values.items()] for f in self._families},
+        return {"families": {f.name: [[list(k), v] for k, v in f.folded().items()] for f in self._families},
                 "latency": self.latency.by_route,
                 "measure": self.measure.state() if self.measure is not None else {}}
 

@@ -59,7 +59,6 @@ its next decision and leaves nothing (docs/models.md, "Uplift buckets").
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -73,8 +72,13 @@ from runtime.score import score_bucket as bucket
 from .contract import ALL, MODEL_EVENTS
 from .contract import SCORE as SCORE
 from .contract import UPLIFT as UPLIFT
+from .random_source import RandomSource
 from .session import LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry, Session, pack_models, unpack_models
 from .visit_ledger import ModelState, VisitLedger, VisitRecord
+
+#: A model state's random tag (random_source.py: read in batches, fork-safe).
+_LINEAGE_TAG = RandomSource(LINEAGE_TAG_BYTES).take
+
 
 VISIT = ALL  # feature and level of the visit rows
 PLAIN, TREATMENT, CONTROL = "", "treatment", "control"
@@ -219,7 +223,7 @@ class ModelCounter:
         state taken from the cookie (this process's latest then follows the visit: an honest visit
         that changed elsewhere is recognised as long as its lineage reaches back to it)."""
         if (session.models, session.entered) != before:
-            session.lineage = (session.lineage + os.urandom(LINEAGE_TAG_BYTES))[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
+            session.lineage = (session.lineage + _LINEAGE_TAG())[-LINEAGE_STATES * LINEAGE_TAG_BYTES:]
         elif not later:
             return
         if visit is not None:

@@ -27,7 +27,7 @@ from .config import Config, ConfigError
 from .contract import CONSENT_REFUSALS
 from .errors import ApiError
 from .fleet_ledger import DeferredCounts, claim_key
-from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Measurement, periods_of
+from .measure import HOLDOUT, NO_CONSENT, PERSONALIZED, Arm, Arms, Measurement, periods_of
 from .metrics import Metrics
 from .model_counts import ModelCounter
 from .session import CookieCodec, Session, ephemeral_keys
@@ -90,6 +90,7 @@ class Server:
         self._json: dict[Decision, bytes] = {}
         self._json_html: dict[Decision, bytes] = {}
         self._arms: dict[Decision, Arm] = {}
+        self._combinations: dict[tuple[Decision, ...], Arms] = {}
         self._slots_json: dict[tuple[Any, ...], bytes] = {}
         self._periods: dict[str, str] = {}
         self._bundle_json = b""
@@ -99,6 +100,7 @@ class Server:
         """Caches keyed by content objects live exactly as long as the bundle holding them."""
         if self._per_bundle is not prepared:
             self._per_bundle, self._html, self._json, self._json_html, self._arms, self._slots_json = prepared, {}, {}, {}, {}, {}
+            self._combinations = {}
             self._periods = periods_of(prepared)
             self._bundle_json = b'{"bundle":' + orjson.dumps({"name": prepared.name, "version": prepared.version})
 
@@ -249,23 +251,49 @@ class Server:
                         counts = DeferredCounts().later(m.exposures.inc, exp, variant).later(cohort, exp, variant, period, assigned)
                         fleet.claim(session.visit_nonce, claim_key("cohort", f"{exp}={variant}"), counts, now)
         population = NO_CONSENT if not consent else (HOLDOUT if outcome.holdout else PERSONALIZED)
-        arms, counted, exposed = self._arms, m.decisions.values, self.measure.exposures
-        shown = session.shown if session is not None else ()
-        for d in outcome.decisions.values():
+        exposed = self.measure.exposures
+        combination = tuple(outcome.decisions.values())
+        arms = self._combinations.get(combination)
+        if arms is None:
+            arms = self._arms_of(combination, m)
+        else:
+            m.decisions.combined[arms] += 1  # strata_decisions: one count per combination, added to its arms' labels when read
+        if session is None:
+            for a in arms.arms:
+                exposed[a.exposure[population]] += 1
+            return visit
+        shown = session.shown
+        for a in arms.arms:
+            if a.key not in shown and session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key)):
+                if fleet is None:
+                    exposed[a.exposure[population]] += 1
+                else:
+                    fleet.claim(session.visit_nonce, claim_key("exposure", a.key), DeferredCounts().increment(exposed, a.exposure[population]), now)
+        return visit
+
+    #: Combinations of decisions whose arms are cached (_arms_of); beyond, the cache starts afresh.
+    MAX_COMBINATIONS = 4096
+
+    def _arms_of(self, combination: tuple[Decision, ...], m: Metrics) -> Arms:
+        """The arms of a combination not cached yet, counted in ``strata_decisions`` directly; cached
+        (and counted per combination from then on) when every decision is the bundle's own."""
+        arms, counted = self._arms, m.decisions.values
+        out = []
+        for d in combination:
             a = arms.get(d)
             if a is None:
                 a = Arm(d)
                 if d.trace is None:  # the bundle's own decision (an explained one is built per request)
                     arms[d] = a
             counted[a.labels] += 1
-            if session is None:
-                exposed[a.exposure[population]] += 1
-            elif a.key not in shown and session.first_exposure(a.key) and (visit is None or visit.first_exposure(a.key)):
-                if fleet is None:
-                    exposed[a.exposure[population]] += 1
-                else:
-                    fleet.claim(session.visit_nonce, claim_key("exposure", a.key), DeferredCounts().increment(exposed, a.exposure[population]), now)
-        return visit
+            out.append(a)
+        result = Arms(tuple(out))
+        if all(d.trace is None for d in combination):
+            if len(self._combinations) >= self.MAX_COMBINATIONS:
+                m.decisions.folded()  # the counts of the combinations forgotten, into their labels
+                self._combinations.clear()
+            self._combinations[combination] = result
+        return result
 
     def set_cookie(self, h: dict[str, str], cookies: dict[str, str], session: Session | None, consent: bool) -> str | None:
         """The Set-Cookie header value for this response, or None."""

@@ -42,7 +42,7 @@ e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measureme
 from __future__ import annotations
 
 import binascii
-import os
+import os  # noqa: F401  (the vector generators replace os.urandom through this module: random_source.py)
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from runtime.format import MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS
 
 from . import contract
+from .random_source import RandomSource
 
 # The cookie's bounds (their reasons: edge_contract.json, "session").
 _BOUNDS: dict[str, int] = {k: v["value"] for k, v in contract.TABLE["session"].items() if k != "doc"}
@@ -82,6 +83,10 @@ _PREFIX = "s1"
 _PACK = msgpack.Packer(use_bin_type=True).pack
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+#: The session's random values, read from the OS in batches (random_source.py: fork-safe).
+_SID = RandomSource(16).take
+_VISIT_NONCE = RandomSource(12).take
+_GCM_NONCE = RandomSource(12).take
 
 
 def b64url(raw: bytes) -> str:
@@ -145,7 +150,7 @@ class Session:
 
     @classmethod
     def fresh(cls) -> Session:
-        return cls(sid=b64url(os.urandom(16)).rstrip("="))  # 128 random bits
+        return cls(sid=b64url(_SID()).rstrip("="))  # 128 random bits
 
     # --------------------------------------------------------------------- lifecycle
     def touch(self, now: int, visit_timeout: int, utm_source: str, category: str, page_view: bool) -> None:
@@ -176,7 +181,7 @@ class Session:
     def _new_visit_nonce(self) -> None:
         """Start the visit's measurement state: a fresh random nonce (96 bits; not derived from the
         session id, so the server's record of converted nonces says nothing about a visitor)."""
-        self.visit_nonce = b64url(os.urandom(12))
+        self.visit_nonce = b64url(_VISIT_NONCE())
         self.shown, self.converted, self.models, self.entered, self.lineage = [], [], {}, 0, b""
 
     def add_signals(self, out: dict[str, Any], previous_seen: int) -> None:
@@ -382,7 +387,7 @@ class CookieCodec:
                 return value
 
     def _seal(self, plain: bytes) -> str:
-        nonce = os.urandom(12)
+        nonce = _GCM_NONCE()
         ct = self.keys[self.current].encrypt(nonce, plain, self._aads[self.current])
         return self._head + b64url(nonce + ct).rstrip("=")
 

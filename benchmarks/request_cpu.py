@@ -4,7 +4,7 @@ route, /bench/shape: a decide request's I/O and none of Strata's work) called th
 alternating batches of /v1/decide and the control with post.lua's visitor mix (first visits,
 returning visitors with real session cookies, 20% with Sec-GPC, four bodies including a cart).
 
-    python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--fastest N] [--profile N]
+    python benchmarks/request_cpu.py [--seconds 2] [--rounds 5] [--fastest N] [--distinct-bodies] [--profile N]
 
 CPU is time.process_time() over a batch divided by its requests; own CPU = the median over the
 rounds of (decide − control). --fastest N then runs N batches of 0.25 s per route and prints the
@@ -122,23 +122,32 @@ class Client:
         return out["status"], out["headers"], out["body"]
 
 
-def request_of(n: int, cookies: list[bytes]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+#: --distinct-bodies: the n-th body padded with this many spaces after its "{" (n // 4 cycling over
+#: more variants than the decide endpoint remembers): the same fields, bytes that never repeat in
+#: the endpoint's window of accepted bodies, as on a site whose pages never send the same body twice.
+DISTINCT = 1100
+
+
+def request_of(n: int, cookies: list[bytes], distinct: bool = False) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """post.lua's n-th request: body and headers."""
     headers = [(b"content-type", b"application/json"), (b"user-agent", UAS[n % 2]), (b"cf-ipcountry", b"US")]
     if n % 5 == 0:
         headers.append((b"sec-gpc", b"1"))
     elif n % 2 == 0:
         headers.append((b"cookie", cookies[(n // 2) % len(cookies)]))
-    return BODIES[n % 4], headers
+    body = BODIES[n % 4]
+    if distinct:
+        body = b"{" + b" " * ((n // 4) % DISTINCT) + body[1:]
+    return body, headers
 
 
-async def batch(c: Client, path: str, cookies: list[bytes], seconds: float) -> float:
+async def batch(c: Client, path: str, cookies: list[bytes], seconds: float, distinct: bool = False) -> float:
     """CPU µs per request of ``path`` over about ``seconds``."""
     n = 0
     t0, c0 = time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         for _ in range(50):
-            body, headers = request_of(n, cookies)
+            body, headers = request_of(n, cookies, distinct)
             status, _, out = await c.post(path, body, headers)
             assert status == 200, out[:300]
             n += 1
@@ -154,15 +163,15 @@ async def main_async(a: argparse.Namespace) -> None:
         cookies.append(dict(headers)[b"set-cookie"].split(b";")[0])
     paths = ["/bench/shape", "/bench/shape-hot", "/v1/decide"]
     for p in paths:  # warm-up
-        await batch(c, p, cookies, 1.0)
+        await batch(c, p, cookies, 1.0, a.distinct_bodies)
     rounds = []
     for i in range(a.rounds):  # each round runs the three in another order, so a trend in the load falls on all alike
         order = paths[i % 3:] + paths[:i % 3]
-        rounds.append({p: await batch(c, p, cookies, a.seconds) for p in (order if i % 2 == 0 else order[::-1])})
+        rounds.append({p: await batch(c, p, cookies, a.seconds, a.distinct_bodies) for p in (order if i % 2 == 0 else order[::-1])})
     own = [r["/v1/decide"] - r["/bench/shape"] for r in rounds]
     own_hot = [r["/v1/decide"] - r["/bench/shape-hot"] for r in rounds]
     med = {p: statistics.median(r[p] for r in rounds) for p in paths}
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; in process, {a.rounds} rounds of {a.seconds} s per route")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; in process, {a.rounds} rounds of {a.seconds} s per route" + ("; every decide body distinct" if a.distinct_bodies else ""))
     print(f"/v1/decide {med['/v1/decide']:.1f} µs, control {med['/bench/shape']:.1f} µs (Starlette's router), "
           f"{med['/bench/shape-hot']:.1f} µs (dispatched as /v1/decide is)")
     print(f"own {statistics.median(own):.1f} µs ({', '.join(f'{x:.1f}' for x in own)}) over the routed control; "
@@ -171,7 +180,7 @@ async def main_async(a: argparse.Namespace) -> None:
         fastest = {p: min(r[p] for r in rounds) for p in paths}
         for i in range(a.fastest):
             for p in paths[i % 3:] + paths[:i % 3]:
-                fastest[p] = min(fastest[p], await batch(c, p, cookies, 0.25))
+                fastest[p] = min(fastest[p], await batch(c, p, cookies, 0.25, a.distinct_bodies))
         print(f"fastest batch of {a.fastest} per route (0.25 s each; the figure the machine's load disturbs least): /v1/decide "
               f"{fastest['/v1/decide']:.1f} µs, control {fastest['/bench/shape']:.1f} / {fastest['/bench/shape-hot']:.1f} µs; "
               f"own {fastest['/v1/decide'] - fastest['/bench/shape']:.1f} µs over the routed control, "
@@ -180,7 +189,7 @@ async def main_async(a: argparse.Namespace) -> None:
         prof = cProfile.Profile()
         prof.enable()
         for n in range(a.profile):
-            body, headers = request_of(n, cookies)
+            body, headers = request_of(n, cookies, a.distinct_bodies)
             await c.post("/v1/decide", body, headers)
         prof.disable()
         st = pstats.Stats(prof)
@@ -204,6 +213,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", type=int, default=0, help="cProfile this many decide requests")
+    ap.add_argument("--distinct-bodies", action="store_true",
+                    help="no decide body repeats (each padded with its own run of spaces): decide's remembered bodies never hit")
     ap.add_argument("--fastest", type=int, default=0, help="then this many short batches per route: the fastest of each, and own CPU between them")
     asyncio.run(main_async(ap.parse_args()))
 

@@ -1,5 +1,5 @@
-"""The hot routes: ``POST /v1/decide`` and the other exact-path endpoints that are plain ASGI apps,
-called straight from the observability middleware instead of through Starlette's middleware stack
+"""The hot routes: ``POST /v1/decide``, the other exact-path endpoints that are plain ASGI apps and
+the OFREP single-flag evaluation (a trailing ``{key:path}``), called straight from the observability middleware instead of through Starlette's middleware stack
 and router (docs/server.md, "Where a request's CPU goes").
 
 Starlette would reach the same endpoint through five more ASGI layers (the error middleware, the

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from runtime.decide import Prepared
 
+from .accepted_bodies import AcceptedBodies
 from .body import parse_json, read_body
 from .contract import DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error
 from .server import DecideRequest, Server, cookies_of, headers_of
@@ -90,26 +91,15 @@ def check_slots(slots: list[str] | None, prepared: Prepared) -> None:
 class DecideEndpoint:
     """The ASGI application behind ``Route("/v1/decide", ...)``."""
 
-    #: Accepted bodies remembered per bundle (_checked), at most this many of at most MAX_BODY bytes each.
-    MAX_BODIES = 1024
-    MAX_BODY = 1024
-
     def __init__(self, srv: Server):
         self.srv = srv
         self._known: tuple[Any, frozenset[str]] = (None, frozenset())  # the current bundle and its slot ids
-        self._bodies: tuple[Any, dict[bytes, tuple[DecideFields, dict[str, Any]]]] = (None, {})  # the current bundle and its accepted bodies
+        self._bodies: AcceptedBodies[tuple[DecideFields, dict[str, Any]]] = AcceptedBodies()
 
     def _checked(self, raw: bytes, prepared: Prepared) -> tuple[DecideFields, dict[str, Any]]:
-        """The fields and client signals of a body, or its refusal. Pages send the same few bodies over
-        and over, and what a body's bytes say is fixed for a bundle and a configuration, so an accepted
-        body's result is remembered per bundle, keyed by its bytes: a repeat skips the JSON parse and
-        every check (tests/edge_server/test_decide_bodies.py compares them over generated bodies). The
-        results are shared between requests and never written: nothing downstream writes a request's
-        fields or client signals. Refusals are not remembered: each is checked afresh, in the same order."""
-        bodies = self._bodies
-        if bodies[0] is not prepared:
-            bodies = self._bodies = (prepared, {})
-        out = bodies[1].get(raw)
+        """The fields and client signals of a body, or its refusal; an accepted body's are remembered
+        per bundle by its bytes (accepted_bodies.py: a repeat skips the JSON parse and every check)."""
+        out = self._bodies.get(raw, prepared)
         if out is not None:
             return out
         f = decide_fields(parse_json(raw))
@@ -118,12 +108,7 @@ class DecideEndpoint:
             client = client_signals(f.signals, prepared, self.srv.config.max_client_signals)
         except ClientSignalError as e:
             raise e.api_error() from None
-        out = (f, client)
-        if len(raw) <= self.MAX_BODY:
-            if len(bodies[1]) >= self.MAX_BODIES:
-                bodies[1].clear()
-            bodies[1][raw] = out
-        return out
+        return self._bodies.put(raw, (f, client))
 
     def _check_slots(self, slots: list[str] | None, prepared: Prepared) -> None:
         """check_slots, with the common case (every slot known) one set operation."""

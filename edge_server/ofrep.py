@@ -44,10 +44,11 @@ from runtime.flags import (
     variant_of,
 )
 
+from .accepted_bodies import AcceptedBodies
 from .bearer import bearer_of, bearer_ok
 from .body import parse_json, read_body
 from .contract import VARY
-from .decide import DecideEndpoint, decide_fields
+from .decide import decide_fields
 from .errors import ApiError
 from .server import DecideRequest, Server, cookies_of, headers_of
 from .signals import ClientSignalError, client_signals
@@ -119,36 +120,22 @@ class _Cache:
 
 
 class _Endpoint:
-    #: Accepted contexts remembered per bundle (context), as many and as large as decide's bodies.
-    MAX_BODIES = DecideEndpoint.MAX_BODIES
-    MAX_BODY = DecideEndpoint.MAX_BODY
-
     def __init__(self, srv: Server):
         self.srv = srv
         self._cache: _Cache | None = None
-        self._contexts: tuple[Any, dict[bytes, Context]] = (None, {})  # the current bundle and its accepted contexts
+        self._contexts: AcceptedBodies[Context] = AcceptedBodies()
 
     def context(self, raw: bytes, prepared: Prepared) -> Context:
-        """The validated context of a body, or its refusal. As decide's bodies are (DecideEndpoint._checked):
-        an accepted body's context is remembered per bundle, keyed by its bytes, so a repeat skips the
-        JSON parse and every check (tests/edge_server/test_ofrep_contexts.py compares them over generated
-        bodies); the contexts are shared between requests and never written; refusals are checked afresh."""
-        contexts = self._contexts
-        if contexts[0] is not prepared:
-            contexts = self._contexts = (prepared, {})
-        ctx = contexts[1].get(raw)
+        """The validated context of a body, or its refusal; an accepted body's context is remembered
+        per bundle by its bytes, as decide's bodies are (accepted_bodies.py)."""
+        ctx = self._contexts.get(raw, prepared)
         if ctx is not None:
             return ctx
         try:
             body = parse_json(raw)
         except ApiError as e:
             raise OfrepError(e.status, _CODES.get(e.code, "GENERAL"), e.message) from None
-        ctx = Context(body, prepared, self.srv.config.max_client_signals)
-        if len(raw) <= self.MAX_BODY:
-            if len(contexts[1]) >= self.MAX_BODIES:
-                contexts[1].clear()
-            contexts[1][raw] = ctx
-        return ctx
+        return self._contexts.put(raw, Context(body, prepared, self.srv.config.max_client_signals))
 
     def cache(self, prepared: Prepared) -> _Cache:
         c = self._cache

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_server.accepted_bodies import AcceptedBodies
 from edge_server.body import parse_json
 from edge_server.config import Config
 from edge_server.decide import DecideEndpoint, check_slots, decide_fields
@@ -88,11 +89,11 @@ def test_remembered_bodies_answer_as_checked_afresh(signing_key: Ed25519PrivateK
         assert got == _afresh(raw, prepared, srv.config.max_client_signals), raw
         outcomes[got[0]] += 1
         if got[0] == "ok":
-            assert raw in ep._bodies[1]
+            assert raw in ep._bodies.memo
         else:
-            assert raw not in ep._bodies[1]  # refusals are checked afresh each time
+            assert raw not in ep._bodies.memo  # refusals are checked afresh each time
     assert outcomes["ok"] > 500 and outcomes["refused"] > 500
-    assert len(ep._bodies[1]) > 50
+    assert len(ep._bodies.memo) > 50
 
 
 def test_decisions_never_write_the_remembered_results(signing_key: Ed25519PrivateKey, trailblazer_bundle: bytes) -> None:
@@ -104,7 +105,7 @@ def test_decisions_never_write_the_remembered_results(signing_key: Ed25519Privat
               for u in ("/", "/cart.html") for c in ("", "tents") for s in ({}, CART)]
     for raw in bodies:
         ep._checked(raw, prepared)
-    snapshot = copy.deepcopy(ep._bodies[1])
+    snapshot = copy.deepcopy(ep._bodies.memo)
     cookies: dict[str, str] = {}
     for i in range(200):
         f, client = ep._checked(rng.choice(bodies), prepared)
@@ -113,21 +114,21 @@ def test_decisions_never_write_the_remembered_results(signing_key: Ed25519Privat
         cookie = srv.set_cookie({}, cookies, session, consent)
         assert cookie is not None
         cookies["strata"] = cookie.split(";")[0].partition("=")[2]
-    assert ep._bodies[1] == snapshot
+    assert ep._bodies.memo == snapshot
 
 
 def test_the_memory_is_bounded_skips_large_bodies_and_starts_afresh_per_bundle(signing_key: Ed25519PrivateKey,
                                                                               trailblazer_bundle: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     srv = Server(Config(ruleset=str(TRAILBLAZER), cookie_keys=KEYS))
     ep = DecideEndpoint(srv)
-    monkeypatch.setattr(DecideEndpoint, "MAX_BODIES", 4)
+    monkeypatch.setattr(AcceptedBodies, "MAX_BODIES", 4)
     prepared = Runtime([signing_key.public_key()]).load(trailblazer_bundle, now=CREATED)
     for i in range(20):
         ep._checked(json.dumps({"page": {"url": f"/p{i}"}}).encode(), prepared)
-        assert 1 <= len(ep._bodies[1]) <= 4
-    large = json.dumps({"page": {"url": "/" + "x" * DecideEndpoint.MAX_BODY}}).encode()
+        assert 1 <= len(ep._bodies.memo) <= 4
+    large = json.dumps({"page": {"url": "/" + "x" * AcceptedBodies.MAX_BODY}}).encode()
     assert ep._checked(large, prepared)[0].url.startswith("/x")
-    assert large not in ep._bodies[1]
+    assert large not in ep._bodies.memo
     other = Runtime([signing_key.public_key()]).load(trailblazer_bundle, now=CREATED)
     ep._checked(b'{"page":{"url":"/"}}', other)
-    assert ep._bodies == (other, {b'{"page":{"url":"/"}}': ep._checked(b'{"page":{"url":"/"}}', other)})
+    assert ep._bodies.prepared is other and ep._bodies.memo == {b'{"page":{"url":"/"}}': ep._checked(b'{"page":{"url":"/"}}', other)}

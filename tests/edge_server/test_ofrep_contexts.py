@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_server.accepted_bodies import AcceptedBodies
 from edge_server.body import parse_json
 from edge_server.config import Config
 from edge_server.errors import ApiError
@@ -101,11 +102,11 @@ def test_remembered_contexts_answer_as_checked_afresh(endpoint: type[_Endpoint],
         assert got == _afresh(raw, prepared, srv.config.max_client_signals), raw
         outcomes[got[0]] += 1
         if got[0] == "ok":
-            assert raw in ep._contexts[1]
+            assert raw in ep._contexts.memo
         else:
-            assert raw not in ep._contexts[1]  # refusals are checked afresh each time
+            assert raw not in ep._contexts.memo  # refusals are checked afresh each time
     assert outcomes["ok"] > 500 and outcomes["refused"] > 500
-    assert len(ep._contexts[1]) > 50
+    assert len(ep._contexts.memo) > 50
 
 
 def test_evaluations_never_write_the_remembered_contexts(signing_key: Ed25519PrivateKey, trailblazer_bundle: bytes) -> None:
@@ -117,7 +118,7 @@ def test_evaluations_never_write_the_remembered_contexts(signing_key: Ed25519Pri
     for raw in bodies:
         flag.context(raw, prepared)
         flags.context(raw, prepared)
-    snapshot = (copy.deepcopy(flag._contexts[1]), copy.deepcopy(flags._contexts[1]))
+    snapshot = (copy.deepcopy(flag._contexts.memo), copy.deepcopy(flags._contexts.memo))
     slots = list(prepared.slot_ids)
     cookie: str | None = None
     for i in range(200):
@@ -131,22 +132,22 @@ def test_evaluations_never_write_the_remembered_contexts(signing_key: Ed25519Pri
         if set_cookie:
             cookie = set_cookie[0][1].decode().split(";")[0].partition("=")[2]
     assert cookie is not None
-    assert {k: _fields(v) for k, v in flag._contexts[1].items()} == {k: _fields(v) for k, v in snapshot[0].items()}
-    assert {k: _fields(v) for k, v in flags._contexts[1].items()} == {k: _fields(v) for k, v in snapshot[1].items()}
+    assert {k: _fields(v) for k, v in flag._contexts.memo.items()} == {k: _fields(v) for k, v in snapshot[0].items()}
+    assert {k: _fields(v) for k, v in flags._contexts.memo.items()} == {k: _fields(v) for k, v in snapshot[1].items()}
 
 
 def test_the_memory_is_bounded_skips_large_bodies_and_starts_afresh_per_bundle(signing_key: Ed25519PrivateKey,
                                                                               trailblazer_bundle: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     srv, prepared = _setup(signing_key, trailblazer_bundle)
     ep = FlagEndpoint(srv)
-    monkeypatch.setattr(_Endpoint, "MAX_BODIES", 4)
+    monkeypatch.setattr(AcceptedBodies, "MAX_BODIES", 4)
     for i in range(20):
         ep.context(json.dumps({"context": {"page.url": f"/p{i}"}}).encode(), prepared)
-        assert 1 <= len(ep._contexts[1]) <= 4
-    large = json.dumps({"context": {"page.url": "/" + "x" * _Endpoint.MAX_BODY}}).encode()
+        assert 1 <= len(ep._contexts.memo) <= 4
+    large = json.dumps({"context": {"page.url": "/" + "x" * AcceptedBodies.MAX_BODY}}).encode()
     assert ep.context(large, prepared).url.startswith("/x")
-    assert large not in ep._contexts[1]
+    assert large not in ep._contexts.memo
     other = Runtime([signing_key.public_key()]).load(trailblazer_bundle, now=CREATED)
     raw = b'{"context":{"page.url":"/"}}'
     ctx = ep.context(raw, other)
-    assert ep._contexts == (other, {raw: ctx}) and ep.context(raw, other) is ctx
+    assert ep._contexts.prepared is other and ep._contexts.memo == {raw: ctx} and ep.context(raw, other) is ctx

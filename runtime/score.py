@@ -546,13 +546,22 @@ def _compile(model: Model) -> Callable[[Mapping[str, Any]], float]:
             inner = f"{inner} + c{j}"
         ps.append(f"_sig({inner})")
     body.append(f"return {ps[0]}" if nsets == 1 else f"return {ps[0]} - {ps[1]}")
-    params = "".join(f", _k{i}" for i in range(len(consts)))
-    lines = [f"def _factory(UInt, _bisect, _sig, _slow{params}):", "    def score(s):", "        try:"]
+    fn: Callable[[Mapping[str, Any]], float] = _generated("score", f"<strata-model-{model.index}>", body, consts, model.score_slow,
+                                                          UInt=UInt, _bisect=bisect_right, _sig=sigmoid)
+    return fn
+
+
+def _generated(name: str, filename: str, body: list[str], consts: list[Any], slow: Callable[..., Any], **helpers: Any) -> Callable[..., Any]:
+    """The function ``name(s)`` running ``body`` (source from opcodes and small ints only: the
+    bundle's values are the constants ``_k0``, ``_k1``, … passed in, the ``helpers`` by name), which
+    answers ``slow(s)`` instead on a KeyError or TypeError (an absent signal, an unhashable value)."""
+    params = ", ".join([*helpers, "_slow", *(f"_k{i}" for i in range(len(consts)))])
+    lines = [f"def _factory({params}):", f"    def {name}(s):", "        try:"]
     lines += [f"            {line}" for line in body]
-    lines += ["        except (KeyError, TypeError):", "            return _slow(s)", "    return score"]
+    lines += ["        except (KeyError, TypeError):", "            return _slow(s)", f"    return {name}"]
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines) + "\n", f"<strata-model-{model.index}>", "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
-    fn: Callable[[Mapping[str, Any]], float] = namespace["_factory"](UInt, bisect_right, sigmoid, model.score_slow, *consts)
+    exec(compile("\n".join(lines) + "\n", filename, "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
+    fn: Callable[..., Any] = namespace["_factory"](*helpers.values(), slow, *consts)
     return fn
 
 
@@ -592,13 +601,8 @@ def _compile_levels(model: Model) -> Callable[[Mapping[str, Any]], bytes]:
         else:
             body.append(f"l{fi} = {level}(s)")
     body.append("return bytes((" + "".join(f"l{fi}, " for fi in range(len(model.features))) + "))")
-    params = "".join(f", _k{i}" for i in range(len(consts)))
-    lines = [f"def _factory(UInt, _bisect, _slow{params}):", "    def levels(s):", "        try:"]
-    lines += [f"            {line}" for line in body]
-    lines += ["        except (KeyError, TypeError):", "            return _slow(s)", "    return levels"]
-    namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines) + "\n", f"<strata-levels-{model.index}>", "exec"), namespace)  # noqa: S102 - source from opcodes and small ints only
-    fn: Callable[[Mapping[str, Any]], bytes] = namespace["_factory"](UInt, bisect_right, model.levels_slow, *consts)
+    fn: Callable[[Mapping[str, Any]], bytes] = _generated("levels", f"<strata-levels-{model.index}>", body, consts, model.levels_slow,
+                                                          UInt=UInt, _bisect=bisect_right)
     return fn
 
 

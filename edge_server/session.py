@@ -42,7 +42,6 @@ e.g. ``"5000/5000"``) it was assigned under, which is its cohort (docs/measureme
 from __future__ import annotations
 
 import binascii
-import os  # noqa: F401  (the vector generators replace os.urandom through this module: random_source.py)
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -13,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge_server import session as session_mod
 from edge_server.session import CookieCodec
 from edge_server.signals import request_signals
 from tests.vectors import generate_http as gen
@@ -112,7 +112,7 @@ def test_vectors_python_renders_each_content_block() -> None:
 def test_vectors_python_applies_each_session_lifecycle(case: dict[str, Any]) -> None:
     s = gen.session_from_json(case["start"])
     nonces = iter(bytes.fromhex(n) for n in case["nonces"])  # the visit nonces, as generated
-    with mock.patch.object(session_mod.os, "urandom", lambda n: next(nonces)):
+    with mock.patch.object(os, "urandom", lambda n: next(nonces)):
         assert [gen.apply_op(s, op) for op in case["ops"]] == case["results"]
     assert next(nonces, None) is None  # every new visit drew exactly one nonce
     assert gen.session_to_json(s) == case["end"]

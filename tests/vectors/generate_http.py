@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -41,7 +42,6 @@ sys.path.insert(0, str(HERE.parents[1]))
 import msgpack  # noqa: E402
 import orjson  # noqa: E402
 
-from edge_server import session as session_mod  # noqa: E402
 from edge_server.decide import check_slots, decide_fields  # noqa: E402
 from edge_server.errors import ApiError  # noqa: E402
 from edge_server.events import EventsEndpoint  # noqa: E402
@@ -90,7 +90,7 @@ def _models(rng: random.Random, n: int) -> dict[str, ModelEntry]:
 
 def seal(codec: CookieCodec, s: Session, nonce: bytes) -> str:
     """CookieCodec.encode with a fixed nonce (the real code, including its shrinking loop)."""
-    with mock.patch.object(session_mod.os, "urandom", lambda n: nonce):
+    with mock.patch.object(os, "urandom", lambda n: nonce):
         return codec.encode(s)
 
 
@@ -176,13 +176,13 @@ def cookie_vectors() -> dict[str, Any]:
                   "uplift bucket over 100": {"m": [*entry, 101]}, "uplift tag over 16 bits": {"m": [*entry, (1 << 16) * 128 + 1]},
                   "uplift not an integer": {"m": [*entry, "1"]}}
     for why, models in bad_models.items():
-        with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
+        with mock.patch.object(os, "urandom", lambda n: bytes(12)):
             value = codec._seal(msgpack.packb([*fields[:14], models], use_bin_type=True))
         rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": f"model entries: {why}"})
     bad_lineage = {"entered over 4 bits": [16, b""], "entered negative": [-1, b""], "entered not an integer": [True, b""],
                    "a partial tag": [1, bytes(4)], "five tags": [1, bytes(15)], "lineage as text": [1, "abc"], "16 fields": None}
     for why, tail in bad_lineage.items():
-        with mock.patch.object(session_mod.os, "urandom", lambda n: bytes(12)):
+        with mock.patch.object(os, "urandom", lambda n: bytes(12)):
             value = codec._seal(msgpack.packb([*fields[:15], *(tail or [0])], use_bin_type=True))
         rejected.append({"keys": [["k1", _b64(KEYS["k1"])]], "cookie_name": "strata_session", "value": value, "why": f"entered and lineage: {why}"})
     for r in rejected:
@@ -193,7 +193,7 @@ def cookie_vectors() -> dict[str, Any]:
         fields = session_from_json(case["decoded"])._pack()
         plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:13], use_bin_type=True)
         nonce = rng.randbytes(12)
-        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+        with mock.patch.object(os, "urandom", lambda n, nonce=nonce: nonce):
             value = codec._seal(plain)
         back = codec.decode(value)
         assert back is not None and back.visit_nonce == ""
@@ -204,7 +204,7 @@ def cookie_vectors() -> dict[str, Any]:
         fields = session_from_json(case["decoded"])._pack()
         plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:14], use_bin_type=True)
         nonce = rng.randbytes(12)
-        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+        with mock.patch.object(os, "urandom", lambda n, nonce=nonce: nonce):
             value = codec._seal(plain)
         back = codec.decode(value)
         assert back is not None and back.models == {}
@@ -215,7 +215,7 @@ def cookie_vectors() -> dict[str, Any]:
         fields = session_from_json(case["decoded"])._pack()
         plain = msgpack.packb(msgpack.unpackb(fields, raw=False)[:15], use_bin_type=True)
         nonce = random.Random(case["nonce"]).randbytes(12)
-        with mock.patch.object(session_mod.os, "urandom", lambda n, nonce=nonce: nonce):
+        with mock.patch.object(os, "urandom", lambda n, nonce=nonce: nonce):
             value = codec._seal(plain)
         back = codec.decode(value)
         assert back is not None and back.entered == 0 and back.lineage == b""
@@ -323,7 +323,7 @@ def lifecycle_vectors(rng: random.Random) -> list[dict[str, Any]]:
             else:
                 ops.append(["add_signals", rng.choice([0, now - 5])])
         nonces: list[bytes] = []  # the visit nonces touch draws, in order: the worker replays them
-        with mock.patch.object(session_mod.os, "urandom", functools.partial(_recorded_random, rng, nonces)):
+        with mock.patch.object(os, "urandom", functools.partial(_recorded_random, rng, nonces)):
             results = [apply_op(s, op) for op in ops]
         out.append({"start": start, "ops": ops, "nonces": [n.hex() for n in nonces], "results": results, "end": session_to_json(s)})
     return out

@@ -12,6 +12,11 @@ import { NONPRINTABLE_RUNS } from './python_unicode.js';
 // ------------------------------------------------------------------ strings by code point
 const SURROGATE = /[\uD800-\uDFFF]/;
 
+/** len(s) > n, and len(s) < n (code points, as Python counts them), reading the string only when
+ * its UTF-16 length cannot tell: a code point is one or two UTF-16 units. */
+export const longer = (s, n) => s.length > n && (s.length > 2 * n || len(s) > n);
+export const shorter = (s, n) => s.length < 2 * n && (s.length < n || len(s) < n);
+
 /** len(s): code points, as Python counts them (a surrogate pair is one, a lone surrogate one too). */
 export function len(s) {
   if (!SURROGATE.test(s)) return s.length;

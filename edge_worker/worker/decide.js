@@ -6,7 +6,7 @@ import { compareStrings } from "../runtime/values.js";
 import { isObject, parseJson, readBody } from "./body.js";
 import { DECIDE_FIELDS, MAX_NAME, MAX_SLOTS, MAX_URL, VARY, error } from "./contract.js";
 import { ApiError } from "./errors.js";
-import { longer, parseCookies } from "./session.js";
+import { parseCookies } from "./session.js";
 import { ClientSignalError, clientSignals, splitUrl } from "./signals.js";
 
 const FIELDS = new Set(DECIDE_FIELDS);
@@ -26,14 +26,14 @@ export function decideFields(body) {
   const page = py.get(body, "page", {});
   if (!isObject(page)) throw error("page_not_object");
   const url = py.get(page, "url", "/");
-  if (typeof url !== "string" || longer(url, MAX_URL)) throw error("page_url_type", { max_url: MAX_URL });
+  if (typeof url !== "string" || py.longer(url, MAX_URL)) throw error("page_url_type", { max_url: MAX_URL });
   if (splitUrl(url) === null) throw error("page_url_invalid");
   const ref = py.get(page, "referrer");
-  if (ref !== null && (typeof ref !== "string" || longer(ref, MAX_URL))) throw error("page_referrer_type");
+  if (ref !== null && (typeof ref !== "string" || py.longer(ref, MAX_URL))) throw error("page_referrer_type");
   const cat = py.get(page, "category", "");
-  if (typeof cat !== "string" || longer(cat, MAX_NAME)) throw error("page_category_type", { max_name: MAX_NAME });
+  if (typeof cat !== "string" || py.longer(cat, MAX_NAME)) throw error("page_category_type", { max_name: MAX_NAME });
   const slots = py.get(body, "slots");
-  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && !longer(s, MAX_NAME)))) {
+  if (slots !== null && (!Array.isArray(slots) || slots.length > MAX_SLOTS || !slots.every((s) => typeof s === "string" && !py.longer(s, MAX_NAME)))) {
     throw error("slots_type", { max_slots: MAX_SLOTS });
   }
   const pv = py.get(body, "page_view", true);

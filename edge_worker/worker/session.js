@@ -251,10 +251,7 @@ export class Session {
 const periodIn = (periods, exp) => (periods instanceof Map ? periods.get(exp) : periods && Object.hasOwn(periods, exp) ? periods[exp] : undefined) ?? "";
 const isInt = (x) => typeof x === "number" && Number.isInteger(x);
 const count = (x) => isInt(x) && x >= 0;
-/** py.len(x) > n, and py.len(x) < n (code points, as Python counts them), reading the string only
- * when its UTF-16 length cannot tell: a code point is one or two UTF-16 units. */
-export const longer = (x, n) => x.length > n && (x.length > 2 * n || py.len(x) > n);
-const shorter = (x, n) => x.length < 2 * n && (x.length < n || py.len(x) < n);
+const { longer, shorter } = py; // code-point lengths compared, as Python counts them
 /** A stored score bucket: a log-odds bucket, or a legacy 0.05-wide one (session.py's _bucket_ok). */
 const bucketOk = (b) => (b >= 0 && b < SCORE_BUCKETS.legacy) || (b >= SCORE_BUCKETS.first && b < SCORE_BUCKETS.first + SCORE_BUCKETS.buckets);
 const isMap = (x) => x !== null && typeof x === "object" && !Array.isArray(x) && !(x instanceof Uint8Array);

@@ -86,3 +86,16 @@ test("measurement_rows_are_keyed_as_their_parts_joined", async () => {
   }
   for (const name of Object.keys(want)) assert.deepEqual(new Map([...m[name]].sort()), new Map([...want[name]].sort()), name);
 });
+
+test("py.longer and py.shorter equal comparing py.len, over ASCII, astral and lone-surrogate text", () => {
+  const next = rng(2612);
+  const units = ["a", "é", "\u{1F600}", "\uD800", "\uDC00", "\u4E2D"];
+  for (let i = 0; i < 3000; i++) {
+    let s = "";
+    const n = Math.floor(next() * 40);
+    for (let j = 0; j < n; j++) s += units[Math.floor(next() * units.length)];
+    const limit = Math.floor(next() * 30);
+    assert.equal(py.longer(s, limit), py.len(s) > limit, JSON.stringify([s, limit]));
+    assert.equal(py.shorter(s, limit), py.len(s) < limit, JSON.stringify([s, limit]));
+  }
+});

@@ -51,13 +51,18 @@ class App:
         await started.wait()
 
 
-async def call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]], root_path: str = "") -> tuple[int, list[Any], bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http", "path": root_path + path,
-             "raw_path": (root_path + path).encode(), "query_string": b"", "root_path": root_path, "client": ("127.0.0.1", 5000),
-             "server": ("127.0.0.1", 8000),
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode()), *headers]}
+def scope_of(method: str, path: str, headers: list[tuple[bytes, bytes]], root_path: str = "") -> dict[str, Any]:
+    """An HTTP request's ASGI scope (Host and ``headers``)."""
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http", "path": root_path + path,
+            "raw_path": (root_path + path).encode(), "query_string": b"", "root_path": root_path, "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000), "headers": [(b"host", b"127.0.0.1:8000"), *headers]}
+
+
+async def exchange(app: Any, scope: dict[str, Any], body: bytes, out: dict[str, Any]) -> None:
+    """Run ``app`` on one request whose body is ``body``; ``out`` gets the answer's status, headers and
+    body as they are sent (so an answer sent before an exception is there too)."""
     sent = False
-    out: dict[str, Any] = {"body": b""}
+    out["body"] = b""
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
@@ -73,6 +78,11 @@ async def call(app: Any, method: str, path: str, body: bytes, headers: list[tupl
             out["body"] += m.get("body", b"")
 
     await app(scope, receive, send)
+
+
+async def call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]], root_path: str = "") -> tuple[int, list[Any], bytes]:
+    out: dict[str, Any] = {}
+    await exchange(app, scope_of(method, path, [(b"content-length", str(len(body)).encode()), *headers], root_path), body, out)
     return out["status"], out["headers"], out["body"]
 
 
@@ -197,26 +207,8 @@ def boom(*args: Any, **kwargs: Any) -> Any:
 
 async def capture(app: Any, path: str, body: bytes) -> tuple[int, list[Any], bytes]:
     """The answer sent before the exception was raised again."""
-    got: dict[str, Any] = {"body": b""}
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(m: dict[str, Any]) -> None:
-        if m["type"] == "http.response.start":
-            got["status"], got["headers"] = m["status"], m["headers"]
-        else:
-            got["body"] += m.get("body", b"")
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]}
+    got: dict[str, Any] = {}
     with pytest.raises(RuntimeError, match="boom"):
-        await app(scope, receive, send)
+        await exchange(app, scope_of("POST", path, [(b"content-type", b"application/json")]), body, got)
     return got["status"], got["headers"], got["body"]
 

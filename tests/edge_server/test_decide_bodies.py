@@ -24,6 +24,7 @@ from edge_server.server import DecideRequest, Server
 from edge_server.signals import ClientSignalError, client_signals
 from runtime import Runtime
 from tests.conftest import CREATED, TRAILBLAZER
+from tests.edge_server.remembered_bodies import assert_remembered_as_afresh
 
 KEYS = {"k1": b"\x07" * 32}
 CART = {"cart.items": [{"sku": "TB-1", "category": "tents", "price": 249.0, "quantity": 1}], "cart.value": 249.0}
@@ -82,18 +83,8 @@ def test_remembered_bodies_answer_as_checked_afresh(signing_key: Ed25519PrivateK
     prepared = Runtime([signing_key.public_key()]).load(trailblazer_bundle, now=CREATED)
     rng = random.Random(2612)
     pool = [_body(rng, list(prepared.slot_ids)) for _ in range(300)]
-    outcomes = {"ok": 0, "refused": 0}
-    for _ in range(3000):
-        raw = rng.choice(pool)
-        got = _remembered(ep, raw, prepared)
-        assert got == _afresh(raw, prepared, srv.config.max_client_signals), raw
-        outcomes[got[0]] += 1
-        if got[0] == "ok":
-            assert raw in ep._bodies.memo
-        else:
-            assert raw not in ep._bodies.memo  # refusals are checked afresh each time
-    assert outcomes["ok"] > 500 and outcomes["refused"] > 500
-    assert len(ep._bodies.memo) > 50
+    assert_remembered_as_afresh(rng, pool, lambda raw: _remembered(ep, raw, prepared),
+                                lambda raw: _afresh(raw, prepared, srv.config.max_client_signals), ep._bodies)
 
 
 def test_decisions_never_write_the_remembered_results(signing_key: Ed25519PrivateKey, trailblazer_bundle: bytes) -> None:

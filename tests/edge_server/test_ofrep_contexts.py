@@ -25,6 +25,7 @@ from edge_server.server import Server
 from runtime import Runtime
 from runtime.flags import MAX_TARGETING_KEY
 from tests.conftest import CREATED, TRAILBLAZER
+from tests.edge_server.remembered_bodies import assert_remembered_as_afresh
 
 KEYS = {"k1": b"\x07" * 32}
 TOKEN = "ofrep-contexts-token"
@@ -95,18 +96,8 @@ def test_remembered_contexts_answer_as_checked_afresh(endpoint: type[_Endpoint],
     ep = endpoint(srv)
     rng = random.Random(2613)
     pool = [_body(rng) for _ in range(300)]
-    outcomes = {"ok": 0, "refused": 0}
-    for _ in range(3000):
-        raw = rng.choice(pool)
-        got = _remembered(ep, raw, prepared)
-        assert got == _afresh(raw, prepared, srv.config.max_client_signals), raw
-        outcomes[got[0]] += 1
-        if got[0] == "ok":
-            assert raw in ep._contexts.memo
-        else:
-            assert raw not in ep._contexts.memo  # refusals are checked afresh each time
-    assert outcomes["ok"] > 500 and outcomes["refused"] > 500
-    assert len(ep._contexts.memo) > 50
+    assert_remembered_as_afresh(rng, pool, lambda raw: _remembered(ep, raw, prepared),
+                                lambda raw: _afresh(raw, prepared, srv.config.max_client_signals), ep._contexts)
 
 
 def test_evaluations_never_write_the_remembered_contexts(signing_key: Ed25519PrivateKey, trailblazer_bundle: bytes) -> None:

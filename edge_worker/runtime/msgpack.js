@@ -38,12 +38,17 @@ function u8() {
 function u16() {
   need(2);
   at += 2;
-  return view.getUint16(at - 2);
+  return (bytes[at - 2] << 8) | bytes[at - 1];
 }
 function u32() {
   need(4);
   at += 4;
-  return view.getUint32(at - 4);
+  return ((bytes[at - 4] << 24) | (bytes[at - 3] << 16) | (bytes[at - 2] << 8) | bytes[at - 1]) >>> 0;
+}
+/** A DataView of the input, made when a value first needs one (floats, signed and 64-bit
+ * integers): a session cookie's unsigned integers and lengths are read from the bytes. */
+function dv() {
+  return (view ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 function tooLong(what, n, max) {
@@ -126,6 +131,7 @@ function float(x) {
 function int64(signed) {
   need(8);
   at += 8;
+  const view = dv();
   if (opt.bundle) return signed ? view.getBigInt64(at - 8) : view.getBigUint64(at - 8);
   return (signed ? view.getInt32(at - 8) : view.getUint32(at - 8)) * 4294967296 + view.getUint32(at - 4);
 }
@@ -147,15 +153,15 @@ function read(depth) {
     case 0xc7: return extension(u8());
     case 0xc8: return extension(u16());
     case 0xc9: return extension(u32());
-    case 0xca: need(4); at += 4; return float(view.getFloat32(at - 4));
-    case 0xcb: need(8); at += 8; return float(view.getFloat64(at - 8));
+    case 0xca: need(4); at += 4; return float(dv().getFloat32(at - 4));
+    case 0xcb: need(8); at += 8; return float(dv().getFloat64(at - 8));
     case 0xcc: return u8();
     case 0xcd: return u16();
     case 0xce: return u32();
     case 0xcf: return int64(false);
-    case 0xd0: need(1); at += 1; return view.getInt8(at - 1);
-    case 0xd1: need(2); at += 2; return view.getInt16(at - 2);
-    case 0xd2: need(4); at += 4; return view.getInt32(at - 4);
+    case 0xd0: need(1); at += 1; return dv().getInt8(at - 1);
+    case 0xd1: need(2); at += 2; return dv().getInt16(at - 2);
+    case 0xd2: need(4); at += 4; return dv().getInt32(at - 4);
     case 0xd3: return int64(true);
     case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return extension(1 << (c - 0xd4));
     case 0xd9: return text(u8());
@@ -175,17 +181,18 @@ function read(depth) {
 export function reader({ bundle = false, maxStr = UINT32_MAX, maxBin = UINT32_MAX, maxArray = UINT32_MAX, maxMap = UINT32_MAX } = {}) {
   const options = { bundle, maxStr, maxBin, maxArray, maxMap };
   return (raw) => {
-    const saved = [opt, bytes, view, at]; // re-entered (a getter, a test): each call has its own state
+    const saved = bytes === null ? null : [opt, bytes, view, at]; // re-entered (a getter, a test): each call has its own state
     opt = options;
     bytes = raw;
-    view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    view = null;
     at = 0;
     try {
       const v = read(0);
       if (at !== raw.length) throw new RangeError(`Extra ${raw.length - at} of ${raw.length} byte(s) found at buffer[${at}]`);
       return v;
     } finally {
-      [opt, bytes, view, at] = saved;
+      if (saved === null) bytes = view = opt = null;
+      else [opt, bytes, view, at] = saved;
     }
   };
 }

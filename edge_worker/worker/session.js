@@ -20,6 +20,7 @@ import * as py from "../runtime/python.js";
 import { b64url, b64urlDecode } from "./base64url.js";
 import * as mp from "./cookie_msgpack.js";
 import { MAX_NAME, TABLE } from "./contract.js";
+import { RandomSource } from "./random_source.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
 const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
@@ -44,6 +45,10 @@ const PREFIX = "s1";
  * Session cost an allocation on every request). */
 const NO_LINEAGE = new Uint8Array(0);
 const enc = new TextEncoder();
+/** The random values a session draws, each from its own batches (random_source.js; session.py's). */
+const SID = new RandomSource(16);
+const VISIT_NONCE = new RandomSource(12);
+const GCM_NONCE = new RandomSource(12);
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
@@ -76,7 +81,7 @@ export class Session {
   }
 
   static fresh() {
-    return new Session(b64url(crypto.getRandomValues(new Uint8Array(16)))); // 128 random bits
+    return new Session(b64url(SID.take())); // 128 random bits
   }
 
   /** Record a request (Session.touch in session.py). */
@@ -117,7 +122,7 @@ export class Session {
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
   static randomBytes(n) {
-    return crypto.getRandomValues(new Uint8Array(n));
+    return n === VISIT_NONCE.size ? VISIT_NONCE.take() : crypto.getRandomValues(new Uint8Array(n));
   }
 
   /** The session signals (docs/signals.md) into `out`. */
@@ -411,7 +416,7 @@ export class CookieCodec {
     return this.sealThen(plain, nonce, same);
   }
 
-  sealThen(plain, nonce = crypto.getRandomValues(new Uint8Array(12)), then) {
+  sealThen(plain, nonce = GCM_NONCE.take(), then) {
     const key = this.keys.get(this.current);
     // base64url(nonce || ciphertext) is base64url(nonce) + base64url(ciphertext): 12 bytes are whole
     // groups of three, so no joined copy of the two is made

@@ -69,6 +69,11 @@ function text(n) {
   let s = '';
   let i = start;
   while (i < end) {
+    if (i + 4 <= end && (bytes[i] | bytes[i + 1] | bytes[i + 2] | bytes[i + 3]) < 0x80) { // four ASCII bytes at a time
+      s += String.fromCharCode(bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]);
+      i += 4;
+      continue;
+    }
     const b = bytes[i++];
     if (b < 0x80) {
       s += String.fromCharCode(b);

@@ -415,19 +415,22 @@ export const any = (v) => value(v, 2);
 export function strings(a) {
   if (!Array.isArray(a)) return value(a, 2);
   header(a.length, 0x90, 16, 0, 0xdc, 0xdd, 'array');
-  for (let i = 0; i < a.length; i++) str(a[i]);
+  for (let i = 0; i < a.length; i++) {
+    if (typeof a[i] === 'string') string(a[i]);
+    else value(a[i], 3);
+  }
 }
 /** A map of string keys to arrays of values (the session's caps, exposures and model entries; any
- * other value as pack() writes it). */
-export function tables(m) {
-  if (m === null || typeof m !== 'object' || Array.isArray(m) || ArrayBuffer.isView(m) || m instanceof Date) return value(m, 2);
+ * other value as pack() writes it), `depth` containers deep (2: a field of the session's list). */
+export function tables(m, depth = 2) {
+  if (m === null || typeof m !== 'object' || Array.isArray(m) || ArrayBuffer.isView(m) || m instanceof Date) return value(m, depth);
   const keys = Object.keys(m);
   header(keys.length, 0x80, 16, 0, 0xde, 0xdf, 'map');
   for (let k = 0; k < keys.length; k++) {
     string(keys[k]);
     const e = m[keys[k]];
     if (!Array.isArray(e)) {
-      value(e, 3);
+      value(e, depth + 1);
       continue;
     }
     header(e.length, 0x90, 16, 0, 0xdc, 0xdd, 'array');
@@ -435,7 +438,7 @@ export function tables(m) {
       const x = e[i];
       if (typeof x === 'string') string(x);
       else if (typeof x === 'number') number(x);
-      else value(x, 4);
+      else value(x, depth + 2);
     }
   }
 }

@@ -321,7 +321,7 @@ function lineageOk(entered, lineage) {
  * them compactly (session.py's pack_models). */
 export function packModels(models) {
   mp.begin();
-  mp.tables(models); // the bytes of pack(models), written as the cookie writes its field 15
+  mp.tables(models, 1); // the bytes of pack(models), written as the cookie writes its field 15
   return mp.written(); // a copy, the caller's
 }
 /** The model entries packModels packed (fresh arrays: the caller may change them). */

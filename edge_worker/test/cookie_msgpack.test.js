@@ -11,7 +11,7 @@ import { test } from "node:test";
 
 import { Decoder, Encoder, ExtData } from "@msgpack/msgpack";
 import { pack, unpack } from "../worker/cookie_msgpack.js";
-import { Session } from "../worker/session.js";
+import { Session, packModels } from "../worker/session.js";
 import { rng } from "./vectors.js";
 
 const lib = { encode: (v) => new Encoder().encode(v), decode: (b) => new Decoder().decode(b) };
@@ -92,6 +92,57 @@ test("cookie_msgpack: sessions of every shape are written byte for byte as the l
     assert.deepEqual(s.pack(), bytes);
     sameRead(bytes, `session ${i}`);
     assert.ok(Session.unpack(bytes) !== null, `session ${i} reads back`);
+  }
+});
+
+// At the edges of every msgpack form a session's fields take: strings whose UTF-8 length is either
+// side of fixstr/str8/str16 (ASCII, or with a non-ASCII character, an astral pair or a lone surrogate
+// anywhere), integers either side of every integer form, floats, and fields of another type than the
+// session writes (Session.pack's writer must write those as pack() does too).
+const EDGE_LENGTHS = [0, 1, 30, 31, 32, 33, 50, 51, 254, 255, 256, 257, 65534, 65535, 65536, 65537];
+const EDGE_INTS = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1];
+const edgeString = () => {
+  const n = pick(EDGE_LENGTHS);
+  const s = ascii(n);
+  if (n === 0 || rand() < 0.5) return s;
+  const at = int(n);
+  return s.slice(0, at) + pick(["é", "€", "😀", "\ud800", "\udc00", "\u0080", "\u07ff", "\u0800"]) + s.slice(at + 1);
+};
+const edgeNumber = () => (rand() < 0.8 ? pick(EDGE_INTS) + pick([0, 0, -1, 1]) : pick([0.5, -1.25, 1e300, NaN, Infinity, -0, 2 ** 53 + 2]));
+/** Arrays nested about as deep as the writer's limit (pack() refuses more than 100 containers). */
+const deep = () => {
+  let v = [];
+  for (let i = 94 + int(8); i > 0; i--) v = [v];
+  return v;
+};
+const oddValue = () => pick([null, undefined, 1, "x", true, [], {}, Uint8Array.of(1), [1, "a"], { a: [1] }, new Uint16Array([7]), deep()]);
+
+test("cookie_msgpack: Session.pack writes its 17 fields' bytes as pack() and the library write the list, at every form's edges and with fields of other types", () => {
+  for (let i = 0; i < 1500; i++) {
+    const s = aSession();
+    const put = (f) => (rand() < 0.25 ? f() : undefined);
+    s.sid = put(edgeString) ?? s.sid;
+    s.utmSource = put(edgeString) ?? s.utmSource;
+    s.visitNonce = put(edgeString) ?? s.visitNonce;
+    for (const k of ["visitCount", "pageViews", "totalPageViews", "firstSeen", "lastSeen", "entered"]) s[k] = put(edgeNumber) ?? s[k];
+    for (const k of ["recentCategories", "shown", "converted"]) if (rand() < 0.3) s[k] = Array.from({ length: pick([0, 1, 15, 16, 17]) }, edgeString);
+    for (const k of ["caps", "exposures", "models"]) {
+      if (rand() < 0.3) {
+        const t = {};
+        for (let j = pick([0, 1, 15, 16, 17]); j > 0; j--) t[edgeString() || "k"] = Array.from({ length: pick([0, 2, 3, 7, 16]) }, () => pick([edgeString, edgeNumber, oddValue])());
+        s[k] = t;
+      }
+    }
+    if (rand() < 0.05) s[pick(["sid", "visitCount", "recentCategories", "utmSource", "purchased", "caps", "exposures", "shown", "models", "entered", "lineage"])] = oddValue();
+    if (rand() < 0.05) s.caps = { ...s.caps, odd: oddValue() };
+    const fields = s.fields();
+    const mine = outcome((x) => x.pack(), s);
+    assert.deepEqual(mine, outcome(pack, fields), `session ${i}: Session.pack against pack() of its list (both refuse nesting past 100)`);
+    assert.deepEqual(outcome(packModels, s.models), outcome(pack, s.models), `session ${i}'s models`);
+    const theirs = outcome(lib.encode, fields);
+    if ("threw" in theirs || "threw" in mine || hasExtension(fields)) continue; // refused (the values test compares refusals)
+    assert.deepEqual(mine, theirs, `session ${i}`);
+    if (!hasExtension(s.models)) assert.deepEqual(packModels(s.models), lib.encode(s.models), `session ${i}'s models, the library`);
   }
 });
 

@@ -7,6 +7,8 @@
 import { pack, reader } from "../runtime/msgpack.js";
 
 export { pack };
+/** The writer of a known shape (Session.pack): the same bytes as pack(), part by part. */
+export { any, arrayHeader, begin, num, str, strings, tables, written } from "../runtime/msgpack.js";
 
 /** The value of the msgpack bytes `raw` (a Uint8Array); throws on invalid, truncated or trailing
  * data. Byte strings are views into `raw`. */

@@ -17,6 +17,10 @@ import { SCORE_BUCKETS } from "../runtime/format.js";
 import { bucketName, scoreBucket, upliftBucket, upliftBucketName, upliftLabel } from "../runtime/score.js";
 import { ALL, SCORE, UPLIFT } from "./contract.js";
 import { ExposureEntry as X, LINEAGE_STATES, LINEAGE_TAG_BYTES, MAX_SESSION_MODELS, ModelEntry as M, packModels, unpackModels } from "./session.js";
+import { RandomSource } from "./random_source.js";
+
+/** A new lineage tag's random bytes (random_source.js; model_counts.py's _LINEAGE_TAG). */
+const LINEAGE_TAG = new RandomSource(LINEAGE_TAG_BYTES);
 
 /** The feature of the score bucket rows (their `spec` label is the model's fit), and the feature
  * and level of a model's visit rows (edge_server/edge_contract.json, "stats"). */
@@ -130,7 +134,7 @@ function counted([visit, later], session, changed) {
     const t = LINEAGE_TAG_BYTES;
     const next = new Uint8Array(session.lineage.length + t);
     next.set(session.lineage, 0);
-    crypto.getRandomValues(next.subarray(session.lineage.length)); // the new tag, drawn in place
+    next.set(LINEAGE_TAG.take(), session.lineage.length); // the new tag
     const keep = LINEAGE_STATES * t;
     session.lineage = next.length > keep ? next.slice(next.length - keep) : next; // the last LINEAGE_STATES tags
   } else if (!later) {

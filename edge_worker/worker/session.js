@@ -18,8 +18,9 @@
 import { MAX_FEATURES, MAX_ID_LENGTH, MAX_PERIOD, SCORE_BUCKETS, UPLIFT_BUCKETS } from "../runtime/format.js";
 import * as py from "../runtime/python.js";
 import { b64url, b64urlDecode } from "./base64url.js";
-import { pack as mpEncode, unpack as mpDecode } from "./cookie_msgpack.js";
+import * as mp from "./cookie_msgpack.js";
 import { MAX_NAME, TABLE } from "./contract.js";
+import { RandomSource } from "./random_source.js";
 
 // The cookie's bounds (their reasons: edge_server/edge_contract.json, "session").
 const BOUNDS = Object.fromEntries(Object.entries(TABLE.session).filter(([k]) => k !== "doc").map(([k, v]) => [k, v.value]));
@@ -44,6 +45,10 @@ const PREFIX = "s1";
  * Session cost an allocation on every request). */
 const NO_LINEAGE = new Uint8Array(0);
 const enc = new TextEncoder();
+/** The random values a session draws, each from its own batches (random_source.js; session.py's). */
+const SID = new RandomSource(16);
+const VISIT_NONCE = new RandomSource(12);
+const GCM_NONCE = new RandomSource(12);
 
 /** Where each field of a session entry sits: the cookie keeps every entry as an array, and both
  * implementations read it by these names (session.py's named tuples CapEntry, ExposureEntry, ModelEntry). */
@@ -76,7 +81,7 @@ export class Session {
   }
 
   static fresh() {
-    return new Session(b64url(crypto.getRandomValues(new Uint8Array(16)))); // 128 random bits
+    return new Session(b64url(SID.take())); // 128 random bits
   }
 
   /** Record a request (Session.touch in session.py). */
@@ -117,7 +122,7 @@ export class Session {
 
   /** The random source of visit nonces (replaced only by the lifecycle vectors' test). */
   static randomBytes(n) {
-    return crypto.getRandomValues(new Uint8Array(n));
+    return n === VISIT_NONCE.size ? VISIT_NONCE.take() : crypto.getRandomValues(new Uint8Array(n));
   }
 
   /** The session signals (docs/signals.md) into `out`. */
@@ -188,10 +193,36 @@ export class Session {
     return true;
   }
 
+  /** The cookie's plaintext: msgpack of the 17 fields (a copy, the caller's), written field by field
+   * (no list of them built, no type test per field): the bytes cookie_msgpack.js's pack() writes for that list. */
   pack() {
-    return mpEncode([this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
+    mp.begin();
+    mp.arrayHeader(17);
+    mp.str(this.sid);
+    mp.num(this.visitCount);
+    mp.num(this.pageViews);
+    mp.num(this.totalPageViews);
+    mp.num(this.firstSeen);
+    mp.num(this.lastSeen);
+    mp.strings(this.recentCategories);
+    mp.str(this.utmSource);
+    mp.any(this.purchased);
+    mp.tables(this.caps);
+    mp.tables(this.exposures);
+    mp.strings(this.shown);
+    mp.strings(this.converted);
+    mp.str(this.visitNonce);
+    mp.tables(this.models);
+    mp.num(this.entered);
+    mp.any(this.lineage);
+    return mp.written();
+  }
+
+  /** The 17 fields as a list, as pack() writes them (its tests' oracle). */
+  fields() {
+    return [this.sid, this.visitCount, this.pageViews, this.totalPageViews, this.firstSeen, this.lastSeen,
       this.recentCategories, this.utmSource, this.purchased, this.caps, this.exposures, this.shown, this.converted, this.visitNonce, this.models,
-      this.entered, this.lineage]);
+      this.entered, this.lineage];
   }
 
   /** The session in an authenticated plaintext, or null when its shape is not one this version writes.
@@ -200,7 +231,7 @@ export class Session {
   static unpack(raw) {
     let v;
     try {
-      v = mpDecode(raw);
+      v = mp.unpack(raw);
     } catch {
       return null;
     }
@@ -288,9 +319,13 @@ function lineageOk(entered, lineage) {
 
 /** A visit's model entries as the cookie's field 15 encodes them (msgpack): how a visit ledger keeps
  * them compactly (session.py's pack_models). */
-export const packModels = (models) => mpEncode(models); // a copy, the caller's
+export function packModels(models) {
+  mp.begin();
+  mp.tables(models, 1); // the bytes of pack(models), written as the cookie writes its field 15
+  return mp.written(); // a copy, the caller's
+}
 /** The model entries packModels packed (fresh arrays: the caller may change them). */
-export const unpackModels = (raw) => mpDecode(raw);
+export const unpackModels = (raw) => mp.unpack(raw);
 
 /** "caps", "exposures", "shown" -> the keys this request's decision wrote (session.py's Session.written):
  * this one, shared and never added to, until the request writes (Session.wrote). */
@@ -381,14 +416,12 @@ export class CookieCodec {
     return this.sealThen(plain, nonce, same);
   }
 
-  sealThen(plain, nonce = crypto.getRandomValues(new Uint8Array(12)), then) {
+  sealThen(plain, nonce = GCM_NONCE.take(), then) {
     const key = this.keys.get(this.current);
-    return crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain).then((ct) => {
-      const blob = new Uint8Array(12 + ct.byteLength);
-      blob.set(nonce, 0);
-      blob.set(new Uint8Array(ct), 12);
-      return then(this.head + b64url(blob));
-    });
+    // base64url(nonce || ciphertext) is base64url(nonce) + base64url(ciphertext): 12 bytes are whole
+    // groups of three, so no joined copy of the two is made
+    return crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: this.aads.get(this.current) }, key, plain)
+      .then((ct) => then(this.head + b64url(nonce) + b64url(new Uint8Array(ct))));
   }
 
   /** The authenticated plaintext of `value`, or null: null itself when there is nothing to decrypt

@@ -53,16 +53,25 @@ export const LEFT_OUT = {
   'format.json': [],
 };
 
-function withoutProse(v) {
-  if (Array.isArray(v)) return v.map(withoutProse);
+/** Fields of a contract table's entries, at any depth, that no browser module reads: the CEL
+ * catalogue's implementation names, constant-folding flags and receiver flags (functions.js and the
+ * compiler read them; the browser's modules read a function's name, typing, cost, parameter and result
+ * types). 0.3 KB gzip. test/browser_module.test.js checks that none of them is read. */
+export const UNREAD_FIELDS = {
+  'stdlib.json': ['impl', 'fold', 'receiver'],
+};
+
+function without(v, drop) {
+  if (Array.isArray(v)) return v.map((x) => without(x, drop));
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !PROSE.has(k)).map(([k, x]) => [k, withoutProse(x)]));
+  return Object.fromEntries(Object.entries(v).filter(([k]) => !drop.has(k)).map(([k, x]) => [k, without(x, drop)]));
 }
 
 /** The browser build's copy of a contract table (its file name, its parsed JSON): no prose, no
- * LEFT_OUT tables, and of edge_contract.json's error messages only those in `errors` (namedErrors()). */
+ * LEFT_OUT tables, no UNREAD_FIELDS, and of edge_contract.json's error messages only those in
+ * `errors` (namedErrors()). */
 export function projectTable(name, table, errors = null) {
-  const out = withoutProse(table);
+  const out = without(table, new Set([...PROSE, ...(UNREAD_FIELDS[name] ?? [])]));
   for (const key of LEFT_OUT[name] ?? []) delete out[key];
   if (name === 'edge_contract.json' && errors !== null) out.errors = Object.fromEntries(Object.entries(out.errors).filter(([k]) => errors.has(k)));
   return out;

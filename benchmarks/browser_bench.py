@@ -5,7 +5,8 @@ on 127.0.0.1 — a benchmark, not a timed test:
 
 1. size: dist/strata.mjs and dist/strata.js, minified and gzipped (-9) — re2js, the uap-core device
    regexes and parse5 are not in them but in the lazily loaded parts strata-re2.mjs, strata-device.mjs
-   and strata-sanitize.mjs (browser/parts.js), measured too (budget: <= 35 KB gzip without RE2);
+   and strata-sanitize.mjs (browser/parts.js), measured too (budget: <= 35 KB gzip without RE2); beside
+   them the peers built the same way: GrowthBook's browser SDK and cel-js, a CEL evaluator alone;
 2. from script start (an inline mark just before the script tag) to filled slots (the last slot
    filled: start() fills each as the parser reaches it, and resolves at DOMContentLoaded) on the TrailBlazer
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
@@ -126,6 +127,14 @@ def gz(path: Path) -> int:
     return len(gzip.compress(path.read_bytes(), 9))
 
 
+def peer_sizes() -> dict[str, dict[str, list[int]]]:
+    """The peers built as strata.mjs is (tools/build_browser.js --peers, from this checkout: every
+    export bundled for the browser, esbuild minified, then the same terser pass), gzip -9:
+    {package: {"esbuild": [minified, gzip], "terser": [minified, gzip]}}."""
+    r = subprocess.run(["node", "tools/build_browser.js", "--peers"], cwd=EDGE, check=True, capture_output=True, text=True, timeout=120)
+    return json.loads(r.stdout)
+
+
 def trailblazer_site(built: BrowserBuild) -> StaticSite:
     """A static TrailBlazer on 127.0.0.1 serving ``built`` (strata.js and its parts), a freshly
     signed gzip bundle and GrowthBook's bundle; each page marks the clock's start just before
@@ -182,6 +191,7 @@ def main() -> None:
         built = {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {f.stem.removeprefix("strata-"): f for f in sorted(out.glob("strata-*.mjs"))}}
     sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
     sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
+    peers = peer_sizes()
     site = trailblazer_site(built)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     views: dict[str, list[float]] = {}
@@ -212,13 +222,17 @@ def main() -> None:
     site.stop()
     shutil.rmtree(out, ignore_errors=True)
     med = statistics.median
-    results = {"sizes_bytes": sizes, "views_ms": {k: med(v) for k, v in views.items()},
+    results = {"sizes_bytes": sizes, "peer_sizes_bytes": peers, "views_ms": {k: med(v) for k, v in views.items()},
                "phases_ms": {k: {n: med(t) for n, t in v.items()} for k, v in phases.items()},
                "decide_us": peer["strata_us"], "growthbook_us": peer["growthbook_us"],
                "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs}
     print("1. size, gzip -9 (budget: module <= 35 KB without RE2; the parts load only when needed)")
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
+    print("   beside it, built the same way (every export, esbuild --bundle --minify, then terser; esbuild alone in brackets)")
+    for name, v in peers.items():
+        egz, (tmin, tgz) = v["esbuild"][1], v["terser"]
+        print(f"   {name:40} {tgz / 1024:7.1f} KB  ({egz / 1024:.1f} KB; minified {tmin / 1024:.0f} KB)")
     print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs} (budgets: first load 50 ms, cached 15 ms)")
     print("   and when each phase ended (user-timing marks of start(), ms from script start)")
     names = ["strata:start", "strata:fetched", "strata:device", "strata:verified", "strata:dom", "strata:context", "strata:decided", "strata:filled"]

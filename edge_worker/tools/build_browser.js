@@ -4,7 +4,8 @@
 //   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
-// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
+// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes); --peers prints the peers'
+// sizes built the same way (JSON, for benchmarks/browser_bench.py). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';
@@ -146,8 +147,10 @@ const deviceTexts = {
  * (docs/client-side.md "Size and speed"). Only terser's safe transforms (no `unsafe*`); the lazily
  * loaded parts stay esbuild's (most are libraries loaded for few pages, and terser takes seconds on
  * them). test/browser_module.test.js and tests/browser run every vector through the result. */
+const TERSER = { module: true, ecma: 2020, compress: { passes: 2 }, mangle: true, format: { comments: false } };
+
 async function terserPass(file, module) {
-  const { code } = await terser(await readFile(file, 'utf8'), { module, ecma: 2020, compress: { passes: 2 }, mangle: true, format: { comments: false } });
+  const { code } = await terser(await readFile(file, 'utf8'), { ...TERSER, module });
   await writeFile(file, code);
 }
 
@@ -179,8 +182,32 @@ export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = 
   return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts, metafile: core.metafile ?? null };
 }
 
+/** The peers browser_bench.py weighs strata.mjs against (devDependencies): GrowthBook's browser SDK,
+ * and a CEL evaluator alone (cel-js: parser, checker and evaluator, no signatures, sessions or rendering). */
+export const PEERS = ['@growthbook/growthbook', '@marcbachmann/cel-js'];
+
+/** Each peer built as strata.mjs is (every export bundled, for the browser, esbuild minified, then the
+ * same terser pass): {name: {esbuild: [minified bytes, gzip -9 bytes], terser: [bytes, gzip]}}. */
+export async function peerSizes() {
+  const { gzipSync } = await import('node:zlib');
+  const sizes = (code) => [Buffer.byteLength(code), gzipSync(code, { level: 9 }).length];
+  const out = {};
+  for (const name of PEERS) {
+    const r = await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8', format: 'esm', write: false,
+      absWorkingDir: ROOT, stdin: { contents: `export * from '${name}';`, resolveDir: ROOT, loader: 'js' } });
+    const code = r.outputFiles[0].text;
+    const { code: again } = await terser(code, TERSER);
+    out[name] = { esbuild: sizes(code), terser: sizes(again) };
+  }
+  return out;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
+  if (args.includes('--peers')) { // node tools/build_browser.js --peers: the peers' sizes, JSON (browser_bench.py)
+    console.log(JSON.stringify(await peerSizes()));
+    process.exit(0);
+  }
   const inputs = args.includes('--inputs'); // list strata.mjs's biggest inputs (esbuild's metafile)
   const dir = args.find((a) => !a.startsWith('--'));
   const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs });

@@ -132,7 +132,8 @@ def peer_sizes() -> dict[str, dict[str, list[int]]]:
     export bundled for the browser, esbuild minified, then the same terser pass), gzip -9:
     {package: {"esbuild": [minified, gzip], "terser": [minified, gzip]}}."""
     r = subprocess.run(["node", "tools/build_browser.js", "--peers"], cwd=EDGE, check=True, capture_output=True, text=True, timeout=120)
-    return json.loads(r.stdout)
+    sizes: dict[str, dict[str, list[int]]] = json.loads(r.stdout)
+    return sizes
 
 
 def trailblazer_site(built: BrowserBuild) -> StaticSite:
@@ -230,8 +231,8 @@ def main() -> None:
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
     print("   beside it, built the same way (every export, esbuild --bundle --minify, then terser; esbuild alone in brackets)")
-    for name, v in peers.items():
-        egz, (tmin, tgz) = v["esbuild"][1], v["terser"]
+    for name, peer_size in peers.items():
+        egz, (tmin, tgz) = peer_size["esbuild"][1], peer_size["terser"]
         print(f"   {name:40} {tgz / 1024:7.1f} KB  ({egz / 1024:.1f} KB; minified {tmin / 1024:.0f} KB)")
     print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs} (budgets: first load 50 ms, cached 15 ms)")
     print("   and when each phase ended (user-timing marks of start(), ms from script start)")

@@ -181,6 +181,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
     ap.add_argument("--build-from", type=Path, default=None,
                     help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
+    ap.add_argument("--hosting", default=None, help="only the hostings whose name contains this (e.g. 'preload')")
+    ap.add_argument("--chromium-arg", action="append", default=[],
+                    help="one more Chromium switch (repeatable), e.g. --chromium-arg=--v8-cache-options=none: the code cache's share of a view")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -198,8 +201,9 @@ def main() -> None:
     views: dict[str, list[float]] = {}
     phases: dict[str, dict[str, list[float]]] = {}
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
-        for hosting, script_cache, bundle_cache, mode in HOSTING:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS + a.chromium_arg)
+        hostings = [h for h in HOSTING if a.hosting is None or a.hosting in h[0]]
+        for hosting, script_cache, bundle_cache, mode in hostings:
             for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
                 site.cache_controls[path] = script_cache
             site.cache_controls["/trailblazer.strata"] = bundle_cache
@@ -226,7 +230,7 @@ def main() -> None:
     results = {"sizes_bytes": sizes, "peer_sizes_bytes": peers, "views_ms": {k: med(v) for k, v in views.items()},
                "phases_ms": {k: {n: med(t) for n, t in v.items()} for k, v in phases.items()},
                "decide_us": peer["strata_us"], "growthbook_us": peer["growthbook_us"],
-               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs}
+               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs, "chromium_args": a.chromium_arg}
     print("1. size, gzip -9 (budget: module <= 35 KB without RE2; the parts load only when needed)")
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
@@ -238,7 +242,7 @@ def main() -> None:
     print("   and when each phase ended (user-timing marks of start(), ms from script start)")
     names = ["strata:start", "strata:fetched", "strata:device", "strata:verified", "strata:dom", "strata:context", "strata:decided", "strata:filled"]
     print(f"   {'view':7} {'hosting':21} {'total':>6}  " + " ".join(f"{n.removeprefix('strata:'):>8}" for n in names))
-    for hosting, *_ in HOSTING:
+    for hosting, *_ in hostings:
         for view in VIEWS:
             k = f"{view} {hosting}"
             ph = results["phases_ms"].get(k, {})

@@ -51,15 +51,17 @@ export const PROSE = new Set(['doc', 'about', 'meaning']);
 export const LEFT_OUT = {
   'edge_contract.json': ['metric_families', 'counter_batches', 'fleet_ledger'],
   'stdlib.json': ['typings', 'costs'],
-  'format.json': [],
+  'format.json': ['arity_doc'],
 };
 
 /** Fields of a contract table's entries, at any depth, that no browser module reads: the CEL
  * catalogue's implementation names, constant-folding flags and receiver flags (functions.js and the
  * compiler read them; the browser's modules read a function's name, typing, cost, parameter and result
- * types). 0.3 KB gzip. test/browser_module.test.js checks that none of them is read. */
+ * types), and the opcodes' operand descriptions (for readers of format.json). 0.4 KB gzip.
+ * test/browser_module.test.js checks that none of them is read. */
 export const UNREAD_FIELDS = {
   'stdlib.json': ['impl', 'fold', 'receiver'],
+  'format.json': ['operands'],
 };
 
 function without(v, drop) {

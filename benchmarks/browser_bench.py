@@ -96,7 +96,35 @@ HOSTING = [
     ("strata.js immutable", IMMUTABLE, "no-cache", None),
     ("+ bundle max-age=300", IMMUTABLE, "max-age=300", "default"),
     ("+ preload links", IMMUTABLE, "max-age=300", "default"),
+    ("+ service worker", IMMUTABLE, "max-age=300", "default"),
+    ("+ sw static routes", IMMUTABLE, "max-age=300", "default"),
 ]
+#: the hostings with PRELOAD before the tag
+PRELOADED = {"+ preload links", "+ service worker", "+ sw static routes"}
+#: A Service Worker, registered once the first view has loaded, that puts strata.js and the device
+#: part into CacheStorage when it is installed: Chromium compiles a script put there during install
+#: and stores its code cache beside it, so the next view runs strata.js from a code cache that view
+#: 2 would otherwise have to produce (docs/client-side.md, "Where the time goes"). The first serves
+#: them from its fetch handler; the second from static routes (InstallEvent.addRoutes: the browser
+#: answers from the cache without starting the worker), the fetch handler as a fallback.
+SW_FILES = "const FILES = ['/strata.js', '/strata-device.mjs'];\n"
+SW = {
+    "+ service worker": SW_FILES + """self.addEventListener('install', (e) => e.waitUntil(caches.open('strata').then((c) => c.addAll(FILES))));
+self.addEventListener('fetch', (e) => {
+  const path = new URL(e.request.url).pathname;
+  if (FILES.includes(path)) e.respondWith(caches.match(path).then((r) => r || fetch(e.request)));
+});
+""",
+    "+ sw static routes": SW_FILES + """self.addEventListener('install', (e) => {
+  e.addRoutes(FILES.map((pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: { cacheName: 'strata' } })));
+  e.waitUntil(caches.open('strata').then((c) => c.addAll(FILES)));
+});
+""",
+}
+REGISTER = "<script>addEventListener('load', () => navigator.serviceWorker.register('/sw.js'));</script>"
+#: after the first view of a Service Worker hosting: the worker installed and active (a visitor's next
+#: click comes later than this)
+SW_READY = "navigator.serviceWorker.ready.then(() => new Promise((r) => setTimeout(() => r(true), 500)))"
 #: what a page may put before Strata's tag so that the bundle and the device part are fetched
 #: while strata.js is (docs/client-side.md, "Hosting"): the fetch() of a bundleCache 'default'
 #: bundle and the part's import() take the preloaded responses
@@ -160,9 +188,12 @@ def trailblazer_site(built: BrowserBuild) -> StaticSite:
     return site
 
 
-def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
+def tag_pages(site: StaticSite, attrs: str, preload: bool = False, sw: str | None = None) -> None:
     """(Re)write the site's pages with Strata's tag (``attrs``: more data- attributes) between the
-    marks; with ``preload``, PRELOAD before them."""
+    marks; with ``preload``, PRELOAD before them; with ``sw``, that Service Worker as /sw.js,
+    registered at the load event."""
+    if sw is not None:
+        site.files["/sw.js"] = sw.encode()
     tool = static_site_tool()
     pem = site.files["/key.pub"].decode()
     serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"' + attrs))
@@ -172,7 +203,7 @@ def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
             end = body.index(b"</script>", at) + len(b"</script>")
             # the clock starts after GrowthBook's script, just before Strata's
             head = (PRELOAD if preload else "") + '<script src="/growthbook.js"></script>' + MARK
-            site.files[name] = body[:at] + head.encode() + body[at:end] + DONE.encode() + body[end:]
+            site.files[name] = body[:at] + head.encode() + body[at:end] + (DONE + (REGISTER if sw else "")).encode() + body[end:]
 
 
 def main() -> None:
@@ -181,7 +212,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
     ap.add_argument("--build-from", type=Path, default=None,
                     help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
-    ap.add_argument("--hosting", default=None, help="only the hostings whose name contains this (e.g. 'preload')")
+    ap.add_argument("--hosting", action="append", default=[], help="only the hostings whose name contains this (repeatable; e.g. 'preload')")
     ap.add_argument("--chromium-arg", action="append", default=[],
                     help="one more Chromium switch (repeatable), e.g. --chromium-arg=--v8-cache-options=none: the code cache's share of a view")
     a = ap.parse_args()
@@ -200,20 +231,26 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     views: dict[str, list[float]] = {}
     phases: dict[str, dict[str, list[float]]] = {}
+    controlled: dict[str, list[bool]] = {}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=ARGS + a.chromium_arg)
-        hostings = [h for h in HOSTING if a.hosting is None or a.hosting in h[0]]
+        hostings = [h for h in HOSTING if not a.hosting or any(part in h[0] for part in a.hosting)]
         for hosting, script_cache, bundle_cache, mode in hostings:
             for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
                 site.cache_controls[path] = script_cache
             site.cache_controls["/trailblazer.strata"] = bundle_cache
-            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting == "+ preload links")
+            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting in PRELOADED, sw=SW.get(hosting))
             for _ in range(a.runs):
                 ctx = b.new_context(base_url=site.url)
                 page = settled_page(ctx)
                 for view in VIEWS:
                     page.goto("/")
                     total, marks = page.evaluate(ELAPSED)
+                    if hosting in SW:
+                        if view == "first":
+                            page.evaluate(SW_READY)
+                        else:  # the view ran under the worker
+                            controlled.setdefault(hosting, []).append(page.evaluate("!!navigator.serviceWorker.controller"))
                     views.setdefault(f"{view} {hosting}", []).append(total)
                     for name, t in dict(marks).items():  # a mark set more than once (strata:filled, per slot): its last
                         phases.setdefault(f"{view} {hosting}", {}).setdefault(name, []).append(t)
@@ -230,7 +267,8 @@ def main() -> None:
     results = {"sizes_bytes": sizes, "peer_sizes_bytes": peers, "views_ms": {k: med(v) for k, v in views.items()},
                "phases_ms": {k: {n: med(t) for n, t in v.items()} for k, v in phases.items()},
                "decide_us": peer["strata_us"], "growthbook_us": peer["growthbook_us"],
-               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs, "chromium_args": a.chromium_arg}
+               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs, "chromium_args": a.chromium_arg,
+               "sw_controlled_views": {k: sum(v) for k, v in controlled.items()}}
     print("1. size, gzip -9 (budget: module <= 35 KB without RE2; the parts load only when needed)")
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
@@ -247,6 +285,8 @@ def main() -> None:
             k = f"{view} {hosting}"
             ph = results["phases_ms"].get(k, {})
             print(f"   {view:7} {hosting:21} {results['views_ms'][k]:6.1f}  " + " ".join(f"{ph.get(n, float('nan')):8.1f}" for n in names))
+    for k, n in results["sw_controlled_views"].items():
+        print(f"   {k}: {n} of {len(controlled[k])} later views controlled by the Service Worker")
     print("3./4. in the page, median per call")
     print(f"   Strata decide(), 4 slots               {peer['strata_us']:7.2f} us  (budget 5 us)")
     print(f"   GrowthBook, 4 equivalent features      {peer['growthbook_us']:7.2f} us")

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser_bench import settled_page, trailblazer_site  # noqa: E402
+from benchmarks.browser_bench import HOSTING, PRELOADED, SW, SW_READY, settled_page, tag_pages, trailblazer_site  # noqa: E402
 from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild, build_browser  # noqa: E402
 
 CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute", "blink.user_timing", "loading", "blink"]
@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write the last load's trace (.json) and CPU profile (.cpuprofile) here")
     ap.add_argument("--minified", action="store_true", help="trace the minified build as shipped (implies --no-profile: no module names to map samples to)")
     ap.add_argument("--chromium-arg", action="append", default=[], help="one more Chromium switch (repeatable), e.g. --v8-cache-options=none")
+    ap.add_argument("--hosting", default=None, help="host the site as browser_bench.py's hosting of this name (default: all no-cache)")
     a = ap.parse_args()
     if a.minified:
         a.no_profile = True
@@ -149,6 +150,15 @@ def main() -> None:
     built = build_browser(tmp) if a.minified else unminified(tmp)
     sources = {p.name: module_lines(p.read_text()) for p in [built["script"], *built["parts"].values()]}
     site = trailblazer_site(built)
+    hosting = next((h for h in HOSTING if h[0] == a.hosting), None) if a.hosting else None
+    if a.hosting and hosting is None:
+        raise SystemExit(f"no hosting {a.hosting!r}: one of {[h[0] for h in HOSTING]}")
+    if hosting is not None:
+        name, script_cache, bundle_cache, mode = hosting
+        for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
+            site.cache_controls[path] = script_cache
+        site.cache_controls["/trailblazer.strata"] = bundle_cache
+        tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=name in PRELOADED, sw=SW.get(name))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     loads: dict[str, list[dict[str, Any]]] = {"first": [], "cached": [], "third": []}
     with sync_playwright() as p:
@@ -165,6 +175,8 @@ def main() -> None:
                     cdp.send("Profiler.start")
                 page.goto("/")
                 t0, t1 = page.evaluate(WAIT)
+                if kind == "first" and hosting is not None and hosting[0] in SW:
+                    page.evaluate(SW_READY)  # (outside the window: the worker installed, the scripts cached)
                 profile: dict[str, Any] = {"nodes": [], "samples": [], "timeDeltas": [], "startTime": 0} if a.no_profile else cdp.send("Profiler.stop")["profile"]
                 trace = json.loads(b.stop_tracing())
                 events = trace["traceEvents"] if isinstance(trace, dict) else trace
@@ -197,7 +209,7 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     med = statistics.median
     for kind, runs in loads.items():
-        print(f"{kind} load: script start -> filled slots {med(r['total'] for r in runs):.1f} ms (median of {len(runs)}, profiled, unminified)")
+        print(f"{kind} load: script start -> filled slots {med(r['total'] for r in runs):.1f} ms (median of {len(runs)}, {'minified, traced' if a.minified else 'profiled, unminified'})")
         names = sorted({n for r in runs for n in r["marks"] if n != "strata:t0"}, key=lambda n: med(r["marks"].get(n, 0) for r in runs))
         print("  start()'s phases ended at (ms from the mark, median): " + ", ".join(f"{n.removeprefix('strata:')} {med(r['marks'].get(n, 0) for r in runs):.1f}" for n in names))
         print("  requests (ms from the mark; last run):")

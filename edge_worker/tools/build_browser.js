@@ -170,12 +170,12 @@ export async function buildRecorded(outdir) {
   return outfile;
 }
 
-export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {
+export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false, terserToo = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
   const contractTables = contractTablesOf(await namedErrors());
   const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
-  if (minify) await Promise.all([terserPass(path.join(outdir, 'strata.mjs'), true), terserPass(path.join(outdir, 'strata.js'), false)]);
+  if (minify && terserToo) await Promise.all([terserPass(path.join(outdir, 'strata.mjs'), true), terserPass(path.join(outdir, 'strata.js'), false)]);
   const parts = {};
   for (const name of PARTS) {
     parts[name] = path.join(outdir, `strata-${name}.mjs`);

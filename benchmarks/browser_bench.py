@@ -157,11 +157,12 @@ def gz(path: Path) -> int:
 
 def peer_sizes() -> dict[str, dict[str, list[int]]]:
     """The peers built as strata.mjs is (tools/build_browser.js --peers, from this checkout: every
-    export bundled for the browser, esbuild minified, then the same terser pass), gzip -9:
-    {package: {"esbuild": [minified, gzip], "terser": [minified, gzip]}}."""
-    r = subprocess.run(["node", "tools/build_browser.js", "--peers"], cwd=EDGE, check=True, capture_output=True, text=True, timeout=120)
-    sizes: dict[str, dict[str, list[int]]] = json.loads(r.stdout)
-    return sizes
+    export bundled for the browser, esbuild minified, then the same terser pass), weighed as
+    strata.mjs is (``gz``): {package: {"esbuild": [minified, gzip], "terser": [minified, gzip]}}."""
+    with tempfile.TemporaryDirectory(prefix="strata-peers-") as out:
+        r = subprocess.run(["node", "tools/build_browser.js", "--peers", out], cwd=EDGE, check=True, capture_output=True, text=True, timeout=120)
+        files: dict[str, dict[str, str]] = json.loads(r.stdout)
+        return {name: {how: [Path(f).stat().st_size, gz(Path(f))] for how, f in built.items()} for name, built in files.items()}
 
 
 def trailblazer_site(built: BrowserBuild) -> StaticSite:

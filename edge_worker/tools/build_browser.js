@@ -4,8 +4,8 @@
 //   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
 // Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
-// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes); --peers prints the peers'
-// sizes built the same way (JSON, for benchmarks/browser_bench.py). The tests build into a
+// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes); --peers OUTDIR builds the
+// peers there the same way (benchmarks/browser_bench.py weighs them). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';
@@ -189,25 +189,27 @@ export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = 
 export const PEERS = ['@growthbook/growthbook', '@marcbachmann/cel-js'];
 
 /** Each peer built as strata.mjs is (every export bundled, for the browser, esbuild minified, then the
- * same terser pass): {name: {esbuild: [minified bytes, gzip -9 bytes], terser: [bytes, gzip]}}. */
-export async function peerSizes() {
-  const { gzipSync } = await import('node:zlib');
-  const sizes = (code) => [Buffer.byteLength(code), gzipSync(code, { level: 9 }).length];
+ * same terser pass) into `outdir`: {name: {esbuild: file, terser: file}}. The caller weighs the files
+ * as it weighs strata.mjs (browser_bench.py: Python's gzip at level 9; gzip implementations differ by
+ * up to 1%). */
+export async function buildPeers(outdir) {
   const out = {};
   for (const name of PEERS) {
-    const r = await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8', format: 'esm', write: false,
-      absWorkingDir: ROOT, stdin: { contents: `export * from '${name}';`, resolveDir: ROOT, loader: 'js' } });
-    const code = r.outputFiles[0].text;
-    const { code: again } = await terser(code, TERSER);
-    out[name] = { esbuild: sizes(code), terser: sizes(again) };
+    const base = path.join(outdir, name.replace(/^@/, '').replace(/\//g, '-'));
+    const esbuilt = `${base}.esbuild.mjs`;
+    await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8', format: 'esm',
+      outfile: esbuilt, absWorkingDir: ROOT, stdin: { contents: `export * from '${name}';`, resolveDir: ROOT, loader: 'js' } });
+    const { code } = await terser(await readFile(esbuilt, 'utf8'), TERSER);
+    await writeFile(`${base}.mjs`, code);
+    out[name] = { esbuild: esbuilt, terser: `${base}.mjs` };
   }
   return out;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
-  if (args.includes('--peers')) { // node tools/build_browser.js --peers: the peers' sizes, JSON (browser_bench.py)
-    console.log(JSON.stringify(await peerSizes()));
+  if (args.includes('--peers')) { // node tools/build_browser.js --peers OUTDIR: the peers built there, their files as JSON (browser_bench.py)
+    console.log(JSON.stringify(await buildPeers(path.resolve(args.find((a) => !a.startsWith('--'))))));
     process.exit(0);
   }
   const inputs = args.includes('--inputs'); // list strata.mjs's biggest inputs (esbuild's metafile)

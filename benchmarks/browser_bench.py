@@ -2,6 +2,7 @@
 on 127.0.0.1 — a benchmark, not a timed test:
 
     /work/heavy .venv/bin/python benchmarks/browser_bench.py [--runs 15] [--out benchmarks/results/browser.json]
+        [--build-from OTHER/edge_worker] [--hosting preload] [--chromium-arg=--v8-cache-options=none]
 
 1. size: dist/strata.mjs and dist/strata.js, minified and gzipped (-9) — re2js, the uap-core device
    regexes and parse5 are not in them but in the lazily loaded parts strata-re2.mjs, strata-device.mjs
@@ -12,9 +13,11 @@ on 127.0.0.1 — a benchmark, not a timed test:
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
    script from the cache, the bundle revalidated with a 304) (budgets: <= 50 ms first, <= 15 ms cached);
    and the page view after that (Chromium compiles from its code cache from the third load on); for
-   three ways of hosting (HOSTING: strata.js revalidated per view or immutable, the bundle
-   revalidated or cached for 300 s with data-bundle-cache="default"); with the phases of start()
-   from its user-timing marks (benchmarks/browser_trace.py profiles them);
+   the ways of hosting in HOSTING (strata.js revalidated per view or immutable, the bundle
+   revalidated or cached for 300 s with data-bundle-cache="default", the preload links, and a
+   Service Worker that caches strata.js at install so the next view has its code cache);
+   --hosting picks some, --chromium-arg adds a Chromium switch (--v8-cache-options=none); with the
+   phases of start() from its user-timing marks (benchmarks/browser_trace.py profiles them);
 3. decide() in the page, all 4 TrailBlazer slots, median per call (budget: <= 5 us);
 4. beside it in the same page, the GrowthBook browser SDK (@growthbook/growthbook's bundle)
    evaluating four features whose rules state TrailBlazer's slot rules as GrowthBook conditions.

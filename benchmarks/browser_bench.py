@@ -216,6 +216,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
     ap.add_argument("--build-from", type=Path, default=None,
                     help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
+    ap.add_argument("--build-arg", action="append", default=[], help="one more argument to tools/build_browser.js (repeatable), e.g. --compile-hints")
     ap.add_argument("--hosting", action="append", default=[], help="only the hostings whose name contains this (repeatable; e.g. 'preload')")
     ap.add_argument("--chromium-arg", action="append", default=[],
                     help="one more Chromium switch (repeatable), e.g. --chromium-arg=--v8-cache-options=none: the code cache's share of a view")
@@ -223,10 +224,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
-    if a.build_from is None:
+    if a.build_from is None and not a.build_arg:
         built = build_browser(out)
     else:
-        subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=a.build_from, check=True, capture_output=True, timeout=120)
+        subprocess.run(["node", "tools/build_browser.js", str(out), *a.build_arg], cwd=a.build_from or EDGE, check=True, capture_output=True, timeout=120)
         built = {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {f.stem.removeprefix("strata-"): f for f in sorted(out.glob("strata-*.mjs"))}}
     sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
     sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})

@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write the last load's trace (.json) and CPU profile (.cpuprofile) here")
     ap.add_argument("--minified", action="store_true", help="trace the minified build as shipped (implies --no-profile: no module names to map samples to)")
     ap.add_argument("--chromium-arg", action="append", default=[], help="one more Chromium switch (repeatable), e.g. --v8-cache-options=none")
+    ap.add_argument("--build-arg", action="append", default=[], help="with --minified: one more argument to tools/build_browser.js, e.g. --compile-hints")
     ap.add_argument("--hosting", default=None, help="host the site as browser_bench.py's hosting of this name (default: all no-cache)")
     a = ap.parse_args()
     if a.minified:
@@ -147,7 +148,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="strata-browser-trace-"))
-    built = build_browser(tmp) if a.minified else unminified(tmp)
+    built: BrowserBuild
+    if a.minified and a.build_arg:
+        subprocess.run(["node", "tools/build_browser.js", str(tmp), *a.build_arg], cwd=EDGE_WORKER, check=True, capture_output=True, timeout=120)
+        built = {"module": tmp / "strata.mjs", "script": tmp / "strata.js", "parts": {p.stem.removeprefix("strata-"): p for p in sorted(tmp.glob("strata-*.mjs"))}}
+    else:
+        built = build_browser(tmp) if a.minified else unminified(tmp)
     sources = {p.name: module_lines(p.read_text()) for p in [built["script"], *built["parts"].values()]}
     site = trailblazer_site(built)
     hosting = next((h for h in HOSTING if h[0] == a.hosting), None) if a.hosting else None

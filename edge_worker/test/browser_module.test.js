@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LEFT_OUT, PROSE, UNREAD_FIELDS, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
+import { COMPILE_HINT, LEFT_OUT, PROSE, UNREAD_FIELDS, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -37,6 +37,14 @@ test('browser module: imported unchanged by Node, every decision and refusal vec
   const { wrong, checked } = await vectorMismatches(S, async (rel) => readFileSync(path.join(dir, 'vectors', rel), 'utf8'));
   assert.ok(checked > 300, `${checked} cases`);
   assert.deepEqual(wrong, []);
+});
+
+test('browser build: strata.mjs and strata.js open with V8\'s compile hint (every function compiled while the file streams in), and still parse as a module and a script', async () => {
+  for (const f of [built.module, built.script]) {
+    const source = readFileSync(f, 'utf8');
+    assert.ok(source.startsWith(COMPILE_HINT) && COMPILE_HINT === '//# allFunctionsCalledOnLoad\n', `${f} starts ${JSON.stringify(source.slice(0, 40))}`);
+  }
+  assert.doesNotThrow(() => new Function(readFileSync(built.script, 'utf8'))); // eslint-disable-line no-new-func
 });
 
 test('browser module: run unchanged by Deno, every decision and refusal vector equals Python', () => {

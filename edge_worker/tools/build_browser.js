@@ -3,7 +3,7 @@
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
 //   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
-// Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
+// Usage: node tools/build_browser.js [OUTDIR] [--inputs] [--no-compile-hints]   (npm run build:browser; --inputs lists
 // strata.mjs's biggest inputs, from esbuild's metafile, minified bytes); --peers OUTDIR builds the
 // peers there the same way (benchmarks/browser_bench.py weighs them). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
@@ -170,12 +170,15 @@ export async function buildRecorded(outdir) {
   return outfile;
 }
 
-/** V8's explicit compile hint (Chromium 136+): compile every function of the file eagerly, on the
- * streaming thread, instead of each on its first call on the main thread. Measured, not the default
- * (docs/client-side.md, "The next view and V8's code cache"): `--compile-hints`. */
+/** V8's explicit compile hint (Chromium 136+; other engines read a comment), first in strata.mjs and
+ * strata.js: V8 compiles every function of the file eagerly, on the script-streaming thread while the
+ * file arrives, instead of each on its first call on the page's main thread — and the next view's code
+ * cache holds them all. Nearly every function of the module runs on every page view (verification,
+ * validation, preparation, deciding, rendering). It took a third off every view of TrailBlazer in
+ * Chromium (docs/client-side.md, "V8's compile hint"). `--no-compile-hints` leaves it out (for measuring). */
 export const COMPILE_HINT = '//# allFunctionsCalledOnLoad\n';
 
-export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false, terserToo = true, compileHints = false } = {}) {
+export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false, terserToo = true, compileHints = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
   const contractTables = contractTablesOf(await namedErrors());
   const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
@@ -220,7 +223,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   }
   const inputs = args.includes('--inputs'); // list strata.mjs's biggest inputs (esbuild's metafile)
   const dir = args.find((a) => !a.startsWith('--'));
-  const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs, compileHints: args.includes('--compile-hints') });
+  const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs, compileHints: !args.includes('--no-compile-hints') });
   console.log(`built ${out.module} and ${out.script}`);
   if (inputs) for (const [bytes, file] of biggestInputs(out.metafile).slice(0, 30)) console.log(`${String(bytes).padStart(7)}  ${file}`);
 }

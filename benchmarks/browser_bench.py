@@ -2,18 +2,22 @@
 on 127.0.0.1 — a benchmark, not a timed test:
 
     /work/heavy .venv/bin/python benchmarks/browser_bench.py [--runs 15] [--out benchmarks/results/browser.json]
+        [--build-from OTHER/edge_worker] [--hosting preload] [--chromium-arg=--v8-cache-options=none]
 
 1. size: dist/strata.mjs and dist/strata.js, minified and gzipped (-9) — re2js, the uap-core device
    regexes and parse5 are not in them but in the lazily loaded parts strata-re2.mjs, strata-device.mjs
-   and strata-sanitize.mjs (browser/parts.js), measured too (budget: <= 35 KB gzip without RE2);
+   and strata-sanitize.mjs (browser/parts.js), measured too (budget: <= 35 KB gzip without RE2); beside
+   them the peers built the same way: GrowthBook's browser SDK and cel-js, a CEL evaluator alone;
 2. from script start (an inline mark just before the script tag) to filled slots (the last slot
    filled: start() fills each as the parser reaches it, and resolves at DOMContentLoaded) on the TrailBlazer
    home page: first load (a fresh browser context, nothing cached) and cached (the next page view:
    script from the cache, the bundle revalidated with a 304) (budgets: <= 50 ms first, <= 15 ms cached);
    and the page view after that (Chromium compiles from its code cache from the third load on); for
-   three ways of hosting (HOSTING: strata.js revalidated per view or immutable, the bundle
-   revalidated or cached for 300 s with data-bundle-cache="default"); with the phases of start()
-   from its user-timing marks (benchmarks/browser_trace.py profiles them);
+   the ways of hosting in HOSTING (strata.js revalidated per view or immutable, the bundle
+   revalidated or cached for 300 s with data-bundle-cache="default", the preload links, and a
+   Service Worker that caches strata.js at install so the next view has its code cache);
+   --hosting picks some, --chromium-arg adds a Chromium switch (--v8-cache-options=none); with the
+   phases of start() from its user-timing marks (benchmarks/browser_trace.py profiles them);
 3. decide() in the page, all 4 TrailBlazer slots, median per call (budget: <= 5 us);
 4. beside it in the same page, the GrowthBook browser SDK (@growthbook/growthbook's bundle)
    evaluating four features whose rules state TrailBlazer's slot rules as GrowthBook conditions.
@@ -95,7 +99,35 @@ HOSTING = [
     ("strata.js immutable", IMMUTABLE, "no-cache", None),
     ("+ bundle max-age=300", IMMUTABLE, "max-age=300", "default"),
     ("+ preload links", IMMUTABLE, "max-age=300", "default"),
+    ("+ service worker", IMMUTABLE, "max-age=300", "default"),
+    ("+ sw static routes", IMMUTABLE, "max-age=300", "default"),
 ]
+#: the hostings with PRELOAD before the tag
+PRELOADED = {"+ preload links", "+ service worker", "+ sw static routes"}
+#: A Service Worker, registered once the first view has loaded, that puts strata.js and the device
+#: part into CacheStorage when it is installed: Chromium compiles a script put there during install
+#: and stores its code cache beside it, so the next view runs strata.js from a code cache that view
+#: 2 would otherwise have to produce (docs/client-side.md, "Where the time goes"). The first serves
+#: them from its fetch handler; the second from static routes (InstallEvent.addRoutes: the browser
+#: answers from the cache without starting the worker), the fetch handler as a fallback.
+SW_FILES = "const FILES = ['/strata.js', '/strata-device.mjs'];\n"
+SW = {
+    "+ service worker": SW_FILES + """self.addEventListener('install', (e) => e.waitUntil(caches.open('strata').then((c) => c.addAll(FILES))));
+self.addEventListener('fetch', (e) => {
+  const path = new URL(e.request.url).pathname;
+  if (FILES.includes(path)) e.respondWith(caches.match(path).then((r) => r || fetch(e.request)));
+});
+""",
+    "+ sw static routes": SW_FILES + """self.addEventListener('install', (e) => {
+  e.addRoutes(FILES.map((pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: { cacheName: 'strata' } })));
+  e.waitUntil(caches.open('strata').then((c) => c.addAll(FILES)));
+});
+""",
+}
+REGISTER = "<script>addEventListener('load', () => navigator.serviceWorker.register('/sw.js'));</script>"
+#: after the first view of a Service Worker hosting: the worker installed and active (a visitor's next
+#: click comes later than this)
+SW_READY = "navigator.serviceWorker.ready.then(() => new Promise((r) => setTimeout(() => r(true), 500)))"
 #: what a page may put before Strata's tag so that the bundle and the device part are fetched
 #: while strata.js is (docs/client-side.md, "Hosting"): the fetch() of a bundleCache 'default'
 #: bundle and the part's import() take the preloaded responses
@@ -126,6 +158,16 @@ def gz(path: Path) -> int:
     return len(gzip.compress(path.read_bytes(), 9))
 
 
+def peer_sizes() -> dict[str, dict[str, list[int]]]:
+    """The peers built as strata.mjs is (tools/build_browser.js --peers, from this checkout: every
+    export bundled for the browser, esbuild minified, then the same terser pass), weighed as
+    strata.mjs is (``gz``): {package: {"esbuild": [minified, gzip], "terser": [minified, gzip]}}."""
+    with tempfile.TemporaryDirectory(prefix="strata-peers-") as out:
+        r = subprocess.run(["node", "tools/build_browser.js", "--peers", out], cwd=EDGE, check=True, capture_output=True, text=True, timeout=120)
+        files: dict[str, dict[str, str]] = json.loads(r.stdout)
+        return {name: {how: [Path(f).stat().st_size, gz(Path(f))] for how, f in built.items()} for name, built in files.items()}
+
+
 def trailblazer_site(built: BrowserBuild) -> StaticSite:
     """A static TrailBlazer on 127.0.0.1 serving ``built`` (strata.js and its parts), a freshly
     signed gzip bundle and GrowthBook's bundle; each page marks the clock's start just before
@@ -150,9 +192,12 @@ def trailblazer_site(built: BrowserBuild) -> StaticSite:
     return site
 
 
-def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
+def tag_pages(site: StaticSite, attrs: str, preload: bool = False, sw: str | None = None) -> None:
     """(Re)write the site's pages with Strata's tag (``attrs``: more data- attributes) between the
-    marks; with ``preload``, PRELOAD before them."""
+    marks; with ``preload``, PRELOAD before them; with ``sw``, that Service Worker as /sw.js,
+    registered at the load event."""
+    if sw is not None:
+        site.files["/sw.js"] = sw.encode()
     tool = static_site_tool()
     pem = site.files["/key.pub"].decode()
     serve_site(site, ROOT / "rulesets" / "trailblazer" / "site", tool.script_tag("/trailblazer.strata", tool.key_line(pem), ' data-timeout="10000"' + attrs))
@@ -162,7 +207,7 @@ def tag_pages(site: StaticSite, attrs: str, preload: bool = False) -> None:
             end = body.index(b"</script>", at) + len(b"</script>")
             # the clock starts after GrowthBook's script, just before Strata's
             head = (PRELOAD if preload else "") + '<script src="/growthbook.js"></script>' + MARK
-            site.files[name] = body[:at] + head.encode() + body[at:end] + DONE.encode() + body[end:]
+            site.files[name] = body[:at] + head.encode() + body[at:end] + (DONE + (REGISTER if sw else "")).encode() + body[end:]
 
 
 def main() -> None:
@@ -171,34 +216,46 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
     ap.add_argument("--build-from", type=Path, default=None,
                     help="an edge_worker/ directory of another checkout (npm ci done) to build the browser files from: a baseline, measured alternately")
+    ap.add_argument("--build-arg", action="append", default=[], help="one more argument to tools/build_browser.js (repeatable), e.g. --compile-hints")
+    ap.add_argument("--hosting", action="append", default=[], help="only the hostings whose name contains this (repeatable; e.g. 'preload')")
+    ap.add_argument("--chromium-arg", action="append", default=[],
+                    help="one more Chromium switch (repeatable), e.g. --chromium-arg=--v8-cache-options=none: the code cache's share of a view")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     out = Path(tempfile.mkdtemp(prefix="strata-browser-bench-"))
-    if a.build_from is None:
+    if a.build_from is None and not a.build_arg:
         built = build_browser(out)
     else:
-        subprocess.run(["node", "tools/build_browser.js", str(out)], cwd=a.build_from, check=True, capture_output=True, timeout=120)
+        subprocess.run(["node", "tools/build_browser.js", str(out), *a.build_arg], cwd=a.build_from or EDGE, check=True, capture_output=True, timeout=120)
         built = {"module": out / "strata.mjs", "script": out / "strata.js", "parts": {f.stem.removeprefix("strata-"): f for f in sorted(out.glob("strata-*.mjs"))}}
     sizes = {"module_gzip": gz(built["module"]), "script_gzip": gz(built["script"])}
     sizes.update({f"part_{name}_gzip": gz(path) for name, path in built["parts"].items()})
+    peers = peer_sizes()
     site = trailblazer_site(built)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     views: dict[str, list[float]] = {}
     phases: dict[str, dict[str, list[float]]] = {}
+    controlled: dict[str, list[bool]] = {}
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
-        for hosting, script_cache, bundle_cache, mode in HOSTING:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS + a.chromium_arg)
+        hostings = [h for h in HOSTING if not a.hosting or any(part in h[0] for part in a.hosting)]
+        for hosting, script_cache, bundle_cache, mode in hostings:
             for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
                 site.cache_controls[path] = script_cache
             site.cache_controls["/trailblazer.strata"] = bundle_cache
-            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting == "+ preload links")
+            tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=hosting in PRELOADED, sw=SW.get(hosting))
             for _ in range(a.runs):
                 ctx = b.new_context(base_url=site.url)
                 page = settled_page(ctx)
                 for view in VIEWS:
                     page.goto("/")
                     total, marks = page.evaluate(ELAPSED)
+                    if hosting in SW:
+                        if view == "first":
+                            page.evaluate(SW_READY)
+                        else:  # the view ran under the worker
+                            controlled.setdefault(hosting, []).append(page.evaluate("!!navigator.serviceWorker.controller"))
                     views.setdefault(f"{view} {hosting}", []).append(total)
                     for name, t in dict(marks).items():  # a mark set more than once (strata:filled, per slot): its last
                         phases.setdefault(f"{view} {hosting}", {}).setdefault(name, []).append(t)
@@ -212,22 +269,29 @@ def main() -> None:
     site.stop()
     shutil.rmtree(out, ignore_errors=True)
     med = statistics.median
-    results = {"sizes_bytes": sizes, "views_ms": {k: med(v) for k, v in views.items()},
+    results = {"sizes_bytes": sizes, "peer_sizes_bytes": peers, "views_ms": {k: med(v) for k, v in views.items()},
                "phases_ms": {k: {n: med(t) for n, t in v.items()} for k, v in phases.items()},
                "decide_us": peer["strata_us"], "growthbook_us": peer["growthbook_us"],
-               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs}
+               "decisions": {"strata": peer["strata"], "growthbook": peer["growthbook"]}, "runs": a.runs, "chromium_args": a.chromium_arg,
+               "sw_controlled_views": {k: sum(v) for k, v in controlled.items()}}
     print("1. size, gzip -9 (budget: module <= 35 KB without RE2; the parts load only when needed)")
     for k, v in sizes.items():
         print(f"   {k:40} {v / 1024:7.1f} KB")
+    print("   beside it, built the same way (every export, esbuild --bundle --minify, then terser; esbuild alone in brackets)")
+    for name, peer_size in peers.items():
+        egz, (tmin, tgz) = peer_size["esbuild"][1], peer_size["terser"]
+        print(f"   {name:40} {tgz / 1024:7.1f} KB  ({egz / 1024:.1f} KB; minified {tmin / 1024:.0f} KB)")
     print(f"2. script start -> filled slots, TrailBlazer home, median of {a.runs} (budgets: first load 50 ms, cached 15 ms)")
     print("   and when each phase ended (user-timing marks of start(), ms from script start)")
     names = ["strata:start", "strata:fetched", "strata:device", "strata:verified", "strata:dom", "strata:context", "strata:decided", "strata:filled"]
     print(f"   {'view':7} {'hosting':21} {'total':>6}  " + " ".join(f"{n.removeprefix('strata:'):>8}" for n in names))
-    for hosting, *_ in HOSTING:
+    for hosting, *_ in hostings:
         for view in VIEWS:
             k = f"{view} {hosting}"
             ph = results["phases_ms"].get(k, {})
             print(f"   {view:7} {hosting:21} {results['views_ms'][k]:6.1f}  " + " ".join(f"{ph.get(n, float('nan')):8.1f}" for n in names))
+    for k, n in results["sw_controlled_views"].items():
+        print(f"   {k}: {n} of {len(controlled[k])} later views controlled by the Service Worker")
     print("3./4. in the page, median per call")
     print(f"   Strata decide(), 4 slots               {peer['strata_us']:7.2f} us  (budget 5 us)")
     print(f"   GrowthBook, 4 equivalent features      {peer['growthbook_us']:7.2f} us")

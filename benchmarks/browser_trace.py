@@ -1,12 +1,14 @@
-"""Where the browser runtime's milliseconds go (issue #25 point 5): one first load and one cached load
-of the static TrailBlazer home page in real headless Chromium, traced, a profile not a benchmark:
+"""Where the browser runtime's milliseconds go (issue #25 point 5): a first load, the next (cached) view
+and the view after it of the static TrailBlazer home page in real headless Chromium, traced, a profile
+not a benchmark:
 
-    /work/heavy .venv/bin/python benchmarks/browser_trace.py [--runs 5] [--out DIR]
+    /work/heavy .venv/bin/python benchmarks/browser_trace.py [--runs 5] [--out DIR] [--minified] [--chromium-arg=...]
 
 Per load, from the page's mark just before Strata's tag (window.__t0) to the last slot filled:
 - network: each request's start and end (the Chromium trace's Resource* events), relative to the mark;
-- main thread: script compile and evaluation per script, module compile, HTML parsing, style and
-  layout, garbage collection (the trace's devtools.timeline and v8 events, summed inside the window);
+- main thread: script compile and evaluation per script, module compile (marked when V8 read the
+  script's code cache instead), code cache production, HTML parsing, style and layout, garbage
+  collection (the trace's devtools.timeline and v8 events, summed inside the window);
 - JavaScript self time per source module (a CDP Profiler CPU profile at 50 us of an unminified build,
   its lines mapped back to the runtime/, worker/ and browser/ modules by esbuild's module comments).
 Medians over ``--runs`` loads. With ``--out``, the last load's trace and profile are written as files
@@ -31,15 +33,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.browser_bench import settled_page, trailblazer_site  # noqa: E402
-from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild  # noqa: E402
+from benchmarks.browser_bench import HOSTING, PRELOADED, SW, SW_READY, settled_page, tag_pages, trailblazer_site  # noqa: E402
+from edge_server.harness.browser import ARGS, EDGE_WORKER, BrowserBuild, build_browser  # noqa: E402
 
 CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "v8.execute", "blink.user_timing", "loading", "blink"]
 #: main-thread trace events, named as DevTools' Performance panel groups them
 MAIN = {"v8.compile": "script compile", "v8.compileModule": "module compile", "v8.evaluateModule": "module evaluate",
         "EvaluateScript": "script evaluate", "ParseHTML": "HTML parse", "UpdateLayoutTree": "style", "Layout": "layout",
         "Paint": "paint", "MinorGC": "GC", "MajorGC": "GC", "V8.GC_SCAVENGER": "GC", "FunctionCall": "callbacks (JS)",
-        "RunMicrotasks": "microtasks (JS)", "ResourceReceivedData": "network data (main thread)"}
+        "RunMicrotasks": "microtasks (JS)", "ResourceReceivedData": "network data (main thread)",
+        "v8.produceCache": "code cache produced", "v8.produceModuleCache": "code cache produced"}
 #: the window ends at the last slot filled (the last strata:filled mark: start() fills each slot as the
 #: parser reaches it and resolves at DOMContentLoaded), as benchmarks/browser_bench.py's total does
 WAIT = """window.strata.ready.then(() => new Promise((r) => setTimeout(r))).then(() => [window.__t0,
@@ -109,8 +112,11 @@ def main_thread(events: list[dict[str, Any]], t0: float, t1: float) -> tuple[dic
         if any(s <= start and end <= f for s, f in depth_ok) and e["name"] in ("FunctionCall", "RunMicrotasks", "EvaluateScript", "v8.evaluateModule"):
             continue  # nested in an outer JS span already counted
         label = MAIN[e["name"]]
-        url = (e.get("args", {}).get("data", {}) or {}).get("url") or (e.get("args", {}).get("fileName")) or ""
-        if label in ("script compile", "script evaluate", "module compile", "module evaluate") and url:
+        data = e.get("args", {}).get("data", {}) or {}
+        url = data.get("url") or (e.get("args", {}).get("fileName")) or ""
+        if label in ("script compile", "module compile") and data.get("consumedCacheSize"):
+            label += " (from the code cache)"  # V8 read the script's code cache instead of parsing it
+        if label.startswith(("script compile", "script evaluate", "module compile", "module evaluate", "code cache")) and url:
             label += " " + url.rsplit("/", 1)[-1]
         kinds[label] += (min(end, t1) - max(start, t0)) / 1000
         if e["name"] in ("FunctionCall", "RunMicrotasks", "EvaluateScript", "v8.evaluateModule"):
@@ -132,29 +138,51 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-profile", action="store_true", help="no CPU profile: the main thread's timeline undisturbed by sampling")
     ap.add_argument("--out", type=Path, default=None, help="write the last load's trace (.json) and CPU profile (.cpuprofile) here")
+    ap.add_argument("--minified", action="store_true", help="trace the minified build as shipped (implies --no-profile: no module names to map samples to)")
+    ap.add_argument("--chromium-arg", action="append", default=[], help="one more Chromium switch (repeatable), e.g. --v8-cache-options=none")
+    ap.add_argument("--build-arg", action="append", default=[], help="with --minified: one more argument to tools/build_browser.js, e.g. --compile-hints")
+    ap.add_argument("--hosting", default=None, help="host the site as browser_bench.py's hosting of this name (default: all no-cache)")
     a = ap.parse_args()
+    if a.minified:
+        a.no_profile = True
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="strata-browser-trace-"))
-    built = unminified(tmp)
+    built: BrowserBuild
+    if a.minified and a.build_arg:
+        subprocess.run(["node", "tools/build_browser.js", str(tmp), *a.build_arg], cwd=EDGE_WORKER, check=True, capture_output=True, timeout=120)
+        built = {"module": tmp / "strata.mjs", "script": tmp / "strata.js", "parts": {p.stem.removeprefix("strata-"): p for p in sorted(tmp.glob("strata-*.mjs"))}}
+    else:
+        built = build_browser(tmp) if a.minified else unminified(tmp)
     sources = {p.name: module_lines(p.read_text()) for p in [built["script"], *built["parts"].values()]}
     site = trailblazer_site(built)
+    hosting = next((h for h in HOSTING if h[0] == a.hosting), None) if a.hosting else None
+    if a.hosting and hosting is None:
+        raise SystemExit(f"no hosting {a.hosting!r}: one of {[h[0] for h in HOSTING]}")
+    if hosting is not None:
+        name, script_cache, bundle_cache, mode = hosting
+        for path in ["/strata.js", *("/" + part.name for part in built["parts"].values())]:
+            site.cache_controls[path] = script_cache
+        site.cache_controls["/trailblazer.strata"] = bundle_cache
+        tag_pages(site, f' data-bundle-cache="{mode}"' if mode else "", preload=name in PRELOADED, sw=SW.get(name))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    loads: dict[str, list[dict[str, Any]]] = {"first": [], "cached": []}
+    loads: dict[str, list[dict[str, Any]]] = {"first": [], "cached": [], "third": []}
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        b = p.chromium.launch(executable_path=chromium, args=ARGS + a.chromium_arg)
         for _ in range(a.runs):
             ctx = b.new_context(base_url=site.url)
             page = settled_page(ctx)
             cdp = ctx.new_cdp_session(page)
             cdp.send("Profiler.enable")
             cdp.send("Profiler.setSamplingInterval", {"interval": 50})
-            for kind in ("first", "cached"):
+            for kind in loads:
                 b.start_tracing(page=page, categories=CATEGORIES)
                 if not a.no_profile:
                     cdp.send("Profiler.start")
                 page.goto("/")
                 t0, t1 = page.evaluate(WAIT)
+                if kind == "first" and hosting is not None and hosting[0] in SW:
+                    page.evaluate(SW_READY)  # (outside the window: the worker installed, the scripts cached)
                 profile: dict[str, Any] = {"nodes": [], "samples": [], "timeDeltas": [], "startTime": 0} if a.no_profile else cdp.send("Profiler.stop")["profile"]
                 trace = json.loads(b.stop_tracing())
                 events = trace["traceEvents"] if isinstance(trace, dict) else trace
@@ -187,7 +215,7 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     med = statistics.median
     for kind, runs in loads.items():
-        print(f"{kind} load: script start -> filled slots {med(r['total'] for r in runs):.1f} ms (median of {len(runs)}, profiled, unminified)")
+        print(f"{kind} load: script start -> filled slots {med(r['total'] for r in runs):.1f} ms (median of {len(runs)}, {'minified, traced' if a.minified else 'profiled, unminified'})")
         names = sorted({n for r in runs for n in r["marks"] if n != "strata:t0"}, key=lambda n: med(r["marks"].get(n, 0) for r in runs))
         print("  start()'s phases ended at (ms from the mark, median): " + ", ".join(f"{n.removeprefix('strata:')} {med(r['marks'].get(n, 0) for r in runs):.1f}" for n in names))
         print("  requests (ms from the mark; last run):")

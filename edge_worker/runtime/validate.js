@@ -66,6 +66,14 @@ function req(d, key, typ, path) {
 }
 
 const get = (d, k) => (has(d, k) ? d[k] : null);
+/** Is `v` an integer index below `limit`? */
+const idx = (v, limit) => isInt(v) && v >= 0 && v < limit;
+
+/** A segment's or candidate's layer: an int indexing LAYERS. */
+function layerOf(d, path) {
+  const layer = req(d, 'layer', 'int', path);
+  if (!idx(layer, LAYERS.length)) throw fail(path, `layer ${layer} out of range`);
+}
 
 export function validatePayload(p) {
   if (!isMap(p)) throw fail('', 'payload is not a map');
@@ -129,8 +137,7 @@ export function validatePayload(p) {
     const path = `segments[${i}]`;
     only(seg, FIELDS.segment, path);
     req(seg, 'id', 'str', path);
-    const layer = req(seg, 'layer', 'int', path);
-    if (!(layer >= 0 && layer < LAYERS.length)) throw fail(path, `layer ${layer} out of range`);
+    layerOf(seg, path);
     req(seg, 'consent', 'bool', path);
     ir.nseg = i; // a segment may use only earlier segments
     checkIr(req(seg, 'when', 'list', path), `${path}.when`, ir, [], 0);
@@ -155,7 +162,7 @@ export function validatePayload(p) {
       const vp = `${path}.variants[${j}]`;
       if (!(Array.isArray(v) && v.length === 3 && typeof v[0] === 'string' && isInt(v[1]) && isInt(v[2]))) throw fail(vp, 'expected [id, weight, content]');
       if (!(v[1] >= 0 && v[1] <= BUCKETS)) throw fail(vp, `weight outside 0..${BUCKETS}`);
-      if (!(v[2] >= 0 && v[2] < ncontent)) throw fail(vp, 'content index out of range');
+      if (!idx(v[2], ncontent)) throw fail(vp, 'content index out of range');
       total += Number(v[1]);
     });
     if (total !== BUCKETS) throw fail(path, `variant weights sum to ${total}, not ${BUCKETS}`);
@@ -166,24 +173,23 @@ export function validatePayload(p) {
     only(sl, FIELDS.slot, path);
     req(sl, 'id', 'str', path);
     const d = req(sl, 'default', 'int', path);
-    if (!(d >= 0 && d < ncontent)) throw fail(path, 'default content index out of range');
+    if (!idx(d, ncontent)) throw fail(path, 'default content index out of range');
     req(sl, 'candidates', 'list', path).forEach((c, j) => {
       const cp = `${path}.candidates[${j}]`;
       only(c, FIELDS.candidate, cp);
       req(c, 'id', 'str', cp);
-      const layer = req(c, 'layer', 'int', cp);
-      if (!(layer >= 0 && layer < LAYERS.length)) throw fail(cp, `layer ${layer} out of range`);
+      layerOf(c, cp);
       req(c, 'consent', 'bool', cp);
       checkIr(req(c, 'when', 'list', cp), `${cp}.when`, ir, [], 0);
       const hasContent = get(c, 'content') !== null;
       const hasExp = get(c, 'experiment') !== null;
       if (hasContent === hasExp) throw fail(cp, 'needs exactly one of content and experiment');
-      if (hasContent && !(isInt(c.content) && c.content >= 0 && c.content < ncontent)) throw fail(cp, 'content index out of range');
-      if (hasExp && !(isInt(c.experiment) && c.experiment >= 0 && c.experiment < experiments.length)) throw fail(cp, 'experiment index out of range');
+      if (hasContent && !idx(c.content, ncontent)) throw fail(cp, 'content index out of range');
+      if (hasExp && !idx(c.experiment, experiments.length)) throw fail(cp, 'experiment index out of range');
       const cap = get(c, 'cap');
       if (cap !== null && !(Array.isArray(cap) && cap.length === 2 && cap.every((x) => isInt(x) && x >= 0))) throw fail(cp, 'cap must be [per_session, cooldown_seconds]');
       const seg = get(c, 'segment');
-      if (seg !== null && !(isInt(seg) && seg >= 0 && seg < nseg)) throw fail(cp, 'segment index out of range');
+      if (seg !== null && !idx(seg, nseg)) throw fail(cp, 'segment index out of range');
     });
   });
   const h = get(p, 'holdout');
@@ -214,8 +220,7 @@ const rawNumber = (v) => (isInt(v) ? BigInt(v) : v instanceof Float ? v.v : null
 /** A bias or weight: a double (or an int) that is finite with |x| <= MAX_COEFFICIENT; refused in
  * runtime/validate.py's words (its _number): the value as Python prints it, the bound a float. */
 function coefficient(v, path) {
-  const x = v instanceof Float ? v.v : isInt(v) && BigInt(v) < 2n ** 64n && BigInt(v) > -(2n ** 64n) ? Number(v) : null;
-  if (x === null || !Number.isFinite(x)) throw fail(path, 'expected a finite number');
+  const x = finiteNumber(v, path);
   if (Math.abs(x) > MAX_COEFFICIENT) throw fail(path, `|${v instanceof Float ? reprFloat(x) : String(v)}| is over ${reprFloat(MAX_COEFFICIENT)}`);
 }
 
@@ -285,7 +290,7 @@ function validateFeature(f, path, sigtypes, earlier = []) {
   req(f, 'id', 'str', path);
   if (get(f, 'kind') === 'cross') return validateCross(f, path, earlier);
   const si = req(f, 'signal', 'int', path);
-  if (!(si >= 0 && si < sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
+  if (!idx(si, sigtypes.length)) throw fail(`${path}.signal`, 'signal index out of range');
   const t = sigtypes[Number(si)];
   const kind = req(f, 'kind', 'str', path);
   const args = req(f, 'args', 'list', path);
@@ -345,7 +350,7 @@ function validateModels(models, sigtypes, goals, experiments, slots) {
       if (has(up, 'experiment')) {
         only(up, FIELDS.uplift_experiment, `${path}.uplift`);
         const e = req(up, 'experiment', 'int', `${path}.uplift`);
-        if (!(e >= 0 && e < experiments.length)) throw fail(`${path}.uplift.experiment`, 'experiment index out of range');
+        if (!idx(e, experiments.length)) throw fail(`${path}.uplift.experiment`, 'experiment index out of range');
         const vids = experiments[Number(e)].variants.map((v) => v[0]);
         const tr = req(up, 'treatment', 'str', `${path}.uplift`);
         const co = req(up, 'control', 'str', `${path}.uplift`);
@@ -526,7 +531,6 @@ function checkIr(node, path, ir, vars, depth) {
     throw fail(path, `opcode ${op} takes ${Array.isArray(arity) ? `(${arity.join(', ')})` : arity} operands, got ${n}`);
   }
   const sub = depth + 1;
-  const idx = (v, limit) => isInt(v) && v >= 0 && v < limit;
   switch (op) {
     case Op.LIT: {
       const v = node[1];

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LEFT_OUT, PROSE, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
+import { COMPILE_HINT, LEFT_OUT, PROSE, UNREAD_FIELDS, buildBrowser, buildRecorded, namedErrors, projectTable } from '../tools/build_browser.js';
 import { VECTORS, readJson } from './vectors.js';
 import { vectorMismatches } from './built_module_vectors.js';
 
@@ -37,6 +37,14 @@ test('browser module: imported unchanged by Node, every decision and refusal vec
   const { wrong, checked } = await vectorMismatches(S, async (rel) => readFileSync(path.join(dir, 'vectors', rel), 'utf8'));
   assert.ok(checked > 300, `${checked} cases`);
   assert.deepEqual(wrong, []);
+});
+
+test('browser build: strata.mjs and strata.js open with V8\'s compile hint (every function compiled while the file streams in), and still parse as a module and a script', async () => {
+  for (const f of [built.module, built.script]) {
+    const source = readFileSync(f, 'utf8');
+    assert.ok(source.startsWith(COMPILE_HINT) && COMPILE_HINT === '//# allFunctionsCalledOnLoad\n', `${f} starts ${JSON.stringify(source.slice(0, 40))}`);
+  }
+  assert.doesNotThrow(() => new Function(readFileSync(built.script, 'utf8'))); // eslint-disable-line no-new-func
 });
 
 test('browser module: run unchanged by Deno, every decision and refusal vector equals Python', () => {
@@ -109,6 +117,9 @@ test('browser build: its projection of the contract tables holds every key the b
   assert.deepEqual(calls.filter((c) => !/contract\.js: (message|errorOf|error)\(key|signals\.js: message\(key|decide\.js: error\(e\.key/.test(c)), []);
   // and the tables left out are read by none of the module's code: not one of their keys was read
   for (const [name, keys] of Object.entries(LEFT_OUT)) for (const k of keys) assert.ok(!reads.some((r) => r.startsWith(`${name}.${k}`)), `${name}.${k} is read`);
+  // and no entry's unread field (the catalogue's impl, fold, receiver) was read, at any depth
+  for (const [name, keys] of Object.entries(UNREAD_FIELDS)) for (const k of keys) assert.ok(!reads.some((r) => r.startsWith(`${name}.`) && r.split('.').includes(k)), `${name}: a ${k} field is read`);
+  assert.ok(reads.some((r) => /^stdlib\.json\.functions\.\d+\.overloads\.\d+\.params$/.test(r)), 'the catalogue\'s overloads were read');
 });
 
 test('browser module in Node: without an HTML parser, templates go to parse5 (strata-sanitize.mjs) and render as the servers do', async () => {

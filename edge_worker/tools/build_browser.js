@@ -3,12 +3,14 @@
 //   dist/strata.js   a classic script for a plain <script> tag (browser/script.js: window.strata)
 //   dist/strata-re2.mjs, -device.mjs, -crawler.mjs, -sanitize.mjs, -ed25519.mjs  the parts both load with import()
 //                    from beside themselves, only when needed (browser/parts.js)
-// Usage: node tools/build_browser.js [OUTDIR] [--inputs]   (npm run build:browser; --inputs lists
-// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes). The tests build into a
+// Usage: node tools/build_browser.js [OUTDIR] [--inputs] [--no-compile-hints]   (npm run build:browser; --inputs lists
+// strata.mjs's biggest inputs, from esbuild's metafile, minified bytes); --peers OUTDIR builds the
+// peers there the same way (benchmarks/browser_bench.py weighs them). The tests build into a
 // temporary directory (tests/browser/). See docs/client-side.md.
 
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { minify as terser } from 'terser';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,19 +51,30 @@ export const PROSE = new Set(['doc', 'about', 'meaning']);
 export const LEFT_OUT = {
   'edge_contract.json': ['metric_families', 'counter_batches', 'fleet_ledger'],
   'stdlib.json': ['typings', 'costs'],
-  'format.json': [],
+  'format.json': ['arity_doc'],
 };
 
-function withoutProse(v) {
-  if (Array.isArray(v)) return v.map(withoutProse);
+/** Fields of a contract table's entries, at any depth, that no browser module reads: the CEL
+ * catalogue's implementation names, constant-folding flags and receiver flags (functions.js and the
+ * compiler read them; the browser's modules read a function's name, typing, cost, parameter and result
+ * types), and the opcodes' operand descriptions (for readers of format.json). 0.4 KB gzip.
+ * test/browser_module.test.js checks that none of them is read. */
+export const UNREAD_FIELDS = {
+  'stdlib.json': ['impl', 'fold', 'receiver'],
+  'format.json': ['operands'],
+};
+
+function without(v, drop) {
+  if (Array.isArray(v)) return v.map((x) => without(x, drop));
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !PROSE.has(k)).map(([k, x]) => [k, withoutProse(x)]));
+  return Object.fromEntries(Object.entries(v).filter(([k]) => !drop.has(k)).map(([k, x]) => [k, without(x, drop)]));
 }
 
 /** The browser build's copy of a contract table (its file name, its parsed JSON): no prose, no
- * LEFT_OUT tables, and of edge_contract.json's error messages only those in `errors` (namedErrors()). */
+ * LEFT_OUT tables, no UNREAD_FIELDS, and of edge_contract.json's error messages only those in
+ * `errors` (namedErrors()). */
 export function projectTable(name, table, errors = null) {
-  const out = withoutProse(table);
+  const out = without(table, new Set([...PROSE, ...(UNREAD_FIELDS[name] ?? [])]));
   for (const key of LEFT_OUT[name] ?? []) delete out[key];
   if (name === 'edge_contract.json' && errors !== null) out.errors = Object.fromEntries(Object.entries(out.errors).filter(([k]) => errors.has(k)));
   return out;
@@ -131,6 +144,18 @@ const deviceTexts = {
   },
 };
 
+/** strata.mjs and strata.js, which every page loads, minified again by terser after esbuild: its
+ * compression and its frequency-ordered names take 2 KB gzip (4%) more off than esbuild alone
+ * (docs/client-side.md "Size and speed"). Only terser's safe transforms (no `unsafe*`); the lazily
+ * loaded parts stay esbuild's (most are libraries loaded for few pages, and terser takes seconds on
+ * them). test/browser_module.test.js and tests/browser run every vector through the result. */
+const TERSER = { module: true, ecma: 2020, compress: { passes: 2 }, mangle: true, format: { comments: false } };
+
+async function terserPass(file, module) {
+  const { code } = await terser(await readFile(file, 'utf8'), { ...TERSER, module });
+  await writeFile(file, code);
+}
+
 /** The inputs of a build's one output, biggest first: [bytes in the output, input path]. */
 export function biggestInputs(metafile) {
   const [output] = Object.values(metafile.outputs);
@@ -145,11 +170,21 @@ export async function buildRecorded(outdir) {
   return outfile;
 }
 
-export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false } = {}) {
+/** V8's explicit compile hint (Chromium 136+; other engines read a comment), first in strata.mjs and
+ * strata.js: V8 compiles every function of the file eagerly, on the script-streaming thread while the
+ * file arrives, instead of each on its first call on the page's main thread — and the next view's code
+ * cache holds them all. Nearly every function of the module runs on every page view (verification,
+ * validation, preparation, deciding, rendering). It took a third off every view of TrailBlazer in
+ * Chromium (docs/client-side.md, "V8's compile hint"). `--no-compile-hints` leaves it out (for measuring). */
+export const COMPILE_HINT = '//# allFunctionsCalledOnLoad\n';
+
+export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = true, metafile = false, terserToo = true, compileHints = true } = {}) {
   const common = { bundle: true, minify, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8' };
   const contractTables = contractTablesOf(await namedErrors());
   const core = await build({ ...common, metafile, entryPoints: [path.join(ROOT, 'browser', 'module.js')], format: 'esm', outfile: path.join(outdir, 'strata.mjs'), plugins: [lazyParts, contractTables] });
   await build({ ...common, entryPoints: [path.join(ROOT, 'browser', 'script.js')], format: 'iife', outfile: path.join(outdir, 'strata.js'), plugins: [lazyParts, contractTables] });
+  if (minify && terserToo) await Promise.all([terserPass(path.join(outdir, 'strata.mjs'), true), terserPass(path.join(outdir, 'strata.js'), false)]);
+  if (compileHints) for (const f of ['strata.mjs', 'strata.js']) await writeFile(path.join(outdir, f), COMPILE_HINT + await readFile(path.join(outdir, f), 'utf8'));
   const parts = {};
   for (const name of PARTS) {
     parts[name] = path.join(outdir, `strata-${name}.mjs`);
@@ -158,11 +193,37 @@ export async function buildBrowser(outdir = path.join(ROOT, 'dist'), { minify = 
   return { module: path.join(outdir, 'strata.mjs'), script: path.join(outdir, 'strata.js'), parts, metafile: core.metafile ?? null };
 }
 
+/** The peers browser_bench.py weighs strata.mjs against (devDependencies): GrowthBook's browser SDK,
+ * and a CEL evaluator alone (cel-js: parser, checker and evaluator, no signatures, sessions or rendering). */
+export const PEERS = ['@growthbook/growthbook', '@marcbachmann/cel-js'];
+
+/** Each peer built as strata.mjs is (every export bundled, for the browser, esbuild minified, then the
+ * same terser pass) into `outdir`: {name: {esbuild: file, terser: file}}. The caller weighs the files
+ * as it weighs strata.mjs (browser_bench.py: Python's gzip at level 9; gzip implementations differ by
+ * up to 1%). */
+export async function buildPeers(outdir) {
+  const out = {};
+  for (const name of PEERS) {
+    const base = path.join(outdir, name.replace(/^@/, '').replace(/\//g, '-'));
+    const esbuilt = `${base}.esbuild.mjs`;
+    await build({ bundle: true, minify: true, platform: 'browser', target: TARGET, legalComments: 'none', logLevel: 'error', charset: 'utf8', format: 'esm',
+      outfile: esbuilt, absWorkingDir: ROOT, stdin: { contents: `export * from '${name}';`, resolveDir: ROOT, loader: 'js' } });
+    const { code } = await terser(await readFile(esbuilt, 'utf8'), TERSER);
+    await writeFile(`${base}.mjs`, code);
+    out[name] = { esbuild: esbuilt, terser: `${base}.mjs` };
+  }
+  return out;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
+  if (args.includes('--peers')) { // node tools/build_browser.js --peers OUTDIR: the peers built there, their files as JSON (browser_bench.py)
+    console.log(JSON.stringify(await buildPeers(path.resolve(args.find((a) => !a.startsWith('--'))))));
+    process.exit(0);
+  }
   const inputs = args.includes('--inputs'); // list strata.mjs's biggest inputs (esbuild's metafile)
   const dir = args.find((a) => !a.startsWith('--'));
-  const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs });
+  const out = await buildBrowser(dir ? path.resolve(dir) : undefined, { metafile: inputs, compileHints: !args.includes('--no-compile-hints') });
   console.log(`built ${out.module} and ${out.script}`);
   if (inputs) for (const [bytes, file] of biggestInputs(out.metafile).slice(0, 30)) console.log(`${String(bytes).padStart(7)}  ${file}`);
 }

@@ -211,7 +211,7 @@ def tag_pages(site: StaticSite, attrs: str, preload: bool = False, sw: str | Non
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "browser.json"))
     ap.add_argument("--build-from", type=Path, default=None,

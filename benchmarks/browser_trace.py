@@ -134,7 +134,7 @@ def main_thread(events: list[dict[str, Any]], t0: float, t1: float) -> tuple[dic
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-profile", action="store_true", help="no CPU profile: the main thread's timeline undisturbed by sampling")
     ap.add_argument("--out", type=Path, default=None, help="write the last load's trace (.json) and CPU profile (.cpuprofile) here")

@@ -1,7 +1,7 @@
 """Browser runtime benchmark (issue #25 point 5), in real headless Chromium against a static server
 on 127.0.0.1 — a benchmark, not a timed test:
 
-    /work/heavy .venv/bin/python benchmarks/browser_bench.py [--runs 15] [--out benchmarks/results/browser.json]
+    python benchmarks/browser_bench.py [--runs 15] [--out benchmarks/results/browser.json]
         [--build-from OTHER/edge_worker] [--hosting preload] [--chromium-arg=--v8-cache-options=none]
 
 1. size: dist/strata.mjs and dist/strata.js, minified and gzipped (-9) — re2js, the uap-core device

@@ -2,7 +2,7 @@
 and the view after it of the static TrailBlazer home page in real headless Chromium, traced, a profile
 not a benchmark:
 
-    /work/heavy .venv/bin/python benchmarks/browser_trace.py [--runs 5] [--out DIR] [--minified] [--chromium-arg=...]
+    python benchmarks/browser_trace.py [--runs 5] [--out DIR] [--minified] [--chromium-arg=...]
 
 Per load, from the page's mark just before Strata's tag (window.__t0) to the last slot filled:
 - network: each request's start and end (the Chromium trace's Resource* events), relative to the mark;

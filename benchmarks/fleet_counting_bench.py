@@ -13,7 +13,7 @@
 4. `strata report --prometheus` over 1,000 instances' series remote-written straight into a real
    Prometheus by this bench: wall time of the command (target <= 2 s).
 
-    /work/heavy python benchmarks/fleet_counting_bench.py [--requests 20000] [--instances 1000]
+    python benchmarks/fleet_counting_bench.py [--requests 20000] [--instances 1000]
 
 Prints a table and writes benchmarks/results/fleet_counting.json. (1) and (2) run in node
 (edge_worker/bench/fleet_counting.js) against an in-process endpoint stub: the worker's own CPU.

@@ -6,17 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as py from "../runtime/python.js";
 import { parseCookies, stripped } from "../worker/session.js";
-
-/** A seeded generator (xorshift32), so that a failure replays. */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
+import { rng } from "./vectors.js"; // the tests' one seeded generator
 
 // ASCII and Unicode whitespace (Python's str.isspace: \x1c-\x1f and \x85 too), printable ASCII, and
 // characters that are neither (controls, non-ASCII letters, a zero-width space, an astral pair)

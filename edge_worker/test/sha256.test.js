@@ -6,19 +6,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { bucket } from '../runtime/bucketing.js';
 import { messageBuffer, sha256, sha256Words } from '../runtime/sha256.js';
+import { rng } from './vectors.js'; // the tests' one seeded generator
 
 const reference = (bytes) => new Uint8Array(createHash('sha256').update(bytes).digest());
-
-/** A seeded generator (xorshift32), so that a failure replays. */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 test('sha256_every_length_0_to_300_equals_node_crypto', () => {
   for (let n = 0; n <= 300; n++) {

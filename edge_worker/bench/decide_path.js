@@ -10,6 +10,8 @@
 // --root runs another checkout's worker (its edge_worker/ with node_modules) in this harness, so
 // that two versions alternate in one session (docs/edge-worker.md, "What was cut").
 
+import { mixHeaders, mixUrl } from './decide_mix.js';
+
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const BATCHES = Number(arg('--batches', 30));
@@ -30,18 +32,13 @@ console.log = () => {}; // the worker's start-up notes
 const KEYS = 'k1:' + Buffer.alloc(32, 5).toString('base64');
 const worker = new StrataWorker(runtime, { STRATA_BUNDLE: BUNDLE_URL, STRATA_PUB: VECTORS_PUB, STRATA_COOKIE_KEYS: KEYS, STRATA_COOKIE_SECURE: '0' });
 const ctx = { waitUntil() {} };
-const UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15';
-const URLS = ['/', '/tents.html', '/newsletter.html?utm_source=newsletter&utm_medium=email', '/product.html'];
 
 const first = await worker.fetch(new Request('http://shop.example/v1/decide', { method: 'POST', body: '{"page": {"url": "/tents.html"}}' }), ctx);
 const cookie = first.headers.get('set-cookie').split(';')[0];
 const prepared = await worker.prepared(ctx);
 const requests = [];
 for (let n = 0; n < 20; n++) {
-  const headers = { 'user-agent': UA, 'accept-language': 'de-CH,de;q=0.9,en;q=0.5', 'content-type': 'application/json' };
-  if (n % 2 === 0) headers.cookie = cookie;
-  if (n % 10 === 0) headers['sec-gpc'] = '1';
-  requests.push([new Request('http://shop.example/v1/decide', { method: 'POST', headers }), URLS[(n + 1) % URLS.length]]);
+  requests.push([new Request('http://shop.example/v1/decide', { method: 'POST', headers: mixHeaders(n, cookie) }), mixUrl(n)]);
 }
 
 async function one(n) {

@@ -50,12 +50,11 @@ import { StrataWorker } from "@@ROOT@@/edge_worker/worker/server.js";
 import { decideBody } from "@@ROOT@@/edge_worker/worker/decide.js";
 import { parseCookies } from "@@ROOT@@/edge_worker/worker/session.js";
 import control from "@@ROOT@@/edge_worker/bench/control.js";
+import { mixHeaders, mixUrl } from "@@BENCH@@/decide_mix.js"; // this checkout's mix, whichever checkout is measured
 import bundle from "bundle.data";
 import pub from "vectors.pub";
 
 const BUNDLE_URL = "https://bundles.example/trailblazer.strata";
-const UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15";
-const URLS = ["/", "/tents.html", "/newsletter.html?utm_source=newsletter&utm_medium=email", "/product.html"];
 let state = null;
 
 async function setup() {
@@ -70,20 +69,12 @@ async function setup() {
   const cookie = first.headers.get("set-cookie").split(";")[0];
   const prepared = await worker.prepared(ctx);
   const requests = [];
-  for (let n = 0; n < 20; n++) {
-    const headers = { "user-agent": UA, "accept-language": "de-CH,de;q=0.9,en;q=0.5", "content-type": "application/json" };
-    if (n % 2 === 0) headers.cookie = cookie;
-    if (n % 10 === 0) headers["sec-gpc"] = "1";
-    requests.push([new Request("http://shop.example/v1/decide", { method: "POST", headers }), URLS[(n + 1) % URLS.length]]);
-  }
   const inits = [];
   for (let n = 0; n < 20; n++) {
-    const headers = { "user-agent": UA, "accept-language": "de-CH,de;q=0.9,en;q=0.5", "content-type": "application/json" };
-    if (n % 2 === 0) headers.cookie = cookie;
-    if (n % 10 === 0) headers["sec-gpc"] = "1";
-    const body = `{"page": {"url": "${URLS[(n + 1) % URLS.length]}"}}`;
-    headers["content-length"] = String(body.length); // as a client sends it (the worker reads an announced body in one go)
-    inits.push({ method: "POST", headers, body });
+    requests.push([new Request("http://shop.example/v1/decide", { method: "POST", headers: mixHeaders(n, cookie) }), mixUrl(n)]);
+    const body = `{"page": {"url": "${mixUrl(n)}"}}`;
+    // with Content-Length, as a client sends it (the worker reads an announced body in one go)
+    inits.push({ method: "POST", headers: { ...mixHeaders(n, cookie), "content-length": String(body.length) }, body });
   }
   return { worker, prepared, requests, inits, ctx };
 }
@@ -166,7 +157,7 @@ def profile(c: httpx.Client, inspector: int, target: str, port: int, mode: str, 
 
 def build(root: Path, out: Path, minify: bool = True) -> None:
     vary = json.loads((ROOT / "edge_server" / "edge_contract.json").read_text())["http"]["VARY"]["value"]
-    (out.parent / "entry.js").write_text(ENTRY.replace("@@ROOT@@", str(root)).replace("@@KEYS@@", COOKIE_KEYS).replace("@@VARY@@", vary))
+    (out.parent / "entry.js").write_text(ENTRY.replace("@@ROOT@@", str(root)).replace("@@BENCH@@", str(Path(__file__).parent)).replace("@@KEYS@@", COOKIE_KEYS).replace("@@VARY@@", vary))
     r = subprocess.run([str(ESBUILD), str(out.parent / "entry.js"), "--bundle", "--format=esm", "--platform=neutral",
                         "--main-fields=module,main", "--conditions=worker,browser", *(["--minify"] if minify else []), "--external:bundle.data",
                         "--external:vectors.pub", f"--outfile={out}"], capture_output=True, text=True)

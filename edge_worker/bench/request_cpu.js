@@ -15,6 +15,7 @@ import { StrataWorker } from '../worker/server.js';
 import { TABLE } from '../worker/contract.js';
 import { BUNDLE_URL, TRAILBLAZER_BUNDLE, VECTORS_PUB } from '../test/vectors.js';
 import control from './control.js';
+import { mixHeaders, mixUrl } from './decide_mix.js';
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -35,16 +36,10 @@ const ctx = { waitUntil() {} };
 const strata = (request) => worker.fetch(request, ctx);
 const ctl = (request) => control.fetch(request, CONTROL_ENV);
 
-const UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15';
-const URLS = ['/', '/tents.html', '/newsletter.html?utm_source=newsletter&utm_medium=email', '/product.html'];
-
 /** The n-th request of a route's mix (decide.lua, events.lua). */
 function request(mode, n, cookie) {
-  const headers = { 'user-agent': UA, 'accept-language': 'de-CH,de;q=0.9,en;q=0.5', 'content-type': 'application/json' };
-  if (n % 2 === 0) headers.cookie = cookie;
-  if (n % 10 === 0) headers['sec-gpc'] = '1';
-  const body = mode === 'decide' ? `{"page": {"url": "${URLS[(n + 1) % URLS.length]}"}}` : '{"goal": "add_to_cart", "value": 12.5}';
-  return new Request(`http://shop.example/v1/${mode}`, { method: 'POST', headers, body });
+  const body = mode === 'decide' ? `{"page": {"url": "${mixUrl(n)}"}}` : '{"goal": "add_to_cart", "value": 12.5}';
+  return new Request(`http://shop.example/v1/${mode}`, { method: 'POST', headers: mixHeaders(n, cookie), body });
 }
 
 async function batch(handler, mode, cookie, ms) {

@@ -3,10 +3,9 @@
 // cache's lookup); gets: the six Headers.get calls alone.
 
 import { RequestContext } from "@@ROOT@@/edge_worker/worker/signals.js";
-const UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15";
-const URLS = ["/", "/tents.html", "/newsletter.html?utm_source=newsletter&utm_medium=email", "/product.html"];
+import { URLS, baseHeaders } from "@@BENCH@@/decide_mix.js";
 const ctx = new RequestContext();
-const reqs = URLS.map(() => new Request("http://shop.example/v1/decide", { method: "POST", headers: { "user-agent": UA, "accept-language": "de-CH,de;q=0.9,en;q=0.5", "content-type": "application/json" } }));
+const reqs = URLS.map(() => new Request("http://shop.example/v1/decide", { method: "POST", headers: baseHeaders() }));
 const now = 1790000000;
 export const modes = {
   derived: (n) => { let t = 0; for (let i = 0; i < n; i++) { const h = reqs[i & 3].headers; t += ctx.derived(URLS[i & 3], (k) => h.get(k), null, now) === null ? 0 : 1; } return t; },

@@ -4,7 +4,7 @@
 
 The module (default: bench/cookie_steps.js, the session cookie's steps) exports `modes`, name -> a
 function running `n` of one step; it is bundled by esbuild once per checkout, `@@ROOT@@` in its
-imports replaced by that checkout, each into its own isolate of one workerd process. Each measured
+imports replaced by that checkout (`@@BENCH@@` by this bench's folder: decide_mix.js), each into its own isolate of one workerd process. Each measured
 request runs one mode `n` times; the process's CPU over it (its threads' /proc schedstat, as
 decide_path_workerd.py) divided by `n` is one sample. The modes and checkouts alternate round by
 round (their order reversed every other round), so load from elsewhere falls on all; the table gives
@@ -56,7 +56,7 @@ def main() -> None:
     for i, root in enumerate(roots):
         d = tmp / f"w{i}"
         d.mkdir()
-        (d / "steps.js").write_text(source.replace("@@ROOT@@", str(root)))
+        (d / "steps.js").write_text(source.replace("@@ROOT@@", str(root)).replace("@@BENCH@@", str(Path(__file__).parent)))
         (d / "entry.js").write_text(ENTRY)
         r = subprocess.run([str(ESBUILD), str(d / "entry.js"), "--bundle", "--format=esm", "--platform=neutral", "--main-fields=module,main",
                             "--conditions=worker,browser", "--minify", f"--outfile={d / 'worker.js'}"], capture_output=True, text=True)

@@ -365,7 +365,7 @@ function value(v, depth) {
   } else if (typeof v === 'number') number(v);
   else if (typeof v === 'string') string(v);
   else if (Array.isArray(v)) {
-    header(v.length, 0x90, 16, 0, 0xdc, 0xdd, 'array');
+    arrayHeader(v.length);
     for (const x of v) value(x, depth + 1);
   } else if (ArrayBuffer.isView(v)) {
     const n = v.byteLength;
@@ -375,7 +375,7 @@ function value(v, depth) {
     pos += n;
   } else if (typeof v === 'object' && !(v instanceof Date)) {
     const keys = Object.keys(v);
-    header(keys.length, 0x80, 16, 0, 0xde, 0xdf, 'map');
+    mapHeader(keys.length);
     for (const k of keys) {
       string(k);
       value(v[k], depth + 1);
@@ -404,7 +404,13 @@ export function begin() {
 /** The bytes written since begin() (a copy, the caller's to keep). */
 export const written = () => out.slice(0, pos);
 /** The header of an array of `n` values (the values follow). */
-export const arrayHeader = (n) => header(n, 0x90, 16, 0, 0xdc, 0xdd, 'array');
+export function arrayHeader(n) {
+  header(n, 0x90, 16, 0, 0xdc, 0xdd, 'array');
+}
+/** The header of a map of `n` entries (each key and value follow). */
+function mapHeader(n) {
+  header(n, 0x80, 16, 0, 0xde, 0xdf, 'map');
+}
 /** A string; any other value as pack() writes it. */
 export const str = (s) => (typeof s === 'string' ? string(s) : value(s, 2));
 /** A number; any other value as pack() writes it. */
@@ -414,7 +420,7 @@ export const any = (v) => value(v, 2);
 /** An array of strings (any other value as pack() writes it). */
 export function strings(a) {
   if (!Array.isArray(a)) return value(a, 2);
-  header(a.length, 0x90, 16, 0, 0xdc, 0xdd, 'array');
+  arrayHeader(a.length);
   for (let i = 0; i < a.length; i++) {
     if (typeof a[i] === 'string') string(a[i]);
     else value(a[i], 3);
@@ -425,7 +431,7 @@ export function strings(a) {
 export function tables(m, depth = 2) {
   if (m === null || typeof m !== 'object' || Array.isArray(m) || ArrayBuffer.isView(m) || m instanceof Date) return value(m, depth);
   const keys = Object.keys(m);
-  header(keys.length, 0x80, 16, 0, 0xde, 0xdf, 'map');
+  mapHeader(keys.length);
   for (let k = 0; k < keys.length; k++) {
     string(keys[k]);
     const e = m[keys[k]];
@@ -433,7 +439,7 @@ export function tables(m, depth = 2) {
       value(e, depth + 1);
       continue;
     }
-    header(e.length, 0x90, 16, 0, 0xdc, 0xdd, 'array');
+    arrayHeader(e.length);
     for (let i = 0; i < e.length; i++) {
       const x = e[i];
       if (typeof x === 'string') string(x);
